@@ -1,0 +1,65 @@
+//! Subcommands. Each one is a thin call into the crate that owns the job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "estuary", version, about = "Network security log pipeline: sensor, shipper, aggregator")]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tail log files and forward each line as syslog (rsyslog imfile replacement).
+    Ship {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Receive syslog, write one merged log per tag, rotate, archive, expire, mail.
+    Aggregate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file; prints every error with file, line and key.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print every option of a configuration file with its effective value.
+    Config {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Ship { config: _ } => todo!("shipper"),
+            Command::Aggregate { config: _ } => todo!("aggregator"),
+            Command::Check { config: _ } => todo!("check"),
+            Command::Config { config: _ } => todo!("config"),
+        }
+    }
+}
+
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
