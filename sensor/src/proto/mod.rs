@@ -43,3 +43,25 @@ pub struct ConnInfo {
     pub uid: String,
     pub id: ConnId,
 }
+
+/// Where analyzers put what they find: log records, weirds, notices, and the service they confirmed.
+pub trait Emit {
+    /// Write a finished record (dns, http, ssl ... or a notice) to its log.
+    fn record(&mut self, record: Box<dyn crate::zeeklog::Record + Send>);
+    /// A protocol violation, for weird.log (`name` as Zeek spells it, e.g. `"DNS_truncated_len_lt_hdr_len"`).
+    fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>);
+    /// The analyzer recognized its protocol: adds `service` to conn.log (`"dns"`, `"http"`, `"ssl"` ...).
+    fn confirm_service(&mut self, service: &'static str);
+}
+
+/// One protocol analyzer instance for one connection.
+///
+/// For TCP, `data` is the reassembled stream of one direction, in order; for UDP, one datagram
+/// per call. After `gap`, the analyzer must resynchronize (or give up) rather than misparse.
+pub trait Analyzer: Send {
+    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit);
+    /// `len` bytes of `dir` were lost (capture loss or not captured); counted in missed_bytes by the caller.
+    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit);
+    /// The connection ended (FIN/RST, timeout, or end of input): flush pending transactions.
+    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit);
+}
