@@ -4,6 +4,8 @@
 //! takes; components never see unvalidated input.
 #![forbid(unsafe_code)]
 
+pub mod aggregator;
 mod error;
+pub mod shipper;
 
 pub use error::{ConfigError, ConfigErrors};

@@ -1,1 +1,24 @@
+//! What the shipper and the aggregator share on the wire: syslog message formats, TCP framing, RELP.
 #![forbid(unsafe_code)]
+
+pub mod pri;
+
+pub use pri::{Facility, Pri, Severity};
+
+/// Which syslog header a message is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// RFC 3164, exactly as rsyslog's `RSYSLOG_TraditionalForwardFormat` writes it.
+    Rfc3164,
+    /// RFC 5424, as rsyslog's `RSYSLOG_SyslogProtocol23Format` writes it.
+    Rfc5424,
+}
+
+/// How messages are delimited on a stream transport (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// `<length> <message>`.
+    OctetCounting,
+    /// Each message followed by `\n` (rsyslog omfwd's default, "traditional" framing).
+    NewLine,
+}

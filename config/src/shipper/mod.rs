@@ -1,0 +1,110 @@
+//! The shipper's validated configuration. Built from TOML (`*.toml`) or from rsyslog legacy
+//! directives (`*.conf`); the shipper only ever sees this form.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use estuary_wire::{Facility, Format, Framing, Severity};
+use regex::Regex;
+
+#[derive(Debug, Clone)]
+pub struct ShipperConfig {
+    /// The file this was read from, for messages.
+    pub source: PathBuf,
+    /// Where relative state file names are resolved (`$WorkDirectory`).
+    pub work_dir: PathBuf,
+    /// The host name written into every message's HOSTNAME field.
+    pub hostname: String,
+    pub inputs: Vec<InputConfig>,
+    pub destinations: Vec<DestinationConfig>,
+    /// How often statistics are logged (and written to the status file).
+    pub stats_interval: Duration,
+}
+
+/// One monitored file or glob (an imfile input).
+#[derive(Debug, Clone)]
+pub struct InputConfig {
+    /// A path or a glob pattern (`*`, `?`, `[...]`).
+    pub path: PathBuf,
+    /// The syslog tag as configured, e.g. `bro_ssl:` (rsyslog keeps the colon as part of the tag).
+    pub tag: String,
+    pub facility: Facility,
+    pub severity: Severity,
+    /// Absolute path of the state file (relative names are resolved against `work_dir`).
+    pub state_file: PathBuf,
+    pub watch: WatchMode,
+    pub start_at: StartAt,
+    /// Lines longer than this many bytes are split or truncated per `long_lines`.
+    pub max_line_bytes: usize,
+    pub long_lines: LongLines,
+    /// Send an unterminated last line after it has been idle this long (flagged); `None` = hold it forever.
+    pub partial_line_timeout: Option<Duration>,
+}
+
+/// How file changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchMode {
+    /// inotify events, with a poll every `fallback` in case an event is missed.
+    Inotify { fallback: Duration },
+    /// Poll only (file systems without events, e.g. NFS), every `interval`.
+    Polling { interval: Duration },
+}
+
+/// Where reading starts in a file that has no saved state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    Beginning,
+    End,
+}
+
+/// What happens to a line longer than `max_line_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongLines {
+    /// The rest becomes further messages (imfile's default).
+    Split,
+    /// The rest is dropped and counted.
+    Truncate,
+}
+
+/// One place lines are forwarded to (a seed `Remote::destinations` entry or a selector line).
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    /// A name for statistics and logs (`host:port` when not given).
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub transport: Transport,
+    pub format: Format,
+    /// Only lines from inputs whose tag matches are sent here; `None` = all.
+    pub tag_filter: Option<Regex>,
+    /// Only inputs with this facility (`local7.*`); `None` = `*.*`.
+    pub facility: Option<Facility>,
+    /// Initial reconnect delay; doubles up to `retry_max`.
+    pub retry_interval: Duration,
+    pub retry_max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// RFC 5426; one datagram per line, no delivery guarantee.
+    Udp,
+    /// RFC 6587, optionally inside TLS (RFC 5425).
+    Tcp { framing: Framing, tls: Option<TlsClient> },
+    /// librelp's protocol, optionally over TLS; `window` unacknowledged frames at most.
+    Relp { window: usize, tls: Option<TlsClient> },
+}
+
+/// Client side TLS files (PEM). `cert_file` and `key_file` come together (mutual auth) or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsClient {
+    pub ca_file: PathBuf,
+    pub client_auth: Option<ClientAuth>,
+    /// Name the server certificate must carry; the destination host when not given.
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
