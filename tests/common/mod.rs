@@ -1,0 +1,209 @@
+//! Shared helpers for the cross-process tests: start the real binary and real peers, wait for
+//! outcomes, count lines by sequence number.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `estuary` binary built for this test run.
+pub fn estuary_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_estuary"))
+}
+
+/// The repository's test fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    socket.local_addr().expect("local addr").port()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port` (TCP).
+pub fn wait_for_tcp_listen(port: u16, timeout: Duration) {
+    wait_for(timeout, &format!("a listener on 127.0.0.1:{port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+    });
+}
+
+/// A child process that is killed (SIGKILL) and reaped when dropped, so a failing test leaves
+/// nothing running.
+pub struct Daemon {
+    pub name: String,
+    child: Option<Child>,
+    pub stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `cmd` with stdout and stderr captured into `<log_dir>/<name>.log`.
+    pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Daemon {
+        let stderr_path = log_dir.join(format!("{name}.log"));
+        let log = std::fs::File::create(&stderr_path).expect("create daemon log");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Daemon { name: name.to_owned(), child: Some(child), stderr_path }
+    }
+
+    /// Starts `estuary <args>`.
+    pub fn estuary(name: &str, args: &[&str], log_dir: &Path) -> Daemon {
+        let mut cmd = Command::new(estuary_bin());
+        cmd.args(args).env("RUST_LOG", "info");
+        Daemon::spawn(name, cmd, log_dir)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `kill -9`, then reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait up to `grace` for a clean exit (SIGKILL after). Returns the exit status
+    /// if the process exited by itself.
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// What the process printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Where the rsyslogd binary is, or `None` when rsyslog is not installed (the test then fails
+/// with a message naming the missing package, as CI installs it).
+pub fn rsyslogd() -> PathBuf {
+    let path = PathBuf::from("/usr/sbin/rsyslogd");
+    assert!(path.exists(), "rsyslogd not found: apt-get install rsyslog rsyslog-relp (see .ci/run)");
+    path
+}
+
+/// Starts a private rsyslogd in the foreground with `config` (RainerScript or legacy) written to
+/// `<dir>/rsyslog.conf`, its own work directory and pid file. Nothing system-wide is touched.
+pub fn start_rsyslog(name: &str, dir: &Path, config: &str) -> Daemon {
+    let work = dir.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).expect("rsyslog work dir");
+    let conf = dir.join(format!("{name}.conf"));
+    let full = format!("global(workDirectory=\"{}\")\n{config}", work.display());
+    std::fs::write(&conf, full).expect("write rsyslog config");
+    let mut cmd = Command::new(rsyslogd());
+    cmd.arg("-n").arg("-f").arg(&conf).arg("-i").arg(dir.join(format!("{name}.pid")));
+    Daemon::spawn(name, cmd, dir)
+}
+
+/// The sequence numbers in `text`: every match of `C<17 digits>` (the bench generator's uid form)
+/// or of `seq=<digits>`, counted.
+pub fn count_sequence_numbers(text: &str) -> BTreeMap<u64, u32> {
+    let re = regex::Regex::new(r"(?:\bC(\d{17})\b|\bseq=(\d+)\b)").expect("valid regex");
+    let mut counts = BTreeMap::new();
+    for caps in re.captures_iter(text) {
+        let digits = caps.get(1).or_else(|| caps.get(2)).expect("one group matched");
+        let seq: u64 = digits.as_str().parse().expect("digits");
+        *counts.entry(seq).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Lost and duplicated sequence numbers among `0..expected`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub missing: Vec<u64>,
+    pub duplicated: Vec<u64>,
+    pub unexpected: Vec<u64>,
+}
+
+pub fn tally(counts: &BTreeMap<u64, u32>, expected: std::ops::Range<u64>) -> Tally {
+    let mut tally = Tally::default();
+    for seq in expected.clone() {
+        match counts.get(&seq) {
+            None => tally.missing.push(seq),
+            Some(&n) if n > 1 => tally.duplicated.push(seq),
+            Some(_) => {}
+        }
+    }
+    tally.unexpected = counts.keys().copied().filter(|s| !expected.contains(s)).collect();
+    tally
+}
+
+/// All lines of all files under `dir` (recursively), decompressing `*.gz`.
+pub fn read_all_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "gz") {
+                let file = std::fs::File::open(&path).expect("open archive");
+                let reader = BufReader::new(flate2::read::MultiGzDecoder::new(file));
+                for line in reader.split(b'\n') {
+                    out.push_str(&String::from_utf8_lossy(&line.expect("read archive")));
+                    out.push('\n');
+                }
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    out
+}
