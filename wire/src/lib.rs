@@ -1,8 +1,12 @@
 //! What the shipper and the aggregator share on the wire: syslog message formats, TCP framing, RELP.
 #![forbid(unsafe_code)]
 
+pub mod encode;
+pub mod origin;
 pub mod pri;
 
+pub use encode::Header;
+pub use origin::Origin;
 pub use pri::{Facility, Pri, Severity};
 
 /// Which syslog header a message is written with.

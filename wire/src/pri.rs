@@ -84,7 +84,10 @@ impl FromStr for Facility {
             .iter()
             .copied()
             .find(|f| f.name() == lower)
-            .ok_or_else(|| UnknownName { kind: "facility", name: s.to_owned() })
+            .ok_or_else(|| UnknownName {
+                kind: "facility",
+                name: s.to_owned(),
+            })
     }
 }
 
@@ -105,7 +108,10 @@ impl FromStr for Severity {
             .iter()
             .copied()
             .find(|s| s.name() == lower)
-            .ok_or_else(|| UnknownName { kind: "severity", name: s.to_owned() })
+            .ok_or_else(|| UnknownName {
+                kind: "severity",
+                name: s.to_owned(),
+            })
     }
 }
 
@@ -135,7 +141,10 @@ mod tests {
 
     #[test]
     fn local7_info_is_190() {
-        let pri = Pri { facility: "local7".parse().unwrap(), severity: "info".parse().unwrap() };
+        let pri = Pri {
+            facility: "local7".parse().unwrap(),
+            severity: "info".parse().unwrap(),
+        };
         assert_eq!(pri.value(), 190);
         assert_eq!(Pri::from_value(190), Some(pri));
         assert_eq!(Pri::from_value(192), None);
