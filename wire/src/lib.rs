@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod encode;
+pub mod framing;
 pub mod origin;
 pub mod pri;
 
