@@ -5,6 +5,7 @@ pub mod encode;
 pub mod framing;
 pub mod origin;
 pub mod pri;
+pub mod relp;
 
 pub use encode::Header;
 pub use origin::Origin;
