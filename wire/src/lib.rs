@@ -4,11 +4,13 @@
 pub mod encode;
 pub mod framing;
 pub mod origin;
+pub mod parse;
 pub mod pri;
 pub mod relp;
 
 pub use encode::Header;
 pub use origin::Origin;
+pub use parse::{parse, Message, ParseError};
 pub use pri::{Facility, Pri, Severity};
 
 /// Which syslog header a message is written with.
