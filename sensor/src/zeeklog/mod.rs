@@ -87,4 +87,13 @@ pub trait Record {
     fn fields(&self) -> &'static [Field];
     /// The values, in the order of [`Record::fields`].
     fn values(&self) -> Vec<Value>;
+    /// A notice, so the core can apply the notice policy before logging it.
+    fn as_notice_mut(&mut self) -> Option<&mut crate::notice::Notice> {
+        None
+    }
 }
+
+pub mod format;
+pub mod writer;
+
+pub use writer::{render, Clock, LogError, LogFormat, LogSet, Rotation, SharedLogs, SystemClock};

@@ -1,0 +1,238 @@
+//! notice.log: the record analyzers emit (through [`crate::proto::Emit::record`]) and the core
+//! writes after applying the notice policy (extra actions) and suppression.
+//!
+//! An analyzer builds a [`Notice`] with [`Notice::new`], sets what it knows (connection,
+//! `src`, `sub`, `n`, an `identifier` for suppression) and emits it; the core adds the
+//! configured actions and drops repeats of the same (note, identifier) within `suppress_for`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::proto::{ConnId, Timestamp, Transport};
+use crate::zeeklog::{Field, FieldType as T, Record, Value};
+
+/// Notice types, printed as Zeek's enum names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Note {
+    SshPasswordGuessing,
+    ScanAddressScan,
+    ScanPortScan,
+    ScanRandomScan,
+}
+
+impl Note {
+    pub fn zeek_name(self) -> &'static str {
+        match self {
+            Note::SshPasswordGuessing => "SSH::Password_Guessing",
+            Note::ScanAddressScan => "Scan::Address_Scan",
+            Note::ScanPortScan => "Scan::Port_Scan",
+            Note::ScanRandomScan => "Scan::Random_Scan",
+        }
+    }
+
+    pub fn from_zeek_name(name: &str) -> Option<Note> {
+        [Note::SshPasswordGuessing, Note::ScanAddressScan, Note::ScanPortScan, Note::ScanRandomScan]
+            .into_iter()
+            .find(|n| n.zeek_name() == name)
+    }
+}
+
+/// Notice actions; `Log` is always present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Log,
+    Email,
+    Alarm,
+}
+
+impl Action {
+    pub fn zeek_name(self) -> &'static str {
+        match self {
+            Action::Log => "Notice::ACTION_LOG",
+            Action::Email => "Notice::ACTION_EMAIL",
+            Action::Alarm => "Notice::ACTION_ALARM",
+        }
+    }
+}
+
+/// Zeek's `Notice::default_suppression_interval`.
+pub const DEFAULT_SUPPRESS_SECS: f64 = 3600.0;
+
+/// One notice.log row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub ts: Timestamp,
+    pub uid: Option<String>,
+    pub id: Option<ConnId>,
+    pub note: Note,
+    pub msg: String,
+    pub sub: Option<String>,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub p: Option<u16>,
+    pub n: Option<u64>,
+    pub actions: Vec<Action>,
+    pub email_dest: Vec<String>,
+    pub suppress_for: f64,
+    /// Suppression key within the note (not logged), e.g. the scanner's address.
+    pub identifier: Option<String>,
+}
+
+impl Notice {
+    pub fn new(ts: Timestamp, note: Note, msg: impl Into<String>) -> Self {
+        Notice {
+            ts,
+            uid: None,
+            id: None,
+            note,
+            msg: msg.into(),
+            sub: None,
+            src: None,
+            dst: None,
+            p: None,
+            n: None,
+            actions: vec![Action::Log],
+            email_dest: Vec::new(),
+            suppress_for: DEFAULT_SUPPRESS_SECS,
+            identifier: None,
+        }
+    }
+}
+
+const FIELDS: &[Field] = &[
+    Field { name: "ts", ty: T::Time },
+    Field { name: "uid", ty: T::String },
+    Field { name: "id.orig_h", ty: T::Addr },
+    Field { name: "id.orig_p", ty: T::Port },
+    Field { name: "id.resp_h", ty: T::Addr },
+    Field { name: "id.resp_p", ty: T::Port },
+    Field { name: "fuid", ty: T::String },
+    Field { name: "file_mime_type", ty: T::String },
+    Field { name: "file_desc", ty: T::String },
+    Field { name: "proto", ty: T::Enum },
+    Field { name: "note", ty: T::Enum },
+    Field { name: "msg", ty: T::String },
+    Field { name: "sub", ty: T::String },
+    Field { name: "src", ty: T::Addr },
+    Field { name: "dst", ty: T::Addr },
+    Field { name: "p", ty: T::Port },
+    Field { name: "n", ty: T::Count },
+    Field { name: "peer_descr", ty: T::String },
+    Field { name: "actions", ty: T::SetEnum },
+    Field { name: "email_dest", ty: T::SetString },
+    Field { name: "suppress_for", ty: T::Interval },
+    Field { name: "remote_location.country_code", ty: T::String },
+    Field { name: "remote_location.region", ty: T::String },
+    Field { name: "remote_location.city", ty: T::String },
+    Field { name: "remote_location.latitude", ty: T::Double },
+    Field { name: "remote_location.longitude", ty: T::Double },
+];
+
+fn transport_name(t: Transport) -> &'static str {
+    match t {
+        Transport::Tcp => "tcp",
+        Transport::Udp => "udp",
+        Transport::Icmp => "icmp",
+    }
+}
+
+impl Record for Notice {
+    fn path(&self) -> &'static str {
+        "notice"
+    }
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+    fn values(&self) -> Vec<Value> {
+        let id = self.id.as_ref();
+        let mut actions = self.actions.clone();
+        actions.sort();
+        actions.dedup();
+        vec![
+            Value::Time(self.ts),
+            self.uid.clone().map_or(Value::Unset, Value::Str),
+            id.map_or(Value::Unset, |i| Value::Addr(i.orig_h)),
+            id.map_or(Value::Unset, |i| Value::Port(i.orig_p)),
+            id.map_or(Value::Unset, |i| Value::Addr(i.resp_h)),
+            id.map_or(Value::Unset, |i| Value::Port(i.resp_p)),
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+            id.map_or(Value::Unset, |i| Value::Enum(transport_name(i.proto))),
+            Value::Enum(self.note.zeek_name()),
+            Value::Str(self.msg.clone()),
+            self.sub.clone().map_or(Value::Unset, Value::Str),
+            self.src.map_or(Value::Unset, Value::Addr),
+            self.dst.map_or(Value::Unset, Value::Addr),
+            self.p.map_or(Value::Unset, Value::Port),
+            self.n.map_or(Value::Unset, Value::Count),
+            Value::Unset,
+            Value::List(actions.into_iter().map(|a| Value::Enum(a.zeek_name())).collect()),
+            Value::List(self.email_dest.iter().cloned().map(Value::Str).collect()),
+            Value::Interval(self.suppress_for),
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+        ]
+    }
+    fn as_notice_mut(&mut self) -> Option<&mut Notice> {
+        Some(self)
+    }
+}
+
+/// Notice policy: extra actions per note, from the sensor config.
+#[derive(Debug, Clone, Default)]
+pub struct NoticePolicy {
+    pub actions: HashMap<Note, Vec<Action>>,
+    pub email_dest: Vec<String>,
+}
+
+/// Applies policy and suppression to notices before they are logged.
+#[derive(Debug, Default)]
+pub struct NoticeFilter {
+    policy: NoticePolicy,
+    /// (note, identifier) -> suppressed until.
+    suppressed: HashMap<(Note, String), f64>,
+}
+
+const MAX_SUPPRESSED: usize = 100_000;
+
+impl NoticeFilter {
+    pub fn new(policy: NoticePolicy) -> Self {
+        NoticeFilter { policy, suppressed: HashMap::new() }
+    }
+
+    /// Returns false if the notice is suppressed; otherwise adds the policy's actions.
+    pub fn admit(&mut self, notice: &mut Notice) -> bool {
+        if let Some(ident) = &notice.identifier {
+            let key = (notice.note, ident.clone());
+            if let Some(&until) = self.suppressed.get(&key) {
+                if notice.ts.0 < until {
+                    return false;
+                }
+            }
+            if self.suppressed.len() >= MAX_SUPPRESSED {
+                let now = notice.ts.0;
+                self.suppressed.retain(|_, until| *until > now);
+            }
+            self.suppressed.insert(key, notice.ts.0 + notice.suppress_for);
+        }
+        if let Some(extra) = self.policy.actions.get(&notice.note) {
+            for a in extra {
+                if !notice.actions.contains(a) {
+                    notice.actions.push(*a);
+                }
+            }
+            if extra.contains(&Action::Email) || extra.contains(&Action::Alarm) {
+                for d in &self.policy.email_dest {
+                    if !notice.email_dest.contains(d) {
+                        notice.email_dest.push(d.clone());
+                    }
+                }
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,64 @@
+//! weird.log records: protocol violations and malformed packets, under Zeek's names.
+
+use std::net::IpAddr;
+
+use crate::proto::{ConnId, Timestamp};
+use crate::zeeklog::{Field, FieldType as T, Record, Value};
+
+/// One weird.log row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weird {
+    pub ts: Timestamp,
+    pub uid: Option<String>,
+    pub id: Option<ConnId>,
+    /// For weirds without a connection but with addresses (IP-layer weirds).
+    pub addrs: Option<(IpAddr, IpAddr)>,
+    pub name: String,
+    pub addl: Option<String>,
+    /// The analyzer that raised it (`TCP`, `IP`, `HTTP` ...), unset for the core.
+    pub source: Option<&'static str>,
+    pub peer: String,
+}
+
+const FIELDS: &[Field] = &[
+    Field { name: "ts", ty: T::Time },
+    Field { name: "uid", ty: T::String },
+    Field { name: "id.orig_h", ty: T::Addr },
+    Field { name: "id.orig_p", ty: T::Port },
+    Field { name: "id.resp_h", ty: T::Addr },
+    Field { name: "id.resp_p", ty: T::Port },
+    Field { name: "name", ty: T::String },
+    Field { name: "addl", ty: T::String },
+    Field { name: "notice", ty: T::Bool },
+    Field { name: "peer", ty: T::String },
+    Field { name: "source", ty: T::String },
+];
+
+impl Record for Weird {
+    fn path(&self) -> &'static str {
+        "weird"
+    }
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+    fn values(&self) -> Vec<Value> {
+        let (oh, op, rh, rp) = match (&self.id, &self.addrs) {
+            (Some(id), _) => (Value::Addr(id.orig_h), Value::Port(id.orig_p), Value::Addr(id.resp_h), Value::Port(id.resp_p)),
+            (None, Some((s, d))) => (Value::Addr(*s), Value::Port(0), Value::Addr(*d), Value::Port(0)),
+            (None, None) => (Value::Unset, Value::Unset, Value::Unset, Value::Unset),
+        };
+        vec![
+            Value::Time(self.ts),
+            self.uid.clone().map_or(Value::Unset, Value::Str),
+            oh,
+            op,
+            rh,
+            rp,
+            Value::Str(self.name.clone()),
+            self.addl.clone().map_or(Value::Unset, Value::Str),
+            Value::Bool(false),
+            Value::Str(self.peer.clone()),
+            self.source.map_or(Value::Unset, |s| Value::Str(s.to_string())),
+        ]
+    }
+}

@@ -1,0 +1,290 @@
+//! Log files: one per log path in the log directory, Zeek TSV (with header and `#close`) or
+//! JSON lines, with local rotation by interval or size.
+//!
+//! Rotation closes the file (writing `#close`), renames it to `<path>.<open time>.log` and
+//! creates a fresh `<path>.log` with a new header, so a follower that tails by name sees a
+//! rename followed by a new file, never a truncation.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::{format, Field, Record};
+
+/// Output format of every log of a sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Zeek's ASCII writer: header lines, tab-separated values.
+    #[default]
+    Tsv,
+    /// Zeek's JSON writer: one object per line, no header.
+    Json,
+}
+
+/// When to rotate a log file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rotation {
+    pub interval: Option<Duration>,
+    pub max_bytes: Option<u64>,
+}
+
+/// Wall clock for `#open`/`#close` and rotation; tests inject their own.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+}
+
+/// The real clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Renders one record as a line (without the newline).
+pub fn render(format: LogFormat, record: &dyn Record) -> String {
+    let fields = record.fields();
+    let values = record.values();
+    let mut line = String::with_capacity(256);
+    match format {
+        LogFormat::Tsv => {
+            for (i, (field, value)) in fields.iter().zip(values.iter()).enumerate() {
+                if i > 0 {
+                    line.push('\t');
+                }
+                format::tsv_value(&mut line, field.ty, value);
+            }
+            if line.starts_with('#') {
+                line.replace_range(0..1, "\\x23");
+            }
+        }
+        LogFormat::Json => {
+            line.push('{');
+            let mut first = true;
+            for (field, value) in fields.iter().zip(values.iter()) {
+                if matches!(value, super::Value::Unset) {
+                    continue;
+                }
+                if !first {
+                    line.push(',');
+                }
+                first = false;
+                line.push('"');
+                line.push_str(field.name);
+                line.push_str("\":");
+                format::json_value(&mut line, value);
+            }
+            line.push('}');
+        }
+    }
+    line
+}
+
+/// `%Y-%m-%d-%H-%M-%S` in local time, as Zeek's `#open`/`#close` and rotated names use.
+fn stamp(t: SystemTime) -> String {
+    let dt: chrono::DateTime<chrono::Local> = t.into();
+    dt.format("%Y-%m-%d-%H-%M-%S").to_string()
+}
+
+struct LogFile {
+    path: PathBuf,
+    name: &'static str,
+    out: BufWriter<File>,
+    opened: SystemTime,
+    bytes: u64,
+    fields: &'static [Field],
+}
+
+impl LogFile {
+    fn create(
+        dir: &Path,
+        name: &'static str,
+        fields: &'static [Field],
+        format: LogFormat,
+        now: SystemTime,
+    ) -> io::Result<Self> {
+        let path = dir.join(format!("{name}.log"));
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let existing = file.metadata()?.len();
+        let mut log = LogFile { path, name, out: BufWriter::with_capacity(64 * 1024, file), opened: now, bytes: existing, fields };
+        if format == LogFormat::Tsv {
+            let mut header = String::new();
+            header.push_str("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n");
+            header.push_str(&format!("#path\t{name}\n#open\t{}\n#fields", stamp(now)));
+            for f in fields {
+                header.push('\t');
+                header.push_str(f.name);
+            }
+            header.push_str("\n#types");
+            for f in fields {
+                header.push('\t');
+                header.push_str(f.ty.zeek_name());
+            }
+            header.push('\n');
+            log.write_raw(header.as_bytes())?;
+        }
+        Ok(log)
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn close(mut self, format: LogFormat, now: SystemTime) -> io::Result<PathBuf> {
+        if format == LogFormat::Tsv {
+            let footer = format!("#close\t{}\n", stamp(now));
+            self.write_raw(footer.as_bytes())?;
+        }
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        Ok(self.path)
+    }
+}
+
+/// Error of a log write, naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("log file {path}: {source}")]
+pub struct LogError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// All log files of one sensor.
+pub struct LogSet {
+    dir: PathBuf,
+    format: LogFormat,
+    rotation: Rotation,
+    clock: Arc<dyn Clock>,
+    files: HashMap<&'static str, LogFile>,
+    lines: HashMap<&'static str, u64>,
+}
+
+impl LogSet {
+    pub fn new(dir: &Path, format: LogFormat, rotation: Rotation, clock: Arc<dyn Clock>) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        Ok(LogSet { dir: dir.to_path_buf(), format, rotation, clock, files: HashMap::new(), lines: HashMap::new() })
+    }
+
+    pub fn format(&self) -> LogFormat {
+        self.format
+    }
+
+    pub fn write(&mut self, record: &dyn Record) -> Result<(), LogError> {
+        let line = render(self.format, record);
+        self.write_line(record.path(), record.fields(), &line)
+    }
+
+    /// Appends an already rendered line to the log `name`, creating or rotating the file first.
+    pub fn write_line(&mut self, name: &'static str, fields: &'static [Field], line: &str) -> Result<(), LogError> {
+        let now = self.clock.now();
+        if self.files.get(name).is_some_and(|f| self.due(f, now)) {
+            self.rotate(name, now)?;
+        }
+        if !self.files.contains_key(name) {
+            let file = LogFile::create(&self.dir, name, fields, self.format, now)
+                .map_err(|source| LogError { path: self.dir.join(format!("{name}.log")), source })?;
+            self.files.insert(name, file);
+        }
+        // The entry was inserted just above if it was missing.
+        let Some(file) = self.files.get_mut(name) else { return Ok(()) };
+        if file.fields != fields {
+            tracing::warn!(log = name, "record with a different schema than the open file; writing anyway");
+        }
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        file.write_raw(&bytes).map_err(|source| LogError { path: file.path.clone(), source })?;
+        *self.lines.entry(name).or_default() += 1;
+        Ok(())
+    }
+
+    fn due(&self, file: &LogFile, now: SystemTime) -> bool {
+        let by_time = self
+            .rotation
+            .interval
+            .is_some_and(|i| now.duration_since(file.opened).unwrap_or_default() >= i);
+        let by_size = self.rotation.max_bytes.is_some_and(|m| file.bytes >= m);
+        by_time || by_size
+    }
+
+    /// Rotates every file whose interval has passed (call periodically so idle logs rotate too).
+    pub fn rotate_due(&mut self) -> Result<(), LogError> {
+        let now = self.clock.now();
+        let due: Vec<&'static str> = self.files.values().filter(|f| self.due(f, now)).map(|f| f.name).collect();
+        for name in due {
+            self.rotate(name, now)?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self, name: &'static str, now: SystemTime) -> Result<(), LogError> {
+        let Some(file) = self.files.remove(name) else { return Ok(()) };
+        let opened = file.opened;
+        let fields = file.fields;
+        let path = file.close(self.format, now).map_err(|source| LogError { path: self.dir.join(name), source })?;
+        let mut target = self.dir.join(format!("{name}.{}.log", stamp(opened)));
+        let mut n = 1;
+        while target.exists() {
+            target = self.dir.join(format!("{name}.{}-{n}.log", stamp(opened)));
+            n += 1;
+        }
+        fs::rename(&path, &target).map_err(|source| LogError { path: path.clone(), source })?;
+        tracing::info!(from = %path.display(), to = %target.display(), "rotated log");
+        // Zeek opens the successor right away, so a follower always finds the path.
+        let file = LogFile::create(&self.dir, name, fields, self.format, now)
+            .map_err(|source| LogError { path: path.clone(), source })?;
+        self.files.insert(name, file);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        for f in self.files.values_mut() {
+            f.out.flush().map_err(|source| LogError { path: f.path.clone(), source })?;
+        }
+        Ok(())
+    }
+
+    /// Lines written per log since start.
+    pub fn line_counts(&self) -> &HashMap<&'static str, u64> {
+        &self.lines
+    }
+
+    /// Closes every file, writing `#close`.
+    pub fn close(mut self) -> Result<(), LogError> {
+        let now = self.clock.now();
+        for (_, f) in self.files.drain() {
+            let path = f.path.clone();
+            f.close(self.format, now).map_err(|source| LogError { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// A [`LogSet`] shared by worker threads; each worker renders lines itself and holds the lock
+/// only to append.
+#[derive(Clone)]
+pub struct SharedLogs(Arc<Mutex<LogSet>>);
+
+impl SharedLogs {
+    pub fn new(set: LogSet) -> Self {
+        SharedLogs(Arc::new(Mutex::new(set)))
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, LogSet> {
+        // A poisoned lock means a worker panicked mid-write; the file is still usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the set back once all workers are done.
+    pub fn into_inner(self) -> Option<LogSet> {
+        Arc::try_unwrap(self.0).ok().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+}
