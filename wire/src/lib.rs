@@ -7,6 +7,7 @@ pub mod origin;
 pub mod parse;
 pub mod pri;
 pub mod relp;
+pub mod tls;
 
 pub use encode::Header;
 pub use origin::Origin;
