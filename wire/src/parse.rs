@@ -25,7 +25,8 @@ pub struct Message<'a> {
     /// The raw STRUCTURED-DATA field of a 5424 message, `None` for `-` and for 3164.
     pub structured_data: Option<&'a [u8]>,
     pub origin: Option<Origin>,
-    /// The message body, byte for byte.
+    /// The message body, byte for byte, except for one trailing LF: rsyslog's
+    /// `RSYSLOG_SyslogProtocol23Format` ends in `\n`, which lands inside octet-counted frames.
     pub body: &'a [u8],
     /// Everything before the body, for timestamp resolution.
     header: &'a [u8],
@@ -161,6 +162,8 @@ fn parse_rfc5424(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
         Some((b' ', body)) => body,
         Some(_) => return Err(SdError::Malformed.into()),
     };
+    let header_len = raw.len() - body.len();
+    let body = without_trailing_lf(body);
     let structured_data = (sd != b"-").then_some(sd);
     let origin = match structured_data {
         Some(sd) => Origin::from_structured_data(sd)?,
@@ -177,7 +180,7 @@ fn parse_rfc5424(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
         structured_data,
         origin,
         body,
-        header: &raw[..raw.len() - body.len()],
+        header: &raw[..header_len],
     })
 }
 
@@ -243,6 +246,8 @@ fn parse_rfc3164(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
     };
 
     let (tag, body) = split_tag(rest);
+    let header_len = raw.len() - body.len();
+    let body = without_trailing_lf(body);
     let app_end = tag
         .iter()
         .position(|&b| b == b'[' || b == b':')
@@ -263,8 +268,12 @@ fn parse_rfc3164(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
         structured_data: None,
         origin: None,
         body,
-        header: &raw[..raw.len() - body.len()],
+        header: &raw[..header_len],
     })
+}
+
+fn without_trailing_lf(body: &[u8]) -> &[u8] {
+    body.strip_suffix(b"\n").unwrap_or(body)
 }
 
 /// The tag ends after its first `:` or before the first space; one space after it belongs to
@@ -347,7 +356,7 @@ mod tests {
     fn non_utf8_body_is_kept() {
         let m = parse(b"<190>Nov 22 11:15:59 h t: \xff\xfe\x00\t").unwrap();
         assert_eq!(m.body, b"\xff\xfe\x00\t");
-        let m = parse(b"<190>1 - h t - - - \xff\n").unwrap();
+        let m = parse(b"<190>1 - h t - - - \xff\n\n").unwrap();
         assert_eq!(m.body, b"\xff\n");
     }
 
@@ -440,12 +449,13 @@ mod tests {
             prop_assert_eq!(m.pri, LOCAL7_INFO);
             prop_assert_eq!(m.hostname, Some("sensor1"));
             prop_assert_eq!(m.app_name, Some(tag.trim_end_matches(':')));
+            let expected = without_trailing_lf(&body);
             if rfc5424 {
                 prop_assert_eq!(m.origin, Some(origin));
-                prop_assert_eq!(m.body, &body[..]);
+                prop_assert_eq!(m.body, expected);
             } else {
                 // rsyslog's sp-if-no-1st-sp: one leading space of the body is not kept.
-                let expected = body.strip_prefix(b" ").unwrap_or(&body);
+                let expected = expected.strip_prefix(b" ").unwrap_or(expected);
                 prop_assert_eq!(m.body, expected);
             }
         }
