@@ -65,3 +65,6 @@ pub trait Analyzer: Send {
     /// The connection ended (FIN/RST, timeout, or end of input): flush pending transactions.
     fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit);
 }
+
+pub mod dns;
+mod record_id;

@@ -1,0 +1,443 @@
+//! Protocol analyzers against Zeek's own logs for the zeek-dev traces (copied into
+//! tests/fixtures/zeek-dev; see the README there).
+//!
+//! The packet side here is deliberately minimal (Ethernet/VLAN/loopback, IPv4/IPv6 without
+//! fragments, in-order TCP payload by sequence number) so the analyzers can be checked on real
+//! traffic on their own; the sensor's real capture, reassembly and dispatch are tested elsewhere.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use estuary_sensor::proto::{
+    self, Analyzer, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport,
+};
+use estuary_sensor::zeeklog::{Record, Value};
+
+type Probe = fn(Direction, &[u8]) -> bool;
+type Factory = fn(&ConnInfo) -> Box<dyn Analyzer>;
+
+type Ports = &'static [(Transport, u16)];
+
+fn analyzers() -> Vec<(Ports, Factory, Probe)> {
+    vec![(
+        proto::dns::PORTS,
+        proto::dns::new_analyzer,
+        proto::dns::probe,
+    )]
+}
+
+#[derive(Default)]
+struct Logs {
+    /// path -> rows (everything after `uid`, as Zeek's TSV writer renders it).
+    rows: HashMap<&'static str, Vec<String>>,
+    weirds: Vec<String>,
+}
+
+struct ConnEmit<'a> {
+    logs: &'a mut Logs,
+    id: ConnId,
+}
+
+impl Emit for ConnEmit<'_> {
+    fn record(&mut self, record: Box<dyn Record + Send>) {
+        let values = record.values();
+        let fields = record.fields();
+        let row: Vec<String> = values
+            .iter()
+            .zip(fields)
+            .skip(2)
+            .map(|(v, _)| render(v, false))
+            .collect();
+        self.logs
+            .rows
+            .entry(record.path())
+            .or_default()
+            .push(row.join("\t"));
+    }
+    fn weird(&mut self, _ts: Timestamp, name: &str, addl: Option<String>) {
+        let id = self.id;
+        self.logs.weirds.push(format!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            id.orig_h,
+            id.orig_p,
+            id.resp_h,
+            id.resp_p,
+            name,
+            addl.unwrap_or_else(|| "-".into())
+        ));
+    }
+    fn confirm_service(&mut self, _service: &'static str) {}
+}
+
+fn escape(b: &[u8], in_list: bool) -> String {
+    if b.is_empty() {
+        return "(empty)".into();
+    }
+    if b == b"-" {
+        return "\\x2d".into();
+    }
+    let printable = std::str::from_utf8(b)
+        .map(|s| s.chars().all(|c| !c.is_control()))
+        .unwrap_or(false);
+    let mut out = String::new();
+    if printable {
+        for c in String::from_utf8_lossy(b).chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\x09"),
+                ',' if in_list => out.push_str("\\x2c"),
+                c => out.push(c),
+            }
+        }
+    } else {
+        for &x in b {
+            match x {
+                b'\\' => out.push_str("\\\\"),
+                b',' if in_list => out.push_str("\\x2c"),
+                0x20..=0x7e => out.push(x as char),
+                _ => out.push_str(&format!("\\x{x:02x}")),
+            }
+        }
+    }
+    out
+}
+
+fn render(v: &Value, in_list: bool) -> String {
+    match v {
+        Value::Unset => "-".into(),
+        Value::Time(t) => format!("{:.6}", t.0),
+        Value::Interval(i) => format!("{i:.6}"),
+        Value::Str(s) => escape(s.as_bytes(), in_list),
+        Value::Bytes(b) => escape(b, in_list),
+        Value::Addr(a) => a.to_string(),
+        Value::Port(p) => p.to_string(),
+        Value::Count(c) => c.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Double(d) => d.to_string(),
+        Value::Bool(b) => if *b { "T" } else { "F" }.into(),
+        Value::Enum(e) => (*e).into(),
+        Value::List(l) if l.is_empty() => "(empty)".into(),
+        Value::List(l) => l
+            .iter()
+            .map(|x| render(x, true))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+struct Stream {
+    next_seq: Option<u32>,
+    pending: BTreeMap<u32, Vec<u8>>,
+}
+
+struct Conn {
+    info: ConnInfo,
+    analyzer: Option<Box<dyn Analyzer>>,
+    probed: bool,
+    streams: [Stream; 2],
+}
+
+struct Packet<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    transport: Transport,
+    syn: bool,
+    ack: bool,
+    seq: u32,
+    payload: &'a [u8],
+}
+
+fn decode(linktype: i32, data: &[u8]) -> Option<Packet<'_>> {
+    let mut rest = match linktype {
+        1 => {
+            let mut ethertype = u16::from_be_bytes([*data.get(12)?, *data.get(13)?]);
+            let mut off = 14;
+            loop {
+                match ethertype {
+                    0x8100 | 0x88a8 => {
+                        ethertype = u16::from_be_bytes([*data.get(off + 2)?, *data.get(off + 3)?]);
+                        off += 4;
+                    }
+                    0x8847 => {
+                        // MPLS: skip labels to the bottom of stack, then assume IP.
+                        loop {
+                            let bos = data.get(off + 2)? & 1;
+                            off += 4;
+                            if bos == 1 {
+                                break;
+                            }
+                        }
+                        ethertype = if data.get(off)? >> 4 == 6 {
+                            0x86dd
+                        } else {
+                            0x0800
+                        };
+                    }
+                    _ => break,
+                }
+            }
+            if ethertype != 0x0800 && ethertype != 0x86dd {
+                return None;
+            }
+            data.get(off..)?
+        }
+        0 => data.get(4..)?,
+        _ => return None,
+    };
+    let (src, dst, proto, l4) = match rest.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(rest.first()? & 0xf) * 4;
+            let total = usize::from(u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]));
+            let frag = u16::from_be_bytes([*rest.get(6)?, *rest.get(7)?]);
+            if frag & 0x3fff != 0 {
+                return None;
+            }
+            let src: [u8; 4] = rest.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = rest.get(16..20)?.try_into().ok()?;
+            let end = total.min(rest.len());
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                *rest.get(9)?,
+                rest.get(ihl..end)?,
+            )
+        }
+        6 => {
+            let plen = usize::from(u16::from_be_bytes([*rest.get(4)?, *rest.get(5)?]));
+            let src: [u8; 16] = rest.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = rest.get(24..40)?.try_into().ok()?;
+            let mut next = *rest.get(6)?;
+            rest = rest.get(40..(40 + plen).min(rest.len()))?;
+            while matches!(next, 0 | 43 | 60) {
+                next = *rest.first()?;
+                rest = rest.get((usize::from(*rest.get(1)?) + 1) * 8..)?;
+            }
+            (IpAddr::from(src), IpAddr::from(dst), next, rest)
+        }
+        _ => return None,
+    };
+    let port = |i: usize| Some(u16::from_be_bytes([*l4.get(i)?, *l4.get(i + 1)?]));
+    match proto {
+        17 => Some(Packet {
+            src,
+            dst,
+            sport: port(0)?,
+            dport: port(2)?,
+            transport: Transport::Udp,
+            syn: false,
+            ack: false,
+            seq: 0,
+            payload: l4.get(8..)?,
+        }),
+        6 => {
+            let off = usize::from(l4.get(12)? >> 4) * 4;
+            let flags = *l4.get(13)?;
+            Some(Packet {
+                src,
+                dst,
+                sport: port(0)?,
+                dport: port(2)?,
+                transport: Transport::Tcp,
+                syn: flags & 0x02 != 0,
+                ack: flags & 0x10 != 0,
+                seq: u32::from_be_bytes(l4.get(4..8)?.try_into().ok()?),
+                payload: l4.get(off..)?,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn run_trace(path: &Path) -> Logs {
+    let mut cap = pcap::Capture::from_file(path).expect("open trace");
+    let linktype = cap.get_datalink().0;
+    let mut conns: HashMap<(IpAddr, u16, IpAddr, u16, bool), Conn> = HashMap::new();
+    let mut order = Vec::new();
+    let mut logs = Logs::default();
+    let mut last_ts = Timestamp(0.0);
+    while let Ok(pkt) = cap.next_packet() {
+        let ts = Timestamp(pkt.header.ts.tv_sec as f64 + pkt.header.ts.tv_usec as f64 / 1e6);
+        last_ts = ts;
+        let Some(p) = decode(linktype, pkt.data) else {
+            continue;
+        };
+        let tcp = p.transport == Transport::Tcp;
+        let fwd = (p.src, p.sport, p.dst, p.dport, tcp);
+        let rev = (p.dst, p.dport, p.src, p.sport, tcp);
+        let (key, dir) = if conns.contains_key(&fwd) {
+            (fwd, Direction::Orig)
+        } else if conns.contains_key(&rev) || (tcp && p.syn && p.ack) {
+            (rev, Direction::Resp)
+        } else {
+            (fwd, Direction::Orig)
+        };
+        let conn = conns.entry(key).or_insert_with(|| {
+            order.push(key);
+            let id = ConnId {
+                orig_h: key.0,
+                orig_p: key.1,
+                resp_h: key.2,
+                resp_p: key.3,
+                proto: p.transport,
+            };
+            let info = ConnInfo {
+                uid: format!("C{}", order.len()),
+                id,
+            };
+            let analyzer = analyzers()
+                .into_iter()
+                .find(|(ports, _, _)| ports.contains(&(p.transport, key.3)))
+                .map(|(_, f, _)| f(&info));
+            Conn {
+                probed: analyzer.is_some(),
+                info,
+                analyzer,
+                streams: [
+                    Stream {
+                        next_seq: None,
+                        pending: BTreeMap::new(),
+                    },
+                    Stream {
+                        next_seq: None,
+                        pending: BTreeMap::new(),
+                    },
+                ],
+            }
+        });
+        let mut emit = ConnEmit {
+            logs: &mut logs,
+            id: conn.info.id,
+        };
+        if !conn.probed && !p.payload.is_empty() {
+            conn.probed = true;
+            conn.analyzer = analyzers()
+                .into_iter()
+                .find(|(_, _, probe)| probe(dir, p.payload))
+                .map(|(_, f, _)| f(&conn.info));
+        }
+        let Some(analyzer) = conn.analyzer.as_mut() else {
+            continue;
+        };
+        if !tcp {
+            analyzer.data(ts, dir, p.payload, &mut emit);
+            continue;
+        }
+        let stream = &mut conn.streams[match dir {
+            Direction::Orig => 0,
+            Direction::Resp => 1,
+        }];
+        let seq = if p.syn { p.seq.wrapping_add(1) } else { p.seq };
+        let next = *stream.next_seq.get_or_insert(seq);
+        if p.payload.is_empty() {
+            continue;
+        }
+        let delta = seq.wrapping_sub(next) as i32;
+        if delta < 0 {
+            let skip = delta.unsigned_abs() as usize;
+            if skip < p.payload.len() {
+                stream.pending.insert(next, p.payload[skip..].to_vec());
+            }
+        } else {
+            stream.pending.insert(seq, p.payload.to_vec());
+        }
+        let mut next = next;
+        while let Some(data) = stream.pending.remove(&next) {
+            analyzer.data(ts, dir, &data, &mut emit);
+            next = next.wrapping_add(data.len() as u32);
+        }
+        stream.next_seq = Some(next);
+    }
+    for key in order {
+        if let Some(conn) = conns.get_mut(&key) {
+            if let Some(a) = conn.analyzer.as_mut() {
+                let mut emit = ConnEmit {
+                    logs: &mut logs,
+                    id: conn.info.id,
+                };
+                a.finish(last_ts, &mut emit);
+            }
+        }
+    }
+    logs
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zeek-dev")
+}
+
+/// Expected rows of `log` in `entry`, without `ts` and `uid`.
+fn expected_rows(entry: &Path, log: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(entry.join("expected").join(log)).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.splitn(3, '\t').nth(2).unwrap_or("").to_string())
+        .collect()
+}
+
+/// Share of expected rows matched exactly (as a multiset), and the unmatched rows on both sides.
+fn compare(expected: &[String], got: &[String]) -> (usize, Vec<String>, Vec<String>) {
+    let mut left: Vec<String> = got.to_vec();
+    let mut missing = Vec::new();
+    let mut matched = 0;
+    for e in expected {
+        if let Some(i) = left.iter().position(|g| g == e) {
+            left.remove(i);
+            matched += 1;
+        } else {
+            missing.push(e.clone());
+        }
+    }
+    (matched, missing, left)
+}
+
+/// Runs every fixture entry holding `log`; returns (matched, expected) over all of them.
+fn score(log: &str) -> (usize, usize) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("expected").join(log).exists())
+        .collect();
+    entries.sort();
+    let (mut total_matched, mut total) = (0, 0);
+    for entry in entries {
+        let trace = std::fs::read_dir(&entry)
+            .expect("entry dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .expect("trace in entry");
+        let logs = run_trace(&trace);
+        let expected = expected_rows(&entry, log);
+        let stem = log.trim_end_matches(".log");
+        let got = logs.rows.get(stem).cloned().unwrap_or_default();
+        let (matched, missing, extra) = compare(&expected, &got);
+        println!(
+            "{}: {log} {matched}/{} rows equal ({} produced)",
+            entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            expected.len(),
+            got.len()
+        );
+        for m in &missing {
+            println!("  - {m}");
+        }
+        for x in &extra {
+            println!("  + {x}");
+        }
+        total_matched += matched;
+        total += expected.len();
+    }
+    println!("{log}: {total_matched}/{total}");
+    (total_matched, total)
+}
+
+#[test]
+fn dns_log_matches_zeek() {
+    let (matched, total) = score("dns.log");
+    assert!(total > 0);
+    assert!(matched * 100 >= total * 90, "dns.log: {matched}/{total}");
+}
