@@ -1,11 +1,33 @@
 //! The shipper's validated configuration. Built from TOML (`*.toml`) or from rsyslog legacy
 //! directives (`*.conf`); the shipper only ever sees this form.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use estuary_wire::{Facility, Format, Framing, Severity};
 use regex::Regex;
+
+use crate::{ConfigError, ConfigErrors};
+
+mod defaults;
+mod describe;
+mod rsyslog;
+
+/// Reads a shipper configuration: `*.conf` as rsyslog legacy directives, `*.toml` as estuary's TOML form.
+/// Every problem found is returned, each naming the file, line and key.
+pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
+    let text = crate::read_text(path)?;
+    match crate::Kind::of(path) {
+        Some(crate::Kind::Conf) => rsyslog::parse(path, &text),
+        _ => Err(ConfigError::new(
+            path,
+            None,
+            None,
+            "a shipper configuration must end in .conf (rsyslog) or .toml",
+        )
+        .into()),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ShipperConfig {
@@ -89,9 +111,15 @@ pub enum Transport {
     /// RFC 5426; one datagram per line, no delivery guarantee.
     Udp,
     /// RFC 6587, optionally inside TLS (RFC 5425).
-    Tcp { framing: Framing, tls: Option<TlsClient> },
+    Tcp {
+        framing: Framing,
+        tls: Option<TlsClient>,
+    },
     /// librelp's protocol, optionally over TLS; `window` unacknowledged frames at most.
-    Relp { window: usize, tls: Option<TlsClient> },
+    Relp {
+        window: usize,
+        tls: Option<TlsClient>,
+    },
 }
 
 /// Client side TLS files (PEM). `cert_file` and `key_file` come together (mutual auth) or not at all.

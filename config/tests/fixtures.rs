@@ -1,0 +1,102 @@
+//! The checked-in fixtures parse: the seed's rsyslog snippet verbatim and the benchmark configurations.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use estuary_config::shipper::{self, Transport};
+use estuary_wire::{Facility, Format, Framing, Severity};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Copies a fixture into `dir` with the harness placeholders filled in.
+fn instantiate(dir: &Path, name: &str) -> PathBuf {
+    let text = fs::read_to_string(fixture(name)).expect("fixture is readable");
+    let rundir = dir.display().to_string();
+    let text = text
+        .replace("{rundir}", &rundir)
+        .replace("{input}", &format!("{rundir}/input.log"))
+        .replace("{logdir}", &format!("{rundir}/logs"))
+        .replace("{port}", "10514");
+    let path = dir.join(name);
+    fs::write(&path, text).expect("temp dir is writable");
+    path
+}
+
+#[test]
+fn seed_rsyslog_snippet_parses_verbatim() {
+    let cfg = shipper::load(&fixture("seed-60-bro.conf")).unwrap_or_else(|e| panic!("{e}"));
+    let tags: Vec<&str> = cfg.inputs.iter().map(|i| i.tag.as_str()).collect();
+    assert_eq!(
+        tags,
+        [
+            "bro_ssl:",
+            "bro_smtp:",
+            "bro_smtp_entities:",
+            "bro_notice:",
+            "bro_ssh:",
+            "bro_ftp:"
+        ]
+    );
+    for input in &cfg.inputs {
+        assert_eq!(
+            (input.facility, input.severity),
+            (Facility::Local7, Severity::Informational)
+        );
+        assert!(input.path.starts_with("/usr/local/bro/logs/current"));
+    }
+    assert_eq!(
+        cfg.inputs[3].state_file,
+        Path::new("/var/spool/estuary/stat-bro_notice")
+    );
+    let dest = &cfg.destinations[..];
+    assert_eq!(dest.len(), 1);
+    assert_eq!(
+        (dest[0].host.as_str(), dest[0].port, &dest[0].transport),
+        ("central_syslog_server", 514, &Transport::Udp)
+    );
+}
+
+#[test]
+fn seed_loopback_copy_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shipper::load(&instantiate(dir.path(), "seed-60-bro-loopback.conf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.work_dir, dir.path());
+    assert_eq!(cfg.inputs[0].path, dir.path().join("logs/ssl.log"));
+    assert_eq!(cfg.inputs[0].state_file, dir.path().join("stat-bro_ssl"));
+    assert_eq!(
+        (cfg.destinations[0].host.as_str(), cfg.destinations[0].port),
+        ("127.0.0.1", 10514)
+    );
+}
+
+#[test]
+fn bench_shipper_configs_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let tcp = shipper::load(&instantiate(dir.path(), "estuary-ship-tcp.conf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        tcp.destinations[0].transport,
+        Transport::Tcp {
+            framing: Framing::NewLine,
+            tls: None
+        }
+    );
+    assert_eq!(tcp.destinations[0].format, Format::Rfc3164);
+    let relp = shipper::load(&instantiate(dir.path(), "estuary-ship-relp.conf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        relp.destinations[0].transport,
+        Transport::Relp {
+            window: 128,
+            tls: None
+        }
+    );
+    assert_eq!(relp.destinations[0].format, Format::Rfc5424);
+    assert_eq!(relp.inputs[0].path, dir.path().join("input.log"));
+    assert_eq!(relp.destinations[0].facility, Some(Facility::Local7));
+}
