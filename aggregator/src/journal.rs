@@ -1,0 +1,251 @@
+//! The commit journal in SpoolDir: what part of each current file is committed, the exactly-once
+//! high-water marks, and the header schemas, all in one append-only file.
+//!
+//! The writer appends data to the log files first and a journal group after it; a group counts
+//! only once its closing `C` line is in the journal. On startup every current file is cut back to
+//! its committed length, so a `kill -9` between the data write and the journal write leaves
+//! neither the uncommitted lines (the sender had no acknowledgement and sends them again) nor
+//! stale marks (which would drop lines that were never kept).
+//!
+//! Records, one per line: `L <file> <len> <open>`, `D <file>` (rotated away),
+//! `M <host> <file-id> <offset>`, `S <file> <hex header>`, `A <host> <log> <file>` (which file a
+//! sensor's lines go to), `C <seq>`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::write_atomic;
+
+const FILE_NAME: &str = "commit.journal";
+/// Rewrite the journal as a snapshot once it grows past this.
+const COMPACT_AT: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileState {
+    pub len: u64,
+    pub open: u64,
+}
+
+/// Everything the journal knows, as of the last complete group.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct State {
+    pub files: BTreeMap<String, FileState>,
+    pub marks: Marks,
+    pub schemas: BTreeMap<String, Vec<u8>>,
+    /// Sending host -> log -> the file its lines go to (a schema variant).
+    pub assignments: BTreeMap<String, BTreeMap<String, String>>,
+    /// False when no journal existed: files found on disk are then taken as they are.
+    pub existed: bool,
+}
+
+/// High-water marks: sending host -> shipper file id -> offset of the last line kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Marks(HashMap<Box<str>, HashMap<u64, u64>>);
+
+impl Marks {
+    pub fn get(&self, host: &str, file: u64) -> Option<u64> {
+        self.0.get(host).and_then(|m| m.get(&file)).copied()
+    }
+
+    pub fn set(&mut self, host: &str, file: u64, offset: u64) {
+        match self.0.get_mut(host) {
+            Some(m) => {
+                m.insert(file, offset);
+            }
+            None => {
+                self.0.insert(host.into(), HashMap::from([(file, offset)]));
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.0
+            .iter()
+            .flat_map(|(h, m)| m.iter().map(move |(f, o)| (&**h, *f, *o)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    seq: u64,
+}
+
+impl Journal {
+    pub fn open(spool_dir: &Path) -> io::Result<(Self, State)> {
+        fs::create_dir_all(spool_dir)?;
+        let path = spool_dir.join(FILE_NAME);
+        let (state, seq) = match File::open(&path) {
+            Ok(file) => replay(BufReader::new(file))?,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => (State::default(), 0),
+            Err(err) => return Err(err),
+        };
+        let mut journal = Self {
+            file: OpenOptions::new().create(true).append(true).open(&path)?,
+            path,
+            size: 0,
+            seq,
+        };
+        // Start from a clean snapshot: drops any partial group at the end.
+        journal.compact(&state)?;
+        Ok((journal, state))
+    }
+
+    /// Appends one group and closes it with `C`. `sync` makes it durable against power loss.
+    pub fn commit(&mut self, mut group: Vec<u8>, sync: bool) -> io::Result<()> {
+        self.seq += 1;
+        writeln!(group, "C {}", self.seq)?;
+        self.file.write_all(&group)?;
+        if sync {
+            self.file.sync_data()?;
+        }
+        self.size += group.len() as u64;
+        Ok(())
+    }
+
+    pub fn wants_compaction(&self) -> bool {
+        self.size > COMPACT_AT
+    }
+
+    pub fn compact(&mut self, state: &State) -> io::Result<()> {
+        let mut snap = Vec::new();
+        for (key, f) in &state.files {
+            writeln!(snap, "L {key} {} {}", f.len, f.open)?;
+        }
+        for (host, file, off) in state.marks.iter() {
+            writeln!(snap, "M {host} {file} {off}")?;
+        }
+        for (key, header) in &state.schemas {
+            writeln!(snap, "S {key} {}", hex(header))?;
+        }
+        for (host, logs) in &state.assignments {
+            for (log, key) in logs {
+                writeln!(snap, "A {host} {log} {key}")?;
+            }
+        }
+        self.seq += 1;
+        writeln!(snap, "C {}", self.seq)?;
+        write_atomic(&self.path, &snap)?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.size = snap.len() as u64;
+        Ok(())
+    }
+}
+
+fn replay(reader: impl BufRead) -> io::Result<(State, u64)> {
+    let mut state = State {
+        existed: true,
+        ..State::default()
+    };
+    let mut group: Vec<String> = Vec::new();
+    let mut seq = 0;
+    for line in reader.split(b'\n') {
+        let line = line?;
+        let Ok(line) = String::from_utf8(line) else {
+            break;
+        };
+        if let Some(n) = line.strip_prefix("C ") {
+            for record in group.drain(..) {
+                apply(&mut state, &record);
+            }
+            seq = n.trim().parse().unwrap_or(seq);
+        } else {
+            group.push(line);
+        }
+    }
+    if !group.is_empty() {
+        tracing::info!(
+            records = group.len(),
+            "journal ends in an uncommitted group; ignored"
+        );
+    }
+    Ok((state, seq))
+}
+
+fn apply(state: &mut State, record: &str) {
+    let f: Vec<&str> = record.split(' ').collect();
+    match f.as_slice() {
+        ["L", key, len, open] => {
+            if let (Ok(len), Ok(open)) = (len.parse(), open.parse()) {
+                state.files.insert((*key).to_owned(), FileState { len, open });
+            }
+        }
+        ["D", key] => {
+            state.files.remove(*key);
+        }
+        ["M", host, file, off] => {
+            if let (Ok(file), Ok(off)) = (file.parse(), off.parse()) {
+                state.marks.set(host, file, off);
+            }
+        }
+        ["S", key, header] => {
+            if let Some(h) = unhex(header) {
+                state.schemas.insert((*key).to_owned(), h);
+            }
+        }
+        ["A", host, log, key] => {
+            state
+                .assignments
+                .entry((*host).to_owned())
+                .or_default()
+                .insert((*log).to_owned(), (*key).to_owned());
+        }
+        _ => tracing::warn!(record, "unknown journal record ignored"),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_group_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut j, state) = Journal::open(dir.path()).unwrap();
+        assert!(state.files.is_empty());
+        j.commit(b"L conn.log 10 5\nM h 1 7\nS conn.log 2309\n".to_vec(), false)
+            .unwrap();
+        drop(j);
+        // A crash in the middle of the next group.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE_NAME))
+            .unwrap();
+        f.write_all(b"L conn.log 99 5\nM h 1 9\n").unwrap();
+        let (_, state) = Journal::open(dir.path()).unwrap();
+        assert_eq!(state.files["conn.log"], FileState { len: 10, open: 5 });
+        assert_eq!(state.marks.get("h", 1), Some(7));
+        assert_eq!(state.schemas["conn.log"], b"#\t".to_vec());
+        assert!(state.existed);
+    }
+}

@@ -1,0 +1,195 @@
+//! Notices in notice.log (Zeek TSV with the file's `#fields`, or JSON lines) whose `actions`
+//! include `Notice::ACTION_ALARM` (alarm digest) or `Notice::ACTION_EMAIL` (mailed at once), and
+//! Zeek's pretty-printed alarm layout (base/frameworks/notice/actions/pp-alarms.zeek).
+
+use serde::{Deserialize, Serialize};
+
+const ALARM: &str = "Notice::ACTION_ALARM";
+const EMAIL: &str = "Notice::ACTION_EMAIL";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoticeEvent {
+    pub ts: f64,
+    pub note: String,
+    pub msg: String,
+    pub sub: Option<String>,
+    pub uid: Option<String>,
+    pub orig: Option<(String, String)>,
+    pub resp: Option<(String, String)>,
+    pub src: Option<String>,
+    pub dst: Option<String>,
+    pub p: Option<String>,
+    pub peer_descr: Option<String>,
+    /// The sending host (syslog HOSTNAME), when the notice itself names no peer.
+    pub host: String,
+    pub alarm: bool,
+    pub email: bool,
+}
+
+#[derive(Default)]
+pub struct NoticeParser;
+
+impl NoticeParser {
+    /// `fields` are the column names of the file's `#fields` line; empty for JSON logs.
+    pub fn parse(&self, fields: &[String], line: &[u8], host: &str) -> Option<NoticeEvent> {
+        let get: Box<dyn Fn(&str) -> Option<String>> = if line.first() == Some(&b'{') {
+            let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+            Box::new(move |name| match value.get(name)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            })
+        } else {
+            if fields.is_empty() {
+                return None;
+            }
+            let text = String::from_utf8_lossy(line);
+            let cols: Vec<String> = text.split('\t').map(str::to_owned).collect();
+            let fields = fields.to_vec();
+            Box::new(move |name| {
+                let i = fields.iter().position(|f| f == name)?;
+                let v = cols.get(i)?;
+                (v != "-" && v != "(empty)").then(|| v.clone())
+            })
+        };
+        let actions = get("actions").unwrap_or_default();
+        let alarm = actions.split(',').any(|a| a == ALARM);
+        let email = actions.split(',').any(|a| a == EMAIL);
+        if !alarm && !email {
+            return None;
+        }
+        let pair = |h: &str, p: &str| Some((get(h)?, get(p).unwrap_or_default()));
+        Some(NoticeEvent {
+            ts: get("ts").and_then(|t| t.parse().ok()).unwrap_or(0.0),
+            note: get("note").unwrap_or_default(),
+            msg: get("msg").unwrap_or_default(),
+            sub: get("sub"),
+            uid: get("uid"),
+            orig: pair("id.orig_h", "id.orig_p"),
+            resp: pair("id.resp_h", "id.resp_p"),
+            src: get("src"),
+            dst: get("dst"),
+            p: get("p"),
+            peer_descr: get("peer_descr"),
+            host: host.to_owned(),
+            alarm,
+            email,
+        })
+    }
+}
+
+/// Zeek's `%D`: ISO timestamp with microsecond precision, in local time.
+fn iso_micros(ts: f64) -> String {
+    use chrono::{Local, TimeZone};
+    let secs = ts.floor() as i64;
+    let micros = ((ts - ts.floor()) * 1e6).round().min(999_999.0) as u32;
+    match Local.timestamp_opt(secs, micros * 1000).single() {
+        Some(t) => t.format("%Y-%m-%d-%H:%M:%S%.6f").to_string(),
+        None => format!("{ts:.6}"),
+    }
+}
+
+impl NoticeEvent {
+    fn who(&self) -> String {
+        match (&self.orig, &self.resp) {
+            (Some((oh, op)), Some((rh, rp))) => format!("{oh}:{op} -> {rh}:{rp}"),
+            _ => match (&self.src, &self.dst, &self.p) {
+                (Some(s), Some(d), _) => format!("{s} -> {d}"),
+                (Some(s), None, Some(p)) => format!("{s}:{p}"),
+                (Some(s), None, None) => s.clone(),
+                _ => String::new(),
+            },
+        }
+    }
+
+    /// One block of the alarm digest, as pp-alarms.zeek prints it (no reverse DNS line: the
+    /// aggregator does not resolve names).
+    pub fn pretty_alarm(&self) -> String {
+        let mut out = format!("> {} {}", iso_micros(self.ts), self.note);
+        let who = self.who();
+        if !who.is_empty() {
+            out.push(' ');
+            out.push_str(&who);
+        }
+        if let Some(uid) = &self.uid {
+            out.push_str(&format!(" (uid {uid})"));
+        }
+        out.push('\n');
+        let peer = self.peer_descr.as_deref().unwrap_or(&self.host);
+        out.push_str(&format!("   <{peer}> {}\n", self.msg));
+        if let Some(sub) = &self.sub {
+            out.push_str(&format!("   {sub}\n"));
+        }
+        out.push('\n');
+        out
+    }
+
+    /// The body of an individual Notice::ACTION_EMAIL mail (notice/main.zeek email_notice_to).
+    pub fn email_body(&self) -> String {
+        let mut out = format!("Message: {}\n", self.msg);
+        if let Some(sub) = &self.sub {
+            out.push_str(&format!("Sub-message: {sub}\n"));
+        }
+        out.push('\n');
+        match (&self.orig, &self.resp) {
+            (Some((oh, op)), Some((rh, rp))) => {
+                out.push_str(&format!("Connection: {oh}:{op} -> {rh}:{rp}\n"))
+            }
+            _ => {
+                if let Some(src) = &self.src {
+                    out.push_str(&format!("Address: {src}\n"));
+                }
+            }
+        }
+        if let Some(uid) = &self.uid {
+            out.push_str(&format!("Connection uid: {uid}\n"));
+        }
+        out.push_str(&format!("Time: {}\n", iso_micros(self.ts)));
+        out.push_str(&format!(
+            "Sensor: {}\n",
+            self.peer_descr.as_deref().unwrap_or(&self.host)
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> Vec<String> {
+        "ts uid id.orig_h id.orig_p id.resp_h id.resp_p note msg sub src dst p peer_descr actions"
+            .split(' ')
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn tsv_alarm() {
+        let line = b"1700000000.5\tCabc\t10.0.0.1\t1234\t10.0.0.2\t22\tSSH::Password_Guessing\t10.0.0.1 guessed\t-\t10.0.0.1\t-\t-\t-\tNotice::ACTION_LOG,Notice::ACTION_ALARM";
+        let e = NoticeParser.parse(&fields(), line, "sensor1").unwrap();
+        assert!(e.alarm && !e.email);
+        let text = e.pretty_alarm();
+        assert!(text.contains(
+            "SSH::Password_Guessing 10.0.0.1:1234 -> 10.0.0.2:22 (uid Cabc)"
+        ));
+        assert!(text.contains("   <sensor1> 10.0.0.1 guessed\n"));
+    }
+
+    #[test]
+    fn json_email_and_plain_log() {
+        let line = br#"{"ts":1700000000.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL"]}"#;
+        let e = NoticeParser.parse(&[], line, "h").unwrap();
+        assert!(e.email && !e.alarm);
+        let plain = br#"{"ts":1.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_LOG"]}"#;
+        assert!(NoticeParser.parse(&[], plain, "h").is_none());
+        assert!(NoticeParser.parse(&[], b"garbage\t\t", "h").is_none());
+    }
+}

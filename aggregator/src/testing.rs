@@ -1,0 +1,49 @@
+//! A complete configuration for tests, built without the config loader.
+
+use std::path::Path;
+use std::time::Duration;
+
+use estuary_config::aggregator::{
+    AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, Routing,
+};
+
+/// zeekctl's defaults, all listeners off, mail disabled, hourly rotation.
+pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
+    AggregatorConfig {
+        source: log_dir.join("test.cfg"),
+        log_dir: log_dir.to_path_buf(),
+        spool_dir: spool_dir.to_path_buf(),
+        rotation_interval: Duration::from_secs(3600),
+        expire_interval: Some(Duration::from_secs(30 * 86_400)),
+        keep_logs: Vec::new(),
+        stats_log: spool_dir.join("stats.log"),
+        stats_expire_interval: None,
+        time_fmt: "%d %b %H:%M:%S".into(),
+        debug: false,
+        mail: MailConfig {
+            to: "root@localhost".into(),
+            from: "Big Brother <bro@localhost>".into(),
+            reply_to: None,
+            subject_prefix: "[Bro]".into(),
+            alarm_prefix: "ALERT:".into(),
+            mail_alarms: true,
+            alarms_to: "root@localhost".into(),
+            alarms_interval: None,
+            transport: MailTransport::Disabled,
+        },
+        disk: DiskConfig {
+            min_free_percent: 5.0,
+            hard_floor_percent: 1.0,
+        },
+        listen: Listeners::default(),
+        tls: None,
+        peers: Vec::new(),
+        max_message_size: 64 * 1024,
+        routing: Routing {
+            tag_prefix: "bro_".into(),
+            catch_all: "unrouted".into(),
+            per_host: false,
+        },
+        durability: Durability::Written,
+    }
+}
