@@ -9,6 +9,7 @@ use std::path::Path;
 pub mod aggregator;
 mod error;
 pub mod shipper;
+mod toml_form;
 mod value;
 
 pub use error::{ConfigError, ConfigErrors};

@@ -83,6 +83,24 @@ pub(crate) fn parse_host_port(
     Ok((host.to_owned(), port))
 }
 
+/// A bare host: a name, an IPv4 address or an IPv6 address (brackets optional); no port.
+pub(crate) fn parse_host(text: &str) -> Result<String, String> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    if bare.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!(
+            "{text:?} is not a host name or address (give the port separately)"
+        ));
+    }
+    match parse_host_port(&format!("[{bare}]"), Some(1)) {
+        Ok((host, _)) => Ok(host),
+        Err(_) if bare.is_empty() => Err("host is empty".into()),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn parse_port(text: &str) -> Result<u16, String> {
     match text.parse::<u16>() {
         Ok(0) | Err(_) => Err(format!("invalid port {text:?} (1-65535)")),
@@ -186,5 +204,11 @@ mod tests {
         assert!(parse_host_port(":514", Some(514)).is_err());
         assert!(parse_host_port("h", None).is_err());
         assert_eq!(display_host_port("::1", 514), "[::1]:514");
+        assert_eq!(parse_host("::1"), Ok("::1".into()));
+        assert_eq!(parse_host("[::1]"), Ok("::1".into()));
+        assert_eq!(parse_host("logs.example"), Ok("logs.example".into()));
+        assert!(parse_host("logs.example:514").is_err());
+        assert!(parse_host("").is_err());
+        assert!(parse_host("a b").is_err());
     }
 }

@@ -25,6 +25,7 @@ pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
 /// librelp's default window.
 pub(crate) const RELP_WINDOW: usize = 128;
+pub(crate) const RELP_WINDOW_MAX: usize = 65_536;
 pub(crate) const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 /// RFC 3164 TAG field limit (rsyslog's forward template cuts at 32 too).
 pub(crate) const TAG_MAX: usize = 32;

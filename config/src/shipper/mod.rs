@@ -11,6 +11,7 @@ use crate::{ConfigError, ConfigErrors};
 
 mod defaults;
 mod describe;
+mod native;
 mod rsyslog;
 
 /// Reads a shipper configuration: `*.conf` as rsyslog legacy directives, `*.toml` as estuary's TOML form.
@@ -19,6 +20,7 @@ pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
     match crate::Kind::of(path) {
         Some(crate::Kind::Conf) => rsyslog::parse(path, &text),
+        Some(crate::Kind::Toml) => native::parse(path, &text),
         _ => Err(ConfigError::new(
             path,
             None,

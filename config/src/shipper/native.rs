@@ -1,0 +1,599 @@
+//! The shipper's TOML form: `[[input]]` tables mirror imfile inputs, `[[destination]]` tables mirror
+//! the seed's `Remote::destinations` entries.
+//!
+//! ```toml
+//! work_dir = "/var/spool/estuary"
+//! [[input]]
+//! path = "/usr/local/bro/logs/current/*.log"
+//! tag = "bro_conn:"
+//! facility = "local7"
+//! severity = "info"
+//! [[destination]]
+//! host = "10.0.0.5"
+//! port = 2514
+//! transport = "relp"
+//! ```
+//!
+//! Relative paths are resolved against the configuration file's directory, state files against
+//! `work_dir`. `tls` transport defaults to octet-counting framing (RFC 5425), `tcp` to newline.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use estuary_wire::{Facility, Format, Framing, Severity};
+use regex::Regex;
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use super::defaults;
+use super::{
+    ClientAuth, DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, TlsClient,
+    Transport, WatchMode,
+};
+use crate::toml_form::{choice, duration, size, TomlFile};
+use crate::value;
+use crate::ConfigErrors;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShipper {
+    work_dir: Option<String>,
+    hostname: Option<Spanned<String>>,
+    stats_interval: Option<Spanned<Value>>,
+    #[serde(default)]
+    input: Vec<Spanned<RawInput>>,
+    #[serde(default)]
+    destination: Vec<Spanned<RawDestination>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInput {
+    path: Spanned<String>,
+    tag: Spanned<String>,
+    facility: Option<Spanned<String>>,
+    severity: Option<Spanned<String>>,
+    state_file: Option<Spanned<String>>,
+    watch: Option<Spanned<String>>,
+    poll_interval: Option<Spanned<Value>>,
+    start_at: Option<Spanned<String>>,
+    max_line_bytes: Option<Spanned<Value>>,
+    long_lines: Option<Spanned<String>>,
+    partial_line_timeout: Option<Spanned<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    name: Option<String>,
+    host: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    transport: Spanned<String>,
+    framing: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
+    tag_regex: Option<Spanned<String>>,
+    facility: Option<Spanned<String>>,
+    retry_interval: Option<Spanned<Value>>,
+    retry_max: Option<Spanned<Value>>,
+    window: Option<Spanned<i64>>,
+    ca_file: Option<Spanned<String>>,
+    cert_file: Option<Spanned<String>>,
+    key_file: Option<Spanned<String>>,
+    server_name: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TransportKind {
+    Udp,
+    Tcp,
+    Tls,
+    Relp,
+    RelpTls,
+}
+
+const TRANSPORTS: &[(&str, TransportKind)] = &[
+    ("udp", TransportKind::Udp),
+    ("tcp", TransportKind::Tcp),
+    ("tls", TransportKind::Tls),
+    ("relp", TransportKind::Relp),
+    ("relp-tls", TransportKind::RelpTls),
+];
+
+pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErrors> {
+    let mut toml = TomlFile::new(file, text);
+    let raw: RawShipper = toml.deserialize()?;
+    let dir = value::config_dir(file);
+
+    let work_dir = value::resolve(
+        &dir,
+        Path::new(raw.work_dir.as_deref().unwrap_or(defaults::WORK_DIR)),
+    );
+    let hostname = toml.check(raw.hostname.as_ref(), "hostname", |h| {
+        value::check_hostname(h).map(|()| h.clone())
+    });
+    let stats_interval = toml
+        .check(raw.stats_interval.as_ref(), "stats_interval", |v| {
+            positive(duration(v)?)
+        })
+        .unwrap_or(defaults::STATS_INTERVAL);
+
+    let mut inputs: Vec<(usize, InputConfig)> = Vec::new();
+    for raw_input in &raw.input {
+        if let Some(config) = input(&mut toml, &dir, &work_dir, raw_input.get_ref()) {
+            inputs.push((toml.line(&raw_input.span()), config));
+        }
+    }
+    let states: Vec<_> = inputs
+        .iter()
+        .map(|(line, i)| (Some(*line), i.state_file.as_path()))
+        .collect();
+    defaults::check_unique_state_files(file, &states, &mut toml.errors, "state_file");
+    let inputs: Vec<InputConfig> = inputs.into_iter().map(|(_, i)| i).collect();
+
+    let mut destinations: Vec<DestinationConfig> = Vec::new();
+    for raw_dest in &raw.destination {
+        if let Some(d) = destination(&mut toml, &dir, raw_dest) {
+            if destinations.iter().any(|other| other.name == d.name) {
+                toml.error(
+                    &raw_dest.span(),
+                    "name",
+                    format!("destination name {:?} is used twice", d.name),
+                );
+            }
+            destinations.push(d);
+        }
+    }
+    if raw.input.is_empty() {
+        toml.file_error(Some("input"), "no [[input]] is configured");
+    }
+    if raw.destination.is_empty() {
+        toml.file_error(Some("destination"), "no [[destination]] is configured");
+    }
+
+    toml.into_result(ShipperConfig {
+        source: file.to_path_buf(),
+        work_dir,
+        hostname: hostname.unwrap_or_else(value::local_hostname),
+        inputs,
+        destinations,
+        stats_interval,
+    })
+}
+
+fn positive(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() {
+        Err("must be greater than zero".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn input(
+    toml: &mut TomlFile<'_>,
+    dir: &Path,
+    work_dir: &Path,
+    raw: &RawInput,
+) -> Option<InputConfig> {
+    let before = toml.errors.0.len();
+    let path = value::resolve(dir, Path::new(raw.path.get_ref()));
+    toml.check(Some(&raw.path), "path", |_| {
+        defaults::check_input_path(&path)
+    });
+    toml.check(Some(&raw.tag), "tag", |t| defaults::check_tag(t));
+    let facility = toml.check(raw.facility.as_ref(), "facility", |f| {
+        f.parse::<Facility>().map_err(|e| e.to_string())
+    });
+    let severity = toml.check(raw.severity.as_ref(), "severity", |s| {
+        s.parse::<Severity>().map_err(|e| e.to_string())
+    });
+    let state_name = raw
+        .state_file
+        .as_ref()
+        .map_or_else(|| defaults::state_file_name(&path), |s| s.get_ref().clone());
+    let interval = toml
+        .check(raw.poll_interval.as_ref(), "poll_interval", |v| {
+            let d = duration(v)?;
+            defaults::check_poll_interval(d).map(|()| d)
+        })
+        .unwrap_or(defaults::POLL_INTERVAL);
+    let watch = toml.check(raw.watch.as_ref(), "watch", |w| {
+        choice(
+            w,
+            &[
+                ("inotify", WatchMode::Inotify { fallback: interval }),
+                ("polling", WatchMode::Polling { interval }),
+            ],
+        )
+    });
+    let start_at = toml.check(raw.start_at.as_ref(), "start_at", |s| {
+        choice(
+            s,
+            &[("beginning", StartAt::Beginning), ("end", StartAt::End)],
+        )
+    });
+    let max_line_bytes = toml.check(raw.max_line_bytes.as_ref(), "max_line_bytes", |v| {
+        let n = size(v)?;
+        defaults::check_max_line_bytes(n).map(|()| n)
+    });
+    let long_lines = toml.check(raw.long_lines.as_ref(), "long_lines", |l| {
+        choice(
+            l,
+            &[
+                ("split", LongLines::Split),
+                ("truncate", LongLines::Truncate),
+            ],
+        )
+    });
+    let partial_line_timeout = toml.check(
+        raw.partial_line_timeout.as_ref(),
+        "partial_line_timeout",
+        |v| positive(duration(v)?),
+    );
+    if toml.errors.0.len() > before {
+        return None;
+    }
+    Some(InputConfig {
+        path,
+        tag: raw.tag.get_ref().clone(),
+        facility: facility.unwrap_or(defaults::FACILITY),
+        severity: severity.unwrap_or(defaults::SEVERITY),
+        state_file: defaults::resolve_state_file(work_dir, &state_name),
+        watch: watch.unwrap_or(WatchMode::Inotify { fallback: interval }),
+        start_at: start_at.unwrap_or(StartAt::Beginning),
+        max_line_bytes: max_line_bytes.unwrap_or(defaults::MAX_LINE_BYTES),
+        long_lines: long_lines.unwrap_or(LongLines::Split),
+        partial_line_timeout,
+    })
+}
+
+fn destination(
+    toml: &mut TomlFile<'_>,
+    dir: &Path,
+    raw: &Spanned<RawDestination>,
+) -> Option<DestinationConfig> {
+    let before = toml.errors.0.len();
+    let span = raw.span();
+    let raw = raw.get_ref();
+    let kind = toml.check(Some(&raw.transport), "transport", |t| choice(t, TRANSPORTS));
+    let host = toml.check(Some(&raw.host), "host", |h| value::parse_host(h));
+    let port = toml
+        .check(raw.port.as_ref(), "port", |p| {
+            u16::try_from(*p)
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("invalid port {p} (1-65535)"))
+        })
+        .unwrap_or(defaults::PORT);
+    let format = toml
+        .check(raw.format.as_ref(), "format", |f| {
+            choice(
+                f,
+                &[("rfc3164", Format::Rfc3164), ("rfc5424", Format::Rfc5424)],
+            )
+        })
+        .unwrap_or(Format::Rfc3164);
+    let tag_filter = toml.check(raw.tag_regex.as_ref(), "tag_regex", |r| {
+        Regex::new(r).map_err(|e| e.to_string())
+    });
+    let facility = toml.check(raw.facility.as_ref(), "facility", |f| {
+        f.parse::<Facility>().map_err(|e| e.to_string())
+    });
+    let retry_interval = toml
+        .check(raw.retry_interval.as_ref(), "retry_interval", |v| {
+            positive(duration(v)?)
+        })
+        .unwrap_or(defaults::RETRY_INTERVAL);
+    let retry_max = toml
+        .check(raw.retry_max.as_ref(), "retry_max", duration)
+        .unwrap_or(defaults::RETRY_MAX);
+    if retry_max < retry_interval {
+        let at = raw.retry_max.as_ref().map_or(span.clone(), |s| s.span());
+        toml.error(&at, "retry_max", "must not be shorter than retry_interval");
+    }
+
+    let kind = kind?;
+    let is_tls = matches!(kind, TransportKind::Tls | TransportKind::RelpTls);
+    let is_relp = matches!(kind, TransportKind::Relp | TransportKind::RelpTls);
+    let is_stream = matches!(kind, TransportKind::Tcp | TransportKind::Tls);
+    for (present, key, applies) in [
+        (raw.framing.as_ref().map(|s| s.span()), "framing", is_stream),
+        (raw.window.as_ref().map(|s| s.span()), "window", is_relp),
+        (raw.ca_file.as_ref().map(|s| s.span()), "ca_file", is_tls),
+        (
+            raw.cert_file.as_ref().map(|s| s.span()),
+            "cert_file",
+            is_tls,
+        ),
+        (raw.key_file.as_ref().map(|s| s.span()), "key_file", is_tls),
+        (
+            raw.server_name.as_ref().map(|s| s.span()),
+            "server_name",
+            is_tls,
+        ),
+    ] {
+        if let (Some(at), false) = (present, applies) {
+            toml.error(
+                &at,
+                key,
+                format!("does not apply to transport {:?}", raw.transport.get_ref()),
+            );
+        }
+    }
+    let default_framing = if kind == TransportKind::Tls {
+        Framing::OctetCounting
+    } else {
+        Framing::NewLine
+    };
+    let framing = toml
+        .check(raw.framing.as_ref(), "framing", |f| {
+            choice(
+                f,
+                &[
+                    ("octet-counting", Framing::OctetCounting),
+                    ("newline", Framing::NewLine),
+                ],
+            )
+        })
+        .unwrap_or(default_framing);
+    let window = toml
+        .check(raw.window.as_ref(), "window", |w| {
+            usize::try_from(*w)
+                .ok()
+                .filter(|w| (1..=defaults::RELP_WINDOW_MAX).contains(w))
+                .ok_or_else(|| {
+                    format!(
+                        "window {w} is out of range (1-{})",
+                        defaults::RELP_WINDOW_MAX
+                    )
+                })
+        })
+        .unwrap_or(defaults::RELP_WINDOW);
+    let tls = if is_tls {
+        tls_client(toml, dir, &span, raw)
+    } else {
+        None
+    };
+    if toml.errors.0.len() > before {
+        return None;
+    }
+    let host = host?;
+    let transport = match kind {
+        TransportKind::Udp => Transport::Udp,
+        TransportKind::Tcp => Transport::Tcp { framing, tls: None },
+        TransportKind::Tls => Transport::Tcp {
+            framing,
+            tls: Some(tls?),
+        },
+        TransportKind::Relp => Transport::Relp { window, tls: None },
+        TransportKind::RelpTls => Transport::Relp {
+            window,
+            tls: Some(tls?),
+        },
+    };
+    Some(DestinationConfig {
+        name: raw
+            .name
+            .clone()
+            .unwrap_or_else(|| value::display_host_port(&host, port)),
+        host,
+        port,
+        transport,
+        format,
+        tag_filter,
+        facility,
+        retry_interval,
+        retry_max,
+    })
+}
+
+fn tls_client(
+    toml: &mut TomlFile<'_>,
+    dir: &Path,
+    span: &std::ops::Range<usize>,
+    raw: &RawDestination,
+) -> Option<TlsClient> {
+    let path = |s: &Spanned<String>| -> PathBuf { value::resolve(dir, Path::new(s.get_ref())) };
+    let Some(ca) = raw.ca_file.as_ref() else {
+        toml.error(span, "ca_file", "TLS needs ca_file to verify the server");
+        return None;
+    };
+    let client_auth = match (&raw.cert_file, &raw.key_file) {
+        (Some(cert), Some(key)) => Some(ClientAuth {
+            cert_file: path(cert),
+            key_file: path(key),
+        }),
+        (None, None) => None,
+        (Some(cert), None) => {
+            toml.error(&cert.span(), "key_file", "cert_file needs key_file");
+            return None;
+        }
+        (None, Some(key)) => {
+            toml.error(&key.span(), "cert_file", "key_file needs cert_file");
+            return None;
+        }
+    };
+    Some(TlsClient {
+        ca_file: path(ca),
+        client_auth,
+        server_name: raw.server_name.as_ref().map(|s| s.get_ref().clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<ShipperConfig, ConfigErrors> {
+        parse(Path::new("/etc/estuary/ship.toml"), text)
+    }
+
+    fn errors(text: &str) -> Vec<(Option<usize>, Option<String>, String)> {
+        match parse_str(text) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => {
+                e.0.into_iter()
+                    .map(|e| (e.line, e.key, e.message))
+                    .collect()
+            }
+        }
+    }
+
+    const FULL: &str = r#"
+work_dir = "state"
+hostname = "sensor1"
+stats_interval = "5m"
+
+[[input]]
+path = "/usr/local/bro/logs/current/*.log"
+tag = "bro_conn:"
+facility = "local7"
+severity = "info"
+watch = "polling"
+poll_interval = "500ms"
+start_at = "end"
+max_line_bytes = "64k"
+long_lines = "truncate"
+partial_line_timeout = 30
+
+[[input]]
+path = "notice.log"
+tag = "bro_notice:"
+state_file = "/var/lib/notice.state"
+
+[[destination]]
+name = "central"
+host = "::1"
+port = 6514
+transport = "tls"
+format = "rfc5424"
+tag_regex = "^bro_"
+retry_interval = "500ms"
+retry_max = "1m"
+ca_file = "ca.pem"
+cert_file = "/etc/c.pem"
+key_file = "/etc/k.pem"
+server_name = "logs.example"
+
+[[destination]]
+host = "127.0.0.1"
+transport = "relp"
+window = 1024
+facility = "local7"
+"#;
+
+    #[test]
+    fn full_example() {
+        let cfg = parse_str(FULL).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.work_dir, Path::new("/etc/estuary/state"));
+        assert_eq!(cfg.hostname, "sensor1");
+        assert_eq!(cfg.stats_interval, Duration::from_secs(300));
+        let a = &cfg.inputs[0];
+        assert_eq!(
+            a.watch,
+            WatchMode::Polling {
+                interval: Duration::from_millis(500)
+            }
+        );
+        assert_eq!(
+            (a.facility, a.severity, a.start_at),
+            (Facility::Local7, Severity::Informational, StartAt::End)
+        );
+        assert_eq!(
+            (a.max_line_bytes, a.long_lines, a.partial_line_timeout),
+            (65536, LongLines::Truncate, Some(Duration::from_secs(30)))
+        );
+        let b = &cfg.inputs[1];
+        assert_eq!(b.path, Path::new("/etc/estuary/notice.log"));
+        assert_eq!(b.state_file, Path::new("/var/lib/notice.state"));
+        assert_eq!(
+            (b.facility, b.severity),
+            (Facility::Local0, Severity::Notice)
+        );
+        assert_eq!(
+            b.watch,
+            WatchMode::Inotify {
+                fallback: Duration::from_secs(10)
+            }
+        );
+        let d = &cfg.destinations[0];
+        assert_eq!(d.name, "central");
+        let Transport::Tcp {
+            framing,
+            tls: Some(tls),
+        } = &d.transport
+        else {
+            panic!("not tls")
+        };
+        assert_eq!(*framing, Framing::OctetCounting);
+        assert_eq!(tls.ca_file, Path::new("/etc/estuary/ca.pem"));
+        assert_eq!(tls.server_name.as_deref(), Some("logs.example"));
+        assert!(d.tag_filter.as_ref().is_some_and(|r| r.is_match("bro_ssl")));
+        let r = &cfg.destinations[1];
+        assert_eq!((r.name.as_str(), r.port), ("127.0.0.1:514", 514));
+        assert_eq!(
+            r.transport,
+            Transport::Relp {
+                window: 1024,
+                tls: None
+            }
+        );
+        assert_eq!(r.facility, Some(Facility::Local7));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let errs = errors("[[input]]\npath = \"/a\"\ntag = \"a:\"\ncolour = \"red\"\n");
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].0, errs[0].1.as_deref()), (Some(4), Some("colour")));
+        assert!(
+            errs[0].2.contains("unknown field `colour`"),
+            "{}",
+            errs[0].2
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let errs = errors("work_dir = \"/x\"\nhostname = \n");
+        assert_eq!(
+            (errs[0].0, errs[0].1.as_deref()),
+            (Some(2), Some("hostname"))
+        );
+    }
+
+    #[test]
+    fn validation_errors_are_all_collected_with_lines() {
+        let errs = errors(
+            "[[input]]\npath = \"/a\"\ntag = \"a:\"\nfacility = \"local9\"\nwatch = \"fanotify\"\n\n[[destination]]\nhost = \"h\"\ntransport = \"udp\"\nwindow = 5\nport = 0\n\n[[destination]]\nhost = \"h\"\ntransport = \"tls\"\n",
+        );
+        let got: Vec<(Option<usize>, Option<&str>)> =
+            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(4), Some("facility")),
+                (Some(5), Some("watch")),
+                (Some(11), Some("port")),
+                (Some(10), Some("window")),
+                (Some(13), Some("ca_file")),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_sections_are_reported() {
+        let errs = errors("hostname = \"x\"\n");
+        let keys: Vec<Option<&str>> = errs.iter().map(|e| e.1.as_deref()).collect();
+        assert_eq!(keys, vec![Some("input"), Some("destination")]);
+    }
+
+    #[test]
+    fn missing_required_field() {
+        let errs = errors(
+            "[[input]]\npath = \"/a\"\n\n[[destination]]\nhost = \"h\"\ntransport = \"udp\"\n",
+        );
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].2.contains("missing field `tag`"), "{}", errs[0].2);
+        assert_eq!(errs[0].0, Some(1));
+    }
+}
