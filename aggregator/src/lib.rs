@@ -14,3 +14,4 @@ pub mod schema;
 pub mod writer;
 #[doc(hidden)]
 pub mod testing;
+pub mod mail;

@@ -1,0 +1,53 @@
+//! The on-disk mail queue: one file per mail in `SpoolDir/mail/`, written atomically under a
+//! name derived from what it is about, so writing the same mail twice leaves one file.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use estuary_config::aggregator::MailConfig;
+
+use super::{render, Mail};
+use crate::fsutil::write_atomic;
+
+pub struct Queue {
+    dir: PathBuf,
+}
+
+impl Queue {
+    pub fn open(spool_dir: &Path) -> io::Result<Self> {
+        let dir = spool_dir.join("mail");
+        fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Queues a mail under `id` (letters, digits, `-`). An existing mail with that id stays.
+    pub fn push(&self, cfg: &MailConfig, id: &str, mail: &Mail, now: SystemTime) -> io::Result<()> {
+        let path = self.dir.join(format!("{id}.eml"));
+        if path.exists() {
+            return Ok(());
+        }
+        write_atomic(&path, render(cfg, mail, id, now).as_bytes())
+    }
+
+    /// Queued mails, oldest first.
+    pub fn pending(&self) -> io::Result<Vec<PathBuf>> {
+        let mut out: Vec<(SystemTime, PathBuf)> = fs::read_dir(&self.dir)?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        out.sort();
+        Ok(out.into_iter().map(|(_, p)| p).collect())
+    }
+
+    pub fn done(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)?;
+        crate::archive::sync_dir(&self.dir)
+    }
+}
