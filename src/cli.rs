@@ -22,6 +22,11 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the latest statistics a running shipper wrote to its work directory.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Receive syslog, write one merged log per tag, rotate, archive, expire, mail.
     Aggregate {
         #[arg(long, short)]
@@ -42,7 +47,16 @@ pub enum Command {
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Ship { config: _ } => todo!("shipper"),
+            Command::Ship { config } => {
+                let config = estuary_config::shipper::load(&config)?;
+                estuary_shipper::run(config)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Status { config } => {
+                let config = estuary_config::shipper::load(&config)?;
+                print!("{}", estuary_shipper::status(&config)?);
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Aggregate { config: _ } => todo!("aggregator"),
             Command::Check { config: _ } => todo!("check"),
             Command::Config { config: _ } => todo!("config"),

@@ -1,1 +1,297 @@
+//! The shipper: tails files like rsyslog imfile and forwards each line as syslog, committing a
+//! file offset only once the destination has taken the line.
+//!
+//! Threads: a scanner finds files (globs, rotation, deletion) and owns the [`registry`]; one
+//! reader per destination tails, cuts and encodes; a state writer persists offsets. Network I/O
+//! runs on a tokio runtime with one [`send`] task per destination, fed through a bounded channel.
 #![forbid(unsafe_code)]
+
+mod batch;
+mod hash;
+mod lines;
+mod reader;
+mod registry;
+mod send;
+mod state;
+pub mod stats;
+mod wake;
+mod watch;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use estuary_config::shipper::{DestinationConfig, InputConfig, ShipperConfig, Transport};
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tracing::{info, warn};
+
+use crate::reader::Reader;
+use crate::registry::Registry;
+use crate::send::Sender;
+use crate::stats::Stats;
+use crate::wake::Wake;
+
+/// Batches queued between a reader and its sender.
+const QUEUED_BATCHES: usize = 4;
+/// How often offsets are persisted when something was taken.
+const STATE_INTERVAL: Duration = Duration::from_millis(50);
+/// How long shutdown waits for live connections to take what was already read.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error("creating {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("destination {dest}: {source}")]
+    Tls {
+        dest: String,
+        source: send::TlsConfigError,
+    },
+    #[error("starting the runtime: {0}")]
+    Runtime(io::Error),
+    #[error("reading status file {path} (is the shipper running?): {source}")]
+    Status { path: PathBuf, source: io::Error },
+    #[error("installing signal handlers: {0}")]
+    Signal(io::Error),
+}
+
+/// Whether lines of `input` go to `dest` (its tag regex and facility selector).
+fn routed(input: &InputConfig, dest: &DestinationConfig) -> bool {
+    dest.tag_filter
+        .as_ref()
+        .is_none_or(|re| re.is_match(&input.tag))
+        && dest.facility.is_none_or(|f| f == input.facility)
+}
+
+/// Runs until SIGTERM or SIGINT, then delivers what live connections can take, saves state and
+/// returns.
+pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
+    let mut dirs: Vec<PathBuf> = vec![config.work_dir.clone()];
+    dirs.extend(
+        config
+            .inputs
+            .iter()
+            .filter_map(|i| i.state_file.parent().map(|p| p.to_owned())),
+    );
+    for dir in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ShipError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let tls: Vec<Option<Arc<rustls::ClientConfig>>> = config
+        .destinations
+        .iter()
+        .map(|d| match &d.transport {
+            Transport::Tcp { tls: Some(tls), .. } | Transport::Relp { tls: Some(tls), .. } => {
+                send::tls_config(tls)
+                    .map(Some)
+                    .map_err(|source| ShipError::Tls {
+                        dest: d.name.clone(),
+                        source,
+                    })
+            }
+            _ => Ok(None),
+        })
+        .collect::<Result<_, _>>()?;
+    let routes: Vec<Vec<usize>> = config
+        .inputs
+        .iter()
+        .map(|input| {
+            let to: Vec<usize> =
+                config.destinations.iter().enumerate().filter(|(_, d)| routed(input, d)).map(|(i, _)| i).collect();
+            if to.is_empty() {
+                warn!(path = %input.path.display(), tag = %input.tag, "input is routed to no destination");
+            }
+            to
+        })
+        .collect();
+    let dest_names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+    let registry = Arc::new(Registry::new(
+        config.inputs.clone(),
+        routes,
+        dest_names.clone(),
+    ));
+    let stats = Arc::new(Stats::new(&dest_names));
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let scan_wake = Arc::new(Wake::default());
+    let reader_wakes: Vec<Arc<Wake>> = config
+        .destinations
+        .iter()
+        .map(|_| Arc::new(Wake::default()))
+        .collect();
+    registry.scan();
+    let _watcher = watch::start(&config.inputs, scan_wake.clone(), reader_wakes.clone());
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ShipError::Runtime)?;
+    let (stop_tx, stop_rx) = tokio_watch::channel(false);
+
+    let mut threads = Vec::new();
+    let mut senders = Vec::new();
+    for (dest, dconf) in config.destinations.iter().enumerate() {
+        let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
+        let framing = match dconf.transport {
+            Transport::Tcp { framing, .. } => Some(framing),
+            Transport::Udp | Transport::Relp { .. } => None,
+        };
+        let reader = Reader {
+            dest,
+            registry: registry.clone(),
+            stats: stats.clone(),
+            hostname: config.hostname.clone(),
+            format: dconf.format,
+            framing,
+            tx,
+            wake: reader_wakes[dest].clone(),
+            shutdown: shutdown.clone(),
+            poll: watch::read_interval(&config.inputs),
+        };
+        threads.push(spawn(format!("read-{dest}"), move || reader.run()));
+        senders.push(Sender {
+            dest,
+            config: dconf.clone(),
+            registry: registry.clone(),
+            stats: stats.clone(),
+            rx,
+            shutdown: stop_rx.clone(),
+            tls: tls[dest].clone(),
+        });
+    }
+    {
+        let (registry, shutdown, wake, readers) = (
+            registry.clone(),
+            shutdown.clone(),
+            scan_wake.clone(),
+            reader_wakes.clone(),
+        );
+        let interval = watch::scan_interval(&config.inputs);
+        threads.push(spawn("scan".into(), move || {
+            while !shutdown.load(Ordering::Relaxed) {
+                wake.wait(interval);
+                registry.scan();
+                readers.iter().for_each(|r| r.notify());
+            }
+        }));
+    }
+    {
+        let (registry, shutdown) = (registry.clone(), shutdown.clone());
+        threads.push(spawn("state".into(), move || {
+            let mut persisted = registry.commit_count();
+            while !shutdown.load(Ordering::Relaxed) {
+                thread::sleep(STATE_INTERVAL);
+                let now = registry.commit_count();
+                if now != persisted {
+                    persisted = now;
+                    registry.persist_all();
+                }
+            }
+        }));
+    }
+
+    let status_path = stats::status_path(&config.work_dir);
+    let result = runtime.block_on(async {
+        let tasks: Vec<_> = senders.into_iter().map(|s| tokio::spawn(s.run())).collect();
+        let report = tokio::spawn(report(
+            stats.clone(),
+            status_path.clone(),
+            config.stats_interval,
+        ));
+        wait_for_signal().await?;
+        info!("shutting down");
+        shutdown.store(true, Ordering::Relaxed);
+        reader_wakes.iter().for_each(|w| w.notify());
+        scan_wake.notify();
+        let _ = stop_tx.send(true);
+        let drain = async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            warn!("destinations did not take everything in time; the rest is sent after restart");
+        }
+        report.abort();
+        Ok(())
+    });
+    // Readers blocked on a full channel are released when the runtime drops their receivers.
+    drop(runtime);
+    for t in threads {
+        let _ = t.join();
+    }
+    registry.persist_all();
+    write_status(&stats, &status_path, true);
+    result
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .expect("spawning a thread at startup")
+}
+
+async fn wait_for_signal() -> Result<(), ShipError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(ShipError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ShipError::Signal)?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Writes the status file every second and logs statistics every `interval`.
+async fn report(stats: Arc<Stats>, path: PathBuf, interval: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_log = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let log = last_log.elapsed() >= interval;
+        if log {
+            last_log = tokio::time::Instant::now();
+        }
+        write_status(&stats, &path, log);
+    }
+}
+
+fn write_status(stats: &Stats, path: &std::path::Path, log: bool) {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let status = stats.report(now);
+    if log {
+        for line in status.log_lines() {
+            info!("{line}");
+        }
+    }
+    if let Err(err) = status.store(path) {
+        warn!(path = %path.display(), %err, "cannot write status file");
+    }
+}
+
+/// The statistics a running (or the last) shipper with this configuration wrote, as text.
+pub fn status(config: &ShipperConfig) -> Result<String, ShipError> {
+    let path = stats::status_path(&config.work_dir);
+    let status = stats::Status::load(&path).map_err(|source| ShipError::Status { path, source })?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut out = format!(
+        "shipper status as of {}s ago\n",
+        now.saturating_sub(status.time)
+    );
+    for line in status.log_lines() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out)
+}

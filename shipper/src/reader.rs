@@ -1,0 +1,306 @@
+//! One destination's reader: a thread that tails every file routed to the destination from that
+//! destination's own offsets, cuts lines, encodes them and hands batches to the sender through a
+//! bounded channel. A full channel blocks the reader: the file is the buffer.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use estuary_config::shipper::InputConfig;
+use estuary_wire::encode::{write_framed, write_message, Header};
+use estuary_wire::{Format, Framing, Origin, Pri};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::batch::{Batch, Entry, BATCH_BYTES};
+use crate::hash::{read_full_at, CHECK_BYTES};
+use crate::lines::{Cutter, Line, LineKind};
+use crate::registry::{FileView, Registry, ROTATE_WAIT};
+use crate::state::FileId;
+use crate::stats::{DestStats, FileCounts, Stats};
+use crate::wake::Wake;
+
+/// Bytes read from a file at once.
+const CHUNK: usize = 256 * 1024;
+/// Chunks read from one file before the others get a turn.
+const CHUNKS_PER_TURN: usize = 4;
+
+pub struct Reader {
+    pub dest: usize,
+    pub registry: Arc<Registry>,
+    pub stats: Arc<Stats>,
+    pub hostname: String,
+    pub format: Format,
+    /// Stream framing written by the reader; `None` when the sender frames each message itself.
+    pub framing: Option<Framing>,
+    pub tx: mpsc::Sender<Batch>,
+    pub wake: Arc<Wake>,
+    pub shutdown: Arc<AtomicBool>,
+    /// Longest wait between looks at the files.
+    pub poll: Duration,
+}
+
+struct Cursor {
+    view: FileView,
+    /// Where the next read starts: everything before was cut into lines.
+    offset: u64,
+    /// The bytes just before `offset`, compared on every read to notice a truncation.
+    tail: Option<Vec<u8>>,
+    cutter: Cutter,
+    last_growth: Instant,
+    end_seen: u64,
+}
+
+enum Read {
+    /// Lines were cut (or bytes consumed); maybe more to read.
+    Progress {
+        more: bool,
+    },
+    /// Nothing new.
+    Idle,
+    Truncated,
+}
+
+impl Reader {
+    /// Runs until shutdown or until the sender is gone.
+    pub fn run(self) {
+        let mut generation = u64::MAX;
+        let mut cursors: Vec<Cursor> = Vec::new();
+        let mut buf = Vec::new();
+        let mut batch = Batch::default();
+        while !self.shutdown.load(Ordering::Relaxed) {
+            if let Some((g, views)) = self.registry.snapshot(self.dest, generation) {
+                generation = g;
+                cursors = self.sync(cursors, views);
+            }
+            let mut progressed = false;
+            let mut truncated = Vec::new();
+            for cursor in cursors.iter_mut() {
+                for _ in 0..CHUNKS_PER_TURN {
+                    match self.read(cursor, &mut buf, &mut batch) {
+                        Read::Progress { more } => {
+                            progressed = true;
+                            if batch.is_full() && !self.send(&mut batch) {
+                                return;
+                            }
+                            if !more {
+                                break;
+                            }
+                        }
+                        Read::Idle => break,
+                        Read::Truncated => {
+                            truncated.push(cursor.view.id);
+                            break;
+                        }
+                    }
+                }
+            }
+            if !batch.is_empty() && !self.send(&mut batch) {
+                return;
+            }
+            for id in truncated {
+                self.registry.truncated(id);
+                progressed = true;
+            }
+            if !progressed {
+                self.wake.wait(self.poll);
+            }
+        }
+    }
+
+    /// Keeps cursors of incarnations still present, adds new ones.
+    fn sync(&self, cursors: Vec<Cursor>, views: Vec<FileView>) -> Vec<Cursor> {
+        let mut old: HashMap<FileId, Cursor> =
+            cursors.into_iter().map(|c| (c.view.id, c)).collect();
+        views
+            .into_iter()
+            .map(|view| match old.remove(&view.id) {
+                Some(mut cursor) => {
+                    cursor.view = view;
+                    cursor
+                }
+                None => {
+                    let input = &self.registry.inputs()[view.input];
+                    debug!(path = %view.path.display(), id = %view.id, offset = view.start, "reading");
+                    Cursor {
+                        offset: view.start,
+                        end_seen: view.start,
+                        tail: None,
+                        cutter: Cutter::new(input.max_line_bytes, input.long_lines),
+                        last_growth: Instant::now(),
+                        view,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn send(&self, batch: &mut Batch) -> bool {
+        let full = std::mem::take(batch);
+        self.tx.blocking_send(full).is_ok()
+    }
+
+    /// Reads one chunk of a file and cuts it into lines appended to `batch`.
+    fn read(&self, cursor: &mut Cursor, buf: &mut Vec<u8>, batch: &mut Batch) -> Read {
+        let input = &self.registry.inputs()[cursor.view.input];
+        let overlap = cursor.offset.min(CHECK_BYTES as u64) as usize;
+        let chunk = CHUNK.max(cursor.cutter.min_chunk());
+        buf.resize(overlap + chunk, 0);
+        let file: &File = &cursor.view.file;
+        let n = match read_full_at(file, buf, cursor.offset - overlap as u64) {
+            Ok(n) => n,
+            Err(err) => {
+                warn!(path = %cursor.view.path.display(), %err, "read failed");
+                return Read::Idle;
+            }
+        };
+        if n < overlap
+            || cursor
+                .tail
+                .as_deref()
+                .is_some_and(|tail| tail != &buf[..overlap])
+        {
+            return Read::Truncated;
+        }
+        let data = &buf[overlap..n];
+        let now = Instant::now();
+        let end = cursor.offset + data.len() as u64;
+        if end > cursor.end_seen {
+            cursor.end_seen = end;
+            cursor.last_growth = now;
+        }
+        if data.is_empty() && !cursor.cutter.holds_partial() {
+            return Read::Idle;
+        }
+        let stats = self.stats.dest(self.dest);
+        let mut encoder = Encoder::new(self, input, cursor.view.id, batch, stats);
+        let mut used = cursor
+            .cutter
+            .cut(data, cursor.offset, |line| encoder.line(line));
+        let idle = now.duration_since(cursor.last_growth);
+        let held = used < data.len() || cursor.cutter.holds_partial();
+        let flush =
+            held && n < buf.len()
+                && (input.partial_line_timeout.is_some_and(|t| idle >= t)
+                    || cursor.view.gone_since.is_some_and(|since| {
+                        since.elapsed() >= ROTATE_WAIT && idle >= ROTATE_WAIT
+                    }));
+        if flush {
+            used += cursor
+                .cutter
+                .flush(&data[used..], cursor.offset + used as u64, |line| {
+                    encoder.line(line)
+                });
+        }
+        let counts = encoder.finish();
+        if used == 0 {
+            return Read::Idle;
+        }
+        self.stats.file_read(self.dest, &cursor.view.path, counts);
+        cursor.offset += used as u64;
+        let consumed = &buf[..overlap + used];
+        let keep = consumed.len().min(CHECK_BYTES);
+        let tail = cursor.tail.get_or_insert_with(Vec::new);
+        tail.clear();
+        tail.extend_from_slice(&consumed[consumed.len() - keep..]);
+        Read::Progress {
+            more: n == buf.len(),
+        }
+    }
+}
+
+/// Encodes lines of one file into a batch.
+struct Encoder<'a> {
+    format: Format,
+    framing: Option<Framing>,
+    header: Header<'a>,
+    file: FileId,
+    batch: &'a mut Batch,
+    stats: &'a DestStats,
+    counts: FileCounts,
+    split: u64,
+    truncated: u64,
+    partial: u64,
+}
+
+impl<'a> Encoder<'a> {
+    fn new(
+        reader: &'a Reader,
+        input: &'a InputConfig,
+        file: FileId,
+        batch: &'a mut Batch,
+        stats: &'a DestStats,
+    ) -> Self {
+        let header = Header {
+            pri: Pri {
+                facility: input.facility,
+                severity: input.severity,
+            },
+            timestamp: chrono::Local::now().fixed_offset(),
+            hostname: &reader.hostname,
+            tag: &input.tag,
+            origin: None,
+        };
+        if batch.buf.capacity() == 0 {
+            batch.buf.reserve(BATCH_BYTES + CHUNK);
+        }
+        Encoder {
+            format: reader.format,
+            framing: reader.framing,
+            header,
+            file,
+            batch,
+            stats,
+            counts: FileCounts::default(),
+            split: 0,
+            truncated: 0,
+            partial: 0,
+        }
+    }
+
+    fn line(&mut self, line: Line<'_>) {
+        match line.kind {
+            LineKind::Whole => {}
+            LineKind::Split => self.split += 1,
+            LineKind::Truncated => self.truncated += 1,
+            LineKind::Partial => self.partial += 1,
+        }
+        self.counts.bytes_read += line.end - line.start;
+        if line.bytes.is_empty() {
+            self.batch.entries.push(Entry {
+                file: self.file,
+                end: line.end,
+                msg: None,
+            });
+            return;
+        }
+        self.counts.lines_read += 1;
+        self.header.origin = Some(Origin {
+            file: self.file.0,
+            offset: line.start,
+        });
+        let buf = &mut self.batch.buf;
+        let start = buf.len();
+        match self.framing {
+            Some(framing) => write_framed(buf, self.format, framing, &self.header, line.bytes),
+            None => write_message(buf, self.format, &self.header, line.bytes),
+        }
+        self.batch.entries.push(Entry {
+            file: self.file,
+            end: line.end,
+            msg: Some(start..buf.len()),
+        });
+    }
+
+    fn finish(self) -> FileCounts {
+        let c = &self.stats.counters;
+        DestStats::add(&c.lines_read, self.counts.lines_read);
+        DestStats::add(&c.bytes_read, self.counts.bytes_read);
+        DestStats::add(&c.lines_split, self.split);
+        DestStats::add(&c.lines_truncated, self.truncated);
+        DestStats::add(&c.lines_partial, self.partial);
+        self.counts
+    }
+}

@@ -1,0 +1,119 @@
+//! One destination's sender: takes batches from its reader, delivers them over the configured
+//! transport, reconnects with backoff, and commits offsets once the destination has taken the
+//! lines (UDP: sent; TCP: written to the socket; RELP: acknowledged).
+
+mod stream;
+mod tcp;
+mod udp;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use estuary_config::shipper::{DestinationConfig, Transport};
+use tokio::sync::{mpsc, watch};
+
+use crate::batch::{Batch, Entry};
+use crate::registry::Registry;
+use crate::stats::{DestStats, Stats};
+
+pub use stream::{tls_config, TlsConfigError};
+
+pub struct Sender {
+    pub dest: usize,
+    pub config: DestinationConfig,
+    pub registry: Arc<Registry>,
+    pub stats: Arc<Stats>,
+    pub rx: mpsc::Receiver<Batch>,
+    /// Becomes true on SIGTERM: stop retrying; deliver only what a live connection can take.
+    pub shutdown: watch::Receiver<bool>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Sender {
+    pub async fn run(self) {
+        match self.config.transport.clone() {
+            Transport::Udp => udp::run(self).await,
+            Transport::Tcp { framing: _, tls: _ } => tcp::run(self).await,
+            Transport::Relp { .. } => unimplemented_relp(self).await,
+        }
+    }
+
+    fn stats(&self) -> &DestStats {
+        self.stats.dest(self.dest)
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Records that the destination has taken these entries.
+    fn commit(&self, entries: &[Entry]) {
+        let mut last: Option<&Entry> = None;
+        for entry in entries {
+            if let Some(prev) = last.filter(|p| p.file != entry.file) {
+                self.registry.commit(self.dest, prev.file, prev.end);
+            }
+            last = Some(entry);
+        }
+        if let Some(last) = last {
+            self.registry.commit(self.dest, last.file, last.end);
+        }
+    }
+
+    /// Waits `delay`, or less if shutdown begins; returns whether shutdown began.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        if *self.shutdown.borrow() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => *self.shutdown.borrow(),
+            _ = self.shutdown.changed() => true,
+        }
+    }
+}
+
+async fn unimplemented_relp(sender: Sender) {
+    tracing::error!(dest = sender.name(), "RELP is not available yet");
+}
+
+/// Reconnect delays: `initial`, doubling up to `max`.
+#[derive(Debug)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max: max.max(initial),
+            next: initial,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.initial;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_max() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
+        let delays: Vec<_> = (0..4).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 350, 350]);
+        b.reset();
+        assert_eq!(b.next_delay().as_millis(), 100);
+    }
+}

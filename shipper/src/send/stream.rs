@@ -1,0 +1,135 @@
+//! Connecting a stream transport: TCP, optionally inside TLS.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use estuary_config::shipper::TlsClient;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+pub type BoxStream = Pin<Box<dyn Stream>>;
+
+/// Why a connection could not be made; the TLS case names the certificate problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connecting to {addr}: {source}")]
+    Tcp { addr: String, source: io::Error },
+    #[error("connecting to {addr}: timed out")]
+    Timeout { addr: String },
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls { addr: String, source: io::Error },
+    #[error("bad TLS server name {0:?}")]
+    ServerName(String),
+}
+
+pub async fn connect(
+    host: &str,
+    port: u16,
+    tls: Option<(&Arc<rustls::ClientConfig>, &TlsClient)>,
+) -> Result<BoxStream, ConnectError> {
+    let addr = format!("{host}:{port}");
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
+        Err(_) => return Err(ConnectError::Timeout { addr }),
+    };
+    let _ = tcp.set_nodelay(true);
+    let Some((config, client)) = tls else {
+        return Ok(Box::pin(tcp));
+    };
+    let name = client
+        .server_name
+        .clone()
+        .unwrap_or_else(|| host.to_owned());
+    let server_name =
+        ServerName::try_from(name.clone()).map_err(|_| ConnectError::ServerName(name))?;
+    let handshake = TlsConnector::from(config.clone()).connect(server_name, tcp);
+    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => Ok(Box::pin(stream)),
+        Ok(Err(source)) => Err(ConnectError::Tls { addr, source }),
+        Err(_) => Err(ConnectError::Timeout { addr }),
+    }
+}
+
+/// Whether the peer has closed or reset the connection (checked before writing, so that a batch
+/// is not written into a connection that is already gone).
+pub async fn peer_closed(stream: &mut BoxStream) -> bool {
+    let mut byte = [0u8; 256];
+    // `timeout` polls the read once before looking at the (zero) deadline.
+    match tokio::time::timeout(Duration::ZERO, stream.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("{path} holds no {what}")]
+    Missing { path: String, what: &'static str },
+    #[error("TLS setup: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The rustls client configuration for a destination: its CA, and a client certificate for
+/// mutual authentication when configured.
+pub fn tls_config(tls: &TlsClient) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| TlsConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let certs = |path: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+        let pem = read(path)?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|source| TlsConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+        if certs.is_empty() {
+            return Err(TlsConfigError::Missing {
+                path: path.display().to_string(),
+                what: "certificate",
+            });
+        }
+        Ok(certs)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs(&tls.ca_file)? {
+        roots.add(cert)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let config = match &tls.client_auth {
+        None => builder.with_no_client_auth(),
+        Some(auth) => {
+            let chain = certs(&auth.cert_file)?;
+            let pem = read(&auth.key_file)?;
+            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut pem.as_slice())
+                .map_err(|source| TlsConfigError::Read {
+                    path: auth.key_file.display().to_string(),
+                    source,
+                })?
+                .ok_or_else(|| TlsConfigError::Missing {
+                    path: auth.key_file.display().to_string(),
+                    what: "private key",
+                })?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+    };
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,77 @@
+//! UDP (RFC 5426): one datagram per message; a line counts as taken once sent.
+
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tracing::warn;
+
+use super::{Backoff, Sender};
+use crate::stats::DestStats;
+
+/// The largest UDP payload; longer messages are cut (as rsyslog does).
+const MAX_DATAGRAM: usize = 65_507;
+
+pub async fn run(mut sender: Sender) {
+    let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
+    let socket = loop {
+        match bind(&sender.config.host, sender.config.port).await {
+            Ok(socket) => break socket,
+            Err(err) => {
+                warn!(dest = sender.name(), %err, "cannot set up UDP; will retry");
+                DestStats::add(&sender.stats().counters.connect_errors, 1);
+                let delay = backoff.next_delay();
+                if sender.pause(delay).await {
+                    return;
+                }
+            }
+        }
+    };
+    sender
+        .stats()
+        .connected
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    DestStats::add(&sender.stats().counters.connects, 1);
+    while let Some(batch) = sender.rx.recv().await {
+        let mut sent = 0;
+        let mut bytes = 0;
+        for entry in &batch.entries {
+            let Some(range) = entry.msg.clone() else {
+                continue;
+            };
+            let msg = &batch.buf[range];
+            let msg = &msg[..msg.len().min(MAX_DATAGRAM)];
+            match socket.send(msg).await {
+                Ok(n) => {
+                    sent += 1;
+                    bytes += n as u64;
+                }
+                Err(err) => {
+                    // Usually ICMP port unreachable from an earlier datagram; UDP cannot do better.
+                    warn!(dest = sender.name(), %err, "UDP send failed");
+                    DestStats::add(&sender.stats().counters.send_errors, 1);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        let c = &sender.stats().counters;
+        DestStats::add(&c.lines_sent, sent);
+        DestStats::add(&c.lines_acked, sent);
+        DestStats::add(&c.bytes_sent, bytes);
+        sender.commit(&batch.entries);
+    }
+}
+
+async fn bind(host: &str, port: u16) -> std::io::Result<UdpSocket> {
+    let target = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
+    let local = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(target).await?;
+    Ok(socket)
+}
