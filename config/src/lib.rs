@@ -36,6 +36,52 @@ impl Kind {
     }
 }
 
+/// Either component's configuration, as `estuary check` and `estuary config` read it.
+#[derive(Debug, Clone)]
+pub enum AnyConfig {
+    Shipper(shipper::ShipperConfig),
+    Aggregator(Box<aggregator::AggregatorConfig>),
+}
+
+impl AnyConfig {
+    /// Every option with its effective value.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        match self {
+            AnyConfig::Shipper(c) => c.describe(),
+            AnyConfig::Aggregator(c) => c.describe(),
+        }
+    }
+}
+
+/// Loads a file of either kind: `*.conf` is a shipper, `*.cfg` an aggregator; a `*.toml` file is a
+/// shipper when it has `[[input]]` or `[[destination]]` tables, else an aggregator.
+pub fn load_any(path: &Path) -> Result<AnyConfig, ConfigErrors> {
+    match Kind::of(path) {
+        Some(Kind::Conf) => shipper::load(path).map(AnyConfig::Shipper),
+        Some(Kind::Cfg) => aggregator::load(path).map(|c| AnyConfig::Aggregator(Box::new(c))),
+        Some(Kind::Toml) => {
+            let text = read_text(path)?;
+            // A file that does not parse is reported by the aggregator loader (which has no
+            // shipper tables to look for) with its line.
+            let is_shipper = text
+                .parse::<toml::Table>()
+                .is_ok_and(|t| t.contains_key("input") || t.contains_key("destination"));
+            if is_shipper {
+                shipper::load(path).map(AnyConfig::Shipper)
+            } else {
+                aggregator::load(path).map(|c| AnyConfig::Aggregator(Box::new(c)))
+            }
+        }
+        None => Err(ConfigError::new(
+            path,
+            None,
+            None,
+            "unknown configuration type: expected .conf (rsyslog shipper), .cfg (zeekctl aggregator) or .toml",
+        )
+        .into()),
+    }
+}
+
 fn read_text(path: &Path) -> Result<String, ConfigErrors> {
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;

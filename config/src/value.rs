@@ -40,6 +40,15 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
+/// zeekctl booleans: `1`/`0`, also `yes`/`no`, `true`/`false`, `on`/`off`.
+pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" | "t" => Ok(true),
+        "0" | "no" | "false" | "off" | "f" => Ok(false),
+        other => Err(format!("expected 1 or 0, got {other:?}")),
+    }
+}
+
 /// `host`, `host:port`, `[v6]`, `[v6]:port`. The host comes back without brackets.
 pub(crate) fn parse_host_port(
     text: &str,

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use estuary_config::aggregator::{self, MailTransport};
 use estuary_config::shipper::{self, Transport};
 use estuary_wire::{Facility, Format, Framing, Severity};
 
@@ -99,4 +100,55 @@ fn bench_shipper_configs_parse() {
     assert_eq!(relp.destinations[0].format, Format::Rfc5424);
     assert_eq!(relp.inputs[0].path, dir.path().join("input.log"));
     assert_eq!(relp.destinations[0].facility, Some(Facility::Local7));
+}
+
+#[test]
+fn bench_aggregator_configs_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, relp) in [
+        ("estuary-aggregate-tcp.cfg", false),
+        ("estuary-aggregate-relp.cfg", true),
+    ] {
+        let cfg =
+            aggregator::load(&instantiate(dir.path(), name)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.log_dir, dir.path().join("logs"));
+        assert_eq!(cfg.spool_dir, dir.path().join("spool"));
+        assert_eq!(cfg.mail.transport, MailTransport::Disabled);
+        let addr = Some("127.0.0.1:10514".parse().unwrap());
+        assert_eq!(
+            (cfg.listen.relp, cfg.listen.tcp),
+            if relp { (addr, None) } else { (None, addr) }
+        );
+    }
+}
+
+#[test]
+fn load_any_tells_kinds_apart() {
+    use estuary_config::{load_any, AnyConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let ship = dir.path().join("ship.toml");
+    fs::write(&ship, "[[input]]\npath = \"/a\"\ntag = \"a:\"\n[[destination]]\nhost = \"h\"\ntransport = \"udp\"\n").unwrap();
+    assert!(matches!(load_any(&ship), Ok(AnyConfig::Shipper(_))));
+    let agg = dir.path().join("agg.toml");
+    fs::write(
+        &agg,
+        "log_dir = \"/l\"\nspool_dir = \"/s\"\n[listen]\ntcp = \"127.0.0.1:514\"\n",
+    )
+    .unwrap();
+    assert!(matches!(load_any(&agg), Ok(AnyConfig::Aggregator(_))));
+    assert!(matches!(
+        load_any(&fixture("seed-60-bro.conf")),
+        Ok(AnyConfig::Shipper(_))
+    ));
+    let other = dir.path().join("x.yaml");
+    fs::write(&other, "a: 1\n").unwrap();
+    let err = load_any(&other).unwrap_err();
+    assert_eq!(err.0[0].file, other);
+    assert!(err.0[0].message.contains("unknown configuration type"));
+    let missing = load_any(&dir.path().join("missing.cfg")).unwrap_err();
+    assert!(
+        missing.0[0].message.starts_with("cannot read"),
+        "{}",
+        missing
+    );
 }

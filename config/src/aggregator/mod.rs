@@ -2,10 +2,34 @@
 //! `key = value` cluster options (`*.cfg`); the aggregator only ever sees this form.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
+
+use crate::{ConfigError, ConfigErrors};
+
+mod cluster_cfg;
+mod describe;
+mod native;
+mod settings;
+
+/// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
+/// form. Every problem found is returned, each naming the file, line and key.
+pub fn load(path: &Path) -> Result<AggregatorConfig, ConfigErrors> {
+    let text = crate::read_text(path)?;
+    match crate::Kind::of(path) {
+        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text),
+        Some(crate::Kind::Toml) => native::parse(path, &text),
+        _ => Err(ConfigError::new(
+            path,
+            None,
+            None,
+            "an aggregator configuration must end in .cfg (zeekctl) or .toml",
+        )
+        .into()),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct AggregatorConfig {

@@ -1,0 +1,687 @@
+//! Both aggregator formats reduce to the same option set (zeekctl's names); this module validates it
+//! into an `AggregatorConfig`, so a `.cfg` and a `.toml` saying the same thing agree.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::{
+    AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, PeerMatch,
+    PeerRule, Routing, TlsServer,
+};
+use crate::value;
+use crate::{ConfigError, ConfigErrors};
+
+/// Every option: zeekctl spelling and the TOML path that sets it.
+pub(crate) const OPTIONS: &[(&str, &str)] = &[
+    ("LogDir", "log_dir"),
+    ("SpoolDir", "spool_dir"),
+    ("LogRotationInterval", "rotation_interval"),
+    ("LogExpireInterval", "expire_interval"),
+    ("KeepLogs", "keep_logs"),
+    ("StatsLog", "stats_log"),
+    ("StatsLogExpireInterval", "stats_expire_interval"),
+    ("TimeFmt", "time_fmt"),
+    ("Debug", "debug"),
+    ("MaxMessageSize", "max_message_size"),
+    ("Durability", "durability"),
+    ("TagPrefix", "routing.tag_prefix"),
+    ("CatchAllLog", "routing.catch_all"),
+    ("PerHostDirs", "routing.per_host"),
+    ("MailTo", "mail.to"),
+    ("MailFrom", "mail.from"),
+    ("MailReplyTo", "mail.reply_to"),
+    ("MailSubjectPrefix", "mail.subject_prefix"),
+    ("MailAlarmPrefix", "mail.alarm_prefix"),
+    ("MailAlarms", "mail.alarms"),
+    ("MailAlarmsTo", "mail.alarms_to"),
+    ("MailAlarmsInterval", "mail.alarms_interval"),
+    ("SendMail", "mail.sendmail"),
+    ("SmtpServer", "mail.smtp_server"),
+    ("MinDiskSpace", "disk.min_free_percent"),
+    ("DiskHardFloor", "disk.hard_floor_percent"),
+    ("ListenUDP", "listen.udp"),
+    ("ListenTCP", "listen.tcp"),
+    ("ListenTLS", "listen.tls"),
+    ("ListenRELP", "listen.relp"),
+    ("ListenRELPTLS", "listen.relp_tls"),
+    ("TLSCertFile", "tls.cert_file"),
+    ("TLSKeyFile", "tls.key_file"),
+    ("TLSCAFile", "tls.ca_file"),
+    ("TLSRequireClientCert", "tls.require_client_cert"),
+    ("AllowedPeers", "allowed_peers"),
+];
+
+/// The canonical (zeekctl) spelling of a case-insensitive option name.
+pub(crate) fn canonical(name: &str) -> Option<&'static str> {
+    OPTIONS
+        .iter()
+        .map(|(cfg, _)| *cfg)
+        .find(|cfg| cfg.eq_ignore_ascii_case(name))
+}
+
+const ROTATION_INTERVAL: Duration = Duration::from_secs(86_400);
+const EXPIRE_DAYS: u64 = 30;
+const MAX_MESSAGE_SIZE: usize = 64 * 1024;
+const SENDMAIL: &str = "/usr/sbin/sendmail";
+const SMTP_PORT: u16 = 25;
+
+/// One option as written: its value and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting {
+    pub value: String,
+    pub line: Option<usize>,
+    /// As the user spelled it (`logdir`, `mail.to`).
+    pub key: String,
+}
+
+/// A `[[peer]]` table from the TOML form (the `.cfg` form has `AllowedPeers` only).
+pub(crate) struct PeerSetting {
+    pub line: usize,
+    pub address: Option<String>,
+    pub cert_name: Option<String>,
+    pub tag_regex: Option<String>,
+}
+
+pub(crate) struct Settings<'a> {
+    pub file: &'a Path,
+    pub values: HashMap<&'static str, Setting>,
+    pub peers: Vec<PeerSetting>,
+    pub errors: ConfigErrors,
+}
+
+impl<'a> Settings<'a> {
+    pub fn new(file: &'a Path) -> Self {
+        Settings {
+            file,
+            values: HashMap::new(),
+            peers: Vec::new(),
+            errors: ConfigErrors::default(),
+        }
+    }
+
+    /// Records an option; setting one twice is an error naming the first line.
+    pub fn set(&mut self, option: &'static str, setting: Setting) {
+        if let Some(first) = self.values.get(option) {
+            let at = first
+                .line
+                .map(|l| format!(" (first set on line {l})"))
+                .unwrap_or_default();
+            let message = format!("{option} is set twice{at}");
+            self.error_at(setting.line, &setting.key, message);
+            return;
+        }
+        self.values.insert(option, setting);
+    }
+
+    fn error_at(&mut self, line: Option<usize>, key: &str, message: impl Into<String>) {
+        self.errors
+            .push(ConfigError::new(self.file, line, Some(key), message));
+    }
+
+    fn error(&mut self, option: &str, message: impl Into<String>) {
+        let (line, key) = match self.values.get(option) {
+            Some(s) => (s.line, s.key.clone()),
+            None => (None, option.to_owned()),
+        };
+        self.error_at(line, &key, message);
+    }
+
+    /// Parses a set option, recording its error.
+    fn get<T>(
+        &mut self,
+        option: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let setting = self.values.get(option)?;
+        match parse(&setting.value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let (line, key) = (setting.line, setting.key.clone());
+                self.error_at(line, &key, e);
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, option: &'static str, default: &str) -> String {
+        self.values
+            .get(option)
+            .map_or_else(|| default.to_owned(), |s| s.value.clone())
+    }
+
+    fn is_set(&self, option: &str) -> bool {
+        self.values.get(option).is_some_and(|s| !s.value.is_empty())
+    }
+
+    /// Expands `${Option}` references (zeekctl style) in every value, then validates.
+    pub fn validate(mut self) -> Result<AggregatorConfig, ConfigErrors> {
+        self.expand_references();
+        let dir = value::config_dir(self.file);
+        let path_of = |v: &str| -> Result<PathBuf, String> {
+            if v.is_empty() {
+                Err("path is empty".into())
+            } else {
+                Ok(value::resolve(&dir, Path::new(v)))
+            }
+        };
+
+        let log_dir = self.get("LogDir", path_of);
+        let spool_dir = self.get("SpoolDir", path_of);
+        for required in ["LogDir", "SpoolDir"] {
+            if !self.values.contains_key(required) {
+                self.error(required, "is required");
+            }
+        }
+        let rotation_interval = self
+            .get("LogRotationInterval", |v| match value::parse_duration(v)? {
+                d if d.is_zero() => {
+                    Err("rotation cannot be turned off (0); give an interval such as 3600".into())
+                }
+                d => Ok(d),
+            })
+            .unwrap_or(ROTATION_INTERVAL);
+        let expire_interval = self
+            .get("LogExpireInterval", parse_expire_interval)
+            .unwrap_or(Some(Duration::from_secs(EXPIRE_DAYS * 86_400)));
+        if let Some(expire) = expire_interval {
+            if expire < rotation_interval {
+                self.error(
+                    "LogExpireInterval",
+                    "log expire interval cannot be shorter than the log rotation interval",
+                );
+            }
+        }
+        let keep_logs = self.get("KeepLogs", parse_keep_logs).unwrap_or_default();
+        let stats_log = self.get("StatsLog", path_of);
+        let stats_expire_interval = self
+            .get("StatsLogExpireInterval", parse_expire_interval)
+            .flatten();
+        let time_fmt = self.string("TimeFmt", "%d %b %H:%M:%S");
+        if time_fmt.is_empty() {
+            self.error("TimeFmt", "is empty");
+        }
+        let debug = self.get("Debug", value::parse_bool).unwrap_or(false);
+        let max_message_size = self
+            .get("MaxMessageSize", |v| {
+                let n = value::parse_size(v)?;
+                if (480..=16 * 1024 * 1024).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err(format!("{n} is out of range (480 bytes to 16m)"))
+                }
+            })
+            .unwrap_or(MAX_MESSAGE_SIZE);
+        let durability = self
+            .get("Durability", |v| match v.to_ascii_lowercase().as_str() {
+                "written" => Ok(Durability::Written),
+                "synced" => Ok(Durability::Synced),
+                _ => Err(format!("expected written or synced, got {v:?}")),
+            })
+            .unwrap_or(Durability::Written);
+
+        let routing = self.routing();
+        let mail = self.mail(&dir);
+        let disk = self.disk();
+        let listen = self.listeners();
+        let tls = self.tls(&listen, &path_of);
+        let peers = self.peers(tls.as_ref());
+
+        let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
+            return Err(self.errors);
+        };
+        let stats_log = stats_log.unwrap_or_else(|| spool_dir.join("stats.log"));
+        self.errors.into_result(AggregatorConfig {
+            source: self.file.to_path_buf(),
+            log_dir,
+            spool_dir,
+            rotation_interval,
+            expire_interval,
+            keep_logs,
+            stats_log,
+            stats_expire_interval,
+            time_fmt,
+            debug,
+            mail,
+            disk,
+            listen,
+            tls,
+            peers,
+            max_message_size,
+            routing,
+            durability,
+        })
+    }
+
+    fn expand_references(&mut self) {
+        let raw: HashMap<&'static str, String> = self
+            .values
+            .iter()
+            .map(|(k, s)| (*k, s.value.clone()))
+            .collect();
+        let options: Vec<&'static str> = self.values.keys().copied().collect();
+        for option in options {
+            let Some(setting) = self.values.get(option) else {
+                continue;
+            };
+            if !setting.value.contains("${") {
+                continue;
+            }
+            match expand(&setting.value, &raw, 0) {
+                Ok(v) => {
+                    if let Some(s) = self.values.get_mut(option) {
+                        s.value = v;
+                    }
+                }
+                Err(e) => self.error(option, e),
+            }
+        }
+    }
+
+    fn routing(&mut self) -> Routing {
+        let tag_prefix = self.string("TagPrefix", "bro_");
+        if let Some(bad) = tag_prefix.chars().find(|c| !c.is_ascii_graphic()) {
+            self.error("TagPrefix", format!("invalid character {bad:?}"));
+        }
+        let catch_all = self
+            .get("CatchAllLog", |v| {
+                let name = v.strip_suffix(".log").unwrap_or(v);
+                let ok = !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if ok {
+                    Ok(name.to_owned())
+                } else {
+                    Err(format!("{v:?} is not a log name (1-64 of A-Z a-z 0-9 _ -)"))
+                }
+            })
+            .unwrap_or_else(|| "unrouted".to_owned());
+        let per_host = self.get("PerHostDirs", value::parse_bool).unwrap_or(false);
+        Routing {
+            tag_prefix,
+            catch_all,
+            per_host,
+        }
+    }
+
+    fn mail(&mut self, dir: &Path) -> MailConfig {
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".to_owned());
+        let to = self.string("MailTo", &user);
+        let alarms_to = self.string("MailAlarmsTo", &to);
+        let reply_to = Some(self.string("MailReplyTo", "")).filter(|r| !r.is_empty());
+        let alarms_interval = self.get("MailAlarmsInterval", |v| match value::parse_duration(v)? {
+            d if d.is_zero() => {
+                Err("0 is not supported; set MailAlarms = 0 to stop alarm mails".into())
+            }
+            d => Ok(d),
+        });
+        let smtp = self.get("SmtpServer", |v| match v {
+            "" => Ok(None),
+            _ => value::parse_host_port(v, Some(SMTP_PORT)).map(Some),
+        });
+        let sendmail = self.get("SendMail", |v| {
+            Ok(match v {
+                "" | "0" => None,
+                "1" => Some(PathBuf::from(SENDMAIL)),
+                program if !program.contains('/') => Some(PathBuf::from(program)),
+                path => Some(value::resolve(dir, Path::new(path))),
+            })
+        });
+        let transport = match (smtp.flatten(), sendmail) {
+            (Some((host, port)), None | Some(None)) => MailTransport::Smtp { host, port },
+            (Some((host, port)), Some(Some(_))) => {
+                self.error("SmtpServer", "set either SmtpServer or SendMail, not both");
+                MailTransport::Smtp { host, port }
+            }
+            (None, None) => MailTransport::SendMail(PathBuf::from(SENDMAIL)),
+            (None, Some(Some(program))) => MailTransport::SendMail(program),
+            (None, Some(None)) => MailTransport::Disabled,
+        };
+        MailConfig {
+            to,
+            from: self.string("MailFrom", "Big Brother <bro@localhost>"),
+            reply_to,
+            subject_prefix: self.string("MailSubjectPrefix", "[Bro]"),
+            alarm_prefix: self.string("MailAlarmPrefix", "ALERT:"),
+            mail_alarms: self.get("MailAlarms", value::parse_bool).unwrap_or(true),
+            alarms_to,
+            alarms_interval,
+            transport,
+        }
+    }
+
+    fn disk(&mut self) -> DiskConfig {
+        let percent = |v: &str| -> Result<f64, String> {
+            match v.trim_end_matches('%').parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+                _ => Err(format!("expected a percentage from 0 to 100, got {v:?}")),
+            }
+        };
+        let min_free_percent = self.get("MinDiskSpace", percent).unwrap_or(5.0);
+        let hard_floor_percent = self.get("DiskHardFloor", percent).unwrap_or(1.0);
+        if min_free_percent > 0.0 && hard_floor_percent >= min_free_percent {
+            let option = if self.values.contains_key("DiskHardFloor") {
+                "DiskHardFloor"
+            } else {
+                "MinDiskSpace"
+            };
+            self.error(
+                option,
+                "DiskHardFloor must be below MinDiskSpace, so the warning comes before the stop",
+            );
+        }
+        DiskConfig {
+            min_free_percent,
+            hard_floor_percent,
+        }
+    }
+
+    fn listeners(&mut self) -> Listeners {
+        let addr = |v: &str| -> Result<Option<SocketAddr>, String> {
+            match v {
+                "" => Ok(None),
+                _ => v.parse::<SocketAddr>().map(Some).map_err(|_| {
+                    format!("{v:?} is not address:port (e.g. 0.0.0.0:514 or [::1]:514)")
+                }),
+            }
+        };
+        let listen = Listeners {
+            udp: self.get("ListenUDP", addr).flatten(),
+            tcp: self.get("ListenTCP", addr).flatten(),
+            tls: self.get("ListenTLS", addr).flatten(),
+            relp: self.get("ListenRELP", addr).flatten(),
+            relp_tls: self.get("ListenRELPTLS", addr).flatten(),
+        };
+        let streams = [
+            ("ListenTCP", listen.tcp),
+            ("ListenTLS", listen.tls),
+            ("ListenRELP", listen.relp),
+            ("ListenRELPTLS", listen.relp_tls),
+        ];
+        for (i, (option, a)) in streams.iter().enumerate() {
+            if let Some((other, _)) = streams[..i].iter().find(|(_, b)| a.is_some() && b == a) {
+                self.error(option, format!("same TCP address as {other}"));
+            }
+        }
+        let any = listen.udp.is_some() || streams.iter().any(|(_, a)| a.is_some());
+        let listener_options = [
+            "ListenUDP",
+            "ListenTCP",
+            "ListenTLS",
+            "ListenRELP",
+            "ListenRELPTLS",
+        ];
+        // An invalid listener was reported already; an empty one is "off".
+        if !any && !listener_options.iter().any(|o| self.is_set(o)) {
+            self.errors.push(ConfigError::new(
+                self.file,
+                None,
+                None,
+                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS",
+            ));
+        }
+        listen
+    }
+
+    fn tls(
+        &mut self,
+        listen: &Listeners,
+        path_of: &dyn Fn(&str) -> Result<PathBuf, String>,
+    ) -> Option<TlsServer> {
+        let cert_file = self.get("TLSCertFile", path_of);
+        let key_file = self.get("TLSKeyFile", path_of);
+        let ca_file = self.get("TLSCAFile", path_of);
+        let require_client_cert = self
+            .get("TLSRequireClientCert", value::parse_bool)
+            .unwrap_or(false);
+        let wants_tls = listen.tls.is_some() || listen.relp_tls.is_some();
+        if !wants_tls {
+            for option in [
+                "TLSCertFile",
+                "TLSKeyFile",
+                "TLSCAFile",
+                "TLSRequireClientCert",
+            ] {
+                if self.is_set(option) {
+                    self.error(option, "set, but neither ListenTLS nor ListenRELPTLS is");
+                }
+            }
+            return None;
+        }
+        let option = if listen.tls.is_some() {
+            "ListenTLS"
+        } else {
+            "ListenRELPTLS"
+        };
+        if !self.values.contains_key("TLSCertFile") {
+            self.error(option, "TLS listeners need TLSCertFile");
+        }
+        if !self.values.contains_key("TLSKeyFile") {
+            self.error(option, "TLS listeners need TLSKeyFile");
+        }
+        if require_client_cert && !self.values.contains_key("TLSCAFile") {
+            self.error(
+                "TLSRequireClientCert",
+                "needs TLSCAFile to verify client certificates",
+            );
+        }
+        Some(TlsServer {
+            cert_file: cert_file?,
+            key_file: key_file?,
+            ca_file,
+            require_client_cert,
+        })
+    }
+
+    fn peers(&mut self, tls: Option<&TlsServer>) -> Vec<PeerRule> {
+        let mut rules = Vec::new();
+        let client_certs = tls.is_some_and(|t| t.require_client_cert);
+        if let Some(list) = self.values.get("AllowedPeers").cloned() {
+            for entry in list
+                .value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|e| !e.is_empty())
+            {
+                match parse_network(entry) {
+                    Ok(Some(matcher)) => rules.push(PeerRule { matcher, tags: None }),
+                    Ok(None) if client_certs => {
+                        rules.push(PeerRule { matcher: PeerMatch::CertName(entry.to_owned()), tags: None })
+                    }
+                    Ok(None) => self.error_at(
+                        list.line,
+                        &list.key,
+                        format!("{entry:?} is not an address or network; certificate names need TLSRequireClientCert = 1"),
+                    ),
+                    Err(e) => self.error_at(list.line, &list.key, e),
+                }
+            }
+        }
+        for peer in std::mem::take(&mut self.peers) {
+            let key = "peer";
+            let tags = match peer.tag_regex.as_deref().map(Regex::new) {
+                None => None,
+                Some(Ok(r)) => Some(r),
+                Some(Err(e)) => {
+                    self.error_at(Some(peer.line), "tag_regex", e.to_string());
+                    continue;
+                }
+            };
+            let matcher = match (peer.address.as_deref(), peer.cert_name) {
+                (Some(address), None) => match parse_network(address) {
+                    Ok(Some(m)) => m,
+                    Ok(None) => {
+                        self.error_at(
+                            Some(peer.line),
+                            "address",
+                            format!("{address:?} is not an address or network"),
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        self.error_at(Some(peer.line), "address", e);
+                        continue;
+                    }
+                },
+                (None, Some(name)) if client_certs => PeerMatch::CertName(name),
+                (None, Some(_)) => {
+                    self.error_at(
+                        Some(peer.line),
+                        "cert_name",
+                        "needs tls.require_client_cert = true",
+                    );
+                    continue;
+                }
+                _ => {
+                    self.error_at(
+                        Some(peer.line),
+                        key,
+                        "give exactly one of address or cert_name",
+                    );
+                    continue;
+                }
+            };
+            rules.push(PeerRule { matcher, tags });
+        }
+        rules
+    }
+}
+
+/// `${Option}` references, resolved against the other options as written.
+fn expand(text: &str, raw: &HashMap<&'static str, String>, depth: usize) -> Result<String, String> {
+    if depth > 8 {
+        return Err("${...} references nest too deeply (a loop?)".into());
+    }
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("unterminated ${")?;
+        let name = &after[..end];
+        let option = canonical(name).ok_or_else(|| format!("${{{name}}} is not a known option"))?;
+        let value = raw
+            .get(option)
+            .ok_or_else(|| format!("${{{name}}} refers to an option that is not set"))?;
+        out.push_str(&expand(value, raw, depth + 1)?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// zeekctl's `LogExpireInterval`: a bare integer is days, else `<n>[ ](day|hr|min)[s]`; 0 = never.
+/// Other unit spellings (`30d`, `12h`) are accepted too.
+pub(crate) fn parse_expire_interval(text: &str) -> Result<Option<Duration>, String> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid interval {text:?} (examples: 30, 30day, 12hr, 90min)"))?;
+    let seconds = match unit.trim_start().trim_end_matches('s') {
+        "" | "day" => n.checked_mul(86_400),
+        "hr" => n.checked_mul(3_600),
+        "min" => n.checked_mul(60),
+        _ => return value::parse_duration(text).map(|d| Some(d).filter(|d| !d.is_zero())),
+    };
+    let seconds = seconds.ok_or_else(|| format!("interval {text:?} is too large"))?;
+    Ok((seconds > 0).then(|| Duration::from_secs(seconds)))
+}
+
+/// Space-separated file name patterns, no directories.
+fn parse_keep_logs(text: &str) -> Result<Vec<String>, String> {
+    text.split_whitespace()
+        .map(|p| {
+            if p.contains('/') {
+                return Err(format!("{p:?}: patterns match file names, not directories"));
+            }
+            glob::Pattern::new(p).map_err(|e| format!("invalid pattern {p:?}: {e}"))?;
+            Ok(p.to_owned())
+        })
+        .collect()
+}
+
+/// `10.0.0.0/8`, `127.0.0.1`, `::1/128`; `Ok(None)` when it is not an address at all.
+fn parse_network(text: &str) -> Result<Option<PeerMatch>, String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let Ok(addr) = addr.parse::<IpAddr>() else {
+        return if prefix.is_some()
+            || addr.contains(':')
+            || addr.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        {
+            Err(format!("{text:?} is not a valid address or network"))
+        } else {
+            Ok(None)
+        };
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match prefix {
+        None => max,
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|&p| p <= max)
+            .ok_or_else(|| format!("invalid prefix length in {text:?} (0-{max})"))?,
+    };
+    Ok(Some(PeerMatch::Network { addr, prefix_len }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expire_intervals() {
+        let days = |n: u64| Some(Duration::from_secs(n * 86_400));
+        assert_eq!(parse_expire_interval("30"), Ok(days(30)));
+        assert_eq!(parse_expire_interval("30day"), Ok(days(30)));
+        assert_eq!(parse_expire_interval("2 days"), Ok(days(2)));
+        assert_eq!(
+            parse_expire_interval("12hr"),
+            Ok(Some(Duration::from_secs(12 * 3600)))
+        );
+        assert_eq!(
+            parse_expire_interval("90min"),
+            Ok(Some(Duration::from_secs(90 * 60)))
+        );
+        assert_eq!(parse_expire_interval("0"), Ok(None));
+        assert_eq!(parse_expire_interval("0day"), Ok(None));
+        assert!(parse_expire_interval("day").is_err());
+        assert!(parse_expire_interval("3 fortnights").is_err());
+        assert!(parse_expire_interval("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(
+            parse_network("10.0.0.0/8"),
+            Ok(Some(PeerMatch::Network {
+                addr: "10.0.0.0".parse().unwrap(),
+                prefix_len: 8
+            }))
+        );
+        assert_eq!(
+            parse_network("::1"),
+            Ok(Some(PeerMatch::Network {
+                addr: "::1".parse().unwrap(),
+                prefix_len: 128
+            }))
+        );
+        assert!(parse_network("10.0.0.0/33").is_err());
+        assert!(parse_network("10.0.0.256").is_err());
+        assert_eq!(parse_network("sensor1.example"), Ok(None));
+    }
+}
