@@ -7,8 +7,14 @@
 use std::fmt;
 use std::io::Write as _;
 
+pub mod client;
+pub mod server;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+
+pub use client::{ClientSession, Event, SessionError};
+pub use server::{Action, ServerError, ServerSession};
 
 /// librelp's `RELP_DFLT_MAX_DATA_SIZE`.
 pub const DEFAULT_MAX_DATA_LEN: usize = 128 * 1024;
