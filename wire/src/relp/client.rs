@@ -144,6 +144,11 @@ impl<T> ClientSession<T> {
     }
 
     fn handle_rsp(&mut self, txnr: Txnr, data: &[u8]) -> Result<Event<T>, SessionError> {
+        // librelp answers `close` with an empty rsp.
+        if self.state == State::Closing(txnr) {
+            self.state = State::Closed;
+            return Ok(Event::Closed);
+        }
         let rsp = Response::parse(data)?;
         match self.state {
             State::Opening(open) if open == txnr => {
@@ -158,10 +163,6 @@ impl<T> ClientSession<T> {
                 }
                 self.state = State::Open;
                 return Ok(Event::Opened(offers));
-            }
-            State::Closing(close) if close == txnr => {
-                self.state = State::Closed;
-                return Ok(Event::Closed);
             }
             _ => {}
         }
@@ -240,7 +241,9 @@ mod tests {
             Err(SessionError::UnexpectedRsp(b.txnr))
         );
         let close = s.close();
-        assert_eq!(s.handle(ok(close.txnr)), Ok(Event::Closed));
+        // As librelp answers close: `N rsp 0`.
+        let empty = Frame::new(close.txnr, Command::Rsp, Bytes::new());
+        assert_eq!(s.handle(empty), Ok(Event::Closed));
     }
 
     #[test]

@@ -1,0 +1,166 @@
+//! estuary-wire's RELP codec and sessions against real rsyslog: our client to `imrelp`, and
+//! rsyslog's `omrelp` to our server, with more messages than the window holds.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use estuary_wire::parse;
+use estuary_wire::relp::{
+    Action, ClientSession, Event, Frame, RelpCodec, ServerSession, DEFAULT_MAX_DATA_LEN,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{Decoder, Encoder};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Reads the next RELP frame, failing the test on EOF or after `TIMEOUT`.
+async fn next_frame(stream: &mut TcpStream, codec: &mut RelpCodec, buf: &mut BytesMut) -> Frame {
+    let read = async {
+        loop {
+            if let Some(frame) = codec.decode(buf).expect("valid RELP from rsyslog") {
+                return frame;
+            }
+            let n = stream.read_buf(buf).await.expect("read from rsyslog");
+            assert!(n > 0, "rsyslog closed the RELP connection");
+        }
+    };
+    tokio::time::timeout(TIMEOUT, read)
+        .await
+        .expect("RELP frame in time")
+}
+
+async fn write_frame(stream: &mut TcpStream, codec: &mut RelpCodec, frame: &Frame) {
+    let mut out = BytesMut::new();
+    codec.encode(frame, &mut out).expect("encode frame");
+    stream.write_all(&out).await.expect("write to rsyslog");
+}
+
+fn zeek_line(i: usize) -> String {
+    format!("1763812559.{i:06}\tC{i:017}\t10.0.0.1\t443\t[x]\t-\t\t")
+}
+
+#[tokio::test]
+async fn our_client_delivers_to_rsyslog_imrelp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.log");
+    let port = common::free_tcp_port();
+    let config = format!(
+        "global(parser.escapeControlCharacterTab=\"off\")\n\
+         module(load=\"imrelp\")\n\
+         template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+         input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n\
+         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n",
+        out.display()
+    );
+    let rsyslog = common::start_rsyslog("imrelp", dir.path(), &config);
+    common::wait_for_tcp_listen(port, TIMEOUT);
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to imrelp");
+    let (mut codec, mut buf) = (RelpCodec::default(), BytesMut::new());
+    let mut session = ClientSession::new(16);
+    write_frame(&mut stream, &mut codec, &session.open("estuary-test,0.1")).await;
+    let offers = match session.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+        Ok(Event::Opened(offers)) => offers,
+        other => panic!("open answered with {other:?}: {}", rsyslog.output()),
+    };
+    assert_eq!(
+        offers.get("relp_version").map(|v| v.to_vec()),
+        Some(vec!["0".to_owned()])
+    );
+
+    const COUNT: usize = 300;
+    let mut sent = 0;
+    let mut acked = Vec::new();
+    while acked.len() < COUNT {
+        while sent < COUNT && session.can_send() {
+            let message = format!("<190>1 - sensor1 bro_conn - - - {}", zeek_line(sent));
+            let frame = session.send(message.into(), sent).expect("window has room");
+            write_frame(&mut stream, &mut codec, &frame).await;
+            sent += 1;
+        }
+        match session.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+            Ok(Event::Acked(i)) => acked.push(i),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(acked, (0..COUNT).collect::<Vec<_>>(), "acks in order");
+    write_frame(&mut stream, &mut codec, &session.close()).await;
+    loop {
+        match session.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+            Ok(Event::Closed) => break,
+            Ok(Event::ServerClosing) => continue,
+            other => panic!("close answered with {other:?}"),
+        }
+    }
+
+    let lines = common::wait_for(TIMEOUT, "imrelp to write every message", || {
+        let text = std::fs::read_to_string(&out).ok()?;
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        (lines.len() >= COUNT).then_some(lines)
+    });
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(
+            line,
+            &format!("<190>1 - sensor1 bro_conn - - - {}", zeek_line(i))
+        );
+    }
+}
+
+#[tokio::test]
+async fn rsyslog_omrelp_delivers_to_our_server() {
+    const COUNT: usize = 300;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("conn.log");
+    let text: String = (0..COUNT).map(|i| zeek_line(i) + "\n").collect();
+    std::fs::write(&log, text).expect("write log");
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let config = format!(
+        "global(localHostname=\"sensor1\" parser.escapeControlCharacterTab=\"off\")\n\
+         module(load=\"imfile\")\n\
+         module(load=\"omrelp\")\n\
+         input(type=\"imfile\" file=\"{}\" tag=\"bro_conn:\" facility=\"local7\" \
+         severity=\"info\" ruleset=\"fwd\")\n\
+         ruleset(name=\"fwd\") {{ action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{port}\" \
+         template=\"RSYSLOG_SyslogProtocol23Format\") }}\n",
+        log.display()
+    );
+    let rsyslog = common::start_rsyslog("omrelp", dir.path(), &config);
+    let (mut stream, _) = tokio::time::timeout(TIMEOUT, listener.accept())
+        .await
+        .unwrap_or_else(|_| panic!("omrelp did not connect: {}", rsyslog.output()))
+        .expect("accept");
+
+    let (mut codec, mut buf) = (RelpCodec::new(DEFAULT_MAX_DATA_LEN), BytesMut::new());
+    let mut session = ServerSession::new("estuary-test,0.1");
+    let started = Instant::now();
+    let mut bodies = Vec::new();
+    while bodies.len() < COUNT {
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "got {} of {COUNT}",
+            bodies.len()
+        );
+        let frame = next_frame(&mut stream, &mut codec, &mut buf).await;
+        match session.handle(frame).expect("omrelp follows the protocol") {
+            Action::Reply(frame) => write_frame(&mut stream, &mut codec, &frame).await,
+            Action::Deliver { txnr, message } => {
+                let parsed = parse(&message).expect("parse omrelp message");
+                assert_eq!(parsed.app_name, Some("bro_conn"));
+                assert_eq!(parsed.hostname, Some("sensor1"));
+                bodies.push(String::from_utf8(parsed.body.to_vec()).expect("utf-8 line"));
+                write_frame(&mut stream, &mut codec, &ServerSession::ack(txnr)).await;
+            }
+            Action::ReplyAndClose(frame) => panic!("omrelp closed early: {frame:?}"),
+        }
+    }
+    assert!(session.is_open());
+    let expected: Vec<String> = (0..COUNT).map(zeek_line).collect();
+    assert_eq!(bodies, expected);
+}
