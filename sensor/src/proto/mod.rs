@@ -68,3 +68,5 @@ pub trait Analyzer: Send {
 
 pub mod dns;
 mod record_id;
+mod lines;
+pub mod http;

@@ -1,0 +1,326 @@
+//! Message bodies: framing (Content-Length, chunked, until close), content decoding (gzip,
+//! deflate with or without its zlib header) and the decoded length Zeek logs.
+
+use std::io::Write;
+
+use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+
+use super::parser::parse_chunk_size;
+use crate::proto::lines::StreamBuf;
+
+/// Longest chunk-size or trailer line.
+const MAX_CHUNK_LINE: usize = 4096;
+/// Bytes of decoded body kept for file-type detection.
+const SNIFF_LEN: usize = 512;
+/// Decoded bytes produced per body before decoding stops (decompression bombs).
+const MAX_DECODED: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Length(u64),
+    Chunked,
+    UntilEof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+impl Encoding {
+    pub fn from_header(value: &[u8]) -> Self {
+        let v = value.to_ascii_lowercase();
+        if v.windows(4).any(|w| w == b"gzip") {
+            Encoding::Gzip
+        } else if v.windows(7).any(|w| w == b"deflate") {
+            Encoding::Deflate
+        } else {
+            Encoding::Identity
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+}
+
+/// Counts decoded bytes and keeps the first few for file-type detection.
+#[derive(Debug, Default, Clone)]
+struct Counter {
+    len: u64,
+    head: Vec<u8>,
+}
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.len >= MAX_DECODED {
+            return Err(std::io::Error::other("decoded body too large"));
+        }
+        self.len += buf.len() as u64;
+        let room = SNIFF_LEN.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Decoder {
+    Identity(Counter),
+    /// Deflate whose first bytes have not shown yet whether a zlib header is there.
+    DeflateUndecided(Counter),
+    Zlib(Box<ZlibDecoder<Counter>>),
+    Raw(Box<DeflateDecoder<Counter>>),
+    Gzip(Box<GzDecoder<Counter>>),
+    /// Decoding failed; what was decoded before stays counted.
+    Failed(Counter),
+}
+
+impl Decoder {
+    fn counter(&self) -> &Counter {
+        match self {
+            Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => c,
+            Decoder::Zlib(d) => d.get_ref(),
+            Decoder::Raw(d) => d.get_ref(),
+            Decoder::Gzip(d) => d.get_ref(),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        if let Decoder::DeflateUndecided(c) = self {
+            let counter = std::mem::take(c);
+            let zlib = matches!(data, [cmf, flg, ..]
+                if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0);
+            *self = if zlib {
+                Decoder::Zlib(Box::new(ZlibDecoder::new(counter)))
+            } else {
+                Decoder::Raw(Box::new(DeflateDecoder::new(counter)))
+            };
+        }
+        let result = match self {
+            Decoder::Identity(c) => c.write_all(data),
+            Decoder::Zlib(d) => d.write_all(data),
+            Decoder::Raw(d) => d.write_all(data),
+            Decoder::Gzip(d) => d.write_all(data),
+            Decoder::DeflateUndecided(_) | Decoder::Failed(_) => Ok(()),
+        };
+        if result.is_err() {
+            *self = Decoder::Failed(self.counter().clone());
+        }
+    }
+
+    /// Flushes what the decoder still holds; afterwards nothing more is decoded.
+    fn finish(&mut self) {
+        let before = self.counter().clone();
+        let counter = match std::mem::replace(self, Decoder::Failed(Counter::default())) {
+            Decoder::Zlib(d) => d.finish().ok(),
+            Decoder::Raw(d) => d.finish().ok(),
+            Decoder::Gzip(d) => d.finish().ok(),
+            Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => Some(c),
+        };
+        *self = Decoder::Failed(counter.unwrap_or(before));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The body continues; more input is needed.
+    More,
+    /// The body ended.
+    Done,
+    /// A chunk-size line was not hex: the body is abandoned.
+    BadChunk,
+}
+
+pub struct Body {
+    framing: Framing,
+    chunk: Chunk,
+    decoder: Decoder,
+    raw_len: u64,
+}
+
+impl Body {
+    pub fn new(framing: Framing, encoding: Encoding) -> Self {
+        let counter = Counter::default();
+        let decoder = match encoding {
+            Encoding::Identity => Decoder::Identity(counter),
+            Encoding::Deflate => Decoder::DeflateUndecided(counter),
+            Encoding::Gzip => Decoder::Gzip(Box::new(GzDecoder::new(counter))),
+        };
+        Body {
+            framing,
+            chunk: Chunk::Size,
+            decoder,
+            raw_len: 0,
+        }
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Decoded body length so far.
+    pub fn len(&self) -> u64 {
+        self.decoder.counter().len
+    }
+
+    /// Whether any body byte arrived (a file is only created for a non-empty body).
+    pub fn has_data(&self) -> bool {
+        self.raw_len > 0
+    }
+
+    /// The first decoded bytes.
+    pub fn head(&self) -> &[u8] {
+        &self.decoder.counter().head
+    }
+
+    pub fn finish(&mut self) {
+        self.decoder.finish();
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        self.raw_len += data.len() as u64;
+        self.decoder.write(data);
+    }
+
+    /// `len` body bytes were lost; only a Content-Length body can keep its place.
+    pub fn gap(&mut self, len: u64) -> Step {
+        match &mut self.framing {
+            Framing::Length(n) => {
+                *n = n.saturating_sub(len);
+                if *n == 0 {
+                    Step::Done
+                } else {
+                    Step::More
+                }
+            }
+            Framing::UntilEof => Step::More,
+            Framing::Chunked => Step::BadChunk,
+        }
+    }
+
+    /// Reads body bytes from `buf`.
+    pub fn consume(&mut self, buf: &mut StreamBuf) -> Step {
+        loop {
+            match self.framing {
+                Framing::UntilEof => {
+                    let data = buf.take_all();
+                    self.deliver(&data);
+                    return Step::More;
+                }
+                Framing::Length(0) => return Step::Done,
+                Framing::Length(n) => {
+                    let data = buf.take(usize::try_from(n).unwrap_or(usize::MAX));
+                    if data.is_empty() {
+                        return Step::More;
+                    }
+                    self.framing = Framing::Length(n - data.len() as u64);
+                    self.deliver(&data);
+                }
+                Framing::Chunked => match self.chunk {
+                    Chunk::Size => {
+                        let Some(line) = buf.line(MAX_CHUNK_LINE) else {
+                            return Step::More;
+                        };
+                        if line.text.is_empty() {
+                            continue;
+                        }
+                        match parse_chunk_size(&line.text) {
+                            Some(0) => self.chunk = Chunk::Trailers,
+                            Some(n) => self.chunk = Chunk::Data(n),
+                            None => return Step::BadChunk,
+                        }
+                    }
+                    Chunk::Data(n) => {
+                        let data = buf.take(usize::try_from(n).unwrap_or(usize::MAX));
+                        if data.is_empty() {
+                            return Step::More;
+                        }
+                        let left = n - data.len() as u64;
+                        self.chunk = if left == 0 {
+                            Chunk::DataEnd
+                        } else {
+                            Chunk::Data(left)
+                        };
+                        self.deliver(&data);
+                    }
+                    Chunk::DataEnd => {
+                        if buf.line(MAX_CHUNK_LINE).is_none() {
+                            return Step::More;
+                        }
+                        self.chunk = Chunk::Size;
+                    }
+                    Chunk::Trailers => {
+                        let Some(line) = buf.line(MAX_CHUNK_LINE) else {
+                            return Step::More;
+                        };
+                        if line.text.is_empty() {
+                            return Step::Done;
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(body: &mut Body, input: &[u8]) -> Step {
+        let mut buf = StreamBuf::default();
+        buf.extend(input);
+        body.consume(&mut buf)
+    }
+
+    #[test]
+    fn content_length() {
+        let mut b = Body::new(Framing::Length(5), Encoding::Identity);
+        assert_eq!(run(&mut b, b"abc"), Step::More);
+        assert_eq!(run(&mut b, b"deXX"), Step::Done);
+        assert_eq!(b.len(), 5);
+    }
+
+    #[test]
+    fn chunked() {
+        let mut b = Body::new(Framing::Chunked, Encoding::Identity);
+        assert_eq!(
+            run(&mut b, b"3\r\nabc\r\n2;x\r\nde\r\n0\r\nX-T: 1\r\n\r\n"),
+            Step::Done
+        );
+        assert_eq!(b.len(), 5);
+        let mut b = Body::new(Framing::Chunked, Encoding::Identity);
+        assert_eq!(run(&mut b, b"zz\r\n"), Step::BadChunk);
+    }
+
+    #[test]
+    fn deflate_with_and_without_zlib_header() {
+        let plain = b"hello hello hello hello".repeat(10);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&plain).unwrap();
+        let zlib = z.finish().unwrap();
+        let raw = zlib[2..zlib.len() - 4].to_vec();
+        for data in [zlib, raw] {
+            let mut b = Body::new(Framing::Length(data.len() as u64), Encoding::Deflate);
+            assert_eq!(run(&mut b, &data), Step::Done);
+            b.finish();
+            assert_eq!(b.len(), plain.len() as u64);
+        }
+    }
+
+    #[test]
+    fn garbage_gzip_does_not_panic() {
+        let mut b = Body::new(Framing::UntilEof, Encoding::Gzip);
+        run(&mut b, b"\x1f\x8bnot really gzip at all");
+        b.finish();
+        assert!(b.has_data());
+    }
+}

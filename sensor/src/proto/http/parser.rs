@@ -1,0 +1,329 @@
+//! Pure HTTP/1.x line parsing: request and status lines, header lines, chunk sizes, and the
+//! URI checks behind Zeek's HTTP weirds.
+
+/// A parsed request line. `version` is `None` for an HTTP/0.9 request (no `HTTP/x.y`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLine {
+    pub method: String,
+    pub uri: Vec<u8>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLineError {
+    /// Not `METHOD SP URI [SP HTTP/x.y]`, or an HTTP/0.9 line with an unknown method.
+    Bad,
+}
+
+/// Methods Zeek knows (`HTTP::http_methods`); others are logged with an `unknown_HTTP_method` weird.
+pub const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "POST",
+    "HEAD",
+    "OPTIONS",
+    "PUT",
+    "DELETE",
+    "TRACE",
+    "CONNECT",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "POLL",
+    "REPORT",
+    "SUBSCRIBE",
+    "BMOVE",
+    "SEARCH",
+];
+
+pub fn is_known_method(m: &str) -> bool {
+    KNOWN_METHODS.contains(&m)
+}
+
+/// Parses `METHOD SP URI [SP HTTP/x.y]`. The URI is everything up to the last ` HTTP/`, as
+/// Zeek takes it (a CONNECT line `CONNECT host:25 / HTTP/1.0` has the URI `host:25 /`).
+pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestLineError> {
+    let method_len = line
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(line.len());
+    let (method, rest) = line.split_at(method_len);
+    let rest = match rest.split_first() {
+        Some((b' ' | b'\t', rest)) if method_len > 0 => rest,
+        _ => return Err(RequestLineError::Bad),
+    };
+    let rest = trim(rest);
+    let method = String::from_utf8_lossy(method).into_owned();
+    let (uri, version) = match find_last(rest, b" HTTP/") {
+        Some(i) => {
+            let v = trim(&rest[i + 6..]);
+            (
+                trim(&rest[..i]),
+                Some(String::from_utf8_lossy(v).into_owned()),
+            )
+        }
+        None => (rest, None),
+    };
+    if uri.is_empty() || (version.is_none() && !is_known_method(&method)) {
+        return Err(RequestLineError::Bad);
+    }
+    Ok(RequestLine {
+        method,
+        uri: uri.to_vec(),
+        version,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    pub version: String,
+    pub code: u16,
+    pub reason: Vec<u8>,
+}
+
+/// Parses `HTTP/x.y SP code [SP reason]`; `None` if the line is not a status line.
+pub fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
+    let rest = line.strip_prefix(b"HTTP/")?;
+    let sp = rest.iter().position(|b| *b == b' ' || *b == b'\t')?;
+    let version = String::from_utf8_lossy(&rest[..sp]).into_owned();
+    let rest = trim(&rest[sp..]);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 3 {
+        return None;
+    }
+    let code = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let reason = trim(&rest[digits..]);
+    Some(StatusLine {
+        version,
+        code,
+        reason: reason.to_vec(),
+    })
+}
+
+/// Splits `Name: value` into the upper-cased name and the trimmed value.
+pub fn parse_header_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
+    let colon = line.iter().position(|b| *b == b':')?;
+    let name = trim(&line[..colon]);
+    if name.is_empty() {
+        return None;
+    }
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    Some((name, trim(&line[colon + 1..]).to_vec()))
+}
+
+/// The size in a chunk-size line (`1a;ext=1`), or `None` if it is not hex.
+pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let line = trim(line);
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()
+}
+
+/// Zeek's weirds for bad percent-escapes in a request URI (`unescape_URI`).
+pub fn uri_escape_weirds(uri: &[u8]) -> Vec<&'static str> {
+    let mut weirds = Vec::new();
+    let mut i = 0;
+    while i < uri.len() {
+        if uri[i] == b'%' {
+            match (uri.get(i + 1), uri.get(i + 2)) {
+                (None, _) => weirds.push("illegal_%_at_end_of_URI"),
+                (Some(b'%'), _) => weirds.push("double_%_in_URI"),
+                (Some(_), None) => weirds.push("partial_escape_at_end_of_URI"),
+                (Some(a), Some(b)) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 2,
+                _ => weirds.push("unescaped_%_in_URI"),
+            }
+        }
+        i += 1;
+    }
+    weirds
+}
+
+/// The user and password of a `Basic` Authorization value, as Zeek's script splits it.
+pub fn basic_auth(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use base64::Engine;
+    let prefix = value.get(..6)?;
+    if !prefix.eq_ignore_ascii_case(b"basic ") && !prefix.eq_ignore_ascii_case(b"basic\t") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(trim(&value[6..]))
+        .ok()?;
+    let mut parts = decoded.splitn(2, |b| *b == b':');
+    let user = parts.next()?.to_vec();
+    let pass = parts.next()?;
+    // Zeek's split_string keeps only the text up to the next ':'.
+    let pass = pass.split(|b| *b == b':').next().unwrap_or(pass).to_vec();
+    Some((user, pass))
+}
+
+/// The `filename=` of a Content-Disposition value, unquoted.
+pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
+    let lower = value.to_ascii_lowercase();
+    let at = find_last(&lower, b"filename")?;
+    let rest = &value[at + 8..];
+    let eq = rest.iter().position(|b| *b == b'=')?;
+    let v = trim(&rest[eq + 1..]);
+    let v = match v.strip_prefix(b"\"") {
+        Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
+        None => &v[..v.iter().position(|b| *b == b';').unwrap_or(v.len())],
+    };
+    Some(v.to_vec())
+}
+
+/// A MIME type for the start of a body, from a few well-known signatures; `None` when nothing
+/// matches (Zeek's file-type detection leaves the field unset then).
+pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
+    let magic: &[(&[u8], &str)] = &[
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"\x89PNG", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"%PDF-", "application/pdf"),
+        (b"PK\x03\x04", "application/zip"),
+        (b"\x1f\x8b", "application/x-gzip"),
+        (b"MZ", "application/x-dosexec"),
+        (b"\x7fELF", "application/x-executable"),
+        (b"CWS", "application/x-shockwave-flash"),
+        (b"FWS", "application/x-shockwave-flash"),
+    ];
+    if let Some((_, m)) = magic.iter().find(|(sig, _)| data.starts_with(sig)) {
+        return Some(m);
+    }
+    let text = trim_start(data);
+    let lower: Vec<u8> = text.iter().take(64).map(u8::to_ascii_lowercase).collect();
+    let starts = |p: &[u8]| lower.starts_with(p);
+    if starts(b"document.write(")
+        || starts(b"document.writeln(")
+        || starts(b"for (;;);")
+        || starts(b"<script")
+    {
+        return Some("application/javascript");
+    }
+    if [
+        &b"<!doctype html"[..],
+        b"<html",
+        b"<head",
+        b"<title",
+        b"<body",
+    ]
+    .iter()
+    .any(|p| starts(p))
+    {
+        return Some("text/html");
+    }
+    if starts(b"<?xml") {
+        return Some("application/xml");
+    }
+    // Zeek's lowest-priority signature: ten printable or space characters.
+    let plain = data.len() >= 10
+        && data[..10]
+            .iter()
+            .all(|b| (0x20..0x7f).contains(b) || b.is_ascii_whitespace());
+    plain.then_some("text/plain")
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    &b[start..]
+}
+
+pub fn trim(b: &[u8]) -> &[u8] {
+    let b = trim_start(b);
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &b[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn request_lines() {
+        let r = parse_request_line(b"GET /a?b=1 HTTP/1.1").unwrap();
+        assert_eq!(
+            (r.method.as_str(), &r.uri[..], r.version.as_deref()),
+            ("GET", &b"/a?b=1"[..], Some("1.1"))
+        );
+        let r = parse_request_line(b"CONNECT host:25 / HTTP/1.0").unwrap();
+        assert_eq!(r.uri, b"host:25 /");
+        let r = parse_request_line(b"GET /zeek.html").unwrap();
+        assert_eq!(r.version, None);
+        assert!(parse_request_line(b"T /zeek.html").is_err());
+        assert!(parse_request_line(b"GET ").is_err());
+        assert!(parse_request_line(b"T ").is_err());
+        assert!(parse_request_line(b"FOO /x HTTP/1.1").is_ok());
+    }
+
+    #[test]
+    fn status_lines() {
+        let s = parse_status_line(b"HTTP/1.1 200 OK").unwrap();
+        assert_eq!(
+            (s.version.as_str(), s.code, &s.reason[..]),
+            ("1.1", 200, &b"OK"[..])
+        );
+        let s = parse_status_line(b"HTTP/1.0 200 Connection established").unwrap();
+        assert_eq!(s.reason, b"Connection established");
+        assert!(parse_status_line(b"<html>").is_none());
+    }
+
+    #[test]
+    fn uri_weirds() {
+        assert_eq!(uri_escape_weirds(b"/%"), vec!["illegal_%_at_end_of_URI"]);
+        assert_eq!(
+            uri_escape_weirds(b"/%5"),
+            vec!["partial_escape_at_end_of_URI"]
+        );
+        assert_eq!(uri_escape_weirds(b"/%zz"), vec!["unescaped_%_in_URI"]);
+        assert!(uri_escape_weirds(b"/%20a").is_empty());
+    }
+
+    #[test]
+    fn headers_auth_and_chunks() {
+        assert_eq!(
+            parse_header_line(b"Host: a.b:80"),
+            Some(("HOST".into(), b"a.b:80".to_vec()))
+        );
+        assert_eq!(
+            basic_auth(b"Basic dXNlcjpwYXNz"),
+            Some((b"user".to_vec(), b"pass".to_vec()))
+        );
+        assert_eq!(parse_chunk_size(b"1a;x=y"), Some(26));
+        assert_eq!(parse_chunk_size(b"zz"), None);
+        assert_eq!(
+            disposition_filename(b"attachment; filename=\"test.txt\""),
+            Some(b"test.txt".to_vec())
+        );
+        assert_eq!(sniff_mime(b"<html>\n hi"), Some("text/html"));
+        assert_eq!(sniff_mime(&[0u8, 1, 2, 3, 200]), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_request_line(&line);
+            let _ = parse_status_line(&line);
+            let _ = parse_header_line(&line);
+            let _ = parse_chunk_size(&line);
+            let _ = uri_escape_weirds(&line);
+            let _ = basic_auth(&line);
+            let _ = disposition_filename(&line);
+            let _ = sniff_mime(&line);
+        }
+    }
+}

@@ -1,0 +1,651 @@
+//! Per-connection HTTP state, following Zeek's `HTTP::State`: requests and replies are paired
+//! by their position (`current_request`, `current_response`), a row is written when its reply
+//! ends, and whatever is left is written when the connection ends.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use super::body::{Body, Encoding, Framing, Step};
+use super::log::HttpInfo;
+use super::parser::{self, RequestLine, StatusLine};
+use crate::proto::lines::StreamBuf;
+use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::uid::UidGen;
+
+/// Longest request, status or header line.
+const MAX_LINE: usize = 16 * 1024;
+/// Headers read per message; later ones are skipped.
+const MAX_HEADERS: usize = 256;
+/// Transactions kept open per connection; beyond this the oldest is written as it is.
+const MAX_PENDING: usize = 100;
+
+/// What Zeek's proxy-header option lists (`HTTP::proxy_headers`).
+const PROXY_HEADERS: &[&str] = &[
+    "FORWARDED",
+    "X-FORWARDED-FOR",
+    "X-FORWARDED-FROM",
+    "CLIENT-IP",
+    "VIA",
+    "XROXY-CONNECTION",
+    "PROXY-CONNECTION",
+];
+
+/// A request still waiting for its final reply.
+#[derive(Debug, Clone)]
+struct RequestMeta {
+    method: String,
+    http09: bool,
+}
+
+/// The head of the message being read.
+#[derive(Debug, Default)]
+struct Head {
+    /// The last header line, kept until the next line shows it has no continuation.
+    header: Option<(String, Vec<u8>)>,
+    headers: usize,
+    content_length: Option<u64>,
+    chunked: bool,
+    encoding: Option<Encoding>,
+    filename: Option<Vec<u8>>,
+    /// Replies: the status code and the request answered.
+    status: Option<u16>,
+    request: Option<RequestMeta>,
+}
+
+enum Phase {
+    FirstLine,
+    Headers(Head),
+    Body(Head, Body),
+    /// After a gap or a broken chunk: skip lines until a request or status line.
+    Resync,
+}
+
+struct Side {
+    buf: StreamBuf,
+    phase: Phase,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            buf: StreamBuf::default(),
+            phase: Phase::FirstLine,
+        }
+    }
+}
+
+enum Mode {
+    Http,
+    /// The client's request was not HTTP: nothing more is analyzed (Zeek's protocol violation).
+    Stopped,
+    /// After a successful CONNECT: the bytes belong to the tunneled protocol.
+    Tunnel(Option<Box<dyn Analyzer>>),
+}
+
+pub struct HttpAnalyzer {
+    conn: ConnInfo,
+    fuids: UidGen,
+    pending: BTreeMap<u64, HttpInfo>,
+    current_request: u64,
+    current_response: u64,
+    trans_depth: u64,
+    orig: Side,
+    resp: Side,
+    requests: VecDeque<RequestMeta>,
+    reply_version: Option<String>,
+    mode: Mode,
+    confirmed: bool,
+    /// Zeek's weird framework logs this weird once per connection here.
+    missing_entity_reported: bool,
+}
+
+impl HttpAnalyzer {
+    pub fn new(conn: ConnInfo) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        conn.uid.hash(&mut h);
+        HttpAnalyzer {
+            fuids: UidGen::seeded(h.finish()),
+            conn,
+            pending: BTreeMap::new(),
+            current_request: 0,
+            current_response: 0,
+            trans_depth: 0,
+            orig: Side::new(),
+            resp: Side::new(),
+            requests: VecDeque::new(),
+            reply_version: None,
+            mode: Mode::Http,
+            confirmed: false,
+            missing_entity_reported: false,
+        }
+    }
+
+    /// Zeek's `set_state`: the record the current request (or response) belongs to, created
+    /// with the next `trans_depth` if there is none.
+    fn state(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn Emit) -> &mut HttpInfo {
+        let key = match dir {
+            Direction::Orig => self.current_request,
+            Direction::Resp => self.current_response,
+        };
+        if !self.pending.contains_key(&key) {
+            if self.pending.len() >= MAX_PENDING {
+                if let Some((_, old)) = self.pending.pop_first() {
+                    out.weird(ts, "HTTP_too_many_pending_transactions", None);
+                    out.record(Box::new(old));
+                }
+            }
+            self.trans_depth += 1;
+            let info = HttpInfo::new(ts, self.conn.clone(), self.trans_depth);
+            self.pending.insert(key, info);
+        }
+        self.pending
+            .entry(key)
+            .or_insert_with(|| HttpInfo::new(ts, self.conn.clone(), 0))
+    }
+
+    fn side(&mut self, dir: Direction) -> &mut Side {
+        match dir {
+            Direction::Orig => &mut self.orig,
+            Direction::Resp => &mut self.resp,
+        }
+    }
+
+    fn on_request(&mut self, ts: Timestamp, rl: RequestLine, out: &mut dyn Emit) {
+        self.current_request += 1;
+        let method = rl.method.clone();
+        if !parser::is_known_method(&method) {
+            out.weird(ts, "unknown_HTTP_method", Some(method.clone()));
+        }
+        if rl.version.is_none() && method != "GET" {
+            out.weird(ts, "invalid_http_09_request_method", Some(method.clone()));
+        }
+        for w in parser::uri_escape_weirds(&rl.uri) {
+            out.weird(ts, w, None);
+        }
+        let info = self.state(Direction::Orig, ts, out);
+        info.method = Some(method.clone());
+        info.uri = Some(rl.uri);
+        info.in_entity = true;
+        if self.requests.len() >= MAX_PENDING {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(RequestMeta {
+            method,
+            http09: rl.version.is_none(),
+        });
+    }
+
+    fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
+        if !self.confirmed {
+            self.confirmed = true;
+            out.confirm_service("http");
+        }
+        if self
+            .reply_version
+            .as_ref()
+            .is_some_and(|v| *v != sl.version)
+        {
+            out.weird(ts, "HTTP_version_mismatch", None);
+        }
+        self.reply_version = Some(sl.version.clone());
+        let informational = (100..200).contains(&sl.code);
+        let advance = match self.pending.get(&self.current_response) {
+            None => true,
+            Some(info) => info.status_code.is_some_and(|c| !(100..200).contains(&c)),
+        };
+        if advance {
+            self.current_response += 1;
+        }
+        let request = if informational {
+            self.requests.front().cloned()
+        } else {
+            self.requests.pop_front()
+        };
+        let info = self.state(Direction::Resp, ts, out);
+        info.status_code = Some(sl.code);
+        info.status_msg = Some(sl.reason.clone());
+        info.version = Some(sl.version);
+        if informational {
+            info.info_code = Some(sl.code);
+            info.info_msg = Some(sl.reason);
+        }
+        info.in_entity = true;
+        Head {
+            status: Some(sl.code),
+            request,
+            ..Head::default()
+        }
+    }
+
+    fn on_header(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        head: &mut Head,
+        name: String,
+        value: Vec<u8>,
+        out: &mut dyn Emit,
+    ) {
+        head.headers += 1;
+        if head.headers > MAX_HEADERS {
+            if head.headers == MAX_HEADERS + 1 {
+                out.weird(ts, "HTTP_too_many_headers", None);
+            }
+            return;
+        }
+        match name.as_str() {
+            "CONTENT-LENGTH" => {
+                head.content_length = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok());
+                if head.content_length.is_none() {
+                    out.weird(ts, "HTTP_bad_content_length", None);
+                }
+            }
+            "TRANSFER-ENCODING" => {
+                head.chunked = value
+                    .to_ascii_lowercase()
+                    .windows(7)
+                    .any(|w| w == b"chunked");
+            }
+            "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
+            _ => {}
+        }
+        let in_entity = self.state(dir, ts, out).in_entity;
+        if !in_entity && !self.missing_entity_reported {
+            self.missing_entity_reported = true;
+            out.weird(ts, "missing_HTTP_entity", None);
+        }
+        let info = self.state(dir, ts, out);
+        if in_entity && name == "CONTENT-DISPOSITION" {
+            head.filename = parser::disposition_filename(&value);
+        }
+        if dir == Direction::Resp {
+            return;
+        }
+        match name.as_str() {
+            "REFERER" => info.referrer = Some(value),
+            "HOST" => {
+                let host = value.split(|b| *b == b':').next().unwrap_or(&value);
+                info.host = Some(host.to_vec());
+            }
+            "ORIGIN" => info.origin = Some(value),
+            "USER-AGENT" => info.user_agent = Some(value),
+            "AUTHORIZATION" | "PROXY-AUTHORIZATION" => {
+                if let Some((user, _password)) = parser::basic_auth(&value) {
+                    info.username = Some(user);
+                }
+            }
+            n if PROXY_HEADERS.contains(&n) => {
+                let mut entry = format!("{n} -> ").into_bytes();
+                entry.extend_from_slice(&value);
+                let set = info.proxied.get_or_insert_with(Vec::new);
+                if !set.contains(&entry) {
+                    set.push(entry);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The body that follows a complete head, or `None` when the message has none.
+    fn framing(dir: Direction, head: &Head) -> Option<Framing> {
+        if dir == Direction::Resp {
+            let code = head.status.unwrap_or(0);
+            let method = head.request.as_ref().map(|r| r.method.as_str());
+            if (100..200).contains(&code)
+                || code == 204
+                || code == 304
+                || method == Some("HEAD")
+                || (method == Some("CONNECT") && (200..300).contains(&code))
+            {
+                return None;
+            }
+        }
+        if head.chunked {
+            return Some(Framing::Chunked);
+        }
+        match (head.content_length, dir) {
+            (Some(0), _) => None,
+            (Some(n), _) => Some(Framing::Length(n)),
+            (None, Direction::Orig) => None,
+            (None, Direction::Resp) => Some(Framing::UntilEof),
+        }
+    }
+
+    /// The message in `dir` ended: Zeek's `http_message_done` (and `http_end_entity`).
+    fn message_done(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        head: &Head,
+        body: Option<Body>,
+        out: &mut dyn Emit,
+    ) {
+        let file = body
+            .as_ref()
+            .filter(|b| b.has_data())
+            .map(|b| (self.fuids.next('F'), parser::sniff_mime(b.head()), b.len()));
+        let len = body.map_or(0, |mut b| {
+            b.finish();
+            b.len()
+        });
+        let info = self.state(dir, ts, out);
+        let files = match dir {
+            Direction::Orig => {
+                info.request_body_len = len;
+                &mut info.orig_files
+            }
+            Direction::Resp => {
+                info.response_body_len = len;
+                &mut info.resp_files
+            }
+        };
+        if let Some((fuid, mime, _)) = file {
+            files.fuids.push(fuid);
+            if let Some(m) = mime {
+                files.mime_types.push(m);
+            }
+            if let Some(f) = &head.filename {
+                files.filenames.push(f.clone());
+            }
+        }
+        info.in_entity = false;
+        if dir == Direction::Orig {
+            return;
+        }
+        let informational = info.status_code.is_some_and(|c| (100..200).contains(&c));
+        if informational {
+            return;
+        }
+        if let Some(done) = self.pending.remove(&self.current_response) {
+            out.record(Box::new(done));
+        }
+        let connect = head.request.as_ref().is_some_and(|r| r.method == "CONNECT")
+            && head.status.is_some_and(|c| (200..300).contains(&c));
+        if connect {
+            self.mode = Mode::Tunnel(None);
+        }
+    }
+
+    /// Runs one direction's state machine over its buffered bytes.
+    fn process(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn Emit) {
+        loop {
+            if !matches!(self.mode, Mode::Http) {
+                return;
+            }
+            let side = self.side(dir);
+            let phase = std::mem::replace(&mut side.phase, Phase::FirstLine);
+            let next = match phase {
+                Phase::FirstLine | Phase::Resync => {
+                    let resync = matches!(phase, Phase::Resync);
+                    match self.first_line(dir, ts, resync, out) {
+                        Some(p) => p,
+                        None => {
+                            let side = self.side(dir);
+                            side.phase = if resync {
+                                Phase::Resync
+                            } else {
+                                Phase::FirstLine
+                            };
+                            return;
+                        }
+                    }
+                }
+                Phase::Headers(mut head) => {
+                    let Some(line) = self.side(dir).buf.line(MAX_LINE) else {
+                        self.side(dir).phase = Phase::Headers(head);
+                        return;
+                    };
+                    if line.overflow {
+                        out.weird(ts, "contentline_size_exceeded", None);
+                    }
+                    let continuation = matches!(line.text.first(), Some(b' ' | b'\t'));
+                    if continuation && head.header.is_some() {
+                        if let Some((_, v)) = head.header.as_mut() {
+                            v.push(b' ');
+                            v.extend_from_slice(parser::trim(&line.text));
+                        }
+                        Phase::Headers(head)
+                    } else {
+                        if let Some((name, value)) = head.header.take() {
+                            self.on_header(dir, ts, &mut head, name, value, out);
+                        }
+                        if line.text.is_empty() {
+                            match Self::framing(dir, &head) {
+                                None => {
+                                    self.message_done(dir, ts, &head, None, out);
+                                    Phase::FirstLine
+                                }
+                                Some(f) => {
+                                    let enc = head.encoding.unwrap_or(Encoding::Identity);
+                                    Phase::Body(head, Body::new(f, enc))
+                                }
+                            }
+                        } else {
+                            head.header = parser::parse_header_line(&line.text);
+                            Phase::Headers(head)
+                        }
+                    }
+                }
+                Phase::Body(head, mut body) => match body.consume(&mut self.side(dir).buf) {
+                    Step::More => {
+                        self.side(dir).phase = Phase::Body(head, body);
+                        return;
+                    }
+                    Step::Done => {
+                        self.message_done(dir, ts, &head, Some(body), out);
+                        Phase::FirstLine
+                    }
+                    Step::BadChunk => {
+                        out.weird(ts, "HTTP_bad_chunk_size", None);
+                        self.message_done(dir, ts, &head, Some(body), out);
+                        Phase::Resync
+                    }
+                },
+            };
+            self.side(dir).phase = next;
+            if let Mode::Tunnel(_) = self.mode {
+                self.start_tunnel(ts, out);
+                return;
+            }
+        }
+    }
+
+    /// Reads a request or status line; `None` when more input is needed.
+    fn first_line(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        resync: bool,
+        out: &mut dyn Emit,
+    ) -> Option<Phase> {
+        loop {
+            match dir {
+                Direction::Orig => {
+                    let line = self.orig.buf.line(MAX_LINE)?;
+                    if line.text.is_empty() {
+                        continue;
+                    }
+                    match parser::parse_request_line(&line.text) {
+                        Ok(rl) if !resync || rl.version.is_some() => {
+                            self.on_request(ts, rl, out);
+                            return Some(Phase::Headers(Head::default()));
+                        }
+                        _ if resync => continue,
+                        Err(_) => {
+                            out.weird(ts, "bad_HTTP_request", None);
+                            self.mode = Mode::Stopped;
+                            return Some(Phase::FirstLine);
+                        }
+                        Ok(_) => continue,
+                    }
+                }
+                Direction::Resp => {
+                    let avail = self.resp.buf.available();
+                    let prefix = &avail[..avail.len().min(5)];
+                    if avail.len() < 5 && b"HTTP/".starts_with(prefix) {
+                        return None;
+                    }
+                    if prefix == b"HTTP/" {
+                        let line = self.resp.buf.line(MAX_LINE)?;
+                        match parser::parse_status_line(&line.text) {
+                            Some(sl) => return Some(Phase::Headers(self.on_reply(ts, sl, out))),
+                            None => {
+                                if !resync {
+                                    out.weird(ts, "bad_HTTP_reply", None);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    let http09 = self.requests.front().is_some_and(|r| r.http09);
+                    if http09 && !resync {
+                        let sl = StatusLine {
+                            version: "0.9".into(),
+                            code: 0,
+                            reason: b"<empty>".to_vec(),
+                        };
+                        let head = self.on_reply(ts, sl, out);
+                        return Some(Phase::Body(
+                            head,
+                            Body::new(Framing::UntilEof, Encoding::Identity),
+                        ));
+                    }
+                    // Not a reply we can place (Zeek ignores such lines silently).
+                    self.resp.buf.line(MAX_LINE)?;
+                }
+            }
+        }
+    }
+
+    fn start_tunnel(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        let backlog = [
+            (Direction::Orig, self.orig.buf.take_all()),
+            (Direction::Resp, self.resp.buf.take_all()),
+        ];
+        for (dir, data) in backlog {
+            if !data.is_empty() {
+                self.tunnel_data(ts, dir, &data, out);
+            }
+        }
+    }
+
+    fn tunnel_data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        let Mode::Tunnel(inner) = &mut self.mode else {
+            return;
+        };
+        if inner.is_none() {
+            *inner = super::tunnel_analyzer(&self.conn, dir, data);
+            if inner.is_none() {
+                self.mode = Mode::Stopped;
+                return;
+            }
+        }
+        if let Some(a) = inner {
+            a.data(ts, dir, data, out);
+        }
+    }
+
+    fn finish_side(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn Emit) {
+        let phase = std::mem::replace(&mut self.side(dir).phase, Phase::FirstLine);
+        match phase {
+            Phase::Headers(mut head) => {
+                if let Some((name, value)) = head.header.take() {
+                    self.on_header(dir, ts, &mut head, name, value, out);
+                }
+                self.message_done(dir, ts, &head, None, out);
+            }
+            Phase::Body(head, body) => self.message_done(dir, ts, &head, Some(body), out),
+            Phase::FirstLine | Phase::Resync => {}
+        }
+    }
+}
+
+impl Analyzer for HttpAnalyzer {
+    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        match self.mode {
+            Mode::Http => {
+                self.side(dir).buf.extend(data);
+                self.process(dir, ts, out);
+            }
+            Mode::Tunnel(_) => self.tunnel_data(ts, dir, data, out),
+            Mode::Stopped => {}
+        }
+    }
+
+    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+        if let Mode::Tunnel(Some(inner)) = &mut self.mode {
+            inner.gap(ts, dir, len, out);
+            return;
+        }
+        let phase = std::mem::replace(&mut self.side(dir).phase, Phase::FirstLine);
+        let next = match phase {
+            Phase::Body(head, mut body)
+                if matches!(body.framing(), Framing::Length(_) | Framing::UntilEof) =>
+            {
+                match body.gap(len) {
+                    Step::Done => {
+                        self.message_done(dir, ts, &head, Some(body), out);
+                        Phase::FirstLine
+                    }
+                    _ => Phase::Body(head, body),
+                }
+            }
+            Phase::Headers(head) | Phase::Body(head, _) => {
+                self.message_done(dir, ts, &head, None, out);
+                self.side(dir).buf.clear();
+                Phase::Resync
+            }
+            Phase::FirstLine | Phase::Resync => {
+                self.side(dir).buf.clear();
+                Phase::Resync
+            }
+        };
+        self.side(dir).phase = next;
+        self.process(dir, ts, out);
+    }
+
+    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        if let Mode::Tunnel(Some(inner)) = &mut self.mode {
+            inner.finish(ts, out);
+        }
+        self.finish_side(Direction::Resp, ts, out);
+        self.finish_side(Direction::Orig, ts, out);
+        let pending = std::mem::take(&mut self.pending);
+        for (key, info) in pending {
+            if key != 0 {
+                out.record(Box::new(info));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::Transport;
+
+    fn run(exchanges: &[(Direction, &[u8])]) -> Collect {
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        for (i, (dir, data)) in exchanges.iter().enumerate() {
+            a.data(Timestamp(i as f64), *dir, data, &mut out);
+        }
+        a.finish(Timestamp(100.0), &mut out);
+        out
+    }
+
+    #[test]
+    fn request_and_response() {
+        let out = run(&[
+            (Direction::Orig, b"GET /a HTTP/1.1\r\nHost: x.org:8080\r\nUser-Agent: t/1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"),
+            (Direction::Resp, b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"),
+        ]);
+        let rows = out.rows();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(rows[0].starts_with("1\tGET\tx.org\t/a\t-\t1.1\tt/1\t-\t0\t11\t200\tOK\t-\t-\t(empty)\tuser\t-\t-\t-\t-\t-\t"), "{}", rows[0]);
+        assert!(rows[0].ends_with("\t-\ttext/plain"), "{}", rows[0]);
+    }
+}
