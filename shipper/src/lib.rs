@@ -48,7 +48,7 @@ pub enum ShipError {
     #[error("destination {dest}: {source}")]
     Tls {
         dest: String,
-        source: send::TlsConfigError,
+        source: Box<send::TlsError>,
     },
     #[error("starting the runtime: {0}")]
     Runtime(io::Error),
@@ -91,7 +91,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
                     .map(Some)
                     .map_err(|source| ShipError::Tls {
                         dest: d.name.clone(),
-                        source,
+                        source: Box::new(source),
                     })
             }
             _ => Ok(None),
@@ -181,8 +181,8 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     }
     {
         let (registry, shutdown) = (registry.clone(), shutdown.clone());
+        let mut persisted = registry.commit_count();
         threads.push(spawn("state".into(), move || {
-            let mut persisted = registry.commit_count();
             while !shutdown.load(Ordering::Relaxed) {
                 thread::sleep(STATE_INTERVAL);
                 let now = registry.commit_count();

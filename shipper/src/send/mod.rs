@@ -2,6 +2,7 @@
 //! transport, reconnects with backoff, and commits offsets once the destination has taken the
 //! lines (UDP: sent; TCP: written to the socket; RELP: acknowledged).
 
+mod relp;
 mod stream;
 mod tcp;
 mod udp;
@@ -16,7 +17,8 @@ use crate::batch::{Batch, Entry};
 use crate::registry::Registry;
 use crate::stats::{DestStats, Stats};
 
-pub use stream::{tls_config, TlsConfigError};
+pub use estuary_wire::tls::TlsError;
+pub use stream::tls_config;
 
 pub struct Sender {
     pub dest: usize,
@@ -34,7 +36,7 @@ impl Sender {
         match self.config.transport.clone() {
             Transport::Udp => udp::run(self).await,
             Transport::Tcp { framing: _, tls: _ } => tcp::run(self).await,
-            Transport::Relp { .. } => unimplemented_relp(self).await,
+            Transport::Relp { window, .. } => relp::run(self, window).await,
         }
     }
 
@@ -70,10 +72,6 @@ impl Sender {
             _ = self.shutdown.changed() => true,
         }
     }
-}
-
-async fn unimplemented_relp(sender: Sender) {
-    tracing::error!(dest = sender.name(), "RELP is not available yet");
 }
 
 /// Reconnect delays: `initial`, doubling up to `max`.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use estuary_config::shipper::TlsClient;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use estuary_wire::tls::{KeyPair, TlsError};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -71,65 +72,12 @@ pub async fn peer_closed(stream: &mut BoxStream) -> bool {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TlsConfigError {
-    #[error("reading {path}: {source}")]
-    Read { path: String, source: io::Error },
-    #[error("{path} holds no {what}")]
-    Missing { path: String, what: &'static str },
-    #[error("TLS setup: {0}")]
-    Rustls(#[from] rustls::Error),
-}
-
 /// The rustls client configuration for a destination: its CA, and a client certificate for
 /// mutual authentication when configured.
-pub fn tls_config(tls: &TlsClient) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| TlsConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })
-    };
-    let certs = |path: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-        let pem = read(path)?;
-        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
-            .collect::<Result<_, _>>()
-            .map_err(|source| TlsConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-        if certs.is_empty() {
-            return Err(TlsConfigError::Missing {
-                path: path.display().to_string(),
-                what: "certificate",
-            });
-        }
-        Ok(certs)
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certs(&tls.ca_file)? {
-        roots.add(cert)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let config = match &tls.client_auth {
-        None => builder.with_no_client_auth(),
-        Some(auth) => {
-            let chain = certs(&auth.cert_file)?;
-            let pem = read(&auth.key_file)?;
-            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut pem.as_slice())
-                .map_err(|source| TlsConfigError::Read {
-                    path: auth.key_file.display().to_string(),
-                    source,
-                })?
-                .ok_or_else(|| TlsConfigError::Missing {
-                    path: auth.key_file.display().to_string(),
-                    what: "private key",
-                })?;
-            builder.with_client_auth_cert(chain, key)?
-        }
-    };
-    Ok(Arc::new(config))
+pub fn tls_config(tls: &TlsClient) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let identity = tls.client_auth.as_ref().map(|auth| KeyPair {
+        cert_file: &auth.cert_file,
+        key_file: &auth.key_file,
+    });
+    estuary_wire::tls::client_config(&tls.ca_file, identity)
 }

@@ -1,0 +1,292 @@
+//! RELP (librelp's protocol), plain or over TLS: `open` handshake, a window of unacknowledged
+//! `syslog` frames, offsets committed on each `rsp 200`, and after a reconnect every
+//! unacknowledged message is sent again first (duplicates only within the window, never loss).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use estuary_config::shipper::Transport;
+use estuary_wire::relp::{ClientSession, Event, RelpCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+use tracing::{info, warn};
+
+use super::stream::{self, BoxStream};
+use super::{Backoff, Sender};
+use crate::batch::Batch;
+use crate::state::FileId;
+use crate::stats::DestStats;
+
+const SOFTWARE: &str = concat!("estuary,", env!("CARGO_PKG_VERSION"));
+/// How long the server may take to answer `open` or `close`.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an acknowledgement commits.
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    file: FileId,
+    end: u64,
+}
+
+/// Messages waiting for room in the window, oldest first.
+type Queue = VecDeque<(Bytes, Token)>;
+
+/// Why a session ended.
+enum End {
+    /// Reconnect after the backoff.
+    Broken,
+    /// Everything was delivered and the channel is closed: done.
+    Finished,
+}
+
+pub async fn run(mut sender: Sender, window: usize) {
+    let tls_client = match &sender.config.transport {
+        Transport::Relp { tls, .. } => tls.clone(),
+        _ => None,
+    };
+    let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
+    let mut queue: Queue = VecDeque::new();
+    let mut input_open = true;
+    loop {
+        let tls = sender.tls.as_ref().zip(tls_client.as_ref());
+        let conn = match stream::connect(&sender.config.host, sender.config.port, tls).await {
+            Ok(conn) => conn,
+            Err(err) => {
+                warn!(dest = sender.name(), %err, "cannot connect; will retry");
+                DestStats::add(&sender.stats().counters.connect_errors, 1);
+                let delay = backoff.next_delay();
+                if sender.pause(delay).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut session = ClientSession::new(window);
+        let end = session_loop(
+            &mut sender,
+            conn,
+            &mut session,
+            window,
+            &mut queue,
+            &mut input_open,
+            &mut backoff,
+        )
+        .await;
+        sender
+            .stats()
+            .connected
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        // Unacknowledged messages go first on the next session, under new transaction numbers.
+        let unacked: Vec<_> = session.into_unacked().collect();
+        if !unacked.is_empty() {
+            DestStats::add(&sender.stats().counters.lines_retried, unacked.len() as u64);
+        }
+        for u in unacked.into_iter().rev() {
+            queue.push_front((u.message, u.token));
+        }
+        match end {
+            End::Finished => return,
+            End::Broken => {
+                if *sender.shutdown.borrow() || sender.pause(backoff.next_delay()).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn session_loop(
+    sender: &mut Sender,
+    conn: BoxStream,
+    session: &mut ClientSession<Token>,
+    window: usize,
+    queue: &mut Queue,
+    input_open: &mut bool,
+    backoff: &mut Backoff,
+) -> End {
+    let (mut rd, mut wr) = tokio::io::split(conn);
+    let mut codec = RelpCodec::default();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = Vec::with_capacity(256 * 1024);
+    let name = sender.name().to_owned();
+
+    session.open(SOFTWARE).encode(&mut wbuf);
+    if let Err(err) = wr.write_all(&wbuf).await {
+        warn!(dest = %name, %err, "RELP open failed");
+        return End::Broken;
+    }
+    wbuf.clear();
+    let opened = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        loop {
+            match next_frame(&mut rd, &mut codec, &mut rbuf).await {
+                Ok(Some(frame)) => {
+                    return session
+                        .handle(frame)
+                        .map(|e| matches!(e, Event::Opened(_)))
+                        .map_err(|e| e.to_string())
+                }
+                Ok(None) => continue,
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+    })
+    .await;
+    match opened {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            warn!(dest = %name, "RELP server answered open unexpectedly");
+            return End::Broken;
+        }
+        Ok(Err(err)) => {
+            warn!(dest = %name, %err, "RELP open failed");
+            return End::Broken;
+        }
+        Err(_) => {
+            warn!(dest = %name, "RELP server did not answer open");
+            return End::Broken;
+        }
+    }
+    info!(dest = %name, "RELP session open");
+    backoff.reset();
+    DestStats::add(&sender.stats().counters.connects, 1);
+    sender
+        .stats()
+        .connected
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+
+    loop {
+        let mut sent = 0u64;
+        let mut bytes = 0u64;
+        while session.can_send() {
+            let Some((message, token)) = queue.pop_front() else {
+                break;
+            };
+            bytes += message.len() as u64;
+            match session.send(message, token) {
+                Ok(frame) => frame.encode(&mut wbuf),
+                Err(err) => {
+                    warn!(dest = %name, %err, "RELP send refused");
+                    return End::Broken;
+                }
+            }
+            sent += 1;
+        }
+        if !wbuf.is_empty() {
+            if let Err(err) = wr.write_all(&wbuf).await {
+                warn!(dest = %name, %err, "RELP write failed; reconnecting");
+                DestStats::add(&sender.stats().counters.send_errors, 1);
+                return End::Broken;
+            }
+            wbuf.clear();
+            DestStats::add(&sender.stats().counters.lines_sent, sent);
+            DestStats::add(&sender.stats().counters.bytes_sent, bytes);
+        }
+        if !*input_open && queue.is_empty() && session.unacked_len() == 0 {
+            close(session, &mut rd, &mut wr, &mut codec, &mut rbuf).await;
+            return End::Finished;
+        }
+        // Take another batch only when the queue is short: memory stays bounded.
+        let want_more = *input_open && queue.len() < window;
+        tokio::select! {
+            biased;
+            frame = next_frame(&mut rd, &mut codec, &mut rbuf) => {
+                match frame {
+                    Ok(Some(frame)) => match session.handle(frame) {
+                        Ok(Event::Acked(token)) => {
+                            DestStats::add(&sender.stats().counters.lines_acked, 1);
+                            sender.registry.commit(sender.dest, token.file, token.end);
+                        }
+                        Ok(Event::Rejected { message, .. }) => {
+                            warn!(dest = %name, %message, "RELP server rejected a message; reconnecting to send it again");
+                            DestStats::add(&sender.stats().counters.send_errors, 1);
+                            return End::Broken;
+                        }
+                        Ok(Event::ServerClosing) => {
+                            info!(dest = %name, "RELP server is closing the session");
+                            return End::Broken;
+                        }
+                        Ok(Event::Opened(_) | Event::Closed) => {}
+                        Err(err) => {
+                            warn!(dest = %name, %err, "RELP protocol error; reconnecting");
+                            return End::Broken;
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(err) => {
+                        warn!(dest = %name, %err, "RELP connection lost; reconnecting");
+                        return End::Broken;
+                    }
+                }
+            }
+            batch = sender.rx.recv(), if want_more => match batch {
+                Some(batch) => enqueue(queue, batch),
+                None => *input_open = false,
+            },
+        }
+    }
+}
+
+fn enqueue(queue: &mut Queue, batch: Batch) {
+    let buf = Bytes::from(batch.buf);
+    for entry in batch.entries {
+        let token = Token {
+            file: entry.file,
+            end: entry.end,
+        };
+        match entry.msg {
+            Some(range) => queue.push_back((buf.slice(range), token)),
+            // An empty line sends nothing; its offset rides on the message before it.
+            None => {
+                if let Some((_, last)) = queue.back_mut().filter(|(_, t)| t.file == entry.file) {
+                    last.end = entry.end;
+                }
+            }
+        }
+    }
+}
+
+/// Reads until one frame is complete. `Ok(None)` never ends the loop by itself: it means "read
+/// more"; EOF is an error.
+async fn next_frame(
+    rd: &mut (impl AsyncReadExt + Unpin),
+    codec: &mut RelpCodec,
+    rbuf: &mut BytesMut,
+) -> Result<Option<estuary_wire::relp::Frame>, std::io::Error> {
+    if let Some(frame) = codec.decode(rbuf).map_err(std::io::Error::other)? {
+        return Ok(Some(frame));
+    }
+    let n = rd.read_buf(rbuf).await?;
+    if n == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed by server",
+        ));
+    }
+    codec.decode(rbuf).map_err(std::io::Error::other)
+}
+
+async fn close(
+    session: &mut ClientSession<Token>,
+    rd: &mut (impl AsyncReadExt + Unpin),
+    wr: &mut (impl AsyncWriteExt + Unpin),
+    codec: &mut RelpCodec,
+    rbuf: &mut BytesMut,
+) {
+    let mut out = Vec::new();
+    session.close().encode(&mut out);
+    if wr.write_all(&out).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        while let Ok(frame) = next_frame(rd, codec, rbuf).await {
+            if let Some(frame) = frame {
+                if matches!(session.handle(frame), Ok(Event::Closed) | Err(_)) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let _ = wr.shutdown().await;
+}

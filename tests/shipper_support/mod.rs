@@ -1,0 +1,330 @@
+//! Helpers for the shipper tests: a shipper in a temp dir with a legacy rsyslog config, line
+//! writers, and small receivers (TCP and RELP) on 127.0.0.1 that keep every message.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::common::{self, tally, Daemon, Tally};
+
+/// A shipper working in its own temporary directory.
+pub struct Shipper {
+    pub dir: tempfile::TempDir,
+    pub logs: PathBuf,
+    pub work: PathBuf,
+    pub conf: PathBuf,
+    pub daemon: Option<Daemon>,
+    runs: usize,
+}
+
+impl Shipper {
+    /// `inputs` are (file name or glob under `logs/`, tag); `action` is the selector's action,
+    /// e.g. `@@127.0.0.1:5514`.
+    pub fn new(inputs: &[(&str, &str)], action: &str) -> Shipper {
+        Shipper::with_directives(inputs, "", action)
+    }
+
+    /// Like `new`, with extra directives before each `$InputRunFileMonitor`.
+    pub fn with_directives(inputs: &[(&str, &str)], per_input: &str, action: &str) -> Shipper {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&logs).expect("logs dir");
+        let mut conf = format!("$WorkDirectory {}\n$ModLoad imfile\n$InputFilePollingInterval 1\n", work.display());
+        for (i, (name, tag)) in inputs.iter().enumerate() {
+            conf.push_str(&format!(
+                "$InputFileName {}\n$InputFileTag {tag}\n$InputFileStateFile state-{i}\n\
+                 $InputFileSeverity info\n$InputFileFacility local7\n{per_input}$InputRunFileMonitor\n",
+                logs.join(name).display()
+            ));
+        }
+        conf.push_str(&format!("local7.* {action}\n"));
+        let conf_path = dir.path().join("ship.conf");
+        std::fs::write(&conf_path, conf).expect("write config");
+        Shipper { dir, logs, work, conf: conf_path, daemon: None, runs: 0 }
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.logs.join(name)
+    }
+
+    pub fn start(&mut self) {
+        self.runs += 1;
+        let name = format!("shipper-{}", self.runs);
+        let conf = self.conf.to_string_lossy().into_owned();
+        self.daemon = Some(Daemon::estuary(&name, &["ship", "--config", &conf], self.dir.path()));
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.kill9();
+        }
+    }
+
+    /// SIGTERM; asserts a clean exit 0.
+    pub fn stop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let status = d.terminate(Duration::from_secs(15));
+            assert!(status.is_some_and(|s| s.success()), "shipper exit {status:?}:\n{}", d.output());
+        }
+    }
+
+    /// Everything every run of the shipper logged.
+    pub fn output(&self) -> String {
+        (1..=self.runs)
+            .map(|i| std::fs::read_to_string(self.dir.path().join(format!("shipper-{i}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn state_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.work)
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("state-")).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Appends `seq=N` lines (tab-separated, Zeek-like) for every N in `seqs`, in one write.
+pub fn append(path: &Path, seqs: std::ops::Range<u64>) {
+    let mut text = String::new();
+    for n in seqs {
+        text.push_str(&format!("{n:.6}\tseq={n}\tC{n:017}\t10.0.0.1\t443\ttcp\n"));
+    }
+    append_bytes(path, text.as_bytes());
+}
+
+pub fn append_bytes(path: &Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open log for append");
+    f.write_all(bytes).expect("append");
+}
+
+/// What a receiver got: the raw messages.
+#[derive(Clone, Default)]
+pub struct Received(Arc<Mutex<Vec<u8>>>);
+
+impl Received {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().expect("lock").clone()
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+    }
+
+    /// Counts `seq=N` once per message.
+    pub fn tally(&self, expected: std::ops::Range<u64>) -> Tally {
+        // Each line also carries its number as a C-uid; count `seq=` only.
+        let re = regex::Regex::new(r"\bseq=(\d+)\b").expect("regex");
+        let mut only_seq = std::collections::BTreeMap::new();
+        for caps in re.captures_iter(&self.text()) {
+            let n: u64 = caps[1].parse().expect("digits");
+            *only_seq.entry(n).or_insert(0u32) += 1;
+        }
+        tally(&only_seq, expected)
+    }
+
+    /// Waits until every number in `expected` arrived (or panics after `timeout`).
+    pub fn wait_all(&self, expected: std::ops::Range<u64>, timeout: Duration) -> Tally {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let t = self.tally(expected.clone());
+            if t.missing.is_empty() || std::time::Instant::now() > end {
+                return t;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// How a test receiver behaves.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Behaviour {
+    /// Sleep this long after each read (a slow destination).
+    pub read_delay: Option<Duration>,
+    /// RELP: after this many messages on a connection, drop it without acknowledging the last ones.
+    pub reset_after: Option<usize>,
+}
+
+/// A TCP (plain syslog) or RELP receiver on 127.0.0.1 that can be stopped and restarted on the
+/// same port.
+pub struct Receiver {
+    pub port: u16,
+    pub received: Received,
+    relp: bool,
+    behaviour: Behaviour,
+    running: Option<(Arc<AtomicBool>, thread::JoinHandle<()>)>,
+    /// Messages acknowledged (RELP) or read (TCP).
+    pub messages: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    pub fn tcp() -> Receiver {
+        Receiver::start_new(false, Behaviour::default())
+    }
+
+    pub fn relp() -> Receiver {
+        Receiver::start_new(true, Behaviour::default())
+    }
+
+    pub fn start_new(relp: bool, behaviour: Behaviour) -> Receiver {
+        let mut r = Receiver {
+            port: common::free_tcp_port(),
+            received: Received::default(),
+            relp,
+            behaviour,
+            running: None,
+            messages: Arc::new(AtomicUsize::new(0)),
+        };
+        r.start();
+        r
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.running.is_none());
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)) {
+                Ok(l) => break l,
+                Err(_) => thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (received, relp, behaviour, messages, stop2) =
+            (self.received.clone(), self.relp, self.behaviour, self.messages.clone(), stop.clone());
+        let handle = thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        stream.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+                        let (received, messages, stop3) = (received.clone(), messages.clone(), stop2.clone());
+                        let control = stream.try_clone().expect("clone");
+                        conns.push(control);
+                        thread::spawn(move || serve(stream, relp, behaviour, received, messages, stop3));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            for c in conns {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        });
+        self.running = Some((stop, handle));
+    }
+
+    /// Closes the listener and every connection (an outage).
+    pub fn stop(&mut self) {
+        if let Some((stop, handle)) = self.running.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+    }
+
+    /// `@@127.0.0.1:port` or `:omrelp:127.0.0.1:port;RSYSLOG_SyslogProtocol23Format`.
+    pub fn action(&self) -> String {
+        if self.relp {
+            format!(":omrelp:127.0.0.1:{};RSYSLOG_SyslogProtocol23Format", self.port)
+        } else {
+            format!("@@127.0.0.1:{}", self.port)
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    relp: bool,
+    behaviour: Behaviour,
+    received: Received,
+    messages: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut on_conn = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(_) => return,
+        };
+        if let Some(d) = behaviour.read_delay {
+            thread::sleep(d);
+        }
+        if !relp {
+            received.push(&chunk[..n]);
+            messages.fetch_add(chunk[..n].iter().filter(|&&b| b == b'\n').count(), Ordering::Relaxed);
+            continue;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut out = Vec::new();
+        while let Some((txnr, cmd, data, used)) = relp_frame(&buf) {
+            buf.drain(..used);
+            match cmd.as_str() {
+                "open" => {
+                    let body = b"200 OK\nrelp_version=0\nrelp_software=estuary-test\ncommands=syslog";
+                    out.extend_from_slice(format!("{txnr} rsp {} ", body.len()).as_bytes());
+                    out.extend_from_slice(body);
+                    out.push(b'\n');
+                }
+                "syslog" => {
+                    if behaviour.reset_after.is_some_and(|n| on_conn >= n) {
+                        let _ = stream.write_all(&out);
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    on_conn += 1;
+                    let mut msg = data;
+                    msg.push(b'\n');
+                    received.push(&msg);
+                    messages.fetch_add(1, Ordering::Relaxed);
+                    out.extend_from_slice(format!("{txnr} rsp 6 200 OK\n").as_bytes());
+                }
+                "close" => {
+                    out.extend_from_slice(format!("{txnr} rsp 0\n").as_bytes());
+                    let _ = stream.write_all(&out);
+                    return;
+                }
+                _ => return,
+            }
+        }
+        if stream.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// One RELP frame at the start of `buf`: (txnr, command, data, bytes used).
+fn relp_frame(buf: &[u8]) -> Option<(u64, String, Vec<u8>, usize)> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let sp1 = buf.iter().position(|&b| b == b' ')?;
+    let sp2 = sp1 + 1 + buf[sp1 + 1..].iter().position(|&b| b == b' ')?;
+    let txnr: u64 = text(&buf[..sp1]).parse().ok()?;
+    let cmd = text(&buf[sp1 + 1..sp2]);
+    let len_end = sp2 + 1 + buf[sp2 + 1..].iter().position(|&b| b == b' ' || b == b'\n')?;
+    let len: usize = text(&buf[sp2 + 1..len_end]).parse().ok()?;
+    if len == 0 {
+        return Some((txnr, cmd, Vec::new(), len_end + 1));
+    }
+    let data_start = len_end + 1;
+    if buf.len() < data_start + len + 1 {
+        return None;
+    }
+    Some((txnr, cmd, buf[data_start..data_start + len].to_vec(), data_start + len + 1))
+}

@@ -1,0 +1,300 @@
+//! Tailing failure cases from section 4 of the shipper research (shipper-anchors.md), each run
+//! against the real `estuary ship` and a TCP receiver on 127.0.0.1, counting lines by sequence
+//! number. Test names start with the case number.
+
+mod common;
+mod shipper_support;
+
+use std::fs;
+use std::time::Duration;
+
+use shipper_support::{append, append_bytes, Behaviour, Receiver, Shipper};
+
+const T: Duration = Duration::from_secs(20);
+
+fn assert_exact(receiver: &Receiver, expected: std::ops::Range<u64>, shipper: &Shipper) {
+    let tally = receiver.received.wait_all(expected, T);
+    assert!(
+        tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
+        "{tally:?}\nshipper log:\n{}",
+        shipper.output()
+    );
+}
+
+#[test]
+fn case01_rename_rotation_behind_slow_output_has_no_duplicates_or_loss() {
+    let receiver = Receiver::start_new(false, Behaviour { read_delay: Some(Duration::from_millis(20)), ..Default::default() });
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..3000);
+    s.start();
+    std::thread::sleep(Duration::from_millis(300));
+    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    append(&s.log("app.log.1"), 3000..3100); // a late writer on the old descriptor's file
+    append(&s.log("app.log"), 3100..4000);
+    assert_exact(&receiver, 0..4000, &s);
+    s.stop();
+}
+
+#[test]
+fn case03_truncate_in_place_then_new_line_is_delivered() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..100);
+    s.start();
+    receiver.received.wait_all(0..100, T);
+    fs::OpenOptions::new().write(true).truncate(true).open(s.log("app.log")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    append(&s.log("app.log"), 100..101);
+    assert_exact(&receiver, 0..101, &s);
+    s.stop();
+}
+
+#[test]
+fn case11_truncate_and_rewrite_gives_exactly_the_new_lines() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..10);
+    s.start();
+    receiver.received.wait_all(0..10, T);
+    // Truncate and immediately write more than was there: the size never looks smaller.
+    let mut text = String::new();
+    for n in 10..110u64 {
+        text.push_str(&format!("rewritten\tseq={n}\n"));
+    }
+    fs::write(s.log("app.log"), text).unwrap();
+    assert_exact(&receiver, 0..110, &s);
+    assert!(s.output().contains("file truncated"), "{}", s.output());
+    s.stop();
+}
+
+#[test]
+fn case09_identical_headers_both_files_shipped_completely() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("*.log", "zeek:")], &receiver.action());
+    let header: String = (0..16).map(|i| format!("#fields\tts\tuid\tid.orig_h\tpadding-{i:040}\n")).collect();
+    assert!(header.len() >= 1024);
+    for name in ["a.log", "b.log"] {
+        append_bytes(&s.log(name), header.as_bytes());
+    }
+    append(&s.log("a.log"), 0..500);
+    append(&s.log("b.log"), 500..1000);
+    s.start();
+    let tally = receiver.received.wait_all(0..1000, T);
+    assert!(tally.missing.is_empty() && tally.duplicated.is_empty(), "{tally:?}\n{}", s.output());
+    // Both headers arrived too (32 header lines).
+    assert_eq!(receiver.received.text().matches("#fields").count(), 32);
+    s.stop();
+}
+
+#[test]
+fn case14_one_mib_line_is_split_counted_and_does_not_block_the_file() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..10);
+    let mut long = vec![b'x'; 1024 * 1024];
+    long.push(b'\n');
+    append_bytes(&s.log("app.log"), &long);
+    append(&s.log("app.log"), 10..20);
+    s.start();
+    assert_exact(&receiver, 0..20, &s);
+    // 8 KiB maximum (rsyslog's default): 128 pieces, the first 127 counted as split.
+    let xs = receiver.received.text().bytes().filter(|&b| b == b'x').count();
+    assert_eq!(xs, 1024 * 1024);
+    let status = wait_status(&s, |st| st.contains("split=127"));
+    assert!(status.contains("lines=148/148/148/0") && status.contains("split=127"), "{status}");
+    s.stop();
+    // The checkpoint moved past the long line: a restart sends nothing again.
+    s.start();
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&s.log("app.log"), 20..21);
+    assert_exact(&receiver, 0..21, &s);
+    s.stop();
+}
+
+fn wait_status(s: &Shipper, ok: impl Fn(&str) -> bool) -> String {
+    let conf = s.conf.to_string_lossy().into_owned();
+    let mut last = String::new();
+    for _ in 0..100 {
+        let out = std::process::Command::new(common::estuary_bin())
+            .args(["status", "--config", &conf])
+            .output()
+            .expect("run estuary status");
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if ok(&last) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    last
+}
+
+#[test]
+fn case15_lines_written_in_pieces_arrive_whole_and_a_fragment_survives_restart() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    s.start();
+    let path = s.log("app.log");
+    for n in 0..30u64 {
+        let line = format!("{n}.000000\tseq={n}\tsome-longer-field-{n:020}\n");
+        let (a, b) = line.split_at(line.len() / 2);
+        append_bytes(&path, a.as_bytes());
+        std::thread::sleep(Duration::from_millis(5));
+        append_bytes(&path, b.as_bytes());
+    }
+    append_bytes(&path, b"30.0\tseq=30\tfragm");
+    receiver.received.wait_all(0..30, T);
+    std::thread::sleep(Duration::from_millis(300));
+    s.kill9();
+    append_bytes(&path, b"ent\n");
+    s.start();
+    assert_exact(&receiver, 0..31, &s);
+    assert!(receiver.received.text().contains("seq=30\tfragment\n"), "{}", receiver.received.text());
+    // No fragment was ever sent on its own.
+    for line in receiver.received.text().lines() {
+        assert!(line.contains("seq=") , "fragment sent: {line:?}");
+    }
+    s.stop();
+}
+
+#[test]
+fn case10_restart_behind_during_two_rotations_is_exactly_once_across_rotated_files() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..100);
+    s.start();
+    receiver.received.wait_all(0..100, T);
+    // First rotation while running: the shipper knows both files.
+    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    append(&s.log("app.log"), 100..200);
+    receiver.received.wait_all(0..200, T);
+    std::thread::sleep(Duration::from_millis(300)); // offsets persisted
+    s.kill9();
+    // While stopped: both files grow, then rotate again (.1 -> .2, current -> .1, new current).
+    append(&s.log("app.log.1"), 200..250);
+    append(&s.log("app.log"), 250..300);
+    fs::rename(s.log("app.log.1"), s.log("app.log.2")).unwrap();
+    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    append(&s.log("app.log"), 300..400);
+    s.start();
+    assert_exact(&receiver, 0..400, &s);
+    s.stop();
+}
+
+#[test]
+fn case08_case12_recreated_file_with_same_header_and_inode_is_read_from_zero() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("conn.log", "conn:")], &receiver.action());
+    let header = "#separator \\x09\n#fields\tts\tuid\n";
+    append_bytes(&s.log("conn.log"), header.as_bytes());
+    append(&s.log("conn.log"), 0..50);
+    s.start();
+    receiver.received.wait_all(0..50, T);
+    s.stop();
+    // Same name, same header, most likely the same inode, and larger than the saved offset.
+    fs::remove_file(s.log("conn.log")).unwrap();
+    append_bytes(&s.log("conn.log"), header.as_bytes());
+    append(&s.log("conn.log"), 50..150);
+    s.start();
+    assert_exact(&receiver, 0..150, &s);
+    s.stop();
+    // A saved offset beyond the end of a replaced, shorter file is not trusted either.
+    s.start();
+    std::thread::sleep(Duration::from_millis(500));
+    s.stop();
+    fs::remove_file(s.log("conn.log")).unwrap();
+    append(&s.log("conn.log"), 150..160);
+    s.start();
+    assert_exact(&receiver, 0..160, &s);
+    s.stop();
+}
+
+#[test]
+fn case07_many_small_files_created_rotated_deleted_keep_state_bounded() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("small-*.log", "small:")], &receiver.action());
+    s.start();
+    let mut seq = 0;
+    for round in 0..5 {
+        for i in 0..20 {
+            append(&s.log(&format!("small-{i}.log")), seq..seq + 1);
+            seq += 1;
+        }
+        receiver.received.wait_all(0..seq, T);
+        for i in 0..20 {
+            let p = s.log(&format!("small-{i}.log"));
+            if round % 2 == 0 {
+                fs::rename(&p, s.log(&format!("old-{i}.{round}"))).unwrap();
+            } else {
+                fs::remove_file(&p).unwrap();
+            }
+        }
+    }
+    assert_exact(&receiver, 0..seq, &s);
+    // Rotated and deleted files are forgotten once shipped (after the 5 s rotate wait).
+    let state = || s.state_files().iter().map(|p| fs::read_to_string(p).unwrap_or_default()).collect::<String>();
+    let bounded = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        state().matches("\"id\"").count() == 0
+    });
+    assert!(bounded, "state still lists files: {}", state());
+    s.stop();
+}
+
+#[test]
+fn case18_zeroed_or_truncated_state_file_recovers_without_loss() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..100);
+    s.start();
+    receiver.received.wait_all(0..100, T);
+    s.kill9();
+    for state in s.state_files() {
+        fs::write(&state, [0u8; 64]).unwrap();
+    }
+    append(&s.log("app.log"), 100..200);
+    s.start();
+    let tally = receiver.received.wait_all(0..200, T);
+    assert!(tally.missing.is_empty(), "{tally:?}");
+    assert!(s.output().contains("ignoring state"), "{}", s.output());
+    s.stop();
+}
+
+#[test]
+fn case05_mass_rotation_of_many_files_loses_nothing() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("f*.log", "many:")], &receiver.action());
+    s.start();
+    let files = 200u64;
+    for i in 0..files {
+        append(&s.log(&format!("f{i}.log")), i * 10..i * 10 + 5);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for i in 0..files {
+        fs::rename(s.log(&format!("f{i}.log")), s.log(&format!("f{i}.log.1"))).unwrap();
+        append(&s.log(&format!("f{i}.log.1")), i * 10 + 5..i * 10 + 7);
+        append(&s.log(&format!("f{i}.log")), i * 10 + 7..i * 10 + 10);
+    }
+    assert_exact(&receiver, 0..files * 10, &s);
+    s.stop();
+}
+
+#[test]
+fn case02_case16_rotate_compress_delete_then_new_file_is_read_from_zero() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    s.start();
+    let mut seq = 0;
+    for _ in 0..4 {
+        append(&s.log("app.log"), seq..seq + 50);
+        seq += 50;
+        receiver.received.wait_all(0..seq, T);
+        // rename, "compress" into a new file, delete: the freed inode is free for the next file.
+        fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+        fs::copy(s.log("app.log.1"), s.log("app.log.1.gz")).unwrap();
+        fs::remove_file(s.log("app.log.1")).unwrap();
+        append(&s.log("app.log"), seq..seq + 1);
+        seq += 1;
+    }
+    assert_exact(&receiver, 0..seq, &s);
+    s.stop();
+}
