@@ -463,6 +463,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..200)) {
             if let Ok(m) = parse(&data) {
+                prop_assert!(without_trailing_lf(&data).ends_with(m.body));
                 let _ = m.resolve_timestamp(Local::now());
             }
         }
@@ -472,6 +473,7 @@ mod tests {
             s in "<[0-9]{1,3}>(1 )?[A-Za-z0-9 :.+-]{0,40}[ \\[\\]=\"a-z@]{0,30}"
         ) {
             if let Ok(m) = parse(s.as_bytes()) {
+                prop_assert!(s.as_bytes().ends_with(m.body));
                 let _ = m.resolve_timestamp(Local::now());
             }
         }
