@@ -58,8 +58,27 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Aggregate { config: _ } => todo!("aggregator"),
-            Command::Check { config: _ } => todo!("check"),
-            Command::Config { config: _ } => todo!("config"),
+            Command::Check { config } => {
+                let (report, code) = match estuary_config::load_any(&config) {
+                    Ok(_) => (format!("{}: OK\n", config.display()), ExitCode::SUCCESS),
+                    Err(errors) => (format!("{errors}\n"), ExitCode::FAILURE),
+                };
+                match std::io::Write::write_all(&mut std::io::stdout().lock(), report.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(code),
+                }
+            }
+            Command::Config { config } => {
+                let options = estuary_config::load_any(&config)?.describe();
+                let text: String = options
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {v}\n"))
+                    .collect();
+                match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(ExitCode::SUCCESS),
+                }
+            }
         }
     }
 }
