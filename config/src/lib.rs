@@ -8,6 +8,8 @@ use std::path::Path;
 
 pub mod aggregator;
 mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod shipper;
 mod toml_form;
 mod value;

@@ -9,10 +9,10 @@ use regex::Regex;
 
 use crate::{ConfigError, ConfigErrors};
 
-mod cluster_cfg;
+pub(crate) mod cluster_cfg;
 mod describe;
-mod native;
-mod settings;
+pub(crate) mod native;
+pub(crate) mod settings;
 
 /// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
 /// form. Every problem found is returned, each naming the file, line and key.

@@ -11,8 +11,8 @@ use crate::{ConfigError, ConfigErrors};
 
 mod defaults;
 mod describe;
-mod native;
-mod rsyslog;
+pub(crate) mod native;
+pub(crate) mod rsyslog;
 
 /// Reads a shipper configuration: `*.conf` as rsyslog legacy directives, `*.toml` as estuary's TOML form.
 /// Every problem found is returned, each naming the file, line and key.
