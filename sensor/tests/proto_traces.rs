@@ -20,6 +20,7 @@ type Factory = fn(&ConnInfo) -> Box<dyn Analyzer>;
 type Ports = &'static [(Transport, u16)];
 
 fn analyzers() -> Vec<(Ports, Factory, Probe)> {
+    use proto::ssl::starttls;
     vec![
         (
             proto::dns::PORTS,
@@ -30,6 +31,21 @@ fn analyzers() -> Vec<(Ports, Factory, Probe)> {
             proto::http::PORTS,
             proto::http::new_analyzer,
             proto::http::probe,
+        ),
+        (
+            proto::ssl::PORTS,
+            proto::ssl::new_analyzer,
+            proto::ssl::probe,
+        ),
+        (
+            starttls::POP3_PORTS,
+            starttls::new_pop3_analyzer,
+            starttls::probe_pop3,
+        ),
+        (
+            starttls::XMPP_PORTS,
+            starttls::new_xmpp_analyzer,
+            starttls::probe_xmpp,
         ),
     ]
 }
@@ -496,4 +512,11 @@ fn protocol_weirds_match_zeek() {
     let (matched, total) = score("weird.log");
     assert!(total > 0);
     assert!(matched * 100 >= total * 95, "weird.log: {matched}/{total}");
+}
+
+#[test]
+fn ssl_log_matches_zeek() {
+    let (matched, total) = score("ssl.log");
+    assert!(total > 0);
+    assert!(matched * 100 >= total * 95, "ssl.log: {matched}/{total}");
 }

@@ -67,6 +67,7 @@ pub trait Analyzer: Send {
 }
 
 pub mod dns;
-mod record_id;
-mod lines;
 pub mod http;
+mod lines;
+mod record_id;
+pub mod ssl;

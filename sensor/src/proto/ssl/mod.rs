@@ -1,0 +1,35 @@
+//! SSL/TLS: ssl.log, directly or after a POP3/XMPP STARTTLS upgrade.
+
+mod log;
+mod parser;
+pub mod starttls;
+mod state;
+
+pub use log::SslInfo;
+pub use state::SslAnalyzer;
+
+use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+
+/// Zeek's `SSL::ssl_ports` (TLS over TCP).
+pub const PORTS: &[(Transport, u16)] = &[
+    (Transport::Tcp, 443),
+    (Transport::Tcp, 563),
+    (Transport::Tcp, 585),
+    (Transport::Tcp, 614),
+    (Transport::Tcp, 636),
+    (Transport::Tcp, 989),
+    (Transport::Tcp, 990),
+    (Transport::Tcp, 992),
+    (Transport::Tcp, 993),
+    (Transport::Tcp, 995),
+    (Transport::Tcp, 5223),
+];
+
+pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
+    Box::new(SslAnalyzer::new(info.clone()))
+}
+
+/// A TLS handshake record header (`0x16 0x03 0x00..=0x04`).
+pub fn probe(_dir: Direction, first_bytes: &[u8]) -> bool {
+    matches!(first_bytes, [0x16, 0x03, minor, ..] if *minor <= 4)
+}

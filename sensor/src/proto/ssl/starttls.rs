@@ -1,0 +1,184 @@
+//! Plaintext protocols that upgrade to TLS (POP3 `STLS`, XMPP `<starttls/>`): the plaintext
+//! phase is watched for the upgrade, then the connection is handed to the TLS analyzer.
+
+use super::state::SslAnalyzer;
+use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
+
+/// Plaintext kept per direction while looking for the upgrade.
+const MAX_PLAINTEXT: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Pop3,
+    Xmpp,
+}
+
+impl Protocol {
+    fn service(self) -> &'static str {
+        match self {
+            Protocol::Pop3 => "pop3",
+            Protocol::Xmpp => "xmpp",
+        }
+    }
+
+    /// Where the client's request ends in `orig`, if it asked to upgrade.
+    fn request_end(self, orig: &[u8]) -> Option<usize> {
+        match self {
+            Protocol::Pop3 => orig
+                .split(|b| *b == b'\n')
+                .find_map(|line| {
+                    let l = line.strip_suffix(b"\r").unwrap_or(line);
+                    l.eq_ignore_ascii_case(b"STLS").then_some(())
+                })
+                .map(|()| orig.len()),
+            Protocol::Xmpp => find(orig, b"<starttls").map(|_| orig.len()),
+        }
+    }
+
+    /// Where the server's go-ahead ends in `resp`: TLS starts right after it.
+    fn proceed_end(self, resp: &[u8], from: usize) -> Option<usize> {
+        let tail = resp.get(from..)?;
+        match self {
+            Protocol::Pop3 => {
+                let start = find(tail, b"+OK")?;
+                let nl = tail[start..].iter().position(|b| *b == b'\n')?;
+                Some(from + start + nl + 1)
+            }
+            Protocol::Xmpp => {
+                let start = find(tail, b"<proceed")?;
+                let gt = tail[start..].iter().position(|b| *b == b'>')?;
+                Some(from + start + gt + 1)
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+enum Phase {
+    Plain {
+        orig: Vec<u8>,
+        resp: Vec<u8>,
+        /// How much of `resp` was seen before the client asked (a go-ahead must come after).
+        requested_at: Option<usize>,
+    },
+    Tls(Box<SslAnalyzer>),
+    /// The plaintext grew past the cap without an upgrade.
+    Done,
+}
+
+pub struct StartTls {
+    protocol: Protocol,
+    conn: ConnInfo,
+    phase: Phase,
+    confirmed: bool,
+}
+
+impl StartTls {
+    pub fn new(protocol: Protocol, conn: ConnInfo) -> Self {
+        StartTls {
+            protocol,
+            conn,
+            phase: Phase::Plain {
+                orig: Vec::new(),
+                resp: Vec::new(),
+                requested_at: None,
+            },
+            confirmed: false,
+        }
+    }
+}
+
+impl Analyzer for StartTls {
+    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        let Phase::Plain {
+            orig,
+            resp,
+            requested_at,
+        } = &mut self.phase
+        else {
+            if let Phase::Tls(tls) = &mut self.phase {
+                tls.data(ts, dir, data, out);
+            }
+            return;
+        };
+        if !self.confirmed {
+            self.confirmed = true;
+            out.confirm_service(self.protocol.service());
+        }
+        match dir {
+            Direction::Orig => orig.extend_from_slice(data),
+            Direction::Resp => resp.extend_from_slice(data),
+        }
+        if requested_at.is_none() && self.protocol.request_end(orig).is_some() {
+            *requested_at = Some(resp.len());
+            orig.clear();
+        }
+        let Some(from) = *requested_at else {
+            if orig.len() > MAX_PLAINTEXT || resp.len() > MAX_PLAINTEXT {
+                let keep = |b: &mut Vec<u8>| {
+                    let cut = b.len().saturating_sub(MAX_PLAINTEXT / 2);
+                    b.drain(..cut);
+                };
+                keep(orig);
+                keep(resp);
+            }
+            return;
+        };
+        match self.protocol.proceed_end(resp, from) {
+            Some(end) => {
+                let server_tls = resp[end..].to_vec();
+                let client_tls = std::mem::take(orig);
+                let mut tls = Box::new(SslAnalyzer::new(self.conn.clone()));
+                if !client_tls.is_empty() {
+                    tls.data(ts, Direction::Orig, &client_tls, out);
+                }
+                if !server_tls.is_empty() {
+                    tls.data(ts, Direction::Resp, &server_tls, out);
+                }
+                self.phase = Phase::Tls(tls);
+            }
+            None if resp.len() > MAX_PLAINTEXT => self.phase = Phase::Done,
+            None => {}
+        }
+    }
+
+    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+        match &mut self.phase {
+            Phase::Tls(tls) => tls.gap(ts, dir, len, out),
+            Phase::Plain { .. } => self.phase = Phase::Done,
+            Phase::Done => {}
+        }
+    }
+
+    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        if let Phase::Tls(tls) = &mut self.phase {
+            tls.finish(ts, out);
+        }
+    }
+}
+
+pub const POP3_PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 110)];
+pub const XMPP_PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 5222), (Transport::Tcp, 5269)];
+
+pub fn new_pop3_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
+    Box::new(StartTls::new(Protocol::Pop3, info.clone()))
+}
+
+pub fn new_xmpp_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
+    Box::new(StartTls::new(Protocol::Xmpp, info.clone()))
+}
+
+/// A POP3 server greeting.
+pub fn probe_pop3(dir: Direction, first_bytes: &[u8]) -> bool {
+    dir == Direction::Resp && first_bytes.starts_with(b"+OK ")
+}
+
+/// An XMPP stream opening.
+pub fn probe_xmpp(dir: Direction, first_bytes: &[u8]) -> bool {
+    dir == Direction::Orig
+        && (first_bytes.starts_with(b"<stream:stream") || first_bytes.starts_with(b"<?xml"))
+        && find(first_bytes, b"jabber").is_some()
+}
