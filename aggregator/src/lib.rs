@@ -15,3 +15,12 @@ pub mod writer;
 #[doc(hidden)]
 pub mod testing;
 pub mod mail;
+pub mod peers;
+pub mod stats;
+pub mod ingest;
+pub mod pipeline;
+pub mod listen;
+pub mod cron;
+mod service;
+
+pub use service::{run, serve, Bound, Error};

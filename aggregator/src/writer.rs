@@ -470,6 +470,11 @@ impl Writer {
         Ok(())
     }
 
+    /// Cuts every file back to its last commit and forgets uncommitted marks.
+    pub fn abort(&mut self) {
+        self.rollback();
+    }
+
     fn rollback(&mut self) {
         self.pending_marks.clear();
         self.pending_schema.clear();

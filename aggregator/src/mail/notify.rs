@@ -145,6 +145,15 @@ impl Notifier {
 
     /// Sends queued mails in order; stops at the first failure (the relay is down: try later).
     pub fn flush(&self) -> usize {
+        // The daemon and `estuary cron` share the queue: one sender at a time.
+        let lock = match self.queue.lock() {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return 0,
+            Err(err) => {
+                tracing::warn!(%err, "cannot lock the mail queue");
+                return 0;
+            }
+        };
         let pending = match self.queue.pending() {
             Ok(p) => p,
             Err(err) => {
@@ -178,6 +187,7 @@ impl Notifier {
                 }
             }
         }
+        drop(lock);
         sent
     }
 

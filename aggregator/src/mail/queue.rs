@@ -46,6 +46,21 @@ impl Queue {
         Ok(out.into_iter().map(|(_, p)| p).collect())
     }
 
+    /// An exclusive lock on the queue; `None` when another process holds it.
+    pub fn lock(&self) -> io::Result<Option<fs::File>> {
+        use rustix::fs::{flock, FlockOperation};
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(".lock"))?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(file)),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     pub fn done(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)?;
         crate::archive::sync_dir(&self.dir)

@@ -1,0 +1,105 @@
+//! From a received frame to what the writer needs: parsed once on the connection's task (so
+//! parsing runs beside the writer), kept as ranges into the frame's bytes (no copies).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::peers::Admission;
+use crate::stats::Counters;
+
+/// One accepted message.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub raw: Bytes,
+    /// HOSTNAME; `None` = use the peer's address.
+    pub host: Option<Range<u32>>,
+    pub tag: Range<u32>,
+    pub body: Range<u32>,
+    pub origin: Option<(u64, u64)>,
+}
+
+impl Parsed {
+    pub fn slice(&self, r: &Range<u32>) -> &[u8] {
+        self.raw.get(r.start as usize..r.end as usize).unwrap_or_default()
+    }
+}
+
+/// Messages from one connection, handed to the writer together.
+#[derive(Debug)]
+pub struct Batch {
+    /// The peer's address (or certificate name), for stats and as host of last resort.
+    pub peer: Arc<str>,
+    pub msgs: Vec<Parsed>,
+    /// Fired once the batch is committed (RELP acknowledges then).
+    pub ack: Option<oneshot::Sender<()>>,
+}
+
+/// Why a frame was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    Malformed,
+    Refused,
+}
+
+fn range_of(raw: &[u8], part: &[u8]) -> Range<u32> {
+    let start = (part.as_ptr() as usize).saturating_sub(raw.as_ptr() as usize);
+    let start = start.min(raw.len());
+    let end = (start + part.len()).min(raw.len());
+    start as u32..end as u32
+}
+
+/// Parses one frame; `counters` gets received/bytes and the rejection, if any.
+pub fn parse(raw: Bytes, admission: &Admission, counters: &mut Counters) -> Result<Parsed, Rejected> {
+    counters.received += 1;
+    counters.bytes += raw.len() as u64;
+    if raw.len() > u32::MAX as usize {
+        counters.malformed += 1;
+        return Err(Rejected::Malformed);
+    }
+    let msg = match estuary_wire::parse(&raw) {
+        Ok(m) => m,
+        Err(_) => {
+            counters.malformed += 1;
+            return Err(Rejected::Malformed);
+        }
+    };
+    let tag = msg.app_name.unwrap_or_default().as_bytes();
+    if !admission.allows(tag) {
+        counters.refused += 1;
+        return Err(Rejected::Refused);
+    }
+    let host = msg.hostname.map(|h| range_of(&raw, h.as_bytes()));
+    let tag = range_of(&raw, tag);
+    let body = range_of(&raw, msg.body);
+    let origin = msg.origin.map(|o| (o.file, o.offset));
+    Ok(Parsed {
+        raw: raw.clone(),
+        host,
+        tag,
+        body,
+        origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_point_into_the_frame() {
+        let raw = Bytes::from_static(
+            b"<190>1 2026-11-22T11:00:00Z sensor1 bro_conn - - [origin@32473 file=\"000000000000000a\" off=\"42\"] a\tb\t",
+        );
+        let mut c = Counters::default();
+        let p = parse(raw, &Admission::All, &mut c).unwrap();
+        assert_eq!(p.slice(p.host.as_ref().unwrap()), b"sensor1");
+        assert_eq!(p.slice(&p.tag), b"bro_conn");
+        assert_eq!(p.slice(&p.body), b"a\tb\t");
+        assert_eq!(p.origin, Some((10, 42)));
+        assert!(parse(Bytes::from_static(b"garbage"), &Admission::All, &mut c).is_err());
+        assert_eq!((c.received, c.malformed), (2, 1));
+    }
+}
