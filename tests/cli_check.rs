@@ -71,7 +71,11 @@ fn check_bad_aggregator_file_lists_every_error() {
 #[test]
 fn check_accepts_the_fixtures() {
     let dir = tempfile::tempdir().unwrap();
-    let mut paths = vec![config_fixture("seed-60-bro.conf")];
+    let mut paths = vec![
+        config_fixture("seed-60-bro.conf"),
+        config_fixture("ship-example.toml"),
+        config_fixture("aggregate-example.toml"),
+    ];
     for name in [
         "estuary-aggregate-tcp.cfg",
         "estuary-aggregate-relp.cfg",
