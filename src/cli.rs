@@ -42,11 +42,14 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Capture packets (live or from a file) and write Zeek-compatible logs.
+    Sensor(estuary_sensor::cli::SensorArgs),
 }
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Sensor(args) => Ok(args.run()?),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 estuary_shipper::run(config)?;

@@ -10,6 +10,7 @@ pub mod aggregator;
 mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod sensor;
 pub mod shipper;
 mod toml_form;
 mod value;

@@ -1,6 +1,17 @@
+//! The sensor: packets in, Zeek-compatible logs out.
 #![forbid(unsafe_code)]
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod decode;
+pub mod detect;
+pub mod dispatch;
+pub mod engine;
 pub mod notice;
+pub mod pipeline;
 pub mod proto;
+pub mod run;
+pub mod split;
 pub mod uid;
 pub mod weird;
 pub mod zeeklog;

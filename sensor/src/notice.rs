@@ -31,9 +31,14 @@ impl Note {
     }
 
     pub fn from_zeek_name(name: &str) -> Option<Note> {
-        [Note::SshPasswordGuessing, Note::ScanAddressScan, Note::ScanPortScan, Note::ScanRandomScan]
-            .into_iter()
-            .find(|n| n.zeek_name() == name)
+        [
+            Note::SshPasswordGuessing,
+            Note::ScanAddressScan,
+            Note::ScanPortScan,
+            Note::ScanRandomScan,
+        ]
+        .into_iter()
+        .find(|n| n.zeek_name() == name)
     }
 }
 
@@ -100,32 +105,110 @@ impl Notice {
 }
 
 const FIELDS: &[Field] = &[
-    Field { name: "ts", ty: T::Time },
-    Field { name: "uid", ty: T::String },
-    Field { name: "id.orig_h", ty: T::Addr },
-    Field { name: "id.orig_p", ty: T::Port },
-    Field { name: "id.resp_h", ty: T::Addr },
-    Field { name: "id.resp_p", ty: T::Port },
-    Field { name: "fuid", ty: T::String },
-    Field { name: "file_mime_type", ty: T::String },
-    Field { name: "file_desc", ty: T::String },
-    Field { name: "proto", ty: T::Enum },
-    Field { name: "note", ty: T::Enum },
-    Field { name: "msg", ty: T::String },
-    Field { name: "sub", ty: T::String },
-    Field { name: "src", ty: T::Addr },
-    Field { name: "dst", ty: T::Addr },
-    Field { name: "p", ty: T::Port },
-    Field { name: "n", ty: T::Count },
-    Field { name: "peer_descr", ty: T::String },
-    Field { name: "actions", ty: T::SetEnum },
-    Field { name: "email_dest", ty: T::SetString },
-    Field { name: "suppress_for", ty: T::Interval },
-    Field { name: "remote_location.country_code", ty: T::String },
-    Field { name: "remote_location.region", ty: T::String },
-    Field { name: "remote_location.city", ty: T::String },
-    Field { name: "remote_location.latitude", ty: T::Double },
-    Field { name: "remote_location.longitude", ty: T::Double },
+    Field {
+        name: "ts",
+        ty: T::Time,
+    },
+    Field {
+        name: "uid",
+        ty: T::String,
+    },
+    Field {
+        name: "id.orig_h",
+        ty: T::Addr,
+    },
+    Field {
+        name: "id.orig_p",
+        ty: T::Port,
+    },
+    Field {
+        name: "id.resp_h",
+        ty: T::Addr,
+    },
+    Field {
+        name: "id.resp_p",
+        ty: T::Port,
+    },
+    Field {
+        name: "fuid",
+        ty: T::String,
+    },
+    Field {
+        name: "file_mime_type",
+        ty: T::String,
+    },
+    Field {
+        name: "file_desc",
+        ty: T::String,
+    },
+    Field {
+        name: "proto",
+        ty: T::Enum,
+    },
+    Field {
+        name: "note",
+        ty: T::Enum,
+    },
+    Field {
+        name: "msg",
+        ty: T::String,
+    },
+    Field {
+        name: "sub",
+        ty: T::String,
+    },
+    Field {
+        name: "src",
+        ty: T::Addr,
+    },
+    Field {
+        name: "dst",
+        ty: T::Addr,
+    },
+    Field {
+        name: "p",
+        ty: T::Port,
+    },
+    Field {
+        name: "n",
+        ty: T::Count,
+    },
+    Field {
+        name: "peer_descr",
+        ty: T::String,
+    },
+    Field {
+        name: "actions",
+        ty: T::SetEnum,
+    },
+    Field {
+        name: "email_dest",
+        ty: T::SetString,
+    },
+    Field {
+        name: "suppress_for",
+        ty: T::Interval,
+    },
+    Field {
+        name: "remote_location.country_code",
+        ty: T::String,
+    },
+    Field {
+        name: "remote_location.region",
+        ty: T::String,
+    },
+    Field {
+        name: "remote_location.city",
+        ty: T::String,
+    },
+    Field {
+        name: "remote_location.latitude",
+        ty: T::Double,
+    },
+    Field {
+        name: "remote_location.longitude",
+        ty: T::Double,
+    },
 ];
 
 fn transport_name(t: Transport) -> &'static str {
@@ -167,7 +250,12 @@ impl Record for Notice {
             self.p.map_or(Value::Unset, Value::Port),
             self.n.map_or(Value::Unset, Value::Count),
             Value::Unset,
-            Value::List(actions.into_iter().map(|a| Value::Enum(a.zeek_name())).collect()),
+            Value::List(
+                actions
+                    .into_iter()
+                    .map(|a| Value::Enum(a.zeek_name()))
+                    .collect(),
+            ),
             Value::List(self.email_dest.iter().cloned().map(Value::Str).collect()),
             Value::Interval(self.suppress_for),
             Value::Unset,
@@ -201,7 +289,10 @@ const MAX_SUPPRESSED: usize = 100_000;
 
 impl NoticeFilter {
     pub fn new(policy: NoticePolicy) -> Self {
-        NoticeFilter { policy, suppressed: HashMap::new() }
+        NoticeFilter {
+            policy,
+            suppressed: HashMap::new(),
+        }
     }
 
     /// Returns false if the notice is suppressed; otherwise adds the policy's actions.
@@ -217,7 +308,8 @@ impl NoticeFilter {
                 let now = notice.ts.0;
                 self.suppressed.retain(|_, until| *until > now);
             }
-            self.suppressed.insert(key, notice.ts.0 + notice.suppress_for);
+            self.suppressed
+                .insert(key, notice.ts.0 + notice.suppress_for);
         }
         if let Some(extra) = self.policy.actions.get(&notice.note) {
             for a in extra {

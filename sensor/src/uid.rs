@@ -24,7 +24,10 @@ impl UidGen {
     pub fn new() -> Self {
         let mut h = RandomState::new().build_hasher();
         h.write_u32(std::process::id());
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
         h.write_u128(nanos);
         UidGen { state: h.finish() }
     }

@@ -21,17 +21,50 @@ pub struct Weird {
 }
 
 const FIELDS: &[Field] = &[
-    Field { name: "ts", ty: T::Time },
-    Field { name: "uid", ty: T::String },
-    Field { name: "id.orig_h", ty: T::Addr },
-    Field { name: "id.orig_p", ty: T::Port },
-    Field { name: "id.resp_h", ty: T::Addr },
-    Field { name: "id.resp_p", ty: T::Port },
-    Field { name: "name", ty: T::String },
-    Field { name: "addl", ty: T::String },
-    Field { name: "notice", ty: T::Bool },
-    Field { name: "peer", ty: T::String },
-    Field { name: "source", ty: T::String },
+    Field {
+        name: "ts",
+        ty: T::Time,
+    },
+    Field {
+        name: "uid",
+        ty: T::String,
+    },
+    Field {
+        name: "id.orig_h",
+        ty: T::Addr,
+    },
+    Field {
+        name: "id.orig_p",
+        ty: T::Port,
+    },
+    Field {
+        name: "id.resp_h",
+        ty: T::Addr,
+    },
+    Field {
+        name: "id.resp_p",
+        ty: T::Port,
+    },
+    Field {
+        name: "name",
+        ty: T::String,
+    },
+    Field {
+        name: "addl",
+        ty: T::String,
+    },
+    Field {
+        name: "notice",
+        ty: T::Bool,
+    },
+    Field {
+        name: "peer",
+        ty: T::String,
+    },
+    Field {
+        name: "source",
+        ty: T::String,
+    },
 ];
 
 impl Record for Weird {
@@ -43,8 +76,18 @@ impl Record for Weird {
     }
     fn values(&self) -> Vec<Value> {
         let (oh, op, rh, rp) = match (&self.id, &self.addrs) {
-            (Some(id), _) => (Value::Addr(id.orig_h), Value::Port(id.orig_p), Value::Addr(id.resp_h), Value::Port(id.resp_p)),
-            (None, Some((s, d))) => (Value::Addr(*s), Value::Port(0), Value::Addr(*d), Value::Port(0)),
+            (Some(id), _) => (
+                Value::Addr(id.orig_h),
+                Value::Port(id.orig_p),
+                Value::Addr(id.resp_h),
+                Value::Port(id.resp_p),
+            ),
+            (None, Some((s, d))) => (
+                Value::Addr(*s),
+                Value::Port(0),
+                Value::Addr(*d),
+                Value::Port(0),
+            ),
             (None, None) => (Value::Unset, Value::Unset, Value::Unset, Value::Unset),
         };
         vec![
@@ -58,7 +101,8 @@ impl Record for Weird {
             self.addl.clone().map_or(Value::Unset, Value::Str),
             Value::Bool(false),
             Value::Str(self.peer.clone()),
-            self.source.map_or(Value::Unset, |s| Value::Str(s.to_string())),
+            self.source
+                .map_or(Value::Unset, |s| Value::Str(s.to_string())),
         ]
     }
 }

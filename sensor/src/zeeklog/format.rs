@@ -233,7 +233,10 @@ mod tests {
     #[test]
     fn reserved_and_empty_values() {
         assert_eq!(tsv(FieldType::String, Value::Str("-".into())), "\\x2d");
-        assert_eq!(tsv(FieldType::String, Value::Str("(empty)".into())), "\\x28empty)");
+        assert_eq!(
+            tsv(FieldType::String, Value::Str("(empty)".into())),
+            "\\x28empty)"
+        );
         assert_eq!(tsv(FieldType::String, Value::Str(String::new())), "(empty)");
         assert_eq!(tsv(FieldType::SetString, Value::List(vec![])), "(empty)");
         assert_eq!(tsv(FieldType::String, Value::Unset), "-");
@@ -241,22 +244,37 @@ mod tests {
 
     #[test]
     fn escapes_separators_and_bytes() {
-        assert_eq!(tsv(FieldType::String, Value::Str("a\tb\\c".into())), "a\\x09b\\\\c");
         assert_eq!(
-            tsv(FieldType::SetString, Value::List(vec![Value::Str(",".into()), Value::Str("CC".into())])),
+            tsv(FieldType::String, Value::Str("a\tb\\c".into())),
+            "a\\x09b\\\\c"
+        );
+        assert_eq!(
+            tsv(
+                FieldType::SetString,
+                Value::List(vec![Value::Str(",".into()), Value::Str("CC".into())])
+            ),
             "\\x2c,CC"
         );
         assert_eq!(
             tsv(FieldType::String, Value::Bytes(b"uurimisr\xfchma".to_vec())),
             "uurimisr\\xfchma"
         );
-        assert_eq!(tsv(FieldType::String, Value::Str("caf\u{e9}".into())), "caf\u{e9}");
-        assert_eq!(tsv(FieldType::String, Value::Str("\u{e9}\u{7}".into())), "\\xc3\\xa9\\x07");
+        assert_eq!(
+            tsv(FieldType::String, Value::Str("caf\u{e9}".into())),
+            "caf\u{e9}"
+        );
+        assert_eq!(
+            tsv(FieldType::String, Value::Str("\u{e9}\u{7}".into())),
+            "\\xc3\\xa9\\x07"
+        );
     }
 
     #[test]
     fn times_have_six_decimals() {
-        assert_eq!(tsv(FieldType::Interval, Value::Interval(3600.0)), "3600.000000");
+        assert_eq!(
+            tsv(FieldType::Interval, Value::Interval(3600.0)),
+            "3600.000000"
+        );
         assert_eq!(tsv(FieldType::Double, Value::Double(1.5)), "1.5");
     }
 

@@ -96,4 +96,6 @@ pub trait Record {
 pub mod format;
 pub mod writer;
 
-pub use writer::{render, Clock, LogError, LogFormat, LogSet, Rotation, SharedLogs, SystemClock};
+pub use writer::{
+    render, render_values, Clock, LogError, LogFormat, LogSet, Rotation, SystemClock,
+};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{format, Field, Record};
@@ -48,8 +48,11 @@ impl Clock for SystemClock {
 
 /// Renders one record as a line (without the newline).
 pub fn render(format: LogFormat, record: &dyn Record) -> String {
-    let fields = record.fields();
-    let values = record.values();
+    render_values(format, record.fields(), &record.values())
+}
+
+/// Renders values of the given schema as a line (without the newline).
+pub fn render_values(format: LogFormat, fields: &[Field], values: &[super::Value]) -> String {
     let mut line = String::with_capacity(256);
     match format {
         LogFormat::Tsv => {
@@ -111,10 +114,19 @@ impl LogFile {
         let path = dir.join(format!("{name}.log"));
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let existing = file.metadata()?.len();
-        let mut log = LogFile { path, name, out: BufWriter::with_capacity(64 * 1024, file), opened: now, bytes: existing, fields };
+        let mut log = LogFile {
+            path,
+            name,
+            out: BufWriter::with_capacity(64 * 1024, file),
+            opened: now,
+            bytes: existing,
+            fields,
+        };
         if format == LogFormat::Tsv {
             let mut header = String::new();
-            header.push_str("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n");
+            header.push_str(
+                "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n",
+            );
             header.push_str(&format!("#path\t{name}\n#open\t{}\n#fields", stamp(now)));
             for f in fields {
                 header.push('\t');
@@ -168,9 +180,21 @@ pub struct LogSet {
 }
 
 impl LogSet {
-    pub fn new(dir: &Path, format: LogFormat, rotation: Rotation, clock: Arc<dyn Clock>) -> io::Result<Self> {
+    pub fn new(
+        dir: &Path,
+        format: LogFormat,
+        rotation: Rotation,
+        clock: Arc<dyn Clock>,
+    ) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        Ok(LogSet { dir: dir.to_path_buf(), format, rotation, clock, files: HashMap::new(), lines: HashMap::new() })
+        Ok(LogSet {
+            dir: dir.to_path_buf(),
+            format,
+            rotation,
+            clock,
+            files: HashMap::new(),
+            lines: HashMap::new(),
+        })
     }
 
     pub fn format(&self) -> LogFormat {
@@ -183,25 +207,43 @@ impl LogSet {
     }
 
     /// Appends an already rendered line to the log `name`, creating or rotating the file first.
-    pub fn write_line(&mut self, name: &'static str, fields: &'static [Field], line: &str) -> Result<(), LogError> {
+    pub fn write_line(
+        &mut self,
+        name: &'static str,
+        fields: &'static [Field],
+        line: &str,
+    ) -> Result<(), LogError> {
         let now = self.clock.now();
         if self.files.get(name).is_some_and(|f| self.due(f, now)) {
             self.rotate(name, now)?;
         }
         if !self.files.contains_key(name) {
-            let file = LogFile::create(&self.dir, name, fields, self.format, now)
-                .map_err(|source| LogError { path: self.dir.join(format!("{name}.log")), source })?;
+            let file =
+                LogFile::create(&self.dir, name, fields, self.format, now).map_err(|source| {
+                    LogError {
+                        path: self.dir.join(format!("{name}.log")),
+                        source,
+                    }
+                })?;
             self.files.insert(name, file);
         }
         // The entry was inserted just above if it was missing.
-        let Some(file) = self.files.get_mut(name) else { return Ok(()) };
+        let Some(file) = self.files.get_mut(name) else {
+            return Ok(());
+        };
         if file.fields != fields {
-            tracing::warn!(log = name, "record with a different schema than the open file; writing anyway");
+            tracing::warn!(
+                log = name,
+                "record with a different schema than the open file; writing anyway"
+            );
         }
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        file.write_raw(&bytes).map_err(|source| LogError { path: file.path.clone(), source })?;
+        file.write_raw(&bytes).map_err(|source| LogError {
+            path: file.path.clone(),
+            source,
+        })?;
         *self.lines.entry(name).or_default() += 1;
         Ok(())
     }
@@ -218,7 +260,12 @@ impl LogSet {
     /// Rotates every file whose interval has passed (call periodically so idle logs rotate too).
     pub fn rotate_due(&mut self) -> Result<(), LogError> {
         let now = self.clock.now();
-        let due: Vec<&'static str> = self.files.values().filter(|f| self.due(f, now)).map(|f| f.name).collect();
+        let due: Vec<&'static str> = self
+            .files
+            .values()
+            .filter(|f| self.due(f, now))
+            .map(|f| f.name)
+            .collect();
         for name in due {
             self.rotate(name, now)?;
         }
@@ -226,28 +273,44 @@ impl LogSet {
     }
 
     fn rotate(&mut self, name: &'static str, now: SystemTime) -> Result<(), LogError> {
-        let Some(file) = self.files.remove(name) else { return Ok(()) };
+        let Some(file) = self.files.remove(name) else {
+            return Ok(());
+        };
         let opened = file.opened;
         let fields = file.fields;
-        let path = file.close(self.format, now).map_err(|source| LogError { path: self.dir.join(name), source })?;
+        let path = file.close(self.format, now).map_err(|source| LogError {
+            path: self.dir.join(name),
+            source,
+        })?;
         let mut target = self.dir.join(format!("{name}.{}.log", stamp(opened)));
         let mut n = 1;
         while target.exists() {
             target = self.dir.join(format!("{name}.{}-{n}.log", stamp(opened)));
             n += 1;
         }
-        fs::rename(&path, &target).map_err(|source| LogError { path: path.clone(), source })?;
+        fs::rename(&path, &target).map_err(|source| LogError {
+            path: path.clone(),
+            source,
+        })?;
         tracing::info!(from = %path.display(), to = %target.display(), "rotated log");
         // Zeek opens the successor right away, so a follower always finds the path.
-        let file = LogFile::create(&self.dir, name, fields, self.format, now)
-            .map_err(|source| LogError { path: path.clone(), source })?;
+        let file =
+            LogFile::create(&self.dir, name, fields, self.format, now).map_err(|source| {
+                LogError {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         self.files.insert(name, file);
         Ok(())
     }
 
     pub fn flush(&mut self) -> Result<(), LogError> {
         for f in self.files.values_mut() {
-            f.out.flush().map_err(|source| LogError { path: f.path.clone(), source })?;
+            f.out.flush().map_err(|source| LogError {
+                path: f.path.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -262,29 +325,9 @@ impl LogSet {
         let now = self.clock.now();
         for (_, f) in self.files.drain() {
             let path = f.path.clone();
-            f.close(self.format, now).map_err(|source| LogError { path, source })?;
+            f.close(self.format, now)
+                .map_err(|source| LogError { path, source })?;
         }
         Ok(())
-    }
-}
-
-/// A [`LogSet`] shared by worker threads; each worker renders lines itself and holds the lock
-/// only to append.
-#[derive(Clone)]
-pub struct SharedLogs(Arc<Mutex<LogSet>>);
-
-impl SharedLogs {
-    pub fn new(set: LogSet) -> Self {
-        SharedLogs(Arc::new(Mutex::new(set)))
-    }
-
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, LogSet> {
-        // A poisoned lock means a worker panicked mid-write; the file is still usable.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes the set back once all workers are done.
-    pub fn into_inner(self) -> Option<LogSet> {
-        Arc::try_unwrap(self.0).ok().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -1,0 +1,1103 @@
+//! Connection tracking: the flow table, Zeek's timers in packet time, per-transport state,
+//! TCP reassembly feeding the application analyzers, and conn.log rows at removal.
+
+mod history;
+pub mod log;
+pub mod reassembly;
+pub mod tcp;
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::decode::TcpHeader;
+use crate::dispatch::Dispatcher;
+use crate::proto::{Analyzer, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::uid::UidGen;
+use crate::weird::Weird;
+use crate::zeeklog::Record;
+use history::History;
+pub use log::{ConnProto, ConnRecord};
+use reassembly::{Chunk, Reassembler};
+use tcp::{Tcp, TimerKind, When};
+
+/// Zeek's `udp_inactivity_timeout`, `icmp_inactivity_timeout`, `unknown_ip_inactivity_timeout`;
+/// also the TCP timeout until the handshake completes.
+pub const SHORT_INACTIVITY: f64 = 60.0;
+/// Out-of-order bytes buffered per direction before reassembly gives up on a stream.
+const MAX_REASSEMBLY_BUFFER: usize = 2 * 1024 * 1024;
+/// Payload bytes per direction that content probes see before giving up.
+const PROBE_LIMIT: usize = 4096;
+
+/// Records produced while processing (conn, protocol logs, weirds, notices).
+pub type Records = Vec<Box<dyn Record + Send>>;
+
+/// Flow key: both endpoints in a canonical order, plus the IP protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+    proto: u8,
+}
+
+impl FlowKey {
+    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Self {
+        let a = (src, sport);
+        let b = (dst, dport);
+        if a <= b {
+            FlowKey {
+                lo: a,
+                hi: b,
+                proto,
+            }
+        } else {
+            FlowKey {
+                lo: b,
+                hi: a,
+                proto,
+            }
+        }
+    }
+}
+
+/// Networks whose addresses count as local (conn.log `local_orig`/`local_resp`).
+#[derive(Debug, Clone, Default)]
+pub struct LocalNets {
+    nets: Vec<(IpAddr, u8)>,
+}
+
+impl LocalNets {
+    pub fn new(nets: Vec<(IpAddr, u8)>) -> Self {
+        LocalNets { nets }
+    }
+
+    /// Zeek's `Site::private_address_space` (local by default since Zeek 6.0).
+    pub fn zeek_private() -> Self {
+        const V4: &[(&str, u8)] = &[
+            ("0.0.0.0", 8),
+            ("10.0.0.0", 8),
+            ("100.64.0.0", 10),
+            ("127.0.0.0", 8),
+            ("169.254.0.0", 16),
+            ("172.16.0.0", 12),
+            ("192.0.0.0", 24),
+            ("192.0.2.0", 24),
+            ("192.168.0.0", 16),
+            ("198.18.0.0", 15),
+            ("198.51.100.0", 24),
+            ("203.0.113.0", 24),
+            ("224.0.0.0", 24),
+            ("239.0.0.0", 8),
+            ("240.0.0.0", 4),
+            ("255.255.255.255", 32),
+        ];
+        const V6: &[(&str, u8)] = &[
+            ("::", 128),
+            ("::1", 128),
+            ("64:ff9b:1::", 48),
+            ("100::", 64),
+            ("2001::", 23),
+            ("2001:2::", 48),
+            ("2001:db8::", 32),
+            ("fc00::", 7),
+            ("fe80::", 10),
+            ("fec0::", 10),
+        ];
+        let mut nets = Vec::new();
+        for (a, l) in V4 {
+            if let Ok(ip) = a.parse::<std::net::Ipv4Addr>() {
+                nets.push((IpAddr::V4(ip), *l));
+                // The 6to4 form 2002:V4ADDR::/(16 + len).
+                let o = ip.octets();
+                let six = std::net::Ipv6Addr::new(
+                    0x2002,
+                    u16::from_be_bytes([o[0], o[1]]),
+                    u16::from_be_bytes([o[2], o[3]]),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                nets.push((IpAddr::V6(six), 16 + l));
+            }
+        }
+        for (a, l) in V6 {
+            if let Ok(ip) = a.parse() {
+                nets.push((ip, *l));
+            }
+        }
+        LocalNets { nets }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    pub fn nets(&self) -> &[(IpAddr, u8)] {
+        &self.nets
+    }
+
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        self.nets.iter().any(|(net, len)| in_net(addr, *net, *len))
+    }
+}
+
+fn in_net(addr: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let len = u32::from(len.min(32));
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let len = u32::from(len.min(128));
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Settings of the connection tracker.
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    pub ignore_checksums: bool,
+    pub local_nets: LocalNets,
+    pub max_conns: usize,
+    /// Name written in weird.log `peer`.
+    pub peer: String,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            ignore_checksums: false,
+            local_nets: LocalNets::zeek_private(),
+            max_conns: 1_000_000,
+            peer: "zeek".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct DirStats {
+    pkts: u64,
+    ip_bytes: u64,
+    /// Payload bytes for UDP/ICMP (TCP uses sequence numbers).
+    size: u64,
+    active: bool,
+}
+
+enum Kind {
+    Tcp(Box<Tcp>),
+    Udp,
+    Icmp,
+    Other,
+}
+
+struct App {
+    analyzers: Vec<(&'static str, Box<dyn Analyzer>)>,
+    tried: Vec<&'static str>,
+    probed: [usize; 2],
+    reasm: Option<Box<[Reassembler; 2]>>,
+}
+
+/// One tracked connection.
+pub struct Conn {
+    uid: String,
+    orig_h: IpAddr,
+    orig_p: u16,
+    resp_h: IpAddr,
+    resp_p: u16,
+    proto: ConnProto,
+    ip_proto: u8,
+    start: f64,
+    last: f64,
+    history: History,
+    stats: [DirStats; 2],
+    kind: Kind,
+    inactivity_timeout: f64,
+    inactivity_gen: u64,
+    services: Vec<&'static str>,
+    missed_bytes: u64,
+    tunnel_parent: Option<String>,
+    app: App,
+    weirds_seen: Vec<&'static str>,
+    udp_checksum_errors: [history::Scaled; 2],
+}
+
+fn dir_index(is_orig: bool) -> usize {
+    if is_orig {
+        0
+    } else {
+        1
+    }
+}
+
+impl Conn {
+    fn transport(&self) -> Transport {
+        match self.proto {
+            ConnProto::Tcp => Transport::Tcp,
+            ConnProto::Udp => Transport::Udp,
+            // Unknown IP protocols never get analyzers; ICMP stands in for the id.
+            ConnProto::Icmp | ConnProto::Unknown => Transport::Icmp,
+        }
+    }
+
+    pub fn id(&self) -> ConnId {
+        ConnId {
+            orig_h: self.orig_h,
+            orig_p: self.orig_p,
+            resp_h: self.resp_h,
+            resp_p: self.resp_p,
+            proto: self.transport(),
+        }
+    }
+
+    fn info(&self) -> ConnInfo {
+        ConnInfo {
+            uid: self.uid.clone(),
+            id: self.id(),
+        }
+    }
+
+    fn flip(&mut self) {
+        std::mem::swap(&mut self.orig_h, &mut self.resp_h);
+        std::mem::swap(&mut self.orig_p, &mut self.resp_p);
+        self.stats.swap(0, 1);
+    }
+
+    fn is_orig(&self, src: IpAddr, sport: u16) -> bool {
+        src == self.orig_h && sport == self.orig_p
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerAction {
+    Inactivity(u64),
+    Tcp(TimerKind),
+}
+
+#[derive(Debug)]
+struct Timer {
+    at: f64,
+    seq: u64,
+    slot: usize,
+    conn_gen: u64,
+    action: TimerAction,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: the heap pops the earliest timer first.
+        other.at.total_cmp(&self.at).then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// Counters of the tracker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackerStats {
+    pub conns_created: u64,
+    pub conns_evicted: u64,
+    pub weirds: u64,
+}
+
+/// Emit implementation handed to analyzers.
+struct ConnEmit<'a> {
+    info: &'a ConnInfo,
+    source: &'static str,
+    peer: &'a str,
+    out: &'a mut Records,
+    services: &'a mut Vec<&'static str>,
+}
+
+impl Emit for ConnEmit<'_> {
+    fn record(&mut self, record: Box<dyn Record + Send>) {
+        self.out.push(record);
+    }
+    fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
+        self.out.push(Box::new(Weird {
+            ts,
+            uid: Some(self.info.uid.clone()),
+            id: Some(self.info.id),
+            addrs: None,
+            name: name.to_string(),
+            addl,
+            source: Some(self.source),
+            peer: self.peer.to_string(),
+        }));
+    }
+    fn confirm_service(&mut self, service: &'static str) {
+        if !self.services.contains(&service) {
+            self.services.push(service);
+        }
+    }
+}
+
+/// A decoded transport packet handed to the tracker.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketMeta<'a> {
+    pub ts: f64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ip_proto: u8,
+    /// IP total length (conn.log ip_bytes).
+    pub ip_len: u64,
+    /// Transport header + payload as captured (may be shorter than on the wire).
+    pub l4: &'a [u8],
+    /// Transport header + payload length on the wire (from the IP header).
+    pub l4_len: usize,
+    pub tunnel_parent: Option<&'a str>,
+}
+
+/// The flow table.
+pub struct Tracker {
+    config: Arc<TrackerConfig>,
+    dispatcher: Arc<Dispatcher>,
+    map: HashMap<FlowKey, usize>,
+    slots: Vec<Option<(FlowKey, u64, Conn)>>,
+    free: Vec<usize>,
+    timers: BinaryHeap<Timer>,
+    timer_seq: u64,
+    conn_gen: u64,
+    uids: UidGen,
+    pub stats: TrackerStats,
+}
+
+impl Tracker {
+    pub fn new(config: Arc<TrackerConfig>, dispatcher: Arc<Dispatcher>, uids: UidGen) -> Self {
+        Tracker {
+            config,
+            dispatcher,
+            map: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            conn_gen: 0,
+            uids,
+            stats: TrackerStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn uids(&mut self) -> &mut UidGen {
+        &mut self.uids
+    }
+
+    fn add_timer(&mut self, slot: usize, at: f64, action: TimerAction) {
+        let Some(Some((_, gen, _))) = self.slots.get(slot) else {
+            return;
+        };
+        self.timer_seq += 1;
+        self.timers.push(Timer {
+            at,
+            seq: self.timer_seq,
+            slot,
+            conn_gen: *gen,
+            action,
+        });
+    }
+
+    /// Fires every timer due at or before `now`.
+    pub fn advance(&mut self, now: f64, out: &mut Records) {
+        while let Some(top) = self.timers.peek() {
+            if top.at > now {
+                break;
+            }
+            let Some(t) = self.timers.pop() else { break };
+            let valid =
+                matches!(self.slots.get(t.slot), Some(Some((_, gen, _))) if *gen == t.conn_gen);
+            if !valid {
+                continue;
+            }
+            self.fire(t, out);
+        }
+    }
+
+    fn fire(&mut self, t: Timer, out: &mut Records) {
+        let Some(Some((_, _, conn))) = self.slots.get_mut(t.slot) else {
+            return;
+        };
+        match t.action {
+            TimerAction::Inactivity(gen) => {
+                if gen != conn.inactivity_gen || conn.inactivity_timeout <= 0.0 {
+                    return;
+                }
+                let due = conn.last + conn.inactivity_timeout;
+                if due <= t.at {
+                    self.remove_slot(t.slot, t.at, out);
+                } else {
+                    self.add_timer(t.slot, due, TimerAction::Inactivity(gen));
+                }
+            }
+            TimerAction::Tcp(kind) => {
+                let last = conn.last;
+                let Kind::Tcp(tcp) = &mut conn.kind else {
+                    return;
+                };
+                match kind {
+                    TimerKind::Attempt => {
+                        if tcp.attempt_timer() {
+                            self.remove_slot(t.slot, t.at, out);
+                        }
+                    }
+                    TimerKind::Expire => {
+                        let (remove, next) = tcp.expire_timer(t.at, last);
+                        if remove {
+                            self.remove_slot(t.slot, t.at, out);
+                        } else if let Some(next) = next {
+                            self.add_timer(t.slot, next, TimerAction::Tcp(TimerKind::Expire));
+                        }
+                    }
+                    TimerKind::Delete => self.remove_slot(t.slot, t.at, out),
+                }
+            }
+        }
+    }
+
+    fn set_inactivity(&mut self, slot: usize, timeout: f64) {
+        let Some(Some((_, _, conn))) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if conn.inactivity_timeout == timeout {
+            return;
+        }
+        conn.inactivity_timeout = timeout;
+        conn.inactivity_gen += 1;
+        let (at, gen) = (conn.last + timeout, conn.inactivity_gen);
+        self.add_timer(slot, at, TimerAction::Inactivity(gen));
+    }
+
+    /// Removes every connection (end of input), logging each.
+    pub fn drain(&mut self, now: f64, out: &mut Records) {
+        let slots: Vec<usize> = self.map.values().copied().collect();
+        for slot in slots {
+            self.remove_slot(slot, now, out);
+        }
+        self.timers.clear();
+    }
+
+    fn remove_slot(&mut self, slot: usize, now: f64, out: &mut Records) {
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let (key, _, mut conn) = entry;
+        if self.map.get(&key) == Some(&slot) {
+            self.map.remove(&key);
+        }
+        self.free.push(slot);
+        self.finish_conn(&mut conn, now, out);
+    }
+
+    fn finish_conn(&self, conn: &mut Conn, now: f64, out: &mut Records) {
+        let info = conn.info();
+        // Flush buffered stream data up to what was seen, then end the analyzers.
+        let analyzers = std::mem::take(&mut conn.app.analyzers);
+        for (source, mut a) in analyzers {
+            let mut emit = ConnEmit {
+                info: &info,
+                source,
+                peer: &self.config.peer,
+                out,
+                services: &mut conn.services,
+            };
+            a.finish(Timestamp(now), &mut emit);
+        }
+        out.push(Box::new(self.conn_record(conn)));
+    }
+
+    fn conn_record(&self, conn: &Conn) -> ConnRecord {
+        let duration = conn.last - conn.start;
+        let (osize, rsize, state) = match &conn.kind {
+            Kind::Tcp(tcp) => {
+                let (o, r) = tcp.sizes();
+                (o, r, tcp.conn_state(conn.history.as_str()))
+            }
+            Kind::Udp => {
+                let state = match (conn.stats[0].active, conn.stats[1].active) {
+                    (true, true) => "SF",
+                    (true, false) => "S0",
+                    (false, true) => "SHR",
+                    (false, false) => "OTH",
+                };
+                (conn.stats[0].size, conn.stats[1].size, state)
+            }
+            Kind::Icmp | Kind::Other => (conn.stats[0].size, conn.stats[1].size, "OTH"),
+        };
+        let positive = duration > 0.0;
+        let local = &self.config.local_nets;
+        ConnRecord {
+            ts: Timestamp(conn.start),
+            uid: conn.uid.clone(),
+            orig_h: conn.orig_h,
+            orig_p: conn.orig_p,
+            resp_h: conn.resp_h,
+            resp_p: conn.resp_p,
+            proto: conn.proto,
+            service: conn.services.clone(),
+            duration: positive.then_some(duration),
+            orig_bytes: positive.then_some(osize),
+            resp_bytes: positive.then_some(rsize),
+            conn_state: state,
+            local_orig: (!local.is_empty()).then(|| local.contains(conn.orig_h)),
+            local_resp: (!local.is_empty()).then(|| local.contains(conn.resp_h)),
+            missed_bytes: conn.missed_bytes,
+            history: conn.history.as_str().to_string(),
+            orig_pkts: conn.stats[0].pkts,
+            orig_ip_bytes: conn.stats[0].ip_bytes,
+            resp_pkts: conn.stats[1].pkts,
+            resp_ip_bytes: conn.stats[1].ip_bytes,
+            tunnel_parents: conn.tunnel_parent.iter().cloned().collect(),
+            ip_proto: conn.ip_proto,
+        }
+    }
+
+    fn evict_oldest(&mut self, now: f64, out: &mut Records) {
+        let mut ages: Vec<(f64, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|(_, _, c)| (c.last, i)))
+            .collect();
+        ages.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n = (ages.len() / 100).max(1);
+        for (_, slot) in ages.into_iter().take(n) {
+            self.remove_slot(slot, now, out);
+            self.stats.conns_evicted += 1;
+        }
+        out.push(Box::new(Weird {
+            ts: Timestamp(now),
+            uid: None,
+            id: None,
+            addrs: None,
+            name: "conn_table_full_evicted".to_string(),
+            addl: Some(format!("{n}")),
+            source: None,
+            peer: self.config.peer.clone(),
+        }));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        key: FlowKey,
+        m: &PacketMeta<'_>,
+        sport: u16,
+        dport: u16,
+        proto: ConnProto,
+        flip: bool,
+        out: &mut Records,
+    ) -> usize {
+        if self.map.len() >= self.config.max_conns {
+            self.evict_oldest(m.ts, out);
+        }
+        let kind = match proto {
+            ConnProto::Tcp => Kind::Tcp(Box::new(Tcp::new())),
+            ConnProto::Udp => Kind::Udp,
+            ConnProto::Icmp => Kind::Icmp,
+            ConnProto::Unknown => Kind::Other,
+        };
+        let mut conn = Conn {
+            uid: self.uids.next('C'),
+            orig_h: m.src,
+            orig_p: sport,
+            resp_h: m.dst,
+            resp_p: dport,
+            proto,
+            ip_proto: m.ip_proto,
+            start: m.ts,
+            last: m.ts,
+            history: History::default(),
+            stats: [DirStats::default(); 2],
+            kind,
+            inactivity_timeout: 0.0,
+            inactivity_gen: 0,
+            services: Vec::new(),
+            missed_bytes: 0,
+            tunnel_parent: m.tunnel_parent.map(str::to_string),
+            app: App {
+                analyzers: Vec::new(),
+                tried: Vec::new(),
+                probed: [0; 2],
+                reasm: None,
+            },
+            weirds_seen: Vec::new(),
+            udp_checksum_errors: Default::default(),
+        };
+        if flip && !is_broadcast(m.dst) {
+            conn.flip();
+            conn.history.flip();
+        }
+        if matches!(proto, ConnProto::Tcp | ConnProto::Udp) && !self.dispatcher.is_empty() {
+            let info = conn.info();
+            for spec in self.dispatcher.by_port(conn.transport(), conn.resp_p) {
+                conn.app.analyzers.push((spec.name, (spec.new)(&info)));
+                conn.app.tried.push(spec.name);
+            }
+            if proto == ConnProto::Tcp {
+                conn.app.reasm = Some(Box::new([
+                    Reassembler::new(MAX_REASSEMBLY_BUFFER),
+                    Reassembler::new(MAX_REASSEMBLY_BUFFER),
+                ]));
+            }
+        }
+        self.conn_gen += 1;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = Some((key, self.conn_gen, conn));
+                s
+            }
+            None => {
+                self.slots.push(Some((key, self.conn_gen, conn)));
+                self.slots.len() - 1
+            }
+        };
+        self.map.insert(key, slot);
+        self.stats.conns_created += 1;
+        let timeout = SHORT_INACTIVITY;
+        self.set_inactivity(slot, timeout);
+        if proto == ConnProto::Tcp {
+            self.add_timer(
+                slot,
+                m.ts + tcp::SYN_TIMEOUT,
+                TimerAction::Tcp(TimerKind::Expire),
+            );
+        }
+        slot
+    }
+
+    fn conn_mut(&mut self, slot: usize) -> Option<&mut Conn> {
+        self.slots
+            .get_mut(slot)
+            .and_then(|s| s.as_mut())
+            .map(|(_, _, c)| c)
+    }
+
+    fn conn_weird(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        name: &'static str,
+        source: &'static str,
+        out: &mut Records,
+    ) {
+        let peer = self.config.peer.clone();
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        if conn.weirds_seen.contains(&name) {
+            return;
+        }
+        conn.weirds_seen.push(name);
+        let (uid, id) = (conn.uid.clone(), conn.id());
+        self.stats.weirds += 1;
+        out.push(Box::new(Weird {
+            ts: Timestamp(ts),
+            uid: Some(uid),
+            id: Some(id),
+            addrs: None,
+            name: name.to_string(),
+            addl: None,
+            source: Some(source),
+            peer,
+        }));
+    }
+
+    /// A TCP segment.
+    pub fn tcp(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
+        let key = FlowKey::new(m.src, h.src_port, m.dst, h.dst_port, m.ip_proto);
+        let mut slot = self.map.get(&key).copied();
+        if let Some(s) = slot {
+            let mut weirds = Vec::new();
+            let reuse = match self.conn_mut(s).map(|c| &c.kind) {
+                Some(Kind::Tcp(tcp)) => tcp.is_reuse(h, &mut weirds),
+                _ => false,
+            };
+            for w in weirds {
+                self.conn_weird(s, m.ts, w, "TCP", out);
+            }
+            if reuse {
+                self.remove_slot(s, m.ts, out);
+                slot = None;
+            }
+        }
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                let syn = h.flags & crate::decode::tcpflags::SYN != 0;
+                let ack = h.flags & crate::decode::tcpflags::ACK != 0;
+                let mut flip = false;
+                if !syn || ack {
+                    let d = &self.dispatcher;
+                    if d.is_server_port(Transport::Tcp, h.src_port) {
+                        flip = if d.is_server_port(Transport::Tcp, h.dst_port) {
+                            !syn && h.src_port < h.dst_port
+                        } else {
+                            true
+                        };
+                    }
+                }
+                self.create(key, m, h.src_port, h.dst_port, ConnProto::Tcp, flip, out)
+            }
+        };
+        let ignore = self.config.ignore_checksums;
+        let payload_len = m.l4_len.saturating_sub(h.header_len);
+        let captured = m.l4.get(h.header_len..).unwrap_or_default();
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let is_orig = conn.is_orig(m.src, h.src_port);
+        if !ignore && m.l4.len() >= m.l4_len {
+            let sum = crate::decode::pseudo_header_sum(
+                m.src,
+                m.dst,
+                crate::decode::ipproto::TCP,
+                m.l4_len,
+            );
+            if crate::decode::checksum(&m.l4[..m.l4_len], sum) != 0xffff {
+                if let Kind::Tcp(tcp) = &mut conn.kind {
+                    tcp.checksum_error(is_orig, &mut conn.history);
+                }
+                self.conn_weird(slot, m.ts, "bad_TCP_checksum", "TCP", out);
+                return;
+            }
+        }
+        let d = dir_index(is_orig);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        let Kind::Tcp(tcp) = &mut conn.kind else {
+            return;
+        };
+        let o = tcp.segment(m.ts, is_orig, h, payload_len, &mut conn.history);
+        let partial = tcp.is_partial();
+        let peer_fin = tcp.fin_seq(!is_orig);
+        if o.flipped {
+            conn.flip();
+        }
+        if o.update_last_time {
+            conn.last = m.ts;
+        }
+        let last = conn.last;
+        // After a flip the sender is the other endpoint.
+        let is_orig = if o.flipped { !is_orig } else { is_orig };
+        for w in &o.weirds {
+            self.conn_weird(slot, m.ts, w, "TCP", out);
+        }
+        if let Some(t) = o.inactivity_timeout {
+            self.set_inactivity(slot, t);
+        }
+        for (when, kind) in &o.timers {
+            let at = match when {
+                When::At(t) => *t,
+                When::AfterLast(d) => last + d,
+            };
+            self.add_timer(slot, at, TimerAction::Tcp(*kind));
+        }
+        if let Some(mut ack) = o.ack_for_peer {
+            if let Some(fin) = peer_fin {
+                if ack >= fin {
+                    ack = fin.saturating_sub(1);
+                }
+            }
+            if !(ack <= 2 && partial) {
+                self.stream_ack(slot, m.ts, !is_orig, ack, o.gap_counts, out);
+            }
+        }
+        if let Some(seq) = o.deliver_at {
+            if captured.len() >= payload_len {
+                self.stream_data(slot, m.ts, is_orig, seq, &captured[..payload_len], out);
+            } else {
+                self.conn_weird(slot, m.ts, "truncated_tcp_payload", "TCP", out);
+            }
+        }
+    }
+
+    fn stream_ack(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        dir_orig: bool,
+        ack: u64,
+        counts: bool,
+        out: &mut Records,
+    ) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let Some(reasm) = conn.app.reasm.as_mut() else {
+            return;
+        };
+        let mut chunks = Vec::new();
+        reasm[dir_index(dir_orig)].ack(ack, &mut chunks);
+        for c in &chunks {
+            if let Chunk::Gap { len, .. } = c {
+                if counts {
+                    conn.missed_bytes += len;
+                    if let Kind::Tcp(tcp) = &mut conn.kind {
+                        tcp.gap(dir_orig, &mut conn.history);
+                    }
+                }
+            }
+        }
+        self.deliver(slot, ts, dir_orig, chunks, out);
+    }
+
+    fn stream_data(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        dir_orig: bool,
+        seq: u64,
+        data: &[u8],
+        out: &mut Records,
+    ) {
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let Some(reasm) = conn.app.reasm.as_mut() else {
+            return;
+        };
+        let mut chunks = Vec::new();
+        if reasm[dir_index(dir_orig)]
+            .add(seq, data, &mut chunks)
+            .is_err()
+        {
+            self.conn_weird(slot, ts, "above_hole_data_without_any_acks", "TCP", out);
+        }
+        self.deliver(slot, ts, dir_orig, chunks, out);
+    }
+
+    /// Hands stream chunks (or a datagram) to the analyzers, probing for new ones first.
+    fn deliver(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        dir_orig: bool,
+        chunks: Vec<Chunk>,
+        out: &mut Records,
+    ) {
+        if chunks.is_empty() {
+            return;
+        }
+        let peer = self.config.peer.clone();
+        let dispatcher = Arc::clone(&self.dispatcher);
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let dir = if dir_orig {
+            Direction::Orig
+        } else {
+            Direction::Resp
+        };
+        let info = conn.info();
+        let t = conn.transport();
+        for chunk in chunks {
+            match chunk {
+                Chunk::Data(data) => {
+                    let d = dir_index(dir_orig);
+                    if conn.app.probed[d] < PROBE_LIMIT {
+                        conn.app.probed[d] += data.len();
+                        let new: Vec<_> = dispatcher
+                            .by_content(t, dir, &data, &conn.app.tried)
+                            .copied()
+                            .collect();
+                        for spec in new {
+                            conn.app.tried.push(spec.name);
+                            conn.app.analyzers.push((spec.name, (spec.new)(&info)));
+                        }
+                    }
+                    for (source, a) in conn.app.analyzers.iter_mut() {
+                        let mut emit = ConnEmit {
+                            info: &info,
+                            source,
+                            peer: &peer,
+                            out,
+                            services: &mut conn.services,
+                        };
+                        a.data(Timestamp(ts), dir, &data, &mut emit);
+                    }
+                }
+                Chunk::Gap { len, .. } => {
+                    for (source, a) in conn.app.analyzers.iter_mut() {
+                        let mut emit = ConnEmit {
+                            info: &info,
+                            source,
+                            peer: &peer,
+                            out,
+                            services: &mut conn.services,
+                        };
+                        a.gap(Timestamp(ts), dir, len, &mut emit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A UDP datagram (`m.l4` starts at the UDP header).
+    pub fn udp(&mut self, m: &PacketMeta<'_>, out: &mut Records) {
+        let (Some(sp), Some(dp), Some(ulen), Some(sum)) =
+            (be16(m.l4, 0), be16(m.l4, 2), be16(m.l4, 4), be16(m.l4, 6))
+        else {
+            return;
+        };
+        let key = FlowKey::new(m.src, sp, m.dst, dp, m.ip_proto);
+        let slot = match self.map.get(&key) {
+            Some(&s) => s,
+            None => {
+                let d = &self.dispatcher;
+                let flip =
+                    d.is_server_port(Transport::Udp, sp) && !d.is_server_port(Transport::Udp, dp);
+                self.create(key, m, sp, dp, ConnProto::Udp, flip, out)
+            }
+        };
+        let ignore = self.config.ignore_checksums;
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let is_orig = conn.is_orig(m.src, sp);
+        let d = dir_index(is_orig);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        let len = m.l4_len;
+        if !ignore && m.l4.len() >= len && (m.src.is_ipv6() || sum != 0) {
+            let ps =
+                crate::decode::pseudo_header_sum(m.src, m.dst, crate::decode::ipproto::UDP, len);
+            if crate::decode::checksum(&m.l4[..len], ps) != 0xffff {
+                conn.history
+                    .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
+                self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
+                return;
+            }
+        }
+        let ulen = usize::from(ulen);
+        if ulen != len {
+            self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
+        }
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        conn.last = m.ts;
+        conn.history.check(is_orig, 0x1, 'D');
+        conn.stats[d].size += ulen.saturating_sub(8) as u64;
+        conn.stats[d].active = true;
+        let end = len.min(m.l4.len());
+        if end > 8 && (conn.app.reasm.is_some() || !self.dispatcher.is_empty()) {
+            let payload = m.l4[8..end].to_vec();
+            self.deliver(slot, m.ts, is_orig, vec![Chunk::Data(payload)], out);
+        }
+    }
+
+    /// An ICMP or ICMPv6 message.
+    pub fn icmp(&mut self, m: &PacketMeta<'_>, v6: bool, out: &mut Records) {
+        let (Some(&ty), Some(&code)) = (m.l4.first(), m.l4.get(1)) else {
+            return;
+        };
+        let counterpart = if v6 {
+            icmp6_counterpart(ty)
+        } else {
+            icmp4_counterpart(ty)
+        };
+        let (sport, dport) = (u16::from(ty), u16::from(counterpart.unwrap_or(code)));
+        let key = FlowKey::new(m.src, sport, m.dst, dport, m.ip_proto);
+        let slot = match self.map.get(&key) {
+            Some(&s) => s,
+            None => self.create(key, m, sport, dport, ConnProto::Icmp, false, out),
+        };
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let is_orig = conn.is_orig(m.src, sport);
+        let d = dir_index(is_orig);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        conn.stats[d].size += m.l4_len.saturating_sub(8) as u64;
+        conn.stats[d].active = true;
+        conn.last = m.ts;
+    }
+
+    /// Any other IP protocol: an `unknown_transport` connection.
+    pub fn other(&mut self, m: &PacketMeta<'_>, out: &mut Records) {
+        let key = FlowKey::new(m.src, 0, m.dst, 0, m.ip_proto);
+        let slot = match self.map.get(&key) {
+            Some(&s) => s,
+            None => self.create(key, m, 0, 0, ConnProto::Unknown, false, out),
+        };
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let d = dir_index(conn.orig_h == m.src);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        conn.stats[d].active = true;
+        conn.last = m.ts;
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+}
+
+fn is_broadcast(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+/// Zeek's `ICMP4_counterpart`: the matching type of request/reply pairs.
+fn icmp4_counterpart(ty: u8) -> Option<u8> {
+    Some(match ty {
+        8 => 0,
+        0 => 8,
+        13 => 14,
+        14 => 13,
+        15 => 16,
+        16 => 15,
+        10 => 9,
+        9 => 10,
+        17 => 18,
+        18 => 17,
+        _ => return None,
+    })
+}
+
+/// Zeek's `ICMP6_counterpart`.
+fn icmp6_counterpart(ty: u8) -> Option<u8> {
+    Some(match ty {
+        128 => 129,
+        129 => 128,
+        133 => 134,
+        134 => 133,
+        135 => 136,
+        136 => 135,
+        130 => 131,
+        131 => 130,
+        139 => 140,
+        140 => 139,
+        144 => 145,
+        145 => 144,
+        _ => return None,
+    })
+}

@@ -1,0 +1,158 @@
+//! IPv4 and IPv6 fragment reassembly, bounded in datagrams, bytes and time.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::{FragInfo, IpHeader};
+
+/// Largest reassembled IP payload.
+const MAX_DATAGRAM: usize = 65_535;
+/// Seconds (packet time) a partial datagram is kept.
+const FRAG_TIMEOUT: f64 = 60.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    proto: u8,
+}
+
+#[derive(Debug)]
+struct Pending {
+    first_seen: f64,
+    /// Header bytes to put in front of the reassembled payload (from the first fragment).
+    header: Option<Vec<u8>>,
+    data: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    total: Option<usize>,
+}
+
+/// What a fragment did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FragOutcome {
+    /// Held; the datagram is not complete yet.
+    Held,
+    /// The datagram is complete: a full IP packet (header + payload) to decode again.
+    Complete(Vec<u8>),
+    /// Dropped (too large, or the table is full); the weird name.
+    Dropped(&'static str),
+}
+
+/// Fragment reassembly state.
+#[derive(Debug)]
+pub struct Defragmenter {
+    pending: HashMap<Key, Pending>,
+    max_pending: usize,
+    /// Datagrams given up on (timeout or table full).
+    pub evicted: u64,
+}
+
+impl Default for Defragmenter {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl Defragmenter {
+    pub fn new(max_pending: usize) -> Self {
+        Defragmenter {
+            pending: HashMap::new(),
+            max_pending,
+            evicted: 0,
+        }
+    }
+
+    /// Adds one fragment. `packet` is the whole IP packet (captured bytes, trimmed to the IP
+    /// total length), `h` its decoded header.
+    pub fn add(&mut self, ts: f64, h: &IpHeader, frag: FragInfo, packet: &[u8]) -> FragOutcome {
+        self.expire(ts);
+        let key = Key {
+            src: h.src,
+            dst: h.dst,
+            id: frag.id,
+            proto: if h.is_v6() { 0 } else { h.proto },
+        };
+        let payload = packet.get(h.header_len..).unwrap_or_default();
+        let start = frag.offset as usize;
+        let end = start + payload.len();
+        if end > MAX_DATAGRAM {
+            self.pending.remove(&key);
+            return FragOutcome::Dropped("excessively_large_fragment");
+        }
+        if !self.pending.contains_key(&key) && self.pending.len() >= self.max_pending {
+            self.evicted += 1;
+            return FragOutcome::Dropped("fragment_table_full");
+        }
+        let p = self.pending.entry(key).or_insert_with(|| Pending {
+            first_seen: ts,
+            header: None,
+            data: Vec::new(),
+            ranges: Vec::new(),
+            total: None,
+        });
+        if start == 0 {
+            p.header = Some(if h.is_v6() {
+                let mut hdr = packet.get(..40).unwrap_or_default().to_vec();
+                if hdr.len() == 40 {
+                    hdr[6] = h.proto;
+                }
+                hdr
+            } else {
+                packet.get(..h.header_len).unwrap_or_default().to_vec()
+            });
+        }
+        if !frag.more {
+            p.total = Some(end);
+        }
+        if p.data.len() < end {
+            p.data.resize(end, 0);
+        }
+        p.data[start..end].copy_from_slice(payload);
+        p.ranges.push((start, end));
+        let Some(total) = p.total else {
+            return FragOutcome::Held;
+        };
+        if p.header.is_none() || !covers(&mut p.ranges, total) {
+            return FragOutcome::Held;
+        }
+        let Some(p) = self.pending.remove(&key) else {
+            return FragOutcome::Held;
+        };
+        let Some(mut out) = p.header else {
+            return FragOutcome::Held;
+        };
+        let payload = &p.data[..total];
+        if h.is_v6() {
+            let plen = payload.len() as u16;
+            out[4..6].copy_from_slice(&plen.to_be_bytes());
+        } else {
+            let tl = (out.len() + payload.len()).min(65_535) as u16;
+            out[2..4].copy_from_slice(&tl.to_be_bytes());
+            out[6] = 0;
+            out[7] = 0;
+        }
+        out.extend_from_slice(payload);
+        FragOutcome::Complete(out)
+    }
+
+    fn expire(&mut self, now: f64) {
+        let before = self.pending.len();
+        self.pending
+            .retain(|_, p| now - p.first_seen < FRAG_TIMEOUT);
+        self.evicted += (before - self.pending.len()) as u64;
+    }
+}
+
+/// Whether the ranges cover `[0, total)` without holes.
+fn covers(ranges: &mut [(usize, usize)], total: usize) -> bool {
+    ranges.sort_unstable();
+    let mut reach = 0;
+    for &(s, e) in ranges.iter() {
+        if s > reach {
+            return false;
+        }
+        reach = reach.max(e);
+    }
+    reach >= total
+}

@@ -1,0 +1,555 @@
+//! Packet decoding: link layer (Ethernet, 802.1Q/QinQ, MPLS, PPPoE, Linux cooked v1/v2,
+//! DLT_NULL/LOOP, raw IP), IPv4 and IPv6 (extension headers, fragments) and the transport
+//! headers. Every read is bounds-checked; a malformed packet becomes a [`DecodeError`] that
+//! carries Zeek's weird name.
+
+pub mod frag;
+mod reader;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use reader::Reader;
+
+/// A pcap link-layer type (DLT). Unknown values are representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linktype(pub i32);
+
+impl Linktype {
+    pub const NULL: Linktype = Linktype(0);
+    pub const ETHERNET: Linktype = Linktype(1);
+    pub const RAW: Linktype = Linktype(101);
+    pub const RAW_OLD: Linktype = Linktype(12);
+    pub const RAW_OLD2: Linktype = Linktype(14);
+    pub const LOOP: Linktype = Linktype(108);
+    pub const LINUX_SLL: Linktype = Linktype(113);
+    pub const IPV4: Linktype = Linktype(228);
+    pub const IPV6: Linktype = Linktype(229);
+    pub const LINUX_SLL2: Linktype = Linktype(276);
+}
+
+/// Why a packet could not be decoded; `weird()` is the name Zeek logs for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    TruncatedLink,
+    UnsupportedLinktype,
+    /// Not IP (ARP, LLDP ...): not an error, just nothing for the sensor.
+    NotIp,
+    TruncatedIp,
+    UnknownIpVersion,
+    IpLenZero,
+    TruncatedIpLen,
+    InvalidIpHeaderSize,
+    InternallyTruncatedHeader,
+    Ipv4MinHeaderSize,
+    BadIpChecksum,
+    TruncatedIpv6ExtHeader,
+    Ipv6NoNext,
+    IncompletelyCapturedFragment,
+    TruncatedMpls,
+    TruncatedGre,
+}
+
+impl DecodeError {
+    pub fn weird(self) -> Option<&'static str> {
+        Some(match self {
+            DecodeError::TruncatedLink => "truncated_link_header",
+            DecodeError::UnsupportedLinktype => "unknown_packet_analyzer",
+            DecodeError::NotIp => return None,
+            DecodeError::TruncatedIp => "truncated_IP",
+            DecodeError::UnknownIpVersion => "unknown_ip_version",
+            DecodeError::IpLenZero => "ip_hdr_len_zero",
+            DecodeError::TruncatedIpLen => "truncated_IP_len",
+            DecodeError::InvalidIpHeaderSize => "invalid_IP_header_size",
+            DecodeError::InternallyTruncatedHeader => "internally_truncated_header",
+            DecodeError::Ipv4MinHeaderSize => "IPv4_min_header_size",
+            DecodeError::BadIpChecksum => "bad_IP_checksum",
+            DecodeError::TruncatedIpv6ExtHeader => "truncated_IPv6_ext_header",
+            DecodeError::Ipv6NoNext => "ipv6_no_next",
+            DecodeError::IncompletelyCapturedFragment => "incompletely_captured_fragment",
+            DecodeError::TruncatedMpls => "truncated_link_header",
+            DecodeError::TruncatedGre => "truncated_GRE",
+        })
+    }
+}
+
+/// The link layer's result: where the IP packet starts, and the VLAN ids seen on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkInfo {
+    pub vlan: Option<u16>,
+    pub inner_vlan: Option<u16>,
+    /// Offset of the IP header in the frame.
+    pub ip_offset: usize,
+}
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88a8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MC: u16 = 0x8848;
+const ETH_PPPOE: u16 = 0x8864;
+
+/// Finds the IP header inside a captured frame.
+pub fn decode_link(linktype: Linktype, frame: &[u8]) -> Result<LinkInfo, DecodeError> {
+    let mut r = Reader::new(frame);
+    let info = LinkInfo::default();
+    let ethertype = match linktype {
+        Linktype::ETHERNET => {
+            r.skip(12).ok_or(DecodeError::TruncatedLink)?;
+            r.u16().ok_or(DecodeError::TruncatedLink)?
+        }
+        Linktype::NULL | Linktype::LOOP => {
+            let b = r.take(4).ok_or(DecodeError::TruncatedLink)?;
+            let fam = if linktype == Linktype::LOOP {
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            } else {
+                // Host byte order of the capturing machine: accept either.
+                let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                if le < 256 {
+                    le
+                } else {
+                    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+                }
+            };
+            match fam {
+                2 => ETH_IPV4,
+                24 | 28 | 30 => ETH_IPV6,
+                _ => return Err(DecodeError::NotIp),
+            }
+        }
+        Linktype::LINUX_SLL => {
+            r.skip(14).ok_or(DecodeError::TruncatedLink)?;
+            r.u16().ok_or(DecodeError::TruncatedLink)?
+        }
+        Linktype::LINUX_SLL2 => {
+            let t = r.u16().ok_or(DecodeError::TruncatedLink)?;
+            r.skip(18).ok_or(DecodeError::TruncatedLink)?;
+            t
+        }
+        Linktype::RAW
+        | Linktype::RAW_OLD
+        | Linktype::RAW_OLD2
+        | Linktype::IPV4
+        | Linktype::IPV6 => {
+            return ip_by_version(&r, info);
+        }
+        _ => return Err(DecodeError::UnsupportedLinktype),
+    };
+    ethertype_chain(r, ethertype, info)
+}
+
+fn ip_by_version(r: &Reader<'_>, mut info: LinkInfo) -> Result<LinkInfo, DecodeError> {
+    let first = r.peek_u8().ok_or(DecodeError::TruncatedIp)?;
+    match first >> 4 {
+        4 | 6 => {
+            info.ip_offset = r.offset();
+            Ok(info)
+        }
+        _ => Err(DecodeError::UnknownIpVersion),
+    }
+}
+
+fn ethertype_chain(
+    mut r: Reader<'_>,
+    mut ethertype: u16,
+    mut info: LinkInfo,
+) -> Result<LinkInfo, DecodeError> {
+    // Bounded: each step consumes bytes, and the frame is finite; still cap the depth.
+    for _ in 0..16 {
+        match ethertype {
+            ETH_IPV4 | ETH_IPV6 => {
+                info.ip_offset = r.offset();
+                return Ok(info);
+            }
+            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
+                let tci = r.u16().ok_or(DecodeError::TruncatedLink)?;
+                let id = tci & 0x0fff;
+                if info.vlan.is_none() {
+                    info.vlan = Some(id);
+                } else if info.inner_vlan.is_none() {
+                    info.inner_vlan = Some(id);
+                }
+                ethertype = r.u16().ok_or(DecodeError::TruncatedLink)?;
+            }
+            ETH_MPLS | ETH_MPLS_MC => {
+                loop {
+                    let b = r.take(4).ok_or(DecodeError::TruncatedMpls)?;
+                    if b[2] & 0x01 != 0 {
+                        break;
+                    }
+                }
+                return ip_by_version(&r, info);
+            }
+            ETH_PPPOE => {
+                r.skip(6).ok_or(DecodeError::TruncatedLink)?;
+                match r.u16().ok_or(DecodeError::TruncatedLink)? {
+                    0x0021 => ethertype = ETH_IPV4,
+                    0x0057 => ethertype = ETH_IPV6,
+                    _ => return Err(DecodeError::NotIp),
+                }
+            }
+            _ => return Err(DecodeError::NotIp),
+        }
+    }
+    Err(DecodeError::NotIp)
+}
+
+/// IP protocol numbers the sensor handles specially.
+pub mod ipproto {
+    pub const ICMP: u8 = 1;
+    pub const IPIP: u8 = 4;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6: u8 = 41;
+    pub const GRE: u8 = 47;
+    pub const ICMPV6: u8 = 58;
+    pub const NONE: u8 = 59;
+}
+
+/// Fragment fields of an IP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragInfo {
+    pub id: u32,
+    /// Offset of this fragment's payload in bytes.
+    pub offset: u32,
+    pub more: bool,
+}
+
+/// A decoded IP header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpHeader {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Transport protocol after any IPv6 extension headers.
+    pub proto: u8,
+    /// The IP total length as Zeek counts it for `ip_bytes` (IPv6: 40 + payload length).
+    pub total_len: u32,
+    /// Header length including IPv6 extension headers up to the transport header.
+    pub header_len: usize,
+    pub frag: Option<FragInfo>,
+    /// For IPv6 fragments: length of the unfragmentable part and the next-header value
+    /// that follows the fragment header.
+    pub v6_unfrag_len: usize,
+}
+
+impl IpHeader {
+    pub fn is_v6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+}
+
+/// Decodes the IP header at the start of `data` (captured bytes), given the frame's wire
+/// length beyond the link header (`wire_len`). Checks Zeek's length rules and, unless
+/// `ignore_checksums`, the IPv4 header checksum.
+pub fn decode_ip(
+    data: &[u8],
+    wire_len: usize,
+    ignore_checksums: bool,
+) -> Result<IpHeader, DecodeError> {
+    if data.len() < 20 {
+        return Err(DecodeError::TruncatedIp);
+    }
+    match data[0] >> 4 {
+        4 => decode_ipv4(data, wire_len, ignore_checksums),
+        6 => decode_ipv6(data, wire_len),
+        _ => Err(DecodeError::UnknownIpVersion),
+    }
+}
+
+fn decode_ipv4(
+    data: &[u8],
+    wire_len: usize,
+    ignore_checksums: bool,
+) -> Result<IpHeader, DecodeError> {
+    let hlen = usize::from(data[0] & 0x0f) * 4;
+    let mut total = usize::from(u16::from_be_bytes([data[2], data[3]]));
+    if total == 0 {
+        if !ignore_checksums {
+            return Err(DecodeError::IpLenZero);
+        }
+        total = data.len();
+    }
+    if wire_len < total {
+        return Err(DecodeError::TruncatedIpLen);
+    }
+    if hlen > total {
+        return Err(DecodeError::InvalidIpHeaderSize);
+    }
+    if hlen > data.len() {
+        return Err(DecodeError::InternallyTruncatedHeader);
+    }
+    if hlen < 20 {
+        return Err(DecodeError::Ipv4MinHeaderSize);
+    }
+    if !ignore_checksums && checksum(&data[..hlen], 0) != 0xffff {
+        return Err(DecodeError::BadIpChecksum);
+    }
+    let flags_off = u16::from_be_bytes([data[6], data[7]]);
+    let more = flags_off & 0x2000 != 0;
+    let offset = u32::from(flags_off & 0x1fff) * 8;
+    let frag = (more || offset != 0).then(|| FragInfo {
+        id: u32::from(u16::from_be_bytes([data[4], data[5]])),
+        offset,
+        more,
+    });
+    Ok(IpHeader {
+        src: IpAddr::V4(Ipv4Addr::new(data[12], data[13], data[14], data[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(data[16], data[17], data[18], data[19])),
+        proto: data[9],
+        total_len: total as u32,
+        header_len: hlen,
+        frag,
+        v6_unfrag_len: 0,
+    })
+}
+
+fn decode_ipv6(data: &[u8], wire_len: usize) -> Result<IpHeader, DecodeError> {
+    if data.len() < 40 {
+        return Err(DecodeError::TruncatedIp);
+    }
+    let payload_len = usize::from(u16::from_be_bytes([data[4], data[5]]));
+    let total = payload_len + 40;
+    if wire_len < total {
+        return Err(DecodeError::TruncatedIpLen);
+    }
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&data[8..24]);
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&data[24..40]);
+    let mut next = data[6];
+    let mut off = 40usize;
+    let mut frag = None;
+    let mut unfrag_len = 0;
+    // Walk extension headers; a bound on the count keeps hostile chains cheap.
+    for _ in 0..16 {
+        match next {
+            0 | 43 | 60 | 135 | 139 | 140 => {
+                let h = data
+                    .get(off..off + 2)
+                    .ok_or(DecodeError::TruncatedIpv6ExtHeader)?;
+                let len = (usize::from(h[1]) + 1) * 8;
+                if off + len > data.len() {
+                    return Err(DecodeError::TruncatedIpv6ExtHeader);
+                }
+                next = h[0];
+                off += len;
+            }
+            44 => {
+                let h = data
+                    .get(off..off + 8)
+                    .ok_or(DecodeError::TruncatedIpv6ExtHeader)?;
+                let fo = u16::from_be_bytes([h[2], h[3]]);
+                let offset = u32::from(fo & 0xfff8);
+                let more = fo & 1 != 0;
+                let id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                unfrag_len = off;
+                next = h[0];
+                off += 8;
+                if more || offset != 0 {
+                    frag = Some(FragInfo { id, offset, more });
+                    break;
+                }
+            }
+            51 => {
+                let h = data
+                    .get(off..off + 2)
+                    .ok_or(DecodeError::TruncatedIpv6ExtHeader)?;
+                let len = (usize::from(h[1]) + 2) * 4;
+                if off + len > data.len() {
+                    return Err(DecodeError::TruncatedIpv6ExtHeader);
+                }
+                next = h[0];
+                off += len;
+            }
+            _ => break,
+        }
+    }
+    if off > total {
+        return Err(DecodeError::InvalidIpHeaderSize);
+    }
+    Ok(IpHeader {
+        src: IpAddr::V6(Ipv6Addr::from(src)),
+        dst: IpAddr::V6(Ipv6Addr::from(dst)),
+        proto: next,
+        total_len: total as u32,
+        header_len: off,
+        frag,
+        v6_unfrag_len: unfrag_len,
+    })
+}
+
+/// One's-complement sum (folded, not inverted) over `data`, starting from `initial`.
+pub fn checksum(data: &[u8], initial: u32) -> u16 {
+    let mut sum = u64::from(initial);
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u64::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// Pseudo-header sum for TCP/UDP/ICMPv6 checksums.
+pub fn pseudo_header_sum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
+    let mut sum: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum = sum.wrapping_add(u32::from(u16::from_be_bytes([
+                c[0],
+                *c.get(1).unwrap_or(&0),
+            ])));
+        }
+    };
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            add(&s.octets());
+            add(&d.octets());
+        }
+        (s, d) => {
+            add(&to_v6(s).octets());
+            add(&to_v6(d).octets());
+        }
+    }
+    sum = sum.wrapping_add(u32::from(proto));
+    sum = sum
+        .wrapping_add((len & 0xffff) as u32)
+        .wrapping_add((len >> 16) as u32);
+    sum
+}
+
+fn to_v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
+/// A decoded TCP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub header_len: usize,
+    /// Window-scale option, if present.
+    pub wscale: Option<u8>,
+}
+
+pub mod tcpflags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+}
+
+/// TCP header errors, with Zeek's weird names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    TruncatedHeader,
+    InternallyTruncatedHeader,
+    BadTcpHeaderLen,
+}
+
+impl TransportError {
+    pub fn weird(self) -> &'static str {
+        match self {
+            TransportError::TruncatedHeader => "truncated_header",
+            TransportError::InternallyTruncatedHeader => "internally_truncated_header",
+            TransportError::BadTcpHeaderLen => "bad_TCP_header_len",
+        }
+    }
+}
+
+/// Decodes a TCP header from captured `data`, whose length on the wire is `len`.
+pub fn decode_tcp(data: &[u8], len: usize) -> Result<TcpHeader, TransportError> {
+    if len < 20 {
+        return Err(TransportError::TruncatedHeader);
+    }
+    if data.len() < 20 {
+        return Err(TransportError::InternallyTruncatedHeader);
+    }
+    let header_len = usize::from(data[12] >> 4) * 4;
+    if header_len < 20 {
+        return Err(TransportError::BadTcpHeaderLen);
+    }
+    if header_len > len || header_len > data.len() {
+        return Err(TransportError::TruncatedHeader);
+    }
+    let mut wscale = None;
+    let mut opts = Reader::new(&data[20..header_len]);
+    while let Some(kind) = opts.u8() {
+        match kind {
+            0 => break,
+            1 => continue,
+            _ => {
+                let Some(l) = opts.u8() else { break };
+                if l < 2 {
+                    break;
+                }
+                let Some(body) = opts.take(usize::from(l) - 2) else {
+                    break;
+                };
+                if kind == 3 && !body.is_empty() {
+                    wscale = Some(body[0]);
+                }
+            }
+        }
+    }
+    Ok(TcpHeader {
+        src_port: u16::from_be_bytes([data[0], data[1]]),
+        dst_port: u16::from_be_bytes([data[2], data[3]]),
+        seq: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
+        ack: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
+        flags: data[13],
+        window: u16::from_be_bytes([data[14], data[15]]),
+        header_len,
+        wscale,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_frames(lt in 0i32..300, frame in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(info) = decode_link(Linktype(lt), &frame) {
+                let ip = &frame[info.ip_offset.min(frame.len())..];
+                if let Ok(h) = decode_ip(ip, ip.len(), false) {
+                    let payload = ip.get(h.header_len..).unwrap_or_default();
+                    let _ = decode_tcp(payload, payload.len());
+                }
+                let _ = decode_ip(ip, ip.len(), true);
+            }
+        }
+    }
+
+    #[test]
+    fn vlan_qinq_and_mpls() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[
+            0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00, 0x45,
+        ]);
+        let info = decode_link(Linktype::ETHERNET, &f).unwrap();
+        assert_eq!(
+            (info.vlan, info.inner_vlan, info.ip_offset),
+            (Some(10), Some(20), 22)
+        );
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(&[0x88, 0x47, 0, 0, 0, 64, 0, 0, 1, 64, 0x45]);
+        assert_eq!(decode_link(Linktype::ETHERNET, &m).unwrap().ip_offset, 22);
+    }
+}

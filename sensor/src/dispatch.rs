@@ -1,0 +1,154 @@
+//! Picks application analyzers for a connection, by well-known port and by content (a
+//! DPD-like probe of the first payload bytes of each direction).
+
+use crate::proto::{self, Analyzer, ConnInfo, Direction, Transport};
+
+/// One application protocol the sensor can analyze.
+#[derive(Clone, Copy)]
+pub struct AnalyzerSpec {
+    /// Zeek's analyzer name, used as weird.log `source` (`"DNS"`, `"HTTP"` ...).
+    pub name: &'static str,
+    pub ports: &'static [(Transport, u16)],
+    pub new: fn(&ConnInfo) -> Box<dyn Analyzer>,
+    pub probe: fn(Direction, &[u8]) -> bool,
+}
+
+impl std::fmt::Debug for AnalyzerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyzerSpec")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// Every analyzer compiled in.
+pub fn registry() -> Vec<AnalyzerSpec> {
+    vec![AnalyzerSpec {
+        name: "DNS",
+        ports: proto::dns::PORTS,
+        new: proto::dns::new_analyzer,
+        probe: proto::dns::probe,
+    }]
+}
+
+/// Which analyzers to use; `None` disables application analysis (conn.log only).
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    specs: Vec<AnalyzerSpec>,
+    /// Ports of Zeek's `likely_server_ports` that the direction-flip heuristic uses.
+    server_ports: Vec<(Transport, u16)>,
+}
+
+/// Zeek's `likely_server_ports` of its default analyzers; they steer the originator/responder
+/// guess even when an analyzer is not compiled in.
+const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
+    (Transport::Tcp, 80),
+    (Transport::Tcp, 81),
+    (Transport::Tcp, 631),
+    (Transport::Tcp, 1080),
+    (Transport::Tcp, 3128),
+    (Transport::Tcp, 8000),
+    (Transport::Tcp, 8080),
+    (Transport::Tcp, 8888),
+    (Transport::Tcp, 443),
+    (Transport::Tcp, 465),
+    (Transport::Tcp, 563),
+    (Transport::Tcp, 585),
+    (Transport::Tcp, 614),
+    (Transport::Tcp, 636),
+    (Transport::Tcp, 989),
+    (Transport::Tcp, 990),
+    (Transport::Tcp, 992),
+    (Transport::Tcp, 993),
+    (Transport::Tcp, 995),
+    (Transport::Tcp, 5223),
+    (Transport::Udp, 443),
+    (Transport::Tcp, 22),
+    (Transport::Tcp, 21),
+    (Transport::Tcp, 2811),
+    (Transport::Tcp, 25),
+    (Transport::Tcp, 587),
+    (Transport::Udp, 123),
+    (Transport::Udp, 67),
+    (Transport::Udp, 68),
+    (Transport::Udp, 546),
+    (Transport::Udp, 547),
+    (Transport::Udp, 161),
+    (Transport::Udp, 162),
+    (Transport::Udp, 514),
+    (Transport::Udp, 1812),
+    (Transport::Udp, 3478),
+    (Transport::Tcp, 110),
+    (Transport::Tcp, 143),
+    (Transport::Tcp, 5222),
+    (Transport::Tcp, 5269),
+    (Transport::Tcp, 6667),
+    (Transport::Tcp, 3306),
+    (Transport::Tcp, 1433),
+    (Transport::Tcp, 139),
+    (Transport::Tcp, 445),
+    (Transport::Tcp, 88),
+    (Transport::Udp, 88),
+    (Transport::Tcp, 389),
+    (Transport::Tcp, 502),
+    (Transport::Tcp, 1883),
+    (Transport::Tcp, 5060),
+    (Transport::Udp, 5060),
+];
+
+impl Dispatcher {
+    pub fn new(specs: Vec<AnalyzerSpec>) -> Self {
+        let mut server_ports: Vec<(Transport, u16)> = OTHER_SERVER_PORTS.to_vec();
+        for s in &specs {
+            server_ports.extend_from_slice(s.ports);
+        }
+        server_ports.sort_by_key(|(t, p)| (*t as u8, *p));
+        server_ports.dedup();
+        Dispatcher {
+            specs,
+            server_ports,
+        }
+    }
+
+    /// Every compiled-in analyzer.
+    pub fn all() -> Self {
+        Self::new(registry())
+    }
+
+    /// No application analyzers (connection tracking only).
+    pub fn none() -> Self {
+        Self::new(Vec::new())
+    }
+
+    pub fn is_server_port(&self, t: Transport, port: u16) -> bool {
+        self.server_ports
+            .binary_search_by_key(&(t as u8, port), |(t, p)| (*t as u8, *p))
+            .is_ok()
+    }
+
+    /// Analyzers registered for the responder port.
+    pub fn by_port(&self, t: Transport, resp_p: u16) -> impl Iterator<Item = &AnalyzerSpec> {
+        self.specs
+            .iter()
+            .filter(move |s| s.ports.contains(&(t, resp_p)))
+    }
+
+    /// Analyzers for the transport whose probe accepts these bytes, excluding `skip`.
+    pub fn by_content<'a>(
+        &'a self,
+        t: Transport,
+        dir: Direction,
+        data: &'a [u8],
+        skip: &'a [&'static str],
+    ) -> impl Iterator<Item = &'a AnalyzerSpec> + 'a {
+        self.specs.iter().filter(move |s| {
+            !skip.contains(&s.name)
+                && s.ports.iter().any(|(pt, _)| *pt == t)
+                && (s.probe)(dir, data)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+}

@@ -1,0 +1,324 @@
+//! One analysis worker: decodes packets, follows tunnels and fragments, and drives the
+//! connection tracker. Produces records; the caller decides where they go.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
+use crate::decode::{self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype};
+use crate::dispatch::Dispatcher;
+use crate::proto::Timestamp;
+use crate::uid::UidGen;
+use crate::weird::Weird;
+
+/// Nesting limit for tunnels (GRE, IP-in-IP).
+const MAX_TUNNEL_DEPTH: u8 = 3;
+const MAX_TUNNELS: usize = 10_000;
+/// Zeek's weird sampling: the first 25 of a name are logged, then every 1000th.
+const WEIRD_THRESHOLD: u64 = 25;
+const WEIRD_RATE: u64 = 1000;
+
+/// Counters of one worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip: u64,
+    pub malformed: u64,
+}
+
+/// One analysis worker.
+pub struct Engine {
+    tracker: Tracker,
+    defrag: Defragmenter,
+    tunnels: HashMap<(IpAddr, IpAddr), String>,
+    ignore_checksums: bool,
+    peer: String,
+    weird_counts: HashMap<&'static str, u64>,
+    now: f64,
+    out: Records,
+    pub stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(config: TrackerConfig, dispatcher: Arc<Dispatcher>) -> Self {
+        Self::with_uids(config, dispatcher, UidGen::new())
+    }
+
+    pub fn with_uids(config: TrackerConfig, dispatcher: Arc<Dispatcher>, uids: UidGen) -> Self {
+        let ignore_checksums = config.ignore_checksums;
+        let peer = config.peer.clone();
+        Engine {
+            tracker: Tracker::new(Arc::new(config), dispatcher, uids),
+            defrag: Defragmenter::default(),
+            tunnels: HashMap::new(),
+            ignore_checksums,
+            peer,
+            weird_counts: HashMap::new(),
+            now: 0.0,
+            out: Vec::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Records produced so far.
+    pub fn take_records(&mut self) -> Records {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// End of input: every open connection is logged with its current state.
+    pub fn finish(&mut self) {
+        self.tracker.drain(self.now, &mut self.out);
+    }
+
+    /// Moves packet time forward without a packet (live capture idle), firing timers.
+    pub fn advance(&mut self, ts: f64) {
+        if ts > self.now {
+            self.now = ts;
+            self.tracker.advance(ts, &mut self.out);
+        }
+    }
+
+    /// One captured frame: `wire_len` is its length on the wire, `frame` the captured bytes.
+    pub fn packet(&mut self, ts: f64, linktype: Linktype, frame: &[u8], wire_len: usize) {
+        self.stats.packets += 1;
+        self.stats.bytes += wire_len as u64;
+        self.advance(ts);
+        let info = match decode::decode_link(linktype, frame) {
+            Ok(i) => i,
+            Err(e) => {
+                self.decode_error(ts, e, None);
+                return;
+            }
+        };
+        let ip = frame.get(info.ip_offset..).unwrap_or_default();
+        let wire = wire_len.saturating_sub(info.ip_offset);
+        self.ip(ts, ip, wire, None, 0, false);
+    }
+
+    fn decode_error(&mut self, ts: f64, e: DecodeError, addrs: Option<(IpAddr, IpAddr)>) {
+        match e.weird() {
+            None => self.stats.non_ip += 1,
+            Some(name) => {
+                self.stats.malformed += 1;
+                self.flow_weird(ts, name, addrs, Some("IP"));
+            }
+        }
+    }
+
+    fn flow_weird(
+        &mut self,
+        ts: f64,
+        name: &'static str,
+        addrs: Option<(IpAddr, IpAddr)>,
+        source: Option<&'static str>,
+    ) {
+        let n = self.weird_counts.entry(name).or_default();
+        *n += 1;
+        if *n > WEIRD_THRESHOLD && !n.is_multiple_of(WEIRD_RATE) {
+            return;
+        }
+        self.out.push(Box::new(Weird {
+            ts: Timestamp(ts),
+            uid: None,
+            id: None,
+            addrs,
+            name: name.to_string(),
+            addl: None,
+            source,
+            peer: self.peer.clone(),
+        }));
+    }
+
+    fn ip(
+        &mut self,
+        ts: f64,
+        data: &[u8],
+        wire: usize,
+        tunnel: Option<&str>,
+        depth: u8,
+        reassembled: bool,
+    ) {
+        let h = match decode::decode_ip(data, wire, self.ignore_checksums || reassembled) {
+            Ok(h) => h,
+            Err(e) => {
+                self.decode_error(ts, e, None);
+                return;
+            }
+        };
+        let total = (h.total_len as usize).min(data.len());
+        let packet = &data[..total];
+        if let Some(frag) = h.frag {
+            if data.len() < h.total_len as usize {
+                self.flow_weird(
+                    ts,
+                    "incompletely_captured_fragment",
+                    Some((h.src, h.dst)),
+                    None,
+                );
+                if frag.offset != 0 {
+                    return;
+                }
+            } else {
+                match self.defrag.add(ts, &h, frag, packet) {
+                    FragOutcome::Held => {}
+                    FragOutcome::Dropped(w) => self.flow_weird(ts, w, Some((h.src, h.dst)), None),
+                    FragOutcome::Complete(buf) => {
+                        let len = buf.len();
+                        let tunnel = tunnel.map(str::to_string);
+                        self.ip(ts, &buf, len, tunnel.as_deref(), depth, true);
+                    }
+                }
+                return;
+            }
+        }
+        let l4 = packet.get(h.header_len..).unwrap_or_default();
+        let l4_len = (h.total_len as usize).saturating_sub(h.header_len);
+        let m = PacketMeta {
+            ts,
+            src: h.src,
+            dst: h.dst,
+            ip_proto: h.proto,
+            ip_len: u64::from(h.total_len),
+            l4,
+            l4_len,
+            tunnel_parent: tunnel,
+        };
+        match h.proto {
+            ipproto::TCP => match decode::decode_tcp(l4, l4_len) {
+                Ok(th) => self.tracker.tcp(&m, &th, &mut self.out),
+                Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("TCP")),
+            },
+            ipproto::UDP => {
+                if l4_len < 8 {
+                    self.flow_weird(ts, "truncated_header", Some((h.src, h.dst)), Some("UDP"));
+                } else if l4.len() < 8 {
+                    self.flow_weird(
+                        ts,
+                        "internally_truncated_header",
+                        Some((h.src, h.dst)),
+                        Some("UDP"),
+                    );
+                } else {
+                    self.tracker.udp(&m, &mut self.out);
+                }
+            }
+            ipproto::ICMP | ipproto::ICMPV6 => {
+                if l4.len() < 8 {
+                    self.flow_weird(ts, "truncated_ICMP", Some((h.src, h.dst)), Some("ICMP"));
+                } else if !self.icmp_checksum_ok(&h, l4, l4_len) {
+                    self.flow_weird(ts, "bad_ICMP_checksum", Some((h.src, h.dst)), Some("ICMP"));
+                } else {
+                    self.tracker
+                        .icmp(&m, h.proto == ipproto::ICMPV6, &mut self.out);
+                }
+            }
+            ipproto::GRE if depth < MAX_TUNNEL_DEPTH => self.gre(ts, &h, l4, depth),
+            ipproto::IPIP | ipproto::IPV6 if depth < MAX_TUNNEL_DEPTH => {
+                let uid = self.tunnel_uid(h.src, h.dst);
+                self.ip(ts, l4, l4.len(), Some(&uid), depth + 1, false);
+            }
+            2 => {
+                // IGMP: Zeek checks the message checksum and logs no connection.
+                if !self.ignore_checksums
+                    && l4.len() >= l4_len
+                    && decode::checksum(&l4[..l4_len], 0) != 0xffff
+                {
+                    self.flow_weird(
+                        ts,
+                        "igmp_invalid_checksum",
+                        Some((h.src, h.dst)),
+                        Some("IGMP"),
+                    );
+                }
+            }
+            ipproto::NONE => self.flow_weird(ts, "ipv6_no_next", Some((h.src, h.dst)), None),
+            _ => self.tracker.other(&m, &mut self.out),
+        }
+    }
+
+    fn icmp_checksum_ok(&self, h: &decode::IpHeader, l4: &[u8], l4_len: usize) -> bool {
+        if self.ignore_checksums || l4.len() < l4_len {
+            return true;
+        }
+        let initial = if h.proto == ipproto::ICMPV6 {
+            decode::pseudo_header_sum(h.src, h.dst, ipproto::ICMPV6, l4_len)
+        } else {
+            0
+        };
+        decode::checksum(&l4[..l4_len], initial) == 0xffff
+    }
+
+    fn tunnel_uid(&mut self, a: IpAddr, b: IpAddr) -> String {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        if let Some(u) = self.tunnels.get(&key) {
+            return u.clone();
+        }
+        if self.tunnels.len() >= MAX_TUNNELS {
+            self.tunnels.clear();
+        }
+        let uid = self.tracker.uids().next('C');
+        self.tunnels.insert(key, uid.clone());
+        uid
+    }
+
+    fn gre(&mut self, ts: f64, h: &decode::IpHeader, l4: &[u8], depth: u8) {
+        let mut r = decode::Reader::new(l4);
+        let (Some(flags), Some(proto)) = (r.u16(), r.u16()) else {
+            self.flow_weird(ts, "truncated_GRE", Some((h.src, h.dst)), Some("GRE"));
+            return;
+        };
+        let version = flags & 0x7;
+        let mut skip = 0;
+        if flags & 0x8000 != 0 {
+            skip += 4;
+        }
+        if flags & 0x2000 != 0 {
+            skip += 4;
+        }
+        if flags & 0x1000 != 0 {
+            skip += 4;
+        }
+        if version == 1 && flags & 0x0080 != 0 {
+            skip += 4;
+        }
+        if r.skip(skip).is_none() {
+            self.flow_weird(ts, "truncated_GRE", Some((h.src, h.dst)), Some("GRE"));
+            return;
+        }
+        let rest = &l4[r.offset()..];
+        let uid = self.tunnel_uid(h.src, h.dst);
+        match (version, proto) {
+            (0, 0x0800) | (0, 0x86dd) => {
+                self.ip(ts, rest, rest.len(), Some(&uid), depth + 1, false)
+            }
+            (0, 0x6558) => self.ether(ts, rest, &uid, depth),
+            (0, 0x88be) => self.ether(ts, rest.get(8..).unwrap_or_default(), &uid, depth),
+            (1, 0x880b) => {
+                let ppp = rest.strip_prefix(&[0xff, 0x03]).unwrap_or(rest);
+                if let Some(inner) = ppp
+                    .strip_prefix(&[0x00, 0x21])
+                    .or_else(|| ppp.strip_prefix(&[0x00, 0x57]))
+                {
+                    self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
+                }
+            }
+            _ => self.flow_weird(ts, "unknown_gre_version", Some((h.src, h.dst)), Some("GRE")),
+        }
+    }
+
+    fn ether(&mut self, ts: f64, frame: &[u8], uid: &str, depth: u8) {
+        match decode::decode_link(Linktype::ETHERNET, frame) {
+            Ok(info) => {
+                let ip = frame.get(info.ip_offset..).unwrap_or_default();
+                self.ip(ts, ip, ip.len(), Some(uid), depth + 1, false);
+            }
+            Err(e) => self.decode_error(ts, e, None),
+        }
+    }
+}

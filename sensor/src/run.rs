@@ -1,0 +1,464 @@
+//! Running a sensor: one capture thread (libpcap, live or file), the node split, worker
+//! threads split by the symmetric flow hash, one shared set of log files, and capture
+//! statistics for `estuary status`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::conn::{LocalNets, TrackerConfig};
+use crate::decode::Linktype;
+use crate::dispatch::Dispatcher;
+use crate::engine::Engine;
+use crate::notice::NoticePolicy;
+use crate::pipeline::{Pipeline, SharedPipeline};
+use crate::split::{combine_filters, flow_hash, NodeSplit};
+use crate::zeeklog::{Clock, LogError, LogFormat, LogSet, Rotation, SystemClock};
+
+/// Where packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A pcap or pcapng file, read as fast as possible.
+    File(PathBuf),
+    /// A live interface.
+    Live {
+        iface: String,
+        snaplen: i32,
+        promisc: bool,
+    },
+}
+
+/// Application analysis on or off (off: conn.log, weird.log and notices only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Analysis {
+    #[default]
+    Full,
+    ConnOnly,
+}
+
+/// Everything a sensor run needs.
+#[derive(Debug, Clone)]
+pub struct SensorOptions {
+    pub source: Source,
+    pub filter: Option<String>,
+    pub logdir: PathBuf,
+    pub format: LogFormat,
+    pub rotation: Rotation,
+    pub ignore_checksums: bool,
+    pub split: NodeSplit,
+    /// Worker threads (`lb_procs`).
+    pub workers: usize,
+    pub analysis: Analysis,
+    pub local_nets: LocalNets,
+    pub notice_policy: NoticePolicy,
+    /// Where capture statistics go (default: `<logdir>/netstats.json`).
+    pub stats_file: Option<PathBuf>,
+    pub max_conns: usize,
+}
+
+impl SensorOptions {
+    pub fn new(source: Source, logdir: PathBuf) -> Self {
+        SensorOptions {
+            source,
+            filter: None,
+            logdir,
+            format: LogFormat::Tsv,
+            rotation: Rotation::default(),
+            ignore_checksums: false,
+            split: NodeSplit::single(),
+            workers: 1,
+            analysis: Analysis::Full,
+            local_nets: LocalNets::zeek_private(),
+            notice_policy: NoticePolicy::default(),
+            stats_file: None,
+            max_conns: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    #[error("{context}: {source}")]
+    Pcap {
+        context: String,
+        #[source]
+        source: pcap::Error,
+    },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a worker thread panicked")]
+    Worker,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Packets the capture delivered (after the BPF filter).
+    pub received: u64,
+    pub dropped_kernel: u64,
+    pub dropped_interface: u64,
+    /// Packets handed to this node's workers (after the node split).
+    pub analyzed: u64,
+    pub per_worker: Vec<u64>,
+    pub records: u64,
+}
+
+struct OwnedPacket {
+    ts: f64,
+    wire_len: usize,
+    data: Vec<u8>,
+}
+
+const BATCH: usize = 256;
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+const STATS_EVERY: Duration = Duration::from_secs(5);
+
+enum Capture {
+    Offline(pcap::Capture<pcap::Offline>),
+    Live(pcap::Capture<pcap::Active>),
+}
+
+impl Capture {
+    fn open(opts: &SensorOptions) -> Result<Capture, SensorError> {
+        let filter = combine_filters(opts.filter.as_deref(), opts.split.bpf().as_deref());
+        let mut cap = match &opts.source {
+            Source::File(path) => {
+                pcap::Capture::from_file_with_precision(path, pcap::Precision::Micro)
+                    .map(Capture::Offline)
+                    .map_err(|source| SensorError::Pcap {
+                        context: format!("opening {}", path.display()),
+                        source,
+                    })?
+            }
+            Source::Live {
+                iface,
+                snaplen,
+                promisc,
+            } => {
+                let inactive = pcap::Capture::from_device(iface.as_str()).map_err(|source| {
+                    SensorError::Pcap {
+                        context: format!("interface {iface}"),
+                        source,
+                    }
+                })?;
+                let active = inactive
+                    .promisc(*promisc)
+                    .snaplen(*snaplen)
+                    .timeout(100)
+                    .immediate_mode(true)
+                    .buffer_size(64 << 20)
+                    .open()
+                    .map_err(|source| SensorError::Pcap {
+                        context: format!("opening interface {iface}"),
+                        source,
+                    })?;
+                Capture::Live(active)
+            }
+        };
+        if let Some(f) = filter {
+            let r = match &mut cap {
+                Capture::Offline(c) => c.filter(&f, true),
+                Capture::Live(c) => c.filter(&f, true),
+            };
+            r.map_err(|source| SensorError::Pcap {
+                context: format!("BPF filter {f:?}"),
+                source,
+            })?;
+            tracing::info!(filter = %f, "BPF filter applied");
+        }
+        Ok(cap)
+    }
+
+    fn linktype(&self) -> Linktype {
+        match self {
+            Capture::Offline(c) => Linktype(c.get_datalink().0),
+            Capture::Live(c) => Linktype(c.get_datalink().0),
+        }
+    }
+
+    fn next(&mut self) -> Result<pcap::Packet<'_>, pcap::Error> {
+        match self {
+            Capture::Offline(c) => c.next_packet(),
+            Capture::Live(c) => c.next_packet(),
+        }
+    }
+
+    fn stats(&mut self) -> Option<pcap::Stat> {
+        match self {
+            Capture::Offline(_) => None,
+            Capture::Live(c) => c.stats().ok(),
+        }
+    }
+}
+
+fn packet_time(h: &pcap::PacketHeader) -> f64 {
+    h.ts.tv_sec as f64 + h.ts.tv_usec as f64 / 1e6
+}
+
+fn tracker_config(opts: &SensorOptions) -> TrackerConfig {
+    TrackerConfig {
+        ignore_checksums: opts.ignore_checksums,
+        local_nets: opts.local_nets.clone(),
+        max_conns: opts.max_conns,
+        peer: "zeek".to_string(),
+    }
+}
+
+fn submit_all(pipeline: &SharedPipeline, engine: &mut Engine) -> Result<(), LogError> {
+    let records = engine.take_records();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut p = pipeline.lock();
+    for r in records {
+        p.submit(r)?;
+    }
+    Ok(())
+}
+
+/// Runs the sensor until the input ends or `stop` is set. Logs are complete (with `#close`)
+/// when this returns.
+pub fn run(opts: &SensorOptions, stop: &AtomicBool) -> Result<Summary, SensorError> {
+    run_with_clock(opts, stop, Arc::new(SystemClock))
+}
+
+pub fn run_with_clock(
+    opts: &SensorOptions,
+    stop: &AtomicBool,
+    clock: Arc<dyn Clock>,
+) -> Result<Summary, SensorError> {
+    let logs = LogSet::new(&opts.logdir, opts.format, opts.rotation, clock).map_err(|source| {
+        SensorError::Io {
+            path: opts.logdir.clone(),
+            source,
+        }
+    })?;
+    let pipeline = SharedPipeline::new(Pipeline::new(
+        logs,
+        opts.notice_policy.clone(),
+        opts.local_nets.clone(),
+    ));
+    let dispatcher = Arc::new(match opts.analysis {
+        Analysis::Full => Dispatcher::all(),
+        Analysis::ConnOnly => Dispatcher::none(),
+    });
+    let mut cap = Capture::open(opts)?;
+    let linktype = cap.linktype();
+    let nworkers = opts.workers.max(1);
+    let counters: Arc<Vec<AtomicU64>> =
+        Arc::new((0..nworkers).map(|_| AtomicU64::new(0)).collect());
+    let stats_path = opts
+        .stats_file
+        .clone()
+        .unwrap_or_else(|| opts.logdir.join("netstats.json"));
+    let mut summary = Summary::default();
+    let mut last_stats = Instant::now();
+    let mut last_flush = Instant::now();
+
+    if nworkers == 1 {
+        let mut engine = Engine::new(tracker_config(opts), Arc::clone(&dispatcher));
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match cap.next() {
+                Ok(p) => {
+                    summary.received += 1;
+                    if !opts.split.keeps(flow_hash(linktype, p.data)) {
+                        continue;
+                    }
+                    summary.analyzed += 1;
+                    counters[0].fetch_add(1, Ordering::Relaxed);
+                    engine.packet(
+                        packet_time(p.header),
+                        linktype,
+                        p.data,
+                        p.header.len as usize,
+                    );
+                    submit_all(&pipeline, &mut engine)?;
+                }
+                Err(pcap::Error::TimeoutExpired) => {}
+                Err(pcap::Error::NoMorePackets) => break,
+                Err(e) => {
+                    return Err(SensorError::Pcap {
+                        context: "reading packets".into(),
+                        source: e,
+                    })
+                }
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                pipeline.lock().flush()?;
+                last_flush = Instant::now();
+                if last_stats.elapsed() >= STATS_EVERY {
+                    update_stats(&mut cap, &mut summary, &counters);
+                    write_stats(&stats_path, opts, &summary)?;
+                    last_stats = Instant::now();
+                }
+            }
+        }
+        engine.finish();
+        submit_all(&pipeline, &mut engine)?;
+    } else {
+        let mut senders: Vec<SyncSender<Vec<OwnedPacket>>> = Vec::with_capacity(nworkers);
+        let mut handles = Vec::with_capacity(nworkers);
+        for i in 0..nworkers {
+            let (tx, rx) = sync_channel::<Vec<OwnedPacket>>(64);
+            senders.push(tx);
+            let engine = Engine::new(tracker_config(opts), Arc::clone(&dispatcher));
+            let pipeline = pipeline.clone();
+            let counters = Arc::clone(&counters);
+            handles.push(
+                thread::Builder::new()
+                    .name(format!("sensor-worker-{i}"))
+                    .spawn(move || worker(i, engine, rx, pipeline, linktype, counters))
+                    .map_err(|source| SensorError::Io {
+                        path: PathBuf::from("worker thread"),
+                        source,
+                    })?,
+            );
+        }
+        let mut batches: Vec<Vec<OwnedPacket>> =
+            (0..nworkers).map(|_| Vec::with_capacity(BATCH)).collect();
+        let send = |i: usize, batch: Vec<OwnedPacket>| senders[i].send(batch).is_ok();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match cap.next() {
+                Ok(p) => {
+                    summary.received += 1;
+                    let hash = flow_hash(linktype, p.data);
+                    if !opts.split.keeps(hash) {
+                        continue;
+                    }
+                    summary.analyzed += 1;
+                    let w = (hash / u64::from(opts.split.count.max(1)) % nworkers as u64) as usize;
+                    batches[w].push(OwnedPacket {
+                        ts: packet_time(p.header),
+                        wire_len: p.header.len as usize,
+                        data: p.data.to_vec(),
+                    });
+                    if batches[w].len() >= BATCH {
+                        let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
+                        if !send(w, full) {
+                            return Err(SensorError::Worker);
+                        }
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    for (w, b) in batches.iter_mut().enumerate() {
+                        if !b.is_empty() && !send(w, std::mem::take(b)) {
+                            return Err(SensorError::Worker);
+                        }
+                    }
+                }
+                Err(pcap::Error::NoMorePackets) => break,
+                Err(e) => {
+                    return Err(SensorError::Pcap {
+                        context: "reading packets".into(),
+                        source: e,
+                    })
+                }
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                pipeline.lock().flush()?;
+                last_flush = Instant::now();
+                if last_stats.elapsed() >= STATS_EVERY {
+                    update_stats(&mut cap, &mut summary, &counters);
+                    write_stats(&stats_path, opts, &summary)?;
+                    last_stats = Instant::now();
+                }
+            }
+        }
+        for (w, b) in batches.into_iter().enumerate() {
+            if !b.is_empty() && !send(w, b) {
+                return Err(SensorError::Worker);
+            }
+        }
+        drop(senders);
+        for h in handles {
+            match h.join() {
+                Ok(r) => r?,
+                Err(_) => return Err(SensorError::Worker),
+            }
+        }
+    }
+    update_stats(&mut cap, &mut summary, &counters);
+    write_stats(&stats_path, opts, &summary)?;
+    let pipeline = pipeline.into_inner().ok_or(SensorError::Worker)?;
+    summary.records = pipeline.stats.records;
+    pipeline.close()?;
+    Ok(summary)
+}
+
+fn worker(
+    index: usize,
+    mut engine: Engine,
+    rx: Receiver<Vec<OwnedPacket>>,
+    pipeline: SharedPipeline,
+    linktype: Linktype,
+    counters: Arc<Vec<AtomicU64>>,
+) -> Result<(), LogError> {
+    for batch in rx {
+        counters[index].fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for p in &batch {
+            engine.packet(p.ts, linktype, &p.data, p.wire_len);
+        }
+        submit_all(&pipeline, &mut engine)?;
+    }
+    engine.finish();
+    submit_all(&pipeline, &mut engine)
+}
+
+fn update_stats(cap: &mut Capture, summary: &mut Summary, counters: &[AtomicU64]) {
+    if let Some(s) = cap.stats() {
+        summary.dropped_kernel = u64::from(s.dropped);
+        summary.dropped_interface = u64::from(s.if_dropped);
+    }
+    summary.per_worker = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+}
+
+/// Writes the capture statistics atomically (temp file, rename), like zeekctl's netstats.
+fn write_stats(path: &Path, opts: &SensorOptions, s: &Summary) -> Result<(), SensorError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let workers: Vec<String> = s
+        .per_worker
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{{\"worker\":{i},\"packets\":{n}}}"))
+        .collect();
+    let body = format!(
+        "{{\"updated\":{now:.6},\"node_count\":{},\"node_index\":{},\"received\":{},\"analyzed\":{},\"dropped_kernel\":{},\"dropped_interface\":{},\"workers\":[{}]}}\n",
+        opts.split.count,
+        opts.split.index,
+        s.received,
+        s.analyzed,
+        s.dropped_kernel,
+        s.dropped_interface,
+        workers.join(",")
+    );
+    let tmp = path.with_extension("json.tmp");
+    let io = |source| SensorError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = fs::File::create(&tmp).map_err(io)?;
+    f.write_all(body.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
