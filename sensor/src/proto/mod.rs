@@ -71,3 +71,4 @@ pub mod http;
 mod lines;
 mod record_id;
 pub mod ssl;
+pub mod ssh;
