@@ -200,10 +200,9 @@ impl<'a> Settings<'a> {
         let stats_expire_interval = self
             .get("StatsLogExpireInterval", parse_expire_interval)
             .flatten();
-        let time_fmt = self.string("TimeFmt", "%d %b %H:%M:%S");
-        if time_fmt.is_empty() {
-            self.error("TimeFmt", "is empty");
-        }
+        let time_fmt = self
+            .get("TimeFmt", check_time_fmt)
+            .unwrap_or_else(|| "%d %b %H:%M:%S".to_owned());
         let debug = self.get("Debug", value::parse_bool).unwrap_or(false);
         let max_message_size = self
             .get("MaxMessageSize", |v| {
@@ -598,6 +597,18 @@ pub(crate) fn parse_expire_interval(text: &str) -> Result<Option<Duration>, Stri
     Ok((seconds > 0).then(|| Duration::from_secs(seconds)))
 }
 
+/// A strftime format chrono can render (an unknown `%` specifier is an error, not literal text).
+fn check_time_fmt(text: &str) -> Result<String, String> {
+    use chrono::format::{Item, StrftimeItems};
+    if text.is_empty() {
+        return Err("is empty".into());
+    }
+    if StrftimeItems::new(text).any(|item| matches!(item, Item::Error)) {
+        return Err(format!("{text:?} is not a valid strftime format"));
+    }
+    Ok(text.to_owned())
+}
+
 /// Space-separated file name patterns, no directories.
 fn parse_keep_logs(text: &str) -> Result<Vec<String>, String> {
     text.split_whitespace()
@@ -681,6 +692,9 @@ mod tests {
             }))
         );
         assert!(parse_network("10.0.0.0/33").is_err());
+        assert!(check_time_fmt("%d %b %H:%M:%S").is_ok());
+        assert!(check_time_fmt("%Q").is_err());
+        assert!(check_time_fmt("").is_err());
         assert!(parse_network("10.0.0.256").is_err());
         assert_eq!(parse_network("sensor1.example"), Ok(None));
     }
