@@ -277,3 +277,73 @@ proptest! {
         prop_assert_eq!(cfg.destinations[0].port, port);
     }
 }
+
+/// One file monitor as both forms can say it.
+#[derive(Debug, Clone)]
+struct AnyInput {
+    name: String,
+    tag: String,
+    severity: estuary_wire::Severity,
+    facility: estuary_wire::Facility,
+    state: Option<String>,
+}
+
+fn any_input() -> impl Strategy<Value = AnyInput> {
+    (
+        "[a-z]{1,8}",
+        "[a-z_]{1,12}:?",
+        prop::sample::select(estuary_wire::Severity::ALL),
+        prop::sample::select(estuary_wire::Facility::ALL),
+        prop::option::of("[a-z-]{1,10}"),
+    )
+        .prop_map(|(name, tag, severity, facility, state)| AnyInput {
+            name,
+            tag,
+            severity,
+            facility,
+            state,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The same setup written as rsyslog directives and as TOML gives the same configuration.
+    #[test]
+    fn conf_and_toml_agree(
+        inputs in prop::collection::vec(any_input(), 1..5),
+        transport in prop::sample::select(&[("@", "udp"), ("@@", "tcp"), (":omrelp:", "relp")][..]),
+        port in 1u16..,
+        rfc5424 in any::<bool>(),
+        poll_secs in 1u64..100,
+    ) {
+        let mut conf = String::from("$WorkDirectory /w\n$LocalHostName sensor\n$ModLoad imfile\n");
+        let mut toml = String::from("work_dir = \"/w\"\nhostname = \"sensor\"\n");
+        for (i, input) in inputs.iter().enumerate() {
+            conf.push_str(&format!(
+                "$InputFileName /logs/{}{i}.log\n$InputFileTag {}\n$InputFileSeverity {}\n$InputFileFacility {}\n",
+                input.name, input.tag, input.severity, input.facility
+            ));
+            toml.push_str(&format!(
+                "[[input]]\npath = \"/logs/{}{i}.log\"\ntag = \"{}\"\nseverity = \"{}\"\nfacility = \"{}\"\npoll_interval = {poll_secs}\n",
+                input.name, input.tag, input.severity, input.facility
+            ));
+            if let Some(state) = &input.state {
+                conf.push_str(&format!("$InputFileStateFile {state}{i}\n"));
+                toml.push_str(&format!("state_file = \"{state}{i}\"\n"));
+            }
+            conf.push_str("$InputRunFileMonitor\n");
+        }
+        let template = if rfc5424 { ";RSYSLOG_SyslogProtocol23Format" } else { "" };
+        conf.push_str(&format!("$InputFilePollInterval {poll_secs}\n*.* {}127.0.0.1:{port}{template}\n", transport.0));
+        toml.push_str(&format!(
+            "[[destination]]\nhost = \"127.0.0.1\"\nport = {port}\ntransport = \"{}\"\nformat = \"{}\"\n",
+            transport.1,
+            if rfc5424 { "rfc5424" } else { "rfc3164" }
+        ));
+        let from_conf = crate::shipper::rsyslog::parse(Path::new(FILE), &conf).map_err(|e| TestCaseError::fail(format!("{e}\n{conf}")))?;
+        let from_toml = crate::shipper::native::parse(Path::new(FILE), &toml).map_err(|e| TestCaseError::fail(format!("{e}\n{toml}")))?;
+        let without_source = |c: &ShipperConfig| c.describe().into_iter().filter(|(k, _)| k != "source").collect::<Vec<_>>();
+        prop_assert_eq!(without_source(&from_conf), without_source(&from_toml));
+    }
+}
