@@ -32,6 +32,11 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// The aggregator's periodic duties once (as zeekctl cron): expire, check disk, mail, stats.
+    Cron {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate a configuration file; prints every error with file, line and key.
     Check {
         #[arg(long, short)]
@@ -60,7 +65,35 @@ impl Cli {
                 print!("{}", estuary_shipper::status(&config)?);
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Aggregate { config: _ } => todo!("aggregator"),
+            Command::Aggregate { config } => {
+                let config = estuary_config::aggregator::load(&config)?;
+                estuary_aggregator::run(config)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Cron { config } => {
+                let config = estuary_config::aggregator::load(&config)?;
+                let report = estuary_aggregator::cron::run(&config, std::time::SystemTime::now())?;
+                let mut text = format!(
+                    "expired {} files, {} folders; {} mails sent\n",
+                    report.expired_files, report.expired_dirs, report.mails_sent
+                );
+                for line in &report.findings {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+                if let Ok(status) = estuary_aggregator::stats::read_status(&config.spool_dir) {
+                    for (peer, c) in &status.peers {
+                        text.push_str(&format!(
+                            "peer {peer} received={} accepted={} refused={} malformed={} duplicates={} bytes={}\n",
+                            c.received, c.accepted, c.refused, c.malformed, c.duplicates, c.bytes
+                        ));
+                    }
+                }
+                match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(ExitCode::SUCCESS),
+                }
+            }
             Command::Check { config } => {
                 let (report, code) = match estuary_config::load_any(&config) {
                     Ok(_) => (format!("{}: OK\n", config.display()), ExitCode::SUCCESS),
