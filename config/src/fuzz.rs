@@ -347,3 +347,115 @@ proptest! {
         prop_assert_eq!(without_source(&from_conf), without_source(&from_toml));
     }
 }
+
+/// An aggregator option value as each form writes it: (`.cfg` text, TOML literal).
+fn cfg_and_toml_value(option: &'static str) -> BoxedStrategy<(String, String)> {
+    let quoted = |s: &str| format!("\"{s}\"");
+    match option {
+        "LogRotationInterval" => (60u64..200_000)
+            .prop_map(|n| (n.to_string(), n.to_string()))
+            .boxed(),
+        "LogExpireInterval" | "StatsLogExpireInterval" => (
+            0u64..100,
+            prop::sample::select(&["", "day", "hr", "min"][..]),
+        )
+            .prop_map(move |(n, unit)| (format!("{n}{unit}"), quoted(&format!("{n}{unit}"))))
+            .boxed(),
+        "Debug" | "PerHostDirs" | "MailAlarms" => any::<bool>()
+            .prop_map(|b| (if b { "1" } else { "0" }.to_owned(), b.to_string()))
+            .boxed(),
+        "MinDiskSpace" | "DiskHardFloor" => (0u8..=100)
+            .prop_map(|n| (n.to_string(), n.to_string()))
+            .boxed(),
+        "MaxMessageSize" => (480usize..100_000)
+            .prop_map(|n| (n.to_string(), n.to_string()))
+            .boxed(),
+        "Durability" => prop::sample::select(&["written", "synced"][..])
+            .prop_map(move |d| (d.to_owned(), quoted(d)))
+            .boxed(),
+        "ListenUDP" | "ListenTCP" | "ListenRELP" => (1u16..)
+            .prop_map(move |p| (format!("127.0.0.1:{p}"), quoted(&format!("127.0.0.1:{p}"))))
+            .boxed(),
+        "KeepLogs" => prop::collection::vec("[a-z]{1,6}\\.\\*", 0..3)
+            .prop_map(|v| {
+                (
+                    v.join(" "),
+                    format!(
+                        "[{}]",
+                        v.iter()
+                            .map(|s| format!("\"{s}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+            .boxed(),
+        _ => "[a-zA-Z0-9@.<>_-]{1,12}"
+            .prop_map(move |s| (s.clone(), quoted(&s)))
+            .boxed(),
+    }
+}
+
+fn aggregator_settings() -> impl Strategy<Value = Vec<(&'static str, String, String)>> {
+    const PICKABLE: &[&str] = &[
+        "LogRotationInterval",
+        "LogExpireInterval",
+        "StatsLogExpireInterval",
+        "KeepLogs",
+        "Debug",
+        "PerHostDirs",
+        "MailAlarms",
+        "MinDiskSpace",
+        "DiskHardFloor",
+        "MaxMessageSize",
+        "Durability",
+        "ListenUDP",
+        "ListenTCP",
+        "ListenRELP",
+        "MailTo",
+        "MailFrom",
+        "MailSubjectPrefix",
+        "TagPrefix",
+    ];
+    prop::sample::subsequence(PICKABLE, 0..PICKABLE.len()).prop_flat_map(|options| {
+        options
+            .into_iter()
+            .map(|o| cfg_and_toml_value(o).prop_map(move |(c, t)| (o, c, t)))
+            .collect::<Vec<_>>()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The same options as zeekctl `Key = value` lines and as TOML tables give the same result,
+    /// or the same complaints.
+    #[test]
+    fn cfg_and_toml_agree(settings in aggregator_settings()) {
+        let mut cfg = String::from("LogDir = /l\nSpoolDir = /s\n");
+        let mut top = String::from("log_dir = \"/l\"\nspool_dir = \"/s\"\n");
+        let mut tables: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+        for (option, cfg_value, toml_value) in &settings {
+            cfg.push_str(&format!("{option} = {cfg_value}\n"));
+            let path = crate::aggregator::settings::OPTIONS.iter().find(|(o, _)| o == option).map(|(_, p)| *p).unwrap_or_default();
+            match path.split_once('.') {
+                Some((table, key)) => tables.entry(table).or_default().push_str(&format!("{key} = {toml_value}\n")),
+                None => top.push_str(&format!("{path} = {toml_value}\n")),
+            }
+        }
+        let toml = tables.iter().fold(top, |acc, (table, body)| format!("{acc}[{table}]\n{body}"));
+        let from_cfg = crate::aggregator::cluster_cfg::parse(Path::new(FILE), &cfg);
+        let from_toml = crate::aggregator::native::parse(Path::new(FILE), &toml);
+        match (from_cfg, from_toml) {
+            (Ok(a), Ok(b)) => {
+                let without_source = |c: &AggregatorConfig| c.describe().into_iter().filter(|(k, _)| k != "source").collect::<Vec<_>>();
+                prop_assert_eq!(without_source(&a), without_source(&b));
+            }
+            (Err(a), Err(b)) => {
+                let messages = |e: &ConfigErrors| e.0.iter().map(|e| e.message.clone()).collect::<Vec<_>>();
+                prop_assert_eq!(messages(&a), messages(&b), "\n{}\n---\n{}", cfg, toml);
+            }
+            (a, b) => prop_assert!(false, "forms disagree:\n{cfg}\n{a:?}\n---\n{toml}\n{b:?}"),
+        }
+    }
+}
