@@ -85,9 +85,14 @@ pub fn load_any(path: &Path) -> Result<AnyConfig, ConfigErrors> {
     }
 }
 
+/// The file as text, without a UTF-8 byte order mark (editors on some systems add one).
 fn read_text(path: &Path) -> Result<String, ConfigErrors> {
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;
+    let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
     String::from_utf8(bytes).map_err(|e| {
         let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
