@@ -157,11 +157,18 @@ fn load_any_tells_kinds_apart() {
 fn byte_order_mark_and_crlf_are_accepted_and_bad_utf8_is_located() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bom.conf");
-    fs::write(&path, b"\xef\xbb\xbf$ModLoad imfile\r\n$InputFileName /a.log\r\n$InputFileTag a:\r\n*.* @h\r\n").unwrap();
+    fs::write(
+        &path,
+        b"\xef\xbb\xbf$ModLoad imfile\r\n$InputFileName /a.log\r\n$InputFileTag a:\r\n*.* @h\r\n",
+    )
+    .unwrap();
     let cfg = shipper::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.inputs[0].tag, "a:");
     let bad = dir.path().join("bad.cfg");
     fs::write(&bad, b"LogDir = /l\nMailTo = \xff\n").unwrap();
     let err = aggregator::load(&bad).unwrap_err();
-    assert_eq!((err.0[0].line, err.0[0].message.as_str()), (Some(2), "not valid UTF-8"));
+    assert_eq!(
+        (err.0[0].line, err.0[0].message.as_str()),
+        (Some(2), "not valid UTF-8")
+    );
 }
