@@ -1,0 +1,276 @@
+//! Helpers for the sensor tests: run `estuary sensor`, read Zeek logs, compare row multisets.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `estuary sensor` with `args` plus `--logdir <dir>`; panics with stderr on failure.
+pub fn run_sensor(bin: &Path, dir: &Path, args: &[&str]) {
+    std::fs::create_dir_all(dir).expect("create log dir");
+    let out = Command::new(bin)
+        .arg("sensor")
+        .args(args)
+        .arg("--logdir")
+        .arg(dir)
+        .output()
+        .expect("start estuary sensor");
+    assert!(
+        out.status.success(),
+        "estuary sensor {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A Zeek TSV log: its columns and rows.
+#[derive(Debug, Clone, Default)]
+pub struct ZeekLog {
+    pub fields: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub header: Vec<String>,
+}
+
+impl ZeekLog {
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f == name)
+    }
+
+    pub fn get<'a>(&self, row: &'a [String], name: &str) -> Option<&'a str> {
+        self.column(name)
+            .and_then(|i| row.get(i))
+            .map(String::as_str)
+    }
+}
+
+/// btest's `diff-remove-first-timestamp`: the first 9-10 digit `.`-number on a line becomes
+/// `XXXXXXXXXX.XXXXXX`.
+pub fn mask_first_timestamp(line: &str) -> String {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let int_len = i - start;
+            if (9..=10).contains(&int_len) && i < b.len() && b[i] == b'.' {
+                let frac_start = i + 1;
+                let mut j = frac_start;
+                while j < b.len() && b[j].is_ascii_digit() && j - frac_start < 8 {
+                    j += 1;
+                }
+                if j > frac_start {
+                    return format!("{}XXXXXXXXXX.XXXXXX{}", &line[..start], &line[j..]);
+                }
+            }
+        } else {
+            i += 1;
+        }
+    }
+    line.to_string()
+}
+
+/// Reads a TSV log. `mask` applies the btest canonifier (sensor output only).
+pub fn read_log(path: &Path, mask: bool) -> Option<ZeekLog> {
+    let text = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let mut log = ZeekLog::default();
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("#fields\t") {
+            log.fields = f.split('\t').map(str::to_string).collect();
+        }
+        if line.starts_with('#') {
+            log.header.push(line.to_string());
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let line = if mask {
+            mask_first_timestamp(line)
+        } else {
+            line.to_string()
+        };
+        log.rows
+            .push(line.split('\t').map(str::to_string).collect());
+    }
+    Some(log)
+}
+
+/// A `zeek-cut -m` file: first line the column names, then rows.
+pub fn read_cut(path: &Path) -> Option<ZeekLog> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let fields = lines.next()?.split('\t').map(str::to_string).collect();
+    let rows = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    Some(ZeekLog {
+        fields,
+        rows,
+        header: Vec::new(),
+    })
+}
+
+/// Columns holding random ids: compared only up to renaming, so left out of the key.
+const ID_COLUMNS: &[&str] = &[
+    "ts",
+    "uid",
+    "fuid",
+    "fuids",
+    "orig_fuids",
+    "resp_fuids",
+    "tunnel_parents",
+];
+
+/// The columns compared for a log: the list for conn.log, every non-id column else.
+pub fn key_columns(log: &str, fields: &[String]) -> Vec<String> {
+    if log.starts_with("conn") {
+        let conn = [
+            "id.orig_h",
+            "id.orig_p",
+            "id.resp_h",
+            "id.resp_p",
+            "proto",
+            "service",
+            "duration",
+            "orig_bytes",
+            "resp_bytes",
+            "conn_state",
+            "history",
+            "orig_pkts",
+            "resp_pkts",
+        ];
+        return conn
+            .iter()
+            .filter(|c| fields.iter().any(|f| f == *c))
+            .map(|c| c.to_string())
+            .collect();
+    }
+    fields
+        .iter()
+        .filter(|f| !ID_COLUMNS.contains(&f.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Rows equal on the key columns, counted as multisets: (matched, expected, got).
+pub fn compare(log: &str, expected: &ZeekLog, got: Option<&ZeekLog>) -> (usize, usize, usize) {
+    let keys = key_columns(log, &expected.fields);
+    let project = |l: &ZeekLog| -> HashMap<Vec<String>, usize> {
+        let idx: Vec<Option<usize>> = keys.iter().map(|k| l.column(k)).collect();
+        let mut m = HashMap::new();
+        for r in &l.rows {
+            let key: Vec<String> = idx
+                .iter()
+                .map(|i| {
+                    i.and_then(|i| r.get(i))
+                        .cloned()
+                        .unwrap_or_else(|| "<missing>".into())
+                })
+                .collect();
+            *m.entry(key).or_insert(0) += 1;
+        }
+        m
+    };
+    let e = project(expected);
+    let g = got.map(project).unwrap_or_default();
+    let matched = e
+        .iter()
+        .map(|(k, n)| (*n).min(g.get(k).copied().unwrap_or(0)))
+        .sum();
+    (
+        matched,
+        expected.rows.len(),
+        got.map_or(0, |l| l.rows.len()),
+    )
+}
+
+/// Rows of `expected` that `got` lacks, and the reverse, for failure messages.
+pub fn differences(log: &str, expected: &ZeekLog, got: Option<&ZeekLog>) -> Vec<String> {
+    let keys = key_columns(log, &expected.fields);
+    let rows = |l: &ZeekLog| -> Vec<String> {
+        let idx: Vec<Option<usize>> = keys.iter().map(|k| l.column(k)).collect();
+        l.rows
+            .iter()
+            .map(|r| {
+                idx.iter()
+                    .map(|i| i.and_then(|i| r.get(i)).map_or("<missing>", String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let e = rows(expected);
+    let g = got.map(rows).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut g_left = g.clone();
+    for r in &e {
+        if let Some(p) = g_left.iter().position(|x| x == r) {
+            g_left.remove(p);
+        } else {
+            out.push(format!("  zeek:   {r}"));
+        }
+    }
+    for r in g_left {
+        out.push(format!("  sensor: {r}"));
+    }
+    out
+}
+
+/// One line of the zeek-dev manifest.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub trace: PathBuf,
+    pub logs: Vec<String>,
+    pub ignore_checksums: bool,
+}
+
+pub fn manifest(root: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(root.join("manifest.tsv")).expect("manifest.tsv");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Some(Entry {
+                id: c.first()?.to_string(),
+                trace: root.join(c.get(1)?),
+                logs: c.get(4)?.split(',').map(str::to_string).collect(),
+                ignore_checksums: *c.get(6)? == "-C",
+            })
+        })
+        .collect()
+}
+
+/// Per-log totals: (matched, expected, got).
+pub type Table = BTreeMap<String, (usize, usize, usize)>;
+
+pub fn print_table(title: &str, t: &Table) {
+    println!("{title}");
+    println!(
+        "{:<12} {:>8} {:>8} {:>8} {:>7}",
+        "log", "matched", "zeek", "sensor", "share"
+    );
+    for (log, (m, e, g)) in t {
+        let share = if *e == 0 {
+            100.0
+        } else {
+            100.0 * *m as f64 / (*e.max(g)) as f64
+        };
+        println!("{log:<12} {m:>8} {e:>8} {g:>8} {share:>6.1}%");
+    }
+}
+
+/// Share of rows equal, counting extra sensor rows against it.
+pub fn share(t: &Table, log: &str) -> f64 {
+    t.get(log).map_or(0.0, |(m, e, g)| {
+        if *e == 0 && *g == 0 {
+            1.0
+        } else {
+            *m as f64 / (*e.max(g)) as f64
+        }
+    })
+}
