@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
+use crate::digits::Decimal;
 use crate::{Format, Framing, Origin, Pri};
 
 /// rsyslog cuts the tag to this many bytes (`%syslogtag:1:32%`).
@@ -41,9 +42,97 @@ pub fn app_name(tag: &str) -> &str {
 
 /// Appends one message (no framing) to `out`.
 pub fn write_message(out: &mut Vec<u8>, format: Format, header: &Header<'_>, body: &[u8]) {
+    write_with_stamp(out, format, header, Stamp::Render, body);
+}
+
+/// The header's timestamp: rendered now, or already rendered by an [`Encoder`].
+#[derive(Clone, Copy)]
+enum Stamp<'a> {
+    Render,
+    Rendered(&'a [u8]),
+}
+
+fn write_with_stamp(
+    out: &mut Vec<u8>,
+    format: Format,
+    header: &Header<'_>,
+    stamp: Stamp<'_>,
+    body: &[u8],
+) {
     match format {
-        Format::Rfc3164 => write_rfc3164(out, header, body),
-        Format::Rfc5424 => write_rfc5424(out, header, body),
+        Format::Rfc3164 => write_rfc3164(out, header, stamp, body),
+        Format::Rfc5424 => write_rfc5424(out, header, stamp, body),
+    }
+}
+
+fn write_timestamp(out: &mut Vec<u8>, format: Format, ts: &DateTime<FixedOffset>) {
+    match format {
+        Format::Rfc3164 => write_rfc3164_timestamp(out, ts),
+        Format::Rfc5424 => write_rfc3339_timestamp(out, ts),
+    }
+}
+
+/// Writes messages in one format and framing, rendering each distinct timestamp once (a
+/// shipper stamps a whole batch with one time).
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    format: Format,
+    framing: Framing,
+    stamp: Option<(DateTime<FixedOffset>, Vec<u8>)>,
+}
+
+impl Encoder {
+    pub fn new(format: Format, framing: Framing) -> Encoder {
+        Encoder {
+            format,
+            framing,
+            stamp: None,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Appends one framed message, like [`write_framed`].
+    pub fn write(&mut self, out: &mut Vec<u8>, header: &Header<'_>, body: &[u8]) {
+        let stale = self
+            .stamp
+            .as_ref()
+            .is_none_or(|(ts, _)| *ts != header.timestamp);
+        if stale {
+            let mut rendered = Vec::with_capacity(32);
+            write_timestamp(&mut rendered, self.format, &header.timestamp);
+            self.stamp = Some((header.timestamp, rendered));
+        }
+        let stamp = match &self.stamp {
+            Some((_, rendered)) => Stamp::Rendered(rendered),
+            None => Stamp::Render,
+        };
+        frame_with(out, self.framing, |out| {
+            write_with_stamp(out, self.format, header, stamp, body)
+        });
+    }
+}
+
+/// Runs `write` to append a message, then frames it in place.
+fn frame_with(out: &mut Vec<u8>, framing: Framing, write: impl FnOnce(&mut Vec<u8>)) {
+    match framing {
+        Framing::NewLine => {
+            write(out);
+            out.push(b'\n');
+        }
+        Framing::OctetCounting => {
+            let start = out.len();
+            write(out);
+            let len = Decimal::new((out.len() - start) as u64);
+            let prefix = len.as_bytes();
+            out.splice(start..start, prefix.iter().copied().chain([b' ']));
+        }
     }
 }
 
@@ -55,19 +144,7 @@ pub fn write_framed(
     header: &Header<'_>,
     body: &[u8],
 ) {
-    match framing {
-        Framing::NewLine => {
-            write_message(out, format, header, body);
-            out.push(b'\n');
-        }
-        Framing::OctetCounting => {
-            let start = out.len();
-            write_message(out, format, header, body);
-            let mut prefix = itoa_buf();
-            let prefix = length_prefix(out.len() - start, &mut prefix);
-            out.splice(start..start, prefix.iter().copied());
-        }
-    }
+    frame_with(out, framing, |out| write_message(out, format, header, body));
 }
 
 /// Appends an already-built message with its framing: `<len> <msg>` or `<msg>\n`.
@@ -78,52 +155,17 @@ pub fn write_frame(out: &mut Vec<u8>, framing: Framing, message: &[u8]) {
             out.push(b'\n');
         }
         Framing::OctetCounting => {
-            let mut prefix = itoa_buf();
-            out.extend_from_slice(length_prefix(message.len(), &mut prefix));
+            out.extend_from_slice(Decimal::new(message.len() as u64).as_bytes());
+            out.push(b' ');
             out.extend_from_slice(message);
         }
     }
 }
 
-fn itoa_buf() -> [u8; 21] {
-    [0; 21]
-}
-
-/// `"<len> "` in `buf`.
-fn length_prefix(len: usize, buf: &mut [u8; 21]) -> &[u8] {
-    let mut i = buf.len() - 1;
-    buf[i] = b' ';
-    let mut n = len;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
-
 fn write_pri(out: &mut Vec<u8>, pri: Pri) {
     out.push(b'<');
-    write_decimal(out, u64::from(pri.value()));
+    out.extend_from_slice(Decimal::new(u64::from(pri.value())).as_bytes());
     out.push(b'>');
-}
-
-fn write_decimal(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 fn write_2digits(out: &mut Vec<u8>, n: u32) {
@@ -187,9 +229,16 @@ pub fn write_rfc3339_timestamp(out: &mut Vec<u8>, ts: &DateTime<FixedOffset>) {
     write_2digits(out, minutes % 60);
 }
 
-fn write_rfc3164(out: &mut Vec<u8>, header: &Header<'_>, body: &[u8]) {
+fn write_stamp(out: &mut Vec<u8>, format: Format, header: &Header<'_>, stamp: Stamp<'_>) {
+    match stamp {
+        Stamp::Render => write_timestamp(out, format, &header.timestamp),
+        Stamp::Rendered(bytes) => out.extend_from_slice(bytes),
+    }
+}
+
+fn write_rfc3164(out: &mut Vec<u8>, header: &Header<'_>, stamp: Stamp<'_>, body: &[u8]) {
     write_pri(out, header.pri);
-    write_rfc3164_timestamp(out, &header.timestamp);
+    write_stamp(out, Format::Rfc3164, header, stamp);
     out.push(b' ');
     out.extend_from_slice(header.hostname.as_bytes());
     out.push(b' ');
@@ -201,10 +250,10 @@ fn write_rfc3164(out: &mut Vec<u8>, header: &Header<'_>, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-fn write_rfc5424(out: &mut Vec<u8>, header: &Header<'_>, body: &[u8]) {
+fn write_rfc5424(out: &mut Vec<u8>, header: &Header<'_>, stamp: Stamp<'_>, body: &[u8]) {
     write_pri(out, header.pri);
     out.extend_from_slice(b"1 ");
-    write_rfc3339_timestamp(out, &header.timestamp);
+    write_stamp(out, Format::Rfc5424, header, stamp);
     out.push(b' ');
     write_or_nil(out, header.hostname);
     out.push(b' ');
@@ -331,6 +380,31 @@ mod tests {
         write_frame(&mut out, Framing::OctetCounting, b"");
         write_frame(&mut out, Framing::OctetCounting, b"0123456789");
         assert_eq!(out, b"0 10 0123456789");
+    }
+
+    #[test]
+    fn encoder_matches_write_framed_across_timestamps() {
+        let mut encoder = Encoder::new(Format::Rfc5424, Framing::OctetCounting);
+        let (mut ours, mut expected) = (Vec::new(), Vec::new());
+        for (i, secs) in [0, 0, 1, 1, 0].into_iter().enumerate() {
+            let ts = at(3600, 2026, 11, 22, 11, 15, secs);
+            let h = Header {
+                origin: Some(Origin {
+                    file: 1,
+                    offset: i as u64,
+                }),
+                ..header(ts)
+            };
+            encoder.write(&mut ours, &h, b"x\ty");
+            write_framed(
+                &mut expected,
+                Format::Rfc5424,
+                Framing::OctetCounting,
+                &h,
+                b"x\ty",
+            );
+        }
+        assert_eq!(ours, expected);
     }
 
     #[test]

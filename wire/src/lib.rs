@@ -1,6 +1,7 @@
 //! What the shipper and the aggregator share on the wire: syslog message formats, TCP framing, RELP.
 #![forbid(unsafe_code)]
 
+mod digits;
 pub mod encode;
 pub mod framing;
 pub mod origin;

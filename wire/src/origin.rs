@@ -3,7 +3,7 @@
 //! The shipper names each file incarnation with an opaque 64-bit id and sends the byte offset of
 //! the line's first byte, so the aggregator can drop duplicates after a RELP resend.
 
-use std::io::Write as _;
+use crate::digits::{hex16, Decimal};
 
 /// SD-ID of the element (32473 is the documentation enterprise number of RFC 5612).
 pub const SD_ID: &str = "origin@32473";
@@ -18,19 +18,21 @@ pub struct Origin {
 impl Origin {
     /// Appends `[origin@32473 file="<16 hex digits>" off="<decimal>"]`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail.
-        let _ = write!(
-            out,
-            "[{SD_ID} file=\"{:016x}\" off=\"{}\"]",
-            self.file, self.offset
-        );
+        out.push(b'[');
+        out.extend_from_slice(SD_ID.as_bytes());
+        out.extend_from_slice(b" file=\"");
+        out.extend_from_slice(&hex16(self.file));
+        out.extend_from_slice(b"\" off=\"");
+        out.extend_from_slice(Decimal::new(self.offset).as_bytes());
+        out.extend_from_slice(b"\"]");
     }
 
     /// Reads the origin element out of a 5424 STRUCTURED-DATA field (`-` or one or more
     /// elements). `Ok(None)` when there is no origin element; an error when the field is
     /// malformed or the origin element is.
     pub fn from_structured_data(sd: &[u8]) -> Result<Option<Origin>, SdError> {
-        for element in elements(sd)? {
+        for element in elements(sd) {
+            let element = element?;
             if element.id == SD_ID.as_bytes() {
                 return Origin::from_params(&element).map(Some);
             }
@@ -41,7 +43,7 @@ impl Origin {
     fn from_params(element: &SdElement<'_>) -> Result<Origin, SdError> {
         let mut file = None;
         let mut offset = None;
-        for &(name, value) in &element.params {
+        for (name, value) in element.params() {
             match name {
                 b"file" => file = Some(parse_number(value, 16)?),
                 b"off" => offset = Some(parse_number(value, 10)?),
@@ -108,29 +110,49 @@ pub fn unescape_param_value(value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One SD-ELEMENT with parameter values still escaped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One SD-ELEMENT; parameter values stay escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SdElement<'a> {
     pub id: &'a [u8],
-    pub params: Vec<(&'a [u8], &'a [u8])>,
+    /// The validated ` name="value"` pairs.
+    params: &'a [u8],
 }
 
-/// Splits a STRUCTURED-DATA field into its elements.
-pub fn elements(sd: &[u8]) -> Result<Vec<SdElement<'_>>, SdError> {
-    if sd == b"-" {
-        return Ok(Vec::new());
+impl<'a> SdElement<'a> {
+    /// `(name, escaped value)` pairs in order.
+    pub fn params(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        let mut rest = self.params;
+        std::iter::from_fn(move || {
+            let (pair, after) = param(rest)?;
+            rest = after;
+            Some(pair)
+        })
     }
-    let mut out = Vec::new();
-    let mut rest = sd;
-    if rest.is_empty() {
-        return Err(SdError::Malformed);
-    }
-    while !rest.is_empty() {
-        let (element, after) = element(rest).ok_or(SdError::Malformed)?;
-        out.push(element);
-        rest = after;
-    }
-    Ok(out)
+}
+
+/// The elements of a STRUCTURED-DATA field, each checked as it is reached.
+pub fn elements(sd: &[u8]) -> impl Iterator<Item = Result<SdElement<'_>, SdError>> {
+    let mut rest = if sd == b"-" { &[][..] } else { sd };
+    let mut failed = sd.is_empty();
+    std::iter::from_fn(move || {
+        if failed {
+            failed = false;
+            return Some(Err(SdError::Malformed));
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        match element(rest) {
+            Some((element, after)) => {
+                rest = after;
+                Some(Ok(element))
+            }
+            None => {
+                rest = &[];
+                Some(Err(SdError::Malformed))
+            }
+        }
+    })
 }
 
 /// Length of the STRUCTURED-DATA field at the start of `input` (`-` or elements), ending
@@ -163,19 +185,27 @@ fn sd_name(input: &[u8]) -> Option<(&[u8], &[u8])> {
 
 fn element(input: &[u8]) -> Option<(SdElement<'_>, &[u8])> {
     let rest = input.strip_prefix(b"[")?;
-    let (id, mut rest) = sd_name(rest)?;
-    let mut params = Vec::new();
+    let (id, params) = sd_name(rest)?;
+    let mut rest = params;
     loop {
         if let Some(after) = rest.strip_prefix(b"]") {
+            let params = &params[..params.len() - rest.len()];
             return Some((SdElement { id, params }, after));
         }
-        rest = rest.strip_prefix(b" ")?;
-        let (name, after) = sd_name(rest)?;
-        rest = after.strip_prefix(b"=\"")?;
-        let value_len = quoted_len(rest)?;
-        params.push((name, &rest[..value_len]));
-        rest = &rest[value_len + 1..];
+        rest = param(rest)?.1;
     }
+}
+
+/// A parameter's name and escaped value.
+type Param<'a> = (&'a [u8], &'a [u8]);
+
+/// ` name="value"` at the start of `input`.
+fn param(input: &[u8]) -> Option<(Param<'_>, &[u8])> {
+    let rest = input.strip_prefix(b" ")?;
+    let (name, after) = sd_name(rest)?;
+    let rest = after.strip_prefix(b"=\"")?;
+    let value_len = quoted_len(rest)?;
+    Some(((name, &rest[..value_len]), &rest[value_len + 1..]))
 }
 
 /// Bytes up to the closing unescaped `"`.
@@ -220,6 +250,13 @@ mod tests {
         assert_eq!(field_len(&sd), Some(sd.len()));
         assert_eq!(Origin::from_structured_data(&sd), Ok(Some(origin)));
         assert_eq!(Origin::from_structured_data(b"-"), Ok(None));
+        let first = elements(&sd).next().unwrap().unwrap();
+        assert_eq!(first.id, b"a@1");
+        assert_eq!(
+            first.params().collect::<Vec<_>>(),
+            vec![(&b"x"[..], &b"q\\\"]"[..])]
+        );
+        assert_eq!(elements(b"").next(), Some(Err(SdError::Malformed)));
         assert_eq!(Origin::from_structured_data(b"[x"), Err(SdError::Malformed));
         assert_eq!(
             Origin::from_structured_data(b"[origin@32473 file=\"+1\" off=\"2\"]"),

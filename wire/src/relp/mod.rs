@@ -11,6 +11,8 @@ pub mod client;
 pub mod server;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::digits::Decimal;
 use tokio_util::codec::{Decoder, Encoder};
 
 pub use client::{ClientSession, Event, SessionError};
@@ -132,14 +134,22 @@ impl Frame {
 
     /// Appends the frame's wire form.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{} {} {}", self.txnr, self.command, self.data.len());
+        write_header(self, |part| out.extend_from_slice(part));
         if !self.data.is_empty() {
             out.push(b' ');
             out.extend_from_slice(&self.data);
         }
         out.push(b'\n');
     }
+}
+
+/// `TXNR SP COMMAND SP DATALEN`, in parts.
+fn write_header(frame: &Frame, mut put: impl FnMut(&[u8])) {
+    put(Decimal::new(u64::from(frame.txnr.get())).as_bytes());
+    put(b" ");
+    put(frame.command.name().as_bytes());
+    put(b" ");
+    put(Decimal::new(frame.data.len() as u64).as_bytes());
 }
 
 /// Which part of a frame header was malformed.
@@ -313,10 +323,8 @@ impl Encoder<&Frame> for RelpCodec {
                 max_len: self.max_data_len,
             });
         }
-        let mut out = dst.writer();
-        // Writing into BytesMut cannot fail.
-        let _ = write!(out, "{} {} {}", frame.txnr, frame.command, frame.data.len());
-        let dst = out.into_inner();
+        dst.reserve(MAX_HEADER_LEN + 2 + frame.data.len());
+        write_header(frame, |part| dst.extend_from_slice(part));
         if !frame.data.is_empty() {
             dst.put_u8(b' ');
             dst.extend_from_slice(&frame.data);

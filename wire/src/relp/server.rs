@@ -125,7 +125,7 @@ impl ServerSession {
 
     /// The acknowledgement for a delivered message, once it is stored.
     pub fn ack(txnr: Txnr) -> Frame {
-        Response::ok().to_frame(txnr)
+        Frame::new(txnr, Command::Rsp, Bytes::from_static(b"200 OK"))
     }
 
     /// The answer for a delivered message that could not be stored.
