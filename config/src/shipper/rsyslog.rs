@@ -87,10 +87,10 @@ struct PendingInput {
 }
 
 /// `$ActionSendStreamDriver*` settings in force for the following `@@` actions.
-#[derive(Default, Clone)]
+/// Only `x509/name` authentication exists, so the auth mode needs no field.
+#[derive(Default)]
 struct StreamDriver {
     tls: bool,
-    auth_mode_line: Option<(usize, String)>,
     permitted_peer: Option<String>,
 }
 
@@ -137,8 +137,8 @@ struct Parser<'a> {
     selector_lines: usize,
     netstream_driver: Option<String>,
     ca_file: Option<PathBuf>,
-    cert_file: Option<(usize, PathBuf)>,
-    key_file: Option<(usize, PathBuf)>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
     stream: StreamDriver,
 }
 
@@ -378,12 +378,12 @@ impl<'a> Parser<'a> {
             }
             "defaultnetstreamdrivercertfile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.cert_file = Some((line, PathBuf::from(v)));
+                    self.cert_file = Some(PathBuf::from(v));
                 }
             }
             "defaultnetstreamdriverkeyfile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.key_file = Some((line, PathBuf::from(v)));
+                    self.key_file = Some(PathBuf::from(v));
                 }
             }
             "actionsendstreamdrivermode" => {
@@ -398,7 +398,7 @@ impl<'a> Parser<'a> {
             "actionsendstreamdriverauthmode" => {
                 if let Some(v) = self.single(line, directive, args) {
                     match v.to_ascii_lowercase().as_str() {
-                        "x509/name" => self.stream.auth_mode_line = Some((line, v.to_owned())),
+                        "x509/name" => {}
                         "anon" => self.error(
                             line,
                             directive,
@@ -507,7 +507,7 @@ impl<'a> Parser<'a> {
                 return;
             }
         };
-        match self.action(line, action) {
+        match self.action(action) {
             Ok(destination) => self.actions.push(PendingAction {
                 line,
                 key: selector_text.to_owned(),
@@ -518,7 +518,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn action(&mut self, line: usize, action: &str) -> Result<DestinationConfig, String> {
+    fn action(&self, action: &str) -> Result<DestinationConfig, String> {
         let (target, template) = match action.split_once(';') {
             Some((target, template)) => (target, Some(template)),
             None => (action, None),
@@ -546,7 +546,7 @@ impl<'a> Parser<'a> {
         } else if let Some(rest) = target.strip_prefix("@@") {
             let (framing, rest) = omfwd_options(rest)?;
             let tls = if self.stream.tls {
-                Some(self.tls_client(line)?)
+                Some(self.tls_client()?)
             } else {
                 None
             };
@@ -590,7 +590,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn tls_client(&self, _line: usize) -> Result<TlsClient, String> {
+    fn tls_client(&self) -> Result<TlsClient, String> {
         if self.netstream_driver.is_none() {
             return Err(
                 "$ActionSendStreamDriverMode 1 needs `$DefaultNetstreamDriver gtls` first".into(),
@@ -601,7 +601,7 @@ impl<'a> Parser<'a> {
             .clone()
             .ok_or("TLS needs $DefaultNetstreamDriverCAFile to verify the server")?;
         let client_auth = match (&self.cert_file, &self.key_file) {
-            (Some((_, cert_file)), Some((_, key_file))) => Some(ClientAuth {
+            (Some(cert_file), Some(key_file)) => Some(ClientAuth {
                 cert_file: cert_file.clone(),
                 key_file: key_file.clone(),
             }),
