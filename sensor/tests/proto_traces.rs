@@ -43,6 +43,11 @@ fn analyzers() -> Vec<(Ports, Factory, Probe)> {
             proto::ssh::probe,
         ),
         (
+            proto::ftp::PORTS,
+            proto::ftp::new_analyzer,
+            proto::ftp::probe,
+        ),
+        (
             starttls::POP3_PORTS,
             starttls::new_pop3_analyzer,
             starttls::probe_pop3,
@@ -156,6 +161,8 @@ fn render(v: &Value, in_list: bool) -> String {
 
 struct Stream {
     next_seq: Option<u32>,
+    /// The sequence number a FIN took (it carries no data).
+    fin_seq: Option<u32>,
     pending: BTreeMap<u32, Vec<u8>>,
 }
 
@@ -175,6 +182,8 @@ struct Packet<'a> {
     syn: bool,
     ack: bool,
     seq: u32,
+    ack_no: u32,
+    fin: bool,
     payload: &'a [u8],
 }
 
@@ -275,6 +284,8 @@ fn decode_ip(mut rest: &[u8], depth: u8) -> Option<Packet<'_>> {
             syn: false,
             ack: false,
             seq: 0,
+            ack_no: 0,
+            fin: false,
             payload: l4.get(8..)?,
         }),
         6 => {
@@ -289,11 +300,47 @@ fn decode_ip(mut rest: &[u8], depth: u8) -> Option<Packet<'_>> {
                 syn: flags & 0x02 != 0,
                 ack: flags & 0x10 != 0,
                 seq: u32::from_be_bytes(l4.get(4..8)?.try_into().ok()?),
+                ack_no: u32::from_be_bytes(l4.get(8..12)?.try_into().ok()?),
+                fin: flags & 0x01 != 0,
                 payload: l4.get(off..)?,
             })
         }
         _ => None,
     }
+}
+
+/// Delivers the in-order data of `stream`; with `acked`, holes below it count as gaps.
+fn flush(
+    stream: &mut Stream,
+    analyzer: &mut dyn Analyzer,
+    ts: Timestamp,
+    dir: Direction,
+    acked: Option<u32>,
+    emit: &mut dyn Emit,
+) {
+    let Some(mut next) = stream.next_seq else {
+        return;
+    };
+    loop {
+        while let Some(data) = stream.pending.remove(&next) {
+            analyzer.data(ts, dir, &data, emit);
+            next = next.wrapping_add(data.len() as u32);
+        }
+        if stream.fin_seq == Some(next) {
+            next = next.wrapping_add(1);
+        }
+        let Some(ack) = acked else { break };
+        if (ack.wrapping_sub(next) as i32) <= 0 {
+            break;
+        }
+        let target = match stream.pending.keys().next() {
+            Some(&s) if (ack.wrapping_sub(s) as i32) > 0 => s,
+            _ => ack,
+        };
+        analyzer.gap(ts, dir, u64::from(target.wrapping_sub(next)), emit);
+        next = target;
+    }
+    stream.next_seq = Some(next);
 }
 
 fn run_trace(path: &Path) -> Logs {
@@ -343,10 +390,12 @@ fn run_trace(path: &Path) -> Logs {
                 streams: [
                     Stream {
                         next_seq: None,
+                        fin_seq: None,
                         pending: BTreeMap::new(),
                     },
                     Stream {
                         next_seq: None,
+                        fin_seq: None,
                         pending: BTreeMap::new(),
                     },
                 ],
@@ -370,12 +419,32 @@ fn run_trace(path: &Path) -> Logs {
             analyzer.data(ts, dir, p.payload, &mut emit);
             continue;
         }
-        let stream = &mut conn.streams[match dir {
-            Direction::Orig => 0,
-            Direction::Resp => 1,
-        }];
+        let (mine, peer) = match dir {
+            Direction::Orig => (0, 1),
+            Direction::Resp => (1, 0),
+        };
+        let peer_dir = match dir {
+            Direction::Orig => Direction::Resp,
+            Direction::Resp => Direction::Orig,
+        };
+        // An ACK past a hole in the peer's stream means the hole will never be filled (as
+        // Zeek's reassembler decides): report the gap and deliver what follows it.
+        if p.ack {
+            flush(
+                &mut conn.streams[peer],
+                analyzer.as_mut(),
+                ts,
+                peer_dir,
+                Some(p.ack_no),
+                &mut emit,
+            );
+        }
+        let stream = &mut conn.streams[mine];
         let seq = if p.syn { p.seq.wrapping_add(1) } else { p.seq };
         let next = *stream.next_seq.get_or_insert(seq);
+        if p.fin {
+            stream.fin_seq = Some(seq.wrapping_add(p.payload.len() as u32));
+        }
         if p.payload.is_empty() {
             continue;
         }
@@ -388,12 +457,7 @@ fn run_trace(path: &Path) -> Logs {
         } else {
             stream.pending.insert(seq, p.payload.to_vec());
         }
-        let mut next = next;
-        while let Some(data) = stream.pending.remove(&next) {
-            analyzer.data(ts, dir, &data, &mut emit);
-            next = next.wrapping_add(data.len() as u32);
-        }
-        stream.next_seq = Some(next);
+        flush(stream, analyzer.as_mut(), ts, dir, None, &mut emit);
     }
     for key in order {
         if let Some(conn) = conns.get_mut(&key) {
@@ -566,4 +630,11 @@ fn ssh_log_matches_zeek() {
     let (matched, total) = score("ssh.log");
     assert!(total > 0);
     assert!(matched * 100 >= total * 95, "ssh.log: {matched}/{total}");
+}
+
+#[test]
+fn ftp_log_matches_zeek() {
+    let (matched, total) = score("ftp.log");
+    assert!(total > 0);
+    assert!(matched * 100 >= total * 95, "ftp.log: {matched}/{total}");
 }

@@ -72,3 +72,4 @@ mod lines;
 mod record_id;
 pub mod ssl;
 pub mod ssh;
+pub mod ftp;
