@@ -20,6 +20,8 @@ pub const MAX_TAG_LEN: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     pub pri: Pri,
+    /// The machine's local time, as rsyslog stamps imfile lines: `Local::now().fixed_offset()`.
+    /// RFC 3164 shows it without zone; RFC 5424 with microseconds and the offset.
     pub timestamp: DateTime<FixedOffset>,
     pub hostname: &'a str,
     /// The syslog tag as configured for rsyslog imfile, usually with its colon: `bro_ssl:`.
