@@ -37,7 +37,7 @@ use crate::ConfigErrors;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawShipper {
-    work_dir: Option<String>,
+    work_dir: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
     stats_interval: Option<Spanned<Value>>,
     #[serde(default)]
@@ -104,9 +104,22 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
     let raw: RawShipper = toml.deserialize()?;
     let dir = value::config_dir(file);
 
+    for (key, field) in string_fields(&raw) {
+        toml.check(Some(field), key, |s| {
+            if s.trim().is_empty() {
+                Err("is empty".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+    }
     let work_dir = value::resolve(
         &dir,
-        Path::new(raw.work_dir.as_deref().unwrap_or(defaults::WORK_DIR)),
+        Path::new(
+            raw.work_dir
+                .as_ref()
+                .map_or(defaults::WORK_DIR, |w| w.get_ref()),
+        ),
     );
     let hostname = toml.check(raw.hostname.as_ref(), "hostname", |h| {
         value::check_hostname(h).map(|()| h.clone())
@@ -158,6 +171,29 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
         destinations,
         stats_interval,
     })
+}
+
+/// Path and name fields, which must not be empty (an empty path would name a directory).
+fn string_fields(raw: &RawShipper) -> Vec<(&'static str, &Spanned<String>)> {
+    let mut fields: Vec<(&'static str, &Spanned<String>)> = Vec::new();
+    fields.extend(raw.work_dir.as_ref().map(|f| ("work_dir", f)));
+    for input in &raw.input {
+        let input = input.get_ref();
+        fields.push(("path", &input.path));
+        fields.extend(input.state_file.as_ref().map(|f| ("state_file", f)));
+    }
+    for dest in &raw.destination {
+        let dest = dest.get_ref();
+        for (key, field) in [
+            ("ca_file", &dest.ca_file),
+            ("cert_file", &dest.cert_file),
+            ("key_file", &dest.key_file),
+            ("server_name", &dest.server_name),
+        ] {
+            fields.extend(field.as_ref().map(|f| (key, f)));
+        }
+    }
+    fields
 }
 
 fn positive(d: Duration) -> Result<Duration, String> {
@@ -585,6 +621,21 @@ facility = "local7"
         let errs = errors("hostname = \"x\"\n");
         let keys: Vec<Option<&str>> = errs.iter().map(|e| e.1.as_deref()).collect();
         assert_eq!(keys, vec![Some("input"), Some("destination")]);
+    }
+
+    #[test]
+    fn empty_paths_are_errors() {
+        let errs = errors("work_dir = \"\"\n[[input]]\npath = \"\"\ntag = \"a:\"\nstate_file = \" \"\n[[destination]]\nhost = \"h\"\ntransport = \"udp\"\n");
+        let got: Vec<(Option<usize>, Option<&str>)> =
+            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(1), Some("work_dir")),
+                (Some(3), Some("path")),
+                (Some(5), Some("state_file"))
+            ]
+        );
     }
 
     #[test]
