@@ -38,7 +38,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -46,7 +49,9 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
 /// Waits until something listens on 127.0.0.1:`port` (TCP).
 pub fn wait_for_tcp_listen(port: u16, timeout: Duration) {
     wait_for(timeout, &format!("a listener on 127.0.0.1:{port}"), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
     });
 }
 
@@ -69,7 +74,11 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Daemon { name: name.to_owned(), child: Some(child), stderr_path }
+        Daemon {
+            name: name.to_owned(),
+            child: Some(child),
+            stderr_path,
+        }
     }
 
     /// Starts `estuary <args>`.
@@ -95,7 +104,10 @@ impl Daemon {
     /// if the process exited by itself.
     pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -132,7 +144,10 @@ impl Drop for Daemon {
 /// with a message naming the missing package, as CI installs it).
 pub fn rsyslogd() -> PathBuf {
     let path = PathBuf::from("/usr/sbin/rsyslogd");
-    assert!(path.exists(), "rsyslogd not found: apt-get install rsyslog rsyslog-relp (see .ci/run)");
+    assert!(
+        path.exists(),
+        "rsyslogd not found: apt-get install rsyslog rsyslog-relp (see .ci/run)"
+    );
     path
 }
 
@@ -145,7 +160,11 @@ pub fn start_rsyslog(name: &str, dir: &Path, config: &str) -> Daemon {
     let full = format!("global(workDirectory=\"{}\")\n{config}", work.display());
     std::fs::write(&conf, full).expect("write rsyslog config");
     let mut cmd = Command::new(rsyslogd());
-    cmd.arg("-n").arg("-f").arg(&conf).arg("-i").arg(dir.join(format!("{name}.pid")));
+    cmd.arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join(format!("{name}.pid")));
     Daemon::spawn(name, cmd, dir)
 }
 
@@ -155,7 +174,10 @@ pub fn count_sequence_numbers(text: &str) -> BTreeMap<u64, u32> {
     let re = regex::Regex::new(r"(?:\bC(\d{17})\b|\bseq=(\d+)\b)").expect("valid regex");
     let mut counts = BTreeMap::new();
     for caps in re.captures_iter(text) {
-        let digits = caps.get(1).or_else(|| caps.get(2)).expect("one group matched");
+        let digits = caps
+            .get(1)
+            .or_else(|| caps.get(2))
+            .expect("one group matched");
         let seq: u64 = digits.as_str().parse().expect("digits");
         *counts.entry(seq).or_insert(0) += 1;
     }
@@ -179,7 +201,11 @@ pub fn tally(counts: &BTreeMap<u64, u32>, expected: std::ops::Range<u64>) -> Tal
             Some(_) => {}
         }
     }
-    tally.unexpected = counts.keys().copied().filter(|s| !expected.contains(s)).collect();
+    tally.unexpected = counts
+        .keys()
+        .copied()
+        .filter(|s| !expected.contains(s))
+        .collect();
     tally
 }
 
@@ -188,7 +214,9 @@ pub fn read_all_logs(dir: &Path) -> String {
     let mut out = String::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -206,4 +234,125 @@ pub fn read_all_logs(dir: &Path) -> String {
         }
     }
     out
+}
+
+/// A running `estuary aggregate` with its folders and ports (aggregator tests).
+pub struct Aggregator {
+    pub daemon: Daemon,
+    pub dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub spool_dir: PathBuf,
+    pub tcp: u16,
+    pub config: PathBuf,
+}
+
+impl Aggregator {
+    /// Writes `<dir>/aggregator.cfg` (LogDir, SpoolDir, ListenTCP on a free port, no mail, plus
+    /// `extra` lines) and starts the aggregator on it; returns once TCP listens.
+    pub fn start(dir: &Path, extra: &str) -> Aggregator {
+        let log_dir = dir.join("logs");
+        let spool_dir = dir.join("spool");
+        let tcp = free_tcp_port();
+        let config = dir.join("aggregator.cfg");
+        let mut text = format!(
+            "LogDir = {}\nSpoolDir = {}\nListenTCP = 127.0.0.1:{tcp}\n",
+            log_dir.display(),
+            spool_dir.display()
+        );
+        if !extra.contains("SendMail") && !extra.contains("SmtpServer") {
+            text.push_str("SendMail =\n");
+        }
+        text.push_str(extra);
+        std::fs::write(&config, text).expect("write aggregator config");
+        Self::start_with(dir, log_dir, spool_dir, tcp, config)
+    }
+
+    fn start_with(
+        dir: &Path,
+        log_dir: PathBuf,
+        spool_dir: PathBuf,
+        tcp: u16,
+        config: PathBuf,
+    ) -> Aggregator {
+        let daemon = Daemon::estuary(
+            "aggregator",
+            &[
+                "aggregate",
+                "--config",
+                config.to_str().expect("utf-8 path"),
+            ],
+            dir,
+        );
+        let mut agg = Aggregator {
+            daemon,
+            dir: dir.to_path_buf(),
+            log_dir,
+            spool_dir,
+            tcp,
+            config,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+            assert!(
+                agg.daemon.is_running(),
+                "aggregator exited:\n{}",
+                agg.daemon.output()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "aggregator did not listen:\n{}",
+                agg.daemon.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agg
+    }
+
+    /// Starts it again on the same configuration (after a kill or a stop).
+    pub fn restart(self) -> Aggregator {
+        let Aggregator {
+            mut daemon,
+            dir,
+            log_dir,
+            spool_dir,
+            tcp,
+            config,
+        } = self;
+        daemon.kill9();
+        Self::start_with(&dir, log_dir, spool_dir, tcp, config)
+    }
+
+    /// `LogDir/current/<name>`, empty when missing.
+    pub fn current(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_dir.join("current").join(name)).unwrap_or_default()
+    }
+
+    /// Waits until `LogDir/current/<name>` has at least `lines` lines.
+    pub fn wait_lines(&self, name: &str, lines: usize, timeout: Duration) -> String {
+        wait_for(timeout, &format!("{lines} lines in {name}"), || {
+            let text = self.current(name);
+            (text.lines().count() >= lines).then_some(text)
+        })
+    }
+
+    /// The aggregator's `status.json`.
+    pub fn status(&self) -> serde_json::Value {
+        std::fs::read(self.spool_dir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Sends `frames` (already framed) over one TCP connection and closes it.
+pub fn send_tcp(port: u16, frames: &[u8]) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(frames).expect("send");
+}
+
+/// An RFC 5424 message from `host` with `tag` and `body`, octet-counted.
+pub fn octet_frame(host: &str, tag: &str, body: &str) -> Vec<u8> {
+    let msg = format!("<190>1 2026-11-22T12:00:00.000000+00:00 {host} {tag} - - - {body}");
+    format!("{} {msg}", msg.len()).into_bytes()
 }
