@@ -57,6 +57,8 @@ enum State {
 pub struct SyslogDecoder {
     max_len: usize,
     state: State,
+    /// Bytes of a partial newline-framed message already searched for its LF.
+    scanned: usize,
 }
 
 impl SyslogDecoder {
@@ -64,6 +66,7 @@ impl SyslogDecoder {
         SyslogDecoder {
             max_len,
             state: State::Ready,
+            scanned: 0,
         }
     }
 
@@ -88,7 +91,7 @@ impl SyslogDecoder {
                     false
                 }
             }
-            State::DiscardingLine => match buf.iter().position(|&b| b == b'\n') {
+            State::DiscardingLine => match memchr::memchr(b'\n', buf) {
                 Some(i) => {
                     buf.advance(i + 1);
                     self.state = State::Ready;
@@ -137,13 +140,16 @@ impl SyslogDecoder {
 
     fn decode_line(&mut self, buf: &mut BytesMut) -> Option<Item> {
         let window = buf.len().min(self.max_len.saturating_add(1));
-        match buf[..window].iter().position(|&b| b == b'\n') {
+        let from = self.scanned.min(window);
+        match memchr::memchr(b'\n', &buf[from..window]) {
             Some(i) => {
-                let mut line = buf.split_to(i + 1);
+                self.scanned = 0;
+                let mut line = buf.split_to(from + i + 1);
                 line.truncate(trim_line_end(&line));
                 Some(Ok(line.freeze()))
             }
             None if buf.len() > self.max_len => {
+                self.scanned = 0;
                 let len = buf.len() as u64;
                 buf.clear();
                 self.state = State::DiscardingLine;
@@ -153,7 +159,10 @@ impl SyslogDecoder {
                     max_len: self.max_len,
                 }))
             }
-            None => None,
+            None => {
+                self.scanned = window;
+                None
+            }
         }
     }
 }
@@ -230,6 +239,7 @@ impl Decoder for SyslogDecoder {
             }
             // A last line without its LF is still a whole message: the peer closed after it.
             _ => {
+                self.scanned = 0;
                 let line = buf.split();
                 Ok(Some(Ok(line.freeze())))
             }
