@@ -233,4 +233,42 @@ mod tests {
         let rsp = Response::parse(&rsp.data).unwrap();
         assert_eq!(rsp.message, "required command not supported by client");
     }
+
+    fn arb_frame() -> impl proptest::strategy::Strategy<Value = Frame> {
+        use proptest::prelude::*;
+        let command = prop_oneof![
+            Just(Command::Open),
+            Just(Command::Syslog),
+            Just(Command::Rsp),
+            Just(Command::Close),
+            Just(Command::ServerClose),
+            Just(Command::Other("x".into())),
+        ];
+        let data = prop_oneof![
+            Just(Offers::client("c").to_bytes().to_vec()),
+            Just(b"200 OK".to_vec()),
+            Just(b"200 OK\nrelp_version=0\ncommands=syslog".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..20),
+        ];
+        (0u32..5, command, data)
+            .prop_map(|(t, c, d)| Frame::new(Txnr::new(t).unwrap_or(Txnr::FIRST), c, d))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sessions_never_panic_on_any_frame_sequence(
+            frames in proptest::collection::vec(arb_frame(), 0..12),
+        ) {
+            let mut server = ServerSession::new("s");
+            let mut client = ClientSession::new(2);
+            let _ = client.open("c");
+            for frame in frames {
+                let _ = server.handle(frame.clone());
+                let _ = client.handle(frame);
+                if client.can_send() {
+                    let _ = client.send(Bytes::from_static(b"m"), ());
+                }
+            }
+        }
+    }
 }
