@@ -183,7 +183,14 @@ fn ethertype_chain(
             }
             ETH_PPPOE => {
                 r.skip(6).ok_or(DecodeError::TruncatedLink)?;
-                match r.u16().ok_or(DecodeError::TruncatedLink)? {
+                // PPP protocol field, possibly compressed to one (odd) byte.
+                let first = r.u8().ok_or(DecodeError::TruncatedLink)?;
+                let proto = if first & 1 == 1 {
+                    u16::from(first)
+                } else {
+                    (u16::from(first) << 8) | u16::from(r.u8().ok_or(DecodeError::TruncatedLink)?)
+                };
+                match proto {
                     0x0021 => ethertype = ETH_IPV4,
                     0x0057 => ethertype = ETH_IPV6,
                     _ => return Err(DecodeError::NotIp),

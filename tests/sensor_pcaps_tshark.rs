@@ -1,0 +1,207 @@
+//! Runs `estuary sensor` over the public captures in tests/fixtures/pcaps and checks that every
+//! TCP and UDP flow tshark sees appears in conn.log with the same endpoints, packet count and
+//! IP byte count (summed over both directions and over rows that share a 5-tuple).
+//!
+//! tshark counts every frame; the sensor counts what it analyzes, so packets it handles
+//! differently (tunnels, fragments reassembled into one, lengths beyond the frame) are left out
+//! of tshark's view. Skipped with a message when tshark is not installed.
+
+mod common;
+mod sensor_support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use sensor_support::{read_log, run_sensor};
+
+type Flow = (String, String, u16, u16, &'static str);
+
+fn canonical(a: &str, ap: u16, b: &str, bp: u16, proto: &'static str) -> Flow {
+    if (a, ap) <= (b, bp) {
+        (a.to_string(), b.to_string(), ap, bp, proto)
+    } else {
+        (b.to_string(), a.to_string(), bp, ap, proto)
+    }
+}
+
+/// Per flow: (packets, IP bytes) as tshark reports them.
+fn tshark_flows(file: &std::path::Path) -> Option<BTreeMap<Flow, (u64, u64)>> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=l"])
+        .args([
+            "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
+        ])
+        .args([
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ])
+        .args([
+            "-e",
+            "ip.len",
+            "-e",
+            "ipv6.plen",
+            "-e",
+            "ip.flags.mf",
+            "-e",
+            "ip.frag_offset",
+            "-e",
+            "ip.proto",
+        ])
+        .args([
+            "-e",
+            "gre.proto",
+            "-e",
+            "_ws.expert.message",
+            "-e",
+            "ipv6.fraghdr.ident",
+            "-e",
+            "frame.len",
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut flows = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let get = |i: usize| c.get(i).copied().unwrap_or("");
+        // Tunnels, fragments and malformed frames are counted differently; leave them out.
+        if !get(13).is_empty()
+            || get(10) == "1"
+            || get(10) == "True"
+            || !matches!(get(11), "" | "0")
+        {
+            continue;
+        }
+        if get(14).contains("alformed") || get(14).contains("runcated") || !get(15).is_empty() {
+            continue;
+        }
+        let (src, dst) = if !get(0).is_empty() {
+            (get(0), get(2))
+        } else {
+            (get(1), get(3))
+        };
+        let (sp, dp, proto) = if !get(4).is_empty() {
+            (get(4), get(5), "tcp")
+        } else if !get(6).is_empty() {
+            (get(6), get(7), "udp")
+        } else {
+            continue;
+        };
+        let (Ok(sp), Ok(dp)) = (sp.parse::<u16>(), dp.parse::<u16>()) else {
+            continue;
+        };
+        let ip_len: u64 = if !get(8).is_empty() {
+            get(8).parse().unwrap_or(0)
+        } else {
+            get(9).parse::<u64>().unwrap_or(0) + 40
+        };
+        // An IP length beyond the frame cannot be real: Zeek (and the sensor) drop such
+        // packets as `truncated_IP_len`.
+        if ip_len > get(16).parse().unwrap_or(u64::MAX) {
+            continue;
+        }
+        let e = flows
+            .entry(canonical(src, sp, dst, dp, proto))
+            .or_insert((0, 0));
+        e.0 += 1;
+        e.1 += ip_len;
+    }
+    Some(flows)
+}
+
+#[test]
+fn conn_log_agrees_with_tshark_on_public_captures() {
+    if Command::new("tshark").arg("-v").output().is_err() {
+        eprintln!("SKIP: tshark is not installed");
+        return;
+    }
+    let root = common::fixtures().join("pcaps");
+    let bin = common::estuary_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .expect("pcaps dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    files.sort();
+    let (mut total, mut equal) = (0usize, 0usize);
+    let mut report = Vec::new();
+    for file in &files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let dir = tmp.path().join(&name);
+        run_sensor(&bin, &dir, &["-r", &file.to_string_lossy(), "-C"]);
+        let Some(expected) = tshark_flows(file) else {
+            continue;
+        };
+        let mut got: BTreeMap<Flow, (u64, u64)> = BTreeMap::new();
+        if let Some(conn) = read_log(&dir.join("conn.log"), false) {
+            for r in &conn.rows {
+                let f = |n: &str| conn.get(r, n).unwrap_or("").to_string();
+                let proto = match f("proto").as_str() {
+                    "tcp" => "tcp",
+                    "udp" => "udp",
+                    _ => continue,
+                };
+                if f("tunnel_parents") != "-" {
+                    continue;
+                }
+                let (Ok(op), Ok(rp)) = (f("id.orig_p").parse(), f("id.resp_p").parse()) else {
+                    continue;
+                };
+                let num = |n: &str| f(n).parse::<u64>().unwrap_or(0);
+                let e = got
+                    .entry(canonical(&f("id.orig_h"), op, &f("id.resp_h"), rp, proto))
+                    .or_insert((0, 0));
+                e.0 += num("orig_pkts") + num("resp_pkts");
+                e.1 += num("orig_ip_bytes") + num("resp_ip_bytes");
+            }
+        }
+        let mut file_equal = 0;
+        for (flow, counts) in &expected {
+            total += 1;
+            if got.get(flow) == Some(counts) {
+                equal += 1;
+                file_equal += 1;
+            } else {
+                report.push(format!(
+                    "{name}: {flow:?} tshark {counts:?} sensor {:?}",
+                    got.get(flow)
+                ));
+            }
+        }
+        println!(
+            "{name:<40} {file_equal:>4}/{:<4} flows equal",
+            expected.len()
+        );
+    }
+    for r in &report {
+        println!("{r}");
+    }
+    let share = equal as f64 / total.max(1) as f64;
+    println!("TOTAL {equal}/{total} flows equal ({:.1}%)", 100.0 * share);
+    assert!(total > 100, "too few flows compared: {total}");
+    assert!(
+        share >= 0.99,
+        "only {:.1}% of flows agree with tshark",
+        100.0 * share
+    );
+}
