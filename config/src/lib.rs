@@ -39,11 +39,12 @@ impl Kind {
     }
 }
 
-/// Either component's configuration, as `estuary check` and `estuary config` read it.
+/// Any component's configuration, as `estuary check` and `estuary config` read it.
 #[derive(Debug, Clone)]
 pub enum AnyConfig {
     Shipper(shipper::ShipperConfig),
     Aggregator(Box<aggregator::AggregatorConfig>),
+    Sensor(sensor::SensorConfig),
 }
 
 impl AnyConfig {
@@ -52,25 +53,74 @@ impl AnyConfig {
         match self {
             AnyConfig::Shipper(c) => c.describe(),
             AnyConfig::Aggregator(c) => c.describe(),
+            AnyConfig::Sensor(c) => describe_sensor(c),
         }
     }
 }
 
-/// Loads a file of either kind: `*.conf` is a shipper, `*.cfg` an aggregator; a `*.toml` file is a
-/// shipper when it has `[[input]]` or `[[destination]]` tables, else an aggregator.
+fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
+    let notes = |action: sensor::NoticeAction| -> String {
+        let names: Vec<&str> = c
+            .notice_actions
+            .iter()
+            .filter(|(_, a)| *a == action)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        names.join(", ")
+    };
+    let nets: Vec<String> = c
+        .local_nets
+        .iter()
+        .map(|(addr, len)| format!("{addr}/{len}"))
+        .collect();
+    let default = || "(sensor default)".to_owned();
+    [
+        ("site.local_nets", nets.join(", ")),
+        (
+            "site.private_address_space_is_local",
+            c.private_address_space_is_local.to_string(),
+        ),
+        ("notice.alarm", notes(sensor::NoticeAction::Alarm)),
+        ("notice.email", notes(sensor::NoticeAction::Email)),
+        ("notice.email_dest", c.email_dest.join(", ")),
+        (
+            "log.format",
+            c.log_format.map_or_else(default, |f| match f {
+                sensor::LogFormat::Tsv => "tsv".to_owned(),
+                sensor::LogFormat::Json => "json".to_owned(),
+            }),
+        ),
+        (
+            "log.rotate_interval",
+            c.rotate_interval
+                .map_or_else(default, value::format_duration),
+        ),
+        (
+            "log.rotate_size",
+            c.rotate_size.map_or_else(default, |n| n.to_string()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Loads a file of any kind: `*.conf` is a shipper, `*.cfg` an aggregator; a `*.toml` file is a
+/// shipper when it has `[[input]]` or `[[destination]]` tables, a sensor when it has `[site]`,
+/// `[notice]` or `[log]`, else an aggregator.
 pub fn load_any(path: &Path) -> Result<AnyConfig, ConfigErrors> {
     match Kind::of(path) {
         Some(Kind::Conf) => shipper::load(path).map(AnyConfig::Shipper),
         Some(Kind::Cfg) => aggregator::load(path).map(|c| AnyConfig::Aggregator(Box::new(c))),
         Some(Kind::Toml) => {
             let text = read_text(path)?;
-            // A file that does not parse is reported by the aggregator loader (which has no
-            // shipper tables to look for) with its line.
-            let is_shipper = text
-                .parse::<toml::Table>()
-                .is_ok_and(|t| t.contains_key("input") || t.contains_key("destination"));
-            if is_shipper {
+            // A file that does not parse is reported by the aggregator loader, with its line.
+            let table = text.parse::<toml::Table>().ok();
+            let has = |key: &str| table.as_ref().is_some_and(|t| t.contains_key(key));
+            if has("input") || has("destination") {
                 shipper::load(path).map(AnyConfig::Shipper)
+            } else if has("site") || has("notice") || has("log") {
+                sensor::load(path).map(AnyConfig::Sensor)
             } else {
                 aggregator::load(path).map(|c| AnyConfig::Aggregator(Box::new(c)))
             }

@@ -140,6 +140,16 @@ fn load_any_tells_kinds_apart() {
         load_any(&fixture("seed-60-bro.conf")),
         Ok(AnyConfig::Shipper(_))
     ));
+    let sensor = dir.path().join("sensor.toml");
+    fs::write(&sensor, "[site]\nlocal_nets = [\"10.0.0.0/8\"]\n").unwrap();
+    let Ok(loaded @ AnyConfig::Sensor(_)) = load_any(&sensor) else {
+        panic!("not a sensor config")
+    };
+    let options = loaded.describe();
+    assert!(
+        options.contains(&("site.local_nets".to_owned(), "10.0.0.0/8".to_owned())),
+        "{options:?}"
+    );
     let other = dir.path().join("x.yaml");
     fs::write(&other, "a: 1\n").unwrap();
     let err = load_any(&other).unwrap_err();
