@@ -21,6 +21,7 @@ pub struct CronReport {
 
 pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport> {
     let mut report = CronReport::default();
+    std::fs::create_dir_all(&config.spool_dir)?;
     if let Some(max_age) = config.expire_interval {
         let keep: Vec<glob::Pattern> = config
             .keep_logs
