@@ -235,10 +235,11 @@ fn parse_rfc3164(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
         .strip_prefix(b" ")
         .ok_or(ParseError::TruncatedHeader)?;
 
-    // HOSTNAME is absent when the first word is already the tag (`bro_conn:`, `sshd[1]:`).
+    // HOSTNAME is absent when the first word is already the tag (`bro_conn:`, `sshd[1]:`); an
+    // IPv6 address has colons too, but does not end with one.
     let (hostname, rest) = match token(rest) {
         Some((word, after))
-            if !word.is_empty() && !word.contains(&b':') && !word.contains(&b'[') =>
+            if !word.is_empty() && !word.ends_with(b":") && !word.contains(&b'[') =>
         {
             (Some(ascii(word).ok_or(ParseError::TruncatedHeader)?), after)
         }
@@ -327,6 +328,11 @@ mod tests {
         assert_eq!(
             (m.hostname, m.app_name, m.body),
             (None, Some("bro_conn"), &b"x"[..])
+        );
+        let m = parse(b"<13>Nov 22 11:15:59 2001:db8::1 bro_dns: x").unwrap();
+        assert_eq!(
+            (m.hostname, m.app_name),
+            (Some("2001:db8::1"), Some("bro_dns"))
         );
         let m = parse(b"<13>Nov 22 11:15:59 host sshd[42]: x y").unwrap();
         assert_eq!(
