@@ -23,12 +23,51 @@ impl std::fmt::Debug for AnalyzerSpec {
 
 /// Every analyzer compiled in.
 pub fn registry() -> Vec<AnalyzerSpec> {
-    vec![AnalyzerSpec {
-        name: "DNS",
-        ports: proto::dns::PORTS,
-        new: proto::dns::new_analyzer,
-        probe: proto::dns::probe,
-    }]
+    use proto::{dns, ftp, http, ssh, ssl};
+    vec![
+        AnalyzerSpec {
+            name: "DNS",
+            ports: dns::PORTS,
+            new: dns::new_analyzer,
+            probe: dns::probe,
+        },
+        AnalyzerSpec {
+            name: "HTTP",
+            ports: http::PORTS,
+            new: http::new_analyzer,
+            probe: http::probe,
+        },
+        AnalyzerSpec {
+            name: "SSL",
+            ports: ssl::PORTS,
+            new: ssl::new_analyzer,
+            probe: ssl::probe,
+        },
+        AnalyzerSpec {
+            name: "POP3",
+            ports: ssl::starttls::POP3_PORTS,
+            new: ssl::starttls::new_pop3_analyzer,
+            probe: ssl::starttls::probe_pop3,
+        },
+        AnalyzerSpec {
+            name: "XMPP",
+            ports: ssl::starttls::XMPP_PORTS,
+            new: ssl::starttls::new_xmpp_analyzer,
+            probe: ssl::starttls::probe_xmpp,
+        },
+        AnalyzerSpec {
+            name: "SSH",
+            ports: ssh::PORTS,
+            new: ssh::new_analyzer,
+            probe: ssh::probe,
+        },
+        AnalyzerSpec {
+            name: "FTP",
+            ports: ftp::PORTS,
+            new: ftp::new_analyzer,
+            probe: ftp::probe,
+        },
+    ]
 }
 
 /// Which analyzers to use; `None` disables application analysis (conn.log only).

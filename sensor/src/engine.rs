@@ -144,7 +144,18 @@ impl Engine {
         depth: u8,
         reassembled: bool,
     ) {
-        let h = match decode::decode_ip(data, wire, self.ignore_checksums || reassembled) {
+        let mut option_weirds = Vec::new();
+        let decoded = decode::decode_ip(
+            data,
+            wire,
+            self.ignore_checksums || reassembled,
+            &mut option_weirds,
+        );
+        for (name, src) in option_weirds {
+            let dst = decode::ip_dst(data).unwrap_or(src);
+            self.flow_weird(ts, name, Some((src, dst)), None);
+        }
+        let h = match decoded {
             Ok(h) => h,
             Err(e) => {
                 self.decode_error(ts, e, None);

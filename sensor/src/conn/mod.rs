@@ -920,7 +920,9 @@ impl Tracker {
             match chunk {
                 Chunk::Data(data) => {
                     let d = dir_index(dir_orig);
-                    if conn.app.probed[d] < PROBE_LIMIT {
+                    // Like Zeek's DPD, probing stops once a protocol is confirmed (an
+                    // analyzer that hands over, e.g. STARTTLS to TLS, does so itself).
+                    if conn.app.probed[d] < PROBE_LIMIT && conn.services.is_empty() {
                         conn.app.probed[d] += data.len();
                         let new: Vec<_> = dispatcher
                             .by_content(t, dir, &data, &conn.app.tried)

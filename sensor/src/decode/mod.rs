@@ -248,18 +248,20 @@ impl IpHeader {
 
 /// Decodes the IP header at the start of `data` (captured bytes), given the frame's wire
 /// length beyond the link header (`wire_len`). Checks Zeek's length rules and, unless
-/// `ignore_checksums`, the IPv4 header checksum.
+/// `ignore_checksums`, the IPv4 header checksum. Problems in IPv6 destination options are
+/// added to `option_weirds` (with the source address Zeek reports), even if decoding fails.
 pub fn decode_ip(
     data: &[u8],
     wire_len: usize,
     ignore_checksums: bool,
+    option_weirds: &mut Vec<(&'static str, IpAddr)>,
 ) -> Result<IpHeader, DecodeError> {
     if data.len() < 20 {
         return Err(DecodeError::TruncatedIp);
     }
     match data[0] >> 4 {
         4 => decode_ipv4(data, wire_len, ignore_checksums),
-        6 => decode_ipv6(data, wire_len),
+        6 => decode_ipv6(data, wire_len, option_weirds),
         _ => Err(DecodeError::UnknownIpVersion),
     }
 }
@@ -311,7 +313,11 @@ fn decode_ipv4(
     })
 }
 
-fn decode_ipv6(data: &[u8], wire_len: usize) -> Result<IpHeader, DecodeError> {
+fn decode_ipv6(
+    data: &[u8],
+    wire_len: usize,
+    option_weirds: &mut Vec<(&'static str, IpAddr)>,
+) -> Result<IpHeader, DecodeError> {
     if data.len() < 40 {
         return Err(DecodeError::TruncatedIp);
     }
@@ -328,10 +334,29 @@ fn decode_ipv6(data: &[u8], wire_len: usize) -> Result<IpHeader, DecodeError> {
     let mut off = 40usize;
     let mut frag = None;
     let mut unfrag_len = 0;
+    let mut home_addr = None;
     // Walk extension headers; a bound on the count keeps hostile chains cheap.
     for _ in 0..16 {
         match next {
-            0 | 43 | 60 | 135 | 139 | 140 => {
+            60 => {
+                let h = data
+                    .get(off..off + 2)
+                    .ok_or(DecodeError::TruncatedIpv6ExtHeader)?;
+                let len = (usize::from(h[1]) + 1) * 8;
+                if off + len > data.len() {
+                    return Err(DecodeError::TruncatedIpv6ExtHeader);
+                }
+                let src_now = home_addr.unwrap_or(IpAddr::V6(Ipv6Addr::from(src)));
+                dst_options(
+                    &data[off + 2..off + len],
+                    src_now,
+                    &mut home_addr,
+                    option_weirds,
+                );
+                next = h[0];
+                off += len;
+            }
+            0 | 43 | 135 | 139 | 140 => {
                 let h = data
                     .get(off..off + 2)
                     .ok_or(DecodeError::TruncatedIpv6ExtHeader)?;
@@ -384,6 +409,57 @@ fn decode_ipv6(data: &[u8], wire_len: usize) -> Result<IpHeader, DecodeError> {
         frag,
         v6_unfrag_len: unfrag_len,
     })
+}
+
+/// Destination options: Mobile IPv6 Home Address checks, as Zeek reports them (the weird's
+/// source address is the home address once one was seen).
+fn dst_options(
+    opts: &[u8],
+    src: IpAddr,
+    home: &mut Option<IpAddr>,
+    weirds: &mut Vec<(&'static str, IpAddr)>,
+) {
+    let mut i = 0;
+    while i < opts.len() {
+        let ty = opts[i];
+        if ty == 0 {
+            i += 1;
+            continue;
+        }
+        let Some(&olen) = opts.get(i + 1) else {
+            weirds.push(("bad_ipv6_dest_opt_len", home.unwrap_or(src)));
+            return;
+        };
+        let olen = usize::from(olen);
+        if ty == 201 {
+            match opts.get(i + 2..i + 2 + olen) {
+                Some(a) if olen == 16 => {
+                    if home.is_some() {
+                        weirds.push(("multiple_home_addr_opts", home.unwrap_or(src)));
+                    } else {
+                        let mut b = [0u8; 16];
+                        b.copy_from_slice(a);
+                        *home = Some(IpAddr::V6(Ipv6Addr::from(b)));
+                    }
+                }
+                _ => {
+                    weirds.push(("bad_home_addr_len", home.unwrap_or(src)));
+                    return;
+                }
+            }
+        }
+        if i + 2 + olen > opts.len() {
+            weirds.push(("bad_ipv6_dest_opt_len", home.unwrap_or(src)));
+            return;
+        }
+        i += 2 + olen;
+    }
+}
+
+/// The destination address of an IPv6 header, if present.
+pub fn ip_dst(data: &[u8]) -> Option<IpAddr> {
+    let d: [u8; 16] = data.get(24..40)?.try_into().ok()?;
+    Some(IpAddr::V6(Ipv6Addr::from(d)))
 }
 
 /// One's-complement sum (folded, not inverted) over `data`, starting from `initial`.
@@ -535,11 +611,11 @@ mod tests {
         fn never_panics_on_arbitrary_frames(lt in 0i32..300, frame in proptest::collection::vec(any::<u8>(), 0..200)) {
             if let Ok(info) = decode_link(Linktype(lt), &frame) {
                 let ip = &frame[info.ip_offset.min(frame.len())..];
-                if let Ok(h) = decode_ip(ip, ip.len(), false) {
+                if let Ok(h) = decode_ip(ip, ip.len(), false, &mut Vec::new()) {
                     let payload = ip.get(h.header_len..).unwrap_or_default();
                     let _ = decode_tcp(payload, payload.len());
                 }
-                let _ = decode_ip(ip, ip.len(), true);
+                let _ = decode_ip(ip, ip.len(), true, &mut Vec::new());
             }
         }
     }
