@@ -181,6 +181,13 @@ impl Notifier {
                     }
                     sent += 1;
                 }
+                Err(err) if err.is_permanent() => {
+                    tracing::error!(path = %path.display(), %err, "mail cannot be delivered; moved to the failed folder");
+                    if let Err(err) = self.queue.fail(&path) {
+                        tracing::error!(%err, "cannot move the failed mail");
+                        break;
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(%err, "mail not sent; kept in the queue for the next try");
                     break;

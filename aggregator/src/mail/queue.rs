@@ -61,6 +61,17 @@ impl Queue {
         }
     }
 
+    /// Moves a mail that can never be delivered out of the way, into `mail/failed/`.
+    pub fn fail(&self, path: &Path) -> io::Result<()> {
+        let failed = self.dir.join("failed");
+        fs::create_dir_all(&failed)?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::other("queued mail without a name"))?;
+        fs::rename(path, failed.join(name))?;
+        crate::archive::sync_dir(&self.dir)
+    }
+
     pub fn done(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)?;
         crate::archive::sync_dir(&self.dir)

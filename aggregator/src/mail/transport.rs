@@ -73,12 +73,29 @@ pub fn send(cfg: &MailConfig, message: &[u8]) -> Result<bool, SendError> {
     }
 }
 
+/// An envelope address. A bare local name (zeekctl's default MailTo is the user name) is
+/// qualified with `@localhost`, as a local sendmail would.
 fn address(text: &str) -> Result<Address, SendError> {
     let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b)) {
+        return Address::from_str(&format!("{text}@localhost"))
+            .map_err(|_| SendError::Address(text.to_owned()));
+    }
     Mailbox::from_str(text)
         .map(|m| m.email)
         .or_else(|_| Address::from_str(text))
         .map_err(|_| SendError::Address(text.to_owned()))
+}
+
+impl SendError {
+    /// Whether trying again can help (relay down) or not (bad address, rejected by the relay).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SendError::Address(_) => true,
+            SendError::Smtp(err) => err.is_permanent(),
+            SendError::Spawn { .. } | SendError::Exit { .. } => false,
+        }
+    }
 }
 
 /// The `To:` header's addresses (what `sendmail -t` would use).
@@ -117,6 +134,8 @@ mod tests {
         );
         let to = recipients("From: x\nTo: a@b.c, d@e.f\n\nTo: z@z.z\n").unwrap();
         assert_eq!(to.len(), 2);
+        assert_eq!(address("root").unwrap().to_string(), "root@localhost");
+        assert!(address("a b <").unwrap_err().is_permanent());
     }
 
     #[test]
