@@ -274,3 +274,124 @@ pub fn share(t: &Table, log: &str) -> f64 {
         }
     })
 }
+
+/// Writes small Ethernet/IPv4 pcap files with correct checksums, for tests that need traffic
+/// no public capture has (scans, timeouts).
+#[derive(Debug, Default)]
+pub struct PcapBuilder {
+    bytes: Vec<u8>,
+}
+
+fn ones_sum(data: &[u8], mut sum: u32) -> u32 {
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const ACK: u8 = 0x10;
+pub const FIN: u8 = 0x01;
+
+impl PcapBuilder {
+    pub fn new() -> Self {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&0i32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&65535u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        PcapBuilder { bytes }
+    }
+
+    fn frame(&mut self, ts: f64, frame: &[u8]) {
+        let sec = ts.floor() as u32;
+        let usec = ((ts - ts.floor()) * 1e6).round() as u32;
+        self.bytes.extend_from_slice(&sec.to_le_bytes());
+        self.bytes.extend_from_slice(&usec.to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(frame);
+    }
+
+    fn ipv4(&mut self, ts: f64, src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8]) {
+        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
+        let total = (20 + l4.len()) as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        let c = fold(ones_sum(&ip, 0));
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut frame = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
+        frame.extend_from_slice(&ip);
+        frame.extend_from_slice(l4);
+        self.frame(ts, &frame);
+    }
+
+    fn pseudo(src: [u8; 4], dst: [u8; 4], proto: u8, len: usize) -> u32 {
+        let mut sum = ones_sum(&src, 0);
+        sum = ones_sum(&dst, sum);
+        sum + u32::from(proto) + len as u32
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        &mut self,
+        ts: f64,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: &[u8],
+    ) {
+        let mut t = Vec::with_capacity(20 + payload.len());
+        t.extend_from_slice(&sport.to_be_bytes());
+        t.extend_from_slice(&dport.to_be_bytes());
+        t.extend_from_slice(&seq.to_be_bytes());
+        t.extend_from_slice(&ack.to_be_bytes());
+        t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        t.extend_from_slice(payload);
+        let c = fold(ones_sum(&t, Self::pseudo(src, dst, 6, t.len())));
+        t[16..18].copy_from_slice(&c.to_be_bytes());
+        self.ipv4(ts, src, dst, 6, &t);
+    }
+
+    pub fn udp(
+        &mut self,
+        ts: f64,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        payload: &[u8],
+    ) {
+        let mut u = Vec::with_capacity(8 + payload.len());
+        u.extend_from_slice(&sport.to_be_bytes());
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(payload);
+        let c = fold(ones_sum(&u, Self::pseudo(src, dst, 17, u.len())));
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+        self.ipv4(ts, src, dst, 17, &u);
+    }
+
+    pub fn write(&self, path: &Path) {
+        std::fs::write(path, &self.bytes).expect("write pcap");
+    }
+}
