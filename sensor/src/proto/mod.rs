@@ -73,3 +73,4 @@ mod record_id;
 pub mod ssl;
 pub mod ssh;
 pub mod ftp;
+pub mod smtp;

@@ -1,0 +1,291 @@
+//! A bounded MIME reader for mail messages: the top-level headers (which smtp.log keeps),
+//! nested multipart and message/rfc822 entities, and which leaf entities carry data (each
+//! such entity is a file, as in Zeek's files framework).
+
+/// Nesting depth followed; deeper entities are treated as opaque data.
+const MAX_DEPTH: usize = 16;
+/// Headers kept per entity.
+const MAX_HEADERS: usize = 256;
+/// Bytes of one header value (with its continuation lines).
+const MAX_HEADER_VALUE: usize = 16 * 1024;
+
+/// What the reader reports while it consumes lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MimeEvent {
+    /// A header of the top-level entity: upper-cased name and value.
+    Header(String, Vec<u8>),
+    /// An entity began (the top-level one included).
+    BeginEntity,
+    /// A leaf entity delivered its first data bytes: a new file.
+    NewFile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Leaf,
+    Multipart(Vec<u8>),
+    Message,
+}
+
+#[derive(Debug)]
+struct Entity {
+    in_header: bool,
+    header: Option<(String, Vec<u8>)>,
+    headers: usize,
+    kind: Kind,
+    /// Lines of body seen; a leaf with any body line (even an empty one) is a file.
+    body_lines: u64,
+    file: bool,
+    /// After a gap: a new file starts with the next data.
+    split: bool,
+    /// A multipart closed by its final boundary; later lines are epilogue.
+    closed: bool,
+}
+
+impl Entity {
+    fn new() -> Self {
+        Entity {
+            in_header: true,
+            header: None,
+            headers: 0,
+            kind: Kind::Leaf,
+            body_lines: 0,
+            file: false,
+            split: false,
+            closed: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Mime {
+    /// The top-level entity first, then the open child of each level.
+    stack: Vec<Entity>,
+}
+
+impl Default for Mime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn boundary_of(content_type: &[u8]) -> Option<Vec<u8>> {
+    let lower = content_type.to_ascii_lowercase();
+    let at = lower.windows(9).position(|w| w == b"boundary=")?;
+    let rest = &content_type[at + 9..];
+    let value = match rest.strip_prefix(b"\"") {
+        Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
+        None => {
+            &rest[..rest
+                .iter()
+                .position(|b| matches!(b, b';' | b' ' | b'\t'))
+                .unwrap_or(rest.len())]
+        }
+    };
+    (!value.is_empty()).then(|| value.to_vec())
+}
+
+impl Mime {
+    pub fn new() -> Self {
+        Mime {
+            stack: vec![Entity::new()],
+        }
+    }
+
+    /// The events for the start of a message (the top-level entity begins).
+    pub fn begin(&self) -> Vec<MimeEvent> {
+        vec![MimeEvent::BeginEntity]
+    }
+
+    /// Feeds one line (without its CRLF).
+    pub fn line(&mut self, line: &[u8], out: &mut Vec<MimeEvent>) {
+        self.deliver(0, line, out);
+    }
+
+    /// The message ended: a header still waiting for continuation lines is complete.
+    pub fn end(&mut self, out: &mut Vec<MimeEvent>) {
+        for (level, e) in self.stack.iter_mut().enumerate() {
+            if let Some((name, value)) = e.header.take() {
+                Self::finish_header(e, level == 0, name, value, out);
+            }
+        }
+    }
+
+    /// Data was lost after `partial` (an unterminated line): header parsing of the current
+    /// entity stops, the partial line counts as body, and the next data starts a new file.
+    pub fn gap(&mut self, partial: &[u8], out: &mut Vec<MimeEvent>) {
+        if let Some(e) = self.stack.last_mut() {
+            e.in_header = false;
+            e.header = None;
+        }
+        if !partial.is_empty() {
+            let level = self.stack.len() - 1;
+            self.deliver(level, partial, out);
+        }
+        if let Some(e) = self.stack.last_mut() {
+            e.split = true;
+        }
+    }
+
+    fn deliver(&mut self, level: usize, line: &[u8], out: &mut Vec<MimeEvent>) {
+        let Some(e) = self.stack.get_mut(level) else {
+            return;
+        };
+        if e.in_header {
+            self.header_line(level, line, out);
+            return;
+        }
+        match e.kind.clone() {
+            Kind::Multipart(boundary) => {
+                if e.closed {
+                    return;
+                }
+                if let Some(rest) = line
+                    .strip_prefix(b"--")
+                    .and_then(|l| l.strip_prefix(&boundary[..]))
+                {
+                    let rest = super::parser::trim(rest);
+                    if rest.is_empty() {
+                        self.stack.truncate(level + 1);
+                        self.begin_child(out);
+                        return;
+                    }
+                    if rest == b"--" {
+                        self.stack.truncate(level + 1);
+                        if let Some(e) = self.stack.get_mut(level) {
+                            e.closed = true;
+                        }
+                        return;
+                    }
+                }
+                if self.stack.len() > level + 1 {
+                    self.deliver(level + 1, line, out);
+                }
+            }
+            Kind::Message => {
+                if self.stack.len() > level + 1 {
+                    self.deliver(level + 1, line, out);
+                }
+            }
+            Kind::Leaf => {
+                e.body_lines += 1;
+                if !e.file || e.split {
+                    e.file = true;
+                    e.split = false;
+                    out.push(MimeEvent::NewFile);
+                }
+            }
+        }
+    }
+
+    fn begin_child(&mut self, out: &mut Vec<MimeEvent>) {
+        if self.stack.len() < MAX_DEPTH {
+            self.stack.push(Entity::new());
+            out.push(MimeEvent::BeginEntity);
+        }
+    }
+
+    fn header_line(&mut self, level: usize, line: &[u8], out: &mut Vec<MimeEvent>) {
+        let top = level == 0;
+        let Some(e) = self.stack.get_mut(level) else {
+            return;
+        };
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some((_, v)) = e.header.as_mut() {
+                if v.len() + line.len() <= MAX_HEADER_VALUE {
+                    v.extend_from_slice(line);
+                }
+                return;
+            }
+        }
+        if let Some((name, value)) = e.header.take() {
+            Self::finish_header(e, top, name, value, out);
+        }
+        if line.is_empty() {
+            e.in_header = false;
+            if e.kind == Kind::Message {
+                self.begin_child(out);
+            }
+            return;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            return;
+        };
+        let name =
+            String::from_utf8_lossy(super::parser::trim(&line[..colon])).to_ascii_uppercase();
+        let value = &line[colon + 1..];
+        let start = value
+            .iter()
+            .position(|b| *b != b' ' && *b != b'\t')
+            .unwrap_or(value.len());
+        e.header = Some((name, value[start..].to_vec()));
+    }
+
+    fn finish_header(
+        e: &mut Entity,
+        top: bool,
+        name: String,
+        value: Vec<u8>,
+        out: &mut Vec<MimeEvent>,
+    ) {
+        e.headers += 1;
+        if e.headers > MAX_HEADERS {
+            return;
+        }
+        if name == "CONTENT-TYPE" {
+            let lower = value.to_ascii_lowercase();
+            if lower.starts_with(b"multipart/") {
+                if let Some(b) = boundary_of(&value) {
+                    e.kind = Kind::Multipart(b);
+                }
+            } else if lower.starts_with(b"message/") {
+                e.kind = Kind::Message;
+            }
+        }
+        if top {
+            out.push(MimeEvent::Header(name, value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> Vec<MimeEvent> {
+        let mut m = Mime::new();
+        let mut out = m.begin();
+        for l in text.split("\r\n") {
+            m.line(l.as_bytes(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn headers_with_continuations() {
+        let out = run("Subject: hi\r\nReceived: by x\r\n        for <y>\r\n\r\nbody");
+        assert_eq!(
+            out,
+            vec![
+                MimeEvent::BeginEntity,
+                MimeEvent::Header("SUBJECT".into(), b"hi".to_vec()),
+                MimeEvent::Header("RECEIVED".into(), b"by x        for <y>".to_vec()),
+                MimeEvent::NewFile,
+            ]
+        );
+    }
+
+    #[test]
+    fn multipart_files() {
+        let out = run("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\npre\r\n--b\r\n\r\none\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\nmsg\r\n--b--\r\nepi");
+        let files = out.iter().filter(|e| **e == MimeEvent::NewFile).count();
+        let entities = out.iter().filter(|e| **e == MimeEvent::BeginEntity).count();
+        assert_eq!((files, entities), (2, 4));
+    }
+
+    #[test]
+    fn headerless_lines_are_not_a_body() {
+        let out = run("Subject: x\r\nXXXX\r\nYYYY");
+        assert!(!out.contains(&MimeEvent::NewFile));
+    }
+}

@@ -1,0 +1,201 @@
+//! SMTP command and reply lines, and the address extraction Zeek's SMTP scripts apply to
+//! commands and message headers.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+
+/// `VERB arg`: the verb as sent (Zeek upper-cases it in the script) and the argument.
+pub fn parse_command(line: &[u8]) -> (String, Vec<u8>) {
+    let end = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
+    let verb = String::from_utf8_lossy(&line[..end]).to_ascii_uppercase();
+    let arg = line.get(end + 1..).unwrap_or_default();
+    (verb, arg.to_vec())
+}
+
+/// Whether a line outside DATA looks like a command (a verb of letters).
+pub fn is_command_verb(verb: &str) -> bool {
+    !verb.is_empty() && verb.len() <= 16 && verb.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyLine {
+    pub code: u16,
+    /// `NNN-`: more lines of the same reply follow.
+    pub cont: bool,
+    pub msg: Vec<u8>,
+}
+
+/// `NNN[ -]text`; `None` if the line does not start with a reply code.
+pub fn parse_reply(line: &[u8]) -> Option<ReplyLine> {
+    let [a, b, c, rest @ ..] = line else {
+        return None;
+    };
+    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
+        return None;
+    }
+    let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    let (cont, msg) = match rest {
+        [b'-', msg @ ..] => (true, msg),
+        [b' ', msg @ ..] => (false, msg),
+        msg => (false, msg),
+    };
+    Some(ReplyLine {
+        code,
+        cont,
+        msg: msg.to_vec(),
+    })
+}
+
+/// `BDAT <size> [LAST]`: the chunk size and whether it is the last chunk.
+pub fn parse_bdat(arg: &[u8]) -> Option<(u64, bool)> {
+    let text = std::str::from_utf8(arg).ok()?;
+    let mut parts = text.split_ascii_whitespace();
+    let size = parts.next()?.parse().ok()?;
+    let last = parts.next().is_some_and(|p| p.eq_ignore_ascii_case("LAST"));
+    Some((size, last))
+}
+
+fn re(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
+    cell.get_or_init(|| Regex::new(pattern).ok()).as_ref()
+}
+
+/// Zeek's `extract_email_addrs_vec`: addresses in `<a@b>`, `TO:a@b` and similar forms.
+pub fn extract_email_addrs(s: &[u8]) -> Vec<Vec<u8>> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(re) = re(&RE, r"(?:^|[<,:\t ])[^<,:\t @]+@[^>,;\t ]+(?:[>,;\t ]|$)") else {
+        return Vec::new();
+    };
+    re.find_iter(s)
+        .map(|m| {
+            m.as_bytes()
+                .iter()
+                .copied()
+                .filter(|b| !matches!(b, b'<' | b'>' | b',' | b':' | b';' | b' ' | b'\t'))
+                .collect()
+        })
+        .collect()
+}
+
+/// Zeek's `split_mime_email_addresses`: the comma-separated parts of a To/Cc header that hold an `@`.
+pub fn split_mime_addresses(s: &[u8]) -> Vec<Vec<u8>> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(re) = re(&RE, r#"(?:"[^"]*")?[^,]+@[^,]+"#) else {
+        return Vec::new();
+    };
+    re.find_iter(s)
+        .map(|m| trim(m.as_bytes()).to_vec())
+        .collect()
+}
+
+/// Zeek's `extract_ip_addresses`; with `wrapped`, only addresses enclosed in matching
+/// brackets, parentheses, braces or spaces count (as for Received headers).
+pub fn extract_ips(s: &[u8], wrapped: bool) -> Vec<IpAddr> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(re) = re(
+        &RE,
+        r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+",
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for m in re.find_iter(s) {
+        let Some(ip) = std::str::from_utf8(m.as_bytes())
+            .ok()
+            .and_then(|t| t.parse().ok())
+        else {
+            continue;
+        };
+        if wrapped {
+            let before = m.start().checked_sub(1).and_then(|i| s.get(i)).copied();
+            let after = s.get(m.end()).copied();
+            let ok = matches!(
+                (before, after),
+                (None, None)
+                    | (Some(b'['), Some(b']'))
+                    | (Some(b'('), Some(b')'))
+                    | (Some(b'{'), Some(b'}'))
+                    | (Some(b' '), Some(b' '))
+            );
+            if !ok {
+                continue;
+            }
+        }
+        out.push(ip);
+    }
+    out
+}
+
+pub fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let b = &b[start..];
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &b[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn commands_and_replies() {
+        assert_eq!(
+            parse_command(b"mail FROM:<a@b> size=1"),
+            ("MAIL".into(), b"FROM:<a@b> size=1".to_vec())
+        );
+        assert_eq!(
+            parse_reply(b"250-SIZE 1"),
+            Some(ReplyLine {
+                code: 250,
+                cont: true,
+                msg: b"SIZE 1".to_vec()
+            })
+        );
+        assert_eq!(parse_reply(b"hello"), None);
+        assert_eq!(parse_bdat(b"86 LAST"), Some((86, true)));
+        assert_eq!(parse_bdat(b"200"), Some((200, false)));
+        assert!(is_command_verb("EHLO"));
+        assert!(!is_command_verb("."));
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            extract_email_addrs(b"TO:<alice@example.org>"),
+            vec![b"alice@example.org".to_vec()]
+        );
+        assert_eq!(
+            extract_email_addrs(b"FROM:<linux-kernel-owner@vger.kernel.org> BODY=8BITMIME"),
+            vec![b"linux-kernel-owner@vger.kernel.org".to_vec()]
+        );
+        assert_eq!(
+            split_mime_addresses(b"A <a@x.org>, \"B, C\" <b@y.org>"),
+            vec![b"A <a@x.org>".to_vec(), b"\"B, C\" <b@y.org>".to_vec()]
+        );
+        let ips = extract_ips(b"from x ([23.128.96.19]:56766 \"EHLO", true);
+        assert_eq!(ips, vec!["23.128.96.19".parse::<IpAddr>().unwrap()]);
+        assert!(extract_ips(b"[IPv6:2607:f8b0::42f]", true).is_empty());
+        assert_eq!(extract_ips(b"1.2.3.4", false).len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_command(&line);
+            let _ = parse_reply(&line);
+            let _ = parse_bdat(&line);
+            let _ = extract_email_addrs(&line);
+            let _ = split_mime_addresses(&line);
+            let _ = extract_ips(&line, true);
+            let _ = extract_ips(&line, false);
+        }
+    }
+}
