@@ -331,3 +331,68 @@ impl LogSet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zeeklog::{FieldType, Value};
+    use std::sync::Mutex;
+
+    struct FakeClock(Mutex<SystemTime>);
+    impl Clock for FakeClock {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    const FIELDS: &[Field] = &[Field {
+        name: "n",
+        ty: FieldType::Count,
+    }];
+
+    fn line(n: u64) -> String {
+        render_values(LogFormat::Tsv, FIELDS, &[Value::Count(n)])
+    }
+
+    #[test]
+    fn interval_rotation_closes_renames_and_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let clock = Arc::new(FakeClock(Mutex::new(start)));
+        let rotation = Rotation {
+            interval: Some(Duration::from_secs(3600)),
+            max_bytes: None,
+        };
+        let mut logs =
+            LogSet::new(dir.path(), LogFormat::Tsv, rotation, clock.clone()).expect("logset");
+        for n in 0..3 {
+            logs.write_line("test", FIELDS, &line(n)).expect("write");
+        }
+        *clock.0.lock().expect("lock") = start + Duration::from_secs(3599);
+        logs.rotate_due().expect("rotate");
+        assert!(!dir
+            .path()
+            .join(format!("test.{}.log", stamp(start)))
+            .exists());
+        *clock.0.lock().expect("lock") = start + Duration::from_secs(3600);
+        logs.rotate_due().expect("rotate");
+        logs.write_line("test", FIELDS, &line(3)).expect("write");
+        logs.close().expect("close");
+        let old = std::fs::read_to_string(dir.path().join(format!("test.{}.log", stamp(start))))
+            .expect("rotated");
+        let rows: Vec<&str> = old.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rows, ["0", "1", "2"]);
+        assert!(old
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("#close\t")));
+        let new = std::fs::read_to_string(dir.path().join("test.log")).expect("current");
+        assert!(new.starts_with("#separator \\x09\n"));
+        assert_eq!(
+            new.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
+            ["3"]
+        );
+    }
+}
