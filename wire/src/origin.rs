@@ -27,6 +27,26 @@ impl Origin {
         out.extend_from_slice(b"\"]");
     }
 
+    /// The element exactly as [`Origin::encode`] writes it, at the start of `input`: the origin
+    /// and the element's length. The fast path for what the shipper sends.
+    pub fn parse_encoded(input: &[u8]) -> Option<(Origin, usize)> {
+        let rest = input.strip_prefix(b"[origin@32473 file=\"")?;
+        let (hex, rest) = rest.split_at_checked(16)?;
+        let rest = rest.strip_prefix(b"\" off=\"")?;
+        let digits = rest
+            .iter()
+            .take(21)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let (decimal, rest) = rest.split_at(digits);
+        let after = rest.strip_prefix(b"\"]")?;
+        let origin = Origin {
+            file: parse_number(hex, 16).ok()?,
+            offset: parse_number(decimal, 10).ok()?,
+        };
+        Some((origin, input.len() - after.len()))
+    }
+
     /// Reads the origin element out of a 5424 STRUCTURED-DATA field (`-` or one or more
     /// elements). `Ok(None)` when there is no origin element; an error when the field is
     /// malformed or the origin element is.
@@ -57,17 +77,20 @@ impl Origin {
     }
 }
 
+/// Digits in `radix` (10 or 16), at most as many as a `u64` needs, no sign.
 fn parse_number(value: &[u8], radix: u32) -> Result<u64, SdError> {
     let max_digits = if radix == 16 { 16 } else { 20 };
     if value.is_empty() || value.len() > max_digits {
         return Err(SdError::BadOriginValue);
     }
-    let text = std::str::from_utf8(value).map_err(|_| SdError::BadOriginValue)?;
-    // from_str_radix accepts a leading `+`; the wire form has none.
-    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SdError::BadOriginValue);
-    }
-    u64::from_str_radix(text, radix).map_err(|_| SdError::BadOriginValue)
+    value.iter().try_fold(0u64, |n, &b| {
+        let digit = char::from(b)
+            .to_digit(radix)
+            .ok_or(SdError::BadOriginValue)?;
+        n.checked_mul(u64::from(radix))
+            .and_then(|n| n.checked_add(u64::from(digit)))
+            .ok_or(SdError::BadOriginValue)
+    })
 }
 
 /// The structured-data field could not be read.
@@ -211,14 +234,13 @@ fn param(input: &[u8]) -> Option<(Param<'_>, &[u8])> {
 /// Bytes up to the closing unescaped `"`.
 fn quoted_len(input: &[u8]) -> Option<usize> {
     let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'\\' => i += 2,
+    loop {
+        i += memchr::memchr2(b'"', b'\\', input.get(i..)?)?;
+        match input[i] {
             b'"' => return Some(i),
-            _ => i += 1,
+            _ => i += 2,
         }
     }
-    None
 }
 
 #[cfg(test)]
@@ -266,6 +288,32 @@ mod tests {
             Origin::from_structured_data(b"[origin@32473 off=\"2\"]"),
             Err(SdError::MissingOriginParam)
         );
+    }
+
+    #[test]
+    fn fast_path_reads_what_encode_writes() {
+        for origin in [
+            Origin { file: 0, offset: 0 },
+            Origin {
+                file: u64::MAX,
+                offset: u64::MAX,
+            },
+        ] {
+            let mut sd = Vec::new();
+            origin.encode(&mut sd);
+            assert_eq!(Origin::parse_encoded(&sd), Some((origin, sd.len())));
+            sd.extend_from_slice(b" body");
+            assert_eq!(
+                Origin::parse_encoded(&sd).map(|(_, len)| len),
+                Some(sd.len() - 5)
+            );
+        }
+        assert_eq!(
+            Origin::parse_encoded(b"[origin@32473 file=\"00\" off=\"1\"]"),
+            None
+        );
+        let too_big = b"[origin@32473 file=\"0000000000000000\" off=\"18446744073709551616\"]";
+        assert_eq!(Origin::parse_encoded(too_big), None);
     }
 
     #[test]

@@ -155,7 +155,10 @@ fn parse_rfc5424(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
     let (app_name, rest) = field(rest, "APP-NAME", 48)?;
     let (procid, rest) = field(rest, "PROCID", 128)?;
     let (msgid, rest) = field(rest, "MSGID", 32)?;
-    let sd_len = origin::field_len(rest).ok_or(SdError::Malformed)?;
+    let (sd_len, encoded_origin) = match Origin::parse_encoded(rest) {
+        Some((origin, len)) if matches!(rest.get(len), None | Some(b' ')) => (len, Some(origin)),
+        _ => (origin::field_len(rest).ok_or(SdError::Malformed)?, None),
+    };
     let (sd, rest) = rest.split_at(sd_len);
     let body = match rest.split_first() {
         None => rest,
@@ -165,9 +168,10 @@ fn parse_rfc5424(raw: &[u8], pri: Pri, start: usize) -> Result<Message<'_>, Pars
     let header_len = raw.len() - body.len();
     let body = without_trailing_lf(body);
     let structured_data = (sd != b"-").then_some(sd);
-    let origin = match structured_data {
-        Some(sd) => Origin::from_structured_data(sd)?,
-        None => None,
+    let origin = match (encoded_origin, structured_data) {
+        (Some(origin), _) => Some(origin),
+        (None, Some(sd)) => Origin::from_structured_data(sd)?,
+        (None, None) => None,
     };
     Ok(Message {
         format: Format::Rfc5424,
