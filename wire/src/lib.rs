@@ -1,4 +1,13 @@
 //! What the shipper and the aggregator share on the wire: syslog message formats, TCP framing, RELP.
+//!
+//! - [`encode`]: messages byte for byte as rsyslog's forwarding templates write them.
+//! - [`parse()`]: header fields and the exact body bytes of a received message.
+//! - [`origin`]: the `origin@32473` structured data that makes delivery exactly-once.
+//! - [`framing`]: RFC 6587 decoder (octet counting and LF, told apart per message).
+//! - [`relp`]: librelp's frames, offers and responses, and sans-I/O client and server sessions.
+//! - [`tls`]: rustls configurations from PEM files and certificate names for peer rules.
+//!
+//! Formats and codecs only: sockets and tasks live in the shipper and the aggregator.
 #![forbid(unsafe_code)]
 
 mod digits;
