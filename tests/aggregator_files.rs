@@ -55,7 +55,11 @@ fn rotation_archives_with_zeekctl_names_and_loses_nothing() {
     for chunk in 0..30u64 {
         let mut frames = Vec::new();
         for seq in chunk * 100..(chunk + 1) * 100 {
-            frames.extend(octet_frame("sensor1", "bro_conn", &format!("1.0\tC{seq:017}\tx")));
+            frames.extend(octet_frame(
+                "sensor1",
+                "bro_conn",
+                &format!("1.0\tC{seq:017}\tx"),
+            ));
         }
         s.write_all(&frames).unwrap();
         std::thread::sleep(Duration::from_millis(100));
@@ -70,7 +74,10 @@ fn rotation_archives_with_zeekctl_names_and_loses_nothing() {
         (gz.len() >= 3).then_some(gz)
     });
     agg.daemon.terminate(Duration::from_secs(10));
-    let name = regex::Regex::new(r"/\d{4}-\d{2}-\d{2}/conn\.\d\d:\d\d:\d\d-\d\d:\d\d:\d\d(-\d+)?\.log\.gz$").unwrap();
+    let name = regex::Regex::new(
+        r"/\d{4}-\d{2}-\d{2}/conn\.\d\d:\d\d:\d\d-\d\d:\d\d:\d\d(-\d+)?\.log\.gz$",
+    )
+    .unwrap();
     for a in &archives {
         let p = a.to_string_lossy();
         assert!(name.is_match(&p), "archive name {p}");
@@ -80,7 +87,9 @@ fn rotation_archives_with_zeekctl_names_and_loses_nothing() {
         let last = text.lines().last().unwrap();
         assert!(last.starts_with("#close\t20"), "{p}: {last}");
     }
-    assert!(files_under(&agg.log_dir).iter().all(|p| !p.to_string_lossy().contains(".tmp.")));
+    assert!(files_under(&agg.log_dir)
+        .iter()
+        .all(|p| !p.to_string_lossy().contains(".tmp.")));
     let all = read_all_logs(&agg.log_dir);
     assert_eq!(tally(&count_sequence_numbers(&all), 0..N), Tally::default());
 }
@@ -98,12 +107,16 @@ impl Sender {
         let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         self.stream = Some(stream);
         self.txnr = 0;
         self.buf.clear();
-        self.frame("open", b"relp_version=0\nrelp_software=test\ncommands=syslog")
-            && self.rsp().is_some()
+        self.frame(
+            "open",
+            b"relp_version=0\nrelp_software=test\ncommands=syslog",
+        ) && self.rsp().is_some()
     }
 
     fn frame(&mut self, command: &str, data: &[u8]) -> bool {
@@ -111,7 +124,9 @@ impl Sender {
         let mut f = format!("{} {command} {} ", self.txnr, data.len()).into_bytes();
         f.extend_from_slice(data);
         f.push(b'\n');
-        self.stream.as_mut().is_some_and(|s| s.write_all(&f).is_ok())
+        self.stream
+            .as_mut()
+            .is_some_and(|s| s.write_all(&f).is_ok())
     }
 
     fn rsp(&mut self) -> Option<u32> {
@@ -202,7 +217,9 @@ fn kill9_while_lines_flow_and_rotate_loses_and_doubles_nothing() {
     agg.daemon.terminate(Duration::from_secs(10));
     let all = read_all_logs(&agg.log_dir);
     assert_eq!(tally(&count_sequence_numbers(&all), 0..N), Tally::default());
-    assert!(files_under(&agg.log_dir).iter().all(|p| !p.to_string_lossy().contains(".tmp.")));
+    assert!(files_under(&agg.log_dir)
+        .iter()
+        .all(|p| !p.to_string_lossy().contains(".tmp.")));
 }
 
 fn sendmail_script(dir: &Path) -> (PathBuf, PathBuf) {
@@ -249,7 +266,12 @@ fn cron_expires_like_zeekctl_and_mails_disk_warning_once() {
     ] {
         let p = d.join(name);
         std::fs::write(&p, b"x").unwrap();
-        std::fs::File::options().write(true).open(&p).unwrap().set_modified(now - day * age).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(now - day * age)
+            .unwrap();
     }
     let config = dir.path().join("cron.cfg");
     // MinDiskSpace 99.9: any ordinary disk is "low".
@@ -268,7 +290,11 @@ fn cron_expires_like_zeekctl_and_mails_disk_warning_once() {
             .args(["cron", "--config", config.to_str().unwrap()])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let out = cron();
@@ -279,7 +305,10 @@ fn cron_expires_like_zeekctl_and_mails_disk_warning_once() {
     let sent = mails(&outbox);
     assert_eq!(sent.len(), 1, "{sent:?}");
     let mail = &sent[0];
-    let re = regex::Regex::new(r"(?m)^Subject: \[Bro\] cron: Disk space low on [^:]+:\S+ - \d+\.\d% used\.$").unwrap();
+    let re = regex::Regex::new(
+        r"(?m)^Subject: \[Bro\] cron: Disk space low on [^:]+:\S+ - \d+\.\d% used\.$",
+    )
+    .unwrap();
     assert!(re.is_match(mail), "{mail}");
     assert!(mail.contains("\nTo: noc@example.org\n"));
     assert!(mail.ends_with("\n--\n[Automatically generated.]\n\n"));
@@ -330,11 +359,18 @@ fn disk_hard_floor_holds_messages_until_space_returns() {
     }
     send_tcp(agg.tcp, &frames);
     std::thread::sleep(Duration::from_millis(2000));
-    assert_eq!(agg.current("conn.log").lines().count(), 1, "written below the floor");
+    assert_eq!(
+        agg.current("conn.log").lines().count(),
+        1,
+        "written below the floor"
+    );
     assert_eq!(agg.status()["disk_paused"], true);
     assert!(agg.daemon.is_running());
     std::fs::remove_file(&filler).unwrap();
     let text = agg.wait_lines("conn.log", 101, Duration::from_secs(10));
-    assert_eq!(tally(&count_sequence_numbers(&text), 0..101), Tally::default());
+    assert_eq!(
+        tally(&count_sequence_numbers(&text), 0..101),
+        Tally::default()
+    );
     agg.daemon.terminate(Duration::from_secs(5));
 }

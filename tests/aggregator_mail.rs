@@ -60,7 +60,11 @@ fn notice(note: &str, msg: &str, actions: &str) -> String {
 
 fn send_notices(port: u16, lines: &[String]) {
     let mut frames = Vec::new();
-    for line in NOTICE_HEADER.lines().map(str::to_owned).chain(lines.iter().cloned()) {
+    for line in NOTICE_HEADER
+        .lines()
+        .map(str::to_owned)
+        .chain(lines.iter().cloned())
+    {
         frames.extend(octet_frame("sensor1", "bro_notice", &line));
     }
     send_tcp(port, &frames);
@@ -80,8 +84,16 @@ fn smtp_alarm_digest_at_rotation_and_notice_email_at_once() {
     send_notices(
         agg.tcp,
         &[
-            notice("SSH::Password_Guessing", "10.0.0.1 guessed 30 passwords", "Notice::ACTION_LOG,Notice::ACTION_ALARM"),
-            notice("Scan::Port_Scan", "10.0.0.1 scanned 100 ports", "Notice::ACTION_LOG,Notice::ACTION_EMAIL"),
+            notice(
+                "SSH::Password_Guessing",
+                "10.0.0.1 guessed 30 passwords",
+                "Notice::ACTION_LOG,Notice::ACTION_ALARM",
+            ),
+            notice(
+                "Scan::Port_Scan",
+                "10.0.0.1 scanned 100 ports",
+                "Notice::ACTION_LOG,Notice::ACTION_EMAIL",
+            ),
             notice("Weird::Activity", "only logged", "Notice::ACTION_LOG"),
         ],
     );
@@ -90,24 +102,53 @@ fn smtp_alarm_digest_at_rotation_and_notice_email_at_once() {
         (m.len() >= 2).then_some(m)
     });
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(inbox(&inbox_dir).len(), 2, "one digest, one notice mail, nothing else");
-    let email = mails.iter().find(|m| m.contains("ALERT:")).expect("notice mail");
-    assert!(email.contains("\nSubject: [Bro] ALERT: Scan::Port_Scan: 10.0.0.1 scanned 100 ports\n"), "{email}");
-    assert!(email.starts_with("X-Rcpt: alarms@example.org\nFrom: Big Brother <bro@localhost>\n"), "{email}");
+    assert_eq!(
+        inbox(&inbox_dir).len(),
+        2,
+        "one digest, one notice mail, nothing else"
+    );
+    let email = mails
+        .iter()
+        .find(|m| m.contains("ALERT:"))
+        .expect("notice mail");
+    assert!(
+        email.contains("\nSubject: [Bro] ALERT: Scan::Port_Scan: 10.0.0.1 scanned 100 ports\n"),
+        "{email}"
+    );
+    assert!(
+        email.starts_with("X-Rcpt: alarms@example.org\nFrom: Big Brother <bro@localhost>\n"),
+        "{email}"
+    );
     assert!(email.contains("\nTo: alarms@example.org\n"));
     assert!(email.contains("\nReply-To: soc@example.org\n"));
     assert!(email.contains("\nUser-Agent: estuary "));
     assert!(email.contains("Message: 10.0.0.1 scanned 100 ports\n"));
     assert!(email.contains("Connection: 10.0.0.1:4711 -> 10.0.0.2:22\n"));
-    assert!(email.trim_end().ends_with("\n--\n[Automatically generated.]"), "{email:?}");
+    assert!(
+        email
+            .trim_end()
+            .ends_with("\n--\n[Automatically generated.]"),
+        "{email:?}"
+    );
 
-    let digest = mails.iter().find(|m| m.contains("Alarm summary")).expect("digest");
-    let subject = regex::Regex::new(r"(?m)^Subject: \[Bro\] Alarm summary from \d\d:\d\d:\d\d-\d\d:\d\d:\d\d$").unwrap();
+    let digest = mails
+        .iter()
+        .find(|m| m.contains("Alarm summary"))
+        .expect("digest");
+    let subject = regex::Regex::new(
+        r"(?m)^Subject: \[Bro\] Alarm summary from \d\d:\d\d:\d\d-\d\d:\d\d:\d\d$",
+    )
+    .unwrap();
     assert!(subject.is_match(digest), "{digest}");
-    assert!(digest.contains(" SSH::Password_Guessing 10.0.0.1:4711 -> 10.0.0.2:22 (uid Cx1)\n"), "{digest}");
+    assert!(
+        digest.contains(" SSH::Password_Guessing 10.0.0.1:4711 -> 10.0.0.2:22 (uid Cx1)\n"),
+        "{digest}"
+    );
     assert!(digest.contains("   <sensor1> 10.0.0.1 guessed 30 passwords\n"));
     assert!(!digest.contains("Port_Scan") && !digest.contains("Weird::Activity"));
-    assert!(digest.trim_end().ends_with("\n--\n[Automatically generated.]"));
+    assert!(digest
+        .trim_end()
+        .ends_with("\n--\n[Automatically generated.]"));
 }
 
 #[test]
@@ -118,22 +159,39 @@ fn mail_queued_while_relay_is_down_survives_kill9_and_is_sent_once() {
         dir.path(),
         &format!("SmtpServer = 127.0.0.1:{smtp}\nMailAlarms = 1\n"),
     );
-    send_notices(agg.tcp, &[notice("Scan::Port_Scan", "queued while down", "Notice::ACTION_EMAIL")]);
+    send_notices(
+        agg.tcp,
+        &[notice(
+            "Scan::Port_Scan",
+            "queued while down",
+            "Notice::ACTION_EMAIL",
+        )],
+    );
     let queue = agg.spool_dir.join("mail");
     let queued = || {
         std::fs::read_dir(&queue)
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".eml")).count())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+                    .count()
+            })
             .unwrap_or(0)
     };
-    wait_for(Duration::from_secs(10), "a queued mail", || (queued() == 1).then_some(()));
+    wait_for(Duration::from_secs(10), "a queued mail", || {
+        (queued() == 1).then_some(())
+    });
     let agg = agg.restart();
     let (_server, inbox_dir) = smtp_server(dir.path(), smtp);
     // Any new message wakes the mailer (it also retries on its own every few seconds).
     send_tcp(agg.tcp, &octet_frame("sensor1", "bro_conn", "seq=1\tx"));
-    let mails = wait_for(Duration::from_secs(20), &format!("the queued mail; {}", agg.daemon.output()), || {
-        let m = inbox(&inbox_dir);
-        (!m.is_empty()).then_some(m)
-    });
+    let mails = wait_for(
+        Duration::from_secs(20),
+        &format!("the queued mail; {}", agg.daemon.output()),
+        || {
+            let m = inbox(&inbox_dir);
+            (!m.is_empty()).then_some(m)
+        },
+    );
     assert!(mails[0].contains("Subject: [Bro] ALERT: Scan::Port_Scan: queued while down\n"));
     send_tcp(agg.tcp, &octet_frame("sensor1", "bro_conn", "seq=2\tx"));
     std::thread::sleep(Duration::from_millis(1500));

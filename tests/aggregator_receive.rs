@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn logger(args: &[&str]) {
-    let status = Command::new("logger").args(args).status().expect("run logger");
+    let status = Command::new("logger")
+        .args(args)
+        .status()
+        .expect("run logger");
     assert!(status.success(), "logger {args:?} failed");
 }
 
@@ -23,19 +26,70 @@ fn logger_udp_and_tcp_reach_merged_logs() {
     let agg = Aggregator::start(dir.path(), &format!("ListenUDP = 127.0.0.1:{udp}\n"));
     let (udp, tcp) = (udp.to_string(), agg.tcp.to_string());
     let base = ["-n", "127.0.0.1", "-t"];
-    logger(&[&base[..], &["bro_conn", "-P", &udp, "-d", "--rfc3164", "seq=1\ta\t-"]].concat());
-    logger(&[&base[..], &["bro_conn", "-P", &udp, "-d", "--rfc5424", "seq=2\tb\t(empty)"]].concat());
-    logger(&[&base[..], &["bro_conn", "-P", &tcp, "-T", "--rfc5424", "--octet-count", "seq=3\tc"]].concat());
-    logger(&[&base[..], &["bro_dns", "-P", &tcp, "-T", "--rfc3164", "seq=4\td"]].concat());
-    logger(&[&base[..], &["sshd", "-P", &tcp, "-T", "--rfc5424", "seq=5 not zeek"]].concat());
+    logger(
+        &[
+            &base[..],
+            &["bro_conn", "-P", &udp, "-d", "--rfc3164", "seq=1\ta\t-"],
+        ]
+        .concat(),
+    );
+    logger(
+        &[
+            &base[..],
+            &[
+                "bro_conn",
+                "-P",
+                &udp,
+                "-d",
+                "--rfc5424",
+                "seq=2\tb\t(empty)",
+            ],
+        ]
+        .concat(),
+    );
+    logger(
+        &[
+            &base[..],
+            &[
+                "bro_conn",
+                "-P",
+                &tcp,
+                "-T",
+                "--rfc5424",
+                "--octet-count",
+                "seq=3\tc",
+            ],
+        ]
+        .concat(),
+    );
+    logger(
+        &[
+            &base[..],
+            &["bro_dns", "-P", &tcp, "-T", "--rfc3164", "seq=4\td"],
+        ]
+        .concat(),
+    );
+    logger(
+        &[
+            &base[..],
+            &["sshd", "-P", &tcp, "-T", "--rfc5424", "seq=5 not zeek"],
+        ]
+        .concat(),
+    );
 
     let conn = agg.wait_lines("conn.log", 3, Duration::from_secs(10));
     let mut lines: Vec<&str> = conn.lines().collect();
     lines.sort();
     assert_eq!(lines, ["seq=1\ta\t-", "seq=2\tb\t(empty)", "seq=3\tc"]);
-    assert_eq!(agg.wait_lines("dns.log", 1, Duration::from_secs(10)), "seq=4\td\n");
+    assert_eq!(
+        agg.wait_lines("dns.log", 1, Duration::from_secs(10)),
+        "seq=4\td\n"
+    );
     let unrouted = agg.wait_lines("unrouted.log", 1, Duration::from_secs(10));
-    assert!(unrouted.contains("sshd") && unrouted.ends_with("seq=5 not zeek\n"), "{unrouted}");
+    assert!(
+        unrouted.contains("sshd") && unrouted.ends_with("seq=5 not zeek\n"),
+        "{unrouted}"
+    );
 }
 
 #[test]
@@ -79,7 +133,10 @@ ruleset(name="relp") {{
     let t = tally(&count_sequence_numbers(&dns), N..2 * N);
     assert_eq!(t, Tally::default(), "omrelp");
     // Byte for byte: the empty field before (empty) survives.
-    assert!(conn.lines().all(|l| l.ends_with("\t80\t\t(empty)")), "tabs altered");
+    assert!(
+        conn.lines().all(|l| l.ends_with("\t80\t\t(empty)")),
+        "tabs altered"
+    );
 }
 
 /// A minimal RELP client speaking librelp's framing.
@@ -92,7 +149,9 @@ struct Relp {
 impl Relp {
     fn connect(port: u16) -> Relp {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut relp = Relp {
             stream,
             txnr: 0,
@@ -129,7 +188,8 @@ impl Relp {
                 let header = text.len() - parts.clone().next().map(str::len).unwrap_or(0);
                 let total = header + len + 1;
                 if self.buf.len() >= total {
-                    let data = String::from_utf8_lossy(&self.buf[header..header + len]).into_owned();
+                    let data =
+                        String::from_utf8_lossy(&self.buf[header..header + len]).into_owned();
                     self.buf.drain(..total);
                     return (txnr, data);
                 }
@@ -153,7 +213,10 @@ fn origin_msg(seq: u64, offset: u64) -> Vec<u8> {
 fn relp_acknowledges_after_write_and_drops_replays() {
     let dir = tempfile::tempdir().unwrap();
     let relp = free_tcp_port();
-    let agg = Aggregator::start(dir.path(), &format!("ListenRELP = 127.0.0.1:{relp}\nDurability = synced\n"));
+    let agg = Aggregator::start(
+        dir.path(),
+        &format!("ListenRELP = 127.0.0.1:{relp}\nDurability = synced\n"),
+    );
     let mut client = Relp::connect(relp);
     for seq in 0..50u64 {
         let txnr = client.send("syslog", &origin_msg(seq, seq * 100));
@@ -177,10 +240,15 @@ fn relp_acknowledges_after_write_and_drops_replays() {
     let close = client.send("close", b"");
     assert_eq!(client.read_rsp(), (close, "200 OK".into()));
     let text = agg.current("conn.log");
-    assert_eq!(tally(&count_sequence_numbers(&text), 0..80), Tally::default());
-    wait_for(Duration::from_secs(5), "duplicates counted in status", || {
-        (agg.status()["peers"]["127.0.0.1"]["duplicates"] == 10).then_some(())
-    });
+    assert_eq!(
+        tally(&count_sequence_numbers(&text), 0..80),
+        Tally::default()
+    );
+    wait_for(
+        Duration::from_secs(5),
+        "duplicates counted in status",
+        || (agg.status()["peers"]["127.0.0.1"]["duplicates"] == 10).then_some(()),
+    );
 }
 
 #[test]
@@ -196,7 +264,8 @@ fn bad_input_does_not_stop_good_peers() {
     for i in 0..200 {
         let mut s = TcpStream::connect(("127.0.0.1", agg.tcp)).unwrap();
         if i % 2 == 0 {
-            s.write_all(b"500 <190>1 2026-11-22T12:00:00Z h bro_conn - - - partial").unwrap();
+            s.write_all(b"500 <190>1 2026-11-22T12:00:00Z h bro_conn - - - partial")
+                .unwrap();
         }
         held.push(s);
     }
@@ -208,13 +277,19 @@ fn bad_input_does_not_stop_good_peers() {
     send_tcp(agg.tcp, b"not syslog at all\n<999>bad pri\n");
     let udp_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for _ in 0..100 {
-        udp_sock.send_to(b"\x00\x01garbage", ("127.0.0.1", udp)).unwrap();
+        udp_sock
+            .send_to(b"\x00\x01garbage", ("127.0.0.1", udp))
+            .unwrap();
     }
     udp_sock.send_to(&[b'x'; 5000], ("127.0.0.1", udp)).unwrap();
     // Meanwhile a good peer sends 2000 lines.
     let mut good = Vec::new();
     for seq in 0..2000u64 {
-        good.extend(octet_frame("sensor1", "bro_conn", &format!("seq={seq}\tok")));
+        good.extend(octet_frame(
+            "sensor1",
+            "bro_conn",
+            &format!("seq={seq}\tok"),
+        ));
     }
     let started = Instant::now();
     send_tcp(agg.tcp, &good);
@@ -226,7 +301,9 @@ fn bad_input_does_not_stop_good_peers() {
     assert!(text.contains("seq=999999\tafter-oversized\n"));
     assert!(!text.contains("partial"));
     wait_for(Duration::from_secs(5), "malformed input counted", || {
-        let malformed = agg.status()["peers"]["127.0.0.1"]["malformed"].as_u64().unwrap_or(0);
+        let malformed = agg.status()["peers"]["127.0.0.1"]["malformed"]
+            .as_u64()
+            .unwrap_or(0);
         (malformed >= 100 + 1 + 1 + 2 + 1).then_some(())
     });
     let mut agg = agg;

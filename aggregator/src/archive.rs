@@ -79,9 +79,7 @@ impl Rotated {
             name.push_str(&format!("-{clash}"));
         }
         name.push_str(".log.gz");
-        log_dir
-            .join(open.format("%Y-%m-%d").to_string())
-            .join(name)
+        log_dir.join(open.format("%Y-%m-%d").to_string()).join(name)
     }
 }
 
@@ -200,7 +198,9 @@ pub fn recover(log_dir: &Path, current_dir: &Path) -> io::Result<Vec<(PathBuf, R
             let name = entry.file_name();
             match name.to_str().and_then(Rotated::parse) {
                 Some(rotated) => pending.push((entry.path(), rotated)),
-                None => tracing::warn!(path = %entry.path().display(), "unexpected file in rotated folder, left alone"),
+                None => {
+                    tracing::warn!(path = %entry.path().display(), "unexpected file in rotated folder, left alone")
+                }
             }
         }
     }

@@ -44,7 +44,10 @@ pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport>
     }
     if let Some(max_age) = config.stats_expire_interval {
         if let Err(err) = crate::expire::expire_stats_log(&config.stats_log, max_age, now) {
-            report.findings.push(format!("expiring {} failed: {err}", config.stats_log.display()));
+            report.findings.push(format!(
+                "expiring {} failed: {err}",
+                config.stats_log.display()
+            ));
         }
     }
     let host = crate::mail::hostname();
@@ -64,9 +67,12 @@ pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport>
             to: config.mail.to.clone(),
             body: report.findings.join("\n"),
         };
-        notifier
-            .queue()
-            .push(notifier.config(), &format!("cron-{}", unix_secs(now)), &mail, now)?;
+        notifier.queue().push(
+            notifier.config(),
+            &format!("cron-{}", unix_secs(now)),
+            &mail,
+            now,
+        )?;
     }
     report.mails_sent = notifier.flush();
     Ok(report)

@@ -23,7 +23,9 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn slice(&self, r: &Range<u32>) -> &[u8] {
-        self.raw.get(r.start as usize..r.end as usize).unwrap_or_default()
+        self.raw
+            .get(r.start as usize..r.end as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -52,7 +54,11 @@ fn range_of(raw: &[u8], part: &[u8]) -> Range<u32> {
 }
 
 /// Parses one frame; `counters` gets received/bytes and the rejection, if any.
-pub fn parse(raw: Bytes, admission: &Admission, counters: &mut Counters) -> Result<Parsed, Rejected> {
+pub fn parse(
+    raw: Bytes,
+    admission: &Admission,
+    counters: &mut Counters,
+) -> Result<Parsed, Rejected> {
     counters.received += 1;
     counters.bytes += raw.len() as u64;
     if raw.len() > u32::MAX as usize {

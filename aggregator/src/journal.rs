@@ -178,7 +178,9 @@ fn apply(state: &mut State, record: &str) {
     match f.as_slice() {
         ["L", key, len, open] => {
             if let (Ok(len), Ok(open)) = (len.parse(), open.parse()) {
-                state.files.insert((*key).to_owned(), FileState { len, open });
+                state
+                    .files
+                    .insert((*key).to_owned(), FileState { len, open });
             }
         }
         ["D", key] => {
@@ -215,7 +217,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -233,8 +235,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut j, state) = Journal::open(dir.path()).unwrap();
         assert!(state.files.is_empty());
-        j.commit(b"L conn.log 10 5\nM h 1 7\nS conn.log 2309\n".to_vec(), false)
-            .unwrap();
+        j.commit(
+            b"L conn.log 10 5\nM h 1 7\nS conn.log 2309\n".to_vec(),
+            false,
+        )
+        .unwrap();
         drop(j);
         // A crash in the middle of the next group.
         let mut f = OpenOptions::new()

@@ -4,23 +4,23 @@
 
 pub mod archive;
 pub mod clock;
+pub mod cron;
 pub mod disk;
 pub mod expire;
 mod fsutil;
+pub mod ingest;
 pub mod journal;
+pub mod listen;
+pub mod mail;
 pub mod notice;
+pub mod peers;
+pub mod pipeline;
 pub mod route;
 pub mod schema;
-pub mod writer;
+mod service;
+pub mod stats;
 #[doc(hidden)]
 pub mod testing;
-pub mod mail;
-pub mod peers;
-pub mod stats;
-pub mod ingest;
-pub mod pipeline;
-pub mod listen;
-pub mod cron;
-mod service;
+pub mod writer;
 
 pub use service::{run, serve, Bound, Error};

@@ -26,15 +26,19 @@ pub struct NoticeEvent {
     pub email: bool,
 }
 
-#[derive(Default)]
-pub struct NoticeParser;
+/// One notice.log row, TSV (with the file's column names) or JSON.
+enum Row<'a> {
+    Json(serde_json::Value),
+    Tsv {
+        fields: &'a [String],
+        cols: Vec<String>,
+    },
+}
 
-impl NoticeParser {
-    /// `fields` are the column names of the file's `#fields` line; empty for JSON logs.
-    pub fn parse(&self, fields: &[String], line: &[u8], host: &str) -> Option<NoticeEvent> {
-        let get: Box<dyn Fn(&str) -> Option<String>> = if line.first() == Some(&b'{') {
-            let value: serde_json::Value = serde_json::from_slice(line).ok()?;
-            Box::new(move |name| match value.get(name)? {
+impl Row<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        match self {
+            Row::Json(value) => match value.get(name)? {
                 serde_json::Value::String(s) => Some(s.clone()),
                 serde_json::Value::Array(items) => Some(
                     items
@@ -45,44 +49,55 @@ impl NoticeParser {
                 ),
                 serde_json::Value::Null => None,
                 other => Some(other.to_string()),
-            })
-        } else {
-            if fields.is_empty() {
-                return None;
-            }
-            let text = String::from_utf8_lossy(line);
-            let cols: Vec<String> = text.split('\t').map(str::to_owned).collect();
-            let fields = fields.to_vec();
-            Box::new(move |name| {
+            },
+            Row::Tsv { fields, cols } => {
                 let i = fields.iter().position(|f| f == name)?;
                 let v = cols.get(i)?;
                 (v != "-" && v != "(empty)").then(|| v.clone())
-            })
-        };
-        let actions = get("actions").unwrap_or_default();
-        let alarm = actions.split(',').any(|a| a == ALARM);
-        let email = actions.split(',').any(|a| a == EMAIL);
-        if !alarm && !email {
+            }
+        }
+    }
+}
+
+/// The notice in `line` when its actions ask for mail. `fields` are the column names of the
+/// file's `#fields` line; empty for JSON logs.
+pub fn parse(fields: &[String], line: &[u8], host: &str) -> Option<NoticeEvent> {
+    let row = if line.first() == Some(&b'{') {
+        Row::Json(serde_json::from_slice(line).ok()?)
+    } else {
+        if fields.is_empty() {
             return None;
         }
-        let pair = |h: &str, p: &str| Some((get(h)?, get(p).unwrap_or_default()));
-        Some(NoticeEvent {
-            ts: get("ts").and_then(|t| t.parse().ok()).unwrap_or(0.0),
-            note: get("note").unwrap_or_default(),
-            msg: get("msg").unwrap_or_default(),
-            sub: get("sub"),
-            uid: get("uid"),
-            orig: pair("id.orig_h", "id.orig_p"),
-            resp: pair("id.resp_h", "id.resp_p"),
-            src: get("src"),
-            dst: get("dst"),
-            p: get("p"),
-            peer_descr: get("peer_descr"),
-            host: host.to_owned(),
-            alarm,
-            email,
-        })
+        let text = String::from_utf8_lossy(line);
+        Row::Tsv {
+            fields,
+            cols: text.split('\t').map(str::to_owned).collect(),
+        }
+    };
+    let get = |name: &str| row.get(name);
+    let actions = get("actions").unwrap_or_default();
+    let alarm = actions.split(',').any(|a| a == ALARM);
+    let email = actions.split(',').any(|a| a == EMAIL);
+    if !alarm && !email {
+        return None;
     }
+    let pair = |h: &str, p: &str| Some((get(h)?, get(p).unwrap_or_default()));
+    Some(NoticeEvent {
+        ts: get("ts").and_then(|t| t.parse().ok()).unwrap_or(0.0),
+        note: get("note").unwrap_or_default(),
+        msg: get("msg").unwrap_or_default(),
+        sub: get("sub"),
+        uid: get("uid"),
+        orig: pair("id.orig_h", "id.orig_p"),
+        resp: pair("id.resp_h", "id.resp_p"),
+        src: get("src"),
+        dst: get("dst"),
+        p: get("p"),
+        peer_descr: get("peer_descr"),
+        host: host.to_owned(),
+        alarm,
+        email,
+    })
 }
 
 /// Zeek's `%D`: ISO timestamp with microsecond precision, in local time.
@@ -174,22 +189,21 @@ mod tests {
     #[test]
     fn tsv_alarm() {
         let line = b"1700000000.5\tCabc\t10.0.0.1\t1234\t10.0.0.2\t22\tSSH::Password_Guessing\t10.0.0.1 guessed\t-\t10.0.0.1\t-\t-\t-\tNotice::ACTION_LOG,Notice::ACTION_ALARM";
-        let e = NoticeParser.parse(&fields(), line, "sensor1").unwrap();
+        let e = parse(&fields(), line, "sensor1").unwrap();
         assert!(e.alarm && !e.email);
         let text = e.pretty_alarm();
-        assert!(text.contains(
-            "SSH::Password_Guessing 10.0.0.1:1234 -> 10.0.0.2:22 (uid Cabc)"
-        ));
+        assert!(text.contains("SSH::Password_Guessing 10.0.0.1:1234 -> 10.0.0.2:22 (uid Cabc)"));
         assert!(text.contains("   <sensor1> 10.0.0.1 guessed\n"));
     }
 
     #[test]
     fn json_email_and_plain_log() {
-        let line = br#"{"ts":1700000000.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL"]}"#;
-        let e = NoticeParser.parse(&[], line, "h").unwrap();
+        let line =
+            br#"{"ts":1700000000.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL"]}"#;
+        let e = parse(&[], line, "h").unwrap();
         assert!(e.email && !e.alarm);
         let plain = br#"{"ts":1.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_LOG"]}"#;
-        assert!(NoticeParser.parse(&[], plain, "h").is_none());
-        assert!(NoticeParser.parse(&[], b"garbage\t\t", "h").is_none());
+        assert!(parse(&[], plain, "h").is_none());
+        assert!(parse(&[], b"garbage\t\t", "h").is_none());
     }
 }

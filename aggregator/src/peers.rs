@@ -46,8 +46,13 @@ impl PeerPolicy {
         let mut matched = false;
         for rule in &self.rules {
             let hit = match &rule.matcher {
-                PeerMatch::Network { addr: net, prefix_len } => in_network(addr, *net, *prefix_len),
-                PeerMatch::CertName(name) => cert_names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+                PeerMatch::Network {
+                    addr: net,
+                    prefix_len,
+                } => in_network(addr, *net, *prefix_len),
+                PeerMatch::CertName(name) => {
+                    cert_names.iter().any(|n| n.eq_ignore_ascii_case(name))
+                }
             };
             if !hit {
                 continue;
@@ -66,12 +71,20 @@ fn in_network(addr: IpAddr, net: IpAddr, prefix_len: u8) -> bool {
     match (addr.to_canonical(), net.to_canonical()) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let bits = u32::from(prefix_len.min(32));
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
             let bits = u32::from(prefix_len.min(128));
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -104,11 +117,12 @@ mod tests {
         ]);
         let a = p.admit("10.1.2.3".parse().unwrap(), &[]).unwrap();
         assert!(a.allows(b"bro_conn") && !a.allows(b"bro_ssl"));
-        assert!(p.admit("127.0.0.1".parse().unwrap(), &[]).unwrap().allows(b"x"));
-        assert!(p.admit("192.168.0.1".parse().unwrap(), &[]).is_none());
         assert!(p
-            .admit("::ffff:10.0.0.1".parse().unwrap(), &[])
-            .is_some());
+            .admit("127.0.0.1".parse().unwrap(), &[])
+            .unwrap()
+            .allows(b"x"));
+        assert!(p.admit("192.168.0.1".parse().unwrap(), &[]).is_none());
+        assert!(p.admit("::ffff:10.0.0.1".parse().unwrap(), &[]).is_some());
         let c = p
             .admit("192.168.0.1".parse().unwrap(), &["SENSOR1.example".into()])
             .unwrap();

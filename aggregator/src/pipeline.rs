@@ -62,7 +62,10 @@ impl DiskGate {
             let free = crate::disk::min_free_percent(&refs).unwrap_or(100.0);
             if free >= self.floor {
                 if warned {
-                    tracing::warn!(free_percent = free, "disk space is back; taking messages again");
+                    tracing::warn!(
+                        free_percent = free,
+                        "disk space is back; taking messages again"
+                    );
                 }
                 stats.set_paused(false);
                 break;
@@ -284,7 +287,9 @@ fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>) {
         for (path, rotated) in pending {
             match crate::archive::archive(&log_dir, &path, &rotated) {
                 Ok(dest) => tracing::info!(archive = %dest.display(), "archived"),
-                Err(err) => tracing::error!(source = %path.display(), %err, "archiving failed; kept for the next try"),
+                Err(err) => {
+                    tracing::error!(source = %path.display(), %err, "archiving failed; kept for the next try")
+                }
             }
         }
     }

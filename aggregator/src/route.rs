@@ -59,8 +59,8 @@ pub struct Router {
 
 impl Router {
     pub fn new(routing: &Routing) -> Self {
-        let catch_all = LogName::internal(&routing.catch_all)
-            .unwrap_or_else(|| LogName("unrouted".to_owned()));
+        let catch_all =
+            LogName::internal(&routing.catch_all).unwrap_or_else(|| LogName("unrouted".to_owned()));
         Self {
             prefix: routing.tag_prefix.as_bytes().to_vec(),
             catch_all,

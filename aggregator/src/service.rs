@@ -68,7 +68,10 @@ pub async fn serve(
             what: "opening the writer".into(),
             source: io::Error::other(e),
         })?
-        .map_err(io_err(format!("opening logs in {}", config.log_dir.display())))?;
+        .map_err(io_err(format!(
+            "opening logs in {}",
+            config.log_dir.display()
+        )))?;
     let stats = Arc::new(Stats::default());
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
@@ -184,9 +187,16 @@ pub async fn serve(
     Ok(())
 }
 
-async fn listen(config: &AggregatorConfig, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Result<Bound, Error> {
+async fn listen(
+    config: &AggregatorConfig,
+    ctx: &Arc<Ctx>,
+    tasks: &mut JoinSet<()>,
+) -> Result<Bound, Error> {
     let mut bound = Bound::default();
-    let tls = match (&config.tls, config.listen.tls.is_some() || config.listen.relp_tls.is_some()) {
+    let tls = match (
+        &config.tls,
+        config.listen.tls.is_some() || config.listen.relp_tls.is_some(),
+    ) {
         (Some(t), true) => {
             let auth = match (&t.ca_file, t.require_client_cert) {
                 (Some(ca), true) => ClientAuth::Required { ca_file: ca },
@@ -206,15 +216,41 @@ async fn listen(config: &AggregatorConfig, ctx: &Arc<Ctx>, tasks: &mut JoinSet<(
         (_, false) => None,
     };
     if let Some(addr) = config.listen.udp {
-        let socket = UdpSocket::bind(addr).await.map_err(io_err(format!("binding UDP {addr}")))?;
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(io_err(format!("binding UDP {addr}")))?;
         bound.udp = socket.local_addr().ok();
         tasks.spawn(serve_udp(socket, ctx.clone()));
     }
     let streams = [
-        (config.listen.tcp, None, Protocol::Syslog, &mut bound.tcp, "TCP"),
-        (config.listen.tls, tls.clone(), Protocol::Syslog, &mut bound.tls, "TLS"),
-        (config.listen.relp, None, Protocol::Relp, &mut bound.relp, "RELP"),
-        (config.listen.relp_tls, tls.clone(), Protocol::Relp, &mut bound.relp_tls, "RELP over TLS"),
+        (
+            config.listen.tcp,
+            None,
+            Protocol::Syslog,
+            &mut bound.tcp,
+            "TCP",
+        ),
+        (
+            config.listen.tls,
+            tls.clone(),
+            Protocol::Syslog,
+            &mut bound.tls,
+            "TLS",
+        ),
+        (
+            config.listen.relp,
+            None,
+            Protocol::Relp,
+            &mut bound.relp,
+            "RELP",
+        ),
+        (
+            config.listen.relp_tls,
+            tls.clone(),
+            Protocol::Relp,
+            &mut bound.relp_tls,
+            "RELP over TLS",
+        ),
     ];
     for (addr, acceptor, protocol, slot, what) in streams {
         let Some(addr) = addr else { continue };
@@ -235,14 +271,15 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
         .map_err(io_err("starting the runtime"))?;
     runtime.block_on(async move {
         let shutdown = async {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(err) => {
-                    tracing::error!(%err, "cannot watch SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(err) => {
+                        tracing::error!(%err, "cannot watch SIGTERM");
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}

@@ -143,7 +143,8 @@ mod tests {
             },
         );
         let log = dir.path().join("stats.log");
-        s.write(&log, dir.path(), crate::clock::from_unix_secs(100)).unwrap();
+        s.write(&log, dir.path(), crate::clock::from_unix_secs(100))
+            .unwrap();
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             "100 peer 127.0.0.1 received=3 accepted=1 refused=0 malformed=1 duplicates=1 bytes=10\n"

@@ -14,7 +14,6 @@ use estuary_config::aggregator::{AggregatorConfig, Durability};
 use crate::archive::{sync_dir, Rotated, ROTATED_DIR};
 use crate::clock::{from_unix_secs, next_boundary, unix_secs};
 use crate::journal::{hex, FileState, Journal, Marks, State};
-use crate::notice::NoticeParser;
 use crate::route::{host_key, LogName, Route, Router};
 use crate::schema::{self, Collector, Meta};
 
@@ -190,7 +189,6 @@ pub struct Writer {
     pending_marks: Marks,
     pending_schema: Vec<u8>,
     collector: Collector,
-    notice_parser: NoticeParser,
 }
 
 impl Writer {
@@ -219,7 +217,6 @@ impl Writer {
             pending_marks: Marks::default(),
             pending_schema: Vec::new(),
             collector: Collector::default(),
-            notice_parser: NoticeParser::default(),
         };
         writer.recover()?;
         Ok(writer)
@@ -317,13 +314,15 @@ impl Writer {
             } else {
                 route.key.as_str().into()
             };
-            self.files.append(&self.state.schemas, &key, &route.name, host, msg.body, now)?;
+            self.files
+                .append(&self.state.schemas, &key, &route.name, host, msg.body, now)?;
             return Ok(Outcome::Written);
         }
         let (name, catch_all) = (route.name.clone(), route.catch_all);
         if catch_all {
             let key = self.key(host, &name);
-            self.files.append(&self.state.schemas, &key, &name, host, msg.raw, now)?;
+            self.files
+                .append(&self.state.schemas, &key, &name, host, msg.raw, now)?;
         } else {
             self.write_log(host, name, msg.body, now)?;
         }
@@ -339,10 +338,23 @@ impl Writer {
             Route::CatchAll => (self.router.catch_all().clone(), true),
         };
         let key = format!("{name}.log");
-        self.routes.insert(tag.into(), CachedRoute { name, catch_all, key });
+        self.routes.insert(
+            tag.into(),
+            CachedRoute {
+                name,
+                catch_all,
+                key,
+            },
+        );
     }
 
-    fn write_log(&mut self, host: &str, name: LogName, body: &[u8], now: SystemTime) -> io::Result<()> {
+    fn write_log(
+        &mut self,
+        host: &str,
+        name: LogName,
+        body: &[u8],
+        now: SystemTime,
+    ) -> io::Result<()> {
         if body.first() == Some(&b'#') {
             if let Meta::Block(block) = self.collector.meta_line(host, name.as_str(), body) {
                 self.adopt_schema(host, &name, &block);
@@ -357,7 +369,8 @@ impl Writer {
             .and_then(|k| LogName::internal(k))
             .unwrap_or(name.clone());
         let key = self.key(host, &target);
-        self.files.append(&self.state.schemas, &key, &target, host, body, now)?;
+        self.files
+            .append(&self.state.schemas, &key, &target, host, body, now)?;
         if name.as_str() == "notice" {
             let fields = self
                 .state
@@ -365,10 +378,13 @@ impl Writer {
                 .get(&key)
                 .map(|s| schema::fields(s))
                 .unwrap_or_default();
-            if let Some(event) = self.notice_parser.parse(&fields, body, host) {
+            if let Some(event) = crate::notice::parse(&fields, body, host) {
                 let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
                 line.push(b'\n');
-                self.files.notices(&self.spool_dir, now)?.buf.extend_from_slice(&line);
+                self.files
+                    .notices(&self.spool_dir, now)?
+                    .buf
+                    .extend_from_slice(&line);
             }
         }
         Ok(())
@@ -446,7 +462,13 @@ impl Writer {
         if group.is_empty() {
             return Ok(());
         }
-        if sync && self.files.map.values().any(|l| l.committed == 0 && l.written > 0) {
+        if sync
+            && self
+                .files
+                .map
+                .values()
+                .any(|l| l.committed == 0 && l.written > 0)
+        {
             sync_dir(&self.current_dir)?;
         }
         self.journal.commit(group, sync)?;
@@ -517,7 +539,11 @@ impl Writer {
         self.rotate_keys(&all, now)
     }
 
-    fn rotate_keys(&mut self, keys: &[String], now: SystemTime) -> io::Result<Vec<(PathBuf, Rotated)>> {
+    fn rotate_keys(
+        &mut self,
+        keys: &[String],
+        now: SystemTime,
+    ) -> io::Result<Vec<(PathBuf, Rotated)>> {
         let rotated_dir = self.current_dir.join(ROTATED_DIR);
         let mut out = Vec::new();
         let mut group = Vec::new();
@@ -553,7 +579,11 @@ impl Writer {
 
     /// Committed length of the pending-notices file, for the mailer.
     pub fn notices_committed(&self) -> u64 {
-        self.files.map.get(NOTICES_KEY).map(|l| l.committed).unwrap_or(0)
+        self.files
+            .map
+            .get(NOTICES_KEY)
+            .map(|l| l.committed)
+            .unwrap_or(0)
     }
 
     pub fn notices_path(&self) -> PathBuf {
@@ -605,7 +635,12 @@ mod tests {
     use super::*;
     use crate::clock::from_unix_secs;
 
-    fn msg<'a>(host: &'a str, tag: &'a str, body: &'a str, origin: Option<(u64, u64)>) -> Message<'a> {
+    fn msg<'a>(
+        host: &'a str,
+        tag: &'a str,
+        body: &'a str,
+        origin: Option<(u64, u64)>,
+    ) -> Message<'a> {
         Message {
             host: host.as_bytes(),
             tag: tag.as_bytes(),
@@ -635,30 +670,38 @@ mod tests {
         for i in 0..3u64 {
             let body = format!("line{i}\tx\t");
             assert_eq!(
-                w.write(&msg("s1", "bro_conn", &body, Some((7, i * 10))), now).unwrap(),
+                w.write(&msg("s1", "bro_conn", &body, Some((7, i * 10))), now)
+                    .unwrap(),
                 Outcome::Written
             );
         }
         // Replay of offsets 0 and 10: dropped; 20 too; 30 is new.
         for off in [0, 10, 20] {
             assert_eq!(
-                w.write(&msg("s1", "bro_conn", "dup", Some((7, off))), now).unwrap(),
+                w.write(&msg("s1", "bro_conn", "dup", Some((7, off))), now)
+                    .unwrap(),
                 Outcome::Duplicate
             );
         }
         // The same offsets from another host or file are not replays.
-        w.write(&msg("s2", "bro_conn", "other-host", Some((7, 0))), now).unwrap();
-        w.write(&msg("s1", "sshd", "<13>raw sshd line", None), now).unwrap();
+        w.write(&msg("s2", "bro_conn", "other-host", Some((7, 0))), now)
+            .unwrap();
+        w.write(&msg("s1", "sshd", "<13>raw sshd line", None), now)
+            .unwrap();
         w.write(&msg("s1", "bro_../x", "evil", None), now).unwrap();
         w.commit().unwrap();
-        assert_eq!(read(&cfg, "conn.log"), "line0\tx\t\nline1\tx\t\nline2\tx\t\nother-host\n");
+        assert_eq!(
+            read(&cfg, "conn.log"),
+            "line0\tx\t\nline1\tx\t\nline2\tx\t\nother-host\n"
+        );
         assert_eq!(read(&cfg, "unrouted.log"), "<13>raw sshd line\nevil\n");
 
         // Marks survive a restart.
         drop(w);
         let mut w = Writer::open(&cfg).unwrap();
         assert_eq!(
-            w.write(&msg("s1", "bro_conn", "dup", Some((7, 20))), now).unwrap(),
+            w.write(&msg("s1", "bro_conn", "dup", Some((7, 20))), now)
+                .unwrap(),
             Outcome::Duplicate
         );
     }
@@ -668,9 +711,11 @@ mod tests {
         let (_d, cfg) = setup();
         let now = from_unix_secs(T0);
         let mut w = Writer::open(&cfg).unwrap();
-        w.write(&msg("s1", "bro_conn", "a", Some((1, 0))), now).unwrap();
+        w.write(&msg("s1", "bro_conn", "a", Some((1, 0))), now)
+            .unwrap();
         w.commit().unwrap();
-        w.write(&msg("s1", "bro_conn", "b", Some((1, 2))), now).unwrap();
+        w.write(&msg("s1", "bro_conn", "b", Some((1, 2))), now)
+            .unwrap();
         // The data reaches the file, the journal group does not (kill -9 here).
         for log in w.files.map.values_mut() {
             log.flush().unwrap();
@@ -681,11 +726,13 @@ mod tests {
         assert_eq!(read(&cfg, "conn.log"), "a\n");
         // The sender had no acknowledgement for b and sends it again: accepted exactly once.
         assert_eq!(
-            w.write(&msg("s1", "bro_conn", "b", Some((1, 2))), now).unwrap(),
+            w.write(&msg("s1", "bro_conn", "b", Some((1, 2))), now)
+                .unwrap(),
             Outcome::Written
         );
         assert_eq!(
-            w.write(&msg("s1", "bro_conn", "a", Some((1, 0))), now).unwrap(),
+            w.write(&msg("s1", "bro_conn", "a", Some((1, 0))), now)
+                .unwrap(),
             Outcome::Duplicate
         );
         w.commit().unwrap();
@@ -714,15 +761,22 @@ mod tests {
             .replace("#fields\tts\tuid", "#fields\tts\tuid\textra")
             .replace("#types\ttime\tstring", "#types\ttime\tstring\tcount");
         send_header(&mut w, "s3", &changed, now);
-        w.write(&msg("s3", "bro_conn", "3\tC\t9", None), now).unwrap();
-        w.write(&msg("s1", "bro_conn", "#close\t2026-11-22-11-00-00", None), now)
+        w.write(&msg("s3", "bro_conn", "3\tC\t9", None), now)
             .unwrap();
+        w.write(
+            &msg("s1", "bro_conn", "#close\t2026-11-22-11-00-00", None),
+            now,
+        )
+        .unwrap();
         w.commit().unwrap();
         let conn = read(&cfg, "conn.log");
         assert_eq!(conn.matches("#fields").count(), 1, "{conn}");
         assert!(conn.starts_with("#separator \\x09\n"));
         assert!(conn.contains("#open\t2026-11-22-"));
-        assert!(conn.ends_with("#types\ttime\tstring\n1\tA\n2\tB\n"), "{conn}");
+        assert!(
+            conn.ends_with("#types\ttime\tstring\n1\tA\n2\tB\n"),
+            "{conn}"
+        );
         let variant = fs::read_dir(cfg.log_dir.join("current"))
             .unwrap()
             .flatten()
@@ -736,7 +790,8 @@ mod tests {
         // After a restart s3 still goes to its own file.
         drop(w);
         let mut w = Writer::open(&cfg).unwrap();
-        w.write(&msg("s3", "bro_conn", "4\tD\t9", None), now).unwrap();
+        w.write(&msg("s3", "bro_conn", "4\tD\t9", None), now)
+            .unwrap();
         w.commit().unwrap();
         assert!(read(&cfg, &variant).ends_with("3\tC\t9\n4\tD\t9\n"));
         assert!(read(&cfg, "conn.log").ends_with("2\tB\n"));
@@ -757,10 +812,14 @@ mod tests {
         assert_eq!(rotated.len(), 1);
         let (path, r) = &rotated[0];
         let text = fs::read_to_string(path).unwrap();
-        assert!(text.ends_with("1\tA\n#close\t2026-11-23-00-00-00\n"), "{text}");
+        assert!(
+            text.ends_with("1\tA\n#close\t2026-11-23-00-00-00\n"),
+            "{text}"
+        );
         assert_eq!(r.open, t);
         assert!(!cfg.log_dir.join("current/conn.log").exists());
-        w.write(&msg("s1", "bro_conn", "2\tB", None), boundary).unwrap();
+        w.write(&msg("s1", "bro_conn", "2\tB", None), boundary)
+            .unwrap();
         w.commit().unwrap();
         let conn = read(&cfg, "conn.log");
         assert!(conn.starts_with("#separator"));
@@ -776,7 +835,8 @@ mod tests {
         let now = from_unix_secs(T0);
         let mut w = Writer::open(&cfg).unwrap();
         w.write(&msg("s1", "bro_dns", "x", None), now).unwrap();
-        w.write(&msg("../../etc", "bro_dns", "y", None), now).unwrap();
+        w.write(&msg("../../etc", "bro_dns", "y", None), now)
+            .unwrap();
         w.commit().unwrap();
         assert_eq!(read(&cfg, "s1/dns.log"), "x\n");
         assert_eq!(read(&cfg, "unknown/dns.log"), "y\n");

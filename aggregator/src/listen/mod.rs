@@ -44,7 +44,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(jobs: mpsc::Sender<Job>, policy: PeerPolicy, stats: Arc<Stats>, max_len: usize) -> Self {
+    pub fn new(
+        jobs: mpsc::Sender<Job>,
+        policy: PeerPolicy,
+        stats: Arc<Stats>,
+        max_len: usize,
+    ) -> Self {
         Self {
             jobs,
             policy,
@@ -64,7 +69,10 @@ impl Ctx {
         }
         let now = Instant::now();
         let key = (peer.to_owned(), kind);
-        if seen.get(&key).is_some_and(|t| now.duration_since(*t) < COMPLAIN_EVERY) {
+        if seen
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < COMPLAIN_EVERY)
+        {
             return;
         }
         seen.insert(key, now);
@@ -97,7 +105,12 @@ pub enum Protocol {
 }
 
 /// Accepts connections until the task is dropped.
-pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, protocol: Protocol, ctx: Arc<Ctx>) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    protocol: Protocol,
+    ctx: Arc<Ctx>,
+) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -122,7 +135,13 @@ pub async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, protoc
     }
 }
 
-async fn connection(stream: TcpStream, addr: SocketAddr, tls: Option<TlsAcceptor>, protocol: Protocol, ctx: Arc<Ctx>) {
+async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    protocol: Protocol,
+    ctx: Arc<Ctx>,
+) {
     let peer: Arc<str> = addr.ip().to_canonical().to_string().into();
     match tls {
         None => {
@@ -133,17 +152,18 @@ async fn connection(stream: TcpStream, addr: SocketAddr, tls: Option<TlsAcceptor
             serve(stream, peer, admission, protocol, &ctx).await;
         }
         Some(acceptor) => {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(err)) => {
-                    ctx.refuse(&peer, &format_args!("TLS handshake failed: {err}"));
-                    return;
-                }
-                Err(_) => {
-                    ctx.refuse(&peer, &"TLS handshake timed out");
-                    return;
-                }
-            };
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(err)) => {
+                        ctx.refuse(&peer, &format_args!("TLS handshake failed: {err}"));
+                        return;
+                    }
+                    Err(_) => {
+                        ctx.refuse(&peer, &"TLS handshake timed out");
+                        return;
+                    }
+                };
             let names: Vec<String> = stream
                 .get_ref()
                 .1
@@ -152,7 +172,10 @@ async fn connection(stream: TcpStream, addr: SocketAddr, tls: Option<TlsAcceptor
                 .map(estuary_wire::tls::peer_cert_names)
                 .unwrap_or_default();
             let Some(admission) = ctx.policy.admit(addr.ip(), &names) else {
-                ctx.refuse(&peer, &format_args!("peer not allowed (certificate names {names:?})"));
+                ctx.refuse(
+                    &peer,
+                    &format_args!("peer not allowed (certificate names {names:?})"),
+                );
                 return;
             };
             serve(stream, peer, admission, protocol, &ctx).await;

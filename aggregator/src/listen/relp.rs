@@ -85,7 +85,11 @@ where
                 Ok(None) => break,
                 Err(err) => {
                     counters.malformed += 1;
-                    ctx.complain(&peer, "framing", &format_args!("RELP framing lost, closing: {err}"));
+                    ctx.complain(
+                        &peer,
+                        "framing",
+                        &format_args!("RELP framing lost, closing: {err}"),
+                    );
                     end = Some(None);
                     break;
                 }
@@ -101,12 +105,16 @@ where
                 (Command::Syslog, true) => {
                     match ingest::parse(frame.data, &admission, &mut counters) {
                         Ok(p) => msgs.push(p),
-                        Err(Rejected::Malformed) => {
-                            ctx.complain(&peer, "malformed", &"RELP message is not syslog; acknowledged and dropped")
-                        }
-                        Err(Rejected::Refused) => {
-                            ctx.complain(&peer, "refused-tag", &"tag not allowed for this peer; acknowledged and dropped")
-                        }
+                        Err(Rejected::Malformed) => ctx.complain(
+                            &peer,
+                            "malformed",
+                            &"RELP message is not syslog; acknowledged and dropped",
+                        ),
+                        Err(Rejected::Refused) => ctx.complain(
+                            &peer,
+                            "refused-tag",
+                            &"tag not allowed for this peer; acknowledged and dropped",
+                        ),
                     }
                     txnrs.push(frame.txnr);
                 }
@@ -116,7 +124,13 @@ where
                 }
                 (command, _) => {
                     counters.malformed += 1;
-                    ctx.complain(&peer, "relp", &format_args!("unexpected RELP command {command} (opened: {opened}); closing"));
+                    ctx.complain(
+                        &peer,
+                        "relp",
+                        &format_args!(
+                            "unexpected RELP command {command} (opened: {opened}); closing"
+                        ),
+                    );
                     end = Some(None);
                     break;
                 }

@@ -16,7 +16,12 @@ use crate::stats::Counters;
 
 const READ_CHUNK: usize = 256 << 10;
 
-pub async fn serve_syslog<S: AsyncRead + Unpin>(mut stream: S, peer: Arc<str>, admission: Admission, ctx: &Ctx) {
+pub async fn serve_syslog<S: AsyncRead + Unpin>(
+    mut stream: S,
+    peer: Arc<str>,
+    admission: Admission,
+    ctx: &Ctx,
+) {
     let mut decoder = SyslogDecoder::new(ctx.max_len);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -48,10 +53,16 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(mut stream: S, peer: Arc<str>, a
             match item {
                 Ok(Some(Ok(frame))) => match ingest::parse(frame, &admission, &mut counters) {
                     Ok(p) => msgs.push(p),
-                    Err(Rejected::Malformed) => {
-                        ctx.complain(&peer, "malformed", &"message is not syslog (RFC 3164/5424); dropped")
-                    }
-                    Err(Rejected::Refused) => ctx.complain(&peer, "refused-tag", &"tag not allowed for this peer; dropped"),
+                    Err(Rejected::Malformed) => ctx.complain(
+                        &peer,
+                        "malformed",
+                        &"message is not syslog (RFC 3164/5424); dropped",
+                    ),
+                    Err(Rejected::Refused) => ctx.complain(
+                        &peer,
+                        "refused-tag",
+                        &"tag not allowed for this peer; dropped",
+                    ),
                 },
                 Ok(Some(Err(skipped))) => {
                     counters.received += 1;
@@ -67,7 +78,11 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(mut stream: S, peer: Arc<str>, a
         }
         if let Some(err) = &fatal {
             counters.malformed += 1;
-            ctx.complain(&peer, "framing", &format_args!("framing lost, closing: {err}"));
+            ctx.complain(
+                &peer,
+                "framing",
+                &format_args!("framing lost, closing: {err}"),
+            );
         }
         ctx.count(&peer, &counters);
         if !msgs.is_empty() {

@@ -34,7 +34,11 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
             counters.received += 1;
             counters.malformed += 1;
             ctx.count(&peer, &counters);
-            ctx.complain(&peer, "oversized", &format_args!("datagram longer than {} bytes dropped", ctx.max_len));
+            ctx.complain(
+                &peer,
+                "oversized",
+                &format_args!("datagram longer than {} bytes dropped", ctx.max_len),
+            );
             continue;
         }
         let mut end = n;
@@ -60,7 +64,11 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
             }
             Err(Rejected::Refused) => {
                 ctx.count(&peer, &counters);
-                ctx.complain(&peer, "refused-tag", &"tag not allowed for this peer; dropped");
+                ctx.complain(
+                    &peer,
+                    "refused-tag",
+                    &"tag not allowed for this peer; dropped",
+                );
             }
         }
     }

@@ -32,7 +32,10 @@ pub fn render(cfg: &MailConfig, mail: &Mail, id: &str, date: SystemTime) -> Stri
     let host = hostname();
     let mut out = String::with_capacity(mail.body.len() + 512);
     out.push_str(&format!("From: {}\n", cfg.from));
-    out.push_str(&format!("Subject: {} {}\n", cfg.subject_prefix, mail.subject));
+    out.push_str(&format!(
+        "Subject: {} {}\n",
+        cfg.subject_prefix, mail.subject
+    ));
     out.push_str(&format!("To: {}\n", mail.to));
     out.push_str(&format!(
         "User-Agent: estuary {}\n",

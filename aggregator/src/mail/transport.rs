@@ -16,7 +16,10 @@ pub enum SendError {
     #[error("running {program}: {source}")]
     Spawn { program: String, source: io::Error },
     #[error("{program} exited with {status}")]
-    Exit { program: String, status: std::process::ExitStatus },
+    Exit {
+        program: String,
+        status: std::process::ExitStatus,
+    },
     #[error("bad mail address {0:?}")]
     Address(String),
     #[error("SMTP: {0}")]
@@ -39,10 +42,12 @@ pub fn send(cfg: &MailConfig, message: &[u8]) -> Result<bool, SendError> {
                     source,
                 })?;
             if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(message).map_err(|source| SendError::Spawn {
-                    program: name.clone(),
-                    source,
-                })?;
+                stdin
+                    .write_all(message)
+                    .map_err(|source| SendError::Spawn {
+                        program: name.clone(),
+                        source,
+                    })?;
             }
             let status = child.wait().map_err(|source| SendError::Spawn {
                 program: name.clone(),
@@ -77,7 +82,11 @@ pub fn send(cfg: &MailConfig, message: &[u8]) -> Result<bool, SendError> {
 /// qualified with `@localhost`, as a local sendmail would.
 fn address(text: &str) -> Result<Address, SendError> {
     let text = text.trim();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b)) {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+    {
         return Address::from_str(&format!("{text}@localhost"))
             .map_err(|_| SendError::Address(text.to_owned()));
     }
@@ -145,7 +154,10 @@ mod tests {
         let script = dir.path().join("sendmail");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\necho \"$@\" > {0}.args\ncat > {0}\n", out.display()),
+            format!(
+                "#!/bin/sh\necho \"$@\" > {0}.args\ncat > {0}\n",
+                out.display()
+            ),
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
