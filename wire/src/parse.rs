@@ -470,6 +470,35 @@ mod tests {
             }
         }
 
+        /// syslog_loose is the reference for the header fields: where both read a message,
+        /// they agree (the body is ours alone: syslog_loose trims it and takes a 3164 body's
+        /// leading `[...]` as structured data).
+        #[test]
+        fn header_fields_agree_with_syslog_loose(
+            body in "[ -~\t]{0,60}",
+            tag in "[a-z_]{1,20}(\\[[1-9][0-9]{0,4}\\])?:",
+            host in "[a-z0-9][a-z0-9.-]{0,19}",
+            facility in 0u8..24,
+            severity in 0u8..8,
+            rfc5424 in any::<bool>(),
+        ) {
+            let pri = Pri::from_value(facility * 8 + severity).unwrap();
+            let header = Header { pri, hostname: &host, ..header(&tag, Some(Origin { file: 7, offset: 9 })) };
+            let format = if rfc5424 { Format::Rfc5424 } else { Format::Rfc3164 };
+            let mut raw = Vec::new();
+            write_message(&mut raw, format, &header, body.as_bytes());
+            let ours = parse(&raw).unwrap();
+            let text = std::str::from_utf8(&raw).unwrap();
+            let theirs = syslog_loose::parse_message_with_year_exact(text, |_| 2026, syslog_loose::Variant::Either).unwrap();
+            prop_assert_eq!(theirs.facility.map(|f| f as u8), Some(pri.facility.code()));
+            prop_assert_eq!(theirs.severity.map(|s| s as u8), Some(pri.severity.code()));
+            prop_assert_eq!(theirs.hostname, ours.hostname);
+            prop_assert_eq!(theirs.appname, ours.app_name);
+            prop_assert_eq!(theirs.procid.map(|p| p.to_string()), ours.procid.map(str::to_owned));
+            prop_assert_eq!(theirs.msgid, ours.msgid);
+            prop_assert_eq!(theirs.timestamp, ours.resolve_timestamp(Local::now()));
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..200)) {
             if let Ok(m) = parse(&data) {
