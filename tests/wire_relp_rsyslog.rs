@@ -164,3 +164,79 @@ async fn rsyslog_omrelp_delivers_to_our_server() {
     let expected: Vec<String> = (0..COUNT).map(zeek_line).collect();
     assert_eq!(bodies, expected);
 }
+
+/// Opens a RELP session to 127.0.0.1:`port`.
+async fn open_session(port: u16) -> (TcpStream, BytesMut, ClientSession<usize>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to imrelp");
+    let (mut codec, mut buf) = (RelpCodec::default(), BytesMut::new());
+    let mut session = ClientSession::new(64);
+    write_frame(&mut stream, &mut codec, &session.open("estuary-test,0.1")).await;
+    let event = session.handle(next_frame(&mut stream, &mut codec, &mut buf).await);
+    assert!(
+        matches!(event, Ok(Event::Opened(_))),
+        "open answered with {event:?}"
+    );
+    (stream, buf, session)
+}
+
+/// The connection drops with messages unacknowledged: a new session resends them under new
+/// transaction numbers, and imrelp takes every one (at least once; the originals it already
+/// had become duplicates, which the origin data lets a receiver drop).
+#[tokio::test]
+async fn unacked_messages_are_resent_after_reconnect() {
+    const COUNT: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.log");
+    let port = common::free_tcp_port();
+    let config = format!(
+        "module(load=\"imrelp\")\n\
+         template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+         input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n\
+         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n",
+        out.display()
+    );
+    let _rsyslog = common::start_rsyslog("imrelp-resend", dir.path(), &config);
+    common::wait_for_tcp_listen(port, TIMEOUT);
+    let message = |i: usize| format!("<190>1 - sensor1 bro_conn - - - line {i}");
+
+    let (mut stream, _, mut first) = open_session(port).await;
+    let mut codec = RelpCodec::default();
+    for i in 0..COUNT {
+        let frame = first.send(message(i).into(), i).expect("window has room");
+        write_frame(&mut stream, &mut codec, &frame).await;
+    }
+    // Gone without reading a single rsp.
+    drop(stream);
+
+    let (mut stream, mut buf, mut second) = open_session(port).await;
+    for pending in first.into_unacked() {
+        let frame = second
+            .send(pending.message, pending.token)
+            .expect("window has room");
+        assert!(
+            frame.txnr.get() >= 2,
+            "new session numbers from 2 after open"
+        );
+        write_frame(&mut stream, &mut codec, &frame).await;
+    }
+    let mut acked = Vec::new();
+    while acked.len() < COUNT {
+        match second.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+            Ok(Event::Acked(i)) => acked.push(i),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(acked, (0..COUNT).collect::<Vec<_>>());
+
+    let lines = common::wait_for(TIMEOUT, "imrelp to write the resent messages", || {
+        let text = std::fs::read_to_string(&out).ok()?;
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        (lines.len() >= COUNT).then_some(lines)
+    });
+    for i in 0..COUNT {
+        let copies = lines.iter().filter(|l| **l == message(i)).count();
+        assert!((1..=2).contains(&copies), "line {i} arrived {copies} times");
+    }
+}
