@@ -44,7 +44,7 @@ fn header(origin: Option<Origin>) -> Header<'static> {
 fn encode(format: Format, framing: Framing) -> Vec<u8> {
     let mut out = Vec::with_capacity(LINES * 256);
     let mut header = header(None);
-    let mut encoder = Encoder::new(format, framing);
+    let mut encoder = Encoder::new(format, Some(framing));
     let start = Instant::now();
     for i in 0..LINES {
         header.origin = Some(Origin {

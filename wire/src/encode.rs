@@ -74,17 +74,18 @@ fn write_timestamp(out: &mut Vec<u8>, format: Format, ts: &DateTime<FixedOffset>
     }
 }
 
-/// Writes messages in one format and framing, rendering each distinct timestamp once (a
-/// shipper stamps a whole batch with one time).
+/// Writes messages in one format, rendering each distinct timestamp once (a shipper stamps a
+/// whole batch with one time).
 #[derive(Debug, Clone)]
 pub struct Encoder {
     format: Format,
-    framing: Framing,
+    /// `None` for datagrams: one message per UDP packet, no framing.
+    framing: Option<Framing>,
     stamp: Option<(DateTime<FixedOffset>, Vec<u8>)>,
 }
 
 impl Encoder {
-    pub fn new(format: Format, framing: Framing) -> Encoder {
+    pub fn new(format: Format, framing: Option<Framing>) -> Encoder {
         Encoder {
             format,
             framing,
@@ -96,11 +97,12 @@ impl Encoder {
         self.format
     }
 
-    pub fn framing(&self) -> Framing {
+    pub fn framing(&self) -> Option<Framing> {
         self.framing
     }
 
-    /// Appends one framed message, like [`write_framed`].
+    /// Appends one message with the framing, like [`write_framed`] (or [`write_message`]
+    /// without framing).
     pub fn write(&mut self, out: &mut Vec<u8>, header: &Header<'_>, body: &[u8]) {
         let stale = self
             .stamp
@@ -115,9 +117,12 @@ impl Encoder {
             Some((_, rendered)) => Stamp::Rendered(rendered),
             None => Stamp::Render,
         };
-        frame_with(out, self.framing, |out| {
-            write_with_stamp(out, self.format, header, stamp, body)
-        });
+        let format = self.format;
+        let write = |out: &mut Vec<u8>| write_with_stamp(out, format, header, stamp, body);
+        match self.framing {
+            Some(framing) => frame_with(out, framing, write),
+            None => write(out),
+        }
     }
 }
 
@@ -386,8 +391,10 @@ mod tests {
 
     #[test]
     fn encoder_matches_write_framed_across_timestamps() {
-        let mut encoder = Encoder::new(Format::Rfc5424, Framing::OctetCounting);
+        let mut encoder = Encoder::new(Format::Rfc5424, Some(Framing::OctetCounting));
+        let mut unframed = Encoder::new(Format::Rfc3164, None);
         let (mut ours, mut expected) = (Vec::new(), Vec::new());
+        let (mut ours_3164, mut expected_3164) = (Vec::new(), Vec::new());
         for (i, secs) in [0, 0, 1, 1, 0].into_iter().enumerate() {
             let ts = at(3600, 2026, 11, 22, 11, 15, secs);
             let h = Header {
@@ -398,6 +405,8 @@ mod tests {
                 ..header(ts)
             };
             encoder.write(&mut ours, &h, b"x\ty");
+            unframed.write(&mut ours_3164, &h, b"z");
+            write_message(&mut expected_3164, Format::Rfc3164, &h, b"z");
             write_framed(
                 &mut expected,
                 Format::Rfc5424,
@@ -407,6 +416,7 @@ mod tests {
             );
         }
         assert_eq!(ours, expected);
+        assert_eq!(ours_3164, expected_3164);
     }
 
     #[test]
