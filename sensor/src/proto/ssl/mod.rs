@@ -29,7 +29,9 @@ pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
     Box::new(SslAnalyzer::new(info.clone()))
 }
 
-/// A TLS handshake record header (`0x16 0x03 0x00..=0x04`).
-pub fn probe(_dir: Direction, first_bytes: &[u8]) -> bool {
+/// A TLS handshake record header (`0x16 0x03 0x00..=0x04`), or an SSLv2-format ClientHello.
+pub fn probe(dir: Direction, first_bytes: &[u8]) -> bool {
     matches!(first_bytes, [0x16, 0x03, minor, ..] if *minor <= 4)
+        || (dir == Direction::Orig
+            && matches!(first_bytes, [hi, _, 1, 3 | 2, ..] if hi & 0x80 != 0))
 }

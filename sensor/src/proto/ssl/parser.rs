@@ -66,6 +66,30 @@ pub fn next_record(buf: &[u8]) -> Result<Option<RawRecord<'_>>, RecordError> {
         }))
 }
 
+/// An SSLv2-format ClientHello at the start of a client stream (old clients send one to
+/// negotiate TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sslv2Hello {
+    /// The hello takes this many bytes.
+    Complete(usize),
+    Incomplete,
+}
+
+pub fn sslv2_client_hello(buf: &[u8]) -> Option<Sslv2Hello> {
+    match buf {
+        [hi, lo, 1, major, ..] if hi & 0x80 != 0 && *major <= 3 => {
+            let len = usize::from(hi & 0x7f) << 8 | usize::from(*lo);
+            Some(if buf.len() >= 2 + len {
+                Sslv2Hello::Complete(2 + len)
+            } else {
+                Sslv2Hello::Incomplete
+            })
+        }
+        [hi, ..] if hi & 0x80 != 0 && buf.len() < 4 => Some(Sslv2Hello::Incomplete),
+        _ => None,
+    }
+}
+
 /// The next complete handshake message (type and whole message including its 4-byte header).
 pub fn next_handshake(buf: &[u8]) -> Option<(u8, usize)> {
     let hdr = buf.get(..4)?;
@@ -380,6 +404,7 @@ mod tests {
         fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..400), kx in 0u8..3) {
             let _ = next_record(&data);
             let _ = next_handshake(&data);
+            let _ = sslv2_client_hello(&data);
             let kx = [None, Some(TlsCipherKx::Ecdhe), Some(TlsCipherKx::Dhe)][usize::from(kx)];
             let _ = handshake_facts(&data, kx);
             let mut with_type = vec![1, 0, 1, 0];

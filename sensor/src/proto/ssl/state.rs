@@ -213,6 +213,16 @@ impl Analyzer for SslAnalyzer {
             return;
         }
         self.dirs[idx(dir)].records.extend_from_slice(data);
+        if dir == Direction::Orig && self.info.is_none() {
+            match parser::sslv2_client_hello(&self.dirs[0].records) {
+                Some(parser::Sslv2Hello::Complete(len)) => {
+                    self.dirs[0].records.drain(..len);
+                    self.letter(ts, dir, 'C');
+                }
+                Some(parser::Sslv2Hello::Incomplete) => return,
+                None => {}
+            }
+        }
         loop {
             let buf = std::mem::take(&mut self.dirs[idx(dir)].records);
             let (kind, payload, used) = match parser::next_record(&buf) {
