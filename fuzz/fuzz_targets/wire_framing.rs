@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, data)) = data.split_first() else { return };
+    let Some((&chunk, data)) = data.split_first() else {
+        return;
+    };
     let max_len = 64;
     let mut decoder = SyslogDecoder::new(max_len);
     let mut buf = BytesMut::new();
