@@ -206,6 +206,26 @@ impl Body {
         }
     }
 
+    /// Reads body bytes straight from a segment when nothing is buffered (the common case
+    /// for large bodies): returns how many bytes of `data` belong to the body, or `None` for
+    /// chunked bodies, which go through the line buffer.
+    pub fn consume_direct(&mut self, data: &[u8]) -> Option<(usize, Step)> {
+        match self.framing {
+            Framing::UntilEof => {
+                self.deliver(data);
+                Some((data.len(), Step::More))
+            }
+            Framing::Length(n) => {
+                let take = data.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+                self.deliver(&data[..take]);
+                let left = n - take as u64;
+                self.framing = Framing::Length(left);
+                Some((take, if left == 0 { Step::Done } else { Step::More }))
+            }
+            Framing::Chunked => None,
+        }
+    }
+
     /// Reads body bytes from `buf`.
     pub fn consume(&mut self, buf: &mut StreamBuf) -> Step {
         loop {
@@ -287,6 +307,16 @@ mod tests {
         assert_eq!(run(&mut b, b"abc"), Step::More);
         assert_eq!(run(&mut b, b"deXX"), Step::Done);
         assert_eq!(b.len(), 5);
+    }
+
+    #[test]
+    fn direct_consumption_stops_at_the_length() {
+        let mut b = Body::new(Framing::Length(5), Encoding::Identity);
+        assert_eq!(b.consume_direct(b"abc"), Some((3, Step::More)));
+        assert_eq!(b.consume_direct(b"deXX"), Some((2, Step::Done)));
+        assert_eq!(b.len(), 5);
+        let mut c = Body::new(Framing::Chunked, Encoding::Identity);
+        assert_eq!(c.consume_direct(b"1\r\na"), None);
     }
 
     #[test]

@@ -547,6 +547,34 @@ impl HttpAnalyzer {
         }
     }
 
+    /// Feeds a segment to the body being read without buffering it, when nothing is
+    /// buffered before it; returns the bytes after the body (or all of them if this does not
+    /// apply).
+    fn body_direct<'a>(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        data: &'a [u8],
+        out: &mut dyn Emit,
+    ) -> &'a [u8] {
+        let side = self.side(dir);
+        if !side.buf.available().is_empty() {
+            return data;
+        }
+        let Phase::Body(_, body) = &mut side.phase else {
+            return data;
+        };
+        let Some((used, step)) = body.consume_direct(data) else {
+            return data;
+        };
+        if step == Step::Done {
+            if let Phase::Body(head, body) = std::mem::replace(&mut side.phase, Phase::FirstLine) {
+                self.message_done(dir, ts, &head, Some(body), out);
+            }
+        }
+        &data[used..]
+    }
+
     fn finish_side(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn Emit) {
         let phase = std::mem::replace(&mut self.side(dir).phase, Phase::FirstLine);
         match phase {
@@ -566,7 +594,11 @@ impl Analyzer for HttpAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         match self.mode {
             Mode::Http => {
-                self.side(dir).buf.extend(data);
+                let rest = self.body_direct(dir, ts, data, out);
+                if !matches!(self.mode, Mode::Http) {
+                    return self.data(ts, dir, rest, out);
+                }
+                self.side(dir).buf.extend(rest);
                 self.process(dir, ts, out);
             }
             Mode::Tunnel(_) => self.tunnel_data(ts, dir, data, out),
