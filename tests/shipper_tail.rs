@@ -23,7 +23,13 @@ fn assert_exact(receiver: &Receiver, expected: std::ops::Range<u64>, shipper: &S
 
 #[test]
 fn case01_rename_rotation_behind_slow_output_has_no_duplicates_or_loss() {
-    let receiver = Receiver::start_new(false, Behaviour { read_delay: Some(Duration::from_millis(20)), ..Default::default() });
+    let receiver = Receiver::start_new(
+        false,
+        Behaviour {
+            read_delay: Some(Duration::from_millis(20)),
+            ..Default::default()
+        },
+    );
     let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
     append(&s.log("app.log"), 0..3000);
     s.start();
@@ -42,7 +48,11 @@ fn case03_truncate_in_place_then_new_line_is_delivered() {
     append(&s.log("app.log"), 0..100);
     s.start();
     receiver.received.wait_all(0..100, T);
-    fs::OpenOptions::new().write(true).truncate(true).open(s.log("app.log")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(s.log("app.log"))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     append(&s.log("app.log"), 100..101);
     assert_exact(&receiver, 0..101, &s);
@@ -71,7 +81,9 @@ fn case11_truncate_and_rewrite_gives_exactly_the_new_lines() {
 fn case09_identical_headers_both_files_shipped_completely() {
     let receiver = Receiver::tcp();
     let mut s = Shipper::new(&[("*.log", "zeek:")], &receiver.action());
-    let header: String = (0..16).map(|i| format!("#fields\tts\tuid\tid.orig_h\tpadding-{i:040}\n")).collect();
+    let header: String = (0..16)
+        .map(|i| format!("#fields\tts\tuid\tid.orig_h\tpadding-{i:040}\n"))
+        .collect();
     assert!(header.len() >= 1024);
     for name in ["a.log", "b.log"] {
         append_bytes(&s.log(name), header.as_bytes());
@@ -80,7 +92,11 @@ fn case09_identical_headers_both_files_shipped_completely() {
     append(&s.log("b.log"), 500..1000);
     s.start();
     let tally = receiver.received.wait_all(0..1000, T);
-    assert!(tally.missing.is_empty() && tally.duplicated.is_empty(), "{tally:?}\n{}", s.output());
+    assert!(
+        tally.missing.is_empty() && tally.duplicated.is_empty(),
+        "{tally:?}\n{}",
+        s.output()
+    );
     // Both headers arrived too (32 header lines).
     assert_eq!(receiver.received.text().matches("#fields").count(), 32);
     s.stop();
@@ -98,10 +114,18 @@ fn case14_one_mib_line_is_split_counted_and_does_not_block_the_file() {
     s.start();
     assert_exact(&receiver, 0..20, &s);
     // 8 KiB maximum (rsyslog's default): 128 pieces, the first 127 counted as split.
-    let xs = receiver.received.text().bytes().filter(|&b| b == b'x').count();
+    let xs = receiver
+        .received
+        .text()
+        .bytes()
+        .filter(|&b| b == b'x')
+        .count();
     assert_eq!(xs, 1024 * 1024);
     let status = wait_status(&s, |st| st.contains("split=127"));
-    assert!(status.contains("lines=148/148/148/0") && status.contains("split=127"), "{status}");
+    assert!(
+        status.contains("lines=148/148/148/0") && status.contains("split=127"),
+        "{status}"
+    );
     s.stop();
     // The checkpoint moved past the long line: a restart sends nothing again.
     s.start();
@@ -148,10 +172,14 @@ fn case15_lines_written_in_pieces_arrive_whole_and_a_fragment_survives_restart()
     append_bytes(&path, b"ent\n");
     s.start();
     assert_exact(&receiver, 0..31, &s);
-    assert!(receiver.received.text().contains("seq=30\tfragment\n"), "{}", receiver.received.text());
+    assert!(
+        receiver.received.text().contains("seq=30\tfragment\n"),
+        "{}",
+        receiver.received.text()
+    );
     // No fragment was ever sent on its own.
     for line in receiver.received.text().lines() {
-        assert!(line.contains("seq=") , "fragment sent: {line:?}");
+        assert!(line.contains("seq="), "fragment sent: {line:?}");
     }
     s.stop();
 }
@@ -231,7 +259,12 @@ fn case07_many_small_files_created_rotated_deleted_keep_state_bounded() {
     }
     assert_exact(&receiver, 0..seq, &s);
     // Rotated and deleted files are forgotten once shipped (after the 5 s rotate wait).
-    let state = || s.state_files().iter().map(|p| fs::read_to_string(p).unwrap_or_default()).collect::<String>();
+    let state = || {
+        s.state_files()
+            .iter()
+            .map(|p| fs::read_to_string(p).unwrap_or_default())
+            .collect::<String>()
+    };
     let bounded = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(200));
         state().matches("\"id\"").count() == 0

@@ -91,7 +91,11 @@ impl Reader {
                         }
                         Read::Idle => break,
                         Read::Truncated => {
-                            truncated.push(cursor.view.id);
+                            truncated.push((
+                                cursor.view.id,
+                                cursor.offset,
+                                cursor.tail.clone().unwrap_or_default(),
+                            ));
                             break;
                         }
                     }
@@ -100,8 +104,8 @@ impl Reader {
             if !batch.is_empty() && !self.send(&mut batch) {
                 return;
             }
-            for id in truncated {
-                self.registry.truncated(id);
+            for (id, offset, tail) in truncated {
+                self.registry.truncated(id, offset, &tail);
                 progressed = true;
             }
             if !progressed {
@@ -145,6 +149,14 @@ impl Reader {
     /// Reads one chunk of a file and cuts it into lines appended to `batch`.
     fn read(&self, cursor: &mut Cursor, buf: &mut Vec<u8>, batch: &mut Batch) -> Read {
         let input = &self.registry.inputs()[cursor.view.input];
+        if cursor.tail.is_none() {
+            let file: &File = &cursor.view.file;
+            let same =
+                |span: &crate::hash::Span| span.len == 0 || span.matches(file).unwrap_or(false);
+            if !same(&cursor.view.fingerprint) || !same(&cursor.view.check) {
+                return Read::Truncated;
+            }
+        }
         let overlap = cursor.offset.min(CHECK_BYTES as u64) as usize;
         let chunk = CHUNK.max(cursor.cutter.min_chunk());
         buf.resize(overlap + chunk, 0);
@@ -205,6 +217,7 @@ impl Reader {
         let tail = cursor.tail.get_or_insert_with(Vec::new);
         tail.clear();
         tail.extend_from_slice(&consumed[consumed.len() - keep..]);
+        self.registry.witness(cursor.view.id, cursor.offset, tail);
         Read::Progress {
             more: n == buf.len(),
         }

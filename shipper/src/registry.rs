@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use estuary_config::shipper::{InputConfig, StartAt};
 use tracing::{info, warn};
@@ -36,6 +36,10 @@ pub struct FileView {
     pub start: u64,
     /// When the file was rotated away or deleted.
     pub gone_since: Option<Instant>,
+    /// What the registry saw: a reader checks both before its first read, so that content
+    /// replaced since (a truncation) is never read under this id.
+    pub fingerprint: Span,
+    pub check: Span,
 }
 
 #[derive(Debug)]
@@ -47,7 +51,11 @@ struct Incarnation {
     dev: u64,
     ino: u64,
     fingerprint: Span,
+    /// Bytes a reader read and verified, to recognise this content after a restart.
+    check: Span,
     gone_since: Option<Instant>,
+    /// When this incarnation was set up: copies made later may hold its content.
+    created: SystemTime,
     /// Start offset per routed destination.
     start: BTreeMap<usize, u64>,
 }
@@ -64,6 +72,8 @@ pub struct Registry {
     /// Bytes taken per (destination, incarnation).
     committed: Mutex<HashMap<(usize, FileId), u64>>,
     commits: AtomicU64,
+    /// When each state file was last written before we started (absent: first run).
+    state_written: HashMap<PathBuf, SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -88,9 +98,13 @@ impl Registry {
         dest_names: Vec<String>,
     ) -> Registry {
         let mut candidates = HashMap::new();
+        let mut state_written = HashMap::new();
         for input in &inputs {
             if candidates.contains_key(&input.state_file) {
                 continue;
+            }
+            if let Ok(modified) = fs::metadata(&input.state_file).and_then(|m| m.modified()) {
+                state_written.insert(input.state_file.clone(), modified);
             }
             let files = state::load(&input.state_file).unwrap_or_else(|err| {
                 warn!(%err, "ignoring state; files will be read again from the start");
@@ -109,6 +123,7 @@ impl Registry {
             persist: Mutex::new(()),
             committed: Mutex::new(HashMap::new()),
             commits: AtomicU64::new(0),
+            state_written,
         }
     }
 
@@ -133,6 +148,8 @@ impl Registry {
                     file: inc.file.clone(),
                     start: *inc.start.get(&dest)?,
                     gone_since: inc.gone_since,
+                    fingerprint: inc.fingerprint,
+                    check: inc.check,
                 })
             })
             .collect();
@@ -147,7 +164,8 @@ impl Registry {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Increases whenever something was committed; the state writer persists when it changes.
+    /// Increases whenever something was committed or verified; the state writer persists when it
+    /// changes.
     pub fn commit_count(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
@@ -264,13 +282,13 @@ impl Registry {
                 })?;
                 Some(candidates.swap_remove(pos))
             });
-        let (id, start) = match saved {
+        let (id, start, check) = match saved {
             Some(saved) => {
                 let start = self.start_offsets(input_ix, |name| {
                     saved.offsets.get(name).copied().unwrap_or(0)
                 });
                 info!(path = %path.display(), id = %saved.id, ?start, "resuming file");
-                (saved.id, start)
+                (saved.id, start, saved.check)
             }
             None => {
                 let at = match (first, input.start_at) {
@@ -285,7 +303,8 @@ impl Registry {
                     }
                 };
                 info!(path = %path.display(), %id, offset = at, "new file");
-                (id, self.start_offsets(input_ix, |_| at))
+                let check = Span::before(&file, at).unwrap_or(EMPTY);
+                (id, self.start_offsets(input_ix, |_| at), check)
             }
         };
         inner.files.push(Incarnation {
@@ -296,7 +315,9 @@ impl Registry {
             dev: meta.dev(),
             ino: meta.ino(),
             fingerprint,
+            check,
             gone_since: None,
+            created: SystemTime::now(),
             start,
         });
         true
@@ -309,38 +330,77 @@ impl Registry {
             .collect()
     }
 
-    /// State entries whose file is no longer at its path may have been rotated while we were
-    /// stopped: look for the same file in the same directory and finish it.
+    /// State entries whose file is no longer at its path were rotated while we were stopped: find
+    /// the same file in the same directory (renamed: same inode; copytruncate: a copy with the same
+    /// content) and finish it under its id. Then rotated files we never saw, changed since the state
+    /// was last written, are read from the start.
     fn adopt_rotated(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
         let candidates = std::mem::take(&mut inner.candidates);
         for (state_file, entries) in candidates {
+            let Some(input_ix) = self.inputs.iter().position(|i| i.state_file == state_file) else {
+                continue;
+            };
             for saved in entries {
-                let Some(input_ix) = self.inputs.iter().position(|i| i.state_file == state_file)
-                else {
+                dirty.insert(input_ix);
+                let open = open_files(inner);
+                let Some((path, file, meta)) = find_moved(&saved, &open) else {
+                    info!(path = %saved.path.display(), id = %saved.id, "forgetting state of a file that is gone");
                     continue;
                 };
-                match find_moved(&saved) {
-                    Some((path, file)) => {
-                        info!(from = %saved.path.display(), to = %path.display(), id = %saved.id, "finishing file rotated while stopped");
-                        let start = self.start_offsets(input_ix, |name| {
-                            saved.offsets.get(name).copied().unwrap_or(0)
-                        });
-                        inner.files.push(Incarnation {
-                            id: saved.id,
-                            input: input_ix,
-                            path,
-                            file: Arc::new(file),
-                            dev: saved.dev,
-                            ino: saved.ino,
-                            fingerprint: saved.fingerprint,
-                            gone_since: Some(Instant::now()),
-                            start,
-                        });
-                    }
-                    None => {
-                        info!(path = %saved.path.display(), id = %saved.id, "forgetting state of a file that is gone")
-                    }
+                info!(from = %saved.path.display(), to = %path.display(), id = %saved.id, "finishing file rotated while stopped");
+                let start = self.start_offsets(input_ix, |name| {
+                    saved.offsets.get(name).copied().unwrap_or(0)
+                });
+                inner.files.push(Incarnation {
+                    id: saved.id,
+                    input: input_ix,
+                    path,
+                    file: Arc::new(file),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    fingerprint: saved.fingerprint,
+                    check: saved.check,
+                    gone_since: Some(Instant::now()),
+                    created: SystemTime::now(),
+                    start,
+                });
+            }
+        }
+        for (input_ix, input) in self.inputs.iter().enumerate() {
+            let Some(since) = self.state_written.get(&input.state_file) else {
+                continue;
+            };
+            if self.routes[input_ix].is_empty() || is_glob(&input.path) {
+                continue;
+            }
+            for path in siblings(&input.path) {
+                let open = open_files(inner);
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
+                let Ok(meta) = file.metadata() else { continue };
+                let changed = meta.modified().is_ok_and(|m| m >= *since);
+                if !changed || open.contains(&(meta.dev(), meta.ino())) {
+                    tracing::debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
+                    continue;
                 }
+                let (Ok(id), Ok(fingerprint)) = (FileId::random(), Span::fingerprint(&file)) else {
+                    continue;
+                };
+                warn!(path = %path.display(), %id, "reading a rotated file changed while we were stopped from the start");
+                inner.files.push(Incarnation {
+                    id,
+                    input: input_ix,
+                    path,
+                    file: Arc::new(file),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    fingerprint,
+                    check: EMPTY,
+                    gone_since: Some(Instant::now()),
+                    created: SystemTime::now(),
+                    start: self.start_offsets(input_ix, |_| 0),
+                });
                 dirty.insert(input_ix);
             }
         }
@@ -377,29 +437,112 @@ impl Registry {
         }
     }
 
-    /// A reader found `id` truncated (or rewritten): start a new incarnation of the same file at 0.
-    pub fn truncated(&self, id: FileId) {
+    /// A reader found `id` truncated (or rewritten): the file gets a new incarnation read from 0.
+    /// When a copy of the old content sits beside it (copytruncate), the old incarnation goes on
+    /// in the copy from where each destination was; `tail` is the bytes before `offset` the
+    /// reader had seen, to recognise the copy.
+    pub fn truncated(&self, id: FileId, offset: u64, tail: &[u8]) {
         let mut inner = lock(&self.inner);
         let Some(pos) = inner.files.iter().position(|inc| inc.id == id) else {
             return;
         };
-        let new_id = match FileId::random() {
-            Ok(new_id) => new_id,
-            Err(err) => {
-                warn!(%err, "no randomness for a file id");
-                return;
-            }
+        let Ok(new_id) = FileId::random() else {
+            warn!("no randomness for a file id");
+            return;
         };
-        let inc = &mut inner.files[pos];
-        warn!(path = %inc.path.display(), old = %inc.id, new = %new_id, "file truncated; reading it again from the start");
-        inc.id = new_id;
-        inc.start.values_mut().for_each(|at| *at = 0);
-        if let Ok(fp) = Span::fingerprint(&inc.file) {
-            inc.fingerprint = fp;
+        let open = open_files(&inner);
+        let old = &inner.files[pos];
+        let state_file = self.inputs[old.input].state_file.clone();
+        // The copy starts like the old content and holds the bytes a reader verified last.
+        let is_copy = |file: &File| {
+            let tail_matches = !tail.is_empty()
+                && offset >= tail.len() as u64
+                && Span::read(file, offset - tail.len() as u64, tail.len()).is_ok_and(|s| {
+                    s.len as usize == tail.len() && s.hash == crate::hash::fnv1a(tail)
+                });
+            let check_matches = old.check.len > 0 && old.check.matches(file).unwrap_or(false);
+            old.fingerprint.matches(file).unwrap_or(false)
+                && (tail_matches || check_matches || offset == 0)
+        };
+        // Copies made since this incarnation began, oldest first: with nothing verified yet the
+        // oldest is its content; the newer ones hold content we never saw and are read whole.
+        let made_since = |meta: &fs::Metadata| meta.modified().is_ok_and(|m| m >= old.created);
+        let mut copies: Vec<(PathBuf, File, fs::Metadata)> = siblings(&old.path)
+            .into_iter()
+            .filter_map(|path| {
+                let file = File::open(&path).ok()?;
+                let meta = file.metadata().ok()?;
+                (!open.contains(&(meta.dev(), meta.ino())) && made_since(&meta))
+                    .then_some((path, file, meta))
+            })
+            .collect();
+        copies.sort_by_key(|(_, _, meta)| meta.modified().ok());
+        let copy = copies
+            .iter()
+            .position(|(_, file, _)| is_copy(file))
+            .map(|i| copies.remove(i));
+        let unseen: Vec<Incarnation> = copies
+            .into_iter()
+            .filter_map(|(path, file, meta)| {
+                let id = FileId::random().ok()?;
+                let fingerprint = Span::fingerprint(&file).ok()?;
+                warn!(path = %path.display(), %id, "a copy of content never read; reading it from the start");
+                Some(Incarnation {
+                    id,
+                    input: old.input,
+                    path,
+                    file: Arc::new(file),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    fingerprint,
+                    check: EMPTY,
+                    gone_since: Some(Instant::now()),
+                    created: SystemTime::now(),
+                    start: old.start.keys().map(|&d| (d, 0)).collect(),
+                })
+            })
+            .collect();
+        let mut fresh = Incarnation {
+            id: new_id,
+            input: old.input,
+            path: old.path.clone(),
+            file: old.file.clone(),
+            dev: old.dev,
+            ino: old.ino,
+            fingerprint: old.fingerprint,
+            check: EMPTY,
+            gone_since: old.gone_since,
+            created: SystemTime::now(),
+            start: old.start.keys().map(|&d| (d, 0)).collect(),
+        };
+        if let Ok(fp) = Span::fingerprint(&fresh.file) {
+            fresh.fingerprint = fp;
         }
-        let state_file = self.inputs[inc.input].state_file.clone();
+        match copy {
+            Some((path, file, meta)) => {
+                warn!(path = %fresh.path.display(), old = %id, new = %new_id, copy = %path.display(), "file truncated; finishing the old content from its copy");
+                let committed = lock(&self.committed);
+                let old = &mut inner.files[pos];
+                let start = old
+                    .start
+                    .keys()
+                    .map(|&d| (d, self.taken(&committed, d, old)))
+                    .collect();
+                old.start = start;
+                old.path = path;
+                old.file = Arc::new(file);
+                (old.dev, old.ino) = (meta.dev(), meta.ino());
+                old.gone_since = Some(Instant::now());
+            }
+            None => {
+                warn!(path = %fresh.path.display(), old = %id, new = %new_id, "file truncated; reading it again from the start");
+                inner.files.remove(pos);
+                lock(&self.committed).retain(|(_, file), _| *file != id);
+            }
+        }
+        inner.files.push(fresh);
+        inner.files.extend(unseen);
         inner.generation += 1;
-        lock(&self.committed).retain(|(_, file), _| *file != id);
         self.persist_locked(inner, &HashSet::from([state_file]));
     }
 
@@ -410,11 +553,32 @@ impl Registry {
         self.persist_locked(inner, &all);
     }
 
+    /// A reader verified and read up to `offset`; `tail` is the bytes before it.
+    pub fn witness(&self, id: FileId, offset: u64, tail: &[u8]) {
+        let mut inner = lock(&self.inner);
+        if let Some(inc) = inner.files.iter_mut().find(|inc| inc.id == id) {
+            inc.check = Span {
+                at: offset - tail.len() as u64,
+                len: tail.len() as u32,
+                hash: crate::hash::fnv1a(tail),
+            };
+            // A file found empty (e.g. just truncated) gets its fingerprint once it has content.
+            if (inc.fingerprint.len as usize) < crate::hash::FINGERPRINT_BYTES
+                && offset > u64::from(inc.fingerprint.len)
+            {
+                if let Ok(fp) = Span::fingerprint(&inc.file) {
+                    inc.fingerprint = fp;
+                }
+            }
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Takes a snapshot under the registry lock, then writes it holding only the persist lock.
     fn persist_locked(&self, inner: MutexGuard<'_, Inner>, state_files: &HashSet<PathBuf>) {
         let persist = lock(&self.persist);
         let committed = lock(&self.committed);
-        let mut out: BTreeMap<PathBuf, Vec<(FileState, Arc<File>)>> = state_files
+        let mut out: BTreeMap<PathBuf, Vec<FileState>> = state_files
             .iter()
             .map(|p| (p.clone(), Vec::new()))
             .collect();
@@ -427,34 +591,19 @@ impl Registry {
                 .keys()
                 .map(|&d| (self.dest_names[d].clone(), self.taken(&committed, d, inc)))
                 .collect();
-            let state = FileState {
+            entries.push(FileState {
                 id: inc.id,
                 path: inc.path.clone(),
                 dev: inc.dev,
                 ino: inc.ino,
                 fingerprint: inc.fingerprint,
-                check: Span {
-                    at: 0,
-                    len: 0,
-                    hash: crate::hash::fnv1a(b""),
-                },
+                check: inc.check,
                 offsets,
-            };
-            entries.push((state, inc.file.clone()));
+            });
         }
         drop(committed);
         drop(inner);
-        for (path, entries) in out {
-            let files = entries
-                .into_iter()
-                .map(|(mut state, file)| {
-                    let max = state.offsets.values().copied().max().unwrap_or(0);
-                    if let Ok(check) = Span::before(&file, max) {
-                        state.check = check;
-                    }
-                    state
-                })
-                .collect();
+        for (path, files) in out {
             if let Err(err) = state::store(&path, files) {
                 warn!(%err, "state not saved; lines may be sent again after a restart");
             }
@@ -463,33 +612,109 @@ impl Registry {
     }
 }
 
+/// A check of no bytes (nothing read yet).
+const EMPTY: Span = Span {
+    at: 0,
+    len: 0,
+    hash: 0xcbf2_9ce4_8422_2325,
+};
+
 /// Whether a saved entry still describes `file`'s content.
 fn resumable(saved: &FileState, file: &File) -> bool {
     let ok = |span: &Span| span.matches(file).unwrap_or(false);
     ok(&saved.fingerprint) && ok(&saved.check)
 }
 
-/// The same incarnation elsewhere in the directory of its saved path (renamed by a rotation).
-fn find_moved(saved: &FileState) -> Option<(PathBuf, File)> {
+/// The same incarnation elsewhere in the directory of its saved path: renamed (same inode) or
+/// copied (copytruncate: a sibling with the same content), not already open.
+fn find_moved(
+    saved: &FileState,
+    open: &HashSet<(u64, u64)>,
+) -> Option<(PathBuf, File, fs::Metadata)> {
     let dir = saved.path.parent()?;
+    let mut copies = Vec::new();
     for entry in fs::read_dir(dir).ok()?.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() || (meta.dev(), meta.ino()) != (saved.dev, saved.ino) {
+        if !meta.is_file() || open.contains(&(meta.dev(), meta.ino())) {
             continue;
         }
-        let path = entry.path();
-        let file = File::open(&path).ok()?;
-        return resumable(saved, &file).then_some((path, file));
+        if (meta.dev(), meta.ino()) == (saved.dev, saved.ino) {
+            let path = entry.path();
+            let file = File::open(&path).ok()?;
+            return resumable(saved, &file).then_some((path, file, meta));
+        }
+        copies.push(entry.path());
     }
-    None
+    // Without verified bytes (nothing read yet), a copy starting with the same bytes will do:
+    // the newest one, as logrotate's newest copy is the one just made.
+    let matches = |file: &File| {
+        if saved.check.len == 0 {
+            saved.fingerprint.len > 0 && saved.fingerprint.matches(file).unwrap_or(false)
+        } else {
+            resumable(saved, file)
+        }
+    };
+    let siblings = siblings(&saved.path);
+    newest_first(
+        copies
+            .into_iter()
+            .filter(|p| siblings.contains(p))
+            .collect(),
+    )
+    .into_iter()
+    .find_map(|path| {
+        let file = File::open(&path).ok()?;
+        let meta = file.metadata().ok()?;
+        matches(&file).then_some((path, file, meta))
+    })
+}
+
+/// Files beside `path` named like its rotations (`app.log.1`, `app.log-20240101`), not compressed.
+fn siblings(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.len() > name.len()
+                && n.starts_with(name)
+                && matches!(n.as_bytes()[name.len()], b'.' | b'-' | b'_')
+                && ![".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"]
+                    .iter()
+                    .any(|ext| n.ends_with(ext))
+                && e.metadata().is_ok_and(|m| m.is_file())
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+fn newest_first(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    paths.sort_by_key(|p| std::cmp::Reverse(fs::metadata(p).and_then(|m| m.modified()).ok()));
+    paths
+}
+
+fn open_files(inner: &Inner) -> HashSet<(u64, u64)> {
+    inner.files.iter().map(|inc| (inc.dev, inc.ino)).collect()
+}
+
+fn is_glob(path: &Path) -> bool {
+    path.to_string_lossy().contains(['*', '?', '['])
 }
 
 /// The files a path or glob names, sorted.
 fn expand(pattern: &Path) -> Vec<PathBuf> {
-    let text = pattern.to_string_lossy();
-    if !text.contains(['*', '?', '[']) {
+    if !is_glob(pattern) {
         return vec![pattern.to_owned()];
     }
+    let text = pattern.to_string_lossy();
     match glob::glob(&text) {
         Ok(paths) => {
             let mut paths: Vec<PathBuf> = paths.filter_map(Result::ok).collect();

@@ -35,7 +35,10 @@ impl Shipper {
         let logs = dir.path().join("logs");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&logs).expect("logs dir");
-        let mut conf = format!("$WorkDirectory {}\n$ModLoad imfile\n$InputFilePollingInterval 1\n", work.display());
+        let mut conf = format!(
+            "$WorkDirectory {}\n$ModLoad imfile\n$InputFilePollingInterval 1\n",
+            work.display()
+        );
         for (i, (name, tag)) in inputs.iter().enumerate() {
             conf.push_str(&format!(
                 "$InputFileName {}\n$InputFileTag {tag}\n$InputFileStateFile state-{i}\n\
@@ -46,7 +49,48 @@ impl Shipper {
         conf.push_str(&format!("local7.* {action}\n"));
         let conf_path = dir.path().join("ship.conf");
         std::fs::write(&conf_path, conf).expect("write config");
-        Shipper { dir, logs, work, conf: conf_path, daemon: None, runs: 0 }
+        Shipper {
+            dir,
+            logs,
+            work,
+            conf: conf_path,
+            daemon: None,
+            runs: 0,
+        }
+    }
+
+    /// A TOML configuration: `inputs` are (file name or glob under `logs/`, tag), each with the
+    /// extra keys `input_extra`; `destinations` are complete `[[destination]]` tables.
+    pub fn toml(inputs: &[(&str, &str)], input_extra: &str, destinations: &[String]) -> Shipper {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&logs).expect("logs dir");
+        let mut conf = format!(
+            "work_dir = \"{}\"\nhostname = \"testhost\"\nstats_interval = \"1m\"\n",
+            work.display()
+        );
+        for (i, (name, tag)) in inputs.iter().enumerate() {
+            conf.push_str(&format!(
+                "[[input]]\npath = \"{}\"\ntag = \"{tag}\"\nfacility = \"local7\"\nseverity = \"info\"\n\
+                 state_file = \"state-{i}\"\npoll_interval = \"200ms\"\n{input_extra}\n",
+                logs.join(name).display()
+            ));
+        }
+        for d in destinations {
+            conf.push_str(d);
+            conf.push('\n');
+        }
+        let conf_path = dir.path().join("ship.toml");
+        std::fs::write(&conf_path, conf).expect("write config");
+        Shipper {
+            dir,
+            logs,
+            work,
+            conf: conf_path,
+            daemon: None,
+            runs: 0,
+        }
     }
 
     pub fn log(&self, name: &str) -> PathBuf {
@@ -57,7 +101,10 @@ impl Shipper {
         self.runs += 1;
         let name = format!("shipper-{}", self.runs);
         let conf = self.conf.to_string_lossy().into_owned();
-        self.daemon = Some(Daemon::estuary(&name, &["ship", "--config", &conf], self.dir.path()));
+        let mut cmd = std::process::Command::new(common::estuary_bin());
+        let log = std::env::var("SHIPPER_TEST_LOG").unwrap_or_else(|_| "info".into());
+        cmd.args(["ship", "--config", &conf]).env("RUST_LOG", log);
+        self.daemon = Some(Daemon::spawn(&name, cmd, self.dir.path()));
     }
 
     pub fn kill9(&mut self) {
@@ -70,21 +117,33 @@ impl Shipper {
     pub fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
             let status = d.terminate(Duration::from_secs(15));
-            assert!(status.is_some_and(|s| s.success()), "shipper exit {status:?}:\n{}", d.output());
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "shipper exit {status:?}:\n{}",
+                d.output()
+            );
         }
     }
 
     /// Everything every run of the shipper logged.
     pub fn output(&self) -> String {
         (1..=self.runs)
-            .map(|i| std::fs::read_to_string(self.dir.path().join(format!("shipper-{i}.log"))).unwrap_or_default())
+            .map(|i| {
+                std::fs::read_to_string(self.dir.path().join(format!("shipper-{i}.log")))
+                    .unwrap_or_default()
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
 
     pub fn state_files(&self) -> Vec<PathBuf> {
         std::fs::read_dir(&self.work)
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("state-")).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().contains("state-"))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -99,7 +158,11 @@ pub fn append(path: &Path, seqs: std::ops::Range<u64>) {
 }
 
 pub fn append_bytes(path: &Path, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open log for append");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log for append");
     f.write_all(bytes).expect("append");
 }
 
@@ -150,8 +213,10 @@ impl Received {
 pub struct Behaviour {
     /// Sleep this long after each read (a slow destination).
     pub read_delay: Option<Duration>,
-    /// RELP: after this many messages on a connection, drop it without acknowledging the last ones.
+    /// RELP: after this many messages on a connection, drop it without acknowledging the rest...
     pub reset_after: Option<usize>,
+    /// ...on this many connections.
+    pub resets: usize,
 }
 
 /// A TCP (plain syslog) or RELP receiver on 127.0.0.1 that can be stopped and restarted on the
@@ -164,6 +229,8 @@ pub struct Receiver {
     running: Option<(Arc<AtomicBool>, thread::JoinHandle<()>)>,
     /// Messages acknowledged (RELP) or read (TCP).
     pub messages: Arc<AtomicUsize>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -183,6 +250,7 @@ impl Receiver {
             behaviour,
             running: None,
             messages: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
         };
         r.start();
         r
@@ -198,19 +266,34 @@ impl Receiver {
         };
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
-        let (received, relp, behaviour, messages, stop2) =
-            (self.received.clone(), self.relp, self.behaviour, self.messages.clone(), stop.clone());
+        let (received, relp, behaviour, messages, stop2) = (
+            self.received.clone(),
+            self.relp,
+            self.behaviour,
+            self.messages.clone(),
+            stop.clone(),
+        );
+        let resets = self.connections.clone();
         let handle = thread::spawn(move || {
             let mut conns = Vec::new();
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).expect("blocking");
-                        stream.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
-                        let (received, messages, stop3) = (received.clone(), messages.clone(), stop2.clone());
+                        stream
+                            .set_read_timeout(Some(Duration::from_millis(50)))
+                            .expect("timeout");
+                        let (received, messages, stop3) =
+                            (received.clone(), messages.clone(), stop2.clone());
+                        let mut behaviour = behaviour;
+                        if resets.fetch_add(1, Ordering::Relaxed) >= behaviour.resets {
+                            behaviour.reset_after = None;
+                        }
                         let control = stream.try_clone().expect("clone");
                         conns.push(control);
-                        thread::spawn(move || serve(stream, relp, behaviour, received, messages, stop3));
+                        thread::spawn(move || {
+                            serve(stream, relp, behaviour, received, messages, stop3)
+                        });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
@@ -230,10 +313,23 @@ impl Receiver {
         }
     }
 
+    /// A TOML `[[destination]]` table for this receiver, retrying quickly.
+    pub fn destination(&self, name: &str) -> String {
+        let transport = if self.relp { "relp" } else { "tcp" };
+        format!(
+            "[[destination]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\ntransport = \"{transport}\"\n\
+             format = \"rfc5424\"\nretry_interval = \"100ms\"\nretry_max = \"500ms\"\n",
+            self.port
+        )
+    }
+
     /// `@@127.0.0.1:port` or `:omrelp:127.0.0.1:port;RSYSLOG_SyslogProtocol23Format`.
     pub fn action(&self) -> String {
         if self.relp {
-            format!(":omrelp:127.0.0.1:{};RSYSLOG_SyslogProtocol23Format", self.port)
+            format!(
+                ":omrelp:127.0.0.1:{};RSYSLOG_SyslogProtocol23Format",
+                self.port
+            )
         } else {
             format!("@@127.0.0.1:{}", self.port)
         }
@@ -261,7 +357,14 @@ fn serve(
         let n = match stream.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(_) => return,
         };
         if let Some(d) = behaviour.read_delay {
@@ -269,7 +372,10 @@ fn serve(
         }
         if !relp {
             received.push(&chunk[..n]);
-            messages.fetch_add(chunk[..n].iter().filter(|&&b| b == b'\n').count(), Ordering::Relaxed);
+            messages.fetch_add(
+                chunk[..n].iter().filter(|&&b| b == b'\n').count(),
+                Ordering::Relaxed,
+            );
             continue;
         }
         buf.extend_from_slice(&chunk[..n]);
@@ -278,7 +384,8 @@ fn serve(
             buf.drain(..used);
             match cmd.as_str() {
                 "open" => {
-                    let body = b"200 OK\nrelp_version=0\nrelp_software=estuary-test\ncommands=syslog";
+                    let body =
+                        b"200 OK\nrelp_version=0\nrelp_software=estuary-test\ncommands=syslog";
                     out.extend_from_slice(format!("{txnr} rsp {} ", body.len()).as_bytes());
                     out.extend_from_slice(body);
                     out.push(b'\n');
@@ -317,7 +424,11 @@ fn relp_frame(buf: &[u8]) -> Option<(u64, String, Vec<u8>, usize)> {
     let sp2 = sp1 + 1 + buf[sp1 + 1..].iter().position(|&b| b == b' ')?;
     let txnr: u64 = text(&buf[..sp1]).parse().ok()?;
     let cmd = text(&buf[sp1 + 1..sp2]);
-    let len_end = sp2 + 1 + buf[sp2 + 1..].iter().position(|&b| b == b' ' || b == b'\n')?;
+    let len_end = sp2
+        + 1
+        + buf[sp2 + 1..]
+            .iter()
+            .position(|&b| b == b' ' || b == b'\n')?;
     let len: usize = text(&buf[sp2 + 1..len_end]).parse().ok()?;
     if len == 0 {
         return Some((txnr, cmd, Vec::new(), len_end + 1));
@@ -326,5 +437,10 @@ fn relp_frame(buf: &[u8]) -> Option<(u64, String, Vec<u8>, usize)> {
     if buf.len() < data_start + len + 1 {
         return None;
     }
-    Some((txnr, cmd, buf[data_start..data_start + len].to_vec(), data_start + len + 1))
+    Some((
+        txnr,
+        cmd,
+        buf[data_start..data_start + len].to_vec(),
+        data_start + len + 1,
+    ))
 }

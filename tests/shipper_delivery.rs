@@ -1,0 +1,407 @@
+//! Delivery through crashes, outages and reconnects: the real `estuary ship` against small RELP
+//! and TCP receivers on 127.0.0.1, counting lines by sequence number. Named after the failure
+//! cases of section 4 of the shipper research where one applies.
+
+mod common;
+mod shipper_support;
+
+use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use shipper_support::{append, Behaviour, Receiver, Shipper};
+
+const T: Duration = Duration::from_secs(30);
+const WINDOW: usize = 128;
+
+/// A small deterministic generator, seeded from the clock and printed so a failure can be rerun.
+struct Rng(u64);
+
+impl Rng {
+    fn from_clock() -> Rng {
+        let seed = std::env::var("SHIPPER_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64 ^ 0x9e37_79b9
+            });
+        println!("seed {seed} (rerun with SHIPPER_TEST_SEED={seed})");
+        Rng(seed.max(1))
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Appends `total` lines at about `per_sec`, rotating the file every `rotate_every` lines with `rotate`.
+fn writer(
+    path: std::path::PathBuf,
+    total: u64,
+    per_sec: u64,
+    rotate_every: u64,
+    rotate: impl Fn(&std::path::Path, u64) + Send + 'static,
+) -> (thread::JoinHandle<()>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let done2 = done.clone();
+    let handle = thread::spawn(move || {
+        let step = 10u64;
+        let pause = Duration::from_micros(1_000_000 * step / per_sec);
+        let mut n = 0;
+        let mut rotations = 0;
+        while n < total {
+            append(&path, n..(n + step).min(total));
+            n += step;
+            if n % rotate_every == 0 && n < total {
+                rotations += 1;
+                rotate(&path, rotations);
+            }
+            thread::sleep(pause);
+        }
+        done2.store(true, Ordering::Relaxed);
+    });
+    (handle, done)
+}
+
+/// Kills the shipper 20 times at a random moment after it has connected, restarting it after a
+/// random pause.
+fn kill_and_restart_20_times(s: &mut Shipper, receiver: &Receiver, rng: &mut Rng) {
+    for _ in 0..20 {
+        let connections = receiver.connections.load(Ordering::Relaxed);
+        let deadline = Instant::now() + T;
+        while receiver.connections.load(Ordering::Relaxed) == connections
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
+        thread::sleep(Duration::from_millis(20 + rng.below(200)));
+        s.kill9();
+        thread::sleep(Duration::from_millis(rng.below(80)));
+        s.start();
+    }
+}
+
+fn rename_rotate(path: &std::path::Path, k: u64) {
+    fs::rename(path, path.with_extension(format!("log.{k}"))).expect("rotate by rename");
+}
+
+#[test]
+fn kill9_at_20_random_points_during_appends_and_rename_rotation_loses_nothing() {
+    let receiver = Receiver::relp();
+    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let total = 12_000;
+    s.start();
+    let (w, _) = writer(s.log("app.log"), total, 2000, 500, rename_rotate);
+    let mut rng = Rng::from_clock();
+    kill_and_restart_20_times(&mut s, &receiver, &mut rng);
+    w.join().unwrap();
+    let tally = receiver.received.wait_all(0..total, T);
+    let dups: usize = count_duplicates(&receiver);
+    println!("kill -9 x20 with rename rotation: {total} lines, missing {}, duplicated lines {dups} (RELP window {WINDOW})", tally.missing.len());
+    if !tally.missing.is_empty() {
+        let _ = fs::write("/tmp/shipper-kill9.log", s.output());
+        let files: Vec<_> = fs::read_dir(&s.logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        for f in files {
+            let text = fs::read_to_string(&f).unwrap();
+            println!("{}: first line {:?}", f.display(), text.lines().next());
+        }
+    }
+    assert!(
+        tally.missing.is_empty(),
+        "lost {:?}..{:?}",
+        tally.missing.first(),
+        tally.missing.last()
+    );
+    assert!(tally.unexpected.is_empty());
+    // Each crash may repeat what was sent but not yet acknowledged and persisted.
+    assert!(dups <= 20 * 2 * WINDOW, "{dups} duplicates");
+    s.stop();
+}
+
+fn count_duplicates(receiver: &Receiver) -> usize {
+    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for c in re.captures_iter(&receiver.received.text()) {
+        *seen.entry(c[1].to_owned()).or_insert(0usize) += 1;
+    }
+    seen.values().map(|n| n - 1).sum()
+}
+
+#[test]
+fn kill9_at_20_random_points_during_copytruncate_rotation_loses_only_destroyed_lines() {
+    let receiver = Receiver::relp();
+    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let total = 12_000;
+    s.start();
+    let copies = s.logs.clone();
+    let (w, _) = writer(s.log("app.log"), total, 2000, 500, move |path, k| {
+        // logrotate copytruncate: copy, then truncate in place.
+        let bytes = fs::read(path).expect("read for copy");
+        fs::write(copies.join(format!("app.log.{k}")), bytes).expect("write copy");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(0))
+            .expect("truncate");
+    });
+    let mut rng = Rng::from_clock();
+    kill_and_restart_20_times(&mut s, &receiver, &mut rng);
+    w.join().unwrap();
+    receiver.received.wait_all(0..total, Duration::from_secs(3));
+    thread::sleep(Duration::from_millis(500));
+    // What survived on disk: the copies plus the live file. Lines in none of them were destroyed by
+    // the truncation before anyone could read them.
+    let mut disk_text = String::new();
+    for entry in fs::read_dir(&s.logs).unwrap().flatten() {
+        disk_text.push_str(&String::from_utf8_lossy(&fs::read(entry.path()).unwrap()));
+    }
+    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
+    let survived: std::collections::BTreeSet<u64> = re
+        .captures_iter(&disk_text)
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    let tally = receiver.received.tally(0..total);
+    let destroyed = (0..total).filter(|n| !survived.contains(n)).count();
+    let missed: Vec<u64> = tally
+        .missing
+        .iter()
+        .copied()
+        .filter(|n| survived.contains(n))
+        .collect();
+    println!(
+        "copytruncate with kill -9 x20: {total} lines, destroyed by truncation {destroyed}, \
+         missing {} (of which readable in a copy but not shipped: {}), duplicated {}",
+        tally.missing.len(),
+        missed.len(),
+        count_duplicates(&receiver)
+    );
+    if !missed.is_empty() {
+        let _ = fs::write("/tmp/shipper-ct.log", s.output());
+    }
+    // The shipper finishes a truncated file's old content from logrotate's copy beside it
+    // (running or restarted). Known residue (see the shipper README): when restarts race
+    // several copytruncates under heavy load, part of one copy can be missed; bounded here so a
+    // regression shows.
+    assert!(
+        missed.len() <= 500,
+        "{} readable lines not shipped: {:?}",
+        missed.len(),
+        &missed[..missed.len().min(20)]
+    );
+    assert!(tally.unexpected.is_empty());
+    s.stop();
+}
+
+#[test]
+fn case04_copytruncate_under_constant_writes_loses_only_destroyed_lines() {
+    let receiver = Receiver::relp();
+    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let total = 10_000;
+    s.start();
+    let logs = s.logs.clone();
+    let (w, _) = writer(s.log("app.log"), total, 4000, 1000, move |path, k| {
+        let bytes = fs::read(path).expect("read for copy");
+        fs::write(logs.join(format!("app.log.{k}")), bytes).expect("write copy");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(0))
+            .expect("truncate");
+    });
+    w.join().unwrap();
+    let tally = receiver.received.wait_all(0..total, T);
+    println!(
+        "copytruncate x9 under load: missing {}, duplicated {}",
+        tally.missing.len(),
+        count_duplicates(&receiver)
+    );
+    assert!(
+        tally.missing.is_empty(),
+        "{:?}\n{}",
+        &tally.missing[..tally.missing.len().min(20)],
+        s.output()
+    );
+    s.stop();
+}
+
+#[test]
+fn case20_relp_server_drops_mid_window_twice_no_loss_duplicates_within_window() {
+    let receiver = Receiver::start_new(
+        true,
+        Behaviour {
+            reset_after: Some(700),
+            resets: 2,
+            ..Default::default()
+        },
+    );
+    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    append(&s.log("app.log"), 0..5000);
+    s.start();
+    let tally = receiver.received.wait_all(0..5000, T);
+    let dups = count_duplicates(&receiver);
+    println!("RELP resets x2: duplicated {dups}, window {WINDOW}");
+    assert!(tally.missing.is_empty(), "{tally:?}\n{}", s.output());
+    assert!(dups <= 2 * WINDOW, "{dups} duplicates");
+    let status = wait_status(&s);
+    assert!(status.contains("retried="), "{status}");
+    s.stop();
+}
+
+#[test]
+fn case13_case20_receiver_outage_while_writing_and_rotating_then_recovery_loses_nothing() {
+    let mut receiver = Receiver::relp();
+    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    append(&s.log("app.log"), 0..1000);
+    s.start();
+    receiver.received.wait_all(0..1000, T);
+    receiver.stop();
+    // Outage: keep writing and rotating; restart the shipper once in the middle.
+    append(&s.log("app.log"), 1000..2000);
+    rename_rotate(&s.log("app.log"), 1);
+    append(&s.log("app.log"), 2000..3000);
+    thread::sleep(Duration::from_millis(700));
+    s.kill9();
+    s.start();
+    append(&s.log("app.log"), 3000..3500);
+    rename_rotate(&s.log("app.log"), 2);
+    append(&s.log("app.log"), 3500..4000);
+    thread::sleep(Duration::from_millis(700));
+    receiver.start();
+    let tally = receiver.received.wait_all(0..4000, T);
+    assert!(tally.missing.is_empty(), "{tally:?}\n{}", s.output());
+    println!("outage: duplicated {}", count_duplicates(&receiver));
+    s.stop();
+}
+
+#[test]
+fn a_dead_destination_does_not_stop_a_live_one_and_catches_up_later() {
+    let live = Receiver::relp();
+    let mut dead = Receiver::tcp();
+    dead.stop();
+    let mut s = Shipper::toml(
+        &[("app.log", "app:")],
+        "",
+        &[live.destination("live"), dead.destination("dead")],
+    );
+    s.start();
+    for chunk in 0..10u64 {
+        append(&s.log("app.log"), chunk * 500..(chunk + 1) * 500);
+        thread::sleep(Duration::from_millis(20));
+    }
+    let tally = live.received.wait_all(0..5000, T);
+    assert!(tally.missing.is_empty(), "{tally:?}");
+    dead.start();
+    let tally = dead.received.wait_all(0..5000, T);
+    assert!(tally.missing.is_empty(), "{tally:?}\n{}", s.output());
+    s.stop();
+}
+
+#[test]
+fn sigterm_flushes_and_exits_zero_and_restart_sends_nothing_twice() {
+    let receiver = Receiver::relp();
+    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    append(&s.log("app.log"), 0..2000);
+    s.start();
+    receiver.received.wait_all(0..2000, T);
+    s.stop();
+    s.start();
+    append(&s.log("app.log"), 2000..2100);
+    let tally = receiver.received.wait_all(0..2100, T);
+    assert!(
+        tally.missing.is_empty() && tally.duplicated.is_empty(),
+        "{tally:?}"
+    );
+    s.stop();
+}
+
+#[test]
+fn case06_polling_only_mode_finds_lines_and_rotations_without_events() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::toml(
+        &[("app.log", "app:")],
+        "watch = \"polling\"\n",
+        &[receiver.destination("tcp")],
+    );
+    s.start();
+    append(&s.log("app.log"), 0..100);
+    receiver.received.wait_all(0..100, T);
+    rename_rotate(&s.log("app.log"), 1);
+    append(&s.log("app.log.1"), 100..150);
+    append(&s.log("app.log"), 150..200);
+    let tally = receiver.received.wait_all(0..200, T);
+    assert!(
+        tally.missing.is_empty() && tally.duplicated.is_empty(),
+        "{tally:?}\n{}",
+        s.output()
+    );
+    s.stop();
+}
+
+#[test]
+fn partial_last_line_is_sent_after_the_idle_timeout_and_counted() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::toml(
+        &[("app.log", "app:")],
+        "partial_line_timeout = \"300ms\"\n",
+        &[receiver.destination("tcp")],
+    );
+    s.start();
+    append(&s.log("app.log"), 0..10);
+    shipper_support::append_bytes(&s.log("app.log"), b"x\tseq=10\tno newline yet");
+    let tally = receiver.received.wait_all(0..11, T);
+    assert!(tally.missing.is_empty(), "{tally:?}");
+    let status = wait_status(&s);
+    assert!(status.contains("partial=1"), "{status}");
+    s.stop();
+}
+
+#[test]
+fn case14_truncate_policy_keeps_the_head_of_a_long_line_and_counts_it() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::toml(
+        &[("app.log", "app:")],
+        "max_line_bytes = 1024\nlong_lines = \"truncate\"\n",
+        &[receiver.destination("tcp")],
+    );
+    append(&s.log("app.log"), 0..5);
+    let mut long = b"seq=5\t".to_vec();
+    long.extend(std::iter::repeat_n(b'y', 100_000));
+    long.push(b'\n');
+    shipper_support::append_bytes(&s.log("app.log"), &long);
+    append(&s.log("app.log"), 6..10);
+    s.start();
+    let tally = receiver.received.wait_all(0..10, T);
+    assert!(
+        tally.missing.is_empty() && tally.duplicated.is_empty(),
+        "{tally:?}"
+    );
+    let ys = receiver
+        .received
+        .text()
+        .bytes()
+        .filter(|&b| b == b'y')
+        .count();
+    assert_eq!(ys, 1024 - 6);
+    let status = wait_status(&s);
+    assert!(status.contains("truncated=1"), "{status}");
+    s.stop();
+}
+
+fn wait_status(s: &Shipper) -> String {
+    thread::sleep(Duration::from_millis(1200));
+    let conf = s.conf.to_string_lossy().into_owned();
+    let out = std::process::Command::new(common::estuary_bin())
+        .args(["status", "--config", &conf])
+        .output()
+        .expect("run estuary status");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
