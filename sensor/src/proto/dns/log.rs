@@ -98,10 +98,15 @@ impl Record for DnsInfo {
                 .map_or(Value::Unset, |c| Value::Str(qclass_name(c))),
         );
         v.push(opt_count(self.qtype.map(u64::from)));
-        v.push(
-            self.qtype
-                .map_or(Value::Unset, |t| Value::Str(qtype_name(t))),
-        );
+        // The NetBIOS name service reuses type 33 (SRV) for its node status queries.
+        let netbios = self.conn.id.resp_p == 137;
+        v.push(self.qtype.map_or(Value::Unset, |t| {
+            Value::Str(if netbios && t == 33 {
+                "NBSTAT".to_string()
+            } else {
+                qtype_name(t)
+            })
+        }));
         v.push(opt_count(self.rcode.map(u64::from)));
         v.push(
             self.rcode

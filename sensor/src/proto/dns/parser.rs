@@ -357,6 +357,24 @@ pub fn read_name(msg: &[u8], pos: usize) -> Result<(Vec<u8>, usize), ParseError>
     }
 }
 
+/// Zeek's `decode_netbios_name`: the first-level decoding of a 32-character NetBIOS name, up to
+/// the first byte that is not alphanumeric, punctuation or below 3 (the padding spaces and the
+/// suffix byte are dropped); anything but 32 characters decodes to an empty name.
+pub fn decode_netbios_name(name: &[u8]) -> Vec<u8> {
+    if name.len() != 32 {
+        return Vec::new();
+    }
+    let decoded = name.chunks(2).map(|pair| {
+        let hi = pair[0].to_ascii_uppercase().wrapping_sub(b'A');
+        let lo = pair[1].to_ascii_uppercase().wrapping_sub(b'A');
+        (hi << 4).wrapping_add(lo)
+    });
+    decoded
+        .take(15)
+        .take_while(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation() || *b < 3)
+        .collect()
+}
+
 /// Zeek's `DNS::query_types` names; unknown types print as `query-<n>`.
 pub fn qtype_name(t: u16) -> String {
     let known = match t {
@@ -568,6 +586,19 @@ mod tests {
     #[test]
     fn short_header() {
         assert_eq!(parse_message(&[0; 11]), Err(ParseError::ShortHeader));
+    }
+
+    #[test]
+    fn netbios_names() {
+        assert_eq!(
+            decode_netbios_name(b"fhepfcelehfcepfffacacacacacacabl"),
+            b"WORKGROUP"
+        );
+        assert_eq!(
+            decode_netbios_name(b"abacfpfpenfdecfcepfhfdeffpfpacab"),
+            b"\x01\x02__MSBROWSE__\x02"
+        );
+        assert_eq!(decode_netbios_name(b"short"), b"");
     }
 
     #[test]

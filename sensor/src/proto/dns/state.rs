@@ -9,6 +9,8 @@ use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
 
 /// Unpaired queries and replies kept per connection; beyond this the oldest is logged unpaired.
 const MAX_PENDING: usize = 1000;
+/// NetBIOS name service: Zeek decodes its query names.
+const NETBIOS_PORT: u16 = 137;
 /// Largest DNS-over-TCP message (a 16-bit length) plus its prefix.
 const MAX_TCP_BUFFER: usize = 65_537;
 
@@ -169,7 +171,11 @@ fn apply(info: &mut DnsInfo, side: Side, msg: &Message, ts: Timestamp, paired: P
             info.z = h.z;
             if h.opcode != OPCODE_UPDATE {
                 if let Some(q) = msg.questions.first() {
-                    info.query = Some(q.name.clone());
+                    info.query = Some(if info.conn.id.resp_p == NETBIOS_PORT {
+                        parser::decode_netbios_name(&q.name)
+                    } else {
+                        q.name.clone()
+                    });
                     info.qclass = Some(q.qclass);
                     info.qtype = Some(q.qtype);
                 }
