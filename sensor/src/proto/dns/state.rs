@@ -366,3 +366,28 @@ mod tests {
         assert_eq!(out.weirds, vec!["DNS_truncated_len_lt_hdr_len"]);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::proto::record_id::testkit::{conn, Collect};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_messages_never_panic(
+            msgs in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..12),
+            tcp in any::<bool>(),
+        ) {
+            let proto = if tcp { Transport::Tcp } else { Transport::Udp };
+            let mut a = DnsAnalyzer::new(conn(proto, 53));
+            let mut out = Collect::default();
+            for (orig, mut m) in msgs {
+                if m.len() > 2 { m[2] &= 0x87; } // keep opcodes 0 often, to reach the pairing
+                let dir = if orig { Direction::Orig } else { Direction::Resp };
+                a.data(Timestamp(1.0), dir, &m, &mut out);
+            }
+            a.finish(Timestamp(2.0), &mut out);
+        }
+    }
+}
