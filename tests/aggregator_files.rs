@@ -90,7 +90,7 @@ fn rotation_archives_with_zeekctl_names_and_loses_nothing() {
     assert!(files_under(&agg.log_dir)
         .iter()
         .all(|p| !p.to_string_lossy().contains(".tmp.")));
-    let all = read_all_logs(&agg.log_dir);
+    let all = read_aggregator_logs(&agg.log_dir);
     assert_eq!(tally(&count_sequence_numbers(&all), 0..N), Tally::default());
 }
 
@@ -215,7 +215,7 @@ fn kill9_while_lines_flow_and_rotate_loses_and_doubles_nothing() {
             .then_some(())
     });
     agg.daemon.terminate(Duration::from_secs(10));
-    let all = read_all_logs(&agg.log_dir);
+    let all = read_aggregator_logs(&agg.log_dir);
     assert_eq!(tally(&count_sequence_numbers(&all), 0..N), Tally::default());
     assert!(files_under(&agg.log_dir)
         .iter()

@@ -74,7 +74,7 @@ fn shipper_to_aggregator_over_relp_survives_kill9_of_either_side() {
     let n = CHUNKS * CHUNK;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let t = tally(&count_sequence_numbers(&read_all_logs(&agg.log_dir)), 0..n);
+        let t = tally(&count_sequence_numbers(&read_aggregator_logs(&agg.log_dir)), 0..n);
         if t.missing.is_empty() {
             break;
         }
@@ -91,7 +91,7 @@ fn shipper_to_aggregator_over_relp_survives_kill9_of_either_side() {
     std::thread::sleep(Duration::from_millis(1500));
     shipper.stop();
     agg.daemon.terminate(Duration::from_secs(10));
-    let all = read_all_logs(&agg.log_dir);
+    let all = read_aggregator_logs(&agg.log_dir);
     let t = tally(&count_sequence_numbers(&all), 0..n);
     assert_eq!(t, Tally::default(), "kills (shipper, aggregator) = {kills:?}");
     assert!(all.contains("\t443\ttcp\t\t-\n"), "byte-exact body");

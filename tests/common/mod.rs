@@ -356,3 +356,36 @@ pub fn octet_frame(host: &str, tag: &str, body: &str) -> Vec<u8> {
     let msg = format!("<190>1 2026-11-22T12:00:00.000000+00:00 {host} {tag} - - - {body}");
     format!("{} {msg}", msg.len()).into_bytes()
 }
+
+/// Like `read_all_logs` for a running aggregator's LogDir: skips the `.tmp.*` archives being
+/// written and tolerates files that move away while being read.
+pub fn read_aggregator_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with(".tmp.") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "gz") {
+                let Ok(file) = std::fs::File::open(&path) else {
+                    continue;
+                };
+                let mut text = String::new();
+                use std::io::Read;
+                if flate2::read::MultiGzDecoder::new(file).read_to_string(&mut text).is_ok() {
+                    out.push_str(&text);
+                }
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    out
+}
