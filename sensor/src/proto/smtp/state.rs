@@ -134,7 +134,7 @@ impl SmtpAnalyzer {
         let (verb, arg) = parser::parse_command(line);
         self.info(ts);
         if !parser::is_command_verb(&verb) {
-            self.push_pending("<unknown>".into());
+            self.push_pending(ts, "<unknown>".into(), out);
             return;
         }
         if !self.confirmed {
@@ -195,11 +195,13 @@ impl SmtpAnalyzer {
             }
             _ => {}
         }
-        self.push_pending(verb);
+        self.push_pending(ts, verb, out);
     }
 
-    fn push_pending(&mut self, cmd: String) {
+    fn push_pending(&mut self, ts: Timestamp, cmd: String, out: &mut dyn Emit) {
         if self.pending.len() >= MAX_PENDING {
+            // A client that never reads replies: pairing is lost for the oldest command.
+            out.weird(ts, "SMTP_too_many_pending_commands", None);
             self.pending.pop_front();
         }
         self.pending.push_back(cmd);
@@ -393,7 +395,7 @@ impl SmtpAnalyzer {
                         self.info(ts);
                         self.mail_from_seen = false;
                         self.rcpt_seen = false;
-                        self.push_pending(".".into());
+                        self.push_pending(ts, ".".into(), out);
                         self.mode = Mode::Command;
                     } else {
                         let text = line
