@@ -67,10 +67,10 @@ pub trait Analyzer: Send {
 }
 
 pub mod dns;
+pub mod ftp;
 pub mod http;
 mod lines;
 mod record_id;
-pub mod ssl;
-pub mod ssh;
-pub mod ftp;
 pub mod smtp;
+pub mod ssh;
+pub mod ssl;
