@@ -194,7 +194,7 @@ pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
     if let Some((_, m)) = magic.iter().find(|(sig, _)| data.starts_with(sig)) {
         return Some(m);
     }
-    let text = trim_start(data);
+    let text = trim_start(data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data));
     let lower: Vec<u8> = text.iter().take(64).map(u8::to_ascii_lowercase).collect();
     let starts = |p: &[u8]| lower.starts_with(p);
     if starts(b"document.write(")
@@ -219,12 +219,38 @@ pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
     if starts(b"<?xml") {
         return Some("application/xml");
     }
+    if looks_like_json_object(text) {
+        return Some("text/json");
+    }
     // Zeek's lowest-priority signature: ten printable or space characters.
     let plain = data.len() >= 10
         && data[..10]
             .iter()
             .all(|b| (0x20..0x7f).contains(b) || b.is_ascii_whitespace());
     plain.then_some("text/plain")
+}
+
+/// `{ "key" :` followed by a JSON value start (Zeek's `file-json` signature, simplified).
+fn looks_like_json_object(text: &[u8]) -> bool {
+    let Some(rest) = text.strip_prefix(b"{") else {
+        return false;
+    };
+    let rest = trim_start(rest);
+    let Some(rest) = rest.strip_prefix(b"\"") else {
+        return false;
+    };
+    let Some(close) = rest.iter().position(|b| *b == b'"') else {
+        return false;
+    };
+    let after = trim_start(&rest[close + 1..]);
+    let Some(value) = after.strip_prefix(b":") else {
+        return false;
+    };
+    let value = trim_start(value);
+    matches!(
+        value.first(),
+        Some(b'"' | b'[' | b'{' | b'0'..=b'9' | b't' | b'f' | b'n' | b'-')
+    )
 }
 
 fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -310,6 +336,8 @@ mod tests {
             Some(b"test.txt".to_vec())
         );
         assert_eq!(sniff_mime(b"<html>\n hi"), Some("text/html"));
+        assert_eq!(sniff_mime(b"{\"login_id\": \"x\"}"), Some("text/json"));
+        assert_eq!(sniff_mime(b"{not json at all}"), Some("text/plain"));
         assert_eq!(sniff_mime(&[0u8, 1, 2, 3, 200]), None);
     }
 
