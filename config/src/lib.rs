@@ -12,6 +12,7 @@ mod error;
 mod fuzz;
 pub mod sensor;
 pub mod shipper;
+pub mod standalone;
 mod toml_form;
 mod value;
 
