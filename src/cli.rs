@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "estuary", version, about = "Network security log pipeline: sensor, shipper, aggregator")]
+#[command(
+    name = "estuary",
+    version,
+    about = "Network security log pipeline: sensor, shipper, aggregator"
+)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -47,6 +51,8 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Sensor, shipper and aggregator on this host, from the embedded default configuration.
+    Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
     Sensor(estuary_sensor::cli::SensorArgs),
 }
@@ -55,6 +61,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Sensor(args) => Ok(args.run()?),
+            Command::Standalone(args) => args.run(),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 estuary_shipper::run(config)?;
