@@ -82,7 +82,9 @@ impl Record for DnsInfo {
     }
 
     fn values(&self) -> Vec<Value> {
-        use super::parser::{opcode_name, qclass_name, qtype_name, rcode_name};
+        use super::parser::{
+            netbios_opcode_name, opcode_name, qclass_name, qtype_name, rcode_name,
+        };
         let mut v = id_values(self.ts, &self.conn);
         v.push(Value::Enum(match self.conn.id.proto {
             Transport::Tcp => "tcp",
@@ -129,7 +131,11 @@ impl Record for DnsInfo {
         }
         v.push(Value::Bool(self.rejected));
         v.push(Value::Count(self.opcode.into()));
-        v.push(Value::Str(opcode_name(self.opcode)));
+        v.push(Value::Str(if netbios {
+            netbios_opcode_name(self.opcode)
+        } else {
+            opcode_name(self.opcode)
+        }));
         v
     }
 }

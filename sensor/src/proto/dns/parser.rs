@@ -92,8 +92,10 @@ pub struct ResourceRecord {
     pub rtype: u16,
     pub class: u16,
     pub ttl: u32,
-    /// The RDATA rendered as dns.log shows it in `answers`.
-    pub rendered: Vec<u8>,
+    /// The RDATA rendered as dns.log shows it in `answers`. `None` for types whose Zeek
+    /// events the DNS scripts do not handle (HINFO, CAA, SVCB ...): they leave no trace in
+    /// the row. An empty rendering (WKS) marks the reply without adding an answer.
+    pub rendered: Option<Vec<u8>>,
 }
 
 /// A parsed message: the header, its questions, and the records dns.log shows.
@@ -184,9 +186,11 @@ fn read_record(
     let start = next + 10;
     let rdata = msg.get(start..start + rdlen).ok_or(ParseError::Truncated)?;
     let rendered = if update {
-        render_update(msg, section, &name, rtype, class, start, rdata)
+        Some(render_update(
+            msg, section, &name, rtype, class, start, rdata,
+        ))
     } else {
-        render_rdata(msg, rtype, start, rdata)
+        render_rdata(msg, &name, rtype, start, rdata)
     };
     Ok((
         ResourceRecord {
@@ -210,28 +214,27 @@ fn render_update(
     rdata: &[u8],
 ) -> Vec<u8> {
     let type_name = qtype_name(rtype);
+    let name = lossy(name);
+    // The formats of Zeek's dns_dynamic_update_pre/_del handlers and of its typed reply
+    // handlers, which get an `add: ` prefix in the update section.
     let text = match (section, class, rtype) {
-        (Section::Answer, CLASS_ANY, TYPE_ANY) => format!("pre: YXDomain {}", lossy(name)),
-        (Section::Answer, CLASS_ANY, _) => format!("pre: YXRRSet {type_name} {}", lossy(name)),
-        (Section::Answer, CLASS_NONE, TYPE_ANY) => format!("pre: NXDomain {}", lossy(name)),
-        (Section::Answer, CLASS_NONE, _) => format!("pre: NoRRSet {type_name} {}", lossy(name)),
-        (Section::Answer, _, _) => format!(
-            "pre: YXRRSet {type_name} {} {}",
-            lossy(name),
-            lossy(&render_rdata(msg, rtype, start, rdata))
-        ),
-        (Section::Update, CLASS_ANY, TYPE_ANY) => format!("del: all {}", lossy(name)),
+        (Section::Answer, CLASS_NONE, TYPE_ANY) => format!("pre: NameNotInUse {name}"),
+        (Section::Answer, CLASS_ANY, TYPE_ANY) => format!("pre: NameInUse {name}"),
+        (Section::Answer, CLASS_NONE, _) => format!("pre: NoRRSet {type_name} {name}"),
+        (Section::Answer, _, _) => format!("pre: RRSetExists {type_name} {name}"),
+        (Section::Update, CLASS_ANY, TYPE_ANY) => format!("del: RRSet * {name}"),
+        (Section::Update, CLASS_NONE, _) => format!("del: RR {type_name} {name}"),
         (Section::Update, CLASS_ANY, _) => format!("del: RRSet {type_name}"),
-        (Section::Update, CLASS_NONE, _) => format!(
-            "del: {type_name} {} {}",
-            lossy(name),
-            lossy(&render_rdata(msg, rtype, start, rdata))
+        (Section::Update, _, 1 | 28 | 38) => format!(
+            "add: {type_name} {name} {}",
+            lossy(&render_rdata(msg, name.as_bytes(), rtype, start, rdata).unwrap_or_default())
         ),
-        (Section::Update, _, _) => format!(
-            "add: {type_name} {} {}",
-            lossy(name),
-            lossy(&render_rdata(msg, rtype, start, rdata))
-        ),
+        (Section::Update, _, _) => {
+            format!(
+                "add: {}",
+                lossy(&render_rdata(msg, name.as_bytes(), rtype, start, rdata).unwrap_or_default())
+            )
+        }
     };
     text.into_bytes()
 }
@@ -241,7 +244,18 @@ fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
 }
 
 /// Renders RDATA as Zeek's DNS scripts put it into `answers`.
-fn render_rdata(msg: &[u8], rtype: u16, start: usize, rdata: &[u8]) -> Vec<u8> {
+fn render_rdata(
+    msg: &[u8],
+    owner: &[u8],
+    rtype: u16,
+    start: usize,
+    rdata: &[u8],
+) -> Option<Vec<u8>> {
+    match rtype {
+        11 => return Some(Vec::new()),
+        13 | 41 | 64 | 65 | 249 | 250 | 257 => return None,
+        _ => {}
+    }
     let name_at = |off: usize| read_name(msg, start + off).ok().map(|(n, _)| n);
     let rendered = match rtype {
         1 => <[u8; 4]>::try_from(rdata)
@@ -270,6 +284,11 @@ fn render_rdata(msg: &[u8], rtype: u16, start: usize, rdata: &[u8]) -> Vec<u8> {
             [t0, t1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, ..] => {
                 let covered = u16::from_be_bytes([*t0, *t1]);
                 name_at(18).map(|signer| {
+                    let signer = if signer.is_empty() {
+                        b"<Root>".to_vec()
+                    } else {
+                        signer
+                    };
                     let mut s = format!("RRSIG {covered} ").into_bytes();
                     s.extend_from_slice(&signer);
                     s
@@ -277,8 +296,11 @@ fn render_rdata(msg: &[u8], rtype: u16, start: usize, rdata: &[u8]) -> Vec<u8> {
             }
             _ => None,
         },
+        // NSEC shows the owner name and the next name.
         47 => name_at(0).map(|next| {
             let mut s = b"NSEC ".to_vec();
+            s.extend_from_slice(owner);
+            s.push(b' ');
             s.extend_from_slice(&next);
             s
         }),
@@ -287,6 +309,8 @@ fn render_rdata(msg: &[u8], rtype: u16, start: usize, rdata: &[u8]) -> Vec<u8> {
             _ => None,
         },
         50 => Some(b"NSEC3".to_vec()),
+        35 => render_naptr(msg, start, rdata),
+        65534 => Some(b"BIND9 signing signal".to_vec()),
         51 => Some(b"NSEC3PARAM".to_vec()),
         29 => match rdata {
             [_, size, hp, vp, ..] => Some(format!("LOC:  {size} {hp} {vp}").into_bytes()),
@@ -294,7 +318,35 @@ fn render_rdata(msg: &[u8], rtype: u16, start: usize, rdata: &[u8]) -> Vec<u8> {
         },
         _ => None,
     };
-    rendered.unwrap_or_else(|| format!("<unknown type={rtype}>").into_bytes())
+    Some(rendered.unwrap_or_else(|| format!("<unknown type={rtype}>").into_bytes()))
+}
+
+/// `NAPTR order preference flags service regexp replacement`, as Zeek's NAPTR handler.
+fn render_naptr(msg: &[u8], start: usize, rdata: &[u8]) -> Option<Vec<u8>> {
+    let order = u16::from_be_bytes([*rdata.first()?, *rdata.get(1)?]);
+    let pref = u16::from_be_bytes([*rdata.get(2)?, *rdata.get(3)?]);
+    let mut pos = 4;
+    let mut strings = Vec::new();
+    for _ in 0..3 {
+        let len = usize::from(*rdata.get(pos)?);
+        strings.push(rdata.get(pos + 1..pos + 1 + len)?.to_vec());
+        pos += 1 + len;
+    }
+    let (replacement, _) = read_name(msg, start + pos).ok()?;
+    let mut tail = strings[2].clone();
+    if !replacement.is_empty() {
+        if !tail.is_empty() {
+            tail.push(b' ');
+        }
+        tail.extend_from_slice(&replacement);
+    }
+    let mut out = format!("NAPTR {order} {pref} ").into_bytes();
+    out.extend_from_slice(&strings[0]);
+    out.push(b' ');
+    out.extend_from_slice(&strings[1]);
+    out.push(b' ');
+    out.extend_from_slice(&tail);
+    Some(out)
 }
 
 fn render_txt(kind: &str, rdata: &[u8]) -> Vec<u8> {
@@ -495,6 +547,19 @@ pub fn rcode_name(r: u8) -> String {
     known.to_string()
 }
 
+/// Zeek's `DNS::netbios_opcodes`, used on the NetBIOS name service port.
+pub fn netbios_opcode_name(o: u8) -> String {
+    let known = match o {
+        0 => "query",
+        5 => "registration",
+        6 => "release",
+        7 => "WACK",
+        8 => "refresh",
+        _ => return format!("opcode-{o}"),
+    };
+    known.to_string()
+}
+
 pub fn opcode_name(o: u8) -> String {
     let known = match o {
         0 => "query",
@@ -550,7 +615,11 @@ mod tests {
         m.extend_from_slice(&[0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 7, 2, b'h', b'i']);
         m.extend_from_slice(&[3, b'y', b'o', b'u']);
         let parsed = parse_message(&m).unwrap();
-        let rendered: Vec<_> = parsed.answers.iter().map(|a| a.rendered.clone()).collect();
+        let rendered: Vec<_> = parsed
+            .answers
+            .iter()
+            .filter_map(|a| a.rendered.clone())
+            .collect();
         assert_eq!(
             rendered,
             vec![
@@ -586,6 +655,43 @@ mod tests {
     #[test]
     fn short_header() {
         assert_eq!(parse_message(&[0; 11]), Err(ParseError::ShortHeader));
+    }
+
+    #[test]
+    fn dynamic_update_forms() {
+        // zone a.b; prerequisite "name not in use"; updates: delete RRset, add CNAME, add A
+        let mut m = vec![0, 1, 0x28, 0, 0, 1, 0, 1, 0, 3, 0, 0];
+        m.extend_from_slice(&[1, b'a', 1, b'b', 0, 0, 6, 0, 1]);
+        m.extend_from_slice(&[0xc0, 12, 0, 255, 0, 254, 0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(&[0xc0, 12, 0, 28, 0, 255, 0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 12]);
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 9]);
+        let parsed = parse_message(&m).unwrap();
+        let rendered: Vec<String> = parsed
+            .answers
+            .iter()
+            .filter_map(|a| a.rendered.clone())
+            .map(|r| String::from_utf8(r).unwrap())
+            .collect();
+        assert_eq!(
+            rendered,
+            vec![
+                "pre: NameNotInUse a.b",
+                "del: RRSet AAAA",
+                "add: a.b",
+                "add: A a.b 10.0.0.9"
+            ]
+        );
+    }
+
+    #[test]
+    fn unhandled_types_leave_no_answer() {
+        let mut m = query(7, "a.example", 13);
+        m[2] = 0x81;
+        m[7] = 1;
+        m.extend_from_slice(&[0xc0, 12, 0, 13, 0, 1, 0, 0, 0, 60, 0, 4, 1, b'x', 1, b'y']);
+        let parsed = parse_message(&m).unwrap();
+        assert_eq!(parsed.answers[0].rendered, None);
     }
 
     #[test]

@@ -164,17 +164,22 @@ fn dir_index(dir: Direction) -> usize {
 /// Folds one message into the row, as Zeek's `DNS::set_session` and reply hooks do.
 fn apply(info: &mut DnsInfo, side: Side, msg: &Message, ts: Timestamp, paired: Paired) {
     let h = &msg.header;
-    info.tc |= h.tc;
     match side {
+        // Zeek's dns_request: only queries set RD, TC, Z and the question.
         Side::Query => {
             info.rd = h.rd;
+            info.tc = h.tc;
             info.z = h.z;
             if h.opcode != OPCODE_UPDATE {
                 if let Some(q) = msg.questions.first() {
-                    info.query = Some(if info.conn.id.resp_p == NETBIOS_PORT {
-                        parser::decode_netbios_name(&q.name)
-                    } else {
+                    let netbios = match info.conn.id.resp_p {
+                        NETBIOS_PORT => parser::decode_netbios_name(&q.name),
+                        _ => Vec::new(),
+                    };
+                    info.query = Some(if netbios.is_empty() {
                         q.name.clone()
+                    } else {
+                        netbios
                     });
                     info.qclass = Some(q.qclass);
                     info.qtype = Some(q.qtype);
@@ -182,31 +187,27 @@ fn apply(info: &mut DnsInfo, side: Side, msg: &Message, ts: Timestamp, paired: P
             }
         }
         Side::Reply => {
-            if paired == Paired::No {
-                info.z = h.z;
-            }
             info.rcode = Some(h.rcode);
             if h.rcode != 0 && h.qdcount == 0 {
                 info.rejected = true;
             }
-            if info.query.is_none() && h.opcode != OPCODE_UPDATE {
-                if let Some(q) = msg.questions.first() {
-                    info.query = Some(q.name.clone());
-                    info.qclass = Some(q.qclass);
-                    info.qtype = Some(q.qtype);
+            // Zeek's DNS::do_reply, once per answer its scripts handle.
+            for a in &msg.answers {
+                let Some(rendered) = &a.rendered else {
+                    continue;
+                };
+                if info.query.is_none() {
+                    info.query = Some(a.name.clone());
                 }
-            }
-            if !msg.answers.is_empty() {
                 info.aa = h.aa;
                 info.ra = h.ra;
-                if info.query.is_none() {
-                    info.query = msg.answers.first().map(|a| a.name.clone());
-                }
                 if paired == Paired::Yes && info.rtt.is_none() {
                     info.rtt = Some(ts.0 - info.ts.0);
                 }
-                let answers = info.answers.get_or_insert_with(Vec::new);
-                answers.extend(msg.answers.iter().map(|a| (a.rendered.clone(), a.ttl)));
+                if !rendered.is_empty() {
+                    let answers = info.answers.get_or_insert_with(Vec::new);
+                    answers.push((rendered.clone(), a.ttl));
+                }
             }
         }
     }
@@ -337,7 +338,7 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.records.len(), 2);
-        assert!(out.rows()[1].contains("\t-\tr.local\t1\tC_INTERNET\t1\tA\t0\tNOERROR\tT\t"));
+        assert!(out.rows()[1].contains("\t-\tr.local\t-\t-\t-\t-\t0\tNOERROR\tT\t"));
     }
 
     #[test]
