@@ -123,6 +123,7 @@ struct OwnedPacket {
 const BATCH: usize = 256;
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const STATS_EVERY: Duration = Duration::from_secs(5);
+const IDLE_WAIT: Duration = Duration::from_millis(5);
 
 enum Capture {
     Offline(pcap::Capture<pcap::Offline>),
@@ -159,6 +160,7 @@ impl Capture {
                     .immediate_mode(true)
                     .buffer_size(64 << 20)
                     .open()
+                    .and_then(|c| c.setnonblock())
                     .map_err(|source| SensorError::Pcap {
                         context: format!("opening interface {iface}"),
                         source,
@@ -255,6 +257,7 @@ pub fn run_with_clock(
     });
     let mut cap = Capture::open(opts)?;
     let linktype = cap.linktype();
+    tracing::info!(source = ?opts.source, linktype = linktype.0, workers = opts.workers, "capture started");
     let nworkers = opts.workers.max(1);
     let counters: Arc<Vec<AtomicU64>> =
         Arc::new((0..nworkers).map(|_| AtomicU64::new(0)).collect());
@@ -288,7 +291,9 @@ pub fn run_with_clock(
                     );
                     submit_all(&pipeline, &mut engine)?;
                 }
-                Err(pcap::Error::TimeoutExpired) => {}
+                // Non-blocking live capture with nothing to read: wait a moment, so a stop
+                // request is seen promptly without spinning.
+                Err(pcap::Error::TimeoutExpired) => thread::sleep(IDLE_WAIT),
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(e) => {
                     return Err(SensorError::Pcap {
@@ -362,6 +367,7 @@ pub fn run_with_clock(
                             return Err(SensorError::Worker);
                         }
                     }
+                    thread::sleep(IDLE_WAIT);
                 }
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(e) => {
