@@ -333,3 +333,113 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zeeklog::Value;
+    use proptest::prelude::*;
+
+    fn engine(max_conns: usize) -> Engine {
+        let cfg = TrackerConfig {
+            max_conns,
+            ..TrackerConfig::default()
+        };
+        Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(7))
+    }
+
+    /// An Ethernet/IPv4/UDP frame with a zero (unchecked) UDP checksum.
+    fn udp_frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = (28 + payload.len()) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0];
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        let c = !decode::checksum(&ip, 0);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn conn_rows(e: &mut Engine) -> Vec<Vec<Value>> {
+        e.take_records()
+            .into_iter()
+            .filter(|r| r.path() == "conn")
+            .map(|r| r.values())
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..40), lt in prop_oneof![Just(0), Just(1), Just(101), Just(113), Just(276)]) {
+            let mut e = engine(16);
+            for (i, f) in frames.iter().enumerate() {
+                e.packet(1000.0 + i as f64, Linktype(lt), f, f.len());
+            }
+            e.finish();
+            let _ = e.take_records();
+        }
+
+        #[test]
+        fn mutated_udp_frames_never_panic(flips in proptest::collection::vec((0usize..60, any::<u8>()), 0..8), cut in 0usize..60) {
+            let mut f = udp_frame([10, 0, 0, 1], 1234, [10, 0, 0, 2], 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01");
+            for (at, b) in flips {
+                if let Some(x) = f.get_mut(at) { *x = b; }
+            }
+            f.truncate(cut.max(1));
+            let mut e = engine(16);
+            e.packet(1.0, Linktype::ETHERNET, &f, f.len() + 3);
+            e.finish();
+            let _ = e.take_records();
+        }
+    }
+
+    #[test]
+    fn udp_inactivity_splits_flows_in_packet_time() {
+        let mut e = engine(100);
+        let f = udp_frame([10, 0, 0, 1], 1234, [10, 0, 0, 2], 9999, b"abcd");
+        e.packet(100.0, Linktype::ETHERNET, &f, f.len());
+        e.packet(130.0, Linktype::ETHERNET, &f, f.len());
+        assert!(conn_rows(&mut e).is_empty(), "still active after 30 s");
+        // 61 s of silence: the first flow times out (1 min) before the next packet is seen.
+        e.packet(191.0, Linktype::ETHERNET, &f, f.len());
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][0], Value::Time(Timestamp(100.0)));
+        assert_eq!(rows[0][8], Value::Interval(30.0));
+        assert_eq!(rows[0][16], Value::Count(2));
+        e.finish();
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][0], Value::Time(Timestamp(191.0)));
+        assert_eq!(rows[0][11], Value::Str("S0".into()));
+    }
+
+    #[test]
+    fn flow_table_is_bounded_and_evicts_oldest() {
+        let mut e = engine(50);
+        for i in 0..200u16 {
+            let f = udp_frame([10, 0, 0, 1], 1000 + i, [10, 0, 0, 2], 9999, b"x");
+            e.packet(1.0 + f64::from(i) * 0.001, Linktype::ETHERNET, &f, f.len());
+            assert!(e.tracker().len() <= 50);
+        }
+        let records = e.take_records();
+        let weirds = records.iter().filter(|r| r.path() == "weird").count();
+        let conns = records.iter().filter(|r| r.path() == "conn").count();
+        assert!(weirds > 0, "eviction is reported");
+        assert_eq!(conns as u64, e.tracker().stats.conns_evicted);
+        e.finish();
+        assert_eq!(
+            conn_rows(&mut e).len() + conns,
+            200,
+            "every flow logged exactly once"
+        );
+    }
+}
