@@ -157,11 +157,8 @@ fn http_requests_match_tshark() {
         )
         .into_iter()
         .map(|r| {
-            // Zeek keeps the Host header up to the first ':' (dropping a port).
-            let host = r
-                .get(1)
-                .map(|h| h.split(':').next().unwrap_or(h).to_string());
-            let host = host.filter(|h| !h.is_empty()).unwrap_or_else(|| "-".into());
+            let host = r.get(1).filter(|h| !h.is_empty()).cloned();
+            let host = host.unwrap_or_else(|| "-".into());
             format!("{} {host} {}", r[0], r.get(2).cloned().unwrap_or_default())
         })
         .collect();

@@ -143,22 +143,28 @@ pub fn uri_escape_weirds(uri: &[u8]) -> Vec<&'static str> {
     weirds
 }
 
-/// The user and password of a `Basic` Authorization value, as Zeek's script splits it.
-pub fn basic_auth(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+/// The user of a `Basic` Authorization value, as Zeek's script takes it: the text before the
+/// first `:` of the decoded credentials, or `<problem-decoding> (value)` when there is no `:`
+/// (or the base64 is broken). The password is not logged by default, so it is not kept.
+pub fn basic_auth_user(value: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine;
     let prefix = value.get(..6)?;
-    if !prefix.eq_ignore_ascii_case(b"basic ") && !prefix.eq_ignore_ascii_case(b"basic\t") {
+    if !prefix.eq_ignore_ascii_case(b"basic ") {
         return None;
     }
+    let encoded = trim(&value[5..]);
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(trim(&value[6..]))
-        .ok()?;
-    let mut parts = decoded.splitn(2, |b| *b == b':');
-    let user = parts.next()?.to_vec();
-    let pass = parts.next()?;
-    // Zeek's split_string keeps only the text up to the next ':'.
-    let pass = pass.split(|b| *b == b':').next().unwrap_or(pass).to_vec();
-    Some((user, pass))
+        .decode(encoded)
+        .unwrap_or_default();
+    match decoded.iter().position(|b| *b == b':') {
+        Some(colon) => Some(decoded[..colon].to_vec()),
+        None => {
+            let mut problem = b"<problem-decoding> (".to_vec();
+            problem.extend_from_slice(value);
+            problem.push(b')');
+            Some(problem)
+        }
+    }
 }
 
 /// The `filename=` of a Content-Disposition value, unquoted.
@@ -326,8 +332,12 @@ mod tests {
             Some(("HOST".into(), b"a.b:80".to_vec()))
         );
         assert_eq!(
-            basic_auth(b"Basic dXNlcjpwYXNz"),
-            Some((b"user".to_vec(), b"pass".to_vec()))
+            basic_auth_user(b"Basic dXNlcjpwYXNz"),
+            Some(b"user".to_vec())
+        );
+        assert_eq!(
+            basic_auth_user(b"Basic bm9jb2xvbg=="),
+            Some(b"<problem-decoding> (Basic bm9jb2xvbg==)".to_vec())
         );
         assert_eq!(parse_chunk_size(b"1a;x=y"), Some(26));
         assert_eq!(parse_chunk_size(b"zz"), None);
@@ -349,7 +359,7 @@ mod tests {
             let _ = parse_header_line(&line);
             let _ = parse_chunk_size(&line);
             let _ = uri_escape_weirds(&line);
-            let _ = basic_auth(&line);
+            let _ = basic_auth_user(&line);
             let _ = disposition_filename(&line);
             let _ = sniff_mime(&line);
         }

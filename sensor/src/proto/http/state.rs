@@ -16,7 +16,7 @@ use crate::uid::UidGen;
 const MAX_LINE: usize = 16 * 1024;
 /// Headers read per message; later ones are skipped.
 const MAX_HEADERS: usize = 256;
-/// Transactions kept open per connection; beyond this the oldest is written as it is.
+/// Zeek's `HTTP::max_pending_requests`: more open transactions are written out as they are.
 const MAX_PENDING: usize = 100;
 
 /// What Zeek's proxy-header option lists (`HTTP::proxy_headers`).
@@ -122,18 +122,12 @@ impl HttpAnalyzer {
 
     /// Zeek's `set_state`: the record the current request (or response) belongs to, created
     /// with the next `trans_depth` if there is none.
-    fn state(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn Emit) -> &mut HttpInfo {
+    fn state(&mut self, dir: Direction, ts: Timestamp) -> &mut HttpInfo {
         let key = match dir {
             Direction::Orig => self.current_request,
             Direction::Resp => self.current_response,
         };
         if !self.pending.contains_key(&key) {
-            if self.pending.len() >= MAX_PENDING {
-                if let Some((_, old)) = self.pending.pop_first() {
-                    out.weird(ts, "HTTP_too_many_pending_transactions", None);
-                    out.record(Box::new(old));
-                }
-            }
             self.trans_depth += 1;
             let info = HttpInfo::new(ts, self.conn.clone(), self.trans_depth);
             self.pending.insert(key, info);
@@ -151,6 +145,22 @@ impl HttpAnalyzer {
     }
 
     fn on_request(&mut self, ts: Timestamp, rl: RequestLine, out: &mut dyn Emit) {
+        if self.current_request < self.current_response {
+            out.weird(ts, "HTTP_response_before_request", None);
+            self.current_request = self.current_response;
+        }
+        if self.pending.len() > MAX_PENDING {
+            // Zeek's HTTP::max_pending_requests: write what waits and start over.
+            out.weird(ts, "HTTP_excessive_pipelining", None);
+            self.current_response = self.current_response.max(1);
+            while self.current_response < self.current_request {
+                if let Some(info) = self.pending.remove(&self.current_response) {
+                    out.record(Box::new(info));
+                }
+                self.requests.pop_front();
+                self.current_response += 1;
+            }
+        }
         self.current_request += 1;
         let method = rl.method.clone();
         if !parser::is_known_method(&method) {
@@ -162,7 +172,7 @@ impl HttpAnalyzer {
         for w in parser::uri_escape_weirds(&rl.uri) {
             out.weird(ts, w, None);
         }
-        let info = self.state(Direction::Orig, ts, out);
+        let info = self.state(Direction::Orig, ts);
         info.method = Some(method.clone());
         info.uri = Some(rl.uri);
         info.in_entity = true;
@@ -201,7 +211,7 @@ impl HttpAnalyzer {
         } else {
             self.requests.pop_front()
         };
-        let info = self.state(Direction::Resp, ts, out);
+        let info = self.state(Direction::Resp, ts);
         info.status_code = Some(sl.code);
         info.status_msg = Some(sl.reason.clone());
         info.version = Some(sl.version);
@@ -251,12 +261,12 @@ impl HttpAnalyzer {
             "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
             _ => {}
         }
-        let in_entity = self.state(dir, ts, out).in_entity;
+        let in_entity = self.state(dir, ts).in_entity;
         if !in_entity && !self.missing_entity_reported {
             self.missing_entity_reported = true;
             out.weird(ts, "missing_HTTP_entity", None);
         }
-        let info = self.state(dir, ts, out);
+        let info = self.state(dir, ts);
         if in_entity && name == "CONTENT-DISPOSITION" {
             head.filename = parser::disposition_filename(&value);
         }
@@ -265,14 +275,11 @@ impl HttpAnalyzer {
         }
         match name.as_str() {
             "REFERER" => info.referrer = Some(value),
-            "HOST" => {
-                let host = value.split(|b| *b == b':').next().unwrap_or(&value);
-                info.host = Some(host.to_vec());
-            }
+            "HOST" => info.host = Some(value),
             "ORIGIN" => info.origin = Some(value),
             "USER-AGENT" => info.user_agent = Some(value),
             "AUTHORIZATION" | "PROXY-AUTHORIZATION" => {
-                if let Some((user, _password)) = parser::basic_auth(&value) {
+                if let Some(user) = parser::basic_auth_user(&value) {
                     info.username = Some(user);
                 }
             }
@@ -330,7 +337,7 @@ impl HttpAnalyzer {
             b.finish();
             b.len()
         });
-        let info = self.state(dir, ts, out);
+        let info = self.state(dir, ts);
         let files = match dir {
             Direction::Orig => {
                 info.request_body_len = len;
@@ -677,7 +684,7 @@ mod tests {
         ]);
         let rows = out.rows();
         assert_eq!(rows.len(), 1, "{rows:?}");
-        assert!(rows[0].starts_with("1\tGET\tx.org\t/a\t-\t1.1\tt/1\t-\t0\t11\t200\tOK\t-\t-\t(empty)\tuser\t-\t-\t-\t-\t-\t"), "{}", rows[0]);
+        assert!(rows[0].starts_with("1\tGET\tx.org:8080\t/a\t-\t1.1\tt/1\t-\t0\t11\t200\tOK\t-\t-\t(empty)\tuser\t-\t-\t-\t-\t-\t"), "{}", rows[0]);
         assert!(rows[0].ends_with("\t-\ttext/plain"), "{}", rows[0]);
     }
 }
