@@ -102,25 +102,26 @@ pub fn reply_host_key(payload: &[u8]) -> Option<&[u8]> {
     r.string()
 }
 
-/// The first client algorithm the server also offers (RFC 4253 section 7.1).
-pub fn negotiate(client: &[String], server: &[String]) -> Option<String> {
-    client.iter().find(|c| server.contains(c)).cloned()
+/// What Zeek logs when the two lists share no algorithm.
+pub const NEGOTIATION_FAILED: &str = "Algorithm negotiation failed";
+
+/// Zeek's `find_alg`: the first client algorithm the server also offers (RFC 4253 section 7.1).
+pub fn negotiate(client: &[String], server: &[String]) -> String {
+    client
+        .iter()
+        .find(|c| server.contains(c))
+        .cloned()
+        .unwrap_or_else(|| NEGOTIATION_FAILED.to_string())
 }
 
 /// Zeek's `find_bidirectional_alg`: one name, or both directions spelled out.
-pub fn negotiate_both(
-    client: (&[String], &[String]),
-    server: (&[String], &[String]),
-) -> Option<String> {
+pub fn negotiate_both(client: (&[String], &[String]), server: (&[String], &[String])) -> String {
     let c2s = negotiate(client.0, server.0);
     let s2c = negotiate(client.1, server.1);
-    match (c2s, s2c) {
-        (Some(a), Some(b)) if a == b => Some(a),
-        (a, b) => Some(format!(
-            "To server: {}, to client: {}",
-            a.unwrap_or_default(),
-            b.unwrap_or_default()
-        )),
+    if c2s == s2c {
+        c2s
+    } else {
+        format!("To server: {c2s}, to client: {s2c}")
     }
 }
 
@@ -178,16 +179,14 @@ mod tests {
         let k = parse_kexinit(&p).unwrap();
         assert_eq!(k.kex, vec!["curve25519-sha256", "dh"]);
         let server = vec!["dh".to_string(), "curve25519-sha256".to_string()];
-        assert_eq!(
-            negotiate(&k.kex, &server).as_deref(),
-            Some("curve25519-sha256")
-        );
+        assert_eq!(negotiate(&k.kex, &server), "curve25519-sha256");
         let a = vec!["x".to_string()];
         let b = vec!["y".to_string()];
         assert_eq!(
-            negotiate_both((&a, &b), (&a, &b)).as_deref(),
-            Some("To server: x, to client: y")
+            negotiate_both((&a, &b), (&a, &b)),
+            "To server: x, to client: y"
         );
+        assert_eq!(negotiate(&a, &b), NEGOTIATION_FAILED);
     }
 
     #[test]

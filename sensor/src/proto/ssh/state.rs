@@ -177,7 +177,12 @@ impl SshAnalyzer {
         if let (Some(c), Some(s)) = (&self.dirs[0].banner, &self.dirs[1].banner) {
             let version = parser::protocol_version(c, s);
             if version.is_none() {
-                out.weird(ts, "SSH_version_mismatch", None);
+                let addl = format!(
+                    "{} vs {}",
+                    String::from_utf8_lossy(s),
+                    String::from_utf8_lossy(c)
+                );
+                out.weird(ts, "SSH_version_mismatch", Some(addl));
             }
             if version != Some(2) {
                 self.heuristic_off = true;
@@ -225,21 +230,25 @@ impl SshAnalyzer {
             return;
         };
         let info = self.info(ts);
-        info.kex_alg = parser::negotiate(&c.kex, &s.kex);
-        info.host_key_alg = parser::negotiate(&c.host_key, &s.host_key);
-        info.cipher_alg = parser::negotiate_both(
+        info.kex_alg = Some(parser::negotiate(&c.kex, &s.kex));
+        info.host_key_alg = Some(parser::negotiate(&c.host_key, &s.host_key));
+        info.cipher_alg = Some(parser::negotiate_both(
             (&c.cipher_c2s, &c.cipher_s2c),
             (&s.cipher_c2s, &s.cipher_s2c),
-        );
-        info.mac_alg = parser::negotiate_both((&c.mac_c2s, &c.mac_s2c), (&s.mac_c2s, &s.mac_s2c));
+        ));
+        info.mac_alg = Some(parser::negotiate_both(
+            (&c.mac_c2s, &c.mac_s2c),
+            (&s.mac_c2s, &s.mac_s2c),
+        ));
         let compression = parser::negotiate_both(
             (&c.compression_c2s, &c.compression_s2c),
             (&s.compression_c2s, &s.compression_s2c),
         );
-        if compression.as_deref().is_some_and(|c| c != "none") {
+        // Zeek's SSH::compression_algorithms: sizes tell nothing about logins then.
+        if compression == "zlib" || compression == "zlib@openssh.com" {
             self.heuristic_off = true;
         }
-        self.info(ts).compression_alg = compression;
+        self.info(ts).compression_alg = Some(compression);
     }
 
     fn encrypted(&mut self, ts: Timestamp, dir: Direction, len: usize, out: &mut dyn Emit) {
