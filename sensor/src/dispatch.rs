@@ -23,7 +23,7 @@ impl std::fmt::Debug for AnalyzerSpec {
 
 /// Every analyzer compiled in.
 pub fn registry() -> Vec<AnalyzerSpec> {
-    use proto::{dns, ftp, http, ssh, ssl};
+    use proto::{dns, ftp, http, ntp, smtp, ssh, ssl};
     vec![
         AnalyzerSpec {
             name: "DNS",
@@ -66,6 +66,18 @@ pub fn registry() -> Vec<AnalyzerSpec> {
             ports: ftp::PORTS,
             new: ftp::new_analyzer,
             probe: ftp::probe,
+        },
+        AnalyzerSpec {
+            name: "SMTP",
+            ports: smtp::PORTS,
+            new: smtp::new_analyzer,
+            probe: smtp::probe,
+        },
+        AnalyzerSpec {
+            name: "NTP",
+            ports: ntp::PORTS,
+            new: ntp::new_analyzer,
+            probe: ntp::probe,
         },
     ]
 }

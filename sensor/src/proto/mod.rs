@@ -70,6 +70,7 @@ pub mod dns;
 pub mod ftp;
 pub mod http;
 mod lines;
+pub mod ntp;
 mod record_id;
 pub mod smtp;
 pub mod ssh;

@@ -1,0 +1,77 @@
+//! NTP over UDP: ntp.log, one row per standard message, and the `ntp` service.
+
+mod log;
+mod parser;
+
+pub use log::NtpInfo;
+
+use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
+
+/// Zeek's `NTP::ports`.
+pub const PORTS: &[(Transport, u16)] = &[(Transport::Udp, 123)];
+
+pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
+    Box::new(NtpAnalyzer {
+        conn: info.clone(),
+        confirmed: false,
+    })
+}
+
+/// A datagram that parses as a standard NTP message.
+pub fn probe(_dir: Direction, first_bytes: &[u8]) -> bool {
+    matches!(parser::parse(first_bytes), Some(parser::Message::Std(_)))
+}
+
+pub struct NtpAnalyzer {
+    conn: ConnInfo,
+    confirmed: bool,
+}
+
+impl Analyzer for NtpAnalyzer {
+    fn data(&mut self, ts: Timestamp, _dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        match parser::parse(data) {
+            Some(parser::Message::Std(msg)) => {
+                if !self.confirmed {
+                    self.confirmed = true;
+                    out.confirm_service("ntp");
+                }
+                out.record(Box::new(NtpInfo {
+                    ts,
+                    conn: self.conn.clone(),
+                    msg,
+                }));
+            }
+            Some(parser::Message::Other { .. }) => {}
+            None => out.weird(ts, "NTP_invalid_message", None),
+        }
+    }
+
+    fn gap(&mut self, _ts: Timestamp, _dir: Direction, _len: u64, _out: &mut dyn Emit) {}
+
+    fn finish(&mut self, _ts: Timestamp, _out: &mut dyn Emit) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::record_id::testkit::{conn, Collect};
+
+    #[test]
+    fn confirms_and_logs() {
+        let mut a = new_analyzer(&conn(Transport::Udp, 123));
+        let mut out = Collect::default();
+        let mut m = vec![0u8; 48];
+        m[0] = 0x1b; // v3 client
+        m[1] = 2;
+        m[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        a.data(Timestamp(1.0), Direction::Orig, &m, &mut out);
+        assert_eq!(out.services, ["ntp"]);
+        assert_eq!(out.rows().len(), 1);
+        assert!(
+            out.rows()[0]
+                .starts_with("3\t3\t2\t1.000000\t1.000000\t0.000000\t0.000000\t192.0.2.1\t"),
+            "{}",
+            out.rows()[0]
+        );
+    }
+}
