@@ -109,7 +109,19 @@ pub struct HandshakeFacts {
     pub alpn: Option<Vec<u8>>,
     pub psk: bool,
     pub certificates: Option<Vec<Vec<u8>>>,
+    /// ClientHello: more than one server name (Zeek's `SSL_many_server_names`).
+    pub many_server_names: bool,
+    /// ClientHello: a non-empty SessionTicket extension (a ticket offered for resumption).
+    pub session_ticket: bool,
+    /// ServerHello: the random is the HelloRetryRequest marker.
+    pub hello_retry: bool,
 }
+
+/// The ServerHello random of a TLS 1.3 HelloRetryRequest (RFC 8446 section 4.1.3).
+const HRR_RANDOM: [u8; 32] = [
+    0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+    0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+];
 
 /// Decodes a whole handshake message. `kx` is the negotiated key exchange (needed to read a
 /// ServerKeyExchange). Messages tls-parser cannot decode give no facts.
@@ -127,15 +139,25 @@ pub fn handshake_facts(msg: &[u8], kx: Option<TlsCipherKx>) -> HandshakeFacts {
                 .map(|(_, e)| e)
                 .unwrap_or_default();
             for ext in exts {
-                if let TlsExtension::SNI(names) = ext {
-                    facts.server_name = names
-                        .iter()
-                        .find(|(t, _)| t.0 == 0)
-                        .map(|(_, n)| n.to_vec());
+                match ext {
+                    TlsExtension::SNI(names) => {
+                        let hosts: Vec<&[u8]> = names
+                            .iter()
+                            .filter(|(t, _)| t.0 == 0)
+                            .map(|(_, n)| *n)
+                            .collect();
+                        facts.many_server_names = hosts.len() > 1;
+                        facts.server_name = hosts.first().map(|n| n.to_vec());
+                    }
+                    TlsExtension::SessionTicket(ticket) => {
+                        facts.session_ticket = !ticket.is_empty()
+                    }
+                    _ => {}
                 }
             }
         }
         TlsMessageHandshake::ServerHello(sh) => {
+            facts.hello_retry = sh.random == HRR_RANDOM;
             facts.version = Some(sh.version.0);
             facts.cipher = Some(sh.cipher.0);
             facts.session_id = sh.session_id.map(<[u8]>::to_vec);

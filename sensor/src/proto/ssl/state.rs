@@ -31,6 +31,9 @@ pub struct SslAnalyzer {
     dirs: [DirState; 2],
     kx: Option<TlsCipherKx>,
     client_session_id: Option<Vec<u8>>,
+    /// The client offered a session ticket without a session id.
+    ticket_resumption: bool,
+    client_key_exchange_seen: bool,
     server_version: Option<u16>,
     server_cert: Option<Vec<u8>>,
     /// The row was written (at `established`); the rest of the connection is ignored.
@@ -57,6 +60,8 @@ impl SslAnalyzer {
             dirs: Default::default(),
             kx: None,
             client_session_id: None,
+            ticket_resumption: false,
+            client_key_exchange_seen: false,
             server_version: None,
             server_cert: None,
             logged: false,
@@ -70,14 +75,18 @@ impl SslAnalyzer {
             .get_or_insert_with(|| SslInfo::new(ts, conn.clone()))
     }
 
-    fn letter(&mut self, ts: Timestamp, dir: Direction, upper: char) {
+    fn letter(&mut self, ts: Timestamp, dir: Direction, upper: char, out: &mut dyn Emit) {
         let c = match dir {
             Direction::Orig => upper,
             Direction::Resp => upper.to_ascii_lowercase(),
         };
         let info = self.info(ts);
-        if info.ssl_history.len() < MAX_HISTORY {
-            info.ssl_history.push(c);
+        if info.ssl_history.len() >= MAX_HISTORY {
+            return;
+        }
+        info.ssl_history.push(c);
+        if info.ssl_history.len() == MAX_HISTORY {
+            out.weird(ts, "SSL_max_ssl_history_length_reached", None);
         }
     }
 
@@ -103,27 +112,32 @@ impl SslAnalyzer {
                 d.handshake.extend_from_slice(payload);
                 while let Some((t, len)) = parser::next_handshake(&self.dirs[idx(dir)].handshake) {
                     let msg: Vec<u8> = self.dirs[idx(dir)].handshake.drain(..len).collect();
-                    self.letter(ts, dir, parser::handshake_letter(t));
-                    self.handshake(ts, dir, &msg, out);
+                    self.handshake(ts, dir, t, &msg, out);
                 }
             }
             ContentType::ChangeCipherSpec => {
-                self.letter(ts, dir, 'I');
+                self.letter(ts, dir, 'I', out);
+                if dir == Direction::Orig
+                    && self.ticket_resumption
+                    && !self.client_key_exchange_seen
+                {
+                    self.info(ts).resumed = true;
+                }
                 let d = &mut self.dirs[idx(dir)];
                 d.ccs = true;
                 d.encrypted = true;
             }
             ContentType::Alert => {
                 if !self.dirs[idx(dir)].encrypted {
-                    self.letter(ts, dir, 'L');
+                    self.letter(ts, dir, 'L', out);
                     if let [_, desc, ..] = payload {
                         self.info(ts).last_alert = Some(parser::alert_name(*desc));
                     }
                 }
             }
             ContentType::ApplicationData => self.dirs[idx(dir)].app_data = true,
-            ContentType::Heartbeat => self.letter(ts, dir, 'B'),
-            ContentType::Other(_) => self.letter(ts, dir, 'Q'),
+            ContentType::Heartbeat => self.letter(ts, dir, 'B', out),
+            ContentType::Other(_) => {}
         }
         let both = |f: fn(&DirState) -> bool| self.dirs.iter().all(f);
         let tls13 = self.server_version.is_some_and(is_tls13);
@@ -137,14 +151,39 @@ impl SslAnalyzer {
         }
     }
 
-    fn handshake(&mut self, ts: Timestamp, dir: Direction, msg: &[u8], out: &mut dyn Emit) {
+    fn handshake(
+        &mut self,
+        ts: Timestamp,
+        dir: Direction,
+        kind: u8,
+        msg: &[u8],
+        out: &mut dyn Emit,
+    ) {
         let facts = parser::handshake_facts(msg, self.kx);
+        let letter = if facts.hello_retry {
+            'J'
+        } else {
+            parser::handshake_letter(kind)
+        };
+        self.letter(ts, dir, letter, out);
         let kx = self.kx;
-        if dir == Direction::Orig && msg.first() == Some(&1) {
+        if dir == Direction::Orig && kind == 1 {
             if facts.server_name.is_some() {
                 self.info(ts).server_name = facts.server_name.clone();
             }
-            self.client_session_id = facts.session_id.clone();
+            if facts.many_server_names {
+                out.weird(ts, "SSL_many_server_names", None);
+            }
+            // Zeek ignores empty and all-zero session ids; a ticket counts only without one.
+            let id = facts
+                .session_id
+                .clone()
+                .filter(|id| id.iter().any(|b| *b != 0));
+            self.ticket_resumption = facts.session_ticket && id.is_none();
+            self.client_session_id = id;
+        }
+        if dir == Direction::Orig && kind == 16 {
+            self.client_key_exchange_seen = true;
         }
         let info = self.info(ts);
         if let Some(v) = facts.version {
@@ -217,7 +256,7 @@ impl Analyzer for SslAnalyzer {
             match parser::sslv2_client_hello(&self.dirs[0].records) {
                 Some(parser::Sslv2Hello::Complete(len)) => {
                     self.dirs[0].records.drain(..len);
-                    self.letter(ts, dir, 'C');
+                    self.letter(ts, dir, 'C', out);
                 }
                 Some(parser::Sslv2Hello::Incomplete) => return,
                 None => {}
