@@ -34,6 +34,7 @@ pub enum Job {
 pub enum MailJob {
     /// Close the alarm digest interval at this time.
     Digest(SystemTime),
+    /// New notices were committed.
     Kick,
 }
 
@@ -175,10 +176,10 @@ fn writer_loop(
             }
         }
         write_committed(&mut writer, &mut batches, &shared);
-        shared
-            .notices_committed
-            .store(writer.notices_committed(), Ordering::Release);
-        let _ = mail_tx.send(MailJob::Kick);
+        let notices = writer.notices_committed();
+        if shared.notices_committed.swap(notices, Ordering::AcqRel) != notices {
+            let _ = mail_tx.send(MailJob::Kick);
+        }
         for done in waiters {
             let _ = done.send(());
         }
@@ -301,7 +302,9 @@ fn mailer(
     committed: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
 ) {
-    const RETRY: Duration = Duration::from_secs(10);
+    const RETRY: Duration = Duration::from_secs(5);
+    // Mail may be waiting from a previous run (or from `estuary cron`): try at once.
+    let mut waiting = true;
     loop {
         let job = match rx.recv_timeout(RETRY) {
             Ok(job) => Some(job),
@@ -310,17 +313,29 @@ fn mailer(
         };
         let now = clock.now();
         let len = committed.load(Ordering::Acquire);
-        if let Err(err) = notifier.emails(len, now) {
-            tracing::error!(%err, "cannot queue notice mails");
+        match notifier.emails(len, now) {
+            Ok(n) => waiting |= n > 0,
+            Err(err) => tracing::error!(%err, "cannot queue notice mails"),
         }
         if let Some(MailJob::Digest(at)) = job {
             match notifier.digest(len, at) {
-                Ok(true) => tracing::info!("alarm digest queued"),
+                Ok(true) => {
+                    tracing::info!("alarm digest queued");
+                    waiting = true;
+                }
                 Ok(false) => {}
                 Err(err) => tracing::error!(%err, "cannot queue the alarm digest"),
             }
         }
-        notifier.flush();
+        // Retry on the timer; otherwise only when something new was queued.
+        if waiting || job.is_none() {
+            notifier.flush();
+            waiting = notifier
+                .queue()
+                .pending()
+                .map(|p| !p.is_empty())
+                .unwrap_or(true);
+        }
     }
     notifier.flush();
 }

@@ -265,7 +265,13 @@ async fn listen(
 
 /// Runs the aggregator on its own runtime until SIGTERM or SIGINT.
 pub fn run(config: AggregatorConfig) -> Result<(), Error> {
+    // The writer has a thread of its own; one runtime thread fewer than cores keeps the two
+    // from trading places on small machines (cross-thread wakeups dominated RELP's cost).
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.saturating_sub(1).max(1))
         .enable_all()
         .build()
         .map_err(io_err("starting the runtime"))?;
