@@ -634,6 +634,7 @@ fn list_logs(dir: &Path, host: Option<&str>, out: &mut Vec<(String, PathBuf)>) -
 mod tests {
     use super::*;
     use crate::clock::from_unix_secs;
+    use proptest::prelude::Strategy;
 
     fn msg<'a>(
         host: &'a str,
@@ -843,6 +844,58 @@ mod tests {
         let rotated = w.rotate_all(from_unix_secs(T0 + 10)).unwrap();
         assert_eq!(rotated.len(), 2);
         assert!(rotated.iter().any(|(_, r)| r.host.as_deref() == Some("s1")));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Untrusted hosts, tags and bodies: never a panic, never a file outside `current/`.
+        #[test]
+        fn fuzz_writer(
+            msgs in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+                    proptest::prop_oneof![
+                        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+                        "bro_[a-z./#]{0,8}".prop_map(String::into_bytes),
+                    ],
+                    proptest::prop_oneof![
+                        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                        "#[a-z]{0,6}\t[a-z]{0,4}".prop_map(String::into_bytes),
+                    ],
+                    proptest::option::of((0u64..4, 0u64..100)),
+                ),
+                1..20,
+            ),
+            per_host in proptest::prelude::any::<bool>(),
+        ) {
+            let (dir, mut cfg) = setup();
+            cfg.routing.per_host = per_host;
+            let mut w = Writer::open(&cfg).unwrap();
+            let now = from_unix_secs(T0);
+            for (host, tag, body, origin) in &msgs {
+                let m = Message { host, tag, body, raw: body, origin: *origin };
+                w.write(&m, now).unwrap();
+            }
+            w.commit().unwrap();
+            w.rotate_all(from_unix_secs(T0 + 1)).unwrap();
+            let logs = dir.path().join("logs");
+            for entry in walk(dir.path()) {
+                let inside = entry.starts_with(logs.join("current")) || entry.starts_with(dir.path().join("spool"));
+                proptest::prop_assert!(inside, "{}", entry.display());
+            }
+        }
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
     }
 
     #[test]
