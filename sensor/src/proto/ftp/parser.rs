@@ -28,35 +28,67 @@ fn skip_ws(b: &[u8]) -> &[u8] {
     &b[start..]
 }
 
-/// A reply line: the code (0 for a continuation line without one), the text after the code,
-/// and whether a `-` marks it as the start of a multi-line reply.
+/// A reply line as Zeek's FTP analyzer reports it: lines inside a multi-line reply carry code 0
+/// and their whole text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyLine {
     pub code: u16,
     pub msg: Vec<u8>,
-    pub dash: bool,
+    /// More lines of this reply follow.
+    pub cont: bool,
 }
 
-pub fn parse_reply(line: &[u8]) -> ReplyLine {
+fn reply_code(line: &[u8]) -> u16 {
     match line {
-        [a, b, c, rest @ ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
-            let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-            let (dash, msg) = match rest {
-                [b'-', msg @ ..] => (true, msg),
-                [b' ', msg @ ..] => (false, msg),
-                msg => (false, msg),
-            };
-            ReplyLine {
-                code,
-                msg: msg.to_vec(),
-                dash,
-            }
+        [a, b, c, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
         }
-        _ => ReplyLine {
+        _ => 0,
+    }
+}
+
+/// Parses a reply line given the code of the multi-line reply in progress (if any); returns the
+/// line and the multi-line state after it, or `None` for a line that is not a reply.
+pub fn parse_reply(line: &[u8], continuing: Option<u16>) -> Option<(ReplyLine, Option<u16>)> {
+    let code = reply_code(line);
+    let rest = |from: usize| skip_ws(line.get(from..).unwrap_or_default()).to_vec();
+    if let Some(pending) = continuing {
+        if code == pending && line.get(3) == Some(&b' ') {
+            let end = ReplyLine {
+                code,
+                msg: rest(3),
+                cont: false,
+            };
+            return Some((end, None));
+        }
+        let middle = ReplyLine {
             code: 0,
             msg: line.to_vec(),
-            dash: false,
-        },
+            cont: true,
+        };
+        return Some((middle, continuing));
+    }
+    if code < 100 {
+        return None;
+    }
+    match line.get(3) {
+        Some(b'-') => Some((
+            ReplyLine {
+                code,
+                msg: rest(4),
+                cont: true,
+            },
+            Some(code),
+        )),
+        Some(b' ') | None => Some((
+            ReplyLine {
+                code,
+                msg: rest(3),
+                cont: false,
+            },
+            None,
+        )),
+        Some(_) => None,
     }
 }
 
@@ -194,15 +226,23 @@ mod tests {
             Some(("RETR".into(), b"a b".to_vec()))
         );
         assert_eq!(parse_command(b"   "), None);
+        let (first, state) = parse_reply(b"230-Welcome", None).unwrap();
         assert_eq!(
-            parse_reply(b"230-Welcome"),
-            ReplyLine {
-                code: 230,
-                msg: b"Welcome".to_vec(),
-                dash: true
-            }
+            (first.code, &first.msg[..], first.cont, state),
+            (230, &b"Welcome"[..], true, Some(230))
         );
-        assert_eq!(parse_reply(b" more text").code, 0);
+        let (mid, state) = parse_reply(b"230-more", state).unwrap();
+        assert_eq!(
+            (mid.code, &mid.msg[..], mid.cont),
+            (0, &b"230-more"[..], true)
+        );
+        let (end, state) = parse_reply(b"230  done", state).unwrap();
+        assert_eq!(
+            (end.code, &end.msg[..], end.cont, state),
+            (230, &b"done"[..], false, None)
+        );
+        assert_eq!(parse_reply(b" more text", None), None);
+        assert_eq!(parse_reply(b"220x", None), None);
         assert_eq!(
             last_count(b"Opening BINARY mode for 720962-99999-2015.gz (39695 bytes)"),
             Some(39695)
@@ -239,7 +279,8 @@ mod tests {
         #[test]
         fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_command(&line);
-            let _ = parse_reply(&line);
+            let _ = parse_reply(&line, None);
+            let _ = parse_reply(&line, Some(230));
             let _ = last_count(&line);
             let _ = parse_port_tuple(&line);
             let _ = parse_eprt(&line);

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::log::{DataChannel, FtpInfo};
 use super::parser;
 use crate::proto::lines::StreamBuf;
+use crate::proto::ssl::SslAnalyzer;
 use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
 
 /// Longest command or reply line.
@@ -116,6 +117,10 @@ pub struct FtpAnalyzer {
     /// The code of a multi-line reply in progress.
     multiline: Option<u16>,
     confirmed: bool,
+    /// The argument of the client's AUTH command (`TLS` upgrades the connection).
+    auth_requested: Option<Vec<u8>>,
+    /// After `AUTH TLS` was accepted.
+    tls: Option<Box<SslAnalyzer>>,
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -130,6 +135,8 @@ impl FtpAnalyzer {
             bufs: Default::default(),
             multiline: None,
             confirmed: false,
+            auth_requested: None,
+            tls: None,
         }
     }
 
@@ -194,6 +201,7 @@ impl FtpAnalyzer {
             );
         }
         match cmd.as_str() {
+            "AUTH" => self.auth_requested = Some(arg.clone()),
             "USER" => {
                 if arg.len() > MAX_USER {
                     out.weird(ts, "FTP_user_too_long", Some(arg.len().to_string()));
@@ -230,24 +238,27 @@ impl FtpAnalyzer {
     }
 
     fn reply(&mut self, ts: Timestamp, line: &[u8], out: &mut dyn Emit) {
-        let r = parser::parse_reply(line);
-        let cont = match self.multiline {
-            Some(code) => {
-                let end = r.code == code && !r.dash && line.get(3) == Some(&b' ');
-                if end {
-                    self.multiline = None;
-                }
-                !end
-            }
-            None if r.code > 0 && r.dash => {
-                self.multiline = Some(r.code);
-                true
-            }
-            None => false,
+        let Some((r, multiline)) = parser::parse_reply(line, self.multiline) else {
+            return;
         };
+        self.multiline = multiline;
+        let cont = r.cont;
         if !self.confirmed && r.code > 0 {
             self.confirmed = true;
             out.confirm_service("ftp");
+        }
+        if r.code == 234 && self.auth_requested.as_deref() == Some(&b"TLS"[..]) {
+            // Zeek's ftp_starttls: the rest of the connection is TLS.
+            let mut tls = Box::new(SslAnalyzer::new(self.conn.clone()));
+            let client = self.bufs[0].take_all();
+            let server = self.bufs[1].take_all();
+            if !client.is_empty() {
+                tls.data(ts, Direction::Orig, &client, out);
+            }
+            if !server.is_empty() {
+                tls.data(ts, Direction::Resp, &server, out);
+            }
+            self.tls = Some(tls);
         }
         let (orig_h, resp_h) = (self.conn.id.orig_h, self.conn.id.resp_h);
         let s = self.session(ts);
@@ -400,6 +411,10 @@ fn best_pending(pending: &BTreeMap<u64, CmdArg>, code: u16, msg: &[u8]) -> Optio
 
 impl Analyzer for FtpAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.data(ts, dir, data, out);
+            return;
+        }
         let i = match dir {
             Direction::Orig => 0,
             Direction::Resp => 1,
@@ -413,10 +428,17 @@ impl Analyzer for FtpAnalyzer {
                 Direction::Orig => self.request(ts, &line.text, out),
                 Direction::Resp => self.reply(ts, &line.text, out),
             }
+            if self.tls.is_some() {
+                return;
+            }
         }
     }
 
-    fn gap(&mut self, _ts: Timestamp, dir: Direction, _len: u64, _out: &mut dyn Emit) {
+    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.gap(ts, dir, len, out);
+            return;
+        }
         // The partial line before the gap is unusable; lines after it start fresh.
         match dir {
             Direction::Orig => self.bufs[0].clear(),
@@ -428,6 +450,9 @@ impl Analyzer for FtpAnalyzer {
     }
 
     fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.finish(ts, out);
+        }
         let Some(s) = self.session.as_mut() else {
             return;
         };
@@ -516,6 +541,45 @@ mod tests {
         assert_eq!(
             out.rows(),
             vec!["anonymous\tme@\tQUIT\t-\t-\t-\t221\tGoodbye.\t-\t-\t-\t-\t-"]
+        );
+    }
+
+    #[test]
+    fn auth_tls_hands_over_to_tls() {
+        let mut a = FtpAnalyzer::new(conn(Transport::Tcp, 21));
+        let mut out = Collect::default();
+        a.data(
+            Timestamp(1.0),
+            Direction::Resp,
+            b"220 FTP ready\r\n",
+            &mut out,
+        );
+        a.data(Timestamp(2.0), Direction::Orig, b"AUTH TLS\r\n", &mut out);
+        a.data(
+            Timestamp(3.0),
+            Direction::Resp,
+            b"234 Proceed\r\n",
+            &mut out,
+        );
+        a.data(
+            Timestamp(4.0),
+            Direction::Orig,
+            &[22, 3, 1, 0, 4, 1, 0, 0, 0],
+            &mut out,
+        );
+        a.data(
+            Timestamp(5.0),
+            Direction::Resp,
+            &[21, 3, 3, 0, 2, 2, 40],
+            &mut out,
+        );
+        a.finish(Timestamp(6.0), &mut out);
+        let paths: Vec<&str> = out.records.iter().map(|r| r.path()).collect();
+        assert_eq!(paths, vec!["ssl"]);
+        assert!(
+            out.rows()[0].contains("handshake_failure\t-\tF\tCl"),
+            "{:?}",
+            out.rows()
         );
     }
 

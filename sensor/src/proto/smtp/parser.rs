@@ -27,7 +27,9 @@ pub struct ReplyLine {
     pub msg: Vec<u8>,
 }
 
-/// `NNN[ -]text`; `None` if the line does not start with a reply code.
+/// `NNN[ -]text`; `None` unless the line starts with a reply code in 100..=599 (Zeek's SMTP
+/// analyzer ignores other lines as violations). The text after the code starts at its first
+/// non-blank byte.
 pub fn parse_reply(line: &[u8]) -> Option<ReplyLine> {
     let [a, b, c, rest @ ..] = line else {
         return None;
@@ -36,15 +38,21 @@ pub fn parse_reply(line: &[u8]) -> Option<ReplyLine> {
         return None;
     }
     let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    if !(100..=599).contains(&code) {
+        return None;
+    }
     let (cont, msg) = match rest {
         [b'-', msg @ ..] => (true, msg),
-        [b' ', msg @ ..] => (false, msg),
         msg => (false, msg),
     };
+    let start = msg
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(msg.len());
     Some(ReplyLine {
         code,
         cont,
-        msg: msg.to_vec(),
+        msg: msg[start..].to_vec(),
     })
 }
 
