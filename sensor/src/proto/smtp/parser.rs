@@ -14,9 +14,38 @@ pub fn parse_command(line: &[u8]) -> (String, Vec<u8>) {
     (verb, arg.to_vec())
 }
 
-/// Whether a line outside DATA looks like a command (a verb of letters).
+/// Whether Zeek's SMTP analyzer knows the verb (`SMTP_CMD_WORD`); other lines outside DATA
+/// raise no request and expect no reply of their own.
 pub fn is_command_verb(verb: &str) -> bool {
-    !verb.is_empty() && verb.len() <= 16 && verb.bytes().all(|b| b.is_ascii_alphabetic())
+    const KNOWN: &[&str] = &[
+        "EHLO",
+        "HELO",
+        "MAIL",
+        "RCPT",
+        "DATA",
+        "BDAT",
+        "RSET",
+        "SEND",
+        "SOML",
+        "SAML",
+        "VRFY",
+        "EXPN",
+        "HELP",
+        "NOOP",
+        "QUIT",
+        "TURN",
+        "ATRN",
+        "ETRN",
+        "AUTH",
+        "STARTTLS",
+        "XCLIENT",
+        "XFORWARD",
+        "X-EXPS",
+        "X-LINK2STATE",
+        "XEXCH50",
+        "XANATA",
+    ];
+    KNOWN.contains(&verb)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +201,7 @@ mod tests {
         assert_eq!(parse_bdat(b"200"), Some((200, false)));
         assert!(is_command_verb("EHLO"));
         assert!(!is_command_verb("."));
+        assert!(!is_command_verb("HELLO,"));
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct SmtpAnalyzer {
     bdat_line: Vec<u8>,
     /// Bytes a BDAT chunk still expected when a gap cut it off.
     bdat_undelivered: u64,
+    /// BDAT chunks were sent and the LAST one is still to come.
+    bdat_open: bool,
     /// Commands waiting for their replies, oldest first.
     pending: VecDeque<String>,
     info: Option<SmtpInfo>,
@@ -76,6 +78,7 @@ impl SmtpAnalyzer {
             mail: None,
             bdat_line: Vec::new(),
             bdat_undelivered: 0,
+            bdat_open: false,
             pending: VecDeque::new(),
             info: None,
             helo: None,
@@ -134,8 +137,13 @@ impl SmtpAnalyzer {
         let (verb, arg) = parser::parse_command(line);
         self.info(ts);
         if !parser::is_command_verb(&verb) {
-            self.push_pending(ts, "<unknown>".into(), out);
             return;
+        }
+        if verb != "BDAT" && self.bdat_open {
+            // A client that stops sending BDAT chunks without a LAST one.
+            out.weird(ts, "smtp_missing_bdat_last_chunk", None);
+            self.bdat_open = false;
+            self.end_mail(ts, out);
         }
         if !self.confirmed {
             self.confirmed = true;
@@ -191,6 +199,7 @@ impl SmtpAnalyzer {
                         remaining: size,
                         last,
                     };
+                    self.bdat_open = !last;
                 }
             }
             _ => {}
@@ -478,25 +487,31 @@ impl Analyzer for SmtpAnalyzer {
         match dir {
             Direction::Resp => self.resp.clear(),
             Direction::Orig => {
+                // Zeek ends the message at a gap in its data (the rest is lost) and goes
+                // back to reading commands.
                 let partial = match self.mode {
                     Mode::Bdat { remaining, .. } => {
-                        // Zeek leaves the chunk unfinished and goes back to reading commands.
                         self.bdat_undelivered = remaining;
-                        self.mode = Mode::Command;
-                        self.orig.clear();
                         std::mem::take(&mut self.bdat_line)
                     }
                     Mode::Data | Mode::DataPending => self.orig.take_all(),
-                    _ => {
-                        self.orig.clear();
-                        Vec::new()
-                    }
+                    _ => Vec::new(),
                 };
+                self.orig.clear();
+                let in_message = matches!(
+                    self.mode,
+                    Mode::Bdat { .. } | Mode::Data | Mode::DataPending
+                );
                 let mut events = Vec::new();
                 if let Some(m) = self.mail.as_mut() {
                     m.gap(&partial, &mut events);
                 }
                 self.mime_events(ts, events, out);
+                if in_message || self.bdat_open {
+                    self.end_mail(ts, out);
+                    self.bdat_open = false;
+                    self.mode = Mode::Command;
+                }
             }
         }
     }
@@ -552,6 +567,30 @@ mod tests {
         assert_eq!(cols[16], "10.0.0.2,10.0.0.1,192.0.2.9");
         assert!(cols[19].starts_with('F'));
         assert_eq!(out.services, vec!["smtp"]);
+    }
+
+    #[test]
+    fn bdat_chunks_form_one_message() {
+        let out = run(&[
+            (
+                Direction::Orig,
+                b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 14\r\nSubject: one\r\n",
+            ),
+            (Direction::Resp, b"250 ok\r\n250 ok\r\n250 chunk\r\n"),
+            (Direction::Orig, b"BDAT 7 LAST\r\n\r\nbody\r\n"),
+            (Direction::Resp, b"250 queued\r\n"),
+            (
+                Direction::Orig,
+                b"MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nBDAT 5\r\nX: 1\n",
+            ),
+            (Direction::Orig, b"QUIT\r\n"),
+        ]);
+        let rows = out.rows();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let first: Vec<&str> = rows[0].split('\t').collect();
+        assert_eq!((first[0], first[11], first[15]), ("1", "one", "250 queued"));
+        assert!(first[19].starts_with('F'));
+        assert_eq!(out.weirds, vec!["smtp_missing_bdat_last_chunk"]);
     }
 
     #[test]
