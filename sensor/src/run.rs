@@ -114,6 +114,49 @@ pub struct Summary {
     pub records: u64,
 }
 
+/// What the reader hands a worker.
+enum Work {
+    Packet(OwnedPacket),
+    /// Live capture has been idle: move packet time to this value so timers fire.
+    Idle(f64),
+}
+
+/// Zeek's `packet_source_inactivity_timeout`: after this long without packets, live network
+/// time follows the wall clock, so idle connections still time out and get logged.
+const INACTIVITY: Duration = Duration::from_millis(100);
+
+struct IdleClock {
+    last_ts: Option<f64>,
+    last_at: Instant,
+    last_tick: Instant,
+}
+
+impl IdleClock {
+    fn new() -> Self {
+        IdleClock {
+            last_ts: None,
+            last_at: Instant::now(),
+            last_tick: Instant::now(),
+        }
+    }
+
+    fn packet(&mut self, ts: f64) {
+        self.last_ts = Some(ts);
+        self.last_at = Instant::now();
+    }
+
+    /// Packet time to advance to, at most every [`INACTIVITY`], once the capture is idle.
+    fn idle_time(&mut self) -> Option<f64> {
+        let ts = self.last_ts?;
+        let idle = self.last_at.elapsed();
+        if idle < INACTIVITY || self.last_tick.elapsed() < INACTIVITY {
+            return None;
+        }
+        self.last_tick = Instant::now();
+        Some(ts + idle.as_secs_f64())
+    }
+}
+
 struct OwnedPacket {
     ts: f64,
     wire_len: usize,
@@ -268,6 +311,7 @@ pub fn run_with_clock(
     let mut summary = Summary::default();
     let mut last_stats = Instant::now();
     let mut last_flush = Instant::now();
+    let mut idle = IdleClock::new();
 
     if nworkers == 1 {
         let mut engine = Engine::new(tracker_config(opts), Arc::clone(&dispatcher));
@@ -283,17 +327,20 @@ pub fn run_with_clock(
                     }
                     summary.analyzed += 1;
                     counters[0].fetch_add(1, Ordering::Relaxed);
-                    engine.packet(
-                        packet_time(p.header),
-                        linktype,
-                        p.data,
-                        p.header.len as usize,
-                    );
+                    let ts = packet_time(p.header);
+                    idle.packet(ts);
+                    engine.packet(ts, linktype, p.data, p.header.len as usize);
                     submit_all(&pipeline, &mut engine)?;
                 }
                 // Non-blocking live capture with nothing to read: wait a moment, so a stop
                 // request is seen promptly without spinning.
-                Err(pcap::Error::TimeoutExpired) => thread::sleep(IDLE_WAIT),
+                Err(pcap::Error::TimeoutExpired) => {
+                    if let Some(t) = idle.idle_time() {
+                        engine.advance(t);
+                        submit_all(&pipeline, &mut engine)?;
+                    }
+                    thread::sleep(IDLE_WAIT);
+                }
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(e) => {
                     return Err(SensorError::Pcap {
@@ -315,10 +362,10 @@ pub fn run_with_clock(
         engine.finish();
         submit_all(&pipeline, &mut engine)?;
     } else {
-        let mut senders: Vec<SyncSender<Vec<OwnedPacket>>> = Vec::with_capacity(nworkers);
+        let mut senders: Vec<SyncSender<Vec<Work>>> = Vec::with_capacity(nworkers);
         let mut handles = Vec::with_capacity(nworkers);
         for i in 0..nworkers {
-            let (tx, rx) = sync_channel::<Vec<OwnedPacket>>(64);
+            let (tx, rx) = sync_channel::<Vec<Work>>(64);
             senders.push(tx);
             let engine = Engine::new(tracker_config(opts), Arc::clone(&dispatcher));
             let pipeline = pipeline.clone();
@@ -333,9 +380,9 @@ pub fn run_with_clock(
                     })?,
             );
         }
-        let mut batches: Vec<Vec<OwnedPacket>> =
+        let mut batches: Vec<Vec<Work>> =
             (0..nworkers).map(|_| Vec::with_capacity(BATCH)).collect();
-        let send = |i: usize, batch: Vec<OwnedPacket>| senders[i].send(batch).is_ok();
+        let send = |i: usize, batch: Vec<Work>| senders[i].send(batch).is_ok();
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -349,11 +396,13 @@ pub fn run_with_clock(
                     }
                     summary.analyzed += 1;
                     let w = (hash / u64::from(opts.split.count.max(1)) % nworkers as u64) as usize;
-                    batches[w].push(OwnedPacket {
-                        ts: packet_time(p.header),
+                    let ts = packet_time(p.header);
+                    idle.packet(ts);
+                    batches[w].push(Work::Packet(OwnedPacket {
+                        ts,
                         wire_len: p.header.len as usize,
                         data: p.data.to_vec(),
-                    });
+                    }));
                     if batches[w].len() >= BATCH {
                         let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
                         if !send(w, full) {
@@ -362,6 +411,11 @@ pub fn run_with_clock(
                     }
                 }
                 Err(pcap::Error::TimeoutExpired) => {
+                    if let Some(t) = idle.idle_time() {
+                        for b in batches.iter_mut() {
+                            b.push(Work::Idle(t));
+                        }
+                    }
                     for (w, b) in batches.iter_mut().enumerate() {
                         if !b.is_empty() && !send(w, std::mem::take(b)) {
                             return Err(SensorError::Worker);
@@ -411,15 +465,20 @@ pub fn run_with_clock(
 fn worker(
     index: usize,
     mut engine: Engine,
-    rx: Receiver<Vec<OwnedPacket>>,
+    rx: Receiver<Vec<Work>>,
     pipeline: SharedPipeline,
     linktype: Linktype,
     counters: Arc<Vec<AtomicU64>>,
 ) -> Result<(), LogError> {
     for batch in rx {
-        counters[index].fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for p in &batch {
-            engine.packet(p.ts, linktype, &p.data, p.wire_len);
+        for work in &batch {
+            match work {
+                Work::Packet(p) => {
+                    counters[index].fetch_add(1, Ordering::Relaxed);
+                    engine.packet(p.ts, linktype, &p.data, p.wire_len);
+                }
+                Work::Idle(t) => engine.advance(*t),
+            }
         }
         submit_all(&pipeline, &mut engine)?;
     }
@@ -467,4 +526,25 @@ fn write_stats(path: &Path, opts: &SensorOptions, s: &Summary) -> Result<(), Sen
     f.sync_all().map_err(io)?;
     fs::rename(&tmp, path).map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_live_capture_moves_packet_time_with_the_wall_clock() {
+        let mut c = IdleClock::new();
+        assert_eq!(c.idle_time(), None, "no packet yet: nothing to advance");
+        c.packet(1000.0);
+        assert_eq!(c.idle_time(), None, "not idle yet");
+        thread::sleep(INACTIVITY + Duration::from_millis(20));
+        let t = c.idle_time().expect("idle");
+        assert!(t >= 1000.0 + INACTIVITY.as_secs_f64() && t < 1002.0, "{t}");
+        assert_eq!(
+            c.idle_time(),
+            None,
+            "at most one tick per inactivity interval"
+        );
+    }
 }
