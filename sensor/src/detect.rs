@@ -227,3 +227,81 @@ impl SshGuessing {
         Some(notice)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zeeklog::FieldType;
+
+    const SSH: &[Field] = &[
+        Field {
+            name: "ts",
+            ty: FieldType::Time,
+        },
+        Field {
+            name: "id.orig_h",
+            ty: FieldType::Addr,
+        },
+        Field {
+            name: "id.resp_h",
+            ty: FieldType::Addr,
+        },
+        Field {
+            name: "auth_success",
+            ty: FieldType::Bool,
+        },
+    ];
+
+    fn row(ts: f64, client: &str, ok: Option<bool>) -> Vec<Value> {
+        vec![
+            Value::Time(Timestamp(ts)),
+            Value::Addr(client.parse().expect("addr")),
+            Value::Addr("10.0.0.22".parse().expect("addr")),
+            ok.map_or(Value::Unset, Value::Bool),
+        ]
+    }
+
+    #[test]
+    fn thirty_failed_logins_in_an_epoch_is_guessing() {
+        let mut d = SshGuessing::default();
+        for i in 0..29 {
+            assert!(d
+                .ssh(SSH, &row(f64::from(i), "192.0.2.9", Some(false)))
+                .is_none());
+            assert!(
+                d.ssh(SSH, &row(f64::from(i), "192.0.2.9", None)).is_none(),
+                "unknown outcome does not count"
+            );
+            assert!(d
+                .ssh(SSH, &row(f64::from(i), "192.0.2.9", Some(true)))
+                .is_none());
+        }
+        let n = d
+            .ssh(SSH, &row(29.0, "192.0.2.9", Some(false)))
+            .expect("notice at 30");
+        assert_eq!(n.note, Note::SshPasswordGuessing);
+        assert_eq!(
+            n.msg,
+            "192.0.2.9 appears to be guessing SSH passwords (seen in 30 connections)."
+        );
+        assert_eq!(
+            n.sub.as_deref(),
+            Some("Sampled servers:  10.0.0.22, 10.0.0.22, 10.0.0.22, 10.0.0.22, 10.0.0.22")
+        );
+        assert!(
+            d.ssh(SSH, &row(30.0, "192.0.2.9", Some(false))).is_none(),
+            "once per epoch"
+        );
+    }
+
+    #[test]
+    fn failures_spread_over_epochs_do_not_add_up() {
+        let mut d = SshGuessing::default();
+        for i in 0..40 {
+            // One failure every two minutes: at most 15 within any 30-minute epoch.
+            assert!(d
+                .ssh(SSH, &row(f64::from(i) * 120.0, "192.0.2.10", Some(false)))
+                .is_none());
+        }
+    }
+}
