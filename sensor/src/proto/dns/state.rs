@@ -111,9 +111,6 @@ impl DnsAnalyzer {
                 out.record(Box::new(p.info));
             }
             None => {
-                if side == Side::Reply {
-                    out.weird(ts, "dns_unmatched_reply", None);
-                }
                 let mut info = fresh();
                 apply(&mut info, side, &msg, ts, Paired::No);
                 if self.pending.len() >= MAX_PENDING {
