@@ -72,7 +72,7 @@ pub struct Registry {
     /// Bytes taken per (destination, incarnation).
     committed: Mutex<HashMap<(usize, FileId), u64>>,
     commits: AtomicU64,
-    /// When each state file was last written before we started (absent: first run).
+    /// Copies modified since this time (per state file) may hold unseen lines (absent: first run).
     state_written: HashMap<PathBuf, SystemTime>,
 }
 
@@ -103,13 +103,21 @@ impl Registry {
             if candidates.contains_key(&input.state_file) {
                 continue;
             }
-            if let Ok(modified) = fs::metadata(&input.state_file).and_then(|m| m.modified()) {
-                state_written.insert(input.state_file.clone(), modified);
-            }
             let files = state::load(&input.state_file).unwrap_or_else(|err| {
                 warn!(%err, "ignoring state; files will be read again from the start");
                 Vec::new()
             });
+            // Rotated copies newer than the newest incarnation seen at an input's path, or than
+            // the state file itself, may hold lines never read.
+            let written = fs::metadata(&input.state_file).and_then(|m| m.modified());
+            let live_created = files
+                .iter()
+                .filter(|f| inputs.iter().any(|i| i.path == f.path) && f.created_ms > 0)
+                .map(|f| from_ms(f.created_ms))
+                .max();
+            if let Some(since) = [written.ok(), live_created].into_iter().flatten().min() {
+                state_written.insert(input.state_file.clone(), since);
+            }
             candidates.insert(input.state_file.clone(), files);
         }
         Registry {
@@ -282,13 +290,18 @@ impl Registry {
                 })?;
                 Some(candidates.swap_remove(pos))
             });
-        let (id, start, check) = match saved {
+        let (id, start, check, created) = match saved {
             Some(saved) => {
                 let start = self.start_offsets(input_ix, |name| {
                     saved.offsets.get(name).copied().unwrap_or(0)
                 });
                 info!(path = %path.display(), id = %saved.id, ?start, "resuming file");
-                (saved.id, start, saved.check)
+                (
+                    saved.id,
+                    start,
+                    saved.check,
+                    saved_created(saved.created_ms),
+                )
             }
             None => {
                 let at = match (first, input.start_at) {
@@ -304,7 +317,12 @@ impl Registry {
                 };
                 info!(path = %path.display(), %id, offset = at, "new file");
                 let check = Span::before(&file, at).unwrap_or(EMPTY);
-                (id, self.start_offsets(input_ix, |_| at), check)
+                (
+                    id,
+                    self.start_offsets(input_ix, |_| at),
+                    check,
+                    SystemTime::now(),
+                )
             }
         };
         inner.files.push(Incarnation {
@@ -317,7 +335,7 @@ impl Registry {
             fingerprint,
             check,
             gone_since: None,
-            created: SystemTime::now(),
+            created,
             start,
         });
         true
@@ -361,7 +379,7 @@ impl Registry {
                     fingerprint: saved.fingerprint,
                     check: saved.check,
                     gone_since: Some(Instant::now()),
-                    created: SystemTime::now(),
+                    created: saved_created(saved.created_ms),
                     start,
                 });
             }
@@ -599,6 +617,7 @@ impl Registry {
                 fingerprint: inc.fingerprint,
                 check: inc.check,
                 offsets,
+                created_ms: to_ms(inc.created),
             });
         }
         drop(committed);
@@ -609,6 +628,25 @@ impl Registry {
             }
         }
         drop(persist);
+    }
+}
+
+fn to_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn from_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// A saved creation time; state written before it was recorded counts as now.
+fn saved_created(ms: u64) -> SystemTime {
+    if ms == 0 {
+        SystemTime::now()
+    } else {
+        from_ms(ms)
     }
 }
 

@@ -65,6 +65,10 @@ pub struct FileState {
     pub check: Span,
     /// Bytes taken by each destination (by name).
     pub offsets: BTreeMap<String, u64>,
+    /// When the incarnation was first seen, in Unix milliseconds: a rotated copy made later may
+    /// hold its content (or content never seen).
+    #[serde(default)]
+    pub created_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +166,7 @@ mod tests {
                 hash: 4,
             },
             offsets: [("a".to_owned(), 100)].into_iter().collect(),
+            created_ms: 1_700_000_000_000,
         }
     }
 

@@ -20,7 +20,7 @@ pub async fn run(mut sender: Sender) {
         let mut attempt = 0u32;
         loop {
             if let Some(stream) = conn.as_mut() {
-                if stream::peer_closed(stream).await {
+                if stream::peer_closed(stream) {
                     info!(dest = sender.name(), "connection closed by peer");
                     conn = None;
                     sender
