@@ -7,8 +7,11 @@ use super::log::DnsInfo;
 use super::parser::{self, Message, OPCODE_UPDATE};
 use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
 
-/// Unpaired queries and replies kept per connection; beyond this the oldest is logged unpaired.
-const MAX_PENDING: usize = 1000;
+/// Zeek's `DNS::max_pending_query_ids`: more distinct unpaired ids (per side) than this and
+/// all of that side's unpaired messages are written out.
+const MAX_PENDING_IDS: usize = 50;
+/// Zeek's `DNS::max_pending_msgs`: unpaired messages kept per transaction id and side.
+const MAX_PENDING_PER_ID: usize = 50;
 /// NetBIOS name service: Zeek decodes its query names.
 const NETBIOS_PORT: u16 = 137;
 /// Largest DNS-over-TCP message (a 16-bit length) plus its prefix.
@@ -113,14 +116,42 @@ impl DnsAnalyzer {
             None => {
                 let mut info = fresh();
                 apply(&mut info, side, &msg, ts, Paired::No);
-                if self.pending.len() >= MAX_PENDING {
-                    if let Some(old) = self.pending.pop_front() {
-                        out.weird(ts, "DNS_too_many_pending", None);
-                        out.record(Box::new(old.info));
-                    }
-                }
+                self.make_room(side, msg.header.id, out);
                 self.pending.push_back(Pending { seen: side, info });
             }
+        }
+    }
+
+    /// Zeek's `enqueue_new_msg` limits: writes out unpaired messages of `side` before one more
+    /// is kept.
+    fn make_room(&mut self, side: Side, id: u16, out: &mut dyn Emit) {
+        let same_id = self
+            .pending
+            .iter()
+            .filter(|p| p.seen == side && p.info.trans_id == id)
+            .count();
+        let flush_all = same_id == 0 && {
+            let mut ids: Vec<u16> = self
+                .pending
+                .iter()
+                .filter(|p| p.seen == side)
+                .map(|p| p.info.trans_id)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.len() > MAX_PENDING_IDS
+        };
+        let flush_id = same_id > MAX_PENDING_PER_ID;
+        if !flush_all && !flush_id {
+            return;
+        }
+        let (gone, kept): (VecDeque<Pending>, VecDeque<Pending>) =
+            std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|p| p.seen == side && (flush_all || p.info.trans_id == id));
+        self.pending = kept;
+        for p in gone {
+            out.record(Box::new(p.info));
         }
     }
 
@@ -342,7 +373,8 @@ mod tests {
     fn pending_table_is_bounded() {
         let mut a = DnsAnalyzer::new(conn(Transport::Udp, 53));
         let mut out = Collect::default();
-        for id in 0..(MAX_PENDING as u16 + 10) {
+        // 51 distinct unanswered ids are kept; the 52nd writes them out first.
+        for id in 0..52u16 {
             a.data(
                 Timestamp(1.0),
                 Direction::Orig,
@@ -350,10 +382,20 @@ mod tests {
                 &mut out,
             );
         }
-        assert_eq!(out.records.len(), 10);
-        assert!(out.weirds.iter().any(|w| w == "DNS_too_many_pending"));
+        assert_eq!(out.records.len(), 51);
+        // Retransmissions of one id: 51 kept, the 52nd writes them out.
+        for _ in 0..52 {
+            a.data(
+                Timestamp(1.0),
+                Direction::Orig,
+                &msg(7, 0x0100, "a.b", &[]),
+                &mut out,
+            );
+        }
+        assert_eq!(out.records.len(), 51 + 51);
         a.finish(Timestamp(2.0), &mut out);
-        assert_eq!(out.records.len(), MAX_PENDING + 10);
+        assert_eq!(out.records.len(), 52 + 52);
+        assert!(out.weirds.is_empty());
     }
 
     #[test]
