@@ -92,6 +92,8 @@ pub struct HttpAnalyzer {
     orig: Side,
     resp: Side,
     requests: VecDeque<RequestMeta>,
+    /// The versions of the last request and reply (Zeek weirds when one side's changes).
+    request_version: Option<String>,
     reply_version: Option<String>,
     mode: Mode,
     confirmed: bool,
@@ -113,6 +115,7 @@ impl HttpAnalyzer {
             orig: Side::new(),
             resp: Side::new(),
             requests: VecDeque::new(),
+            request_version: None,
             reply_version: None,
             mode: Mode::Http,
             confirmed: false,
@@ -162,6 +165,11 @@ impl HttpAnalyzer {
             }
         }
         self.current_request += 1;
+        let version = rl.version.clone().unwrap_or_else(|| "0.9".into());
+        if self.request_version.as_ref().is_some_and(|v| *v != version) {
+            out.weird(ts, "HTTP_version_mismatch", None);
+        }
+        self.request_version = Some(version);
         let method = rl.method.clone();
         if !parser::is_known_method(&method) {
             out.weird(ts, "unknown_HTTP_method", Some(method.clone()));
