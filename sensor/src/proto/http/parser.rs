@@ -124,23 +124,64 @@ pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()
 }
 
-/// Zeek's weirds for bad percent-escapes in a request URI (`unescape_URI`).
-pub fn uri_escape_weirds(uri: &[u8]) -> Vec<&'static str> {
+fn hex_value(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        b'A'..=b'F' => b - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// Zeek's `unescape_URI`: the request URI with `%XX` (and `%uXXXX`) escapes decoded, which is
+/// what http.log shows, and the weirds for escapes that are broken.
+pub fn unescape_uri(uri: &[u8]) -> (Vec<u8>, Vec<&'static str>) {
+    let mut out = Vec::with_capacity(uri.len());
     let mut weirds = Vec::new();
     let mut i = 0;
     while i < uri.len() {
-        if uri[i] == b'%' {
-            match (uri.get(i + 1), uri.get(i + 2)) {
-                (None, _) => weirds.push("illegal_%_at_end_of_URI"),
-                (Some(b'%'), _) => weirds.push("double_%_in_URI"),
-                (Some(_), None) => weirds.push("partial_escape_at_end_of_URI"),
-                (Some(a), Some(b)) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i += 2,
-                _ => weirds.push("unescaped_%_in_URI"),
+        if uri[i] != b'%' {
+            out.push(uri[i]);
+            i += 1;
+            continue;
+        }
+        let rest = &uri[i + 1..];
+        match rest {
+            [] => {
+                out.push(b'%');
+                weirds.push("illegal_%_at_end_of_URI");
+                break;
+            }
+            [only] => {
+                out.extend_from_slice(&[b'%', *only]);
+                weirds.push("partial_escape_at_end_of_URI");
+                break;
+            }
+            [b'%', ..] => {
+                out.push(b'%');
+                weirds.push("double_%_in_URI");
+                i += 2;
+            }
+            [a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+                out.push(hex_value(*a) << 4 | hex_value(*b));
+                i += 3;
+            }
+            [b'u', a, b, c, d, ..] if [a, b, c, d].iter().all(|x| x.is_ascii_hexdigit()) => {
+                // %uXXXX (ECMAScript escape); a zero high byte is dropped.
+                if !(*a == b'0' && *b == b'0') {
+                    out.push(hex_value(*a) << 4 | hex_value(*b));
+                }
+                out.push(hex_value(*c) << 4 | hex_value(*d));
+                i += 6;
+            }
+            [next, ..] => {
+                out.extend_from_slice(&[b'%', *next]);
+                weirds.push("unescaped_%_in_URI");
+                i += 2;
             }
         }
-        i += 1;
     }
-    weirds
+    (out, weirds)
 }
 
 /// The user of a `Basic` Authorization value, as Zeek's script takes it: the text before the
@@ -315,14 +356,27 @@ mod tests {
     }
 
     #[test]
-    fn uri_weirds() {
-        assert_eq!(uri_escape_weirds(b"/%"), vec!["illegal_%_at_end_of_URI"]);
+    fn uri_unescaping() {
         assert_eq!(
-            uri_escape_weirds(b"/%5"),
-            vec!["partial_escape_at_end_of_URI"]
+            unescape_uri(b"/%"),
+            (b"/%".to_vec(), vec!["illegal_%_at_end_of_URI"])
         );
-        assert_eq!(uri_escape_weirds(b"/%zz"), vec!["unescaped_%_in_URI"]);
-        assert!(uri_escape_weirds(b"/%20a").is_empty());
+        assert_eq!(
+            unescape_uri(b"/%5"),
+            (b"/%5".to_vec(), vec!["partial_escape_at_end_of_URI"])
+        );
+        assert_eq!(
+            unescape_uri(b"/%zz"),
+            (b"/%zz".to_vec(), vec!["unescaped_%_in_URI"])
+        );
+        assert_eq!(
+            unescape_uri(b"/a%20b?x=%3d"),
+            (b"/a b?x==".to_vec(), vec![])
+        );
+        assert_eq!(
+            unescape_uri(b"/%u00AE%u2603"),
+            (b"/\xae\x26\x03".to_vec(), vec![])
+        );
     }
 
     #[test]
@@ -358,7 +412,7 @@ mod tests {
             let _ = parse_status_line(&line);
             let _ = parse_header_line(&line);
             let _ = parse_chunk_size(&line);
-            let _ = uri_escape_weirds(&line);
+            let _ = unescape_uri(&line);
             let _ = basic_auth_user(&line);
             let _ = disposition_filename(&line);
             let _ = sniff_mime(&line);

@@ -177,12 +177,13 @@ impl HttpAnalyzer {
         if rl.version.is_none() && method != "GET" {
             out.weird(ts, "invalid_http_09_request_method", Some(method.clone()));
         }
-        for w in parser::uri_escape_weirds(&rl.uri) {
+        let (uri, weirds) = parser::unescape_uri(&rl.uri);
+        for w in weirds {
             out.weird(ts, w, None);
         }
         let info = self.state(Direction::Orig, ts);
         info.method = Some(method.clone());
-        info.uri = Some(rl.uri);
+        info.uri = Some(uri);
         info.in_entity = true;
         if self.requests.len() >= MAX_PENDING {
             self.requests.pop_front();
