@@ -237,9 +237,34 @@ pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
         (b"\x7fELF", "application/x-executable"),
         (b"CWS", "application/x-shockwave-flash"),
         (b"FWS", "application/x-shockwave-flash"),
+        (b"ZWS", "application/x-shockwave-flash"),
+        (b"\x00\x00\x01\x00", "image/x-icon"),
+        (b"II\x2a\x00", "image/tiff"),
+        (b"MM\x00\x2a", "image/tiff"),
+        (b"BZh", "application/x-bzip2"),
+        (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
+        (b"Rar!\x1a\x07", "application/x-rar"),
+        (b"\xfd7zXZ\x00", "application/x-xz"),
+        (b"MSCF\x00\x00\x00\x00", "application/vnd.ms-cab-compressed"),
+        (b"\xca\xfe\xba\xbe", "application/x-java-applet"),
+        (b"wOFF", "application/font-woff"),
+        (b"wOF2", "application/font-woff2"),
+        (b"ID3", "audio/mpeg"),
+        (b"OggS", "application/ogg"),
+        (b"{\\rtf1", "text/rtf"),
     ];
     if let Some((_, m)) = magic.iter().find(|(sig, _)| data.starts_with(sig)) {
         return Some(m);
+    }
+    match data {
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
+            return Some("image/webp")
+        }
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => return Some("video/mp4"),
+        [b'B', b'M', ..] if data.len() >= 14 && data.get(6..10) == Some(&[0, 0, 0, 0]) => {
+            return Some("image/bmp")
+        }
+        _ => {}
     }
     let text = trim_start(data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data));
     let lower: Vec<u8> = text.iter().take(64).map(u8::to_ascii_lowercase).collect();
@@ -403,6 +428,14 @@ mod tests {
         assert_eq!(sniff_mime(b"{\"login_id\": \"x\"}"), Some("text/json"));
         assert_eq!(sniff_mime(b"{not json at all}"), Some("text/plain"));
         assert_eq!(sniff_mime(&[0u8, 1, 2, 3, 200]), None);
+        assert_eq!(
+            sniff_mime(b"RIFF\x00\x00\x00\x00WEBPVP8 "),
+            Some("image/webp")
+        );
+        assert_eq!(
+            sniff_mime(b"\x00\x00\x01\x00\x01\x00"),
+            Some("image/x-icon")
+        );
     }
 
     proptest! {
