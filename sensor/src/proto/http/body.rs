@@ -5,6 +5,7 @@ use std::io::Write;
 
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
+use super::multipart::{Multipart, Part};
 use super::parser::parse_chunk_size;
 use crate::proto::lines::StreamBuf;
 
@@ -50,11 +51,13 @@ enum Chunk {
     Trailers,
 }
 
-/// Counts decoded bytes and keeps the first few for file-type detection.
+/// Counts decoded bytes and keeps the first few for file-type detection; a multipart body
+/// is also split into its parts.
 #[derive(Debug, Default, Clone)]
 struct Counter {
     len: u64,
     head: Vec<u8>,
+    multipart: Option<Box<Multipart>>,
 }
 
 impl Write for Counter {
@@ -65,6 +68,9 @@ impl Write for Counter {
         self.len += buf.len() as u64;
         let room = SNIFF_LEN.saturating_sub(self.head.len());
         self.head.extend_from_slice(&buf[..buf.len().min(room)]);
+        if let Some(m) = self.multipart.as_mut() {
+            m.feed(buf);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -147,8 +153,11 @@ pub struct Body {
 }
 
 impl Body {
-    pub fn new(framing: Framing, encoding: Encoding) -> Self {
-        let counter = Counter::default();
+    pub fn new(framing: Framing, encoding: Encoding, boundary: Option<Vec<u8>>) -> Self {
+        let counter = Counter {
+            multipart: boundary.map(|b| Box::new(Multipart::new(b))),
+            ..Counter::default()
+        };
         let decoder = match encoding {
             Encoding::Identity => Decoder::Identity(counter),
             Encoding::Deflate => Decoder::DeflateUndecided(counter),
@@ -183,6 +192,17 @@ impl Body {
 
     pub fn finish(&mut self) {
         self.decoder.finish();
+    }
+
+    /// For a multipart body (after [`Body::finish`]): its parts that carried data.
+    pub fn take_parts(&mut self) -> Option<Vec<Part>> {
+        let counter = match &mut self.decoder {
+            Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => c,
+            Decoder::Zlib(d) => d.get_mut(),
+            Decoder::Raw(d) => d.get_mut(),
+            Decoder::Gzip(d) => d.get_mut(),
+        };
+        counter.multipart.take().map(|m| m.finish())
     }
 
     fn deliver(&mut self, data: &[u8]) {
@@ -303,7 +323,7 @@ mod tests {
 
     #[test]
     fn content_length() {
-        let mut b = Body::new(Framing::Length(5), Encoding::Identity);
+        let mut b = Body::new(Framing::Length(5), Encoding::Identity, None);
         assert_eq!(run(&mut b, b"abc"), Step::More);
         assert_eq!(run(&mut b, b"deXX"), Step::Done);
         assert_eq!(b.len(), 5);
@@ -311,23 +331,23 @@ mod tests {
 
     #[test]
     fn direct_consumption_stops_at_the_length() {
-        let mut b = Body::new(Framing::Length(5), Encoding::Identity);
+        let mut b = Body::new(Framing::Length(5), Encoding::Identity, None);
         assert_eq!(b.consume_direct(b"abc"), Some((3, Step::More)));
         assert_eq!(b.consume_direct(b"deXX"), Some((2, Step::Done)));
         assert_eq!(b.len(), 5);
-        let mut c = Body::new(Framing::Chunked, Encoding::Identity);
+        let mut c = Body::new(Framing::Chunked, Encoding::Identity, None);
         assert_eq!(c.consume_direct(b"1\r\na"), None);
     }
 
     #[test]
     fn chunked() {
-        let mut b = Body::new(Framing::Chunked, Encoding::Identity);
+        let mut b = Body::new(Framing::Chunked, Encoding::Identity, None);
         assert_eq!(
             run(&mut b, b"3\r\nabc\r\n2;x\r\nde\r\n0\r\nX-T: 1\r\n\r\n"),
             Step::Done
         );
         assert_eq!(b.len(), 5);
-        let mut b = Body::new(Framing::Chunked, Encoding::Identity);
+        let mut b = Body::new(Framing::Chunked, Encoding::Identity, None);
         assert_eq!(run(&mut b, b"zz\r\n"), Step::BadChunk);
     }
 
@@ -339,7 +359,7 @@ mod tests {
         let zlib = z.finish().unwrap();
         let raw = zlib[2..zlib.len() - 4].to_vec();
         for data in [zlib, raw] {
-            let mut b = Body::new(Framing::Length(data.len() as u64), Encoding::Deflate);
+            let mut b = Body::new(Framing::Length(data.len() as u64), Encoding::Deflate, None);
             assert_eq!(run(&mut b, &data), Step::Done);
             b.finish();
             assert_eq!(b.len(), plain.len() as u64);
@@ -348,7 +368,7 @@ mod tests {
 
     #[test]
     fn garbage_gzip_does_not_panic() {
-        let mut b = Body::new(Framing::UntilEof, Encoding::Gzip);
+        let mut b = Body::new(Framing::UntilEof, Encoding::Gzip, None);
         run(&mut b, b"\x1f\x8bnot really gzip at all");
         b.finish();
         assert!(b.has_data());

@@ -2,6 +2,7 @@
 
 mod body;
 mod log;
+mod multipart;
 mod parser;
 mod state;
 

@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use super::body::{Body, Encoding, Framing, Step};
 use super::log::HttpInfo;
+use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
 use crate::proto::lines::StreamBuf;
 use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
@@ -46,6 +47,8 @@ struct Head {
     content_length: Option<u64>,
     chunked: bool,
     encoding: Option<Encoding>,
+    /// A multipart body's boundary.
+    boundary: Option<Vec<u8>>,
     filename: Option<Vec<u8>>,
     /// Replies: the status code and the request answered.
     status: Option<u16>,
@@ -268,6 +271,7 @@ impl HttpAnalyzer {
                     .any(|w| w == b"chunked");
             }
             "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
+            "CONTENT-TYPE" => head.boundary = multipart::boundary_of(&value),
             _ => {}
         }
         let in_entity = self.state(dir, ts).in_entity;
@@ -338,16 +342,29 @@ impl HttpAnalyzer {
         body: Option<Body>,
         out: &mut dyn Emit,
     ) {
-        let file = body
-            .as_ref()
-            .filter(|b| b.has_data())
-            .map(|b| (self.fuids.next('F'), parser::sniff_mime(b.head()), b.len()));
-        let len = body.map_or(0, |mut b| {
-            b.finish();
-            b.len()
-        });
+        let mut body = body;
+        let (len, files) = match body.as_mut() {
+            None => (0, Vec::new()),
+            Some(b) => {
+                let whole = b.has_data().then(|| parser::sniff_mime(b.head()));
+                b.finish();
+                let files: Vec<(Option<&'static str>, Option<Vec<u8>>)> = match b.take_parts() {
+                    // Each part of a multipart body is a file of its own.
+                    Some(parts) => parts
+                        .into_iter()
+                        .map(|p| (parser::sniff_mime(&p.head), p.filename))
+                        .collect(),
+                    None => whole
+                        .map(|mime| (mime, head.filename.clone()))
+                        .into_iter()
+                        .collect(),
+                };
+                (b.len(), files)
+            }
+        };
+        let fuids: Vec<String> = files.iter().map(|_| self.fuids.next('F')).collect();
         let info = self.state(dir, ts);
-        let files = match dir {
+        let list = match dir {
             Direction::Orig => {
                 info.request_body_len = len;
                 &mut info.orig_files
@@ -357,13 +374,13 @@ impl HttpAnalyzer {
                 &mut info.resp_files
             }
         };
-        if let Some((fuid, mime, _)) = file {
-            files.fuids.push(fuid);
+        for (fuid, (mime, filename)) in fuids.into_iter().zip(files) {
+            list.fuids.push(fuid);
             if let Some(m) = mime {
-                files.mime_types.push(m);
+                list.mime_types.push(m);
             }
-            if let Some(f) = &head.filename {
-                files.filenames.push(f.clone());
+            if let Some(f) = filename {
+                list.filenames.push(f);
             }
         }
         info.in_entity = false;
@@ -435,7 +452,10 @@ impl HttpAnalyzer {
                                 }
                                 Some(f) => {
                                     let enc = head.encoding.unwrap_or(Encoding::Identity);
-                                    Phase::Body(head, Body::new(f, enc))
+                                    {
+                                        let boundary = head.boundary.clone();
+                                        Phase::Body(head, Body::new(f, enc, boundary))
+                                    }
                                 }
                             }
                         } else {
@@ -525,7 +545,7 @@ impl HttpAnalyzer {
                         let head = self.on_reply(ts, sl, out);
                         return Some(Phase::Body(
                             head,
-                            Body::new(Framing::UntilEof, Encoding::Identity),
+                            Body::new(Framing::UntilEof, Encoding::Identity, None),
                         ));
                     }
                     // Not a reply we can place (Zeek ignores such lines silently).
@@ -724,6 +744,40 @@ mod fuzz {
             }
             a.finish(Timestamp(2.0), &mut out);
         }
+    }
+}
+
+#[cfg(test)]
+mod multipart_bodies {
+    use super::*;
+    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::Transport;
+
+    #[test]
+    fn each_form_part_is_a_file() {
+        let body = b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.html\"\r\n\r\n<html>hi</html>\r\n--X--\r\n";
+        let mut req = format!(
+            "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
+        a.data(
+            Timestamp(2.0),
+            Direction::Resp,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            &mut out,
+        );
+        a.finish(Timestamp(3.0), &mut out);
+        let rows = out.rows();
+        assert_eq!(rows.len(), 1);
+        let cols: Vec<&str> = rows[0].split('\t').collect();
+        assert_eq!(cols[8], body.len().to_string());
+        assert_eq!(cols[18].split(',').count(), 2, "{}", rows[0]);
+        assert_eq!((cols[19], cols[20]), ("x.html", "text/html"));
     }
 }
 
