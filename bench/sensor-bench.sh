@@ -23,7 +23,7 @@ big=$WORKDIR/big.pcap
 if [ ! -s "$big" ]; then
     set_files=()
     for f in tests/fixtures/pcaps/*.pcap; do
-        [ "$(capinfos -T -E "$f" | tail -1 | cut -f2)" = "Ethernet" ] && set_files+=("$f")
+        [ "$(capinfos -T -E "$f" | tail -1 | cut -f2)" = "ether" ] && set_files+=("$f")
     done
     mergecap -F pcap -w "$WORKDIR/set.pcap" "${set_files[@]}"
     parts=()
@@ -38,12 +38,20 @@ packets=$(capinfos -M -T -c "$big" | tail -1 | cut -f2)
 bytes=$(capinfos -M -T -d "$big" | tail -1 | cut -f2)
 echo "capture: $big, $packets packets, $bytes bytes of packet data"
 printf '%-34s %9s %10s %9s %9s\n' run seconds kpkt/s Gbit/s maxRSS_MB
+# Best of REPEAT runs: the machine is shared, so the fastest run is the least disturbed one.
+REPEAT=${REPEAT:-3}
 measure() {
     local name=$1; shift
-    local out=$WORKDIR/time-$name.txt
-    rm -rf "$WORKDIR/logs-$name"
-    /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>&1
-    read -r secs rss_kb < "$out"
+    local out=$WORKDIR/time-$name.txt best=""
+    for _ in $(seq "$REPEAT"); do
+        rm -rf "$WORKDIR"/logs-*
+        /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>&1
+        read -r secs rss_kb < "$out"
+        if [ -z "$best" ] || awk -v a="$secs" -v b="${best% *}" 'BEGIN { exit !(a < b) }'; then
+            best="$secs $rss_kb"
+        fi
+    done
+    read -r secs rss_kb <<< "$best"
     awk -v n="$name" -v s="$secs" -v p="$packets" -v b="$bytes" -v r="$rss_kb" \
         'BEGIN { printf "%-34s %9.2f %10.0f %9.3f %9.1f\n", n, s, p/s/1000, b*8/s/1e9, r/1024 }'
 }
