@@ -65,6 +65,11 @@ pub fn analyzers() -> Vec<(Ports, Factory, Probe)> {
             starttls::new_xmpp_analyzer,
             starttls::probe_xmpp,
         ),
+        (
+            starttls::IMAP_PORTS,
+            starttls::new_imap_analyzer,
+            starttls::probe_imap,
+        ),
     ]
 }
 

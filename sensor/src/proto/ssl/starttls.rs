@@ -10,6 +10,7 @@ const MAX_PLAINTEXT: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Pop3,
+    Imap,
     Xmpp,
 }
 
@@ -17,6 +18,7 @@ impl Protocol {
     fn service(self) -> &'static str {
         match self {
             Protocol::Pop3 => "pop3",
+            Protocol::Imap => "imap",
             Protocol::Xmpp => "xmpp",
         }
     }
@@ -31,6 +33,16 @@ impl Protocol {
                     l.eq_ignore_ascii_case(b"STLS").then_some(())
                 })
                 .map(|()| orig.len()),
+            // `tag STARTTLS`
+            Protocol::Imap => orig
+                .split(|b| *b == b'\n')
+                .find_map(|line| {
+                    let l = line.strip_suffix(b"\r").unwrap_or(line);
+                    let mut words = l.split(|b| *b == b' ');
+                    let (_tag, verb) = (words.next()?, words.next()?);
+                    verb.eq_ignore_ascii_case(b"STARTTLS").then_some(())
+                })
+                .map(|()| orig.len()),
             Protocol::Xmpp => find(orig, b"<starttls").map(|_| orig.len()),
         }
     }
@@ -43,6 +55,23 @@ impl Protocol {
                 let start = find(tail, b"+OK")?;
                 let nl = tail[start..].iter().position(|b| *b == b'\n')?;
                 Some(from + start + nl + 1)
+            }
+            // The tagged `tag OK ...` completion (untagged `* ...` lines may come first).
+            Protocol::Imap => {
+                let mut at = 0;
+                for line in tail.split_inclusive(|b| *b == b'\n') {
+                    at += line.len();
+                    if !line.ends_with(b"\n") {
+                        return None;
+                    }
+                    let mut words = line.split(|b| *b == b' ');
+                    let tag = words.next()?;
+                    let status = words.next().unwrap_or_default();
+                    if tag != b"*" && status.eq_ignore_ascii_case(b"OK") {
+                        return Some(from + at);
+                    }
+                }
+                None
             }
             Protocol::Xmpp => {
                 let start = find(tail, b"<proceed")?;
@@ -162,6 +191,18 @@ impl Analyzer for StartTls {
 
 pub const POP3_PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 110)];
 pub const XMPP_PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 5222), (Transport::Tcp, 5269)];
+/// Zeek's `IMAP::ports`.
+pub const IMAP_PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 143)];
+
+pub fn new_imap_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
+    Box::new(StartTls::new(Protocol::Imap, info.clone()))
+}
+
+/// An IMAP server greeting.
+pub fn probe_imap(dir: Direction, first_bytes: &[u8]) -> bool {
+    dir == Direction::Resp
+        && (first_bytes.starts_with(b"* OK") || first_bytes.starts_with(b"* PREAUTH"))
+}
 
 pub fn new_pop3_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
     Box::new(StartTls::new(Protocol::Pop3, info.clone()))
@@ -181,4 +222,50 @@ pub fn probe_xmpp(dir: Direction, first_bytes: &[u8]) -> bool {
     dir == Direction::Orig
         && (first_bytes.starts_with(b"<stream:stream") || first_bytes.starts_with(b"<?xml"))
         && find(first_bytes, b"jabber").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::record_id::testkit::{conn, Collect};
+
+    #[test]
+    fn imap_starttls_hands_over_to_tls() {
+        let mut a = StartTls::new(Protocol::Imap, conn(Transport::Tcp, 143));
+        let mut out = Collect::default();
+        a.data(
+            Timestamp(1.0),
+            Direction::Resp,
+            b"* OK IMAP4rev1 ready\r\n",
+            &mut out,
+        );
+        a.data(
+            Timestamp(2.0),
+            Direction::Orig,
+            b"a1 STARTTLS\r\n",
+            &mut out,
+        );
+        a.data(
+            Timestamp(3.0),
+            Direction::Resp,
+            b"a1 OK Begin TLS\r\n",
+            &mut out,
+        );
+        a.data(
+            Timestamp(4.0),
+            Direction::Orig,
+            &[22, 3, 1, 0, 4, 1, 0, 0, 0],
+            &mut out,
+        );
+        a.data(
+            Timestamp(5.0),
+            Direction::Resp,
+            &[21, 3, 3, 0, 2, 2, 40],
+            &mut out,
+        );
+        a.finish(Timestamp(6.0), &mut out);
+        assert_eq!(out.services, vec!["imap"]);
+        assert_eq!(out.rows().len(), 1);
+        assert!(out.rows()[0].contains("\tCl\t"), "{:?}", out.rows());
+    }
 }
