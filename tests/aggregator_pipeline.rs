@@ -28,7 +28,11 @@ fn append(path: &std::path::Path, seqs: std::ops::Range<u64>) {
     for n in seqs {
         text.push_str(&format!("{n}.000000\tC{n:017}\t10.0.0.1\t443\ttcp\t\t-\n"));
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
 
@@ -74,7 +78,10 @@ fn shipper_to_aggregator_over_relp_survives_kill9_of_either_side() {
     let n = CHUNKS * CHUNK;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let t = tally(&count_sequence_numbers(&read_aggregator_logs(&agg.log_dir)), 0..n);
+        let t = tally(
+            &count_sequence_numbers(&read_aggregator_logs(&agg.log_dir)),
+            0..n,
+        );
         if t.missing.is_empty() {
             break;
         }
@@ -93,6 +100,10 @@ fn shipper_to_aggregator_over_relp_survives_kill9_of_either_side() {
     agg.daemon.terminate(Duration::from_secs(10));
     let all = read_aggregator_logs(&agg.log_dir);
     let t = tally(&count_sequence_numbers(&all), 0..n);
-    assert_eq!(t, Tally::default(), "kills (shipper, aggregator) = {kills:?}");
+    assert_eq!(
+        t,
+        Tally::default(),
+        "kills (shipper, aggregator) = {kills:?}"
+    );
     assert!(all.contains("\t443\ttcp\t\t-\n"), "byte-exact body");
 }

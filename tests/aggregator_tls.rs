@@ -1,6 +1,6 @@
 //! Syslog over TLS (RFC 5425) into the aggregator: rsyslog's GnuTLS `omfwd` with a client
 //! certificate is admitted by certificate name and limited to the tags its peer rule allows; a
-//! client without a certificate is refused and counted.
+//! client without a certificate is refused and counted; rsyslog `omrelp` over TLS delivers too.
 
 mod common;
 
@@ -25,16 +25,24 @@ fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
 fn pki(dir: &Path) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "estuary test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "estuary test CA");
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let leaf = |cn: &str, dns: &str| {
         let mut params = CertificateParams::new(vec![dns.to_owned()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        (write(dir, &format!("{cn}.crt"), &cert.pem()), write(dir, &format!("{cn}.key"), &key.serialize_pem()))
+        (
+            write(dir, &format!("{cn}.crt"), &cert.pem()),
+            write(dir, &format!("{cn}.key"), &key.serialize_pem()),
+        )
     };
     Pki {
         ca: write(dir, "ca.pem", &ca.pem()),
@@ -47,7 +55,7 @@ fn pki(dir: &Path) -> Pki {
 async fn tls_peers_admitted_by_certificate_name_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
-    let (tls_port, tcp_port) = (free_tcp_port(), free_tcp_port());
+    let (tls_port, tcp_port, relp_port) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
     let logs = dir.path().join("logs");
     let config = dir.path().join("aggregator.toml");
     std::fs::write(
@@ -58,6 +66,7 @@ spool_dir = "{spool}"
 [listen]
 tls = "127.0.0.1:{tls_port}"
 tcp = "127.0.0.1:{tcp_port}"
+relp_tls = "127.0.0.1:{relp_port}"
 [mail]
 sendmail = ""
 [tls]
@@ -77,7 +86,11 @@ tag_regex = "^bro_(conn|ssl)$"
         ),
     )
     .unwrap();
-    let _agg = Daemon::estuary("aggregator", &["aggregate", "--config", config.to_str().unwrap()], dir.path());
+    let _agg = Daemon::estuary(
+        "aggregator",
+        &["aggregate", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
     wait_for_tcp_listen(tls_port, Duration::from_secs(20));
 
     let input = dir.path().join("in.log");
@@ -86,6 +99,11 @@ tag_regex = "^bro_(conn|ssl)$"
         text.push_str(&format!("1.0\tC{i:017}\tssl\t\n"));
     }
     std::fs::write(&input, &text).unwrap();
+    let conn_in = dir.path().join("conn.in");
+    let conn_text: String = (0..100u64)
+        .map(|i| format!("1.0\tC{:017}\tconn\t\n", 1000 + i))
+        .collect();
+    std::fs::write(&conn_in, &conn_text).unwrap();
     let http = dir.path().join("http.log");
     std::fs::write(&http, "1.0\tC99999999999999999\thttp\n").unwrap();
     let rsyslog_conf = format!(
@@ -93,6 +111,12 @@ tag_regex = "^bro_(conn|ssl)$"
          defaultNetstreamDriverCertFile=\"{cert}\" defaultNetstreamDriverKeyFile=\"{key}\" \
          localHostname=\"sensor1\" parser.escapeControlCharacterTab=\"off\")\n\
          module(load=\"imfile\" mode=\"polling\" pollingInterval=\"1\")\n\
+         module(load=\"omrelp\")\n\
+         input(type=\"imfile\" file=\"{conn_in}\" tag=\"bro_conn\" facility=\"local7\" ruleset=\"relp\")\n\
+         ruleset(name=\"relp\") {{ action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{relp_port}\" \
+         tls=\"on\" tls.caCert=\"{ca}\" tls.myCert=\"{cert}\" tls.myPrivKey=\"{key}\" \
+         tls.authMode=\"name\" tls.permittedPeer=[\"localhost\"] \
+         template=\"RSYSLOG_SyslogProtocol23Format\") }}\n\
          input(type=\"imfile\" file=\"{input}\" tag=\"bro_ssl\" facility=\"local7\" ruleset=\"fwd\")\n\
          input(type=\"imfile\" file=\"{http}\" tag=\"bro_http\" facility=\"local7\" ruleset=\"fwd\")\n\
          ruleset(name=\"fwd\") {{ action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{tls_port}\" \
@@ -104,6 +128,7 @@ tag_regex = "^bro_(conn|ssl)$"
         key = pki.client.1.display(),
         input = input.display(),
         http = http.display(),
+        conn_in = conn_in.display(),
     );
     let mut rsyslog = start_rsyslog("rsyslog", dir.path(), &rsyslog_conf);
     let ssl_log = logs.join("current/ssl.log");
@@ -112,15 +137,25 @@ tag_regex = "^bro_(conn|ssl)$"
         (t.lines().count() >= 200).then_some(t)
     });
     assert_eq!(got, text, "byte for byte, trailing empty field included");
+    let conn_log = logs.join("current/conn.log");
+    let got = wait_for(Duration::from_secs(30), "100 lines over RELP/TLS", || {
+        let t = std::fs::read_to_string(&conn_log).unwrap_or_default();
+        (t.lines().count() >= 100).then_some(t)
+    });
+    assert_eq!(got, conn_text, "RELP over TLS");
 
     // No client certificate: the handshake fails and the peer is counted as refused.
     let client = estuary_wire::tls::client_config(&pki.ca, None).unwrap();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", tls_port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+        .await
+        .unwrap();
     let connector = tokio_rustls::TlsConnector::from(client);
     let name = estuary_wire::tls::server_name("localhost").unwrap();
     if let Ok(mut stream) = connector.connect(name, tcp).await {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let _ = stream.write_all(&octet_frame("x", "bro_conn", "seq=1\tnope")).await;
+        let _ = stream
+            .write_all(&octet_frame("x", "bro_conn", "seq=1\tnope"))
+            .await;
         let mut buf = [0u8; 16];
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
     }
@@ -132,5 +167,5 @@ tag_regex = "^bro_(conn|ssl)$"
     });
     rsyslog.terminate(Duration::from_secs(5));
     assert!(!logs.join("current/http.log").exists());
-    assert!(!logs.join("current/conn.log").exists());
+    assert!(!std::fs::read_to_string(&conn_log).unwrap().contains("nope"));
 }

@@ -168,8 +168,9 @@ fn writer_loop(
                 Job::Sync(done) => waiters.push(done),
                 Job::Rotate(at) => {
                     write_committed(&mut writer, &mut batches, &shared);
-                    rotate(&mut writer, at, &archive_tx);
-                    if digest_at_rotation {
+                    // The digest interval ends with a rotation (not with a catch-up that
+                    // found nothing due).
+                    if rotate(&mut writer, at, &archive_tx) && digest_at_rotation {
                         let _ = mail_tx.send(MailJob::Digest(at));
                     }
                 }
@@ -254,7 +255,8 @@ fn write_all(
     Ok(())
 }
 
-fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sender<()>) {
+/// Whether anything was rotated.
+fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sender<()>) -> bool {
     loop {
         match writer.rotate(at) {
             Ok(rotated) => {
@@ -264,7 +266,7 @@ fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sen
                 if !rotated.is_empty() {
                     let _ = archive_tx.send(());
                 }
-                return;
+                return !rotated.is_empty();
             }
             Err(err) => {
                 tracing::error!(%err, "rotation failed; retrying");

@@ -230,6 +230,11 @@ impl Writer {
             found.push((NOTICES_KEY.to_owned(), notices));
         }
         let now = SystemTime::now();
+        // A file rotated away just before a crash may still be in the journal: forget it, or a
+        // new incarnation under the same name would inherit its committed length.
+        self.state
+            .files
+            .retain(|key, _| found.iter().any(|(k, _)| k == key));
         for (key, path) in found {
             let on_disk = fs::metadata(&path)?.len();
             let known = self.state.files.get(&key).copied();
