@@ -379,7 +379,10 @@ pub fn read_aggregator_logs(dir: &Path) -> String {
                 };
                 let mut text = String::new();
                 use std::io::Read;
-                if flate2::read::MultiGzDecoder::new(file).read_to_string(&mut text).is_ok() {
+                if flate2::read::MultiGzDecoder::new(file)
+                    .read_to_string(&mut text)
+                    .is_ok()
+                {
                     out.push_str(&text);
                 }
             } else if let Ok(bytes) = std::fs::read(&path) {
