@@ -14,7 +14,7 @@ use estuary_wire::{Format, Framing, Origin, Pri};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::batch::{Batch, Entry, BATCH_BYTES};
+use crate::batch::{Batch, Entry};
 use crate::hash::{read_full_at, CHECK_BYTES};
 use crate::lines::{Cutter, Line, LineKind};
 use crate::registry::{FileView, Registry, ROTATE_WAIT};
@@ -81,13 +81,15 @@ impl Reader {
                 for _ in 0..CHUNKS_PER_TURN {
                     match self.read(cursor, &mut buf, &mut batch) {
                         Read::Progress { more } => {
-                            progressed = true;
                             if batch.is_full() && !self.send(&mut batch) {
                                 return;
                             }
+                            // At the end of the file: an append from now on sets the wake flag,
+                            // so waiting below cannot miss it.
                             if !more {
                                 break;
                             }
+                            progressed = true;
                         }
                         Read::Idle => break,
                         Read::Truncated => {
@@ -256,9 +258,6 @@ impl<'a> Encoder<'a> {
             tag: &input.tag,
             origin: None,
         };
-        if batch.buf.capacity() == 0 {
-            batch.buf.reserve(BATCH_BYTES + CHUNK);
-        }
         Encoder {
             format: reader.format,
             framing: reader.framing,

@@ -72,8 +72,8 @@ pub struct FileCounts {
 #[derive(Debug)]
 pub struct Stats {
     pub dests: Vec<(String, DestStats)>,
-    /// Lines and bytes read per (destination, path).
-    files: Mutex<BTreeMap<(usize, PathBuf), FileCounts>>,
+    /// Lines and bytes read per path, per destination.
+    files: Mutex<Vec<BTreeMap<PathBuf, FileCounts>>>,
 }
 
 impl Stats {
@@ -83,7 +83,7 @@ impl Stats {
                 .iter()
                 .map(|n| (n.clone(), DestStats::default()))
                 .collect(),
-            files: Mutex::new(BTreeMap::new()),
+            files: Mutex::new(vec![BTreeMap::new(); dest_names.len()]),
         }
     }
 
@@ -96,9 +96,16 @@ impl Stats {
             .files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = files.entry((dest, path.to_owned())).or_default();
-        at.lines_read += counts.lines_read;
-        at.bytes_read += counts.bytes_read;
+        let Some(files) = files.get_mut(dest) else {
+            return;
+        };
+        if !files.contains_key(path) {
+            files.insert(path.to_owned(), FileCounts::default());
+        }
+        if let Some(at) = files.get_mut(path) {
+            at.lines_read += counts.lines_read;
+            at.bytes_read += counts.bytes_read;
+        }
     }
 
     pub fn report(&self, unix_time: u64) -> Status {
@@ -107,11 +114,13 @@ impl Stats {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut by_path: BTreeMap<PathBuf, BTreeMap<String, FileCounts>> = BTreeMap::new();
-        for ((dest, path), counts) in files.iter() {
-            by_path
-                .entry(path.clone())
-                .or_default()
-                .insert(self.dests[*dest].0.clone(), *counts);
+        for (dest, paths) in files.iter().enumerate() {
+            for (path, counts) in paths {
+                by_path
+                    .entry(path.clone())
+                    .or_default()
+                    .insert(self.dests[dest].0.clone(), *counts);
+            }
         }
         Status {
             time: unix_time,
