@@ -251,25 +251,8 @@ impl Decoder for SyslogDecoder {
 mod tests {
     use super::*;
     use crate::encode::write_frame;
+    use crate::test_util::decode_all;
     use proptest::prelude::*;
-
-    fn decode_all(
-        decoder: &mut SyslogDecoder,
-        chunks: &[&[u8]],
-    ) -> Result<Vec<Item>, FramingError> {
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        for chunk in chunks {
-            buf.extend_from_slice(chunk);
-            while let Some(item) = decoder.decode(&mut buf)? {
-                out.push(item);
-            }
-        }
-        while let Some(item) = decoder.decode_eof(&mut buf)? {
-            out.push(item);
-        }
-        Ok(out)
-    }
 
     fn msg(s: &[u8]) -> Item {
         Ok(Bytes::copy_from_slice(s))

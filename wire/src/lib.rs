@@ -17,6 +17,8 @@ pub mod origin;
 pub mod parse;
 pub mod pri;
 pub mod relp;
+#[cfg(test)]
+mod test_util;
 pub mod tls;
 
 pub use encode::Header;

@@ -31,8 +31,23 @@ fn new_ca(dir: &Path, name: &str) -> Ca {
     Ca { cert, key, pem }
 }
 
-/// A leaf certificate signed by `ca`; returns (cert file, key file).
-fn leaf(dir: &Path, ca: &Ca, cn: &str, dns: &[&str]) -> (PathBuf, PathBuf) {
+/// PEM files of a leaf certificate and its key.
+struct Leaf {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Leaf {
+    fn pair(&self) -> KeyPair<'_> {
+        KeyPair {
+            cert_file: &self.cert,
+            key_file: &self.key,
+        }
+    }
+}
+
+/// A leaf certificate signed by `ca`.
+fn leaf(dir: &Path, ca: &Ca, cn: &str, dns: &[&str]) -> Leaf {
     let mut params =
         CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
@@ -42,10 +57,10 @@ fn leaf(dir: &Path, ca: &Ca, cn: &str, dns: &[&str]) -> (PathBuf, PathBuf) {
     ];
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    (
-        write(dir, &format!("{cn}.crt"), &cert.pem()),
-        write(dir, &format!("{cn}.key"), &key.serialize_pem()),
-    )
+    Leaf {
+        cert: write(dir, &format!("{cn}.crt"), &cert.pem()),
+        key: write(dir, &format!("{cn}.key"), &key.serialize_pem()),
+    }
 }
 
 /// Runs one handshake; the server side returns the client's certificate names.
@@ -94,24 +109,14 @@ async fn handshake(
 async fn mutual_tls_accepts_good_client_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let ca = new_ca(dir.path(), "ca");
-    let (server_cert, server_key) = leaf(dir.path(), &ca, "aggregator", &["localhost"]);
-    let (client_cert, client_key) = leaf(dir.path(), &ca, "sensor1", &["sensor1.example"]);
+    let server_leaf = leaf(dir.path(), &ca, "aggregator", &["localhost"]);
+    let client_leaf = leaf(dir.path(), &ca, "sensor1", &["sensor1.example"]);
     let server = tls::server_config(
-        KeyPair {
-            cert_file: &server_cert,
-            key_file: &server_key,
-        },
+        server_leaf.pair(),
         ClientAuth::Required { ca_file: &ca.pem },
     )
     .unwrap();
-    let client = tls::client_config(
-        &ca.pem,
-        Some(KeyPair {
-            cert_file: &client_cert,
-            key_file: &client_key,
-        }),
-    )
-    .unwrap();
+    let client = tls::client_config(&ca.pem, Some(client_leaf.pair())).unwrap();
     let (server_result, client_result) = handshake(server, client).await;
     assert_eq!(
         server_result.unwrap(),
@@ -125,24 +130,14 @@ async fn client_cert_from_wrong_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ca = new_ca(dir.path(), "ca");
     let rogue = new_ca(dir.path(), "rogue");
-    let (server_cert, server_key) = leaf(dir.path(), &ca, "aggregator", &["localhost"]);
-    let (client_cert, client_key) = leaf(dir.path(), &rogue, "intruder", &[]);
+    let server_leaf = leaf(dir.path(), &ca, "aggregator", &["localhost"]);
+    let client_leaf = leaf(dir.path(), &rogue, "intruder", &[]);
     let server = tls::server_config(
-        KeyPair {
-            cert_file: &server_cert,
-            key_file: &server_key,
-        },
+        server_leaf.pair(),
         ClientAuth::Required { ca_file: &ca.pem },
     )
     .unwrap();
-    let client = tls::client_config(
-        &ca.pem,
-        Some(KeyPair {
-            cert_file: &client_cert,
-            key_file: &client_key,
-        }),
-    )
-    .unwrap();
+    let client = tls::client_config(&ca.pem, Some(client_leaf.pair())).unwrap();
     let (server_result, client_result) = handshake(server.clone(), client).await;
     let err = server_result.unwrap_err().to_string();
     assert!(err.contains("UnknownIssuer"), "server error: {err}");
@@ -160,15 +155,8 @@ async fn server_from_wrong_ca_is_refused_by_client() {
     let dir = tempfile::tempdir().unwrap();
     let ca = new_ca(dir.path(), "ca");
     let rogue = new_ca(dir.path(), "rogue");
-    let (server_cert, server_key) = leaf(dir.path(), &rogue, "impostor", &["localhost"]);
-    let server = tls::server_config(
-        KeyPair {
-            cert_file: &server_cert,
-            key_file: &server_key,
-        },
-        ClientAuth::Off,
-    )
-    .unwrap();
+    let server_leaf = leaf(dir.path(), &rogue, "impostor", &["localhost"]);
+    let server = tls::server_config(server_leaf.pair(), ClientAuth::Off).unwrap();
     let client = tls::client_config(&ca.pem, None).unwrap();
     let (_, client_result) = handshake(server, client).await;
     let err = client_result.unwrap_err().to_string();
@@ -189,7 +177,7 @@ fn errors_name_the_file() {
     assert!(err.to_string().contains("empty.pem"), "{err}");
 
     let ca = new_ca(dir.path(), "ca");
-    let (cert, _) = leaf(dir.path(), &ca, "server", &["localhost"]);
+    let Leaf { cert, .. } = leaf(dir.path(), &ca, "server", &["localhost"]);
     let err = tls::server_config(
         KeyPair {
             cert_file: &cert,

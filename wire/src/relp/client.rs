@@ -93,7 +93,7 @@ impl<T> ClientSession<T> {
     pub fn open(&mut self, software: &str) -> Frame {
         let txnr = self.take_txnr();
         self.state = State::Opening(txnr);
-        Frame::new(txnr, Command::Open, Offers::client(software).to_bytes())
+        Frame::new(txnr, Command::Open, Offers::librelp(software).to_bytes())
     }
 
     pub fn is_open(&self) -> bool {
@@ -204,7 +204,7 @@ mod tests {
         let mut s = ClientSession::new(window);
         let open = s.open("estuary,test");
         assert_eq!(open.txnr, Txnr::FIRST);
-        let server = Offers::client("librelp,1.11.0,http://librelp.adiscon.com");
+        let server = Offers::librelp("librelp,1.11.0,http://librelp.adiscon.com");
         let rsp = Response::open_ok(&server).to_frame(open.txnr);
         assert!(matches!(s.handle(rsp), Ok(Event::Opened(_))));
         s

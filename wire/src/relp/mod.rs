@@ -367,9 +367,9 @@ pub enum OfferError {
 }
 
 impl Offers {
-    /// The client's offer as librelp builds it: `relp_version=0`, `relp_software=...`,
+    /// What librelp offers from either side of `open`: `relp_version=0`, `relp_software=...`,
     /// `commands=syslog`.
-    pub fn client(software: &str) -> Offers {
+    pub fn librelp(software: &str) -> Offers {
         Offers(vec![
             Offer {
                 name: "relp_version".into(),
@@ -559,24 +559,10 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::decode_all;
     use proptest::prelude::*;
 
     const SOFTWARE: &str = "librelp,1.2.16,http://librelp.adiscon.com";
-
-    fn decode_all(codec: &mut RelpCodec, chunks: &[&[u8]]) -> Result<Vec<Frame>, RelpError> {
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        for chunk in chunks {
-            buf.extend_from_slice(chunk);
-            while let Some(frame) = codec.decode(&mut buf)? {
-                out.push(frame);
-            }
-        }
-        while let Some(frame) = codec.decode_eof(&mut buf)? {
-            out.push(frame);
-        }
-        Ok(out)
-    }
 
     fn encoded(frame: &Frame) -> Vec<u8> {
         let mut out = Vec::new();
@@ -589,7 +575,7 @@ mod tests {
         let open = Frame::new(
             Txnr::FIRST,
             Command::Open,
-            Offers::client(SOFTWARE).to_bytes(),
+            Offers::librelp(SOFTWARE).to_bytes(),
         );
         assert_eq!(
             encoded(&open),

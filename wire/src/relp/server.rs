@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{Command, Frame, Offer, Offers, Response, Txnr, RELP_VERSION};
+use super::{Command, Frame, Offers, Response, Txnr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -48,24 +48,10 @@ pub struct ServerSession {
 impl ServerSession {
     /// `software` is what the server names itself in its answer to `open`.
     pub fn new(software: &str) -> ServerSession {
-        let offers = Offers(vec![
-            Offer {
-                name: "relp_version".into(),
-                values: vec![RELP_VERSION.into()],
-            },
-            Offer {
-                name: "relp_software".into(),
-                values: vec![software.into()],
-            },
-            Offer {
-                name: "commands".into(),
-                values: vec!["syslog".into()],
-            },
-        ]);
         ServerSession {
             state: State::AwaitingOpen,
             expected: Txnr::FIRST,
-            offers,
+            offers: Offers::librelp(software),
         }
     }
 
@@ -205,7 +191,7 @@ mod tests {
         let again = Frame::new(
             Txnr::new(2).unwrap(),
             Command::Open,
-            Offers::client("c").to_bytes(),
+            Offers::librelp("c").to_bytes(),
         );
         let rsp = Response::parse(&reply(server.handle(again).unwrap()).data).unwrap();
         assert_eq!(
@@ -245,7 +231,7 @@ mod tests {
             Just(Command::Other("x".into())),
         ];
         let data = prop_oneof![
-            Just(Offers::client("c").to_bytes().to_vec()),
+            Just(Offers::librelp("c").to_bytes().to_vec()),
             Just(b"200 OK".to_vec()),
             Just(b"200 OK\nrelp_version=0\ncommands=syslog".to_vec()),
             prop::collection::vec(any::<u8>(), 0..20),
