@@ -34,6 +34,16 @@ fn zeek_dev_traces_match_zeek_logs() {
         }
         run_sensor(&bin, &dir, &args);
         for log in &entry.logs {
+            // notice.log of the policy entries comes from scripts default Zeek does not load
+            // (FTP brute forcing, SQL injection); the README says to compare it only where the
+            // sensor implements the same detection, which it does not.
+            if entry.mode == "policy" && log == "notice.log" {
+                println!(
+                    "{}: notice.log not compared (policy script not implemented)",
+                    entry.id
+                );
+                continue;
+            }
             let expected_path = root.join(&entry.id).join("expected").join(log);
             let (expected, got) = if let Some(base) = log.strip_suffix(".cut") {
                 let exp = read_cut(&expected_path).expect("expected cut log");

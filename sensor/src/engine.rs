@@ -368,6 +368,34 @@ mod tests {
         f
     }
 
+    /// An Ethernet/IPv4/TCP frame without a valid checksum (engines here ignore checksums).
+    fn tcp_frame(
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = (40 + payload.len()) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 6, 0, 0];
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&ack.to_be_bytes());
+        f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
     fn conn_rows(e: &mut Engine) -> Vec<Vec<Value>> {
         e.take_records()
             .into_iter()
@@ -420,6 +448,70 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0][0], Value::Time(Timestamp(191.0)));
         assert_eq!(rows[0][11], Value::Str("S0".into()));
+    }
+
+    #[test]
+    fn unanswered_syn_ends_after_the_attempt_delay() {
+        let cfg = TrackerConfig {
+            ignore_checksums: true,
+            ..TrackerConfig::default()
+        };
+        let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::none()), UidGen::seeded(1));
+        let syn = tcp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80, 0x02, 100, 0, b"");
+        // Retransmissions at +1 s and +3 s belong to the attempt; the one at +9 s comes after
+        // the 5 s attempt timer removed it, so it starts a new connection.
+        for t in [0.0, 1.0, 3.0, 9.0] {
+            e.packet(1000.0 + t, Linktype::ETHERNET, &syn, syn.len());
+        }
+        let first = conn_rows(&mut e);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0][11], Value::Str("S0".into()));
+        assert_eq!(first[0][15], Value::Str("S".into()));
+        assert_eq!(first[0][16], Value::Count(3));
+        assert_eq!(first[0][8], Value::Interval(3.0));
+        e.finish();
+        let second = conn_rows(&mut e);
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0][0], Value::Time(Timestamp(1009.0)));
+        assert_eq!(second[0][16], Value::Count(1));
+    }
+
+    #[test]
+    fn established_connection_closes_five_seconds_after_the_fin_exchange() {
+        let cfg = TrackerConfig {
+            ignore_checksums: true,
+            ..TrackerConfig::default()
+        };
+        let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::none()), UidGen::seeded(1));
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let pkts = [
+            (0.0, tcp_frame(c, 40000, s, 9, 0x02, 100, 0, b"")),
+            (0.1, tcp_frame(s, 9, c, 40000, 0x12, 500, 101, b"")),
+            (0.2, tcp_frame(c, 40000, s, 9, 0x10, 101, 501, b"")),
+            (0.3, tcp_frame(c, 40000, s, 9, 0x18, 101, 501, b"hello")),
+            (0.4, tcp_frame(s, 9, c, 40000, 0x11, 501, 106, b"")),
+            (0.5, tcp_frame(c, 40000, s, 9, 0x11, 106, 502, b"")),
+            (0.6, tcp_frame(s, 9, c, 40000, 0x10, 502, 107, b"")),
+        ];
+        for (t, f) in &pkts {
+            e.packet(2000.0 + t, Linktype::ETHERNET, f, f.len());
+        }
+        assert!(
+            conn_rows(&mut e).is_empty(),
+            "removed only after tcp_close_delay"
+        );
+        let later = tcp_frame([10, 9, 9, 9], 1, [10, 9, 9, 8], 2, 0x02, 1, 0, b"");
+        e.packet(2005.6, Linktype::ETHERNET, &later, later.len());
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][11], Value::Str("SF".into()));
+        assert_eq!(rows[0][15], Value::Str("ShADfFa".into()));
+        // The final ACK after both FINs does not extend the duration.
+        assert_eq!(rows[0][8], Value::Interval(2000.5 - 2000.0));
+        assert_eq!(
+            (rows[0][9].clone(), rows[0][10].clone()),
+            (Value::Count(5), Value::Count(0))
+        );
     }
 
     #[test]

@@ -227,6 +227,8 @@ pub struct Entry {
     pub trace: PathBuf,
     pub logs: Vec<String>,
     pub ignore_checksums: bool,
+    /// `default`, `bare` or `policy` (the test loaded a policy script default Zeek lacks).
+    pub mode: String,
 }
 
 pub fn manifest(root: &Path) -> Vec<Entry> {
@@ -240,6 +242,7 @@ pub fn manifest(root: &Path) -> Vec<Entry> {
                 trace: root.join(c.get(1)?),
                 logs: c.get(4)?.split(',').map(str::to_string).collect(),
                 ignore_checksums: *c.get(6)? == "-C",
+                mode: c.get(5)?.to_string(),
             })
         })
         .collect()
