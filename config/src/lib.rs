@@ -13,6 +13,8 @@ mod fuzz;
 pub mod sensor;
 pub mod shipper;
 pub mod standalone;
+#[cfg(test)]
+mod test_util;
 mod toml_form;
 mod value;
 

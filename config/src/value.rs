@@ -1,4 +1,5 @@
-//! Scalar values shared by every format: durations, sizes, booleans, host:port, the local host name.
+//! Scalar values shared by every format: durations, sizes, booleans, host:port, the local host name,
+//! and the comment rule of the line-based formats.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,18 @@ pub(crate) fn config_dir(file: &Path) -> PathBuf {
     match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+/// The line without its comment: `#` starts one at the beginning of a line or after whitespace
+/// (`$ModLoad imfile #`), so `#` inside a value (`a#b`) stays.
+pub(crate) fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    match (0..bytes.len())
+        .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
+    {
+        Some(i) => &line[..i],
+        None => line,
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::settings::{canonical, Setting, Settings};
 use super::AggregatorConfig;
+use crate::value;
 use crate::{ConfigError, ConfigErrors};
 
 /// broctl/zeekctl options about running Bro/Zeek nodes, which the aggregator has no use for.
@@ -83,7 +84,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
     let mut settings = Settings::new(file);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
-        let content = strip_comment(raw).trim();
+        let content = value::strip_comment(raw).trim();
         if content.is_empty() {
             continue;
         }
@@ -133,19 +134,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
     settings.validate()
 }
 
-/// `#` starts a comment at the beginning of a line or after whitespace.
-fn strip_comment(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    match (0..bytes.len())
-        .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
-    {
-        Some(i) => &line[..i],
-        None => line,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::test_util::{expect_errors, lines_and_keys, Found};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -156,15 +147,8 @@ mod tests {
         parse(Path::new("/etc/estuary/cluster.cfg"), text)
     }
 
-    fn errors(text: &str) -> Vec<(Option<usize>, Option<String>, String)> {
-        match parse_str(text) {
-            Ok(_) => panic!("expected errors"),
-            Err(e) => {
-                e.0.into_iter()
-                    .map(|e| (e.line, e.key, e.message))
-                    .collect()
-            }
-        }
+    fn errors(text: &str) -> Vec<Found> {
+        expect_errors(parse_str(text))
     }
 
     const MINIMAL: &str =
@@ -288,8 +272,7 @@ mod tests {
             "LogDir = /l\nSpoolDir = /s\nLogRotationInterval = 7200\nLogExpireInterval = 1hr\nListenTLS = 127.0.0.1:6514\n\
              TLSRequireClientCert = 1\nMinDiskSpace = 2\nDiskHardFloor = 3\nlogdir = /again\nMailTo = \"x@y\"\n",
         );
-        let got: Vec<(Option<usize>, Option<&str>)> =
-            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        let got = lines_and_keys(&errs);
         assert_eq!(
             got,
             vec![
@@ -311,8 +294,7 @@ mod tests {
     #[test]
     fn missing_required_and_listener() {
         let errs = errors("MailTo = a@b\n");
-        let got: Vec<(Option<usize>, Option<&str>)> =
-            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        let got = lines_and_keys(&errs);
         assert_eq!(
             got,
             vec![
@@ -328,8 +310,7 @@ mod tests {
         let errs = errors(&format!(
             "{MINIMAL}ListenUDP = localhost:514\nAllowedPeers = 10.0.0.0/40\nDebug = maybe\nStatsLog = ${{Nope}}/x\nnonsense\n"
         ));
-        let got: Vec<(Option<usize>, Option<&str>)> =
-            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        let got = lines_and_keys(&errs);
         assert_eq!(
             got,
             vec![

@@ -30,9 +30,14 @@ pub(crate) const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 /// RFC 3164 TAG field limit (rsyslog's forward template cuts at 32 too).
 pub(crate) const TAG_MAX: usize = 32;
 
-/// imfile's old naming: `imfile-state:` plus the path with `/` turned into `-`.
-pub(crate) fn state_file_name(input: &Path) -> String {
-    format!("imfile-state:{}", input.to_string_lossy().replace('/', "-"))
+/// An input's state file: `name`, else imfile's old naming (`imfile-state:` plus the path with `/`
+/// turned into `-`), resolved against `work_dir`.
+pub(crate) fn state_file(work_dir: &Path, input: &Path, name: Option<&str>) -> PathBuf {
+    let name = name.map_or_else(
+        || format!("imfile-state:{}", input.to_string_lossy().replace('/', "-")),
+        str::to_owned,
+    );
+    crate::value::resolve(work_dir, Path::new(&name))
 }
 
 pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
@@ -109,8 +114,4 @@ pub(crate) fn unique_name(taken: &[String], name: String) -> String {
         .map(|n| format!("{name}#{n}"))
         .find(|candidate| !taken.contains(candidate))
         .unwrap_or(name)
-}
-
-pub(crate) fn resolve_state_file(work_dir: &Path, name: &str) -> PathBuf {
-    crate::value::resolve(work_dir, Path::new(name))
 }

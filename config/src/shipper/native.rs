@@ -222,10 +222,6 @@ fn input(
     let severity = toml.check(raw.severity.as_ref(), "severity", |s| {
         s.parse::<Severity>().map_err(|e| e.to_string())
     });
-    let state_name = raw
-        .state_file
-        .as_ref()
-        .map_or_else(|| defaults::state_file_name(&path), |s| s.get_ref().clone());
     let interval = toml
         .check(raw.poll_interval.as_ref(), "poll_interval", |v| {
             let d = duration(v)?;
@@ -268,12 +264,17 @@ fn input(
     if toml.errors.0.len() > before {
         return None;
     }
+    let state_file = defaults::state_file(
+        work_dir,
+        &path,
+        raw.state_file.as_ref().map(|s| s.get_ref().as_str()),
+    );
     Some(InputConfig {
         path,
         tag: raw.tag.get_ref().clone(),
         facility: facility.unwrap_or(defaults::FACILITY),
         severity: severity.unwrap_or(defaults::SEVERITY),
-        state_file: defaults::resolve_state_file(work_dir, &state_name),
+        state_file,
         watch: watch.unwrap_or(WatchMode::Inotify { fallback: interval }),
         start_at: start_at.unwrap_or(StartAt::Beginning),
         max_line_bytes: max_line_bytes.unwrap_or(defaults::MAX_LINE_BYTES),
@@ -458,20 +459,14 @@ fn tls_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{expect_errors, lines_and_keys, Found};
 
     fn parse_str(text: &str) -> Result<ShipperConfig, ConfigErrors> {
         parse(Path::new("/etc/estuary/ship.toml"), text)
     }
 
-    fn errors(text: &str) -> Vec<(Option<usize>, Option<String>, String)> {
-        match parse_str(text) {
-            Ok(_) => panic!("expected errors"),
-            Err(e) => {
-                e.0.into_iter()
-                    .map(|e| (e.line, e.key, e.message))
-                    .collect()
-            }
-        }
+    fn errors(text: &str) -> Vec<Found> {
+        expect_errors(parse_str(text))
     }
 
     const FULL: &str = r#"
@@ -602,8 +597,7 @@ facility = "local7"
         let errs = errors(
             "[[input]]\npath = \"/a\"\ntag = \"a:\"\nfacility = \"local9\"\nwatch = \"fanotify\"\n\n[[destination]]\nhost = \"h\"\ntransport = \"udp\"\nwindow = 5\nport = 0\n\n[[destination]]\nhost = \"h\"\ntransport = \"tls\"\n",
         );
-        let got: Vec<(Option<usize>, Option<&str>)> =
-            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        let got = lines_and_keys(&errs);
         assert_eq!(
             got,
             vec![
@@ -626,8 +620,7 @@ facility = "local7"
     #[test]
     fn empty_paths_are_errors() {
         let errs = errors("work_dir = \"\"\n[[input]]\npath = \"\"\ntag = \"a:\"\nstate_file = \" \"\n[[destination]]\nhost = \"h\"\ntransport = \"udp\"\n");
-        let got: Vec<(Option<usize>, Option<&str>)> =
-            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        let got = lines_and_keys(&errs);
         assert_eq!(
             got,
             vec![

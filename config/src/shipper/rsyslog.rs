@@ -170,7 +170,7 @@ impl<'a> Parser<'a> {
     }
 
     fn line(&mut self, line: usize, raw: &str) {
-        let text = strip_comment(raw).trim();
+        let text = value::strip_comment(raw).trim();
         if text.is_empty() {
             return;
         }
@@ -663,20 +663,17 @@ impl<'a> Parser<'a> {
                     e,
                 ));
             }
-            let state_name = pending
-                .state_file
-                .clone()
-                .unwrap_or_else(|| defaults::state_file_name(&path));
             let (max_line_bytes, long_lines) = match pending.trim_line_over {
                 Some(n) => (n, LongLines::Truncate),
                 None => (max_line_bytes, LongLines::Split),
             };
+            let state_file = defaults::state_file(&work_dir, &path, pending.state_file.as_deref());
             inputs.push(InputConfig {
                 path,
                 tag: pending.tag.clone(),
                 facility: pending.facility,
                 severity: pending.severity,
-                state_file: defaults::resolve_state_file(&work_dir, &state_name),
+                state_file,
                 watch: WatchMode::Inotify { fallback: poll },
                 start_at: StartAt::Beginning,
                 max_line_bytes,
@@ -741,17 +738,6 @@ impl<'a> Parser<'a> {
             stats_interval: defaults::STATS_INTERVAL,
         })
     }
-}
-
-/// `#` starts a comment at the beginning of a line or after whitespace (`$ModLoad imfile #`).
-fn strip_comment(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
-            return &line[..i];
-        }
-    }
-    line
 }
 
 /// omfwd's `(o)` option (octet-counted framing) in front of the host; `(z...)` compression is refused.
@@ -883,20 +869,14 @@ fn facility_filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{expect_errors, lines_and_keys, Found};
 
     fn parse_str(text: &str) -> Result<ShipperConfig, ConfigErrors> {
         parse(Path::new("/etc/estuary/60-bro.conf"), text)
     }
 
-    fn errors(text: &str) -> Vec<(Option<usize>, Option<String>, String)> {
-        match parse_str(text) {
-            Ok(_) => panic!("expected errors"),
-            Err(e) => {
-                e.0.into_iter()
-                    .map(|e| (e.line, e.key, e.message))
-                    .collect()
-            }
-        }
+    fn errors(text: &str) -> Vec<Found> {
+        expect_errors(parse_str(text))
     }
 
     const SEED_BLOCK: &str = "$ModLoad imfile #
@@ -1034,8 +1014,7 @@ local7.* @central_syslog_server
         let errs = errors(
             "$ModLoad imuxsock\n$InputFileName /a\n$ModLoad imfile\n$InputFileName /a\n$InputFileFacility local9\n$InputFileTag a:\n*.* @h:99999\n/var/log/x.log\n",
         );
-        let keys: Vec<(Option<usize>, Option<&str>)> =
-            errs.iter().map(|e| (e.0, e.1.as_deref())).collect();
+        let keys = lines_and_keys(&errs);
         assert_eq!(
             keys,
             vec![
