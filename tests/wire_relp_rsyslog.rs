@@ -6,36 +6,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::write_relp_frame as write_frame;
 use estuary_wire::parse;
-use estuary_wire::relp::{
-    Action, ClientSession, Event, Frame, RelpCodec, ServerSession, DEFAULT_MAX_DATA_LEN,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use estuary_wire::relp::{Action, ClientSession, Event, Frame, ServerSession};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::{Decoder, Encoder};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Reads the next RELP frame, failing the test on EOF or after `TIMEOUT`.
-async fn next_frame(stream: &mut TcpStream, codec: &mut RelpCodec, buf: &mut BytesMut) -> Frame {
-    let read = async {
-        loop {
-            if let Some(frame) = codec.decode(buf).expect("valid RELP from rsyslog") {
-                return frame;
-            }
-            let n = stream.read_buf(buf).await.expect("read from rsyslog");
-            assert!(n > 0, "rsyslog closed the RELP connection");
-        }
-    };
-    tokio::time::timeout(TIMEOUT, read)
-        .await
-        .expect("RELP frame in time")
-}
-
-async fn write_frame(stream: &mut TcpStream, codec: &mut RelpCodec, frame: &Frame) {
-    let mut out = BytesMut::new();
-    codec.encode(frame, &mut out).expect("encode frame");
-    stream.write_all(&out).await.expect("write to rsyslog");
+async fn next_frame(stream: &mut TcpStream, buf: &mut BytesMut) -> Frame {
+    common::read_relp_frame(stream, buf, TIMEOUT).await
 }
 
 fn zeek_line(i: usize) -> String {
@@ -47,13 +26,10 @@ async fn our_client_delivers_to_rsyslog_imrelp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.log");
     let port = common::free_tcp_port();
-    let config = format!(
-        "global(parser.escapeControlCharacterTab=\"off\")\n\
-         module(load=\"imrelp\")\n\
-         template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
-         input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n\
-         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n",
-        out.display()
+    let config = common::rsyslog_receiver_config(
+        "global(parser.escapeControlCharacterTab=\"off\")\nmodule(load=\"imrelp\")\n",
+        &format!("type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\""),
+        &out,
     );
     let rsyslog = common::start_rsyslog("imrelp", dir.path(), &config);
     common::wait_for_tcp_listen(port, TIMEOUT);
@@ -61,10 +37,10 @@ async fn our_client_delivers_to_rsyslog_imrelp() {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to imrelp");
-    let (mut codec, mut buf) = (RelpCodec::default(), BytesMut::new());
+    let mut buf = BytesMut::new();
     let mut session = ClientSession::new(16);
-    write_frame(&mut stream, &mut codec, &session.open("estuary-test,0.1")).await;
-    let offers = match session.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+    write_frame(&mut stream, &session.open("estuary-test,0.1")).await;
+    let offers = match session.handle(next_frame(&mut stream, &mut buf).await) {
         Ok(Event::Opened(offers)) => offers,
         other => panic!("open answered with {other:?}: {}", rsyslog.output()),
     };
@@ -80,29 +56,25 @@ async fn our_client_delivers_to_rsyslog_imrelp() {
         while sent < COUNT && session.can_send() {
             let message = format!("<190>1 - sensor1 bro_conn - - - {}", zeek_line(sent));
             let frame = session.send(message.into(), sent).expect("window has room");
-            write_frame(&mut stream, &mut codec, &frame).await;
+            write_frame(&mut stream, &frame).await;
             sent += 1;
         }
-        match session.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+        match session.handle(next_frame(&mut stream, &mut buf).await) {
             Ok(Event::Acked(i)) => acked.push(i),
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(acked, (0..COUNT).collect::<Vec<_>>(), "acks in order");
-    write_frame(&mut stream, &mut codec, &session.close()).await;
+    write_frame(&mut stream, &session.close()).await;
     loop {
-        match session.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+        match session.handle(next_frame(&mut stream, &mut buf).await) {
             Ok(Event::Closed) => break,
             Ok(Event::ServerClosing) => continue,
             other => panic!("close answered with {other:?}"),
         }
     }
 
-    let lines = common::wait_for(TIMEOUT, "imrelp to write every message", || {
-        let text = std::fs::read_to_string(&out).ok()?;
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        (lines.len() >= COUNT).then_some(lines)
-    });
+    let lines = common::wait_for_lines(&out, COUNT, "imrelp to write every message", TIMEOUT);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(
             line,
@@ -121,15 +93,14 @@ async fn rsyslog_omrelp_delivers_to_our_server() {
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let config = format!(
-        "global(localHostname=\"sensor1\" parser.escapeControlCharacterTab=\"off\")\n\
-         module(load=\"imfile\")\n\
-         module(load=\"omrelp\")\n\
-         input(type=\"imfile\" file=\"{}\" tag=\"bro_conn:\" facility=\"local7\" \
-         severity=\"info\" ruleset=\"fwd\")\n\
-         ruleset(name=\"fwd\") {{ action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{port}\" \
-         template=\"RSYSLOG_SyslogProtocol23Format\") }}\n",
-        log.display()
+    let config = common::rsyslog_forwarder_config(
+        "module(load=\"omrelp\")\n",
+        &log,
+        "bro_conn:",
+        &format!(
+            "type=\"omrelp\" target=\"127.0.0.1\" port=\"{port}\" \
+             template=\"RSYSLOG_SyslogProtocol23Format\""
+        ),
     );
     let rsyslog = common::start_rsyslog("omrelp", dir.path(), &config);
     let (mut stream, _) = tokio::time::timeout(TIMEOUT, listener.accept())
@@ -137,7 +108,7 @@ async fn rsyslog_omrelp_delivers_to_our_server() {
         .unwrap_or_else(|_| panic!("omrelp did not connect: {}", rsyslog.output()))
         .expect("accept");
 
-    let (mut codec, mut buf) = (RelpCodec::new(DEFAULT_MAX_DATA_LEN), BytesMut::new());
+    let mut buf = BytesMut::new();
     let mut session = ServerSession::new("estuary-test,0.1");
     let started = Instant::now();
     let mut bodies = Vec::new();
@@ -147,15 +118,15 @@ async fn rsyslog_omrelp_delivers_to_our_server() {
             "got {} of {COUNT}",
             bodies.len()
         );
-        let frame = next_frame(&mut stream, &mut codec, &mut buf).await;
+        let frame = next_frame(&mut stream, &mut buf).await;
         match session.handle(frame).expect("omrelp follows the protocol") {
-            Action::Reply(frame) => write_frame(&mut stream, &mut codec, &frame).await,
+            Action::Reply(frame) => write_frame(&mut stream, &frame).await,
             Action::Deliver { txnr, message } => {
                 let parsed = parse(&message).expect("parse omrelp message");
                 assert_eq!(parsed.app_name, Some("bro_conn"));
                 assert_eq!(parsed.hostname, Some("sensor1"));
                 bodies.push(String::from_utf8(parsed.body.to_vec()).expect("utf-8 line"));
-                write_frame(&mut stream, &mut codec, &ServerSession::ack(txnr)).await;
+                write_frame(&mut stream, &ServerSession::ack(txnr)).await;
             }
             Action::ReplyAndClose(frame) => panic!("omrelp closed early: {frame:?}"),
         }
@@ -170,10 +141,10 @@ async fn open_session(port: u16) -> (TcpStream, BytesMut, ClientSession<usize>) 
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to imrelp");
-    let (mut codec, mut buf) = (RelpCodec::default(), BytesMut::new());
+    let mut buf = BytesMut::new();
     let mut session = ClientSession::new(64);
-    write_frame(&mut stream, &mut codec, &session.open("estuary-test,0.1")).await;
-    let event = session.handle(next_frame(&mut stream, &mut codec, &mut buf).await);
+    write_frame(&mut stream, &session.open("estuary-test,0.1")).await;
+    let event = session.handle(next_frame(&mut stream, &mut buf).await);
     assert!(
         matches!(event, Ok(Event::Opened(_))),
         "open answered with {event:?}"
@@ -190,22 +161,19 @@ async fn unacked_messages_are_resent_after_reconnect() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.log");
     let port = common::free_tcp_port();
-    let config = format!(
-        "module(load=\"imrelp\")\n\
-         template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
-         input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n\
-         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n",
-        out.display()
+    let config = common::rsyslog_receiver_config(
+        "module(load=\"imrelp\")\n",
+        &format!("type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\""),
+        &out,
     );
     let _rsyslog = common::start_rsyslog("imrelp-resend", dir.path(), &config);
     common::wait_for_tcp_listen(port, TIMEOUT);
     let message = |i: usize| format!("<190>1 - sensor1 bro_conn - - - line {i}");
 
     let (mut stream, _, mut first) = open_session(port).await;
-    let mut codec = RelpCodec::default();
     for i in 0..COUNT {
         let frame = first.send(message(i).into(), i).expect("window has room");
-        write_frame(&mut stream, &mut codec, &frame).await;
+        write_frame(&mut stream, &frame).await;
     }
     // Gone without reading a single rsp.
     drop(stream);
@@ -219,22 +187,18 @@ async fn unacked_messages_are_resent_after_reconnect() {
             frame.txnr.get() >= 2,
             "new session numbers from 2 after open"
         );
-        write_frame(&mut stream, &mut codec, &frame).await;
+        write_frame(&mut stream, &frame).await;
     }
     let mut acked = Vec::new();
     while acked.len() < COUNT {
-        match second.handle(next_frame(&mut stream, &mut codec, &mut buf).await) {
+        match second.handle(next_frame(&mut stream, &mut buf).await) {
             Ok(Event::Acked(i)) => acked.push(i),
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(acked, (0..COUNT).collect::<Vec<_>>());
 
-    let lines = common::wait_for(TIMEOUT, "imrelp to write the resent messages", || {
-        let text = std::fs::read_to_string(&out).ok()?;
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        (lines.len() >= COUNT).then_some(lines)
-    });
+    let lines = common::wait_for_lines(&out, COUNT, "imrelp to write the resent messages", TIMEOUT);
     for i in 0..COUNT {
         let copies = lines.iter().filter(|l| **l == message(i)).count();
         assert!((1..=2).contains(&copies), "line {i} arrived {copies} times");

@@ -392,3 +392,119 @@ pub fn read_aggregator_logs(dir: &Path) -> String {
     }
     out
 }
+
+/// Waits until the file at `path` has at least `count` lines and returns them.
+pub fn wait_for_lines(path: &Path, count: usize, what: &str, timeout: Duration) -> Vec<String> {
+    wait_for(timeout, what, || {
+        let text = std::fs::read_to_string(path).ok()?;
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        (lines.len() >= count).then_some(lines)
+    })
+}
+
+/// An rsyslog configuration that writes every message it receives, raw, one per line to `out`.
+/// `setup` holds the `global()`/`module()` lines, `input` the `input()` parameters.
+pub fn rsyslog_receiver_config(setup: &str, input: &str, out: &Path) -> String {
+    format!(
+        "{setup}template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+         input({input} ruleset=\"out\")\n\
+         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n",
+        out.display()
+    )
+}
+
+/// An rsyslog configuration that tails `log` with imfile as host `sensor1`, `tag`, local7.info,
+/// and forwards every line with `action` (the `action()` parameters). `setup` comes first.
+pub fn rsyslog_forwarder_config(setup: &str, log: &Path, tag: &str, action: &str) -> String {
+    format!(
+        "{setup}global(localHostname=\"sensor1\" parser.escapeControlCharacterTab=\"off\")\n\
+         module(load=\"imfile\")\n\
+         input(type=\"imfile\" file=\"{}\" tag=\"{tag}\" facility=\"local7\" \
+         severity=\"info\" ruleset=\"fwd\")\n\
+         ruleset(name=\"fwd\") {{ action({action}) }}\n",
+        log.display()
+    )
+}
+
+/// Reads the next RELP frame into `buf`, failing the test on a bad frame, EOF or after `timeout`.
+pub async fn read_relp_frame<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut bytes::BytesMut,
+    timeout: Duration,
+) -> estuary_wire::relp::Frame {
+    use tokio::io::AsyncReadExt;
+    use tokio_util::codec::Decoder;
+    let read = async {
+        loop {
+            if let Some(frame) = estuary_wire::relp::RelpCodec::default()
+                .decode(buf)
+                .expect("valid RELP")
+            {
+                return frame;
+            }
+            let n = stream.read_buf(buf).await.expect("read RELP");
+            assert!(n > 0, "peer closed the RELP connection");
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .expect("RELP frame in time")
+}
+
+pub async fn write_relp_frame<S: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    frame: &estuary_wire::relp::Frame,
+) {
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::Encoder;
+    let mut out = bytes::BytesMut::new();
+    estuary_wire::relp::RelpCodec::default()
+        .encode(frame, &mut out)
+        .expect("encode RELP");
+    stream.write_all(&out).await.expect("write RELP");
+}
+
+/// PEM files of a test CA and two leaves it signed, each leaf as (certificate, key).
+pub struct TestPki {
+    pub ca: PathBuf,
+    /// `aggregator`, for `localhost`.
+    pub server: (PathBuf, PathBuf),
+    /// `sensor1`, for `sensor1.example`.
+    pub client: (PathBuf, PathBuf),
+}
+
+/// Writes a [`TestPki`] into `dir`.
+pub fn test_pki(dir: &Path) -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa};
+    let write = |name: &str, contents: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("write PEM");
+        path
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "estuary test CA");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+    let leaf = |cn: &str, dns: &str| {
+        let mut params = CertificateParams::new(vec![dns.to_owned()]).expect("leaf params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("leaf cert");
+        (
+            write(&format!("{cn}.crt"), &cert.pem()),
+            write(&format!("{cn}.key"), &key.serialize_pem()),
+        )
+    };
+    TestPki {
+        ca: write("ca.pem", &ca.pem()),
+        server: leaf("aggregator", "localhost"),
+        client: leaf("sensor1", "sensor1.example"),
+    }
+}
