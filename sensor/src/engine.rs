@@ -369,6 +369,7 @@ mod tests {
     }
 
     /// An Ethernet/IPv4/TCP frame without a valid checksum (engines here ignore checksums).
+    #[allow(clippy::too_many_arguments)]
     fn tcp_frame(
         src: [u8; 4],
         sport: u16,

@@ -333,6 +333,16 @@ impl Emit for ConnEmit<'_> {
         self.out.push(record);
     }
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
+        let source = self.source;
+        self.weird_from(ts, name, addl, source);
+    }
+    fn weird_from(
+        &mut self,
+        ts: Timestamp,
+        name: &str,
+        addl: Option<String>,
+        source: &'static str,
+    ) {
         self.out.push(Box::new(Weird {
             ts,
             uid: Some(self.info.uid.clone()),
@@ -340,7 +350,7 @@ impl Emit for ConnEmit<'_> {
             addrs: None,
             name: name.to_string(),
             addl,
-            source: Some(self.source),
+            source: Some(source),
             peer: self.peer.to_string(),
         }));
     }

@@ -50,6 +50,18 @@ pub trait Emit {
     fn record(&mut self, record: Box<dyn crate::zeeklog::Record + Send>);
     /// A protocol violation, for weird.log (`name` as Zeek spells it, e.g. `"DNS_truncated_len_lt_hdr_len"`).
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>);
+    /// A weird raised by a sub-analyzer Zeek names separately in weird.log's `source` column
+    /// (`"SMTP_BDAT"`, `"CONTENTLINE"`); by default the same as [`Emit::weird`].
+    fn weird_from(
+        &mut self,
+        ts: Timestamp,
+        name: &str,
+        addl: Option<String>,
+        source: &'static str,
+    ) {
+        let _ = source;
+        self.weird(ts, name, addl);
+    }
     /// The analyzer recognized its protocol: adds `service` to conn.log (`"dns"`, `"http"`, `"ssl"` ...).
     fn confirm_service(&mut self, service: &'static str);
 }
