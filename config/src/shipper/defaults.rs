@@ -23,8 +23,7 @@ pub(crate) const PORT: u16 = 514;
 pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
-/// librelp's default window.
-pub(crate) const RELP_WINDOW: usize = 128;
+pub(crate) const RELP_WINDOW: usize = estuary_wire::relp::client::DEFAULT_WINDOW;
 pub(crate) const RELP_WINDOW_MAX: usize = 65_536;
 pub(crate) const MAX_LINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 /// RFC 3164 TAG field limit (rsyslog's forward template cuts at 32 too).

@@ -113,16 +113,6 @@ impl ServerSession {
     pub fn ack(txnr: Txnr) -> Frame {
         Frame::new(txnr, Command::Rsp, Bytes::from_static(b"200 OK"))
     }
-
-    /// The answer for a delivered message that could not be stored.
-    pub fn nack(txnr: Txnr, reason: &str) -> Frame {
-        Response::error(reason).to_frame(txnr)
-    }
-
-    /// The `serverclose` hint librelp sends before closing a session itself.
-    pub fn server_close_hint() -> Frame {
-        Frame::new(Txnr::HINT, Command::ServerClose, Bytes::new())
-    }
 }
 
 #[cfg(test)]
