@@ -110,7 +110,7 @@ pub struct Summary {
     pub dropped_interface: u64,
     /// Packets handed to this node's workers (after the node split).
     pub analyzed: u64,
-    pub per_worker: Vec<u64>,
+    pub per_worker: Vec<WorkerStats>,
     pub records: u64,
 }
 
@@ -154,6 +154,45 @@ impl IdleClock {
         }
         self.last_tick = Instant::now();
         Some(ts + idle.as_secs_f64())
+    }
+}
+
+/// What one worker did, for the stats file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub packets: u64,
+    /// Packets dropped from analysis as malformed or truncated (each also a weird).
+    pub malformed: u64,
+    pub non_ip: u64,
+    /// Connections evicted because the flow table was full.
+    pub conns_evicted: u64,
+}
+
+/// A worker's counters, published for the reader thread's periodic stats file.
+#[derive(Debug, Default)]
+struct WorkerCounters {
+    packets: AtomicU64,
+    malformed: AtomicU64,
+    non_ip: AtomicU64,
+    conns_evicted: AtomicU64,
+}
+
+impl WorkerCounters {
+    fn publish(&self, e: &Engine) {
+        self.packets.store(e.stats.packets, Ordering::Relaxed);
+        self.malformed.store(e.stats.malformed, Ordering::Relaxed);
+        self.non_ip.store(e.stats.non_ip, Ordering::Relaxed);
+        self.conns_evicted
+            .store(e.tracker().stats.conns_evicted, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> WorkerStats {
+        WorkerStats {
+            packets: self.packets.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+            non_ip: self.non_ip.load(Ordering::Relaxed),
+            conns_evicted: self.conns_evicted.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -302,8 +341,8 @@ pub fn run_with_clock(
     let linktype = cap.linktype();
     tracing::info!(source = ?opts.source, linktype = linktype.0, workers = opts.workers, "capture started");
     let nworkers = opts.workers.max(1);
-    let counters: Arc<Vec<AtomicU64>> =
-        Arc::new((0..nworkers).map(|_| AtomicU64::new(0)).collect());
+    let counters: Arc<Vec<WorkerCounters>> =
+        Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());
     let stats_path = opts
         .stats_file
         .clone()
@@ -327,7 +366,6 @@ pub fn run_with_clock(
                         continue;
                     }
                     summary.analyzed += 1;
-                    counters[0].fetch_add(1, Ordering::Relaxed);
                     let ts = packet_time(p.header);
                     idle.packet(ts);
                     engine.packet(ts, linktype, p.data, p.header.len as usize);
@@ -356,6 +394,7 @@ pub fn run_with_clock(
                 pipeline.lock().flush()?;
                 last_flush = Instant::now();
                 if last_stats.elapsed() >= STATS_EVERY {
+                    counters[0].publish(&engine);
                     update_stats(&mut cap, &mut summary, &counters);
                     write_stats(&stats_path, opts, &summary)?;
                     last_stats = Instant::now();
@@ -363,6 +402,7 @@ pub fn run_with_clock(
             }
         }
         engine.finish();
+        counters[0].publish(&engine);
         submit_all(&pipeline, &mut engine)?;
     } else {
         let mut senders: Vec<SyncSender<Vec<Work>>> = Vec::with_capacity(nworkers);
@@ -473,30 +513,31 @@ fn worker(
     rx: Receiver<Vec<Work>>,
     pipeline: SharedPipeline,
     linktype: Linktype,
-    counters: Arc<Vec<AtomicU64>>,
+    counters: Arc<Vec<WorkerCounters>>,
 ) -> Result<(), LogError> {
     for batch in rx {
         for work in &batch {
             match work {
                 Work::Packet(p) => {
-                    counters[index].fetch_add(1, Ordering::Relaxed);
                     engine.packet(p.ts, linktype, &p.data, p.wire_len);
                 }
                 Work::Idle(t) => engine.advance(*t),
             }
         }
         submit_all(&pipeline, &mut engine)?;
+        counters[index].publish(&engine);
     }
     engine.finish();
+    counters[index].publish(&engine);
     submit_all(&pipeline, &mut engine)
 }
 
-fn update_stats(cap: &mut Capture, summary: &mut Summary, counters: &[AtomicU64]) {
+fn update_stats(cap: &mut Capture, summary: &mut Summary, counters: &[WorkerCounters]) {
     if let Some(s) = cap.stats() {
         summary.dropped_kernel = u64::from(s.dropped);
         summary.dropped_interface = u64::from(s.if_dropped);
     }
-    summary.per_worker = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    summary.per_worker = counters.iter().map(WorkerCounters::load).collect();
 }
 
 /// Writes the capture statistics atomically (temp file, rename), like zeekctl's netstats.
@@ -509,7 +550,12 @@ fn write_stats(path: &Path, opts: &SensorOptions, s: &Summary) -> Result<(), Sen
         .per_worker
         .iter()
         .enumerate()
-        .map(|(i, n)| format!("{{\"worker\":{i},\"packets\":{n}}}"))
+        .map(|(i, w)| {
+            format!(
+                "{{\"worker\":{i},\"packets\":{},\"malformed\":{},\"non_ip\":{},\"conns_evicted\":{}}}",
+                w.packets, w.malformed, w.non_ip, w.conns_evicted
+            )
+        })
         .collect();
     let body = format!(
         "{{\"updated\":{now:.6},\"node_count\":{},\"node_index\":{},\"received\":{},\"analyzed\":{},\"dropped_kernel\":{},\"dropped_interface\":{},\"workers\":[{}]}}\n",
