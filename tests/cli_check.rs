@@ -12,17 +12,26 @@ fn config_fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn estuary(args: &[&str], config: &Path) -> Output {
-    Command::new(common::estuary_bin())
+/// Runs `estuary <args> --config <config>`, checks its exit code and returns (stdout, stderr).
+fn estuary(args: &[&str], config: &Path, code: i32) -> (String, String) {
+    let out: Output = Command::new(common::estuary_bin())
         .args(args)
         .arg("--config")
         .arg(config)
         .output()
-        .expect("estuary runs")
+        .expect("estuary runs");
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (text(&out.stdout), text(&out.stderr))
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn assert_has_lines(text: &str, expected: &[&str]) {
+    for expected in expected {
+        assert!(
+            text.lines().any(|l| l == *expected),
+            "missing {expected:?} in\n{text}"
+        );
+    }
 }
 
 #[test]
@@ -34,9 +43,7 @@ fn check_bad_shipper_file_prints_file_line_key_and_fails() {
         "$ModLoad imfile\n$InputFileName /var/log/a.log\n$InputFileTag a:\n$ActionQueueType LinkedList\n$InputFileFacility local99\n*.* @@127.0.0.1:10514\n",
     )
     .unwrap();
-    let out = estuary(&["check"], &path);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let text = stdout(&out);
+    let (text, _) = estuary(&["check"], &path, 1);
     let lines: Vec<&str> = text.lines().collect();
     let file = path.display();
     assert_eq!(
@@ -53,9 +60,7 @@ fn check_bad_aggregator_file_lists_every_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cluster.cfg");
     fs::write(&path, "LogDir = /l\nSpoolDir = /s\nListenTCP = 127.0.0.1:514\nBroArgs = -f x\nMinDiskSpace = lots\n").unwrap();
-    let out = estuary(&["check"], &path);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let text = stdout(&out);
+    let (text, _) = estuary(&["check"], &path, 1);
     let file = path.display();
     assert!(
         text.contains(&format!("{file}:4: BroArgs: is a broctl option")),
@@ -93,9 +98,8 @@ fn check_accepts_the_fixtures() {
         paths.push(path);
     }
     for path in paths {
-        let out = estuary(&["check"], &path);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-        assert_eq!(stdout(&out), format!("{}: OK\n", path.display()));
+        let (text, _) = estuary(&["check"], &path, 0);
+        assert_eq!(text, format!("{}: OK\n", path.display()));
     }
 }
 
@@ -108,49 +112,41 @@ fn config_prints_defaults() {
         "LogDir = /var/log/bro\nSpoolDir = /var/spool/bro\nListenRELP = 127.0.0.1:2514\n",
     )
     .unwrap();
-    let out = estuary(&["config"], &path);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = stdout(&out);
-    for expected in [
-        "LogDir = /var/log/bro",
-        "LogRotationInterval = 1day",
-        "LogExpireInterval = 30days",
-        "StatsLog = /var/spool/bro/stats.log",
-        "MailSubjectPrefix = [Bro]",
-        "MailAlarmPrefix = ALERT:",
-        "MailFrom = Big Brother <bro@localhost>",
-        "MinDiskSpace = 5",
-        "TimeFmt = %d %b %H:%M:%S",
-        "ListenRELP = 127.0.0.1:2514",
-        "ListenTCP = ",
-        "SendMail = /usr/sbin/sendmail",
-    ] {
-        assert!(
-            text.lines().any(|l| l == expected),
-            "missing {expected:?} in\n{text}"
-        );
-    }
+    let (text, _) = estuary(&["config"], &path, 0);
+    assert_has_lines(
+        &text,
+        &[
+            "LogDir = /var/log/bro",
+            "LogRotationInterval = 1day",
+            "LogExpireInterval = 30days",
+            "StatsLog = /var/spool/bro/stats.log",
+            "MailSubjectPrefix = [Bro]",
+            "MailAlarmPrefix = ALERT:",
+            "MailFrom = Big Brother <bro@localhost>",
+            "MinDiskSpace = 5",
+            "TimeFmt = %d %b %H:%M:%S",
+            "ListenRELP = 127.0.0.1:2514",
+            "ListenTCP = ",
+            "SendMail = /usr/sbin/sendmail",
+        ],
+    );
 
-    let out = estuary(&["config"], &config_fixture("seed-60-bro.conf"));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = stdout(&out);
-    for expected in [
-        "input[0].path = /usr/local/bro/logs/current/ssl.log",
-        "input[0].tag = bro_ssl:",
-        "input[0].severity = info",
-        "input[0].facility = local7",
-        "input[0].watch = inotify",
-        "input[0].poll_interval = 1s",
-        "input[5].state_file = /var/spool/estuary/stat-bro_ftp",
-        "destination[0].name = central_syslog_server:514",
-        "destination[0].transport = udp",
-        "destination[0].format = rfc3164",
-    ] {
-        assert!(
-            text.lines().any(|l| l == expected),
-            "missing {expected:?} in\n{text}"
-        );
-    }
+    let (text, _) = estuary(&["config"], &config_fixture("seed-60-bro.conf"), 0);
+    assert_has_lines(
+        &text,
+        &[
+            "input[0].path = /usr/local/bro/logs/current/ssl.log",
+            "input[0].tag = bro_ssl:",
+            "input[0].severity = info",
+            "input[0].facility = local7",
+            "input[0].watch = inotify",
+            "input[0].poll_interval = 1s",
+            "input[5].state_file = /var/spool/estuary/stat-bro_ftp",
+            "destination[0].name = central_syslog_server:514",
+            "destination[0].transport = udp",
+            "destination[0].format = rfc3164",
+        ],
+    );
 }
 
 #[test]
@@ -158,9 +154,7 @@ fn config_on_a_bad_file_fails_with_the_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ship.toml");
     fs::write(&path, "[[input]]\npath = \"/a\"\ntag = \"a:\"\nspeed = 3\n").unwrap();
-    let out = estuary(&["config"], &path);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_, err) = estuary(&["config"], &path, 1);
     assert!(
         err.contains(&format!(
             "{}:4: speed: unknown field `speed`",
