@@ -295,3 +295,50 @@ pub fn status(config: &ShipperConfig) -> Result<String, ShipError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use estuary_config::shipper::{LongLines, StartAt, WatchMode};
+    use estuary_wire::{Facility, Format, Severity};
+
+    fn input(tag: &str, facility: Facility) -> InputConfig {
+        InputConfig {
+            path: "/x.log".into(),
+            tag: tag.into(),
+            facility,
+            severity: Severity::Informational,
+            state_file: "/s".into(),
+            watch: WatchMode::Polling {
+                interval: Duration::from_secs(1),
+            },
+            start_at: StartAt::Beginning,
+            max_line_bytes: 8192,
+            long_lines: LongLines::Split,
+            partial_line_timeout: None,
+        }
+    }
+
+    fn dest(tag: Option<&str>, facility: Option<Facility>) -> DestinationConfig {
+        DestinationConfig {
+            name: "d".into(),
+            host: "127.0.0.1".into(),
+            port: 514,
+            transport: Transport::Udp,
+            format: Format::Rfc3164,
+            tag_filter: tag.map(|t| regex::Regex::new(t).unwrap()),
+            facility,
+            retry_interval: Duration::from_secs(1),
+            retry_max: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn routing_by_tag_regex_and_facility() {
+        let ssl = input("bro_ssl:", Facility::Local7);
+        assert!(routed(&ssl, &dest(None, None)));
+        assert!(routed(&ssl, &dest(Some("^bro_s"), Some(Facility::Local7))));
+        assert!(!routed(&ssl, &dest(Some("^bro_ftp"), None)));
+        assert!(!routed(&ssl, &dest(None, Some(Facility::Local0))));
+    }
+}
