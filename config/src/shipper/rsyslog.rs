@@ -52,15 +52,7 @@ impl Block {
         self.name.is_some() && self.tag.is_some()
     }
 
-    fn is_empty(&self) -> bool {
-        self.name.is_none()
-            && self.tag.is_none()
-            && self.state_file.is_none()
-            && self.severity.is_none()
-            && self.facility.is_none()
-            && self.trim_line_over.is_none()
-    }
-
+    /// The line of the first directive in the block; `None` for an empty block.
     fn first_line(&self) -> Option<usize> {
         [
             self.name.as_ref().map(|v| v.0),
@@ -627,8 +619,7 @@ impl<'a> Parser<'a> {
     fn finish(mut self) -> Result<ShipperConfig, ConfigErrors> {
         if self.block.is_complete() {
             self.finish_block();
-        } else if !self.block.is_empty() {
-            let line = self.block.first_line().unwrap_or(1);
+        } else if let Some(line) = self.block.first_line() {
             let (key, message) = match &self.block.name {
                 Some((_, name)) => (
                     "$InputFileTag",
