@@ -150,31 +150,26 @@ impl<T> ClientSession<T> {
             return Ok(Event::Closed);
         }
         let rsp = Response::parse(data)?;
-        match self.state {
-            State::Opening(open) if open == txnr => {
-                if !rsp.is_ok() {
-                    self.state = State::Closed;
-                    return Err(SessionError::OpenRefused(rsp.message));
-                }
-                let offers = Offers::parse(&rsp.data)?;
-                if !offers.supports(&Command::Syslog) {
-                    self.state = State::Closed;
-                    return Err(SessionError::SyslogNotOffered);
-                }
-                self.state = State::Open;
-                return Ok(Event::Opened(offers));
+        if self.state == State::Opening(txnr) {
+            if !rsp.is_ok() {
+                self.state = State::Closed;
+                return Err(SessionError::OpenRefused(rsp.message));
             }
-            _ => {}
+            let offers = Offers::parse(&rsp.data)?;
+            if !offers.supports(&Command::Syslog) {
+                self.state = State::Closed;
+                return Err(SessionError::SyslogNotOffered);
+            }
+            self.state = State::Open;
+            return Ok(Event::Opened(offers));
         }
         // The server answers in order, so this is nearly always the front.
-        let at = self
+        let done = self
             .unacked
             .iter()
             .position(|u| u.txnr == txnr)
+            .and_then(|at| self.unacked.remove(at))
             .ok_or(SessionError::UnexpectedRsp(txnr))?;
-        let Some(done) = self.unacked.remove(at) else {
-            return Err(SessionError::UnexpectedRsp(txnr));
-        };
         if rsp.is_ok() {
             Ok(Event::Acked(done.token))
         } else {
