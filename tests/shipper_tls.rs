@@ -1,5 +1,5 @@
-//! The shipper over TLS (RFC 5425) into real rsyslog (`imtcp` with the GnuTLS driver) with mutual
-//! authentication, and a server certificate from the wrong CA: refused with a clear error, retried,
+//! The shipper over TLS (RFC 5425) into real rsyslog (`imtcp` with the GnuTLS driver) and RELP over
+//! TLS into `imrelp`, with mutual authentication, and a server certificate from the wrong CA: refused with a clear error, retried,
 //! nothing sent in the clear.
 
 mod common;
@@ -158,5 +158,48 @@ fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_re
         fs::read_to_string(&out).unwrap_or_default().is_empty(),
         "a line got through"
     );
+    s.stop();
+}
+
+#[test]
+fn relp_over_tls_with_mutual_auth_to_rsyslog_imrelp_delivers_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path(), "good");
+    let port = free_tcp_port();
+    let out = dir.path().join("received.log");
+    let config = format!(
+        "global(parser.escapeControlCharacterTab=\"off\")\n\
+         module(load=\"imrelp\")\n\
+         template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
+         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
+         input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\" tls=\"on\" \
+         tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\" tls.authMode=\"certvalid\")\n",
+        out.display(),
+        pki.ca.display(),
+        pki.server.0.display(),
+        pki.server.1.display()
+    );
+    let _rsyslog = start_rsyslog("rsyslog-relp-tls", dir.path(), &config);
+    wait_for_tcp_listen(port, Duration::from_secs(20));
+    let destination = tls_destination(port, &pki.ca, &pki.client)
+        .replace("transport = \"tls\"", "transport = \"relp-tls\"");
+    let mut s = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[destination]);
+    append(&s.log("conn.log"), 0..2000);
+    s.start();
+    let mut text = String::new();
+    for _ in 0..300 {
+        text = fs::read_to_string(&out).unwrap_or_default();
+        if text.lines().count() >= 2000 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
+    let mut got: Vec<u64> = re
+        .captures_iter(&text)
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, (0..2000).collect::<Vec<_>>(), "{}", s.output());
     s.stop();
 }
