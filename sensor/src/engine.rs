@@ -15,6 +15,8 @@ use crate::weird::Weird;
 /// Nesting limit for tunnels (GRE, IP-in-IP).
 const MAX_TUNNEL_DEPTH: u8 = 3;
 const MAX_TUNNELS: usize = 10_000;
+/// Zeek's `PacketAnalyzer::VXLAN::vxlan_ports`.
+const VXLAN_PORT: u16 = 4789;
 /// Zeek's weird sampling: the first 25 of a name are logged, then every 1000th.
 const WEIRD_THRESHOLD: u64 = 25;
 const WEIRD_RATE: u64 = 1000;
@@ -215,8 +217,8 @@ impl Engine {
                         Some((h.src, h.dst)),
                         Some("UDP"),
                     );
-                } else {
-                    self.tracker.udp(&m, &mut self.out);
+                } else if let Some(slot) = self.tracker.udp(&m, &mut self.out) {
+                    self.udp_tunnel(ts, slot, l4, l4_len, depth);
                 }
             }
             ipproto::ICMP | ipproto::ICMPV6 => {
@@ -320,6 +322,28 @@ impl Engine {
                 }
             }
             _ => self.flow_weird(ts, "unknown_gre_version", Some((h.src, h.dst)), Some("GRE")),
+        }
+    }
+
+    /// VXLAN on its well-known port: the inner Ethernet frame, with the outer UDP connection as
+    /// tunnel parent (service `vxlan`), as Zeek decodes it by default.
+    fn udp_tunnel(&mut self, ts: f64, slot: usize, l4: &[u8], l4_len: usize, depth: u8) {
+        let (Some(sp), Some(dp)) = (l4.get(0..2), l4.get(2..4)) else {
+            return;
+        };
+        let is_vxlan = [sp, dp]
+            .iter()
+            .any(|p| u16::from_be_bytes([p[0], p[1]]) == VXLAN_PORT);
+        let payload = l4.get(8..l4_len.min(l4.len())).unwrap_or_default();
+        if !is_vxlan
+            || depth >= MAX_TUNNEL_DEPTH
+            || payload.len() < 8 + 14
+            || payload[0] & 0x08 == 0
+        {
+            return;
+        }
+        if let Some(uid) = self.tracker.tunnel(slot, "vxlan") {
+            self.ether(ts, &payload[8..], &uid, depth);
         }
     }
 
@@ -513,6 +537,29 @@ mod tests {
             (rows[0][9].clone(), rows[0][10].clone()),
             (Value::Count(5), Value::Count(0))
         );
+    }
+
+    #[test]
+    fn vxlan_inner_connections_name_the_outer_one_as_tunnel_parent() {
+        let mut e = engine(100);
+        let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+        vx.extend_from_slice(&inner);
+        let outer = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], VXLAN_PORT, &vx);
+        e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+        e.finish();
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 2);
+        let outer_row = rows
+            .iter()
+            .find(|r| r[5] == Value::Port(VXLAN_PORT))
+            .expect("outer");
+        let inner_row = rows
+            .iter()
+            .find(|r| r[5] == Value::Port(6000))
+            .expect("inner");
+        assert_eq!(outer_row[7], Value::Str("vxlan".into()));
+        assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
     }
 
     #[test]

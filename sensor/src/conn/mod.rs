@@ -971,11 +971,12 @@ impl Tracker {
     }
 
     /// A UDP datagram (`m.l4` starts at the UDP header).
-    pub fn udp(&mut self, m: &PacketMeta<'_>, out: &mut Records) {
+    /// Returns the connection's slot if the datagram was accepted (for tunnel decoding).
+    pub fn udp(&mut self, m: &PacketMeta<'_>, out: &mut Records) -> Option<usize> {
         let (Some(sp), Some(dp), Some(ulen), Some(sum)) =
             (be16(m.l4, 0), be16(m.l4, 2), be16(m.l4, 4), be16(m.l4, 6))
         else {
-            return;
+            return None;
         };
         let key = FlowKey::new(m.src, sp, m.dst, dp, m.ip_proto);
         let slot = match self.map.get(&key) {
@@ -988,9 +989,7 @@ impl Tracker {
             }
         };
         let ignore = self.config.ignore_checksums;
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
+        let conn = self.conn_mut(slot)?;
         let is_orig = conn.is_orig(m.src, sp);
         let d = dir_index(is_orig);
         conn.stats[d].pkts += 1;
@@ -1003,16 +1002,14 @@ impl Tracker {
                 conn.history
                     .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
                 self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
-                return;
+                return None;
             }
         }
         let ulen = usize::from(ulen);
         if ulen != len {
             self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
         }
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
+        let conn = self.conn_mut(slot)?;
         conn.last = m.ts;
         conn.history.check(is_orig, 0x1, 'D');
         conn.stats[d].size += ulen.saturating_sub(8) as u64;
@@ -1022,6 +1019,17 @@ impl Tracker {
             let payload = m.l4[8..end].to_vec();
             self.deliver(slot, m.ts, is_orig, vec![Chunk::Data(payload)], out);
         }
+        Some(slot)
+    }
+
+    /// The connection in `slot` carries a tunnel: confirm its service and return its uid,
+    /// the inner connections' `tunnel_parents`.
+    pub fn tunnel(&mut self, slot: usize, service: &'static str) -> Option<String> {
+        let conn = self.conn_mut(slot)?;
+        if !conn.services.contains(&service) {
+            conn.services.push(service);
+        }
+        Some(conn.uid.clone())
     }
 
     /// An ICMP or ICMPv6 message.
