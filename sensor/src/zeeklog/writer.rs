@@ -5,7 +5,7 @@
 //! creates a fresh `<path>.log` with a new header, so a follower that tails by name sees a
 //! rename followed by a new file, never a truncation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -177,6 +177,8 @@ pub struct LogSet {
     clock: Arc<dyn Clock>,
     files: HashMap<&'static str, LogFile>,
     lines: HashMap<&'static str, u64>,
+    /// Logs opened at least once by this process.
+    started: HashSet<&'static str>,
 }
 
 impl LogSet {
@@ -194,6 +196,7 @@ impl LogSet {
             clock,
             files: HashMap::new(),
             lines: HashMap::new(),
+            started: HashSet::new(),
         })
     }
 
@@ -218,6 +221,7 @@ impl LogSet {
             self.rotate(name, now)?;
         }
         if !self.files.contains_key(name) {
+            self.move_leftover(name)?;
             let file =
                 LogFile::create(&self.dir, name, fields, self.format, now).map_err(|source| {
                     LogError {
@@ -272,6 +276,41 @@ impl LogSet {
         Ok(())
     }
 
+    /// `<name>.<time>.log`, made unique with `-N`.
+    fn rotated_name(&self, name: &str, opened: SystemTime) -> PathBuf {
+        let mut target = self.dir.join(format!("{name}.{}.log", stamp(opened)));
+        let mut n = 1;
+        while target.exists() {
+            target = self.dir.join(format!("{name}.{}-{n}.log", stamp(opened)));
+            n += 1;
+        }
+        target
+    }
+
+    /// A `<name>.log` left by an earlier run (or a crash) is renamed away like a rotation
+    /// before the first write, so a new header never lands in the middle of an old file and
+    /// a follower sees the same rename-and-create as at rotation.
+    fn move_leftover(&mut self, name: &'static str) -> Result<(), LogError> {
+        if !self.started.insert(name) {
+            return Ok(());
+        }
+        let path = self.dir.join(format!("{name}.log"));
+        let Ok(meta) = fs::metadata(&path) else {
+            return Ok(());
+        };
+        if meta.len() == 0 {
+            return Ok(());
+        }
+        let opened = meta.modified().unwrap_or_else(|_| self.clock.now());
+        let target = self.rotated_name(name, opened);
+        fs::rename(&path, &target).map_err(|source| LogError {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(from = %path.display(), to = %target.display(), "moved a log left by an earlier run");
+        Ok(())
+    }
+
     fn rotate(&mut self, name: &'static str, now: SystemTime) -> Result<(), LogError> {
         let Some(file) = self.files.remove(name) else {
             return Ok(());
@@ -282,12 +321,7 @@ impl LogSet {
             path: self.dir.join(name),
             source,
         })?;
-        let mut target = self.dir.join(format!("{name}.{}.log", stamp(opened)));
-        let mut n = 1;
-        while target.exists() {
-            target = self.dir.join(format!("{name}.{}-{n}.log", stamp(opened)));
-            n += 1;
-        }
+        let target = self.rotated_name(name, opened);
         fs::rename(&path, &target).map_err(|source| LogError {
             path: path.clone(),
             source,
@@ -352,6 +386,35 @@ mod tests {
 
     fn line(n: u64) -> String {
         render_values(LogFormat::Tsv, FIELDS, &[Value::Count(n)])
+    }
+
+    #[test]
+    fn a_log_left_by_an_earlier_run_is_moved_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("test.log"), "#separator \\x09\nold\n").expect("leftover");
+        let clock = Arc::new(SystemClock);
+        let mut logs =
+            LogSet::new(dir.path(), LogFormat::Tsv, Rotation::default(), clock).expect("logset");
+        logs.write_line("test", FIELDS, &line(1)).expect("write");
+        logs.close().expect("close");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let current = std::fs::read_to_string(dir.path().join("test.log")).expect("current");
+        assert_eq!(
+            current
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
+            ["1"]
+        );
+        let old = names.iter().find(|n| *n != "test.log").expect("moved");
+        assert!(std::fs::read_to_string(dir.path().join(old))
+            .expect("old")
+            .contains("old"));
     }
 
     #[test]
