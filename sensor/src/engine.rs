@@ -17,6 +17,35 @@ const MAX_TUNNEL_DEPTH: u8 = 3;
 const MAX_TUNNELS: usize = 10_000;
 /// Zeek's `PacketAnalyzer::VXLAN::vxlan_ports`.
 const VXLAN_PORT: u16 = 4789;
+/// GTPv1 user plane.
+const GTP_U_PORT: u16 = 2152;
+
+/// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
+fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
+    let flags = *b.first()?;
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xff {
+        return None;
+    }
+    let mut off = 8;
+    if flags & 0x07 != 0 {
+        let mut next = *b.get(11)?;
+        off = 12;
+        // Extension headers: a length in 4-byte units, the content, then the next type.
+        for _ in 0..8 {
+            if next == 0 {
+                break;
+            }
+            let units = usize::from(*b.get(off)?);
+            if units == 0 {
+                return None;
+            }
+            off += units * 4;
+            next = *b.get(off.checked_sub(1)?)?;
+        }
+    }
+    let inner = b.get(off..)?;
+    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
+}
 /// Zeek's weird sampling: the first 25 of a name are logged, then every 1000th.
 const WEIRD_THRESHOLD: u64 = 25;
 const WEIRD_RATE: u64 = 1000;
@@ -325,21 +354,29 @@ impl Engine {
         }
     }
 
-    /// VXLAN on its well-known port: the inner Ethernet frame, with the outer UDP connection as
-    /// tunnel parent (service `vxlan`), as Zeek decodes it by default.
+    /// VXLAN and GTP-U on their well-known ports: the inner packet, with the outer UDP
+    /// connection as tunnel parent (service `vxlan`/`gtpv1`), as Zeek decodes them by default.
     fn udp_tunnel(&mut self, ts: f64, slot: usize, l4: &[u8], l4_len: usize, depth: u8) {
         let (Some(sp), Some(dp)) = (l4.get(0..2), l4.get(2..4)) else {
             return;
         };
-        let is_vxlan = [sp, dp]
-            .iter()
-            .any(|p| u16::from_be_bytes([p[0], p[1]]) == VXLAN_PORT);
+        let ports = [
+            u16::from_be_bytes([sp[0], sp[1]]),
+            u16::from_be_bytes([dp[0], dp[1]]),
+        ];
         let payload = l4.get(8..l4_len.min(l4.len())).unwrap_or_default();
-        if !is_vxlan
-            || depth >= MAX_TUNNEL_DEPTH
-            || payload.len() < 8 + 14
-            || payload[0] & 0x08 == 0
-        {
+        if depth >= MAX_TUNNEL_DEPTH {
+            return;
+        }
+        if ports.contains(&GTP_U_PORT) {
+            if let Some(inner) = gtp_u_payload(payload) {
+                if let Some(uid) = self.tracker.tunnel(slot, "gtpv1") {
+                    self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
+                }
+            }
+            return;
+        }
+        if !ports.contains(&VXLAN_PORT) || payload.len() < 8 + 14 || payload[0] & 0x08 == 0 {
             return;
         }
         if let Some(uid) = self.tracker.tunnel(slot, "vxlan") {
@@ -560,6 +597,45 @@ mod tests {
             .expect("inner");
         assert_eq!(outer_row[7], Value::Str("vxlan".into()));
         assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
+    }
+
+    #[test]
+    fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
+        let mut e = engine(100);
+        let inner = udp_frame([172, 16, 0, 1], 5000, [172, 16, 0, 2], 6000, b"inner");
+        let inner_ip = &inner[14..];
+        let mut gtp = vec![0x30, 0xff];
+        gtp.extend_from_slice(&(inner_ip.len() as u16).to_be_bytes());
+        gtp.extend_from_slice(&[0, 0, 0, 1]);
+        gtp.extend_from_slice(inner_ip);
+        let outer = udp_frame([10, 0, 0, 1], GTP_U_PORT, [10, 0, 0, 2], GTP_U_PORT, &gtp);
+        e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+        let echo = udp_frame(
+            [10, 0, 0, 3],
+            GTP_U_PORT,
+            [10, 0, 0, 4],
+            GTP_U_PORT,
+            &[0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0],
+        );
+        e.packet(2.0, Linktype::ETHERNET, &echo, echo.len());
+        e.finish();
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 3);
+        let outer_row = rows
+            .iter()
+            .find(|r| r[2] == Value::Addr([10, 0, 0, 1].into()))
+            .expect("outer");
+        let inner_row = rows
+            .iter()
+            .find(|r| r[5] == Value::Port(6000))
+            .expect("inner");
+        let echo_row = rows
+            .iter()
+            .find(|r| r[2] == Value::Addr([10, 0, 0, 3].into()))
+            .expect("echo");
+        assert_eq!(outer_row[7], Value::Str("gtpv1".into()));
+        assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
+        assert_eq!(echo_row[7], Value::Unset);
     }
 
     #[test]
