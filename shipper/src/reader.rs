@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::batch::{Batch, Entry};
-use crate::hash::{read_full_at, CHECK_BYTES};
+use crate::hash::CHECK_BYTES;
 use crate::lines::{Cutter, Line, LineKind};
 use crate::registry::{FileView, Registry, ROTATE_WAIT};
 use crate::state::FileId;
@@ -163,7 +164,7 @@ impl Reader {
         let chunk = CHUNK.max(cursor.cutter.min_chunk());
         buf.resize(overlap + chunk, 0);
         let file: &File = &cursor.view.file;
-        let n = match read_full_at(file, buf, cursor.offset - overlap as u64) {
+        let n = match read_once(file, buf, cursor.offset - overlap as u64) {
             Ok(n) => n,
             Err(err) => {
                 warn!(path = %cursor.view.path.display(), %err, "read failed");
@@ -222,6 +223,17 @@ impl Reader {
         self.registry.witness(cursor.view.id, cursor.offset, tail);
         Read::Progress {
             more: n == buf.len(),
+        }
+    }
+}
+
+/// One `pread`: a regular file returns less than asked only at its end, so a second call to learn
+/// that would be wasted.
+fn read_once(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    loop {
+        match file.read_at(buf, at) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
         }
     }
 }
