@@ -639,6 +639,44 @@ mod tests {
     }
 
     #[test]
+    fn reassembly_memory_is_bounded_across_connections() {
+        let cfg = TrackerConfig {
+            ignore_checksums: true,
+            max_reassembly_bytes: 1000,
+            ..TrackerConfig::default()
+        };
+        let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(1));
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        for port in 0..4u16 {
+            let p = 40000 + port;
+            let hs = [
+                tcp_frame(c, p, s, 80, 0x02, 100, 0, b""),
+                tcp_frame(s, 80, c, p, 0x12, 500, 101, b""),
+                tcp_frame(c, p, s, 80, 0x10, 101, 501, b""),
+                // 400 bytes above a hole: buffered until the hole fills or an ACK passes it.
+                tcp_frame(c, p, s, 80, 0x18, 201, 501, &[b'x'; 400]),
+            ];
+            for f in &hs {
+                e.packet(1.0 + f64::from(port), Linktype::ETHERNET, f, f.len());
+            }
+        }
+        let weirds: Vec<String> = e
+            .take_records()
+            .iter()
+            .filter(|r| r.path() == "weird")
+            .map(|r| format!("{:?}", r.values()[6]))
+            .collect();
+        assert_eq!(
+            weirds
+                .iter()
+                .filter(|w| w.contains("reassembly_memory_exhausted"))
+                .count(),
+            2,
+            "{weirds:?}"
+        );
+    }
+
+    #[test]
     fn flow_table_is_bounded_and_evicts_oldest() {
         let mut e = engine(50);
         for i in 0..200u16 {

@@ -296,6 +296,7 @@ fn tracker_config(opts: &SensorOptions) -> TrackerConfig {
         local_nets: opts.local_nets.clone(),
         max_conns: opts.max_conns,
         peer: "zeek".to_string(),
+        ..TrackerConfig::default()
     }
 }
 

@@ -170,6 +170,9 @@ pub struct TrackerConfig {
     pub ignore_checksums: bool,
     pub local_nets: LocalNets,
     pub max_conns: usize,
+    /// Out-of-order bytes buffered over all connections; beyond it, the stream that grows is
+    /// skipped (weird `reassembly_memory_exhausted`).
+    pub max_reassembly_bytes: usize,
     /// Name written in weird.log `peer`.
     pub peer: String,
 }
@@ -180,6 +183,7 @@ impl Default for TrackerConfig {
             ignore_checksums: false,
             local_nets: LocalNets::zeek_private(),
             max_conns: 1_000_000,
+            max_reassembly_bytes: 256 * 1024 * 1024,
             peer: "zeek".to_string(),
         }
     }
@@ -388,6 +392,8 @@ pub struct Tracker {
     timer_seq: u64,
     conn_gen: u64,
     uids: UidGen,
+    /// Out-of-order bytes held by all reassemblers.
+    buffered: usize,
     pub stats: TrackerStats,
 }
 
@@ -403,6 +409,7 @@ impl Tracker {
             timer_seq: 0,
             conn_gen: 0,
             uids,
+            buffered: 0,
             stats: TrackerStats::default(),
         }
     }
@@ -517,6 +524,11 @@ impl Tracker {
             return;
         };
         let (key, _, mut conn) = entry;
+        if let Some(r) = &conn.app.reasm {
+            self.buffered = self
+                .buffered
+                .saturating_sub(r[0].buffered() + r[1].buffered());
+        }
         if self.map.get(&key) == Some(&slot) {
             self.map.remove(&key);
         }
@@ -863,7 +875,10 @@ impl Tracker {
             return;
         };
         let mut chunks = Vec::new();
-        reasm[dir_index(dir_orig)].ack(ack, &mut chunks);
+        let r = &mut reasm[dir_index(dir_orig)];
+        let before = r.buffered();
+        r.ack(ack, &mut chunks);
+        let after = r.buffered();
         for c in &chunks {
             if let Chunk::Gap { len, .. } = c {
                 if counts {
@@ -874,6 +889,7 @@ impl Tracker {
                 }
             }
         }
+        self.buffered = (self.buffered + after).saturating_sub(before);
         self.deliver(slot, ts, dir_orig, chunks, out);
     }
 
@@ -886,6 +902,7 @@ impl Tracker {
         data: &[u8],
         out: &mut Records,
     ) {
+        let (total, limit) = (self.buffered, self.config.max_reassembly_bytes);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
@@ -893,11 +910,21 @@ impl Tracker {
             return;
         };
         let mut chunks = Vec::new();
-        if reasm[dir_index(dir_orig)]
-            .add(seq, data, &mut chunks)
-            .is_err()
-        {
+        let r = &mut reasm[dir_index(dir_orig)];
+        let before = r.buffered();
+        let full = r.add(seq, data, &mut chunks).is_err();
+        let mut after = r.buffered();
+        let over_budget = total + after > limit + before && after > before;
+        if over_budget {
+            r.give_up();
+            after = 0;
+        }
+        self.buffered = (self.buffered + after).saturating_sub(before);
+        if full {
             self.conn_weird(slot, ts, "above_hole_data_without_any_acks", "TCP", out);
+        }
+        if over_budget {
+            self.conn_weird(slot, ts, "reassembly_memory_exhausted", "TCP", out);
         }
         self.deliver(slot, ts, dir_orig, chunks, out);
     }

@@ -54,6 +54,13 @@ impl Reassembler {
         self.buffered
     }
 
+    /// Drops the buffered out-of-order data and stops delivering (memory pressure).
+    pub fn give_up(&mut self) {
+        self.blocks.clear();
+        self.buffered = 0;
+        self.skipping = true;
+    }
+
     /// Whether bytes beyond the delivered point are waiting for a hole to fill.
     pub fn has_pending(&self) -> bool {
         !self.blocks.is_empty()
