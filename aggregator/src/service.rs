@@ -27,7 +27,7 @@ const CRON_EVERY: Duration = Duration::from_secs(300);
 /// How often `status.json` is refreshed; StatsLog gets a line per peer every CRON_EVERY.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
-const QUEUE_DEPTH: usize = 256;
+const QUEUE_DEPTH: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
