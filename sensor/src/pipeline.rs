@@ -87,3 +87,84 @@ impl SharedPipeline {
             .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notice::{Action, Note};
+    use crate::proto::Timestamp;
+    use crate::zeeklog::{Field, FieldType, LogFormat, Rotation, SystemClock, Value};
+
+    struct SshRow(f64, bool);
+
+    const FIELDS: &[Field] = &[
+        Field {
+            name: "ts",
+            ty: FieldType::Time,
+        },
+        Field {
+            name: "id.orig_h",
+            ty: FieldType::Addr,
+        },
+        Field {
+            name: "id.resp_h",
+            ty: FieldType::Addr,
+        },
+        Field {
+            name: "auth_success",
+            ty: FieldType::Bool,
+        },
+    ];
+
+    impl Record for SshRow {
+        fn path(&self) -> &'static str {
+            "ssh"
+        }
+        fn fields(&self) -> &'static [Field] {
+            FIELDS
+        }
+        fn values(&self) -> Vec<Value> {
+            vec![
+                Value::Time(Timestamp(self.0)),
+                Value::Addr([198, 51, 99, 1].into()),
+                Value::Addr([10, 0, 0, 22].into()),
+                Value::Bool(self.1),
+            ]
+        }
+    }
+
+    #[test]
+    fn failed_ssh_logins_become_a_password_guessing_notice_with_policy_actions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = LogSet::new(
+            dir.path(),
+            LogFormat::Tsv,
+            Rotation::default(),
+            Arc::new(SystemClock),
+        )
+        .expect("logset");
+        let mut policy = NoticePolicy::default();
+        policy
+            .actions
+            .insert(Note::SshPasswordGuessing, vec![Action::Email]);
+        policy.email_dest = vec!["soc@example.org".into()];
+        let mut p = Pipeline::new(logs, policy, LocalNets::zeek_private());
+        for i in 0..40 {
+            p.submit(Box::new(SshRow(f64::from(i), false)))
+                .expect("submit");
+        }
+        p.close().expect("close");
+        let notice = std::fs::read_to_string(dir.path().join("notice.log")).expect("notice.log");
+        let rows: Vec<&str> = notice.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rows.len(), 1, "{notice}");
+        let cols: Vec<&str> = rows[0].split('\t').collect();
+        assert_eq!(cols[10], "SSH::Password_Guessing");
+        assert_eq!(
+            cols[11],
+            "198.51.99.1 appears to be guessing SSH passwords (seen in 30 connections)."
+        );
+        assert_eq!(cols[13], "198.51.99.1");
+        assert_eq!(cols[18], "Notice::ACTION_LOG,Notice::ACTION_EMAIL");
+        assert_eq!(cols[19], "soc@example.org");
+    }
+}
