@@ -47,7 +47,6 @@ pub struct Endpoint {
     ack_wraps: u32,
     pub did_close: bool,
     pub fin_cnt: u32,
-    rst_cnt: u32,
     /// Relative sequence number just past the FIN.
     pub fin_seq: u64,
     hist_last_syn: u64,
@@ -75,7 +74,6 @@ impl Default for Endpoint {
             ack_wraps: 0,
             did_close: false,
             fin_cnt: 0,
-            rst_cnt: 0,
             fin_seq: 0,
             hist_last_syn: 0,
             hist_last_fin: 0,
@@ -395,10 +393,6 @@ impl Tcp {
             let (ep, _) = self.eps(is_orig);
             ep.fin_cnt += 1;
             ep.fin_seq = rel_seq.wrapping_add(u64::from(seg_len));
-        }
-        if rst {
-            let (ep, _) = self.eps(is_orig);
-            ep.rst_cnt += 1;
         }
 
         let mut rel_ack = None;

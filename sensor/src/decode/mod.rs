@@ -235,9 +235,6 @@ pub struct IpHeader {
     /// Header length including IPv6 extension headers up to the transport header.
     pub header_len: usize,
     pub frag: Option<FragInfo>,
-    /// For IPv6 fragments: length of the unfragmentable part and the next-header value
-    /// that follows the fragment header.
-    pub v6_unfrag_len: usize,
 }
 
 impl IpHeader {
@@ -309,7 +306,6 @@ fn decode_ipv4(
         total_len: total as u32,
         header_len: hlen,
         frag,
-        v6_unfrag_len: 0,
     })
 }
 
@@ -333,7 +329,6 @@ fn decode_ipv6(
     let mut next = data[6];
     let mut off = 40usize;
     let mut frag = None;
-    let mut unfrag_len = 0;
     let mut home_addr = None;
     // Walk extension headers; a bound on the count keeps hostile chains cheap.
     for _ in 0..16 {
@@ -375,7 +370,6 @@ fn decode_ipv6(
                 let offset = u32::from(fo & 0xfff8);
                 let more = fo & 1 != 0;
                 let id = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-                unfrag_len = off;
                 next = h[0];
                 off += 8;
                 if more || offset != 0 {
@@ -407,7 +401,6 @@ fn decode_ipv6(
         total_len: total as u32,
         header_len: off,
         frag,
-        v6_unfrag_len: unfrag_len,
     })
 }
 

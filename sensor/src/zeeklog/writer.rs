@@ -176,7 +176,6 @@ pub struct LogSet {
     rotation: Rotation,
     clock: Arc<dyn Clock>,
     files: HashMap<&'static str, LogFile>,
-    lines: HashMap<&'static str, u64>,
     /// Logs opened at least once by this process.
     started: HashSet<&'static str>,
 }
@@ -195,7 +194,6 @@ impl LogSet {
             rotation,
             clock,
             files: HashMap::new(),
-            lines: HashMap::new(),
             started: HashSet::new(),
         })
     }
@@ -248,7 +246,6 @@ impl LogSet {
             path: file.path.clone(),
             source,
         })?;
-        *self.lines.entry(name).or_default() += 1;
         Ok(())
     }
 
@@ -347,11 +344,6 @@ impl LogSet {
             })?;
         }
         Ok(())
-    }
-
-    /// Lines written per log since start.
-    pub fn line_counts(&self) -> &HashMap<&'static str, u64> {
-        &self.lines
     }
 
     /// Closes every file, writing `#close`.
