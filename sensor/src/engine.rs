@@ -15,6 +15,16 @@ use crate::weird::Weird;
 /// Nesting limit for tunnels (GRE, IP-in-IP).
 const MAX_TUNNEL_DEPTH: u8 = 3;
 const MAX_TUNNELS: usize = 10_000;
+/// What a tunnel header carries.
+enum Inner<'a> {
+    Ip(&'a [u8]),
+    Ether(&'a [u8]),
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+}
+
 /// Zeek's `PacketAnalyzer::VXLAN::vxlan_ports`.
 const VXLAN_PORT: u16 = 4789;
 /// GTPv1 user plane.
@@ -309,48 +319,67 @@ impl Engine {
         uid
     }
 
+    /// GRE with Zeek's checks and weird names; payloads other than IP, Ethernet (transparent
+    /// bridging, ERSPAN II/III) and PPTP are left alone, as Zeek does without a weird.
     fn gre(&mut self, ts: f64, h: &decode::IpHeader, l4: &[u8], depth: u8) {
-        let mut r = decode::Reader::new(l4);
-        let (Some(flags), Some(proto)) = (r.u16(), r.u16()) else {
-            self.flow_weird(ts, "truncated_GRE", Some((h.src, h.dst)), Some("GRE"));
+        let addrs = Some((h.src, h.dst));
+        let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
+            self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE"));
             return;
         };
         let version = flags & 0x7;
-        let mut skip = 0;
-        if flags & 0x8000 != 0 {
-            skip += 4;
+        let mut gre_len = 4;
+        for bit in [0x8000, 0x2000, 0x1000, 0x0080] {
+            if flags & bit != 0 {
+                gre_len += 4;
+            }
         }
-        if flags & 0x2000 != 0 {
-            skip += 4;
-        }
-        if flags & 0x1000 != 0 {
-            skip += 4;
-        }
-        if version == 1 && flags & 0x0080 != 0 {
-            skip += 4;
-        }
-        if r.skip(skip).is_none() {
-            self.flow_weird(ts, "truncated_GRE", Some((h.src, h.dst)), Some("GRE"));
+        if version > 1 {
+            self.flow_weird(ts, "unknown_gre_version", addrs, Some("GRE"));
             return;
         }
-        let rest = &l4[r.offset()..];
-        let uid = self.tunnel_uid(h.src, h.dst);
-        match (version, proto) {
-            (0, 0x0800) | (0, 0x86dd) => {
-                self.ip(ts, rest, rest.len(), Some(&uid), depth + 1, false)
+        if version == 1 && proto != 0x880b {
+            self.flow_weird(ts, "egre_protocol_type", addrs, Some("GRE"));
+            return;
+        }
+        if flags & 0x4000 != 0 {
+            self.flow_weird(ts, "gre_routing", addrs, Some("GRE"));
+            return;
+        }
+        if flags & 0x0078 != 0 {
+            self.flow_weird(ts, "unknown_gre_flags", addrs, Some("GRE"));
+            return;
+        }
+        let Some(rest) = l4.get(gre_len..) else {
+            self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE"));
+            return;
+        };
+        let inner = match (version, proto) {
+            (0, 0x0800) | (0, 0x86dd) => Inner::Ip(rest),
+            (0, 0x6558) => Inner::Ether(rest),
+            // ERSPAN type II carries an 8-byte header when the sequence bit is set (type I none).
+            (0, 0x88be) => Inner::Ether(
+                rest.get(if flags & 0x1000 != 0 { 8 } else { 0 }..)
+                    .unwrap_or_default(),
+            ),
+            (0, 0x22eb) => {
+                let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
+                Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
             }
-            (0, 0x6558) => self.ether(ts, rest, &uid, depth),
-            (0, 0x88be) => self.ether(ts, rest.get(8..).unwrap_or_default(), &uid, depth),
-            (1, 0x880b) => {
-                let ppp = rest.strip_prefix(&[0xff, 0x03]).unwrap_or(rest);
-                if let Some(inner) = ppp
-                    .strip_prefix(&[0x00, 0x21])
-                    .or_else(|| ppp.strip_prefix(&[0x00, 0x57]))
-                {
-                    self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
+            (1, _) => match (be16(rest, 2), rest.get(4..)) {
+                (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
+                _ => {
+                    self.flow_weird(ts, "non_ip_packet_in_encap", addrs, Some("GRE"));
+                    return;
                 }
-            }
-            _ => self.flow_weird(ts, "unknown_gre_version", Some((h.src, h.dst)), Some("GRE")),
+            },
+            _ => return,
+        };
+        let uid = self.tunnel_uid(h.src, h.dst);
+        match inner {
+            Inner::Ip(ip) => self.ip(ts, ip, ip.len(), Some(&uid), depth + 1, false),
+            Inner::Ether(frame) if frame.len() >= 14 => self.ether(ts, frame, &uid, depth),
+            Inner::Ether(_) => self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE")),
         }
     }
 
