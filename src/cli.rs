@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use estuary_config::AnyConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,10 +28,13 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Print the latest statistics a running shipper wrote to its work directory.
+    /// Print the latest statistics of a shipper or aggregator (by its config), or a sensor's netstats.
     Status {
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, required_unless_present = "netstats")]
+        config: Option<PathBuf>,
+        /// A sensor's capture statistics file (`<logdir>/netstats.json`).
+        #[arg(long, conflicts_with = "config")]
+        netstats: Option<PathBuf>,
     },
     /// Receive syslog, write one merged log per tag, rotate, archive, expire, mail.
     Aggregate {
@@ -67,10 +72,8 @@ impl Cli {
                 estuary_shipper::run(config)?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Status { config } => {
-                let config = estuary_config::shipper::load(&config)?;
-                print!("{}", estuary_shipper::status(&config)?);
-                Ok(ExitCode::SUCCESS)
+            Command::Status { config, netstats } => {
+                print_out(&status(config, netstats)?, ExitCode::SUCCESS)
             }
             Command::Aggregate { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
@@ -80,49 +83,50 @@ impl Cli {
             Command::Cron { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
                 let report = estuary_aggregator::cron::run(&config, std::time::SystemTime::now())?;
-                let mut text = format!(
-                    "expired {} files, {} folders; {} mails sent\n",
-                    report.expired_files, report.expired_dirs, report.mails_sent
-                );
-                for line in &report.findings {
-                    text.push_str(line);
-                    text.push('\n');
-                }
-                if let Ok(status) = estuary_aggregator::stats::read_status(&config.spool_dir) {
-                    for (peer, c) in &status.peers {
-                        text.push_str(&format!(
-                            "peer {peer} received={} accepted={} refused={} malformed={} duplicates={} bytes={}\n",
-                            c.received, c.accepted, c.refused, c.malformed, c.duplicates, c.bytes
-                        ));
-                    }
-                }
-                match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                    _ => Ok(ExitCode::SUCCESS),
-                }
+                print_out(&report.to_string(), ExitCode::SUCCESS)
             }
-            Command::Check { config } => {
-                let (report, code) = match estuary_config::load_any(&config) {
-                    Ok(_) => (format!("{}: OK\n", config.display()), ExitCode::SUCCESS),
-                    Err(errors) => (format!("{errors}\n"), ExitCode::FAILURE),
-                };
-                match std::io::Write::write_all(&mut std::io::stdout().lock(), report.as_bytes()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                    _ => Ok(code),
-                }
-            }
+            Command::Check { config } => match estuary_config::load_any(&config) {
+                Ok(_) => print_out(&format!("{}: OK\n", config.display()), ExitCode::SUCCESS),
+                Err(errors) => print_out(&format!("{errors}\n"), ExitCode::FAILURE),
+            },
             Command::Config { config } => {
                 let options = estuary_config::load_any(&config)?.describe();
                 let text: String = options
                     .iter()
                     .map(|(k, v)| format!("{k} = {v}\n"))
                     .collect();
-                match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                    _ => Ok(ExitCode::SUCCESS),
-                }
+                print_out(&text, ExitCode::SUCCESS)
             }
         }
+    }
+}
+
+/// The latest statistics: a sensor's netstats file as it is, or what the shipper or aggregator of
+/// `config` last wrote.
+fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<String> {
+    if let Some(netstats) = netstats {
+        return std::fs::read_to_string(&netstats)
+            .with_context(|| format!("read {}", netstats.display()));
+    }
+    let config = config.context("--config or --netstats is required")?;
+    Ok(match estuary_config::load_any(&config)? {
+        AnyConfig::Shipper(c) => estuary_shipper::status(&c)?,
+        AnyConfig::Aggregator(c) => estuary_aggregator::stats::read_status(&c.spool_dir)
+            .with_context(|| format!("read the status in {}", c.spool_dir.display()))?
+            .to_string(),
+        AnyConfig::Sensor(_) => {
+            anyhow::bail!(
+                "a sensor's statistics are in <logdir>/netstats.json: use --netstats FILE"
+            )
+        }
+    })
+}
+
+/// Writes a report to stdout; a closed pipe (`estuary config | head`) is not an error.
+fn print_out(text: &str, code: ExitCode) -> anyhow::Result<ExitCode> {
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(code),
     }
 }
 

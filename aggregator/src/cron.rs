@@ -2,6 +2,7 @@
 //! expire archived logs and StatsLog lines, check free disk space, and mail the findings as one
 //! `cron: <first line>` message.
 
+use std::fmt;
 use std::io;
 use std::time::SystemTime;
 
@@ -17,6 +18,19 @@ pub struct CronReport {
     pub expired_files: usize,
     pub expired_dirs: usize,
     pub mails_sent: usize,
+}
+
+impl fmt::Display for CronReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "expired {} files, {} folders; {} mails sent",
+            self.expired_files, self.expired_dirs, self.mails_sent
+        )?;
+        self.findings
+            .iter()
+            .try_for_each(|line| writeln!(f, "{line}"))
+    }
 }
 
 pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport> {

@@ -2,6 +2,7 @@
 //! the seed's comm.log statistics) and written to `SpoolDir/status.json` for `estuary status`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::Path;
@@ -23,6 +24,35 @@ pub struct Counters {
     pub malformed: u64,
     pub duplicates: u64,
     pub bytes: u64,
+}
+
+/// The seed's comm.log style: `received=.. accepted=.. refused=.. malformed=.. duplicates=.. bytes=..`.
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received={} accepted={} refused={} malformed={} duplicates={} bytes={}",
+            self.received, self.accepted, self.refused, self.malformed, self.duplicates, self.bytes
+        )
+    }
+}
+
+/// What `estuary status` prints: the age of the snapshot, backpressure, one line per peer.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let age = unix_secs(SystemTime::now()).saturating_sub(self.time);
+        writeln!(f, "aggregator status (pid {}) as of {age}s ago", self.pid)?;
+        if self.disk_paused {
+            writeln!(
+                f,
+                "disk below the hard floor: reading and acknowledging paused"
+            )?;
+        }
+        for (peer, counters) in &self.peers {
+            writeln!(f, "peer {peer} {counters}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Counters {
@@ -91,10 +121,7 @@ impl Stats {
         let status = self.snapshot(now);
         let mut lines = String::new();
         for (peer, c) in &status.peers {
-            lines.push_str(&format!(
-                "{} peer {} received={} accepted={} refused={} malformed={} duplicates={} bytes={}\n",
-                status.time, peer, c.received, c.accepted, c.refused, c.malformed, c.duplicates, c.bytes
-            ));
+            lines.push_str(&format!("{} peer {peer} {c}\n", status.time));
         }
         if !lines.is_empty() {
             if let Some(dir) = stats_log.parent() {
