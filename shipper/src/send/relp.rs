@@ -158,7 +158,10 @@ async fn session_loop(
     loop {
         let mut sent = 0u64;
         let mut bytes = 0u64;
-        while session.can_send() {
+        // With more than half the window in flight, wait for answers and refill in one write
+        // instead of one frame per answer.
+        let refill = session.unacked_len() <= window / 2;
+        while refill && session.can_send() {
             let Some((message, token)) = queue.pop_front() else {
                 break;
             };
@@ -192,26 +195,26 @@ async fn session_loop(
             biased;
             frame = next_frame(&mut rd, &mut codec, &mut rbuf) => {
                 match frame {
-                    Ok(Some(frame)) => match session.handle(frame) {
-                        Ok(Event::Acked(token)) => {
-                            DestStats::add(&sender.stats().counters.lines_acked, 1);
-                            sender.registry.commit(sender.dest, token.file, token.end);
+                    Ok(Some(frame)) => {
+                        if let Err(end) = handle(sender, session, frame, &name) {
+                            return end;
                         }
-                        Ok(Event::Rejected { message, .. }) => {
-                            warn!(dest = %name, %message, "RELP server rejected a message; reconnecting to send it again");
-                            DestStats::add(&sender.stats().counters.send_errors, 1);
-                            return End::Broken;
+                        // Every answer already received, so the window refills in one write.
+                        loop {
+                            match codec.decode(&mut rbuf) {
+                                Ok(Some(frame)) => {
+                                    if let Err(end) = handle(sender, session, frame, &name) {
+                                        return end;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(err) => {
+                                    warn!(dest = %name, %err, "RELP protocol error; reconnecting");
+                                    return End::Broken;
+                                }
+                            }
                         }
-                        Ok(Event::ServerClosing) => {
-                            info!(dest = %name, "RELP server is closing the session");
-                            return End::Broken;
-                        }
-                        Ok(Event::Opened(_) | Event::Closed) => {}
-                        Err(err) => {
-                            warn!(dest = %name, %err, "RELP protocol error; reconnecting");
-                            return End::Broken;
-                        }
-                    },
+                    }
                     Ok(None) => {}
                     Err(err) => {
                         warn!(dest = %name, %err, "RELP connection lost; reconnecting");
@@ -223,6 +226,36 @@ async fn session_loop(
                 Some(batch) => enqueue(queue, batch),
                 None => *input_open = false,
             },
+        }
+    }
+}
+
+/// Acts on one answer from the server; `Err` ends the session.
+fn handle(
+    sender: &Sender,
+    session: &mut ClientSession<Token>,
+    frame: estuary_wire::relp::Frame,
+    name: &str,
+) -> Result<(), End> {
+    match session.handle(frame) {
+        Ok(Event::Acked(token)) => {
+            DestStats::add(&sender.stats().counters.lines_acked, 1);
+            sender.registry.commit(sender.dest, token.file, token.end);
+            Ok(())
+        }
+        Ok(Event::Rejected { message, .. }) => {
+            warn!(dest = %name, %message, "RELP server rejected a message; reconnecting to send it again");
+            DestStats::add(&sender.stats().counters.send_errors, 1);
+            Err(End::Broken)
+        }
+        Ok(Event::ServerClosing) => {
+            info!(dest = %name, "RELP server is closing the session");
+            Err(End::Broken)
+        }
+        Ok(Event::Opened(_) | Event::Closed) => Ok(()),
+        Err(err) => {
+            warn!(dest = %name, %err, "RELP protocol error; reconnecting");
+            Err(End::Broken)
         }
     }
 }
