@@ -29,6 +29,28 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 const VXLAN_PORT: u16 = 4789;
 /// GTPv1 user plane.
 const GTP_U_PORT: u16 = 2152;
+/// Teredo (IPv6 over UDP over IPv4).
+const TEREDO_PORT: u16 = 3544;
+
+/// The IPv6 packet of a Teredo datagram, after the optional authentication and origin
+/// indication headers; `None` unless it is a complete IPv6 packet, as Zeek requires.
+fn teredo_payload(b: &[u8]) -> Option<&[u8]> {
+    let mut off = 0;
+    if b.get(0..2)? == [0, 1] {
+        let id_len = usize::from(*b.get(2)?);
+        let auth_len = usize::from(*b.get(3)?);
+        off = 4 + id_len + auth_len + 8 + 1;
+    }
+    if b.get(off..off + 2)? == [0, 0] {
+        off += 8;
+    }
+    let ip = b.get(off..)?;
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    (40 + plen == ip.len()).then_some(ip)
+}
 
 /// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
 fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
@@ -397,6 +419,17 @@ impl Engine {
         if depth >= MAX_TUNNEL_DEPTH {
             return;
         }
+        if ports.contains(&TEREDO_PORT) {
+            if let Some(inner) = teredo_payload(payload) {
+                if let Some(uid) = self.tracker.tunnel(slot, "teredo") {
+                    // A bubble (no next header, no payload) only keeps the NAT mapping alive.
+                    if !(inner[6] == ipproto::NONE && inner.len() == 40) {
+                        self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
+                    }
+                }
+            }
+            return;
+        }
         if ports.contains(&GTP_U_PORT) {
             if let Some(inner) = gtp_u_payload(payload) {
                 if let Some(uid) = self.tracker.tunnel(slot, "gtpv1") {
@@ -703,6 +736,37 @@ mod tests {
             2,
             "{weirds:?}"
         );
+    }
+
+    #[test]
+    fn teredo_carries_ipv6_connections() {
+        // The inner UDP checksum is not filled in.
+        let cfg = TrackerConfig {
+            ignore_checksums: true,
+            ..TrackerConfig::default()
+        };
+        let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(3));
+        // An IPv6/UDP packet with an 8-byte payload.
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 16, 17, 64];
+        v6.extend_from_slice(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        v6.extend_from_slice(&[0x13, 0x88, 0x17, 0x70, 0, 16, 0, 0]);
+        v6.extend_from_slice(b"payload!");
+        let outer = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], TEREDO_PORT, &v6);
+        e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+        e.finish();
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 2);
+        let outer_row = rows
+            .iter()
+            .find(|r| r[5] == Value::Port(TEREDO_PORT))
+            .expect("outer");
+        let inner_row = rows
+            .iter()
+            .find(|r| r[5] == Value::Port(6000))
+            .expect("inner");
+        assert_eq!(outer_row[7], Value::Str("teredo".into()));
+        assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
     }
 
     #[test]
