@@ -50,6 +50,12 @@ pub fn registry() -> Vec<AnalyzerSpec> {
             probe: ssl::starttls::probe_pop3,
         },
         AnalyzerSpec {
+            name: "IMAP",
+            ports: ssl::starttls::IMAP_PORTS,
+            new: ssl::starttls::new_imap_analyzer,
+            probe: ssl::starttls::probe_imap,
+        },
+        AnalyzerSpec {
             name: "XMPP",
             ports: ssl::starttls::XMPP_PORTS,
             new: ssl::starttls::new_xmpp_analyzer,
