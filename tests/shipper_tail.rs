@@ -331,3 +331,61 @@ fn case02_case16_rotate_compress_delete_then_new_file_is_read_from_zero() {
     assert_exact(&receiver, 0..seq, &s);
     s.stop();
 }
+
+/// Sends `signal` (e.g. `STOP`, `CONT`) to the running shipper.
+fn signal(s: &Shipper, signal: &str) {
+    let pid = s.daemon.as_ref().expect("shipper running").pid();
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The losing sequence of the kill -9 rotation tests, made deterministic: a starved scanner (here
+/// stopped with SIGSTOP) wakes after two rename rotations, so the middle file was created and
+/// rotated away without ever being seen at the input's path. It must be found beside the path.
+#[test]
+fn two_rename_rotations_while_the_scanner_is_starved_lose_nothing() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..100);
+    s.start();
+    receiver.received.wait_all(0..100, T);
+    signal(&s, "STOP");
+    append(&s.log("app.log"), 100..150);
+    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    append(&s.log("app.log"), 150..250);
+    fs::rename(s.log("app.log"), s.log("app.log.2")).unwrap();
+    append(&s.log("app.log"), 250..300);
+    signal(&s, "CONT");
+    assert_exact(&receiver, 0..300, &s);
+    s.stop();
+}
+
+/// kill -9, then three rename rotations with appends to every generation while stopped: the known
+/// file is finished from its saved offset, the two never seen are read whole, the new one too.
+#[test]
+fn kill9_then_three_rename_rotations_with_appends_to_each_generation_lose_nothing() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..100);
+    s.start();
+    receiver.received.wait_all(0..100, T);
+    std::thread::sleep(Duration::from_millis(300)); // offsets persisted
+    s.kill9();
+    let mut seq = 100;
+    for k in 1..=3 {
+        append(&s.log("app.log"), seq..seq + 100);
+        seq += 100;
+        fs::rename(s.log("app.log"), s.log(&format!("app.log.{k}"))).unwrap();
+        append(&s.log(&format!("app.log.{k}")), seq..seq + 10);
+        seq += 10;
+    }
+    append(&s.log("app.log"), seq..seq + 50);
+    seq += 50;
+    s.start();
+    assert_exact(&receiver, 0..seq, &s);
+    s.stop();
+}

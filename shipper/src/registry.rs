@@ -6,7 +6,7 @@
 //! new one on the same descriptor. Every new incarnation is written to the state file before any
 //! reader can see it, so a line is never sent under an id a restart would not know.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ use crate::state::{self, FileId, FileState};
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
 /// At most this many files are kept open; further files wait until others are finished.
 pub const MAX_OPEN_FILES: usize = 960;
+/// Finished files remembered so that a rotation scan does not read them again.
+const MAX_FINISHED: usize = 4 * MAX_OPEN_FILES;
 
 /// A reader's view of one incarnation.
 #[derive(Debug, Clone)]
@@ -84,6 +86,28 @@ struct Inner {
     scanned: bool,
     generation: u64,
     open_limit_logged: bool,
+    /// Rotated files taken completely and closed, as they were then, newest last.
+    finished: VecDeque<Finished>,
+}
+
+/// A closed file: unchanged since, it holds nothing new.
+#[derive(Debug, PartialEq, Eq)]
+struct Finished {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Finished {
+    fn of(meta: &fs::Metadata) -> Finished {
+        Finished {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -202,6 +226,8 @@ impl Registry {
                 continue;
             }
             let mut present = Vec::new();
+            // The earliest setup time of incarnations found rotated away in this scan.
+            let mut rotated: Option<SystemTime> = None;
             for path in expand(&input.path) {
                 let path = &path;
                 let Ok(meta) = fs::metadata(path) else {
@@ -229,6 +255,7 @@ impl Registry {
                     Some(inc) => {
                         info!(path = %path.display(), id = %inc.id, "file rotated");
                         inc.gone_since = Some(Instant::now());
+                        rotated = rotated.into_iter().chain([inc.created]).min();
                     }
                     None => {}
                 }
@@ -241,6 +268,14 @@ impl Registry {
                 {
                     info!(path = %inc.path.display(), id = %inc.id, "file rotated away or deleted");
                     inc.gone_since = Some(Instant::now());
+                    rotated = rotated.into_iter().chain([inc.created]).min();
+                }
+            }
+            // Between two scans the path may have been rotated more than once: a file that was
+            // created and rotated away in between was never seen at the path and sits beside it.
+            if let Some(since) = rotated {
+                if self.adopt_unseen(&mut inner, input_ix, since) {
+                    dirty.insert(input_ix);
                 }
             }
         }
@@ -321,7 +356,7 @@ impl Registry {
                     id,
                     self.start_offsets(input_ix, |_| at),
                     check,
-                    SystemTime::now(),
+                    setup_time(&meta),
                 )
             }
         };
@@ -362,7 +397,7 @@ impl Registry {
                 dirty.insert(input_ix);
                 let open = open_files(inner);
                 let Some((path, file, meta)) = find_moved(&saved, &open) else {
-                    info!(path = %saved.path.display(), id = %saved.id, "forgetting state of a file that is gone");
+                    warn!(path = %saved.path.display(), id = %saved.id, offsets = ?saved.offsets, "a file in the state is gone from its directory; any lines after its saved offsets are lost");
                     continue;
                 };
                 info!(from = %saved.path.display(), to = %path.display(), id = %saved.id, "finishing file rotated while stopped");
@@ -385,49 +420,69 @@ impl Registry {
             }
         }
         for (input_ix, input) in self.inputs.iter().enumerate() {
-            let Some(since) = self.state_written.get(&input.state_file) else {
+            let Some(&since) = self.state_written.get(&input.state_file) else {
                 continue;
             };
-            if self.routes[input_ix].is_empty() || is_glob(&input.path) {
-                continue;
-            }
-            for path in siblings(&input.path) {
-                let open = open_files(inner);
-                let Ok(file) = File::open(&path) else {
-                    continue;
-                };
-                let Ok(meta) = file.metadata() else { continue };
-                let changed = meta.modified().is_ok_and(|m| m >= *since);
-                if !changed || open.contains(&(meta.dev(), meta.ino())) {
-                    tracing::debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
-                    continue;
-                }
-                let (Ok(id), Ok(fingerprint)) = (FileId::random(), Span::fingerprint(&file)) else {
-                    continue;
-                };
-                warn!(path = %path.display(), %id, "reading a rotated file changed while we were stopped from the start");
-                inner.files.push(Incarnation {
-                    id,
-                    input: input_ix,
-                    path,
-                    file: Arc::new(file),
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    fingerprint,
-                    check: EMPTY,
-                    gone_since: Some(Instant::now()),
-                    created: SystemTime::now(),
-                    start: self.start_offsets(input_ix, |_| 0),
-                });
+            if self.adopt_unseen(inner, input_ix, since) {
                 dirty.insert(input_ix);
             }
         }
+    }
+
+    /// Files beside a plain input path, named like its rotations, that are not open, were not
+    /// finished as they are now, and changed since `since`: rotated before they were ever seen, so
+    /// they are read from the start. Returns whether any was found.
+    fn adopt_unseen(&self, inner: &mut Inner, input_ix: usize, since: SystemTime) -> bool {
+        let input = &self.inputs[input_ix];
+        if self.routes[input_ix].is_empty() || is_glob(&input.path) {
+            return false;
+        }
+        let mut found = false;
+        for path in siblings(&input.path) {
+            let open = open_files(inner);
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
+            let changed = meta.modified().is_ok_and(|m| m >= since);
+            if !changed
+                || open.contains(&(meta.dev(), meta.ino()))
+                || inner.finished.contains(&Finished::of(&meta))
+            {
+                tracing::debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
+                continue;
+            }
+            if inner.files.len() >= MAX_OPEN_FILES {
+                warn!(limit = MAX_OPEN_FILES, path = %path.display(), "open file limit reached; a rotated file never seen is not read");
+                continue;
+            }
+            let (Ok(id), Ok(fingerprint)) = (FileId::random(), Span::fingerprint(&file)) else {
+                continue;
+            };
+            warn!(path = %path.display(), %id, "reading a file rotated before it was seen from the start");
+            inner.files.push(Incarnation {
+                id,
+                input: input_ix,
+                path,
+                file: Arc::new(file),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                fingerprint,
+                check: EMPTY,
+                gone_since: Some(Instant::now()),
+                created: SystemTime::now(),
+                start: self.start_offsets(input_ix, |_| 0),
+            });
+            found = true;
+        }
+        found
     }
 
     /// Closes rotated and deleted files that every destination has taken completely.
     fn retire(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
         let committed = lock(&self.committed);
         let mut retired = Vec::new();
+        let mut finished = Vec::new();
         inner.files.retain(|inc| {
             let Some(since) = inc.gone_since else {
                 return true;
@@ -435,9 +490,10 @@ impl Registry {
             if since.elapsed() < ROTATE_WAIT {
                 return true;
             }
-            let Ok(len) = inc.file.metadata().map(|m| m.len()) else {
+            let Ok(meta) = inc.file.metadata() else {
                 return true;
             };
+            let len = meta.len();
             let done = inc
                 .start
                 .keys()
@@ -446,10 +502,17 @@ impl Registry {
                 info!(path = %inc.path.display(), id = %inc.id, "finished rotated file");
                 dirty.insert(inc.input);
                 retired.push(inc.id);
+                finished.push(Finished::of(&meta));
             }
             !done
         });
         drop(committed);
+        for f in finished {
+            if inner.finished.len() >= MAX_FINISHED {
+                inner.finished.pop_front();
+            }
+            inner.finished.push_back(f);
+        }
         if !retired.is_empty() {
             lock(&self.committed).retain(|(_, id), _| !retired.contains(id));
         }
@@ -629,6 +692,17 @@ impl Registry {
         }
         drop(persist);
     }
+}
+
+/// When a file found now was set up, on the clock of file times: its last change, which is after
+/// its predecessor at the path was last written and before any successor is written. (File times
+/// come from the kernel's coarse clock, which may lag `SystemTime::now` by a tick.)
+fn setup_time(meta: &fs::Metadata) -> SystemTime {
+    let now = SystemTime::now();
+    let changed = u64::try_from(meta.ctime()).ok().map(|s| {
+        SystemTime::UNIX_EPOCH + Duration::new(s, meta.ctime_nsec().clamp(0, 999_999_999) as u32)
+    });
+    changed.map_or(now, |c| c.min(now))
 }
 
 fn to_ms(t: SystemTime) -> u64 {
