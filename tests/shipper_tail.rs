@@ -389,3 +389,28 @@ fn kill9_then_three_rename_rotations_with_appends_to_each_generation_lose_nothin
     assert_exact(&receiver, 0..seq, &s);
     s.stop();
 }
+
+/// As above, but the starved scanner last looked while the path was absent (just renamed away,
+/// the next file not yet created), right after a restart: no open file at the path is seen
+/// rotated, yet a whole file came and went before the next look.
+#[test]
+fn a_file_created_and_rotated_away_between_the_first_two_scans_after_a_restart_is_read() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    append(&s.log("app.log"), 0..100);
+    s.start();
+    receiver.received.wait_all(0..100, T);
+    std::thread::sleep(Duration::from_millis(300)); // offsets persisted
+    s.kill9();
+    append(&s.log("app.log"), 100..150);
+    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    s.start();
+    receiver.received.wait_all(0..150, T); // the first scan found app.log.1; app.log is absent
+    signal(&s, "STOP");
+    append(&s.log("app.log"), 150..250);
+    fs::rename(s.log("app.log"), s.log("app.log.2")).unwrap();
+    append(&s.log("app.log"), 250..300);
+    signal(&s, "CONT");
+    assert_exact(&receiver, 0..300, &s);
+    s.stop();
+}

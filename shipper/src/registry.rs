@@ -26,6 +26,8 @@ pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
 pub const MAX_OPEN_FILES: usize = 960;
 /// Finished files remembered so that a rotation scan does not read them again.
 const MAX_FINISHED: usize = 4 * MAX_OPEN_FILES;
+/// File times come from the kernel's coarse clock, which may lag `SystemTime::now` by a tick.
+const MTIME_SLACK: Duration = Duration::from_millis(100);
 
 /// A reader's view of one incarnation.
 #[derive(Debug, Clone)]
@@ -86,6 +88,8 @@ struct Inner {
     scanned: bool,
     generation: u64,
     open_limit_logged: bool,
+    /// When each input's path was last looked at with every file found there opened.
+    looked: HashMap<usize, SystemTime>,
     /// Rotated files taken completely and closed, as they were then, newest last.
     finished: VecDeque<Finished>,
 }
@@ -226,8 +230,9 @@ impl Registry {
                 continue;
             }
             let mut present = Vec::new();
-            // The earliest setup time of incarnations found rotated away in this scan.
-            let mut rotated: Option<SystemTime> = None;
+            let looked = SystemTime::now();
+            let mut changed = false;
+            let mut unopened = false;
             for path in expand(&input.path) {
                 let path = &path;
                 let Ok(meta) = fs::metadata(path) else {
@@ -255,12 +260,14 @@ impl Registry {
                     Some(inc) => {
                         info!(path = %path.display(), id = %inc.id, "file rotated");
                         inc.gone_since = Some(Instant::now());
-                        rotated = rotated.into_iter().chain([inc.created]).min();
                     }
                     None => {}
                 }
+                changed = true;
                 if self.open(&mut inner, input_ix, path, first) {
                     dirty.insert(input_ix);
+                } else {
+                    unopened = true;
                 }
             }
             for inc in inner.files.iter_mut() {
@@ -268,12 +275,18 @@ impl Registry {
                 {
                     info!(path = %inc.path.display(), id = %inc.id, "file rotated away or deleted");
                     inc.gone_since = Some(Instant::now());
-                    rotated = rotated.into_iter().chain([inc.created]).min();
+                    changed = true;
                 }
             }
-            // Between two scans the path may have been rotated more than once: a file that was
-            // created and rotated away in between was never seen at the path and sits beside it.
-            if let Some(since) = rotated {
+            // A file created after the previous look and rotated away before this one was never
+            // seen at the path; it sits beside it. Until a new file is open, look from the same time.
+            let previous = if unopened {
+                inner.looked.get(&input_ix).copied()
+            } else {
+                inner.looked.insert(input_ix, looked)
+            };
+            if let Some(since) = previous.filter(|_| changed) {
+                let since = since.checked_sub(MTIME_SLACK).unwrap_or(since);
                 if self.adopt_unseen(&mut inner, input_ix, since) {
                     dirty.insert(input_ix);
                 }
@@ -356,7 +369,7 @@ impl Registry {
                     id,
                     self.start_offsets(input_ix, |_| at),
                     check,
-                    setup_time(&meta),
+                    SystemTime::now(),
                 )
             }
         };
@@ -692,17 +705,6 @@ impl Registry {
         }
         drop(persist);
     }
-}
-
-/// When a file found now was set up, on the clock of file times: its last change, which is after
-/// its predecessor at the path was last written and before any successor is written. (File times
-/// come from the kernel's coarse clock, which may lag `SystemTime::now` by a tick.)
-fn setup_time(meta: &fs::Metadata) -> SystemTime {
-    let now = SystemTime::now();
-    let changed = u64::try_from(meta.ctime()).ok().map(|s| {
-        SystemTime::UNIX_EPOCH + Duration::new(s, meta.ctime_nsec().clamp(0, 999_999_999) as u32)
-    });
-    changed.map_or(now, |c| c.min(now))
 }
 
 fn to_ms(t: SystemTime) -> u64 {
