@@ -116,7 +116,7 @@ def sp(xs, nd=0):
 
 per1m = lambda k: (lambda d: d[k] / d["count"] * 1e6 if d.get(k) is not None else None)
 both1m = lambda d: ((d.get("shipper_cpu_s") or 0) + (d.get("receiver_cpu_s") or 0)) / d["count"] * 1e6
-lossdup = lambda sc, mode="pipeline", rate=0: "%s / %s" % (
+lossdup = lambda sc, mode="pipeline", rate=0: "%s; %s" % (
     "/".join(str(d.get("lost")) for d in g.get((sc, mode, rate), [])),
     "/".join(str(d.get("duplicated")) for d in g.get((sc, mode, rate), [])))
 runs = lambda sc, mode="pipeline", rate=0: len(g.get((sc, mode, rate), []))
@@ -132,14 +132,14 @@ def verdict(ok):
 tp = lambda sc, mode="pipeline": vals("throughput_lps", sc, mode)
 
 print("### Shipper: `estuary-ship-rsyslog-tcp` beside `rsyslog-tcp` (pipeline, same rsyslog receiver)\n")
-print("| scenario | runs | lines/s | shipper CPU s per 1M | receiver CPU s per 1M | shipper peak RSS MiB | lost / dup per run | malformed+unparsed |")
+print("| scenario | runs | lines/s | shipper CPU s per 1M | receiver CPU s per 1M | shipper peak RSS MiB | lost per run; dup per run | malformed+unparsed |")
 print("|---|---:|---:|---:|---:|---:|---|---:|")
 for sc in ("rsyslog-tcp", "estuary-ship-rsyslog-tcp"):
     print("| %s | %d | %s | %s | %s | %s | %s | %d |" % (sc, runs(sc), sp(tp(sc)), sp(vals(None, sc, f=per1m("shipper_cpu_s")), 2),
           sp(vals(None, sc, f=per1m("receiver_cpu_s")), 2), sp(vals("shipper_maxrss_mb", sc), 1), lossdup(sc), mal(sc)))
 
 print("\n### Receiver alone: `estuary-tcp` beside `rsyslog-tcp` (receiver mode, blast.py over one TCP connection)\n")
-print("| scenario | runs | messages/s | blast.py send rate msgs/s | receiver CPU s per 1M | receiver peak RSS MiB | lost / dup per run | malformed+unparsed |")
+print("| scenario | runs | messages/s | blast.py send rate msgs/s | receiver CPU s per 1M | receiver peak RSS MiB | lost per run; dup per run | malformed+unparsed |")
 print("|---|---:|---:|---:|---:|---:|---|---:|")
 for sc in ("rsyslog-tcp", "estuary-tcp"):
     print("| %s | %d | %s | %s | %s | %s | %s | %d |" % (sc, runs(sc, "receiver"), sp(tp(sc, "receiver")),
@@ -148,7 +148,7 @@ for sc in ("rsyslog-tcp", "estuary-tcp"):
           lossdup(sc, "receiver"), mal(sc, "receiver")))
 
 print("\n### End to end: `estuary-tcp`, `estuary-relp` beside `rsyslog-tcp`, `rsyslog-relp-w1024` (pipeline)\n")
-print("| scenario | runs | lines/s | CPU s per 1M, shipper + receiver | shipper / receiver peak RSS MiB | lost / dup per run | malformed+unparsed |")
+print("| scenario | runs | lines/s | CPU s per 1M, shipper + receiver | shipper / receiver peak RSS MiB | lost per run; dup per run | malformed+unparsed |")
 print("|---|---:|---:|---:|---:|---|---:|")
 for sc in ("rsyslog-tcp", "estuary-tcp", "rsyslog-relp-w1024", "estuary-relp"):
     print("| %s | %d | %s | %s (%s + %s) | %s / %s | %s | %d |" % (sc, runs(sc), sp(tp(sc)), sp(vals(None, sc, f=both1m), 2),
@@ -159,7 +159,7 @@ for sc in ("rsyslog-tcp", "estuary-tcp", "rsyslog-relp-w1024", "estuary-relp"):
 lat_rate = max([k[2] for k in g if k[2] > 0] or [0])
 if lat_rate:
     print("\n### Latency at %s lines/s (write into the input file -> line visible in the receiver's output file)\n" % "{:,.0f}".format(lat_rate))
-    print("| scenario | runs | p50 ms | p99 ms | p99.9 ms | max ms | shipper CPU s per 1M | shipper peak RSS MiB | lost / dup per run |")
+    print("| scenario | runs | p50 ms | p99 ms | p99.9 ms | max ms | shipper CPU s per 1M | shipper peak RSS MiB | lost per run; dup per run |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for sc in ("rsyslog-tcp", "estuary-ship-rsyslog-tcp", "estuary-relp"):
         L = lambda q: vals(None, sc, rate=lat_rate, f=lambda d: (d.get("latency_ms") or {}).get(q))
