@@ -317,6 +317,8 @@ impl Registry {
             return false;
         }
         let input = &self.inputs[input_ix];
+        // Before opening: a copy made of what is opened may not look older than the incarnation.
+        let setup = SystemTime::now();
         let opened = File::open(path).and_then(|file| {
             let meta = file.metadata()?;
             let fingerprint = Span::fingerprint(&file)?;
@@ -365,12 +367,7 @@ impl Registry {
                 };
                 info!(path = %path.display(), %id, offset = at, "new file");
                 let check = Span::before(&file, at).unwrap_or(EMPTY);
-                (
-                    id,
-                    self.start_offsets(input_ix, |_| at),
-                    check,
-                    SystemTime::now(),
-                )
+                (id, self.start_offsets(input_ix, |_| at), check, setup)
             }
         };
         inner.files.push(Incarnation {
@@ -560,14 +557,17 @@ impl Registry {
         };
         // Copies made since this incarnation began, oldest first: with nothing verified yet the
         // oldest is its content; the newer ones hold content we never saw and are read whole.
-        let made_since = |meta: &fs::Metadata| meta.modified().is_ok_and(|m| m >= old.created);
+        let since = old.created.checked_sub(MTIME_SLACK).unwrap_or(old.created);
+        let made_since = |meta: &fs::Metadata| meta.modified().is_ok_and(|m| m >= since);
         let mut copies: Vec<(PathBuf, File, fs::Metadata)> = siblings(&old.path)
             .into_iter()
             .filter_map(|path| {
                 let file = File::open(&path).ok()?;
                 let meta = file.metadata().ok()?;
-                (!open.contains(&(meta.dev(), meta.ino())) && made_since(&meta))
-                    .then_some((path, file, meta))
+                (!open.contains(&(meta.dev(), meta.ino()))
+                    && !inner.finished.contains(&Finished::of(&meta))
+                    && made_since(&meta))
+                .then_some((path, file, meta))
             })
             .collect();
         copies.sort_by_key(|(_, _, meta)| meta.modified().ok());
