@@ -124,7 +124,17 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         .map(|_| Arc::new(Wake::default()))
         .collect();
     registry.scan();
-    let _watcher = watch::start(&config.inputs, scan_wake.clone(), reader_wakes.clone());
+    let own_files = config
+        .inputs
+        .iter()
+        .map(|i| i.state_file.clone())
+        .chain([stats::status_path(&config.work_dir)]);
+    let _watcher = watch::start(
+        &config.inputs,
+        watch::OwnFiles::new(own_files),
+        scan_wake.clone(),
+        reader_wakes.clone(),
+    );
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -45,9 +45,34 @@ pub fn read_interval(inputs: &[InputConfig]) -> Duration {
     .max(Duration::from_millis(10))
 }
 
+/// The shipper's own state and status files (and the temporary names they are written under).
+/// They often live beside the inputs, and are rewritten many times a second; their events must not
+/// wake the scanner and the readers.
+pub struct OwnFiles(BTreeSet<PathBuf>);
+
+impl OwnFiles {
+    pub fn new(paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        let with_tmp = |path: PathBuf| {
+            let mut name = path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            name.push(".tmp");
+            [path.with_file_name(name), path]
+        };
+        OwnFiles(paths.into_iter().flat_map(with_tmp).collect())
+    }
+
+    /// Whether the event is only about our own files.
+    fn covers(&self, event: &notify::Event) -> bool {
+        !event.paths.is_empty() && event.paths.iter().all(|p| self.0.contains(p))
+    }
+}
+
 /// Starts watching; `None` when inotify is unavailable (polling then does the work).
 pub fn start(
     inputs: &[InputConfig],
+    own: OwnFiles,
     scanner: Arc<Wake>,
     readers: Vec<Arc<Wake>>,
 ) -> Option<RecommendedWatcher> {
@@ -61,6 +86,7 @@ pub fn start(
     }
     let handler = move |event: notify::Result<notify::Event>| {
         let rescan = match event {
+            Ok(event) if own.covers(&event) => return,
             Ok(event) => !matches!(
                 event.kind,
                 EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_)
@@ -130,5 +156,17 @@ mod tests {
             watch_root(Path::new("/a/*/c.log")),
             Some(("/a".into(), true))
         );
+    }
+
+    #[test]
+    fn own_files_and_their_temporaries_are_recognised() {
+        let own = OwnFiles::new([PathBuf::from("/w/stat-bro_conn")]);
+        let event = |paths: &[&str]| notify::Event {
+            paths: paths.iter().map(PathBuf::from).collect(),
+            ..notify::Event::new(EventKind::Any)
+        };
+        assert!(own.covers(&event(&["/w/stat-bro_conn.tmp", "/w/stat-bro_conn"])));
+        assert!(!own.covers(&event(&["/w/stat-bro_conn", "/w/conn.log"])));
+        assert!(!own.covers(&event(&[])));
     }
 }
