@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::proto::record_id::log_fields;
 use crate::proto::{ConnId, Timestamp, Transport};
-use crate::zeeklog::{Field, FieldType as T, Record, Value};
+use crate::zeeklog::{Field, Record, Value};
 
 /// Notice types, printed as Zeek's enum names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,112 +105,28 @@ impl Notice {
     }
 }
 
-const FIELDS: &[Field] = &[
-    Field {
-        name: "ts",
-        ty: T::Time,
-    },
-    Field {
-        name: "uid",
-        ty: T::String,
-    },
-    Field {
-        name: "id.orig_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.orig_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "id.resp_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.resp_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "fuid",
-        ty: T::String,
-    },
-    Field {
-        name: "file_mime_type",
-        ty: T::String,
-    },
-    Field {
-        name: "file_desc",
-        ty: T::String,
-    },
-    Field {
-        name: "proto",
-        ty: T::Enum,
-    },
-    Field {
-        name: "note",
-        ty: T::Enum,
-    },
-    Field {
-        name: "msg",
-        ty: T::String,
-    },
-    Field {
-        name: "sub",
-        ty: T::String,
-    },
-    Field {
-        name: "src",
-        ty: T::Addr,
-    },
-    Field {
-        name: "dst",
-        ty: T::Addr,
-    },
-    Field {
-        name: "p",
-        ty: T::Port,
-    },
-    Field {
-        name: "n",
-        ty: T::Count,
-    },
-    Field {
-        name: "peer_descr",
-        ty: T::String,
-    },
-    Field {
-        name: "actions",
-        ty: T::SetEnum,
-    },
-    Field {
-        name: "email_dest",
-        ty: T::SetString,
-    },
-    Field {
-        name: "suppress_for",
-        ty: T::Interval,
-    },
-    Field {
-        name: "remote_location.country_code",
-        ty: T::String,
-    },
-    Field {
-        name: "remote_location.region",
-        ty: T::String,
-    },
-    Field {
-        name: "remote_location.city",
-        ty: T::String,
-    },
-    Field {
-        name: "remote_location.latitude",
-        ty: T::Double,
-    },
-    Field {
-        name: "remote_location.longitude",
-        ty: T::Double,
-    },
-];
+const FIELDS: &[Field] = log_fields!(
+    "fuid": String,
+    "file_mime_type": String,
+    "file_desc": String,
+    "proto": Enum,
+    "note": Enum,
+    "msg": String,
+    "sub": String,
+    "src": Addr,
+    "dst": Addr,
+    "p": Port,
+    "n": Count,
+    "peer_descr": String,
+    "actions": SetEnum,
+    "email_dest": SetString,
+    "suppress_for": Interval,
+    "remote_location.country_code": String,
+    "remote_location.region": String,
+    "remote_location.city": String,
+    "remote_location.latitude": Double,
+    "remote_location.longitude": Double,
+);
 
 fn transport_name(t: Transport) -> &'static str {
     match t {

@@ -2,8 +2,9 @@
 
 use std::net::IpAddr;
 
+use crate::proto::record_id::log_fields;
 use crate::proto::{ConnId, Timestamp};
-use crate::zeeklog::{Field, FieldType as T, Record, Value};
+use crate::zeeklog::{Field, Record, Value};
 
 /// One weird.log row.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,52 +21,13 @@ pub struct Weird {
     pub peer: String,
 }
 
-const FIELDS: &[Field] = &[
-    Field {
-        name: "ts",
-        ty: T::Time,
-    },
-    Field {
-        name: "uid",
-        ty: T::String,
-    },
-    Field {
-        name: "id.orig_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.orig_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "id.resp_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.resp_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "name",
-        ty: T::String,
-    },
-    Field {
-        name: "addl",
-        ty: T::String,
-    },
-    Field {
-        name: "notice",
-        ty: T::Bool,
-    },
-    Field {
-        name: "peer",
-        ty: T::String,
-    },
-    Field {
-        name: "source",
-        ty: T::String,
-    },
-];
+const FIELDS: &[Field] = log_fields!(
+    "name": String,
+    "addl": String,
+    "notice": Bool,
+    "peer": String,
+    "source": String,
+);
 
 impl Record for Weird {
     fn path(&self) -> &'static str {

@@ -2,8 +2,9 @@
 
 use std::net::IpAddr;
 
+use crate::proto::record_id::log_fields;
 use crate::proto::Timestamp;
-use crate::zeeklog::{Field, FieldType as T, Record, Value};
+use crate::zeeklog::{Field, Record, Value};
 
 /// conn.log `proto`: the transport, or `unknown_transport` for other IP protocols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,96 +54,24 @@ pub struct ConnRecord {
     pub ip_proto: u8,
 }
 
-const FIELDS: &[Field] = &[
-    Field {
-        name: "ts",
-        ty: T::Time,
-    },
-    Field {
-        name: "uid",
-        ty: T::String,
-    },
-    Field {
-        name: "id.orig_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.orig_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "id.resp_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.resp_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "proto",
-        ty: T::Enum,
-    },
-    Field {
-        name: "service",
-        ty: T::String,
-    },
-    Field {
-        name: "duration",
-        ty: T::Interval,
-    },
-    Field {
-        name: "orig_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "resp_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "conn_state",
-        ty: T::String,
-    },
-    Field {
-        name: "local_orig",
-        ty: T::Bool,
-    },
-    Field {
-        name: "local_resp",
-        ty: T::Bool,
-    },
-    Field {
-        name: "missed_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "history",
-        ty: T::String,
-    },
-    Field {
-        name: "orig_pkts",
-        ty: T::Count,
-    },
-    Field {
-        name: "orig_ip_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "resp_pkts",
-        ty: T::Count,
-    },
-    Field {
-        name: "resp_ip_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "tunnel_parents",
-        ty: T::SetString,
-    },
-    Field {
-        name: "ip_proto",
-        ty: T::Count,
-    },
-];
+const FIELDS: &[Field] = log_fields!(
+    "proto": Enum,
+    "service": String,
+    "duration": Interval,
+    "orig_bytes": Count,
+    "resp_bytes": Count,
+    "conn_state": String,
+    "local_orig": Bool,
+    "local_resp": Bool,
+    "missed_bytes": Count,
+    "history": String,
+    "orig_pkts": Count,
+    "orig_ip_bytes": Count,
+    "resp_pkts": Count,
+    "resp_ip_bytes": Count,
+    "tunnel_parents": SetString,
+    "ip_proto": Count,
+);
 
 impl Record for ConnRecord {
     fn path(&self) -> &'static str {

@@ -83,7 +83,7 @@ pub mod ftp;
 pub mod http;
 mod lines;
 pub mod ntp;
-mod record_id;
+pub(crate) mod record_id;
 pub mod smtp;
 pub mod ssh;
 pub mod ssl;
