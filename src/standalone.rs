@@ -78,18 +78,8 @@ impl StandaloneArgs {
         }
 
         let mut roles = vec![
-            role(
-                "aggregator",
-                &["aggregate", "--config"],
-                &etc.join("aggregate.cfg"),
-                false,
-            ),
-            role(
-                "shipper",
-                &["ship", "--config"],
-                &etc.join("ship.toml"),
-                false,
-            ),
+            daemon("aggregator", "aggregate", &etc.join("aggregate.cfg")),
+            daemon("shipper", "ship", &etc.join("ship.toml")),
         ];
         if let Some(sensor) = self.sensor_args(&dir) {
             roles.push(Role {
@@ -146,13 +136,16 @@ impl StandaloneArgs {
     }
 }
 
-fn role(name: &'static str, args: &[&str], config: &Path, finishes: bool) -> Role {
-    let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    args.push(config.display().to_string());
+/// A daemon role started as `estuary <subcommand> --config <config>`.
+fn daemon(name: &'static str, subcommand: &str, config: &Path) -> Role {
+    let args = [subcommand, "--config"].map(str::to_owned);
     Role {
         name,
-        args,
-        finishes,
+        args: args
+            .into_iter()
+            .chain([config.display().to_string()])
+            .collect(),
+        finishes: false,
         child: None,
     }
 }
