@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{free_tcp_port, start_rsyslog, wait_for_tcp_listen};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa};
-use shipper_support::{append, Shipper};
+use shipper_support::{append, received_seqs, wait_for_file_lines, Shipper};
 
 struct Pki {
     ca: PathBuf,
@@ -97,21 +97,13 @@ fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
     );
     append(&s.log("conn.log"), 0..2000);
     s.start();
-    let mut text = String::new();
-    for _ in 0..300 {
-        text = fs::read_to_string(&out).unwrap_or_default();
-        if text.lines().count() >= 2000 {
-            break;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
-    let mut got: Vec<u64> = re
-        .captures_iter(&text)
-        .map(|c| c[1].parse().unwrap())
-        .collect();
-    got.sort();
-    assert_eq!(got, (0..2000).collect::<Vec<_>>(), "{}", s.output());
+    let text = wait_for_file_lines(&out, 2000);
+    assert_eq!(
+        received_seqs(&text),
+        (0..2000).collect::<Vec<_>>(),
+        "{}",
+        s.output()
+    );
     let last = text
         .lines()
         .find(|l| l.contains("seq=1999\t"))
@@ -186,20 +178,12 @@ fn relp_over_tls_with_mutual_auth_to_rsyslog_imrelp_delivers_every_line() {
     let mut s = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[destination]);
     append(&s.log("conn.log"), 0..2000);
     s.start();
-    let mut text = String::new();
-    for _ in 0..300 {
-        text = fs::read_to_string(&out).unwrap_or_default();
-        if text.lines().count() >= 2000 {
-            break;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
-    let mut got: Vec<u64> = re
-        .captures_iter(&text)
-        .map(|c| c[1].parse().unwrap())
-        .collect();
-    got.sort();
-    assert_eq!(got, (0..2000).collect::<Vec<_>>(), "{}", s.output());
+    let text = wait_for_file_lines(&out, 2000);
+    assert_eq!(
+        received_seqs(&text),
+        (0..2000).collect::<Vec<_>>(),
+        "{}",
+        s.output()
+    );
     s.stop();
 }

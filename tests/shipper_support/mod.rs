@@ -12,6 +12,30 @@ use std::time::Duration;
 
 use crate::common::{self, tally, Daemon, Tally};
 
+/// Polls `out` for up to 30 s until it holds `lines` lines; returns its text either way.
+pub fn wait_for_file_lines(out: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    for _ in 0..300 {
+        text = std::fs::read_to_string(out).unwrap_or_default();
+        if text.lines().count() >= lines {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    text
+}
+
+/// The `seq=N` numbers in `text`, sorted.
+pub fn received_seqs(text: &str) -> Vec<u64> {
+    let re = regex::Regex::new(r"\bseq=(\d+)\b").expect("seq regex");
+    let mut got: Vec<u64> = re
+        .captures_iter(text)
+        .map(|c| c[1].parse().expect("seq number"))
+        .collect();
+    got.sort();
+    got
+}
+
 /// A shipper working in its own temporary directory.
 pub struct Shipper {
     pub dir: tempfile::TempDir,
@@ -31,63 +55,59 @@ impl Shipper {
 
     /// Like `new`, with extra directives before each `$InputRunFileMonitor`.
     pub fn with_directives(inputs: &[(&str, &str)], per_input: &str, action: &str) -> Shipper {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let logs = dir.path().join("logs");
-        let work = dir.path().join("work");
-        std::fs::create_dir_all(&logs).expect("logs dir");
-        let mut conf = format!(
-            "$WorkDirectory {}\n$ModLoad imfile\n$InputFilePollingInterval 1\n",
-            work.display()
-        );
-        for (i, (name, tag)) in inputs.iter().enumerate() {
-            conf.push_str(&format!(
-                "$InputFileName {}\n$InputFileTag {tag}\n$InputFileStateFile state-{i}\n\
-                 $InputFileSeverity info\n$InputFileFacility local7\n{per_input}$InputRunFileMonitor\n",
-                logs.join(name).display()
-            ));
-        }
-        conf.push_str(&format!("local7.* {action}\n"));
-        let conf_path = dir.path().join("ship.conf");
-        std::fs::write(&conf_path, conf).expect("write config");
-        Shipper {
-            dir,
-            logs,
-            work,
-            conf: conf_path,
-            daemon: None,
-            runs: 0,
-        }
+        Shipper::with_config("ship.conf", |logs, work| {
+            let mut conf = format!(
+                "$WorkDirectory {}\n$ModLoad imfile\n$InputFilePollingInterval 1\n",
+                work.display()
+            );
+            for (i, (name, tag)) in inputs.iter().enumerate() {
+                conf.push_str(&format!(
+                    "$InputFileName {}\n$InputFileTag {tag}\n$InputFileStateFile state-{i}\n\
+                     $InputFileSeverity info\n$InputFileFacility local7\n{per_input}$InputRunFileMonitor\n",
+                    logs.join(name).display()
+                ));
+            }
+            conf.push_str(&format!("local7.* {action}\n"));
+            conf
+        })
     }
 
     /// A TOML configuration: `inputs` are (file name or glob under `logs/`, tag), each with the
     /// extra keys `input_extra`; `destinations` are complete `[[destination]]` tables.
     pub fn toml(inputs: &[(&str, &str)], input_extra: &str, destinations: &[String]) -> Shipper {
+        Shipper::with_config("ship.toml", |logs, work| {
+            let mut conf = format!(
+                "work_dir = \"{}\"\nhostname = \"testhost\"\nstats_interval = \"1m\"\n",
+                work.display()
+            );
+            for (i, (name, tag)) in inputs.iter().enumerate() {
+                conf.push_str(&format!(
+                    "[[input]]\npath = \"{}\"\ntag = \"{tag}\"\nfacility = \"local7\"\nseverity = \"info\"\n\
+                     state_file = \"state-{i}\"\npoll_interval = \"200ms\"\n{input_extra}\n",
+                    logs.join(name).display()
+                ));
+            }
+            for d in destinations {
+                conf.push_str(d);
+                conf.push('\n');
+            }
+            conf
+        })
+    }
+
+    /// A fresh temp dir with `logs/`, and the config `config(logs, work)` written to `file_name`.
+    fn with_config(file_name: &str, config: impl FnOnce(&Path, &Path) -> String) -> Shipper {
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = dir.path().join("logs");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&logs).expect("logs dir");
-        let mut conf = format!(
-            "work_dir = \"{}\"\nhostname = \"testhost\"\nstats_interval = \"1m\"\n",
-            work.display()
-        );
-        for (i, (name, tag)) in inputs.iter().enumerate() {
-            conf.push_str(&format!(
-                "[[input]]\npath = \"{}\"\ntag = \"{tag}\"\nfacility = \"local7\"\nseverity = \"info\"\n\
-                 state_file = \"state-{i}\"\npoll_interval = \"200ms\"\n{input_extra}\n",
-                logs.join(name).display()
-            ));
-        }
-        for d in destinations {
-            conf.push_str(d);
-            conf.push('\n');
-        }
-        let conf_path = dir.path().join("ship.toml");
-        std::fs::write(&conf_path, conf).expect("write config");
+        let conf = dir.path().join(file_name);
+        std::fs::write(&conf, config(&logs, &work)).expect("write config");
         Shipper {
             dir,
             logs,
             work,
-            conf: conf_path,
+            conf,
             daemon: None,
             runs: 0,
         }
