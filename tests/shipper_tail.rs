@@ -8,18 +8,10 @@ mod shipper_support;
 use std::fs;
 use std::time::Duration;
 
-use shipper_support::{append, append_bytes, Behaviour, Receiver, Shipper};
-
-const T: Duration = Duration::from_secs(20);
-
-fn assert_exact(receiver: &Receiver, expected: std::ops::Range<u64>, shipper: &Shipper) {
-    let tally = receiver.received.wait_all(expected, T);
-    assert!(
-        tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
-        "{tally:?}\nshipper log:\n{}",
-        shipper.output()
-    );
-}
+use shipper_support::{
+    app_log_to_tcp, append, append_bytes, assert_exactly_once, Behaviour, Receiver, Shipper,
+    SHIP_TIMEOUT as T,
+};
 
 #[test]
 fn case01_rename_rotation_behind_slow_output_has_no_duplicates_or_loss() {
@@ -34,20 +26,17 @@ fn case01_rename_rotation_behind_slow_output_has_no_duplicates_or_loss() {
     append(&s.log("app.log"), 0..3000);
     s.start();
     std::thread::sleep(Duration::from_millis(300));
-    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    s.rotate("app.log", "app.log.1");
     append(&s.log("app.log.1"), 3000..3100); // a late writer on the old descriptor's file
     append(&s.log("app.log"), 3100..4000);
-    assert_exact(&receiver, 0..4000, &s);
+    assert_exactly_once(&receiver, 0..4000, &s);
     s.stop();
 }
 
 #[test]
 fn case03_truncate_in_place_then_new_line_is_delivered() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..100);
-    s.start();
-    receiver.received.wait_all(0..100, T);
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
     fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -55,24 +44,21 @@ fn case03_truncate_in_place_then_new_line_is_delivered() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     append(&s.log("app.log"), 100..101);
-    assert_exact(&receiver, 0..101, &s);
+    assert_exactly_once(&receiver, 0..101, &s);
     s.stop();
 }
 
 #[test]
 fn case11_truncate_and_rewrite_gives_exactly_the_new_lines() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..10);
-    s.start();
-    receiver.received.wait_all(0..10, T);
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..10);
     // Truncate and immediately write more than was there: the size never looks smaller.
     let mut text = String::new();
     for n in 10..110u64 {
         text.push_str(&format!("rewritten\tseq={n}\n"));
     }
     fs::write(s.log("app.log"), text).unwrap();
-    assert_exact(&receiver, 0..110, &s);
+    assert_exactly_once(&receiver, 0..110, &s);
     assert!(s.output().contains("file truncated"), "{}", s.output());
     s.stop();
 }
@@ -104,15 +90,14 @@ fn case09_identical_headers_both_files_shipped_completely() {
 
 #[test]
 fn case14_one_mib_line_is_split_counted_and_does_not_block_the_file() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    let (receiver, mut s) = app_log_to_tcp();
     append(&s.log("app.log"), 0..10);
     let mut long = vec![b'x'; 1024 * 1024];
     long.push(b'\n');
     append_bytes(&s.log("app.log"), &long);
     append(&s.log("app.log"), 10..20);
     s.start();
-    assert_exact(&receiver, 0..20, &s);
+    assert_exactly_once(&receiver, 0..20, &s);
     // 8 KiB maximum (rsyslog's default): 128 pieces, the first 127 counted as split.
     let xs = receiver
         .received
@@ -121,7 +106,7 @@ fn case14_one_mib_line_is_split_counted_and_does_not_block_the_file() {
         .filter(|&b| b == b'x')
         .count();
     assert_eq!(xs, 1024 * 1024);
-    let status = wait_status(&s, |st| st.contains("split=127"));
+    let status = s.wait_status(|st| st.contains("split=127"));
     assert!(
         status.contains("lines=148/148/148/0") && status.contains("split=127"),
         "{status}"
@@ -131,31 +116,13 @@ fn case14_one_mib_line_is_split_counted_and_does_not_block_the_file() {
     s.start();
     std::thread::sleep(Duration::from_millis(1500));
     append(&s.log("app.log"), 20..21);
-    assert_exact(&receiver, 0..21, &s);
+    assert_exactly_once(&receiver, 0..21, &s);
     s.stop();
-}
-
-fn wait_status(s: &Shipper, ok: impl Fn(&str) -> bool) -> String {
-    let conf = s.conf.to_string_lossy().into_owned();
-    let mut last = String::new();
-    for _ in 0..100 {
-        let out = std::process::Command::new(common::estuary_bin())
-            .args(["status", "--config", &conf])
-            .output()
-            .expect("run estuary status");
-        last = String::from_utf8_lossy(&out.stdout).into_owned();
-        if ok(&last) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    last
 }
 
 #[test]
 fn case15_lines_written_in_pieces_arrive_whole_and_a_fragment_survives_restart() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    let (receiver, mut s) = app_log_to_tcp();
     s.start();
     let path = s.log("app.log");
     for n in 0..30u64 {
@@ -171,7 +138,7 @@ fn case15_lines_written_in_pieces_arrive_whole_and_a_fragment_survives_restart()
     s.kill9();
     append_bytes(&path, b"ent\n");
     s.start();
-    assert_exact(&receiver, 0..31, &s);
+    assert_exactly_once(&receiver, 0..31, &s);
     assert!(
         receiver.received.text().contains("seq=30\tfragment\n"),
         "{}",
@@ -186,25 +153,21 @@ fn case15_lines_written_in_pieces_arrive_whole_and_a_fragment_survives_restart()
 
 #[test]
 fn case10_restart_behind_during_two_rotations_is_exactly_once_across_rotated_files() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..100);
-    s.start();
-    receiver.received.wait_all(0..100, T);
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
     // First rotation while running: the shipper knows both files.
-    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    s.rotate("app.log", "app.log.1");
     append(&s.log("app.log"), 100..200);
     receiver.received.wait_all(0..200, T);
-    std::thread::sleep(Duration::from_millis(300)); // offsets persisted
-    s.kill9();
+    s.kill9_after_checkpoint();
     // While stopped: both files grow, then rotate again (.1 -> .2, current -> .1, new current).
     append(&s.log("app.log.1"), 200..250);
     append(&s.log("app.log"), 250..300);
-    fs::rename(s.log("app.log.1"), s.log("app.log.2")).unwrap();
-    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    s.rotate("app.log.1", "app.log.2");
+    s.rotate("app.log", "app.log.1");
     append(&s.log("app.log"), 300..400);
     s.start();
-    assert_exact(&receiver, 0..400, &s);
+    assert_exactly_once(&receiver, 0..400, &s);
     s.stop();
 }
 
@@ -214,16 +177,14 @@ fn case08_case12_recreated_file_with_same_header_and_inode_is_read_from_zero() {
     let mut s = Shipper::new(&[("conn.log", "conn:")], &receiver.action());
     let header = "#separator \\x09\n#fields\tts\tuid\n";
     append_bytes(&s.log("conn.log"), header.as_bytes());
-    append(&s.log("conn.log"), 0..50);
-    s.start();
-    receiver.received.wait_all(0..50, T);
+    s.start_and_ship(&receiver, "conn.log", 0..50);
     s.stop();
     // Same name, same header, most likely the same inode, and larger than the saved offset.
     fs::remove_file(s.log("conn.log")).unwrap();
     append_bytes(&s.log("conn.log"), header.as_bytes());
     append(&s.log("conn.log"), 50..150);
     s.start();
-    assert_exact(&receiver, 0..150, &s);
+    assert_exactly_once(&receiver, 0..150, &s);
     s.stop();
     // A saved offset beyond the end of a replaced, shorter file is not trusted either.
     s.start();
@@ -232,7 +193,7 @@ fn case08_case12_recreated_file_with_same_header_and_inode_is_read_from_zero() {
     fs::remove_file(s.log("conn.log")).unwrap();
     append(&s.log("conn.log"), 150..160);
     s.start();
-    assert_exact(&receiver, 0..160, &s);
+    assert_exactly_once(&receiver, 0..160, &s);
     s.stop();
 }
 
@@ -257,7 +218,7 @@ fn case07_many_small_files_created_rotated_deleted_keep_state_bounded() {
             }
         }
     }
-    assert_exact(&receiver, 0..seq, &s);
+    assert_exactly_once(&receiver, 0..seq, &s);
     // Rotated and deleted files are forgotten once shipped (after the 5 s rotate wait).
     let state = || {
         s.state_files()
@@ -275,11 +236,8 @@ fn case07_many_small_files_created_rotated_deleted_keep_state_bounded() {
 
 #[test]
 fn case18_zeroed_or_truncated_state_file_recovers_without_loss() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..100);
-    s.start();
-    receiver.received.wait_all(0..100, T);
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
     s.kill9();
     for state in s.state_files() {
         fs::write(&state, [0u8; 64]).unwrap();
@@ -303,18 +261,17 @@ fn case05_mass_rotation_of_many_files_loses_nothing() {
     }
     std::thread::sleep(Duration::from_millis(200));
     for i in 0..files {
-        fs::rename(s.log(&format!("f{i}.log")), s.log(&format!("f{i}.log.1"))).unwrap();
+        s.rotate(&format!("f{i}.log"), &format!("f{i}.log.1"));
         append(&s.log(&format!("f{i}.log.1")), i * 10 + 5..i * 10 + 7);
         append(&s.log(&format!("f{i}.log")), i * 10 + 7..i * 10 + 10);
     }
-    assert_exact(&receiver, 0..files * 10, &s);
+    assert_exactly_once(&receiver, 0..files * 10, &s);
     s.stop();
 }
 
 #[test]
 fn case02_case16_rotate_compress_delete_then_new_file_is_read_from_zero() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    let (receiver, mut s) = app_log_to_tcp();
     s.start();
     let mut seq = 0;
     for _ in 0..4 {
@@ -322,25 +279,14 @@ fn case02_case16_rotate_compress_delete_then_new_file_is_read_from_zero() {
         seq += 50;
         receiver.received.wait_all(0..seq, T);
         // rename, "compress" into a new file, delete: the freed inode is free for the next file.
-        fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+        s.rotate("app.log", "app.log.1");
         fs::copy(s.log("app.log.1"), s.log("app.log.1.gz")).unwrap();
         fs::remove_file(s.log("app.log.1")).unwrap();
         append(&s.log("app.log"), seq..seq + 1);
         seq += 1;
     }
-    assert_exact(&receiver, 0..seq, &s);
+    assert_exactly_once(&receiver, 0..seq, &s);
     s.stop();
-}
-
-/// Sends `signal` (e.g. `STOP`, `CONT`) to the running shipper.
-fn signal(s: &Shipper, signal: &str) {
-    let pid = s.daemon.as_ref().expect("shipper running").pid();
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// The losing sequence of the kill -9 rotation tests, made deterministic: a starved scanner (here
@@ -348,19 +294,16 @@ fn signal(s: &Shipper, signal: &str) {
 /// rotated away without ever being seen at the input's path. It must be found beside the path.
 #[test]
 fn two_rename_rotations_while_the_scanner_is_starved_lose_nothing() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..100);
-    s.start();
-    receiver.received.wait_all(0..100, T);
-    signal(&s, "STOP");
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    s.signal("STOP");
     append(&s.log("app.log"), 100..150);
-    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    s.rotate("app.log", "app.log.1");
     append(&s.log("app.log"), 150..250);
-    fs::rename(s.log("app.log"), s.log("app.log.2")).unwrap();
+    s.rotate("app.log", "app.log.2");
     append(&s.log("app.log"), 250..300);
-    signal(&s, "CONT");
-    assert_exact(&receiver, 0..300, &s);
+    s.signal("CONT");
+    assert_exactly_once(&receiver, 0..300, &s);
     s.stop();
 }
 
@@ -368,25 +311,21 @@ fn two_rename_rotations_while_the_scanner_is_starved_lose_nothing() {
 /// file is finished from its saved offset, the two never seen are read whole, the new one too.
 #[test]
 fn kill9_then_three_rename_rotations_with_appends_to_each_generation_lose_nothing() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..100);
-    s.start();
-    receiver.received.wait_all(0..100, T);
-    std::thread::sleep(Duration::from_millis(300)); // offsets persisted
-    s.kill9();
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    s.kill9_after_checkpoint();
     let mut seq = 100;
     for k in 1..=3 {
         append(&s.log("app.log"), seq..seq + 100);
         seq += 100;
-        fs::rename(s.log("app.log"), s.log(&format!("app.log.{k}"))).unwrap();
+        s.rotate("app.log", &format!("app.log.{k}"));
         append(&s.log(&format!("app.log.{k}")), seq..seq + 10);
         seq += 10;
     }
     append(&s.log("app.log"), seq..seq + 50);
     seq += 50;
     s.start();
-    assert_exact(&receiver, 0..seq, &s);
+    assert_exactly_once(&receiver, 0..seq, &s);
     s.stop();
 }
 
@@ -395,22 +334,18 @@ fn kill9_then_three_rename_rotations_with_appends_to_each_generation_lose_nothin
 /// rotated, yet a whole file came and went before the next look.
 #[test]
 fn a_file_created_and_rotated_away_between_the_first_two_scans_after_a_restart_is_read() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("app.log", "app:")], &receiver.action());
-    append(&s.log("app.log"), 0..100);
-    s.start();
-    receiver.received.wait_all(0..100, T);
-    std::thread::sleep(Duration::from_millis(300)); // offsets persisted
-    s.kill9();
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    s.kill9_after_checkpoint();
     append(&s.log("app.log"), 100..150);
-    fs::rename(s.log("app.log"), s.log("app.log.1")).unwrap();
+    s.rotate("app.log", "app.log.1");
     s.start();
     receiver.received.wait_all(0..150, T); // the first scan found app.log.1; app.log is absent
-    signal(&s, "STOP");
+    s.signal("STOP");
     append(&s.log("app.log"), 150..250);
-    fs::rename(s.log("app.log"), s.log("app.log.2")).unwrap();
+    s.rotate("app.log", "app.log.2");
     append(&s.log("app.log"), 250..300);
-    signal(&s, "CONT");
-    assert_exact(&receiver, 0..300, &s);
+    s.signal("CONT");
+    assert_exactly_once(&receiver, 0..300, &s);
     s.stop();
 }

@@ -36,6 +36,26 @@ pub fn received_seqs(text: &str) -> Vec<u64> {
     got
 }
 
+/// How long a test waits for lines to arrive.
+pub const SHIP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A TCP receiver and a shipper (not yet started) tailing `logs/app.log` with tag `app:` into it.
+pub fn app_log_to_tcp() -> (Receiver, Shipper) {
+    let receiver = Receiver::tcp();
+    let shipper = Shipper::new(&[("app.log", "app:")], &receiver.action());
+    (receiver, shipper)
+}
+
+/// Asserts that `receiver` gets every number in `expected` exactly once and nothing else.
+pub fn assert_exactly_once(receiver: &Receiver, expected: std::ops::Range<u64>, shipper: &Shipper) {
+    let tally = receiver.received.wait_all(expected, SHIP_TIMEOUT);
+    assert!(
+        tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
+        "{tally:?}\nshipper log:\n{}",
+        shipper.output()
+    );
+}
+
 /// A shipper working in its own temporary directory.
 pub struct Shipper {
     pub dir: tempfile::TempDir,
@@ -154,6 +174,58 @@ impl Shipper {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Appends `seqs` (counting from 0) to `name`, starts, and waits until `receiver` has them.
+    pub fn start_and_ship(&mut self, receiver: &Receiver, name: &str, seqs: std::ops::Range<u64>) {
+        append(&self.log(name), seqs.clone());
+        self.start();
+        receiver.received.wait_all(seqs, SHIP_TIMEOUT);
+    }
+
+    /// Gives the shipper time to persist its offsets, then kill -9.
+    pub fn kill9_after_checkpoint(&mut self) {
+        thread::sleep(Duration::from_millis(300));
+        self.kill9();
+    }
+
+    /// Renames `from` to `to` under `logs/` (a rename rotation).
+    pub fn rotate(&self, from: &str, to: &str) {
+        std::fs::rename(self.log(from), self.log(to)).expect("rotate by rename");
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the running shipper.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.daemon.as_ref().expect("shipper running").pid();
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// What `estuary status` prints for this shipper's config.
+    pub fn status(&self) -> String {
+        let conf = self.conf.to_string_lossy().into_owned();
+        let out = std::process::Command::new(common::estuary_bin())
+            .args(["status", "--config", &conf])
+            .output()
+            .expect("run estuary status");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls `status` for up to 10 s until `ok` accepts it; returns the last one.
+    pub fn wait_status(&self, ok: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            last = self.status();
+            if ok(&last) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        last
     }
 
     pub fn state_files(&self) -> Vec<PathBuf> {
