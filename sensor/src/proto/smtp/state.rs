@@ -247,7 +247,7 @@ impl SmtpAnalyzer {
         if self.bdat_undelivered > 0 {
             self.bdat_undelivered = 0;
             out.weird(ts, "smtp_bdat_remaining_at_end_data", None);
-            out.weird(ts, "smtp_bdat_undelivered_at_done", None);
+            out.weird_from(ts, "smtp_bdat_undelivered_at_done", None, "SMTP_BDAT");
         }
     }
 
