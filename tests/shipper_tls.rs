@@ -54,50 +54,104 @@ fn pki(dir: &Path, name: &str) -> Pki {
     }
 }
 
-/// rsyslog `imtcp` over GnuTLS, requiring a client certificate from `pki`'s CA.
-fn tls_receiver(dir: &Path, pki: &Pki, port: u16, out: &Path) -> common::Daemon {
-    let config = format!(
-        "global(parser.escapeControlCharacterTab=\"off\" defaultNetstreamDriver=\"gtls\" \
-         defaultNetstreamDriverCAFile=\"{}\" defaultNetstreamDriverCertFile=\"{}\" defaultNetstreamDriverKeyFile=\"{}\")\n\
-         module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"x509/certvalid\")\n\
-         template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
-         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
-         input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n",
-        pki.ca.display(),
-        pki.server.0.display(),
-        pki.server.1.display(),
-        out.display()
-    );
-    start_rsyslog("rsyslog-tls", dir, &config)
+/// A temp dir holding the `good` PKI, a free port for rsyslog, and the file it writes to.
+struct Peer {
+    dir: tempfile::TempDir,
+    pki: Pki,
+    port: u16,
+    out: PathBuf,
 }
 
-fn tls_destination(port: u16, ca: &Path, client: &(PathBuf, PathBuf)) -> String {
+impl Peer {
+    fn new() -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki(dir.path(), "good");
+        let out = dir.path().join("received.log");
+        Peer {
+            dir,
+            pki,
+            port: free_tcp_port(),
+            out,
+        }
+    }
+
+    /// Starts rsyslog writing `%syslogtag% %msg%` lines to `out` from an `input_type` input on
+    /// `port`; waits until it listens.
+    fn start_rsyslog(
+        &self,
+        name: &str,
+        global_extra: &str,
+        module: &str,
+        input_type: &str,
+        input_extra: &str,
+    ) -> common::Daemon {
+        let config = format!(
+            "global(parser.escapeControlCharacterTab=\"off\"{global_extra})\n\
+             module({module})\n\
+             template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
+             ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
+             input(type=\"{input_type}\" address=\"127.0.0.1\" port=\"{}\" ruleset=\"out\"{input_extra})\n",
+            self.out.display(),
+            self.port
+        );
+        let rsyslog = start_rsyslog(name, self.dir.path(), &config);
+        wait_for_tcp_listen(self.port, Duration::from_secs(20));
+        rsyslog
+    }
+
+    /// rsyslog `imtcp` over GnuTLS, requiring a client certificate from the `good` CA.
+    fn start_tls_receiver(&self) -> common::Daemon {
+        let global = format!(
+            " defaultNetstreamDriver=\"gtls\" defaultNetstreamDriverCAFile=\"{}\" \
+             defaultNetstreamDriverCertFile=\"{}\" defaultNetstreamDriverKeyFile=\"{}\"",
+            self.pki.ca.display(),
+            self.pki.server.0.display(),
+            self.pki.server.1.display()
+        );
+        let module = "load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" \
+                      streamDriver.authMode=\"x509/certvalid\"";
+        self.start_rsyslog("rsyslog-tls", &global, module, "imtcp", "")
+    }
+
+    /// rsyslog `imrelp` with TLS, requiring a client certificate from the `good` CA.
+    fn start_relp_tls_receiver(&self) -> common::Daemon {
+        let input = format!(
+            " tls=\"on\" tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\" \
+             tls.authMode=\"certvalid\"",
+            self.pki.ca.display(),
+            self.pki.server.0.display(),
+            self.pki.server.1.display()
+        );
+        self.start_rsyslog("rsyslog-relp-tls", "", "load=\"imrelp\"", "imrelp", &input)
+    }
+}
+
+/// A started shipper tailing `conn.log` (tag `bro_conn:`), which already holds `seqs`.
+fn ship_conn_log(destination: String, seqs: std::ops::Range<u64>) -> Shipper {
+    let mut s = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[destination]);
+    append(&s.log("conn.log"), seqs);
+    s.start();
+    s
+}
+
+/// A `[[destination]]` on `port` over `transport` (`tls` or `relp-tls`) with `pki`'s CA and client.
+fn tls_destination(port: u16, pki: &Pki, transport: &str) -> String {
     format!(
-        "[[destination]]\nname = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\ntransport = \"tls\"\n\
+        "[[destination]]\nname = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\ntransport = \"{transport}\"\n\
          server_name = \"localhost\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
          retry_interval = \"100ms\"\nretry_max = \"300ms\"\n",
-        ca.display(),
-        client.0.display(),
-        client.1.display()
+        pki.ca.display(),
+        pki.client.0.display(),
+        pki.client.1.display()
     )
 }
 
 #[test]
 fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path(), "good");
-    let port = free_tcp_port();
-    let out = dir.path().join("received.log");
-    let _rsyslog = tls_receiver(dir.path(), &pki, port, &out);
-    wait_for_tcp_listen(port, Duration::from_secs(20));
-    let mut s = Shipper::toml(
-        &[("conn.log", "bro_conn:")],
-        "",
-        &[tls_destination(port, &pki.ca, &pki.client)],
-    );
-    append(&s.log("conn.log"), 0..2000);
-    s.start();
-    let text = wait_for_file_lines(&out, 2000);
+    let peer = Peer::new();
+    let _rsyslog = peer.start_tls_receiver();
+    let mut s = ship_conn_log(tls_destination(peer.port, &peer.pki, "tls"), 0..2000);
+    let text = wait_for_file_lines(&peer.out, 2000);
     assert_eq!(
         received_seqs(&text),
         (0..2000).collect::<Vec<_>>(),
@@ -118,21 +172,11 @@ fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
 
 #[test]
 fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = pki(dir.path(), "good");
-    let other = pki(dir.path(), "other");
-    let port = free_tcp_port();
-    let out = dir.path().join("received.log");
-    let _rsyslog = tls_receiver(dir.path(), &good, port, &out);
-    wait_for_tcp_listen(port, Duration::from_secs(20));
+    let peer = Peer::new();
+    let other = pki(peer.dir.path(), "other");
+    let _rsyslog = peer.start_tls_receiver();
     // The shipper trusts only the other CA.
-    let mut s = Shipper::toml(
-        &[("conn.log", "bro_conn:")],
-        "",
-        &[tls_destination(port, &other.ca, &other.client)],
-    );
-    append(&s.log("conn.log"), 0..10);
-    s.start();
+    let mut s = ship_conn_log(tls_destination(peer.port, &other, "tls"), 0..10);
     let mut output = String::new();
     for _ in 0..100 {
         output = s.output();
@@ -147,7 +191,7 @@ fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_re
         "expected repeated certificate errors:\n{output}"
     );
     assert!(
-        fs::read_to_string(&out).unwrap_or_default().is_empty(),
+        fs::read_to_string(&peer.out).unwrap_or_default().is_empty(),
         "a line got through"
     );
     s.stop();
@@ -155,30 +199,10 @@ fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_re
 
 #[test]
 fn relp_over_tls_with_mutual_auth_to_rsyslog_imrelp_delivers_every_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path(), "good");
-    let port = free_tcp_port();
-    let out = dir.path().join("received.log");
-    let config = format!(
-        "global(parser.escapeControlCharacterTab=\"off\")\n\
-         module(load=\"imrelp\")\n\
-         template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
-         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
-         input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\" tls=\"on\" \
-         tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\" tls.authMode=\"certvalid\")\n",
-        out.display(),
-        pki.ca.display(),
-        pki.server.0.display(),
-        pki.server.1.display()
-    );
-    let _rsyslog = start_rsyslog("rsyslog-relp-tls", dir.path(), &config);
-    wait_for_tcp_listen(port, Duration::from_secs(20));
-    let destination = tls_destination(port, &pki.ca, &pki.client)
-        .replace("transport = \"tls\"", "transport = \"relp-tls\"");
-    let mut s = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[destination]);
-    append(&s.log("conn.log"), 0..2000);
-    s.start();
-    let text = wait_for_file_lines(&out, 2000);
+    let peer = Peer::new();
+    let _rsyslog = peer.start_relp_tls_receiver();
+    let mut s = ship_conn_log(tls_destination(peer.port, &peer.pki, "relp-tls"), 0..2000);
+    let text = wait_for_file_lines(&peer.out, 2000);
     assert_eq!(
         received_seqs(&text),
         (0..2000).collect::<Vec<_>>(),
