@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use sensor_support::{
     compare, differences, manifest, print_table, read_cut, read_log, run_sensor, share, Table,
+    ZeekLog,
 };
 
 /// Minimum share per log (a ratchet at what is reached; raise it, never lower it silently).
@@ -24,7 +25,7 @@ const RATCHET: &[(&str, f64)] = &[
     ("ssl.log", 1.0),
     ("ssh.log", 1.0),
     ("ftp.log", 0.99),
-    ("smtp.log", 0.8),
+    ("smtp.log", 1.0),
 ];
 
 #[test]
@@ -72,10 +73,13 @@ fn zeek_dev_traces_match_zeek_logs() {
                 });
                 (exp, got)
             } else {
-                (
-                    read_log(&expected_path, false).expect("expected log"),
-                    read_log(&dir.join(log), true),
-                )
+                let mut expected = read_log(&expected_path, false).expect("expected log");
+                let mut got = read_log(&dir.join(log), true);
+                sort_set_cells(&mut expected);
+                if let Some(got) = got.as_mut() {
+                    sort_set_cells(got);
+                }
+                (expected, got)
             };
             let name = log.trim_end_matches(".cut").to_string();
             let (m, e, g) = compare(&name, &expected, got.as_ref());
@@ -118,5 +122,29 @@ fn zeek_dev_traces_match_zeek_logs() {
             "{log}: share {:.3} fell below the ratchet {min}",
             s
         );
+    }
+}
+
+/// Zeek writes a `set[...]` column in its hash table's iteration order, which carries no meaning
+/// (it follows Zeek's seeded hash), so such cells are compared with their elements sorted.
+fn sort_set_cells(log: &mut ZeekLog) {
+    let Some(types) = log.header.iter().find_map(|h| h.strip_prefix("#types\t")) else {
+        return;
+    };
+    let sets: Vec<usize> = types
+        .split('\t')
+        .enumerate()
+        .filter(|(_, t)| t.starts_with("set["))
+        .map(|(i, _)| i)
+        .collect();
+    for row in &mut log.rows {
+        for &i in &sets {
+            if let Some(cell) = row.get_mut(i) {
+                let mut items: Vec<&str> = cell.split(',').collect();
+                items.sort_unstable();
+                let sorted = items.join(",");
+                *cell = sorted;
+            }
+        }
     }
 }
