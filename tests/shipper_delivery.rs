@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shipper_support::{append, Behaviour, Receiver, Shipper};
+use shipper_support::{append, received_seqs, Behaviour, Receiver, Shipper};
 
 const T: Duration = Duration::from_secs(30);
 const WINDOW: usize = 128;
@@ -94,10 +94,21 @@ fn rename_rotate(path: &std::path::Path, k: u64) {
     fs::rename(path, path.with_extension(format!("log.{k}"))).expect("rotate by rename");
 }
 
+/// logrotate's copytruncate: copy to `<name>.k` beside it, then truncate in place.
+fn copytruncate(path: &std::path::Path, k: u64) {
+    let bytes = fs::read(path).expect("read for copy");
+    fs::write(path.with_extension(format!("log.{k}")), bytes).expect("write copy");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0))
+        .expect("truncate");
+}
+
 #[test]
 fn kill9_at_20_random_points_during_appends_and_rename_rotation_loses_nothing() {
     let receiver = Receiver::relp();
-    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let mut s = Shipper::app_log_into(&receiver, "");
     let total = 12_000;
     s.start();
     let (w, _) = writer(s.log("app.log"), total, 2000, 500, rename_rotate);
@@ -143,20 +154,10 @@ fn count_duplicates(receiver: &Receiver) -> usize {
 #[test]
 fn kill9_at_20_random_points_during_copytruncate_rotation_loses_only_destroyed_lines() {
     let receiver = Receiver::relp();
-    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let mut s = Shipper::app_log_into(&receiver, "");
     let total = 12_000;
     s.start();
-    let copies = s.logs.clone();
-    let (w, _) = writer(s.log("app.log"), total, 2000, 500, move |path, k| {
-        // logrotate copytruncate: copy, then truncate in place.
-        let bytes = fs::read(path).expect("read for copy");
-        fs::write(copies.join(format!("app.log.{k}")), bytes).expect("write copy");
-        fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_len(0))
-            .expect("truncate");
-    });
+    let (w, _) = writer(s.log("app.log"), total, 2000, 500, copytruncate);
     let mut rng = Rng::from_clock();
     kill_and_restart_20_times(&mut s, &receiver, &mut rng);
     w.join().unwrap();
@@ -168,11 +169,7 @@ fn kill9_at_20_random_points_during_copytruncate_rotation_loses_only_destroyed_l
     for entry in fs::read_dir(&s.logs).unwrap().flatten() {
         disk_text.push_str(&String::from_utf8_lossy(&fs::read(entry.path()).unwrap()));
     }
-    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
-    let survived: std::collections::BTreeSet<u64> = re
-        .captures_iter(&disk_text)
-        .map(|c| c[1].parse().unwrap())
-        .collect();
+    let survived: std::collections::BTreeSet<u64> = received_seqs(&disk_text).into_iter().collect();
     let tally = receiver.received.tally(0..total);
     let destroyed = (0..total).filter(|n| !survived.contains(n)).count();
     let missed: Vec<u64> = tally
@@ -208,19 +205,10 @@ fn kill9_at_20_random_points_during_copytruncate_rotation_loses_only_destroyed_l
 #[test]
 fn case04_copytruncate_under_constant_writes_loses_only_destroyed_lines() {
     let receiver = Receiver::relp();
-    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let mut s = Shipper::app_log_into(&receiver, "");
     let total = 10_000;
     s.start();
-    let logs = s.logs.clone();
-    let (w, _) = writer(s.log("app.log"), total, 4000, 1000, move |path, k| {
-        let bytes = fs::read(path).expect("read for copy");
-        fs::write(logs.join(format!("app.log.{k}")), bytes).expect("write copy");
-        fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_len(0))
-            .expect("truncate");
-    });
+    let (w, _) = writer(s.log("app.log"), total, 4000, 1000, copytruncate);
     w.join().unwrap();
     let tally = receiver.received.wait_all(0..total, T);
     println!(
@@ -247,7 +235,7 @@ fn case20_relp_server_drops_mid_window_twice_no_loss_duplicates_within_window() 
             ..Default::default()
         },
     );
-    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let mut s = Shipper::app_log_into(&receiver, "");
     append(&s.log("app.log"), 0..5000);
     s.start();
     let tally = receiver.received.wait_all(0..5000, T);
@@ -263,7 +251,7 @@ fn case20_relp_server_drops_mid_window_twice_no_loss_duplicates_within_window() 
 #[test]
 fn case13_case20_receiver_outage_while_writing_and_rotating_then_recovery_loses_nothing() {
     let mut receiver = Receiver::relp();
-    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let mut s = Shipper::app_log_into(&receiver, "");
     append(&s.log("app.log"), 0..1000);
     s.start();
     receiver.received.wait_all(0..1000, T);
@@ -312,7 +300,7 @@ fn a_dead_destination_does_not_stop_a_live_one_and_catches_up_later() {
 #[test]
 fn sigterm_flushes_and_exits_zero_and_restart_sends_nothing_twice() {
     let receiver = Receiver::relp();
-    let mut s = Shipper::toml(&[("app.log", "app:")], "", &[receiver.destination("relp")]);
+    let mut s = Shipper::app_log_into(&receiver, "");
     append(&s.log("app.log"), 0..2000);
     s.start();
     receiver.received.wait_all(0..2000, T);
@@ -330,11 +318,7 @@ fn sigterm_flushes_and_exits_zero_and_restart_sends_nothing_twice() {
 #[test]
 fn case06_polling_only_mode_finds_lines_and_rotations_without_events() {
     let receiver = Receiver::tcp();
-    let mut s = Shipper::toml(
-        &[("app.log", "app:")],
-        "watch = \"polling\"\n",
-        &[receiver.destination("tcp")],
-    );
+    let mut s = Shipper::app_log_into(&receiver, "watch = \"polling\"\n");
     s.start();
     append(&s.log("app.log"), 0..100);
     receiver.received.wait_all(0..100, T);
@@ -353,11 +337,7 @@ fn case06_polling_only_mode_finds_lines_and_rotations_without_events() {
 #[test]
 fn partial_last_line_is_sent_after_the_idle_timeout_and_counted() {
     let receiver = Receiver::tcp();
-    let mut s = Shipper::toml(
-        &[("app.log", "app:")],
-        "partial_line_timeout = \"300ms\"\n",
-        &[receiver.destination("tcp")],
-    );
+    let mut s = Shipper::app_log_into(&receiver, "partial_line_timeout = \"300ms\"\n");
     s.start();
     append(&s.log("app.log"), 0..10);
     shipper_support::append_bytes(&s.log("app.log"), b"x\tseq=10\tno newline yet");
@@ -371,10 +351,9 @@ fn partial_last_line_is_sent_after_the_idle_timeout_and_counted() {
 #[test]
 fn case14_truncate_policy_keeps_the_head_of_a_long_line_and_counts_it() {
     let receiver = Receiver::tcp();
-    let mut s = Shipper::toml(
-        &[("app.log", "app:")],
+    let mut s = Shipper::app_log_into(
+        &receiver,
         "max_line_bytes = 1024\nlong_lines = \"truncate\"\n",
-        &[receiver.destination("tcp")],
     );
     append(&s.log("app.log"), 0..5);
     let mut long = b"seq=5\t".to_vec();
@@ -400,12 +379,8 @@ fn case14_truncate_policy_keeps_the_head_of_a_long_line_and_counts_it() {
     s.stop();
 }
 
+/// The status after the shipper's next stats write.
 fn wait_status(s: &Shipper) -> String {
     thread::sleep(Duration::from_millis(1200));
-    let conf = s.conf.to_string_lossy().into_owned();
-    let out = std::process::Command::new(common::estuary_bin())
-        .args(["status", "--config", &conf])
-        .output()
-        .expect("run estuary status");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    s.status()
 }

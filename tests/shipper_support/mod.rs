@@ -115,6 +115,17 @@ impl Shipper {
         })
     }
 
+    /// A TOML configuration tailing `app.log` (tag `app:`, extra input keys `input_extra`) into
+    /// `receiver`, the destination named for its transport.
+    pub fn app_log_into(receiver: &Receiver, input_extra: &str) -> Shipper {
+        let name = if receiver.relp { "relp" } else { "tcp" };
+        Shipper::toml(
+            &[("app.log", "app:")],
+            input_extra,
+            &[receiver.destination(name)],
+        )
+    }
+
     /// A fresh temp dir with `logs/`, and the config `config(logs, work)` written to `file_name`.
     fn with_config(file_name: &str, config: impl FnOnce(&Path, &Path) -> String) -> Shipper {
         let dir = tempfile::tempdir().expect("tempdir");
