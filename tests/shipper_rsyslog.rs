@@ -10,22 +10,8 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use common::{free_tcp_port, free_udp_port, start_rsyslog, wait_for_tcp_listen, Daemon};
-use shipper_support::{append, Shipper};
-
-const T: Duration = Duration::from_secs(30);
-
-/// rsyslog writing `<tag> <msg>` per message to `out`, tabs kept.
-fn receiver_config(module: &str, input: &str, out: &Path) -> String {
-    format!(
-        "global(parser.escapeControlCharacterTab=\"off\")\n\
-         module(load=\"{module}\")\n\
-         template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
-         ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
-         {input}\n",
-        out.display()
-    )
-}
+use common::{free_tcp_port, free_udp_port, start_rsyslog, Daemon};
+use shipper_support::{append, wait_for_file_lines, RsyslogSink, Shipper};
 
 fn seqs_by_tag(text: &str, tag: &str) -> Vec<u64> {
     let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
@@ -38,18 +24,6 @@ fn seqs_by_tag(text: &str, tag: &str) -> Vec<u64> {
     out
 }
 
-fn wait_for_lines(out: &Path, expected: usize) -> String {
-    let mut text = String::new();
-    for _ in 0..(T.as_millis() / 100) {
-        text = fs::read_to_string(out).unwrap_or_default();
-        if text.lines().count() >= expected {
-            break;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    text
-}
-
 fn start_shipper(dir: &Path, conf: &Path) -> Daemon {
     let conf = conf.to_string_lossy().into_owned();
     Daemon::estuary("shipper", &["ship", "--config", &conf], dir)
@@ -57,22 +31,14 @@ fn start_shipper(dir: &Path, conf: &Path) -> Daemon {
 
 #[test]
 fn seed_config_verbatim_ships_all_six_zeek_logs_to_rsyslog_over_udp() {
-    let dir = tempfile::tempdir().unwrap();
+    let sink = RsyslogSink::new(free_udp_port());
+    let (dir, port, out) = (&sink.dir, sink.port, &sink.out);
     let logdir = dir.path().join("logs");
     let rundir = dir.path().join("run");
     fs::create_dir_all(&logdir).unwrap();
     fs::create_dir_all(&rundir).unwrap();
-    let port = free_udp_port();
-    let out = dir.path().join("received.log");
-    let _rsyslog = start_rsyslog(
-        "rsyslog",
-        dir.path(),
-        &receiver_config(
-            "imudp",
-            &format!("input(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\" rcvbufSize=\"8m\" ruleset=\"out\")"),
-            &out,
-        ),
-    );
+    let config = sink.config("", "load=\"imudp\"", "imudp", " rcvbufSize=\"8m\"");
+    let _rsyslog = start_rsyslog("rsyslog", dir.path(), &config);
     thread::sleep(Duration::from_millis(500));
     let template =
         fs::read_to_string(common::fixtures().join("shipper/seed-60-bro-loopback.conf")).unwrap();
@@ -110,7 +76,7 @@ fn seed_config_verbatim_ships_all_six_zeek_logs_to_rsyslog_over_udp() {
         }
         thread::sleep(Duration::from_millis(50));
     }
-    let text = wait_for_lines(&out, 600);
+    let text = wait_for_file_lines(out, 600);
     for name in names {
         let got = seqs_by_tag(&text, &format!("bro_{name}:"));
         assert_eq!(
@@ -133,23 +99,13 @@ fn seed_config_verbatim_ships_all_six_zeek_logs_to_rsyslog_over_udp() {
 
 #[test]
 fn tcp_to_rsyslog_imtcp_keeps_every_line_and_its_tabs() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_tcp_port();
-    let out = dir.path().join("received.log");
-    let _rsyslog = start_rsyslog(
-        "rsyslog",
-        dir.path(),
-        &receiver_config(
-            "imtcp",
-            &format!("input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")"),
-            &out,
-        ),
-    );
-    wait_for_tcp_listen(port, T);
+    let sink = RsyslogSink::new(free_tcp_port());
+    let (port, out) = (sink.port, &sink.out);
+    let _rsyslog = sink.start_tcp("rsyslog", &sink.config("", "load=\"imtcp\"", "imtcp", ""));
     let mut s = Shipper::new(&[("conn.log", "bro_conn:")], &format!("@@127.0.0.1:{port}"));
     append(&s.log("conn.log"), 0..5000);
     s.start();
-    let text = wait_for_lines(&out, 5000);
+    let text = wait_for_file_lines(out, 5000);
     assert_eq!(
         seqs_by_tag(&text, "bro_conn:"),
         (0..5000).collect::<Vec<_>>()
@@ -163,29 +119,23 @@ fn tcp_to_rsyslog_imtcp_keeps_every_line_and_its_tabs() {
 
 #[test]
 fn relp_to_rsyslog_imrelp_survives_an_rsyslog_restart_without_loss() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_tcp_port();
-    let out = dir.path().join("received.log");
-    let config = receiver_config(
-        "imrelp",
-        &format!("input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")"),
-        &out,
-    );
-    let mut rsyslog = start_rsyslog("rsyslog", dir.path(), &config);
-    wait_for_tcp_listen(port, T);
+    let sink = RsyslogSink::new(free_tcp_port());
+    let (dir, port, out) = (&sink.dir, sink.port, &sink.out);
+    let config = sink.config("", "load=\"imrelp\"", "imrelp", "");
+    let mut rsyslog = sink.start_tcp("rsyslog", &config);
     let mut s = Shipper::new(
         &[("conn.log", "bro_conn:")],
         &format!(":omrelp:127.0.0.1:{port};RSYSLOG_SyslogProtocol23Format"),
     );
     append(&s.log("conn.log"), 0..3000);
     s.start();
-    wait_for_lines(&out, 3000);
+    wait_for_file_lines(out, 3000);
     // rsyslog goes away (SIGTERM: it finishes what it acknowledged) while lines keep coming.
     assert!(rsyslog.terminate(Duration::from_secs(10)).is_some());
     append(&s.log("conn.log"), 3000..6000);
     thread::sleep(Duration::from_millis(500));
     let _rsyslog = start_rsyslog("rsyslog2", dir.path(), &config);
-    let text = wait_for_lines(&out, 6000);
+    let text = wait_for_file_lines(out, 6000);
     let got = seqs_by_tag(&text, "bro_conn");
     let unique: std::collections::BTreeSet<u64> = got.iter().copied().collect();
     assert_eq!(unique, (0..6000).collect(), "missing lines\n{}", s.output());

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use common::{free_tcp_port, start_rsyslog, wait_for_tcp_listen};
+use common::free_tcp_port;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa};
-use shipper_support::{append, received_seqs, wait_for_file_lines, Shipper};
+use shipper_support::{append, received_seqs, wait_for_file_lines, RsyslogSink, Shipper};
 
 struct Pki {
     ca: PathBuf,
@@ -54,49 +54,17 @@ fn pki(dir: &Path, name: &str) -> Pki {
     }
 }
 
-/// A temp dir holding the `good` PKI, a free port for rsyslog, and the file it writes to.
+/// An rsyslog receiver's sink with the `good` PKI in its dir.
 struct Peer {
-    dir: tempfile::TempDir,
+    sink: RsyslogSink,
     pki: Pki,
-    port: u16,
-    out: PathBuf,
 }
 
 impl Peer {
     fn new() -> Peer {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = pki(dir.path(), "good");
-        let out = dir.path().join("received.log");
-        Peer {
-            dir,
-            pki,
-            port: free_tcp_port(),
-            out,
-        }
-    }
-
-    /// Starts rsyslog writing `%syslogtag% %msg%` lines to `out` from an `input_type` input on
-    /// `port`; waits until it listens.
-    fn start_rsyslog(
-        &self,
-        name: &str,
-        global_extra: &str,
-        module: &str,
-        input_type: &str,
-        input_extra: &str,
-    ) -> common::Daemon {
-        let config = format!(
-            "global(parser.escapeControlCharacterTab=\"off\"{global_extra})\n\
-             module({module})\n\
-             template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
-             ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
-             input(type=\"{input_type}\" address=\"127.0.0.1\" port=\"{}\" ruleset=\"out\"{input_extra})\n",
-            self.out.display(),
-            self.port
-        );
-        let rsyslog = start_rsyslog(name, self.dir.path(), &config);
-        wait_for_tcp_listen(self.port, Duration::from_secs(20));
-        rsyslog
+        let sink = RsyslogSink::new(free_tcp_port());
+        let pki = pki(sink.dir.path(), "good");
+        Peer { sink, pki }
     }
 
     /// rsyslog `imtcp` over GnuTLS, requiring a client certificate from the `good` CA.
@@ -110,7 +78,8 @@ impl Peer {
         );
         let module = "load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" \
                       streamDriver.authMode=\"x509/certvalid\"";
-        self.start_rsyslog("rsyslog-tls", &global, module, "imtcp", "")
+        let config = self.sink.config(&global, module, "imtcp", "");
+        self.sink.start_tcp("rsyslog-tls", &config)
     }
 
     /// rsyslog `imrelp` with TLS, requiring a client certificate from the `good` CA.
@@ -122,7 +91,8 @@ impl Peer {
             self.pki.server.0.display(),
             self.pki.server.1.display()
         );
-        self.start_rsyslog("rsyslog-relp-tls", "", "load=\"imrelp\"", "imrelp", &input)
+        let config = self.sink.config("", "load=\"imrelp\"", "imrelp", &input);
+        self.sink.start_tcp("rsyslog-relp-tls", &config)
     }
 }
 
@@ -150,8 +120,8 @@ fn tls_destination(port: u16, pki: &Pki, transport: &str) -> String {
 fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
     let peer = Peer::new();
     let _rsyslog = peer.start_tls_receiver();
-    let mut s = ship_conn_log(tls_destination(peer.port, &peer.pki, "tls"), 0..2000);
-    let text = wait_for_file_lines(&peer.out, 2000);
+    let mut s = ship_conn_log(tls_destination(peer.sink.port, &peer.pki, "tls"), 0..2000);
+    let text = wait_for_file_lines(&peer.sink.out, 2000);
     assert_eq!(
         received_seqs(&text),
         (0..2000).collect::<Vec<_>>(),
@@ -173,10 +143,10 @@ fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
 #[test]
 fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_retried() {
     let peer = Peer::new();
-    let other = pki(peer.dir.path(), "other");
+    let other = pki(peer.sink.dir.path(), "other");
     let _rsyslog = peer.start_tls_receiver();
     // The shipper trusts only the other CA.
-    let mut s = ship_conn_log(tls_destination(peer.port, &other, "tls"), 0..10);
+    let mut s = ship_conn_log(tls_destination(peer.sink.port, &other, "tls"), 0..10);
     let mut output = String::new();
     for _ in 0..100 {
         output = s.output();
@@ -191,7 +161,9 @@ fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_re
         "expected repeated certificate errors:\n{output}"
     );
     assert!(
-        fs::read_to_string(&peer.out).unwrap_or_default().is_empty(),
+        fs::read_to_string(&peer.sink.out)
+            .unwrap_or_default()
+            .is_empty(),
         "a line got through"
     );
     s.stop();
@@ -201,8 +173,11 @@ fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_re
 fn relp_over_tls_with_mutual_auth_to_rsyslog_imrelp_delivers_every_line() {
     let peer = Peer::new();
     let _rsyslog = peer.start_relp_tls_receiver();
-    let mut s = ship_conn_log(tls_destination(peer.port, &peer.pki, "relp-tls"), 0..2000);
-    let text = wait_for_file_lines(&peer.out, 2000);
+    let mut s = ship_conn_log(
+        tls_destination(peer.sink.port, &peer.pki, "relp-tls"),
+        0..2000,
+    );
+    let text = wait_for_file_lines(&peer.sink.out, 2000);
     assert_eq!(
         received_seqs(&text),
         (0..2000).collect::<Vec<_>>(),

@@ -36,6 +36,49 @@ pub fn received_seqs(text: &str) -> Vec<u64> {
     got
 }
 
+/// A temp dir with an rsyslog receiver's port and the file it writes `<tag> <msg>` lines to,
+/// tabs kept.
+pub struct RsyslogSink {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub out: PathBuf,
+}
+
+impl RsyslogSink {
+    pub fn new(port: u16) -> RsyslogSink {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("received.log");
+        RsyslogSink { dir, port, out }
+    }
+
+    /// `global_extra` adds `global()` parameters, `module` holds the `module()` parameters and
+    /// `input_extra` extra `input()` parameters for an `input_type` input on `port`.
+    pub fn config(
+        &self,
+        global_extra: &str,
+        module: &str,
+        input_type: &str,
+        input_extra: &str,
+    ) -> String {
+        format!(
+            "global(parser.escapeControlCharacterTab=\"off\"{global_extra})\n\
+             module({module})\n\
+             template(name=\"plain\" type=\"string\" string=\"%syslogtag% %msg%\\n\")\n\
+             ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"plain\") }}\n\
+             input(type=\"{input_type}\" address=\"127.0.0.1\" port=\"{}\" ruleset=\"out\"{input_extra})\n",
+            self.out.display(),
+            self.port
+        )
+    }
+
+    /// Starts rsyslog with `config` and waits until it listens on the (TCP) port.
+    pub fn start_tcp(&self, name: &str, config: &str) -> Daemon {
+        let rsyslog = common::start_rsyslog(name, self.dir.path(), config);
+        common::wait_for_tcp_listen(self.port, Duration::from_secs(30));
+        rsyslog
+    }
+}
+
 /// How long a test waits for lines to arrive.
 pub const SHIP_TIMEOUT: Duration = Duration::from_secs(20);
 
