@@ -783,7 +783,23 @@ fn find_moved(
     })
 }
 
-/// Files beside `path` named like its rotations (`app.log.1`, `app.log-20240101`), not compressed.
+/// Whether `candidate` is named like a rotation of `name`: logrotate's `app.log.1` and
+/// `app.log-20240101`, or Zeek's own `conn.2026-11-22-12-00-00.log` for `conn.log`.
+fn is_rotation_name(name: &str, candidate: &str) -> bool {
+    let logrotate = candidate.len() > name.len()
+        && candidate.starts_with(name)
+        && matches!(candidate.as_bytes()[name.len()], b'.' | b'-' | b'_');
+    let zeek = name.strip_suffix(".log").is_some_and(|stem| {
+        candidate
+            .strip_prefix(stem)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|rest| rest.strip_suffix(".log"))
+            .is_some_and(|stamp| !stamp.is_empty())
+    });
+    logrotate || zeek
+}
+
+/// Files beside `path` named like its rotations (see [`is_rotation_name`]), not compressed.
 fn siblings(path: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
@@ -796,9 +812,7 @@ fn siblings(path: &Path) -> Vec<PathBuf> {
         .filter(|e| {
             let n = e.file_name();
             let n = n.to_string_lossy();
-            n.len() > name.len()
-                && n.starts_with(name)
-                && matches!(n.as_bytes()[name.len()], b'.' | b'-' | b'_')
+            is_rotation_name(name, &n)
                 && ![".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"]
                     .iter()
                     .any(|ext| n.ends_with(ext))
@@ -839,5 +853,32 @@ fn expand(pattern: &Path) -> Vec<PathBuf> {
             warn!(pattern = %text, %err, "bad glob");
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rotation_name;
+
+    #[test]
+    fn rotation_names_of_logrotate_and_zeek() {
+        for rotated in [
+            "conn.log.1",
+            "conn.log-20261122",
+            "conn.2026-11-22-12-00-00.log",
+            "conn.x.log",
+        ] {
+            assert!(is_rotation_name("conn.log", rotated), "{rotated}");
+        }
+        for other in [
+            "conn.log",
+            "conn..log",
+            "conn_summary.log",
+            "connx.log",
+            "dns.1.log",
+        ] {
+            assert!(!is_rotation_name("conn.log", other), "{other}");
+        }
+        assert!(!is_rotation_name("app.txt", "app.1.txt"));
     }
 }

@@ -1,0 +1,83 @@
+//! The sensor rotates its logs Zeek's way (`conn.log` renamed to `conn.<open time>.log`, a new
+//! `conn.log` created) many times while the shipper follows: every row reaches the aggregator once.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{estuary_bin, free_tcp_port, wait_for, Daemon};
+
+/// The data rows (not `#` header lines) of every file in `dir` whose name starts with `stem.`,
+/// sorted: the live log and its rotations.
+fn rows_of(dir: &std::path::Path, stem: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{stem}.")) && name.ends_with(".log") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            rows.extend(
+                text.lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn shipper_follows_zeek_style_rotation_of_the_sensor_logs_without_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("site");
+    let port = free_tcp_port().to_string();
+    // Shipper and aggregator only; the sensor runs below, rotating every ~1 KB.
+    let _pipeline = Daemon::estuary(
+        "standalone",
+        &[
+            "standalone",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--port",
+            &port,
+        ],
+        tmp.path(),
+    );
+    wait_for(Duration::from_secs(20), "the aggregator to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok()
+    });
+
+    let sensor_dir = dir.join("sensor");
+    let pcap = common::fixtures().join("pcaps/mixed-lan-ftp-http.pcap");
+    let status = Command::new(estuary_bin())
+        .args(["sensor", "-C", "--rotate-size", "1000", "--logdir"])
+        .arg(&sensor_dir)
+        .arg("-r")
+        .arg(&pcap)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let written = rows_of(&sensor_dir, "conn");
+    let rotations = std::fs::read_dir(&sensor_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("conn.2"))
+        .count();
+    assert!(
+        rotations >= 3,
+        "the sensor rotated conn.log only {rotations} times"
+    );
+    assert!(written.len() > 10, "only {} conn rows", written.len());
+
+    let current = dir.join("logs/current");
+    wait_for(
+        Duration::from_secs(30),
+        "every conn row at the aggregator",
+        || {
+            let received = rows_of(&current, "conn");
+            (received == written).then_some(())
+        },
+    );
+}
