@@ -520,6 +520,21 @@ mod tests {
         f
     }
 
+    /// The first row whose column `col` equals `value`.
+    fn row(rows: &[Vec<Value>], col: usize, value: Value) -> &[Value] {
+        rows.iter()
+            .find(|r| r[col] == value)
+            .expect("a row with that value")
+    }
+
+    /// The outer connection carries the tunnel's service; the inner one (to port 6000) names it
+    /// in `tunnel_parents`.
+    fn assert_tunnelled(outer: &[Value], rows: &[Vec<Value>], service: &str) {
+        assert_eq!(outer[7], Value::Str(service.into()));
+        let inner = row(rows, 5, Value::Port(6000));
+        assert_eq!(inner[20], Value::List(vec![outer[1].clone()]));
+    }
+
     fn conn_rows(e: &mut Engine) -> Vec<Vec<Value>> {
         e.take_records()
             .into_iter()
@@ -649,16 +664,7 @@ mod tests {
         e.finish();
         let rows = conn_rows(&mut e);
         assert_eq!(rows.len(), 2);
-        let outer_row = rows
-            .iter()
-            .find(|r| r[5] == Value::Port(VXLAN_PORT))
-            .expect("outer");
-        let inner_row = rows
-            .iter()
-            .find(|r| r[5] == Value::Port(6000))
-            .expect("inner");
-        assert_eq!(outer_row[7], Value::Str("vxlan".into()));
-        assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
+        assert_tunnelled(row(&rows, 5, Value::Port(VXLAN_PORT)), &rows, "vxlan");
     }
 
     #[test]
@@ -683,21 +689,10 @@ mod tests {
         e.finish();
         let rows = conn_rows(&mut e);
         assert_eq!(rows.len(), 3);
-        let outer_row = rows
-            .iter()
-            .find(|r| r[2] == Value::Addr([10, 0, 0, 1].into()))
-            .expect("outer");
-        let inner_row = rows
-            .iter()
-            .find(|r| r[5] == Value::Port(6000))
-            .expect("inner");
-        let echo_row = rows
-            .iter()
-            .find(|r| r[2] == Value::Addr([10, 0, 0, 3].into()))
-            .expect("echo");
-        assert_eq!(outer_row[7], Value::Str("gtpv1".into()));
-        assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
-        assert_eq!(echo_row[7], Value::Unset);
+        let outer = row(&rows, 2, Value::Addr([10, 0, 0, 1].into()));
+        assert_tunnelled(outer, &rows, "gtpv1");
+        let echo = row(&rows, 2, Value::Addr([10, 0, 0, 3].into()));
+        assert_eq!(echo[7], Value::Unset);
     }
 
     #[test]
@@ -757,16 +752,7 @@ mod tests {
         e.finish();
         let rows = conn_rows(&mut e);
         assert_eq!(rows.len(), 2);
-        let outer_row = rows
-            .iter()
-            .find(|r| r[5] == Value::Port(TEREDO_PORT))
-            .expect("outer");
-        let inner_row = rows
-            .iter()
-            .find(|r| r[5] == Value::Port(6000))
-            .expect("inner");
-        assert_eq!(outer_row[7], Value::Str("teredo".into()));
-        assert_eq!(inner_row[20], Value::List(vec![outer_row[1].clone()]));
+        assert_tunnelled(row(&rows, 5, Value::Port(TEREDO_PORT)), &rows, "teredo");
     }
 
     #[test]
