@@ -264,6 +264,17 @@ impl Registry {
                     None => {}
                 }
                 changed = true;
+                // The open descriptor pins the inode, so the same (device, inode) is the same file,
+                // renamed to another name the input matches: it is read on where it was.
+                if let Some(moved) = inner.files.iter_mut().find(|inc| {
+                    inc.input == input_ix && (inc.dev, inc.ino) == (meta.dev(), meta.ino())
+                }) {
+                    info!(from = %moved.path.display(), to = %path.display(), id = %moved.id, "file renamed within the input");
+                    moved.path = path.clone();
+                    moved.gone_since = None;
+                    dirty.insert(input_ix);
+                    continue;
+                }
                 if self.open(&mut inner, input_ix, path, first) {
                     dirty.insert(input_ix);
                 } else {
@@ -439,12 +450,12 @@ impl Registry {
         }
     }
 
-    /// Files beside a plain input path, named like its rotations, that are not open, were not
+    /// Files beside an input's path (or glob), named like its rotations, that are not open, were not
     /// finished as they are now, and changed since `since`: rotated before they were ever seen, so
     /// they are read from the start. Returns whether any was found.
     fn adopt_unseen(&self, inner: &mut Inner, input_ix: usize, since: SystemTime) -> bool {
         let input = &self.inputs[input_ix];
-        if self.routes[input_ix].is_empty() || is_glob(&input.path) {
+        if self.routes[input_ix].is_empty() {
             return false;
         }
         let mut found = false;
@@ -783,36 +794,46 @@ fn find_moved(
     })
 }
 
-/// Whether `candidate` is named like a rotation of `name`: logrotate's `app.log.1` and
-/// `app.log-20240101`, or Zeek's own `conn.2026-11-22-12-00-00.log` for `conn.log`.
-fn is_rotation_name(name: &str, candidate: &str) -> bool {
-    let logrotate = candidate.len() > name.len()
-        && candidate.starts_with(name)
-        && matches!(candidate.as_bytes()[name.len()], b'.' | b'-' | b'_');
-    let zeek = name.strip_suffix(".log").is_some_and(|stem| {
-        candidate
-            .strip_prefix(stem)
-            .and_then(|rest| rest.strip_prefix('.'))
-            .and_then(|rest| rest.strip_suffix(".log"))
-            .is_some_and(|stamp| !stamp.is_empty())
+/// Whether `candidate` is named like a rotation of a name `live` accepts: logrotate's
+/// `app.log.1` and `app.log-20240101`, or Zeek's own `conn.2026-11-22-12-00-00.log` for
+/// `conn.log`. A name `live` accepts is not a rotation: it is an input file itself.
+fn is_rotation_name(live: impl Fn(&str) -> bool, candidate: &str) -> bool {
+    if live(candidate) {
+        return false;
+    }
+    let cuts = candidate
+        .char_indices()
+        .filter(|&(_, c)| matches!(c, '.' | '-' | '_'));
+    let logrotate = cuts.clone().any(|(i, _)| i > 0 && live(&candidate[..i]));
+    let zeek = candidate.strip_suffix(".log").is_some_and(|stem| {
+        cuts.filter(|&(i, c)| c == '.' && i > 0 && i + 1 < stem.len())
+            .any(|(i, _)| live(&format!("{}.log", &candidate[..i])))
     });
     logrotate || zeek
 }
 
-/// Files beside `path` named like its rotations (see [`is_rotation_name`]), not compressed.
+/// Files beside `path` named like rotations of it (see [`is_rotation_name`]), not compressed.
+/// For a glob, beside every file it matches, in every directory it matches.
 fn siblings(path: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
     };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
+    let live: Box<dyn Fn(&str) -> bool> = if is_glob(Path::new(name)) {
+        match glob::Pattern::new(name) {
+            Ok(pattern) => Box::new(move |n| pattern.matches(n)),
+            Err(_) => return Vec::new(),
+        }
+    } else {
+        Box::new(move |n| n == name)
     };
-    let mut out: Vec<PathBuf> = entries
-        .flatten()
+    let mut out: Vec<PathBuf> = expand(dir)
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
         .filter(|e| {
             let n = e.file_name();
             let n = n.to_string_lossy();
-            is_rotation_name(name, &n)
+            is_rotation_name(&live, &n)
                 && ![".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"]
                     .iter()
                     .any(|ext| n.ends_with(ext))
@@ -862,13 +883,14 @@ mod tests {
 
     #[test]
     fn rotation_names_of_logrotate_and_zeek() {
+        let conn = |n: &str| n == "conn.log";
         for rotated in [
             "conn.log.1",
             "conn.log-20261122",
             "conn.2026-11-22-12-00-00.log",
             "conn.x.log",
         ] {
-            assert!(is_rotation_name("conn.log", rotated), "{rotated}");
+            assert!(is_rotation_name(conn, rotated), "{rotated}");
         }
         for other in [
             "conn.log",
@@ -877,8 +899,21 @@ mod tests {
             "connx.log",
             "dns.1.log",
         ] {
-            assert!(!is_rotation_name("conn.log", other), "{other}");
+            assert!(!is_rotation_name(conn, other), "{other}");
         }
-        assert!(!is_rotation_name("app.txt", "app.1.txt"));
+        assert!(!is_rotation_name(|n| n == "app.txt", "app.1.txt"));
+    }
+
+    #[test]
+    fn rotation_names_of_a_glob_are_names_it_does_not_match() {
+        let pattern = glob::Pattern::new("f*.log").unwrap();
+        let live = |n: &str| pattern.matches(n);
+        for rotated in ["f1.log.1", "f112.log-20261122", "f1.log_old"] {
+            assert!(is_rotation_name(live, rotated), "{rotated}");
+        }
+        // Matched by the glob itself, or not derived from any name it matches.
+        for other in ["f1.log", "f1.2026-11-22-12-00-00.log", "g1.log.1", "f1.txt"] {
+            assert!(!is_rotation_name(live, other), "{other}");
+        }
     }
 }
