@@ -1,4 +1,4 @@
-//! Protocol analyzers against Zeek's own logs for the zeek-dev traces (copied into
+//! Protocol analyzers against Zeek's own logs for the zeek-dev traces (the workspace's
 //! tests/fixtures/zeek-dev; see the README there).
 
 mod support;
@@ -8,8 +8,15 @@ use std::path::{Path, PathBuf};
 use support::run_trace;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zeek-dev")
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/zeek-dev"
+    ))
 }
+
+/// Entries whose weirds come from IP and IGMP decoding, which this analyzer harness does not
+/// run; the whole sensor is compared on them in the workspace's tests/sensor_zeek_dev.rs.
+const DECODER_ONLY: &[&str] = &["d38-weird-ipv6-mobility", "d39-weird-igmp-bad-checksum"];
 
 /// File ids are random in Zeek too: compare them as a placeholder.
 fn mask_fuids(row: &str) -> String {
@@ -112,7 +119,11 @@ fn score(log: &str) -> (usize, usize) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .expect("fixtures dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| expected_file(p, log).is_some())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            !DECODER_ONLY.contains(&name.as_deref().unwrap_or_default())
+                && expected_file(p, log).is_some()
+        })
         .collect();
     entries.sort();
     let (mut total_matched, mut total) = (0, 0);

@@ -1,6 +1,7 @@
-//! The protocol analyzers against `tshark` on public captures (tests/fixtures/pcaps): the
-//! facts both tools see (DNS queries and answers, HTTP methods, hosts and URIs, TLS server names
-//! and versions, SSH banners, FTP commands, SMTP senders and recipients) must agree.
+//! The protocol analyzers against `tshark` on public captures (the workspace's
+//! tests/fixtures/pcaps): the facts both tools see (DNS queries and answers, HTTP methods, hosts
+//! and URIs, TLS server names and versions, SSH banners, FTP commands, SMTP senders and
+//! recipients) must agree.
 
 mod support;
 
@@ -11,15 +12,20 @@ use std::process::Command;
 
 use support::{run_trace, Logs};
 
+/// Captures whose link layer (PPPoE) the analyzer harness does not decode; the whole sensor
+/// reads them in the workspace's tests/sensor_pcaps_tshark.rs.
+const UNDECODED: &[&str] = &["http-over-pppoe.pcap"];
+
 fn pcaps(prefix: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pcaps");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pcaps");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("fixtures/pcaps")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-                && p.extension().is_some_and(|x| x == "pcap")
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(prefix) && !UNDECODED.contains(&n.as_ref())
+            }) && p.extension().is_some_and(|x| x == "pcap")
         })
         .collect();
     files.sort();
