@@ -8,7 +8,7 @@
 //! stale marks (which would drop lines that were never kept).
 //!
 //! Records, one per line: `L <file> <len> <open>`, `D <file>` (rotated away),
-//! `M <host> <file-id> <offset>`, `S <file> <hex header>`, `A <host> <log> <file>` (which file a
+//! `M <host> <file-id> <offset> <updated>`, `S <file> <hex header>`, `A <host> <log> <file>` (which file a
 //! sensor's lines go to), `C <seq>`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,30 +40,58 @@ pub struct State {
     pub existed: bool,
 }
 
-/// High-water marks: sending host -> shipper file id -> offset of the last line kept.
+/// One shipper file's high-water mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// Offset of the last line kept.
+    pub offset: u64,
+    /// When a line of this file last arrived (epoch seconds), for pruning.
+    pub updated: u64,
+}
+
+/// High-water marks: sending host -> shipper file id -> mark.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Marks(HashMap<Box<str>, HashMap<u64, u64>>);
+pub struct Marks(HashMap<Box<str>, HashMap<u64, Mark>>);
 
 impl Marks {
     pub fn get(&self, host: &str, file: u64) -> Option<u64> {
-        self.0.get(host).and_then(|m| m.get(&file)).copied()
+        self.0
+            .get(host)
+            .and_then(|m| m.get(&file))
+            .map(|m| m.offset)
     }
 
-    pub fn set(&mut self, host: &str, file: u64, offset: u64) {
+    pub fn set(&mut self, host: &str, file: u64, mark: Mark) {
         match self.0.get_mut(host) {
             Some(m) => {
-                m.insert(file, offset);
+                m.insert(file, mark);
             }
             None => {
-                self.0.insert(host.into(), HashMap::from([(file, offset)]));
+                self.0.insert(host.into(), HashMap::from([(file, mark)]));
             }
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64, Mark)> {
         self.0
             .iter()
-            .flat_map(|(h, m)| m.iter().map(move |(f, o)| (&**h, *f, *o)))
+            .flat_map(|(h, m)| m.iter().map(move |(f, mark)| (&**h, *f, *mark)))
+    }
+
+    /// Forgets the marks last updated before `cutoff` (epoch seconds); returns how many.
+    pub fn prune(&mut self, cutoff: u64) -> usize {
+        let mut dropped = 0;
+        self.0.retain(|_, files| {
+            let before = files.len();
+            files.retain(|_, mark| mark.updated >= cutoff);
+            dropped += before - files.len();
+            !files.is_empty()
+        });
+        dropped
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,8 +114,9 @@ impl Journal {
     pub fn open(spool_dir: &Path) -> io::Result<(Self, State)> {
         fs::create_dir_all(spool_dir)?;
         let path = spool_dir.join(FILE_NAME);
+        let loaded_at = crate::clock::unix_secs(std::time::SystemTime::now());
         let (state, seq) = match File::open(&path) {
-            Ok(file) => replay(BufReader::new(file))?,
+            Ok(file) => replay(BufReader::new(file), loaded_at)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => (State::default(), 0),
             Err(err) => return Err(err),
         };
@@ -123,8 +152,8 @@ impl Journal {
         for (key, f) in &state.files {
             writeln!(snap, "L {key} {} {}", f.len, f.open)?;
         }
-        for (host, file, off) in state.marks.iter() {
-            writeln!(snap, "M {host} {file} {off}")?;
+        for (host, file, mark) in state.marks.iter() {
+            writeln!(snap, "M {host} {file} {} {}", mark.offset, mark.updated)?;
         }
         for (key, header) in &state.schemas {
             writeln!(snap, "S {key} {}", hex(header))?;
@@ -143,7 +172,8 @@ impl Journal {
     }
 }
 
-fn replay(reader: impl BufRead) -> io::Result<(State, u64)> {
+/// `loaded_at` stands in for the update time of marks written before marks had one.
+fn replay(reader: impl BufRead, loaded_at: u64) -> io::Result<(State, u64)> {
     let mut state = State {
         existed: true,
         ..State::default()
@@ -157,7 +187,7 @@ fn replay(reader: impl BufRead) -> io::Result<(State, u64)> {
         };
         if let Some(n) = line.strip_prefix("C ") {
             for record in group.drain(..) {
-                apply(&mut state, &record);
+                apply(&mut state, &record, loaded_at);
             }
             seq = n.trim().parse().unwrap_or(seq);
         } else {
@@ -173,7 +203,7 @@ fn replay(reader: impl BufRead) -> io::Result<(State, u64)> {
     Ok((state, seq))
 }
 
-fn apply(state: &mut State, record: &str) {
+fn apply(state: &mut State, record: &str, loaded_at: u64) {
     let f: Vec<&str> = record.split(' ').collect();
     match f.as_slice() {
         ["L", key, len, open] => {
@@ -186,9 +216,13 @@ fn apply(state: &mut State, record: &str) {
         ["D", key] => {
             state.files.remove(*key);
         }
-        ["M", host, file, off] => {
-            if let (Ok(file), Ok(off)) = (file.parse(), off.parse()) {
-                state.marks.set(host, file, off);
+        ["M", host, file, offset, updated @ ..] if updated.len() <= 1 => {
+            let updated = match updated.first() {
+                Some(t) => t.parse().ok(),
+                None => Some(loaded_at),
+            };
+            if let (Ok(file), Ok(offset), Some(updated)) = (file.parse(), offset.parse(), updated) {
+                state.marks.set(host, file, Mark { offset, updated });
             }
         }
         ["S", key, header] => {
@@ -250,6 +284,9 @@ mod tests {
         let (_, state) = Journal::open(dir.path()).unwrap();
         assert_eq!(state.files["conn.log"], FileState { len: 10, open: 5 });
         assert_eq!(state.marks.get("h", 1), Some(7));
+        // A mark written before marks had a time counts as updated when the journal was read.
+        let updated = state.marks.iter().next().unwrap().2.updated;
+        assert!(updated + 60 > crate::clock::unix_secs(std::time::SystemTime::now()));
         assert_eq!(state.schemas["conn.log"], b"#\t".to_vec());
         assert!(state.existed);
     }

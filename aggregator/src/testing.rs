@@ -45,5 +45,6 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
             per_host: false,
         },
         durability: Durability::Written,
+        replay_mark_retention: Some(Duration::from_secs(7 * 86_400)),
     }
 }

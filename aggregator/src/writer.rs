@@ -13,7 +13,7 @@ use estuary_config::aggregator::{AggregatorConfig, Durability};
 
 use crate::archive::{sync_dir, Rotated, ROTATED_DIR};
 use crate::clock::{from_unix_secs, next_boundary, unix_secs};
-use crate::journal::{hex, FileState, Journal, Marks, State};
+use crate::journal::{hex, FileState, Journal, Mark, Marks, State};
 use crate::route::{host_key, LogName, Route, Router};
 use crate::schema::{self, Collector, Meta};
 
@@ -181,6 +181,7 @@ pub struct Writer {
     durability: Durability,
     per_host: bool,
     rotation_interval: Duration,
+    replay_mark_retention: Option<Duration>,
     router: Router,
     routes: HashMap<Box<[u8]>, CachedRoute>,
     files: Files,
@@ -205,6 +206,7 @@ impl Writer {
             durability: config.durability,
             per_host: config.routing.per_host,
             rotation_interval: config.rotation_interval,
+            replay_mark_retention: config.replay_mark_retention,
             router: Router::new(&config.routing),
             routes: HashMap::new(),
             files: Files {
@@ -295,7 +297,11 @@ impl Writer {
             if mark.is_some_and(|m| offset <= m) {
                 return Ok(Outcome::Duplicate);
             }
-            self.pending_marks.set(host, file_id, offset);
+            let mark = Mark {
+                offset,
+                updated: unix_secs(now),
+            };
+            self.pending_marks.set(host, file_id, mark);
         }
         if !self.routes.contains_key(msg.tag) {
             self.learn_route(msg.tag);
@@ -461,8 +467,8 @@ impl Writer {
                 writeln!(group, "L {key} {} {}", log.written, unix_secs(log.open))?;
             }
         }
-        for (host, file, off) in self.pending_marks.iter() {
-            writeln!(group, "M {host} {file} {off}")?;
+        for (host, file, mark) in self.pending_marks.iter() {
+            writeln!(group, "M {host} {file} {} {}", mark.offset, mark.updated)?;
         }
         if group.is_empty() {
             return Ok(());
@@ -487,8 +493,8 @@ impl Writer {
                 },
             );
         }
-        for (host, file, off) in self.pending_marks.iter() {
-            self.state.marks.set(host, file, off);
+        for (host, file, mark) in self.pending_marks.iter() {
+            self.state.marks.set(host, file, mark);
         }
         self.pending_marks.clear();
         if self.journal.wants_compaction() {
@@ -516,6 +522,7 @@ impl Writer {
     /// the rotated folder and returns it for archiving. The next message opens a new file.
     pub fn rotate(&mut self, now: SystemTime) -> io::Result<Vec<(PathBuf, Rotated)>> {
         self.commit()?;
+        self.prune_marks(now)?;
         if self.rotation_interval.is_zero() {
             return Ok(Vec::new());
         }
@@ -529,6 +536,26 @@ impl Writer {
             .map(|(k, _)| k.clone())
             .collect();
         self.rotate_keys(&due, now)
+    }
+
+    /// Forgets high-water marks of shipper files that sent nothing for ReplayMarkRetention and
+    /// rewrites the journal without them. Shipper file ids are new for every incarnation of a
+    /// file, so without this the marks would grow by one per rotated file per sender forever.
+    fn prune_marks(&mut self, now: SystemTime) -> io::Result<()> {
+        let Some(retention) = self.replay_mark_retention else {
+            return Ok(());
+        };
+        let cutoff = unix_secs(now).saturating_sub(retention.as_secs());
+        let dropped = self.state.marks.prune(cutoff);
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                kept = self.state.marks.len(),
+                "forgot high-water marks of shipper files silent for longer than ReplayMarkRetention"
+            );
+            self.journal.compact(&self.state)?;
+        }
+        Ok(())
     }
 
     /// Closes every log now (shutdown is not a rotation: files stay current).
@@ -710,6 +737,83 @@ mod tests {
                 .unwrap(),
             Outcome::Duplicate
         );
+    }
+
+    /// The marks the journal holds, latest record per file, as `M <host> <file> <offset>`.
+    fn journal_marks(cfg: &AggregatorConfig) -> Vec<String> {
+        let journal = fs::read_to_string(cfg.spool_dir.join("commit.journal")).unwrap();
+        let mut latest = BTreeMap::new();
+        for record in journal.lines().filter(|l| l.starts_with("M ")) {
+            let f: Vec<&str> = record.split(' ').collect();
+            latest.insert((f[1], f[2]), format!("M {} {} {}", f[1], f[2], f[3]));
+        }
+        latest.into_values().collect()
+    }
+
+    #[test]
+    fn marks_silent_past_retention_are_pruned_and_compacted_away() {
+        let (_d, cfg) = setup();
+        assert_eq!(
+            cfg.replay_mark_retention,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        use crate::clock::Clock as _;
+        let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
+        let mut w = Writer::open(&cfg).unwrap();
+        // Two incarnations of a rotated file from s1, one from s2, all old.
+        for (host, file, off) in [("s1", 1, 0), ("s1", 1, 10), ("s1", 2, 0), ("s2", 5, 0)] {
+            let m = msg(host, "bro_conn", "old", Some((file, off)));
+            assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
+        }
+        w.commit().unwrap();
+        clock.advance(Duration::from_secs(6 * 86_400));
+        // s1's file 2 is still being written; file 3 is new.
+        for (file, off) in [(2, 20), (3, 0)] {
+            let m = msg("s1", "bro_conn", "recent", Some((file, off)));
+            assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
+        }
+        w.rotate(clock.now()).unwrap();
+        assert_eq!(
+            journal_marks(&cfg),
+            ["M s1 1 10", "M s1 2 20", "M s1 3 0", "M s2 5 0"],
+            "nothing is older than the retention yet"
+        );
+
+        clock.advance(Duration::from_secs(86_400 + 3600));
+        w.rotate(clock.now()).unwrap();
+        assert_eq!(journal_marks(&cfg), ["M s1 2 20", "M s1 3 0"]);
+        let journal = fs::read_to_string(cfg.spool_dir.join("commit.journal")).unwrap();
+        assert_eq!(
+            journal.lines().filter(|l| l.starts_with("C ")).count(),
+            1,
+            "pruning rewrites the journal as one snapshot:\n{journal}"
+        );
+
+        // Recent files still drop their replays, before and after a restart.
+        let replay = msg("s1", "bro_conn", "dup", Some((2, 20)));
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        drop(w);
+        let mut w = Writer::open(&cfg).unwrap();
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        let replay = msg("s1", "bro_conn", "dup", Some((3, 0)));
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        // The pruned file's mark is gone: this is the outage length the retention bounds.
+        let late = msg("s2", "bro_conn", "late", Some((5, 0)));
+        assert_eq!(w.write(&late, clock.now()).unwrap(), Outcome::Written);
+    }
+
+    #[test]
+    fn marks_are_kept_forever_without_retention() {
+        let (_d, mut cfg) = setup();
+        cfg.replay_mark_retention = None;
+        let mut w = Writer::open(&cfg).unwrap();
+        w.write(
+            &msg("s1", "bro_conn", "a", Some((1, 0))),
+            from_unix_secs(T0),
+        )
+        .unwrap();
+        w.rotate(from_unix_secs(T0 + 365 * 86_400)).unwrap();
+        assert_eq!(journal_marks(&cfg), ["M s1 1 0"]);
     }
 
     #[test]

@@ -185,6 +185,10 @@ mod tests {
             ("bro_", "unrouted")
         );
         assert_eq!(cfg.durability, Durability::Written);
+        assert_eq!(
+            cfg.replay_mark_retention,
+            Some(Duration::from_secs(7 * 86_400))
+        );
         assert!(cfg.tls.is_none() && cfg.peers.is_empty());
     }
 
@@ -193,7 +197,7 @@ mod tests {
         let cfg = parse_str(
             "# estuary aggregator\nlogdir = logs\nSPOOLDIR = /spool   # trailing comment\nLogRotationInterval = 3600\n\
              LogExpireInterval = 12hr\nKeepLogs = conn.* dns*\nStatsLog = ${SpoolDir}/s.log\nStatsLogExpireInterval = 7\n\
-             TimeFmt = %Y-%m-%d\nDebug = 1\nMaxMessageSize = 8k\nDurability = synced\nTagPrefix = zeek_\nCatchAllLog = other.log\n\
+             TimeFmt = %Y-%m-%d\nDebug = 1\nMaxMessageSize = 8k\nDurability = synced\nReplayMarkRetention = 36hr\nTagPrefix = zeek_\nCatchAllLog = other.log\n\
              PerHostDirs = 1\nMailTo = soc@example.org\nMailFrom = estuary <e@example.org>\nMailReplyTo = noc@example.org\n\
              MailSubjectPrefix = [Zeek]\nMailAlarmPrefix = ALARM:\nMailAlarms = 0\nMailAlarmsTo = pager@example.org\n\
              MailAlarmsInterval = 3600\nSendMail =\nSmtpServer = 127.0.0.1:2525\nMinDiskSpace = 10\nDiskHardFloor = 2.5\n\
@@ -213,6 +217,10 @@ mod tests {
         assert_eq!(
             (cfg.debug, cfg.max_message_size, cfg.durability),
             (true, 8192, Durability::Synced)
+        );
+        assert_eq!(
+            cfg.replay_mark_retention,
+            Some(Duration::from_secs(36 * 3600))
         );
         assert_eq!(cfg.routing.catch_all, "other");
         assert!(cfg.routing.per_host);
@@ -234,6 +242,28 @@ mod tests {
         assert_eq!(
             cfg.peers[2].matcher,
             PeerMatch::CertName("sensor1.example".into())
+        );
+    }
+
+    #[test]
+    fn replay_mark_retention_is_zeekctl_interval_and_not_too_short() {
+        let cfg = parse_str(&format!("{MINIMAL}ReplayMarkRetention = 0\n")).unwrap();
+        assert_eq!(cfg.replay_mark_retention, None);
+        let cfg = parse_str(&format!("{MINIMAL}replaymarkretention = 14\n")).unwrap();
+        assert_eq!(
+            cfg.replay_mark_retention,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        let errs = errors(&format!("{MINIMAL}ReplayMarkRetention = 30min\n"));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            (errs[0].0, errs[0].1.as_deref()),
+            (Some(4), Some("ReplayMarkRetention"))
+        );
+        assert!(errs[0].2.contains("shorter than 1hr"), "{}", errs[0].2);
+        assert_eq!(
+            errors(&format!("{MINIMAL}ReplayMarkRetention = soon\n")).len(),
+            1
         );
     }
 

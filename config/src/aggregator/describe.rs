@@ -61,6 +61,7 @@ impl AggregatorConfig {
                 }
                 .to_owned(),
             ),
+            ("ReplayMarkRetention", interval(self.replay_mark_retention)),
             ("TagPrefix", self.routing.tag_prefix.clone()),
             ("CatchAllLog", self.routing.catch_all.clone()),
             ("PerHostDirs", flag(self.routing.per_host)),

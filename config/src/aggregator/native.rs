@@ -44,6 +44,7 @@ struct RawAggregator {
     debug: Field,
     max_message_size: Field,
     durability: Field,
+    replay_mark_retention: Field,
     allowed_peers: Field,
     routing: Option<RawRouting>,
     mail: Option<RawMail>,
@@ -131,6 +132,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("debug", &raw.debug),
         ("max_message_size", &raw.max_message_size),
         ("durability", &raw.durability),
+        ("replay_mark_retention", &raw.replay_mark_retention),
         ("allowed_peers", &raw.allowed_peers),
         (
             "routing.tag_prefix",
@@ -258,6 +260,7 @@ log_dir = "/var/log/estuary"
 spool_dir = "spool"
 rotation_interval = "1h"
 expire_interval = 30
+replay_mark_retention = "10day"
 keep_logs = ["conn.*", "notice*"]
 [routing]
 per_host = true
@@ -287,6 +290,10 @@ cert_name = "sensor1.example"
         assert_eq!(cfg.spool_dir, Path::new("/etc/estuary/spool"));
         assert_eq!(cfg.rotation_interval, Duration::from_secs(3600));
         assert_eq!(cfg.expire_interval, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(
+            cfg.replay_mark_retention,
+            Some(Duration::from_secs(10 * 86_400))
+        );
         assert_eq!(cfg.keep_logs, ["conn.*", "notice*"]);
         assert!(cfg.routing.per_host && !cfg.mail.mail_alarms);
         assert_eq!(

@@ -28,6 +28,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("Debug", "debug"),
     ("MaxMessageSize", "max_message_size"),
     ("Durability", "durability"),
+    ("ReplayMarkRetention", "replay_mark_retention"),
     ("TagPrefix", "routing.tag_prefix"),
     ("CatchAllLog", "routing.catch_all"),
     ("PerHostDirs", "routing.per_host"),
@@ -68,6 +69,9 @@ const EXPIRE_DAYS: u64 = 30;
 const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 const SENDMAIL: &str = "/usr/sbin/sendmail";
 const SMTP_PORT: u16 = 25;
+const REPLAY_MARK_RETENTION_DAYS: u64 = 7;
+/// Shorter than this, an ordinary shipper outage could outlast its marks.
+const MIN_REPLAY_MARK_RETENTION: Duration = Duration::from_secs(3600);
 
 /// One option as written: its value and where.
 #[derive(Debug, Clone)]
@@ -221,6 +225,16 @@ impl<'a> Settings<'a> {
                 _ => Err(format!("expected written or synced, got {v:?}")),
             })
             .unwrap_or(Durability::Written);
+        let replay_mark_retention = self
+            .get("ReplayMarkRetention", |v| match parse_expire_interval(v)? {
+                Some(d) if d < MIN_REPLAY_MARK_RETENTION => Err(format!(
+                    "{v:?} is shorter than 1hr; a shipper away longer than this would have its replays written twice (0 = keep marks forever)"
+                )),
+                retention => Ok(retention),
+            })
+            .unwrap_or(Some(Duration::from_secs(
+                REPLAY_MARK_RETENTION_DAYS * 86_400,
+            )));
 
         let routing = self.routing();
         let mail = self.mail(&dir);
@@ -252,6 +266,7 @@ impl<'a> Settings<'a> {
             max_message_size,
             routing,
             durability,
+            replay_mark_retention,
         })
     }
 
