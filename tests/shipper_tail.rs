@@ -6,6 +6,9 @@ mod common;
 mod shipper_support;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use shipper_support::{
@@ -391,4 +394,93 @@ fn a_file_created_and_rotated_away_between_the_first_two_scans_after_a_restart_i
     s.signal("CONT");
     assert_exactly_once(&receiver, 0..300, &s);
     s.stop();
+}
+
+/// An ext4 image attached to a loop device and mounted at a directory; detached when dropped.
+struct LoopFs {
+    image: PathBuf,
+    at: PathBuf,
+    devices: Vec<String>,
+}
+
+impl LoopFs {
+    /// `None` where loop devices cannot be used (not root, no loop support).
+    fn new(image: PathBuf, at: &Path) -> Option<LoopFs> {
+        let made = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .arg("8M")
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut fs = LoopFs {
+            image,
+            at: at.to_owned(),
+            devices: Vec::new(),
+        };
+        (made && fs.mount_again()).then_some(fs)
+    }
+
+    /// Unmounts (if mounted) and mounts the image through a new loop device: the file system
+    /// comes back with the same inodes under another device id, as a remounted NFS share does.
+    fn mount_again(&mut self) -> bool {
+        if !self.devices.is_empty() {
+            assert!(Command::new("umount")
+                .arg(&self.at)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let Ok(out) = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&self.image)
+            .output()
+        else {
+            return false;
+        };
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !out.status.success() || device.is_empty() {
+            return false;
+        }
+        self.devices.push(device.clone());
+        Command::new("mount")
+            .arg(&device)
+            .arg(&self.at)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.at).status();
+        for device in &self.devices {
+            let _ = Command::new("losetup").args(["-d", device]).status();
+        }
+    }
+}
+
+/// Failure case 17: a network share (here a loop-mounted ext4, the stand-in CI can run) is
+/// mounted again while the shipper is stopped and comes back under another device id. Identity
+/// does not hang on the device id alone: nothing is sent again, nothing is lost.
+#[test]
+fn case17_remount_under_a_new_device_id_sends_nothing_again() {
+    let (receiver, mut s) = app_log_to_tcp();
+    let Some(mut fs) = LoopFs::new(s.dir.path().join("logs.img"), &s.logs) else {
+        eprintln!("SKIPPED: cannot attach and mount a loop device here (needs root)");
+        return;
+    };
+    let device = |s: &Shipper| fs::metadata(s.log("app.log")).unwrap().dev();
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    let before = device(&s);
+    s.stop();
+    assert!(fs.mount_again(), "mount through a second loop device");
+    assert_ne!(device(&s), before, "the remount kept the device id");
+    append(&s.log("app.log"), 100..150);
+    s.start();
+    assert_exactly_once(&receiver, 0..150, &s);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&receiver, 0..150, &s);
+    assert!(s.output().contains("device id changed"), "{}", s.output());
+    s.stop();
+    drop(fs);
 }

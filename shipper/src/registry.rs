@@ -342,14 +342,20 @@ impl Registry {
                 return false;
             }
         };
+        // The device id may change when a network or loop file system is mounted again: the
+        // same inode with the same content is the same file (failure case 17).
         let saved = inner
             .candidates
             .get_mut(&input.state_file)
             .and_then(|candidates| {
-                let pos = candidates.iter().position(|s| {
-                    (s.dev, s.ino) == (meta.dev(), meta.ino()) && resumable(s, &file)
-                })?;
-                Some(candidates.swap_remove(pos))
+                let pos = candidates
+                    .iter()
+                    .position(|s| s.ino == meta.ino() && resumable(s, &file))?;
+                let saved = candidates.swap_remove(pos);
+                if saved.dev != meta.dev() {
+                    info!(path = %path.display(), id = %saved.id, from = saved.dev, to = meta.dev(), "device id changed; same inode and content, resuming");
+                }
+                Some(saved)
             });
         let (id, start, check, created) = match saved {
             Some(saved) => {
