@@ -229,11 +229,12 @@ impl SshGuessing {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::zeeklog::FieldType;
 
-    const SSH: &[Field] = &[
+    /// The ssh.log columns [`SshGuessing::ssh`] reads, for rows built by tests.
+    pub(crate) const SSH: &[Field] = &[
         Field {
             name: "ts",
             ty: FieldType::Time,

@@ -91,37 +91,19 @@ impl SharedPipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::tests::SSH;
     use crate::notice::{Action, Note};
     use crate::proto::Timestamp;
-    use crate::zeeklog::{Field, FieldType, LogFormat, Rotation, SystemClock, Value};
+    use crate::zeeklog::{Field, LogFormat, Rotation, SystemClock, Value};
 
     struct SshRow(f64, bool);
-
-    const FIELDS: &[Field] = &[
-        Field {
-            name: "ts",
-            ty: FieldType::Time,
-        },
-        Field {
-            name: "id.orig_h",
-            ty: FieldType::Addr,
-        },
-        Field {
-            name: "id.resp_h",
-            ty: FieldType::Addr,
-        },
-        Field {
-            name: "auth_success",
-            ty: FieldType::Bool,
-        },
-    ];
 
     impl Record for SshRow {
         fn path(&self) -> &'static str {
             "ssh"
         }
         fn fields(&self) -> &'static [Field] {
-            FIELDS
+            SSH
         }
         fn values(&self) -> Vec<Value> {
             vec![
