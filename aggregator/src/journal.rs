@@ -9,7 +9,7 @@
 //!
 //! Records, one per line: `L <file> <len> <open>`, `D <file>` (rotated away),
 //! `M <host> <file-id> <offset> <updated>`, `S <file> <hex header>`, `A <host> <log> <file>` (which file a
-//! sensor's lines go to), `C <seq>`.
+//! sensor's lines go to), `N <segment>` (the active pending-notices segment), `C <seq>`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -36,6 +36,8 @@ pub struct State {
     pub schemas: BTreeMap<String, Vec<u8>>,
     /// Sending host -> log -> the file its lines go to (a schema variant).
     pub assignments: BTreeMap<String, BTreeMap<String, String>>,
+    /// The pending-notices segment the writer appends to; lower ones belong to the mailer.
+    pub notices_segment: u64,
     /// False when no journal existed: files found on disk are then taken as they are.
     pub existed: bool,
 }
@@ -135,9 +137,16 @@ impl Journal {
     pub fn commit(&mut self, mut group: Vec<u8>, sync: bool) -> io::Result<()> {
         self.seq += 1;
         writeln!(group, "C {}", self.seq)?;
-        self.file.write_all(&group)?;
-        if sync {
-            self.file.sync_data()?;
+        let written = self.file.write_all(&group).and_then(|()| match sync {
+            true => self.file.sync_data(),
+            false => Ok(()),
+        });
+        if let Err(err) = written {
+            // A partial group would merge with the next one on replay: cut it off.
+            if let Err(cut) = self.file.set_len(self.size) {
+                tracing::error!(%cut, "cannot cut a failed group off the journal");
+            }
+            return Err(err);
         }
         self.size += group.len() as u64;
         Ok(())
@@ -163,6 +172,7 @@ impl Journal {
                 writeln!(snap, "A {host} {log} {key}")?;
             }
         }
+        writeln!(snap, "N {}", state.notices_segment)?;
         self.seq += 1;
         writeln!(snap, "C {}", self.seq)?;
         write_atomic(&self.path, &snap)?;
@@ -228,6 +238,11 @@ fn apply(state: &mut State, record: &str, loaded_at: u64) {
         ["S", key, header] => {
             if let Some(h) = unhex(header) {
                 state.schemas.insert((*key).to_owned(), h);
+            }
+        }
+        ["N", segment] => {
+            if let Ok(segment) = segment.parse() {
+                state.notices_segment = segment;
             }
         }
         ["A", host, log, key] => {

@@ -14,6 +14,7 @@ pub mod listen;
 pub mod mail;
 pub mod notice;
 pub mod peers;
+pub mod pending;
 pub mod pipeline;
 pub mod route;
 pub mod schema;

@@ -3,8 +3,7 @@
 //! the mailer. Blocking file work never runs on the async runtime.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::Clock;
 use crate::ingest::Batch;
 use crate::mail::Notifier;
+use crate::pending::NoticePos;
 use crate::stats::{Counters, Stats};
 use crate::writer::{Message, Outcome, Writer};
 
@@ -41,8 +41,22 @@ pub enum MailJob {
 pub struct Shared {
     pub stats: Arc<Stats>,
     pub clock: Arc<dyn Clock>,
-    /// Committed length of the pending-notices file, for the mailer.
-    pub notices_committed: Arc<AtomicU64>,
+    /// How far the pending notices are committed, for the mailer.
+    pub notices_committed: Arc<Mutex<NoticePos>>,
+}
+
+/// Publishes the writer's committed notice position; true when it moved.
+fn publish_notices(writer: &Writer, shared: &Shared) -> bool {
+    let now = writer.notices_committed();
+    let mut seen = shared
+        .notices_committed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    std::mem::replace(&mut *seen, now) != now
+}
+
+fn committed_notices(shared: &Mutex<NoticePos>) -> NoticePos {
+    *shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Holds the writer back while free space is below the hard floor.
@@ -108,7 +122,9 @@ pub fn spawn(
     // Archive anything a previous run left behind.
     let _ = archive_tx.send(());
 
-    let notifier = Notifier::open(config, shared.clock.now())?;
+    let mut notifier = Notifier::open(config, shared.clock.now())?;
+    publish_notices(&writer, &shared);
+    notifier.clamp(writer.notices_committed())?;
     let committed = shared.notices_committed.clone();
     let mail_clock = shared.clock.clone();
     let mailer = std::thread::Builder::new()
@@ -162,6 +178,7 @@ fn writer_loop(
         }
         let mut batches = Vec::new();
         let mut waiters = Vec::new();
+        let mut moved = false;
         for job in jobs.drain(..) {
             match job {
                 Job::Batch(b) => batches.push(b),
@@ -170,15 +187,17 @@ fn writer_loop(
                     write_committed(&mut writer, &mut batches, &shared);
                     // The digest interval ends with a rotation (not with a catch-up that
                     // found nothing due).
-                    if rotate(&mut writer, at, &archive_tx) && digest_at_rotation {
+                    let rotated = rotate(&mut writer, at, &archive_tx);
+                    // The digest must see the notices segment the rotation closed.
+                    moved |= publish_notices(&writer, &shared);
+                    if rotated && digest_at_rotation {
                         let _ = mail_tx.send(MailJob::Digest(at));
                     }
                 }
             }
         }
         write_committed(&mut writer, &mut batches, &shared);
-        let notices = writer.notices_committed();
-        if shared.notices_committed.swap(notices, Ordering::AcqRel) != notices {
+        if publish_notices(&writer, &shared) || moved {
             let _ = mail_tx.send(MailJob::Kick);
         }
         for done in waiters {
@@ -301,7 +320,7 @@ fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>) {
 fn mailer(
     mut notifier: Notifier,
     rx: std::sync::mpsc::Receiver<MailJob>,
-    committed: Arc<AtomicU64>,
+    committed: Arc<Mutex<NoticePos>>,
     clock: Arc<dyn Clock>,
 ) {
     const RETRY: Duration = Duration::from_secs(5);
@@ -314,7 +333,7 @@ fn mailer(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let now = clock.now();
-        let len = committed.load(Ordering::Acquire);
+        let len = committed_notices(&committed);
         match notifier.emails(len, now) {
             Ok(n) => waiting |= n > 0,
             Err(err) => tracing::error!(%err, "cannot queue notice mails"),

@@ -4,8 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use estuary_config::aggregator::AggregatorConfig;
@@ -84,7 +83,7 @@ pub async fn serve(
         Shared {
             stats: stats.clone(),
             clock: clock.clone(),
-            notices_committed: Arc::new(AtomicU64::new(0)),
+            notices_committed: Arc::new(Mutex::new(Default::default())),
         },
     )
     .map_err(io_err("starting the writer"))?;

@@ -14,14 +14,15 @@ use estuary_config::aggregator::{AggregatorConfig, Durability};
 use crate::archive::{sync_dir, Rotated, ROTATED_DIR};
 use crate::clock::{from_unix_secs, next_boundary, unix_secs};
 use crate::journal::{hex, FileState, Journal, Mark, Marks, State};
+use crate::pending::{segment_path, NoticePos};
 use crate::route::{host_key, LogName, Route, Router};
 use crate::schema::{self, Collector, Meta};
 
 /// Buffered bytes per file before they go to the kernel.
 const FLUSH_AT: usize = 256 << 10;
-/// Where notices seen in notice.log wait for the mailer (committed like a log file).
+/// The active pending-notices segment, where notices seen in notice.log wait for the mailer
+/// (committed like a log file; see [`crate::pending`]).
 pub const NOTICES_KEY: &str = "@notices";
-pub const NOTICES_FILE: &str = "notices.pending";
 
 /// One message as the writer needs it. Everything is borrowed from the receive buffer.
 #[derive(Debug, Clone, Copy)]
@@ -151,19 +152,28 @@ impl Files {
         Ok(self.map.entry(key.to_owned()).or_insert(log))
     }
 
-    fn notices(&mut self, spool_dir: &Path, now: SystemTime) -> io::Result<&mut OpenLog> {
+    fn notices(
+        &mut self,
+        spool_dir: &Path,
+        segment: u64,
+        now: SystemTime,
+    ) -> io::Result<&mut OpenLog> {
         if !self.map.contains_key(NOTICES_KEY) {
-            let path = spool_dir.join(NOTICES_FILE);
-            let file = OpenOptions::new().create(true).append(true).open(&path)?;
-            let len = file.metadata()?.len();
+            // Not open means nothing of this segment is committed (recovery removed any rest).
+            let path = segment_path(spool_dir, segment);
+            let file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
             let log = OpenLog {
                 name: LogName::internal("notices").ok_or_else(|| io::Error::other("bad name"))?,
                 host: None,
                 path,
                 file,
                 buf: Vec::new(),
-                written: len,
-                committed: len,
+                written: 0,
+                committed: 0,
                 open: now,
                 has_header: false,
             };
@@ -227,7 +237,7 @@ impl Writer {
     fn recover(&mut self) -> io::Result<()> {
         let mut found = Vec::new();
         list_logs(&self.current_dir, None, &mut found)?;
-        let notices = self.spool_dir.join(NOTICES_FILE);
+        let notices = segment_path(&self.spool_dir, self.state.notices_segment);
         if notices.exists() {
             found.push((NOTICES_KEY.to_owned(), notices));
         }
@@ -248,7 +258,7 @@ impl Writer {
             if keep < on_disk {
                 tracing::info!(file = %path.display(), committed = keep, on_disk, "cutting uncommitted tail");
             }
-            if keep == 0 && key != NOTICES_KEY {
+            if keep == 0 {
                 fs::remove_file(&path)?;
                 self.state.files.remove(&key);
                 continue;
@@ -393,7 +403,7 @@ impl Writer {
                 let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
                 line.push(b'\n');
                 self.files
-                    .notices(&self.spool_dir, now)?
+                    .notices(&self.spool_dir, self.state.notices_segment, now)?
                     .buf
                     .extend_from_slice(&line);
             }
@@ -473,14 +483,19 @@ impl Writer {
         if group.is_empty() {
             return Ok(());
         }
-        if sync
-            && self
+        if sync {
+            let created = |l: &OpenLog| l.committed == 0 && l.written > 0;
+            if self
                 .files
                 .map
-                .values()
-                .any(|l| l.committed == 0 && l.written > 0)
-        {
-            sync_dir(&self.current_dir)?;
+                .iter()
+                .any(|(k, l)| k != NOTICES_KEY && created(l))
+            {
+                sync_dir(&self.current_dir)?;
+            }
+            if self.files.map.get(NOTICES_KEY).is_some_and(created) {
+                sync_dir(&self.spool_dir)?;
+            }
         }
         self.journal.commit(group, sync)?;
         for (key, log) in &mut self.files.map {
@@ -523,6 +538,7 @@ impl Writer {
     pub fn rotate(&mut self, now: SystemTime) -> io::Result<Vec<(PathBuf, Rotated)>> {
         self.commit()?;
         self.prune_marks(now)?;
+        self.close_notices_segment()?;
         if self.rotation_interval.is_zero() {
             return Ok(Vec::new());
         }
@@ -555,6 +571,25 @@ impl Writer {
             );
             self.journal.compact(&self.state)?;
         }
+        Ok(())
+    }
+
+    /// Hands a non-empty pending-notices segment over to the mailer (which deletes it once it
+    /// has mailed from it) and makes the next one active. Call only with everything committed.
+    fn close_notices_segment(&mut self) -> io::Result<()> {
+        let Some(log) = self.files.map.get(NOTICES_KEY) else {
+            return Ok(());
+        };
+        if log.committed == 0 {
+            return Ok(());
+        }
+        log.file.sync_all()?;
+        let next = self.state.notices_segment + 1;
+        self.journal
+            .commit(format!("D {NOTICES_KEY}\nN {next}\n").into_bytes(), true)?;
+        self.files.map.remove(NOTICES_KEY);
+        self.state.files.remove(NOTICES_KEY);
+        self.state.notices_segment = next;
         Ok(())
     }
 
@@ -609,17 +644,17 @@ impl Writer {
         Ok(out)
     }
 
-    /// Committed length of the pending-notices file, for the mailer.
-    pub fn notices_committed(&self) -> u64 {
-        self.files
-            .map
-            .get(NOTICES_KEY)
-            .map(|l| l.committed)
-            .unwrap_or(0)
-    }
-
-    pub fn notices_path(&self) -> PathBuf {
-        self.spool_dir.join(NOTICES_FILE)
+    /// How far the pending notices are committed, for the mailer.
+    pub fn notices_committed(&self) -> NoticePos {
+        NoticePos {
+            segment: self.state.notices_segment,
+            offset: self
+                .files
+                .map
+                .get(NOTICES_KEY)
+                .map(|l| l.committed)
+                .unwrap_or(0),
+        }
     }
 }
 
@@ -1023,8 +1058,9 @@ mod tests {
         )
         .unwrap();
         w.commit().unwrap();
-        assert!(w.notices_committed() > 0);
-        let pending = fs::read_to_string(w.notices_path()).unwrap();
+        let committed = w.notices_committed();
+        assert!(committed.offset > 0);
+        let pending = fs::read_to_string(segment_path(&cfg.spool_dir, committed.segment)).unwrap();
         assert!(pending.contains("Scan::Port_Scan"));
         assert_eq!(read(&cfg, "notice.log").lines().count(), 1);
     }

@@ -1,7 +1,8 @@
 //! Turns committed notices into mails: Notice::ACTION_EMAIL at once (MailAlarms = 1), the
-//! ACTION_ALARM digest at each digest interval. Two cursors into the pending-notices file say
-//! what has been queued; a mail is queued under an id derived from its position (or interval)
-//! before its cursor moves, so a crash in between re-queues the same file, never a second mail.
+//! ACTION_ALARM digest at each digest interval. Two cursors into the pending notices say what
+//! has been queued; a mail is queued under an id derived from its position (or interval) before
+//! its cursor moves, so a crash in between re-queues the same file, never a second mail. Segments
+//! both cursors have left are deleted after the cursors are saved (see [`crate::pending`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -16,11 +17,12 @@ use super::{send, Mail, Queue};
 use crate::clock::{from_unix_secs, unix_secs};
 use crate::fsutil::write_atomic;
 use crate::notice::NoticeEvent;
+use crate::pending::{self, NoticePos};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursors {
-    email: u64,
-    digest: u64,
+    email: NoticePos,
+    digest: NoticePos,
     /// Start of the current digest interval (epoch seconds).
     digest_open: u64,
 }
@@ -28,7 +30,7 @@ struct Cursors {
 pub struct Notifier {
     cfg: MailConfig,
     queue: Queue,
-    notices: PathBuf,
+    spool_dir: PathBuf,
     state_path: PathBuf,
     cursors: Cursors,
 }
@@ -47,7 +49,7 @@ impl Notifier {
         Ok(Self {
             cfg: config.mail.clone(),
             queue,
-            notices: config.spool_dir.join(crate::writer::NOTICES_FILE),
+            spool_dir: config.spool_dir.clone(),
             state_path,
             cursors,
         })
@@ -58,42 +60,85 @@ impl Notifier {
         write_atomic(&self.state_path, &json)
     }
 
-    /// Notices between `from` and `to` in the pending file, with their offsets.
-    fn read(&self, from: u64, to: u64) -> io::Result<Vec<(u64, NoticeEvent)>> {
-        if to <= from {
-            return Ok(Vec::new());
+    /// After a crash that lost committed notices (power loss with `Durability = written`) the
+    /// cursors can be ahead of what the writer has: move them back, or the notices written
+    /// next would be skipped. Call before the writer takes messages.
+    pub fn clamp(&mut self, committed: NoticePos) -> io::Result<()> {
+        if self.cursors.email <= committed && self.cursors.digest <= committed {
+            return Ok(());
         }
-        let mut file = File::open(&self.notices)?;
-        file.seek(SeekFrom::Start(from))?;
-        let mut buf = Vec::new();
-        file.take(to - from).read_to_end(&mut buf)?;
+        tracing::warn!(
+            ?committed,
+            email = ?self.cursors.email,
+            digest = ?self.cursors.digest,
+            "mail cursors are ahead of the committed notices; moving them back"
+        );
+        self.cursors.email = self.cursors.email.min(committed);
+        self.cursors.digest = self.cursors.digest.min(committed);
+        self.save()
+    }
+
+    /// Notices between `from` and `to`, with their positions.
+    fn read(&self, from: NoticePos, to: NoticePos) -> io::Result<Vec<(NoticePos, NoticeEvent)>> {
         let mut out = Vec::new();
-        let mut offset = from;
-        for line in buf.split_inclusive(|b| *b == b'\n') {
-            match serde_json::from_slice(line) {
-                Ok(event) => out.push((offset, event)),
-                Err(err) => tracing::warn!(offset, %err, "unreadable pending notice skipped"),
+        for segment in from.segment..=to.segment {
+            let start = if segment == from.segment {
+                from.offset
+            } else {
+                0
+            };
+            let end = (segment == to.segment).then_some(to.offset);
+            if end.is_some_and(|end| end <= start) {
+                continue;
             }
-            offset += line.len() as u64;
+            let path = pending::segment_path(&self.spool_dir, segment);
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    tracing::warn!(path = %path.display(), "pending notices segment is missing");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            file.seek(SeekFrom::Start(start))?;
+            let mut buf = Vec::new();
+            match end {
+                Some(end) => file.take(end - start).read_to_end(&mut buf)?,
+                // A closed segment: everything in it was committed.
+                None => file.read_to_end(&mut buf)?,
+            };
+            let mut offset = start;
+            for line in buf.split_inclusive(|b| *b == b'\n') {
+                let at = NoticePos { segment, offset };
+                match serde_json::from_slice(line) {
+                    Ok(event) => out.push((at, event)),
+                    Err(err) => tracing::warn!(?at, %err, "unreadable pending notice skipped"),
+                }
+                offset += line.len() as u64;
+            }
         }
         Ok(out)
     }
 
-    /// Queues one mail per new Notice::ACTION_EMAIL notice committed up to `committed`.
-    pub fn emails(&mut self, committed: u64, now: SystemTime) -> io::Result<usize> {
-        if committed < self.cursors.email {
-            // The pending file was started over.
-            self.cursors = Cursors {
-                digest_open: self.cursors.digest_open,
-                ..Cursors::default()
-            };
+    /// Deletes the segments both cursors have left (after the cursors were saved: a crash in
+    /// between leaves a segment the next call deletes).
+    fn remove_read_segments(&self) {
+        let first_kept = self.cursors.email.segment.min(self.cursors.digest.segment);
+        match pending::remove_below(&self.spool_dir, first_kept) {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "mailed notice segments removed"),
+            Err(err) => tracing::warn!(%err, "cannot remove mailed notice segments"),
         }
-        if committed == self.cursors.email {
+    }
+
+    /// Queues one mail per new Notice::ACTION_EMAIL notice committed up to `committed`.
+    pub fn emails(&mut self, committed: NoticePos, now: SystemTime) -> io::Result<usize> {
+        if committed <= self.cursors.email {
             return Ok(0);
         }
         let mut queued = 0;
         if self.cfg.mail_alarms {
-            for (offset, event) in self.read(self.cursors.email, committed)? {
+            for (at, event) in self.read(self.cursors.email, committed)? {
                 if !event.email {
                     continue;
                 }
@@ -102,19 +147,20 @@ impl Notifier {
                     to: self.cfg.alarms_to.clone(),
                     body: event.email_body(),
                 };
-                self.queue
-                    .push(&self.cfg, &format!("notice-{offset}"), &mail, now)?;
+                let id = format!("notice-{}-{}", at.segment, at.offset);
+                self.queue.push(&self.cfg, &id, &mail, now)?;
                 queued += 1;
             }
         }
         self.cursors.email = committed;
         self.save()?;
+        self.remove_read_segments();
         Ok(queued)
     }
 
     /// Closes the digest interval at `now`: queues `Alarm summary from HH:MM:SS-HH:MM:SS` with
     /// every alarm committed since the last digest; nothing when there was none.
-    pub fn digest(&mut self, committed: u64, now: SystemTime) -> io::Result<bool> {
+    pub fn digest(&mut self, committed: NoticePos, now: SystemTime) -> io::Result<bool> {
         let alarms: Vec<NoticeEvent> = self
             .read(self.cursors.digest.min(committed), committed)?
             .into_iter()
@@ -137,9 +183,10 @@ impl Notifier {
             let id = format!("digest-{}-{}", self.cursors.digest_open, unix_secs(now));
             self.queue.push(&self.cfg, &id, &mail, now)?;
         }
-        self.cursors.digest = committed;
+        self.cursors.digest = self.cursors.digest.max(committed);
         self.cursors.digest_open = unix_secs(now);
         self.save()?;
+        self.remove_read_segments();
         Ok(queued)
     }
 
@@ -212,23 +259,65 @@ mod tests {
     use super::*;
     use crate::clock::from_unix_secs;
     use crate::writer::{Message, Writer};
-    use estuary_config::aggregator::MailTransport;
+    use estuary_config::aggregator::{AggregatorConfig, MailTransport};
 
-    #[test]
-    fn digest_and_email_are_queued_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = crate::testing::config(&dir.path().join("logs"), &dir.path().join("spool"));
-        let sink = dir.path().join("sent");
+    /// A config whose SendMail program saves each mail into the returned folder.
+    fn config_with_sink(dir: &std::path::Path) -> (AggregatorConfig, PathBuf) {
+        let mut cfg = crate::testing::config(&dir.join("logs"), &dir.join("spool"));
+        let sink = dir.join("sent");
         std::fs::create_dir_all(&sink).unwrap();
-        let script = dir.path().join("sendmail");
+        let script = dir.join("sendmail");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\ncat > {}/$$.eml\n", sink.display()),
+            format!("#!/bin/sh\ncat > {}/$(date +%s%N).eml\n", sink.display()),
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         cfg.mail.transport = MailTransport::SendMail(script);
+        (cfg, sink)
+    }
+
+    fn sent(sink: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(sink)
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+
+    fn write_notice(w: &mut Writer, note: &str, action: &str, at: SystemTime) {
+        let body = format!(
+            r#"{{"ts":1795388401.0,"note":"{note}","msg":"m {note}","actions":["{action}"]}}"#
+        );
+        w.write(
+            &Message {
+                host: b"s1",
+                tag: b"bro_notice",
+                body: body.as_bytes(),
+                raw: body.as_bytes(),
+                origin: None,
+            },
+            at,
+        )
+        .unwrap();
+    }
+
+    fn segments(cfg: &AggregatorConfig) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&cfg.spool_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("notices."))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn digest_and_email_are_queued_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, sink) = config_with_sink(dir.path());
         let t0 = from_unix_secs(1_795_388_400);
         let mut w = Writer::open(&cfg).unwrap();
         let mut n = Notifier::open(&cfg, t0).unwrap();
@@ -237,20 +326,7 @@ mod tests {
             ("B::Two", "Notice::ACTION_EMAIL"),
             ("C::Three", "Notice::ACTION_LOG"),
         ] {
-            let body = format!(
-                r#"{{"ts":1795388401.0,"note":"{note}","msg":"m {note}","actions":["{action}"]}}"#
-            );
-            w.write(
-                &Message {
-                    host: b"s1",
-                    tag: b"bro_notice",
-                    body: body.as_bytes(),
-                    raw: body.as_bytes(),
-                    origin: None,
-                },
-                t0,
-            )
-            .unwrap();
+            write_notice(&mut w, note, action, t0);
         }
         w.commit().unwrap();
         assert_eq!(n.emails(w.notices_committed(), t0).unwrap(), 1);
@@ -263,11 +339,7 @@ mod tests {
         assert!(!n.digest(w.notices_committed(), t1).unwrap());
         assert_eq!(n.flush(), 2);
         assert_eq!(n.flush(), 0);
-        let mails: Vec<String> = std::fs::read_dir(&sink)
-            .unwrap()
-            .flatten()
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            .collect();
+        let mails = sent(&sink);
         assert_eq!(mails.len(), 2);
         assert!(mails
             .iter()
@@ -277,5 +349,108 @@ mod tests {
         assert!(digest.contains("A::One"));
         assert!(!digest.contains("C::Three"));
         assert!(digest.ends_with("--\n[Automatically generated.]\n\n"));
+    }
+
+    /// Many digest intervals with restarts of either side at the awkward points: the pending
+    /// notices never pile up, and every alarm and email is mailed exactly once.
+    #[test]
+    fn pending_notices_are_removed_once_mailed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, sink) = config_with_sink(dir.path());
+        let hour = std::time::Duration::from_secs(3600);
+        let mut t = from_unix_secs(1_795_388_400);
+        let mut w = Writer::open(&cfg).unwrap();
+        let mut n = Notifier::open(&cfg, t).unwrap();
+        const ROUNDS: usize = 12;
+        for round in 0..ROUNDS {
+            write_notice(
+                &mut w,
+                &format!("Alarm::R{round}"),
+                "Notice::ACTION_ALARM",
+                t,
+            );
+            write_notice(
+                &mut w,
+                &format!("Email::R{round}"),
+                "Notice::ACTION_EMAIL",
+                t,
+            );
+            for _ in 0..50 {
+                write_notice(&mut w, "Log::Only", "Notice::ACTION_LOG", t);
+            }
+            w.commit().unwrap();
+            if round % 3 == 0 {
+                n.emails(w.notices_committed(), t).unwrap();
+            }
+            t += hour;
+            w.rotate(t).unwrap();
+            match round % 4 {
+                // The writer restarts after closing the segment, before the mailer saw it.
+                1 => {
+                    drop(w);
+                    w = Writer::open(&cfg).unwrap();
+                }
+                // The mailer restarts between two rounds.
+                2 => {
+                    drop(n);
+                    n = Notifier::open(&cfg, t).unwrap();
+                    n.clamp(w.notices_committed()).unwrap();
+                }
+                _ => {}
+            }
+            n.emails(w.notices_committed(), t).unwrap();
+            assert!(n.digest(w.notices_committed(), t).unwrap(), "round {round}");
+            // Everything is mailed: no segment is left (the next one starts with a notice).
+            assert_eq!(segments(&cfg), Vec::<String>::new(), "round {round}");
+            if round % 2 == 0 {
+                n.flush();
+            }
+        }
+        n.flush();
+        let mails = sent(&sink);
+        assert_eq!(mails.len(), 2 * ROUNDS);
+        for round in 0..ROUNDS {
+            let digests: Vec<&String> = mails
+                .iter()
+                .filter(|m| m.contains(&format!(" Alarm::R{round}\n")))
+                .collect();
+            assert_eq!(digests.len(), 1, "round {round}");
+            assert!(digests[0].contains("Alarm summary from "));
+            assert!(!digests[0].contains("Log::Only"));
+            let emails = mails
+                .iter()
+                .filter(|m| m.contains(&format!("ALERT: Email::R{round}: ")))
+                .count();
+            assert_eq!(emails, 1, "round {round}");
+        }
+        // A crash between saving the cursors and deleting: the next pass deletes the rest.
+        std::fs::write(pending::segment_path(&cfg.spool_dir, 0), "{}\n").unwrap();
+        write_notice(&mut w, "Email::Last", "Notice::ACTION_EMAIL", t);
+        w.commit().unwrap();
+        assert_eq!(n.emails(w.notices_committed(), t).unwrap(), 1);
+        assert!(!pending::segment_path(&cfg.spool_dir, 0).exists());
+    }
+
+    /// Power loss with `Durability = written` can lose committed notices the mailer already
+    /// read; new notices written at the same place must not be skipped.
+    #[test]
+    fn cursors_ahead_of_the_writer_are_moved_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, sink) = config_with_sink(dir.path());
+        let t = from_unix_secs(1_795_388_400);
+        let mut n = Notifier::open(&cfg, t).unwrap();
+        let lost = NoticePos {
+            segment: 0,
+            offset: 10_000,
+        };
+        n.emails(lost, t).unwrap_or_default();
+        let mut w = Writer::open(&cfg).unwrap();
+        let mut n = Notifier::open(&cfg, t).unwrap();
+        n.clamp(w.notices_committed()).unwrap();
+        write_notice(&mut w, "Email::New", "Notice::ACTION_EMAIL", t);
+        w.commit().unwrap();
+        assert_eq!(n.emails(w.notices_committed(), t).unwrap(), 1);
+        n.flush();
+        assert_eq!(sent(&sink).len(), 1);
     }
 }
