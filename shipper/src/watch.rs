@@ -1,18 +1,29 @@
 //! Noticing file changes: inotify (through `notify`) on the directories of the inputs that use it,
 //! and timers for polling. Events only wake the scanner and the readers; what changed is always
 //! found by looking at the files, so a lost or overflowed event costs latency, never lines.
+//!
+//! Where events can no longer be trusted the watcher makes up for them: after a queue overflow
+//! everything is rescanned and recursive trees are watched again (directories created while events
+//! were dropped have no watch yet); a directory that cannot be watched (inotify's watch limit, no
+//! inotify at all) makes the scanner poll every [`UNWATCHED_POLL`] from then on, however long the
+//! configured fallback interval.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError, Weak};
+use std::thread;
 use std::time::Duration;
 
 use estuary_config::shipper::{InputConfig, WatchMode};
 use notify::event::ModifyKind;
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{ErrorKind, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{debug, warn};
 
 use crate::wake::Wake;
+
+/// How often the scanner looks at inputs whose directories are not (all) watched: as often as the
+/// readers look at their open files.
+const UNWATCHED_POLL: Duration = Duration::from_secs(1);
 
 /// How often the scanner looks for new, rotated and deleted files without an event.
 pub fn scan_interval(inputs: &[InputConfig]) -> Duration {
@@ -69,13 +80,19 @@ impl OwnFiles {
     }
 }
 
-/// Starts watching; `None` when inotify is unavailable (polling then does the work).
+/// Watching the inputs' directories; dropping it stops the watching.
+pub struct Watching {
+    _watcher: Arc<Mutex<RecommendedWatcher>>,
+}
+
+/// Starts watching; `None` when no input uses inotify or inotify is unavailable (polling then
+/// does the work).
 pub fn start(
     inputs: &[InputConfig],
     own: OwnFiles,
     scanner: Arc<Wake>,
     readers: Vec<Arc<Wake>>,
-) -> Option<RecommendedWatcher> {
+) -> Option<Watching> {
     let roots: BTreeSet<(PathBuf, bool)> = inputs
         .iter()
         .filter(|i| matches!(i.watch, WatchMode::Inotify { .. }))
@@ -84,39 +101,184 @@ pub fn start(
     if roots.is_empty() {
         return None;
     }
-    let handler = move |event: notify::Result<notify::Event>| {
-        let rescan = match event {
-            Ok(event) if own.covers(&event) => return,
-            Ok(event) => !matches!(
-                event.kind,
-                EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_)
-            ),
-            Err(_) => true,
-        };
-        if rescan {
-            scanner.notify();
-        }
-        readers.iter().for_each(|r| r.notify());
-    };
-    let mut watcher = match notify::recommended_watcher(handler) {
+    let wakers = Wakers { scanner, readers };
+    let (rewatch_tx, rewatch_rx) = mpsc::channel();
+    let mut handler = Handler::new(own, wakers.clone(), rewatch_tx);
+    let mut watcher = match notify::recommended_watcher(move |event| handler.handle(event)) {
         Ok(w) => w,
         Err(err) => {
             warn!(%err, "inotify unavailable; polling");
+            wakers.unwatched();
             return None;
         }
     };
-    for (dir, recursive) in roots {
-        let mode = if recursive {
-            RecursiveMode::Recursive
-        } else {
-            RecursiveMode::NonRecursive
-        };
-        match watcher.watch(&dir, mode) {
+    for (dir, recursive) in &roots {
+        match watcher.watch(dir, mode(*recursive)) {
             Ok(()) => debug!(dir = %dir.display(), "watching"),
-            Err(err) => warn!(dir = %dir.display(), %err, "cannot watch directory; polling it"),
+            Err(err) => {
+                warn!(dir = %dir.display(), %err, "cannot watch directory; polling it");
+                wakers.unwatched();
+            }
         }
     }
-    Some(watcher)
+    let watcher = Arc::new(Mutex::new(watcher));
+    let recursive: Vec<PathBuf> = roots
+        .into_iter()
+        .filter_map(|(dir, recursive)| recursive.then_some(dir))
+        .collect();
+    if !recursive.is_empty() {
+        let weak = Arc::downgrade(&watcher);
+        let rewatch_wakers = wakers.clone();
+        // Ends when the watcher, and with it the handler's sender, is dropped.
+        let spawned = thread::Builder::new()
+            .name("rewatch".into())
+            .spawn(move || rewatch(&weak, &recursive, &rewatch_rx, &rewatch_wakers));
+        if let Err(err) = spawned {
+            warn!(%err, "cannot start the rewatch thread; polling");
+            wakers.unwatched();
+        }
+    }
+    Some(Watching { _watcher: watcher })
+}
+
+fn mode(recursive: bool) -> RecursiveMode {
+    if recursive {
+        RecursiveMode::Recursive
+    } else {
+        RecursiveMode::NonRecursive
+    }
+}
+
+/// Watches the recursive roots again after each overflow: notify adds watches only for
+/// directories whose creation it saw. This runs beside the handler, which runs on notify's own
+/// thread and would deadlock calling the watcher.
+fn rewatch(
+    watcher: &Weak<Mutex<RecommendedWatcher>>,
+    roots: &[PathBuf],
+    requests: &mpsc::Receiver<()>,
+    wakers: &Wakers,
+) {
+    let mut reported = false;
+    while requests.recv().is_ok() {
+        // One rewatch covers every overflow reported meanwhile.
+        while requests.try_recv().is_ok() {}
+        let Some(watcher) = watcher.upgrade() else {
+            return;
+        };
+        let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
+        for dir in roots {
+            if let Err(err) = watcher.watch(dir, RecursiveMode::Recursive) {
+                if std::mem::replace(&mut reported, true) {
+                    debug!(dir = %dir.display(), %err, "cannot watch again after an overflow");
+                } else {
+                    warn!(dir = %dir.display(), %err, "cannot watch again after an overflow; polling it");
+                }
+                wakers.unwatched();
+            }
+        }
+        drop(watcher);
+        // What appeared before its directory was watched again is only found by a scan.
+        wakers.wake(Wakes::All);
+    }
+}
+
+/// Who an event wakes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wakes {
+    /// Only the readers: a file they may have open grew.
+    Readers,
+    /// The scanner too: files may have appeared, moved or gone.
+    All,
+}
+
+#[derive(Clone)]
+struct Wakers {
+    scanner: Arc<Wake>,
+    readers: Vec<Arc<Wake>>,
+}
+
+impl Wakers {
+    fn wake(&self, wakes: Wakes) {
+        if wakes == Wakes::All {
+            self.scanner.notify();
+        }
+        self.readers.iter().for_each(|r| r.notify());
+    }
+
+    /// Some directory has no watch: events for it never come, so the scanner polls.
+    fn unwatched(&self) {
+        self.scanner.poll_at_most(UNWATCHED_POLL);
+    }
+}
+
+/// What notify's thread does with each event.
+struct Handler {
+    own: OwnFiles,
+    wakers: Wakers,
+    /// Asks the rewatch thread to watch the recursive roots again.
+    rewatch: mpsc::Sender<()>,
+    overflows: u64,
+    limit_reported: bool,
+    error_reported: bool,
+}
+
+impl Handler {
+    fn new(own: OwnFiles, wakers: Wakers, rewatch: mpsc::Sender<()>) -> Self {
+        Handler {
+            own,
+            wakers,
+            rewatch,
+            overflows: 0,
+            limit_reported: false,
+            error_reported: false,
+        }
+    }
+
+    fn handle(&mut self, event: notify::Result<notify::Event>) {
+        let wakes = match event {
+            Ok(event) if self.own.covers(&event) => return,
+            Ok(event) if event.need_rescan() => {
+                self.overflowed();
+                Wakes::All
+            }
+            Ok(event) => match event.kind {
+                EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_) => Wakes::Readers,
+                _ => Wakes::All,
+            },
+            // A directory created under a recursive root could not be watched.
+            Err(err) if matches!(err.kind, ErrorKind::MaxFilesWatch) => {
+                if !std::mem::replace(&mut self.limit_reported, true) {
+                    warn!(%err, "inotify watch limit reached (fs.inotify.max_user_watches); polling");
+                }
+                self.wakers.unwatched();
+                Wakes::All
+            }
+            Err(err) => {
+                if std::mem::replace(&mut self.error_reported, true) {
+                    debug!(%err, "inotify error; rescanning");
+                } else {
+                    warn!(%err, "inotify error; rescanning (further errors are logged at debug level)");
+                }
+                Wakes::All
+            }
+        };
+        self.wakers.wake(wakes);
+    }
+
+    /// The kernel dropped events: any file may have changed unseen.
+    fn overflowed(&mut self) {
+        self.overflows += 1;
+        if self.overflows == 1 {
+            warn!("inotify queue overflowed (fs.inotify.max_queued_events); rescanning everything");
+        } else {
+            debug!(
+                overflows = self.overflows,
+                "inotify queue overflowed; rescanning everything"
+            );
+        }
+        // Fails only when no input has a recursive root: there is nothing to watch again.
+        let _ = self.rewatch.send(());
+    }
 }
 
 /// The directory to watch for a path or glob, and whether its subdirectories matter.
@@ -168,5 +330,48 @@ mod tests {
         assert!(own.covers(&event(&["/w/stat-bro_conn.tmp", "/w/stat-bro_conn"])));
         assert!(!own.covers(&event(&["/w/stat-bro_conn", "/w/conn.log"])));
         assert!(!own.covers(&event(&[])));
+    }
+
+    /// A handler for an input under `/w`, its scanner's and reader's wakes, and its rewatch
+    /// requests.
+    fn handler() -> (Handler, Arc<Wake>, Arc<Wake>, mpsc::Receiver<()>) {
+        let (scanner, reader) = (Arc::new(Wake::default()), Arc::new(Wake::default()));
+        let wakers = Wakers {
+            scanner: scanner.clone(),
+            readers: vec![reader.clone()],
+        };
+        let (tx, rx) = mpsc::channel();
+        let own = OwnFiles::new([PathBuf::from("/w/state")]);
+        (Handler::new(own, wakers, tx), scanner, reader, rx)
+    }
+
+    /// Whether `wake` was notified (or polls sooner than `WAIT`).
+    fn woken(wake: &Wake) -> bool {
+        const WAIT: Duration = Duration::from_secs(30);
+        let start = std::time::Instant::now();
+        wake.wait(WAIT);
+        start.elapsed() < WAIT
+    }
+
+    #[test]
+    fn an_overflow_wakes_everyone_and_asks_for_a_rewatch() {
+        let (mut handler, scanner, reader, rewatch) = handler();
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        handler.handle(Ok(overflow));
+        assert!(woken(&scanner) && woken(&reader));
+        assert!(rewatch.try_recv().is_ok());
+    }
+
+    #[test]
+    fn the_watch_limit_makes_the_scanner_poll() {
+        let (mut handler, scanner, _reader, rewatch) = handler();
+        for _ in 0..2 {
+            let limit = notify::Error::new(ErrorKind::MaxFilesWatch).add_path("/w/new".into());
+            handler.handle(Err(limit));
+            assert!(woken(&scanner));
+        }
+        // Not notified again, yet the wait ends: the scanner polls.
+        assert!(woken(&scanner));
+        assert!(rewatch.try_recv().is_err());
     }
 }
