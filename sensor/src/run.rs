@@ -338,7 +338,7 @@ pub fn run_with_clock(
         Analysis::Full => Dispatcher::all(),
         Analysis::ConnOnly => Dispatcher::none(),
     });
-    let mut cap = Capture::open(opts)?;
+    let cap = Capture::open(opts)?;
     let linktype = cap.linktype();
     tracing::info!(source = ?opts.source, linktype = linktype.0, workers = opts.workers, "capture started");
     let nworkers = opts.workers.max(1);
@@ -348,37 +348,86 @@ pub fn run_with_clock(
         .stats_file
         .clone()
         .unwrap_or_else(|| opts.logdir.join("netstats.json"));
-    let mut summary = Summary::default();
-    let mut last_stats = Instant::now();
-    let mut last_flush = Instant::now();
-    let mut idle = IdleClock::new();
-    let mut polls: u64 = 0;
-
+    let mut reader = Reader {
+        opts,
+        cap,
+        linktype,
+        pipeline,
+        counters,
+        stats_path,
+        summary: Summary::default(),
+    };
     if nworkers == 1 {
-        let mut engine = Engine::new(tracker_config(opts), Arc::clone(&dispatcher));
+        let in_place = InPlace {
+            engine: Engine::new(tracker_config(opts), Arc::clone(&dispatcher)),
+            linktype,
+            pipeline: reader.pipeline.clone(),
+            counters: Arc::clone(&reader.counters),
+        };
+        reader.read(stop, in_place)?;
+    } else {
+        let workers = Workers::spawn(
+            nworkers,
+            opts,
+            &dispatcher,
+            &reader.pipeline,
+            linktype,
+            &reader.counters,
+        )?;
+        reader.read(stop, workers)?;
+    }
+    reader.write_stats()?;
+    let mut summary = reader.summary;
+    let pipeline = reader.pipeline.into_inner().ok_or(SensorError::Worker)?;
+    summary.records = pipeline.stats.records;
+    pipeline.close()?;
+    Ok(summary)
+}
+
+/// The capture thread's side of a run.
+struct Reader<'a> {
+    opts: &'a SensorOptions,
+    cap: Capture,
+    linktype: Linktype,
+    pipeline: SharedPipeline,
+    counters: Arc<Vec<WorkerCounters>>,
+    stats_path: PathBuf,
+    summary: Summary,
+}
+
+impl Reader<'_> {
+    /// Reads packets until the input ends or `stop` is set, hands the ones this node keeps to
+    /// `analyzers`, and flushes the logs and writes the stats file along the way.
+    fn read(
+        &mut self,
+        stop: &AtomicBool,
+        mut analyzers: impl Analyzers,
+    ) -> Result<(), SensorError> {
+        let split = &self.opts.split;
+        let mut last_stats = Instant::now();
+        let mut last_flush = Instant::now();
+        let mut idle = IdleClock::new();
+        let mut polls: u64 = 0;
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            match cap.next() {
+            match self.cap.next() {
                 Ok(p) => {
-                    summary.received += 1;
-                    if opts.split.count > 1 && !opts.split.keeps(flow_hash(linktype, p.data)) {
+                    self.summary.received += 1;
+                    let hash = (split.count > 1).then(|| flow_hash(self.linktype, p.data));
+                    if hash.is_some_and(|h| !split.keeps(h)) {
                         continue;
                     }
-                    summary.analyzed += 1;
+                    self.summary.analyzed += 1;
                     let ts = packet_time(p.header);
                     idle.packet(ts);
-                    engine.packet(ts, linktype, p.data, p.header.len as usize);
-                    submit_all(&pipeline, &mut engine)?;
+                    analyzers.packet(ts, p.data, p.header.len as usize, hash)?;
                 }
                 // Non-blocking live capture with nothing to read: wait a moment, so a stop
                 // request is seen promptly without spinning.
                 Err(pcap::Error::TimeoutExpired) => {
-                    if let Some(t) = idle.idle_time() {
-                        engine.advance(t);
-                        submit_all(&pipeline, &mut engine)?;
-                    }
+                    analyzers.idle(idle.idle_time())?;
                     thread::sleep(IDLE_WAIT);
                 }
                 Err(pcap::Error::NoMorePackets) => break,
@@ -392,28 +441,111 @@ pub fn run_with_clock(
             // Reading the clock per packet is measurable; every 1024 packets is often enough.
             polls += 1;
             if polls.is_multiple_of(1024) && last_flush.elapsed() >= FLUSH_EVERY {
-                pipeline.lock().flush()?;
+                self.pipeline.lock().flush()?;
                 last_flush = Instant::now();
                 if last_stats.elapsed() >= STATS_EVERY {
-                    counters[0].publish(&engine);
-                    update_stats(&mut cap, &mut summary, &counters);
-                    write_stats(&stats_path, opts, &summary)?;
+                    analyzers.publish();
+                    self.write_stats()?;
                     last_stats = Instant::now();
                 }
             }
         }
-        engine.finish();
-        counters[0].publish(&engine);
-        submit_all(&pipeline, &mut engine)?;
-    } else {
-        let mut senders: Vec<SyncSender<Vec<Work>>> = Vec::with_capacity(nworkers);
-        let mut handles = Vec::with_capacity(nworkers);
-        for i in 0..nworkers {
+        analyzers.finish()
+    }
+
+    fn write_stats(&mut self) -> Result<(), SensorError> {
+        update_stats(&mut self.cap, &mut self.summary, &self.counters);
+        write_stats(&self.stats_path, self.opts, &self.summary)
+    }
+}
+
+/// Where the capture loop hands the packets this node keeps.
+trait Analyzers {
+    /// `hash` is the packet's flow hash if the node split needed it.
+    fn packet(
+        &mut self,
+        ts: f64,
+        data: &[u8],
+        wire_len: usize,
+        hash: Option<u64>,
+    ) -> Result<(), SensorError>;
+
+    /// The capture had nothing to read; `advance_to` is the packet time to move to, once due.
+    fn idle(&mut self, advance_to: Option<f64>) -> Result<(), SensorError>;
+
+    /// Updates the counters kept on the capture thread, before a stats write.
+    fn publish(&self);
+
+    /// The input has ended: analyze what is left and wait until it is logged.
+    fn finish(self) -> Result<(), SensorError>;
+}
+
+/// One worker: packets are analyzed on the capture thread.
+struct InPlace {
+    engine: Engine,
+    linktype: Linktype,
+    pipeline: SharedPipeline,
+    counters: Arc<Vec<WorkerCounters>>,
+}
+
+impl Analyzers for InPlace {
+    fn packet(
+        &mut self,
+        ts: f64,
+        data: &[u8],
+        wire_len: usize,
+        _hash: Option<u64>,
+    ) -> Result<(), SensorError> {
+        self.engine.packet(ts, self.linktype, data, wire_len);
+        Ok(submit_all(&self.pipeline, &mut self.engine)?)
+    }
+
+    fn idle(&mut self, advance_to: Option<f64>) -> Result<(), SensorError> {
+        if let Some(t) = advance_to {
+            self.engine.advance(t);
+            submit_all(&self.pipeline, &mut self.engine)?;
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        self.counters[0].publish(&self.engine);
+    }
+
+    fn finish(mut self) -> Result<(), SensorError> {
+        self.engine.finish();
+        self.counters[0].publish(&self.engine);
+        Ok(submit_all(&self.pipeline, &mut self.engine)?)
+    }
+}
+
+/// Worker threads, each fed batches of the flows the flow hash gives it.
+struct Workers {
+    linktype: Linktype,
+    /// The node split's count: workers divide what is left of the hash after the node split.
+    nodes: u64,
+    senders: Vec<SyncSender<Vec<Work>>>,
+    batches: Vec<Vec<Work>>,
+    handles: Vec<thread::JoinHandle<Result<(), LogError>>>,
+}
+
+impl Workers {
+    fn spawn(
+        n: usize,
+        opts: &SensorOptions,
+        dispatcher: &Arc<Dispatcher>,
+        pipeline: &SharedPipeline,
+        linktype: Linktype,
+        counters: &Arc<Vec<WorkerCounters>>,
+    ) -> Result<Workers, SensorError> {
+        let mut senders = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
             let (tx, rx) = sync_channel::<Vec<Work>>(64);
             senders.push(tx);
-            let engine = Engine::new(tracker_config(opts), Arc::clone(&dispatcher));
+            let engine = Engine::new(tracker_config(opts), Arc::clone(dispatcher));
             let pipeline = pipeline.clone();
-            let counters = Arc::clone(&counters);
+            let counters = Arc::clone(counters);
             handles.push(
                 thread::Builder::new()
                     .name(format!("sensor-worker-{i}"))
@@ -424,88 +556,74 @@ pub fn run_with_clock(
                     })?,
             );
         }
-        let mut batches: Vec<Vec<Work>> =
-            (0..nworkers).map(|_| Vec::with_capacity(BATCH)).collect();
-        let send = |i: usize, batch: Vec<Work>| senders[i].send(batch).is_ok();
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                break;
+        Ok(Workers {
+            linktype,
+            nodes: u64::from(opts.split.count.max(1)),
+            senders,
+            batches: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+            handles,
+        })
+    }
+
+    fn send(&self, w: usize, batch: Vec<Work>) -> Result<(), SensorError> {
+        self.senders[w].send(batch).map_err(|_| SensorError::Worker)
+    }
+}
+
+impl Analyzers for Workers {
+    fn packet(
+        &mut self,
+        ts: f64,
+        data: &[u8],
+        wire_len: usize,
+        hash: Option<u64>,
+    ) -> Result<(), SensorError> {
+        let hash = hash.unwrap_or_else(|| flow_hash(self.linktype, data));
+        let w = (hash / self.nodes % self.batches.len() as u64) as usize;
+        self.batches[w].push(Work::Packet(OwnedPacket {
+            ts,
+            wire_len,
+            data: data.to_vec(),
+        }));
+        if self.batches[w].len() >= BATCH {
+            let full = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
+            self.send(w, full)?;
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self, advance_to: Option<f64>) -> Result<(), SensorError> {
+        for w in 0..self.batches.len() {
+            if let Some(t) = advance_to {
+                self.batches[w].push(Work::Idle(t));
             }
-            match cap.next() {
-                Ok(p) => {
-                    summary.received += 1;
-                    let hash = flow_hash(linktype, p.data);
-                    if !opts.split.keeps(hash) {
-                        continue;
-                    }
-                    summary.analyzed += 1;
-                    let w = (hash / u64::from(opts.split.count.max(1)) % nworkers as u64) as usize;
-                    let ts = packet_time(p.header);
-                    idle.packet(ts);
-                    batches[w].push(Work::Packet(OwnedPacket {
-                        ts,
-                        wire_len: p.header.len as usize,
-                        data: p.data.to_vec(),
-                    }));
-                    if batches[w].len() >= BATCH {
-                        let full = std::mem::replace(&mut batches[w], Vec::with_capacity(BATCH));
-                        if !send(w, full) {
-                            return Err(SensorError::Worker);
-                        }
-                    }
-                }
-                Err(pcap::Error::TimeoutExpired) => {
-                    if let Some(t) = idle.idle_time() {
-                        for b in batches.iter_mut() {
-                            b.push(Work::Idle(t));
-                        }
-                    }
-                    for (w, b) in batches.iter_mut().enumerate() {
-                        if !b.is_empty() && !send(w, std::mem::take(b)) {
-                            return Err(SensorError::Worker);
-                        }
-                    }
-                    thread::sleep(IDLE_WAIT);
-                }
-                Err(pcap::Error::NoMorePackets) => break,
-                Err(e) => {
-                    return Err(SensorError::Pcap {
-                        context: "reading packets".into(),
-                        source: e,
-                    })
-                }
-            }
-            // Reading the clock per packet is measurable; every 1024 packets is often enough.
-            polls += 1;
-            if polls.is_multiple_of(1024) && last_flush.elapsed() >= FLUSH_EVERY {
-                pipeline.lock().flush()?;
-                last_flush = Instant::now();
-                if last_stats.elapsed() >= STATS_EVERY {
-                    update_stats(&mut cap, &mut summary, &counters);
-                    write_stats(&stats_path, opts, &summary)?;
-                    last_stats = Instant::now();
-                }
+            if !self.batches[w].is_empty() {
+                let batch = std::mem::take(&mut self.batches[w]);
+                self.send(w, batch)?;
             }
         }
-        for (w, b) in batches.into_iter().enumerate() {
-            if !b.is_empty() && !send(w, b) {
-                return Err(SensorError::Worker);
+        Ok(())
+    }
+
+    /// Workers publish their own counters.
+    fn publish(&self) {}
+
+    fn finish(mut self) -> Result<(), SensorError> {
+        for w in 0..self.batches.len() {
+            let batch = std::mem::take(&mut self.batches[w]);
+            if !batch.is_empty() {
+                self.send(w, batch)?;
             }
         }
-        drop(senders);
-        for h in handles {
+        drop(self.senders);
+        for h in self.handles {
             match h.join() {
                 Ok(r) => r?,
                 Err(_) => return Err(SensorError::Worker),
             }
         }
+        Ok(())
     }
-    update_stats(&mut cap, &mut summary, &counters);
-    write_stats(&stats_path, opts, &summary)?;
-    let pipeline = pipeline.into_inner().ok_or(SensorError::Worker)?;
-    summary.records = pipeline.stats.records;
-    pipeline.close()?;
-    Ok(summary)
 }
 
 fn worker(
