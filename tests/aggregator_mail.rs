@@ -1,6 +1,7 @@
 //! Mail from the real binary to a real SMTP server (aiosmtpd) started by the test: the alarm
-//! digest at rotation, a Notice::ACTION_EMAIL notice at once, and a mail queued while the relay
-//! is down surviving a `kill -9` and being delivered exactly once when the relay comes back.
+//! digest at rotation, a Notice::ACTION_EMAIL notice at once (its time printed with `TimeFmt`, as
+//! zeekctl prints times), and a mail queued while the relay is down surviving a `kill -9` and
+//! being delivered exactly once when the relay comes back.
 
 mod common;
 
@@ -54,6 +55,9 @@ fn inbox(dir: &Path) -> Vec<String> {
 
 const NOTICE_HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tnotice\n#open\t2026-11-22-10-00-00\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tnote\tmsg\tsub\tsrc\tdst\tp\tpeer_descr\tactions\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tstring\taddr\taddr\tport\tstring\tset[enum]";
 
+/// Not zeekctl's default, so the test sees that TimeFmt is used.
+const TIME_FMT: &str = "%a %d %b %Y %H.%M.%S";
+
 fn notice(note: &str, msg: &str, actions: &str) -> String {
     format!("1795352400.250000\tCx1\t10.0.0.1\t4711\t10.0.0.2\t22\t{note}\t{msg}\t-\t10.0.0.1\t10.0.0.2\t22\t-\t{actions}")
 }
@@ -78,7 +82,7 @@ fn smtp_alarm_digest_at_rotation_and_notice_email_at_once() {
     let agg = Aggregator::start(
         dir.path(),
         &format!(
-            "SmtpServer = 127.0.0.1:{smtp}\nLogRotationInterval = 1\nMailAlarms = 1\nMailTo = noc@example.org\nMailAlarmsTo = alarms@example.org\nMailReplyTo = soc@example.org\n"
+            "SmtpServer = 127.0.0.1:{smtp}\nLogRotationInterval = 1\nMailAlarms = 1\nMailTo = noc@example.org\nMailAlarmsTo = alarms@example.org\nMailReplyTo = soc@example.org\nTimeFmt = {TIME_FMT}\n"
         ),
     );
     send_notices(
@@ -124,6 +128,13 @@ fn smtp_alarm_digest_at_rotation_and_notice_email_at_once() {
     assert!(email.contains("\nUser-Agent: estuary "));
     assert!(email.contains("Message: 10.0.0.1 scanned 100 ports\n"));
     assert!(email.contains("Connection: 10.0.0.1:4711 -> 10.0.0.2:22\n"));
+    // The daemon runs in this process's time zone; zeekctl formats local time too.
+    let ts = chrono::TimeZone::timestamp_opt(&chrono::Local, 1_795_352_400, 250_000_000)
+        .single()
+        .unwrap();
+    let time_line = format!("\nTime: {}\n", ts.format(TIME_FMT));
+    assert!(time_line.contains(" 2026 "), "{time_line}");
+    assert!(email.contains(&time_line), "{time_line:?} in {email}");
     assert!(
         email
             .trim_end()

@@ -112,6 +112,16 @@ fn iso_micros(ts: f64) -> String {
 }
 
 impl NoticeEvent {
+    fn time(&self) -> std::time::SystemTime {
+        let ts = if self.ts.is_finite() {
+            self.ts.max(0.0)
+        } else {
+            0.0
+        };
+        std::time::UNIX_EPOCH
+            + std::time::Duration::try_from_secs_f64(ts).unwrap_or(std::time::Duration::ZERO)
+    }
+
     fn who(&self) -> String {
         match (&self.orig, &self.resp) {
             (Some((oh, op)), Some((rh, rp))) => format!("{oh}:{op} -> {rh}:{rp}"),
@@ -146,8 +156,9 @@ impl NoticeEvent {
         out
     }
 
-    /// The body of an individual Notice::ACTION_EMAIL mail (notice/main.zeek email_notice_to).
-    pub fn email_body(&self) -> String {
+    /// The body of an individual Notice::ACTION_EMAIL mail (notice/main.zeek email_notice_to),
+    /// plus the notice's time in `TimeFmt`, as zeekctl prints times, and the sensor.
+    pub fn email_body(&self, time_fmt: &str) -> String {
         let mut out = format!("Message: {}\n", self.msg);
         if let Some(sub) = &self.sub {
             out.push_str(&format!("Sub-message: {sub}\n"));
@@ -166,7 +177,10 @@ impl NoticeEvent {
         if let Some(uid) = &self.uid {
             out.push_str(&format!("Connection uid: {uid}\n"));
         }
-        out.push_str(&format!("Time: {}\n", iso_micros(self.ts)));
+        out.push_str(&format!(
+            "Time: {}\n",
+            crate::mail::format_time(time_fmt, self.time())
+        ));
         out.push_str(&format!(
             "Sensor: {}\n",
             self.peer_descr.as_deref().unwrap_or(&self.host)
@@ -202,6 +216,12 @@ mod tests {
             br#"{"ts":1700000000.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL"]}"#;
         let e = parse(&[], line, "h").unwrap();
         assert!(e.email && !e.alarm);
+        std::env::set_var("TZ", "UTC");
+        let body = e.email_body("%d %b %H:%M:%S");
+        assert!(
+            body.contains("\nTime: 14 Nov 22:13:20\nSensor: h\n"),
+            "{body}"
+        );
         let plain = br#"{"ts":1.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_LOG"]}"#;
         assert!(parse(&[], plain, "h").is_none());
         assert!(parse(&[], b"garbage\t\t", "h").is_none());

@@ -55,6 +55,22 @@ pub fn render(cfg: &MailConfig, mail: &Mail, id: &str, date: SystemTime) -> Stri
     out
 }
 
+/// zeekctl's `fmttime`: a time in local time, formatted with `TimeFmt` (strftime). The format
+/// was validated with the config; should it still fail, zeekctl's default is used.
+pub fn format_time(time_fmt: &str, t: SystemTime) -> String {
+    use std::fmt::Write as _;
+    let t: DateTime<Local> = t.into();
+    let mut out = String::new();
+    if write!(out, "{}", t.format(time_fmt)).is_err() {
+        out.clear();
+        let _ = write!(out, "{}", t.format(DEFAULT_TIME_FMT));
+    }
+    out
+}
+
+/// zeekctl's `TimeFmt` default.
+const DEFAULT_TIME_FMT: &str = "%d %b %H:%M:%S";
+
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -87,5 +103,14 @@ mod tests {
         ));
         assert!(text.contains("\nReply-To: noc@example.org\n"));
         assert!(text.ends_with("\n\nx\n\n--\n[Automatically generated.]\n\n"));
+    }
+
+    #[test]
+    fn times_as_zeekctl_prints_them() {
+        std::env::set_var("TZ", "UTC");
+        let t = crate::clock::from_unix_secs(1_795_352_400);
+        assert_eq!(format_time("%d %b %H:%M:%S", t), "22 Nov 13:00:00");
+        assert_eq!(format_time("%Y-%m-%d %H:%M", t), "2026-11-22 13:00");
+        assert_eq!(format_time("%Q", t), "22 Nov 13:00:00");
     }
 }

@@ -29,6 +29,8 @@ struct Cursors {
 
 pub struct Notifier {
     cfg: MailConfig,
+    /// `TimeFmt`, for the times in mail bodies.
+    time_fmt: String,
     queue: Queue,
     spool_dir: PathBuf,
     state_path: PathBuf,
@@ -48,6 +50,7 @@ impl Notifier {
             });
         Ok(Self {
             cfg: config.mail.clone(),
+            time_fmt: config.time_fmt.clone(),
             queue,
             spool_dir: config.spool_dir.clone(),
             state_path,
@@ -145,7 +148,7 @@ impl Notifier {
                 let mail = Mail {
                     subject: format!("{} {}: {}", self.cfg.alarm_prefix, event.note, event.msg),
                     to: self.cfg.alarms_to.clone(),
-                    body: event.email_body(),
+                    body: event.email_body(&self.time_fmt),
                 };
                 let id = format!("notice-{}-{}", at.segment, at.offset);
                 self.queue.push(&self.cfg, &id, &mail, now)?;
