@@ -4,57 +4,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa};
-
-struct Pki {
-    ca: PathBuf,
-    server: (PathBuf, PathBuf),
-    client: (PathBuf, PathBuf),
-}
-
-fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
-}
-
-fn pki(dir: &Path) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "estuary test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf = |cn: &str, dns: &str| {
-        let mut params = CertificateParams::new(vec![dns.to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        (
-            write(dir, &format!("{cn}.crt"), &cert.pem()),
-            write(dir, &format!("{cn}.key"), &key.serialize_pem()),
-        )
-    };
-    Pki {
-        ca: write(dir, "ca.pem", &ca.pem()),
-        server: leaf("aggregator", "localhost"),
-        client: leaf("sensor1", "sensor1.example"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_peers_admitted_by_certificate_name_and_tag() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
+    let pki = test_pki(dir.path());
     let (tls_port, tcp_port, relp_port) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
     let logs = dir.path().join("logs");
     let config = dir.path().join("aggregator.toml");

@@ -6,64 +6,22 @@ mod common;
 mod shipper_support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use common::free_tcp_port;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa};
+use common::{free_tcp_port, test_pki_with_ca, TestPki};
 use shipper_support::{append, received_seqs, wait_for_file_lines, RsyslogSink, Shipper};
-
-struct Pki {
-    ca: PathBuf,
-    server: (PathBuf, PathBuf),
-    client: (PathBuf, PathBuf),
-}
-
-fn pki(dir: &Path, name: &str) -> Pki {
-    let write = |file: &str, text: &str| {
-        let path = dir.join(format!("{name}-{file}"));
-        fs::write(&path, text).unwrap();
-        path
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{name} CA"));
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf = |cn: &str, dns: &str| {
-        let mut params = CertificateParams::new(vec![dns.to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        (
-            write(&format!("{cn}.crt"), &cert.pem()),
-            write(&format!("{cn}.key"), &key.serialize_pem()),
-        )
-    };
-    Pki {
-        ca: write("ca.pem", &ca.pem()),
-        server: leaf("server", "localhost"),
-        client: leaf("sensor1", "sensor1.example"),
-    }
-}
 
 /// An rsyslog receiver's sink with the `good` PKI in its dir.
 struct Peer {
     sink: RsyslogSink,
-    pki: Pki,
+    pki: TestPki,
 }
 
 impl Peer {
     fn new() -> Peer {
         let sink = RsyslogSink::new(free_tcp_port());
-        let pki = pki(sink.dir.path(), "good");
+        let pki = test_pki_with_ca(&sink.dir.path().join("good"), "good CA");
         Peer { sink, pki }
     }
 
@@ -105,7 +63,7 @@ fn ship_conn_log(destination: String, seqs: std::ops::Range<u64>) -> Shipper {
 }
 
 /// A `[[destination]]` on `port` over `transport` (`tls` or `relp-tls`) with `pki`'s CA and client.
-fn tls_destination(port: u16, pki: &Pki, transport: &str) -> String {
+fn tls_destination(port: u16, pki: &TestPki, transport: &str) -> String {
     format!(
         "[[destination]]\nname = \"tls\"\nhost = \"127.0.0.1\"\nport = {port}\ntransport = \"{transport}\"\n\
          server_name = \"localhost\"\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
@@ -143,7 +101,7 @@ fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
 #[test]
 fn tls_server_certificate_from_the_wrong_ca_is_refused_with_a_clear_error_and_retried() {
     let peer = Peer::new();
-    let other = pki(peer.sink.dir.path(), "other");
+    let other = test_pki_with_ca(&peer.sink.dir.path().join("other"), "other CA");
     let _rsyslog = peer.start_tls_receiver();
     // The shipper trusts only the other CA.
     let mut s = ship_conn_log(tls_destination(peer.sink.port, &other, "tls"), 0..10);

@@ -475,7 +475,14 @@ pub struct TestPki {
 
 /// Writes a [`TestPki`] into `dir`.
 pub fn test_pki(dir: &Path) -> TestPki {
+    test_pki_with_ca(dir, "estuary test CA")
+}
+
+/// Writes a [`TestPki`] whose CA is named `ca_name` into `dir` (created if missing). CAs with
+/// different names are unrelated: one's leaves fail against the other with `UnknownIssuer`.
+pub fn test_pki_with_ca(dir: &Path, ca_name: &str) -> TestPki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa};
+    std::fs::create_dir_all(dir).expect("PKI dir");
     let write = |name: &str, contents: &str| {
         let path = dir.join(name);
         std::fs::write(&path, contents).expect("write PEM");
@@ -485,7 +492,7 @@ pub fn test_pki(dir: &Path) -> TestPki {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "estuary test CA");
+        .push(DnType::CommonName, ca_name);
     let ca_key = rcgen::KeyPair::generate().expect("ca key");
     let ca = ca_params.self_signed(&ca_key).expect("ca cert");
     let leaf = |cn: &str, dns: &str| {
