@@ -111,9 +111,8 @@ fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<
     let config = config.context("--config or --netstats is required")?;
     Ok(match estuary_config::load_any(&config)? {
         AnyConfig::Shipper(c) => estuary_shipper::status(&c)?,
-        AnyConfig::Aggregator(c) => estuary_aggregator::stats::read_status(&c.spool_dir)
-            .with_context(|| format!("read the status in {}", c.spool_dir.display()))?
-            .to_string(),
+        AnyConfig::Aggregator(c) => estuary_aggregator::status(&c)
+            .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
         AnyConfig::Sensor(_) => {
             anyhow::bail!(
                 "a sensor's statistics are in <logdir>/netstats.json: use --netstats FILE"

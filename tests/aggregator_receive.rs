@@ -215,7 +215,9 @@ fn relp_acknowledges_after_write_and_drops_replays() {
     let relp = free_tcp_port();
     let agg = Aggregator::start(
         dir.path(),
-        &format!("ListenRELP = 127.0.0.1:{relp}\nDurability = synced\n"),
+        &format!(
+            "ListenRELP = 127.0.0.1:{relp}\nDurability = synced\nTimeFmt = %Y/%m/%d %H:%M:%S\n"
+        ),
     );
     let mut client = Relp::connect(relp);
     for seq in 0..50u64 {
@@ -248,6 +250,22 @@ fn relp_acknowledges_after_write_and_drops_replays() {
         Duration::from_secs(5),
         "duplicates counted in status",
         || (agg.status()["peers"]["127.0.0.1"]["duplicates"] == 10).then_some(()),
+    );
+    // `estuary status` prints times with TimeFmt, as `zeekctl status` prints Started.
+    let out = Command::new(estuary_bin())
+        .args(["status", "--config"])
+        .arg(&agg.config)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    let first = regex::Regex::new(
+        r"^aggregator status \(pid \d+\), started \d{4}/\d\d/\d\d \d\d:\d\d:\d\d, as of \d{4}/\d\d/\d\d \d\d:\d\d:\d\d \(\d+s ago\)\n",
+    )
+    .unwrap();
+    assert!(first.is_match(&out), "{out}");
+    assert!(
+        out.contains("peer 127.0.0.1 received=90 accepted=80 refused=0 malformed=0 duplicates=10 "),
+        "{out}"
     );
 }
 

@@ -25,3 +25,4 @@ pub mod testing;
 pub mod writer;
 
 pub use service::{run, serve, Bound, Error};
+pub use stats::status;

@@ -71,7 +71,7 @@ pub async fn serve(
             "opening logs in {}",
             config.log_dir.display()
         )))?;
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new(clock.now()));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
     let handles = pipeline::spawn(

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::unix_secs;
+use crate::clock::{from_unix_secs, unix_secs};
 use crate::fsutil::write_atomic;
 
 pub const STATUS_FILE: &str = "status.json";
@@ -37,21 +37,26 @@ impl fmt::Display for Counters {
     }
 }
 
-/// What `estuary status` prints: the age of the snapshot, backpressure, one line per peer.
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let age = unix_secs(SystemTime::now()).saturating_sub(self.time);
-        writeln!(f, "aggregator status (pid {}) as of {age}s ago", self.pid)?;
+impl Status {
+    /// What `estuary status` prints: when the daemon started and when the snapshot was taken
+    /// (in `TimeFmt`, as `zeekctl status` prints its Started column), backpressure, one line
+    /// per peer.
+    pub fn report(&self, time_fmt: &str, now: SystemTime) -> String {
+        use std::fmt::Write as _;
+        let at = |secs| crate::mail::format_time(time_fmt, from_unix_secs(secs));
+        let age = unix_secs(now).saturating_sub(self.time);
+        let mut out = format!("aggregator status (pid {})", self.pid);
+        if self.started > 0 {
+            let _ = write!(out, ", started {}", at(self.started));
+        }
+        let _ = writeln!(out, ", as of {} ({age}s ago)", at(self.time));
         if self.disk_paused {
-            writeln!(
-                f,
-                "disk below the hard floor: reading and acknowledging paused"
-            )?;
+            out.push_str("disk below the hard floor: reading and acknowledging paused\n");
         }
         for (peer, counters) in &self.peers {
-            writeln!(f, "peer {peer} {counters}")?;
+            let _ = writeln!(out, "peer {peer} {counters}");
         }
-        Ok(())
+        out
     }
 }
 
@@ -69,6 +74,9 @@ impl Counters {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Status {
     pub time: u64,
+    /// When the daemon started (epoch seconds; 0 in files from before this field).
+    #[serde(default)]
+    pub started: u64,
     pub pid: u32,
     pub peers: BTreeMap<String, Counters>,
     /// Whether the writer is holding back because the disk is below the hard floor.
@@ -77,11 +85,19 @@ pub struct Status {
 
 #[derive(Debug, Default)]
 pub struct Stats {
+    started: u64,
     peers: Mutex<BTreeMap<String, Counters>>,
     paused: std::sync::atomic::AtomicBool,
 }
 
 impl Stats {
+    pub fn new(started: SystemTime) -> Self {
+        Self {
+            started: unix_secs(started),
+            ..Self::default()
+        }
+    }
+
     pub fn add(&self, peer: &str, delta: &Counters) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         match peers.get_mut(peer) {
@@ -100,6 +116,7 @@ impl Stats {
     pub fn snapshot(&self, now: SystemTime) -> Status {
         Status {
             time: unix_secs(now),
+            started: self.started,
             pid: std::process::id(),
             peers: self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             disk_paused: self.paused.load(std::sync::atomic::Ordering::Relaxed),
@@ -135,6 +152,11 @@ impl Stats {
         }
         Ok(())
     }
+}
+
+/// `estuary status` for an aggregator: what the running daemon last wrote, times in `TimeFmt`.
+pub fn status(config: &estuary_config::aggregator::AggregatorConfig) -> io::Result<String> {
+    Ok(read_status(&config.spool_dir)?.report(&config.time_fmt, SystemTime::now()))
 }
 
 /// Reads the status file a running aggregator writes.
@@ -178,5 +200,19 @@ mod tests {
         );
         let status = read_status(dir.path()).unwrap();
         assert_eq!(status.peers["127.0.0.1"].received, 3);
+        std::env::set_var("TZ", "UTC");
+        let status = Stats::new(crate::clock::from_unix_secs(1_795_352_400))
+            .snapshot(crate::clock::from_unix_secs(1_795_356_000));
+        let report = status.report(
+            "%Y-%m-%d %H:%M:%S",
+            crate::clock::from_unix_secs(1_795_356_010),
+        );
+        assert!(
+            report.starts_with(&format!(
+                "aggregator status (pid {}), started 2026-11-22 13:00:00, as of 2026-11-22 14:00:00 (10s ago)\n",
+                std::process::id()
+            )),
+            "{report}"
+        );
     }
 }
