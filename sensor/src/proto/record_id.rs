@@ -44,7 +44,8 @@ pub(crate) fn opt_count(c: Option<u64>) -> Value {
 #[cfg(test)]
 pub(crate) mod testkit {
     use crate::proto::{Emit, Timestamp};
-    use crate::zeeklog::{Record, Value};
+    use crate::zeeklog::format::tsv_value;
+    use crate::zeeklog::Record;
 
     #[derive(Default)]
     pub struct Collect {
@@ -66,40 +67,24 @@ pub(crate) mod testkit {
     }
 
     impl Collect {
-        /// Each record's values after `id.resp_p`, tab-joined roughly as the TSV writer does.
+        /// Each record's values after `id.resp_p`, tab-joined as the TSV writer renders them.
         pub fn rows(&self) -> Vec<String> {
             self.records
                 .iter()
                 .map(|r| {
                     r.values()
                         .iter()
+                        .zip(r.fields())
                         .skip(6)
-                        .map(render)
+                        .map(|(v, f)| {
+                            let mut cell = String::new();
+                            tsv_value(&mut cell, f.ty, v);
+                            cell
+                        })
                         .collect::<Vec<_>>()
                         .join("\t")
                 })
                 .collect()
-        }
-    }
-
-    fn render(v: &Value) -> String {
-        match v {
-            Value::Unset => "-".into(),
-            Value::Time(t) => format!("{:.6}", t.0),
-            Value::Interval(i) => format!("{i:.6}"),
-            Value::Str(s) if s.is_empty() => "(empty)".into(),
-            Value::Str(s) => s.clone(),
-            Value::Bytes(b) if b.is_empty() => "(empty)".into(),
-            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-            Value::Addr(a) => a.to_string(),
-            Value::Port(p) => p.to_string(),
-            Value::Count(c) => c.to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Double(d) => d.to_string(),
-            Value::Bool(b) => if *b { "T" } else { "F" }.into(),
-            Value::Enum(e) => (*e).into(),
-            Value::List(l) if l.is_empty() => "(empty)".into(),
-            Value::List(l) => l.iter().map(render).collect::<Vec<_>>().join(","),
         }
     }
 

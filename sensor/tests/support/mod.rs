@@ -15,7 +15,8 @@ use std::path::Path;
 use estuary_sensor::proto::{
     self, Analyzer, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport,
 };
-use estuary_sensor::zeeklog::{Record, Value};
+use estuary_sensor::zeeklog::format::tsv_value;
+use estuary_sensor::zeeklog::Record;
 
 pub type Probe = fn(Direction, &[u8]) -> bool;
 pub type Factory = fn(&ConnInfo) -> Box<dyn Analyzer>;
@@ -118,7 +119,8 @@ impl Emit for ConnEmit<'_> {
             .zip(fields)
             .skip(2)
             .map(|(v, f)| {
-                let text = render(v, false);
+                let mut text = String::new();
+                tsv_value(&mut text, f.ty, v);
                 if f.ty.zeek_name().starts_with("set[") {
                     let mut elems: Vec<&str> = text.split(',').collect();
                     elems.sort_unstable();
@@ -151,62 +153,6 @@ impl Emit for ConnEmit<'_> {
         ));
     }
     fn confirm_service(&mut self, _service: &'static str) {}
-}
-
-pub fn escape(b: &[u8], in_list: bool) -> String {
-    if b.is_empty() {
-        return "(empty)".into();
-    }
-    if b == b"-" {
-        return "\\x2d".into();
-    }
-    let printable = std::str::from_utf8(b)
-        .map(|s| s.chars().all(|c| !c.is_control()))
-        .unwrap_or(false);
-    let mut out = String::new();
-    if printable {
-        for c in String::from_utf8_lossy(b).chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\t' => out.push_str("\\x09"),
-                ',' if in_list => out.push_str("\\x2c"),
-                c => out.push(c),
-            }
-        }
-    } else {
-        for &x in b {
-            match x {
-                b'\\' => out.push_str("\\\\"),
-                b',' if in_list => out.push_str("\\x2c"),
-                0x20..=0x7e => out.push(x as char),
-                _ => out.push_str(&format!("\\x{x:02x}")),
-            }
-        }
-    }
-    out
-}
-
-pub fn render(v: &Value, in_list: bool) -> String {
-    match v {
-        Value::Unset => "-".into(),
-        Value::Time(t) => format!("{:.6}", t.0),
-        Value::Interval(i) => format!("{i:.6}"),
-        Value::Str(s) => escape(s.as_bytes(), in_list),
-        Value::Bytes(b) => escape(b, in_list),
-        Value::Addr(a) => a.to_string(),
-        Value::Port(p) => p.to_string(),
-        Value::Count(c) => c.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Double(d) => d.to_string(),
-        Value::Bool(b) => if *b { "T" } else { "F" }.into(),
-        Value::Enum(e) => (*e).into(),
-        Value::List(l) if l.is_empty() => "(empty)".into(),
-        Value::List(l) => l
-            .iter()
-            .map(|x| render(x, true))
-            .collect::<Vec<_>>()
-            .join(","),
-    }
 }
 
 struct Stream {
