@@ -9,15 +9,20 @@ use sensor_support::{read_log, run_sensor, PcapBuilder, ACK, RST, SYN};
 
 const SCANNER: [u8; 4] = [198, 51, 99, 7];
 
-fn scan_pcap(path: &std::path::Path) {
-    let mut p = PcapBuilder::new();
-    let mut t = 1_700_000_000.0;
-    // Address scan: SYNs to 30 hosts on port 22, no answer (history "S").
-    for host in 1..=30u8 {
+/// An address scan from [`SCANNER`]: SYNs to port 22 of `hosts`, no answer (history "S"), 10 ms
+/// apart from `t + offset`; source ports from `sport_base + host`.
+fn address_scan(
+    p: &mut PcapBuilder,
+    t: &mut f64,
+    offset: f64,
+    hosts: std::ops::RangeInclusive<u8>,
+    sport_base: u16,
+) {
+    for host in hosts {
         p.tcp(
-            t,
+            *t + offset,
             SCANNER,
-            40000 + u16::from(host),
+            sport_base + u16::from(host),
             [10, 0, 0, host],
             22,
             SYN,
@@ -25,8 +30,14 @@ fn scan_pcap(path: &std::path::Path) {
             0,
             b"",
         );
-        t += 0.01;
+        *t += 0.01;
     }
+}
+
+fn scan_pcap(path: &std::path::Path) {
+    let mut p = PcapBuilder::new();
+    let mut t = 1_700_000_000.0;
+    address_scan(&mut p, &mut t, 0.0, 1..=30, 40000);
     // Port scan of one host from another remote scanner: 30 ports, each rejected ("Sr").
     for port in 1..=30u16 {
         p.tcp(
@@ -54,20 +65,7 @@ fn scan_pcap(path: &std::path::Path) {
         t += 0.01;
     }
     // A second round of the same address scan, later: suppressed (one notice per hour).
-    for host in 31..=60u8 {
-        p.tcp(
-            t + 600.0,
-            SCANNER,
-            41000 + u16::from(host),
-            [10, 0, 0, host],
-            22,
-            SYN,
-            1000,
-            0,
-            b"",
-        );
-        t += 0.01;
-    }
+    address_scan(&mut p, &mut t, 600.0, 31..=60, 41000);
     p.write(path);
 }
 
@@ -114,32 +112,29 @@ fn scans_raise_notices_with_policy_actions() {
         })
         .collect();
     assert_eq!(rows.len(), 2, "{rows:#?}");
-    let addr = rows
-        .iter()
-        .find(|r| r.0 == "Scan::Address_Scan")
-        .expect("address scan notice");
-    assert_eq!(addr.1, "198.51.99.7");
-    assert!(
-        addr.2
-            .starts_with("198.51.99.7 scanned at least 25 unique hosts on port 22/tcp in "),
-        "{}",
-        addr.2
-    );
-    assert_eq!(addr.3, "Notice::ACTION_LOG,Notice::ACTION_ALARM");
-    assert_eq!(addr.4, "soc@example.org");
-    assert_eq!(addr.5, "3600.000000");
-    let port = rows
-        .iter()
-        .find(|r| r.0 == "Scan::Port_Scan")
-        .expect("port scan notice");
-    assert_eq!(port.1, "198.51.99.8");
-    assert!(
-        port.2
-            .contains("scanned at least 25 unique ports of host 10.0.1.1"),
-        "{}",
-        port.2
-    );
-    assert_eq!(port.3, "Notice::ACTION_LOG,Notice::ACTION_EMAIL");
+    for (note, src, msg, actions) in [
+        (
+            "Scan::Address_Scan",
+            "198.51.99.7",
+            "198.51.99.7 scanned at least 25 unique hosts on port 22/tcp in ",
+            "Notice::ACTION_LOG,Notice::ACTION_ALARM",
+        ),
+        (
+            "Scan::Port_Scan",
+            "198.51.99.8",
+            "198.51.99.8 scanned at least 25 unique ports of host 10.0.1.1 in ",
+            "Notice::ACTION_LOG,Notice::ACTION_EMAIL",
+        ),
+    ] {
+        let row = rows.iter().find(|r| r.0 == note).expect(note);
+        assert_eq!((row.1.as_str(), row.3.as_str()), (src, actions), "{note}");
+        assert!(row.2.starts_with(msg), "{note}: {}", row.2);
+        // Both notes have an alarm or e-mail action, so both carry the policy's destination.
+        assert_eq!(
+            (row.4.as_str(), row.5.as_str()),
+            ("soc@example.org", "3600.000000")
+        );
+    }
 
     // The rejected attempts are REJ with history Sr, the unanswered ones S0 with history S.
     let conn = read_log(&logs.join("conn.log"), false).expect("conn.log");

@@ -79,38 +79,21 @@ fn node_split_default_hash_vs_bpf() {
         let mut bpf = BTreeMap::new();
         for k in 0..N {
             let (n, k) = (N.to_string(), k.to_string());
+            let node = [
+                "-r",
+                &trace,
+                "-C",
+                "--no-analyzers",
+                "--node-count",
+                &n,
+                "--node-index",
+                &k,
+            ];
             let d = tmp.path().join(format!("{file}-hash-{k}"));
-            run_sensor(
-                &bin,
-                &d,
-                &[
-                    "-r",
-                    &trace,
-                    "-C",
-                    "--no-analyzers",
-                    "--node-count",
-                    &n,
-                    "--node-index",
-                    &k,
-                ],
-            );
+            run_sensor(&bin, &d, &node);
             merge(&mut hashed, conn_rows(&d));
             let d = tmp.path().join(format!("{file}-bpf-{k}"));
-            run_sensor(
-                &bin,
-                &d,
-                &[
-                    "-r",
-                    &trace,
-                    "-C",
-                    "--no-analyzers",
-                    "--node-count",
-                    &n,
-                    "--node-index",
-                    &k,
-                    "--bpf-split",
-                ],
-            );
+            run_sensor(&bin, &d, &[&node[..], &["--bpf-split"]].concat());
             merge(&mut bpf, conn_rows(&d));
         }
         assert_eq!(
