@@ -52,6 +52,18 @@ impl Peer {
         let config = self.sink.config("", "load=\"imrelp\"", "imrelp", &input);
         self.sink.start_tcp("rsyslog-relp-tls", &config)
     }
+
+    /// Waits for `n` lines and checks they are `seq=0` to `n - 1` in order; returns them.
+    fn received_in_order(&self, n: u64, shipper: &Shipper) -> String {
+        let text = wait_for_file_lines(&self.sink.out, n as usize);
+        assert_eq!(
+            received_seqs(&text),
+            (0..n).collect::<Vec<_>>(),
+            "{}",
+            shipper.output()
+        );
+        text
+    }
 }
 
 /// A started shipper tailing `conn.log` (tag `bro_conn:`), which already holds `seqs`.
@@ -79,13 +91,7 @@ fn tls_with_mutual_auth_to_rsyslog_gtls_delivers_every_line() {
     let peer = Peer::new();
     let _rsyslog = peer.start_tls_receiver();
     let mut s = ship_conn_log(tls_destination(peer.sink.port, &peer.pki, "tls"), 0..2000);
-    let text = wait_for_file_lines(&peer.sink.out, 2000);
-    assert_eq!(
-        received_seqs(&text),
-        (0..2000).collect::<Vec<_>>(),
-        "{}",
-        s.output()
-    );
+    let text = peer.received_in_order(2000, &s);
     let last = text
         .lines()
         .find(|l| l.contains("seq=1999\t"))
@@ -135,12 +141,6 @@ fn relp_over_tls_with_mutual_auth_to_rsyslog_imrelp_delivers_every_line() {
         tls_destination(peer.sink.port, &peer.pki, "relp-tls"),
         0..2000,
     );
-    let text = wait_for_file_lines(&peer.sink.out, 2000);
-    assert_eq!(
-        received_seqs(&text),
-        (0..2000).collect::<Vec<_>>(),
-        "{}",
-        s.output()
-    );
+    peer.received_in_order(2000, &s);
     s.stop();
 }
