@@ -2,11 +2,12 @@
 //! `conn.log` created) many times while the shipper follows: every row reaches the aggregator once.
 
 mod common;
+mod sensor_support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{estuary_bin, free_tcp_port, wait_for, Daemon};
+use sensor_support::{run_sensor, sorted_rows};
 
 /// The data rows (not `#` header lines) of every file in `dir` whose name starts with `stem.`,
 /// sorted: the live log and its rotations.
@@ -15,12 +16,7 @@ fn rows_of(dir: &std::path::Path, stem: &str) -> Vec<String> {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(&format!("{stem}.")) && name.ends_with(".log") {
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            rows.extend(
-                text.lines()
-                    .filter(|l| !l.starts_with('#'))
-                    .map(str::to_owned),
-            );
+            rows.extend(sorted_rows(&std::fs::read_to_string(entry.path()).unwrap()));
         }
     }
     rows.sort();
@@ -50,14 +46,11 @@ fn shipper_follows_zeek_style_rotation_of_the_sensor_logs_without_loss() {
 
     let sensor_dir = dir.join("sensor");
     let pcap = common::fixtures().join("pcaps/mixed-lan-ftp-http.pcap");
-    let status = Command::new(estuary_bin())
-        .args(["sensor", "-C", "--rotate-size", "1000", "--logdir"])
-        .arg(&sensor_dir)
-        .arg("-r")
-        .arg(&pcap)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_sensor(
+        &estuary_bin(),
+        &sensor_dir,
+        &["-C", "--rotate-size", "1000", "-r", pcap.to_str().unwrap()],
+    );
 
     let written = rows_of(&sensor_dir, "conn");
     let rotations = std::fs::read_dir(&sensor_dir)

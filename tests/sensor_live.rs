@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sensor_support::{read_log, run_sensor};
+use sensor_support::{output_ok, read_log, run_sensor};
 
 fn ok(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null())
@@ -150,14 +150,9 @@ fn live_capture_on_veth_matches_file_read() {
     rx.recv_timeout(Duration::from_secs(20))
         .expect("sensor did not start capturing");
 
-    let replay = in_ns(&["tcpreplay", "-q", "-t", "-i", "vsens1"])
-        .arg(&trace)
-        .output()
-        .expect("tcpreplay");
-    assert!(
-        replay.status.success(),
-        "tcpreplay: {}",
-        String::from_utf8_lossy(&replay.stderr)
+    output_ok(
+        in_ns(&["tcpreplay", "-q", "-t", "-i", "vsens1"]).arg(&trace),
+        "tcpreplay",
     );
     std::thread::sleep(Duration::from_millis(1500));
     assert!(ok(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use sensor_support::{read_log, run_sensor};
+use sensor_support::{output_ok, read_log, run_sensor};
 
 fn trace(name: &str) -> String {
     common::fixtures()
@@ -46,13 +46,7 @@ fn tsv_header_and_footer_follow_zeek() {
     assert_eq!(lines[2], "#empty_field\t(empty)");
     assert_eq!(lines[3], "#unset_field\t-");
     assert_eq!(lines[4], "#path\tconn");
-    assert!(
-        regex::Regex::new(r"^#open\t\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d$")
-            .expect("regex")
-            .is_match(lines[5]),
-        "{}",
-        lines[5]
-    );
+    assert_matches(r"^#open\t\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d$", lines[5]);
     assert_eq!(
         lines[6],
         "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tip_proto"
@@ -67,16 +61,13 @@ fn tsv_header_and_footer_follow_zeek() {
     );
     let row: Vec<&str> = lines[8].split('\t').collect();
     assert_eq!(row.len(), 22);
-    assert!(regex::Regex::new(r"^\d+\.\d{6}$")
-        .expect("regex")
-        .is_match(row[0]));
-    assert!(
-        regex::Regex::new(r"^C[0-9A-Za-z]{2,17}$")
-            .expect("regex")
-            .is_match(row[1]),
-        "{}",
-        row[1]
-    );
+    assert_matches(r"^\d+\.\d{6}$", row[0]);
+    assert_matches(r"^C[0-9A-Za-z]{2,17}$", row[1]);
+}
+
+fn assert_matches(pattern: &str, text: &str) {
+    let re = regex::Regex::new(pattern).expect("regex");
+    assert!(re.is_match(text), "{text:?} does not match {pattern}");
 }
 
 fn conn_keys_tsv(dir: &Path) -> BTreeMap<String, usize> {
@@ -229,15 +220,11 @@ fn parsezeeklogs_reads_tsv_and_json() {
                 .count()
         };
         let script = "import sys\nfrom parsezeeklogs import read_zeek\nn=0\nfor r in read_zeek(sys.argv[1]):\n    assert isinstance(r['id.orig_p'], int), r\n    assert r['proto'] in ('tcp','udp','icmp','unknown_transport'), r\n    n+=1\nprint(n)\n";
-        let out = Command::new("python3")
-            .args(["-c", script])
-            .arg(d.join("conn.log"))
-            .output()
-            .expect("python3");
-        assert!(
-            out.status.success(),
-            "{dir}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = output_ok(
+            Command::new("python3")
+                .args(["-c", script])
+                .arg(d.join("conn.log")),
+            dir,
         );
         let n: usize = String::from_utf8_lossy(&out.stdout)
             .trim()

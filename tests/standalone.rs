@@ -2,21 +2,12 @@
 //! on a real capture, end to end.
 
 mod common;
+mod sensor_support;
 
 use std::time::Duration;
 
 use common::{free_tcp_port, wait_for, Daemon};
-
-/// The data rows (not `#` header lines) of a Zeek TSV log, sorted.
-fn rows(text: &str) -> Vec<String> {
-    let mut rows: Vec<String> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    rows.sort();
-    rows
-}
+use sensor_support::sorted_rows;
 
 #[test]
 fn standalone_delivers_every_sensor_row_to_the_aggregator() {
@@ -43,7 +34,7 @@ fn standalone_delivers_every_sensor_row_to_the_aggregator() {
             let text = std::fs::read_to_string(dir.join("sensor").join(log)).ok()?;
             text.contains("#close").then_some(text)
         });
-        let expected = rows(&written);
+        let expected = sorted_rows(&written);
         assert!(
             !expected.is_empty(),
             "the sensor wrote no {log} rows:\n{}",
@@ -54,7 +45,7 @@ fn standalone_delivers_every_sensor_row_to_the_aggregator() {
             &format!("aggregated {log}"),
             || {
                 let text = std::fs::read_to_string(dir.join("logs/current").join(log)).ok()?;
-                (rows(&text) == expected).then_some(())
+                (sorted_rows(&text) == expected).then_some(())
             },
         );
     }

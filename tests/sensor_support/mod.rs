@@ -5,20 +5,29 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Runs `cmd` to its end; panics with `what` and its stderr unless it succeeds.
+pub fn output_ok(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `estuary sensor` with `args` plus `--logdir <dir>`; panics with stderr on failure.
 pub fn run_sensor(bin: &Path, dir: &Path, args: &[&str]) {
     std::fs::create_dir_all(dir).expect("create log dir");
-    let out = Command::new(bin)
-        .arg("sensor")
-        .args(args)
-        .arg("--logdir")
-        .arg(dir)
-        .output()
-        .expect("start estuary sensor");
-    assert!(
-        out.status.success(),
-        "estuary sensor {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new(bin)
+            .arg("sensor")
+            .args(args)
+            .arg("--logdir")
+            .arg(dir),
+        &format!("estuary sensor {args:?}"),
     );
 }
 
@@ -96,6 +105,17 @@ pub fn read_log(path: &Path, mask: bool) -> Option<ZeekLog> {
             .push(line.split('\t').map(str::to_string).collect());
     }
     Some(log)
+}
+
+/// The data rows (not `#` header lines) of a Zeek TSV log's text, sorted.
+pub fn sorted_rows(text: &str) -> Vec<String> {
+    let mut rows: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    rows.sort();
+    rows
 }
 
 /// A `zeek-cut -m` file: first line the column names, then rows.
