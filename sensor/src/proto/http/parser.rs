@@ -55,13 +55,13 @@ pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestLineError> 
         Some((b' ' | b'\t', rest)) if method_len > 0 => rest,
         _ => return Err(RequestLineError::Bad),
     };
-    let rest = trim(rest);
+    let rest = rest.trim_ascii();
     let method = String::from_utf8_lossy(method).into_owned();
     let (uri, version) = match find_last(rest, b" HTTP/") {
         Some(i) => {
-            let v = trim(&rest[i + 6..]);
+            let v = rest[i + 6..].trim_ascii();
             (
-                trim(&rest[..i]),
+                rest[..i].trim_ascii(),
                 Some(String::from_utf8_lossy(v).into_owned()),
             )
         }
@@ -89,13 +89,13 @@ pub fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
     let rest = line.strip_prefix(b"HTTP/")?;
     let sp = rest.iter().position(|b| *b == b' ' || *b == b'\t')?;
     let version = String::from_utf8_lossy(&rest[..sp]).into_owned();
-    let rest = trim(&rest[sp..]);
+    let rest = rest[sp..].trim_ascii();
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 || digits > 3 {
         return None;
     }
     let code = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
-    let reason = trim(&rest[digits..]);
+    let reason = rest[digits..].trim_ascii();
     Some(StatusLine {
         version,
         code,
@@ -106,17 +106,17 @@ pub fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
 /// Splits `Name: value` into the upper-cased name and the trimmed value.
 pub fn parse_header_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
     let colon = line.iter().position(|b| *b == b':')?;
-    let name = trim(&line[..colon]);
+    let name = line[..colon].trim_ascii();
     if name.is_empty() {
         return None;
     }
     let name = String::from_utf8_lossy(name).to_ascii_uppercase();
-    Some((name, trim(&line[colon + 1..]).to_vec()))
+    Some((name, line[colon + 1..].trim_ascii().to_vec()))
 }
 
 /// The size in a chunk-size line (`1a;ext=1`), or `None` if it is not hex.
 pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
-    let line = trim(line);
+    let line = line.trim_ascii();
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 || digits > 15 {
         return None;
@@ -193,7 +193,7 @@ pub fn basic_auth_user(value: &[u8]) -> Option<Vec<u8>> {
     if !prefix.eq_ignore_ascii_case(b"basic ") {
         return None;
     }
-    let encoded = trim(&value[5..]);
+    let encoded = value[5..].trim_ascii();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .unwrap_or_default();
@@ -214,7 +214,7 @@ pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
     let at = find_last(&lower, b"filename")?;
     let rest = &value[at + 8..];
     let eq = rest.iter().position(|b| *b == b'=')?;
-    let v = trim(&rest[eq + 1..]);
+    let v = rest[eq + 1..].trim_ascii();
     let v = match v.strip_prefix(b"\"") {
         Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
         None => &v[..v.iter().position(|b| *b == b';').unwrap_or(v.len())],
@@ -266,7 +266,10 @@ pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
         }
         _ => {}
     }
-    let text = trim_start(data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data));
+    let text = data
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(data)
+        .trim_ascii_start();
     let lower: Vec<u8> = text.iter().take(64).map(u8::to_ascii_lowercase).collect();
     let starts = |p: &[u8]| lower.starts_with(p);
     if starts(b"document.write(")
@@ -307,18 +310,18 @@ fn looks_like_json_object(text: &[u8]) -> bool {
     let Some(rest) = text.strip_prefix(b"{") else {
         return false;
     };
-    let rest = trim_start(rest);
+    let rest = rest.trim_ascii_start();
     let Some(rest) = rest.strip_prefix(b"\"") else {
         return false;
     };
     let Some(close) = rest.iter().position(|b| *b == b'"') else {
         return false;
     };
-    let after = trim_start(&rest[close + 1..]);
+    let after = rest[close + 1..].trim_ascii_start();
     let Some(value) = after.strip_prefix(b":") else {
         return false;
     };
-    let value = trim_start(value);
+    let value = value.trim_ascii_start();
     matches!(
         value.first(),
         Some(b'"' | b'[' | b'{' | b'0'..=b'9' | b't' | b'f' | b'n' | b'-')
@@ -327,23 +330,6 @@ fn looks_like_json_object(text: &[u8]) -> bool {
 
 fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
-}
-
-fn trim_start(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    &b[start..]
-}
-
-pub fn trim(b: &[u8]) -> &[u8] {
-    let b = trim_start(b);
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &b[..end]
 }
 
 #[cfg(test)]

@@ -437,7 +437,7 @@ impl HttpAnalyzer {
                     if continuation && head.header.is_some() {
                         if let Some((_, v)) = head.header.as_mut() {
                             v.push(b' ');
-                            v.extend_from_slice(parser::trim(&line.text));
+                            v.extend_from_slice(line.text.trim_ascii());
                         }
                         Phase::Headers(head)
                     } else {

@@ -144,7 +144,7 @@ impl Mime {
                     .strip_prefix(b"--")
                     .and_then(|l| l.strip_prefix(&boundary[..]))
                 {
-                    let rest = super::parser::trim(rest);
+                    let rest = rest.trim_ascii();
                     if rest.is_empty() {
                         self.stack.truncate(level + 1);
                         self.begin_child(out);
@@ -211,8 +211,7 @@ impl Mime {
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             return;
         };
-        let name =
-            String::from_utf8_lossy(super::parser::trim(&line[..colon])).to_ascii_uppercase();
+        let name = String::from_utf8_lossy(line[..colon].trim_ascii()).to_ascii_uppercase();
         let value = &line[colon + 1..];
         let start = value
             .iter()

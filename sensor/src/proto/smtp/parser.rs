@@ -122,7 +122,7 @@ pub fn split_mime_addresses(s: &[u8]) -> Vec<Vec<u8>> {
         return Vec::new();
     };
     re.find_iter(s)
-        .map(|m| trim(m.as_bytes()).to_vec())
+        .map(|m| m.as_bytes().trim_ascii().to_vec())
         .collect()
 }
 
@@ -162,19 +162,6 @@ pub fn extract_ips(s: &[u8], wrapped: bool) -> Vec<IpAddr> {
         out.push(ip);
     }
     out
-}
-
-pub fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let b = &b[start..];
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &b[..end]
 }
 
 #[cfg(test)]
