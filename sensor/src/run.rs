@@ -422,7 +422,12 @@ impl Reader<'_> {
                     self.summary.analyzed += 1;
                     let ts = packet_time(p.header);
                     idle.packet(ts);
-                    analyzers.packet(ts, p.data, p.header.len as usize, hash)?;
+                    analyzers.packet(Kept {
+                        ts,
+                        data: p.data,
+                        wire_len: p.header.len as usize,
+                        hash,
+                    })?;
                 }
                 // Non-blocking live capture with nothing to read: wait a moment, so a stop
                 // request is seen promptly without spinning.
@@ -459,16 +464,18 @@ impl Reader<'_> {
     }
 }
 
+/// A packet this node keeps, as the capture loop hands it on.
+struct Kept<'a> {
+    ts: f64,
+    data: &'a [u8],
+    wire_len: usize,
+    /// The flow hash, if the node split needed it.
+    hash: Option<u64>,
+}
+
 /// Where the capture loop hands the packets this node keeps.
 trait Analyzers {
-    /// `hash` is the packet's flow hash if the node split needed it.
-    fn packet(
-        &mut self,
-        ts: f64,
-        data: &[u8],
-        wire_len: usize,
-        hash: Option<u64>,
-    ) -> Result<(), SensorError>;
+    fn packet(&mut self, p: Kept<'_>) -> Result<(), SensorError>;
 
     /// The capture had nothing to read; `advance_to` is the packet time to move to, once due.
     fn idle(&mut self, advance_to: Option<f64>) -> Result<(), SensorError>;
@@ -489,14 +496,8 @@ struct InPlace {
 }
 
 impl Analyzers for InPlace {
-    fn packet(
-        &mut self,
-        ts: f64,
-        data: &[u8],
-        wire_len: usize,
-        _hash: Option<u64>,
-    ) -> Result<(), SensorError> {
-        self.engine.packet(ts, self.linktype, data, wire_len);
+    fn packet(&mut self, p: Kept<'_>) -> Result<(), SensorError> {
+        self.engine.packet(p.ts, self.linktype, p.data, p.wire_len);
         Ok(submit_all(&self.pipeline, &mut self.engine)?)
     }
 
@@ -571,19 +572,13 @@ impl Workers {
 }
 
 impl Analyzers for Workers {
-    fn packet(
-        &mut self,
-        ts: f64,
-        data: &[u8],
-        wire_len: usize,
-        hash: Option<u64>,
-    ) -> Result<(), SensorError> {
-        let hash = hash.unwrap_or_else(|| flow_hash(self.linktype, data));
+    fn packet(&mut self, p: Kept<'_>) -> Result<(), SensorError> {
+        let hash = p.hash.unwrap_or_else(|| flow_hash(self.linktype, p.data));
         let w = (hash / self.nodes % self.batches.len() as u64) as usize;
         self.batches[w].push(Work::Packet(OwnedPacket {
-            ts,
-            wire_len,
-            data: data.to_vec(),
+            ts: p.ts,
+            wire_len: p.wire_len,
+            data: p.data.to_vec(),
         }));
         if self.batches[w].len() >= BATCH {
             let full = std::mem::replace(&mut self.batches[w], Vec::with_capacity(BATCH));
