@@ -12,6 +12,7 @@ use estuary_wire::tls::{ClientAuth, KeyPair};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
 
 use crate::clock::{next_boundary, Clock};
@@ -130,32 +131,46 @@ pub async fn serve(
         });
     }
     {
-        let (cfg, clock, stats) = (config.clone(), clock.clone(), stats.clone());
+        let (dir, clock, stats) = (config.spool_dir.clone(), clock.clone(), stats.clone());
         tasks.spawn(async move {
             let mut status = tokio::time::interval(STATUS_EVERY);
+            status.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            loop {
+                status.tick().await;
+                let (dir, now, stats) = (dir.clone(), clock.now(), stats.clone());
+                // File I/O stays off the runtime: with one worker thread (two cores), a slow
+                // disk here held up every connection and its RELP acknowledgements.
+                let written =
+                    tokio::task::spawn_blocking(move || stats.write_status(&dir, now)).await;
+                if let Ok(Err(err)) = written {
+                    tracing::warn!(%err, "cannot write the status file");
+                }
+            }
+        });
+    }
+    {
+        let (cfg, clock, stats) = (config.clone(), clock.clone(), stats.clone());
+        tasks.spawn(async move {
             let mut cron = tokio::time::interval(CRON_EVERY);
+            cron.set_missed_tick_behavior(MissedTickBehavior::Skip);
             cron.tick().await;
             loop {
-                tokio::select! {
-                    _ = status.tick() => {
-                        if let Err(err) = stats.write_status(&cfg.spool_dir, clock.now()) {
-                            tracing::warn!(%err, "cannot write the status file");
-                        }
+                cron.tick().await;
+                let (cfg, now, stats) = (cfg.clone(), clock.now(), stats.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(err) = stats.append_log(&cfg.stats_log, now) {
+                        tracing::warn!(%err, "cannot append to StatsLog");
                     }
-                    _ = cron.tick() => {
-                        let (cfg, now, stats) = (cfg.clone(), clock.now(), stats.clone());
-                        let _ = tokio::task::spawn_blocking(move || {
-                            if let Err(err) = stats.append_log(&cfg.stats_log, now) {
-                                tracing::warn!(%err, "cannot append to StatsLog");
-                            }
-                            match crate::cron::run(&cfg, now) {
-                                Ok(r) => tracing::info!(expired = r.expired_files, findings = r.findings.len(), "cron pass"),
-                                Err(err) => tracing::warn!(%err, "cron pass failed"),
-                            }
-                        })
-                        .await;
+                    match crate::cron::run(&cfg, now) {
+                        Ok(r) => tracing::info!(
+                            expired = r.expired_files,
+                            findings = r.findings.len(),
+                            "cron pass"
+                        ),
+                        Err(err) => tracing::warn!(%err, "cron pass failed"),
                     }
-                }
+                })
+                .await;
             }
         });
     }

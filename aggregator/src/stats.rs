@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{from_unix_secs, unix_secs};
-use crate::fsutil::write_atomic;
+use crate::fsutil::replace;
 
 pub const STATUS_FILE: &str = "status.json";
 
@@ -129,9 +129,11 @@ impl Stats {
         self.write_status(spool_dir, now)
     }
 
+    /// Replaces the status file atomically but without fsync: it is a snapshot rewritten every
+    /// second, and two fsyncs a second cost a loaded disk more than a lost snapshot is worth.
     pub fn write_status(&self, spool_dir: &Path, now: SystemTime) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(&self.snapshot(now)).map_err(io::Error::other)?;
-        write_atomic(&spool_dir.join(STATUS_FILE), &json)
+        replace(&spool_dir.join(STATUS_FILE), &json)
     }
 
     pub fn append_log(&self, stats_log: &Path, now: SystemTime) -> io::Result<()> {
