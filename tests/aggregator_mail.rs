@@ -111,6 +111,14 @@ fn smtp_alarm_digest_at_rotation_and_notice_email_at_once() {
         2,
         "one digest, one notice mail, nothing else"
     );
+    // The notices waiting for mail were deleted once mailed (the queue does not grow).
+    let pending: Vec<String> = std::fs::read_dir(&agg.spool_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("notices.") && n.ends_with(".pending"))
+        .collect();
+    assert_eq!(pending, Vec::<String>::new());
     let email = mails
         .iter()
         .find(|m| m.contains("ALERT:"))
