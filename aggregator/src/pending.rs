@@ -39,6 +39,36 @@ pub fn segment_path(spool_dir: &Path, segment: u64) -> PathBuf {
     spool_dir.join(format!("{PREFIX}{segment}{SUFFIX}"))
 }
 
+/// Before segments, one file held every pending notice; its offsets are segment 0's.
+pub const LEGACY_FILE: &str = "notices.pending";
+
+/// Turns the single pending file of earlier versions into segment 0, so notices it still holds
+/// are mailed. Only when no segment was ever started.
+pub fn adopt_legacy(spool_dir: &Path, active_segment: u64) -> io::Result<()> {
+    let legacy = spool_dir.join(LEGACY_FILE);
+    let first = segment_path(spool_dir, 0);
+    if active_segment == 0 && legacy.exists() && !first.exists() {
+        tracing::info!(file = %legacy.display(), "pending notices of an earlier version become segment 0");
+        fs::rename(&legacy, &first)?;
+        crate::archive::sync_dir(spool_dir)?;
+    }
+    Ok(())
+}
+
+/// A cursor as saved: a position, or a bare offset from before segments (segment 0).
+pub fn deserialize_pos<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NoticePos, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        Pos(NoticePos),
+        Offset(u64),
+    }
+    Ok(match Saved::deserialize(d)? {
+        Saved::Pos(pos) => pos,
+        Saved::Offset(offset) => NoticePos { segment: 0, offset },
+    })
+}
+
 /// Removes every segment numbered below `first_kept`; returns how many.
 pub fn remove_below(spool_dir: &Path, first_kept: u64) -> io::Result<usize> {
     let mut removed = 0;

@@ -237,6 +237,7 @@ impl Writer {
     fn recover(&mut self) -> io::Result<()> {
         let mut found = Vec::new();
         list_logs(&self.current_dir, None, &mut found)?;
+        crate::pending::adopt_legacy(&self.spool_dir, self.state.notices_segment)?;
         let notices = segment_path(&self.spool_dir, self.state.notices_segment);
         if notices.exists() {
             found.push((NOTICES_KEY.to_owned(), notices));

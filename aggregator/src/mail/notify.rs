@@ -21,7 +21,9 @@ use crate::pending::{self, NoticePos};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursors {
+    #[serde(deserialize_with = "pending::deserialize_pos")]
     email: NoticePos,
+    #[serde(deserialize_with = "pending::deserialize_pos")]
     digest: NoticePos,
     /// Start of the current digest interval (epoch seconds).
     digest_open: u64,
@@ -432,6 +434,48 @@ mod tests {
         w.commit().unwrap();
         assert_eq!(n.emails(w.notices_committed(), t).unwrap(), 1);
         assert!(!pending::segment_path(&cfg.spool_dir, 0).exists());
+    }
+
+    /// An earlier version kept one `notices.pending` file and bare offsets as cursors: what it
+    /// had not mailed yet is mailed after the upgrade, what it had is not mailed again.
+    #[test]
+    fn pending_notices_of_an_earlier_version_are_mailed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, sink) = config_with_sink(dir.path());
+        let t0 = from_unix_secs(1_795_388_400);
+        let mut w = Writer::open(&cfg).unwrap();
+        write_notice(&mut w, "Alarm::Mailed", "Notice::ACTION_ALARM", t0);
+        w.commit().unwrap();
+        let mailed = w.notices_committed().offset;
+        write_notice(&mut w, "Alarm::Waiting", "Notice::ACTION_ALARM", t0);
+        w.commit().unwrap();
+        let end = w.notices_committed().offset;
+        drop(w);
+        // The earlier layout: one file, cursors as offsets into it.
+        std::fs::rename(
+            pending::segment_path(&cfg.spool_dir, 0),
+            cfg.spool_dir.join(pending::LEGACY_FILE),
+        )
+        .unwrap();
+        std::fs::create_dir_all(cfg.spool_dir.join("mail")).unwrap();
+        std::fs::write(
+            cfg.spool_dir.join("mail/notify.json"),
+            format!(r#"{{"email":{end},"digest":{mailed},"digest_open":1795388400}}"#),
+        )
+        .unwrap();
+
+        let w = Writer::open(&cfg).unwrap();
+        let mut n = Notifier::open(&cfg, t0).unwrap();
+        n.clamp(w.notices_committed()).unwrap();
+        assert!(n
+            .digest(w.notices_committed(), from_unix_secs(1_795_392_000))
+            .unwrap());
+        n.flush();
+        let mails = sent(&sink);
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].contains(" Alarm::Waiting\n"), "{}", mails[0]);
+        assert!(!mails[0].contains("Alarm::Mailed"), "{}", mails[0]);
+        assert!(!cfg.spool_dir.join(pending::LEGACY_FILE).exists());
     }
 
     /// Power loss with `Durability = written` can lose committed notices the mailer already
