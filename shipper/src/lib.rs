@@ -2,11 +2,14 @@
 //! file offset only once the destination has taken the line.
 //!
 //! Threads: a scanner finds files (globs, rotation, deletion) and owns the [`registry`]; one
-//! reader per destination tails, cuts and encodes; a state writer persists offsets. Network I/O
-//! runs on a tokio runtime with one [`send`] task per destination, fed through a bounded channel.
+//! reader per destination tails, cuts and encodes; a state writer saves offsets as soon as a
+//! destination has taken lines ([`checkpoint`]) and a syncer makes them durable every second
+//! ([`state`]). Network I/O runs on a tokio runtime with one [`send`] task per destination, fed
+//! through a bounded channel.
 #![forbid(unsafe_code)]
 
 mod batch;
+mod checkpoint;
 mod hash;
 mod lines;
 mod reader;
@@ -28,6 +31,7 @@ use estuary_config::shipper::{DestinationConfig, InputConfig, ShipperConfig, Tra
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::{info, warn};
 
+use crate::checkpoint::Checkpoints;
 use crate::reader::Reader;
 use crate::registry::Registry;
 use crate::send::Sender;
@@ -36,8 +40,6 @@ use crate::wake::Wake;
 
 /// Batches queued between a reader and its sender.
 const QUEUED_BATCHES: usize = 4;
-/// How often offsets are persisted when something was taken.
-const STATE_INTERVAL: Duration = Duration::from_millis(50);
 /// How long shutdown waits for live connections to take what was already read.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -116,6 +118,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         dest_names.clone(),
     ));
     let stats = Arc::new(Stats::new(&dest_names));
+    let checkpoints = Arc::new(Checkpoints::new(registry.clone()));
     let shutdown = Arc::new(AtomicBool::new(false));
     let scan_wake = Arc::new(Wake::default());
     let reader_wakes: Vec<Arc<Wake>> = config
@@ -127,7 +130,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     let own_files = config
         .inputs
         .iter()
-        .map(|i| i.state_file.clone())
+        .flat_map(|i| [i.state_file.clone(), state::sync_path(&i.state_file)])
         .chain([stats::status_path(&config.work_dir)]);
     let _watcher = watch::start(
         &config.inputs,
@@ -171,6 +174,8 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
             rx,
             shutdown: stop_rx.clone(),
             tls: tls[dest].clone(),
+            checkpoints: checkpoints.clone(),
+            saved: checkpoints.saved(),
         });
     }
     {
@@ -189,17 +194,18 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
             }
         }));
     }
+    // Senders wait for saves until they are done, so the state writer stops after them.
+    let state_writer = {
+        let checkpoints = checkpoints.clone();
+        spawn("state".into(), move || checkpoints.run_writer())
+    };
+    let sync_wake = Arc::new(Wake::default());
     {
-        let (registry, shutdown) = (registry.clone(), shutdown.clone());
-        let mut persisted = registry.commit_count();
-        threads.push(spawn("state".into(), move || {
+        let (shutdown, wake) = (shutdown.clone(), sync_wake.clone());
+        threads.push(spawn("state-sync".into(), move || {
             while !shutdown.load(Ordering::Relaxed) {
-                thread::sleep(STATE_INTERVAL);
-                let now = registry.commit_count();
-                if now != persisted {
-                    persisted = now;
-                    registry.persist_all();
-                }
+                wake.wait(state::SYNC_INTERVAL);
+                state::sync_all();
             }
         }));
     }
@@ -217,6 +223,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         shutdown.store(true, Ordering::Relaxed);
         reader_wakes.iter().for_each(|w| w.notify());
         scan_wake.notify();
+        sync_wake.notify();
         let _ = stop_tx.send(true);
         let drain = async {
             for task in tasks {
@@ -231,10 +238,13 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     });
     // Readers blocked on a full channel are released when the runtime drops their receivers.
     drop(runtime);
+    checkpoints.stop();
+    let _ = state_writer.join();
     for t in threads {
         let _ = t.join();
     }
     registry.persist_all();
+    state::sync_all();
     write_status(&stats, &status_path, true);
     result
 }

@@ -1,18 +1,37 @@
 //! The state file: where each file incarnation has been shipped to, per destination.
 //!
-//! Written atomically (temp file, fsync, rename, fsync of the directory) so that a crash at any
-//! moment leaves either the old or the new content. An unreadable state file is reported and
-//! ignored: files are then read again from the start (duplicates, never loss).
+//! Offsets are saved after every acknowledgement, so a save must be cheap: it appends the whole
+//! state as one JSON line to the state file, and the last complete line is the state (a line cut
+//! by `kill -9` is not complete). The file is rewritten with only the current line (temp file,
+//! unlink, rename: a missing state file with a complete temp file beside it is read from the temp
+//! file) by the first save of a process, when the set of files changes and when it has grown to
+//! [`LOG_BYTES`]. None of that survives a power loss, so a durable copy `<state>.sync` (temp file,
+//! fsync, rename, directory fsync) is written when the set of files changes and at least every
+//! [`SYNC_INTERVAL`] while offsets change (by [`sync_all`]); a state file that is unreadable
+//! after a power loss falls back to it. An unreadable state without a readable copy is reported
+//! and ignored: files are then read again from the start (duplicates, never loss).
+//!
+//! Why no rename over the old file: ext4 flushes the new file's data on a rename that replaces a
+//! file (`auto_da_alloc`), which costs milliseconds on a busy disk, as an fsync does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
-use crate::hash::Span;
+use crate::hash::{fnv1a, Span};
+
+/// How often the durable copy follows the state file while offsets change: the most a power
+/// loss can set offsets back.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// The state file is rewritten with only its last line once it has grown this large.
+const LOG_BYTES: u64 = 1 << 20;
 
 /// The random identity of one file incarnation; the `file` of the RFC 5424 origin element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -84,64 +103,250 @@ pub enum StateError {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// Loads a state file; a missing file is an empty state.
+/// Loads a state file; a missing file is an empty state. When the state file is unreadable (or
+/// missing while its temp file is there), the temp file and then the durable copy are tried.
 pub fn load(path: &Path) -> Result<Vec<FileState>, StateError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(StateError::Read {
-                path: path.to_owned(),
-                source,
-            })
+    let first = match read(path) {
+        Ok(files) => return Ok(files),
+        Err(StateError::Read { source, .. })
+            if source.kind() == io::ErrorKind::NotFound && !tmp_path(path).exists() =>
+        {
+            return Ok(Vec::new())
         }
+        Err(err) => err,
     };
-    match serde_json::from_slice(&bytes) {
-        Ok(StateFile::V1 { files }) => Ok(files),
-        Err(source) => Err(StateError::Corrupt {
-            path: path.to_owned(),
-            source,
-        }),
+    for fallback in [tmp_path(path), sync_path(path)] {
+        if let Ok(files) = read(&fallback) {
+            warn!(%first, from = %fallback.display(), "state file unreadable; using its last complete copy");
+            return Ok(files);
+        }
     }
+    Err(first)
 }
 
-/// Replaces the state file atomically.
+/// The last line of `path` that is a whole state (a cut line is not: a proper prefix of a JSON
+/// object never parses).
+fn read(path: &Path) -> Result<Vec<FileState>, StateError> {
+    let bytes = fs::read(path).map_err(|source| StateError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut first_err = None;
+    for line in bytes.split(|&b| b == b'\n').rev() {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(StateFile::V1 { files }) => return Ok(files),
+            Err(err) => {
+                first_err.get_or_insert(err);
+            }
+        }
+    }
+    let source = first_err
+        .unwrap_or_else(|| serde_json::from_slice::<StateFile>(b"").expect_err("empty is no JSON"));
+    Err(StateError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// What this process last wrote to one state file.
+#[derive(Debug, Default)]
+struct Written {
+    /// Hash of the content: an unchanged state is not written again.
+    content: Option<u64>,
+    /// Hash of the file identities in the content, and in the durable copy.
+    files: Option<u64>,
+    synced_files: Option<u64>,
+    /// Counts writes, so that the durable copy never goes back to older content.
+    version: u64,
+    json: Arc<[u8]>,
+    /// The state file open for appending, and its length; `None` after a failed write.
+    log: Option<(File, u64)>,
+}
+
+/// Per state file, what was written (saves are serialised by the registry; the durable copy
+/// is written by the registry's thread on file changes and by a timer, see [`sync_all`]).
+static WRITTEN: LazyLock<Mutex<HashMap<PathBuf, Written>>> = LazyLock::new(Mutex::default);
+/// Per state file, the version in its durable copy; held while a copy is written.
+static SYNCED: LazyLock<Mutex<HashMap<PathBuf, u64>>> = LazyLock::new(Mutex::default);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Replaces the state file; when the set of files changed, also its durable copy before returning.
 pub fn store(path: &Path, files: Vec<FileState>) -> Result<(), StateError> {
     let err = |source| StateError::Write {
         path: path.to_owned(),
         source,
     };
-    let json =
+    let identities = identities(&files);
+    let mut json =
         serde_json::to_vec(&StateFile::V1 { files }).map_err(|e| err(io::Error::other(e)))?;
-    let tmp = tmp_path(path);
-    let write = || -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(dir)?.sync_all()
+    json.push(b'\n');
+    let json: Arc<[u8]> = json.into();
+    let content = fnv1a(&json);
+    let sync = {
+        let mut written = lock(&WRITTEN);
+        let w = written.entry(path.to_owned()).or_default();
+        if w.content == Some(content) {
+            return Ok(());
+        }
+        let log = w.log.take().filter(|_| w.files == Some(identities));
+        w.log = append_or_rewrite(path, &json, log).map_err(err)?;
+        w.content = Some(content);
+        w.files = Some(identities);
+        w.version += 1;
+        w.json = json.clone();
+        (w.synced_files != Some(identities)).then_some(w.version)
     };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        err(e)
+    match sync {
+        Some(version) => sync_one(path, version, identities, &json),
+        None => Ok(()),
+    }
+}
+
+/// Brings every durable copy up to its state file (on a timer and at shutdown).
+pub fn sync_all() {
+    let due: Vec<(PathBuf, u64, u64, Arc<[u8]>)> = lock(&WRITTEN)
+        .iter()
+        .filter_map(|(path, w)| Some((path.clone(), w.version, w.files?, w.json.clone())))
+        .collect();
+    for (path, version, files, json) in due {
+        if let Err(err) = sync_one(&path, version, files, &json) {
+            warn!(%err, "durable copy of the state not saved; a power loss may repeat more lines");
+        }
+    }
+}
+
+fn sync_one(path: &Path, version: u64, files: u64, json: &[u8]) -> Result<(), StateError> {
+    let mut synced = lock(&SYNCED);
+    if synced.get(path).is_some_and(|&v| v >= version) {
+        return Ok(());
+    }
+    let copy = sync_path(path);
+    replace(&copy, json, Durability::Durable)
+        .map_err(|source| StateError::Write { path: copy, source })?;
+    synced.insert(path.to_owned(), version);
+    if let Some(w) = lock(&WRITTEN).get_mut(path) {
+        w.synced_files = Some(files);
+    }
+    Ok(())
+}
+
+/// Appends `json` to the open state file, or rewrites the file with it (no open file: first
+/// save, new set of files, failed write; or grown too large). Returns the open file to append to
+/// next, `None` when the write failed after the file was changed.
+fn append_or_rewrite(
+    path: &Path,
+    json: &[u8],
+    log: Option<(File, u64)>,
+) -> io::Result<Option<(File, u64)>> {
+    let len = json.len() as u64;
+    match log {
+        Some((mut file, at)) if at + len <= LOG_BYTES => match file.write_all(json) {
+            Ok(()) => Ok(Some((file, at + len))),
+            // A partial line is not read, but the next one must start on a new line: rewrite.
+            Err(e) => rewrite(path, json).map_err(|_| e),
+        },
+        _ => rewrite(path, json),
+    }
+}
+
+fn rewrite(path: &Path, json: &[u8]) -> io::Result<Option<(File, u64)>> {
+    replace(path, json, Durability::Visible)?;
+    let file = OpenOptions::new().append(true).open(path)?;
+    Ok(Some((file, json.len() as u64)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Seen by the next process after a crash; a power loss may lose it.
+    Visible,
+    /// On disk (fsync of file and directory).
+    Durable,
+}
+
+/// Replaces `path` with `bytes` through a fresh temp file, so that a crash at any moment leaves
+/// the old or the new content readable (see [`load`]). A durable write may rename over the old
+/// file: its data is on disk already, so ext4 has nothing to flush.
+fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    remove_if_present(&tmp)?;
+    let write = || -> io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        if durability == Durability::Durable {
+            f.sync_all()?;
+        }
+        drop(f);
+        if durability == Durability::Visible {
+            remove_if_present(path)?;
+        }
+        fs::rename(&tmp, path)?;
+        if durability == Durability::Durable {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().inspect_err(|_| {
+        // A temp file is read only when the state file is missing; never leave a partial one then.
+        if path.exists() {
+            let _ = fs::remove_file(&tmp);
+        }
     })
 }
 
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A hash of what identifies the files (everything but offsets and checks): when it changes,
+/// the durable copy is written at once, so that a power loss never forgets a file.
+fn identities(files: &[FileState]) -> u64 {
+    let mut bytes = Vec::with_capacity(files.len() * 96);
+    for f in files {
+        for n in [
+            f.id.0,
+            f.dev,
+            f.ino,
+            f.created_ms,
+            f.fingerprint.at,
+            u64::from(f.fingerprint.len),
+            f.fingerprint.hash,
+        ] {
+            bytes.extend_from_slice(&n.to_le_bytes());
+        }
+        bytes.extend_from_slice(f.path.as_os_str().as_encoded_bytes());
+        bytes.push(0);
+    }
+    fnv1a(&bytes)
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".tmp")
+}
+
+/// The durable copy of a state file.
+pub fn sync_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".sync")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".tmp");
+    name.push(suffix);
     path.with_file_name(name)
 }
 
@@ -183,6 +388,87 @@ mod tests {
             "{text}"
         );
         assert!(!tmp_path(&path).exists());
+    }
+
+    fn with_offset(offset: u64) -> FileState {
+        FileState {
+            offsets: [("a".to_owned(), offset)].into_iter().collect(),
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn saves_append_lines_and_a_line_cut_by_a_crash_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let lines = || fs::read_to_string(&path).unwrap().lines().count();
+        store(&path, vec![with_offset(1)]).unwrap();
+        store(&path, vec![with_offset(2)]).unwrap();
+        store(&path, vec![with_offset(2)]).unwrap();
+        assert_eq!(lines(), 2, "an unchanged state is not written");
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(br#"{"version":"1","files":[{"id":"dead"#)
+            .unwrap();
+        assert_eq!(load(&path).unwrap(), vec![with_offset(2)]);
+        let other = FileState {
+            id: FileId(7),
+            ..with_offset(0)
+        };
+        store(&path, vec![with_offset(3), other.clone()]).unwrap();
+        assert_eq!(lines(), 1, "a new set of files rewrites the file");
+        assert_eq!(load(&path).unwrap(), vec![with_offset(3), other]);
+    }
+
+    #[test]
+    fn a_crash_between_unlink_and_rename_reads_the_complete_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        store(&path, vec![with_offset(1)]).unwrap();
+        let json = serde_json::to_vec(&StateFile::V1 {
+            files: vec![with_offset(2)],
+        })
+        .unwrap();
+        fs::write(tmp_path(&path), json).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![with_offset(1)]);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![with_offset(2)]);
+        // Without a temp file, a missing state file is a fresh start, whatever copy is left.
+        fs::remove_file(tmp_path(&path)).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_durable_copy_follows_new_files_at_once_and_offsets_on_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let copy = || read(&sync_path(&path)).unwrap();
+        store(&path, vec![with_offset(1)]).unwrap();
+        assert_eq!(copy(), vec![with_offset(1)]);
+        store(&path, vec![with_offset(2)]).unwrap();
+        assert_eq!(
+            copy(),
+            vec![with_offset(1)],
+            "offsets alone are not synced at once"
+        );
+        let other = FileState {
+            id: FileId(7),
+            ..with_offset(0)
+        };
+        store(&path, vec![with_offset(3), other.clone()]).unwrap();
+        assert_eq!(
+            copy(),
+            vec![with_offset(3), other.clone()],
+            "a new file is synced at once"
+        );
+        store(&path, vec![with_offset(4), other.clone()]).unwrap();
+        // A power loss left the state file without its data: the durable copy is read.
+        fs::write(&path, b"").unwrap();
+        assert_eq!(load(&path).unwrap(), vec![with_offset(3), other.clone()]);
+        sync_all();
+        assert_eq!(copy(), vec![with_offset(4), other]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! One destination's sender: takes batches from its reader, delivers them over the configured
 //! transport, reconnects with backoff, and commits offsets once the destination has taken the
-//! lines (UDP: sent; TCP: written to the socket; RELP: acknowledged).
+//! lines (UDP: sent; TCP: written to the socket; RELP: acknowledged). What is taken but not yet
+//! saved is bounded (see [`crate::checkpoint`]): RELP keeps it within the window, TCP and UDP send
+//! a batch only once the one before is saved.
 
 mod relp;
 mod stream;
@@ -14,6 +16,7 @@ use estuary_config::shipper::{DestinationConfig, Transport};
 use tokio::sync::{mpsc, watch};
 
 use crate::batch::{Batch, Entry};
+use crate::checkpoint::{Checkpoints, Mark, Unsaved};
 use crate::registry::Registry;
 use crate::stats::{DestStats, Stats};
 
@@ -29,6 +32,8 @@ pub struct Sender {
     /// Becomes true on SIGTERM: stop retrying; deliver only what a live connection can take.
     pub shutdown: watch::Receiver<bool>,
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub checkpoints: Arc<Checkpoints>,
+    pub saved: watch::Receiver<Mark>,
 }
 
 impl Sender {
@@ -48,8 +53,9 @@ impl Sender {
         &self.config.name
     }
 
-    /// Records that the destination has taken these entries.
-    fn commit(&self, entries: &[Entry]) {
+    /// Records that the destination has taken these entries; returns the mark of a save that
+    /// holds them.
+    fn commit(&self, entries: &[Entry]) -> Mark {
         let mut last: Option<&Entry> = None;
         for entry in entries {
             if let Some(prev) = last.filter(|p| p.file != entry.file) {
@@ -59,6 +65,17 @@ impl Sender {
         }
         if let Some(last) = last {
             self.registry.commit(self.dest, last.file, last.end);
+        }
+        self.checkpoints.taken()
+    }
+
+    /// Waits until at most `limit` of the `unsaved` messages are not saved yet.
+    async fn wait_saved(&mut self, unsaved: &mut Unsaved, limit: usize) {
+        loop {
+            unsaved.release(*self.saved.borrow_and_update());
+            if unsaved.len() <= limit || self.saved.changed().await.is_err() {
+                return;
+            }
         }
     }
 

@@ -1,6 +1,7 @@
-//! RELP (librelp's protocol), plain or over TLS: `open` handshake, a window of unacknowledged
-//! `syslog` frames, offsets committed on each `rsp 200`, and after a reconnect every
-//! unacknowledged message is sent again first (duplicates only within the window, never loss).
+//! RELP (librelp's protocol), plain or over TLS: `open` handshake, a window of `syslog` frames,
+//! offsets committed on each `rsp 200`, and after a reconnect every unacknowledged message is sent
+//! again first (duplicates only within the window, never loss). The window counts frames that are
+//! not yet saved, acknowledged or not, so that `kill -9` too repeats at most a window.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tracing::{info, warn};
 use super::stream::{self, BoxStream};
 use super::{Backoff, Sender};
 use crate::batch::Batch;
+use crate::checkpoint::Unsaved;
 use crate::state::FileId;
 use crate::stats::DestStats;
 
@@ -32,6 +34,15 @@ struct Token {
 /// Messages waiting for room in the window, oldest first.
 type Queue = VecDeque<(Bytes, Token)>;
 
+/// What outlives a session.
+struct Outbox {
+    queue: Queue,
+    /// Acknowledged but not saved yet: still counts against the window.
+    unsaved: Unsaved,
+    /// Whether the reader may still send batches.
+    input_open: bool,
+}
+
 /// Why a session ended.
 enum End {
     /// Reconnect after the backoff.
@@ -46,8 +57,11 @@ pub async fn run(mut sender: Sender, window: usize) {
         _ => None,
     };
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
-    let mut queue: Queue = VecDeque::new();
-    let mut input_open = true;
+    let mut out = Outbox {
+        queue: VecDeque::new(),
+        unsaved: Unsaved::default(),
+        input_open: true,
+    };
     loop {
         let tls = sender.tls.as_ref().zip(tls_client.as_ref());
         let conn = match stream::connect(&sender.config.host, sender.config.port, tls).await {
@@ -68,8 +82,7 @@ pub async fn run(mut sender: Sender, window: usize) {
             conn,
             &mut session,
             window,
-            &mut queue,
-            &mut input_open,
+            &mut out,
             &mut backoff,
         )
         .await;
@@ -83,7 +96,7 @@ pub async fn run(mut sender: Sender, window: usize) {
             DestStats::add(&sender.stats().counters.lines_retried, unacked.len() as u64);
         }
         for u in unacked.into_iter().rev() {
-            queue.push_front((u.message, u.token));
+            out.queue.push_front((u.message, u.token));
         }
         match end {
             End::Finished => return,
@@ -101,10 +114,14 @@ async fn session_loop(
     conn: BoxStream,
     session: &mut ClientSession<Token>,
     window: usize,
-    queue: &mut Queue,
-    input_open: &mut bool,
+    out: &mut Outbox,
     backoff: &mut Backoff,
 ) -> End {
+    let Outbox {
+        queue,
+        unsaved,
+        input_open,
+    } = out;
     let (mut rd, mut wr) = tokio::io::split(conn);
     let mut codec = RelpCodec::default();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
@@ -158,10 +175,11 @@ async fn session_loop(
     loop {
         let mut sent = 0u64;
         let mut bytes = 0u64;
-        // With more than half the window in flight, wait for answers and refill in one write
-        // instead of one frame per answer.
-        let refill = session.unacked_len() <= window / 2;
-        while refill && session.can_send() {
+        // With more than half the window in flight, wait for answers and saves and refill in one
+        // write instead of one frame per answer.
+        let in_flight = |session: &ClientSession<Token>| session.unacked_len() + unsaved.len();
+        let refill = in_flight(session) <= window / 2;
+        while refill && session.can_send() && in_flight(session) < window {
             let Some((message, token)) = queue.pop_front() else {
                 break;
             };
@@ -196,23 +214,30 @@ async fn session_loop(
             frame = next_frame(&mut rd, &mut codec, &mut rbuf) => {
                 match frame {
                     Ok(Some(frame)) => {
-                        if let Err(end) = handle(sender, session, frame, &name) {
-                            return end;
-                        }
                         // Every answer already received, so the window refills in one write.
-                        loop {
-                            match codec.decode(&mut rbuf) {
-                                Ok(Some(frame)) => {
-                                    if let Err(end) = handle(sender, session, frame, &name) {
-                                        return end;
-                                    }
-                                }
-                                Ok(None) => break,
-                                Err(err) => {
-                                    warn!(dest = %name, %err, "RELP protocol error; reconnecting");
-                                    return End::Broken;
+                        let mut acked = 0;
+                        let mut frame = Some(frame);
+                        let end = loop {
+                            if let Some(frame) = frame.take() {
+                                match handle(sender, session, frame, &name) {
+                                    Ok(n) => acked += n,
+                                    Err(end) => break Some(end),
                                 }
                             }
+                            match codec.decode(&mut rbuf) {
+                                Ok(Some(next)) => frame = Some(next),
+                                Ok(None) => break None,
+                                Err(err) => {
+                                    warn!(dest = %name, %err, "RELP protocol error; reconnecting");
+                                    break Some(End::Broken);
+                                }
+                            }
+                        };
+                        if acked > 0 {
+                            unsaved.push(sender.checkpoints.taken(), acked);
+                        }
+                        if let Some(end) = end {
+                            return end;
                         }
                     }
                     Ok(None) => {}
@@ -226,22 +251,25 @@ async fn session_loop(
                 Some(batch) => enqueue(queue, batch),
                 None => *input_open = false,
             },
+            _ = sender.saved.changed(), if unsaved.len() > 0 => {
+                unsaved.release(*sender.saved.borrow_and_update());
+            }
         }
     }
 }
 
-/// Acts on one answer from the server; `Err` ends the session.
+/// Acts on one answer from the server: how many messages it acknowledged; `Err` ends the session.
 fn handle(
     sender: &Sender,
     session: &mut ClientSession<Token>,
     frame: estuary_wire::relp::Frame,
     name: &str,
-) -> Result<(), End> {
+) -> Result<usize, End> {
     match session.handle(frame) {
         Ok(Event::Acked(token)) => {
             DestStats::add(&sender.stats().counters.lines_acked, 1);
             sender.registry.commit(sender.dest, token.file, token.end);
-            Ok(())
+            Ok(1)
         }
         Ok(Event::Rejected { message, .. }) => {
             warn!(dest = %name, %message, "RELP server rejected a message; reconnecting to send it again");
@@ -252,7 +280,7 @@ fn handle(
             info!(dest = %name, "RELP server is closing the session");
             Err(End::Broken)
         }
-        Ok(Event::Opened(_) | Event::Closed) => Ok(()),
+        Ok(Event::Opened(_) | Event::Closed) => Ok(0),
         Err(err) => {
             warn!(dest = %name, %err, "RELP protocol error; reconnecting");
             Err(End::Broken)

@@ -1,11 +1,13 @@
 //! Plain TCP or TLS, RFC 6587 framing (written by the reader). A batch counts as taken once it is
 //! written to the socket; a batch whose write failed is written again whole after reconnecting.
+//! A batch is written only once the one before is saved, so `kill -9` repeats at most one batch.
 
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 use super::stream::{self, BoxStream};
 use super::{Backoff, Sender};
+use crate::checkpoint::Unsaved;
 use crate::stats::DestStats;
 use estuary_config::shipper::Transport;
 
@@ -16,7 +18,9 @@ pub async fn run(mut sender: Sender) {
     };
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
     let mut conn: Option<BoxStream> = None;
+    let mut unsaved = Unsaved::default();
     while let Some(batch) = sender.rx.recv().await {
+        sender.wait_saved(&mut unsaved, 0).await;
         let mut attempt = 0u32;
         loop {
             if let Some(stream) = conn.as_mut() {
@@ -81,7 +85,8 @@ pub async fn run(mut sender: Sender) {
         DestStats::add(&c.lines_sent, lines);
         DestStats::add(&c.lines_acked, lines);
         DestStats::add(&c.bytes_sent, batch.buf.len() as u64);
-        sender.commit(&batch.entries);
+        let mark = sender.commit(&batch.entries);
+        unsaved.push(mark, lines as usize);
     }
     if let Some(mut stream) = conn {
         let _ = stream.flush().await;

@@ -1,4 +1,5 @@
-//! UDP (RFC 5426): one datagram per message; a line counts as taken once sent.
+//! UDP (RFC 5426): one datagram per message; a line counts as taken once sent. A batch is sent
+//! only once the one before is saved, so `kill -9` repeats at most one batch.
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use tokio::net::UdpSocket;
 use tracing::warn;
 
 use super::{Backoff, Sender};
+use crate::checkpoint::Unsaved;
 use crate::stats::DestStats;
 
 /// The largest UDP payload; longer messages are cut (as rsyslog does).
@@ -31,7 +33,9 @@ pub async fn run(mut sender: Sender) {
         .connected
         .store(true, std::sync::atomic::Ordering::Relaxed);
     DestStats::add(&sender.stats().counters.connects, 1);
+    let mut unsaved = Unsaved::default();
     while let Some(batch) = sender.rx.recv().await {
+        sender.wait_saved(&mut unsaved, 0).await;
         let mut sent = 0;
         let mut bytes = 0;
         for entry in &batch.entries {
@@ -57,7 +61,8 @@ pub async fn run(mut sender: Sender) {
         DestStats::add(&c.lines_sent, sent);
         DestStats::add(&c.lines_acked, sent);
         DestStats::add(&c.bytes_sent, bytes);
-        sender.commit(&batch.entries);
+        let mark = sender.commit(&batch.entries);
+        unsaved.push(mark, sent as usize);
     }
 }
 

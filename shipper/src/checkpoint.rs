@@ -1,0 +1,130 @@
+//! Saving taken offsets promptly. A sender reports each batch its destination has taken; one
+//! writer thread saves the state (reports that arrive while it writes are covered by its next
+//! save) and announces how far the saves got. A sender keeps the lines it has sent but that are
+//! not yet saved within a bound (the RELP window; one batch on the other transports), which is
+//! then all that `kill -9` can make it send again.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::registry::Registry;
+use crate::wake::Wake;
+
+/// How long the writer sleeps without reports; offsets only a reader changed are saved then.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// A point in the registry's sequence of commits: a save that began after a commit was counted
+/// holds that commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mark(u64);
+
+pub struct Checkpoints {
+    registry: Arc<Registry>,
+    wake: Wake,
+    saved: watch::Sender<Mark>,
+    stop: AtomicBool,
+}
+
+impl Checkpoints {
+    pub fn new(registry: Arc<Registry>) -> Checkpoints {
+        Checkpoints {
+            registry,
+            wake: Wake::default(),
+            saved: watch::Sender::new(Mark::default()),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Called after committing: the mark covering everything committed so far, and a request to
+    /// save it.
+    pub fn taken(&self) -> Mark {
+        let mark = Mark(self.registry.commit_count());
+        self.wake.notify();
+        mark
+    }
+
+    /// The mark of the latest completed save.
+    pub fn saved(&self) -> watch::Receiver<Mark> {
+        self.saved.subscribe()
+    }
+
+    /// Saves whenever something was taken, until [`Checkpoints::stop`].
+    pub fn run_writer(&self) {
+        let mut saved = Mark::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            self.wake.wait(IDLE);
+            // Read before saving: every commit counted by then is in the snapshot the save takes.
+            let now = Mark(self.registry.commit_count());
+            if now != saved {
+                self.registry.persist_all();
+                saved = now;
+                self.saved.send_replace(now);
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify();
+    }
+}
+
+/// Messages a sender's destination has taken that are not saved yet, oldest first.
+#[derive(Debug, Default)]
+pub struct Unsaved {
+    marks: VecDeque<(Mark, usize)>,
+    messages: usize,
+}
+
+impl Unsaved {
+    pub fn push(&mut self, mark: Mark, messages: usize) {
+        if messages == 0 {
+            return;
+        }
+        match self.marks.back_mut() {
+            Some((last, n)) if *last == mark => *n += messages,
+            _ => self.marks.push_back((mark, messages)),
+        }
+        self.messages += messages;
+    }
+
+    /// Forgets what the save at `saved` holds.
+    pub fn release(&mut self, saved: Mark) {
+        while let Some(&(mark, n)) = self.marks.front() {
+            if mark > saved {
+                break;
+            }
+            self.marks.pop_front();
+            self.messages -= n;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsaved_messages_are_released_by_a_save_at_or_after_their_mark() {
+        let mut u = Unsaved::default();
+        u.push(Mark(3), 10);
+        u.push(Mark(3), 5);
+        u.push(Mark(7), 1);
+        u.push(Mark(9), 0);
+        assert_eq!(u.len(), 16);
+        u.release(Mark(2));
+        assert_eq!(u.len(), 16);
+        u.release(Mark(6));
+        assert_eq!(u.len(), 1);
+        u.release(Mark(7));
+        assert_eq!(u.len(), 0);
+    }
+}
