@@ -15,17 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use estuary_config::shipper::{InputConfig, StartAt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::hash::Span;
 use crate::state::{self, FileId, FileState};
 
 /// How long a rotated or deleted file is kept open after its last growth, for late writers.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
-/// At most this many files are kept open; further files wait until others are finished.
-pub const MAX_OPEN_FILES: usize = 960;
-/// Finished files remembered so that a rotation scan does not read them again.
-const MAX_FINISHED: usize = 4 * MAX_OPEN_FILES;
+/// Descriptors left for sockets, state files and the watcher when budgeting open files.
+const RESERVED_DESCRIPTORS: u64 = 128;
+/// Files held open at most, however high the descriptor limit.
+const MAX_OPEN_FILES: u64 = 65_536;
 /// File times come from the kernel's coarse clock, which may lag `SystemTime::now` by a tick.
 const MTIME_SLACK: Duration = Duration::from_millis(100);
 
@@ -78,6 +78,8 @@ pub struct Registry {
     commits: AtomicU64,
     /// Copies modified since this time (per state file) may hold unseen lines (absent: first run).
     state_written: HashMap<PathBuf, SystemTime>,
+    /// At most this many files are kept open; further files wait until others are finished.
+    max_open: usize,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +94,17 @@ struct Inner {
     looked: HashMap<usize, SystemTime>,
     /// Rotated files taken completely and closed, as they were then, newest last.
     finished: VecDeque<Finished>,
+    /// Inputs whose last look left files unopened at the open-file limit: the next scan looks
+    /// again from the same time.
+    waiting: HashSet<usize>,
+}
+
+/// What a look for files rotated before they were seen found.
+#[derive(Debug, Default)]
+struct Unseen {
+    adopted: bool,
+    /// Some could not be opened at the open-file limit.
+    waiting: bool,
 }
 
 /// A closed file: unchanged since, it holds nothing new.
@@ -160,6 +173,7 @@ impl Registry {
             committed: Mutex::new(HashMap::new()),
             commits: AtomicU64::new(0),
             state_written,
+            max_open: open_file_budget(),
         }
     }
 
@@ -290,17 +304,23 @@ impl Registry {
                 }
             }
             // A file created after the previous look and rotated away before this one was never
-            // seen at the path; it sits beside it. Until a new file is open, look from the same time.
-            let previous = if unopened {
-                inner.looked.get(&input_ix).copied()
-            } else {
-                inner.looked.insert(input_ix, looked)
-            };
-            if let Some(since) = previous.filter(|_| changed) {
+            // seen at the path; it sits beside it. While files wait at the open-file limit, look
+            // again from the same time.
+            let previous = inner.looked.get(&input_ix).copied();
+            let mut waiting = unopened;
+            if let Some(since) = previous.filter(|_| changed || inner.waiting.contains(&input_ix)) {
                 let since = since.checked_sub(MTIME_SLACK).unwrap_or(since);
-                if self.adopt_unseen(&mut inner, input_ix, since) {
+                let unseen = self.adopt_unseen(&mut inner, input_ix, since);
+                if unseen.adopted {
                     dirty.insert(input_ix);
                 }
+                waiting |= unseen.waiting;
+            }
+            if waiting {
+                inner.waiting.insert(input_ix);
+            } else {
+                inner.waiting.remove(&input_ix);
+                inner.looked.insert(input_ix, looked);
             }
         }
         if first {
@@ -320,11 +340,7 @@ impl Registry {
 
     /// Opens a newly found file as an incarnation, resuming saved state when it matches.
     fn open(&self, inner: &mut Inner, input_ix: usize, path: &Path, first: bool) -> bool {
-        if inner.files.len() >= MAX_OPEN_FILES {
-            if !inner.open_limit_logged {
-                warn!(limit = MAX_OPEN_FILES, path = %path.display(), "open file limit reached; new files wait");
-                inner.open_limit_logged = true;
-            }
+        if self.at_open_limit(inner, path) {
             return false;
         }
         let input = &self.inputs[input_ix];
@@ -403,6 +419,16 @@ impl Registry {
         true
     }
 
+    /// Whether no further file may be opened now; says so once.
+    fn at_open_limit(&self, inner: &mut Inner, path: &Path) -> bool {
+        let full = inner.files.len() >= self.max_open;
+        if full && !inner.open_limit_logged {
+            warn!(limit = self.max_open, path = %path.display(), "open file limit reached; further files wait until others are finished");
+            inner.open_limit_logged = true;
+        }
+        full
+    }
+
     fn start_offsets(&self, input_ix: usize, at: impl Fn(&str) -> u64) -> BTreeMap<usize, u64> {
         self.routes[input_ix]
             .iter()
@@ -450,21 +476,26 @@ impl Registry {
             let Some(&since) = self.state_written.get(&input.state_file) else {
                 continue;
             };
-            if self.adopt_unseen(inner, input_ix, since) {
+            let unseen = self.adopt_unseen(inner, input_ix, since);
+            if unseen.adopted {
                 dirty.insert(input_ix);
+            }
+            if unseen.waiting {
+                inner.waiting.insert(input_ix);
+                inner.looked.insert(input_ix, since + MTIME_SLACK);
             }
         }
     }
 
     /// Files beside an input's path (or glob), named like its rotations, that are not open, were not
     /// finished as they are now, and changed since `since`: rotated before they were ever seen, so
-    /// they are read from the start. Returns whether any was found.
-    fn adopt_unseen(&self, inner: &mut Inner, input_ix: usize, since: SystemTime) -> bool {
+    /// they are read from the start.
+    fn adopt_unseen(&self, inner: &mut Inner, input_ix: usize, since: SystemTime) -> Unseen {
         let input = &self.inputs[input_ix];
+        let mut unseen = Unseen::default();
         if self.routes[input_ix].is_empty() {
-            return false;
+            return unseen;
         }
-        let mut found = false;
         for path in siblings(&input.path) {
             let open = open_files(inner);
             let Ok(file) = File::open(&path) else {
@@ -476,11 +507,11 @@ impl Registry {
                 || open.contains(&(meta.dev(), meta.ino()))
                 || inner.finished.contains(&Finished::of(&meta))
             {
-                tracing::debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
+                debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
                 continue;
             }
-            if inner.files.len() >= MAX_OPEN_FILES {
-                warn!(limit = MAX_OPEN_FILES, path = %path.display(), "open file limit reached; a rotated file never seen is not read");
+            if self.at_open_limit(inner, &path) {
+                unseen.waiting = true;
                 continue;
             }
             let (Ok(id), Ok(fingerprint)) = (FileId::random(), Span::fingerprint(&file)) else {
@@ -500,9 +531,9 @@ impl Registry {
                 created: SystemTime::now(),
                 start: self.start_offsets(input_ix, |_| 0),
             });
-            found = true;
+            unseen.adopted = true;
         }
-        found
+        unseen
     }
 
     /// Closes rotated and deleted files that every destination has taken completely.
@@ -535,7 +566,7 @@ impl Registry {
         });
         drop(committed);
         for f in finished {
-            if inner.finished.len() >= MAX_FINISHED {
+            if inner.finished.len() >= 4 * self.max_open {
                 inner.finished.pop_front();
             }
             inner.finished.push_back(f);
@@ -722,6 +753,29 @@ impl Registry {
         }
         drop(persist);
     }
+}
+
+/// How many files the registry may hold open. Every file read stays open until shipped, rotated
+/// ones too, so the soft descriptor limit (often 1024) is first raised to the hard one.
+fn open_file_budget() -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => limit = raised,
+            Err(err) => warn!(%err, "cannot raise the open file limit"),
+        }
+    }
+    let descriptors = limit.current.unwrap_or(u64::MAX);
+    let budget = descriptors
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .clamp(1, MAX_OPEN_FILES);
+    debug!(descriptors, budget, "open file budget");
+    budget as usize
 }
 
 fn to_ms(t: SystemTime) -> u64 {

@@ -192,10 +192,23 @@ impl Shipper {
     }
 
     pub fn start(&mut self) {
+        self.start_under(&[]);
+    }
+
+    /// Starts the shipper as the last argument of `wrapper` (e.g. `prlimit --nofile=N --`).
+    pub fn start_under(&mut self, wrapper: &[&str]) {
         self.runs += 1;
         let name = format!("shipper-{}", self.runs);
         let conf = self.conf.to_string_lossy().into_owned();
-        let mut cmd = std::process::Command::new(common::estuary_bin());
+        let bin = common::estuary_bin();
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = std::process::Command::new(program);
+                cmd.args(args).arg(bin);
+                cmd
+            }
+            None => std::process::Command::new(bin),
+        };
         let log = std::env::var("SHIPPER_TEST_LOG").unwrap_or_else(|_| "info".into());
         cmd.args(["ship", "--config", &conf]).env("RUST_LOG", log);
         self.daemon = Some(Daemon::spawn(&name, cmd, self.dir.path()));
