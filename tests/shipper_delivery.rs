@@ -152,6 +152,73 @@ fn kill9_at_20_random_points_during_appends_and_rename_rotation_loses_nothing() 
     s.stop();
 }
 
+/// Kills the shipper `kills` times while it catches up on a backlog of `total` lines (so that its
+/// bound on what is sent but not saved is always reached), then lets it finish. Returns the
+/// duplicated lines; asserts that nothing was lost.
+fn kill9_while_catching_up(receiver: &Receiver, total: u64, kills: usize) -> usize {
+    let mut s = Shipper::app_log_into(receiver, "");
+    append(&s.log("app.log"), 0..total);
+    let mut rng = Rng::from_clock();
+    let mut at_kill = Vec::new();
+    s.start();
+    for _ in 0..kills {
+        let before = receiver.messages.load(Ordering::Relaxed);
+        let deadline = Instant::now() + T;
+        while receiver.messages.load(Ordering::Relaxed) == before && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        thread::sleep(Duration::from_millis(rng.below(20)));
+        s.kill9();
+        at_kill.push(receiver.messages.load(Ordering::Relaxed));
+        s.start();
+    }
+    let tally = receiver.received.wait_all(0..total, T);
+    let dups = count_duplicates(receiver);
+    println!(
+        "kill -9 x{kills} while catching up: {total} lines, missing {}, duplicated lines {dups}; \
+         messages received at each kill {at_kill:?}",
+        tally.missing.len()
+    );
+    assert!(tally.missing.is_empty(), "{tally:?}\n{}", s.output());
+    assert!(
+        at_kill.last().is_some_and(|&n| n < total as usize),
+        "the backlog ran out before the last kill: {at_kill:?}"
+    );
+    s.stop();
+    dups
+}
+
+/// The RELP window bound where it is tight: catching up, the sender always has a full window of
+/// frames sent, or acknowledged but not yet saved.
+#[test]
+fn kill9_while_catching_up_over_relp_repeats_at_most_the_window_per_kill() {
+    let receiver = Receiver::relp();
+    let kills = 10;
+    let dups = kill9_while_catching_up(&receiver, 60_000, kills);
+    println!(
+        "RELP window {WINDOW}: at most {} duplicates",
+        kills * WINDOW
+    );
+    assert!(dups <= kills * WINDOW, "{dups} duplicates");
+}
+
+/// TCP has no acknowledgements: a batch is written while at most one batch's bytes are unsaved,
+/// so a kill repeats at most two batches (and may cut the message being written).
+#[test]
+fn kill9_while_catching_up_over_tcp_repeats_at_most_two_batches_per_kill() {
+    const BATCH_BYTES: usize = 256 * 1024;
+    let receiver = Receiver::tcp();
+    let kills = 10;
+    let dups = kill9_while_catching_up(&receiver, 100_000, kills);
+    let bytes = receiver.received.bytes().len();
+    let messages = received_seqs(&receiver.received.text()).len();
+    // Messages differ in length only by their numbers' digits.
+    let shortest = bytes * 9 / 10 / messages;
+    let bound = kills * (2 * BATCH_BYTES / shortest + 1);
+    println!("TCP: at most {bound} duplicates ({shortest} bytes per message or more)");
+    assert!(dups <= bound, "{dups} duplicates");
+}
+
 fn count_duplicates(receiver: &Receiver) -> usize {
     let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
     let mut seen = std::collections::HashMap::new();

@@ -1,8 +1,8 @@
-//! Saving taken offsets promptly. A sender reports each batch its destination has taken; one
-//! writer thread saves the state (reports that arrive while it writes are covered by its next
-//! save) and announces how far the saves got. A sender keeps the lines it has sent but that are
-//! not yet saved within a bound (the RELP window; one batch on the other transports), which is
-//! then all that `kill -9` can make it send again.
+//! Saving taken offsets promptly. A sender asks for a save once its destination has taken enough
+//! (or when it has to wait for one); one writer thread saves the state (requests that arrive while
+//! it writes are covered by its next save) and announces how far the saves got. A sender keeps
+//! what it has sent but that is not yet saved within a bound (the RELP window; a batch on the
+//! other transports), which is then all that `kill -9` can make it send again.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::registry::Registry;
 use crate::wake::Wake;
 
-/// How long the writer sleeps without reports; offsets only a reader changed are saved then.
+/// How long the writer sleeps without requests; what was taken in the meantime is saved then.
 const IDLE: Duration = Duration::from_secs(1);
 
 /// A point in the registry's sequence of commits: a save that began after a commit was counted
@@ -39,12 +39,14 @@ impl Checkpoints {
         }
     }
 
-    /// Called after committing: the mark covering everything committed so far, and a request to
-    /// save it.
-    pub fn taken(&self) -> Mark {
-        let mark = Mark(self.registry.commit_count());
+    /// Called after committing: a mark covering everything committed so far.
+    pub fn mark(&self) -> Mark {
+        Mark(self.registry.commit_count())
+    }
+
+    /// Asks for a save now.
+    pub fn request(&self) {
         self.wake.notify();
-        mark
     }
 
     /// The mark of the latest completed save.
@@ -73,23 +75,24 @@ impl Checkpoints {
     }
 }
 
-/// Messages a sender's destination has taken that are not saved yet, oldest first.
+/// How much a sender's destination has taken that is not saved yet (messages or bytes), oldest
+/// first.
 #[derive(Debug, Default)]
 pub struct Unsaved {
     marks: VecDeque<(Mark, usize)>,
-    messages: usize,
+    total: usize,
 }
 
 impl Unsaved {
-    pub fn push(&mut self, mark: Mark, messages: usize) {
-        if messages == 0 {
+    pub fn push(&mut self, mark: Mark, amount: usize) {
+        if amount == 0 {
             return;
         }
         match self.marks.back_mut() {
-            Some((last, n)) if *last == mark => *n += messages,
-            _ => self.marks.push_back((mark, messages)),
+            Some((last, n)) if *last == mark => *n += amount,
+            _ => self.marks.push_back((mark, amount)),
         }
-        self.messages += messages;
+        self.total += amount;
     }
 
     /// Forgets what the save at `saved` holds.
@@ -99,12 +102,12 @@ impl Unsaved {
                 break;
             }
             self.marks.pop_front();
-            self.messages -= n;
+            self.total -= n;
         }
     }
 
     pub fn len(&self) -> usize {
-        self.messages
+        self.total
     }
 }
 
@@ -113,7 +116,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unsaved_messages_are_released_by_a_save_at_or_after_their_mark() {
+    fn unsaved_amounts_are_released_by_a_save_at_or_after_their_mark() {
         let mut u = Unsaved::default();
         u.push(Mark(3), 10);
         u.push(Mark(3), 5);

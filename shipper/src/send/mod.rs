@@ -1,8 +1,8 @@
 //! One destination's sender: takes batches from its reader, delivers them over the configured
 //! transport, reconnects with backoff, and commits offsets once the destination has taken the
 //! lines (UDP: sent; TCP: written to the socket; RELP: acknowledged). What is taken but not yet
-//! saved is bounded (see [`crate::checkpoint`]): RELP keeps it within the window, TCP and UDP send
-//! a batch only once the one before is saved.
+//! saved is bounded (see [`crate::checkpoint`]): RELP keeps it within the window, TCP and UDP
+//! within a batch's size before each batch.
 
 mod relp;
 mod stream;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use estuary_config::shipper::{DestinationConfig, Transport};
 use tokio::sync::{mpsc, watch};
 
-use crate::batch::{Batch, Entry};
+use crate::batch::{Batch, Entry, BATCH_BYTES};
 use crate::checkpoint::{Checkpoints, Mark, Unsaved};
 use crate::registry::Registry;
 use crate::stats::{DestStats, Stats};
@@ -53,8 +53,8 @@ impl Sender {
         &self.config.name
     }
 
-    /// Records that the destination has taken these entries; returns the mark of a save that
-    /// holds them.
+    /// Records that the destination has taken these entries; returns a mark that a save holding
+    /// them reaches.
     fn commit(&self, entries: &[Entry]) -> Mark {
         let mut last: Option<&Entry> = None;
         for entry in entries {
@@ -66,16 +66,30 @@ impl Sender {
         if let Some(last) = last {
             self.registry.commit(self.dest, last.file, last.end);
         }
-        self.checkpoints.taken()
+        self.checkpoints.mark()
     }
 
-    /// Waits until at most `limit` of the `unsaved` messages are not saved yet.
+    /// Waits until at most `limit` of `unsaved` is not saved yet.
     async fn wait_saved(&mut self, unsaved: &mut Unsaved, limit: usize) {
-        loop {
+        unsaved.release(*self.saved.borrow_and_update());
+        if unsaved.len() <= limit {
+            return;
+        }
+        self.checkpoints.request();
+        while self.saved.changed().await.is_ok() {
             unsaved.release(*self.saved.borrow_and_update());
-            if unsaved.len() <= limit || self.saved.changed().await.is_err() {
+            if unsaved.len() <= limit {
                 return;
             }
+        }
+    }
+
+    /// Records bytes sent without acknowledgement (TCP, UDP) and asks for a save once half a
+    /// batch is unsaved; the next batch waits while more than a batch is.
+    fn sent(&self, unsaved: &mut Unsaved, mark: Mark, bytes: usize) {
+        unsaved.push(mark, bytes);
+        if unsaved.len() >= BATCH_BYTES / 2 {
+            self.checkpoints.request();
         }
     }
 

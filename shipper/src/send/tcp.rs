@@ -1,12 +1,14 @@
 //! Plain TCP or TLS, RFC 6587 framing (written by the reader). A batch counts as taken once it is
 //! written to the socket; a batch whose write failed is written again whole after reconnecting.
-//! A batch is written only once the one before is saved, so `kill -9` repeats at most one batch.
+//! A batch is written only while at most a batch's size is unsaved, so `kill -9` repeats at most
+//! about two batches.
 
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 use super::stream::{self, BoxStream};
 use super::{Backoff, Sender};
+use crate::batch::BATCH_BYTES;
 use crate::checkpoint::Unsaved;
 use crate::stats::DestStats;
 use estuary_config::shipper::Transport;
@@ -20,7 +22,7 @@ pub async fn run(mut sender: Sender) {
     let mut conn: Option<BoxStream> = None;
     let mut unsaved = Unsaved::default();
     while let Some(batch) = sender.rx.recv().await {
-        sender.wait_saved(&mut unsaved, 0).await;
+        sender.wait_saved(&mut unsaved, BATCH_BYTES).await;
         let mut attempt = 0u32;
         loop {
             if let Some(stream) = conn.as_mut() {
@@ -86,7 +88,7 @@ pub async fn run(mut sender: Sender) {
         DestStats::add(&c.lines_acked, lines);
         DestStats::add(&c.bytes_sent, batch.buf.len() as u64);
         let mark = sender.commit(&batch.entries);
-        unsaved.push(mark, lines as usize);
+        sender.sent(&mut unsaved, mark, batch.buf.len());
     }
     if let Some(mut stream) = conn {
         let _ = stream.flush().await;

@@ -1,5 +1,5 @@
 //! UDP (RFC 5426): one datagram per message; a line counts as taken once sent. A batch is sent
-//! only once the one before is saved, so `kill -9` repeats at most one batch.
+//! only while at most a batch's size is unsaved, so `kill -9` repeats at most about two batches.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use tokio::net::UdpSocket;
 use tracing::warn;
 
 use super::{Backoff, Sender};
+use crate::batch::BATCH_BYTES;
 use crate::checkpoint::Unsaved;
 use crate::stats::DestStats;
 
@@ -35,7 +36,7 @@ pub async fn run(mut sender: Sender) {
     DestStats::add(&sender.stats().counters.connects, 1);
     let mut unsaved = Unsaved::default();
     while let Some(batch) = sender.rx.recv().await {
-        sender.wait_saved(&mut unsaved, 0).await;
+        sender.wait_saved(&mut unsaved, BATCH_BYTES).await;
         let mut sent = 0;
         let mut bytes = 0;
         for entry in &batch.entries {
@@ -62,7 +63,7 @@ pub async fn run(mut sender: Sender) {
         DestStats::add(&c.lines_acked, sent);
         DestStats::add(&c.bytes_sent, bytes);
         let mark = sender.commit(&batch.entries);
-        unsaved.push(mark, sent as usize);
+        sender.sent(&mut unsaved, mark, bytes as usize);
     }
 }
 
