@@ -9,11 +9,10 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use chrono::{DateTime, Local};
 use flate2::read::GzDecoder;
 use flate2::{Compression, GzBuilder};
 
-use crate::clock::{from_unix_secs, unix_secs};
+use crate::clock::{from_unix_secs, local, unix_secs};
 use crate::route::LogName;
 
 /// Where rotated, not yet archived files wait (inside `LogDir/current`, so rename stays on one
@@ -63,8 +62,9 @@ impl Rotated {
     /// `YYYY-MM-DD/<name>.HH:MM:SS-HH:MM:SS[-<host>][-<n>].log.gz`, folder from the open time,
     /// local time, exactly as zeekctl's make-archive-name (plus `-<n>` on a clash).
     pub fn archive_path(&self, log_dir: &Path, clash: u32) -> PathBuf {
-        let open: DateTime<Local> = self.open.into();
-        let close: DateTime<Local> = self.close.into();
+        // Both come from a file name; a corrupt one must not stop the archiver.
+        let open = local(self.open).unwrap_or_default();
+        let close = local(self.close).unwrap_or_default();
         let mut name = format!(
             "{}.{}-{}",
             self.name,

@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Datelike, Local, TimeDelta, Utc};
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> SystemTime;
 }
@@ -59,26 +61,46 @@ pub fn unix_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Saturates where `SystemTime` ends (the seconds may come from a file name or a journal).
 pub fn from_unix_secs(secs: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs.min(i64::MAX as u64))
+}
+
+/// `t` in local time; `None` outside the years 0 to 9999. chrono's `From<SystemTime>` panics
+/// past its range (and strftime and RFC 2822 dates stop making sense long before), while times
+/// come from sensors (a notice's `ts`) and from files.
+pub fn local(t: SystemTime) -> Option<DateTime<Local>> {
+    let since = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => TimeDelta::from_std(d).ok()?,
+        Err(before) => -TimeDelta::from_std(before.duration()).ok()?,
+    };
+    in_range(DateTime::UNIX_EPOCH.checked_add_signed(since)?)
+}
+
+/// Seconds and nanoseconds since the epoch in local time; `None` as for [`local`].
+pub fn local_timestamp(secs: i64, nanos: u32) -> Option<DateTime<Local>> {
+    in_range(DateTime::from_timestamp(secs, nanos)?)
+}
+
+fn in_range(utc: DateTime<Utc>) -> Option<DateTime<Local>> {
+    (0..=9999)
+        .contains(&utc.year())
+        .then(|| utc.with_timezone(&Local))
 }
 
 /// The next rotation boundary strictly after `now`: multiples of `interval` counted from local
 /// midnight, as Zeek aligns `Log::default_rotation_interval` (`log_rotate_base_time` 0:00).
 pub fn next_boundary(now: SystemTime, interval: Duration) -> SystemTime {
-    use chrono::{Local, TimeZone};
     let secs = unix_secs(now) as i64;
     let step = interval.as_secs().max(1) as i64;
-    let offset = Local
-        .timestamp_opt(secs, 0)
-        .single()
+    let offset = local(now)
         .map(|t| i64::from(t.offset().local_minus_utc()))
         .unwrap_or(0);
-    let local = secs + offset;
+    let local = secs.saturating_add(offset);
     let midnight = local - local.rem_euclid(86_400);
     let since = local - midnight;
-    let next_local = midnight + (since / step + 1) * step;
-    from_unix_secs((next_local - offset).max(0) as u64)
+    let next_local = midnight.saturating_add((since / step + 1) * step);
+    from_unix_secs(next_local.saturating_sub(offset).max(0) as u64)
 }
 
 #[cfg(test)]
@@ -94,5 +116,15 @@ mod tests {
         assert!(b.duration_since(t).unwrap() <= interval);
         let again = next_boundary(b, interval);
         assert_eq!(again.duration_since(b).unwrap(), interval);
+    }
+
+    #[test]
+    fn times_past_chrono_are_none_not_a_panic() {
+        assert!(local(from_unix_secs(1_795_388_400)).is_some());
+        assert!(local(from_unix_secs(1_000_000_000_000_000)).is_none());
+        assert!(local(from_unix_secs(u64::MAX)).is_none());
+        assert!(local(SystemTime::UNIX_EPOCH - Duration::from_secs(1 << 50)).is_none());
+        assert!(local_timestamp(i64::MIN, 0).is_none());
+        assert!(local_timestamp(-1, 999_999_999).is_some());
     }
 }

@@ -83,7 +83,11 @@ pub fn parse(fields: &[String], line: &[u8], host: &str) -> Option<NoticeEvent> 
     }
     let pair = |h: &str, p: &str| Some((get(h)?, get(p).unwrap_or_default()));
     Some(NoticeEvent {
-        ts: get("ts").and_then(|t| t.parse().ok()).unwrap_or(0.0),
+        // JSON has no NaN or infinity: the pending notice would not read back.
+        ts: get("ts")
+            .and_then(|t| t.parse().ok())
+            .filter(|t: &f64| t.is_finite())
+            .unwrap_or(0.0),
         note: get("note").unwrap_or_default(),
         msg: get("msg").unwrap_or_default(),
         sub: get("sub"),
@@ -102,26 +106,24 @@ pub fn parse(fields: &[String], line: &[u8], host: &str) -> Option<NoticeEvent> 
 
 /// Zeek's `%D`: ISO timestamp with microsecond precision, in local time.
 fn iso_micros(ts: f64) -> String {
-    use chrono::{Local, TimeZone};
-    let secs = ts.floor() as i64;
-    let micros = ((ts - ts.floor()) * 1e6).round().min(999_999.0) as u32;
-    match Local.timestamp_opt(secs, micros * 1000).single() {
+    match local_ts(ts) {
         Some(t) => t.format("%Y-%m-%d-%H:%M:%S%.6f").to_string(),
         None => format!("{ts:.6}"),
     }
 }
 
-impl NoticeEvent {
-    fn time(&self) -> std::time::SystemTime {
-        let ts = if self.ts.is_finite() {
-            self.ts.max(0.0)
-        } else {
-            0.0
-        };
-        std::time::UNIX_EPOCH
-            + std::time::Duration::try_from_secs_f64(ts).unwrap_or(std::time::Duration::ZERO)
+/// A notice's `ts` in local time; `None` when it is no time chrono can print.
+fn local_ts(ts: f64) -> Option<chrono::DateTime<chrono::Local>> {
+    // Far inside i64 (the float-to-int cast saturates, the nanoseconds need headroom).
+    if !ts.is_finite() || ts.abs() >= 1e17 {
+        return None;
     }
+    let secs = ts.floor();
+    let micros = ((ts - secs) * 1e6).round().min(999_999.0) as u32;
+    crate::clock::local_timestamp(secs as i64, micros * 1000)
+}
 
+impl NoticeEvent {
     fn who(&self) -> String {
         match (&self.orig, &self.resp) {
             (Some((oh, op)), Some((rh, rp))) => format!("{oh}:{op} -> {rh}:{rp}"),
@@ -177,10 +179,11 @@ impl NoticeEvent {
         if let Some(uid) = &self.uid {
             out.push_str(&format!("Connection uid: {uid}\n"));
         }
-        out.push_str(&format!(
-            "Time: {}\n",
-            crate::mail::format_time(time_fmt, self.time())
-        ));
+        let time = match local_ts(self.ts) {
+            Some(t) => crate::mail::format_local(time_fmt, &t),
+            None => format!("{:.6}", self.ts),
+        };
+        out.push_str(&format!("Time: {time}\n"));
         out.push_str(&format!(
             "Sensor: {}\n",
             self.peer_descr.as_deref().unwrap_or(&self.host)
@@ -225,5 +228,111 @@ mod tests {
         let plain = br#"{"ts":1.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_LOG"]}"#;
         assert!(parse(&[], plain, "h").is_none());
         assert!(parse(&[], b"garbage\t\t", "h").is_none());
+    }
+
+    /// A sensor's ts far past what chrono can hold (here about 31 million years) once panicked
+    /// the mailer thread; the raw number is printed instead.
+    #[test]
+    fn times_out_of_range_print_the_raw_number() {
+        let line = br#"{"ts":1e15,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL","Notice::ACTION_ALARM"]}"#;
+        let e = parse(&[], line, "h").unwrap();
+        assert!(e
+            .email_body("%d %b %H:%M:%S")
+            .contains("\nTime: 1000000000000000.000000\n"));
+        assert!(e
+            .pretty_alarm()
+            .starts_with("> 1000000000000000.000000 X::Y\n"));
+        // JSON has no NaN: such a ts must not make the pending notice unreadable.
+        let tsv = b"nan\tX::Y\tNotice::ACTION_EMAIL";
+        let fields = ["ts", "note", "actions"].map(str::to_owned);
+        let e = parse(&fields, tsv, "h").unwrap();
+        let line = serde_json::to_vec(&e).unwrap();
+        assert_eq!(serde_json::from_slice::<NoticeEvent>(&line).unwrap(), e);
+    }
+
+    fn text() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+        proptest::option::of(proptest::string::string_regex("(.|\n|\r){0,16}").unwrap())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever a sensor puts in a notice, the alarm digest, the mail body and the rendered
+        /// mail come out without a panic, and no field adds a mail header.
+        #[test]
+        fn notice_mails_never_panic(
+            ts in proptest::prop_oneof![
+                proptest::prelude::any::<f64>(),
+                -1e20f64..1e20,
+                0f64..1e10,
+                proptest::strategy::Just(1e15),
+                proptest::strategy::Just(253_402_300_800.0),
+                proptest::strategy::Just(-62_167_219_201.0),
+            ],
+            fields in proptest::collection::vec(text(), 11),
+            time_fmt in proptest::prop_oneof![
+                proptest::strategy::Just("%d %b %H:%M:%S".to_owned()),
+                proptest::string::string_regex("[%a-zA-Z.:0-9 ]{0,12}").unwrap(),
+            ],
+        ) {
+            let field = |i: usize| fields[i].clone();
+            let event = NoticeEvent {
+                ts,
+                note: field(0).unwrap_or_default(),
+                msg: field(1).unwrap_or_default(),
+                sub: field(2),
+                uid: field(3),
+                orig: field(4).map(|h| (h, field(5).unwrap_or_default())),
+                resp: field(6).map(|h| (h, field(5).unwrap_or_default())),
+                src: field(7),
+                dst: field(8),
+                p: field(9),
+                peer_descr: field(10),
+                host: "h".into(),
+                alarm: true,
+                email: true,
+            };
+            proptest::prop_assert!(event.pretty_alarm().starts_with("> "));
+            let body = event.email_body(&time_fmt);
+            proptest::prop_assert!(body.contains("\nTime: "));
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = crate::testing::config(dir.path(), dir.path()).mail;
+            let mail = crate::mail::Mail {
+                subject: format!("ALERT: {}: {}", event.note, event.msg),
+                to: "root@localhost".into(),
+                body,
+            };
+            let now = crate::clock::from_unix_secs(1_795_388_400);
+            let rendered = crate::mail::render(&cfg, &mail, "notice-0-0", now);
+            let headers = rendered.split("\n\n").next().unwrap_or_default();
+            proptest::prop_assert_eq!(headers.lines().count(), 6, "{}", headers);
+        }
+
+        /// Any ts and fields in a notice.log row, TSV or JSON: parsing and formatting never
+        /// panic, and what is kept for the mailer reads back.
+        #[test]
+        fn notice_rows_never_panic(
+            ts in proptest::prop_oneof![
+                proptest::string::string_regex("-?[0-9]{0,25}(\\.[0-9]{0,9})?(e-?[0-9]{1,3})?").unwrap(),
+                proptest::string::string_regex(".{0,12}").unwrap(),
+                proptest::strategy::Just("1e15".to_owned()),
+                proptest::strategy::Just("inf".to_owned()),
+            ],
+            msg in proptest::string::string_regex("[^\t\n]{0,16}").unwrap(),
+            json in proptest::prelude::any::<bool>(),
+        ) {
+            let fields: Vec<String> = ["ts", "note", "msg", "actions"].map(str::to_owned).to_vec();
+            let line = if json {
+                format!(r#"{{"ts":{ts},"note":"N::X","msg":{},"actions":["Notice::ACTION_EMAIL","Notice::ACTION_ALARM"]}}"#, serde_json::Value::String(msg))
+            } else {
+                format!("{ts}\tN::X\t{msg}\tNotice::ACTION_EMAIL,Notice::ACTION_ALARM")
+            };
+            if let Some(event) = parse(&fields, line.as_bytes(), "h") {
+                event.pretty_alarm();
+                event.email_body("%d %b %H:%M:%S");
+                let kept = serde_json::to_vec(&event).unwrap();
+                let back: NoticeEvent = serde_json::from_slice(&kept).unwrap();
+                proptest::prop_assert_eq!(back.msg, event.msg);
+            }
+        }
     }
 }

@@ -8,11 +8,10 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Local};
 use estuary_config::aggregator::{AggregatorConfig, Durability};
 
 use crate::archive::{sync_dir, Rotated, ROTATED_DIR};
-use crate::clock::{from_unix_secs, next_boundary, unix_secs};
+use crate::clock::{from_unix_secs, local, next_boundary, unix_secs};
 use crate::journal::{hex, FileState, Journal, Mark, Marks, State};
 use crate::pending::{segment_path, NoticePos};
 use crate::route::{host_key, LogName, Route, Router};
@@ -661,8 +660,10 @@ impl Writer {
 
 /// Zeek's `#open`/`#close` format, local time.
 pub fn zeek_time(t: SystemTime) -> String {
-    let t: DateTime<Local> = t.into();
-    t.format("%Y-%m-%d-%H-%M-%S").to_string()
+    match local(t) {
+        Some(t) => t.format("%Y-%m-%d-%H-%M-%S").to_string(),
+        None => unix_secs(t).to_string(),
+    }
 }
 
 fn parse_key(key: &str) -> Option<(LogName, Option<String>)> {

@@ -16,6 +16,8 @@ use std::time::SystemTime;
 use chrono::{DateTime, Local};
 use estuary_config::aggregator::MailConfig;
 
+use crate::clock::{local, unix_secs};
+
 /// A mail before it gets its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
@@ -28,13 +30,16 @@ pub struct Mail {
 /// The complete RFC 5322 message. `id` makes the Message-ID, so a resend after a crash carries
 /// the same id and receivers can tell it is one mail.
 pub fn render(cfg: &MailConfig, mail: &Mail, id: &str, date: SystemTime) -> String {
-    let date: DateTime<Local> = date.into();
+    let date = local(date).unwrap_or_default();
     let host = hostname();
     let mut out = String::with_capacity(mail.body.len() + 512);
     out.push_str(&format!("From: {}\n", cfg.from));
+    // The subject carries a notice's note and msg, which come from network traffic: a line
+    // break in them would add headers (with `sendmail -t`, recipients).
     out.push_str(&format!(
         "Subject: {} {}\n",
-        cfg.subject_prefix, mail.subject
+        cfg.subject_prefix,
+        one_line(&mail.subject)
     ));
     out.push_str(&format!("To: {}\n", mail.to));
     out.push_str(&format!(
@@ -55,11 +60,25 @@ pub fn render(cfg: &MailConfig, mail: &Mail, id: &str, date: SystemTime) -> Stri
     out
 }
 
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// zeekctl's `fmttime`: a time in local time, formatted with `TimeFmt` (strftime). The format
-/// was validated with the config; should it still fail, zeekctl's default is used.
+/// was validated with the config; should it still fail, zeekctl's default is used. A time
+/// outside the years 0 to 9999 is printed as seconds since the epoch.
 pub fn format_time(time_fmt: &str, t: SystemTime) -> String {
+    match local(t) {
+        Some(t) => format_local(time_fmt, &t),
+        None => unix_secs(t).to_string(),
+    }
+}
+
+/// [`format_time`] for a time already in local time.
+pub fn format_local(time_fmt: &str, t: &DateTime<Local>) -> String {
     use std::fmt::Write as _;
-    let t: DateTime<Local> = t.into();
     let mut out = String::new();
     if write!(out, "{}", t.format(time_fmt)).is_err() {
         out.clear();
@@ -112,5 +131,22 @@ mod tests {
         assert_eq!(format_time("%d %b %H:%M:%S", t), "22 Nov 13:00:00");
         assert_eq!(format_time("%Y-%m-%d %H:%M", t), "2026-11-22 13:00");
         assert_eq!(format_time("%Q", t), "22 Nov 13:00:00");
+        let far = crate::clock::from_unix_secs(1_000_000_000_000_000);
+        assert_eq!(format_time("%d %b %H:%M:%S", far), "1000000000000000");
+    }
+
+    #[test]
+    fn a_line_break_in_the_subject_adds_no_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::testing::config(dir.path(), dir.path()).mail;
+        let mail = Mail {
+            subject: "ALERT: X::Y: m\r\nBcc: victim@example.org".into(),
+            to: "root@localhost".into(),
+            body: "x".into(),
+        };
+        let text = render(&cfg, &mail, "1", SystemTime::now());
+        let headers = text.split("\n\n").next().unwrap();
+        assert!(!headers.contains("\nBcc:"), "{headers}");
+        assert!(headers.contains("\nSubject: [Bro] ALERT: X::Y: m  Bcc: victim@example.org\n"));
     }
 }

@@ -9,12 +9,11 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use chrono::{DateTime, Local};
 use estuary_config::aggregator::{AggregatorConfig, MailConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{send, Mail, Queue};
-use crate::clock::{from_unix_secs, unix_secs};
+use crate::clock::{from_unix_secs, local, unix_secs};
 use crate::fsutil::write_atomic;
 use crate::notice::NoticeEvent;
 use crate::pending::{self, NoticePos};
@@ -147,10 +146,12 @@ impl Notifier {
                 if !event.email {
                     continue;
                 }
-                let mail = Mail {
+                let Some(mail) = guarded(at, || Mail {
                     subject: format!("{} {}: {}", self.cfg.alarm_prefix, event.note, event.msg),
                     to: self.cfg.alarms_to.clone(),
                     body: event.email_body(&self.time_fmt),
+                }) else {
+                    continue;
                 };
                 let id = format!("notice-{}-{}", at.segment, at.offset);
                 self.queue.push(&self.cfg, &id, &mail, now)?;
@@ -166,24 +167,26 @@ impl Notifier {
     /// Closes the digest interval at `now`: queues `Alarm summary from HH:MM:SS-HH:MM:SS` with
     /// every alarm committed since the last digest; nothing when there was none.
     pub fn digest(&mut self, committed: NoticePos, now: SystemTime) -> io::Result<bool> {
-        let alarms: Vec<NoticeEvent> = self
+        let alarms: Vec<String> = self
             .read(self.cursors.digest.min(committed), committed)?
             .into_iter()
-            .map(|(_, e)| e)
-            .filter(|e| e.alarm)
+            .filter(|(_, e)| e.alarm)
+            .filter_map(|(at, e)| guarded(at, || e.pretty_alarm()))
             .collect();
-        let open: DateTime<Local> = from_unix_secs(self.cursors.digest_open).into();
-        let close: DateTime<Local> = now.into();
         let queued = !alarms.is_empty();
         if queued {
+            let time = |t: SystemTime| match local(t) {
+                Some(t) => t.format("%H:%M:%S").to_string(),
+                None => unix_secs(t).to_string(),
+            };
             let mail = Mail {
                 subject: format!(
                     "Alarm summary from {}-{}",
-                    open.format("%H:%M:%S"),
-                    close.format("%H:%M:%S")
+                    time(from_unix_secs(self.cursors.digest_open)),
+                    time(now)
                 ),
                 to: self.cfg.alarms_to.clone(),
-                body: alarms.iter().map(NoticeEvent::pretty_alarm).collect(),
+                body: alarms.concat(),
             };
             let id = format!("digest-{}-{}", self.cursors.digest_open, unix_secs(now));
             self.queue.push(&self.cfg, &id, &mail, now)?;
@@ -256,6 +259,23 @@ impl Notifier {
 
     pub fn config(&self) -> &MailConfig {
         &self.cfg
+    }
+}
+
+/// Formats the mail for one notice. Formatting must not panic on any input (see the tests in
+/// [`crate::notice`]); should it all the same, that notice is logged and skipped rather than
+/// killing the mailer thread: its cursor would never pass the notice, and every restart would
+/// panic on it again.
+fn guarded<T>(at: NoticePos, format: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(format)) {
+        Ok(formatted) => Some(formatted),
+        Err(_) => {
+            tracing::error!(
+                ?at,
+                "formatting this pending notice panicked; it is not mailed"
+            );
+            None
+        }
     }
 }
 
@@ -499,5 +519,51 @@ mod tests {
         assert_eq!(n.emails(w.notices_committed(), t).unwrap(), 1);
         n.flush();
         assert_eq!(sent(&sink).len(), 1);
+    }
+
+    /// A sensor sent ts = 1e15 with Notice::ACTION_EMAIL: formatting its time once panicked the
+    /// mailer thread, and again after every restart, as the cursor never moved past it.
+    #[test]
+    fn a_notice_with_a_time_past_chrono_is_mailed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, sink) = config_with_sink(dir.path());
+        let t = from_unix_secs(1_795_388_400);
+        let mut w = Writer::open(&cfg).unwrap();
+        let mut n = Notifier::open(&cfg, t).unwrap();
+        for action in ["Notice::ACTION_EMAIL", "Notice::ACTION_ALARM"] {
+            let body =
+                format!(r#"{{"ts":1e15,"note":"Far::Future","msg":"m","actions":["{action}"]}}"#);
+            let m = Message {
+                host: b"s1",
+                tag: b"bro_notice",
+                body: body.as_bytes(),
+                raw: body.as_bytes(),
+                origin: None,
+            };
+            w.write(&m, t).unwrap();
+        }
+        write_notice(&mut w, "Email::After", "Notice::ACTION_EMAIL", t);
+        w.commit().unwrap();
+        assert_eq!(n.emails(w.notices_committed(), t).unwrap(), 2);
+        assert!(n.digest(w.notices_committed(), t).unwrap());
+        n.flush();
+        let mails = sent(&sink);
+        assert_eq!(mails.len(), 3);
+        let far = mails
+            .iter()
+            .find(|m| m.contains("ALERT: Far::Future"))
+            .unwrap();
+        assert!(far.contains("\nTime: 1000000000000000.000000\n"), "{far}");
+        assert!(mails
+            .iter()
+            .any(|m| m.contains("> 1000000000000000.000000 Far::Future")));
+        assert!(mails.iter().any(|m| m.contains("ALERT: Email::After")));
+    }
+
+    #[test]
+    fn a_notice_whose_formatting_panics_is_skipped() {
+        let at = NoticePos::default();
+        assert_eq!(guarded(at, || 7), Some(7));
+        assert_eq!(guarded(at, || -> u8 { panic!("formatting bug") }), None);
     }
 }
