@@ -14,8 +14,9 @@ use tokio::sync::watch;
 use crate::registry::Registry;
 use crate::wake::Wake;
 
-/// How long the writer sleeps without requests; what was taken in the meantime is saved then.
-const IDLE: Duration = Duration::from_secs(1);
+/// How long the writer sleeps without requests; what was taken in the meantime is saved then, so
+/// a trickle of lines below the request thresholds is saved within this time.
+const IDLE: Duration = Duration::from_millis(50);
 
 /// A point in the registry's sequence of commits: a save that began after a commit was counted
 /// holds that commit.

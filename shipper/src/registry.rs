@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -239,6 +240,10 @@ impl Registry {
         let mut inner = lock(&self.inner);
         let mut dirty: HashSet<usize> = HashSet::new();
         let first = !inner.scanned;
+        // Before new files: rotated files with lines still to ship come first at the open limit.
+        if !inner.candidates.is_empty() {
+            self.adopt_saved(&mut inner, &mut dirty);
+        }
         for (input_ix, input) in self.inputs.iter().enumerate() {
             if self.routes[input_ix].is_empty() {
                 continue;
@@ -283,6 +288,13 @@ impl Registry {
                 if let Some(moved) = inner.files.iter_mut().find(|inc| {
                     inc.input == input_ix && (inc.dev, inc.ino) == (meta.dev(), meta.ino())
                 }) {
+                    let linked = moved.gone_since.is_none()
+                        && fs::metadata(&moved.path)
+                            .is_ok_and(|m| (m.dev(), m.ino()) == (moved.dev, moved.ino));
+                    if linked {
+                        // Another name (a hard link) of a file read at its own path.
+                        continue;
+                    }
                     info!(from = %moved.path.display(), to = %path.display(), id = %moved.id, "file renamed within the input");
                     moved.path = path.clone();
                     moved.gone_since = None;
@@ -324,7 +336,7 @@ impl Registry {
             }
         }
         if first {
-            self.adopt_rotated(&mut inner, &mut dirty);
+            self.adopt_unseen_since_saved(&mut inner, &mut dirty);
             inner.scanned = true;
         }
         self.retire(&mut inner, &mut dirty);
@@ -364,9 +376,15 @@ impl Registry {
             .candidates
             .get_mut(&input.state_file)
             .and_then(|candidates| {
-                let pos = candidates
-                    .iter()
-                    .position(|s| s.ino == meta.ino() && resumable(s, &file))?;
+                let exact = candidates.iter().position(|s| {
+                    (s.dev, s.ino) == (meta.dev(), meta.ino()) && resumable(s, &file)
+                });
+                let remounted = || {
+                    candidates.iter().position(|s| {
+                        s.ino == meta.ino() && s.path == path && resumable(s, &file)
+                    })
+                };
+                let pos = exact.or_else(remounted)?;
                 let saved = candidates.swap_remove(pos);
                 if saved.dev != meta.dev() {
                     info!(path = %path.display(), id = %saved.id, from = saved.dev, to = meta.dev(), "device id changed; same inode and content, resuming");
@@ -438,20 +456,38 @@ impl Registry {
 
     /// State entries whose file is no longer at its path were rotated while we were stopped: find
     /// the same file in the same directory (renamed: same inode; copytruncate: a copy with the same
-    /// content) and finish it under its id. Then rotated files we never saw, changed since the state
-    /// was last written, are read from the start.
-    fn adopt_rotated(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
+    /// content) and finish it under its id. An entry that cannot be opened now (the open-file
+    /// limit, an error other than absence) stays a candidate, kept in the state, and is tried again
+    /// at the next scan; so does one still at its path, which that path's scan resumes.
+    fn adopt_saved(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
         let candidates = std::mem::take(&mut inner.candidates);
         for (state_file, entries) in candidates {
             let Some(input_ix) = self.inputs.iter().position(|i| i.state_file == state_file) else {
                 continue;
             };
+            let mut pending = Vec::new();
+            let open = open_files(inner);
             for saved in entries {
-                dirty.insert(input_ix);
-                let open = open_files(inner);
-                let Some((path, file, meta)) = find_moved(&saved, &open) else {
-                    warn!(path = %saved.path.display(), id = %saved.id, offsets = ?saved.offsets, "a file in the state is gone from its directory; any lines after its saved offsets are lost");
+                // Still at its path (the device id may differ after a remount) and not open yet:
+                // the scan of the path resumes it.
+                let at_path = fs::metadata(&saved.path)
+                    .is_ok_and(|m| m.ino() == saved.ino && !open.contains(&(m.dev(), m.ino())));
+                if at_path || self.at_open_limit(inner, &saved.path) {
+                    pending.push(saved);
                     continue;
+                }
+                let (path, file, meta) = match find_moved(&saved, &open_files(inner)) {
+                    Moved::Found(path, file, meta) => (path, file, meta),
+                    Moved::Gone => {
+                        warn!(path = %saved.path.display(), id = %saved.id, offsets = ?saved.offsets, "a file in the state is gone from its directory; any lines after its saved offsets are lost");
+                        dirty.insert(input_ix);
+                        continue;
+                    }
+                    Moved::Unknown(err) => {
+                        debug!(path = %saved.path.display(), id = %saved.id, %err, "cannot look for a saved file now; trying again");
+                        pending.push(saved);
+                        continue;
+                    }
                 };
                 info!(from = %saved.path.display(), to = %path.display(), id = %saved.id, "finishing file rotated while stopped");
                 let start = self.start_offsets(input_ix, |name| {
@@ -470,8 +506,17 @@ impl Registry {
                     created: saved_created(saved.created_ms),
                     start,
                 });
+                dirty.insert(input_ix);
+            }
+            if !pending.is_empty() {
+                inner.candidates.insert(state_file, pending);
             }
         }
+    }
+
+    /// Rotated files we never saw, changed since the state was last written, are read from the
+    /// start (first scan after a start).
+    fn adopt_unseen_since_saved(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
         for (input_ix, input) in self.inputs.iter().enumerate() {
             let Some(&since) = self.state_written.get(&input.state_file) else {
                 continue;
@@ -744,6 +789,12 @@ impl Registry {
                 created_ms: to_ms(inc.created),
             });
         }
+        // Saved entries not opened yet are kept as they were.
+        for (state_file, pending) in &inner.candidates {
+            if let Some(entries) = out.get_mut(state_file) {
+                entries.extend(pending.iter().cloned());
+            }
+        }
         drop(committed);
         drop(inner);
         for (path, files) in out {
@@ -810,23 +861,41 @@ fn resumable(saved: &FileState, file: &File) -> bool {
     ok(&saved.fingerprint) && ok(&saved.check)
 }
 
+/// Where a saved incarnation is now.
+enum Moved {
+    Found(PathBuf, File, fs::Metadata),
+    Gone,
+    /// The directory or a file could not be read (e.g. no descriptor free): look again later.
+    Unknown(io::Error),
+}
+
 /// The same incarnation elsewhere in the directory of its saved path: renamed (same inode) or
 /// copied (copytruncate: a sibling with the same content), not already open.
-fn find_moved(
-    saved: &FileState,
-    open: &HashSet<(u64, u64)>,
-) -> Option<(PathBuf, File, fs::Metadata)> {
-    let dir = saved.path.parent()?;
+fn find_moved(saved: &FileState, open: &HashSet<(u64, u64)>) -> Moved {
+    let absent = |err: io::Error| match err.kind() {
+        io::ErrorKind::NotFound => Moved::Gone,
+        _ => Moved::Unknown(err),
+    };
+    let Some(dir) = saved.path.parent() else {
+        return Moved::Gone;
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => return absent(err),
+    };
     let mut copies = Vec::new();
-    for entry in fs::read_dir(dir).ok()?.flatten() {
+    for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
         if !meta.is_file() || open.contains(&(meta.dev(), meta.ino())) {
             continue;
         }
         if (meta.dev(), meta.ino()) == (saved.dev, saved.ino) {
             let path = entry.path();
-            let file = File::open(&path).ok()?;
-            return resumable(saved, &file).then_some((path, file, meta));
+            return match File::open(&path) {
+                Ok(file) if resumable(saved, &file) => Moved::Found(path, file, meta),
+                Ok(_) => Moved::Gone,
+                Err(err) => absent(err),
+            };
         }
         copies.push(entry.path());
     }
@@ -840,18 +909,25 @@ fn find_moved(
         }
     };
     let siblings = siblings(&saved.path);
-    newest_first(
+    let copies = newest_first(
         copies
             .into_iter()
             .filter(|p| siblings.contains(p))
             .collect(),
-    )
-    .into_iter()
-    .find_map(|path| {
-        let file = File::open(&path).ok()?;
-        let meta = file.metadata().ok()?;
-        matches(&file).then_some((path, file, meta))
-    })
+    );
+    for path in copies {
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Moved::Unknown(err),
+        };
+        if let Ok(meta) = file.metadata() {
+            if matches(&file) {
+                return Moved::Found(path, file, meta);
+            }
+        }
+    }
+    Moved::Gone
 }
 
 /// Whether `candidate` is named like a rotation of a name `live` accepts: logrotate's
