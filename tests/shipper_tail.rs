@@ -300,6 +300,39 @@ fn case05_mass_rotation_beyond_the_open_file_limit_loses_nothing() {
     s.stop();
 }
 
+/// As above, stopped while the rotated files never seen still wait: they are in the state, and
+/// the restart reads them.
+#[test]
+fn case05_rotated_files_waiting_at_the_open_file_limit_survive_a_restart() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("f*.log", "many:")], &receiver.action());
+    let limit = ["prlimit", "--nofile=328:328", "--"];
+    s.start_under(&limit);
+    let files = 100u64;
+    let write = |p: u64, name: &dyn Fn(u64) -> String| {
+        for i in 0..files {
+            let first = 2 * files * p + 2 * i;
+            append(&s.log(&name(i)), first..first + 2);
+        }
+    };
+    let each = |f: &dyn Fn(u64)| (0..files).for_each(f);
+    write(0, &|i| format!("f{i}.log"));
+    receiver.received.wait_all(0..2 * files, T);
+    s.signal("STOP");
+    write(1, &|i| format!("f{i}.log"));
+    each(&|i| s.rotate(&format!("f{i}.log"), &format!("f{i}.log.1")));
+    write(2, &|i| format!("f{i}.log"));
+    each(&|i| s.rotate(&format!("f{i}.log.1"), &format!("f{i}.log.2")));
+    each(&|i| s.rotate(&format!("f{i}.log"), &format!("f{i}.log.1")));
+    write(3, &|i| format!("f{i}.log"));
+    s.signal("CONT");
+    std::thread::sleep(Duration::from_millis(1500));
+    s.stop();
+    s.start_under(&limit);
+    assert_exactly_once(&receiver, 0..8 * files, &s);
+    s.stop();
+}
+
 /// A restart with more files to finish than may be open: 150 rotated files in the state, 200 new
 /// ones. The saved entries that cannot be opened yet stay in the state and are finished later;
 /// none is taken for gone, and the shipper does not run out of descriptors.

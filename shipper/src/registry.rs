@@ -100,14 +100,6 @@ struct Inner {
     waiting: HashSet<usize>,
 }
 
-/// What a look for files rotated before they were seen found.
-#[derive(Debug, Default)]
-struct Unseen {
-    adopted: bool,
-    /// Some could not be opened at the open-file limit.
-    waiting: bool,
-}
-
 /// A closed file: unchanged since, it holds nothing new.
 #[derive(Debug, PartialEq, Eq)]
 struct Finished {
@@ -154,7 +146,7 @@ impl Registry {
             let written = fs::metadata(&input.state_file).and_then(|m| m.modified());
             let live_created = files
                 .iter()
-                .filter(|f| inputs.iter().any(|i| i.path == f.path) && f.created_ms > 0)
+                .filter(|f| inputs.iter().any(|i| names(&i.path, &f.path)) && f.created_ms > 0)
                 .map(|f| from_ms(f.created_ms))
                 .max();
             if let Some(since) = [written.ok(), live_created].into_iter().flatten().min() {
@@ -319,16 +311,13 @@ impl Registry {
             // seen at the path; it sits beside it. While files wait at the open-file limit, look
             // again from the same time.
             let previous = inner.looked.get(&input_ix).copied();
-            let mut waiting = unopened;
             if let Some(since) = previous.filter(|_| changed || inner.waiting.contains(&input_ix)) {
                 let since = since.checked_sub(MTIME_SLACK).unwrap_or(since);
-                let unseen = self.adopt_unseen(&mut inner, input_ix, since);
-                if unseen.adopted {
+                if self.adopt_unseen(&mut inner, input_ix, since) {
                     dirty.insert(input_ix);
                 }
-                waiting |= unseen.waiting;
             }
-            if waiting {
+            if unopened {
                 inner.waiting.insert(input_ix);
             } else {
                 inner.waiting.remove(&input_ix);
@@ -470,8 +459,9 @@ impl Registry {
             for saved in entries {
                 // Still at its path (the device id may differ after a remount) and not open yet:
                 // the scan of the path resumes it.
-                let at_path = fs::metadata(&saved.path)
-                    .is_ok_and(|m| m.ino() == saved.ino && !open.contains(&(m.dev(), m.ino())));
+                let at_path = names(&self.inputs[input_ix].path, &saved.path)
+                    && fs::metadata(&saved.path)
+                        .is_ok_and(|m| m.ino() == saved.ino && !open.contains(&(m.dev(), m.ino())));
                 if at_path || self.at_open_limit(inner, &saved.path) {
                     pending.push(saved);
                     continue;
@@ -521,26 +511,23 @@ impl Registry {
             let Some(&since) = self.state_written.get(&input.state_file) else {
                 continue;
             };
-            let unseen = self.adopt_unseen(inner, input_ix, since);
-            if unseen.adopted {
+            if self.adopt_unseen(inner, input_ix, since) {
                 dirty.insert(input_ix);
-            }
-            if unseen.waiting {
-                inner.waiting.insert(input_ix);
-                inner.looked.insert(input_ix, since + MTIME_SLACK);
             }
         }
     }
 
     /// Files beside an input's path (or glob), named like its rotations, that are not open, were not
     /// finished as they are now, and changed since `since`: rotated before they were ever seen, so
-    /// they are read from the start.
-    fn adopt_unseen(&self, inner: &mut Inner, input_ix: usize, since: SystemTime) -> Unseen {
+    /// they are read from the start. At the open-file limit such a file becomes a saved entry
+    /// instead, kept in the state and opened when a descriptor is free. Returns whether any was
+    /// found.
+    fn adopt_unseen(&self, inner: &mut Inner, input_ix: usize, since: SystemTime) -> bool {
         let input = &self.inputs[input_ix];
-        let mut unseen = Unseen::default();
         if self.routes[input_ix].is_empty() {
-            return unseen;
+            return false;
         }
+        let mut found = false;
         for path in siblings(&input.path) {
             let open = open_files(inner);
             let Ok(file) = File::open(&path) else {
@@ -548,20 +535,39 @@ impl Registry {
             };
             let Ok(meta) = file.metadata() else { continue };
             let changed = meta.modified().is_ok_and(|m| m >= since);
-            if !changed
-                || open.contains(&(meta.dev(), meta.ino()))
-                || inner.finished.contains(&Finished::of(&meta))
-            {
+            let id = (meta.dev(), meta.ino());
+            let known = open.contains(&id)
+                || inner
+                    .candidates
+                    .values()
+                    .flatten()
+                    .any(|s| (s.dev, s.ino) == id);
+            if !changed || known || inner.finished.contains(&Finished::of(&meta)) {
                 debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
-                continue;
-            }
-            if self.at_open_limit(inner, &path) {
-                unseen.waiting = true;
                 continue;
             }
             let (Ok(id), Ok(fingerprint)) = (FileId::random(), Span::fingerprint(&file)) else {
                 continue;
             };
+            found = true;
+            if self.at_open_limit(inner, &path) {
+                info!(path = %path.display(), %id, "a file rotated before it was seen waits for a free descriptor");
+                inner
+                    .candidates
+                    .entry(input.state_file.clone())
+                    .or_default()
+                    .push(FileState {
+                        id,
+                        path,
+                        dev: meta.dev(),
+                        ino: meta.ino(),
+                        fingerprint,
+                        check: EMPTY,
+                        offsets: BTreeMap::new(),
+                        created_ms: to_ms(SystemTime::now()),
+                    });
+                continue;
+            }
             warn!(path = %path.display(), %id, "reading a file rotated before it was seen from the start");
             inner.files.push(Incarnation {
                 id,
@@ -576,9 +582,8 @@ impl Registry {
                 created: SystemTime::now(),
                 start: self.start_offsets(input_ix, |_| 0),
             });
-            unseen.adopted = true;
         }
-        unseen
+        found
     }
 
     /// Closes rotated and deleted files that every destination has taken completely.
@@ -988,6 +993,15 @@ fn newest_first(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
 
 fn open_files(inner: &Inner) -> HashSet<(u64, u64)> {
     inner.files.iter().map(|inc| (inc.dev, inc.ino)).collect()
+}
+
+/// Whether the input `pattern` (a path or a glob) names `path`.
+fn names(pattern: &Path, path: &Path) -> bool {
+    if is_glob(pattern) {
+        glob::Pattern::new(&pattern.to_string_lossy()).is_ok_and(|p| p.matches_path(path))
+    } else {
+        pattern == path
+    }
 }
 
 fn is_glob(path: &Path) -> bool {
