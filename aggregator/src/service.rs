@@ -61,8 +61,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
-    let cfg = config.clone();
-    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg))
+    let (cfg, now) = (config.clone(), clock.now());
+    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now))
         .await
         .map_err(|e| Error::Io {
             what: "opening the writer".into(),

@@ -204,11 +204,20 @@ pub struct Writer {
 impl Writer {
     /// Opens the writer and recovers: every current file is cut back to its committed length,
     /// files the journal never committed are removed.
-    pub fn open(config: &AggregatorConfig) -> io::Result<Self> {
+    pub fn open(config: &AggregatorConfig, now: SystemTime) -> io::Result<Self> {
         let current_dir = config.log_dir.join("current");
         fs::create_dir_all(current_dir.join(ROTATED_DIR))?;
         fs::create_dir_all(&config.spool_dir)?;
-        let (journal, state) = Journal::open(&config.spool_dir)?;
+        let (journal, mut state) = Journal::open(&config.spool_dir, unix_secs(now))?;
+        // Marks age only while the aggregator runs: shippers replay their unacknowledged
+        // windows once it is back, so the time it was down must not count as their silence.
+        let offline = state.marks.discount_downtime(unix_secs(now));
+        if offline > 0 && config.replay_mark_retention.is_some() {
+            tracing::info!(
+                offline_secs = offline,
+                "high-water marks moved forward by the time since the last line arrived"
+            );
+        }
         let mut writer = Self {
             current_dir,
             spool_dir: config.spool_dir.clone(),
@@ -229,11 +238,12 @@ impl Writer {
             pending_schema: Vec::new(),
             collector: Collector::default(),
         };
-        writer.recover()?;
+        writer.recover(now)?;
         Ok(writer)
     }
 
-    fn recover(&mut self) -> io::Result<()> {
+    /// Ends with a journal compaction, which also keeps the marks as moved by `open`.
+    fn recover(&mut self, now: SystemTime) -> io::Result<()> {
         let mut found = Vec::new();
         list_logs(&self.current_dir, None, &mut found)?;
         crate::pending::adopt_legacy(&self.spool_dir, self.state.notices_segment)?;
@@ -241,7 +251,6 @@ impl Writer {
         if notices.exists() {
             found.push((NOTICES_KEY.to_owned(), notices));
         }
-        let now = SystemTime::now();
         // A file rotated away just before a crash may still be in the journal: forget it, or a
         // new incarnation under the same name would inherit its committed length.
         self.state
@@ -736,7 +745,7 @@ mod tests {
     fn routes_and_drops_replays() {
         let (_d, cfg) = setup();
         let now = from_unix_secs(T0);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         for i in 0..3u64 {
             let body = format!("line{i}\tx\t");
             assert_eq!(
@@ -768,7 +777,7 @@ mod tests {
 
         // Marks survive a restart.
         drop(w);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         assert_eq!(
             w.write(&msg("s1", "bro_conn", "dup", Some((7, 20))), now)
                 .unwrap(),
@@ -796,7 +805,7 @@ mod tests {
         );
         use crate::clock::Clock as _;
         let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
         // Two incarnations of a rotated file from s1, one from s2, all old.
         for (host, file, off) in [("s1", 1, 0), ("s1", 1, 10), ("s1", 2, 0), ("s2", 5, 0)] {
             let m = msg(host, "bro_conn", "old", Some((file, off)));
@@ -830,7 +839,7 @@ mod tests {
         let replay = msg("s1", "bro_conn", "dup", Some((2, 20)));
         assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
         drop(w);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
         assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
         let replay = msg("s1", "bro_conn", "dup", Some((3, 0)));
         assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
@@ -839,11 +848,61 @@ mod tests {
         assert_eq!(w.write(&late, clock.now()).unwrap(), Outcome::Written);
     }
 
+    /// Marks are pruned at the rotation right after startup, before any shipper could replay:
+    /// a downtime longer than the retention must not count as silence, or every replay of an
+    /// unacknowledged window would be written twice. Silence while running still counts.
+    #[test]
+    fn downtime_does_not_count_as_silence() {
+        let (_d, mut cfg) = setup();
+        let hour = Duration::from_secs(3600);
+        cfg.replay_mark_retention = Some(hour);
+        use crate::clock::Clock as _;
+        let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
+        let m = msg("s2", "bro_conn", "a", Some((5, 0)));
+        assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
+        w.commit().unwrap();
+        clock.advance(hour / 2);
+        for off in [0, 10] {
+            let m = msg("s1", "bro_conn", "a", Some((1, off)));
+            assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
+        }
+        w.commit().unwrap();
+        drop(w);
+
+        // Down for two hours; the service rotates whatever is due at once.
+        clock.advance(2 * hour);
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
+        w.rotate(clock.now()).unwrap();
+        for replay in [
+            msg("s1", "bro_conn", "dup", Some((1, 10))),
+            msg("s2", "bro_conn", "dup", Some((5, 0))),
+        ] {
+            assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        }
+        let m = msg("s1", "bro_conn", "b", Some((1, 20)));
+        assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
+        w.commit().unwrap();
+
+        // s2 has now been silent for 30 + 45 minutes of uptime, s1 for 45.
+        clock.advance(hour * 3 / 4);
+        w.rotate(clock.now()).unwrap();
+        assert_eq!(journal_marks(&cfg), ["M s1 1 20"]);
+        // A restart right away moves nothing.
+        drop(w);
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
+        w.rotate(clock.now()).unwrap();
+        let replay = msg("s1", "bro_conn", "dup", Some((1, 20)));
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        let late = msg("s2", "bro_conn", "late", Some((5, 0)));
+        assert_eq!(w.write(&late, clock.now()).unwrap(), Outcome::Written);
+    }
+
     #[test]
     fn marks_are_kept_forever_without_retention() {
         let (_d, mut cfg) = setup();
         cfg.replay_mark_retention = None;
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, from_unix_secs(T0)).unwrap();
         w.write(
             &msg("s1", "bro_conn", "a", Some((1, 0))),
             from_unix_secs(T0),
@@ -857,7 +916,7 @@ mod tests {
     fn crash_before_commit_loses_nothing_and_doubles_nothing() {
         let (_d, cfg) = setup();
         let now = from_unix_secs(T0);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         w.write(&msg("s1", "bro_conn", "a", Some((1, 0))), now)
             .unwrap();
         w.commit().unwrap();
@@ -869,7 +928,7 @@ mod tests {
         }
         assert_eq!(read(&cfg, "conn.log"), "a\nb\n");
         drop(w);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         assert_eq!(read(&cfg, "conn.log"), "a\n");
         // The sender had no acknowledgement for b and sends it again: accepted exactly once.
         assert_eq!(
@@ -899,7 +958,7 @@ mod tests {
         std::env::set_var("TZ", "UTC");
         let (_d, cfg) = setup();
         let now = from_unix_secs(T0);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         send_header(&mut w, "s1", HEADER, now);
         w.write(&msg("s1", "bro_conn", "1\tA", None), now).unwrap();
         send_header(&mut w, "s2", HEADER, now);
@@ -936,7 +995,7 @@ mod tests {
 
         // After a restart s3 still goes to its own file.
         drop(w);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         w.write(&msg("s3", "bro_conn", "4\tD\t9", None), now)
             .unwrap();
         w.commit().unwrap();
@@ -949,7 +1008,7 @@ mod tests {
         std::env::set_var("TZ", "UTC");
         let (_d, cfg) = setup();
         let t = from_unix_secs(T0 + 100);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, t).unwrap();
         send_header(&mut w, "s1", HEADER, t);
         w.write(&msg("s1", "bro_conn", "1\tA", None), t).unwrap();
         // Not yet due.
@@ -980,7 +1039,7 @@ mod tests {
         let (_d, mut cfg) = setup();
         cfg.routing.per_host = true;
         let now = from_unix_secs(T0);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         w.write(&msg("s1", "bro_dns", "x", None), now).unwrap();
         w.write(&msg("../../etc", "bro_dns", "y", None), now)
             .unwrap();
@@ -1016,7 +1075,7 @@ mod tests {
         ) {
             let (dir, mut cfg) = setup();
             cfg.routing.per_host = per_host;
-            let mut w = Writer::open(&cfg).unwrap();
+            let mut w = Writer::open(&cfg, from_unix_secs(T0)).unwrap();
             let now = from_unix_secs(T0);
             for (host, tag, body, origin) in &msgs {
                 let m = Message { host, tag, body, raw: body, origin: *origin };
@@ -1048,7 +1107,7 @@ mod tests {
     fn notices_are_recorded_for_mail() {
         let (_d, cfg) = setup();
         let now = from_unix_secs(T0);
-        let mut w = Writer::open(&cfg).unwrap();
+        let mut w = Writer::open(&cfg, now).unwrap();
         w.write(
             &msg(
                 "s1",

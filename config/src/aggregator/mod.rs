@@ -62,8 +62,8 @@ pub struct AggregatorConfig {
     /// When a message counts as written (before a RELP ack is sent).
     pub durability: Durability,
     /// `ReplayMarkRetention`: how long the exactly-once high-water mark of a shipper file is
-    /// kept after its last line arrived (`None` = forever). A shipper that replays a file after
-    /// a longer outage gets those lines written twice.
+    /// kept after its last line arrived, counting only time the aggregator runs (`None` =
+    /// forever). A shipper that replays a file after a longer outage gets those lines twice.
     pub replay_mark_retention: Option<Duration>,
 }
 
