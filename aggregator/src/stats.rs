@@ -88,6 +88,9 @@ pub struct Stats {
     started: u64,
     peers: Mutex<BTreeMap<String, Counters>>,
     paused: std::sync::atomic::AtomicBool,
+    /// Held while the status file is replaced: the periodic write (a blocking job that
+    /// outlives its aborted task at shutdown) and the final one share its temporary file.
+    status_file: Mutex<()>,
 }
 
 impl Stats {
@@ -132,6 +135,7 @@ impl Stats {
     /// Replaces the status file atomically but without fsync: it is a snapshot rewritten every
     /// second, and two fsyncs a second cost a loaded disk more than a lost snapshot is worth.
     pub fn write_status(&self, spool_dir: &Path, now: SystemTime) -> io::Result<()> {
+        let _writing = self.status_file.lock().unwrap_or_else(|p| p.into_inner());
         let json = serde_json::to_vec_pretty(&self.snapshot(now)).map_err(io::Error::other)?;
         replace(&spool_dir.join(STATUS_FILE), &json)
     }
@@ -216,5 +220,30 @@ mod tests {
             )),
             "{report}"
         );
+    }
+
+    /// Shutdown aborts the status task, but its blocking write goes on while the final one
+    /// starts: both used the same temporary file, so one could rename the other's away (ENOENT,
+    /// a non-zero exit after a clean SIGTERM) or leave a truncated status.json.
+    #[test]
+    fn concurrent_status_writes_do_not_trip_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = std::sync::Arc::new(Stats::new(crate::clock::from_unix_secs(100)));
+        stats.add("127.0.0.1", &Counters::default());
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let (stats, dir) = (stats.clone(), dir.path().to_path_buf());
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        stats.write_status(&dir, crate::clock::from_unix_secs(i))?;
+                    }
+                    io::Result::Ok(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap().unwrap();
+        }
+        assert_eq!(read_status(dir.path()).unwrap().peers.len(), 1);
     }
 }
