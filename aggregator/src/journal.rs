@@ -125,6 +125,9 @@ pub struct Journal {
     file: File,
     size: u64,
     seq: u64,
+    /// A failed group could not be cut off: the next one would merge with it on replay, so
+    /// nothing is committed until the cut (or a compaction) succeeds.
+    torn: bool,
 }
 
 impl Journal {
@@ -144,6 +147,7 @@ impl Journal {
             path,
             size: 0,
             seq,
+            torn: false,
         };
         // Start from a clean snapshot: drops any partial group at the end.
         journal.compact(&state)?;
@@ -152,6 +156,15 @@ impl Journal {
 
     /// Appends one group and closes it with `C`. `sync` makes it durable against power loss.
     pub fn commit(&mut self, mut group: Vec<u8>, sync: bool) -> io::Result<()> {
+        if self.torn {
+            self.file.set_len(self.size).map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!("cutting a failed group off the journal: {err}"),
+                )
+            })?;
+            self.torn = false;
+        }
         self.seq += 1;
         writeln!(group, "C {}", self.seq)?;
         let written = self.file.write_all(&group).and_then(|()| match sync {
@@ -161,7 +174,8 @@ impl Journal {
         if let Err(err) = written {
             // A partial group would merge with the next one on replay: cut it off.
             if let Err(cut) = self.file.set_len(self.size) {
-                tracing::error!(%cut, "cannot cut a failed group off the journal");
+                tracing::error!(%cut, "cannot cut a failed group off the journal; no commit until it can");
+                self.torn = true;
             }
             return Err(err);
         }
@@ -195,6 +209,7 @@ impl Journal {
         write_atomic(&self.path, &snap)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.size = snap.len() as u64;
+        self.torn = false;
         Ok(())
     }
 }
@@ -321,5 +336,27 @@ mod tests {
         assert_eq!(state.marks.iter().next().unwrap().2.updated, now);
         assert_eq!(state.schemas["conn.log"], b"#\t".to_vec());
         assert!(state.existed);
+    }
+
+    /// A group failed half-written and could not be cut off either: the next group must not
+    /// be appended to its rest, or replay would take both as one.
+    #[test]
+    fn no_group_follows_a_failed_one_left_in_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let (mut j, _) = Journal::open(dir.path(), 0).unwrap();
+        j.commit(b"L conn.log 10 5\n".to_vec(), false).unwrap();
+        // The failing write left part of its group; cutting it off fails as well.
+        let mut append = OpenOptions::new().append(true).open(&path).unwrap();
+        append.write_all(b"L conn.log 99 5\n").unwrap();
+        j.file = File::open(&path).unwrap();
+        assert!(j
+            .commit(b"L conn.log 99 5\nM h 1 9\n".to_vec(), false)
+            .is_err());
+        j.file = append;
+        j.commit(b"M h 1 7\n".to_vec(), false).unwrap();
+        let (_, state) = Journal::open(dir.path(), 0).unwrap();
+        assert_eq!(state.files["conn.log"], FileState { len: 10, open: 5 });
+        assert_eq!(state.marks.get("h", 1), Some(7));
     }
 }
