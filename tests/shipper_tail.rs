@@ -534,12 +534,28 @@ impl LoopFs {
     /// Unmounts (if mounted) and mounts the image through a new loop device: the file system
     /// comes back with the same inodes under another device id, as a remounted NFS share does.
     fn mount_again(&mut self) -> bool {
+        self.remount(&[])
+    }
+
+    /// As [`LoopFs::mount_again`], detaching the old mount lazily: open files stay readable.
+    fn remount_lazily(&mut self) -> bool {
+        self.remount(&["-l"])
+    }
+
+    fn remount(&mut self, umount_flags: &[&str]) -> bool {
         if !self.devices.is_empty() {
-            assert!(Command::new("umount")
+            // What was written reaches the image, as it reaches an NFS server.
+            assert!(Command::new("sync")
+                .arg("-f")
                 .arg(&self.at)
                 .status()
                 .unwrap()
                 .success());
+            let umount = Command::new("umount")
+                .args(umount_flags)
+                .arg(&self.at)
+                .status();
+            assert!(umount.unwrap().success(), "umount {}", self.at.display());
         }
         let Ok(out) = Command::new("losetup")
             .args(["-f", "--show"])
@@ -588,6 +604,26 @@ fn case17_remount_under_a_new_device_id_sends_nothing_again() {
     assert_ne!(device(&s), before, "the remount kept the device id");
     append(&s.log("app.log"), 100..150);
     s.start();
+    assert_exactly_once(&receiver, 0..150, &s);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&receiver, 0..150, &s);
+    assert!(s.output().contains("device id changed"), "{}", s.output());
+    s.stop();
+    drop(fs);
+}
+
+/// Case 17 while running: the share is detached (lazily, as a stale NFS mount goes) and mounted
+/// again under another device id while the shipper reads it. The file is read on, not again.
+#[test]
+fn case17_remount_while_running_reads_on_without_sending_again() {
+    let (receiver, mut s) = app_log_to_tcp();
+    let Some(mut fs) = LoopFs::new(s.dir.path().join("logs.img"), &s.logs) else {
+        eprintln!("SKIPPED: cannot attach and mount a loop device here (needs root)");
+        return;
+    };
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    assert!(fs.remount_lazily(), "mount through a second loop device");
+    append(&s.log("app.log"), 100..150);
     assert_exactly_once(&receiver, 0..150, &s);
     std::thread::sleep(Duration::from_millis(500));
     assert_exactly_once(&receiver, 0..150, &s);

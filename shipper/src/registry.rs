@@ -269,6 +269,10 @@ impl Registry {
                         continue;
                     }
                     Some(inc) => {
+                        if inc.ino == meta.ino() && remounted(inc, path) {
+                            dirty.insert(input_ix);
+                            continue;
+                        }
                         info!(path = %path.display(), id = %inc.id, "file rotated");
                         inc.gone_since = Some(Instant::now());
                     }
@@ -864,6 +868,25 @@ const EMPTY: Span = Span {
 fn resumable(saved: &FileState, file: &File) -> bool {
     let ok = |span: &Span| span.matches(file).unwrap_or(false);
     ok(&saved.fingerprint) && ok(&saved.check)
+}
+
+/// The same inode with the same content under another device id: the file system was mounted
+/// again (failure case 17). The incarnation goes on through a descriptor of the new mount.
+fn remounted(inc: &mut Incarnation, path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let same = |span: &Span| span.len == 0 || span.matches(&file).unwrap_or(false);
+    if meta.ino() != inc.ino || !same(&inc.fingerprint) || !same(&inc.check) {
+        return false;
+    }
+    info!(path = %path.display(), id = %inc.id, from = inc.dev, to = meta.dev(), "device id changed; same inode and content, reading on");
+    inc.file = Arc::new(file);
+    inc.dev = meta.dev();
+    true
 }
 
 /// Where a saved incarnation is now.
