@@ -328,18 +328,23 @@ impl Registry {
                 inner.looked.insert(input_ix, looked);
             }
         }
+        // Entries left to their path that it did not resume (content replaced: a copytruncate
+        // while stopped) are looked for beside it before anything there counts as never seen.
+        if !inner.candidates.is_empty() {
+            self.adopt_saved(&mut inner, &mut dirty);
+        }
         if first {
             self.adopt_unseen_since_saved(&mut inner, &mut dirty);
             inner.scanned = true;
         }
         self.retire(&mut inner, &mut dirty);
         if !dirty.is_empty() {
-            inner.generation += 1;
             let state_files: HashSet<PathBuf> = dirty
                 .iter()
                 .map(|&i| self.inputs[i].state_file.clone())
                 .collect();
             self.persist_locked(inner, &state_files);
+            self.publish();
         }
     }
 
@@ -738,8 +743,14 @@ impl Registry {
         }
         inner.files.push(fresh);
         inner.files.extend(unseen);
-        inner.generation += 1;
         self.persist_locked(inner, &HashSet::from([state_file]));
+        self.publish();
+    }
+
+    /// Lets readers see the incarnations as they are now: called once they are in the state file,
+    /// so that no line goes out under an id a restart would not know.
+    fn publish(&self) {
+        lock(&self.inner).generation += 1;
     }
 
     /// Writes every state file (on a timer and at shutdown).
