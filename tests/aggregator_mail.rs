@@ -1,7 +1,8 @@
 //! Mail from the real binary to a real SMTP server (aiosmtpd) started by the test: the alarm
 //! digest at rotation, a Notice::ACTION_EMAIL notice at once (its time printed with `TimeFmt`, as
 //! zeekctl prints times), and a mail queued while the relay is down surviving a `kill -9` and
-//! being delivered exactly once when the relay comes back.
+//! being delivered exactly once when the relay comes back. A notice whose time chrono cannot
+//! hold does not stop mail.
 
 mod common;
 
@@ -216,4 +217,51 @@ fn mail_queued_while_relay_is_down_survives_kill9_and_is_sent_once() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(inbox(&inbox_dir).len(), 1, "sent twice");
     assert_eq!(queued(), 0);
+}
+
+/// A sensor's ts = 1e15 (some 31 million years ahead) once panicked the mailer thread: that
+/// mail and every later one, digest and segment deletion stopped, after every restart too.
+#[test]
+fn a_notice_time_past_chrono_does_not_stop_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = free_tcp_port();
+    let (_server, inbox_dir) = smtp_server(dir.path(), smtp);
+    let mut agg = Aggregator::start(
+        dir.path(),
+        &format!("SmtpServer = 127.0.0.1:{smtp}\nMailAlarms = 1\n"),
+    );
+    let far = notice("Far::Future", "from the far future", "Notice::ACTION_EMAIL").replacen(
+        "1795352400.250000",
+        "1000000000000000",
+        1,
+    );
+    send_notices(
+        agg.tcp,
+        &[
+            far,
+            notice("Scan::Port_Scan", "after it", "Notice::ACTION_EMAIL"),
+        ],
+    );
+    let mails = wait_for(
+        Duration::from_secs(20),
+        &format!("two mails; {}", agg.daemon.output()),
+        || {
+            let m = inbox(&inbox_dir);
+            (m.len() >= 2).then_some(m)
+        },
+    );
+    let far = mails
+        .iter()
+        .find(|m| m.contains("ALERT: Far::Future"))
+        .expect("the far-future notice mailed");
+    assert!(far.contains("\nTime: 1000000000000000.000000\n"), "{far}");
+    assert!(mails
+        .iter()
+        .any(|m| m.contains("ALERT: Scan::Port_Scan: after it")));
+    let status = agg.daemon.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        agg.daemon.output()
+    );
 }
