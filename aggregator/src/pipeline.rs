@@ -332,31 +332,51 @@ fn mailer(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let now = clock.now();
         let len = committed_notices(&committed);
-        match notifier.emails(len, now) {
-            Ok(n) => waiting |= n > 0,
-            Err(err) => tracing::error!(%err, "cannot queue notice mails"),
-        }
-        if let Some(MailJob::Digest(at)) = job {
-            match notifier.digest(len, at) {
-                Ok(true) => {
-                    tracing::info!("alarm digest queued");
-                    waiting = true;
-                }
-                Ok(false) => {}
-                Err(err) => tracing::error!(%err, "cannot queue the alarm digest"),
-            }
-        }
-        // Retry on the timer; otherwise only when something new was queued.
-        if waiting || job.is_none() {
-            notifier.flush();
-            waiting = notifier
-                .queue()
-                .pending()
-                .map(|p| !p.is_empty())
-                .unwrap_or(true);
-        }
+        // A bug must not end mail for good with a message on stderr only: the cursors move only
+        // after a mail is queued, so a pass cut short is simply done again.
+        let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            mail_pass(&mut notifier, job, len, clock.now(), waiting)
+        }));
+        waiting = pass.unwrap_or_else(|_| {
+            tracing::error!("the mailer panicked; retrying, but mail may be stuck");
+            true
+        });
     }
     notifier.flush();
+}
+
+/// Queues what `job` and the newly committed notices call for, and sends when there is mail
+/// to send; returns whether mail is still waiting.
+fn mail_pass(
+    notifier: &mut Notifier,
+    job: Option<MailJob>,
+    committed: NoticePos,
+    now: SystemTime,
+    mut waiting: bool,
+) -> bool {
+    match notifier.emails(committed, now) {
+        Ok(n) => waiting |= n > 0,
+        Err(err) => tracing::error!(%err, "cannot queue notice mails"),
+    }
+    if let Some(MailJob::Digest(at)) = job {
+        match notifier.digest(committed, at) {
+            Ok(true) => {
+                tracing::info!("alarm digest queued");
+                waiting = true;
+            }
+            Ok(false) => {}
+            Err(err) => tracing::error!(%err, "cannot queue the alarm digest"),
+        }
+    }
+    // Retry on the timer; otherwise only when something new was queued.
+    if waiting || job.is_none() {
+        notifier.flush();
+        waiting = notifier
+            .queue()
+            .pending()
+            .map(|p| !p.is_empty())
+            .unwrap_or(true);
+    }
+    waiting
 }
