@@ -101,10 +101,15 @@ impl Marks {
             return 0;
         };
         let offline = now.saturating_sub(latest);
-        for mark in self.0.values_mut().flat_map(HashMap::values_mut) {
-            mark.updated = mark.updated.saturating_add(offline);
-        }
+        self.discount(offline);
         offline
+    }
+
+    /// Moves every mark forward by `secs` that must not count as silence.
+    pub fn discount(&mut self, secs: u64) {
+        for mark in self.0.values_mut().flat_map(HashMap::values_mut) {
+            mark.updated = mark.updated.saturating_add(secs);
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -19,6 +19,9 @@ use crate::schema::{self, Collector, Meta};
 
 /// Buffered bytes per file before they go to the kernel.
 const FLUSH_AT: usize = 256 << 10;
+/// How much later than one rotation interval after the last the next rotation may come (the
+/// writer can be busy) before the gap counts as a jump of the wall clock, not as time passing.
+const ROTATION_SLACK: Duration = Duration::from_secs(600);
 /// The active pending-notices segment, where notices seen in notice.log wait for the mailer
 /// (committed like a log file; see [`crate::pending`]).
 pub const NOTICES_KEY: &str = "@notices";
@@ -199,6 +202,8 @@ pub struct Writer {
     pending_marks: Marks,
     pending_schema: Vec<u8>,
     collector: Collector,
+    /// When marks were last pruned (epoch seconds), to tell a clock jump from time passing.
+    pruned_at: u64,
 }
 
 impl Writer {
@@ -237,6 +242,7 @@ impl Writer {
             pending_marks: Marks::default(),
             pending_schema: Vec::new(),
             collector: Collector::default(),
+            pruned_at: unix_secs(now),
         };
         writer.recover(now)?;
         Ok(writer)
@@ -567,17 +573,34 @@ impl Writer {
     /// rewrites the journal without them. Shipper file ids are new for every incarnation of a
     /// file, so without this the marks would grow by one per rotated file per sender forever.
     fn prune_marks(&mut self, now: SystemTime) -> io::Result<()> {
+        let now = unix_secs(now);
+        let gap = now.saturating_sub(std::mem::replace(&mut self.pruned_at, now));
         let Some(retention) = self.replay_mark_retention else {
             return Ok(());
         };
-        let cutoff = unix_secs(now).saturating_sub(retention.as_secs());
-        let dropped = self.state.marks.prune(cutoff);
+        // The service rotates once per interval: a longer gap is the wall clock jumping ahead
+        // (or the writer stalled), which is no more silence than a downtime is.
+        let jumped = !self.rotation_interval.is_zero()
+            && gap > (self.rotation_interval + ROTATION_SLACK).as_secs();
+        if jumped {
+            tracing::warn!(
+                gap_secs = gap,
+                "the wall clock jumped ahead between two rotations; high-water marks moved with it"
+            );
+            self.state.marks.discount(gap);
+        }
+        let dropped = self
+            .state
+            .marks
+            .prune(now.saturating_sub(retention.as_secs()));
         if dropped > 0 {
             tracing::info!(
                 dropped,
                 kept = self.state.marks.len(),
                 "forgot high-water marks of shipper files silent for longer than ReplayMarkRetention"
             );
+        }
+        if dropped > 0 || jumped {
             self.journal.compact(&self.state)?;
         }
         Ok(())
@@ -796,6 +819,15 @@ mod tests {
         latest.into_values().collect()
     }
 
+    /// Runs the writer for `hours`, rotating every hour as the service does.
+    fn run_hours(w: &mut Writer, clock: &crate::clock::ManualClock, hours: u64) {
+        use crate::clock::Clock as _;
+        for _ in 0..hours {
+            clock.advance(Duration::from_secs(3600));
+            w.rotate(clock.now()).unwrap();
+        }
+    }
+
     #[test]
     fn marks_silent_past_retention_are_pruned_and_compacted_away() {
         let (_d, cfg) = setup();
@@ -812,7 +844,7 @@ mod tests {
             assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
         }
         w.commit().unwrap();
-        clock.advance(Duration::from_secs(6 * 86_400));
+        run_hours(&mut w, &clock, 6 * 24);
         // s1's file 2 is still being written; file 3 is new.
         for (file, off) in [(2, 20), (3, 0)] {
             let m = msg("s1", "bro_conn", "recent", Some((file, off)));
@@ -825,8 +857,7 @@ mod tests {
             "nothing is older than the retention yet"
         );
 
-        clock.advance(Duration::from_secs(86_400 + 3600));
-        w.rotate(clock.now()).unwrap();
+        run_hours(&mut w, &clock, 25);
         assert_eq!(journal_marks(&cfg), ["M s1 2 20", "M s1 3 0"]);
         let journal = fs::read_to_string(cfg.spool_dir.join("commit.journal")).unwrap();
         assert_eq!(
@@ -896,6 +927,33 @@ mod tests {
         assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
         let late = msg("s2", "bro_conn", "late", Some((5, 0)));
         assert_eq!(w.write(&late, clock.now()).unwrap(), Outcome::Written);
+    }
+
+    /// A forward jump of the wall clock between two rotations is not silence either; the marks
+    /// keep their lead over a restart, and silence after the jump still counts.
+    #[test]
+    fn a_clock_jump_does_not_count_as_silence() {
+        let (_d, mut cfg) = setup();
+        let hour = Duration::from_secs(3600);
+        cfg.replay_mark_retention = Some(hour);
+        use crate::clock::Clock as _;
+        let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
+        let m = msg("s1", "bro_conn", "a", Some((1, 0)));
+        assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
+        w.commit().unwrap();
+        clock.advance(hour / 2);
+        w.rotate(clock.now()).unwrap();
+        clock.advance(3 * hour);
+        w.rotate(clock.now()).unwrap();
+        let replay = msg("s1", "bro_conn", "dup", Some((1, 0)));
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        drop(w);
+        let mut w = Writer::open(&cfg, clock.now()).unwrap();
+        w.rotate(clock.now()).unwrap();
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
+        run_hours(&mut w, &clock, 2);
+        assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Written);
     }
 
     #[test]
