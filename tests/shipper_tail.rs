@@ -263,6 +263,9 @@ fn case05_mass_rotation_of_many_files_loses_nothing() {
     s.stop();
 }
 
+/// 328 descriptors leave room for 200 open files.
+const PRLIMIT_200_FILES: [&str; 3] = ["prlimit", "--nofile=328:328", "--"];
+
 /// Case 5 beyond the descriptor limit: 100 files rotated twice while the scanner starves leave
 /// 300 files to read, more than may be open. The rotated files never seen wait (nothing of them
 /// is dropped) and are read once the finished ones are closed.
@@ -270,8 +273,36 @@ fn case05_mass_rotation_of_many_files_loses_nothing() {
 fn case05_mass_rotation_beyond_the_open_file_limit_loses_nothing() {
     let receiver = Receiver::tcp();
     let mut s = Shipper::new(&[("f*.log", "many:")], &receiver.action());
-    // 328 descriptors leave room for 200 open files.
-    s.start_under(&["prlimit", "--nofile=328:328", "--"]);
+    s.start_under(&PRLIMIT_200_FILES);
+    let expected = rotate_100_files_twice_while_stopped(&receiver, &s);
+    assert_exactly_once(&receiver, expected, &s);
+    assert!(
+        s.output().contains("open file limit reached"),
+        "{}",
+        s.output()
+    );
+    s.stop();
+}
+
+/// As above, stopped while the rotated files never seen still wait: they are in the state, and
+/// the restart reads them.
+#[test]
+fn case05_rotated_files_waiting_at_the_open_file_limit_survive_a_restart() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("f*.log", "many:")], &receiver.action());
+    s.start_under(&PRLIMIT_200_FILES);
+    let expected = rotate_100_files_twice_while_stopped(&receiver, &s);
+    std::thread::sleep(Duration::from_millis(1500));
+    s.stop();
+    s.start_under(&PRLIMIT_200_FILES);
+    assert_exactly_once(&receiver, expected, &s);
+    s.stop();
+}
+
+/// Ships two lines to each of `f0.log` .. `f99.log`, then with the shipper stopped (SIGSTOP)
+/// writes to, and rotates, every file twice (`.1` -> `.2`, current -> `.1`, a new current), and
+/// lets it go on. Returns the sequence numbers written.
+fn rotate_100_files_twice_while_stopped(receiver: &Receiver, s: &Shipper) -> std::ops::Range<u64> {
     let files = 100u64;
     // Phase p writes two lines to every file: 2 * files * p + 2 * i, and the next.
     let write = |p: u64, name: &dyn Fn(u64) -> String| {
@@ -291,46 +322,7 @@ fn case05_mass_rotation_beyond_the_open_file_limit_loses_nothing() {
     each(&|i| s.rotate(&format!("f{i}.log"), &format!("f{i}.log.1")));
     write(3, &|i| format!("f{i}.log"));
     s.signal("CONT");
-    assert_exactly_once(&receiver, 0..8 * files, &s);
-    assert!(
-        s.output().contains("open file limit reached"),
-        "{}",
-        s.output()
-    );
-    s.stop();
-}
-
-/// As above, stopped while the rotated files never seen still wait: they are in the state, and
-/// the restart reads them.
-#[test]
-fn case05_rotated_files_waiting_at_the_open_file_limit_survive_a_restart() {
-    let receiver = Receiver::tcp();
-    let mut s = Shipper::new(&[("f*.log", "many:")], &receiver.action());
-    let limit = ["prlimit", "--nofile=328:328", "--"];
-    s.start_under(&limit);
-    let files = 100u64;
-    let write = |p: u64, name: &dyn Fn(u64) -> String| {
-        for i in 0..files {
-            let first = 2 * files * p + 2 * i;
-            append(&s.log(&name(i)), first..first + 2);
-        }
-    };
-    let each = |f: &dyn Fn(u64)| (0..files).for_each(f);
-    write(0, &|i| format!("f{i}.log"));
-    receiver.received.wait_all(0..2 * files, T);
-    s.signal("STOP");
-    write(1, &|i| format!("f{i}.log"));
-    each(&|i| s.rotate(&format!("f{i}.log"), &format!("f{i}.log.1")));
-    write(2, &|i| format!("f{i}.log"));
-    each(&|i| s.rotate(&format!("f{i}.log.1"), &format!("f{i}.log.2")));
-    each(&|i| s.rotate(&format!("f{i}.log"), &format!("f{i}.log.1")));
-    write(3, &|i| format!("f{i}.log"));
-    s.signal("CONT");
-    std::thread::sleep(Duration::from_millis(1500));
-    s.stop();
-    s.start_under(&limit);
-    assert_exactly_once(&receiver, 0..8 * files, &s);
-    s.stop();
+    0..8 * files
 }
 
 /// A restart with more files to finish than may be open: 150 rotated files in the state, 200 new
@@ -340,8 +332,7 @@ fn case05_rotated_files_waiting_at_the_open_file_limit_survive_a_restart() {
 fn case05_restart_with_more_rotated_files_than_may_be_open_loses_nothing() {
     let receiver = Receiver::tcp();
     let mut s = Shipper::new(&[("f*.log", "many:")], &receiver.action());
-    let limit = ["prlimit", "--nofile=328:328", "--"];
-    s.start_under(&limit);
+    s.start_under(&PRLIMIT_200_FILES);
     for i in 0..150u64 {
         append(&s.log(&format!("f{i}.log")), i..i + 1);
     }
@@ -358,7 +349,7 @@ fn case05_restart_with_more_rotated_files_than_may_be_open_loses_nothing() {
     for j in 0..200u64 {
         append(&s.log(&format!("f{}.log", 1000 + j)), 300 + j..301 + j);
     }
-    s.start_under(&limit);
+    s.start_under(&PRLIMIT_200_FILES);
     assert_exactly_once(&receiver, 0..500, &s);
     assert!(
         !s.output().contains("gone from its directory"),
