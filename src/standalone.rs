@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use nix::sys::prctl;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
@@ -161,9 +162,15 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 
 fn start(exe: &Path, role: &Role) -> anyhow::Result<Child> {
     tracing::info!(role = role.name, args = ?role.args, "starting");
-    Command::new(exe)
-        .args(&role.args)
-        .kill_on_drop(true)
+    let mut command = Command::new(exe);
+    command.args(&role.args).kill_on_drop(true);
+    // A supervisor killed by SIGKILL cannot stop its children; the kernel then sends them SIGTERM.
+    // SAFETY: the closure runs between fork and exec and only makes the prctl system call, which
+    // is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
+    }
+    command
         .spawn()
         .with_context(|| format!("start the {}", role.name))
 }

@@ -56,3 +56,44 @@ fn standalone_delivers_every_sensor_row_to_the_aggregator() {
     assert!(status.success(), "exit status {status}");
     assert!(dir.join("etc/ship.toml").exists() && dir.join("etc/aggregate.cfg").exists());
 }
+
+/// The supervisor killed with SIGKILL cannot stop its children itself: they must not live on.
+#[test]
+fn standalone_children_end_when_the_supervisor_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("site");
+    let port = free_tcp_port().to_string();
+    let mut daemon = Daemon::estuary(
+        "standalone",
+        &[
+            "standalone",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--port",
+            &port,
+        ],
+        tmp.path(),
+    );
+    let pid = daemon.pid();
+    let children = wait_for(Duration::from_secs(30), "the supervisor's children", || {
+        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        let pids: Vec<u32> = list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        (pids.len() >= 2).then_some(pids)
+    });
+    daemon.kill9();
+    wait_for(Duration::from_secs(15), "the children to end", || {
+        children.iter().all(|child| !running(*child)).then_some(())
+    });
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
