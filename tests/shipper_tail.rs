@@ -622,3 +622,35 @@ fn case17_remount_while_running_reads_on_without_sending_again() {
     s.stop();
     drop(fs);
 }
+
+/// Failure case 19 for a shipper whose buffer is the file itself: the disk holding its state is
+/// full. It starts, keeps shipping and says so; after a crash, with space again, a restart loses
+/// nothing (what was not saved is sent again: duplicates, never loss).
+#[test]
+fn case19_state_disk_full_keeps_shipping_and_a_restart_loses_nothing() {
+    let (receiver, mut s) = app_log_to_tcp();
+    let Some(_fs) = common::Tmpfs::mount(&s.work, "1m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let filler = s.work.join("filler");
+    let mut fill = fs::File::create(&filler).unwrap();
+    while std::io::Write::write_all(&mut fill, &[0; 4096]).is_ok() {}
+    drop(fill);
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    append(&s.log("app.log"), 100..200);
+    let tally = receiver.received.wait_all(0..200, T);
+    assert!(tally.missing.is_empty(), "{tally:?}\n{}", s.output());
+    assert!(s.output().contains("state not saved"), "{}", s.output());
+    s.kill9();
+    fs::remove_file(&filler).unwrap();
+    append(&s.log("app.log"), 200..300);
+    s.start();
+    let tally = receiver.received.wait_all(0..300, T);
+    assert!(
+        tally.missing.is_empty() && tally.unexpected.is_empty(),
+        "{tally:?}\n{}",
+        s.output()
+    );
+    s.stop();
+}
