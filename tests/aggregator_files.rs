@@ -324,11 +324,11 @@ fn disk_hard_floor_holds_messages_until_space_returns() {
         eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); disk floor not tested");
         return;
     };
-    let mut agg = Aggregator::start(&fs.0, "MinDiskSpace = 60\nDiskHardFloor = 50\n");
+    let mut agg = Aggregator::start(fs.path(), "MinDiskSpace = 60\nDiskHardFloor = 50\n");
     send_tcp(agg.tcp, &octet_frame("s1", "bro_conn", "seq=0\tbefore"));
     agg.wait_lines("conn.log", 1, Duration::from_secs(5));
     // Fill the file system to about 62 % used: below the floor of 50 % free.
-    let filler = fs.0.join("filler");
+    let filler = fs.path().join("filler");
     std::fs::write(&filler, vec![0u8; 2600 * 1024]).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let mut frames = Vec::new();
