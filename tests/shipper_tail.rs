@@ -654,3 +654,36 @@ fn case19_state_disk_full_keeps_shipping_and_a_restart_loses_nothing() {
     );
     s.stop();
 }
+
+/// Failure cases 2 and 16 on a small ext4, where a freed inode is given to the next file: once the
+/// rotated file is shipped and closed, it is compressed and deleted, and the file created at the
+/// next rotation reuses its inode. It is read from the start, exactly once.
+#[test]
+fn case02_case16_inode_reused_on_a_small_ext4_is_read_from_zero() {
+    let (receiver, mut s) = app_log_to_tcp();
+    let Some(_fs) = LoopFs::new(s.dir.path().join("logs.img"), &s.logs) else {
+        eprintln!("SKIPPED: cannot attach and mount a loop device here (needs root)");
+        return;
+    };
+    s.start_and_ship(&receiver, "app.log", 0..50);
+    let inode = |name: &str| fs::metadata(s.log(name)).unwrap().ino();
+    let first = inode("app.log");
+    s.rotate("app.log", "app.log.1");
+    append(&s.log("app.log"), 50..100);
+    receiver.received.wait_all(0..100, T);
+    // The shipper closes a rotated file some seconds after it has shipped all of it.
+    common::wait_for(Duration::from_secs(20), "the rotated file closed", || {
+        s.output().contains("finished rotated file").then_some(())
+    });
+    fs::copy(s.log("app.log.1"), s.log("app.log.1.gz")).unwrap();
+    fs::remove_file(s.log("app.log.1")).unwrap();
+    s.rotate("app.log", "app.log.1");
+    append(&s.log("app.log"), 100..150);
+    assert_eq!(
+        inode("app.log"),
+        first,
+        "ext4 did not reuse the freed inode"
+    );
+    assert_exactly_once(&receiver, 0..150, &s);
+    s.stop();
+}
