@@ -72,8 +72,9 @@ pub struct Registry {
     routes: Vec<Vec<usize>>,
     dest_names: Vec<String>,
     inner: Mutex<Inner>,
-    /// Serialises state file writes so an older snapshot never overwrites a newer one.
-    persist: Mutex<()>,
+    /// Serialises state file writes so an older snapshot never overwrites a newer one; holds the
+    /// state files whose last write failed, so that a full disk is reported once, not per save.
+    persist: Mutex<HashSet<PathBuf>>,
     /// Bytes taken per (destination, incarnation).
     committed: Mutex<HashMap<(usize, FileId), u64>>,
     commits: AtomicU64,
@@ -162,7 +163,7 @@ impl Registry {
                 candidates,
                 ..Inner::default()
             }),
-            persist: Mutex::new(()),
+            persist: Mutex::new(HashSet::new()),
             committed: Mutex::new(HashMap::new()),
             commits: AtomicU64::new(0),
             state_written,
@@ -783,7 +784,7 @@ impl Registry {
 
     /// Takes a snapshot under the registry lock, then writes it holding only the persist lock.
     fn persist_locked(&self, inner: MutexGuard<'_, Inner>, state_files: &HashSet<PathBuf>) {
-        let persist = lock(&self.persist);
+        let mut failing = lock(&self.persist);
         let committed = lock(&self.committed);
         let mut out: BTreeMap<PathBuf, Vec<FileState>> = state_files
             .iter()
@@ -818,11 +819,17 @@ impl Registry {
         drop(committed);
         drop(inner);
         for (path, files) in out {
-            if let Err(err) = state::store(&path, files) {
-                warn!(%err, "state not saved; lines may be sent again after a restart");
+            match state::store(&path, files) {
+                Err(err) if failing.insert(path.clone()) => {
+                    warn!(path = %path.display(), %err, "state not saved; lines may be sent again after a restart");
+                }
+                Ok(()) if failing.remove(&path) => {
+                    info!(path = %path.display(), "state saved again");
+                }
+                _ => {}
             }
         }
-        drop(persist);
+        drop(failing);
     }
 }
 
