@@ -6,7 +6,7 @@ mod sensor_support;
 
 use std::time::Duration;
 
-use common::{estuary_bin, free_tcp_port, wait_for, Daemon};
+use common::{estuary_bin, wait_for, Standalone};
 use sensor_support::{run_sensor, sorted_rows};
 
 /// The data rows (not `#` header lines) of every file in `dir` whose name starts with `stem.`,
@@ -26,22 +26,14 @@ fn rows_of(dir: &std::path::Path, stem: &str) -> Vec<String> {
 #[test]
 fn shipper_follows_zeek_style_rotation_of_the_sensor_logs_without_loss() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("site");
-    let port = free_tcp_port().to_string();
     // Shipper and aggregator only; the sensor runs below, rotating every ~1 KB.
-    let _pipeline = Daemon::estuary(
-        "standalone",
-        &[
-            "standalone",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--port",
-            &port,
-        ],
-        tmp.path(),
-    );
+    let Standalone {
+        daemon: _pipeline,
+        dir,
+        port,
+    } = Standalone::start(tmp.path(), &[]);
     wait_for(Duration::from_secs(20), "the aggregator to listen", || {
-        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok()
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
 
     let sensor_dir = dir.join("sensor");

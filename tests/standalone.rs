@@ -6,28 +6,16 @@ mod sensor_support;
 
 use std::time::Duration;
 
-use common::{free_tcp_port, wait_for, Daemon};
+use common::{wait_for, Standalone};
 use sensor_support::sorted_rows;
 
 #[test]
 fn standalone_delivers_every_sensor_row_to_the_aggregator() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("site");
     let pcap = common::fixtures().join("pcaps/http-aptget.pcap");
-    let port = free_tcp_port().to_string();
-    let mut daemon = Daemon::estuary(
-        "standalone",
-        &[
-            "standalone",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--port",
-            &port,
-            "-r",
-            pcap.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
+    let Standalone {
+        mut daemon, dir, ..
+    } = Standalone::start(tmp.path(), &["-r", pcap.to_str().unwrap()]);
 
     for log in ["conn.log", "http.log"] {
         let written = wait_for(Duration::from_secs(30), &format!("sensor {log}"), || {
@@ -61,19 +49,7 @@ fn standalone_delivers_every_sensor_row_to_the_aggregator() {
 #[test]
 fn standalone_children_end_when_the_supervisor_is_killed() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("site");
-    let port = free_tcp_port().to_string();
-    let mut daemon = Daemon::estuary(
-        "standalone",
-        &[
-            "standalone",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--port",
-            &port,
-        ],
-        tmp.path(),
-    );
+    let mut daemon = Standalone::start(tmp.path(), &[]).daemon;
     let pid = daemon.pid();
     let children = wait_for(Duration::from_secs(30), "the supervisor's children", || {
         let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;

@@ -542,3 +542,23 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// `estuary standalone` installed in `<tmp>/site`, its aggregator on a free loopback port.
+pub struct Standalone {
+    pub daemon: Daemon,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Standalone {
+    /// Starts it with `extra` arguments (e.g. `-r FILE`); its output goes to `tmp`.
+    pub fn start(tmp: &Path, extra: &[&str]) -> Standalone {
+        let dir = tmp.join("site");
+        let port = free_tcp_port();
+        let (dir_arg, port_arg) = (dir.display().to_string(), port.to_string());
+        let mut args = vec!["standalone", "--dir", &dir_arg, "--port", &port_arg];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::estuary("standalone", &args, tmp);
+        Standalone { daemon, dir, port }
+    }
+}
