@@ -461,3 +461,54 @@ fn wait_status(s: &Shipper) -> String {
     thread::sleep(Duration::from_millis(1200));
     s.status()
 }
+
+/// Case 20's memory bound: the file is the buffer. Through a long outage with a backlog of
+/// 300,000 lines of 300 bytes (90 MB) and two restarts, and while catching up after it, the
+/// shipper's peak resident memory stays far below the backlog; nothing is lost.
+#[test]
+fn case20_memory_stays_bounded_through_an_outage_with_a_large_backlog() {
+    const BOUND_KIB: u64 = 48 * 1024;
+    let mut receiver = Receiver::relp();
+    let mut s = Shipper::app_log_into(&receiver, "");
+    s.start_and_ship(&receiver, "app.log", 0..1000);
+    receiver.stop();
+    let mut peaks = Vec::new();
+    let mut seq = 1000;
+    for _ in 0..2 {
+        let mut text = String::new();
+        for n in seq..seq + 150_000 {
+            text.push_str(&format!("{n}.000000\tseq={n}\tC{n:017}\t{:x<256}\n", ""));
+        }
+        shipper_support::append_bytes(&s.log("app.log"), text.as_bytes());
+        seq += 150_000;
+        thread::sleep(Duration::from_millis(700));
+        peaks.push(peak_rss_kib(&s));
+        s.kill9();
+        s.start();
+    }
+    receiver.start();
+    let tally = receiver.received.wait_all(0..seq, Duration::from_secs(90));
+    assert!(tally.missing.is_empty(), "missing {}", tally.missing.len());
+    peaks.push(peak_rss_kib(&s));
+    println!(
+        "peak RSS KiB: during the outage {:?}, after catching up {}",
+        &peaks[..2],
+        peaks[2]
+    );
+    assert!(
+        peaks.iter().all(|&p| p < BOUND_KIB),
+        "peak RSS KiB {peaks:?}"
+    );
+    s.stop();
+}
+
+/// The running shipper's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib(s: &Shipper) -> u64 {
+    let pid = s.daemon.as_ref().expect("shipper running").pid();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status")
+}
