@@ -499,6 +499,8 @@ fn case20_memory_stays_bounded_through_an_outage_with_a_large_backlog() {
         peaks.iter().all(|&p| p < BOUND_KIB),
         "peak RSS KiB {peaks:?}"
     );
+    let dups = count_duplicates(&receiver);
+    assert!(dups <= 2 * WINDOW, "{dups} duplicates after two restarts");
     s.stop();
 }
 
