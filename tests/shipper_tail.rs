@@ -708,3 +708,58 @@ fn case02_case16_inode_reused_on_a_small_ext4_is_read_from_zero() {
     assert_exactly_once(&receiver, 0..150, &s);
     s.stop();
 }
+
+/// A copytruncate seen by the readers of two destinations: the first report moves the old
+/// content to the copy; the second, about a descriptor no longer held, changes nothing. Each
+/// destination gets every line once.
+#[test]
+fn case04_copytruncate_read_by_two_destinations_is_sent_once_to_each() {
+    let (one, two) = (Receiver::tcp(), Receiver::tcp());
+    let mut s = Shipper::toml(
+        &[("app.log", "app:")],
+        "",
+        &[one.destination("one"), two.destination("two")],
+    );
+    s.start_and_ship(&one, "app.log", 0..1000);
+    two.received.wait_all(0..1000, T);
+    fs::copy(s.log("app.log"), s.log("app.log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(s.log("app.log"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    append(&s.log("app.log"), 1000..1010);
+    for receiver in [&one, &two] {
+        assert_exactly_once(receiver, 0..1010, &s);
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    for receiver in [&one, &two] {
+        assert_exactly_once(receiver, 0..1010, &s);
+    }
+    s.stop();
+}
+
+/// `start_at = "end"` is where tailing begins on a first run. A file that comes while the
+/// shipper is stopped is read whole after the restart.
+#[test]
+fn start_at_end_applies_to_the_first_run_only() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::toml(
+        &[("*.log", "app:")],
+        "start_at = \"end\"\n",
+        &[receiver.destination("tcp")],
+    );
+    append(&s.log("old.log"), 1000..1010);
+    s.start();
+    common::wait_for(T, "the first scan", || {
+        s.output().contains("new file").then_some(())
+    });
+    append(&s.log("old.log"), 0..10);
+    receiver.received.wait_all(0..10, T);
+    s.kill9_after_checkpoint();
+    append(&s.log("new.log"), 10..20);
+    s.start();
+    assert_exactly_once(&receiver, 0..20, &s);
+    s.stop();
+}

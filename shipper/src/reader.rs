@@ -96,6 +96,7 @@ impl Reader {
                         Read::Truncated => {
                             truncated.push((
                                 cursor.view.id,
+                                cursor.view.file.clone(),
                                 cursor.offset,
                                 cursor.tail.clone().unwrap_or_default(),
                             ));
@@ -107,8 +108,8 @@ impl Reader {
             if !batch.is_empty() && !self.send(&mut batch) {
                 return;
             }
-            for (id, offset, tail) in truncated {
-                self.registry.truncated(id, offset, &tail);
+            for (id, file, offset, tail) in truncated {
+                self.registry.truncated(id, &file, offset, &tail);
                 progressed = true;
             }
             if !progressed {

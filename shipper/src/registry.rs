@@ -63,6 +63,9 @@ struct Incarnation {
     created: SystemTime,
     /// Start offset per routed destination.
     start: BTreeMap<usize, u64>,
+    /// In a state file written since it was set up: only then do readers see it, so no line goes
+    /// out under an id a restart would not know.
+    saved: bool,
 }
 
 #[derive(Debug)]
@@ -184,6 +187,7 @@ impl Registry {
         let views = inner
             .files
             .iter()
+            .filter(|inc| inc.saved)
             .filter_map(|inc| {
                 Some(FileView {
                     id: inc.id,
@@ -390,6 +394,7 @@ impl Registry {
                 }
                 Some(saved)
             });
+        let resumed = saved.is_some();
         let (id, start, check, created) = match saved {
             Some(saved) => {
                 let start = self.start_offsets(input_ix, |name| {
@@ -404,7 +409,10 @@ impl Registry {
                 )
             }
             None => {
-                let at = match (first, input.start_at) {
+                // "end" is where tailing begins on a first run; after that, a file that came
+                // while the shipper was stopped is read whole.
+                let first_run = first && !self.state_written.contains_key(&input.state_file);
+                let at = match (first_run, input.start_at) {
                     (true, StartAt::End) => meta.len(),
                     _ => 0,
                 };
@@ -432,6 +440,7 @@ impl Registry {
             gone_since: None,
             created,
             start,
+            saved: resumed,
         });
         true
     }
@@ -505,6 +514,7 @@ impl Registry {
                     gone_since: Some(Instant::now()),
                     created: saved_created(saved.created_ms),
                     start,
+                    saved: true,
                 });
                 dirty.insert(input_ix);
             }
@@ -591,6 +601,7 @@ impl Registry {
                 gone_since: Some(Instant::now()),
                 created: SystemTime::now(),
                 start: self.start_offsets(input_ix, |_| 0),
+                saved: false,
             });
         }
         found
@@ -599,7 +610,7 @@ impl Registry {
     /// Closes rotated and deleted files that every destination has taken completely.
     fn retire(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
         let committed = lock(&self.committed);
-        let mut retired = Vec::new();
+        let mut retired = false;
         let mut finished = Vec::new();
         inner.files.retain(|inc| {
             let Some(since) = inc.gone_since else {
@@ -619,7 +630,7 @@ impl Registry {
             if done {
                 info!(path = %inc.path.display(), id = %inc.id, "finished rotated file");
                 dirty.insert(inc.input);
-                retired.push(inc.id);
+                retired = true;
                 finished.push(Finished::of(&meta));
             }
             !done
@@ -631,8 +642,10 @@ impl Registry {
             }
             inner.finished.push_back(f);
         }
-        if !retired.is_empty() {
-            lock(&self.committed).retain(|(_, id), _| !retired.contains(id));
+        if retired {
+            // Acknowledgements arriving after an earlier retirement may have re-added entries.
+            let held: HashSet<FileId> = inner.files.iter().map(|inc| inc.id).collect();
+            lock(&self.committed).retain(|(_, id), _| held.contains(id));
         }
     }
 
@@ -640,9 +653,15 @@ impl Registry {
     /// When a copy of the old content sits beside it (copytruncate), the old incarnation goes on
     /// in the copy from where each destination was; `tail` is the bytes before `offset` the
     /// reader had seen, to recognise the copy.
-    pub fn truncated(&self, id: FileId, offset: u64, tail: &[u8]) {
+    pub fn truncated(&self, id: FileId, file: &Arc<File>, offset: u64, tail: &[u8]) {
         let mut inner = lock(&self.inner);
-        let Some(pos) = inner.files.iter().position(|inc| inc.id == id) else {
+        // Another destination's reader may have reported it first: the incarnation then goes on
+        // in the copy (or was replaced), and this report about the old descriptor is stale.
+        let Some(pos) = inner
+            .files
+            .iter()
+            .position(|inc| inc.id == id && Arc::ptr_eq(&inc.file, file))
+        else {
             return;
         };
         let Ok(new_id) = FileId::random() else {
@@ -701,6 +720,7 @@ impl Registry {
                     gone_since: Some(Instant::now()),
                     created: SystemTime::now(),
                     start: old.start.keys().map(|&d| (d, 0)).collect(),
+                    saved: false,
                 })
             })
             .collect();
@@ -716,6 +736,7 @@ impl Registry {
             gone_since: old.gone_since,
             created: SystemTime::now(),
             start: old.start.keys().map(|&d| (d, 0)).collect(),
+            saved: false,
         };
         if let Ok(fp) = Span::fingerprint(&fresh.file) {
             fresh.fingerprint = fp;
@@ -790,10 +811,14 @@ impl Registry {
             .iter()
             .map(|p| (p.clone(), Vec::new()))
             .collect();
+        let mut unsaved = HashSet::new();
         for inc in &inner.files {
             let Some(entries) = out.get_mut(&self.inputs[inc.input].state_file) else {
                 continue;
             };
+            if !inc.saved {
+                unsaved.insert(inc.id);
+            }
             let offsets: BTreeMap<String, u64> = inc
                 .start
                 .keys()
@@ -830,6 +855,19 @@ impl Registry {
             }
         }
         drop(failing);
+        // Shown to readers now. After a failed write too: shipping goes on while the state's disk
+        // is full, at the cost of lines sent again after a crash then (said above, once).
+        if !unsaved.is_empty() {
+            let mut inner = lock(&self.inner);
+            for inc in inner
+                .files
+                .iter_mut()
+                .filter(|inc| unsaved.contains(&inc.id))
+            {
+                inc.saved = true;
+            }
+            inner.generation += 1;
+        }
     }
 }
 

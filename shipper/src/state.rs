@@ -104,12 +104,15 @@ pub enum StateError {
 }
 
 /// Loads a state file; a missing file is an empty state. When the state file is unreadable (or
-/// missing while its temp file is there), the temp file and then the durable copy are tried.
+/// missing while its temp file or durable copy is there), the temp file and then the durable copy
+/// are tried.
 pub fn load(path: &Path) -> Result<Vec<FileState>, StateError> {
     let first = match read(path) {
         Ok(files) => return Ok(files),
         Err(StateError::Read { source, .. })
-            if source.kind() == io::ErrorKind::NotFound && !tmp_path(path).exists() =>
+            if source.kind() == io::ErrorKind::NotFound
+                && !tmp_path(path).exists()
+                && !sync_path(path).exists() =>
         {
             return Ok(Vec::new())
         }
@@ -274,6 +277,11 @@ enum Durability {
 /// file: its data is on disk already, so ext4 has nothing to flush.
 fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
     let tmp = tmp_path(path);
+    // A crash between the unlink and the rename below leaves the temp file as the only state:
+    // it is put back before the next one is written, so a second crash cannot lose both.
+    if durability == Durability::Visible && !path.exists() && tmp.exists() {
+        fs::rename(&tmp, path)?;
+    }
     remove_if_present(&tmp)?;
     let write = || -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
@@ -435,9 +443,30 @@ mod tests {
         assert_eq!(load(&path).unwrap(), vec![with_offset(1)]);
         fs::remove_file(&path).unwrap();
         assert_eq!(load(&path).unwrap(), vec![with_offset(2)]);
-        // Without a temp file, a missing state file is a fresh start, whatever copy is left.
+        // Without a temp file, the durable copy; without that too, a fresh start.
         fs::remove_file(tmp_path(&path)).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![with_offset(1)]);
+        fs::remove_file(sync_path(&path)).unwrap();
         assert_eq!(load(&path).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_temp_file_left_as_the_only_state_is_put_back_before_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let line = |n| {
+            let mut json = serde_json::to_vec(&StateFile::V1 {
+                files: vec![with_offset(n)],
+            })
+            .unwrap();
+            json.push(b'\n');
+            json
+        };
+        fs::write(tmp_path(&path), line(2)).unwrap();
+        // The next rewrite first puts the temp file back as the state file, then writes anew.
+        replace(&path, &line(3), Durability::Visible).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![with_offset(3)]);
+        assert!(!tmp_path(&path).exists());
     }
 
     #[test]
