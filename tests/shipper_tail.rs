@@ -763,3 +763,33 @@ fn start_at_end_applies_to_the_first_run_only() {
     assert_exactly_once(&receiver, 0..20, &s);
     s.stop();
 }
+
+/// A writer still appending to the rotated file (logrotate's `create` before the HUP), then a
+/// restart: the finished file is remembered in the state and not read again; and lines written
+/// to it after it was closed are read from where it ended, while running and across a restart.
+#[test]
+fn a_finished_rotated_file_is_not_read_again_and_late_lines_in_it_are_read_once() {
+    let (receiver, mut s) = app_log_to_tcp();
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    s.rotate("app.log", "app.log.1");
+    append(&s.log("app.log"), 100..110);
+    receiver.received.wait_all(0..110, T);
+    append(&s.log("app.log.1"), 110..120);
+    let closed = |s: &Shipper, times: usize| {
+        common::wait_for(Duration::from_secs(20), "the rotated file closed", || {
+            (s.output().matches("finished rotated file").count() >= times).then_some(())
+        })
+    };
+    closed(&s, 1);
+    append(&s.log("app.log.1"), 120..130);
+    append(&s.log("app.log"), 130..140);
+    assert_exactly_once(&receiver, 0..140, &s);
+    closed(&s, 2);
+    s.stop();
+    s.start();
+    append(&s.log("app.log"), 140..150);
+    assert_exactly_once(&receiver, 0..150, &s);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_exactly_once(&receiver, 0..150, &s);
+    s.stop();
+}

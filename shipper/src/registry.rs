@@ -27,6 +27,8 @@ pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
 const RESERVED_DESCRIPTORS: u64 = 128;
 /// Files held open at most, however high the descriptor limit.
 const MAX_OPEN_FILES: u64 = 65_536;
+/// Finished rotated files kept in the state files, newest last.
+const MAX_TOMBSTONES: usize = 256;
 /// File times come from the kernel's coarse clock, which may lag `SystemTime::now` by a tick.
 const MTIME_SLACK: Duration = Duration::from_millis(100);
 
@@ -99,6 +101,9 @@ struct Inner {
     looked: HashMap<usize, SystemTime>,
     /// Rotated files taken completely and closed, as they were then, newest last.
     finished: VecDeque<Finished>,
+    /// The newest of them as state entries (input, entry), kept in the state files: a restart
+    /// knows them, and lines written to one after it was closed are read from where it ended.
+    tombstones: VecDeque<(usize, FileState)>,
     /// Inputs whose last look left files unopened at the open-file limit: the next scan looks
     /// again from the same time.
     waiting: HashSet<usize>,
@@ -232,6 +237,29 @@ impl Registry {
             .max(start)
     }
 
+    /// `inc` as a state entry, with what each destination has taken.
+    fn file_state(
+        &self,
+        committed: &HashMap<(usize, FileId), u64>,
+        inc: &Incarnation,
+    ) -> FileState {
+        FileState {
+            id: inc.id,
+            path: inc.path.clone(),
+            dev: inc.dev,
+            ino: inc.ino,
+            fingerprint: inc.fingerprint,
+            check: inc.check,
+            offsets: inc
+                .start
+                .keys()
+                .map(|&d| (self.dest_names[d].clone(), self.taken(committed, d, inc)))
+                .collect(),
+            created_ms: to_ms(inc.created),
+            done: false,
+        }
+    }
+
     /// Finds new, rotated and deleted files, retires fully shipped ones, and persists changes.
     pub fn scan(&self) {
         let mut inner = lock(&self.inner);
@@ -333,6 +361,7 @@ impl Registry {
                 inner.looked.insert(input_ix, looked);
             }
         }
+        self.follow_tombstones(&mut inner, &mut dirty);
         // Entries left to their path that it did not resume (content replaced: a copytruncate
         // while stopped) are looked for beside it before anything there counts as never seen.
         if !inner.candidates.is_empty() {
@@ -487,6 +516,11 @@ impl Registry {
                 }
                 let (path, file, meta) = match find_moved(&saved, &open_files(inner)) {
                     Moved::Found(path, file, meta) => (path, file, meta),
+                    Moved::Gone if saved.done => {
+                        debug!(path = %saved.path.display(), id = %saved.id, "a finished file is gone");
+                        dirty.insert(input_ix);
+                        continue;
+                    }
                     Moved::Gone => {
                         warn!(path = %saved.path.display(), id = %saved.id, offsets = ?saved.offsets, "a file in the state is gone from its directory; any lines after its saved offsets are lost");
                         dirty.insert(input_ix);
@@ -562,6 +596,27 @@ impl Registry {
                     .values()
                     .flatten()
                     .any(|s| (s.dev, s.ino) == id);
+            if changed && !known {
+                let id = (meta.dev(), meta.ino());
+                if let Some(pos) = inner
+                    .tombstones
+                    .iter()
+                    .position(|(_, t)| (t.dev, t.ino) == id)
+                {
+                    let (_, tombstone) = inner.tombstones.remove(pos).expect("found above");
+                    // Written to after it was finished: read on from where it ended. (Another
+                    // file on a reused inode fails the content check and is read whole below.)
+                    if resumable(&tombstone, &file) {
+                        inner
+                            .candidates
+                            .entry(input.state_file.clone())
+                            .or_default()
+                            .push(tombstone);
+                        found = true;
+                        continue;
+                    }
+                }
+            }
             if !changed || known || inner.finished.contains(&Finished::of(&meta)) {
                 debug!(path = %path.display(), changed, modified = ?meta.modified().ok(), ?since, "sibling not adopted");
                 continue;
@@ -585,6 +640,7 @@ impl Registry {
                         check: EMPTY,
                         offsets: BTreeMap::new(),
                         created_ms: to_ms(SystemTime::now()),
+                        done: false,
                     });
                 continue;
             }
@@ -631,21 +687,75 @@ impl Registry {
                 info!(path = %inc.path.display(), id = %inc.id, "finished rotated file");
                 dirty.insert(inc.input);
                 retired = true;
-                finished.push(Finished::of(&meta));
+                finished.push((
+                    Finished::of(&meta),
+                    inc.input,
+                    FileState {
+                        done: true,
+                        // Where it is now, to notice a late writer by a look at one path.
+                        path: renamed_to(&inc.path, (inc.dev, inc.ino))
+                            .unwrap_or_else(|| inc.path.clone()),
+                        ..self.file_state(&committed, inc)
+                    },
+                ));
             }
             !done
         });
         drop(committed);
-        for f in finished {
+        for (f, input, tombstone) in finished {
             if inner.finished.len() >= 4 * self.max_open {
                 inner.finished.pop_front();
             }
             inner.finished.push_back(f);
+            if inner.tombstones.len() >= MAX_TOMBSTONES {
+                inner.tombstones.pop_front();
+            }
+            inner.tombstones.push_back((input, tombstone));
         }
         if retired {
             // Acknowledgements arriving after an earlier retirement may have re-added entries.
             let held: HashSet<FileId> = inner.files.iter().map(|inc| inc.id).collect();
             lock(&self.committed).retain(|(_, id), _| held.contains(id));
+        }
+    }
+
+    /// Follows finished files: one written to again (a late writer) is read on from where it
+    /// ended; one renamed is followed beside its input; one gone is forgotten.
+    fn follow_tombstones(&self, inner: &mut Inner, dirty: &mut HashSet<usize>) {
+        let tombstones = std::mem::take(&mut inner.tombstones);
+        for (input, mut tombstone) in tombstones {
+            let id = (tombstone.dev, tombstone.ino);
+            let here = fs::metadata(&tombstone.path)
+                .ok()
+                .filter(|m| (m.dev(), m.ino()) == id);
+            let meta = match here {
+                Some(meta) => meta,
+                None => {
+                    dirty.insert(input);
+                    let moved = siblings(&self.inputs[input].path)
+                        .into_iter()
+                        .find_map(|p| {
+                            let m = fs::metadata(&p).ok()?;
+                            ((m.dev(), m.ino()) == id).then_some((p, m))
+                        });
+                    let Some((path, meta)) = moved else {
+                        continue;
+                    };
+                    tombstone.path = path;
+                    meta
+                }
+            };
+            if tombstone.offsets.values().any(|&taken| meta.len() > taken) {
+                dirty.insert(input);
+                let state_file = self.inputs[input].state_file.clone();
+                inner
+                    .candidates
+                    .entry(state_file)
+                    .or_default()
+                    .push(tombstone);
+            } else {
+                inner.tombstones.push_back((input, tombstone));
+            }
         }
     }
 
@@ -819,26 +929,17 @@ impl Registry {
             if !inc.saved {
                 unsaved.insert(inc.id);
             }
-            let offsets: BTreeMap<String, u64> = inc
-                .start
-                .keys()
-                .map(|&d| (self.dest_names[d].clone(), self.taken(&committed, d, inc)))
-                .collect();
-            entries.push(FileState {
-                id: inc.id,
-                path: inc.path.clone(),
-                dev: inc.dev,
-                ino: inc.ino,
-                fingerprint: inc.fingerprint,
-                check: inc.check,
-                offsets,
-                created_ms: to_ms(inc.created),
-            });
+            entries.push(self.file_state(&committed, inc));
         }
-        // Saved entries not opened yet are kept as they were.
+        // Saved entries not opened yet, and finished files, are kept as they were.
         for (state_file, pending) in &inner.candidates {
             if let Some(entries) = out.get_mut(state_file) {
                 entries.extend(pending.iter().cloned());
+            }
+        }
+        for (input, tombstone) in &inner.tombstones {
+            if let Some(entries) = out.get_mut(&self.inputs[*input].state_file) {
+                entries.push(tombstone.clone());
             }
         }
         drop(committed);
@@ -1012,6 +1113,13 @@ fn find_moved(saved: &FileState, open: &HashSet<(u64, u64)>) -> Moved {
         }
     }
     Moved::Gone
+}
+
+/// The name beside `path` (or `path` itself) that the file `id` (device, inode) has now.
+fn renamed_to(path: &Path, id: (u64, u64)) -> Option<PathBuf> {
+    std::iter::once(path.to_owned())
+        .chain(siblings(path))
+        .find(|p| fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == id))
 }
 
 /// Whether `candidate` is named like a rotation of a name `live` accepts: logrotate's

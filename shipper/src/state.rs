@@ -88,6 +88,14 @@ pub struct FileState {
     /// hold its content (or content never seen).
     #[serde(default)]
     pub created_ms: u64,
+    /// Shipped completely and closed: kept so that a restart knows the file (and reads only what
+    /// was added to it since), not as work left.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub done: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -380,6 +388,7 @@ mod tests {
             },
             offsets: [("a".to_owned(), 100)].into_iter().collect(),
             created_ms: 1_700_000_000_000,
+            done: false,
         }
     }
 
