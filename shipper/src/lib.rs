@@ -11,7 +11,9 @@
 mod batch;
 mod checkpoint;
 mod hash;
+mod limits;
 mod lines;
+mod names;
 mod reader;
 mod registry;
 mod send;
