@@ -67,6 +67,33 @@ struct Incarnation {
     saved: bool,
 }
 
+impl Incarnation {
+    /// A rotated file whose content was never read: read whole, already gone from the input's
+    /// path, and not in a state file yet.
+    fn never_seen(
+        id: FileId,
+        input: usize,
+        (path, file, meta): (PathBuf, File, fs::Metadata),
+        fingerprint: Span,
+        start: BTreeMap<usize, u64>,
+    ) -> Incarnation {
+        Incarnation {
+            id,
+            input,
+            path,
+            file: Arc::new(file),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            fingerprint,
+            check: EMPTY,
+            gone_since: Some(Instant::now()),
+            created: SystemTime::now(),
+            start,
+            saved: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Registry {
     inputs: Vec<InputConfig>,
@@ -642,20 +669,14 @@ impl Registry {
                 continue;
             }
             warn!(path = %path.display(), %id, "reading a file rotated before it was seen from the start");
-            inner.files.push(Incarnation {
+            let start = self.start_offsets(input_ix, |_| 0);
+            inner.files.push(Incarnation::never_seen(
                 id,
-                input: input_ix,
-                path,
-                file: Arc::new(file),
-                dev: meta.dev(),
-                ino: meta.ino(),
+                input_ix,
+                (path, file, meta),
                 fingerprint,
-                check: EMPTY,
-                gone_since: Some(Instant::now()),
-                created: SystemTime::now(),
-                start: self.start_offsets(input_ix, |_| 0),
-                saved: false,
-            });
+                start,
+            ));
         }
         found
     }
@@ -815,20 +836,14 @@ impl Registry {
                 let id = FileId::random().ok()?;
                 let fingerprint = Span::fingerprint(&file).ok()?;
                 warn!(path = %path.display(), %id, "a copy of content never read; reading it from the start");
-                Some(Incarnation {
+                let start = old.start.keys().map(|&d| (d, 0)).collect();
+                Some(Incarnation::never_seen(
                     id,
-                    input: old.input,
-                    path,
-                    file: Arc::new(file),
-                    dev: meta.dev(),
-                    ino: meta.ino(),
+                    old.input,
+                    (path, file, meta),
                     fingerprint,
-                    check: EMPTY,
-                    gone_since: Some(Instant::now()),
-                    created: SystemTime::now(),
-                    start: old.start.keys().map(|&d| (d, 0)).collect(),
-                    saved: false,
-                })
+                    start,
+                ))
             })
             .collect();
         let mut fresh = Incarnation {

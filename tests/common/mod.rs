@@ -3,7 +3,6 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -209,33 +208,6 @@ pub fn tally(counts: &BTreeMap<u64, u32>, expected: std::ops::Range<u64>) -> Tal
     tally
 }
 
-/// All lines of all files under `dir` (recursively), decompressing `*.gz`.
-pub fn read_all_logs(dir: &Path) -> String {
-    let mut out = String::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "gz") {
-                let file = std::fs::File::open(&path).expect("open archive");
-                let reader = BufReader::new(flate2::read::MultiGzDecoder::new(file));
-                for line in reader.split(b'\n') {
-                    out.push_str(&String::from_utf8_lossy(&line.expect("read archive")));
-                    out.push('\n');
-                }
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-    }
-    out
-}
-
 /// A running `estuary aggregate` with its folders and ports (aggregator tests).
 pub struct Aggregator {
     pub daemon: Daemon,
@@ -357,8 +329,9 @@ pub fn octet_frame(host: &str, tag: &str, body: &str) -> Vec<u8> {
     format!("{} {msg}", msg.len()).into_bytes()
 }
 
-/// Like `read_all_logs` for a running aggregator's LogDir: skips the `.tmp.*` archives being
-/// written and tolerates files that move away while being read.
+/// All lines of all files under a running aggregator's LogDir (recursively), decompressing
+/// `*.gz`: skips the `.tmp.*` archives being written and tolerates files that move away while
+/// being read.
 pub fn read_aggregator_logs(dir: &Path) -> String {
     let mut out = String::new();
     let mut stack = vec![dir.to_path_buf()];
