@@ -9,6 +9,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use estuary_fsutil::sync_dir;
 use flate2::read::GzDecoder;
 use flate2::{Compression, GzBuilder};
 
@@ -158,10 +159,6 @@ fn remove_and_sync(path: &Path) -> io::Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
-}
-
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Whether a folder name is a zeekctl dated folder (`YYYY-MM-DD`).

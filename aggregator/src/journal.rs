@@ -16,7 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::write_atomic;
+use estuary_fsutil::{replace, Durability};
 
 const FILE_NAME: &str = "commit.journal";
 /// Rewrite the journal as a snapshot once it grows past this.
@@ -211,7 +211,7 @@ impl Journal {
         writeln!(snap, "N {}", state.notices_segment)?;
         self.seq += 1;
         writeln!(snap, "C {}", self.seq)?;
-        write_atomic(&self.path, &snap)?;
+        replace(&self.path, &snap, Durability::Durable)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.size = snap.len() as u64;
         self.torn = false;

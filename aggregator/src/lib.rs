@@ -7,7 +7,6 @@ pub mod clock;
 pub mod cron;
 pub mod disk;
 pub mod expire;
-mod fsutil;
 pub mod ingest;
 pub mod journal;
 pub mod listen;

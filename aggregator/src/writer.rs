@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use estuary_config::aggregator::{AggregatorConfig, Durability};
+use estuary_fsutil::sync_dir;
 
-use crate::archive::{sync_dir, Rotated, ROTATED_DIR};
+use crate::archive::{Rotated, ROTATED_DIR};
 use crate::clock::{from_unix_secs, local, next_boundary, unix_secs};
 use crate::journal::{hex, FileState, Journal, Mark, Marks, State};
 use crate::pending::{segment_path, NoticePos};
