@@ -415,7 +415,7 @@ impl Writer {
                 .get(&key)
                 .map(|s| schema::fields(s))
                 .unwrap_or_default();
-            if let Some(event) = crate::notice::parse(&fields, body, host) {
+            if let Some(event) = crate::alarms::parse(&fields, body, host) {
                 let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
                 line.push(b'\n');
                 self.files

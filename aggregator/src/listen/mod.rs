@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::peers::{Admission, PeerPolicy};
-use crate::pipeline::Job;
 use crate::stats::{Counters, Stats};
+use crate::workers::Job;
 
 /// A connection silent this long is closed (slow or half-open peers).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -11,8 +11,8 @@ use tokio_util::codec::Decoder;
 use super::Ctx;
 use crate::ingest::{self, Batch, Rejected};
 use crate::peers::Admission;
-use crate::pipeline::Job;
 use crate::stats::Counters;
+use crate::workers::Job;
 
 const READ_CHUNK: usize = 256 << 10;
 

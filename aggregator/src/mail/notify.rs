@@ -13,8 +13,8 @@ use estuary_config::aggregator::{AggregatorConfig, MailConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{send, Mail, Queue};
+use crate::alarms::NoticeEvent;
 use crate::clock::{from_unix_secs, local, unix_secs};
-use crate::notice::NoticeEvent;
 use crate::pending::{self, NoticePos};
 use estuary_fsutil::{replace, Durability};
 

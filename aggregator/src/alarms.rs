@@ -1,6 +1,6 @@
-//! Notices in notice.log (Zeek TSV with the file's `#fields`, or JSON lines) whose `actions`
-//! include `Notice::ACTION_ALARM` (alarm digest) or `Notice::ACTION_EMAIL` (mailed at once), and
-//! Zeek's pretty-printed alarm layout (base/frameworks/notice/actions/pp-alarms.zeek).
+//! Which notices call for mail: rows of notice.log (Zeek TSV with the file's `#fields`, or JSON
+//! lines) whose `actions` include `Notice::ACTION_ALARM` (alarm digest) or `Notice::ACTION_EMAIL`
+//! (mailed at once), and Zeek's pretty-printed alarm layout (base/frameworks/notice/actions/pp-alarms.zeek).
 
 use serde::{Deserialize, Serialize};
 
