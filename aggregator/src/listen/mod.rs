@@ -2,6 +2,7 @@
 //! and RELP, plain or over TLS. Each connection is its own task; bad input is counted, logged
 //! once per peer per interval, and costs at most its own connection.
 
+mod connection;
 mod relp;
 mod stream;
 mod udp;
