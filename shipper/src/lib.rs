@@ -23,11 +23,11 @@ mod wake;
 mod watch;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use estuary_config::shipper::{DestinationConfig, InputConfig, ShipperConfig, Transport};
 use tokio::sync::{mpsc, watch as tokio_watch};
@@ -213,19 +213,23 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     }
 
     let status_path = stats::status_path(&config.work_dir);
+    let status_wake = Arc::new(Wake::default());
+    {
+        let (stats, path, interval) = (stats.clone(), status_path.clone(), config.stats_interval);
+        let (shutdown, wake) = (shutdown.clone(), status_wake.clone());
+        threads.push(spawn("status".into(), move || {
+            report(&stats, &path, interval, &shutdown, &wake)
+        }));
+    }
     let result = runtime.block_on(async {
         let tasks: Vec<_> = senders.into_iter().map(|s| tokio::spawn(s.run())).collect();
-        let report = tokio::spawn(report(
-            stats.clone(),
-            status_path.clone(),
-            config.stats_interval,
-        ));
         wait_for_signal().await?;
         info!("shutting down");
         shutdown.store(true, Ordering::Relaxed);
         reader_wakes.iter().for_each(|w| w.notify());
         scan_wake.notify();
         sync_wake.notify();
+        status_wake.notify();
         let _ = stop_tx.send(true);
         let drain = async {
             for task in tasks {
@@ -235,7 +239,6 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             warn!("destinations did not take everything in time; the rest is sent after restart");
         }
-        report.abort();
         Ok(())
     });
     // Readers blocked on a full channel are released when the runtime drops their receivers.
@@ -269,21 +272,21 @@ async fn wait_for_signal() -> Result<(), ShipError> {
     Ok(())
 }
 
-/// Writes the status file every second and logs statistics every `interval`.
-async fn report(stats: Arc<Stats>, path: PathBuf, interval: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_log = tokio::time::Instant::now();
-    loop {
-        tick.tick().await;
+/// Writes the status file every second and logs statistics every `interval`, on its own thread:
+/// a slow disk must not hold up the senders.
+fn report(stats: &Stats, path: &Path, interval: Duration, shutdown: &AtomicBool, wake: &Wake) {
+    let mut last_log = Instant::now();
+    while !shutdown.load(Ordering::Relaxed) {
         let log = last_log.elapsed() >= interval;
         if log {
-            last_log = tokio::time::Instant::now();
+            last_log = Instant::now();
         }
-        write_status(&stats, &path, log);
+        write_status(stats, path, log);
+        wake.wait(Duration::from_secs(1));
     }
 }
 
-fn write_status(stats: &Stats, path: &std::path::Path, log: bool) {
+fn write_status(stats: &Stats, path: &Path, log: bool) {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())

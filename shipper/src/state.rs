@@ -238,7 +238,7 @@ fn sync_one(path: &Path, version: u64, files: u64, json: &[u8]) -> Result<(), St
         return Ok(());
     }
     let copy = sync_path(path);
-    replace(&copy, json, Durability::Durable)
+    estuary_fsutil::replace(&copy, json, estuary_fsutil::Durability::Durable)
         .map_err(|source| StateError::Write { path: copy, source })?;
     synced.insert(path.to_owned(), version);
     if let Some(w) = lock(&WRITTEN).get_mut(path) {
@@ -267,49 +267,28 @@ fn append_or_rewrite(
 }
 
 fn rewrite(path: &Path, json: &[u8]) -> io::Result<Option<(File, u64)>> {
-    replace(path, json, Durability::Visible)?;
+    rewrite_file(path, json)?;
     let file = OpenOptions::new().append(true).open(path)?;
     Ok(Some((file, json.len() as u64)))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    /// Seen by the next process after a crash; a power loss may lose it.
-    Visible,
-    /// On disk (fsync of file and directory).
-    Durable,
-}
-
-/// Replaces `path` with `bytes` through a fresh temp file, so that a crash at any moment leaves
-/// the old or the new content readable (see [`load`]). A durable write may rename over the old
-/// file: its data is on disk already, so ext4 has nothing to flush.
-fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+/// Replaces the state file with `bytes` through a fresh temp file, unlinking the old file before
+/// the rename so that ext4 has no reason to flush (see the module doc). A crash at any moment
+/// leaves the old or the new content readable (see [`load`]).
+fn rewrite_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = tmp_path(path);
     // A crash between the unlink and the rename below leaves the temp file as the only state:
     // it is put back before the next one is written, so a second crash cannot lose both.
-    if durability == Durability::Visible && !path.exists() && tmp.exists() {
+    if !path.exists() && tmp.exists() {
         fs::rename(&tmp, path)?;
     }
     remove_if_present(&tmp)?;
     let write = || -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
-        if durability == Durability::Durable {
-            f.sync_all()?;
-        }
         drop(f);
-        if durability == Durability::Visible {
-            remove_if_present(path)?;
-        }
-        fs::rename(&tmp, path)?;
-        if durability == Durability::Durable {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        remove_if_present(path)?;
+        fs::rename(&tmp, path)
     };
     write().inspect_err(|_| {
         // A temp file is read only when the state file is missing; never leave a partial one then.
@@ -473,7 +452,7 @@ mod tests {
         };
         fs::write(tmp_path(&path), line(2)).unwrap();
         // The next rewrite first puts the temp file back as the state file, then writes anew.
-        replace(&path, &line(3), Durability::Visible).unwrap();
+        rewrite_file(&path, &line(3)).unwrap();
         assert_eq!(load(&path).unwrap(), vec![with_offset(3)]);
         assert!(!tmp_path(&path).exists());
     }

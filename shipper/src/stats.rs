@@ -2,12 +2,13 @@
 //! `stats_interval` and written atomically as JSON to the status file for `estuary status`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use estuary_fsutil::{replace_with, Durability};
 use serde::{Deserialize, Serialize};
 
 /// The status file's name in the work directory.
@@ -203,23 +204,12 @@ impl Status {
         out
     }
 
+    /// Replaces the status file; a reader never sees it half-written.
     pub fn store(&self, path: &Path) -> io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let mut name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".tmp");
-        let tmp = path.with_file_name(name);
-        let mut f: File = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.write_all(b"\n")?;
-        drop(f);
-        fs::rename(&tmp, path)
+        replace_with(path, Durability::Visible, |out| {
+            serde_json::to_writer_pretty(&mut *out, self).map_err(io::Error::other)?;
+            out.write_all(b"\n")
+        })
     }
 
     pub fn load(path: &Path) -> io::Result<Status> {
