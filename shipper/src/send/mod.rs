@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use estuary_config::shipper::{DestinationConfig, Transport};
 use tokio::sync::{mpsc, watch};
+use tracing::warn;
 
 use crate::batch::{Batch, Entry, BATCH_BYTES};
 use crate::checkpoint::{Checkpoints, Mark, Unsaved};
 use crate::registry::Registry;
 use crate::stats::{DestStats, Stats};
+use stream::BoxStream;
 
 pub use estuary_wire::tls::TlsError;
 pub use stream::tls_config;
@@ -90,6 +92,27 @@ impl Sender {
         unsaved.push(mark, bytes);
         if unsaved.len() >= BATCH_BYTES / 2 {
             self.checkpoints.request();
+        }
+    }
+
+    /// Connects, waiting with backoff after each failure; `None` once shutdown begins.
+    async fn connect(&mut self, backoff: &mut Backoff) -> Option<BoxStream> {
+        loop {
+            let tls_client = match &self.config.transport {
+                Transport::Tcp { tls, .. } | Transport::Relp { tls, .. } => tls.as_ref(),
+                Transport::Udp => None,
+            };
+            let tls = self.tls.as_ref().zip(tls_client);
+            match stream::connect(&self.config.host, self.config.port, tls).await {
+                Ok(stream) => return Some(stream),
+                Err(err) => {
+                    warn!(dest = self.name(), %err, "cannot connect; will retry");
+                    DestStats::add(&self.stats().counters.connect_errors, 1);
+                    if self.pause(backoff.next_delay()).await {
+                        return None;
+                    }
+                }
+            }
         }
     }
 

@@ -7,13 +7,12 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use estuary_config::shipper::Transport;
 use estuary_wire::relp::{ClientSession, Event, RelpCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 use tracing::{info, warn};
 
-use super::stream::{self, BoxStream};
+use super::stream::BoxStream;
 use super::{Backoff, Sender};
 use crate::batch::Batch;
 use crate::checkpoint::Unsaved;
@@ -52,10 +51,6 @@ enum End {
 }
 
 pub async fn run(mut sender: Sender, window: usize) {
-    let tls_client = match &sender.config.transport {
-        Transport::Relp { tls, .. } => tls.clone(),
-        _ => None,
-    };
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
     let mut out = Outbox {
         queue: VecDeque::new(),
@@ -63,18 +58,8 @@ pub async fn run(mut sender: Sender, window: usize) {
         input_open: true,
     };
     loop {
-        let tls = sender.tls.as_ref().zip(tls_client.as_ref());
-        let conn = match stream::connect(&sender.config.host, sender.config.port, tls).await {
-            Ok(conn) => conn,
-            Err(err) => {
-                warn!(dest = sender.name(), %err, "cannot connect; will retry");
-                DestStats::add(&sender.stats().counters.connect_errors, 1);
-                let delay = backoff.next_delay();
-                if sender.pause(delay).await {
-                    return;
-                }
-                continue;
-            }
+        let Some(conn) = sender.connect(&mut backoff).await else {
+            return;
         };
         let mut session = ClientSession::new(window);
         let end = session_loop(

@@ -11,13 +11,8 @@ use super::{Backoff, Sender};
 use crate::batch::BATCH_BYTES;
 use crate::checkpoint::Unsaved;
 use crate::stats::DestStats;
-use estuary_config::shipper::Transport;
 
 pub async fn run(mut sender: Sender) {
-    let tls_client = match &sender.config.transport {
-        Transport::Tcp { tls, .. } => tls.clone(),
-        _ => None,
-    };
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
     let mut conn: Option<BoxStream> = None;
     let mut unsaved = Unsaved::default();
@@ -38,28 +33,17 @@ pub async fn run(mut sender: Sender) {
             let stream = match conn.as_mut() {
                 Some(stream) => stream,
                 None => {
-                    let tls = sender.tls.as_ref().zip(tls_client.as_ref());
-                    match stream::connect(&sender.config.host, sender.config.port, tls).await {
-                        Ok(stream) => {
-                            info!(dest = sender.name(), "connected");
-                            backoff.reset();
-                            DestStats::add(&sender.stats().counters.connects, 1);
-                            sender
-                                .stats()
-                                .connected
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                            conn.insert(stream)
-                        }
-                        Err(err) => {
-                            warn!(dest = sender.name(), %err, "cannot connect; will retry");
-                            DestStats::add(&sender.stats().counters.connect_errors, 1);
-                            let delay = backoff.next_delay();
-                            if sender.pause(delay).await {
-                                return;
-                            }
-                            continue;
-                        }
-                    }
+                    let Some(stream) = sender.connect(&mut backoff).await else {
+                        return;
+                    };
+                    info!(dest = sender.name(), "connected");
+                    backoff.reset();
+                    DestStats::add(&sender.stats().counters.connects, 1);
+                    sender
+                        .stats()
+                        .connected
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    conn.insert(stream)
                 }
             };
             if attempt > 0 {
