@@ -12,7 +12,8 @@ use std::time::{Instant, SystemTime};
 use tracing::{debug, info, warn};
 
 use super::{
-    open_files, resumable, saved_created, to_ms, Finished, Incarnation, Inner, Registry, EMPTY,
+    open_files, resumable, saved_created, to_ms, Finished, Incarnation, Inner, Lifecycle, Registry,
+    EMPTY,
 };
 use crate::hash::Span;
 use crate::names::{names, newest_first, siblings};
@@ -73,10 +74,11 @@ impl Registry {
                     ino: meta.ino(),
                     fingerprint: saved.fingerprint,
                     check: saved.check,
-                    gone_since: Some(Instant::now()),
+                    lifecycle: Lifecycle::Draining {
+                        since: Instant::now(),
+                    },
                     created: saved_created(saved.created_ms),
                     start,
-                    saved: true,
                 });
                 dirty.insert(input_ix);
             }

@@ -22,9 +22,12 @@ use crate::names::names;
 use crate::state::{self, FileId, FileState};
 
 mod adopt;
+mod lifecycle;
 mod persist;
 mod retire;
 mod scan;
+
+use lifecycle::Lifecycle;
 
 /// How long a rotated or deleted file is kept open after its last growth, for late writers.
 pub const ROTATE_WAIT: Duration = Duration::from_secs(5);
@@ -61,14 +64,11 @@ struct Incarnation {
     fingerprint: Span,
     /// Bytes a reader read and verified, to recognise this content after a restart.
     check: Span,
-    gone_since: Option<Instant>,
+    lifecycle: Lifecycle,
     /// When this incarnation was set up: copies made later may hold its content.
     created: SystemTime,
     /// Start offset per routed destination.
     start: BTreeMap<usize, u64>,
-    /// In a state file written since it was set up: only then do readers see it, so no line goes
-    /// out under an id a restart would not know.
-    saved: bool,
 }
 
 impl Incarnation {
@@ -90,10 +90,11 @@ impl Incarnation {
             ino: meta.ino(),
             fingerprint,
             check: EMPTY,
-            gone_since: Some(Instant::now()),
+            lifecycle: Lifecycle::FoundGone {
+                since: Instant::now(),
+            },
             created: SystemTime::now(),
             start,
-            saved: false,
         }
     }
 }
@@ -220,7 +221,7 @@ impl Registry {
         let views = inner
             .files
             .iter()
-            .filter(|inc| inc.saved)
+            .filter(|inc| inc.lifecycle.is_saved())
             .filter_map(|inc| {
                 Some(FileView {
                     id: inc.id,
@@ -228,7 +229,7 @@ impl Registry {
                     path: inc.path.clone(),
                     file: inc.file.clone(),
                     start: *inc.start.get(&dest)?,
-                    gone_since: inc.gone_since,
+                    gone_since: inc.lifecycle.gone_since(),
                     fingerprint: inc.fingerprint,
                     check: inc.check,
                 })

@@ -34,7 +34,7 @@ impl Registry {
             let Some(entries) = out.get_mut(&self.inputs[inc.input].state_file) else {
                 continue;
             };
-            if !inc.saved {
+            if !inc.lifecycle.is_saved() {
                 unsaved.insert(inc.id);
             }
             entries.push(self.file_state(&committed, inc));
@@ -73,7 +73,7 @@ impl Registry {
                 .iter_mut()
                 .filter(|inc| unsaved.contains(&inc.id))
             {
-                inc.saved = true;
+                inc.lifecycle = inc.lifecycle.saved();
             }
             inner.generation += 1;
         }

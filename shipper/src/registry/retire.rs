@@ -24,10 +24,7 @@ impl Registry {
         let mut retired = false;
         let mut finished = Vec::new();
         inner.files.retain(|inc| {
-            let Some(since) = inc.gone_since else {
-                return true;
-            };
-            if since.elapsed() < ROTATE_WAIT {
+            if !inc.lifecycle.waited(ROTATE_WAIT, Instant::now()) {
                 return true;
             }
             let Ok(meta) = inc.file.metadata() else {
@@ -152,10 +149,9 @@ impl Registry {
             ino: old.ino,
             fingerprint: old.fingerprint,
             check: EMPTY,
-            gone_since: old.gone_since,
+            lifecycle: old.lifecycle.restarted(),
             created: SystemTime::now(),
             start: old.start.keys().map(|&d| (d, 0)).collect(),
-            saved: false,
         };
         if let Ok(fp) = Span::fingerprint(&fresh.file) {
             fresh.fingerprint = fp;
@@ -174,7 +170,7 @@ impl Registry {
                 old.path = path;
                 old.file = Arc::new(file);
                 (old.dev, old.ino) = (meta.dev(), meta.ino());
-                old.gone_since = Some(Instant::now());
+                old.lifecycle = old.lifecycle.rotated(Instant::now());
             }
             None => {
                 warn!(path = %fresh.path.display(), old = %id, new = %new_id, "file truncated; reading it again from the start");

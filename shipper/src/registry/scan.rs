@@ -10,7 +10,9 @@ use std::time::{Instant, SystemTime};
 use estuary_config::shipper::StartAt;
 use tracing::{info, warn};
 
-use super::{lock, resumable, saved_created, Incarnation, Inner, Registry, EMPTY, MTIME_SLACK};
+use super::{
+    lock, resumable, saved_created, Incarnation, Inner, Lifecycle, Registry, EMPTY, MTIME_SLACK,
+};
 use crate::hash::Span;
 use crate::names::expand;
 use crate::state::FileId;
@@ -43,7 +45,9 @@ impl Registry {
                 }
                 present.push(path.clone());
                 let live = inner.files.iter_mut().find(|inc| {
-                    inc.gone_since.is_none() && inc.input == input_ix && inc.path == *path
+                    inc.lifecycle.gone_since().is_none()
+                        && inc.input == input_ix
+                        && inc.path == *path
                 });
                 match live {
                     Some(inc) if (inc.dev, inc.ino) == (meta.dev(), meta.ino()) => {
@@ -63,7 +67,7 @@ impl Registry {
                             continue;
                         }
                         info!(path = %path.display(), id = %inc.id, "file rotated");
-                        inc.gone_since = Some(Instant::now());
+                        inc.lifecycle = inc.lifecycle.rotated(Instant::now());
                     }
                     None => {}
                 }
@@ -73,7 +77,7 @@ impl Registry {
                 if let Some(moved) = inner.files.iter_mut().find(|inc| {
                     inc.input == input_ix && (inc.dev, inc.ino) == (meta.dev(), meta.ino())
                 }) {
-                    let linked = moved.gone_since.is_none()
+                    let linked = moved.lifecycle.gone_since().is_none()
                         && fs::metadata(&moved.path)
                             .is_ok_and(|m| (m.dev(), m.ino()) == (moved.dev, moved.ino));
                     if linked {
@@ -82,7 +86,7 @@ impl Registry {
                     }
                     info!(from = %moved.path.display(), to = %path.display(), id = %moved.id, "file renamed within the input");
                     moved.path = path.clone();
-                    moved.gone_since = None;
+                    moved.lifecycle = moved.lifecycle.returned();
                     dirty.insert(input_ix);
                     continue;
                 }
@@ -93,10 +97,12 @@ impl Registry {
                 }
             }
             for inc in inner.files.iter_mut() {
-                if inc.input == input_ix && inc.gone_since.is_none() && !present.contains(&inc.path)
+                if inc.input == input_ix
+                    && inc.lifecycle.gone_since().is_none()
+                    && !present.contains(&inc.path)
                 {
                     info!(path = %inc.path.display(), id = %inc.id, "file rotated away or deleted");
-                    inc.gone_since = Some(Instant::now());
+                    inc.lifecycle = inc.lifecycle.rotated(Instant::now());
                     changed = true;
                 }
             }
@@ -222,10 +228,9 @@ impl Registry {
             ino: meta.ino(),
             fingerprint,
             check,
-            gone_since: None,
+            lifecycle: Lifecycle::at_path(resumed),
             created,
             start,
-            saved: resumed,
         });
         true
     }
