@@ -203,11 +203,11 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     };
     let sync_wake = Arc::new(Wake::default());
     {
-        let (shutdown, wake) = (shutdown.clone(), sync_wake.clone());
+        let (registry, shutdown, wake) = (registry.clone(), shutdown.clone(), sync_wake.clone());
         threads.push(spawn("state-sync".into(), move || {
             while !shutdown.load(Ordering::Relaxed) {
                 wake.wait(state::SYNC_INTERVAL);
-                state::sync_all();
+                registry.sync_states();
             }
         }));
     }
@@ -249,7 +249,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let _ = t.join();
     }
     registry.persist_all();
-    state::sync_all();
+    registry.sync_states();
     write_status(&stats, &status_path, true);
     result
 }

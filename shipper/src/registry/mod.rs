@@ -19,7 +19,7 @@ use tracing::warn;
 
 use crate::hash::Span;
 use crate::names::names;
-use crate::state::{self, FileId, FileState};
+use crate::state::{self, FileId, FileState, StateStore};
 
 mod adopt;
 mod lifecycle;
@@ -116,6 +116,8 @@ pub struct Registry {
     state_written: HashMap<PathBuf, SystemTime>,
     /// At most this many files are kept open; further files wait until others are finished.
     max_open: usize,
+    /// The state files as this process wrote them.
+    states: StateStore,
 }
 
 #[derive(Debug, Default)]
@@ -205,6 +207,7 @@ impl Registry {
             commits: AtomicU64::new(0),
             state_written,
             max_open: crate::limits::open_file_budget(),
+            states: StateStore::default(),
         }
     }
 

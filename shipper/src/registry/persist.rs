@@ -7,7 +7,7 @@ use std::sync::MutexGuard;
 use tracing::{info, warn};
 
 use super::{lock, Inner, Registry};
-use crate::state::{self, FileState};
+use crate::state::FileState;
 
 impl Registry {
     /// Writes every state file (on a timer and at shutdown).
@@ -15,6 +15,11 @@ impl Registry {
         let inner = lock(&self.inner);
         let all = self.inputs.iter().map(|i| i.state_file.clone()).collect();
         self.persist_locked(inner, &all);
+    }
+
+    /// Brings every state file's durable copy up to date (on a timer and at shutdown).
+    pub fn sync_states(&self) {
+        self.states.sync_all();
     }
 
     /// Takes a snapshot under the registry lock, then writes it holding only the persist lock.
@@ -53,7 +58,7 @@ impl Registry {
         drop(committed);
         drop(inner);
         for (path, files) in out {
-            match state::store(&path, files) {
+            match self.states.store(&path, files) {
                 Err(err) if failing.insert(path.clone()) => {
                     warn!(path = %path.display(), %err, "state not saved; lines may be sent again after a restart");
                 }
