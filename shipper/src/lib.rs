@@ -10,6 +10,7 @@
 
 mod batch;
 mod checkpoint;
+mod events;
 mod hash;
 mod limits;
 mod lines;
@@ -34,10 +35,10 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::{info, warn};
 
 use crate::checkpoint::Checkpoints;
+use crate::events::Events;
 use crate::reader::Reader;
 use crate::registry::Registry;
 use crate::send::Sender;
-use crate::stats::Stats;
 use crate::wake::Wake;
 
 /// Batches queued between a reader and its sender.
@@ -119,7 +120,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         routes,
         dest_names.clone(),
     ));
-    let stats = Arc::new(Stats::new(&dest_names));
+    let events = Arc::new(Events::new(&dest_names));
     let checkpoints = Arc::new(Checkpoints::new(registry.clone()));
     let shutdown = Arc::new(AtomicBool::new(false));
     let scan_wake = Arc::new(Wake::default());
@@ -158,7 +159,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let reader = Reader {
             dest,
             registry: registry.clone(),
-            stats: stats.clone(),
+            events: events.clone(),
             hostname: config.hostname.clone(),
             format: dconf.format,
             framing,
@@ -172,7 +173,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
             dest,
             config: dconf.clone(),
             registry: registry.clone(),
-            stats: stats.clone(),
+            events: events.clone(),
             rx,
             shutdown: stop_rx.clone(),
             tls: tls[dest].clone(),
@@ -215,10 +216,10 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     let status_path = stats::status_path(&config.work_dir);
     let status_wake = Arc::new(Wake::default());
     {
-        let (stats, path, interval) = (stats.clone(), status_path.clone(), config.stats_interval);
+        let (events, path, interval) = (events.clone(), status_path.clone(), config.stats_interval);
         let (shutdown, wake) = (shutdown.clone(), status_wake.clone());
         threads.push(spawn("status".into(), move || {
-            report(&stats, &path, interval, &shutdown, &wake)
+            report(&events, &path, interval, &shutdown, &wake)
         }));
     }
     let result = runtime.block_on(async {
@@ -250,7 +251,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     }
     registry.persist_all();
     registry.sync_states();
-    write_status(&stats, &status_path, true);
+    write_status(&events, &status_path, true);
     result
 }
 
@@ -274,24 +275,24 @@ async fn wait_for_signal() -> Result<(), ShipError> {
 
 /// Writes the status file every second and logs statistics every `interval`, on its own thread:
 /// a slow disk must not hold up the senders.
-fn report(stats: &Stats, path: &Path, interval: Duration, shutdown: &AtomicBool, wake: &Wake) {
+fn report(events: &Events, path: &Path, interval: Duration, shutdown: &AtomicBool, wake: &Wake) {
     let mut last_log = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let log = last_log.elapsed() >= interval;
         if log {
             last_log = Instant::now();
         }
-        write_status(stats, path, log);
+        write_status(events, path, log);
         wake.wait(Duration::from_secs(1));
     }
 }
 
-fn write_status(stats: &Stats, path: &Path, log: bool) {
+fn write_status(events: &Events, path: &Path, log: bool) {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let status = stats.report(now);
+    let status = stats::Status::of(events, now);
     if log {
         for line in status.log_lines() {
             info!("{line}");

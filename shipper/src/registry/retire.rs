@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::{
     lock, open_files, Finished, Incarnation, Inner, Registry, EMPTY, MAX_TOMBSTONES, MTIME_SLACK,
     ROTATE_WAIT,
 };
+use crate::events;
 use crate::hash::Span;
 use crate::names::{renamed_to, siblings};
 use crate::state::{FileId, FileState};
@@ -36,7 +37,7 @@ impl Registry {
                 .keys()
                 .all(|&d| self.taken(&committed, d, inc) >= len);
             if done {
-                info!(path = %inc.path.display(), id = %inc.id, "finished rotated file");
+                events::file::finished(&inc.path, inc.id);
                 dirty.insert(inc.input);
                 retired = true;
                 finished.push((
@@ -158,7 +159,7 @@ impl Registry {
         }
         match copy {
             Some((path, file, meta)) => {
-                warn!(path = %fresh.path.display(), old = %id, new = %new_id, copy = %path.display(), "file truncated; finishing the old content from its copy");
+                events::file::truncated(&fresh.path, id, new_id, Some(&path));
                 let committed = lock(&self.committed);
                 let old = &mut inner.files[pos];
                 let start = old
@@ -173,7 +174,7 @@ impl Registry {
                 old.lifecycle = old.lifecycle.rotated(Instant::now());
             }
             None => {
-                warn!(path = %fresh.path.display(), old = %id, new = %new_id, "file truncated; reading it again from the start");
+                events::file::truncated(&fresh.path, id, new_id, None);
                 inner.files.remove(pos);
                 lock(&self.committed).retain(|(_, file), _| *file != id);
             }

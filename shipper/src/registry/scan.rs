@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::{
     lock, resumable, saved_created, Incarnation, Inner, Lifecycle, Registry, EMPTY, MTIME_SLACK,
 };
+use crate::events;
 use crate::hash::Span;
 use crate::names::expand;
 use crate::state::FileId;
@@ -66,7 +67,7 @@ impl Registry {
                             dirty.insert(input_ix);
                             continue;
                         }
-                        info!(path = %path.display(), id = %inc.id, "file rotated");
+                        events::file::rotated(path, inc.id);
                         inc.lifecycle = inc.lifecycle.rotated(Instant::now());
                     }
                     None => {}
@@ -84,7 +85,7 @@ impl Registry {
                         // Another name (a hard link) of a file read at its own path.
                         continue;
                     }
-                    info!(from = %moved.path.display(), to = %path.display(), id = %moved.id, "file renamed within the input");
+                    events::file::renamed(&moved.path, path, moved.id);
                     moved.path = path.clone();
                     moved.lifecycle = moved.lifecycle.returned();
                     dirty.insert(input_ix);
@@ -101,7 +102,7 @@ impl Registry {
                     && inc.lifecycle.gone_since().is_none()
                     && !present.contains(&inc.path)
                 {
-                    info!(path = %inc.path.display(), id = %inc.id, "file rotated away or deleted");
+                    events::file::rotated_away(&inc.path, inc.id);
                     inc.lifecycle = inc.lifecycle.rotated(Instant::now());
                     changed = true;
                 }
@@ -160,7 +161,7 @@ impl Registry {
         let (file, meta, fingerprint) = match opened {
             Ok(opened) => opened,
             Err(err) => {
-                warn!(path = %path.display(), %err, "cannot open file");
+                events::file::cannot_open(path, &err);
                 return false;
             }
         };
@@ -191,7 +192,7 @@ impl Registry {
                 let start = self.start_offsets(input_ix, |name| {
                     saved.offsets.get(name).copied().unwrap_or(0)
                 });
-                info!(path = %path.display(), id = %saved.id, ?start, "resuming file");
+                events::file::resumed(path, saved.id, &start);
                 (
                     saved.id,
                     start,
@@ -214,7 +215,7 @@ impl Registry {
                         return false;
                     }
                 };
-                info!(path = %path.display(), %id, offset = at, "new file");
+                events::file::new(path, id, at);
                 let check = Span::before(&file, at).unwrap_or(EMPTY);
                 (id, self.start_offsets(input_ix, |_| at), check, setup)
             }

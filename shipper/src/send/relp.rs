@@ -16,8 +16,8 @@ use super::stream::BoxStream;
 use super::{Backoff, Sender};
 use crate::batch::Batch;
 use crate::checkpoint::Unsaved;
+use crate::events::Link;
 use crate::state::FileId;
-use crate::stats::DestStats;
 
 const SOFTWARE: &str = concat!("estuary,", env!("CARGO_PKG_VERSION"));
 /// How long the server may take to answer `open` or `close`.
@@ -58,7 +58,7 @@ pub async fn run(mut sender: Sender, window: usize) {
         input_open: true,
     };
     loop {
-        let Some(conn) = sender.connect(&mut backoff).await else {
+        let Some(conn) = sender.connect(Link::Relp, &mut backoff).await else {
             return;
         };
         let mut session = ClientSession::new(window);
@@ -71,14 +71,11 @@ pub async fn run(mut sender: Sender, window: usize) {
             &mut backoff,
         )
         .await;
-        sender
-            .stats()
-            .connected
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        sender.events().disconnected();
         // Unacknowledged messages go first on the next session, under new transaction numbers.
         let unacked: Vec<_> = session.into_unacked().collect();
         if !unacked.is_empty() {
-            DestStats::add(&sender.stats().counters.lines_retried, unacked.len() as u64);
+            sender.events().retried(unacked.len() as u64);
         }
         for u in unacked.into_iter().rev() {
             out.queue.push_front((u.message, u.token));
@@ -149,13 +146,8 @@ async fn session_loop(
             return End::Broken;
         }
     }
-    info!(dest = %name, "RELP session open");
     backoff.reset();
-    DestStats::add(&sender.stats().counters.connects, 1);
-    sender
-        .stats()
-        .connected
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.events().connected(Link::Relp);
 
     loop {
         let mut sent = 0u64;
@@ -180,13 +172,11 @@ async fn session_loop(
         }
         if !wbuf.is_empty() {
             if let Err(err) = wr.write_all(&wbuf).await {
-                warn!(dest = %name, %err, "RELP write failed; reconnecting");
-                DestStats::add(&sender.stats().counters.send_errors, 1);
+                sender.events().send_failed(Link::Relp, &err);
                 return End::Broken;
             }
             wbuf.clear();
-            DestStats::add(&sender.stats().counters.lines_sent, sent);
-            DestStats::add(&sender.stats().counters.bytes_sent, bytes);
+            sender.events().sent(sent, bytes);
         }
         if !*input_open && queue.is_empty() && session.unacked_len() == 0 {
             close(session, &mut rd, &mut wr, &mut codec, &mut rbuf).await;
@@ -257,13 +247,12 @@ fn handle(
 ) -> Result<usize, End> {
     match session.handle(frame) {
         Ok(Event::Acked(token)) => {
-            DestStats::add(&sender.stats().counters.lines_acked, 1);
+            sender.events().taken(1);
             sender.registry.commit(sender.dest, token.file, token.end);
             Ok(1)
         }
         Ok(Event::Rejected { message, .. }) => {
-            warn!(dest = %name, %message, "RELP server rejected a message; reconnecting to send it again");
-            DestStats::add(&sender.stats().counters.send_errors, 1);
+            sender.events().rejected(&message);
             Err(End::Broken)
         }
         Ok(Event::ServerClosing) => {
