@@ -1,59 +1,70 @@
-//! Where finished records go: notice policy and suppression, cross-connection detections,
-//! then the log files. Shared by all workers of a sensor.
+//! The record sink: where finished rows go. Cross-connection detections read the rows they
+//! need, notices pass the notice policy and suppression, then everything goes to the log
+//! files. Shared by all workers of a sensor.
 
 use std::sync::{Arc, Mutex};
 
 use crate::conn::LocalNets;
 use crate::detect::{ScanDetector, SshGuessing};
+use crate::notice::Notice;
 use crate::notice::{NoticeFilter, NoticePolicy};
+use crate::output::Output;
 use crate::zeeklog::{render_values, LogError, LogSet, Record};
 
-/// Counters of the pipeline.
+/// Counters of the sink.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PipelineStats {
+pub struct SinkStats {
     pub records: u64,
     pub notices_suppressed: u64,
 }
 
-pub struct Pipeline {
+pub struct RecordSink {
     logs: LogSet,
     notices: NoticeFilter,
     scans: ScanDetector,
     ssh: SshGuessing,
-    pub stats: PipelineStats,
+    pub stats: SinkStats,
 }
 
-impl Pipeline {
+impl RecordSink {
     pub fn new(logs: LogSet, policy: NoticePolicy, local: LocalNets) -> Self {
-        Pipeline {
+        RecordSink {
             logs,
             notices: NoticeFilter::new(policy),
             scans: ScanDetector::new(local),
             ssh: SshGuessing::default(),
-            stats: PipelineStats::default(),
+            stats: SinkStats::default(),
         }
     }
 
-    pub fn submit(&mut self, mut record: Box<dyn Record + Send>) -> Result<(), LogError> {
-        if let Some(n) = record.as_notice_mut() {
-            if !self.notices.admit(n) {
-                self.stats.notices_suppressed += 1;
-                return Ok(());
-            }
-        }
-        let fields = record.fields();
-        let values = record.values();
-        let derived = match record.path() {
-            "conn" => self.scans.conn(fields, &values),
-            "ssh" => self.ssh.ssh(fields, &values),
-            _ => None,
+    /// Writes a finished row, and any notice a detection derives from it.
+    pub fn submit(&mut self, output: Output) -> Result<(), LogError> {
+        let derived = match &output {
+            Output::Conn(conn) => self.scans.conn(conn),
+            Output::Ssh(ssh) => self.ssh.login(ssh.login()),
+            Output::Log(_) => None,
         };
-        let line = render_values(self.logs.format(), fields, &values);
+        self.write(output.record())?;
+        if let Some(notice) = derived {
+            self.notice(notice)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the notice policy and suppression, then writes notice.log.
+    pub fn notice(&mut self, mut notice: Notice) -> Result<(), LogError> {
+        if !self.notices.admit(&mut notice) {
+            self.stats.notices_suppressed += 1;
+            return Ok(());
+        }
+        self.write(&notice)
+    }
+
+    fn write(&mut self, record: &dyn Record) -> Result<(), LogError> {
+        let fields = record.fields();
+        let line = render_values(self.logs.format(), fields, &record.values());
         self.logs.write_line(record.path(), fields, &line)?;
         self.stats.records += 1;
-        if let Some(n) = derived {
-            self.submit(Box::new(n))?;
-        }
         Ok(())
     }
 
@@ -67,21 +78,21 @@ impl Pipeline {
     }
 }
 
-/// A pipeline shared by worker threads.
+/// A sink shared by worker threads.
 #[derive(Clone)]
-pub struct SharedPipeline(Arc<Mutex<Pipeline>>);
+pub struct SharedSink(Arc<Mutex<RecordSink>>);
 
-impl SharedPipeline {
-    pub fn new(p: Pipeline) -> Self {
-        SharedPipeline(Arc::new(Mutex::new(p)))
+impl SharedSink {
+    pub fn new(p: RecordSink) -> Self {
+        SharedSink(Arc::new(Mutex::new(p)))
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Pipeline> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, RecordSink> {
         // A poisoned lock means a worker panicked mid-write; the state is still usable.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn into_inner(self) -> Option<Pipeline> {
+    pub fn into_inner(self) -> Option<RecordSink> {
         Arc::try_unwrap(self.0)
             .ok()
             .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
@@ -91,28 +102,25 @@ impl SharedPipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::tests::SSH;
+    use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
     use crate::notice::{Action, Note};
-    use crate::proto::Timestamp;
-    use crate::zeeklog::{Field, LogFormat, Rotation, SystemClock, Value};
+    use crate::proto::ssh::SshInfo;
+    use crate::zeeklog::{LogFormat, Rotation, SystemClock};
 
-    struct SshRow(f64, bool);
-
-    impl Record for SshRow {
-        fn path(&self) -> &'static str {
-            "ssh"
-        }
-        fn fields(&self) -> &'static [Field] {
-            SSH
-        }
-        fn values(&self) -> Vec<Value> {
-            vec![
-                Value::Time(Timestamp(self.0)),
-                Value::Addr([198, 51, 99, 1].into()),
-                Value::Addr([10, 0, 0, 22].into()),
-                Value::Bool(self.1),
-            ]
-        }
+    fn failed_login(ts: f64) -> Output {
+        let conn = ConnInfo {
+            uid: "CTest".into(),
+            id: ConnId {
+                orig_h: [198, 51, 99, 1].into(),
+                orig_p: 40000,
+                resp_h: [10, 0, 0, 22].into(),
+                resp_p: 22,
+                proto: Transport::Tcp,
+            },
+        };
+        let mut info = SshInfo::new(Timestamp(ts), conn);
+        info.auth_success = Some(false);
+        Output::Ssh(info)
     }
 
     #[test]
@@ -130,10 +138,9 @@ mod tests {
             .actions
             .insert(Note::SshPasswordGuessing, vec![Action::Email]);
         policy.email_dest = vec!["soc@example.org".into()];
-        let mut p = Pipeline::new(logs, policy, LocalNets::zeek_private());
+        let mut p = RecordSink::new(logs, policy, LocalNets::zeek_private());
         for i in 0..40 {
-            p.submit(Box::new(SshRow(f64::from(i), false)))
-                .expect("submit");
+            p.submit(failed_login(f64::from(i))).expect("submit");
         }
         p.close().expect("close");
         let notice = std::fs::read_to_string(dir.path().join("notice.log")).expect("notice.log");
