@@ -30,9 +30,8 @@ pub struct QueryArgs {
     /// Filters, all of which a row must match.
     #[arg(value_name = "FILTER")]
     filters: Vec<String>,
-    /// Another group of filters (a row matching all of them matches too).
-    #[arg(long = "or", value_name = "FILTER", num_args = 1.., action = clap::ArgAction::Append, value_parser = clap::value_parser!(String))]
-    or: Vec<Vec<String>>,
+    #[command(flatten)]
+    or: OrGroups,
     /// Rows from this time on: ISO 8601 (local time without an offset), Unix seconds, or an
     /// archive name (its open time).
     #[arg(long)]
@@ -61,6 +60,45 @@ pub struct QueryArgs {
     /// Also search current/: the files being written and those waiting to be archived.
     #[arg(long)]
     current: bool,
+}
+
+/// `--or FILTER...`, each occurrence one group. clap's derive cannot keep occurrences apart, so
+/// this one argument is declared by hand.
+#[derive(Debug, Default)]
+struct OrGroups(Vec<Vec<String>>);
+
+const OR: &str = "or";
+
+impl clap::FromArgMatches for OrGroups {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let groups = matches
+            .get_occurrences::<String>(OR)
+            .map(|groups| groups.map(|g| g.cloned().collect()).collect())
+            .unwrap_or_default();
+        Ok(OrGroups(groups))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for OrGroups {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.arg(
+            clap::Arg::new(OR)
+                .long(OR)
+                .value_name("FILTER")
+                .num_args(1..)
+                .action(clap::ArgAction::Append)
+                .help("Another group of filters (a row matching all of them matches too)"),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +156,7 @@ impl QueryArgs {
         let from = bound("from", self.from, End::From)?;
         let to = bound("to", self.to, End::To)?;
         let mut groups = vec![self.filters];
-        groups.extend(self.or);
+        groups.extend(self.or.0);
         let format = match (self.cut, self.json, self.count) {
             (Some(fields), _, _) => Format::Cut {
                 fields,

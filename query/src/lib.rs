@@ -146,7 +146,6 @@ pub fn run(query: &Query, out: &mut impl Write) -> Result<Outcome, QueryError> {
         .iter()
         .map(|(_, h)| render::Renderer::new(&query.format, h, &output))
         .collect();
-    let ranged = query.from.is_some() || query.to.is_some();
     let results: Vec<io::Result<scan::FileResult>> = files
         .par_iter()
         .zip(&compiled)
@@ -156,7 +155,7 @@ pub fn run(query: &Query, out: &mut impl Write) -> Result<Outcome, QueryError> {
                 header,
                 filters,
                 renderer,
-                ts: header.index("ts").filter(|_| ranged),
+                ts: header.index("ts"),
                 from: query.from,
                 to: query.to,
             };

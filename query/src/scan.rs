@@ -23,7 +23,7 @@ pub struct Plan<'a> {
     pub header: &'a Header,
     pub filters: &'a Compiled,
     pub renderer: &'a Renderer,
-    /// The `ts` column, when the range is to be checked.
+    /// The `ts` column: the range is checked and the answer ordered by it.
     pub ts: Option<usize>,
     pub from: Option<Micros>,
     pub to: Option<Micros>,
