@@ -60,12 +60,15 @@ pub enum Command {
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
     Sensor(estuary_sensor::cli::SensorArgs),
+    /// Search the log archive: rows of one log by field filters and time.
+    Query(estuary_query::cli::QueryArgs),
 }
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Sensor(args) => Ok(args.run()?),
+            Command::Query(args) => Ok(args.run()?),
             Command::Standalone(args) => args.run(),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
