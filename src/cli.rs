@@ -60,6 +60,8 @@ pub enum Command {
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
     Sensor(estuary_sensor::cli::SensorArgs),
+    /// Create a site CA and node certificates for mutual TLS.
+    Tls(crate::tls::TlsArgs),
 }
 
 impl Cli {
@@ -67,6 +69,7 @@ impl Cli {
         match self.command {
             Command::Sensor(args) => Ok(args.run()?),
             Command::Standalone(args) => args.run(),
+            Command::Tls(args) => args.run(),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 estuary_shipper::run(config)?;
