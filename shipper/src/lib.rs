@@ -220,6 +220,8 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
             status_path.clone(),
             config.stats_interval,
         ));
+        // systemd's Type=notify: inputs are open and every destination's sender runs.
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         wait_for_signal().await?;
         info!("shutting down");
         shutdown.store(true, Ordering::Relaxed);
