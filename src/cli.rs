@@ -76,6 +76,8 @@ pub enum Command {
     Sensor(estuary_sensor::cli::SensorArgs),
     /// Search the log archive: rows of one log by field filters and time.
     Query(estuary_query::cli::QueryArgs),
+    /// Create a site CA and node certificates for mutual TLS.
+    Tls(crate::tls::TlsArgs),
 }
 
 impl Cli {
@@ -84,6 +86,7 @@ impl Cli {
             Command::Sensor(args) => Ok(args.run()?),
             Command::Query(args) => Ok(args.run()?),
             Command::Standalone(args) => args.run(),
+            Command::Tls(args) => args.run(),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;

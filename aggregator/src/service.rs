@@ -305,6 +305,19 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        serve(config, Arc::new(crate::clock::SystemClock), shutdown, None).await
+        // systemd's Type=notify: ready once every listener is bound.
+        let (bound_tx, bound_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            if bound_rx.await.is_ok() {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        });
+        serve(
+            config,
+            Arc::new(crate::clock::SystemClock),
+            shutdown,
+            Some(bound_tx),
+        )
+        .await
     })
 }

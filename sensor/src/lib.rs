@@ -1,5 +1,6 @@
 //! The sensor: packets in, Zeek-compatible logs out.
 #![forbid(unsafe_code)]
+mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod conn;

@@ -229,12 +229,21 @@ impl Capture {
                 snaplen,
                 promisc,
             } => {
-                let inactive = pcap::Capture::from_device(iface.as_str()).map_err(|source| {
+                let denied = |what: &str, source: pcap::Error| {
+                    let text = source.to_string().to_lowercase();
+                    let hint = (text.contains("not permitted") || text.contains("permission"))
+                        .then(crate::capabilities::capture_hint)
+                        .flatten();
                     SensorError::Pcap {
-                        context: format!("interface {iface}"),
+                        context: match hint {
+                            Some(hint) => format!("{what} {iface} ({hint})"),
+                            None => format!("{what} {iface}"),
+                        },
                         source,
                     }
-                })?;
+                };
+                let inactive = pcap::Capture::from_device(iface.as_str())
+                    .map_err(|source| denied("interface", source))?;
                 let active = inactive
                     .promisc(*promisc)
                     .snaplen(*snaplen)
@@ -243,10 +252,7 @@ impl Capture {
                     .buffer_size(64 << 20)
                     .open()
                     .and_then(|c| c.setnonblock())
-                    .map_err(|source| SensorError::Pcap {
-                        context: format!("opening interface {iface}"),
-                        source,
-                    })?;
+                    .map_err(|source| denied("opening interface", source))?;
                 Capture::Live(active)
             }
         };
@@ -341,6 +347,8 @@ pub fn run_with_clock(
     let cap = Capture::open(opts)?;
     let linktype = cap.linktype();
     tracing::info!(source = ?opts.source, linktype = linktype.0, workers = opts.workers, "capture started");
+    // systemd's Type=notify: the capture is open.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let nworkers = opts.workers.max(1);
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());

@@ -224,6 +224,8 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     }
     let result = runtime.block_on(async {
         let tasks: Vec<_> = senders.into_iter().map(|s| tokio::spawn(s.run())).collect();
+        // systemd's Type=notify: inputs are open and every destination's sender runs.
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         wait_for_signal().await?;
         info!("shutting down");
         shutdown.store(true, Ordering::Relaxed);
