@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn hosts_with_dots_stay_one_token_and_distinct() {
-        assert_eq!(subject("conn", "s1.example.org"), "estuary.conn.s1=2Eexample=2Eorg");
+        assert_eq!(
+            subject("conn", "s1.example.org"),
+            "estuary.conn.s1=2Eexample=2Eorg"
+        );
         assert_ne!(escape("a.b"), escape("a=2Eb"));
         assert_eq!(tag_filter("dns"), "estuary.dns.>");
         assert_eq!(consumer("x>y"), "agg-x=3Ey");
@@ -68,7 +71,13 @@ mod tests {
 
     #[test]
     fn message_ids_name_host_tag_file_and_offset() {
-        assert_eq!(message_id("s1", "conn", 0xab, 77), "s1:conn:00000000000000ab:77");
-        assert_ne!(message_id("s1", "conn", 1, 0), message_id("s1", "dns", 1, 0));
+        assert_eq!(
+            message_id("s1", "conn", 0xab, 77),
+            "s1:conn:00000000000000ab:77"
+        );
+        assert_ne!(
+            message_id("s1", "conn", 1, 0),
+            message_id("s1", "dns", 1, 0)
+        );
     }
 }

@@ -86,7 +86,9 @@ impl TagReader {
             .map_err(|e| Error::Setup(format!("stream {}: {e}", opts.stream)))?
             .get_consumer(&name)
             .await
-            .map_err(|e| Error::Setup(format!("consumer {name} (run `estuary cluster init`): {e}")))?;
+            .map_err(|e| {
+                Error::Setup(format!("consumer {name} (run `estuary cluster init`): {e}"))
+            })?;
         let messages = pull(&consumer, opts.priority_timeout).await?;
         Ok(TagReader {
             key: names::marks_key(&opts.tag),
@@ -167,7 +169,14 @@ impl TagReader {
                 revision: claim.revision,
                 received: Instant::now(),
             });
-            accept(&self.opts.tag, &mut d.batches, &mut d.marks, &mut d.msgs, msg).await;
+            accept(
+                &self.opts.tag,
+                &mut d.batches,
+                &mut d.marks,
+                &mut d.msgs,
+                msg,
+            )
+            .await;
         }
         Ok(delivery)
     }
@@ -203,7 +212,8 @@ impl TagReader {
                 Ok(())
             }
             None => {
-                self.give_up("another aggregator committed to the tag").await?;
+                self.give_up("another aggregator committed to the tag")
+                    .await?;
                 Err(Error::Deposed(self.opts.tag.clone()))
             }
         }
@@ -217,7 +227,11 @@ impl TagReader {
                 Ok(Some(e)) if e.operation == kv::Operation::Put => {
                     (Marks::decode(&e.value)?, e.revision)
                 }
-                Ok(_) => match self.kv.create(&self.key, Marks::default().encode().into()).await {
+                Ok(_) => match self
+                    .kv
+                    .create(&self.key, Marks::default().encode().into())
+                    .await
+                {
                     Ok(rev) => (Marks::default(), rev),
                     Err(e) if e.kind() == CreateErrorKind::AlreadyExists => continue,
                     Err(e) => return Err(Error::Marks(e.to_string())),
@@ -282,7 +296,12 @@ async fn accept(
         .and_then(|o| batch::lines(o.offset, &msg.payload).map(|l| (o, l)));
     let (origin, lines) = match parsed {
         Ok((o, _)) if o.tag != tag => {
-            terminate(&msg, tag, &format!("tag {} on the consumer of {tag}", o.tag)).await;
+            terminate(
+                &msg,
+                tag,
+                &format!("tag {} on the consumer of {tag}", o.tag),
+            )
+            .await;
             return;
         }
         Ok(ok) => ok,
@@ -296,7 +315,9 @@ async fn accept(
         let delivered = msg.info().map_or(0, |i| i.delivered);
         if delivered < GAP_PATIENCE {
             // An earlier batch of the file is still being redelivered: take this one after it.
-            let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(500)))).await;
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                .await;
             return;
         }
         tracing::warn!(tag, host = %origin.host, file = origin.file, from = end, to = origin.from,

@@ -65,10 +65,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let addrs = free_addrs(6).expect("free ports on 127.0.0.1");
         let (clients, routes) = addrs.split_at(3);
-        let route_urls: Vec<String> = routes
-            .iter()
-            .map(|a| format!("nats-route://{a}"))
-            .collect();
+        let route_urls: Vec<String> = routes.iter().map(|a| format!("nats-route://{a}")).collect();
         let mut nodes = Vec::new();
         for (i, (client, route)) in clients.iter().zip(routes).enumerate() {
             let store = dir.path().join(format!("js{i}"));
@@ -141,7 +138,11 @@ impl Cluster {
     /// SIGSTOP (`true`) or SIGCONT (`false`) to node `i`.
     pub fn freeze(&self, i: usize, stop: bool) {
         if let Some(pid) = self.nodes[i].pid() {
-            let signal = if stop { Signal::SIGSTOP } else { Signal::SIGCONT };
+            let signal = if stop {
+                Signal::SIGSTOP
+            } else {
+                Signal::SIGCONT
+            };
             kill(Pid::from_raw(pid as i32), signal).expect("signal nats-server");
         }
     }
