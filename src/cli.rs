@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
-use estuary_site::{Daemon, PidFile};
+use estuary_site::{Daemon, PidFile, PidFileError};
 use nix::sys::signal::{SigHandler, Signal};
 
 #[derive(Debug, Parser)]
@@ -131,8 +131,17 @@ impl Cli {
 
 /// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
 /// SIGHUP, which logrotate's `postrotate` sends, is ignored instead of ending the daemon.
-fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<PidFile> {
-    let pid = PidFile::create(&daemon.pid_path(spool))?;
+fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
+    // A daemon runs even when its pid file cannot be written (the spool's disk may be full):
+    // losing `estuary status` for a while is better than not shipping. Only a live twin stops it.
+    let pid = match PidFile::create(&daemon.pid_path(spool)) {
+        Ok(pid) => Some(pid),
+        Err(e @ PidFileError::Running { .. }) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{:#}", anyhow::Error::from(e));
+            None
+        }
+    };
     // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
     unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
         .context("ignore SIGHUP")?;

@@ -5,4 +5,4 @@
 pub mod netstats;
 pub mod pidfile;
 
-pub use pidfile::{Daemon, DaemonState, PidFile};
+pub use pidfile::{Daemon, DaemonState, PidFile, PidFileError};
