@@ -11,6 +11,7 @@ use crate::{ConfigError, ConfigErrors};
 
 pub(crate) mod cluster_cfg;
 mod describe;
+pub mod forward;
 pub(crate) mod native;
 pub(crate) mod settings;
 
@@ -65,6 +66,8 @@ pub struct AggregatorConfig {
     /// kept after its last line arrived, counting only time the aggregator runs (`None` =
     /// forever). A shipper that replays a file after a longer outage gets those lines twice.
     pub replay_mark_retention: Option<Duration>,
+    /// Onward destinations (ELSA, a SIEM) for committed lines; empty = none.
+    pub forward: Vec<forward::Forward>,
 }
 
 #[derive(Debug, Clone)]

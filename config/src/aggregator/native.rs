@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::settings::{PeerSetting, Setting, Settings, OPTIONS};
+use super::settings::{ForwardSetting, PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
 use crate::ConfigErrors;
@@ -53,6 +53,16 @@ struct RawAggregator {
     tls: Option<RawTls>,
     #[serde(default)]
     peer: Vec<Spanned<RawPeer>>,
+    #[serde(default)]
+    forward: Vec<Spanned<RawForward>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    to: Value,
+    tags: Option<String>,
+    format: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +216,23 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             cert_name: peer.cert_name,
             tag_regex: peer.tag_regex,
         });
+    }
+    for group in raw.forward {
+        let line = toml.line(&group.span());
+        let group = group.into_inner();
+        match as_text(&group.to) {
+            Ok(to) => settings.forwards.push(ForwardSetting {
+                line,
+                to,
+                tags: group.tags,
+                format: group.format,
+            }),
+            Err(e) => {
+                settings
+                    .errors
+                    .push(crate::ConfigError::new(file, Some(line), Some("to"), e))
+            }
+        }
     }
     let result = settings.validate();
     match (toml.into_result(()), result) {

@@ -6,8 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use estuary_wire::Format;
 use regex::Regex;
 
+use super::forward::{self, Forward};
 use super::{
     AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, PeerMatch,
     PeerRule, Routing, TlsServer,
@@ -54,6 +56,9 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("TLSCAFile", "tls.ca_file"),
     ("TLSRequireClientCert", "tls.require_client_cert"),
     ("AllowedPeers", "allowed_peers"),
+    ("ForwardTo", "forward.to"),
+    ("ForwardTags", "forward.tags"),
+    ("ForwardFormat", "forward.format"),
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
@@ -82,6 +87,14 @@ pub(crate) struct Setting {
     pub key: String,
 }
 
+/// A `[[forward]]` table from the TOML form (the `.cfg` form has one group, `Forward*`).
+pub(crate) struct ForwardSetting {
+    pub line: usize,
+    pub to: String,
+    pub tags: Option<String>,
+    pub format: Option<String>,
+}
+
 /// A `[[peer]]` table from the TOML form (the `.cfg` form has `AllowedPeers` only).
 pub(crate) struct PeerSetting {
     pub line: usize,
@@ -94,6 +107,7 @@ pub(crate) struct Settings<'a> {
     pub file: &'a Path,
     pub values: HashMap<&'static str, Setting>,
     pub peers: Vec<PeerSetting>,
+    pub forwards: Vec<ForwardSetting>,
     pub errors: ConfigErrors,
 }
 
@@ -103,6 +117,7 @@ impl<'a> Settings<'a> {
             file,
             values: HashMap::new(),
             peers: Vec::new(),
+            forwards: Vec::new(),
             errors: ConfigErrors::default(),
         }
     }
@@ -242,6 +257,7 @@ impl<'a> Settings<'a> {
         let listen = self.listeners();
         let tls = self.tls(&listen, &path_of);
         let peers = self.peers(tls.as_ref());
+        let forward = self.forward(tls.as_ref());
 
         let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
             return Err(self.errors);
@@ -267,6 +283,7 @@ impl<'a> Settings<'a> {
             routing,
             durability,
             replay_mark_retention,
+            forward,
         })
     }
 
@@ -493,6 +510,71 @@ impl<'a> Settings<'a> {
             ca_file,
             require_client_cert,
         })
+    }
+
+    /// `ForwardTo` and friends as one group, then each `[[forward]]` table.
+    fn forward(&mut self, tls: Option<&TlsServer>) -> Vec<Forward> {
+        let mut groups = Vec::new();
+        if self.values.contains_key("ForwardTo") {
+            let to = self.get("ForwardTo", forward::parse_targets);
+            let tags = self.get("ForwardTags", forward::parse_tags).flatten();
+            let format = self.get("ForwardFormat", forward::parse_format);
+            if let Some(to) = to {
+                let line = self
+                    .values
+                    .get("ForwardTo")
+                    .map(|s| (s.line, s.key.clone()));
+                groups.push((
+                    line,
+                    Forward {
+                        to,
+                        tags,
+                        format: format.unwrap_or(Format::Rfc3164),
+                    },
+                ));
+            }
+        } else {
+            for option in ["ForwardTags", "ForwardFormat"] {
+                if self.values.contains_key(option) {
+                    self.error(option, "has no effect without ForwardTo");
+                }
+            }
+        }
+        for group in std::mem::take(&mut self.forwards) {
+            let line = Some(group.line);
+            let parsed = (
+                forward::parse_targets(&group.to).map_err(|e| ("to", e)),
+                group
+                    .tags
+                    .as_deref()
+                    .map_or(Ok(None), forward::parse_tags)
+                    .map_err(|e| ("tags", e)),
+                group
+                    .format
+                    .as_deref()
+                    .map_or(Ok(Format::Rfc3164), forward::parse_format)
+                    .map_err(|e| ("format", e)),
+            );
+            match parsed {
+                (Ok(to), Ok(tags), Ok(format)) => groups.push((
+                    Some((line, "forward".to_owned())),
+                    Forward { to, tags, format },
+                )),
+                (to, tags, format) => {
+                    for (key, e) in [to.err(), tags.err(), format.err()].into_iter().flatten() {
+                        self.error_at(line, key, e);
+                    }
+                }
+            }
+        }
+        let verifiable = tls.is_some_and(|t| t.ca_file.is_some());
+        for (at, group) in &groups {
+            if !verifiable && group.to.iter().any(|t| t.transport.is_tls()) {
+                let (line, key) = at.clone().unwrap_or((None, "ForwardTo".to_owned()));
+                self.error_at(line, &key, "tls:// and relp+tls:// verify the destination against TLSCAFile, which is not set");
+            }
+        }
+        groups.into_iter().map(|(_, g)| g).collect()
     }
 
     fn peers(&mut self, tls: Option<&TlsServer>) -> Vec<PeerRule> {
