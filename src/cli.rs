@@ -62,6 +62,11 @@ pub enum Command {
     Sensor(estuary_sensor::cli::SensorArgs),
     /// Create a site CA and node certificates for mutual TLS.
     Tls(crate::tls::TlsArgs),
+    /// Forward an aggregator's committed logs onward (ForwardTo) to ELSA or a SIEM.
+    Forward {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 impl Cli {
@@ -70,6 +75,11 @@ impl Cli {
             Command::Sensor(args) => Ok(args.run()?),
             Command::Standalone(args) => args.run(),
             Command::Tls(args) => args.run(),
+            Command::Forward { config } => {
+                let config = estuary_config::aggregator::load(&config)?;
+                estuary_forward::run(&config)?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 estuary_shipper::run(config)?;
