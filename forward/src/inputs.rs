@@ -22,10 +22,48 @@ pub struct CurrentLog {
     pub tag: String,
 }
 
-/// The merged logs now in `current/` (not the catch-all, whose lines are whole raw messages).
+/// The merged logs in `current/` (not the catch-all, whose lines are whole raw messages), and
+/// those forwarded before (they have a state file) even while rotation has left none in
+/// `current/`.
 pub fn current_logs(config: &AggregatorConfig) -> Result<Vec<CurrentLog>, ForwardError> {
-    let dir = config.log_dir.join("current");
-    let entries = match std::fs::read_dir(&dir) {
+    let current = config.log_dir.join("current");
+    let mut stems: Vec<String> = names_in(&current, ".log")?;
+    stems.extend(names_in(&work_dir(config), STATE_SUFFIX)?);
+    stems.sort();
+    stems.dedup();
+    let logs = stems
+        .iter()
+        .filter_map(|stem| {
+            if *stem == config.routing.catch_all || stem.starts_with('.') {
+                return None;
+            }
+            let log = match stem.rsplit_once('-') {
+                Some((log, hex))
+                    if hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    log
+                }
+                _ => &stem,
+            };
+            Some(CurrentLog {
+                path: current.join(format!("{stem}.log")),
+                tag: format!("{}{log}", config.routing.tag_prefix),
+            })
+        })
+        .filter(|log| config.forward.iter().any(|g| selects(g, &log.tag)))
+        .collect();
+    Ok(logs)
+}
+
+const STATE_SUFFIX: &str = ".state";
+
+fn work_dir(config: &AggregatorConfig) -> PathBuf {
+    config.spool_dir.join("forward")
+}
+
+/// The names of the files in `dir` ending in `suffix`, without it; none when `dir` is missing.
+fn names_in(dir: &std::path::Path, suffix: &str) -> Result<Vec<String>, ForwardError> {
+    let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
@@ -35,32 +73,14 @@ pub fn current_logs(config: &AggregatorConfig) -> Result<Vec<CurrentLog>, Forwar
             })
         }
     };
-    let mut logs: Vec<CurrentLog> = entries
+    Ok(entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".log")?;
-            if stem == config.routing.catch_all || stem.starts_with('.') {
-                return None;
-            }
-            let log = match stem.rsplit_once('-') {
-                Some((log, hex))
-                    if hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
-                {
-                    log
-                }
-                _ => stem,
-            };
-            Some(CurrentLog {
-                path: e.path(),
-                tag: format!("{}{log}", config.routing.tag_prefix),
-            })
+            name.strip_suffix(suffix).map(str::to_owned)
         })
-        .filter(|log| config.forward.iter().any(|g| selects(g, &log.tag)))
-        .collect();
-    logs.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(logs)
+        .collect())
 }
 
 fn selects(group: &Forward, tag: &str) -> bool {
@@ -70,7 +90,7 @@ fn selects(group: &Forward, tag: &str) -> bool {
 /// A shipper reading `logs` from the start (saved offsets win) and sending each group's tags
 /// to its destinations.
 pub fn shipper_config(config: &AggregatorConfig, logs: &[CurrentLog]) -> ShipperConfig {
-    let work_dir = config.spool_dir.join("forward");
+    let work_dir = work_dir(config);
     let inputs = logs
         .iter()
         .map(|log| InputConfig {
@@ -79,7 +99,7 @@ pub fn shipper_config(config: &AggregatorConfig, logs: &[CurrentLog]) -> Shipper
             facility: Facility::Local7,
             severity: Severity::Informational,
             state_file: work_dir.join(format!(
-                "{}.state",
+                "{}{STATE_SUFFIX}",
                 log.path.file_stem().unwrap_or_default().to_string_lossy()
             )),
             watch: WatchMode::Inotify {
