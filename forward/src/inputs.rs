@@ -43,7 +43,7 @@ pub fn current_logs(config: &AggregatorConfig) -> Result<Vec<CurrentLog>, Forwar
                 {
                     log
                 }
-                _ => &stem,
+                _ => stem,
             };
             Some(CurrentLog {
                 path: current.join(format!("{stem}.log")),
