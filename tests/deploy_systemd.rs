@@ -14,6 +14,7 @@ use common::*;
 
 const UNITS: &[&str] = &[
     "estuary-aggregator.service",
+    "estuary-forward.service",
     "estuary-shipper.service",
     "estuary-sensor@.service",
     "estuary-cron.service",
@@ -24,6 +25,7 @@ const UNITS: &[&str] = &[
 /// measured levels.
 const EXPOSURE: &[(&str, u32)] = &[
     ("estuary-aggregator.service", 14),
+    ("estuary-forward.service", 14),
     ("estuary-shipper.service", 14),
     ("estuary-sensor@eth0.service", 21),
     ("estuary-cron.service", 14),
