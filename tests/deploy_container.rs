@@ -133,7 +133,7 @@ fn ensure_base(podman: &Podman) {
     ] {
         let _ = std::fs::remove_dir_all(rootfs.join(junk));
     }
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .args(["--numeric-owner", "-C"])
         .arg(&rootfs)
         .args(["-c", "."])
@@ -143,9 +143,10 @@ fn ensure_base(podman: &Podman) {
     let import = podman
         .cmd()
         .args(["import", "--change", "CMD [\"/bin/bash\"]", "-", BASE])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(tar.wait().unwrap().success(), "tar of the base system");
     assert!(import.status.success(), "podman import: {import:?}");
 }
 
