@@ -108,6 +108,12 @@ impl AggregatorConfig {
                 "TLSRequireClientCert",
                 flag(tls.is_some_and(|t| t.require_client_cert)),
             ),
+            (
+                "TLSCRLFile",
+                tls.and_then(|t| t.crl_file.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
             ("AllowedPeers", peers.join(", ")),
             (
                 "ForwardTo",

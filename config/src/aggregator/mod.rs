@@ -128,6 +128,8 @@ pub struct TlsServer {
     /// CA that client certificates must chain to; required when `require_client_cert`.
     pub ca_file: Option<PathBuf>,
     pub require_client_cert: bool,
+    /// Revoked client certificates (`estuary tls revoke`), read at start.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// Which senders are accepted, and which tags from them.

@@ -111,6 +111,7 @@ struct RawTls {
     cert_file: Field,
     key_file: Field,
     ca_file: Field,
+    crl_file: Field,
     require_client_cert: Field,
 }
 
@@ -182,6 +183,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("tls.cert_file", tls.map_or(&None, |t| &t.cert_file)),
         ("tls.key_file", tls.map_or(&None, |t| &t.key_file)),
         ("tls.ca_file", tls.map_or(&None, |t| &t.ca_file)),
+        ("tls.crl_file", tls.map_or(&None, |t| &t.crl_file)),
         (
             "tls.require_client_cert",
             tls.map_or(&None, |t| &t.require_client_cert),

@@ -55,6 +55,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("TLSKeyFile", "tls.key_file"),
     ("TLSCAFile", "tls.ca_file"),
     ("TLSRequireClientCert", "tls.require_client_cert"),
+    ("TLSCRLFile", "tls.crl_file"),
     ("AllowedPeers", "allowed_peers"),
     ("ForwardTo", "forward.to"),
     ("ForwardTags", "forward.tags"),
@@ -470,6 +471,7 @@ impl<'a> Settings<'a> {
         let cert_file = self.get("TLSCertFile", path_of);
         let key_file = self.get("TLSKeyFile", path_of);
         let ca_file = self.get("TLSCAFile", path_of);
+        let crl_file = self.get("TLSCRLFile", path_of);
         let require_client_cert = self
             .get("TLSRequireClientCert", value::parse_bool)
             .unwrap_or(false);
@@ -480,6 +482,7 @@ impl<'a> Settings<'a> {
                 "TLSKeyFile",
                 "TLSCAFile",
                 "TLSRequireClientCert",
+                "TLSCRLFile",
             ] {
                 if self.is_set(option) {
                     self.error(option, "set, but neither ListenTLS nor ListenRELPTLS is");
@@ -504,11 +507,18 @@ impl<'a> Settings<'a> {
                 "needs TLSCAFile to verify client certificates",
             );
         }
+        if crl_file.is_some() && ca_file.is_none() {
+            self.error(
+                "TLSCRLFile",
+                "revokes client certificates, which need TLSCAFile",
+            );
+        }
         Some(TlsServer {
             cert_file: cert_file?,
             key_file: key_file?,
             ca_file,
             require_client_cert,
+            crl_file,
         })
     }
 
