@@ -124,8 +124,14 @@ fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<
     let config = config.context("--config or --netstats is required")?;
     Ok(match estuary_config::load_any(&config)? {
         AnyConfig::Shipper(c) => estuary_shipper::status(&c)?,
-        AnyConfig::Aggregator(c) => estuary_aggregator::status(&c)
-            .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
+        AnyConfig::Aggregator(c) => {
+            let mut text = estuary_aggregator::status(&c)
+                .with_context(|| format!("read the status in {}", c.spool_dir.display()))?;
+            if !c.forward.is_empty() {
+                text.push_str(&estuary_forward::status(&c).unwrap_or_else(|e| format!("{e}\n")));
+            }
+            text
+        }
         AnyConfig::Sensor(_) => {
             anyhow::bail!(
                 "a sensor's statistics are in <logdir>/netstats.json: use --netstats FILE"

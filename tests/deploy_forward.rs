@@ -153,6 +153,16 @@ fn forwarded_to_elsa_syslog_ng_through_an_outage() {
             "not as committed (tabs?): {line:?}"
         );
     }
+    let status = Command::new(estuary_bin())
+        .args(["status", "--config", agg.config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    let dest = format!("[tcp://127.0.0.1:{elsa_port}]");
+    assert!(
+        status.contains("forwarder status") && status.contains(&dest) && status.contains("lines="),
+        "{status}"
+    );
     assert!(
         lines_of(&elsa_dir.join("other.log")).is_empty(),
         "bro_http is not in ForwardTags: {}",

@@ -69,6 +69,13 @@ pub fn run(config: &AggregatorConfig) -> Result<(), ForwardError> {
     }
 }
 
+/// The statistics per onward destination (lines read, sent, acknowledged, behind) as the running
+/// forwarder last wrote them.
+pub fn status(config: &AggregatorConfig) -> Result<String, ForwardError> {
+    let text = estuary_shipper::status(&shipper_config(config, &[]))?;
+    Ok(text.replacen("shipper status", "forwarder status", 1))
+}
+
 /// Stops the running shipper (as SIGTERM does) once `current/` holds a log `known` lacks.
 fn watch_for_new_logs(
     config: &AggregatorConfig,
