@@ -78,6 +78,11 @@ pub enum Command {
     Query(estuary_query::cli::QueryArgs),
     /// Create a site CA and node certificates for mutual TLS.
     Tls(crate::tls::TlsArgs),
+    /// Forward an aggregator's committed logs onward (ForwardTo) to ELSA or a SIEM.
+    Forward {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 impl Cli {
@@ -87,6 +92,11 @@ impl Cli {
             Command::Query(args) => Ok(args.run()?),
             Command::Standalone(args) => args.run(),
             Command::Tls(args) => args.run(),
+            Command::Forward { config } => {
+                let config = estuary_config::aggregator::load(&config)?;
+                estuary_forward::run(&config)?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
@@ -165,11 +175,17 @@ fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<
         },
         AnyConfig::Aggregator(c) => match not_running(Daemon::Aggregate, &c.spool_dir)? {
             Some(text) => (text, false),
-            None => (
-                estuary_aggregator::status(&c)
-                    .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
-                true,
-            ),
+            None => {
+                let mut text = estuary_aggregator::status(&c)
+                    .with_context(|| format!("read the status in {}", c.spool_dir.display()))?;
+                if !c.forward.is_empty() {
+                    text.push_str(
+                        &estuary_forward::status(&c).unwrap_or_else(|e| format!("{e}
+")),
+                    );
+                }
+                (text, true)
+            }
         },
         AnyConfig::Sensor(_) => {
             anyhow::bail!(

@@ -217,12 +217,13 @@ async fn listen(
                 (Some(ca), false) => ClientAuth::Optional { ca_file: ca },
                 (None, _) => ClientAuth::Off,
             };
-            let server = estuary_wire::tls::server_config(
+            let server = estuary_wire::tls::server_config_revoking(
                 KeyPair {
                     cert_file: &t.cert_file,
                     key_file: &t.key_file,
                 },
                 auth,
+                t.crl_file.as_deref(),
             )?;
             Some(TlsAcceptor::from(server))
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
@@ -34,6 +34,8 @@ pub enum TlsError {
     Read { path: PathBuf, source: io::Error },
     #[error("{} contains no PEM certificate", path.display())]
     NoCertificates { path: PathBuf },
+    #[error("{} contains no PEM revocation list", path.display())]
+    NoCrl { path: PathBuf },
     #[error("{} contains no PEM private key", path.display())]
     NoPrivateKey { path: PathBuf },
     #[error("CA certificate in {} rejected: {source}", path.display())]
@@ -87,6 +89,22 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
+/// All revocation lists in a PEM file.
+fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let crls = rustls_pemfile::crls(&mut open(path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if crls.is_empty() {
+        return Err(TlsError::NoCrl {
+            path: path.to_owned(),
+        });
+    }
+    Ok(crls)
+}
+
 /// The first private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     rustls_pemfile::private_key(&mut open(path)?)
@@ -135,6 +153,15 @@ pub fn server_config(
     identity: KeyPair<'_>,
     client_auth: ClientAuth<'_>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_revoking(identity, client_auth, None)
+}
+
+/// [`server_config`], refusing client certificates listed in the PEM revocation list `crl_file`.
+pub fn server_config_revoking(
+    identity: KeyPair<'_>,
+    client_auth: ClientAuth<'_>,
+    crl_file: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Versions)?;
@@ -148,6 +175,10 @@ pub fn server_config(
             let verifier = match client_auth {
                 ClientAuth::Optional { .. } => verifier.allow_unauthenticated(),
                 _ => verifier,
+            };
+            let verifier = match crl_file {
+                Some(path) => verifier.with_crls(load_crls(path)?),
+                None => verifier,
             };
             let verifier = verifier.build().map_err(|source| TlsError::Verifier {
                 path: ca_file.to_owned(),

@@ -11,6 +11,7 @@ use crate::{ConfigError, ConfigErrors};
 
 pub(crate) mod cluster_cfg;
 mod describe;
+pub mod forward;
 pub(crate) mod native;
 pub(crate) mod settings;
 
@@ -68,6 +69,8 @@ pub struct AggregatorConfig {
     /// `CompressLevel`: the gzip level of archives, 1 (fastest) to 9 (smallest), as zeekctl's
     /// `CompressCmd = gzip -N`. Default 6, gzip's own.
     pub compress_level: u32,
+    /// Onward destinations (ELSA, a SIEM) for committed lines; empty = none.
+    pub forward: Vec<forward::Forward>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +131,8 @@ pub struct TlsServer {
     /// CA that client certificates must chain to; required when `require_client_cert`.
     pub ca_file: Option<PathBuf>,
     pub require_client_cert: bool,
+    /// Revoked client certificates (`estuary tls revoke`), read at start.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// Which senders are accepted, and which tags from them.

@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::settings::{PeerSetting, Setting, Settings, OPTIONS};
+use super::settings::{ForwardSetting, PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
 use crate::ConfigErrors;
@@ -54,6 +54,16 @@ struct RawAggregator {
     tls: Option<RawTls>,
     #[serde(default)]
     peer: Vec<Spanned<RawPeer>>,
+    #[serde(default)]
+    forward: Vec<Spanned<RawForward>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    to: Value,
+    tags: Option<String>,
+    format: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +112,7 @@ struct RawTls {
     cert_file: Field,
     key_file: Field,
     ca_file: Field,
+    crl_file: Field,
     require_client_cert: Field,
 }
 
@@ -174,6 +185,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("tls.cert_file", tls.map_or(&None, |t| &t.cert_file)),
         ("tls.key_file", tls.map_or(&None, |t| &t.key_file)),
         ("tls.ca_file", tls.map_or(&None, |t| &t.ca_file)),
+        ("tls.crl_file", tls.map_or(&None, |t| &t.crl_file)),
         (
             "tls.require_client_cert",
             tls.map_or(&None, |t| &t.require_client_cert),
@@ -208,6 +220,23 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             cert_name: peer.cert_name,
             tag_regex: peer.tag_regex,
         });
+    }
+    for group in raw.forward {
+        let line = toml.line(&group.span());
+        let group = group.into_inner();
+        match as_text(&group.to) {
+            Ok(to) => settings.forwards.push(ForwardSetting {
+                line,
+                to,
+                tags: group.tags,
+                format: group.format,
+            }),
+            Err(e) => {
+                settings
+                    .errors
+                    .push(crate::ConfigError::new(file, Some(line), Some("to"), e))
+            }
+        }
     }
     let result = settings.validate();
     match (toml.into_result(()), result) {
