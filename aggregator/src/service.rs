@@ -16,9 +16,10 @@ use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
 
 use crate::clock::{next_boundary, Clock};
+use crate::events::Events;
 use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
 use crate::peers::PeerPolicy;
-use crate::stats::Stats;
+use crate::stats::{append_stats_log, StatusFile};
 use crate::workers::{self, Job, MailJob, Shared};
 use crate::writer::Writer;
 
@@ -72,7 +73,8 @@ pub async fn serve(
             "opening logs in {}",
             config.log_dir.display()
         )))?;
-    let stats = Arc::new(Stats::new(clock.now()));
+    let events = Arc::new(Events::new(clock.now()));
+    let status_file = Arc::new(StatusFile::new(&config.spool_dir));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
     let handles = workers::spawn(
@@ -82,7 +84,7 @@ pub async fn serve(
         mail_rx,
         mail_tx.clone(),
         Shared {
-            stats: stats.clone(),
+            events: events.clone(),
             clock: clock.clone(),
             notices_committed: Arc::new(Mutex::new(Default::default())),
         },
@@ -92,7 +94,7 @@ pub async fn serve(
     let ctx = Arc::new(Ctx::new(
         jobs_tx.clone(),
         PeerPolicy::new(config.peers.clone()),
-        stats.clone(),
+        events.clone(),
         config.max_message_size,
     ));
     let mut tasks = JoinSet::new();
@@ -131,17 +133,16 @@ pub async fn serve(
         });
     }
     {
-        let (dir, clock, stats) = (config.spool_dir.clone(), clock.clone(), stats.clone());
+        let (file, clock, events) = (status_file.clone(), clock.clone(), events.clone());
         tasks.spawn(async move {
             let mut status = tokio::time::interval(STATUS_EVERY);
             status.set_missed_tick_behavior(MissedTickBehavior::Skip);
             loop {
                 status.tick().await;
-                let (dir, now, stats) = (dir.clone(), clock.now(), stats.clone());
+                let (file, snapshot) = (file.clone(), events.snapshot(clock.now()));
                 // File I/O stays off the runtime: with one worker thread (two cores), a slow
                 // disk here held up every connection and its RELP acknowledgements.
-                let written =
-                    tokio::task::spawn_blocking(move || stats.write_status(&dir, now)).await;
+                let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
                 if let Ok(Err(err)) = written {
                     tracing::warn!(%err, "cannot write the status file");
                 }
@@ -149,16 +150,17 @@ pub async fn serve(
         });
     }
     {
-        let (cfg, clock, stats) = (config.clone(), clock.clone(), stats.clone());
+        let (cfg, clock, events) = (config.clone(), clock.clone(), events.clone());
         tasks.spawn(async move {
             let mut cron = tokio::time::interval(CRON_EVERY);
             cron.set_missed_tick_behavior(MissedTickBehavior::Skip);
             cron.tick().await;
             loop {
                 cron.tick().await;
-                let (cfg, now, stats) = (cfg.clone(), clock.now(), stats.clone());
+                let (cfg, now) = (cfg.clone(), clock.now());
+                let snapshot = events.snapshot(now);
                 let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(err) = stats.append_log(&cfg.stats_log, now) {
+                    if let Err(err) = append_stats_log(&cfg.stats_log, &snapshot) {
                         tracing::warn!(%err, "cannot append to StatsLog");
                     }
                     match crate::cron::run(&cfg, now) {
@@ -195,8 +197,9 @@ pub async fn serve(
         what: "stopping".into(),
         source: io::Error::other(e),
     })?;
-    stats
-        .write(&config.stats_log, &config.spool_dir, now)
+    let snapshot = events.snapshot(now);
+    append_stats_log(&config.stats_log, &snapshot)
+        .and_then(|()| status_file.write(&snapshot))
         .map_err(io_err("writing statistics"))?;
     Ok(())
 }

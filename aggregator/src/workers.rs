@@ -11,10 +11,10 @@ use estuary_config::aggregator::AggregatorConfig;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::events::Events;
 use crate::ingest::Batch;
 use crate::mail::Notifier;
 use crate::pending::NoticePos;
-use crate::stats::{Counters, Stats};
 use crate::writer::{Message, Outcome, Writer};
 
 /// Batches committed together at most.
@@ -39,7 +39,7 @@ pub enum MailJob {
 }
 
 pub struct Shared {
-    pub stats: Arc<Stats>,
+    pub events: Arc<Events>,
     pub clock: Arc<dyn Clock>,
     /// How far the pending notices are committed, for the mailer.
     pub notices_committed: Arc<Mutex<NoticePos>>,
@@ -67,7 +67,7 @@ struct DiskGate {
 }
 
 impl DiskGate {
-    fn wait(&mut self, stats: &Stats) {
+    fn wait(&mut self, events: &Events) {
         if self.floor <= 0.0 || Instant::now() < self.next_check {
             return;
         }
@@ -77,22 +77,13 @@ impl DiskGate {
             let free = crate::disk::min_free_percent(&refs).unwrap_or(100.0);
             if free >= self.floor {
                 if warned {
-                    tracing::warn!(
-                        free_percent = free,
-                        "disk space is back; taking messages again"
-                    );
+                    events.disk_resumed(free);
                 }
-                stats.set_paused(false);
                 break;
             }
             if !warned {
-                tracing::error!(
-                    free_percent = free,
-                    floor = self.floor,
-                    "disk below the hard floor: not reading or acknowledging until space returns"
-                );
+                events.disk_paused(free, self.floor);
                 warned = true;
-                stats.set_paused(true);
             }
             std::thread::sleep(RETRY_AFTER);
         }
@@ -115,10 +106,10 @@ pub fn spawn(
     shared: Shared,
 ) -> std::io::Result<Handles> {
     let (archive_tx, archive_rx) = std::sync::mpsc::channel::<()>();
-    let log_dir = config.log_dir.clone();
+    let (log_dir, events) = (config.log_dir.clone(), shared.events.clone());
     let archiver = std::thread::Builder::new()
         .name("archiver".into())
-        .spawn(move || archiver(log_dir, archive_rx))?;
+        .spawn(move || archiver(log_dir, archive_rx, events))?;
     // Archive anything a previous run left behind.
     let _ = archive_tx.send(());
 
@@ -168,7 +159,7 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     while let Some(first) = rx.blocking_recv() {
-        gate.wait(&shared.stats);
+        gate.wait(&shared.events);
         jobs.push(first);
         while jobs.len() < MAX_JOBS_PER_COMMIT {
             match rx.try_recv() {
@@ -187,7 +178,7 @@ fn writer_loop(
                     write_committed(&mut writer, &mut batches, &shared);
                     // The digest interval ends with a rotation (not with a catch-up that
                     // found nothing due).
-                    let rotated = rotate(&mut writer, at, &archive_tx);
+                    let rotated = rotate(&mut writer, at, &archive_tx, &shared.events);
                     // The digest must see the notices segment the rotation closed.
                     moved |= publish_notices(&writer, &shared);
                     if rotated && digest_at_rotation {
@@ -218,19 +209,19 @@ fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Share
     let mut logged = false;
     loop {
         let now = shared.clock.now();
-        let mut counts: HashMap<Arc<str>, Counters> = HashMap::new();
+        let mut counts = HashMap::new();
         let result = write_all(writer, batches, now, &mut counts).and_then(|()| writer.commit());
         match result {
             Ok(()) => {
                 for (peer, c) in counts {
-                    shared.stats.add(&peer, &c);
+                    shared.events.committed(&peer, c.accepted, c.duplicates);
                 }
                 break;
             }
             Err(err) => {
                 writer.abort();
                 if !logged {
-                    tracing::error!(%err, "cannot write logs; holding messages and retrying");
+                    shared.events.write_failed(&err);
                     logged = true;
                 }
                 std::thread::sleep(RETRY_AFTER);
@@ -248,10 +239,10 @@ fn write_all(
     writer: &mut Writer,
     batches: &[Batch],
     now: SystemTime,
-    counts: &mut HashMap<Arc<str>, Counters>,
+    counts: &mut HashMap<Arc<str>, Written>,
 ) -> std::io::Result<()> {
     for batch in batches {
-        let mut c = Counters::default();
+        let c = counts.entry(batch.peer.clone()).or_default();
         for p in &batch.msgs {
             let host = match &p.host {
                 Some(r) => p.slice(r),
@@ -269,18 +260,29 @@ fn write_all(
                 Outcome::Duplicate => c.duplicates += 1,
             }
         }
-        counts.entry(batch.peer.clone()).or_default().add(&c);
     }
     Ok(())
 }
 
+/// What the writer did with one peer's messages.
+#[derive(Debug, Default)]
+struct Written {
+    accepted: u64,
+    duplicates: u64,
+}
+
 /// Whether anything was rotated.
-fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sender<()>) -> bool {
+fn rotate(
+    writer: &mut Writer,
+    at: SystemTime,
+    archive_tx: &std::sync::mpsc::Sender<()>,
+    events: &Events,
+) -> bool {
     loop {
         match writer.rotate(at) {
             Ok(rotated) => {
                 for (path, r) in &rotated {
-                    tracing::info!(log = %r.name, path = %path.display(), "rotated");
+                    events.rotated(r.name.as_str(), path);
                 }
                 if !rotated.is_empty() {
                     let _ = archive_tx.send(());
@@ -295,7 +297,7 @@ fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sen
     }
 }
 
-fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>) {
+fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>, events: Arc<Events>) {
     let current = log_dir.join("current");
     while rx.recv().is_ok() {
         while rx.try_recv().is_ok() {}
@@ -308,10 +310,8 @@ fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>) {
         };
         for (path, rotated) in pending {
             match crate::archive::archive(&log_dir, &path, &rotated) {
-                Ok(dest) => tracing::info!(archive = %dest.display(), "archived"),
-                Err(err) => {
-                    tracing::error!(source = %path.display(), %err, "archiving failed; kept for the next try")
-                }
+                Ok(dest) => events.archived(&dest),
+                Err(err) => events.archive_failed(&path, &err),
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Listeners: UDP (RFC 5426), TCP with per-message framing detection (RFC 6587), TLS (RFC 5425)
-//! and RELP, plain or over TLS. Each connection is its own task; bad input is counted, logged
-//! once per peer per interval, and costs at most its own connection.
+//! and RELP, plain or over TLS. Each connection is its own task; bad input is reported to
+//! [`crate::events`] and costs at most its own connection.
 
 mod connection;
 mod relp;
@@ -11,18 +11,18 @@ pub use relp::serve_relp;
 pub use stream::serve_syslog;
 pub use udp::serve_udp;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::events::{Events, Refusal};
+use crate::ingest::Rejected;
 use crate::peers::{Admission, PeerPolicy};
-use crate::stats::{Counters, Stats};
 use crate::workers::Job;
 
 /// A connection silent this long is closed (slow or half-open peers).
@@ -31,16 +31,13 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once, over all listeners.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// The same complaint about the same peer is logged at most this often.
-const COMPLAIN_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Ctx {
     pub jobs: mpsc::Sender<Job>,
     pub policy: PeerPolicy,
-    pub stats: Arc<Stats>,
+    pub events: Arc<Events>,
     pub max_len: usize,
     pub idle_timeout: Duration,
-    complaints: Mutex<HashMap<(String, &'static str), Instant>>,
     connections: Arc<Semaphore>,
 }
 
@@ -48,53 +45,27 @@ impl Ctx {
     pub fn new(
         jobs: mpsc::Sender<Job>,
         policy: PeerPolicy,
-        stats: Arc<Stats>,
+        events: Arc<Events>,
         max_len: usize,
     ) -> Self {
         Self {
             jobs,
             policy,
-            stats,
+            events,
             max_len,
             idle_timeout: IDLE_TIMEOUT,
-            complaints: Mutex::new(HashMap::new()),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         }
     }
 
-    /// Logs `what` about `peer` unless the same was logged within the last interval.
-    pub fn complain(&self, peer: &str, kind: &'static str, what: &dyn std::fmt::Display) {
-        let mut seen = self.complaints.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 10_000 {
-            seen.clear();
-        }
-        let now = Instant::now();
-        let key = (peer.to_owned(), kind);
-        if seen
-            .get(&key)
-            .is_some_and(|t| now.duration_since(*t) < COMPLAIN_EVERY)
-        {
-            return;
-        }
-        seen.insert(key, now);
-        tracing::warn!(peer, kind, "{what}");
-    }
-
-    pub fn count(&self, peer: &str, delta: &Counters) {
-        if *delta != Counters::default() {
-            self.stats.add(peer, delta);
-        }
-    }
-
-    fn refuse(&self, peer: &str, why: &dyn std::fmt::Display) {
-        self.count(
-            peer,
-            &Counters {
-                refused: 1,
-                ..Counters::default()
-            },
-        );
-        self.complain(peer, "refused", why);
+    /// A frame that was not taken; `then` says what became of it.
+    fn rejected(&self, peer: &str, rejected: Rejected, then: &str) {
+        let (why, what) = match rejected {
+            Rejected::Malformed => (Refusal::NotSyslog, "message is not syslog (RFC 3164/5424)"),
+            Rejected::Refused => (Refusal::TagNotAllowed, "tag not allowed for this peer"),
+        };
+        self.events
+            .refused(peer, why, &format_args!("{what}; {then}"));
     }
 }
 
@@ -123,7 +94,8 @@ pub async fn accept_loop(
         };
         let peer = addr.ip().to_canonical().to_string();
         let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
-            ctx.refuse(&peer, &"connection limit reached");
+            ctx.events
+                .refused(&peer, Refusal::ConnectionLimit, &"connection limit reached");
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -147,7 +119,8 @@ async fn connection(
     match tls {
         None => {
             let Some(admission) = ctx.policy.admit(addr.ip(), &[]) else {
-                ctx.refuse(&peer, &"peer not allowed");
+                ctx.events
+                    .refused(&peer, Refusal::PeerNotAllowed, &"peer not allowed");
                 return;
             };
             serve(stream, peer, admission, protocol, &ctx).await;
@@ -157,11 +130,15 @@ async fn connection(
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(err)) => {
-                        ctx.refuse(&peer, &format_args!("TLS handshake failed: {err}"));
+                        let detail = format_args!("TLS handshake failed: {err}");
+                        ctx.events
+                            .refused(&peer, Refusal::TlsHandshakeFailed, &detail);
                         return;
                     }
                     Err(_) => {
-                        ctx.refuse(&peer, &"TLS handshake timed out");
+                        let detail = "TLS handshake timed out";
+                        ctx.events
+                            .refused(&peer, Refusal::TlsHandshakeTimeout, &detail);
                         return;
                     }
                 };
@@ -173,10 +150,8 @@ async fn connection(
                 .map(estuary_wire::tls::peer_cert_names)
                 .unwrap_or_default();
             let Some(admission) = ctx.policy.admit(addr.ip(), &names) else {
-                ctx.refuse(
-                    &peer,
-                    &format_args!("peer not allowed (certificate names {names:?})"),
-                );
+                let detail = format_args!("peer not allowed (certificate names {names:?})");
+                ctx.events.refused(&peer, Refusal::PeerNotAllowed, &detail);
                 return;
             };
             serve(stream, peer, admission, protocol, &ctx).await;

@@ -15,9 +15,9 @@ use tokio_util::codec::Encoder;
 
 use super::connection::{Connection, ConnectionError};
 use super::Ctx;
-use crate::ingest::{self, Batch, Parsed, Rejected};
+use crate::events::{Arrivals, Refusal};
+use crate::ingest::{self, Batch, Parsed};
 use crate::peers::Admission;
-use crate::stats::Counters;
 use crate::workers::Job;
 
 /// Room for the RELP header around a syslog message.
@@ -87,7 +87,7 @@ where
             Ok(None) => break,
             next => next,
         };
-        let mut counters = Counters::default();
+        let mut arrivals = Arrivals::default();
         let mut taken = Taken::default();
         let mut close = None;
         let mut end = false;
@@ -96,34 +96,32 @@ where
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(err) => {
-                    let kind = match err {
-                        ConnectionError::Idle(_) => "idle",
-                        ConnectionError::Read(_) => "read",
-                        ConnectionError::MidFrame(_) => "framing",
+                    let detail = format_args!("RELP: {err}; closing");
+                    match err {
                         ConnectionError::Decode(_) => {
-                            counters.malformed += 1;
-                            "framing"
+                            ctx.events.refused(&peer, Refusal::Framing, &detail)
                         }
-                    };
-                    ctx.complain(&peer, kind, &format_args!("RELP: {err}; closing"));
+                        // Unacknowledged: the client sends it again.
+                        ConnectionError::MidFrame(_) => {
+                            ctx.events.connection_ended(&peer, "cut", &detail)
+                        }
+                        ConnectionError::Idle(_) => {
+                            ctx.events.connection_ended(&peer, "idle", &detail)
+                        }
+                        ConnectionError::Read(_) => {
+                            ctx.events.connection_ended(&peer, "read", &detail)
+                        }
+                    }
                     end = true;
                     break;
                 }
             };
             match session.handle(frame) {
                 Ok(Action::Deliver { txnr, message }) => {
-                    match ingest::parse(message, &admission, &mut counters) {
+                    arrivals.add(message.len());
+                    match ingest::parse(message, &admission) {
                         Ok(p) => taken.msgs.push(p),
-                        Err(Rejected::Malformed) => ctx.complain(
-                            &peer,
-                            "malformed",
-                            &"RELP message is not syslog; acknowledged and dropped",
-                        ),
-                        Err(Rejected::Refused) => ctx.complain(
-                            &peer,
-                            "refused-tag",
-                            &"tag not allowed for this peer; acknowledged and dropped",
-                        ),
+                        Err(rejected) => ctx.rejected(&peer, rejected, "acknowledged and dropped"),
                     }
                     taken.txnrs.push(txnr);
                 }
@@ -141,15 +139,15 @@ where
                     break;
                 }
                 Err(err) => {
-                    counters.malformed += 1;
-                    ctx.complain(&peer, "relp", &format_args!("{err}; closing"));
+                    let detail = format_args!("{err}; closing");
+                    ctx.events.refused(&peer, Refusal::RelpProtocol, &detail);
                     end = true;
                     break;
                 }
             }
             next = conn.buffered_frame();
         }
-        ctx.count(&peer, &counters);
+        ctx.events.received(&peer, arrivals);
         if !taken.hand_over(&peer, &ctx, &tx).await {
             break;
         }
