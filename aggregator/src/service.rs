@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,19 +31,38 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
 const QUEUE_DEPTH: usize = 64;
 
+/// Why the aggregator could not start or stop cleanly; each kind asks something else of the
+/// operator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
+    /// LogDir or SpoolDir cannot be opened or recovered.
+    #[error("opening logs in {log_dir}: {source}")]
+    Open { log_dir: PathBuf, source: io::Error },
+    /// Another process holds the address, or it is not ours to take.
+    #[error("binding {listener} {addr}: {source}")]
+    Bind {
+        listener: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(#[from] estuary_wire::tls::TlsError),
     #[error("a TLS or RELP-over-TLS listener needs TLSCertFile and TLSKeyFile")]
     TlsMissing,
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
-    let what = what.into();
-    move |source| Error::Io { what, source }
+    /// The system refused a thread or the runtime.
+    #[error("starting the {what}: {source}")]
+    Start {
+        what: &'static str,
+        source: io::Error,
+    },
+    /// A worker thread or task died instead of finishing.
+    #[error("{what} did not finish: {source}")]
+    Worker {
+        what: &'static str,
+        source: tokio::task::JoinError,
+    },
+    #[error("writing statistics: {0}")]
+    Statistics(io::Error),
 }
 
 /// The addresses actually bound (port 0 in the config gets a real port).
@@ -65,14 +85,14 @@ pub async fn serve(
     let (cfg, now) = (config.clone(), clock.now());
     let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now))
         .await
-        .map_err(|e| Error::Io {
-            what: "opening the writer".into(),
-            source: io::Error::other(e),
+        .map_err(|source| Error::Worker {
+            what: "opening the writer",
+            source,
         })?
-        .map_err(io_err(format!(
-            "opening logs in {}",
-            config.log_dir.display()
-        )))?;
+        .map_err(|source| Error::Open {
+            log_dir: config.log_dir.clone(),
+            source,
+        })?;
     let events = Arc::new(Events::new(clock.now()));
     let status_file = Arc::new(StatusFile::new(&config.spool_dir));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
@@ -89,7 +109,10 @@ pub async fn serve(
             notices_committed: Arc::new(Mutex::new(Default::default())),
         },
     )
-    .map_err(io_err("starting the writer"))?;
+    .map_err(|source| Error::Start {
+        what: "writer threads",
+        source,
+    })?;
 
     let ctx = Arc::new(Ctx::new(
         jobs_tx.clone(),
@@ -193,14 +216,14 @@ pub async fn serve(
         let _ = handles.mailer.join();
     })
     .await
-    .map_err(|e| Error::Io {
-        what: "stopping".into(),
-        source: io::Error::other(e),
+    .map_err(|source| Error::Worker {
+        what: "stopping the threads",
+        source,
     })?;
     let snapshot = events.snapshot(now);
     append_stats_log(&config.stats_log, &snapshot)
         .and_then(|()| status_file.write(&snapshot))
-        .map_err(io_err("writing statistics"))?;
+        .map_err(Error::Statistics)?;
     Ok(())
 }
 
@@ -233,9 +256,11 @@ async fn listen(
         (_, false) => None,
     };
     if let Some(addr) = config.listen.udp {
-        let socket = UdpSocket::bind(addr)
-            .await
-            .map_err(io_err(format!("binding UDP {addr}")))?;
+        let socket = UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
+            listener: "UDP",
+            addr,
+            source,
+        })?;
         bound.udp = socket.local_addr().ok();
         tasks.spawn(serve_udp(socket, ctx.clone()));
     }
@@ -273,7 +298,11 @@ async fn listen(
         let Some(addr) = addr else { continue };
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(io_err(format!("binding {what} {addr}")))?;
+            .map_err(|source| Error::Bind {
+                listener: what,
+                addr,
+                source,
+            })?;
         *slot = listener.local_addr().ok();
         tasks.spawn(accept_loop(listener, acceptor, protocol, ctx.clone()));
     }
@@ -291,7 +320,10 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
         .worker_threads(cores.saturating_sub(1).max(1))
         .enable_all()
         .build()
-        .map_err(io_err("starting the runtime"))?;
+        .map_err(|source| Error::Start {
+            what: "runtime",
+            source,
+        })?;
     runtime.block_on(async move {
         let shutdown = async {
             let mut term =

@@ -123,7 +123,7 @@ impl StatusFile {
     /// and two fsyncs a second cost a loaded disk more than a lost snapshot is worth.
     pub fn write(&self, status: &Status) -> io::Result<()> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        let json = serde_json::to_vec_pretty(status).map_err(io::Error::other)?;
+        let json = serde_json::to_vec_pretty(status)?;
         estuary_fsutil::replace(&self.path, &json, Durability::Visible)
     }
 }
@@ -155,7 +155,7 @@ pub fn status(config: &estuary_config::aggregator::AggregatorConfig) -> io::Resu
 /// Reads the status file a running aggregator writes.
 pub fn read_status(spool_dir: &Path) -> io::Result<Status> {
     let bytes = std::fs::read(spool_dir.join(STATUS_FILE))?;
-    serde_json::from_slice(&bytes).map_err(io::Error::other)
+    Ok(serde_json::from_slice(&bytes)?)
 }
 
 #[cfg(test)]

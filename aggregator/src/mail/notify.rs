@@ -60,7 +60,7 @@ impl Notifier {
     }
 
     fn save(&self) -> io::Result<()> {
-        let json = serde_json::to_vec(&self.cursors).map_err(io::Error::other)?;
+        let json = serde_json::to_vec(&self.cursors)?;
         replace(&self.state_path, &json, Durability::Durable)
     }
 

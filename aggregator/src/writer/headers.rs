@@ -42,7 +42,7 @@ impl Writer {
                 .map(|s| schema::fields(s))
                 .unwrap_or_default();
             if let Some(event) = crate::alarms::parse(&fields, body, host) {
-                let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
+                let mut line = serde_json::to_vec(&event)?;
                 line.push(b'\n');
                 self.files
                     .notices(&self.spool_dir, self.state.notices_segment, now)?
