@@ -38,10 +38,13 @@ pub enum Refusal {
     Framing,
     /// The RELP client broke the protocol; the session is closed.
     RelpProtocol,
+    /// A header block still being collected gave way to the bound on them; its lines were
+    /// written as data.
+    HeaderBlockEvicted,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 10] = [
         Refusal::PeerNotAllowed,
         Refusal::TagNotAllowed,
         Refusal::ConnectionLimit,
@@ -51,6 +54,7 @@ impl Refusal {
         Refusal::Oversized,
         Refusal::Framing,
         Refusal::RelpProtocol,
+        Refusal::HeaderBlockEvicted,
     ];
 
     /// The name in `status.json`, StatsLog and log lines.
@@ -65,6 +69,7 @@ impl Refusal {
             Refusal::Oversized => "oversized",
             Refusal::Framing => "framing",
             Refusal::RelpProtocol => "relp_protocol",
+            Refusal::HeaderBlockEvicted => "header_block_evicted",
         }
     }
 
@@ -186,6 +191,23 @@ impl Events {
         };
         self.add(peer, &delta);
         self.complain(peer, why.as_str(), detail);
+    }
+
+    /// A bound on what senders may hold was hit; `source` names what the sender claimed to be.
+    pub fn bounded(&self, why: Refusal, source: &str, detail: &dyn fmt::Display) {
+        self.totals.refusals[why as usize].fetch_add(1, Ordering::Relaxed);
+        self.complain(source, why.as_str(), detail);
+    }
+
+    /// A message that is not syslog (RFC 3164/5424); it is kept whole in the catch-all log.
+    pub fn unparsed(&self, peer: &str) {
+        let delta = Counters {
+            malformed: 1,
+            ..Counters::default()
+        };
+        self.add(peer, &delta);
+        let detail = "message is not syslog (RFC 3164/5424); kept whole in the catch-all log";
+        self.complain(peer, "unparsed", &detail);
     }
 
     /// A connection ended for a reason that loses nothing by itself (idle, reset, cut short).

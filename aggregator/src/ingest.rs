@@ -18,6 +18,9 @@ pub struct Parsed {
     pub tag: Range<u32>,
     pub body: Range<u32>,
     pub origin: Option<(u64, u64)>,
+    /// False for a message that is not syslog: no host, no tag, the whole frame as body, so it
+    /// goes whole to the catch-all log.
+    pub syslog: bool,
 }
 
 impl Parsed {
@@ -52,12 +55,25 @@ fn range_of(raw: &[u8], part: &[u8]) -> Range<u32> {
     start as u32..end as u32
 }
 
-/// Parses one frame.
+/// Parses one frame. A frame that is not syslog is taken whole, tagless, if the peer may send
+/// any tag.
 pub fn parse(raw: Bytes, admission: &Admission) -> Result<Parsed, Rejected> {
     if raw.len() > u32::MAX as usize {
         return Err(Rejected::Malformed);
     }
-    let msg = estuary_wire::parse(&raw).map_err(|_| Rejected::Malformed)?;
+    let Ok(msg) = estuary_wire::parse(&raw) else {
+        if !admission.allows(b"") {
+            return Err(Rejected::Refused);
+        }
+        return Ok(Parsed {
+            host: None,
+            tag: 0..0,
+            body: 0..raw.len() as u32,
+            origin: None,
+            syslog: false,
+            raw,
+        });
+    };
     let tag = msg.app_name.unwrap_or_default().as_bytes();
     if !admission.allows(tag) {
         return Err(Rejected::Refused);
@@ -72,6 +88,7 @@ pub fn parse(raw: Bytes, admission: &Admission) -> Result<Parsed, Rejected> {
         tag,
         body,
         origin,
+        syslog: true,
     })
 }
 
@@ -89,9 +106,16 @@ mod tests {
         assert_eq!(p.slice(&p.tag), b"bro_conn");
         assert_eq!(p.slice(&p.body), b"a\tb\t");
         assert_eq!(p.origin, Some((10, 42)));
+        let garbage = parse(Bytes::from_static(b"garbage"), &Admission::All).unwrap();
+        assert!(!garbage.syslog);
         assert_eq!(
-            parse(Bytes::from_static(b"garbage"), &Admission::All).unwrap_err(),
-            Rejected::Malformed
+            (garbage.slice(&garbage.tag), garbage.slice(&garbage.body)),
+            (&b""[..], &b"garbage"[..])
+        );
+        let only_conn = Admission::Tags(vec![regex::Regex::new("^bro_conn$").unwrap()]);
+        assert_eq!(
+            parse(Bytes::from_static(b"garbage"), &only_conn).unwrap_err(),
+            Rejected::Refused
         );
     }
 

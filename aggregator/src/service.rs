@@ -82,8 +82,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
-    let (cfg, now) = (config.clone(), clock.now());
-    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now))
+    let events = Arc::new(Events::new(clock.now()));
+    let (cfg, now, ev) = (config.clone(), clock.now(), events.clone());
+    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, ev))
         .await
         .map_err(|source| Error::Worker {
             what: "opening the writer",
@@ -93,7 +94,6 @@ pub async fn serve(
             log_dir: config.log_dir.clone(),
             source,
         })?;
-    let events = Arc::new(Events::new(clock.now()));
     let status_file = Arc::new(StatusFile::new(&config.spool_dir));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();

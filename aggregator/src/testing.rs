@@ -48,3 +48,8 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         replay_mark_retention: Some(Duration::from_secs(7 * 86_400)),
     }
 }
+
+/// Events for a writer under test.
+pub fn events() -> std::sync::Arc<crate::events::Events> {
+    std::sync::Arc::new(crate::events::Events::new(std::time::SystemTime::now()))
+}

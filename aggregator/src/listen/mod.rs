@@ -15,13 +15,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::events::{Events, Refusal};
-use crate::ingest::Rejected;
+use crate::ingest::{self, Parsed, Rejected};
 use crate::peers::{Admission, PeerPolicy};
 use crate::workers::Job;
 
@@ -58,14 +59,22 @@ impl Ctx {
         }
     }
 
-    /// A frame that was not taken; `then` says what became of it.
-    fn rejected(&self, peer: &str, rejected: Rejected, then: &str) {
-        let (why, what) = match rejected {
-            Rejected::Malformed => (Refusal::NotSyslog, "message is not syslog (RFC 3164/5424)"),
-            Rejected::Refused => (Refusal::TagNotAllowed, "tag not allowed for this peer"),
+    /// Parses one frame from `peer`; `None` when it is not taken, `then` saying what became of
+    /// it.
+    fn parse(&self, peer: &str, frame: Bytes, admission: &Admission, then: &str) -> Option<Parsed> {
+        let (why, what) = match ingest::parse(frame, admission) {
+            Ok(parsed) => {
+                if !parsed.syslog {
+                    self.events.unparsed(peer);
+                }
+                return Some(parsed);
+            }
+            Err(Rejected::Malformed) => (Refusal::NotSyslog, "message too large to parse"),
+            Err(Rejected::Refused) => (Refusal::TagNotAllowed, "tag not allowed for this peer"),
         };
         self.events
             .refused(peer, why, &format_args!("{what}; {then}"));
+        None
     }
 }
 

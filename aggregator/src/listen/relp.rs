@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use estuary_wire::relp::{Action, Frame, RelpCodec, ServerSession, Txnr};
+use estuary_wire::relp::{Action, Frame, RelpCodec, Response, ServerSession, Txnr};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Encoder;
@@ -16,7 +16,7 @@ use tokio_util::codec::Encoder;
 use super::connection::{Connection, ConnectionError};
 use super::Ctx;
 use crate::events::{Arrivals, Refusal};
-use crate::ingest::{self, Batch, Parsed};
+use crate::ingest::{Batch, Parsed};
 use crate::peers::Admission;
 use crate::workers::Job;
 
@@ -119,13 +119,14 @@ where
             match session.handle(frame) {
                 Ok(Action::Deliver { txnr, message }) => {
                     arrivals.add(message.len());
-                    match ingest::parse(message, &admission) {
-                        Ok(p) => taken.msgs.push(p),
-                        Err(rejected) => ctx.rejected(&peer, rejected, "acknowledged and dropped"),
-                    }
+                    let then = "acknowledged and dropped";
+                    taken
+                        .msgs
+                        .extend(ctx.parse(&peer, message, &admission, then));
                     taken.txnrs.push(txnr);
                 }
                 Ok(Action::Reply(rsp)) => {
+                    refused_by_session(&ctx, &peer, &rsp);
                     // Answers keep the order of the frames they answer.
                     if !taken.hand_over(&peer, &ctx, &tx).await
                         || tx.send(Reply::Frame(rsp)).await.is_err()
@@ -135,6 +136,7 @@ where
                     }
                 }
                 Ok(Action::ReplyAndClose(rsp)) => {
+                    refused_by_session(&ctx, &peer, &rsp);
                     close = Some(rsp);
                     break;
                 }
@@ -161,6 +163,16 @@ where
     }
     drop(tx);
     let _ = responder.await;
+}
+
+/// Counts a frame the session answered with an error (a refused `open`, an unknown command).
+fn refused_by_session(ctx: &Ctx, peer: &str, rsp: &Frame) {
+    if let Ok(answer) = Response::parse(&rsp.data) {
+        if !answer.is_ok() {
+            let detail = format_args!("RELP: answered {}", answer.message);
+            ctx.events.refused(peer, Refusal::RelpProtocol, &detail);
+        }
+    }
 }
 
 async fn respond<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Reply>) {

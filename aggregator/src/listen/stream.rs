@@ -9,7 +9,7 @@ use tokio::io::AsyncRead;
 use super::connection::{Connection, ConnectionError};
 use super::Ctx;
 use crate::events::{Arrivals, Refusal};
-use crate::ingest::{self, Batch};
+use crate::ingest::Batch;
 use crate::peers::Admission;
 use crate::workers::Job;
 
@@ -32,10 +32,7 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
             match next {
                 Ok(Some(Ok(frame))) => {
                     arrivals.add(frame.len());
-                    match ingest::parse(frame, &admission) {
-                        Ok(p) => msgs.push(p),
-                        Err(rejected) => ctx.rejected(&peer, rejected, "dropped"),
-                    }
+                    msgs.extend(ctx.parse(&peer, frame, &admission, "dropped"));
                 }
                 Ok(Some(Err(skipped))) => {
                     arrivals.add(0);

@@ -7,7 +7,7 @@ use tokio::net::UdpSocket;
 
 use super::Ctx;
 use crate::events::{Arrivals, Refusal};
-use crate::ingest::{self, Batch};
+use crate::ingest::Batch;
 use crate::workers::Job;
 
 pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
@@ -44,18 +44,15 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
         let frame: Bytes = buf.split_to(n).freeze().slice(..end);
         arrivals.add(frame.len());
         ctx.events.received(&peer, arrivals);
-        match ingest::parse(frame, &admission) {
-            Ok(p) => {
-                let batch = Batch {
-                    peer,
-                    msgs: vec![p],
-                    ack: None,
-                };
-                if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
-                    return;
-                }
+        if let Some(p) = ctx.parse(&peer, frame, &admission, "dropped") {
+            let batch = Batch {
+                peer,
+                msgs: vec![p],
+                ack: None,
+            };
+            if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
+                return;
             }
-            Err(rejected) => ctx.rejected(&peer, rejected, "dropped"),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Lines of Zeek logs that need more than an append: header blocks (one header per file; a
-//! sensor with other `#fields` gets a file of its own) and notices waiting for mail.
+//! sensor with other `#fields` gets a file of its own; a `#` line that belongs to no header
+//! block is data) and notices waiting for mail.
 
 use std::io;
 use std::time::SystemTime;
 
+use crate::events::Refusal;
 use crate::journal::Record;
 use crate::route::{FileKey, LogName};
-use crate::schema::{self, Meta};
+use crate::schema;
 
 use super::Writer;
 
@@ -18,12 +20,41 @@ impl Writer {
         body: &[u8],
         now: SystemTime,
     ) -> io::Result<()> {
-        if body.first() == Some(&b'#') {
-            if let Meta::Block(block) = self.collector.meta_line(host, name.as_str(), body) {
-                self.adopt_schema(host, &name, &block);
+        if body.first() != Some(&b'#') {
+            // A data line ends any header block this sender was still sending: it was none.
+            for line in self.collector.interrupt(host, name.as_str()) {
+                self.write_data(host, &name, &line, now)?;
             }
-            return Ok(());
+            return self.write_data(host, &name, body, now);
         }
+        let collected = self.collector.meta_line(host, name.as_str(), body);
+        if let Some(((other, log), lines)) = collected.evicted {
+            let detail = format_args!("header block of {log} never finished; written as data");
+            self.events
+                .bounded(Refusal::HeaderBlockEvicted, &other, &detail);
+            if let Some(log) = LogName::internal(&log) {
+                for line in lines {
+                    self.write_data(&other, &log, &line, now)?;
+                }
+            }
+        }
+        for line in collected.data {
+            self.write_data(host, &name, &line, now)?;
+        }
+        if let Some(block) = collected.block {
+            self.adopt_schema(host, &name, &block);
+        }
+        Ok(())
+    }
+
+    /// Appends a data line to the file `host`'s lines of `name` go to.
+    fn write_data(
+        &mut self,
+        host: &str,
+        name: &LogName,
+        body: &[u8],
+        now: SystemTime,
+    ) -> io::Result<()> {
         let target = self
             .state
             .assignments

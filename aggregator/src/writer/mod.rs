@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use estuary_config::aggregator::{AggregatorConfig, Durability};
@@ -27,6 +28,7 @@ use estuary_fsutil::sync_dir;
 
 use crate::archive::ROTATED_DIR;
 use crate::clock::{local, unix_secs};
+use crate::events::Events;
 use crate::journal::{FileState, Journal, Marks, Record, State};
 use crate::pending::NoticePos;
 use crate::route::{host_key, FileKey, LogName, Route, Router};
@@ -80,12 +82,17 @@ pub struct Writer {
     collector: Collector,
     /// When marks were last pruned (epoch seconds), to tell a clock jump from time passing.
     pruned_at: u64,
+    events: Arc<Events>,
 }
 
 impl Writer {
     /// Opens the writer and recovers: every current file is cut back to its committed length,
     /// files the journal never committed are removed.
-    pub fn open(config: &AggregatorConfig, now: SystemTime) -> io::Result<Self> {
+    pub fn open(
+        config: &AggregatorConfig,
+        now: SystemTime,
+        events: Arc<Events>,
+    ) -> io::Result<Self> {
         let current_dir = config.log_dir.join("current");
         fs::create_dir_all(current_dir.join(ROTATED_DIR))?;
         fs::create_dir_all(&config.spool_dir)?;
@@ -119,6 +126,7 @@ impl Writer {
             pending_records: Vec::new(),
             collector: Collector::default(),
             pruned_at: unix_secs(now),
+            events,
         };
         writer.recover(now)?;
         Ok(writer)
@@ -140,6 +148,7 @@ impl Writer {
             .and_then(|m| m.get(route.name.as_str()));
         let plain = !route.catch_all
             && msg.body.first() != Some(&b'#')
+            && self.collector.is_idle()
             && assigned.is_none_or(|a| a == route.name.as_str())
             && route.name.as_str() != "notice";
         if plain {
