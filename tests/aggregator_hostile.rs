@@ -143,3 +143,97 @@ fn relp_protocol_is_enforced() {
         (n == Some(8)).then_some(())
     });
 }
+
+/// An aggregator on a TOML configuration with RELP on a free port; `extra` is appended.
+fn start_toml(dir: &std::path::Path, extra: &str) -> (Daemon, u16, std::path::PathBuf) {
+    let relp = free_tcp_port();
+    let config = dir.join("aggregator.toml");
+    let text = format!(
+        "log_dir = \"{}\"\nspool_dir = \"{}\"\n[listen]\nrelp = \"127.0.0.1:{relp}\"\n[mail]\nsendmail = \"\"\n{extra}",
+        dir.join("logs").display(),
+        dir.join("spool").display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::estuary(
+        "aggregator",
+        &["aggregate", "--config", config.to_str().unwrap()],
+        dir,
+    );
+    wait_for_tcp_listen(relp, Duration::from_secs(20));
+    (daemon, relp, dir.join("logs/current"))
+}
+
+fn origin_msg(host: &str, tag: &str, file: u64, offset: u64, body: &str) -> Vec<u8> {
+    format!(
+        "<190>1 2026-11-22T12:00:00Z {host} {tag} - - [origin@32473 file=\"{file:016x}\" off=\"{offset}\"] {body}"
+    )
+    .into_bytes()
+}
+
+/// Marks belong to the sender that is connected, not to the host name a message claims: a peer
+/// allowed only `bro_dns` that names another sensor and its file with the largest offset makes
+/// none of that sensor's lines look like replays; its tag rule is checked before its origin is
+/// believed; and an offset far past a file's mark does not move the mark.
+#[test]
+fn marks_cannot_be_poisoned_by_another_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_agg, relp, current) = start_toml(
+        dir.path(),
+        "[[peer]]\naddress = \"127.0.0.1\"\n[[peer]]\naddress = \"127.0.0.2\"\ntag_regex = \"^bro_dns$\"\n",
+    );
+    let victim_file = 0xab;
+    let mut victim = Relp::connect(relp);
+    let send = |client: &mut Relp, msg: Vec<u8>| {
+        let txnr = client.send("syslog", &msg);
+        assert_eq!(client.read_rsp(), (txnr, "200 OK".to_owned()));
+    };
+    for seq in 0..10u64 {
+        let body = format!("1.0\tC{seq:017}\tx");
+        send(
+            &mut victim,
+            origin_msg("sensor1", "bro_conn", victim_file, seq * 100, &body),
+        );
+    }
+    let mut attacker = Relp::connect_from([127, 0, 0, 2].into(), relp);
+    for tag in ["bro_dns", "bro_conn"] {
+        let msg = origin_msg("sensor1", tag, victim_file, u64::MAX, "1.0\tpoison\tx");
+        send(&mut attacker, msg);
+    }
+    for seq in 10..110u64 {
+        let body = format!("1.0\tC{seq:017}\tx");
+        send(
+            &mut victim,
+            origin_msg("sensor1", "bro_conn", victim_file, seq * 100, &body),
+        );
+    }
+    // The attacker's own file: a jump far ahead is written but leaves the mark where it was.
+    for (seq, offset) in [(200, 0), (201, u64::MAX / 2), (202, 100)] {
+        let body = format!("1.0\tC{seq:017}\tx");
+        send(
+            &mut attacker,
+            origin_msg("sensor9", "bro_dns", 7, offset, &body),
+        );
+    }
+    let conn = wait_for(WAIT, "110 lines in conn.log", || {
+        let text = std::fs::read_to_string(current.join("conn.log")).unwrap_or_default();
+        (text.lines().count() >= 110).then_some(text)
+    });
+    assert_eq!(
+        tally(&count_sequence_numbers(&conn), 0..110),
+        Tally::default()
+    );
+    let dns = std::fs::read_to_string(current.join("dns.log")).unwrap();
+    assert_eq!(
+        tally(&count_sequence_numbers(&dns), 200..203),
+        Tally::default(),
+        "{dns}"
+    );
+    assert_eq!(dns.matches("poison").count(), 1, "{dns}");
+    let status: serde_json::Value = wait_for(WAIT, "status", || {
+        let bytes = std::fs::read(dir.path().join("spool/status.json")).ok()?;
+        let status: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        (status["refusals"]["mark_jump"] == 1).then_some(status)
+    });
+    assert_eq!(status["peers"]["127.0.0.1"]["duplicates"], 0, "{status}");
+    assert_eq!(status["refusals"]["tag_not_allowed"], 1, "{status}");
+}

@@ -41,10 +41,14 @@ pub enum Refusal {
     /// A header block still being collected gave way to the bound on them; its lines were
     /// written as data.
     HeaderBlockEvicted,
+    /// A line claimed an offset far past its file's mark; it was written, the mark not moved.
+    MarkJump,
+    /// A sender has more shipper files than the marks kept per sender; the oldest was forgotten.
+    MarkLimit,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 10] = [
+    const ALL: [Refusal; 12] = [
         Refusal::PeerNotAllowed,
         Refusal::TagNotAllowed,
         Refusal::ConnectionLimit,
@@ -55,6 +59,8 @@ impl Refusal {
         Refusal::Framing,
         Refusal::RelpProtocol,
         Refusal::HeaderBlockEvicted,
+        Refusal::MarkJump,
+        Refusal::MarkLimit,
     ];
 
     /// The name in `status.json`, StatsLog and log lines.
@@ -70,6 +76,8 @@ impl Refusal {
             Refusal::Framing => "framing",
             Refusal::RelpProtocol => "relp_protocol",
             Refusal::HeaderBlockEvicted => "header_block_evicted",
+            Refusal::MarkJump => "mark_jump",
+            Refusal::MarkLimit => "mark_limit",
         }
     }
 

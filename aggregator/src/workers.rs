@@ -15,7 +15,7 @@ use crate::events::Events;
 use crate::ingest::Batch;
 use crate::mail::Notifier;
 use crate::pending::NoticePos;
-use crate::writer::{Message, Outcome, Writer};
+use crate::writer::{Message, Origin, Outcome, Writer};
 
 /// Batches committed together at most.
 const MAX_JOBS_PER_COMMIT: usize = 512;
@@ -253,7 +253,11 @@ fn write_all(
                 tag: p.slice(&p.tag),
                 body: p.slice(&p.body),
                 raw: &p.raw,
-                origin: p.origin,
+                origin: p.origin.map(|(file, offset)| Origin {
+                    sender: &batch.peer,
+                    file,
+                    offset,
+                }),
             };
             match writer.write(&msg, now)? {
                 Outcome::Written => c.accepted += 1,

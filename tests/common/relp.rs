@@ -22,9 +22,32 @@ impl Relp {
         relp
     }
 
+    /// Connects from `local` (another 127.0.0.0/8 address) and opens the session.
+    pub fn connect_from(local: std::net::Ipv4Addr, port: u16) -> Relp {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let stream = runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((local, 0).into()).unwrap();
+            let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+            stream.into_std().unwrap()
+        });
+        stream.set_nonblocking(false).unwrap();
+        let mut relp = Relp::with(stream);
+        relp.send("open", OFFERS.as_bytes());
+        let rsp = relp.read_rsp();
+        assert!(rsp.1.starts_with("200 OK"), "{rsp:?}");
+        relp
+    }
+
     /// Connects without opening.
     pub fn connect_raw(port: u16) -> Relp {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Relp::with(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    fn with(stream: TcpStream) -> Relp {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();

@@ -44,7 +44,10 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
         let frame: Bytes = buf.split_to(n).freeze().slice(..end);
         arrivals.add(frame.len());
         ctx.events.received(&peer, arrivals);
-        if let Some(p) = ctx.parse(&peer, frame, &admission, "dropped") {
+        if let Some(mut p) = ctx.parse(&peer, frame, &admission, "dropped") {
+            // A datagram's source address can be forged: its origin (and the high-water mark
+            // it would move) is not believed.
+            p.origin = None;
             let batch = Batch {
                 peer,
                 msgs: vec![p],

@@ -44,8 +44,20 @@ pub struct Message<'a> {
     pub body: &'a [u8],
     /// The whole message as received, for the catch-all log.
     pub raw: &'a [u8],
-    /// Shipper file incarnation and byte offset of the line (exactly-once).
-    pub origin: Option<(u64, u64)>,
+    /// Where the line comes from, for exactly-once delivery.
+    pub origin: Option<Origin<'a>>,
+}
+
+/// A line's place in a shipper's file: the high-water mark key and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// Who sent it, as the listener knows it (the peer's address), never a host name the
+    /// message claims: one sender cannot move another's marks.
+    pub sender: &'a str,
+    /// The shipper's file incarnation.
+    pub file: u64,
+    /// Byte offset of the line in that file.
+    pub offset: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,8 +147,8 @@ impl Writer {
     /// Appends one message. Nothing is durable or acknowledged before [`Writer::commit`].
     pub fn write(&mut self, msg: &Message<'_>, now: SystemTime) -> io::Result<Outcome> {
         let host = host_key(msg.host);
-        if let Some((file_id, offset)) = msg.origin {
-            if !self.advance_mark(host, file_id, offset, now) {
+        if let Some(origin) = msg.origin {
+            if !self.advance_mark(origin, now) {
                 return Ok(Outcome::Duplicate);
             }
         }

@@ -12,7 +12,11 @@ fn msg<'a>(host: &'a str, tag: &'a str, body: &'a str, origin: Option<(u64, u64)
         tag: tag.as_bytes(),
         body: body.as_bytes(),
         raw: body.as_bytes(),
-        origin,
+        origin: origin.map(|(file, offset)| Origin {
+            sender: host,
+            file,
+            offset,
+        }),
     }
 }
 
@@ -400,7 +404,9 @@ proptest::proptest! {
         let mut w = Writer::open(&cfg, from_unix_secs(T0), crate::testing::events()).unwrap();
         let now = from_unix_secs(T0);
         for (host, tag, body, origin) in &msgs {
-            let m = Message { host, tag, body, raw: body, origin: *origin };
+            let sender = String::from_utf8_lossy(host);
+            let origin = origin.map(|(file, offset)| Origin { sender: &sender, file, offset });
+            let m = Message { host, tag, body, raw: body, origin };
             w.write(&m, now).unwrap();
         }
         w.commit().unwrap();
