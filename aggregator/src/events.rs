@@ -260,6 +260,15 @@ impl Events {
         tracing::error!(%err, "cannot write logs; holding messages and retrying");
     }
 
+    /// Stopping while writing failed: these messages were taken and not written. None of them
+    /// was acknowledged, so RELP senders send them again; plain TCP and UDP ones are lost.
+    pub fn not_written_at_stop(&self, messages: usize) {
+        tracing::error!(
+            messages,
+            "stopping while logs cannot be written: messages not written and not acknowledged"
+        );
+    }
+
     pub fn rotated(&self, log: &str, path: &Path) {
         tracing::info!(log, path = %path.display(), "rotated");
     }

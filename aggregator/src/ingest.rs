@@ -41,6 +41,13 @@ pub struct Batch {
     pub ack: Option<oneshot::Sender<()>>,
 }
 
+impl Batch {
+    /// Bytes received in it.
+    pub fn bytes(&self) -> u64 {
+        self.msgs.iter().map(|p| p.raw.len() as u64).sum()
+    }
+}
+
 /// Why a frame was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejected {

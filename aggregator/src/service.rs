@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::{next_boundary, Clock};
 use crate::events::Events;
@@ -30,6 +31,8 @@ const CRON_EVERY: Duration = Duration::from_secs(300);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
 const QUEUE_DEPTH: usize = 64;
+/// How long the threads get to finish after SIGTERM (systemd waits 90 s before SIGKILL).
+const STOP_WITHIN: Duration = Duration::from_secs(20);
 
 /// Why the aggregator could not start or stop cleanly; each kind asks something else of the
 /// operator.
@@ -83,6 +86,7 @@ pub async fn serve(
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
     let events = Arc::new(Events::new(clock.now()));
+    let stop = CancellationToken::new();
     let (cfg, now, ev) = (config.clone(), clock.now(), events.clone());
     let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, ev))
         .await
@@ -107,6 +111,7 @@ pub async fn serve(
             events: events.clone(),
             clock: clock.clone(),
             notices_committed: Arc::new(Mutex::new(Default::default())),
+            stop: stop.clone(),
         },
     )
     .map_err(|source| Error::Start {
@@ -119,6 +124,7 @@ pub async fn serve(
         PeerPolicy::new(config.peers.clone()),
         events.clone(),
         config.max_message_size,
+        stop.clone(),
     ));
     let mut tasks = JoinSet::new();
     let bound = listen(&config, &ctx, &mut tasks).await?;
@@ -201,25 +207,30 @@ pub async fn serve(
     }
 
     shutdown.await;
+    // Connections end at once, unanswered (RELP senders send again what was not answered);
+    // the writer commits what it was given and the threads finish, within STOP_WITHIN.
     tracing::info!("shutting down");
+    stop.cancel();
     tasks.shutdown().await;
-    let (done_tx, done_rx) = oneshot::channel();
-    let _ = jobs_tx.send(Job::Sync(done_tx)).await;
-    let _ = done_rx.await;
     drop(jobs_tx);
     drop(ctx);
     drop(mail_tx);
     let now = clock.now();
-    tokio::task::spawn_blocking(move || {
+    let joined = tokio::task::spawn_blocking(move || {
         let _ = handles.writer.join();
         let _ = handles.archiver.join();
         let _ = handles.mailer.join();
-    })
-    .await
-    .map_err(|source| Error::Worker {
-        what: "stopping the threads",
-        source,
-    })?;
+    });
+    match tokio::time::timeout(STOP_WITHIN, joined).await {
+        Ok(joined) => joined.map_err(|source| Error::Worker {
+            what: "stopping the threads",
+            source,
+        })?,
+        Err(_) => tracing::warn!(
+            "the archiver or the mailer is still busy after {}s; stopping without it (it resumes at the next start)",
+            STOP_WITHIN.as_secs()
+        ),
+    }
     let snapshot = events.snapshot(now);
     append_stats_log(&config.stats_log, &snapshot)
         .and_then(|()| status_file.write(&snapshot))
@@ -324,7 +335,7 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
             what: "runtime",
             source,
         })?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let shutdown = async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -341,5 +352,8 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
             }
         };
         serve(config, Arc::new(crate::clock::SystemClock), shutdown, None).await
-    })
+    });
+    // A status write or cron pass still running must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }

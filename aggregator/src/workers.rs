@@ -8,7 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use estuary_config::aggregator::AggregatorConfig;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::events::Events;
@@ -22,13 +23,23 @@ const MAX_JOBS_PER_COMMIT: usize = 512;
 /// How often the writer looks at free space.
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often a thread waiting on the disk looks for a stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 pub enum Job {
     Batch(Batch),
     /// Rotate whatever is due at this time.
     Rotate(SystemTime),
-    /// Commit, then answer (tests and shutdown use it as a barrier).
-    Sync(oneshot::Sender<()>),
+}
+
+impl Job {
+    /// Bytes received in it.
+    fn bytes(&self) -> u64 {
+        match self {
+            Job::Batch(batch) => batch.bytes(),
+            Job::Rotate(_) => 0,
+        }
+    }
 }
 
 pub enum MailJob {
@@ -43,6 +54,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// How far the pending notices are committed, for the mailer.
     pub notices_committed: Arc<Mutex<NoticePos>>,
+    /// The daemon is stopping: waits end, retries give up.
+    pub stop: CancellationToken,
 }
 
 /// Publishes the writer's committed notice position; true when it moved.
@@ -59,36 +72,82 @@ fn committed_notices(shared: &Mutex<NoticePos>) -> NoticePos {
     *shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Holds the writer back while free space is below the hard floor.
+/// Holds the writer back while free space is below the hard floor. Free space is looked at
+/// every second, and sooner once the bytes written since the last look could have used half
+/// of the room that was left above the floor.
 struct DiskGate {
     paths: Vec<std::path::PathBuf>,
     floor: f64,
     next_check: Instant,
+    /// Bytes that may still be written before the next look.
+    allowance: u64,
+    paused: bool,
 }
 
 impl DiskGate {
-    fn wait(&mut self, events: &Events) {
-        if self.floor <= 0.0 || Instant::now() < self.next_check {
+    fn new(paths: Vec<std::path::PathBuf>, floor: f64) -> Self {
+        DiskGate {
+            paths,
+            floor,
+            next_check: Instant::now(),
+            allowance: 0,
+            paused: false,
+        }
+    }
+
+    /// Bytes that may be written before the next look.
+    fn allowance(&self) -> u64 {
+        match self.floor > 0.0 {
+            true => self.allowance,
+            false => u64::MAX,
+        }
+    }
+
+    /// `bytes` were written.
+    fn account(&mut self, bytes: u64) {
+        self.allowance = self.allowance.saturating_sub(bytes);
+    }
+
+    /// Returns once there is room above the floor, or at once when stopping: what was taken
+    /// is then written anyway.
+    fn wait(&mut self, events: &Events, stop: &CancellationToken) {
+        if self.floor <= 0.0 || (Instant::now() < self.next_check && self.allowance > 0) {
             return;
         }
-        let mut warned = false;
         loop {
-            let refs: Vec<&std::path::Path> = self.paths.iter().map(|p| p.as_path()).collect();
-            let free = crate::disk::min_free_percent(&refs).unwrap_or(100.0);
-            if free >= self.floor {
-                if warned {
+            let Some((free, headroom)) = crate::disk::room(&self.paths, self.floor) else {
+                break;
+            };
+            if headroom > 0 {
+                if std::mem::take(&mut self.paused) {
                     events.disk_resumed(free);
                 }
+                self.allowance = headroom / 2;
                 break;
             }
-            if !warned {
+            if !self.paused {
                 events.disk_paused(free, self.floor);
-                warned = true;
+                self.paused = true;
             }
-            std::thread::sleep(RETRY_AFTER);
+            if sleep_unless_stopped(RETRY_AFTER, stop) {
+                break;
+            }
         }
         self.next_check = Instant::now() + DISK_CHECK_EVERY;
     }
+}
+
+/// Sleeps for `pause` unless a stop comes first; true when stopping.
+fn sleep_unless_stopped(pause: Duration, stop: &CancellationToken) -> bool {
+    let until = Instant::now() + pause;
+    while !stop.is_cancelled() {
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        std::thread::sleep((until - now).min(STOP_POLL));
+    }
+    true
 }
 
 pub struct Handles {
@@ -122,11 +181,10 @@ pub fn spawn(
         .name("mailer".into())
         .spawn(move || mailer(notifier, mail_rx, committed, mail_clock))?;
 
-    let gate = DiskGate {
-        paths: vec![config.log_dir.clone(), config.spool_dir.clone()],
-        floor: config.disk.hard_floor_percent,
-        next_check: Instant::now(),
-    };
+    let gate = DiskGate::new(
+        vec![config.log_dir.clone(), config.spool_dir.clone()],
+        config.disk.hard_floor_percent,
+    );
     let digest_at_rotation = config.mail.alarms_interval.is_none();
     let writer = std::thread::Builder::new()
         .name("writer".into())
@@ -159,26 +217,29 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     while let Some(first) = rx.blocking_recv() {
-        gate.wait(&shared.events);
+        gate.wait(&shared.events, &shared.stop);
+        // A group takes no more bytes than the disk gate allows before its next look.
+        let mut bytes = first.bytes();
         jobs.push(first);
-        while jobs.len() < MAX_JOBS_PER_COMMIT {
+        while jobs.len() < MAX_JOBS_PER_COMMIT && bytes < gate.allowance() {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) => {
+                    bytes += job.bytes();
+                    jobs.push(job);
+                }
                 Err(_) => break,
             }
         }
         let mut batches = Vec::new();
-        let mut waiters = Vec::new();
         let mut moved = false;
         for job in jobs.drain(..) {
             match job {
                 Job::Batch(b) => batches.push(b),
-                Job::Sync(done) => waiters.push(done),
                 Job::Rotate(at) => {
-                    write_committed(&mut writer, &mut batches, &shared);
+                    gate.account(write_committed(&mut writer, &mut batches, &shared));
                     // The digest interval ends with a rotation (not with a catch-up that
                     // found nothing due).
-                    let rotated = rotate(&mut writer, at, &archive_tx, &shared.events);
+                    let rotated = rotate(&mut writer, at, &archive_tx, &shared);
                     // The digest must see the notices segment the rotation closed.
                     moved |= publish_notices(&writer, &shared);
                     if rotated && digest_at_rotation {
@@ -187,12 +248,9 @@ fn writer_loop(
                 }
             }
         }
-        write_committed(&mut writer, &mut batches, &shared);
+        gate.account(write_committed(&mut writer, &mut batches, &shared));
         if publish_notices(&writer, &shared) || moved {
             let _ = mail_tx.send(MailJob::Kick);
-        }
-        for done in waiters {
-            let _ = done.send(());
         }
     }
     if let Err(err) = writer.commit() {
@@ -201,10 +259,11 @@ fn writer_loop(
 }
 
 /// Writes and commits `batches`, retrying until it works (a full disk is waited out, nothing is
-/// dropped), then acknowledges them.
-fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Shared) {
+/// dropped), then acknowledges them; returns the bytes received. When stopping, a failing
+/// write is given up: nothing of it is acknowledged, so RELP senders send it again.
+fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Shared) -> u64 {
     if batches.is_empty() {
-        return;
+        return 0;
     }
     let mut logged = false;
     loop {
@@ -224,15 +283,22 @@ fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Share
                     shared.events.write_failed(&err);
                     logged = true;
                 }
-                std::thread::sleep(RETRY_AFTER);
+                if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
+                    let lost: usize = batches.drain(..).map(|b| b.msgs.len()).sum();
+                    shared.events.not_written_at_stop(lost);
+                    return 0;
+                }
             }
         }
     }
+    let mut bytes = 0;
     for batch in batches.drain(..) {
+        bytes += batch.bytes();
         if let Some(ack) = batch.ack {
             let _ = ack.send(());
         }
     }
+    bytes
 }
 
 fn write_all(
@@ -280,13 +346,13 @@ fn rotate(
     writer: &mut Writer,
     at: SystemTime,
     archive_tx: &std::sync::mpsc::Sender<()>,
-    events: &Events,
+    shared: &Shared,
 ) -> bool {
     loop {
         match writer.rotate(at) {
             Ok(rotated) => {
                 for (path, r) in &rotated {
-                    events.rotated(r.name.as_str(), path);
+                    shared.events.rotated(r.name.as_str(), path);
                 }
                 if !rotated.is_empty() {
                     let _ = archive_tx.send(());
@@ -295,7 +361,10 @@ fn rotate(
             }
             Err(err) => {
                 tracing::error!(%err, "rotation failed; retrying");
-                std::thread::sleep(RETRY_AFTER);
+                if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
+                    // Files stay current; the next start rotates what is due.
+                    return false;
+                }
             }
         }
     }

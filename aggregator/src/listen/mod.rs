@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::events::{Events, Refusal};
 use crate::ingest::{self, Parsed, Rejected};
@@ -40,6 +41,8 @@ pub struct Ctx {
     pub max_len: usize,
     pub idle_timeout: Duration,
     connections: Arc<Semaphore>,
+    /// The daemon is stopping: every connection ends at once, unanswered.
+    stop: CancellationToken,
 }
 
 impl Ctx {
@@ -48,6 +51,7 @@ impl Ctx {
         policy: PeerPolicy,
         events: Arc<Events>,
         max_len: usize,
+        stop: CancellationToken,
     ) -> Self {
         Self {
             jobs,
@@ -56,6 +60,7 @@ impl Ctx {
             max_len,
             idle_timeout: IDLE_TIMEOUT,
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            stop,
         }
     }
 
@@ -111,7 +116,11 @@ pub async fn accept_loop(
         let ctx = ctx.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            connection(stream, addr, tls, protocol, ctx).await;
+            let stop = ctx.stop.clone();
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = connection(stream, addr, tls, protocol, ctx) => {}
+            }
             drop(permit);
         });
     }

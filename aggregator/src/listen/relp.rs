@@ -78,7 +78,17 @@ where
 {
     let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Reply>(1024);
-    let responder = tokio::spawn(respond(writer, rx));
+    // One task for both halves: when the daemon stops, dropping it stops the answers too.
+    tokio::join!(read(reader, peer, admission, &ctx, tx), respond(writer, rx));
+}
+
+async fn read<R: AsyncRead + Unpin>(
+    reader: R,
+    peer: Arc<str>,
+    admission: Admission,
+    ctx: &Ctx,
+    tx: mpsc::Sender<Reply>,
+) {
     let codec = RelpCodec::new(ctx.max_len + RELP_OVERHEAD);
     let mut conn = Connection::new(reader, codec, ctx.idle_timeout);
     let mut session = ServerSession::new(&format!("estuary,{}", env!("CARGO_PKG_VERSION")));
@@ -126,9 +136,9 @@ where
                     taken.txnrs.push(txnr);
                 }
                 Ok(Action::Reply(rsp)) => {
-                    refused_by_session(&ctx, &peer, &rsp);
+                    refused_by_session(ctx, &peer, &rsp);
                     // Answers keep the order of the frames they answer.
-                    if !taken.hand_over(&peer, &ctx, &tx).await
+                    if !taken.hand_over(&peer, ctx, &tx).await
                         || tx.send(Reply::Frame(rsp)).await.is_err()
                     {
                         end = true;
@@ -136,7 +146,7 @@ where
                     }
                 }
                 Ok(Action::ReplyAndClose(rsp)) => {
-                    refused_by_session(&ctx, &peer, &rsp);
+                    refused_by_session(ctx, &peer, &rsp);
                     close = Some(rsp);
                     break;
                 }
@@ -150,7 +160,7 @@ where
             next = conn.buffered_frame();
         }
         ctx.events.received(&peer, arrivals);
-        if !taken.hand_over(&peer, &ctx, &tx).await {
+        if !taken.hand_over(&peer, ctx, &tx).await {
             break;
         }
         if let Some(rsp) = close {
@@ -161,8 +171,6 @@ where
             break;
         }
     }
-    drop(tx);
-    let _ = responder.await;
 }
 
 /// Counts a frame the session answered with an error (a refused `open`, an unknown command).
