@@ -114,10 +114,7 @@ impl DiskGate {
         if self.floor <= 0.0 || (Instant::now() < self.next_check && self.allowance > 0) {
             return;
         }
-        loop {
-            let Some((free, headroom)) = crate::disk::room(&self.paths, self.floor) else {
-                break;
-            };
+        while let Some((free, headroom)) = crate::disk::room(&self.paths, self.floor) {
             if headroom > 0 {
                 if std::mem::take(&mut self.paused) {
                     events.disk_resumed(free);
