@@ -237,3 +237,40 @@ fn marks_cannot_be_poisoned_by_another_peer() {
     assert_eq!(status["peers"]["127.0.0.1"]["duplicates"], 0, "{status}");
     assert_eq!(status["refusals"]["tag_not_allowed"], 1, "{status}");
 }
+
+/// One address holding more connections than the whole daemon serves (idle, never sending a
+/// frame) takes only its own share: a RELP sender and `logger --tcp` on another address still
+/// deliver, and the refusals are counted by reason.
+#[test]
+fn one_address_cannot_take_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let relp = free_tcp_port();
+    let agg = Aggregator::start(dir.path(), &format!("ListenRELP = 127.0.0.1:{relp}\n"));
+    let _held = common::relp::tcp_from([127, 0, 0, 2].into(), agg.tcp, 4200);
+    let _held_relp = common::relp::tcp_from([127, 0, 0, 2].into(), relp, 100);
+    let mut client = Relp::connect(relp);
+    let txnr = client.send("syslog", &rfc5424("sensor1", "bro_conn", "seq=0\tx"));
+    assert_eq!(client.read_rsp(), (txnr, "200 OK".to_owned()));
+    let status = std::process::Command::new("logger")
+        .args([
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &agg.tcp.to_string(),
+            "-T",
+            "--rfc5424",
+        ])
+        .args(["-t", "bro_conn", "seq=1\tx"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let conn = agg.wait_lines("conn.log", 2, WAIT);
+    assert_eq!(
+        tally(&count_sequence_numbers(&conn), 0..2),
+        Tally::default()
+    );
+    wait_for(WAIT, "refusals counted", || {
+        let n = agg.status()["refusals"]["address_connection_limit"].as_u64();
+        n.is_some_and(|n| n >= 4200 + 100 - 256).then_some(())
+    });
+}

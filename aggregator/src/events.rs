@@ -28,6 +28,12 @@ pub enum Refusal {
     TagNotAllowed,
     /// Every connection slot is taken.
     ConnectionLimit,
+    /// The address holds all the connections one address may.
+    AddressConnectionLimit,
+    /// The address has all the TLS handshakes in progress one address may.
+    HandshakeLimit,
+    /// No whole frame arrived in time after connecting.
+    FirstFrameTimeout,
     TlsHandshakeFailed,
     TlsHandshakeTimeout,
     /// Not RFC 3164/5424 syslog.
@@ -48,10 +54,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 12] = [
+    const ALL: [Refusal; 15] = [
         Refusal::PeerNotAllowed,
         Refusal::TagNotAllowed,
         Refusal::ConnectionLimit,
+        Refusal::AddressConnectionLimit,
+        Refusal::HandshakeLimit,
+        Refusal::FirstFrameTimeout,
         Refusal::TlsHandshakeFailed,
         Refusal::TlsHandshakeTimeout,
         Refusal::NotSyslog,
@@ -69,6 +78,9 @@ impl Refusal {
             Refusal::PeerNotAllowed => "peer_not_allowed",
             Refusal::TagNotAllowed => "tag_not_allowed",
             Refusal::ConnectionLimit => "connection_limit",
+            Refusal::AddressConnectionLimit => "address_connection_limit",
+            Refusal::HandshakeLimit => "handshake_limit",
+            Refusal::FirstFrameTimeout => "first_frame_timeout",
             Refusal::TlsHandshakeFailed => "tls_handshake_failed",
             Refusal::TlsHandshakeTimeout => "tls_handshake_timeout",
             Refusal::NotSyslog => "not_syslog",

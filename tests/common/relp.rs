@@ -24,17 +24,7 @@ impl Relp {
 
     /// Connects from `local` (another 127.0.0.0/8 address) and opens the session.
     pub fn connect_from(local: std::net::Ipv4Addr, port: u16) -> Relp {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .unwrap();
-        let stream = runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.bind((local, 0).into()).unwrap();
-            let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-            stream.into_std().unwrap()
-        });
-        stream.set_nonblocking(false).unwrap();
+        let stream = tcp_from(local, port, 1).pop().unwrap();
         let mut relp = Relp::with(stream);
         relp.send("open", OFFERS.as_bytes());
         let rsp = relp.read_rsp();
@@ -107,4 +97,24 @@ impl Relp {
             }
         }
     }
+}
+
+/// `n` TCP connections to 127.0.0.1:`port` from `local` (another 127.0.0.0/8 address).
+pub fn tcp_from(local: std::net::Ipv4Addr, port: u16, n: usize) -> Vec<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((local, 0).into()).unwrap();
+            let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+            let stream = stream.into_std().unwrap();
+            stream.set_nonblocking(false).unwrap();
+            out.push(stream);
+        }
+        out
+    })
 }

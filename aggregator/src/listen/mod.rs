@@ -4,6 +4,7 @@
 
 mod connection;
 mod relp;
+mod slots;
 mod stream;
 mod udp;
 
@@ -26,21 +27,31 @@ use crate::events::{Events, Refusal};
 use crate::ingest::{self, Parsed, Rejected};
 use crate::peers::{Admission, PeerPolicy};
 use crate::workers::Job;
+use connection::Timeouts;
+use slots::Slots;
 
 /// A connection silent this long is closed (slow or half-open peers).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A connection must bring its first whole frame within this, or it is closed.
+pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// A TLS handshake must finish within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once, over all listeners.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections served at once from one address: one peer leaves room for the others.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// TLS handshakes in progress at once from one address.
+pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
 
 pub struct Ctx {
     pub jobs: mpsc::Sender<Job>,
     pub policy: PeerPolicy,
     pub events: Arc<Events>,
     pub max_len: usize,
-    pub idle_timeout: Duration,
+    pub timeouts: Timeouts,
     connections: Arc<Semaphore>,
+    per_address: Arc<Slots>,
+    handshakes: Arc<Slots>,
     /// The daemon is stopping: every connection ends at once, unanswered.
     stop: CancellationToken,
 }
@@ -58,8 +69,13 @@ impl Ctx {
             policy,
             events,
             max_len,
-            idle_timeout: IDLE_TIMEOUT,
+            timeouts: Timeouts {
+                first_frame: FIRST_FRAME_TIMEOUT,
+                idle: IDLE_TIMEOUT,
+            },
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_address: Slots::new(MAX_CONNECTIONS_PER_ADDRESS),
+            handshakes: Slots::new(MAX_HANDSHAKES_PER_ADDRESS),
             stop,
         }
     }
@@ -107,6 +123,12 @@ pub async fn accept_loop(
             }
         };
         let peer = addr.ip().to_canonical().to_string();
+        let Some(slot) = ctx.per_address.take(addr.ip().to_canonical()) else {
+            let detail = format_args!("more than {MAX_CONNECTIONS_PER_ADDRESS} connections");
+            ctx.events
+                .refused(&peer, Refusal::AddressConnectionLimit, &detail);
+            continue;
+        };
         let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
             ctx.events
                 .refused(&peer, Refusal::ConnectionLimit, &"connection limit reached");
@@ -121,7 +143,7 @@ pub async fn accept_loop(
                 () = stop.cancelled() => {}
                 () = connection(stream, addr, tls, protocol, ctx) => {}
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
 }
@@ -144,22 +166,28 @@ async fn connection(
             serve(stream, peer, admission, protocol, &ctx).await;
         }
         Some(acceptor) => {
-            let stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(err)) => {
-                        let detail = format_args!("TLS handshake failed: {err}");
-                        ctx.events
-                            .refused(&peer, Refusal::TlsHandshakeFailed, &detail);
-                        return;
-                    }
-                    Err(_) => {
-                        let detail = "TLS handshake timed out";
-                        ctx.events
-                            .refused(&peer, Refusal::TlsHandshakeTimeout, &detail);
-                        return;
-                    }
-                };
+            let Some(handshake) = ctx.handshakes.take(addr.ip().to_canonical()) else {
+                let detail = format_args!("more than {MAX_HANDSHAKES_PER_ADDRESS} TLS handshakes");
+                ctx.events.refused(&peer, Refusal::HandshakeLimit, &detail);
+                return;
+            };
+            let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            drop(handshake);
+            let stream = match accepted {
+                Ok(Ok(s)) => s,
+                Ok(Err(err)) => {
+                    let detail = format_args!("TLS handshake failed: {err}");
+                    ctx.events
+                        .refused(&peer, Refusal::TlsHandshakeFailed, &detail);
+                    return;
+                }
+                Err(_) => {
+                    let detail = "TLS handshake timed out";
+                    ctx.events
+                        .refused(&peer, Refusal::TlsHandshakeTimeout, &detail);
+                    return;
+                }
+            };
             let names: Vec<String> = stream
                 .get_ref()
                 .1

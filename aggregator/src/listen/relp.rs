@@ -90,7 +90,7 @@ async fn read<R: AsyncRead + Unpin>(
     tx: mpsc::Sender<Reply>,
 ) {
     let codec = RelpCodec::new(ctx.max_len + RELP_OVERHEAD);
-    let mut conn = Connection::new(reader, codec, ctx.idle_timeout);
+    let mut conn = Connection::new(reader, codec, ctx.timeouts);
     let mut session = ServerSession::new(&format!("estuary,{}", env!("CARGO_PKG_VERSION")));
     loop {
         let mut next = match conn.read_frame().await {
@@ -114,6 +114,10 @@ async fn read<R: AsyncRead + Unpin>(
                         // Unacknowledged: the client sends it again.
                         ConnectionError::MidFrame(_) => {
                             ctx.events.connection_ended(&peer, "cut", &detail)
+                        }
+                        ConnectionError::NoFirstFrame(_) => {
+                            ctx.events
+                                .refused(&peer, Refusal::FirstFrameTimeout, &detail)
                         }
                         ConnectionError::Idle(_) => {
                             ctx.events.connection_ended(&peer, "idle", &detail)

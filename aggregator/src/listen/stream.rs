@@ -19,7 +19,7 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
     admission: Admission,
     ctx: &Ctx,
 ) {
-    let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.idle_timeout);
+    let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.timeouts);
     loop {
         let mut arrivals = Arrivals::default();
         let mut msgs = Vec::new();
@@ -39,6 +39,10 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
                     ctx.events.refused(&peer, Refusal::Oversized, &skipped);
                 }
                 Ok(None) => break,
+                Err(err @ ConnectionError::NoFirstFrame(_)) => {
+                    ctx.events.refused(&peer, Refusal::FirstFrameTimeout, &err);
+                    end = true;
+                }
                 Err(err @ (ConnectionError::Idle(_) | ConnectionError::Read(_))) => {
                     let kind = match err {
                         ConnectionError::Idle(_) => "idle",
