@@ -35,37 +35,37 @@ const QUEUE_DEPTH: usize = 64;
 const STOP_WITHIN: Duration = Duration::from_secs(20);
 
 /// Why the aggregator could not start or stop cleanly; each kind asks something else of the
-/// operator.
+/// operator. Messages leave the cause to `source()`, so a printed chain says each part once.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// LogDir or SpoolDir cannot be opened or recovered.
-    #[error("opening logs in {log_dir}: {source}")]
+    #[error("opening logs in {}", log_dir.display())]
     Open { log_dir: PathBuf, source: io::Error },
     /// Another process holds the address, or it is not ours to take.
-    #[error("binding {listener} {addr}: {source}")]
+    #[error("binding {listener} {addr}")]
     Bind {
         listener: &'static str,
         addr: SocketAddr,
         source: io::Error,
     },
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] estuary_wire::tls::TlsError),
     #[error("a TLS or RELP-over-TLS listener needs TLSCertFile and TLSKeyFile")]
     TlsMissing,
     /// The system refused a thread or the runtime.
-    #[error("starting the {what}: {source}")]
+    #[error("starting the {what}")]
     Start {
         what: &'static str,
         source: io::Error,
     },
     /// A worker thread or task died instead of finishing.
-    #[error("{what} did not finish: {source}")]
+    #[error("{what} did not finish")]
     Worker {
         what: &'static str,
         source: tokio::task::JoinError,
     },
-    #[error("writing statistics: {0}")]
-    Statistics(io::Error),
+    #[error("writing statistics")]
+    Statistics(#[source] io::Error),
 }
 
 /// The addresses actually bound (port 0 in the config gets a real port).
@@ -85,6 +85,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
+    let listening = bind(&config).await?;
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
     let (cfg, now, ev) = (config.clone(), clock.now(), events.clone());
@@ -127,7 +128,7 @@ pub async fn serve(
         stop.clone(),
     ));
     let mut tasks = JoinSet::new();
-    let bound = listen(&config, &ctx, &mut tasks).await?;
+    let bound = listen(listening, &ctx, &mut tasks);
     tracing::info!(?bound, log_dir = %config.log_dir.display(), "aggregator listening");
     if let Some(tx) = bound_tx {
         let _ = tx.send(bound);
@@ -238,11 +239,15 @@ pub async fn serve(
     Ok(())
 }
 
-async fn listen(
-    config: &AggregatorConfig,
-    ctx: &Arc<Ctx>,
-    tasks: &mut JoinSet<()>,
-) -> Result<Bound, Error> {
+/// Sockets bound before anything is created on disk, so that a taken port fails the start
+/// without leaving folders behind.
+struct Listening {
+    bound: Bound,
+    udp: Option<UdpSocket>,
+    streams: Vec<(TcpListener, Option<TlsAcceptor>, Protocol)>,
+}
+
+async fn bind(config: &AggregatorConfig) -> Result<Listening, Error> {
     let mut bound = Bound::default();
     let tls = match (
         &config.tls,
@@ -266,16 +271,19 @@ async fn listen(
         (None, true) => return Err(Error::TlsMissing),
         (_, false) => None,
     };
-    if let Some(addr) = config.listen.udp {
-        let socket = UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
-            listener: "UDP",
-            addr,
-            source,
-        })?;
-        bound.udp = socket.local_addr().ok();
-        tasks.spawn(serve_udp(socket, ctx.clone()));
-    }
-    let streams = [
+    let udp = match config.listen.udp {
+        Some(addr) => {
+            let socket = UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
+                listener: "UDP",
+                addr,
+                source,
+            })?;
+            bound.udp = socket.local_addr().ok();
+            Some(socket)
+        }
+        None => None,
+    };
+    let wanted = [
         (
             config.listen.tcp,
             None,
@@ -305,7 +313,8 @@ async fn listen(
             "RELP over TLS",
         ),
     ];
-    for (addr, acceptor, protocol, slot, what) in streams {
+    let mut streams = Vec::new();
+    for (addr, acceptor, protocol, slot, what) in wanted {
         let Some(addr) = addr else { continue };
         let listener = TcpListener::bind(addr)
             .await
@@ -315,9 +324,23 @@ async fn listen(
                 source,
             })?;
         *slot = listener.local_addr().ok();
+        streams.push((listener, acceptor, protocol));
+    }
+    Ok(Listening {
+        bound,
+        udp,
+        streams,
+    })
+}
+
+fn listen(listening: Listening, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Bound {
+    if let Some(socket) = listening.udp {
+        tasks.spawn(serve_udp(socket, ctx.clone()));
+    }
+    for (listener, acceptor, protocol) in listening.streams {
         tasks.spawn(accept_loop(listener, acceptor, protocol, ctx.clone()));
     }
-    Ok(bound)
+    listening.bound
 }
 
 /// Runs the aggregator on its own runtime until SIGTERM or SIGINT.

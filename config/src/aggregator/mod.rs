@@ -8,6 +8,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::{ConfigError, ConfigErrors};
+use settings::Files;
 
 pub(crate) mod cluster_cfg;
 mod describe;
@@ -19,8 +20,8 @@ pub(crate) mod settings;
 pub fn load(path: &Path) -> Result<AggregatorConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
     match crate::Kind::of(path) {
-        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text),
-        Some(crate::Kind::Toml) => native::parse(path, &text),
+        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text, Files::Read),
+        Some(crate::Kind::Toml) => native::parse(path, &text, Files::Read),
         _ => Err(ConfigError::new(
             path,
             None,

@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::settings::{PeerSetting, Setting, Settings, OPTIONS};
+use super::settings::{Files, PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
 use crate::ConfigErrors;
@@ -112,7 +112,11 @@ struct RawPeer {
     tag_regex: Option<String>,
 }
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigErrors> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    files: Files,
+) -> Result<AggregatorConfig, ConfigErrors> {
     let mut toml = TomlFile::new(file, text);
     let raw: RawAggregator = toml.deserialize()?;
     let routing = raw.routing.as_ref();
@@ -207,7 +211,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             tag_regex: peer.tag_regex,
         });
     }
-    let result = settings.validate();
+    let result = settings.validate(files);
     match (toml.into_result(()), result) {
         (Ok(()), result) => result,
         (Err(mut shape), Err(more)) => {
@@ -249,7 +253,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AggregatorConfig, ConfigErrors> {
-        parse(Path::new("/etc/estuary/aggregate.toml"), text)
+        parse(
+            Path::new("/etc/estuary/aggregate.toml"),
+            text,
+            Files::Ignore,
+        )
     }
 
     #[test]

@@ -57,6 +57,15 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
+/// Whether validation reads the files the options name (TLS certificates and keys), as
+/// `estuary check` and the daemon do, or takes them as paths only (tests of the syntax).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Files {
+    Read,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Ignore,
+}
+
 pub(crate) fn canonical(name: &str) -> Option<&'static str> {
     OPTIONS
         .iter()
@@ -162,7 +171,7 @@ impl<'a> Settings<'a> {
     }
 
     /// Expands `${Option}` references (zeekctl style) in every value, then validates.
-    pub fn validate(mut self) -> Result<AggregatorConfig, ConfigErrors> {
+    pub fn validate(mut self, files: Files) -> Result<AggregatorConfig, ConfigErrors> {
         self.expand_references();
         let dir = value::config_dir(self.file);
         let path_of = |v: &str| -> Result<PathBuf, String> {
@@ -240,7 +249,7 @@ impl<'a> Settings<'a> {
         let mail = self.mail(&dir);
         let disk = self.disk();
         let listen = self.listeners();
-        let tls = self.tls(&listen, &path_of);
+        let tls = self.tls(&listen, &path_of, files);
         let peers = self.peers(tls.as_ref());
 
         let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
@@ -449,6 +458,7 @@ impl<'a> Settings<'a> {
         &mut self,
         listen: &Listeners,
         path_of: &dyn Fn(&str) -> Result<PathBuf, String>,
+        files: Files,
     ) -> Option<TlsServer> {
         let cert_file = self.get("TLSCertFile", path_of);
         let key_file = self.get("TLSKeyFile", path_of);
@@ -487,12 +497,60 @@ impl<'a> Settings<'a> {
                 "needs TLSCAFile to verify client certificates",
             );
         }
-        Some(TlsServer {
+        let tls = TlsServer {
             cert_file: cert_file?,
             key_file: key_file?,
             ca_file,
             require_client_cert,
-        })
+        };
+        if files == Files::Read {
+            self.check_tls_files(&tls);
+        }
+        Some(tls)
+    }
+
+    /// Reads every file the TLS options name, as the listener will, so that `estuary check`
+    /// finds what would stop the daemon.
+    fn check_tls_files(&mut self, tls: &TlsServer) {
+        use estuary_wire::tls::{load_certs, load_key, server_config, ClientAuth, KeyPair};
+        let mut files_ok = true;
+        if let Err(err) = load_certs(&tls.cert_file) {
+            self.error("TLSCertFile", err.to_string());
+            files_ok = false;
+        }
+        if let Err(err) = load_key(&tls.key_file) {
+            self.error("TLSKeyFile", err.to_string());
+            files_ok = false;
+        }
+        if let Some(ca) = &tls.ca_file {
+            if let Err(err) = load_certs(ca) {
+                self.error("TLSCAFile", err.to_string());
+                files_ok = false;
+            } else if load_key(ca).is_ok() {
+                self.error(
+                    "TLSCAFile",
+                    format!(
+                        "{} holds a private key; a CA file must hold certificates only",
+                        ca.display()
+                    ),
+                );
+                files_ok = false;
+            }
+        }
+        if !files_ok {
+            return;
+        }
+        let auth = match &tls.ca_file {
+            Some(ca) => ClientAuth::Optional { ca_file: ca },
+            None => ClientAuth::Off,
+        };
+        let pair = KeyPair {
+            cert_file: &tls.cert_file,
+            key_file: &tls.key_file,
+        };
+        if let Err(err) = server_config(pair, auth) {
+            self.error("TLSKeyFile", err.to_string());
+        }
     }
 
     fn peers(&mut self, tls: Option<&TlsServer>) -> Vec<PeerRule> {
