@@ -274,3 +274,79 @@ fn one_address_cannot_take_every_connection() {
         n.is_some_and(|n| n >= 4200 + 100 - 256).then_some(())
     });
 }
+
+/// Refusals of different kinds from one peer are each logged (at most once a minute per kind),
+/// so the log says why a sensor is refused; each is counted by reason.
+#[test]
+fn each_kind_of_refusal_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_pki(&dir.path().join("pki"));
+    let tls = free_tcp_port();
+    let agg = Aggregator::start(
+        dir.path(),
+        &format!(
+            "ListenTLS = 127.0.0.1:{tls}\nTLSCertFile = {}\nTLSKeyFile = {}\nAllowedPeers = 127.0.0.2\n",
+            pki.server.0.display(),
+            pki.server.1.display()
+        ),
+    );
+    // Not allowed: starting the aggregator already knocked on its TCP port; again, to be sure.
+    send_tcp(agg.tcp, b"x");
+    // Not TLS at all.
+    send_tcp(tls, b"this is not a ClientHello\n");
+    wait_for(WAIT, "both refusals logged", || {
+        let output = agg.daemon.output();
+        (output.contains("peer not allowed") && output.contains("TLS handshake failed"))
+            .then_some(())
+    });
+    wait_for(WAIT, "both refusals counted", || {
+        let refusals = &agg.status()["refusals"];
+        (refusals["peer_not_allowed"].as_u64() >= Some(2) && refusals["tls_handshake_failed"] == 1)
+            .then_some(())
+    });
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Header blocks that never reach `#types`, under many invented host names, hold a bounded
+/// amount of memory; what they held is written as data, nothing is lost.
+#[test]
+fn unfinished_header_blocks_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let agg = Aggregator::start(dir.path(), "MaxMessageSize = 65536\n");
+    let before = rss_kib(agg.daemon.pid());
+    // Blocks too large for a header, and many that fit but never finish.
+    let mut frames = Vec::new();
+    let mut sent = 0;
+    for (hosts, lines, size) in [(60, 20, 50 << 10), (400, 10, 5 << 10)] {
+        let filler = "f".repeat(size);
+        for host in 0..hosts {
+            let host = format!("invented{size}-{host}");
+            frames.extend(octet_frame(&host, "bro_dns", "#separator \\x09"));
+            for _ in 0..lines {
+                frames.extend(octet_frame(&host, "bro_dns", &format!("#path\t{filler}")));
+            }
+            sent += lines;
+        }
+    }
+    frames.extend(octet_frame("sensor1", "bro_dns", "seq=0\tlast"));
+    send_tcp(agg.tcp, &frames);
+    wait_for(Duration::from_secs(30), "the last line", || {
+        agg.current("dns.log").contains("seq=0\tlast").then_some(())
+    });
+    let grown_mib = rss_kib(agg.daemon.pid()).saturating_sub(before) / 1024;
+    assert!(grown_mib < 30, "grew by {grown_mib} MiB");
+    // What was evicted is data; what still waits is the newest blocks, within the bound.
+    let written = agg.current("dns.log").matches("#path\t").count();
+    assert!(
+        written + 2600 >= sent && written < sent,
+        "{written} of {sent}"
+    );
+    wait_for(WAIT, "evictions counted", || {
+        (agg.status()["refusals"]["header_block_evicted"].as_u64() > Some(0)).then_some(())
+    });
+}

@@ -47,6 +47,8 @@ pub enum Refusal {
     /// A header block still being collected gave way to the bound on them; its lines were
     /// written as data.
     HeaderBlockEvicted,
+    /// A header block was not kept as a header: the schemas kept are at their bound.
+    SchemaLimit,
     /// A line claimed an offset far past its file's mark; it was written, the mark not moved.
     MarkJump,
     /// A sender has more shipper files than the marks kept per sender; the oldest was forgotten.
@@ -54,7 +56,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 15] = [
+    const ALL: [Refusal; 16] = [
         Refusal::PeerNotAllowed,
         Refusal::TagNotAllowed,
         Refusal::ConnectionLimit,
@@ -68,6 +70,7 @@ impl Refusal {
         Refusal::Framing,
         Refusal::RelpProtocol,
         Refusal::HeaderBlockEvicted,
+        Refusal::SchemaLimit,
         Refusal::MarkJump,
         Refusal::MarkLimit,
     ];
@@ -88,6 +91,7 @@ impl Refusal {
             Refusal::Framing => "framing",
             Refusal::RelpProtocol => "relp_protocol",
             Refusal::HeaderBlockEvicted => "header_block_evicted",
+            Refusal::SchemaLimit => "schema_limit",
             Refusal::MarkJump => "mark_jump",
             Refusal::MarkLimit => "mark_limit",
         }
