@@ -44,7 +44,7 @@ impl Status {
     /// per peer.
     pub fn report(&self, time_fmt: &str, now: SystemTime) -> String {
         use std::fmt::Write as _;
-        let at = |secs| crate::mail::format_time(time_fmt, from_unix_secs(secs));
+        let at = |secs| crate::clock::format_time(time_fmt, from_unix_secs(secs));
         let age = unix_secs(now).saturating_sub(self.time);
         let mut out = format!("aggregator status (pid {})", self.pid);
         if self.started > 0 {

@@ -263,7 +263,7 @@ impl Notifier {
 }
 
 /// Formats the mail for one notice. Formatting must not panic on any input (see the tests in
-/// [`crate::notice`]); should it all the same, that notice is logged and skipped rather than
+/// [`crate::alarms`]); should it all the same, that notice is logged and skipped rather than
 /// killing the mailer thread: its cursor would never pass the notice, and every restart would
 /// panic on it again.
 fn guarded<T>(at: NoticePos, format: impl FnOnce() -> T) -> Option<T> {
