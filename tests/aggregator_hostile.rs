@@ -350,3 +350,52 @@ fn unfinished_header_blocks_are_bounded() {
         (agg.status()["refusals"]["header_block_evicted"].as_u64() > Some(0)).then_some(())
     });
 }
+
+/// Connections that never send a ClientHello, from one address, beyond what the daemon serves:
+/// only a few handshakes per address wait, and a sensor on another address still gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_tls_handshakes_cannot_lock_a_sensor_out() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_pki(&dir.path().join("pki"));
+    let tls = free_tcp_port();
+    let agg = Aggregator::start(
+        dir.path(),
+        &format!(
+            "ListenTLS = 127.0.0.1:{tls}\nTLSCertFile = {}\nTLSKeyFile = {}\n",
+            pki.server.0.display(),
+            pki.server.1.display()
+        ),
+    );
+    let held = tokio::task::spawn_blocking(move || {
+        common::relp::tcp_from([127, 0, 0, 2].into(), tls, 4200)
+    })
+    .await
+    .unwrap();
+    let client = estuary_wire::tls::client_config(&pki.ca, None).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", tls))
+        .await
+        .unwrap();
+    let name = estuary_wire::tls::server_name("localhost").unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(client)
+        .connect(name, tcp)
+        .await
+        .expect("the sensor's handshake");
+    stream
+        .write_all(&octet_frame("sensor1", "bro_conn", "seq=0\tx"))
+        .await
+        .unwrap();
+    stream.shutdown().await.unwrap();
+    let conn = tokio::task::spawn_blocking(move || {
+        let conn = agg.wait_lines("conn.log", 1, WAIT);
+        wait_for(WAIT, "handshakes refused per address", || {
+            let n = agg.status()["refusals"]["handshake_limit"].as_u64();
+            n.is_some_and(|n| n >= 256 - 16).then_some(())
+        });
+        conn
+    })
+    .await
+    .unwrap();
+    assert_eq!(conn, "seq=0\tx\n");
+    drop(held);
+}
