@@ -399,3 +399,139 @@ async fn silent_tls_handshakes_cannot_lock_a_sensor_out() {
     assert_eq!(conn, "seq=0\tx\n");
     drop(held);
 }
+
+fn hwm_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+/// The hostile peers above, in a loop from other loopback addresses, while a good sender
+/// delivers numbered lines over RELP, reconnecting and replaying part of its window now and
+/// then. Every good line is archived exactly once, the peak RSS stays under 256 MiB, and the
+/// refusals are counted by reason. `ESTUARY_SOAK_SECS` sets the length (default 120).
+#[test]
+#[ignore = "soak: minutes long"]
+fn soak_under_hostile_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let secs: u64 = std::env::var("ESTUARY_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let dir = tempfile::tempdir().unwrap();
+    let relp = free_tcp_port();
+    let agg = Aggregator::start(dir.path(), &format!("ListenRELP = 127.0.0.1:{relp}\n"));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Each hostile body runs in a loop on its own address until the good sender is done.
+    let hostile = |body: fn(u16, u16, u64)| {
+        let (stop, tcp) = (stop.clone(), agg.tcp);
+        std::thread::spawn(move || {
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // A refused connection fails a helper's assertion: that is the point.
+                let _ = std::panic::catch_unwind(|| body(relp, tcp, round));
+                round += 1;
+            }
+        })
+    };
+    let threads = vec![
+        // '#' lines and messages that are not syslog.
+        hostile(|relp, _, round| {
+            let mut c = Relp::connect_from([127, 0, 0, 2].into(), relp);
+            for i in 0..100 {
+                let body = format!("# hostile comment {round} {i}");
+                c.send("syslog", &rfc5424("hostile", "bro_notes", &body));
+                c.send("syslog", b"<999>garbage");
+            }
+            for _ in 0..200 {
+                c.try_read_rsp();
+            }
+        }),
+        // RELP protocol violations.
+        hostile(|relp, _, _| {
+            let mut c = Relp::connect_from([127, 0, 0, 3].into(), relp);
+            c.send_txnr(2, "syslog", &rfc5424("hostile", "bro_notes", "dup"));
+            c.send_txnr(2, "syslog", &rfc5424("hostile", "bro_notes", "dup"));
+            c.send_txnr(9, "syslog", &rfc5424("hostile", "bro_notes", "gap"));
+            while c.try_read_rsp().is_some() {}
+        }),
+        // Connection floods.
+        hostile(|_, tcp, _| {
+            let held = common::relp::tcp_from([127, 0, 0, 4].into(), tcp, 300);
+            std::thread::sleep(Duration::from_millis(500));
+            drop(held);
+        }),
+        // Mark poisoning: the good sender's host name and file id, the largest offset.
+        hostile(|relp, _, _| {
+            let mut c = Relp::connect_from([127, 0, 0, 5].into(), relp);
+            let msg = origin_msg("sensor1", "bro_dns", 0xab, u64::MAX, "poison");
+            c.send("syslog", &msg);
+            c.try_read_rsp();
+            std::thread::sleep(Duration::from_millis(100));
+        }),
+        // Header blocks that never finish, under invented host names.
+        hostile(|relp, _, round| {
+            let mut c = Relp::connect_from([127, 0, 0, 6].into(), relp);
+            let filler = "f".repeat(4096);
+            for i in 0..50 {
+                let host = format!("invented-{round}-{i}");
+                c.send("syslog", &rfc5424(&host, "bro_dns", "#separator \\x09"));
+                c.send(
+                    "syslog",
+                    &rfc5424(&host, "bro_dns", &format!("#path\t{filler}")),
+                );
+            }
+            for _ in 0..100 {
+                c.try_read_rsp();
+            }
+        }),
+    ];
+    // The good sender: numbered lines, a reconnect every 2000 that replays the last 100.
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        let mut c = Relp::connect(relp);
+        let from = sent.saturating_sub(100);
+        for seq in from..sent + 2000 {
+            let body = format!("1.0\tC{seq:017}\tx");
+            let txnr = c.send(
+                "syslog",
+                &origin_msg("sensor1", "bro_conn", 0xab, seq * 100, &body),
+            );
+            assert_eq!(c.read_rsp(), (txnr, "200 OK".to_owned()));
+        }
+        sent += 2000;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let conn = agg.wait_lines("conn.log", sent as usize, WAIT);
+    assert_eq!(
+        tally(&count_sequence_numbers(&conn), 0..sent),
+        Tally::default()
+    );
+    let peak = hwm_mib(agg.daemon.pid());
+    assert!(peak < 256, "peak RSS {peak} MiB");
+    let status = agg.status();
+    for reason in [
+        "relp_protocol",
+        "address_connection_limit",
+        "header_block_evicted",
+    ] {
+        assert!(
+            status["refusals"][reason].as_u64() > Some(0),
+            "{reason}: {status}"
+        );
+    }
+    eprintln!(
+        "soak: {secs} s, {sent} good lines exactly once, peak RSS {peak} MiB, refusals {}",
+        status["refusals"]
+    );
+}

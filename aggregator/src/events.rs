@@ -218,9 +218,10 @@ impl Events {
     }
 
     /// A bound on what senders may hold was hit; `source` names what the sender claimed to be.
+    /// Claimed names are free to invent, so the log line is limited per reason, not per name.
     pub fn bounded(&self, why: Refusal, source: &str, detail: &dyn fmt::Display) {
         self.totals.refusals[why as usize].fetch_add(1, Ordering::Relaxed);
-        self.complain(source, why.as_str(), detail);
+        self.complain("", why.as_str(), &format_args!("{source}: {detail}"));
     }
 
     /// A message that is not syslog (RFC 3164/5424); it is kept whole in the catch-all log.
@@ -239,7 +240,8 @@ impl Events {
         self.complain(peer, why, detail);
     }
 
-    /// Logs `detail` about `peer` unless the same kind was logged within the last minute.
+    /// Logs `detail` about `peer` unless the same kind was logged about it within the last
+    /// minute (`peer` empty: about anyone).
     fn complain(&self, peer: &str, kind: &'static str, detail: &dyn fmt::Display) {
         let mut seen = self.complaints.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_COMPLAINTS {
