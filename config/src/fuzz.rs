@@ -12,7 +12,7 @@ use crate::ConfigErrors;
 
 const FILE: &str = "/etc/estuary/fuzz";
 /// The fuzzed paths name no real files.
-const IGNORE: crate::aggregator::settings::Files = crate::aggregator::settings::Files::Ignore;
+const IGNORE: crate::aggregator::files::Files = crate::aggregator::files::Files::Ignore;
 
 fn check_errors(errors: &ConfigErrors, text: &str) {
     assert!(!errors.is_empty());

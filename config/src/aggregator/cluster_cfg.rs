@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use super::settings::{canonical, Files, Setting, Settings};
+use super::files::Files;
+use super::settings::{canonical, Setting, Settings};
 use super::AggregatorConfig;
 use crate::value;
 use crate::{ConfigError, ConfigErrors};

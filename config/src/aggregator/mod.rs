@@ -8,10 +8,11 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::{ConfigError, ConfigErrors};
-use settings::Files;
+use files::Files;
 
 pub(crate) mod cluster_cfg;
 mod describe;
+pub(crate) mod files;
 pub(crate) mod native;
 pub(crate) mod settings;
 

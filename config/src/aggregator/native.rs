@@ -23,7 +23,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::settings::{Files, PeerSetting, Setting, Settings, OPTIONS};
+use super::files::Files;
+use super::settings::{PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
 use crate::ConfigErrors;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::files::{self, Files};
 use super::{
     AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, PeerMatch,
     PeerRule, Routing, TlsServer,
@@ -57,15 +58,6 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
-/// Whether validation reads the files the options name (TLS certificates and keys), as
-/// `estuary check` and the daemon do, or takes them as paths only (tests of the syntax).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Files {
-    Read,
-    #[cfg_attr(not(test), allow(dead_code))]
-    Ignore,
-}
-
 pub(crate) fn canonical(name: &str) -> Option<&'static str> {
     OPTIONS
         .iter()
@@ -504,53 +496,11 @@ impl<'a> Settings<'a> {
             require_client_cert,
         };
         if files == Files::Read {
-            self.check_tls_files(&tls);
-        }
-        Some(tls)
-    }
-
-    /// Reads every file the TLS options name, as the listener will, so that `estuary check`
-    /// finds what would stop the daemon.
-    fn check_tls_files(&mut self, tls: &TlsServer) {
-        use estuary_wire::tls::{load_certs, load_key, server_config, ClientAuth, KeyPair};
-        let mut files_ok = true;
-        if let Err(err) = load_certs(&tls.cert_file) {
-            self.error("TLSCertFile", err.to_string());
-            files_ok = false;
-        }
-        if let Err(err) = load_key(&tls.key_file) {
-            self.error("TLSKeyFile", err.to_string());
-            files_ok = false;
-        }
-        if let Some(ca) = &tls.ca_file {
-            if let Err(err) = load_certs(ca) {
-                self.error("TLSCAFile", err.to_string());
-                files_ok = false;
-            } else if load_key(ca).is_ok() {
-                self.error(
-                    "TLSCAFile",
-                    format!(
-                        "{} holds a private key; a CA file must hold certificates only",
-                        ca.display()
-                    ),
-                );
-                files_ok = false;
+            for (option, message) in files::check_tls(&tls) {
+                self.error(option, message);
             }
         }
-        if !files_ok {
-            return;
-        }
-        let auth = match &tls.ca_file {
-            Some(ca) => ClientAuth::Optional { ca_file: ca },
-            None => ClientAuth::Off,
-        };
-        let pair = KeyPair {
-            cert_file: &tls.cert_file,
-            key_file: &tls.key_file,
-        };
-        if let Err(err) = server_config(pair, auth) {
-            self.error("TLSKeyFile", err.to_string());
-        }
+        Some(tls)
     }
 
     fn peers(&mut self, tls: Option<&TlsServer>) -> Vec<PeerRule> {
