@@ -15,7 +15,10 @@ const STOP_GRACE: Duration = Duration::from_secs(15);
 const WAIT: Duration = Duration::from_secs(10);
 
 fn stops_cleanly(agg: &mut Aggregator) {
+    let sent = std::time::Instant::now();
     let status = agg.daemon.terminate(STOP_GRACE);
+    // The figure for the record (`--nocapture`); the bound is STOP_GRACE.
+    eprintln!("exited {:?} after SIGTERM", sent.elapsed());
     assert!(
         status.is_some_and(|s| s.success()),
         "no clean exit within {STOP_GRACE:?} of SIGTERM ({status:?}):\n{}",
