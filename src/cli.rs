@@ -179,10 +179,12 @@ fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<
                 let mut text = estuary_aggregator::status(&c)
                     .with_context(|| format!("read the status in {}", c.spool_dir.display()))?;
                 if !c.forward.is_empty() {
-                    text.push_str(
-                        &estuary_forward::status(&c).unwrap_or_else(|e| format!("{e}
-")),
-                    );
+                    text.push_str(&estuary_forward::status(&c).unwrap_or_else(|e| {
+                        format!(
+                            "{e}
+"
+                        )
+                    }));
                 }
                 (text, true)
             }

@@ -180,7 +180,7 @@ impl NoticeEvent {
             out.push_str(&format!("Connection uid: {uid}\n"));
         }
         let time = match local_ts(self.ts) {
-            Some(t) => crate::mail::format_local(time_fmt, &t),
+            Some(t) => crate::clock::format_local(time_fmt, &t),
             None => format!("{:.6}", self.ts),
         };
         out.push_str(&format!("Time: {time}\n"));

@@ -50,3 +50,8 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         forward: Vec::new(),
     }
 }
+
+/// Events for a writer under test.
+pub fn events() -> std::sync::Arc<crate::events::Events> {
+    std::sync::Arc::new(crate::events::Events::new(std::time::SystemTime::now()))
+}

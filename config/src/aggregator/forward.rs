@@ -125,25 +125,43 @@ mod tests {
     fn both_forms_give_groups_and_errors_name_line_and_key() {
         use std::path::Path;
         let cfg = "LogDir = l\nSpoolDir = s\nListenTCP = 127.0.0.1:1\nForwardTo = relp://siem:2514, udp://elsa\nForwardTags = ^bro_(conn|dns)$\n";
-        let c = super::super::cluster_cfg::parse(Path::new("/etc/a.cfg"), cfg).unwrap();
+        let c = super::super::cluster_cfg::parse(
+            Path::new("/etc/a.cfg"),
+            cfg,
+            super::super::files::Files::Ignore,
+        )
+        .unwrap();
         assert_eq!(c.forward.len(), 1);
         assert_eq!(c.forward[0].to.len(), 2);
         assert!(c.forward[0].tags.as_ref().unwrap().is_match("bro_dns"));
         let bad = "LogDir = l\nSpoolDir = s\nListenTCP = 127.0.0.1:1\nForwardFormat = rfc5424\nForwardTo = tls://siem\n";
-        let e = super::super::cluster_cfg::parse(Path::new("/etc/a.cfg"), bad)
-            .unwrap_err()
-            .to_string();
+        let e = super::super::cluster_cfg::parse(
+            Path::new("/etc/a.cfg"),
+            bad,
+            super::super::files::Files::Ignore,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("/etc/a.cfg:5: ForwardTo:") && e.contains("TLSCAFile"),
             "{e}"
         );
         let toml = "log_dir = \"l\"\nspool_dir = \"s\"\nlisten.tcp = \"127.0.0.1:1\"\n[[forward]]\nto = [\"tcp://a:1\"]\n[[forward]]\nto = \"relp://b\"\nformat = \"rfc5424\"\ntags = \"^bro_conn$\"\n[[forward]]\nto = \"tcp://c\"\nformat = \"syslog\"\n";
-        let e = super::super::native::parse(Path::new("/etc/a.toml"), toml)
-            .unwrap_err()
-            .to_string();
+        let e = super::super::native::parse(
+            Path::new("/etc/a.toml"),
+            toml,
+            super::super::files::Files::Ignore,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("/etc/a.toml:10: format:"), "{e}");
         let ok = toml.rsplit_once("[[forward]]").unwrap().0;
-        let c = super::super::native::parse(Path::new("/etc/a.toml"), ok).unwrap();
+        let c = super::super::native::parse(
+            Path::new("/etc/a.toml"),
+            ok,
+            super::super::files::Files::Ignore,
+        )
+        .unwrap();
         assert_eq!(c.forward.len(), 2);
         assert_eq!(c.forward[1].format, Format::Rfc5424);
     }

@@ -8,9 +8,11 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::{ConfigError, ConfigErrors};
+use files::Files;
 
 pub(crate) mod cluster_cfg;
 mod describe;
+pub(crate) mod files;
 pub mod forward;
 pub(crate) mod native;
 pub(crate) mod settings;
@@ -20,8 +22,8 @@ pub(crate) mod settings;
 pub fn load(path: &Path) -> Result<AggregatorConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
     match crate::Kind::of(path) {
-        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text),
-        Some(crate::Kind::Toml) => native::parse(path, &text),
+        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text, Files::Read),
+        Some(crate::Kind::Toml) => native::parse(path, &text, Files::Read),
         _ => Err(ConfigError::new(
             path,
             None,

@@ -23,6 +23,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+use super::files::Files;
 use super::settings::{ForwardSetting, PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
@@ -124,7 +125,11 @@ struct RawPeer {
     tag_regex: Option<String>,
 }
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigErrors> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    files: Files,
+) -> Result<AggregatorConfig, ConfigErrors> {
     let mut toml = TomlFile::new(file, text);
     let raw: RawAggregator = toml.deserialize()?;
     let routing = raw.routing.as_ref();
@@ -238,7 +243,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             }
         }
     }
-    let result = settings.validate();
+    let result = settings.validate(files);
     match (toml.into_result(()), result) {
         (Ok(()), result) => result,
         (Err(mut shape), Err(more)) => {
@@ -280,7 +285,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AggregatorConfig, ConfigErrors> {
-        parse(Path::new("/etc/estuary/aggregate.toml"), text)
+        parse(
+            Path::new("/etc/estuary/aggregate.toml"),
+            text,
+            Files::Ignore,
+        )
     }
 
     #[test]

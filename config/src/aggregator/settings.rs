@@ -9,6 +9,7 @@ use std::time::Duration;
 use estuary_wire::Format;
 use regex::Regex;
 
+use super::files::{self, Files};
 use super::forward::{self, Forward};
 use super::{
     AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, PeerMatch,
@@ -179,7 +180,7 @@ impl<'a> Settings<'a> {
     }
 
     /// Expands `${Option}` references (zeekctl style) in every value, then validates.
-    pub fn validate(mut self) -> Result<AggregatorConfig, ConfigErrors> {
+    pub fn validate(mut self, files: Files) -> Result<AggregatorConfig, ConfigErrors> {
         self.expand_references();
         let dir = value::config_dir(self.file);
         let path_of = |v: &str| -> Result<PathBuf, String> {
@@ -264,7 +265,7 @@ impl<'a> Settings<'a> {
         let mail = self.mail(&dir);
         let disk = self.disk();
         let listen = self.listeners();
-        let tls = self.tls(&listen, &path_of);
+        let tls = self.tls(&listen, &path_of, files);
         let peers = self.peers(tls.as_ref());
         let forward = self.forward(tls.as_ref());
 
@@ -476,6 +477,7 @@ impl<'a> Settings<'a> {
         &mut self,
         listen: &Listeners,
         path_of: &dyn Fn(&str) -> Result<PathBuf, String>,
+        files: Files,
     ) -> Option<TlsServer> {
         let cert_file = self.get("TLSCertFile", path_of);
         let key_file = self.get("TLSKeyFile", path_of);
@@ -522,13 +524,19 @@ impl<'a> Settings<'a> {
                 "revokes client certificates, which need TLSCAFile",
             );
         }
-        Some(TlsServer {
+        let tls = TlsServer {
             cert_file: cert_file?,
             key_file: key_file?,
             ca_file,
             require_client_cert,
             crl_file,
-        })
+        };
+        if files == Files::Read {
+            for (option, message) in files::check_tls(&tls) {
+                self.error(option, message);
+            }
+        }
+        Some(tls)
     }
 
     /// `ForwardTo` and friends as one group, then each `[[forward]]` table.
