@@ -320,8 +320,10 @@ fn cron_expires_like_zeekctl_and_mails_disk_warning_once() {
 #[test]
 fn disk_hard_floor_holds_messages_until_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), "4m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); disk floor not tested");
+    let Some(fs) = prereq::require_some(
+        Tmpfs::mount(&dir.path().join("fs"), "4m"),
+        "cannot mount a tmpfs here (needs root); disk floor not tested",
+    ) else {
         return;
     };
     let mut agg = Aggregator::start(fs.path(), "MinDiskSpace = 60\nDiskHardFloor = 50\n");

@@ -583,8 +583,10 @@ impl Drop for LoopFs {
 #[test]
 fn case17_remount_under_a_new_device_id_sends_nothing_again() {
     let (receiver, mut s) = app_log_to_tcp();
-    let Some(mut fs) = LoopFs::new(s.dir.path().join("logs.img"), &s.logs) else {
-        eprintln!("SKIPPED: cannot attach and mount a loop device here (needs root)");
+    let Some(mut fs) = common::prereq::require_some(
+        LoopFs::new(s.dir.path().join("logs.img"), &s.logs),
+        "cannot attach and mount a loop device here (needs root)",
+    ) else {
         return;
     };
     let device = |s: &Shipper| fs::metadata(s.log("app.log")).unwrap().dev();
@@ -608,8 +610,10 @@ fn case17_remount_under_a_new_device_id_sends_nothing_again() {
 #[test]
 fn case17_remount_while_running_reads_on_without_sending_again() {
     let (receiver, mut s) = app_log_to_tcp();
-    let Some(mut fs) = LoopFs::new(s.dir.path().join("logs.img"), &s.logs) else {
-        eprintln!("SKIPPED: cannot attach and mount a loop device here (needs root)");
+    let Some(mut fs) = common::prereq::require_some(
+        LoopFs::new(s.dir.path().join("logs.img"), &s.logs),
+        "cannot attach and mount a loop device here (needs root)",
+    ) else {
         return;
     };
     s.start_and_ship(&receiver, "app.log", 0..100);
@@ -630,8 +634,10 @@ fn case17_remount_while_running_reads_on_without_sending_again() {
 #[test]
 fn case19_state_disk_full_keeps_shipping_and_a_restart_loses_nothing() {
     let (receiver, mut s) = app_log_to_tcp();
-    let Some(_fs) = common::Tmpfs::mount(&s.work, "1m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+    let Some(_fs) = common::prereq::require_some(
+        common::Tmpfs::mount(&s.work, "1m"),
+        "cannot mount a tmpfs here (needs root)",
+    ) else {
         return;
     };
     let filler = s.work.join("filler");
@@ -682,8 +688,10 @@ fn case19_state_disk_full_keeps_shipping_and_a_restart_loses_nothing() {
 #[test]
 fn case02_case16_inode_reused_on_a_small_ext4_is_read_from_zero() {
     let (receiver, mut s) = app_log_to_tcp();
-    let Some(_fs) = LoopFs::new(s.dir.path().join("logs.img"), &s.logs) else {
-        eprintln!("SKIPPED: cannot attach and mount a loop device here (needs root)");
+    let Some(_fs) = common::prereq::require_some(
+        LoopFs::new(s.dir.path().join("logs.img"), &s.logs),
+        "cannot attach and mount a loop device here (needs root)",
+    ) else {
         return;
     };
     s.start_and_ship(&receiver, "app.log", 0..50);
