@@ -89,15 +89,34 @@ pub fn app_log_to_tcp() -> (Receiver, Shipper) {
     (receiver, shipper)
 }
 
-/// Asserts that `receiver` gets every number in `expected` exactly once and nothing else.
+/// Asserts that `receiver` gets every number in `expected` exactly once and nothing else, also
+/// once the shipper has closed the rotated files it had open (a rotated file read again would
+/// send its lines when it is finished).
 pub fn assert_exactly_once(receiver: &Receiver, expected: std::ops::Range<u64>, shipper: &Shipper) {
-    let tally = receiver.received.wait_all(expected, SHIP_TIMEOUT);
-    assert!(
-        tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
-        "{tally:?}\nshipper log:\n{}",
-        shipper.output()
+    let check = |tally: Tally, when: &str| {
+        assert!(
+            tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
+            "{when}: {tally:?}\nshipper log:\n{}",
+            shipper.output()
+        );
+    };
+    check(
+        receiver.received.wait_all(expected.clone(), SHIP_TIMEOUT),
+        "all arrived",
     );
+    if shipper.daemon.is_some() {
+        common::wait_for(ROTATED_CLOSE_TIMEOUT, "rotated files to close", || {
+            (shipper.rotated_files_open() == 0).then_some(())
+        });
+        check(
+            receiver.received.tally(expected),
+            "after the rotated files closed",
+        );
+    }
 }
+
+/// How long a rotated file may stay open: the shipper keeps it 5 s for late writers.
+const ROTATED_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A shipper working in its own temporary directory.
 pub struct Shipper {
@@ -212,6 +231,20 @@ impl Shipper {
         let log = std::env::var("SHIPPER_TEST_LOG").unwrap_or_else(|_| "info".into());
         cmd.args(["ship", "--config", &conf]).env("RUST_LOG", log);
         self.daemon = Some(Daemon::spawn(&name, cmd, self.dir.path()));
+    }
+
+    /// How many rotated or deleted files the running shipper holds open: files under `logs/`
+    /// whose name no longer ends in `.log` (every test input does).
+    pub fn rotated_files_open(&self) -> usize {
+        let pid = self.daemon.as_ref().expect("shipper running").pid();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return 0;
+        };
+        fds.flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|target| target.starts_with(&self.logs))
+            .filter(|target| !target.to_string_lossy().ends_with(".log"))
+            .count()
     }
 
     pub fn kill9(&mut self) {
@@ -372,7 +405,8 @@ impl Received {
 pub struct Behaviour {
     /// Sleep this long after each read (a slow destination).
     pub read_delay: Option<Duration>,
-    /// RELP: after this many messages on a connection, drop it without acknowledging the rest...
+    /// RELP: after this many messages on a connection, drop it without acknowledging the rest
+    /// (those already read are received, unacknowledged)...
     pub reset_after: Option<usize>,
     /// ...on this many connections.
     pub resets: usize,
@@ -390,6 +424,8 @@ pub struct Receiver {
     pub messages: Arc<AtomicUsize>,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// Connections read to their end so far.
+    closed: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -410,6 +446,7 @@ impl Receiver {
             running: None,
             messages: Arc::new(AtomicUsize::new(0)),
             connections: Arc::new(AtomicUsize::new(0)),
+            closed: Arc::new(AtomicUsize::new(0)),
         };
         r.start();
         r
@@ -433,6 +470,7 @@ impl Receiver {
             stop.clone(),
         );
         let resets = self.connections.clone();
+        let closed = self.closed.clone();
         let handle = thread::spawn(move || {
             let mut conns = Vec::new();
             while !stop2.load(Ordering::Relaxed) {
@@ -442,8 +480,12 @@ impl Receiver {
                         stream
                             .set_read_timeout(Some(Duration::from_millis(50)))
                             .expect("timeout");
-                        let (received, messages, stop3) =
-                            (received.clone(), messages.clone(), stop2.clone());
+                        let (received, messages, stop3, closed) = (
+                            received.clone(),
+                            messages.clone(),
+                            stop2.clone(),
+                            closed.clone(),
+                        );
                         let mut behaviour = behaviour;
                         if resets.fetch_add(1, Ordering::Relaxed) >= behaviour.resets {
                             behaviour.reset_after = None;
@@ -451,7 +493,8 @@ impl Receiver {
                         let control = stream.try_clone().expect("clone");
                         conns.push(control);
                         thread::spawn(move || {
-                            serve(stream, relp, behaviour, received, messages, stop3)
+                            serve(stream, relp, behaviour, received, messages, stop3);
+                            closed.fetch_add(1, Ordering::Relaxed);
                         });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
@@ -462,6 +505,19 @@ impl Receiver {
             }
         });
         self.running = Some((stop, handle));
+    }
+
+    /// Waits until every connection accepted so far was read to its end: what a killed sender had
+    /// written is then all received.
+    pub fn wait_connections_closed(&self) {
+        common::wait_for(
+            SHIP_TIMEOUT,
+            "the receiver to read closed connections",
+            || {
+                (self.closed.load(Ordering::Relaxed) >= self.connections.load(Ordering::Relaxed))
+                    .then_some(())
+            },
+        );
     }
 
     /// Closes the listener and every connection (an outage).
@@ -551,6 +607,16 @@ fn serve(
                 }
                 "syslog" => {
                     if behaviour.reset_after.is_some_and(|n| on_conn >= n) {
+                        // The connection drops mid-window: this frame and the others read with
+                        // it reach the receiver, but their acknowledgements are lost, so the
+                        // sender must send them again.
+                        received.push(&[&data[..], b"\n"].concat());
+                        while let Some((_, cmd, data, used)) = relp_frame(&buf) {
+                            buf.drain(..used);
+                            if cmd == "syslog" {
+                                received.push(&[&data[..], b"\n"].concat());
+                            }
+                        }
                         let _ = stream.write_all(&out);
                         let _ = stream.shutdown(Shutdown::Both);
                         return;
