@@ -820,3 +820,43 @@ fn let_go(s: &Shipper, path: &Path) {
         (!held).then_some(())
     });
 }
+
+/// Inputs that cannot be tailed, a FIFO and a symbolic link loop, are reported once each, in the
+/// log and in `estuary status`, while the regular file beside them is shipped.
+#[test]
+fn a_fifo_and_a_symlink_loop_among_the_inputs_are_reported_once_in_log_and_status() {
+    let receiver = Receiver::tcp();
+    let mut s = Shipper::new(&[("*.log", "zeek:")], &receiver.action());
+    let fifo = s.log("pipe.log");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(
+        made.is_ok_and(|st| st.success()),
+        "mkfifo {}",
+        fifo.display()
+    );
+    std::os::unix::fs::symlink("loop.log", s.log("loop.log")).unwrap();
+    s.start_and_ship(&receiver, "app.log", 0..10);
+    let reported = |st: &str| st.contains("pipe.log") && st.contains("loop.log");
+    let status = s.wait_status(reported);
+    assert!(
+        status.contains(&format!("input {}: is a FIFO", fifo.display())),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!(
+            "input {}: cannot be read: Too many levels of symbolic links",
+            s.log("loop.log").display()
+        )),
+        "{status}"
+    );
+    // Two rotations, each found by another look at the inputs, which reports nothing again.
+    for k in 1..=2 {
+        s.rotate("app.log", &format!("app.log.{k}"));
+        append(&s.log("app.log"), 10 * k..10 * k + 10);
+        receiver.received.wait_all(0..10 * k + 10, T);
+    }
+    let log = s.output();
+    assert_eq!(log.matches("input not read").count(), 2, "{log}");
+    assert_exactly_once(&receiver, 0..30, &s);
+    s.stop();
+}

@@ -197,10 +197,56 @@ impl DestEvents {
     }
 }
 
-/// The shipper's events: one [`DestEvents`] per destination.
+/// Why a path an input names is not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputProblem {
+    /// A FIFO, socket, device or directory: only regular files are tailed.
+    NotAFile { kind: String },
+    /// It cannot be looked at or opened (permission denied, a symbolic link loop ...).
+    Unreadable { error: String },
+}
+
+impl InputProblem {
+    pub fn not_a_file(file_type: std::fs::FileType) -> InputProblem {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if file_type.is_fifo() {
+            "a FIFO"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_block_device() || file_type.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        InputProblem::NotAFile { kind: kind.into() }
+    }
+
+    pub fn unreadable(error: &std::io::Error) -> InputProblem {
+        InputProblem::Unreadable {
+            error: error.to_string(),
+        }
+    }
+}
+
+impl Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputProblem::NotAFile { kind } => {
+                write!(f, "is {kind}; only regular files are read")
+            }
+            InputProblem::Unreadable { error } => write!(f, "cannot be read: {error}"),
+        }
+    }
+}
+
+/// The shipper's events: one [`DestEvents`] per destination, and the inputs' problems.
 #[derive(Debug)]
 pub struct Events {
     dests: Vec<DestEvents>,
+    /// What the last look at the inputs found wrong, per path.
+    problems: Mutex<BTreeMap<PathBuf, InputProblem>>,
 }
 
 impl Events {
@@ -210,7 +256,28 @@ impl Events {
                 .iter()
                 .map(|n| DestEvents::new(n.clone()))
                 .collect(),
+            problems: Mutex::default(),
         }
+    }
+
+    /// The problems a look at every input found: each is logged when it first appears or
+    /// changes, not at every look, and once more when it is gone.
+    pub fn inputs_looked_at(&self, found: BTreeMap<PathBuf, InputProblem>) {
+        let mut known = lock(&self.problems);
+        for (path, problem) in &found {
+            if known.get(path) != Some(problem) {
+                warn!(path = %path.display(), %problem, "input not read");
+            }
+        }
+        for path in known.keys().filter(|p| !found.contains_key(*p)) {
+            info!(path = %path.display(), "input problem gone");
+        }
+        *known = found;
+    }
+
+    /// The inputs' problems as the last look found them.
+    pub fn problems(&self) -> BTreeMap<PathBuf, InputProblem> {
+        lock(&self.problems).clone()
     }
 
     pub fn dest(&self, dest: usize) -> &DestEvents {
@@ -263,10 +330,6 @@ pub mod file {
     /// Every destination has taken all of a rotated file: it is closed.
     pub fn finished(path: &Path, id: FileId) {
         info!(path = %path.display(), %id, "finished rotated file");
-    }
-
-    pub fn cannot_open(path: &Path, err: &dyn Display) {
-        warn!(path = %path.display(), %err, "cannot open file");
     }
 
     pub fn read_failed(path: &Path, err: &dyn Display) {
