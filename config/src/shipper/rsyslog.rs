@@ -21,6 +21,7 @@ use std::time::Duration;
 use estuary_wire::{Facility, Format, Framing, Severity};
 
 use super::defaults;
+use super::tls_files::{Named, TlsFiles};
 use super::{
     ClientAuth, DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, TlsClient,
     Transport, WatchMode,
@@ -128,9 +129,10 @@ struct Parser<'a> {
     /// Selector lines seen, including ones with errors (so "no destination" is not reported twice).
     selector_lines: usize,
     netstream_driver: Option<String>,
-    ca_file: Option<PathBuf>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
+    /// The TLS files, each with the line naming it.
+    ca_file: Option<(usize, PathBuf)>,
+    cert_file: Option<(usize, PathBuf)>,
+    key_file: Option<(usize, PathBuf)>,
     stream: StreamDriver,
 }
 
@@ -365,17 +367,17 @@ impl<'a> Parser<'a> {
             }
             "defaultnetstreamdrivercafile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.ca_file = Some(PathBuf::from(v));
+                    self.ca_file = Some((line, PathBuf::from(v)));
                 }
             }
             "defaultnetstreamdrivercertfile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.cert_file = Some(PathBuf::from(v));
+                    self.cert_file = Some((line, PathBuf::from(v)));
                 }
             }
             "defaultnetstreamdriverkeyfile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.key_file = Some(PathBuf::from(v));
+                    self.key_file = Some((line, PathBuf::from(v)));
                 }
             }
             "actionsendstreamdrivermode" => {
@@ -588,12 +590,12 @@ impl<'a> Parser<'a> {
                 "$ActionSendStreamDriverMode 1 needs `$DefaultNetstreamDriver gtls` first".into(),
             );
         }
-        let ca_file = self
+        let (_, ca_file) = self
             .ca_file
             .clone()
             .ok_or("TLS needs $DefaultNetstreamDriverCAFile to verify the server")?;
         let client_auth = match (&self.cert_file, &self.key_file) {
-            (Some(cert_file), Some(key_file)) => Some(ClientAuth {
+            (Some((_, cert_file)), Some((_, key_file))) => Some(ClientAuth {
                 cert_file: cert_file.clone(),
                 key_file: key_file.clone(),
             }),
@@ -720,6 +722,7 @@ impl<'a> Parser<'a> {
         }
 
         let hostname = self.hostname.take().unwrap_or_else(value::local_hostname);
+        let tls_files = self.tls_files(&destinations);
         self.errors.into_result(ShipperConfig {
             source: self.file.to_path_buf(),
             work_dir,
@@ -727,7 +730,29 @@ impl<'a> Parser<'a> {
             inputs,
             destinations,
             stats_interval: defaults::STATS_INTERVAL,
+            tls_files,
         })
+    }
+
+    /// The `$DefaultNetstreamDriver*File` files, when a destination uses TLS.
+    fn tls_files(&self, destinations: &[DestinationConfig]) -> Vec<TlsFiles> {
+        let uses_tls = destinations.iter().any(|d| {
+            matches!(
+                d.transport,
+                Transport::Tcp { tls: Some(_), .. } | Transport::Relp { tls: Some(_), .. }
+            )
+        });
+        let named = |file: &Option<(usize, PathBuf)>, key| {
+            file.clone().map(|(line, path)| Named { path, line, key })
+        };
+        let ca = named(&self.ca_file, "$DefaultNetstreamDriverCAFile").filter(|_| uses_tls);
+        ca.map(|ca| TlsFiles {
+            ca,
+            identity: named(&self.cert_file, "$DefaultNetstreamDriverCertFile")
+                .zip(named(&self.key_file, "$DefaultNetstreamDriverKeyFile")),
+        })
+        .into_iter()
+        .collect()
     }
 }
 
