@@ -105,8 +105,16 @@ pub fn assert_exactly_once(receiver: &Receiver, expected: std::ops::Range<u64>, 
         "all arrived",
     );
     if shipper.daemon.is_some() {
+        // Closed, and still closed after two more looks at the inputs (a finished file found
+        // again would be opened by one of them).
+        let mut closed_since: Option<std::time::Instant> = None;
         common::wait_for(ROTATED_CLOSE_TIMEOUT, "rotated files to close", || {
-            (shipper.rotated_files_open() == 0).then_some(())
+            if shipper.rotated_files_open() > 0 {
+                closed_since = None;
+                return None;
+            }
+            let since = *closed_since.get_or_insert_with(std::time::Instant::now);
+            (since.elapsed() >= CLOSED_FOR).then_some(())
         });
         check(
             receiver.received.tally(expected),
@@ -117,6 +125,8 @@ pub fn assert_exactly_once(receiver: &Receiver, expected: std::ops::Range<u64>, 
 
 /// How long a rotated file may stay open: the shipper keeps it 5 s for late writers.
 const ROTATED_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Two of the shipper's looks at its inputs (once a second in these tests).
+const CLOSED_FOR: Duration = Duration::from_millis(2500);
 
 /// A shipper working in its own temporary directory.
 pub struct Shipper {
