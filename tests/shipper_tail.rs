@@ -34,7 +34,7 @@ fn case01_rename_rotation_behind_slow_output_has_no_duplicates_or_loss() {
     });
     // The case: the output is behind when the file rotates.
     let behind = receiver.received.tally(0..3000).missing.len();
-    assert!(behind > 0, "the output caught up before the rotation");
+    assert!(behind >= 1000, "only {behind} lines behind at the rotation");
     s.rotate("app.log", "app.log.1");
     append(&s.log("app.log.1"), 3000..3100); // a late writer on the old descriptor's file
     append(&s.log("app.log"), 3100..4000);
