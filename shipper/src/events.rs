@@ -264,12 +264,11 @@ impl Events {
     /// changes, not at every look, and once more when it is gone.
     pub fn inputs_looked_at(&self, found: BTreeMap<PathBuf, InputProblem>) {
         let mut known = lock(&self.problems);
-        for (path, problem) in &found {
-            if known.get(path) != Some(problem) {
-                warn!(path = %path.display(), %problem, "input not read");
-            }
+        let (new, gone) = news(&known, &found);
+        for (path, problem) in new {
+            warn!(path = %path.display(), %problem, "input not read");
         }
-        for path in known.keys().filter(|p| !found.contains_key(*p)) {
+        for path in gone {
             info!(path = %path.display(), "input problem gone");
         }
         *known = found;
@@ -287,6 +286,24 @@ impl Events {
     pub fn dests(&self) -> &[DestEvents] {
         &self.dests
     }
+}
+
+/// What a look at the inputs found that the previous one did not: problems new or changed, and
+/// paths whose problem is gone.
+fn news<'a>(
+    known: &BTreeMap<PathBuf, InputProblem>,
+    found: &'a BTreeMap<PathBuf, InputProblem>,
+) -> (Vec<(&'a PathBuf, &'a InputProblem)>, Vec<PathBuf>) {
+    let new = found
+        .iter()
+        .filter(|(path, problem)| known.get(*path) != Some(*problem))
+        .collect();
+    let gone = known
+        .keys()
+        .filter(|path| !found.contains_key(*path))
+        .cloned()
+        .collect();
+    (new, gone)
 }
 
 /// Events of the files the inputs name, traced (the registry's view of their lifecycle).
@@ -334,5 +351,43 @@ pub mod file {
 
     pub fn read_failed(path: &Path, err: &dyn Display) {
         warn!(path = %path.display(), %err, "read failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_problem_is_news_once_again_when_it_changes_and_once_when_gone() {
+        let path = PathBuf::from("/logs/conn.log");
+        let denied = InputProblem::Unreadable {
+            error: "Permission denied (os error 13)".into(),
+        };
+        let fifo = InputProblem::NotAFile {
+            kind: "a FIFO".into(),
+        };
+        let look = |problem: Option<&InputProblem>| -> BTreeMap<PathBuf, InputProblem> {
+            problem
+                .map(|p| (path.clone(), p.clone()))
+                .into_iter()
+                .collect()
+        };
+        let mut known = BTreeMap::new();
+        let mut seen = Vec::new();
+        for problem in [
+            Some(&denied),
+            Some(&denied),
+            Some(&fifo),
+            Some(&fifo),
+            None,
+            None,
+        ] {
+            let found = look(problem);
+            let (new, gone) = news(&known, &found);
+            seen.push((new.len(), gone.len()));
+            known = found;
+        }
+        assert_eq!(seen, [(1, 0), (0, 0), (1, 0), (0, 0), (0, 1), (0, 0)]);
     }
 }
