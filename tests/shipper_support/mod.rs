@@ -294,10 +294,51 @@ impl Shipper {
         receiver.received.wait_all(seqs, SHIP_TIMEOUT);
     }
 
-    /// Gives the shipper time to persist its offsets, then kill -9.
+    /// Waits until the state holds the end of every file under `logs/` (everything shipped is
+    /// saved), then kill -9.
     pub fn kill9_after_checkpoint(&mut self) {
-        thread::sleep(Duration::from_millis(300));
+        common::wait_for(SHIP_TIMEOUT, "every file's offsets saved", || {
+            self.all_saved().then_some(())
+        });
         self.kill9();
+    }
+
+    /// Whether the state files hold, for every file under `logs/` (by device and inode), offsets
+    /// at its end for every destination.
+    fn all_saved(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mut saved: std::collections::HashMap<(u64, u64), u64> = Default::default();
+        for state in self.state_files() {
+            let text = std::fs::read_to_string(&state).unwrap_or_default();
+            let Some(last) = text.lines().rev().find(|l| !l.is_empty()) else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(last) else {
+                continue;
+            };
+            for entry in json["files"].as_array().into_iter().flatten() {
+                let (Some(dev), Some(ino)) = (entry["dev"].as_u64(), entry["ino"].as_u64()) else {
+                    continue;
+                };
+                let taken = entry["offsets"]
+                    .as_object()
+                    .and_then(|o| o.values().filter_map(|v| v.as_u64()).min())
+                    .unwrap_or(0);
+                let at = saved.entry((dev, ino)).or_default();
+                *at = (*at).max(taken);
+            }
+        }
+        std::fs::read_dir(&self.logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .all(|m| {
+                saved
+                    .get(&(m.dev(), m.ino()))
+                    .is_some_and(|&at| at >= m.len())
+            })
     }
 
     /// Renames `from` to `to` under `logs/` (a rename rotation).
