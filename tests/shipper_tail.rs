@@ -574,15 +574,20 @@ impl LoopFs {
     /// Unmounts (if mounted) and mounts the image through a new loop device: the file system
     /// comes back with the same inodes under another device id, as a remounted NFS share does.
     fn mount_again(&mut self) -> bool {
-        self.remount(&[])
+        self.remount(&[], || {})
     }
 
     /// As [`LoopFs::mount_again`], detaching the old mount lazily: open files stay readable.
     fn remount_lazily(&mut self) -> bool {
-        self.remount(&["-l"])
+        self.remount(&["-l"], || {})
     }
 
-    fn remount(&mut self, umount_flags: &[&str]) -> bool {
+    /// As [`LoopFs::remount_lazily`], running `while_away` while nothing is mounted.
+    fn remount_lazily_after(&mut self, while_away: impl FnOnce()) -> bool {
+        self.remount(&["-l"], while_away)
+    }
+
+    fn remount(&mut self, umount_flags: &[&str], while_away: impl FnOnce()) -> bool {
         if !self.devices.is_empty() {
             // What was written reaches the image, as it reaches an NFS server.
             assert!(Command::new("sync")
@@ -597,6 +602,7 @@ impl LoopFs {
                 .status();
             assert!(umount.unwrap().success(), "umount {}", self.at.display());
         }
+        while_away();
         let Ok(out) = Command::new("losetup")
             .args(["-f", "--show"])
             .arg(&self.image)
@@ -672,6 +678,32 @@ fn case17_remount_while_running_reads_on_without_sending_again() {
     std::thread::sleep(Duration::from_millis(500));
     assert_exactly_once(&receiver, 0..150, &s);
     assert!(s.output().contains("device id changed"), "{}", s.output());
+    s.stop();
+    drop(fs);
+}
+
+/// Case 17 with the share away long enough for the shipper to see the file gone: when it comes
+/// back under a new device id with the same inode and content, it is read on, not read again.
+#[test]
+fn case17_a_share_away_for_a_look_comes_back_without_sending_again() {
+    let (receiver, mut s) = app_log_to_tcp();
+    let Some(mut fs) = common::prereq::require_some(
+        LoopFs::new(s.dir.path().join("logs.img"), &s.logs),
+        "cannot attach and mount a loop device here (needs root)",
+    ) else {
+        return;
+    };
+    s.start_and_ship(&receiver, "app.log", 0..100);
+    let back = fs.remount_lazily_after(|| {
+        common::wait_for(T, "the file seen gone", || {
+            s.output()
+                .contains("file rotated away or deleted")
+                .then_some(())
+        });
+    });
+    assert!(back, "mount through a second loop device");
+    append(&s.log("app.log"), 100..150);
+    assert_exactly_once(&receiver, 0..150, &s);
     s.stop();
     drop(fs);
 }

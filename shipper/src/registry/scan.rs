@@ -100,6 +100,21 @@ impl Registry {
                     dirty.insert(input_ix);
                     continue;
                 }
+                // Back at its path under another device id after it was gone for a look: a
+                // network or loop file system that went away and was mounted again (failure
+                // case 17). The same inode with the same content goes on where it was.
+                if let Some(back) = inner.files.iter_mut().find(|inc| {
+                    inc.input == input_ix
+                        && inc.path == *path
+                        && inc.ino == meta.ino()
+                        && inc.lifecycle.gone_since().is_some()
+                }) {
+                    if remounted(back, path) {
+                        back.lifecycle = back.lifecycle.returned();
+                        dirty.insert(input_ix);
+                        continue;
+                    }
+                }
                 match self.open(&mut inner, input_ix, path, first) {
                     Ok(true) => {
                         dirty.insert(input_ix);
