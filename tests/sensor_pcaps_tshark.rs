@@ -121,8 +121,10 @@ fn tshark_flows(file: &std::path::Path) -> Option<BTreeMap<Flow, (u64, u64)>> {
 
 #[test]
 fn conn_log_agrees_with_tshark_on_public_captures() {
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("SKIP: tshark is not installed");
+    if !common::prereq::require(
+        Command::new("tshark").arg("-v").output().is_ok(),
+        "tshark is not installed",
+    ) {
         return;
     }
     let root = common::fixtures().join("pcaps");

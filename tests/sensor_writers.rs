@@ -197,8 +197,10 @@ fn parsezeeklogs_reads_tsv_and_json() {
     let probe = Command::new("python3")
         .args(["-c", "import parsezeeklogs"])
         .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: python3 module parsezeeklogs is not installed (.ci/setup installs it)");
+    if !common::prereq::require(
+        probe.is_ok_and(|o| o.status.success()),
+        "python3 module parsezeeklogs is not installed (.ci/setup installs it)",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -130,6 +130,7 @@ const DEFAULT_TIME_FMT: &str = "%d %b %H:%M:%S";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     #[test]
     fn times_as_zeekctl_prints_them() {
@@ -151,6 +152,11 @@ mod tests {
         assert!(b.duration_since(t).unwrap() <= interval);
         let again = next_boundary(b, interval);
         assert_eq!(again.duration_since(b).unwrap(), interval);
+        // On the local clock's hour: minutes and seconds are zero in any time zone's offset.
+        let at = local(b).unwrap();
+        assert_eq!((at.minute(), at.second()), (0, 0), "{at} is not on an hour");
+        let quarter = next_boundary(t, Duration::from_secs(900));
+        assert_eq!(local(quarter).unwrap().minute() % 15, 0);
     }
 
     #[test]

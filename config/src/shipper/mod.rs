@@ -13,12 +13,13 @@ mod defaults;
 mod describe;
 pub(crate) mod native;
 pub(crate) mod rsyslog;
+mod tls_files;
 
 /// Reads a shipper configuration: `*.conf` as rsyslog legacy directives, `*.toml` as estuary's TOML form.
 /// Every problem found is returned, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
-    match crate::Kind::of(path) {
+    let config = match crate::Kind::of(path) {
         Some(crate::Kind::Conf) => rsyslog::parse(path, &text),
         Some(crate::Kind::Toml) => native::parse(path, &text),
         _ => Err(ConfigError::new(
@@ -28,7 +29,8 @@ pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
             "a shipper configuration must end in .conf (rsyslog) or .toml",
         )
         .into()),
-    }
+    }?;
+    tls_files::check(path, &config.tls_files).into_result(config)
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct ShipperConfig {
     pub destinations: Vec<DestinationConfig>,
     /// How often statistics are logged (and written to the status file).
     pub stats_interval: Duration,
+    /// The TLS files the destinations name, where they are named: checked by [`load`].
+    pub(crate) tls_files: Vec<tls_files::TlsFiles>,
 }
 
 /// One monitored file or glob (an imfile input).

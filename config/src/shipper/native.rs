@@ -26,6 +26,7 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::defaults;
+use super::tls_files::{Named, TlsFiles};
 use super::{
     ClientAuth, DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, TlsClient,
     Transport, WatchMode,
@@ -144,8 +145,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
     let inputs: Vec<InputConfig> = inputs.into_iter().map(|(_, i)| i).collect();
 
     let mut destinations: Vec<DestinationConfig> = Vec::new();
+    let mut tls_files = Vec::new();
     for raw_dest in &raw.destination {
-        if let Some(d) = destination(&mut toml, &dir, raw_dest) {
+        if let Some(d) = destination(&mut toml, &dir, raw_dest, &mut tls_files) {
             if destinations.iter().any(|other| other.name == d.name) {
                 toml.error(
                     &raw_dest.span(),
@@ -170,6 +172,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
         inputs,
         destinations,
         stats_interval,
+        tls_files,
     })
 }
 
@@ -287,6 +290,7 @@ fn destination(
     toml: &mut TomlFile<'_>,
     dir: &Path,
     raw: &Spanned<RawDestination>,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<DestinationConfig> {
     let before = toml.errors.0.len();
     let span = raw.span();
@@ -386,7 +390,7 @@ fn destination(
         })
         .unwrap_or(defaults::RELP_WINDOW);
     let tls = if is_tls {
-        tls_client(toml, dir, &span, raw)
+        tls_client(toml, dir, &span, raw, tls_files)
     } else {
         None
     };
@@ -428,6 +432,7 @@ fn tls_client(
     dir: &Path,
     span: &std::ops::Range<usize>,
     raw: &RawDestination,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<TlsClient> {
     let path = |s: &Spanned<String>| -> PathBuf { value::resolve(dir, Path::new(s.get_ref())) };
     let Some(ca) = raw.ca_file.as_ref() else {
@@ -449,6 +454,19 @@ fn tls_client(
             return None;
         }
     };
+    let named = |s: &Spanned<String>, key| Named {
+        path: path(s),
+        line: toml.line(&s.span()),
+        key,
+    };
+    tls_files.push(TlsFiles {
+        ca: named(ca, "ca_file"),
+        identity: raw
+            .cert_file
+            .as_ref()
+            .zip(raw.key_file.as_ref())
+            .map(|(cert, key)| (named(cert, "cert_file"), named(key, "key_file"))),
+    });
     Some(TlsClient {
         ca_file: path(ca),
         client_auth,
