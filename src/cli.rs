@@ -59,7 +59,7 @@ pub enum Command {
     /// Sensor, shipper and aggregator on this host, from the embedded default configuration.
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
-    Sensor(estuary_sensor::cli::SensorArgs),
+    Sensor(estuary_sensor::command::SensorArgs),
 }
 
 impl Cli {

@@ -6,6 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
+use crate::decode::tunnel::{
+    self, gtp_u_payload, teredo_payload, vxlan_payload, Inner, GTP_U_PORT, TEREDO_PORT, VXLAN_PORT,
+};
 use crate::decode::{self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype};
 use crate::dispatch::Dispatcher;
 use crate::flow::Timestamp;
@@ -16,69 +19,6 @@ use crate::weird::Weird;
 /// Nesting limit for tunnels (GRE, IP-in-IP).
 const MAX_TUNNEL_DEPTH: u8 = 3;
 const MAX_TUNNELS: usize = 10_000;
-/// What a tunnel header carries.
-enum Inner<'a> {
-    Ip(&'a [u8]),
-    Ether(&'a [u8]),
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
-}
-
-/// Zeek's `PacketAnalyzer::VXLAN::vxlan_ports`.
-const VXLAN_PORT: u16 = 4789;
-/// GTPv1 user plane.
-const GTP_U_PORT: u16 = 2152;
-/// Teredo (IPv6 over UDP over IPv4).
-const TEREDO_PORT: u16 = 3544;
-
-/// The IPv6 packet of a Teredo datagram, after the optional authentication and origin
-/// indication headers; `None` unless it is a complete IPv6 packet, as Zeek requires.
-fn teredo_payload(b: &[u8]) -> Option<&[u8]> {
-    let mut off = 0;
-    if b.get(0..2)? == [0, 1] {
-        let id_len = usize::from(*b.get(2)?);
-        let auth_len = usize::from(*b.get(3)?);
-        off = 4 + id_len + auth_len + 8 + 1;
-    }
-    if b.get(off..off + 2)? == [0, 0] {
-        off += 8;
-    }
-    let ip = b.get(off..)?;
-    if ip.len() < 40 || ip[0] >> 4 != 6 {
-        return None;
-    }
-    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-    (40 + plen == ip.len()).then_some(ip)
-}
-
-/// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
-fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
-    let flags = *b.first()?;
-    if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xff {
-        return None;
-    }
-    let mut off = 8;
-    if flags & 0x07 != 0 {
-        let mut next = *b.get(11)?;
-        off = 12;
-        // Extension headers: a length in 4-byte units, the content, then the next type.
-        for _ in 0..8 {
-            if next == 0 {
-                break;
-            }
-            let units = usize::from(*b.get(off)?);
-            if units == 0 {
-                return None;
-            }
-            off += units * 4;
-            next = *b.get(off.checked_sub(1)?)?;
-        }
-    }
-    let inner = b.get(off..)?;
-    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
-}
 /// Zeek's weird sampling: the first 25 of a name are logged, then every 1000th.
 const WEIRD_THRESHOLD: u64 = 25;
 const WEIRD_RATE: u64 = 1000;
@@ -284,7 +224,9 @@ impl Engine {
             ipproto::ICMP | ipproto::ICMPV6 => {
                 if l4.len() < 8 {
                     self.flow_weird(ts, "truncated_ICMP", Some((h.src, h.dst)), Some("ICMP"));
-                } else if !self.icmp_checksum_ok(&h, l4, l4_len) {
+                } else if !self.ignore_checksums
+                    && !decode::transport_checksum_ok(h.src, h.dst, h.proto, l4, l4_len)
+                {
                     self.flow_weird(ts, "bad_ICMP_checksum", Some((h.src, h.dst)), Some("ICMP"));
                 } else {
                     self.tracker
@@ -296,11 +238,10 @@ impl Engine {
                 let uid = self.tunnel_uid(h.src, h.dst);
                 self.ip(ts, l4, l4.len(), Some(&uid), depth + 1, false);
             }
-            2 => {
-                // IGMP: Zeek checks the message checksum and logs no connection.
+            ipproto::IGMP => {
+                // Zeek checks the message checksum and logs no connection.
                 if !self.ignore_checksums
-                    && l4.len() >= l4_len
-                    && decode::checksum(&l4[..l4_len], 0) != 0xffff
+                    && !decode::transport_checksum_ok(h.src, h.dst, h.proto, l4, l4_len)
                 {
                     self.flow_weird(
                         ts,
@@ -313,18 +254,6 @@ impl Engine {
             ipproto::NONE => self.flow_weird(ts, "ipv6_no_next", Some((h.src, h.dst)), None),
             _ => self.tracker.other(&m, &mut self.out),
         }
-    }
-
-    fn icmp_checksum_ok(&self, h: &decode::IpHeader, l4: &[u8], l4_len: usize) -> bool {
-        if self.ignore_checksums || l4.len() < l4_len {
-            return true;
-        }
-        let initial = if h.proto == ipproto::ICMPV6 {
-            decode::pseudo_header_sum(h.src, h.dst, ipproto::ICMPV6, l4_len)
-        } else {
-            0
-        };
-        decode::checksum(&l4[..l4_len], initial) == 0xffff
     }
 
     fn tunnel_uid(&mut self, a: IpAddr, b: IpAddr) -> String {
@@ -340,67 +269,21 @@ impl Engine {
         uid
     }
 
-    /// GRE with Zeek's checks and weird names; payloads other than IP, Ethernet (transparent
-    /// bridging, ERSPAN II/III) and PPTP are left alone, as Zeek does without a weird.
     fn gre(&mut self, ts: f64, h: &decode::IpHeader, l4: &[u8], depth: u8) {
-        let addrs = Some((h.src, h.dst));
-        let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
-            self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE"));
-            return;
-        };
-        let version = flags & 0x7;
-        let mut gre_len = 4;
-        for bit in [0x8000, 0x2000, 0x1000, 0x0080] {
-            if flags & bit != 0 {
-                gre_len += 4;
-            }
-        }
-        if version > 1 {
-            self.flow_weird(ts, "unknown_gre_version", addrs, Some("GRE"));
-            return;
-        }
-        if version == 1 && proto != 0x880b {
-            self.flow_weird(ts, "egre_protocol_type", addrs, Some("GRE"));
-            return;
-        }
-        if flags & 0x4000 != 0 {
-            self.flow_weird(ts, "gre_routing", addrs, Some("GRE"));
-            return;
-        }
-        if flags & 0x0078 != 0 {
-            self.flow_weird(ts, "unknown_gre_flags", addrs, Some("GRE"));
-            return;
-        }
-        let Some(rest) = l4.get(gre_len..) else {
-            self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE"));
-            return;
-        };
-        let inner = match (version, proto) {
-            (0, 0x0800) | (0, 0x86dd) => Inner::Ip(rest),
-            (0, 0x6558) => Inner::Ether(rest),
-            // ERSPAN type II carries an 8-byte header when the sequence bit is set (type I none).
-            (0, 0x88be) => Inner::Ether(
-                rest.get(if flags & 0x1000 != 0 { 8 } else { 0 }..)
-                    .unwrap_or_default(),
-            ),
-            (0, 0x22eb) => {
-                let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
-                Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
-            }
-            (1, _) => match (be16(rest, 2), rest.get(4..)) {
-                (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
-                _ => {
-                    self.flow_weird(ts, "non_ip_packet_in_encap", addrs, Some("GRE"));
-                    return;
+        match tunnel::gre(l4) {
+            Ok(Some(inner)) => {
+                let uid = self.tunnel_uid(h.src, h.dst);
+                match inner {
+                    Inner::Ip(ip) => self.ip(ts, ip, ip.len(), Some(&uid), depth + 1, false),
+                    Inner::Ether(frame) if frame.len() >= 14 => self.ether(ts, frame, &uid, depth),
+                    Inner::Ether(_) => {
+                        let weird = tunnel::GreError::Truncated.weird();
+                        self.flow_weird(ts, weird, Some((h.src, h.dst)), Some("GRE"));
+                    }
                 }
-            },
-            _ => return,
-        };
-        let uid = self.tunnel_uid(h.src, h.dst);
-        match inner {
-            Inner::Ip(ip) => self.ip(ts, ip, ip.len(), Some(&uid), depth + 1, false),
-            Inner::Ether(frame) if frame.len() >= 14 => self.ether(ts, frame, &uid, depth),
-            Inner::Ether(_) => self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE")),
+            }
+            Ok(None) => {}
+            Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("GRE")),
         }
     }
 
@@ -437,11 +320,13 @@ impl Engine {
             }
             return;
         }
-        if !ports.contains(&VXLAN_PORT) || payload.len() < 8 + 14 || payload[0] & 0x08 == 0 {
+        if !ports.contains(&VXLAN_PORT) {
             return;
         }
-        if let Some(uid) = self.tracker.tunnel(slot, "vxlan") {
-            self.ether(ts, &payload[8..], &uid, depth);
+        if let Some(frame) = vxlan_payload(payload) {
+            if let Some(uid) = self.tracker.tunnel(slot, "vxlan") {
+                self.ether(ts, frame, &uid, depth);
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! The sensor: packets in, Zeek-compatible logs out.
 #![forbid(unsafe_code)]
-pub mod cli;
+pub mod command;
 pub mod config;
 pub mod conn;
 pub mod decode;
@@ -8,7 +8,7 @@ pub mod detect;
 pub mod dispatch;
 pub mod engine;
 pub mod flow;
-pub mod notice;
+pub mod notice_log;
 pub mod output;
 pub mod proto;
 pub mod run;

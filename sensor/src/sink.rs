@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::conn::LocalNets;
 use crate::detect::{ScanDetector, SshGuessing};
-use crate::notice::Notice;
-use crate::notice::{NoticeFilter, NoticePolicy};
+use crate::notice_log::Notice;
+use crate::notice_log::{NoticeFilter, NoticePolicy};
 use crate::output::Output;
 use crate::zeeklog::{render_values, LogError, LogSet, Record};
 
@@ -103,7 +103,7 @@ impl SharedSink {
 mod tests {
     use super::*;
     use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
-    use crate::notice::{Action, Note};
+    use crate::notice_log::{Action, Note};
     use crate::proto::ssh::SshInfo;
     use crate::zeeklog::{LogFormat, Rotation, SystemClock};
 

@@ -11,7 +11,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::decode::TcpHeader;
+use estuary_config::cidr::Cidr;
+
+use crate::decode::{ipproto, transport_checksum_ok, TcpHeader};
 use crate::dispatch::Dispatcher;
 use crate::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
 use crate::output::Output;
@@ -66,69 +68,58 @@ impl FlowKey {
 /// Networks whose addresses count as local (conn.log `local_orig`/`local_resp`).
 #[derive(Debug, Clone, Default)]
 pub struct LocalNets {
-    nets: Vec<(IpAddr, u8)>,
+    nets: Vec<Cidr>,
 }
 
 impl LocalNets {
-    pub fn new(nets: Vec<(IpAddr, u8)>) -> Self {
+    pub fn new(nets: Vec<Cidr>) -> Self {
         LocalNets { nets }
     }
 
-    /// Zeek's `Site::private_address_space` (local by default since Zeek 6.0).
+    /// Zeek's `Site::private_address_space` (local by default since Zeek 6.0), with the 6to4
+    /// form (2002:V4ADDR::/(16 + len)) of each IPv4 block.
     pub fn zeek_private() -> Self {
-        const V4: &[(&str, u8)] = &[
-            ("0.0.0.0", 8),
-            ("10.0.0.0", 8),
-            ("100.64.0.0", 10),
-            ("127.0.0.0", 8),
-            ("169.254.0.0", 16),
-            ("172.16.0.0", 12),
-            ("192.0.0.0", 24),
-            ("192.0.2.0", 24),
-            ("192.168.0.0", 16),
-            ("198.18.0.0", 15),
-            ("198.51.100.0", 24),
-            ("203.0.113.0", 24),
-            ("224.0.0.0", 24),
-            ("239.0.0.0", 8),
-            ("240.0.0.0", 4),
-            ("255.255.255.255", 32),
+        const V4: &[([u8; 4], u8)] = &[
+            ([0, 0, 0, 0], 8),
+            ([10, 0, 0, 0], 8),
+            ([100, 64, 0, 0], 10),
+            ([127, 0, 0, 0], 8),
+            ([169, 254, 0, 0], 16),
+            ([172, 16, 0, 0], 12),
+            ([192, 0, 0, 0], 24),
+            ([192, 0, 2, 0], 24),
+            ([192, 168, 0, 0], 16),
+            ([198, 18, 0, 0], 15),
+            ([198, 51, 100, 0], 24),
+            ([203, 0, 113, 0], 24),
+            ([224, 0, 0, 0], 24),
+            ([239, 0, 0, 0], 8),
+            ([240, 0, 0, 0], 4),
+            ([255, 255, 255, 255], 32),
         ];
-        const V6: &[(&str, u8)] = &[
-            ("::", 128),
-            ("::1", 128),
-            ("64:ff9b:1::", 48),
-            ("100::", 64),
-            ("2001::", 23),
-            ("2001:2::", 48),
-            ("2001:db8::", 32),
-            ("fc00::", 7),
-            ("fe80::", 10),
-            ("fec0::", 10),
+        const V6: &[(u128, u8)] = &[
+            (0, 128),
+            (1, 128),
+            (0x0064_ff9b_0001 << 80, 48),
+            (0x0100 << 112, 64),
+            (0x2001 << 112, 23),
+            (0x2001_0002 << 96, 48),
+            (0x2001_0db8 << 96, 32),
+            (0xfc00 << 112, 7),
+            (0xfe80 << 112, 10),
+            (0xfec0 << 112, 10),
         ];
         let mut nets = Vec::new();
-        for (a, l) in V4 {
-            if let Ok(ip) = a.parse::<std::net::Ipv4Addr>() {
-                nets.push((IpAddr::V4(ip), *l));
-                // The 6to4 form 2002:V4ADDR::/(16 + len).
-                let o = ip.octets();
-                let six = std::net::Ipv6Addr::new(
-                    0x2002,
-                    u16::from_be_bytes([o[0], o[1]]),
-                    u16::from_be_bytes([o[2], o[3]]),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                );
-                nets.push((IpAddr::V6(six), 16 + l));
-            }
+        for &(o, len) in V4 {
+            let six = (0x2002u128 << 112) | (u128::from(u32::from_be_bytes(o)) << 80);
+            nets.extend(Cidr::new(IpAddr::from(o), len));
+            nets.extend(Cidr::new(
+                IpAddr::from(std::net::Ipv6Addr::from(six)),
+                16 + len,
+            ));
         }
-        for (a, l) in V6 {
-            if let Ok(ip) = a.parse() {
-                nets.push((ip, *l));
-            }
+        for &(a, len) in V6 {
+            nets.extend(Cidr::new(IpAddr::from(std::net::Ipv6Addr::from(a)), len));
         }
         LocalNets { nets }
     }
@@ -137,32 +128,12 @@ impl LocalNets {
         self.nets.is_empty()
     }
 
-    pub fn nets(&self) -> &[(IpAddr, u8)] {
+    pub fn nets(&self) -> &[Cidr] {
         &self.nets
     }
 
     pub fn contains(&self, addr: IpAddr) -> bool {
-        self.nets.iter().any(|(net, len)| in_net(addr, *net, *len))
-    }
-}
-
-fn in_net(addr: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let len = u32::from(len.min(32));
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let len = u32::from(len.min(128));
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
+        self.nets.iter().any(|net| net.contains(addr))
     }
 }
 
@@ -800,20 +771,12 @@ impl Tracker {
             return;
         };
         let is_orig = conn.is_orig(m.src, h.src_port);
-        if !ignore && m.l4.len() >= m.l4_len {
-            let sum = crate::decode::pseudo_header_sum(
-                m.src,
-                m.dst,
-                crate::decode::ipproto::TCP,
-                m.l4_len,
-            );
-            if crate::decode::checksum(&m.l4[..m.l4_len], sum) != 0xffff {
-                if let Kind::Tcp(tcp) = &mut conn.kind {
-                    tcp.checksum_error(is_orig, &mut conn.history);
-                }
-                self.conn_weird(slot, m.ts, "bad_TCP_checksum", "TCP", out);
-                return;
+        if !ignore && !transport_checksum_ok(m.src, m.dst, ipproto::TCP, m.l4, m.l4_len) {
+            if let Kind::Tcp(tcp) = &mut conn.kind {
+                tcp.checksum_error(is_orig, &mut conn.history);
             }
+            self.conn_weird(slot, m.ts, "bad_TCP_checksum", "TCP", out);
+            return;
         }
         let d = dir_index(is_orig);
         conn.stats[d].pkts += 1;
@@ -1028,15 +991,15 @@ impl Tracker {
         conn.stats[d].pkts += 1;
         conn.stats[d].ip_bytes += m.ip_len;
         let len = m.l4_len;
-        if !ignore && m.l4.len() >= len && (m.src.is_ipv6() || sum != 0) {
-            let ps =
-                crate::decode::pseudo_header_sum(m.src, m.dst, crate::decode::ipproto::UDP, len);
-            if crate::decode::checksum(&m.l4[..len], ps) != 0xffff {
-                conn.history
-                    .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
-                self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
-                return None;
-            }
+        // An IPv4 UDP checksum of zero means the sender did not compute one.
+        if !ignore
+            && (m.src.is_ipv6() || sum != 0)
+            && !transport_checksum_ok(m.src, m.dst, ipproto::UDP, m.l4, m.l4_len)
+        {
+            conn.history
+                .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
+            self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
+            return None;
         }
         let ulen = usize::from(ulen);
         if ulen != len {

@@ -3,11 +3,14 @@
 //! headers. Every read is bounds-checked; a malformed packet becomes a [`DecodeError`] that
 //! carries Zeek's weird name.
 
+mod checksum;
 pub mod frag;
 mod reader;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use checksum::{checksum, pseudo_header_sum, transport_checksum_ok};
 pub use reader::Reader;
 
 /// A pcap link-layer type (DLT). Unknown values are representable.
@@ -205,6 +208,7 @@ fn ethertype_chain(
 /// IP protocol numbers the sensor handles specially.
 pub mod ipproto {
     pub const ICMP: u8 = 1;
+    pub const IGMP: u8 = 2;
     pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
@@ -453,57 +457,6 @@ fn dst_options(
 pub fn ip_dst(data: &[u8]) -> Option<IpAddr> {
     let d: [u8; 16] = data.get(24..40)?.try_into().ok()?;
     Some(IpAddr::V6(Ipv6Addr::from(d)))
-}
-
-/// One's-complement sum (folded, not inverted) over `data`, starting from `initial`.
-pub fn checksum(data: &[u8], initial: u32) -> u16 {
-    let mut sum = u64::from(initial);
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// Pseudo-header sum for TCP/UDP/ICMPv6 checksums.
-pub fn pseudo_header_sum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks(2) {
-            sum = sum.wrapping_add(u32::from(u16::from_be_bytes([
-                c[0],
-                *c.get(1).unwrap_or(&0),
-            ])));
-        }
-    };
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            add(&s.octets());
-            add(&d.octets());
-        }
-        (s, d) => {
-            add(&to_v6(s).octets());
-            add(&to_v6(d).octets());
-        }
-    }
-    sum = sum.wrapping_add(u32::from(proto));
-    sum = sum
-        .wrapping_add((len & 0xffff) as u32)
-        .wrapping_add((len >> 16) as u32);
-    sum
-}
-
-fn to_v6(a: IpAddr) -> Ipv6Addr {
-    match a {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    }
 }
 
 /// A decoded TCP header.
