@@ -642,27 +642,52 @@ mod tests {
     #[test]
     fn flow_table_is_bounded_and_evicts_oldest() {
         let mut e = engine(50);
-        for i in 0..200u16 {
-            let f = udp_frame([10, 0, 0, 1], 1000 + i, [10, 0, 0, 2], 9999, b"x");
-            e.packet(1.0 + f64::from(i) * 0.001, Linktype::ETHERNET, &f, f.len());
+        let flow = |e: &mut Engine, ts: f64, sport: u16| {
+            let f = udp_frame([10, 0, 0, 1], sport, [10, 0, 0, 2], 9999, b"x");
+            e.packet(ts, Linktype::ETHERNET, &f, f.len());
             assert!(e.tracker().len() <= 50);
+        };
+        // 50 flows fill the table; the first 25 are active again later than the other 25.
+        for i in 0..50u16 {
+            flow(&mut e, 1.0 + f64::from(i) * 0.001, 1000 + i);
+        }
+        for i in 0..25u16 {
+            flow(&mut e, 2.0 + f64::from(i) * 0.001, 1000 + i);
+        }
+        assert!(
+            e.take_records().is_empty(),
+            "nothing evicted below the limit"
+        );
+        // 50 new flows: each evicts the flow idle longest (1% of 50 rounds up to one).
+        for i in 0..50u16 {
+            flow(&mut e, 3.0 + f64::from(i) * 0.001, 2000 + i);
         }
         let records = e.take_records();
+        let evicted: Vec<u16> = records
+            .iter()
+            .filter_map(|r| match r {
+                Output::Conn(c) => Some(c.orig_p),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<u16> = (1025..1050).chain(1000..1025).collect();
+        assert_eq!(evicted, expected, "the idlest flows go first, in order");
         let weirds = records
             .iter()
             .filter(|r| r.record().path() == "weird")
             .count();
-        let conns = records
-            .iter()
-            .filter(|r| r.record().path() == "conn")
-            .count();
-        assert!(weirds > 0, "eviction is reported");
-        assert_eq!(conns as u64, e.tracker().stats.conns_evicted);
+        assert_eq!(weirds, 50, "each eviction is reported");
+        assert_eq!(e.tracker().stats.conns_evicted, 50);
         e.finish();
-        assert_eq!(
-            conn_rows(&mut e).len() + conns,
-            200,
-            "every flow logged exactly once"
-        );
+        let mut rest: Vec<u16> = e
+            .take_records()
+            .iter()
+            .filter_map(|r| match r {
+                Output::Conn(c) => Some(c.orig_p),
+                _ => None,
+            })
+            .collect();
+        rest.sort_unstable();
+        assert_eq!(rest, (2000..2050).collect::<Vec<_>>(), "the newest stay");
     }
 }
