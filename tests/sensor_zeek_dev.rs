@@ -32,14 +32,25 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.74),
-    ("weird.log", 0.43),
+    ("conn.log", 0.79),
+    ("weird.log", 0.47),
     ("dns.log", 0.84),
-    ("http.log", 0.59),
+    ("http.log", 0.60),
     ("ssl.log", 0.76),
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
+];
+
+/// Entries whose every compared log must equal Zeek's, each pinning a rule taken from Zeek's
+/// source: the link layers and encapsulations of its packet analysis, ...
+const PINNED: &[&str] = &[
+    "d139-conn-ppp",
+    "d140-conn-radiotap",
+    "d141-conn-wlan-monitor",
+    "d142-conn-vntag",
+    "d144-conn-pbb",
+    "d154-weird-ip-truncated-header",
 ];
 
 /// How many entries make the first batch.
@@ -53,6 +64,7 @@ fn zeek_dev_traces_match_zeek_logs() {
     let mut first: Table = BTreeMap::new();
     let mut all: Table = BTreeMap::new();
     let mut details = Vec::new();
+    let mut pinned_misses = Vec::new();
     for (n, entry) in manifest(&root).iter().enumerate() {
         let dir = tmp.path().join(&entry.id);
         let trace = entry.trace.to_string_lossy().to_string();
@@ -63,6 +75,13 @@ fn zeek_dev_traces_match_zeek_logs() {
         run_sensor(&bin, &dir, &args);
         let mut results = compare_entry(&root, entry, &dir, &mut details);
         results.extend(logs_that_must_not_exist(&root, entry, &dir, &mut details));
+        if PINNED.contains(&entry.id.as_str()) {
+            for (log, (m, e, g)) in &results {
+                if !(m == e && e == g) {
+                    pinned_misses.push(format!("{} {log}: {m}/{e} (sensor {g})", entry.id));
+                }
+            }
+        }
         for (log, (m, e, g)) in results {
             let tables: &mut [&mut Table] = if n < FIRST_BATCH {
                 &mut [&mut first, &mut all]
@@ -88,6 +107,10 @@ fn zeek_dev_traces_match_zeek_logs() {
     for d in &details {
         println!("{d}");
     }
+    assert!(
+        pinned_misses.is_empty(),
+        "pinned entries differ from Zeek: {pinned_misses:#?}"
+    );
     for (table, ratchet, what) in [
         (&first, RATCHET_FIRST_40, "d01-d40"),
         (&all, RATCHET_ALL, "all entries"),

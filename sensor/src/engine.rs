@@ -9,12 +9,14 @@ use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
 use crate::decode::tunnel::{
     self, gtp_u_payload, teredo_payload, vxlan_payload, Inner, GTP_U_PORT, TEREDO_PORT, VXLAN_PORT,
 };
-use crate::decode::{self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype};
+use crate::decode::{
+    self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
+};
 use crate::dispatch::Dispatcher;
 use crate::flow::Timestamp;
 use crate::output::Output;
 use crate::uid::UidGen;
-use crate::weird::Weird;
+use crate::weird::{Weird, WeirdIgnore};
 
 /// Nesting limit for tunnels (GRE, IP-in-IP).
 const MAX_TUNNEL_DEPTH: u8 = 3;
@@ -40,6 +42,7 @@ pub struct Engine {
     ignore_checksums: bool,
     peer: String,
     weird_counts: HashMap<&'static str, u64>,
+    weird_ignore: WeirdIgnore,
     now: f64,
     out: Records,
     pub stats: EngineStats,
@@ -60,6 +63,7 @@ impl Engine {
             ignore_checksums,
             peer,
             weird_counts: HashMap::new(),
+            weird_ignore: WeirdIgnore::default(),
             now: 0.0,
             out: Vec::new(),
             stats: EngineStats::default(),
@@ -100,6 +104,11 @@ impl Engine {
                 return;
             }
         };
+        if info.triple_vlan {
+            let addl = Some("inner VLAN tag overwritten".to_string());
+            let name = "triple_tagged_vlan_unsupported";
+            self.flow_weird_addl(ts, name, None, Some("VLAN"), addl);
+        }
         let ip = frame.get(info.ip_offset..).unwrap_or_default();
         let wire = wire_len.saturating_sub(info.ip_offset);
         self.ip(ts, ip, wire, None, 0, false);
@@ -110,7 +119,7 @@ impl Engine {
             None => self.stats.non_ip += 1,
             Some(name) => {
                 self.stats.malformed += 1;
-                self.flow_weird(ts, name, addrs, Some("IP"));
+                self.flow_weird_addl(ts, name, addrs, Some(e.source()), e.addl());
             }
         }
     }
@@ -122,16 +131,30 @@ impl Engine {
         addrs: Option<(IpAddr, IpAddr)>,
         source: Option<&'static str>,
     ) {
+        self.flow_weird_addl(ts, name, addrs, source, None);
+    }
+
+    fn flow_weird_addl(
+        &mut self,
+        ts: f64,
+        name: &'static str,
+        addrs: Option<(IpAddr, IpAddr)>,
+        source: Option<&'static str>,
+        addl: Option<String>,
+    ) {
         let n = self.weird_counts.entry(name).or_default();
         *n += 1;
         if *n > WEIRD_THRESHOLD && !n.is_multiple_of(WEIRD_RATE) {
+            return;
+        }
+        if !self.weird_ignore.admit(ts, name, addrs) {
             return;
         }
         self.out.push(Output::Log(Box::new(Weird::flow(
             Timestamp(ts),
             addrs,
             name,
-            None,
+            addl,
             source,
             &self.peer,
         ))));
@@ -205,6 +228,9 @@ impl Engine {
         match h.proto {
             ipproto::TCP => match decode::decode_tcp(l4, l4_len) {
                 Ok(th) => self.tracker.tcp(&m, &th, &mut self.out),
+                Err(TransportError::TruncatedOptions(th)) => {
+                    self.tracker.tcp_truncated(&m, &th, &mut self.out);
+                }
                 Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("TCP")),
             },
             ipproto::UDP => {

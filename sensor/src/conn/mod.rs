@@ -729,6 +729,22 @@ impl Tracker {
 
     /// A TCP segment.
     pub fn tcp(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
+        let slot = self.tcp_slot(m, h, out);
+        self.tcp_segment(slot, m, h, out);
+    }
+
+    /// A TCP segment whose header (its options) was not captured whole: Zeek finds or makes
+    /// the connection from the fixed header, then its TCP analyzer rejects the segment with a
+    /// `truncated_header` weird, counting nothing.
+    pub fn tcp_truncated(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
+        let slot = self.tcp_slot(m, h, out);
+        self.conn_weird(slot, m.ts, "truncated_header", "TCP", out);
+    }
+
+    /// The connection of a segment: the existing one, unless the segment starts a new one over
+    /// it, or a new one, oriented by Zeek's likely-server-port guess when it does not start
+    /// with a plain SYN.
+    fn tcp_slot(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) -> usize {
         let key = FlowKey::new(m.src, h.src_port, m.dst, h.dst_port, m.ip_proto);
         let mut slot = self.map.get(&key).copied();
         if let Some(s) = slot {
@@ -745,7 +761,7 @@ impl Tracker {
                 slot = None;
             }
         }
-        let slot = match slot {
+        match slot {
             Some(s) => s,
             None => {
                 let syn = h.flags & crate::decode::tcpflags::SYN != 0;
@@ -763,7 +779,10 @@ impl Tracker {
                 }
                 self.create(key, m, h.src_port, h.dst_port, ConnProto::Tcp, flip, out)
             }
-        };
+        }
+    }
+
+    fn tcp_segment(&mut self, slot: usize, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
         let ignore = self.config.ignore_checksums;
         let payload_len = m.l4_len.saturating_sub(h.header_len);
         let captured = m.l4.get(h.header_len..).unwrap_or_default();
