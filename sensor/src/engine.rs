@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
 use crate::decode::tunnel::{
-    self, gtp_u_payload, teredo_payload, vxlan_payload, Inner, GTP_U_PORT, TEREDO_PORT, VXLAN_PORT,
+    self, ayiya_payload, geneve_payload, gtp_u_payload, teredo_payload, vxlan_payload, GeneveError,
+    Inner, AYIYA_PORT, GENEVE_PORT, GTP_U_PORT, TEREDO_PORT, VXLAN_PORT,
 };
 use crate::decode::{
     self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
@@ -15,6 +16,7 @@ use crate::decode::{
 use crate::dispatch::Dispatcher;
 use crate::flow::Timestamp;
 use crate::output::Output;
+use crate::tunnel_log::{ActiveTunnels, Encap, TunnelId, TunnelRecord, TunnelType};
 use crate::uid::UidGen;
 use crate::weird::{Weird, WeirdIgnore};
 
@@ -38,7 +40,9 @@ pub struct EngineStats {
 pub struct Engine {
     tracker: Tracker,
     defrag: Defragmenter,
-    tunnels: HashMap<(IpAddr, IpAddr), String>,
+    /// IP tunnels by address pair (either order), as first seen.
+    tunnels: HashMap<(IpAddr, IpAddr), Encap>,
+    active_tunnels: ActiveTunnels,
     ignore_checksums: bool,
     peer: String,
     weird_counts: HashMap<&'static str, u64>,
@@ -60,6 +64,7 @@ impl Engine {
             tracker: Tracker::new(Arc::new(config), dispatcher, uids),
             defrag: Defragmenter::default(),
             tunnels: HashMap::new(),
+            active_tunnels: ActiveTunnels::default(),
             ignore_checksums,
             peer,
             weird_counts: HashMap::new(),
@@ -70,8 +75,21 @@ impl Engine {
         }
     }
 
-    /// Records produced so far.
+    /// Records produced so far, with tunnel.log's CLOSE rows for the connections removed that
+    /// carried a tunnel.
     pub fn take_records(&mut self) -> Records {
+        if !self.active_tunnels.is_empty() {
+            let closed: Vec<TunnelRecord> = self
+                .out
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Conn(c) => self.active_tunnels.removed(c),
+                    _ => None,
+                })
+                .collect();
+            self.out
+                .extend(closed.into_iter().map(|r| Output::Log(Box::new(r))));
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -111,7 +129,7 @@ impl Engine {
         }
         let ip = frame.get(info.ip_offset..).unwrap_or_default();
         let wire = wire_len.saturating_sub(info.ip_offset);
-        self.ip(ts, ip, wire, None, 0, false);
+        self.ip(ts, ip, wire, &[], 0, false);
     }
 
     fn decode_error(&mut self, ts: f64, e: DecodeError, addrs: Option<(IpAddr, IpAddr)>) {
@@ -165,7 +183,7 @@ impl Engine {
         ts: f64,
         data: &[u8],
         wire: usize,
-        tunnel: Option<&str>,
+        tunnels: &[Encap],
         depth: u8,
         reassembled: bool,
     ) {
@@ -206,8 +224,7 @@ impl Engine {
                     FragOutcome::Dropped(w) => self.flow_weird(ts, w, Some((h.src, h.dst)), None),
                     FragOutcome::Complete(buf) => {
                         let len = buf.len();
-                        let tunnel = tunnel.map(str::to_string);
-                        self.ip(ts, &buf, len, tunnel.as_deref(), depth, true);
+                        self.ip(ts, &buf, len, tunnels, depth, true);
                     }
                 }
                 return;
@@ -223,7 +240,7 @@ impl Engine {
             ip_len: u64::from(h.total_len),
             l4,
             l4_len,
-            tunnel_parent: tunnel,
+            tunnel_parent: tunnels.last().map(|t| t.uid.as_str()),
         };
         match h.proto {
             ipproto::TCP => match decode::decode_tcp(l4, l4_len) {
@@ -244,7 +261,7 @@ impl Engine {
                         Some("UDP"),
                     );
                 } else if let Some(slot) = self.tracker.udp(&m, &mut self.out) {
-                    self.udp_tunnel(ts, slot, l4, l4_len, depth);
+                    self.udp_tunnel(ts, &h, slot, l4, l4_len, tunnels, depth);
                 }
             }
             ipproto::ICMP | ipproto::ICMPV6 => {
@@ -259,10 +276,12 @@ impl Engine {
                         .icmp(&m, h.proto == ipproto::ICMPV6, &mut self.out);
                 }
             }
-            ipproto::GRE if depth < MAX_TUNNEL_DEPTH => self.gre(ts, &h, l4, depth),
+            ipproto::GRE if depth < MAX_TUNNEL_DEPTH => {
+                self.gre(ts, &h, (l4, l4_len), tunnels, depth);
+            }
             ipproto::IPIP | ipproto::IPV6 if depth < MAX_TUNNEL_DEPTH => {
-                let uid = self.tunnel_uid(h.src, h.dst);
-                self.ip(ts, l4, l4.len(), Some(&uid), depth + 1, false);
+                let chain = self.ip_tunnel(tunnels, h.src, h.dst, TunnelType::Ip);
+                self.ip(ts, l4, l4_len, &chain, depth + 1, false);
             }
             ipproto::IGMP => {
                 // Zeek checks the message checksum and logs no connection.
@@ -280,28 +299,65 @@ impl Engine {
             ipproto::NONE => self.flow_weird(ts, "ipv6_no_next", Some((h.src, h.dst)), None),
             _ => self.tracker.other(&m, &mut self.out),
         }
+        if !tunnels.is_empty() && self.tracker.take_new_encapsulation() {
+            let mut discovered = Vec::new();
+            self.active_tunnels.register(ts, tunnels, &mut discovered);
+            self.out
+                .extend(discovered.into_iter().map(|r| Output::Log(Box::new(r))));
+        }
     }
 
-    fn tunnel_uid(&mut self, a: IpAddr, b: IpAddr) -> String {
-        let key = if a <= b { (a, b) } else { (b, a) };
-        if let Some(u) = self.tunnels.get(&key) {
-            return u.clone();
+    /// The chain `outer` extended by the IP tunnel between `src` and `dst`: Zeek keeps one
+    /// per address pair, named after the direction of its first packet.
+    fn ip_tunnel(
+        &mut self,
+        outer: &[Encap],
+        src: IpAddr,
+        dst: IpAddr,
+        kind: TunnelType,
+    ) -> Vec<Encap> {
+        let key = if src <= dst { (src, dst) } else { (dst, src) };
+        if !self.tunnels.contains_key(&key) {
+            if self.tunnels.len() >= MAX_TUNNELS {
+                self.tunnels.clear();
+            }
+            let encap = Encap {
+                uid: self.tracker.uids().next('C'),
+                id: TunnelId {
+                    orig_h: src,
+                    orig_p: 0,
+                    resp_h: dst,
+                    resp_p: 0,
+                },
+                kind,
+            };
+            self.tunnels.insert(key, encap);
         }
-        if self.tunnels.len() >= MAX_TUNNELS {
-            self.tunnels.clear();
-        }
-        let uid = self.tracker.uids().next('C');
-        self.tunnels.insert(key, uid.clone());
-        uid
+        let mut chain = outer.to_vec();
+        chain.extend(self.tunnels.get(&key).cloned());
+        chain
     }
 
-    fn gre(&mut self, ts: f64, h: &decode::IpHeader, l4: &[u8], depth: u8) {
+    /// `l4` is the GRE packet as captured, with its length on the wire.
+    fn gre(
+        &mut self,
+        ts: f64,
+        h: &decode::IpHeader,
+        (l4, l4_wire): (&[u8], usize),
+        outer: &[Encap],
+        depth: u8,
+    ) {
         match tunnel::gre(l4) {
             Ok(Some(inner)) => {
-                let uid = self.tunnel_uid(h.src, h.dst);
+                let chain = self.ip_tunnel(outer, h.src, h.dst, TunnelType::Gre);
                 match inner {
-                    Inner::Ip(ip) => self.ip(ts, ip, ip.len(), Some(&uid), depth + 1, false),
-                    Inner::Ether(frame) if frame.len() >= 14 => self.ether(ts, frame, &uid, depth),
+                    Inner::Ip(ip) => {
+                        let wire = wire_of(ip, l4, l4_wire);
+                        self.ip(ts, ip, wire, &chain, depth + 1, false);
+                    }
+                    Inner::Ether(frame) if frame.len() >= 14 => {
+                        self.ether(ts, (frame, wire_of(frame, l4, l4_wire)), &chain, depth);
+                    }
                     Inner::Ether(_) => {
                         let weird = tunnel::GreError::Truncated.weird();
                         self.flow_weird(ts, weird, Some((h.src, h.dst)), Some("GRE"));
@@ -313,9 +369,20 @@ impl Engine {
         }
     }
 
-    /// VXLAN and GTP-U on their well-known ports: the inner packet, with the outer UDP
-    /// connection as tunnel parent (service `vxlan`/`gtpv1`), as Zeek decodes them by default.
-    fn udp_tunnel(&mut self, ts: f64, slot: usize, l4: &[u8], l4_len: usize, depth: u8) {
+    /// The UDP tunnels Zeek decodes by default on their well-known ports (VXLAN, Geneve,
+    /// GTP-U, Teredo, AYIYA): the inner packet, with the outer UDP connection as tunnel
+    /// (named in the inner connections' `tunnel_parents`, its service confirmed).
+    #[allow(clippy::too_many_arguments)]
+    fn udp_tunnel(
+        &mut self,
+        ts: f64,
+        h: &decode::IpHeader,
+        slot: usize,
+        l4: &[u8],
+        l4_len: usize,
+        outer: &[Encap],
+        depth: u8,
+    ) {
         let (Some(sp), Some(dp)) = (l4.get(0..2), l4.get(2..4)) else {
             return;
         };
@@ -324,47 +391,85 @@ impl Engine {
             u16::from_be_bytes([dp[0], dp[1]]),
         ];
         let payload = l4.get(8..l4_len.min(l4.len())).unwrap_or_default();
+        let payload_wire = l4_len.saturating_sub(8);
         if depth >= MAX_TUNNEL_DEPTH {
             return;
         }
-        if ports.contains(&TEREDO_PORT) {
-            if let Some(inner) = teredo_payload(payload) {
-                if let Some(uid) = self.tracker.tunnel(slot, "teredo") {
-                    // A bubble (no next header, no payload) only keeps the NAT mapping alive.
-                    if !(inner[6] == ipproto::NONE && inner.len() == 40) {
-                        self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
-                    }
+        let (kind, service, inner) = if ports.contains(&TEREDO_PORT) {
+            match teredo_payload(payload) {
+                // A bubble (no next header, no payload) only keeps the NAT mapping alive.
+                Some(ip) if ip[6] == ipproto::NONE && ip.len() == 40 => {
+                    self.tracker.tunnel(slot, TunnelType::Teredo, "teredo");
+                    return;
+                }
+                Some(ip) => (TunnelType::Teredo, "teredo", Inner::Ip(ip)),
+                None => return,
+            }
+        } else if ports.contains(&GTP_U_PORT) {
+            match gtp_u_payload(payload) {
+                Some(ip) => (TunnelType::Gtpv1, "gtpv1", Inner::Ip(ip)),
+                None => return,
+            }
+        } else if ports.contains(&VXLAN_PORT) {
+            match vxlan_payload(payload) {
+                Some(frame) => (TunnelType::Vxlan, "vxlan", Inner::Ether(frame)),
+                None => return,
+            }
+        } else if ports.contains(&GENEVE_PORT) {
+            match geneve_payload(payload) {
+                Ok(inner) => (TunnelType::Geneve, "geneve", inner),
+                // A violation of the analyzer, not a weird.
+                Err(GeneveError::Truncated) => return,
+                Err(e) => {
+                    let name = e.weird();
+                    let addl = e.addl();
+                    self.flow_weird_addl(ts, name, Some((h.src, h.dst)), Some("GENEVE"), addl);
+                    return;
                 }
             }
-            return;
-        }
-        if ports.contains(&GTP_U_PORT) {
-            if let Some(inner) = gtp_u_payload(payload) {
-                if let Some(uid) = self.tracker.tunnel(slot, "gtpv1") {
-                    self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
-                }
+        } else if ports.contains(&AYIYA_PORT) {
+            match ayiya_payload(payload) {
+                Some(ip) => (TunnelType::Ayiya, "ayiya", Inner::Ip(ip)),
+                None => return,
             }
+        } else {
             return;
-        }
-        if !ports.contains(&VXLAN_PORT) {
+        };
+        let Some(encap) = self.tracker.tunnel(slot, kind, service) else {
             return;
-        }
-        if let Some(frame) = vxlan_payload(payload) {
-            if let Some(uid) = self.tracker.tunnel(slot, "vxlan") {
-                self.ether(ts, frame, &uid, depth);
+        };
+        let mut chain = outer.to_vec();
+        chain.push(encap);
+        match inner {
+            Inner::Ip(ip) => {
+                let wire = wire_of(ip, payload, payload_wire);
+                self.ip(ts, ip, wire, &chain, depth + 1, false);
+            }
+            Inner::Ether(frame) => {
+                let wire = wire_of(frame, payload, payload_wire);
+                self.ether(ts, (frame, wire), &chain, depth);
             }
         }
     }
 
-    fn ether(&mut self, ts: f64, frame: &[u8], uid: &str, depth: u8) {
+    /// An encapsulated Ethernet frame as captured, with its length on the wire.
+    fn ether(&mut self, ts: f64, (frame, wire): (&[u8], usize), tunnels: &[Encap], depth: u8) {
         match decode::decode_link(Linktype::ETHERNET, frame) {
             Ok(info) => {
                 let ip = frame.get(info.ip_offset..).unwrap_or_default();
-                self.ip(ts, ip, ip.len(), Some(uid), depth + 1, false);
+                let wire = wire.saturating_sub(info.ip_offset);
+                self.ip(ts, ip, wire, tunnels, depth + 1, false);
             }
             Err(e) => self.decode_error(ts, e, None),
         }
     }
+}
+
+/// The length on the wire of `inner`, a part of `outer` whose length on the wire is
+/// `outer_wire`: an encapsulated packet is as truncated as the capture of its outer one.
+fn wire_of(inner: &[u8], outer: &[u8], outer_wire: usize) -> usize {
+    let offset = (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize);
+    outer_wire.saturating_sub(offset).max(inner.len())
 }
 
 #[cfg(test)]

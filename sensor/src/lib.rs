@@ -14,6 +14,7 @@ pub mod proto;
 pub mod run;
 pub mod sink;
 pub mod split;
+pub mod tunnel_log;
 pub mod uid;
 pub mod weird;
 pub mod zeeklog;

@@ -19,6 +19,7 @@ use crate::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
 use crate::output::Output;
 use crate::proto::ssh::SshInfo;
 use crate::proto::{Analyzer, Emit};
+use crate::tunnel_log::{Encap, TunnelId, TunnelType};
 use crate::uid::UidGen;
 use crate::weird::Weird;
 use crate::zeeklog::Record;
@@ -30,6 +31,8 @@ use tcp::{Tcp, TimerKind, When};
 /// Zeek's `udp_inactivity_timeout`, `icmp_inactivity_timeout`, `unknown_ip_inactivity_timeout`;
 /// also the TCP timeout until the handshake completes.
 pub const SHORT_INACTIVITY: f64 = 60.0;
+/// Tunnels named in one connection's `tunnel_parents` at most.
+const MAX_TUNNEL_PARENTS: usize = 16;
 /// Out-of-order bytes buffered per direction before reassembly gives up on a stream.
 const MAX_REASSEMBLY_BUFFER: usize = 2 * 1024 * 1024;
 /// Payload bytes per direction that content probes see before giving up.
@@ -203,7 +206,8 @@ pub struct Conn {
     inactivity_gen: u64,
     services: Vec<&'static str>,
     missed_bytes: u64,
-    tunnel_parent: Option<String>,
+    /// The innermost tunnel of each encapsulation the connection was seen in.
+    tunnel_parents: Vec<String>,
     app: App,
     weirds_seen: Vec<&'static str>,
     udp_checksum_errors: [history::Scaled; 2],
@@ -370,6 +374,7 @@ pub struct Tracker {
     /// Out-of-order bytes held by all reassemblers.
     buffered: usize,
     pub stats: TrackerStats,
+    new_encapsulation: bool,
 }
 
 impl Tracker {
@@ -386,6 +391,7 @@ impl Tracker {
             uids,
             buffered: 0,
             stats: TrackerStats::default(),
+            new_encapsulation: false,
         }
     }
 
@@ -569,7 +575,7 @@ impl Tracker {
             orig_ip_bytes: conn.stats[0].ip_bytes,
             resp_pkts: conn.stats[1].pkts,
             resp_ip_bytes: conn.stats[1].ip_bytes,
-            tunnel_parents: conn.tunnel_parent.iter().cloned().collect(),
+            tunnel_parents: conn.tunnel_parents.clone(),
             ip_proto: conn.ip_proto,
         }
     }
@@ -639,7 +645,7 @@ impl Tracker {
             inactivity_gen: 0,
             services: Vec::new(),
             missed_bytes: 0,
-            tunnel_parent: m.tunnel_parent.map(str::to_string),
+            tunnel_parents: Vec::new(),
             app: App {
                 analyzers: Vec::new(),
                 tried: Vec::new(),
@@ -761,7 +767,7 @@ impl Tracker {
                 slot = None;
             }
         }
-        match slot {
+        let slot = match slot {
             Some(s) => s,
             None => {
                 let syn = h.flags & crate::decode::tcpflags::SYN != 0;
@@ -779,7 +785,31 @@ impl Tracker {
                 }
                 self.create(key, m, h.src_port, h.dst_port, ConnProto::Tcp, flip, out)
             }
+        };
+        self.encapsulation(slot, m);
+        slot
+    }
+
+    /// Adds the packet's innermost tunnel to the connection's `tunnel_parents`; a new one is
+    /// Zeek's `tunnel_changed` (or a new connection inside a tunnel).
+    fn encapsulation(&mut self, slot: usize, m: &PacketMeta<'_>) {
+        let Some(parent) = m.tunnel_parent else {
+            return;
+        };
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        if conn.tunnel_parents.len() < MAX_TUNNEL_PARENTS
+            && !conn.tunnel_parents.iter().any(|p| p == parent)
+        {
+            conn.tunnel_parents.push(parent.to_string());
+            self.new_encapsulation = true;
         }
+    }
+
+    /// Whether a packet since the last call was the first of its connection in its tunnel.
+    pub fn take_new_encapsulation(&mut self) -> bool {
+        std::mem::take(&mut self.new_encapsulation)
     }
 
     fn tcp_segment(&mut self, slot: usize, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
@@ -1003,6 +1033,7 @@ impl Tracker {
                 self.create(key, m, sp, dp, ConnProto::Udp, flip, out)
             }
         };
+        self.encapsulation(slot, m);
         let ignore = self.config.ignore_checksums;
         let conn = self.conn_mut(slot)?;
         let is_orig = conn.is_orig(m.src, sp);
@@ -1037,14 +1068,28 @@ impl Tracker {
         Some(slot)
     }
 
-    /// The connection in `slot` carries a tunnel: confirm its service and return its uid,
-    /// the inner connections' `tunnel_parents`.
-    pub fn tunnel(&mut self, slot: usize, service: &'static str) -> Option<String> {
+    /// The connection in `slot` carries a tunnel: confirm its service and return the tunnel
+    /// (its uid is the inner connections' `tunnel_parents`).
+    pub fn tunnel(
+        &mut self,
+        slot: usize,
+        kind: TunnelType,
+        service: &'static str,
+    ) -> Option<Encap> {
         let conn = self.conn_mut(slot)?;
         if !conn.services.contains(&service) {
             conn.services.push(service);
         }
-        Some(conn.uid.clone())
+        Some(Encap {
+            uid: conn.uid.clone(),
+            id: TunnelId {
+                orig_h: conn.orig_h,
+                orig_p: conn.orig_p,
+                resp_h: conn.resp_h,
+                resp_p: conn.resp_p,
+            },
+            kind,
+        })
     }
 
     /// An ICMP or ICMPv6 message.
@@ -1063,6 +1108,7 @@ impl Tracker {
             Some(&s) => s,
             None => self.create(key, m, sport, dport, ConnProto::Icmp, false, out),
         };
+        self.encapsulation(slot, m);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
@@ -1082,6 +1128,7 @@ impl Tracker {
             Some(&s) => s,
             None => self.create(key, m, 0, 0, ConnProto::Unknown, false, out),
         };
+        self.encapsulation(slot, m);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };

@@ -16,6 +16,10 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 pub const VXLAN_PORT: u16 = 4789;
 /// GTPv1 user plane.
 pub const GTP_U_PORT: u16 = 2152;
+/// Zeek's `PacketAnalyzer::Geneve::geneve_ports`.
+pub const GENEVE_PORT: u16 = 6081;
+/// Zeek's `PacketAnalyzer::AYIYA::ayiya_ports`.
+pub const AYIYA_PORT: u16 = 5072;
 /// Teredo (IPv6 over UDP over IPv4).
 pub const TEREDO_PORT: u16 = 3544;
 
@@ -143,4 +147,63 @@ pub fn vxlan_payload(payload: &[u8]) -> Option<&[u8]> {
         return None;
     }
     Some(&payload[8..])
+}
+
+/// Why a Geneve datagram carries nothing to analyse, named as Zeek's weird.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneveError {
+    /// The header (or its options) is cut short: an analyzer violation, no weird.
+    Truncated,
+    InvalidVersion(u8),
+    EmptyPacket,
+}
+
+impl GeneveError {
+    pub fn weird(self) -> &'static str {
+        match self {
+            GeneveError::Truncated => "geneve_header_truncation",
+            GeneveError::InvalidVersion(_) => "geneve_invalid_version",
+            GeneveError::EmptyPacket => "geneve_empty_packet",
+        }
+    }
+
+    pub fn addl(self) -> Option<String> {
+        match self {
+            GeneveError::InvalidVersion(v) => Some(v.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The packet a Geneve header carries, by its protocol type (Ethernet or IP).
+pub fn geneve_payload(payload: &[u8]) -> Result<Inner<'_>, GeneveError> {
+    let first = *payload.first().ok_or(GeneveError::Truncated)?;
+    if payload.len() < 8 {
+        return Err(GeneveError::Truncated);
+    }
+    let version = first >> 6;
+    if version != 0 {
+        return Err(GeneveError::InvalidVersion(version));
+    }
+    let hdr = 8 + usize::from(first & 0x3f) * 4;
+    let inner = payload.get(hdr..).ok_or(GeneveError::Truncated)?;
+    if inner.is_empty() {
+        return Err(GeneveError::EmptyPacket);
+    }
+    match be16(payload, 2) {
+        Some(0x6558) => Ok(Inner::Ether(inner)),
+        _ => Ok(Inner::Ip(inner)),
+    }
+}
+
+/// The IP packet of an AYIYA "forward" message (opcode 1); other messages carry none.
+pub fn ayiya_payload(payload: &[u8]) -> Option<&[u8]> {
+    let head = payload.get(..8)?;
+    let identity_len = 1usize << (head[0] >> 4);
+    let signature_len = usize::from(head[1] >> 4) * 4;
+    if head[2] & 0x0f != 1 {
+        return None;
+    }
+    let inner = payload.get(8 + identity_len + signature_len..)?;
+    (!inner.is_empty()).then_some(inner)
 }
