@@ -18,6 +18,7 @@ use crate::dispatch::Dispatcher;
 use crate::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
 use crate::output::Output;
 use crate::proto::ssh::SshInfo;
+use crate::proto::ssl::x509::X509Info;
 use crate::proto::{Analyzer, Emit};
 use crate::tunnel_log::{Encap, TunnelId, TunnelType};
 use crate::uid::UidGen;
@@ -315,6 +316,9 @@ impl Emit for ConnEmit<'_> {
     }
     fn ssh(&mut self, info: SshInfo) {
         self.out.push(Output::Ssh(info));
+    }
+    fn x509(&mut self, cert: X509Info) {
+        self.out.push(Output::X509(cert));
     }
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
         let source = self.source;
