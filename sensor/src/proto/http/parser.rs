@@ -118,10 +118,12 @@ pub fn parse_header_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
 pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     let line = line.trim_ascii();
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 || digits > 15 {
+    if digits == 0 || digits > 16 {
         return None;
     }
-    u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()
+    // Zeek keeps chunk sizes in a signed 64-bit number.
+    let n = u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()?;
+    (n <= i64::MAX as u64).then_some(n)
 }
 
 fn hex_value(b: u8) -> u8 {
