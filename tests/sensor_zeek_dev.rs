@@ -47,8 +47,12 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// Entries whose every compared log must equal Zeek's, each pinning a rule taken from Zeek's
 /// source: the link layers and tunnels of its packet analysis (ERSPAN, AYIYA, Geneve, VXLAN,
 /// GRE, PPTP, GTP, QinQ, PPP, 802.11, VN-Tag, PBB, NFLOG), tunnel.log, and x509.log of TLS
-/// handshakes (also after STARTTLS) with its once-a-day certificate cache.
+/// handshakes (also after STARTTLS) with its once-a-day certificate cache, HTTP lengths as
+/// Zeek's signed 64-bit numbers.
 const PINNED: &[&str] = &[
+    "d64-http-chunk-overflow",
+    "d65-http-cl-uint64max",
+    "d66-http-cl-negative",
     "d84-ssl-ecdsa-cert",
     "d85-ssl-irc-starttls",
     "d87-ssl-imap-starttls",
