@@ -15,7 +15,8 @@ pub enum RequestLineError {
     Bad,
 }
 
-/// Methods Zeek knows (`HTTP::http_methods`); others are logged with an `unknown_HTTP_method` weird.
+/// Methods Zeek knows (`HTTP::http_methods`, with the QUERY method of the safe-method draft its
+/// current version adds); others are logged with an `unknown_HTTP_method` weird.
 pub const KNOWN_METHODS: &[&str] = &[
     "GET",
     "POST",
@@ -37,6 +38,7 @@ pub const KNOWN_METHODS: &[&str] = &[
     "SUBSCRIBE",
     "BMOVE",
     "SEARCH",
+    "QUERY",
 ];
 
 pub fn is_known_method(m: &str) -> bool {
