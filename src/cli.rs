@@ -73,7 +73,7 @@ pub enum Command {
     /// Sensor, shipper and aggregator on this host, from the embedded default configuration.
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
-    Sensor(estuary_sensor::cli::SensorArgs),
+    Sensor(estuary_sensor::command::SensorArgs),
     /// Search the log archive: rows of one log by field filters and time.
     Query(estuary_query::cli::QueryArgs),
     /// Create a site CA and node certificates for mutual TLS.

@@ -135,14 +135,14 @@ pub fn shipper_config(config: &AggregatorConfig, logs: &[CurrentLog]) -> Shipper
             });
         }
     }
-    ShipperConfig {
-        source: config.source.clone(),
+    ShipperConfig::derived(
+        config.source.clone(),
         work_dir,
-        hostname: hostname(),
+        hostname(),
         inputs,
         destinations,
-        stats_interval: Duration::from_secs(60),
-    }
+        Duration::from_secs(60),
+    )
 }
 
 fn transport(config: &AggregatorConfig, target: &ForwardTarget) -> Transport {

@@ -49,6 +49,29 @@ pub struct ShipperConfig {
     pub(crate) tls_files: Vec<tls_files::TlsFiles>,
 }
 
+impl ShipperConfig {
+    /// A configuration built by code rather than read from a file (the aggregator's forwarder,
+    /// a site's derived nodes): its TLS files were checked where they were named.
+    pub fn derived(
+        source: PathBuf,
+        work_dir: PathBuf,
+        hostname: String,
+        inputs: Vec<InputConfig>,
+        destinations: Vec<DestinationConfig>,
+        stats_interval: Duration,
+    ) -> ShipperConfig {
+        ShipperConfig {
+            source,
+            work_dir,
+            hostname,
+            inputs,
+            destinations,
+            stats_interval,
+            tls_files: Vec::new(),
+        }
+    }
+}
+
 /// One monitored file or glob (an imfile input).
 #[derive(Debug, Clone)]
 pub struct InputConfig {
