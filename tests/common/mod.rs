@@ -2,8 +2,8 @@
 //! outcomes, count lines by sequence number.
 #![allow(dead_code)] // each test binary uses a different subset
 
-pub mod relp;
 pub mod prereq;
+pub mod relp;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
