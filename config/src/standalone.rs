@@ -78,6 +78,7 @@ mod tests {
                 crate::AnyConfig::Sensor(c) => {
                     assert!(c.notice_actions.iter().any(|(n, _)| n == "Scan::Port_Scan"));
                 }
+                crate::AnyConfig::Site(_) => panic!("{name} read as a node.cfg"),
             }
         }
     }
