@@ -130,7 +130,11 @@ fn difference(
     };
     let (e, g) = (count(expected), count(got));
     let mut out = String::new();
-    for key in e.keys().chain(g.keys()).collect::<std::collections::BTreeSet<_>>() {
+    for key in e
+        .keys()
+        .chain(g.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let d = g.get(key).copied().unwrap_or(0) - e.get(key).copied().unwrap_or(0);
         if d != 0 {
             out.push_str(&format!("{:+} {}: {}\n", d, key.0, key.1));
@@ -163,7 +167,7 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
         &node_cfg,
         format!(
             "[manager]\ntype=manager\nhost=127.0.0.1\n\n[proxy-1]\ntype=proxy\nhost=127.0.0.1\n\n\
-             [worker-1]\ntype=worker\nhost=127.0.0.1\nread={}\n\n[worker-2]\ntype=worker\nhost=localhost\nread={}\nlb_procs=2\n",
+             [worker-1]\ntype=worker\nhost=127.0.0.1\nread={}\n\n[worker-2]\ntype=worker\nhost=localhost\nread={}\nlb_method=custom\nenv_vars=TZ=UTC\n",
             pcaps.join("http-aptget.pcap").display(),
             pcaps.join("mixed-lan-ftp-http.pcap").display()
         ),
@@ -181,7 +185,7 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     let nodes = text(&out);
     assert!(
         nodes.contains("worker-2 (worker, host localhost)")
-            && nodes.contains("split      node 2 of 2, 2 capture threads"),
+            && nodes.contains("split      node 2 of 2, 1 capture threads (lb_method: custom)"),
         "{nodes}"
     );
 
@@ -190,12 +194,6 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     assert!(out.status.success(), "{started}");
     assert!(started.contains("manager aggregator: started"), "{started}");
     assert!(started.contains("worker-2 shipper: started"), "{started}");
-    let out = estuary(&["start"], &node_cfg);
-    assert!(
-        text(&out).contains("manager aggregator: already running"),
-        "{}",
-        text(&out)
-    );
 
     let workers = [spool.join("worker-1"), spool.join("worker-2")];
     // Both sensors read their whole capture (each analyses its half of the flows).
@@ -209,6 +207,14 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
         expected.contains_key("conn") && expected.contains_key("http"),
         "{expected:?}"
     );
+    // start leaves running daemons alone and does not read a capture twice.
+    let out = estuary(&["start"], &node_cfg);
+    let again = text(&out);
+    assert!(
+        again.contains("manager aggregator: already running")
+            && again.contains("worker-1 sensor: has read its capture"),
+        "{again}"
+    );
     wait_for(
         Duration::from_secs(60),
         "the first rows at the aggregator",
@@ -218,11 +224,13 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     // Crash the aggregator and worker-1's shipper.
     kill9(site.pid("estuary-aggregate.pid"));
     kill9(site.pid("worker-1/shipper/estuary-ship.pid"));
-    let out = estuary(&["status"], &node_cfg);
-    let status = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{status}");
+    let (code, status) = wait_for(Duration::from_secs(10), "both daemons seen crashed", || {
+        let out = estuary(&["status"], &node_cfg);
+        let status = text(&out);
+        (status.matches("crashed").count() == 2).then(|| (out.status.code(), status))
+    });
+    assert_eq!(code, Some(1), "{status}");
     assert!(status.contains("aggregator crashed (pid"), "{status}");
-    assert_eq!(status.matches("crashed").count(), 2, "{status}");
 
     let out = estuary(&["cron"], &node_cfg);
     let cron = text(&out);
@@ -276,8 +284,10 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     while aggregated_rows(&logs) != expected {
         assert!(
             std::time::Instant::now() < deadline,
-            "not every row archived exactly once:\n{}",
-            difference(&expected, &aggregated_rows(&logs))
+            "not every row archived exactly once:\n{}\n{cron}\n{}\n{}",
+            difference(&expected, &aggregated_rows(&logs)),
+            std::fs::read_to_string(spool.join("worker-2/shipper.stderr")).unwrap_or_default(),
+            std::fs::read_to_string(spool.join("manager/aggregator.stderr")).unwrap_or_default(),
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -95,6 +95,10 @@ pub fn start(site: &SiteConfig, nodes: &[&Node], exe: &Path) -> Result<Outcome, 
             DaemonState::Running { pid, .. } => {
                 let _ = writeln!(out.text, "{}: already running (pid {pid})", label(&p));
             }
+            // Reading it again would write every row a second time.
+            DaemonState::Stopped if finished(site, &p) => {
+                let _ = writeln!(out.text, "{}: has read its capture", label(&p));
+            }
             _ => match start_one(&p, exe) {
                 Ok(pid) => {
                     let _ = writeln!(out.text, "{}: started (pid {pid})", label(&p));
@@ -202,7 +206,12 @@ fn signal(pid: u32, signal: rustix::process::Signal) {
 
 /// Whether a daemon in `state` is as it should be: running, or a sensor done with its capture.
 fn healthy(site: &SiteConfig, p: &Process, state: &DaemonState) -> bool {
-    state.is_running() || (matches!(state, DaemonState::Stopped) && reads_file(site, p))
+    state.is_running() || (matches!(state, DaemonState::Stopped) && finished(site, p))
+}
+
+/// A sensor reading a capture that has read it all: it writes its statistics when done.
+fn finished(site: &SiteConfig, p: &Process) -> bool {
+    reads_file(site, p) && plan::node_dir(site, &p.node).join("netstats.json").exists()
 }
 
 fn reads_file(site: &SiteConfig, p: &Process) -> bool {
