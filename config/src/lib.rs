@@ -80,7 +80,8 @@ fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
         .iter()
         .map(|(addr, len)| format!("{addr}/{len}"))
         .collect();
-    let default = || "(sensor default)".to_owned();
+    // Unset in the file, the sensor writes TSV and does not rotate.
+    let off = || "off".to_owned();
     [
         ("site.local_nets", nets.join(", ")),
         (
@@ -92,19 +93,18 @@ fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
         ("notice.email_dest", c.email_dest.join(", ")),
         (
             "log.format",
-            c.log_format.map_or_else(default, |f| match f {
+            match c.log_format.unwrap_or(sensor::LogFormat::Tsv) {
                 sensor::LogFormat::Tsv => "tsv".to_owned(),
                 sensor::LogFormat::Json => "json".to_owned(),
-            }),
+            },
         ),
         (
             "log.rotate_interval",
-            c.rotate_interval
-                .map_or_else(default, value::format_duration),
+            c.rotate_interval.map_or_else(off, value::format_duration),
         ),
         (
             "log.rotate_size",
-            c.rotate_size.map_or_else(default, |n| n.to_string()),
+            c.rotate_size.map_or_else(off, |n| n.to_string()),
         ),
     ]
     .into_iter()
