@@ -83,7 +83,7 @@ pub enum Command {
     /// Sensor, shipper and aggregator on this host, from the embedded default configuration.
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
-    Sensor(estuary_sensor::cli::SensorArgs),
+    Sensor(SensorCommand),
     /// Start the daemons of the nodes on this host that are not running (node.cfg).
     Start(crate::site::SiteArgs),
     /// Stop the daemons of the nodes on this host, letting each save or commit what it took.
@@ -103,8 +103,21 @@ pub enum Command {
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Sensor(args) => {
+            Command::Sensor(SensorCommand {
+                args,
+                metrics_address,
+            }) => {
                 let _pid = self.pid_file.as_deref().map(PidFile::create).transpose()?;
+                if let Some(addr) = metrics_address {
+                    let netstats = args
+                        .stats_file
+                        .clone()
+                        .unwrap_or_else(|| args.logdir.join("netstats.json"));
+                    estuary_metrics::serve(addr, move || {
+                        estuary_metrics::sources::sensor(&netstats)
+                    })
+                    .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 Ok(args.run()?)
             }
             Command::Start(a) => site::run(SiteCommand::Start, &a.config, &a.nodes),
@@ -118,6 +131,11 @@ impl Cli {
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
                 let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
+                if let Some(addr) = config.metrics_address {
+                    let c = config.clone();
+                    estuary_metrics::serve(addr, move || estuary_metrics::sources::shipper(&c))
+                        .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 estuary_shipper::run(config)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -140,6 +158,11 @@ impl Cli {
             Command::Aggregate { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
                 let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
+                if let Some(addr) = config.metrics_address {
+                    let c = config.clone();
+                    estuary_metrics::serve(addr, move || estuary_metrics::sources::aggregator(&c))
+                        .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 estuary_aggregator::run(config)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -236,4 +259,14 @@ pub fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// `estuary sensor`: the sensor's own options, and where its metrics are served.
+#[derive(Debug, clap::Args)]
+pub struct SensorCommand {
+    #[command(flatten)]
+    pub args: estuary_sensor::cli::SensorArgs,
+    /// Serve /metrics and /status on this address:port (off unless given).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 }

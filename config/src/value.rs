@@ -145,6 +145,17 @@ pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// An `address:port` to listen on; empty turns the listener off.
+pub(crate) fn parse_optional_addr(v: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    match v.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not address:port (e.g. 127.0.0.1:9911)")),
+    }
+}
+
 /// The directory relative paths in `file` are resolved against: absolute and without symlinks,
 /// so a path means the same whether the file was named relative, absolute or through a link
 /// (the shipper's default state names and the aggregator's messages depend on it).

@@ -62,6 +62,11 @@ impl AggregatorConfig {
                 .to_owned(),
             ),
             ("ReplayMarkRetention", interval(self.replay_mark_retention)),
+            (
+                "MetricsAddress",
+                self.metrics_address
+                    .map_or_else(String::new, |a| a.to_string()),
+            ),
             ("TagPrefix", self.routing.tag_prefix.clone()),
             ("CatchAllLog", self.routing.catch_all.clone()),
             ("PerHostDirs", flag(self.routing.per_host)),

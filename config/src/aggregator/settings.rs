@@ -29,6 +29,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("MaxMessageSize", "max_message_size"),
     ("Durability", "durability"),
     ("ReplayMarkRetention", "replay_mark_retention"),
+    ("MetricsAddress", "metrics_address"),
     ("TagPrefix", "routing.tag_prefix"),
     ("CatchAllLog", "routing.catch_all"),
     ("PerHostDirs", "routing.per_host"),
@@ -236,6 +237,9 @@ impl<'a> Settings<'a> {
                 REPLAY_MARK_RETENTION_DAYS * 86_400,
             )));
 
+        let metrics_address = self
+            .get("MetricsAddress", value::parse_optional_addr)
+            .flatten();
         let routing = self.routing();
         let mail = self.mail(&dir);
         let disk = self.disk();
@@ -258,6 +262,7 @@ impl<'a> Settings<'a> {
             stats_expire_interval,
             time_fmt,
             debug,
+            metrics_address,
             mail,
             disk,
             listen,

@@ -43,6 +43,8 @@ pub struct ShipperConfig {
     pub destinations: Vec<DestinationConfig>,
     /// How often statistics are logged (and written to the status file).
     pub stats_interval: Duration,
+    /// Where `/metrics` and `/status` are served (`metrics_address`); `None` = off.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// One monitored file or glob (an imfile input).

@@ -40,6 +40,7 @@ struct RawShipper {
     work_dir: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
     stats_interval: Option<Spanned<Value>>,
+    metrics_address: Option<Spanned<String>>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
     #[serde(default)]
@@ -129,6 +130,11 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
             positive(duration(v)?)
         })
         .unwrap_or(defaults::STATS_INTERVAL);
+    let metrics_address = toml
+        .check(raw.metrics_address.as_ref(), "metrics_address", |v| {
+            value::parse_optional_addr(v)
+        })
+        .flatten();
 
     let mut inputs: Vec<(usize, InputConfig)> = Vec::new();
     for raw_input in &raw.input {
@@ -170,6 +176,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
         inputs,
         destinations,
         stats_interval,
+        metrics_address,
     })
 }
 

@@ -727,6 +727,7 @@ impl<'a> Parser<'a> {
             inputs,
             destinations,
             stats_interval: defaults::STATS_INTERVAL,
+            metrics_address: None,
         })
     }
 }
