@@ -306,3 +306,37 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     let out = estuary(&["diag", "worker-1"], &node_cfg);
     assert!(text(&out).contains("node:    worker-1"), "{}", text(&out));
 }
+
+#[test]
+fn check_reports_every_node_cfg_and_cluster_cfg_error_with_file_line_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node_cfg = tmp.path().join("node.cfg");
+    std::fs::write(
+        &node_cfg,
+        "[manager]\ntype=manager\nhost=localhost\n\n[worker-1]\ntype=worker\nhost=localhost\ninterface=eth4\nlb_procs=0\n",
+    )
+    .unwrap();
+    let cluster = tmp.path().join("cluster.cfg");
+    std::fs::write(
+        &cluster,
+        "LogDir = logs\nSpoolDir = spool\nListenRELP = nowhere\n",
+    )
+    .unwrap();
+    let out = estuary(&["check"], &node_cfg);
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{}:9: lb_procs: \"0\" is not a number from 1 to 256",
+                node_cfg.display()
+            ),
+            format!(
+                "{}:3: ListenRELP: \"nowhere\" is not address:port (e.g. 0.0.0.0:514 or [::1]:514)",
+                cluster.display()
+            ),
+        ]
+    );
+}
