@@ -191,3 +191,29 @@ fn paths_mean_the_same_however_the_config_file_is_named() {
         );
     }
 }
+
+/// Paused at the disk floor with a sender connected and messages waiting, the aggregator still
+/// stops on SIGTERM, and promptly; what it did not write was never acknowledged.
+#[test]
+fn sigterm_stops_an_aggregator_paused_at_the_disk_floor() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No real disk is 99.9 % free: the writer holds back from the first message on.
+    let mut agg = Aggregator::start(tmp.path(), "MinDiskSpace = 99.95\nDiskHardFloor = 99.9\n");
+    let mut frames = Vec::new();
+    for seq in 0..200u64 {
+        frames.extend(common::octet_frame("s1", "bro_conn", &format!("seq={seq}")));
+    }
+    let mut sender = std::net::TcpStream::connect(("127.0.0.1", agg.tcp)).unwrap();
+    sender.write_all(&frames).unwrap();
+    common::wait_for(Duration::from_secs(15), "the aggregator to pause", || {
+        (agg.status()["disk_paused"] == true).then_some(())
+    });
+    let status = agg.daemon.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "did not stop within 10 s:\n{}",
+        agg.daemon.output()
+    );
+    assert_eq!(agg.current("conn.log"), "", "written below the floor");
+    drop(sender);
+}

@@ -43,6 +43,9 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// How far the pending notices are committed, for the mailer.
     pub notices_committed: Arc<Mutex<NoticePos>>,
+    /// Set at SIGTERM/SIGINT: waits for disk space end, and what is not written yet stays
+    /// unacknowledged (its senders send it again), so the daemon stops in bounded time.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Publishes the writer's committed notice position; true when it moved.
@@ -67,9 +70,10 @@ struct DiskGate {
 }
 
 impl DiskGate {
-    fn wait(&mut self, stats: &Stats) {
+    /// Returns once there is space again (true), or when the daemon is stopping (false).
+    fn wait(&mut self, stats: &Stats, stopping: &std::sync::atomic::AtomicBool) -> bool {
         if self.floor <= 0.0 || Instant::now() < self.next_check {
-            return;
+            return true;
         }
         let mut warned = false;
         loop {
@@ -85,6 +89,9 @@ impl DiskGate {
                 stats.set_paused(false);
                 break;
             }
+            if stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
             if !warned {
                 tracing::error!(
                     free_percent = free,
@@ -97,6 +104,7 @@ impl DiskGate {
             std::thread::sleep(RETRY_AFTER);
         }
         self.next_check = Instant::now() + DISK_CHECK_EVERY;
+        true
     }
 }
 
@@ -168,7 +176,10 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     while let Some(first) = rx.blocking_recv() {
-        gate.wait(&shared.stats);
+        if !gate.wait(&shared.stats, &shared.stopping) {
+            tracing::warn!("stopping below the disk floor: unwritten messages stay unacknowledged");
+            break;
+        }
         jobs.push(first);
         while jobs.len() < MAX_JOBS_PER_COMMIT {
             match rx.try_recv() {
@@ -229,6 +240,10 @@ fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Share
             }
             Err(err) => {
                 writer.abort();
+                if shared.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(%err, "stopping with messages not written; they stay unacknowledged");
+                    return;
+                }
                 if !logged {
                     tracing::error!(%err, "cannot write logs; holding messages and retrying");
                     logged = true;

@@ -75,6 +75,7 @@ pub async fn serve(
     let stats = Arc::new(Stats::new(clock.now()));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let handles = pipeline::spawn(
         &config,
         writer,
@@ -85,6 +86,7 @@ pub async fn serve(
             stats: stats.clone(),
             clock: clock.clone(),
             notices_committed: Arc::new(Mutex::new(Default::default())),
+            stopping: stopping.clone(),
         },
     )
     .map_err(io_err("starting the writer"))?;
@@ -177,6 +179,7 @@ pub async fn serve(
 
     shutdown.await;
     tracing::info!("shutting down");
+    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     tasks.shutdown().await;
     let (done_tx, done_rx) = oneshot::channel();
     let _ = jobs_tx.send(Job::Sync(done_tx)).await;
