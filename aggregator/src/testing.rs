@@ -48,6 +48,7 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         replay_mark_retention: Some(Duration::from_secs(7 * 86_400)),
         compress_level: 6,
         forward: Vec::new(),
+        metrics_address: None,
     }
 }
 

@@ -81,6 +81,7 @@ mod tests {
                         .iter()
                         .any(|(n, _)| *n == crate::sensor::Note::ScanPortScan));
                 }
+                crate::AnyConfig::Site(_) => panic!("{name} read as a node.cfg"),
             }
         }
     }

@@ -146,9 +146,15 @@ impl Notifier {
                 if !event.email {
                     continue;
                 }
+                let mut to = vec![self.cfg.alarms_to.as_str()];
+                for dest in &event.email_dest {
+                    if !to.contains(&dest.as_str()) {
+                        to.push(dest);
+                    }
+                }
                 let Some(mail) = guarded(at, || Mail {
                     subject: format!("{} {}: {}", self.cfg.alarm_prefix, event.note, event.msg),
-                    to: self.cfg.alarms_to.clone(),
+                    to: to.join(", "),
                     body: event.email_body(&self.time_fmt),
                 }) else {
                     continue;

@@ -63,6 +63,11 @@ impl AggregatorConfig {
             ),
             ("ReplayMarkRetention", interval(self.replay_mark_retention)),
             ("CompressLevel", self.compress_level.to_string()),
+            (
+                "MetricsAddress",
+                self.metrics_address
+                    .map_or_else(String::new, |a| a.to_string()),
+            ),
             ("TagPrefix", self.routing.tag_prefix.clone()),
             ("CatchAllLog", self.routing.catch_all.clone()),
             ("PerHostDirs", flag(self.routing.per_host)),

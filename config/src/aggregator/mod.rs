@@ -53,6 +53,8 @@ pub struct AggregatorConfig {
     /// `TimeFmt` (strftime), used in mails.
     pub time_fmt: String,
     pub debug: bool,
+    /// `MetricsAddress`: where `/metrics` and `/status` are served; `None` (empty) = off.
+    pub metrics_address: Option<SocketAddr>,
     pub mail: MailConfig,
     pub disk: DiskConfig,
     pub listen: Listeners,

@@ -47,6 +47,7 @@ struct RawAggregator {
     durability: Field,
     replay_mark_retention: Field,
     compress_level: Field,
+    metrics_address: Field,
     allowed_peers: Field,
     routing: Option<RawRouting>,
     mail: Option<RawMail>,
@@ -151,6 +152,7 @@ pub(crate) fn parse(
         ("durability", &raw.durability),
         ("replay_mark_retention", &raw.replay_mark_retention),
         ("compress_level", &raw.compress_level),
+        ("metrics_address", &raw.metrics_address),
         ("allowed_peers", &raw.allowed_peers),
         (
             "routing.tag_prefix",

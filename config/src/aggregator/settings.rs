@@ -33,6 +33,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("Durability", "durability"),
     ("ReplayMarkRetention", "replay_mark_retention"),
     ("CompressLevel", "compress_level"),
+    ("MetricsAddress", "metrics_address"),
     ("TagPrefix", "routing.tag_prefix"),
     ("CatchAllLog", "routing.catch_all"),
     ("PerHostDirs", "routing.per_host"),
@@ -261,6 +262,9 @@ impl<'a> Settings<'a> {
             })
             .unwrap_or(6);
 
+        let metrics_address = self
+            .get("MetricsAddress", value::parse_optional_addr)
+            .flatten();
         let routing = self.routing();
         let mail = self.mail(&dir);
         let disk = self.disk();
@@ -284,6 +288,7 @@ impl<'a> Settings<'a> {
             stats_expire_interval,
             time_fmt,
             debug,
+            metrics_address,
             mail,
             disk,
             listen,

@@ -47,6 +47,8 @@ pub struct ShipperConfig {
     pub stats_interval: Duration,
     /// The TLS files the destinations name, where they are named: checked by [`load`].
     pub(crate) tls_files: Vec<tls_files::TlsFiles>,
+    /// Where `/metrics` and `/status` are served (`metrics_address`); `None` = off.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl ShipperConfig {
@@ -68,6 +70,7 @@ impl ShipperConfig {
             destinations,
             stats_interval,
             tls_files: Vec::new(),
+            metrics_address: None,
         }
     }
 }

@@ -41,6 +41,7 @@ struct RawShipper {
     work_dir: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
     stats_interval: Option<Spanned<Value>>,
+    metrics_address: Option<Spanned<String>>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
     #[serde(default)]
@@ -130,6 +131,11 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
             positive(duration(v)?)
         })
         .unwrap_or(defaults::STATS_INTERVAL);
+    let metrics_address = toml
+        .check(raw.metrics_address.as_ref(), "metrics_address", |v| {
+            value::parse_optional_addr(v)
+        })
+        .flatten();
 
     let mut inputs: Vec<(usize, InputConfig)> = Vec::new();
     for raw_input in &raw.input {
@@ -173,6 +179,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
         destinations,
         stats_interval,
         tls_files,
+        metrics_address,
     })
 }
 
@@ -592,7 +599,8 @@ facility = "local7"
     #[test]
     fn unknown_key_names_line_and_key() {
         let errs = errors("[[input]]\npath = \"/a\"\ntag = \"a:\"\ncolour = \"red\"\n");
-        assert_eq!(errs.len(), 1);
+        // Reported together with the rest: here, that no destination is configured.
+        assert_eq!(errs.len(), 2, "{errs:?}");
         assert_eq!((errs[0].0, errs[0].1.as_deref()), (Some(4), Some("colour")));
         assert!(
             errs[0].2.contains("unknown field `colour`"),
