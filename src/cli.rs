@@ -60,12 +60,35 @@ pub enum Command {
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
     Sensor(estuary_sensor::cli::SensorArgs),
+    /// The NATS JetStream cluster between shippers and several aggregators.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create or check the stream, the marks bucket and one consumer per tag of an aggregator
+    /// configuration's `Nats*` options (idempotent); refuses servers older than 2.11.
+    Init {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Sensor(args) => Ok(args.run()?),
+            Command::Cluster(ClusterCommand::Init { config }) => {
+                let config = estuary_config::aggregator::load(&config)?;
+                let nats = config.nats.as_ref().with_context(|| {
+                    format!("{}: NatsServers is not set", config.source.display())
+                })?;
+                print_out(
+                    &estuary_nats::site::init(nats)?.to_string(),
+                    ExitCode::SUCCESS,
+                )
+            }
             Command::Standalone(args) => args.run(),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;

@@ -46,5 +46,6 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         },
         durability: Durability::Written,
         replay_mark_retention: Some(Duration::from_secs(7 * 86_400)),
+        nats: None,
     }
 }

@@ -14,6 +14,8 @@ mod describe;
 pub(crate) mod native;
 pub(crate) mod settings;
 
+pub use settings::nats::NatsInput;
+
 /// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
 /// form. Every problem found is returned, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<AggregatorConfig, ConfigErrors> {
@@ -65,6 +67,8 @@ pub struct AggregatorConfig {
     /// kept after its last line arrived, counting only time the aggregator runs (`None` =
     /// forever). A shipper that replays a file after a longer outage gets those lines twice.
     pub replay_mark_retention: Option<Duration>,
+    /// `NatsServers` and the other `Nats*` options: read tags from a NATS JetStream stream.
+    pub nats: Option<NatsInput>,
 }
 
 #[derive(Debug, Clone)]

@@ -15,6 +15,8 @@ use super::{
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
 
+pub(crate) mod nats;
+
 /// Every option: zeekctl spelling and the TOML path that sets it.
 pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("LogDir", "log_dir"),
@@ -54,6 +56,16 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("TLSCAFile", "tls.ca_file"),
     ("TLSRequireClientCert", "tls.require_client_cert"),
     ("AllowedPeers", "allowed_peers"),
+    ("NatsServers", "nats.servers"),
+    ("NatsStream", "nats.stream"),
+    ("NatsTags", "nats.tags"),
+    ("NatsName", "nats.name"),
+    ("NatsCredentials", "nats.credentials"),
+    ("NatsCAFile", "nats.ca_file"),
+    ("NatsReplicas", "nats.replicas"),
+    ("NatsPriorityTimeout", "nats.priority_timeout"),
+    ("NatsMaxAge", "nats.max_age"),
+    ("NatsDuplicateWindow", "nats.duplicate_window"),
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
@@ -242,6 +254,7 @@ impl<'a> Settings<'a> {
         let listen = self.listeners();
         let tls = self.tls(&listen, &path_of);
         let peers = self.peers(tls.as_ref());
+        let nats = self.nats(&path_of);
 
         let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
             return Err(self.errors);
@@ -267,6 +280,7 @@ impl<'a> Settings<'a> {
             routing,
             durability,
             replay_mark_retention,
+            nats,
         })
     }
 
@@ -434,12 +448,12 @@ impl<'a> Settings<'a> {
             "ListenRELPTLS",
         ];
         // An invalid listener was reported already; an empty one is "off".
-        if !any && !listener_options.iter().any(|o| self.is_set(o)) {
+        if !any && !listener_options.iter().any(|o| self.is_set(o)) && !self.is_set("NatsServers") {
             self.errors.push(ConfigError::new(
                 self.file,
                 None,
                 None,
-                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS",
+                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS (or NatsServers)",
             ));
         }
         listen
