@@ -126,6 +126,11 @@ impl TagReader {
             Ok(None) => return Err(Error::Consumer("pull stream ended".into())),
             Ok(Some(msg)) => msg,
         };
+        if self.last_turn.elapsed() > self.opts.priority_timeout {
+            // Frozen while waiting: what arrived may be another holder's by now.
+            self.give_up("stalled past the priority timeout").await?;
+            return Ok(None);
+        }
         let mut msgs = vec![first];
         while msgs.len() < max {
             match self.messages.next().now_or_never() {
@@ -181,10 +186,16 @@ impl TagReader {
         Ok(delivery)
     }
 
+    /// False once a delivery is older than the priority timeout: its tag may have moved to
+    /// another aggregator meanwhile, so it should not be written (it is delivered again).
+    pub fn is_fresh(&self, d: &Delivery) -> bool {
+        d.received.elapsed() <= self.opts.priority_timeout
+    }
+
     /// Commits a delivery whose lines the caller made durable, then acknowledges its batches.
     /// [`Error::Deposed`]: another aggregator holds the tag; the caller must cut the lines away.
     pub async fn commit(&mut self, d: Delivery) -> Result<(), Error> {
-        if d.received.elapsed() > self.opts.priority_timeout {
+        if !self.is_fresh(&d) {
             self.give_up("the delivery is older than the priority timeout")
                 .await?;
             return Err(Error::Deposed(self.opts.tag.clone()));

@@ -272,3 +272,40 @@ async fn publishing_goes_on_through_the_kill_of_a_server_without_duplicates() {
         (0..400).map(|i| format!("line {i:06}")).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_batch_after_a_gap_waits_for_the_batch_before_it() {
+    let cluster = Cluster::start().await;
+    let js = connect(&cluster, "gap").await;
+    setup::init(&js, &layout(&["conn"])).await.expect("init");
+    let publisher = Publisher::new(js.clone(), STREAM);
+    let mut reader = TagReader::open(&js, reader_opts("conn", "agg1"))
+        .await
+        .expect("open");
+    let (off, payload) = numbered(0, 5);
+    publisher
+        .publish(&origin("s1", "conn", 9, off, 0), payload)
+        .await
+        .expect("publish");
+    assert_eq!(
+        drain(&mut reader, 5, Duration::from_secs(20)).await.len(),
+        5
+    );
+
+    // Lines 10..15 are stored before 5..10 (a resend after a failed publish).
+    let (late_off, late) = numbered(10, 5);
+    publisher
+        .publish(&origin("s1", "conn", 9, late_off, late_off), late)
+        .await
+        .expect("publish");
+    let (off, payload) = numbered(5, 5);
+    publisher
+        .publish(&origin("s1", "conn", 9, off, off), payload)
+        .await
+        .expect("publish");
+    let got = drain(&mut reader, 10, Duration::from_secs(30)).await;
+    assert_eq!(
+        got,
+        (5..15).map(|i| format!("line {i:06}")).collect::<Vec<_>>()
+    );
+}
