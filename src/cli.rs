@@ -1,11 +1,14 @@
 //! Subcommands. Each one is a thin call into the crate that owns the job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
+use estuary_site::{Daemon, PidFile};
+use nix::sys::signal::{SigHandler, Signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,11 +28,14 @@ pub struct Cli {
 pub enum Command {
     /// Tail log files and forward each line as syslog (rsyslog imfile replacement).
     Ship {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Print the latest statistics of a shipper or aggregator (by its config), or a sensor's netstats.
     Status {
+        /// The shipper's or aggregator's configuration file.
         #[arg(long, short, required_unless_present = "netstats")]
         config: Option<PathBuf>,
         /// A sensor's capture statistics file (`<logdir>/netstats.json`).
@@ -38,21 +44,29 @@ pub enum Command {
     },
     /// Receive syslog, write one merged log per tag, rotate, archive, expire, mail.
     Aggregate {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// The aggregator's periodic duties once (as zeekctl cron): expire, check disk, mail, stats.
     Cron {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Validate a configuration file; prints every error with file, line and key.
     Check {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Print every option of a configuration file with its effective value.
     Config {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -60,6 +74,10 @@ pub enum Command {
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
     Sensor(estuary_sensor::cli::SensorArgs),
+    /// Search the log archive: rows of one log by field filters and time.
+    Query(estuary_query::cli::QueryArgs),
+    /// Create a site CA and node certificates for mutual TLS.
+    Tls(crate::tls::TlsArgs),
     /// The NATS JetStream cluster between shippers and several aggregators.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -79,6 +97,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Sensor(args) => Ok(args.run()?),
+            Command::Query(args) => Ok(args.run()?),
             Command::Cluster(ClusterCommand::Init { config }) => {
                 let config = estuary_config::aggregator::load(&config)?;
                 let nats = config.nats.as_ref().with_context(|| {
@@ -90,16 +109,25 @@ impl Cli {
                 )
             }
             Command::Standalone(args) => args.run(),
+            Command::Tls(args) => args.run(),
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
+                let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
                 estuary_shipper::run(config)?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Status { config, netstats } => {
-                print_out(&status(config, netstats)?, ExitCode::SUCCESS)
+                let (text, running) = status(config, netstats)?;
+                let code = if running {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+                print_out(&text, code)
             }
             Command::Aggregate { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
+                let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
                 estuary_aggregator::run(config)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -124,24 +152,52 @@ impl Cli {
     }
 }
 
-/// The latest statistics: a sensor's netstats file as it is, or what the shipper or aggregator of
-/// `config` last wrote.
-fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<String> {
+/// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
+/// SIGHUP, which logrotate's `postrotate` sends, is ignored instead of ending the daemon.
+fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<PidFile> {
+    let pid = PidFile::create(&daemon.pid_path(spool))?;
+    // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
+    unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
+        .context("ignore SIGHUP")?;
+    Ok(pid)
+}
+
+/// The latest statistics and whether the daemon runs: a sensor's netstats file, or what the
+/// running shipper or aggregator of `config` last wrote. A daemon that is not running is
+/// reported as crashed or stopped, never by its last snapshot.
+fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<(String, bool)> {
     if let Some(netstats) = netstats {
-        return std::fs::read_to_string(&netstats)
-            .with_context(|| format!("read {}", netstats.display()));
+        let stats = estuary_site::netstats::Netstats::load(&netstats)?;
+        let name = netstats.display().to_string();
+        return Ok((stats.report(&name, SystemTime::now()), true));
     }
     let config = config.context("--config or --netstats is required")?;
     Ok(match estuary_config::load_any(&config)? {
-        AnyConfig::Shipper(c) => estuary_shipper::status(&c)?,
-        AnyConfig::Aggregator(c) => estuary_aggregator::status(&c)
-            .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
+        AnyConfig::Shipper(c) => match not_running(Daemon::Ship, &c.work_dir)? {
+            Some(text) => (text, false),
+            None => (estuary_shipper::status(&c)?, true),
+        },
+        AnyConfig::Aggregator(c) => match not_running(Daemon::Aggregate, &c.spool_dir)? {
+            Some(text) => (text, false),
+            None => (
+                estuary_aggregator::status(&c)
+                    .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
+                true,
+            ),
+        },
         AnyConfig::Sensor(_) => {
             anyhow::bail!(
                 "a sensor's statistics are in <logdir>/netstats.json: use --netstats FILE"
             )
         }
     })
+}
+
+/// `shipper: crashed (pid 12 is gone)` when the daemon is not running, `None` when it is.
+fn not_running(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<String>> {
+    let state = estuary_site::pidfile::state(&daemon.pid_path(spool))?;
+    Ok((!state.is_running())
+        .then(|| format!("{}: {}\n", daemon.name(), state.describe(SystemTime::now()))))
 }
 
 /// Writes a report to stdout; a closed pipe (`estuary config | head`) is not an error.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod standalone;
+mod tls;
 
 use std::process::ExitCode;
 

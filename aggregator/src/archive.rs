@@ -9,8 +9,8 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use estuary_fsutil::sync_dir;
 use flate2::read::GzDecoder;
-use flate2::{Compression, GzBuilder};
 
 use crate::clock::{from_unix_secs, local, unix_secs};
 use crate::route::LogName;
@@ -123,15 +123,13 @@ pub fn archive(log_dir: &Path, source: &Path, rotated: &Rotated) -> io::Result<P
 }
 
 fn compress(source: &Path, tmp: &Path, source_name: &str) -> io::Result<()> {
-    let mut input = BufReader::with_capacity(1 << 20, File::open(source)?);
-    let out = File::create(tmp)?;
-    let mut gz = GzBuilder::new()
-        .filename(source_name)
-        .write(BufWriter::with_capacity(1 << 20, out), Compression::new(6));
-    let result = io::copy(&mut input, &mut gz).and_then(|_| gz.finish());
+    let input = File::open(source)?;
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    let level = estuary_archive::Level::default();
+    let result = estuary_archive::compress(input, &mut out, level, Some(source_name));
     match result {
-        Ok(buf) => {
-            let file = buf.into_inner().map_err(|e| e.into_error())?;
+        Ok(_) => {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()
         }
         Err(err) => {
@@ -158,10 +156,6 @@ fn remove_and_sync(path: &Path) -> io::Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
-}
-
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Whether a folder name is a zeekctl dated folder (`YYYY-MM-DD`).

@@ -82,7 +82,7 @@ pub fn check_min_space(
         over.insert(key, is_over);
     }
     let json = serde_json::to_vec(&over).map_err(io::Error::other)?;
-    crate::fsutil::write_atomic(&state_path, &json)?;
+    estuary_fsutil::replace(&state_path, &json, estuary_fsutil::Durability::Durable)?;
     Ok(warnings)
 }
 

@@ -18,8 +18,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::clock::{next_boundary, Clock};
 use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
 use crate::peers::PeerPolicy;
-use crate::pipeline::{self, Job, MailJob, Shared};
 use crate::stats::Stats;
+use crate::workers::{self, Job, MailJob, Shared};
 use crate::writer::Writer;
 
 /// How often the daemon runs its cron duties (zeekctl's crontab line is `*/5`).
@@ -75,7 +75,7 @@ pub async fn serve(
     let stats = Arc::new(Stats::new(clock.now()));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
-    let handles = pipeline::spawn(
+    let handles = workers::spawn(
         &config,
         writer,
         jobs_rx,
@@ -305,6 +305,19 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        serve(config, Arc::new(crate::clock::SystemClock), shutdown, None).await
+        // systemd's Type=notify: ready once every listener is bound.
+        let (bound_tx, bound_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            if bound_rx.await.is_ok() {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        });
+        serve(
+            config,
+            Arc::new(crate::clock::SystemClock),
+            shutdown,
+            Some(bound_tx),
+        )
+        .await
     })
 }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{from_unix_secs, unix_secs};
-use crate::fsutil::replace;
+use estuary_fsutil::Durability;
 
 pub const STATUS_FILE: &str = "status.json";
 
@@ -137,7 +137,7 @@ impl Stats {
     pub fn write_status(&self, spool_dir: &Path, now: SystemTime) -> io::Result<()> {
         let _writing = self.status_file.lock().unwrap_or_else(|p| p.into_inner());
         let json = serde_json::to_vec_pretty(&self.snapshot(now)).map_err(io::Error::other)?;
-        replace(&spool_dir.join(STATUS_FILE), &json)
+        estuary_fsutil::replace(&spool_dir.join(STATUS_FILE), &json, Durability::Visible)
     }
 
     pub fn append_log(&self, stats_log: &Path, now: SystemTime) -> io::Result<()> {

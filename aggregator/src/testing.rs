@@ -46,6 +46,7 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         },
         durability: Durability::Written,
         replay_mark_retention: Some(Duration::from_secs(7 * 86_400)),
+        compress_level: 6,
         nats: None,
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
 use crate::decode::{self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype};
 use crate::dispatch::Dispatcher;
-use crate::proto::Timestamp;
+use crate::flow::Timestamp;
+use crate::output::Output;
 use crate::uid::UidGen;
 use crate::weird::Weird;
 
@@ -186,16 +187,14 @@ impl Engine {
         if *n > WEIRD_THRESHOLD && !n.is_multiple_of(WEIRD_RATE) {
             return;
         }
-        self.out.push(Box::new(Weird {
-            ts: Timestamp(ts),
-            uid: None,
-            id: None,
+        self.out.push(Output::Log(Box::new(Weird::flow(
+            Timestamp(ts),
             addrs,
-            name: name.to_string(),
-            addl: None,
+            name,
+            None,
             source,
-            peer: self.peer.clone(),
-        }));
+            &self.peer,
+        ))));
     }
 
     fn ip(
@@ -538,8 +537,8 @@ mod tests {
     fn conn_rows(e: &mut Engine) -> Vec<Vec<Value>> {
         e.take_records()
             .into_iter()
-            .filter(|r| r.path() == "conn")
-            .map(|r| r.values())
+            .filter(|r| r.record().path() == "conn")
+            .map(|r| r.record().values())
             .collect()
     }
 
@@ -720,8 +719,8 @@ mod tests {
         let weirds: Vec<String> = e
             .take_records()
             .iter()
-            .filter(|r| r.path() == "weird")
-            .map(|r| format!("{:?}", r.values()[6]))
+            .filter(|r| r.record().path() == "weird")
+            .map(|r| format!("{:?}", r.record().values()[6]))
             .collect();
         assert_eq!(
             weirds
@@ -764,8 +763,14 @@ mod tests {
             assert!(e.tracker().len() <= 50);
         }
         let records = e.take_records();
-        let weirds = records.iter().filter(|r| r.path() == "weird").count();
-        let conns = records.iter().filter(|r| r.path() == "conn").count();
+        let weirds = records
+            .iter()
+            .filter(|r| r.record().path() == "weird")
+            .count();
+        let conns = records
+            .iter()
+            .filter(|r| r.record().path() == "conn")
+            .count();
         assert!(weirds > 0, "eviction is reported");
         assert_eq!(conns as u64, e.tracker().stats.conns_evicted);
         e.finish();

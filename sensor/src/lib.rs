@@ -1,5 +1,6 @@
 //! The sensor: packets in, Zeek-compatible logs out.
 #![forbid(unsafe_code)]
+mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod conn;
@@ -7,10 +8,12 @@ pub mod decode;
 pub mod detect;
 pub mod dispatch;
 pub mod engine;
+pub mod flow;
 pub mod notice;
-pub mod pipeline;
+pub mod output;
 pub mod proto;
 pub mod run;
+pub mod sink;
 pub mod split;
 pub mod uid;
 pub mod weird;

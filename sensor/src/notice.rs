@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::proto::record_id::log_fields;
-use crate::proto::{ConnId, Timestamp, Transport};
+use crate::flow::{ConnId, Timestamp, Transport};
+use crate::zeeklog::record_id::log_fields;
 use crate::zeeklog::{Field, Record, Value};
 
 /// Notice types, printed as Zeek's enum names.
@@ -181,9 +181,6 @@ impl Record for Notice {
             Value::Unset,
             Value::Unset,
         ]
-    }
-    fn as_notice_mut(&mut self) -> Option<&mut Notice> {
-        Some(self)
     }
 }
 

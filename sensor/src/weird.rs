@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use crate::proto::record_id::log_fields;
-use crate::proto::{ConnId, Timestamp};
+use crate::flow::{ConnId, Timestamp};
+use crate::zeeklog::record_id::log_fields;
 use crate::zeeklog::{Field, Record, Value};
 
 /// One weird.log row.
@@ -19,6 +19,51 @@ pub struct Weird {
     /// The analyzer that raised it (`TCP`, `IP`, `HTTP` ...), unset for the core.
     pub source: Option<&'static str>,
     pub peer: String,
+}
+
+impl Weird {
+    /// A weird of a connection.
+    pub fn conn(
+        ts: Timestamp,
+        uid: &str,
+        id: ConnId,
+        name: &str,
+        addl: Option<String>,
+        source: &'static str,
+        peer: &str,
+    ) -> Self {
+        Weird {
+            ts,
+            uid: Some(uid.to_string()),
+            id: Some(id),
+            addrs: None,
+            name: name.to_string(),
+            addl,
+            source: Some(source),
+            peer: peer.to_string(),
+        }
+    }
+
+    /// A weird outside any connection, with the packet's addresses where it has them.
+    pub fn flow(
+        ts: Timestamp,
+        addrs: Option<(IpAddr, IpAddr)>,
+        name: &str,
+        addl: Option<String>,
+        source: Option<&'static str>,
+        peer: &str,
+    ) -> Self {
+        Weird {
+            ts,
+            uid: None,
+            id: None,
+            addrs,
+            name: name.to_string(),
+            addl,
+            source,
+            peer: peer.to_string(),
+        }
+    }
 }
 
 const FIELDS: &[Field] = log_fields!(

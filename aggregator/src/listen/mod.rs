@@ -2,6 +2,7 @@
 //! and RELP, plain or over TLS. Each connection is its own task; bad input is counted, logged
 //! once per peer per interval, and costs at most its own connection.
 
+mod connection;
 mod relp;
 mod stream;
 mod udp;
@@ -21,8 +22,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::peers::{Admission, PeerPolicy};
-use crate::pipeline::Job;
 use crate::stats::{Counters, Stats};
+use crate::workers::Job;
 
 /// A connection silent this long is closed (slow or half-open peers).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -3,54 +3,33 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use estuary_wire::framing::SyslogDecoder;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio_util::codec::Decoder;
+use tokio::io::AsyncRead;
 
+use super::connection::{Connection, ConnectionError};
 use super::Ctx;
 use crate::ingest::{self, Batch, Rejected};
 use crate::peers::Admission;
-use crate::pipeline::Job;
 use crate::stats::Counters;
-
-const READ_CHUNK: usize = 256 << 10;
+use crate::workers::Job;
 
 pub async fn serve_syslog<S: AsyncRead + Unpin>(
-    mut stream: S,
+    stream: S,
     peer: Arc<str>,
     admission: Admission,
     ctx: &Ctx,
 ) {
-    let mut decoder = SyslogDecoder::new(ctx.max_len);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.idle_timeout);
     loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
-        let read = tokio::time::timeout(ctx.idle_timeout, stream.read_buf(&mut buf)).await;
-        let eof = match read {
-            Err(_) => {
-                ctx.complain(&peer, "idle", &"connection idle too long; closed");
-                true
-            }
-            Ok(Err(err)) => {
-                ctx.complain(&peer, "read", &format_args!("read failed: {err}"));
-                true
-            }
-            Ok(Ok(0)) => true,
-            Ok(Ok(_)) => false,
-        };
         let mut counters = Counters::default();
         let mut msgs = Vec::new();
-        let mut fatal = None;
+        let mut next = match conn.read_frame().await {
+            Ok(None) => return,
+            next => next,
+        };
+        let mut end = false;
         loop {
-            let item = if eof {
-                decoder.decode_eof(&mut buf)
-            } else {
-                decoder.decode(&mut buf)
-            };
-            match item {
+            match next {
                 Ok(Some(Ok(frame))) => match ingest::parse(frame, &admission, &mut counters) {
                     Ok(p) => msgs.push(p),
                     Err(Rejected::Malformed) => ctx.complain(
@@ -70,19 +49,23 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
                     ctx.complain(&peer, "oversized", &skipped);
                 }
                 Ok(None) => break,
-                Err(err) => {
-                    fatal = Some(err);
+                Err(err @ (ConnectionError::Idle(_) | ConnectionError::Read(_))) => {
+                    let kind = match err {
+                        ConnectionError::Idle(_) => "idle",
+                        _ => "read",
+                    };
+                    ctx.complain(&peer, kind, &err);
+                    // What was buffered before is still delivered.
+                    end = true;
+                }
+                Err(err @ (ConnectionError::MidFrame(_) | ConnectionError::Decode(_))) => {
+                    counters.malformed += 1;
+                    ctx.complain(&peer, "framing", &format_args!("{err}; closing"));
+                    end = true;
                     break;
                 }
             }
-        }
-        if let Some(err) = &fatal {
-            counters.malformed += 1;
-            ctx.complain(
-                &peer,
-                "framing",
-                &format_args!("framing lost, closing: {err}"),
-            );
+            next = conn.buffered_frame();
         }
         ctx.count(&peer, &counters);
         if !msgs.is_empty() {
@@ -95,7 +78,7 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
                 return;
             }
         }
-        if eof || fatal.is_some() {
+        if end {
             return;
         }
     }

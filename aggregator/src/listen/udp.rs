@@ -7,8 +7,8 @@ use tokio::net::UdpSocket;
 
 use super::Ctx;
 use crate::ingest::{self, Batch, Rejected};
-use crate::pipeline::Job;
 use crate::stats::Counters;
+use crate::workers::Job;
 
 pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
     let mut buf = BytesMut::new();

@@ -13,10 +13,10 @@ use estuary_config::aggregator::{AggregatorConfig, MailConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{send, Mail, Queue};
+use crate::alarms::NoticeEvent;
 use crate::clock::{from_unix_secs, local, unix_secs};
-use crate::fsutil::write_atomic;
-use crate::notice::NoticeEvent;
 use crate::pending::{self, NoticePos};
+use estuary_fsutil::{replace, Durability};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursors {
@@ -61,7 +61,7 @@ impl Notifier {
 
     fn save(&self) -> io::Result<()> {
         let json = serde_json::to_vec(&self.cursors).map_err(io::Error::other)?;
-        write_atomic(&self.state_path, &json)
+        replace(&self.state_path, &json, Durability::Durable)
     }
 
     /// After a crash that lost committed notices (power loss with `Durability = written`) the

@@ -155,6 +155,18 @@ mod tests {
         "LogDir = /var/log/bro\nSpoolDir = /var/spool/bro\nListenTCP = 127.0.0.1:514\n";
 
     #[test]
+    fn compress_level() {
+        assert_eq!(parse_str(MINIMAL).unwrap().compress_level, 6);
+        let cfg = parse_str(&format!("{MINIMAL}CompressLevel = 1\n")).unwrap();
+        assert_eq!(cfg.compress_level, 1);
+        let found = errors(&format!("{MINIMAL}\ncompresslevel = 10\n"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, Some(5));
+        assert_eq!(found[0].1.as_deref(), Some("compresslevel"));
+        assert!(found[0].2.contains("1 to 9"), "{found:?}");
+    }
+
+    #[test]
     fn seed_defaults() {
         let cfg = parse_str(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.log_dir, Path::new("/var/log/bro"));

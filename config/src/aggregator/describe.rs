@@ -63,6 +63,7 @@ impl AggregatorConfig {
                 .to_owned(),
             ),
             ("ReplayMarkRetention", interval(self.replay_mark_retention)),
+            ("CompressLevel", self.compress_level.to_string()),
             ("TagPrefix", self.routing.tag_prefix.clone()),
             ("CatchAllLog", self.routing.catch_all.clone()),
             ("PerHostDirs", flag(self.routing.per_host)),

@@ -67,6 +67,9 @@ pub struct AggregatorConfig {
     /// kept after its last line arrived, counting only time the aggregator runs (`None` =
     /// forever). A shipper that replays a file after a longer outage gets those lines twice.
     pub replay_mark_retention: Option<Duration>,
+    /// `CompressLevel`: the gzip level of archives, 1 (fastest) to 9 (smallest), as zeekctl's
+    /// `CompressCmd = gzip -N`. Default 6, gzip's own.
+    pub compress_level: u32,
     /// `NatsServers` and the other `Nats*` options: read tags from a NATS JetStream stream.
     pub nats: Option<NatsInput>,
 }

@@ -45,6 +45,7 @@ struct RawAggregator {
     max_message_size: Field,
     durability: Field,
     replay_mark_retention: Field,
+    compress_level: Field,
     allowed_peers: Field,
     routing: Option<RawRouting>,
     mail: Option<RawMail>,
@@ -150,6 +151,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("max_message_size", &raw.max_message_size),
         ("durability", &raw.durability),
         ("replay_mark_retention", &raw.replay_mark_retention),
+        ("compress_level", &raw.compress_level),
         ("allowed_peers", &raw.allowed_peers),
         (
             "routing.tag_prefix",

@@ -31,6 +31,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("MaxMessageSize", "max_message_size"),
     ("Durability", "durability"),
     ("ReplayMarkRetention", "replay_mark_retention"),
+    ("CompressLevel", "compress_level"),
     ("TagPrefix", "routing.tag_prefix"),
     ("CatchAllLog", "routing.catch_all"),
     ("PerHostDirs", "routing.per_host"),
@@ -248,6 +249,13 @@ impl<'a> Settings<'a> {
                 REPLAY_MARK_RETENTION_DAYS * 86_400,
             )));
 
+        let compress_level = self
+            .get("CompressLevel", |v| match v.parse::<u32>() {
+                Ok(level @ 1..=9) => Ok(level),
+                _ => Err(format!("expected a gzip level from 1 to 9, got {v:?}")),
+            })
+            .unwrap_or(6);
+
         let routing = self.routing();
         let mail = self.mail(&dir);
         let disk = self.disk();
@@ -280,6 +288,7 @@ impl<'a> Settings<'a> {
             routing,
             durability,
             replay_mark_retention,
+            compress_level,
             nats,
         })
     }

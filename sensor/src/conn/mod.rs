@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use crate::decode::TcpHeader;
 use crate::dispatch::Dispatcher;
-use crate::proto::{Analyzer, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
+use crate::output::Output;
+use crate::proto::ssh::SshInfo;
+use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 use crate::weird::Weird;
 use crate::zeeklog::Record;
@@ -30,8 +33,7 @@ const MAX_REASSEMBLY_BUFFER: usize = 2 * 1024 * 1024;
 /// Payload bytes per direction that content probes see before giving up.
 const PROBE_LIMIT: usize = 4096;
 
-/// Records produced while processing (conn, protocol logs, weirds, notices).
-pub type Records = Vec<Box<dyn Record + Send>>;
+pub use crate::output::Records;
 
 /// Flow key: both endpoints in a canonical order, plus the IP protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -334,7 +336,10 @@ struct ConnEmit<'a> {
 
 impl Emit for ConnEmit<'_> {
     fn record(&mut self, record: Box<dyn Record + Send>) {
-        self.out.push(record);
+        self.out.push(Output::Log(record));
+    }
+    fn ssh(&mut self, info: SshInfo) {
+        self.out.push(Output::Ssh(info));
     }
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
         let source = self.source;
@@ -347,16 +352,15 @@ impl Emit for ConnEmit<'_> {
         addl: Option<String>,
         source: &'static str,
     ) {
-        self.out.push(Box::new(Weird {
+        self.out.push(Output::Log(Box::new(Weird::conn(
             ts,
-            uid: Some(self.info.uid.clone()),
-            id: Some(self.info.id),
-            addrs: None,
-            name: name.to_string(),
+            &self.info.uid,
+            self.info.id,
+            name,
             addl,
-            source: Some(source),
-            peer: self.peer.to_string(),
-        }));
+            source,
+            self.peer,
+        ))));
     }
     fn confirm_service(&mut self, service: &'static str) {
         if !self.services.contains(&service) {
@@ -550,7 +554,7 @@ impl Tracker {
             };
             a.finish(Timestamp(now), &mut emit);
         }
-        out.push(Box::new(self.conn_record(conn)));
+        out.push(Output::Conn(self.conn_record(conn)));
     }
 
     fn conn_record(&self, conn: &Conn) -> ConnRecord {
@@ -599,6 +603,8 @@ impl Tracker {
         }
     }
 
+    /// Removes the 1% of flows idle longest. A selection, not a full sort: the oldest `n` are
+    /// partitioned to the front in linear time, and only those `n` are put in order.
     fn evict_oldest(&mut self, now: f64, out: &mut Records) {
         let mut ages: Vec<(f64, usize)> = self
             .slots
@@ -606,22 +612,23 @@ impl Tracker {
             .enumerate()
             .filter_map(|(i, s)| s.as_ref().map(|(_, _, c)| (c.last, i)))
             .collect();
-        ages.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let n = (ages.len() / 100).max(1);
-        for (_, slot) in ages.into_iter().take(n) {
+        let n = (ages.len() / 100).max(1).min(ages.len());
+        if n < ages.len() {
+            ages.select_nth_unstable_by(n, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        ages[..n].sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(_, slot) in &ages[..n] {
             self.remove_slot(slot, now, out);
             self.stats.conns_evicted += 1;
         }
-        out.push(Box::new(Weird {
-            ts: Timestamp(now),
-            uid: None,
-            id: None,
-            addrs: None,
-            name: "conn_table_full_evicted".to_string(),
-            addl: Some(format!("{n}")),
-            source: None,
-            peer: self.config.peer.clone(),
-        }));
+        out.push(Output::Log(Box::new(Weird::flow(
+            Timestamp(now),
+            None,
+            "conn_table_full_evicted",
+            Some(format!("{n}")),
+            None,
+            &self.config.peer,
+        ))));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -736,18 +743,17 @@ impl Tracker {
             return;
         }
         conn.weirds_seen.push(name);
-        let (uid, id) = (conn.uid.clone(), conn.id());
+        let weird = Weird::conn(
+            Timestamp(ts),
+            &conn.uid,
+            conn.id(),
+            name,
+            None,
+            source,
+            &peer,
+        );
         self.stats.weirds += 1;
-        out.push(Box::new(Weird {
-            ts: Timestamp(ts),
-            uid: Some(uid),
-            id: Some(id),
-            addrs: None,
-            name: name.to_string(),
-            addl: None,
-            source: Some(source),
-            peer,
-        }));
+        out.push(Output::Log(Box::new(weird)));
     }
 
     /// A TCP segment.

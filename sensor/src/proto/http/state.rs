@@ -9,8 +9,9 @@ use super::body::{Body, Encoding, Framing, Step};
 use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
+use crate::flow::{ConnInfo, Direction, Timestamp};
 use crate::proto::lines::StreamBuf;
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 
 /// Longest request, status or header line.
@@ -692,8 +693,8 @@ impl Analyzer for HttpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
 
     fn run(exchanges: &[(Direction, &[u8])]) -> Collect {
         let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
@@ -721,8 +722,8 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     proptest! {
@@ -750,8 +751,8 @@ mod fuzz {
 #[cfg(test)]
 mod multipart_bodies {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn each_form_part_is_a_file() {
@@ -784,8 +785,8 @@ mod multipart_bodies {
 #[cfg(test)]
 mod gaps {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn gap_in_headers_resyncs_at_the_next_request() {

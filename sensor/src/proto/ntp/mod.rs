@@ -5,7 +5,8 @@ mod parser;
 
 pub use log::NtpInfo;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::flow::{ConnInfo, Direction, Timestamp, Transport};
+use crate::proto::{Analyzer, Emit};
 
 /// Zeek's `NTP::ports`.
 pub const PORTS: &[(Transport, u16)] = &[(Transport::Udp, 123)];
@@ -54,7 +55,7 @@ impl Analyzer for NtpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn confirms_and_logs() {

@@ -8,7 +8,8 @@ mod state;
 pub use log::SslInfo;
 pub use state::SslAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `SSL::ssl_ports` (TLS over TCP).
 pub const PORTS: &[(Transport, u16)] = &[

@@ -6,7 +6,8 @@ use tls_parser::TlsCipherKx;
 
 use super::log::SslInfo;
 use super::parser::{self, ContentType};
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::proto::{Analyzer, Emit};
 
 /// Bytes of handshake messages buffered per direction while a message is incomplete.
 const MAX_HANDSHAKE_BUFFER: usize = 256 * 1024;
@@ -301,8 +302,8 @@ impl Analyzer for SslAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     #[test]
