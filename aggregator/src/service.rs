@@ -97,6 +97,9 @@ pub async fn serve(
     ));
     let mut tasks = JoinSet::new();
     let bound = listen(&config, &ctx, &mut tasks).await?;
+    if let Some(nats) = &config.nats {
+        crate::nats_input::spawn(nats, jobs_tx.clone(), &mut tasks);
+    }
     tracing::info!(?bound, log_dir = %config.log_dir.display(), "aggregator listening");
     if let Some(tx) = bound_tx {
         let _ = tx.send(bound);

@@ -304,9 +304,9 @@ async fn accept(
     msg: jetstream::Message,
 ) {
     let parsed = Origin::from_headers(msg.headers.as_ref())
-        .and_then(|o| batch::lines(o.offset, &msg.payload).map(|l| (o, l)));
+        .and_then(|o| batch::lines(o.file, &msg.payload).map(|l| (o, l)));
     let (origin, lines) = match parsed {
-        Ok((o, _)) if o.tag != tag => {
+        Ok((o, _)) if names::tag_token(&o.tag) != names::tag_token(tag) => {
             terminate(
                 &msg,
                 tag,
@@ -334,10 +334,8 @@ async fn accept(
         tracing::warn!(tag, host = %origin.host, file = origin.file, from = end, to = origin.from,
             "lines of a file never arrived; going on after the gap");
     }
+    marks.advance(&origin.host, origin.file, origin.end, unix_now());
     let fresh: Vec<Line> = lines.into_iter().filter(|l| l.offset >= end).collect();
-    if let Some(last) = fresh.last() {
-        marks.advance(&origin.host, origin.file, last.end(), unix_now());
-    }
     if !fresh.is_empty() {
         batches.push((origin, fresh));
     }

@@ -45,15 +45,23 @@ async fn publish_and_read_a_million_lines_through_r3() {
             let mut window = Vec::with_capacity(BATCHES_IN_FLIGHT);
             while window.len() < BATCHES_IN_FLIGHT && next < total {
                 let n = LINES_PER_BATCH.min(total - next);
-                let text: String = (next..next + n).map(line).collect();
+                let mut text = String::new();
+                let from = offset;
+                for i in next..next + n {
+                    let line = line(i);
+                    text.push_str(&format!(
+                        "<190>1 2026-12-07T03:00:00Z sensor1 bro_conn - - [origin@32473 file=\"0000000000000001\" off=\"{offset}\"] {line}"
+                    ));
+                    offset += line.len() as u64;
+                }
                 let origin = Origin {
                     host: "sensor1".into(),
                     tag: "bro_conn".into(),
                     file: 1,
-                    offset,
-                    from: offset,
+                    offset: from,
+                    from,
+                    end: offset,
                 };
-                offset += text.len() as u64;
                 next += n;
                 window.push((origin, Bytes::from(text)));
             }
@@ -83,7 +91,8 @@ async fn publish_and_read_a_million_lines_through_r3() {
         };
         for (_, lines) in &d.batches {
             for l in lines {
-                let uid = &l.text[18..36];
+                let text = std::str::from_utf8(&l.text).unwrap();
+                let uid = &text.rsplit("] ").next().unwrap().as_bytes()[18..36];
                 let i: usize = std::str::from_utf8(&uid[1..]).unwrap().parse().unwrap();
                 assert!(!seen[i], "line {i} twice");
                 seen[i] = true;
