@@ -30,7 +30,7 @@ pub struct ReaderOptions {
     pub tag: String,
     /// This aggregator's name, written into the marks it commits.
     pub holder: String,
-    /// The consumer's priority timeout: a reader that was stalled longer assumes another one
+    /// The consumer's priority timeout: a reader stalled for half of it assumes another one
     /// holds the tag now, and commits nothing it received before.
     pub priority_timeout: Duration,
     /// The stream's max age: marks of files idle that long are forgotten.
@@ -115,7 +115,9 @@ impl TagReader {
     /// Waits up to `wait` for batches and returns up to `max` of them, stripped of committed
     /// lines. `None` when nothing came (also while another aggregator holds the tag).
     pub async fn next(&mut self, max: usize, wait: Duration) -> Result<Option<Delivery>, Error> {
-        if self.last_turn.elapsed() > self.opts.priority_timeout {
+        // Short waits keep `last_turn` fresh, so a freeze shows as a long gap.
+        let wait = wait.min(self.opts.priority_timeout / 6);
+        if self.last_turn.elapsed() > self.stall_limit() {
             self.give_up("stalled past the priority timeout").await?;
         }
         let first = match tokio::time::timeout(wait, self.messages.next()).await {
@@ -126,7 +128,7 @@ impl TagReader {
             Ok(None) => return Err(Error::Consumer("pull stream ended".into())),
             Ok(Some(msg)) => msg,
         };
-        if self.last_turn.elapsed() > self.opts.priority_timeout {
+        if self.last_turn.elapsed() > self.stall_limit() {
             // Frozen while waiting: what arrived may be another holder's by now.
             self.give_up("stalled past the priority timeout").await?;
             return Ok(None);
@@ -186,10 +188,18 @@ impl TagReader {
         Ok(delivery)
     }
 
-    /// False once a delivery is older than the priority timeout: its tag may have moved to
+    /// False once a delivery is older than half the priority timeout: its tag may have moved to
     /// another aggregator meanwhile, so it should not be written (it is delivered again).
     pub fn is_fresh(&self, d: &Delivery) -> bool {
-        d.received.elapsed() <= self.opts.priority_timeout
+        d.received.elapsed() <= self.stall_limit()
+    }
+
+    /// How long this reader may go without a turn before it assumes it lost the pin. The server
+    /// counts the priority timeout from the last pull request, which the background puller
+    /// may have sent up to a pull expiry (a third of it) before this reader's last turn; half
+    /// the timeout notices every freeze the server may have noticed, and some it did not.
+    fn stall_limit(&self) -> Duration {
+        self.opts.priority_timeout / 2
     }
 
     /// Commits a delivery whose lines the caller made durable, then acknowledges its batches.
@@ -322,7 +332,7 @@ async fn accept(
         }
     };
     let end = marks.end(&origin.host, origin.file);
-    if origin.from > end && end > 0 {
+    if origin.from > end {
         let delivered = msg.info().map_or(0, |i| i.delivered);
         if delivered < GAP_PATIENCE {
             // An earlier batch of the file is still being redelivered: take this one after it.
