@@ -243,6 +243,7 @@ impl TagReader {
     /// Claims the tag under a new pin: bumps the marks' revision so that a former holder's next
     /// commit fails.
     async fn take(&mut self, pin: String) -> Result<(), Error> {
+        let mut waited = false;
         loop {
             let (marks, revision) = match self.kv.entry(&self.key).await {
                 Ok(Some(e)) if e.operation == kv::Operation::Put => {
@@ -259,12 +260,22 @@ impl TagReader {
                 },
                 Err(e) => return Err(Error::Marks(e.to_string())),
             };
+            if !waited && !marks.holder.is_empty() && marks.holder != self.opts.holder {
+                // The pin moves when a consumer's leader changes too, not only when its holder
+                // died: let a live former holder finish the commit it may be in (it still can,
+                // until the bump below), so its lines are in the marks this reader starts from
+                // instead of written twice.
+                waited = true;
+                tokio::time::sleep(self.stall_limit()).await;
+                continue;
+            }
             self.commits += 1;
             let mut claimed = marks;
             claimed.holder = self.opts.holder.clone();
             claimed.commit = self.commits;
             if let Some(revision) = cas(&self.kv, &self.key, &claimed.encode(), revision).await? {
                 tracing::info!(tag = %self.opts.tag, holder = %self.opts.holder, "took the tag");
+                self.last_turn = Instant::now();
                 self.claim = Some(Claim {
                     pin,
                     revision,
