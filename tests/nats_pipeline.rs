@@ -13,7 +13,9 @@ use common::Aggregator;
 use estuary_nats::testing::Cluster;
 use shipper_support::{append, Shipper};
 
-const PRIORITY_TIMEOUT: &str = "3s";
+/// Long enough that half of it (a new holder's grace) outlasts a leader election of the marks
+/// bucket after a server is killed (4-6 s on this kind of machine).
+const PRIORITY_TIMEOUT: &str = "15s";
 
 fn aggregator(dir: &Path, name: &str, cluster: &Cluster) -> Aggregator {
     std::fs::create_dir_all(dir).unwrap();

@@ -20,6 +20,8 @@ use crate::{names, Error};
 /// How often a batch after a gap is delivered again before the gap is taken as final (lines
 /// the shipper never sent, such as the start of a file it began reading in the middle).
 const GAP_PATIENCE: i64 = 20;
+/// Grace periods a new holder waits at most for a former holder's commits to stop.
+const GRACE_ROUNDS: usize = 4;
 /// Batches fetched per pull request.
 const PULL_BATCH: usize = 256;
 
@@ -243,7 +245,8 @@ impl TagReader {
     /// Claims the tag under a new pin: bumps the marks' revision so that a former holder's next
     /// commit fails.
     async fn take(&mut self, pin: String) -> Result<(), Error> {
-        let mut waited = false;
+        // Revisions seen while letting a former holder finish (see below).
+        let mut seen: Vec<u64> = Vec::new();
         loop {
             let (marks, revision) = match self.kv.entry(&self.key).await {
                 Ok(Some(e)) if e.operation == kv::Operation::Put => {
@@ -260,12 +263,14 @@ impl TagReader {
                 },
                 Err(e) => return Err(Error::Marks(e.to_string())),
             };
-            if !waited && !marks.holder.is_empty() && marks.holder != self.opts.holder {
+            let settled = seen.last() == Some(&revision) || seen.len() > GRACE_ROUNDS;
+            if !settled && !marks.holder.is_empty() && marks.holder != self.opts.holder {
                 // The pin moves when a consumer's leader changes too, not only when its holder
-                // died: let a live former holder finish the commit it may be in (it still can,
-                // until the bump below), so its lines are in the marks this reader starts from
-                // instead of written twice.
-                waited = true;
+                // died: let a live former holder finish the commits it may be in (it still can,
+                // until the bump below; a leader election of the bucket can hold one for
+                // seconds), so its lines are in the marks this reader starts from instead of
+                // written twice. Done once the key stood still for a grace period.
+                seen.push(revision);
                 tokio::time::sleep(self.stall_limit()).await;
                 continue;
             }
