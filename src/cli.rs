@@ -107,6 +107,19 @@ pub enum Command {
     Diag(crate::site::SiteArgs),
     /// Every node of a node.cfg with its role, host and what it runs.
     Nodes(crate::site::SiteArgs),
+    /// The NATS JetStream cluster between shippers and several aggregators.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create or check the stream, the marks bucket and one consumer per tag of an aggregator
+    /// configuration's `Nats*` options (idempotent); refuses servers older than 2.11.
+    Init {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 impl Cli {
@@ -137,6 +150,16 @@ impl Cli {
             Command::Diag(a) => site::run(SiteCommand::Diag, &a.config, &a.nodes),
             Command::Nodes(a) => site::run(SiteCommand::Nodes, &a.config, &a.nodes),
             Command::Query(args) => Ok(args.run()?),
+            Command::Cluster(ClusterCommand::Init { config }) => {
+                let config = estuary_config::aggregator::load(&config)?;
+                let nats = config.nats.as_ref().with_context(|| {
+                    format!("{}: NatsServers is not set", config.source.display())
+                })?;
+                print_out(
+                    &estuary_nats::site::init(nats)?.to_string(),
+                    ExitCode::SUCCESS,
+                )
+            }
             Command::Standalone(args) => args.run(),
             Command::Tls(args) => args.run(),
             Command::Forward { config } => {

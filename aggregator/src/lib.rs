@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod journal;
 pub mod listen;
 pub mod mail;
+mod nats_input;
 pub mod peers;
 pub mod pending;
 pub mod route;

@@ -129,6 +129,9 @@ pub async fn serve(
     ));
     let mut tasks = JoinSet::new();
     let bound = listen(listening, &ctx, &mut tasks);
+    if let Some(nats) = &config.nats {
+        crate::nats_input::spawn(nats, jobs_tx.clone(), &mut tasks);
+    }
     tracing::info!(?bound, log_dir = %config.log_dir.display(), "aggregator listening");
     if let Some(tx) = bound_tx {
         let _ = tx.send(bound);

@@ -49,6 +49,7 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         compress_level: 6,
         forward: Vec::new(),
         metrics_address: None,
+        nats: None,
     }
 }
 

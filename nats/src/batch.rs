@@ -1,8 +1,9 @@
 //! One stream message: contiguous lines of one file incarnation, and where they came from.
 //!
-//! The payload is the lines as they were in the file, each ending in `\n`; headers name the
-//! origin of the first line. A line's offset is the first line's plus the bytes before it, so
-//! the reader can drop, line by line, what is already committed.
+//! The payload is the shipper's RFC 5424 messages, one per line (newline framing), each with
+//! the `origin@32473` element naming its file and offset, exactly as RELP would carry them; so
+//! an aggregator parses them as it parses a syslog connection, and the reader can drop, line
+//! by line, what is already committed. Headers name the batch's range of the file.
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -15,6 +16,7 @@ const TAG: &str = "Estuary-Tag";
 const FILE: &str = "Estuary-File";
 const OFFSET: &str = "Estuary-Offset";
 const FROM: &str = "Estuary-From";
+const END: &str = "Estuary-End";
 
 /// Where a batch's first line was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +25,13 @@ pub struct Origin {
     pub tag: String,
     /// The shipper's id of the file incarnation.
     pub file: u64,
-    /// Byte offset of the first line in that file.
+    /// Byte offset of the first line in that file (`from` when the batch has none).
     pub offset: u64,
     /// Where the shipper's state stood when it read this batch: the end of the file's previous
     /// batch (below `offset` when empty lines were skipped in between).
     pub from: u64,
+    /// Offset just past the batch's last line: where the next batch of the file starts.
+    pub end: u64,
 }
 
 impl Origin {
@@ -36,7 +40,7 @@ impl Origin {
     }
 
     pub fn message_id(&self) -> String {
-        names::message_id(&self.host, &self.tag, self.file, self.offset)
+        names::message_id(&self.host, &self.tag, self.file, self.offset, self.end)
     }
 
     pub fn headers(&self) -> HeaderMap {
@@ -46,6 +50,7 @@ impl Origin {
         h.insert(FILE, format!("{:016x}", self.file).as_str());
         h.insert(OFFSET, self.offset.to_string().as_str());
         h.insert(FROM, self.from.to_string().as_str());
+        h.insert(END, self.end.to_string().as_str());
         h
     }
 
@@ -59,6 +64,7 @@ impl Origin {
         let file = get(FILE)?;
         let offset = get(OFFSET)?;
         let from = get(FROM)?;
+        let end = get(END)?;
         Ok(Origin {
             host: get(HOST)?,
             tag: get(TAG)?,
@@ -70,36 +76,43 @@ impl Origin {
             from: from
                 .parse()
                 .map_err(|_| Error::Malformed(format!("{FROM}: {from:?}")))?,
+            end: end
+                .parse()
+                .map_err(|_| Error::Malformed(format!("{END}: {end:?}")))?,
         })
     }
 }
 
-/// A line of a delivered batch with its offset in the origin file.
+/// A message of a delivered batch with the offset of its line in the origin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub offset: u64,
-    /// Without the `\n`.
+    /// The whole syslog message, without the `\n`.
     pub text: Bytes,
 }
 
-impl Line {
-    /// Offset just past this line and its `\n`.
-    pub fn end(&self) -> u64 {
-        self.offset + self.text.len() as u64 + 1
-    }
-}
-
-/// Splits a payload into lines with offsets. A payload must end in `\n`.
-pub fn lines(first_offset: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
+/// Splits a payload into its messages, each with the offset its origin element names. Every
+/// message must carry an origin of the batch's file.
+pub fn lines(file: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
     if !payload.is_empty() && !payload.ends_with(b"\n") {
         return Err(Error::Malformed("payload does not end in a newline".into()));
     }
     let mut out = Vec::new();
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', payload) {
+        let text = payload.slice(start..end);
+        let origin = memchr::memmem::find(&text, b"[origin@32473 ")
+            .and_then(|at| estuary_wire::Origin::parse_encoded(&text[at..]))
+            .map(|(o, _)| o)
+            .filter(|o| o.file == file)
+            .ok_or_else(|| {
+                Error::Malformed(format!(
+                    "message without the batch's origin at byte {start}"
+                ))
+            })?;
         out.push(Line {
-            offset: first_offset + start as u64,
-            text: payload.slice(start..end),
+            offset: origin.offset,
+            text,
         });
         start = end + 1;
     }
@@ -110,17 +123,23 @@ pub fn lines(first_offset: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn offsets_follow_the_bytes_of_the_file() {
-        let got = lines(100, &Bytes::from_static(b"ab\n\ncde\n")).unwrap();
-        let offs: Vec<(u64, &[u8])> = got.iter().map(|l| (l.offset, &l.text[..])).collect();
-        assert_eq!(offs, [(100, &b"ab"[..]), (103, b""), (104, b"cde")]);
-        assert_eq!(got[2].end(), 108);
+    fn msg(file: u64, off: u64, body: &str) -> String {
+        format!("<13>1 - s1 conn - - [origin@32473 file=\"{file:016x}\" off=\"{off}\"] {body}\n")
     }
 
     #[test]
-    fn a_cut_payload_is_an_error() {
-        assert!(lines(0, &Bytes::from_static(b"ab\ncd")).is_err());
+    fn each_message_carries_its_offset() {
+        let payload = Bytes::from(format!("{}{}", msg(7, 100, "ab"), msg(7, 103, "cde")));
+        let got = lines(7, &payload).unwrap();
+        assert_eq!(got.iter().map(|l| l.offset).collect::<Vec<_>>(), [100, 103]);
+        assert!(got[1].text.ends_with(b"] cde"));
+    }
+
+    #[test]
+    fn cut_foreign_or_originless_payloads_are_errors() {
+        assert!(lines(7, &Bytes::from(msg(7, 0, "a").trim_end().to_owned())).is_err());
+        assert!(lines(8, &Bytes::from(msg(7, 0, "a"))).is_err());
+        assert!(lines(7, &Bytes::from_static(b"<13>1 - s1 conn - - - a\n")).is_err());
     }
 
     #[test]
@@ -131,6 +150,7 @@ mod tests {
             file: 0xab,
             offset: 77,
             from: 70,
+            end: 90,
         };
         assert_eq!(Origin::from_headers(Some(&o.headers())).unwrap(), o);
         assert!(Origin::from_headers(None).is_err());

@@ -6,6 +6,7 @@
 //! - [`setup`]: the stream, the marks bucket and the consumers (`estuary cluster init`).
 //! - [`publish`]: the shipper's side; [`read`]: the aggregator's side.
 //! - [`batch`]: what one message holds; [`marks`]: the committed high-water marks; [`names`].
+//! - [`site`]: from the aggregator's `Nats*` options to the above.
 
 pub mod batch;
 pub mod marks;
@@ -13,6 +14,7 @@ pub mod names;
 pub mod publish;
 pub mod read;
 pub mod setup;
+pub mod site;
 #[cfg(feature = "testing")]
 pub mod testing;
 

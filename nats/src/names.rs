@@ -28,30 +28,42 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// A tag as one token: rsyslog-style tags end in `:` (`bro_conn:`), which is not part of the
+/// name, so `bro_conn:` and `bro_conn` are the same tag.
+pub fn tag_token(tag: &str) -> String {
+    escape(tag.trim_end_matches(':'))
+}
+
 /// `estuary.<tag>.<host>`.
 pub fn subject(tag: &str, host: &str) -> String {
-    format!("{PREFIX}.{}.{}", escape(tag), escape(host))
+    format!("{PREFIX}.{}.{}", tag_token(tag), escape(host))
 }
 
 /// `estuary.<tag>.>`: every host's lines of one tag.
 pub fn tag_filter(tag: &str) -> String {
-    format!("{PREFIX}.{}.>", escape(tag))
+    format!("{PREFIX}.{}.>", tag_token(tag))
 }
 
 /// The durable consumer that hands one tag to one aggregator at a time.
 pub fn consumer(tag: &str) -> String {
-    format!("agg-{}", escape(tag))
+    format!("agg-{}", tag_token(tag))
 }
 
 /// The KV key of one tag's marks.
 pub fn marks_key(tag: &str) -> String {
-    format!("tag.{}", escape(tag))
+    format!("tag.{}", tag_token(tag))
 }
 
-/// `Nats-Msg-Id` of a batch: the origin identity of its first line, unique stream-wide (the
-/// server's duplicate window is per stream, not per subject).
-pub fn message_id(host: &str, tag: &str, file: u64, offset: u64) -> String {
-    format!("{}:{}:{file:016x}:{offset}", escape(host), escape(tag))
+/// `Nats-Msg-Id` of a batch: the origin identity of its first line and where it ends, unique
+/// stream-wide (the server's duplicate window is per stream, not per subject). The end is part
+/// of it: a shipper restarted before saving its state may cut the same lines into a longer
+/// batch, which must not be taken for the shorter one the server already has.
+pub fn message_id(host: &str, tag: &str, file: u64, offset: u64, end: u64) -> String {
+    format!(
+        "{}:{}:{file:016x}:{offset}:{end}",
+        escape(host),
+        tag_token(tag)
+    )
 }
 
 #[cfg(test)]
@@ -67,17 +79,22 @@ mod tests {
         assert_ne!(escape("a.b"), escape("a=2Eb"));
         assert_eq!(tag_filter("dns"), "estuary.dns.>");
         assert_eq!(consumer("x>y"), "agg-x=3Ey");
+        assert_eq!(consumer("bro_conn:"), consumer("bro_conn"));
     }
 
     #[test]
-    fn message_ids_name_host_tag_file_and_offset() {
+    fn message_ids_name_host_tag_file_and_range() {
         assert_eq!(
-            message_id("s1", "conn", 0xab, 77),
-            "s1:conn:00000000000000ab:77"
+            message_id("s1", "conn:", 0xab, 77, 90),
+            "s1:conn:00000000000000ab:77:90"
         );
         assert_ne!(
-            message_id("s1", "conn", 1, 0),
-            message_id("s1", "dns", 1, 0)
+            message_id("s1", "conn", 1, 0, 9),
+            message_id("s1", "dns", 1, 0, 9)
+        );
+        assert_ne!(
+            message_id("s1", "conn", 1, 0, 9),
+            message_id("s1", "conn", 1, 0, 20)
         );
     }
 }

@@ -20,6 +20,8 @@ use crate::{names, Error};
 /// How often a batch after a gap is delivered again before the gap is taken as final (lines
 /// the shipper never sent, such as the start of a file it began reading in the middle).
 const GAP_PATIENCE: i64 = 20;
+/// Grace periods a new holder waits at most for a former holder's commits to stop.
+const GRACE_ROUNDS: usize = 4;
 /// Batches fetched per pull request.
 const PULL_BATCH: usize = 256;
 
@@ -30,7 +32,7 @@ pub struct ReaderOptions {
     pub tag: String,
     /// This aggregator's name, written into the marks it commits.
     pub holder: String,
-    /// The consumer's priority timeout: a reader that was stalled longer assumes another one
+    /// The consumer's priority timeout: a reader stalled for half of it assumes another one
     /// holds the tag now, and commits nothing it received before.
     pub priority_timeout: Duration,
     /// The stream's max age: marks of files idle that long are forgotten.
@@ -115,7 +117,9 @@ impl TagReader {
     /// Waits up to `wait` for batches and returns up to `max` of them, stripped of committed
     /// lines. `None` when nothing came (also while another aggregator holds the tag).
     pub async fn next(&mut self, max: usize, wait: Duration) -> Result<Option<Delivery>, Error> {
-        if self.last_turn.elapsed() > self.opts.priority_timeout {
+        // Short waits keep `last_turn` fresh, so a freeze shows as a long gap.
+        let wait = wait.min(self.opts.priority_timeout / 6);
+        if self.last_turn.elapsed() > self.stall_limit() {
             self.give_up("stalled past the priority timeout").await?;
         }
         let first = match tokio::time::timeout(wait, self.messages.next()).await {
@@ -126,6 +130,11 @@ impl TagReader {
             Ok(None) => return Err(Error::Consumer("pull stream ended".into())),
             Ok(Some(msg)) => msg,
         };
+        if self.last_turn.elapsed() > self.stall_limit() {
+            // Frozen while waiting: what arrived may be another holder's by now.
+            self.give_up("stalled past the priority timeout").await?;
+            return Ok(None);
+        }
         let mut msgs = vec![first];
         while msgs.len() < max {
             match self.messages.next().now_or_never() {
@@ -181,10 +190,24 @@ impl TagReader {
         Ok(delivery)
     }
 
+    /// False once a delivery is older than half the priority timeout: its tag may have moved to
+    /// another aggregator meanwhile, so it should not be written (it is delivered again).
+    pub fn is_fresh(&self, d: &Delivery) -> bool {
+        d.received.elapsed() <= self.stall_limit()
+    }
+
+    /// How long this reader may go without a turn before it assumes it lost the pin. The server
+    /// counts the priority timeout from the last pull request, which the background puller
+    /// may have sent up to a pull expiry (a third of it) before this reader's last turn; half
+    /// the timeout notices every freeze the server may have noticed, and some it did not.
+    fn stall_limit(&self) -> Duration {
+        self.opts.priority_timeout / 2
+    }
+
     /// Commits a delivery whose lines the caller made durable, then acknowledges its batches.
     /// [`Error::Deposed`]: another aggregator holds the tag; the caller must cut the lines away.
     pub async fn commit(&mut self, d: Delivery) -> Result<(), Error> {
-        if d.received.elapsed() > self.opts.priority_timeout {
+        if !self.is_fresh(&d) {
             self.give_up("the delivery is older than the priority timeout")
                 .await?;
             return Err(Error::Deposed(self.opts.tag.clone()));
@@ -222,6 +245,8 @@ impl TagReader {
     /// Claims the tag under a new pin: bumps the marks' revision so that a former holder's next
     /// commit fails.
     async fn take(&mut self, pin: String) -> Result<(), Error> {
+        // Revisions seen while letting a former holder finish (see below).
+        let mut seen: Vec<u64> = Vec::new();
         loop {
             let (marks, revision) = match self.kv.entry(&self.key).await {
                 Ok(Some(e)) if e.operation == kv::Operation::Put => {
@@ -238,12 +263,24 @@ impl TagReader {
                 },
                 Err(e) => return Err(Error::Marks(e.to_string())),
             };
+            let settled = seen.last() == Some(&revision) || seen.len() > GRACE_ROUNDS;
+            if !settled && !marks.holder.is_empty() && marks.holder != self.opts.holder {
+                // The pin moves when a consumer's leader changes too, not only when its holder
+                // died: let a live former holder finish the commits it may be in (it still can,
+                // until the bump below; a leader election of the bucket can hold one for
+                // seconds), so its lines are in the marks this reader starts from instead of
+                // written twice. Done once the key stood still for a grace period.
+                seen.push(revision);
+                tokio::time::sleep(self.stall_limit()).await;
+                continue;
+            }
             self.commits += 1;
             let mut claimed = marks;
             claimed.holder = self.opts.holder.clone();
             claimed.commit = self.commits;
             if let Some(revision) = cas(&self.kv, &self.key, &claimed.encode(), revision).await? {
                 tracing::info!(tag = %self.opts.tag, holder = %self.opts.holder, "took the tag");
+                self.last_turn = Instant::now();
                 self.claim = Some(Claim {
                     pin,
                     revision,
@@ -293,9 +330,9 @@ async fn accept(
     msg: jetstream::Message,
 ) {
     let parsed = Origin::from_headers(msg.headers.as_ref())
-        .and_then(|o| batch::lines(o.offset, &msg.payload).map(|l| (o, l)));
+        .and_then(|o| batch::lines(o.file, &msg.payload).map(|l| (o, l)));
     let (origin, lines) = match parsed {
-        Ok((o, _)) if o.tag != tag => {
+        Ok((o, _)) if names::tag_token(&o.tag) != names::tag_token(tag) => {
             terminate(
                 &msg,
                 tag,
@@ -311,7 +348,7 @@ async fn accept(
         }
     };
     let end = marks.end(&origin.host, origin.file);
-    if origin.from > end && end > 0 {
+    if origin.from > end {
         let delivered = msg.info().map_or(0, |i| i.delivered);
         if delivered < GAP_PATIENCE {
             // An earlier batch of the file is still being redelivered: take this one after it.
@@ -323,10 +360,8 @@ async fn accept(
         tracing::warn!(tag, host = %origin.host, file = origin.file, from = end, to = origin.from,
             "lines of a file never arrived; going on after the gap");
     }
+    marks.advance(&origin.host, origin.file, origin.end, unix_now());
     let fresh: Vec<Line> = lines.into_iter().filter(|l| l.offset >= end).collect();
-    if let Some(last) = fresh.last() {
-        marks.advance(&origin.host, origin.file, last.end(), unix_now());
-    }
     if !fresh.is_empty() {
         batches.push((origin, fresh));
     }

@@ -34,7 +34,7 @@ impl Layout {
             max_age: Duration::from_secs(72 * 3600),
             duplicate_window: Duration::from_secs(120),
             priority_timeout: Duration::from_secs(30),
-            ack_wait: Duration::from_secs(60),
+            ack_wait: Duration::from_secs(20),
             tags,
         }
     }

@@ -36,23 +36,47 @@ fn reader_opts(tag: &str, holder: &str) -> ReaderOptions {
     }
 }
 
-fn origin(host: &str, tag: &str, file: u64, offset: u64, from: u64) -> Origin {
-    Origin {
+/// Lines `first..first+n` of a file whose line `i` is `line NNNNNN\n` (12 bytes, so at offset
+/// `12 * i`), as the shipper sends them: one syslog message per line with its origin. `from` is
+/// where the previous batch of the file ended.
+fn batch(host: &str, tag: &str, file: u64, first: u64, n: u64, from: u64) -> (Origin, Bytes) {
+    let text: String = (first..first + n)
+        .map(|i| {
+            format!(
+                "<13>1 - {host} {tag} - - [origin@32473 file=\"{file:016x}\" off=\"{}\"] line {i:06}\n",
+                12 * i
+            )
+        })
+        .collect();
+    let origin = Origin {
         host: host.into(),
         tag: tag.into(),
         file,
-        offset,
+        offset: 12 * first,
         from,
-    }
+        end: 12 * (first + n),
+    };
+    (origin, Bytes::from(text))
 }
 
-/// Numbered lines `first..first+n` as one payload, with each line `line NNNNNN\n` (12 bytes),
-/// so line `i` starts at offset `12 * i`.
-fn numbered(first: u64, n: u64) -> (u64, Bytes) {
-    let text: String = (first..first + n)
-        .map(|i| format!("line {i:06}\n"))
-        .collect();
-    (first * 12, Bytes::from(text))
+fn body(line: &estuary_nats::Line) -> String {
+    let text = String::from_utf8_lossy(&line.text);
+    text.rsplit("] ").next().unwrap_or_default().to_owned()
+}
+
+/// Opens a reader, retrying while the consumer's replicas elect a leader (after a kill).
+async fn open_reader(js: &async_nats::jetstream::Context, opts: ReaderOptions) -> TagReader {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match TagReader::open(js, opts.clone()).await {
+            Ok(r) => return r,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("open: {e}; again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("open: {e}"),
+        }
+    }
 }
 
 /// Reads and commits until `want` lines came or `within` passed; returns the line texts.
@@ -68,10 +92,7 @@ async fn drain(reader: &mut TagReader, want: usize, within: Duration) -> Vec<Str
             let lines: Vec<String> = d
                 .batches
                 .iter()
-                .flat_map(|(_, ls)| {
-                    ls.iter()
-                        .map(|l| String::from_utf8_lossy(&l.text).into_owned())
-                })
+                .flat_map(|(_, ls)| ls.iter().map(body))
                 .collect();
             reader.commit(d).await.expect("commit");
             got.extend(lines);
@@ -108,8 +129,7 @@ async fn a_resent_batch_is_stored_once_and_lines_past_the_window_are_dropped_by_
     setup::init(&js, &layout(&["conn"])).await.expect("init");
     let publisher = Publisher::new(js.clone(), STREAM);
 
-    let (off, payload) = numbered(0, 10);
-    let o = origin("s1", "conn", 7, off, 0);
+    let (o, payload) = batch("s1", "conn", 7, 0, 10, 0);
     let a = publisher
         .publish(&o, payload.clone())
         .await
@@ -127,9 +147,9 @@ async fn a_resent_batch_is_stored_once_and_lines_past_the_window_are_dropped_by_
 
     // A shipper that lost its state resends lines 5..15 cut differently, under a new id (as
     // after the duplicate window): only 10..15 are new.
-    let (off, payload) = numbered(5, 10);
+    let (o, payload) = batch("s1", "conn", 7, 5, 10, 60);
     let stored = publisher
-        .publish(&origin("s1", "conn", 7, off, off), payload)
+        .publish(&o, payload)
         .await
         .expect("publish overlap");
     assert!(!stored.duplicate);
@@ -153,11 +173,8 @@ async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
     let mut a = TagReader::open(&js, reader_opts("dns", "agg-a"))
         .await
         .expect("open a");
-    let (off, payload) = numbered(0, 5);
-    publisher
-        .publish(&origin("s1", "dns", 1, off, 0), payload)
-        .await
-        .expect("publish");
+    let (o, payload) = batch("s1", "dns", 1, 0, 5, 0);
+    publisher.publish(&o, payload).await.expect("publish");
     assert_eq!(drain(&mut a, 5, Duration::from_secs(20)).await.len(), 5);
     assert!(a.holds());
 
@@ -166,11 +183,8 @@ async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
     let mut b = TagReader::open(&js_b, reader_opts("dns", "agg-b"))
         .await
         .expect("open b");
-    let (off, payload) = numbered(5, 5);
-    publisher
-        .publish(&origin("s1", "dns", 1, off, off), payload)
-        .await
-        .expect("publish");
+    let (o, payload) = batch("s1", "dns", 1, 5, 5, 60);
+    publisher.publish(&o, payload).await.expect("publish");
     let pending_for_a = loop {
         if let Some(d) = a
             .next(64, Duration::from_millis(500))
@@ -216,11 +230,8 @@ async fn a_stale_holder_is_fenced_even_inside_the_priority_timeout() {
     let mut a = TagReader::open(&js, reader_opts("notice", "agg-a"))
         .await
         .expect("open a");
-    let (off, payload) = numbered(0, 3);
-    publisher
-        .publish(&origin("s1", "notice", 1, off, 0), payload)
-        .await
-        .expect("publish");
+    let (o, payload) = batch("s1", "notice", 1, 0, 3, 0);
+    publisher.publish(&o, payload).await.expect("publish");
     let d = loop {
         if let Some(d) = a
             .next(64, Duration::from_millis(500))
@@ -250,25 +261,48 @@ async fn publishing_goes_on_through_the_kill_of_a_server_without_duplicates() {
     let js = connect(&cluster, "kill").await;
     setup::init(&js, &layout(&["conn"])).await.expect("init");
     let publisher = Publisher::new(js.clone(), STREAM);
-    for batch in 0..40u64 {
-        if batch == 10 {
+    for n in 0..40u64 {
+        if n == 10 {
             cluster.kill(0);
         }
-        if batch == 30 {
+        if n == 30 {
             cluster.restart(0);
         }
-        let (off, payload) = numbered(batch * 10, 10);
-        publisher
-            .publish(&origin("s1", "conn", 3, off, off), payload)
-            .await
-            .expect("publish");
+        let (o, payload) = batch("s1", "conn", 3, n * 10, 10, 120 * n);
+        publisher.publish(&o, payload).await.expect("publish");
     }
-    let mut reader = TagReader::open(&js, reader_opts("conn", "agg1"))
-        .await
-        .expect("open");
+    let mut reader = open_reader(&js, reader_opts("conn", "agg1")).await;
     let got = drain(&mut reader, 400, Duration::from_secs(60)).await;
     assert_eq!(
         got,
         (0..400).map(|i| format!("line {i:06}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_batch_after_a_gap_waits_for_the_batch_before_it() {
+    let cluster = Cluster::start().await;
+    let js = connect(&cluster, "gap").await;
+    setup::init(&js, &layout(&["conn"])).await.expect("init");
+    let publisher = Publisher::new(js.clone(), STREAM);
+    let mut reader = TagReader::open(&js, reader_opts("conn", "agg1"))
+        .await
+        .expect("open");
+    let (o, payload) = batch("s1", "conn", 9, 0, 5, 0);
+    publisher.publish(&o, payload).await.expect("publish");
+    assert_eq!(
+        drain(&mut reader, 5, Duration::from_secs(20)).await.len(),
+        5
+    );
+
+    // Lines 10..15 are stored before 5..10 (a resend after a failed publish).
+    let (o, late) = batch("s1", "conn", 9, 10, 5, 120);
+    publisher.publish(&o, late).await.expect("publish");
+    let (o, payload) = batch("s1", "conn", 9, 5, 5, 60);
+    publisher.publish(&o, payload).await.expect("publish");
+    let got = drain(&mut reader, 10, Duration::from_secs(30)).await;
+    assert_eq!(
+        got,
+        (5..15).map(|i| format!("line {i:06}")).collect::<Vec<_>>()
     );
 }

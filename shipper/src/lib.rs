@@ -155,6 +155,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let framing = match dconf.transport {
             Transport::Tcp { framing, .. } => Some(framing),
+            Transport::Nats(_) => Some(estuary_wire::Framing::NewLine),
             Transport::Udp | Transport::Relp { .. } => None,
         };
         let reader = Reader {

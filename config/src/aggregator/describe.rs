@@ -21,6 +21,7 @@ impl AggregatorConfig {
             }
         };
         let tls = self.tls.as_ref();
+        let nats = self.nats.as_ref();
         let peers: Vec<String> = self
             .peers
             .iter()
@@ -150,6 +151,49 @@ impl AggregatorConfig {
                     })
                     .collect::<Vec<_>>()
                     .join(" | "),
+            ),
+            (
+                "NatsServers",
+                nats.map(|n| n.servers.join(", ")).unwrap_or_default(),
+            ),
+            (
+                "NatsStream",
+                nats.map(|n| n.stream.clone()).unwrap_or_default(),
+            ),
+            (
+                "NatsTags",
+                nats.map(|n| n.tags.join(", ")).unwrap_or_default(),
+            ),
+            ("NatsName", nats.map(|n| n.name.clone()).unwrap_or_default()),
+            (
+                "NatsCredentials",
+                nats.and_then(|n| n.credentials.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
+            (
+                "NatsCAFile",
+                nats.and_then(|n| n.ca_file.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
+            (
+                "NatsReplicas",
+                nats.map(|n| n.replicas.to_string()).unwrap_or_default(),
+            ),
+            (
+                "NatsPriorityTimeout",
+                nats.map(|n| format_duration(n.priority_timeout))
+                    .unwrap_or_default(),
+            ),
+            (
+                "NatsMaxAge",
+                nats.map(|n| format_duration(n.max_age)).unwrap_or_default(),
+            ),
+            (
+                "NatsDuplicateWindow",
+                nats.map(|n| format_duration(n.duplicate_window))
+                    .unwrap_or_default(),
             ),
         ]
         .into_iter()

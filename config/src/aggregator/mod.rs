@@ -17,6 +17,8 @@ pub mod forward;
 pub(crate) mod native;
 pub(crate) mod settings;
 
+pub use settings::nats::NatsInput;
+
 /// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
 /// form. Every problem found is returned, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<AggregatorConfig, ConfigErrors> {
@@ -75,6 +77,8 @@ pub struct AggregatorConfig {
     pub compress_level: u32,
     /// Onward destinations (ELSA, a SIEM) for committed lines; empty = none.
     pub forward: Vec<forward::Forward>,
+    /// `NatsServers` and the other `Nats*` options: read tags from a NATS JetStream stream.
+    pub nats: Option<NatsInput>,
 }
 
 #[derive(Debug, Clone)]

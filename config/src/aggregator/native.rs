@@ -54,6 +54,7 @@ struct RawAggregator {
     disk: Option<RawDisk>,
     listen: Option<RawListen>,
     tls: Option<RawTls>,
+    nats: Option<RawNats>,
     #[serde(default)]
     peer: Vec<Spanned<RawPeer>>,
     #[serde(default)]
@@ -120,6 +121,21 @@ struct RawTls {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawNats {
+    servers: Field,
+    stream: Field,
+    tags: Field,
+    name: Field,
+    credentials: Field,
+    ca_file: Field,
+    replicas: Field,
+    priority_timeout: Field,
+    max_age: Field,
+    duplicate_window: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPeer {
     address: Option<String>,
     cert_name: Option<String>,
@@ -138,6 +154,7 @@ pub(crate) fn parse(
     let disk = raw.disk.as_ref();
     let listen = raw.listen.as_ref();
     let tls = raw.tls.as_ref();
+    let nats = raw.nats.as_ref();
     let fields: Vec<(&str, &Field)> = vec![
         ("log_dir", &raw.log_dir),
         ("spool_dir", &raw.spool_dir),
@@ -196,6 +213,22 @@ pub(crate) fn parse(
         (
             "tls.require_client_cert",
             tls.map_or(&None, |t| &t.require_client_cert),
+        ),
+        ("nats.servers", nats.map_or(&None, |n| &n.servers)),
+        ("nats.stream", nats.map_or(&None, |n| &n.stream)),
+        ("nats.tags", nats.map_or(&None, |n| &n.tags)),
+        ("nats.name", nats.map_or(&None, |n| &n.name)),
+        ("nats.credentials", nats.map_or(&None, |n| &n.credentials)),
+        ("nats.ca_file", nats.map_or(&None, |n| &n.ca_file)),
+        ("nats.replicas", nats.map_or(&None, |n| &n.replicas)),
+        (
+            "nats.priority_timeout",
+            nats.map_or(&None, |n| &n.priority_timeout),
+        ),
+        ("nats.max_age", nats.map_or(&None, |n| &n.max_age)),
+        (
+            "nats.duplicate_window",
+            nats.map_or(&None, |n| &n.duplicate_window),
         ),
     ];
 

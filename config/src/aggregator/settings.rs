@@ -18,6 +18,8 @@ use super::{
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
 
+pub(crate) mod nats;
+
 /// Every option: zeekctl spelling and the TOML path that sets it.
 pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("LogDir", "log_dir"),
@@ -63,6 +65,16 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("ForwardTo", "forward.to"),
     ("ForwardTags", "forward.tags"),
     ("ForwardFormat", "forward.format"),
+    ("NatsServers", "nats.servers"),
+    ("NatsStream", "nats.stream"),
+    ("NatsTags", "nats.tags"),
+    ("NatsName", "nats.name"),
+    ("NatsCredentials", "nats.credentials"),
+    ("NatsCAFile", "nats.ca_file"),
+    ("NatsReplicas", "nats.replicas"),
+    ("NatsPriorityTimeout", "nats.priority_timeout"),
+    ("NatsMaxAge", "nats.max_age"),
+    ("NatsDuplicateWindow", "nats.duplicate_window"),
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
@@ -272,6 +284,7 @@ impl<'a> Settings<'a> {
         let tls = self.tls(&listen, &path_of, files);
         let peers = self.peers(tls.as_ref());
         let forward = self.forward(tls.as_ref());
+        let nats = self.nats(&path_of);
 
         let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
             return Err(self.errors);
@@ -300,6 +313,7 @@ impl<'a> Settings<'a> {
             replay_mark_retention,
             compress_level,
             forward,
+            nats,
         })
     }
 
@@ -467,12 +481,12 @@ impl<'a> Settings<'a> {
             "ListenRELPTLS",
         ];
         // An invalid listener was reported already; an empty one is "off".
-        if !any && !listener_options.iter().any(|o| self.is_set(o)) {
+        if !any && !listener_options.iter().any(|o| self.is_set(o)) && !self.is_set("NatsServers") {
             self.errors.push(ConfigError::new(
                 self.file,
                 None,
                 None,
-                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS",
+                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS (or NatsServers)",
             ));
         }
         listen

@@ -152,6 +152,21 @@ pub enum Transport {
         window: usize,
         tls: Option<TlsClient>,
     },
+    /// A NATS JetStream stream (several aggregators read it): RFC 5424 messages in batches,
+    /// taken once the stream has stored them.
+    Nats(NatsDestination),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsDestination {
+    /// `nats://host:port` (or `tls://`) URLs of the cluster's servers.
+    pub servers: Vec<String>,
+    /// The stream, `ESTUARY` by default.
+    pub stream: String,
+    /// A `.creds` file (JWT and NKey seed).
+    pub credentials: Option<PathBuf>,
+    /// `ca_file` (and `cert_file`/`key_file`) set: TLS to the servers.
+    pub tls: Option<TlsClient>,
 }
 
 /// Client side TLS files (PEM). `cert_file` and `key_file` come together (mutual auth) or not at all.
