@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
-use estuary_site::{Daemon, PidFile, PidFileError};
+use estuary_site::{Daemon, DaemonState, PidFile, PidFileError};
 
 use crate::site::{self, SiteCommand};
 use nix::sys::signal::{SigHandler, Signal};
@@ -196,13 +197,28 @@ impl Cli {
             }
             Command::Aggregate { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
-                let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
+                // The pid file is written once the listeners are bound, so that a start that
+                // fails creates nothing; a live twin is refused before anything is tried.
+                let pid_path = Daemon::Aggregate.pid_path(&config.spool_dir);
+                if let DaemonState::Running { pid, .. } = estuary_site::pidfile::state(&pid_path)? {
+                    anyhow::bail!(PidFileError::Running {
+                        path: pid_path,
+                        pid
+                    });
+                }
+                ignore_sighup()?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
                     estuary_metrics::serve(addr, move || estuary_metrics::sources::aggregator(&c))
                         .with_context(|| format!("serve metrics on {addr}"))?;
                 }
-                estuary_aggregator::run(config)?;
+                let pid = Arc::new(Mutex::new(None));
+                let (slot, spool) = (pid.clone(), config.spool_dir.clone());
+                estuary_aggregator::run_notifying(config, move || {
+                    let created = daemon_start(Daemon::Aggregate, &spool);
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = created.ok().flatten();
+                })?;
+                drop(pid);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Cron { config } if site::is_node_cfg(&config) => {
@@ -242,10 +258,16 @@ fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>>
             None
         }
     };
+    ignore_sighup()?;
+    Ok(pid)
+}
+
+/// logrotate's `postrotate` sends SIGHUP; no daemon must die of it.
+fn ignore_sighup() -> anyhow::Result<()> {
     // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
     unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
         .context("ignore SIGHUP")?;
-    Ok(pid)
+    Ok(())
 }
 
 /// The latest statistics and whether the daemon runs: a sensor's netstats file, or what the

@@ -163,9 +163,10 @@ pub fn spawn(
 ) -> std::io::Result<Handles> {
     let (archive_tx, archive_rx) = std::sync::mpsc::channel::<()>();
     let (log_dir, events) = (config.log_dir.clone(), shared.events.clone());
+    let level = crate::archive::level(config);
     let archiver = std::thread::Builder::new()
         .name("archiver".into())
-        .spawn(move || archiver(log_dir, archive_rx, events))?;
+        .spawn(move || archiver(log_dir, level, archive_rx, events))?;
     // Archive anything a previous run left behind.
     let _ = archive_tx.send(());
 
@@ -367,7 +368,12 @@ fn rotate(
     }
 }
 
-fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>, events: Arc<Events>) {
+fn archiver(
+    log_dir: std::path::PathBuf,
+    level: estuary_archive::Level,
+    rx: std::sync::mpsc::Receiver<()>,
+    events: Arc<Events>,
+) {
     let current = log_dir.join("current");
     while rx.recv().is_ok() {
         while rx.try_recv().is_ok() {}
@@ -379,7 +385,7 @@ fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>, even
             }
         };
         for (path, rotated) in pending {
-            match crate::archive::archive(&log_dir, &path, &rotated) {
+            match crate::archive::archive(&log_dir, &path, &rotated, level) {
                 Ok(dest) => events.archived(&dest),
                 Err(err) => events.archive_failed(&path, &err),
             }

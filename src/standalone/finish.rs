@@ -26,7 +26,7 @@ pub fn final_rotation(config: &AggregatorConfig, now: SystemTime) -> anyhow::Res
     let mut archived = Vec::new();
     for (path, rotated) in archive::recover(log_dir, &log_dir.join("current"))? {
         archived.push(
-            archive::archive(log_dir, &path, &rotated)
+            archive::archive(log_dir, &path, &rotated, archive::level(config))
                 .with_context(|| format!("archive {}", path.display()))?,
         );
     }

@@ -356,7 +356,8 @@ fn rotation_closes_and_reopens_with_header() {
     let conn = read(&cfg, "conn.log");
     assert!(conn.starts_with("#separator"));
     assert!(conn.ends_with("#types\ttime\tstring\n2\tB\n"));
-    let archived = crate::archive::archive(&cfg.log_dir, path, r).unwrap();
+    let archived =
+        crate::archive::archive(&cfg.log_dir, path, r, crate::archive::level(&cfg)).unwrap();
     assert!(archived.ends_with("2026-11-22/conn.23:01:40-00:00:00.log.gz"));
 }
 
