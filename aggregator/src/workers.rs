@@ -357,7 +357,7 @@ fn rotate(
                 return !rotated.is_empty();
             }
             Err(err) => {
-                tracing::error!(%err, "rotation failed; retrying");
+                shared.events.rotation_failed(&err);
                 if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
                     // Files stay current; the next start rotates what is due.
                     return false;
@@ -374,7 +374,7 @@ fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>, even
         let pending = match crate::archive::recover(&log_dir, &current) {
             Ok(p) => p,
             Err(err) => {
-                tracing::error!(%err, "cannot scan for logs to archive");
+                events.archive_scan_failed(&err);
                 continue;
             }
         };
