@@ -287,6 +287,26 @@ impl Events {
         );
     }
 
+    pub fn rotation_failed(&self, err: &dyn std::error::Error) {
+        tracing::error!(%err, "rotation failed; retrying");
+    }
+
+    pub fn accept_failed(&self, listener: &'static str, err: &dyn std::error::Error) {
+        tracing::warn!(listener, %err, "accept or receive failed");
+    }
+
+    /// The status file or StatsLog could not be written; the counters are intact.
+    pub fn statistics_not_written(&self, what: &'static str, err: &dyn std::error::Error) {
+        tracing::warn!(what, %err, "cannot write statistics");
+    }
+
+    pub fn cron_pass(&self, result: Result<(usize, usize), &dyn std::error::Error>) {
+        match result {
+            Ok((expired, findings)) => tracing::info!(expired, findings, "cron pass"),
+            Err(err) => tracing::warn!(%err, "cron pass failed"),
+        }
+    }
+
     pub fn rotated(&self, log: &str, path: &Path) {
         tracing::info!(log, path = %path.display(), "rotated");
     }
@@ -294,6 +314,10 @@ impl Events {
     pub fn archived(&self, archive: &Path) {
         self.totals.archived.fetch_add(1, Ordering::Relaxed);
         tracing::info!(archive = %archive.display(), "archived");
+    }
+
+    pub fn archive_scan_failed(&self, err: &dyn std::error::Error) {
+        tracing::error!(%err, "cannot scan for logs to archive");
     }
 
     pub fn archive_failed(&self, source: &Path, err: &dyn std::error::Error) {

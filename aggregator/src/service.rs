@@ -177,7 +177,7 @@ pub async fn serve(
                 // disk here held up every connection and its RELP acknowledgements.
                 let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
                 if let Ok(Err(err)) = written {
-                    tracing::warn!(%err, "cannot write the status file");
+                    events.statistics_not_written("status file", &err);
                 }
             }
         });
@@ -190,19 +190,15 @@ pub async fn serve(
             cron.tick().await;
             loop {
                 cron.tick().await;
-                let (cfg, now) = (cfg.clone(), clock.now());
+                let (cfg, now, events) = (cfg.clone(), clock.now(), events.clone());
                 let snapshot = events.snapshot(now);
                 let _ = tokio::task::spawn_blocking(move || {
                     if let Err(err) = append_stats_log(&cfg.stats_log, &snapshot) {
-                        tracing::warn!(%err, "cannot append to StatsLog");
+                        events.statistics_not_written("StatsLog", &err);
                     }
                     match crate::cron::run(&cfg, now) {
-                        Ok(r) => tracing::info!(
-                            expired = r.expired_files,
-                            findings = r.findings.len(),
-                            "cron pass"
-                        ),
-                        Err(err) => tracing::warn!(%err, "cron pass failed"),
+                        Ok(r) => events.cron_pass(Ok((r.expired_files, r.findings.len()))),
+                        Err(err) => events.cron_pass(Err(&err)),
                     }
                 })
                 .await;

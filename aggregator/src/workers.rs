@@ -358,7 +358,7 @@ fn rotate(
                 return !rotated.is_empty();
             }
             Err(err) => {
-                tracing::error!(%err, "rotation failed; retrying");
+                shared.events.rotation_failed(&err);
                 if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
                     // Files stay current; the next start rotates what is due.
                     return false;
@@ -380,7 +380,7 @@ fn archiver(
         let pending = match crate::archive::recover(&log_dir, &current) {
             Ok(p) => p,
             Err(err) => {
-                tracing::error!(%err, "cannot scan for logs to archive");
+                events.archive_scan_failed(&err);
                 continue;
             }
         };

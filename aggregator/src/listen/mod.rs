@@ -117,7 +117,7 @@ pub async fn accept_loop(
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(err) => {
-                tracing::warn!(%err, "accept failed");
+                ctx.events.accept_failed("TCP", &err);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -17,7 +17,7 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
         let (n, addr) = match socket.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(err) => {
-                tracing::warn!(%err, "UDP receive failed");
+                ctx.events.accept_failed("UDP", &err);
                 continue;
             }
         };
