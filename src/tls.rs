@@ -18,7 +18,8 @@ pub struct TlsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TlsCommand {
-    /// Create the site CA (ca.pem, ca.key with mode 0600); an existing CA is never replaced.
+    /// Create the site CA (ca.pem, ca.key with mode 0600, an empty crl.pem); an existing CA is
+    /// never replaced.
     Init {
         /// The CA's common name.
         #[arg(long, default_value = "estuary site CA")]
@@ -35,6 +36,8 @@ pub enum TlsCommand {
         #[arg(long, default_value_t = 825)]
         days: u32,
     },
+    /// Add NODE's certificate to the site's revocation list (crl.pem, the aggregator's TLSCRLFile).
+    Revoke { node: NodeName },
 }
 
 impl TlsArgs {
@@ -53,6 +56,10 @@ impl TlsArgs {
                     issued.cert_file.display(),
                     issued.key_file.display()
                 );
+            }
+            TlsCommand::Revoke { node } => {
+                let crl = SiteCa::load(&self.dir, now)?.revoke(&node, now)?;
+                println!("{}", crl.display());
             }
         }
         Ok(ExitCode::SUCCESS)

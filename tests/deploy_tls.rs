@@ -1,7 +1,8 @@
 //! Peers known by certificate: `estuary tls init` and `estuary tls issue` make the only PKI a
 //! site needs. A real `estuary ship` delivers to a real `estuary aggregate` over RELP with mutual
-//! TLS; a shipper whose certificate comes from another CA, and one whose certificate has expired,
-//! are refused with errors that say so, and nothing they send is written.
+//! TLS; a shipper whose certificate comes from another CA, one whose certificate has expired and
+//! one revoked with `estuary tls revoke` are refused with errors that say so, and nothing they
+//! send is written.
 
 mod common;
 
@@ -76,13 +77,16 @@ retry_max = "1s"
 }
 
 #[test]
-fn mutual_tls_with_site_certificates_refuses_foreign_and_expired() {
+fn mutual_tls_with_site_certificates_refuses_foreign_expired_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
     let printed = tls(&site, &["init", "--name", "estuary test site"]);
     assert_eq!(printed.trim(), site.join("ca.pem").to_str().unwrap());
     tls(&site, &["issue", "aggregator", "--san", "127.0.0.1"]);
     tls(&site, &["issue", "sensor1"]);
+    tls(&site, &["issue", "sensor3"]);
+    let crl = tls(&site, &["revoke", "sensor3"]);
+    assert_eq!(crl.trim(), site.join("crl.pem").to_str().unwrap());
     let other = dir.path().join("other");
     tls(&other, &["init", "--name", "someone else's CA"]);
     tls(&other, &["issue", "sensor1"]);
@@ -118,6 +122,7 @@ sendmail = ""
 cert_file = "{cert}"
 key_file = "{key}"
 ca_file = "{ca}"
+crl_file = "{crl}"
 require_client_cert = true
 [[peer]]
 cert_name = "sensor1"
@@ -131,6 +136,7 @@ tag_regex = "^bro_"
             cert = cert.display(),
             key = key.display(),
             ca = site.join("ca.pem").display(),
+            crl = site.join("crl.pem").display(),
         ),
     )
     .unwrap();
@@ -175,6 +181,24 @@ tag_regex = "^bro_"
         "the foreign CA's certificate refused",
         || foreign.output().contains("UnknownCA").then_some(()),
     );
+    let revoked = ship(
+        dir.path(),
+        "revoked",
+        "bro_ssl",
+        port,
+        &ca,
+        &identity(&site, "sensor3"),
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the revoked certificate refused",
+        || {
+            revoked
+                .output()
+                .contains("CertificateRevoked")
+                .then_some(())
+        },
+    );
     let _good = ship(
         dir.path(),
         "good",
@@ -201,4 +225,5 @@ tag_regex = "^bro_"
     });
     assert!(!logs.join("current/dns.log").exists(), "{}", agg.output());
     assert!(!logs.join("current/http.log").exists(), "{}", agg.output());
+    assert!(!logs.join("current/ssl.log").exists(), "{}", agg.output());
 }

@@ -32,14 +32,66 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.74),
-    ("weird.log", 0.43),
-    ("dns.log", 0.84),
-    ("http.log", 0.59),
+    ("conn.log", 0.88),
+    ("weird.log", 0.52),
+    ("dns.log", 0.96),
+    ("http.log", 0.62),
     ("ssl.log", 0.76),
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
+    ("tunnel.log", 0.81),
+    ("x509.log", 0.76),
+];
+
+/// Entries whose every compared log must equal Zeek's, each pinning a rule taken from Zeek's
+/// source: the link layers and tunnels of its packet analysis (ERSPAN, AYIYA, Geneve, VXLAN,
+/// GRE, PPTP, GTP, QinQ, PPP, 802.11, VN-Tag, PBB, NFLOG), tunnel.log, and x509.log of TLS
+/// handshakes (also after STARTTLS) with its once-a-day certificate cache, HTTP lengths as
+/// Zeek's signed 64-bit numbers.
+const PINNED: &[&str] = &[
+    "d64-http-chunk-overflow",
+    "d65-http-cl-uint64max",
+    "d66-http-cl-negative",
+    "d84-ssl-ecdsa-cert",
+    "d85-ssl-irc-starttls",
+    "d87-ssl-imap-starttls",
+    "d88-ssl-mysql-tls",
+    "d93-x509-cert-log-caching",
+    "d94-x509-pre-2000-cert",
+    "d103-tunnel-erspan",
+    "d104-tunnel-erspan1",
+    "d105-tunnel-erspan2",
+    "d106-tunnel-erspan3",
+    "d110-tunnel-ayiya",
+    "d111-tunnel-ayiya-large-id",
+    "d112-tunnel-geneve",
+    "d113-tunnel-geneve-ipv6",
+    "d114-tunnel-geneve-jumbo",
+    "d115-tunnel-geneve-options",
+    "d116-tunnel-geneve-truncated",
+    "d117-tunnel-geneve-vxlan-truncated",
+    "d118-tunnel-geneve-arp",
+    "d119-tunnel-geneve-inner-bad-cksum",
+    "d121-tunnel-vxlan-http",
+    "d122-tunnel-vxlan-inner-bad-cksum",
+    "d123-tunnel-vxlan-triple",
+    "d127-tunnel-gre-pptp",
+    "d128-tunnel-gre-in-gre",
+    "d130-tunnel-gtp-opt-header",
+    "d131-tunnel-gtp-ipv6",
+    "d132-tunnel-gtp-too-short",
+    "d138-conn-q-in-q",
+    "d139-conn-ppp",
+    "d140-conn-radiotap",
+    "d141-conn-wlan-monitor",
+    "d142-conn-vntag",
+    "d144-conn-pbb",
+    "d145-http-nflog",
+    "d154-weird-ip-truncated-header",
+    "d159-weird-nflog-bad-tlv",
+    "d160-weird-pbb-recursive",
+    "d161-weird-vlan-qinqinq",
 ];
 
 /// How many entries make the first batch.
@@ -53,6 +105,7 @@ fn zeek_dev_traces_match_zeek_logs() {
     let mut first: Table = BTreeMap::new();
     let mut all: Table = BTreeMap::new();
     let mut details = Vec::new();
+    let mut pinned_misses = Vec::new();
     for (n, entry) in manifest(&root).iter().enumerate() {
         let dir = tmp.path().join(&entry.id);
         let trace = entry.trace.to_string_lossy().to_string();
@@ -63,6 +116,13 @@ fn zeek_dev_traces_match_zeek_logs() {
         run_sensor(&bin, &dir, &args);
         let mut results = compare_entry(&root, entry, &dir, &mut details);
         results.extend(logs_that_must_not_exist(&root, entry, &dir, &mut details));
+        if PINNED.contains(&entry.id.as_str()) {
+            for (log, (m, e, g)) in &results {
+                if !(m == e && e == g) {
+                    pinned_misses.push(format!("{} {log}: {m}/{e} (sensor {g})", entry.id));
+                }
+            }
+        }
         for (log, (m, e, g)) in results {
             let tables: &mut [&mut Table] = if n < FIRST_BATCH {
                 &mut [&mut first, &mut all]
@@ -88,6 +148,10 @@ fn zeek_dev_traces_match_zeek_logs() {
     for d in &details {
         println!("{d}");
     }
+    assert!(
+        pinned_misses.is_empty(),
+        "pinned entries differ from Zeek: {pinned_misses:#?}"
+    );
     for (table, ratchet, what) in [
         (&first, RATCHET_FIRST_40, "d01-d40"),
         (&all, RATCHET_ALL, "all entries"),

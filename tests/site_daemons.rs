@@ -136,3 +136,84 @@ fn netstats_status_is_human_readable() {
     let json: serde_json::Value = serde_json::from_slice(&fs::read(&netstats).unwrap()).unwrap();
     assert_eq!(caps[1].parse::<u64>().ok(), json["received"].as_u64());
 }
+
+/// `estuary config -c <config>` run in `cwd`: the value of `key`.
+fn config_value(cwd: &Path, config: &Path, key: &str) -> String {
+    let out = Command::new(common::estuary_bin())
+        .current_dir(cwd)
+        .args(["config", "-c"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let prefix = format!("{key} = ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+        .to_owned()
+}
+
+#[test]
+fn paths_mean_the_same_however_the_config_file_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, tmp.path().join("link")).unwrap();
+    fs::write(
+        real.join("ship.toml"),
+        "[[input]]\npath = \"app.log\"\ntag = \"app:\"\n\n[[destination]]\nhost = \"127.0.0.1\"\ntransport = \"tcp\"\n",
+    )
+    .unwrap();
+    fs::write(
+        real.join("agg.cfg"),
+        "LogDir = ./logs\nSpoolDir = spool\nListenTCP = 127.0.0.1:514\n",
+    )
+    .unwrap();
+
+    // The shipper's default state file (its identity of the input) and the aggregator's LogDir.
+    for (file, key) in [("ship.toml", "input[0].state_file"), ("agg.cfg", "LogDir")] {
+        let spellings = [
+            config_value(&real, Path::new(file), key),
+            config_value(tmp.path(), &Path::new("real").join(file), key),
+            config_value(tmp.path(), &real.join(file), key),
+            config_value(tmp.path(), &tmp.path().join("link").join(file), key),
+        ];
+        assert!(
+            spellings.iter().all(|s| s == &spellings[0]),
+            "{spellings:#?}"
+        );
+        let real = real.canonicalize().unwrap().display().to_string();
+        let dashed = real.replace('/', "-");
+        assert!(
+            spellings[0].contains(&real) || spellings[0].contains(&dashed),
+            "{spellings:#?}"
+        );
+    }
+}
+
+/// Paused at the disk floor with a sender connected and messages waiting, the aggregator still
+/// stops on SIGTERM, and promptly; what it did not write was never acknowledged.
+#[test]
+fn sigterm_stops_an_aggregator_paused_at_the_disk_floor() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No real disk is 99.9 % free: the writer holds back from the first message on.
+    let mut agg = Aggregator::start(tmp.path(), "MinDiskSpace = 99.95\nDiskHardFloor = 99.9\n");
+    let mut frames = Vec::new();
+    for seq in 0..200u64 {
+        frames.extend(common::octet_frame("s1", "bro_conn", &format!("seq={seq}")));
+    }
+    let mut sender = std::net::TcpStream::connect(("127.0.0.1", agg.tcp)).unwrap();
+    sender.write_all(&frames).unwrap();
+    common::wait_for(Duration::from_secs(15), "the aggregator to pause", || {
+        (agg.status()["disk_paused"] == true).then_some(())
+    });
+    let status = agg.daemon.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "did not stop within 10 s:\n{}",
+        agg.daemon.output()
+    );
+    assert_eq!(agg.current("conn.log"), "", "written below the floor");
+    drop(sender);
+}

@@ -24,6 +24,10 @@ pub struct NoticeEvent {
     pub host: String,
     pub alarm: bool,
     pub email: bool,
+    /// The notice's own `email_dest` addresses, mailed beside MailTo as Zeek's notice framework
+    /// does; only plain addresses are kept (they come from the network and become a header).
+    #[serde(default)]
+    pub email_dest: Vec<String>,
 }
 
 /// One notice.log row, TSV (with the file's column names) or JSON.
@@ -101,7 +105,19 @@ pub fn parse(fields: &[String], line: &[u8], host: &str) -> Option<NoticeEvent> 
         host: host.to_owned(),
         alarm,
         email,
+        email_dest: get("email_dest")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|a| is_plain_address(a))
+            .map(str::to_owned)
+            .collect(),
     })
+}
+
+fn is_plain_address(a: &str) -> bool {
+    a.contains('@')
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._%+-".contains(&b))
 }
 
 /// Zeek's `%D`: ISO timestamp with microsecond precision, in local time.
@@ -180,7 +196,7 @@ impl NoticeEvent {
             out.push_str(&format!("Connection uid: {uid}\n"));
         }
         let time = match local_ts(self.ts) {
-            Some(t) => crate::mail::format_local(time_fmt, &t),
+            Some(t) => crate::clock::format_local(time_fmt, &t),
             None => format!("{:.6}", self.ts),
         };
         out.push_str(&format!("Time: {time}\n"));
@@ -290,6 +306,7 @@ mod tests {
                 host: "h".into(),
                 alarm: true,
                 email: true,
+                email_dest: Vec::new(),
             };
             proptest::prop_assert!(event.pretty_alarm().starts_with("> "));
             let body = event.email_body(&time_fmt);

@@ -52,7 +52,7 @@ pub struct Mark {
     pub updated: u64,
 }
 
-/// High-water marks: sending host -> shipper file id -> mark.
+/// High-water marks: sender -> shipper file id -> mark.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Marks(HashMap<Box<str>, HashMap<u64, Mark>>);
 
@@ -72,6 +72,21 @@ impl Marks {
             None => {
                 self.0.insert(host.into(), HashMap::from([(file, mark)]));
             }
+        }
+    }
+
+    /// How many files of `host` have a mark.
+    pub fn files_of(&self, host: &str) -> usize {
+        self.0.get(host).map_or(0, HashMap::len)
+    }
+
+    /// Forgets the least recently updated mark of `host`.
+    pub fn forget_oldest(&mut self, host: &str) {
+        let Some(files) = self.0.get_mut(host) else {
+            return;
+        };
+        if let Some(oldest) = files.iter().min_by_key(|(_, m)| m.updated).map(|(f, _)| *f) {
+            files.remove(&oldest);
         }
     }
 

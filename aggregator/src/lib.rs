@@ -7,6 +7,7 @@ pub mod archive;
 pub mod clock;
 pub mod cron;
 pub mod disk;
+pub mod events;
 pub mod expire;
 pub mod ingest;
 pub mod journal;

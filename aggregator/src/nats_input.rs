@@ -16,7 +16,6 @@ use tokio::task::JoinSet;
 
 use crate::ingest::{self, Batch, Parsed};
 use crate::peers::Admission;
-use crate::stats::Counters;
 use crate::workers::Job;
 
 /// Batches taken from the stream per writer job.
@@ -81,21 +80,13 @@ async fn forward(mut reader: TagReader, jobs: &mpsc::Sender<Job>) -> Result<(), 
 }
 
 /// The batches' messages, parsed as a syslog connection's are (the shipper sent the same
-/// RFC 5424 messages it sends over RELP). A message that does not parse is counted and
-/// dropped, as on a connection; the rest of its batch is kept.
+/// RFC 5424 messages it sends over RELP). A message that is not syslog is kept whole, as on a
+/// connection, so nothing the stream acknowledged is dropped.
 fn messages(delivery: &Delivery) -> Vec<Parsed> {
-    let mut counters = Counters::default();
-    let parsed = delivery
+    delivery
         .batches
         .iter()
         .flat_map(|(_, lines)| lines)
-        .filter_map(|line| ingest::parse(line.text.clone(), &Admission::All, &mut counters).ok())
-        .collect();
-    if counters.malformed > 0 {
-        tracing::warn!(
-            count = counters.malformed,
-            "malformed messages in NATS batches dropped"
-        );
-    }
-    parsed
+        .filter_map(|line| ingest::parse(line.text.clone(), &Admission::All).ok())
+        .collect()
 }

@@ -8,27 +8,38 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use estuary_config::aggregator::AggregatorConfig;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::events::Events;
 use crate::ingest::Batch;
 use crate::mail::Notifier;
 use crate::pending::NoticePos;
-use crate::stats::{Counters, Stats};
-use crate::writer::{Message, Outcome, Writer};
+use crate::writer::{Message, Origin, Outcome, Writer};
 
 /// Batches committed together at most.
 const MAX_JOBS_PER_COMMIT: usize = 512;
 /// How often the writer looks at free space.
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often a thread waiting on the disk looks for a stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 pub enum Job {
     Batch(Batch),
     /// Rotate whatever is due at this time.
     Rotate(SystemTime),
-    /// Commit, then answer (tests and shutdown use it as a barrier).
-    Sync(oneshot::Sender<()>),
+}
+
+impl Job {
+    /// Bytes received in it.
+    fn bytes(&self) -> u64 {
+        match self {
+            Job::Batch(batch) => batch.bytes(),
+            Job::Rotate(_) => 0,
+        }
+    }
 }
 
 pub enum MailJob {
@@ -39,10 +50,12 @@ pub enum MailJob {
 }
 
 pub struct Shared {
-    pub stats: Arc<Stats>,
+    pub events: Arc<Events>,
     pub clock: Arc<dyn Clock>,
     /// How far the pending notices are committed, for the mailer.
     pub notices_committed: Arc<Mutex<NoticePos>>,
+    /// The daemon is stopping: waits end, retries give up.
+    pub stop: CancellationToken,
 }
 
 /// Publishes the writer's committed notice position; true when it moved.
@@ -59,45 +72,79 @@ fn committed_notices(shared: &Mutex<NoticePos>) -> NoticePos {
     *shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Holds the writer back while free space is below the hard floor.
+/// Holds the writer back while free space is below the hard floor. Free space is looked at
+/// every second, and sooner once the bytes written since the last look could have used half
+/// of the room that was left above the floor.
 struct DiskGate {
     paths: Vec<std::path::PathBuf>,
     floor: f64,
     next_check: Instant,
+    /// Bytes that may still be written before the next look.
+    allowance: u64,
+    paused: bool,
 }
 
 impl DiskGate {
-    fn wait(&mut self, stats: &Stats) {
-        if self.floor <= 0.0 || Instant::now() < self.next_check {
+    fn new(paths: Vec<std::path::PathBuf>, floor: f64) -> Self {
+        DiskGate {
+            paths,
+            floor,
+            next_check: Instant::now(),
+            allowance: 0,
+            paused: false,
+        }
+    }
+
+    /// Bytes that may be written before the next look.
+    fn allowance(&self) -> u64 {
+        match self.floor > 0.0 {
+            true => self.allowance,
+            false => u64::MAX,
+        }
+    }
+
+    /// `bytes` were written.
+    fn account(&mut self, bytes: u64) {
+        self.allowance = self.allowance.saturating_sub(bytes);
+    }
+
+    /// Returns once there is room above the floor, or at once when stopping: what was taken
+    /// is then written anyway.
+    fn wait(&mut self, events: &Events, stop: &CancellationToken) {
+        if self.floor <= 0.0 || (Instant::now() < self.next_check && self.allowance > 0) {
             return;
         }
-        let mut warned = false;
-        loop {
-            let refs: Vec<&std::path::Path> = self.paths.iter().map(|p| p.as_path()).collect();
-            let free = crate::disk::min_free_percent(&refs).unwrap_or(100.0);
-            if free >= self.floor {
-                if warned {
-                    tracing::warn!(
-                        free_percent = free,
-                        "disk space is back; taking messages again"
-                    );
+        while let Some((free, headroom)) = crate::disk::room(&self.paths, self.floor) {
+            if headroom > 0 {
+                if std::mem::take(&mut self.paused) {
+                    events.disk_resumed(free);
                 }
-                stats.set_paused(false);
+                self.allowance = headroom / 2;
                 break;
             }
-            if !warned {
-                tracing::error!(
-                    free_percent = free,
-                    floor = self.floor,
-                    "disk below the hard floor: not reading or acknowledging until space returns"
-                );
-                warned = true;
-                stats.set_paused(true);
+            if !self.paused {
+                events.disk_paused(free, self.floor);
+                self.paused = true;
             }
-            std::thread::sleep(RETRY_AFTER);
+            if sleep_unless_stopped(RETRY_AFTER, stop) {
+                break;
+            }
         }
         self.next_check = Instant::now() + DISK_CHECK_EVERY;
     }
+}
+
+/// Sleeps for `pause` unless a stop comes first; true when stopping.
+fn sleep_unless_stopped(pause: Duration, stop: &CancellationToken) -> bool {
+    let until = Instant::now() + pause;
+    while !stop.is_cancelled() {
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        std::thread::sleep((until - now).min(STOP_POLL));
+    }
+    true
 }
 
 pub struct Handles {
@@ -115,10 +162,10 @@ pub fn spawn(
     shared: Shared,
 ) -> std::io::Result<Handles> {
     let (archive_tx, archive_rx) = std::sync::mpsc::channel::<()>();
-    let log_dir = config.log_dir.clone();
+    let (log_dir, events) = (config.log_dir.clone(), shared.events.clone());
     let archiver = std::thread::Builder::new()
         .name("archiver".into())
-        .spawn(move || archiver(log_dir, archive_rx))?;
+        .spawn(move || archiver(log_dir, archive_rx, events))?;
     // Archive anything a previous run left behind.
     let _ = archive_tx.send(());
 
@@ -131,11 +178,10 @@ pub fn spawn(
         .name("mailer".into())
         .spawn(move || mailer(notifier, mail_rx, committed, mail_clock))?;
 
-    let gate = DiskGate {
-        paths: vec![config.log_dir.clone(), config.spool_dir.clone()],
-        floor: config.disk.hard_floor_percent,
-        next_check: Instant::now(),
-    };
+    let gate = DiskGate::new(
+        vec![config.log_dir.clone(), config.spool_dir.clone()],
+        config.disk.hard_floor_percent,
+    );
     let digest_at_rotation = config.mail.alarms_interval.is_none();
     let writer = std::thread::Builder::new()
         .name("writer".into())
@@ -168,26 +214,29 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
     while let Some(first) = rx.blocking_recv() {
-        gate.wait(&shared.stats);
+        gate.wait(&shared.events, &shared.stop);
+        // A group takes no more bytes than the disk gate allows before its next look.
+        let mut bytes = first.bytes();
         jobs.push(first);
-        while jobs.len() < MAX_JOBS_PER_COMMIT {
+        while jobs.len() < MAX_JOBS_PER_COMMIT && bytes < gate.allowance() {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) => {
+                    bytes += job.bytes();
+                    jobs.push(job);
+                }
                 Err(_) => break,
             }
         }
         let mut batches = Vec::new();
-        let mut waiters = Vec::new();
         let mut moved = false;
         for job in jobs.drain(..) {
             match job {
                 Job::Batch(b) => batches.push(b),
-                Job::Sync(done) => waiters.push(done),
                 Job::Rotate(at) => {
-                    write_committed(&mut writer, &mut batches, &shared);
+                    gate.account(write_committed(&mut writer, &mut batches, &shared));
                     // The digest interval ends with a rotation (not with a catch-up that
                     // found nothing due).
-                    let rotated = rotate(&mut writer, at, &archive_tx);
+                    let rotated = rotate(&mut writer, at, &archive_tx, &shared);
                     // The digest must see the notices segment the rotation closed.
                     moved |= publish_notices(&writer, &shared);
                     if rotated && digest_at_rotation {
@@ -196,12 +245,9 @@ fn writer_loop(
                 }
             }
         }
-        write_committed(&mut writer, &mut batches, &shared);
+        gate.account(write_committed(&mut writer, &mut batches, &shared));
         if publish_notices(&writer, &shared) || moved {
             let _ = mail_tx.send(MailJob::Kick);
-        }
-        for done in waiters {
-            let _ = done.send(());
         }
     }
     if let Err(err) = writer.commit() {
@@ -210,48 +256,56 @@ fn writer_loop(
 }
 
 /// Writes and commits `batches`, retrying until it works (a full disk is waited out, nothing is
-/// dropped), then acknowledges them.
-fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Shared) {
+/// dropped), then acknowledges them; returns the bytes received. When stopping, a failing
+/// write is given up: nothing of it is acknowledged, so RELP senders send it again.
+fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Shared) -> u64 {
     if batches.is_empty() {
-        return;
+        return 0;
     }
     let mut logged = false;
     loop {
         let now = shared.clock.now();
-        let mut counts: HashMap<Arc<str>, Counters> = HashMap::new();
+        let mut counts = HashMap::new();
         let result = write_all(writer, batches, now, &mut counts).and_then(|()| writer.commit());
         match result {
             Ok(()) => {
                 for (peer, c) in counts {
-                    shared.stats.add(&peer, &c);
+                    shared.events.committed(&peer, c.accepted, c.duplicates);
                 }
                 break;
             }
             Err(err) => {
                 writer.abort();
                 if !logged {
-                    tracing::error!(%err, "cannot write logs; holding messages and retrying");
+                    shared.events.write_failed(&err);
                     logged = true;
                 }
-                std::thread::sleep(RETRY_AFTER);
+                if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
+                    let lost: usize = batches.drain(..).map(|b| b.msgs.len()).sum();
+                    shared.events.not_written_at_stop(lost);
+                    return 0;
+                }
             }
         }
     }
+    let mut bytes = 0;
     for batch in batches.drain(..) {
+        bytes += batch.bytes();
         if let Some(ack) = batch.ack {
             let _ = ack.send(());
         }
     }
+    bytes
 }
 
 fn write_all(
     writer: &mut Writer,
     batches: &[Batch],
     now: SystemTime,
-    counts: &mut HashMap<Arc<str>, Counters>,
+    counts: &mut HashMap<Arc<str>, Written>,
 ) -> std::io::Result<()> {
     for batch in batches {
-        let mut c = Counters::default();
+        let c = counts.entry(batch.peer.clone()).or_default();
         for p in &batch.msgs {
             let host = match &p.host {
                 Some(r) => p.slice(r),
@@ -262,25 +316,40 @@ fn write_all(
                 tag: p.slice(&p.tag),
                 body: p.slice(&p.body),
                 raw: &p.raw,
-                origin: p.origin,
+                origin: p.origin.map(|(file, offset)| Origin {
+                    sender: &batch.peer,
+                    file,
+                    offset,
+                }),
             };
             match writer.write(&msg, now)? {
                 Outcome::Written => c.accepted += 1,
                 Outcome::Duplicate => c.duplicates += 1,
             }
         }
-        counts.entry(batch.peer.clone()).or_default().add(&c);
     }
     Ok(())
 }
 
+/// What the writer did with one peer's messages.
+#[derive(Debug, Default)]
+struct Written {
+    accepted: u64,
+    duplicates: u64,
+}
+
 /// Whether anything was rotated.
-fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sender<()>) -> bool {
+fn rotate(
+    writer: &mut Writer,
+    at: SystemTime,
+    archive_tx: &std::sync::mpsc::Sender<()>,
+    shared: &Shared,
+) -> bool {
     loop {
         match writer.rotate(at) {
             Ok(rotated) => {
                 for (path, r) in &rotated {
-                    tracing::info!(log = %r.name, path = %path.display(), "rotated");
+                    shared.events.rotated(r.name.as_str(), path);
                 }
                 if !rotated.is_empty() {
                     let _ = archive_tx.send(());
@@ -289,13 +358,16 @@ fn rotate(writer: &mut Writer, at: SystemTime, archive_tx: &std::sync::mpsc::Sen
             }
             Err(err) => {
                 tracing::error!(%err, "rotation failed; retrying");
-                std::thread::sleep(RETRY_AFTER);
+                if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
+                    // Files stay current; the next start rotates what is due.
+                    return false;
+                }
             }
         }
     }
 }
 
-fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>) {
+fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>, events: Arc<Events>) {
     let current = log_dir.join("current");
     while rx.recv().is_ok() {
         while rx.try_recv().is_ok() {}
@@ -308,10 +380,8 @@ fn archiver(log_dir: std::path::PathBuf, rx: std::sync::mpsc::Receiver<()>) {
         };
         for (path, rotated) in pending {
             match crate::archive::archive(&log_dir, &path, &rotated) {
-                Ok(dest) => tracing::info!(archive = %dest.display(), "archived"),
-                Err(err) => {
-                    tracing::error!(source = %path.display(), %err, "archiving failed; kept for the next try")
-                }
+                Ok(dest) => events.archived(&dest),
+                Err(err) => events.archive_failed(&path, &err),
             }
         }
     }

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber,
 };
 
 pub use node::NodeName;
@@ -25,6 +26,10 @@ pub use node::NodeName;
 pub const CA_CERT: &str = "ca.pem";
 /// The CA private key's file name in a site directory.
 pub const CA_KEY: &str = "ca.key";
+/// The revocation list's file name in a site directory (`TLSCRLFile`).
+pub const CRL: &str = "crl.pem";
+/// How long a revocation list is declared current; `estuary tls revoke` issues a new one.
+const CRL_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -104,11 +109,13 @@ impl SiteCa {
         let cert = params.self_signed(&key)?;
         files::write_new(&key_file, key.serialize_pem().as_bytes(), files::PRIVATE)?;
         files::write_new(&cert_file, cert.pem().as_bytes(), files::PUBLIC)?;
-        Ok(SiteCa {
+        let ca = SiteCa {
             dir: dir.to_owned(),
             cert,
             key,
-        })
+        };
+        ca.write_crl(Vec::new(), validity.not_before)?;
+        Ok(ca)
     }
 
     /// Loads the CA of `dir`, refusing one that is not valid at `now`.
@@ -219,6 +226,98 @@ impl SiteCa {
         )?;
         files::write_new(&issued.cert_file, cert.pem().as_bytes(), files::PUBLIC)?;
         Ok(issued)
+    }
+}
+
+impl SiteCa {
+    /// Adds `node`'s certificate to the site's revocation list (`crl.pem`), which peers given it
+    /// as `TLSCRLFile` refuse. Returns the list's path.
+    pub fn revoke(&self, node: &NodeName, now: SystemTime) -> Result<PathBuf, PkiError> {
+        let cert_file = self.dir.join(format!("{node}.pem"));
+        let pem = files::read(&cert_file)?;
+        let bad = |what: &str| PkiError::BadFile {
+            path: cert_file.clone(),
+            what: what.to_owned(),
+        };
+        let (_, pem) =
+            x509_parser::pem::parse_x509_pem(&pem).map_err(|_| bad("no PEM certificate"))?;
+        let serial = pem
+            .parse_x509()
+            .map_err(|_| bad("not an X.509 certificate"))?
+            .raw_serial()
+            .to_vec();
+        let mut revoked = self.revoked()?;
+        if !revoked
+            .iter()
+            .any(|r| r.serial_number.as_ref() == serial.as_slice())
+        {
+            revoked.push(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&serial),
+                revocation_time: now.into(),
+                reason_code: None,
+                invalidity_date: None,
+            });
+        }
+        self.write_crl(revoked, now)
+    }
+
+    /// The entries of the current `crl.pem` (none when there is none yet).
+    fn revoked(&self) -> Result<Vec<RevokedCertParams>, PkiError> {
+        let path = self.dir.join(CRL);
+        let pem = match std::fs::read(&path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(PkiError::Io { path, source }),
+        };
+        let bad = || PkiError::BadFile {
+            path: path.clone(),
+            what: "not a PEM revocation list".into(),
+        };
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|_| bad())?;
+        let (_, crl) = x509_parser::parse_x509_crl(&pem.contents).map_err(|_| bad())?;
+        Ok(crl
+            .iter_revoked_certificates()
+            .map(|r| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(r.raw_serial()),
+                revocation_time: time::OffsetDateTime::from_unix_timestamp(
+                    r.revocation_date.timestamp(),
+                )
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .collect())
+    }
+
+    fn write_crl(
+        &self,
+        revoked: Vec<RevokedCertParams>,
+        now: SystemTime,
+    ) -> Result<PathBuf, PkiError> {
+        // Seconds since the epoch: a CRL number that grows with every list this CA issues.
+        let number = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs());
+        let crl = CertificateRevocationListParams {
+            this_update: now.into(),
+            next_update: (now + CRL_VALIDITY).into(),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.cert, &self.key)?;
+        let path = self.dir.join(CRL);
+        estuary_fsutil::replace(
+            &path,
+            crl.pem()?.as_bytes(),
+            estuary_fsutil::Durability::Durable,
+        )
+        .map_err(|source| PkiError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
     }
 }
 

@@ -77,3 +77,33 @@ fn node_names_cannot_leave_the_directory() {
         assert!(good.parse::<NodeName>().is_ok(), "{good:?}");
     }
 }
+
+#[test]
+fn revoking_lists_the_serial_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = SiteCa::init(dir.path(), "site CA", Validity::days_from(now(), 10)).unwrap();
+    let crl_entries = || {
+        let pem = std::fs::read(dir.path().join(CRL)).unwrap();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+        let (_, crl) = x509_parser::parse_x509_crl(&pem.contents).unwrap();
+        crl.iter_revoked_certificates()
+            .map(|r| r.raw_serial().to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert!(crl_entries().is_empty(), "init writes an empty list");
+    let issued = ca
+        .issue(&name("sensor3"), &[], Validity::days_from(now(), 1))
+        .unwrap();
+    ca.issue(&name("sensor4"), &[], Validity::days_from(now(), 1))
+        .unwrap();
+    ca.revoke(&name("sensor3"), now()).unwrap();
+    ca.revoke(&name("sensor3"), now()).unwrap();
+    let pem = std::fs::read(&issued.cert_file).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let serial = pem.parse_x509().unwrap().raw_serial().to_vec();
+    assert_eq!(crl_entries(), vec![serial]);
+    assert!(matches!(
+        ca.revoke(&name("nobody"), now()),
+        Err(PkiError::Io { .. })
+    ));
+}

@@ -381,7 +381,7 @@ fn contains(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
 /// Finds candidate rows in raw bytes: one literal per group, any of them.
 #[derive(Debug)]
 pub enum Prefilter {
-    One(memmem::Finder<'static>),
+    One(Box<memmem::Finder<'static>>),
     Any(AhoCorasick),
 }
 
@@ -397,7 +397,9 @@ impl Prefilter {
             .collect::<Option<_>>()?;
         match literals.as_slice() {
             [] => None,
-            [one] => Some(Prefilter::One(memmem::Finder::new(one).into_owned())),
+            [one] => Some(Prefilter::One(Box::new(
+                memmem::Finder::new(one).into_owned(),
+            ))),
             many => AhoCorasick::new(many).ok().map(Prefilter::Any),
         }
     }

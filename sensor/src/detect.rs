@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::conn::{ConnRecord, LocalNets};
 use crate::flow::Timestamp;
-use crate::notice::{Note, Notice};
+use crate::notice_log::{Note, Notice};
 use crate::proto::ssh::LoginOutcome;
 
 /// Remote scanners: unique (host, port) attempts before a notice.

@@ -124,6 +124,11 @@ const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 1883),
     (Transport::Tcp, 5060),
     (Transport::Udp, 5060),
+    // The UDP tunnels of Zeek's tunnels framework: AYIYA, Teredo, GTPv1.
+    (Transport::Udp, 5072),
+    (Transport::Udp, 3544),
+    (Transport::Udp, 2152),
+    (Transport::Udp, 2123),
 ];
 
 impl Dispatcher {

@@ -1,7 +1,7 @@
 //! The sensor: packets in, Zeek-compatible logs out.
 #![forbid(unsafe_code)]
 mod capabilities;
-pub mod cli;
+pub mod command;
 pub mod config;
 pub mod conn;
 pub mod decode;
@@ -9,12 +9,13 @@ pub mod detect;
 pub mod dispatch;
 pub mod engine;
 pub mod flow;
-pub mod notice;
+pub mod notice_log;
 pub mod output;
 pub mod proto;
 pub mod run;
 pub mod sink;
 pub mod split;
+pub mod tunnel_log;
 pub mod uid;
 pub mod weird;
 pub mod zeeklog;

@@ -3,6 +3,7 @@
 
 use crate::conn::ConnRecord;
 use crate::proto::ssh::SshInfo;
+use crate::proto::ssl::x509::X509Info;
 use crate::zeeklog::Record;
 
 /// One finished row.
@@ -11,6 +12,8 @@ pub enum Output {
     Conn(ConnRecord),
     /// An ssh.log row; the password-guessing detector reads its login outcome.
     Ssh(SshInfo),
+    /// An x509.log row; the sink logs each certificate once a day.
+    X509(X509Info),
     /// Any other log's row.
     Log(Box<dyn Record + Send>),
 }
@@ -21,6 +24,7 @@ impl Output {
         match self {
             Output::Conn(c) => c,
             Output::Ssh(s) => s,
+            Output::X509(c) => c,
             Output::Log(r) => r.as_ref(),
         }
     }

@@ -15,7 +15,7 @@ use crate::conn::{LocalNets, TrackerConfig};
 use crate::decode::Linktype;
 use crate::dispatch::Dispatcher;
 use crate::engine::Engine;
-use crate::notice::NoticePolicy;
+use crate::notice_log::NoticePolicy;
 use crate::sink::{RecordSink, SharedSink};
 use crate::split::{combine_filters, flow_hash, NodeSplit};
 use crate::zeeklog::{Clock, LogError, LogFormat, LogSet, Rotation, SystemClock};

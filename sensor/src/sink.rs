@@ -2,13 +2,15 @@
 //! need, notices pass the notice policy and suppression, then everything goes to the log
 //! files. Shared by all workers of a sensor.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::conn::LocalNets;
 use crate::detect::{ScanDetector, SshGuessing};
-use crate::notice::Notice;
-use crate::notice::{NoticeFilter, NoticePolicy};
+use crate::notice_log::Notice;
+use crate::notice_log::{NoticeFilter, NoticePolicy};
 use crate::output::Output;
+use crate::proto::ssl::x509::{CertRole, X509Info};
 use crate::zeeklog::{render_values, LogError, LogSet, Record};
 
 /// Counters of the sink.
@@ -23,6 +25,7 @@ pub struct RecordSink {
     notices: NoticeFilter,
     scans: ScanDetector,
     ssh: SshGuessing,
+    certs: KnownCerts,
     pub stats: SinkStats,
 }
 
@@ -33,6 +36,7 @@ impl RecordSink {
             notices: NoticeFilter::new(policy),
             scans: ScanDetector::new(local),
             ssh: SshGuessing::default(),
+            certs: KnownCerts::default(),
             stats: SinkStats::default(),
         }
     }
@@ -42,7 +46,8 @@ impl RecordSink {
         let derived = match &output {
             Output::Conn(conn) => self.scans.conn(conn),
             Output::Ssh(ssh) => self.ssh.login(ssh.login()),
-            Output::Log(_) => None,
+            Output::X509(cert) if !self.certs.first_today(cert) => return Ok(()),
+            Output::X509(_) | Output::Log(_) => None,
         };
         self.write(output.record())?;
         if let Some(notice) = derived {
@@ -78,6 +83,35 @@ impl RecordSink {
     }
 }
 
+/// Zeek's `X509::known_log_certs`: a certificate (by fingerprint and role) is logged again
+/// only a day (`X509::relog_known_certificates_after`) after it was last logged.
+#[derive(Debug, Default)]
+struct KnownCerts {
+    logged: HashMap<(String, CertRole), f64>,
+}
+
+const RELOG_CERTS_AFTER: f64 = 86_400.0;
+const MAX_KNOWN_CERTS: usize = 100_000;
+
+impl KnownCerts {
+    fn first_today(&mut self, cert: &X509Info) -> bool {
+        let ts = cert.ts.0;
+        let key = (cert.fingerprint.clone(), cert.role);
+        if self
+            .logged
+            .get(&key)
+            .is_some_and(|&at| ts - at < RELOG_CERTS_AFTER)
+        {
+            return false;
+        }
+        if self.logged.len() >= MAX_KNOWN_CERTS {
+            self.logged.retain(|_, at| ts - *at < RELOG_CERTS_AFTER);
+        }
+        self.logged.insert(key, ts);
+        true
+    }
+}
+
 /// A sink shared by worker threads.
 #[derive(Clone)]
 pub struct SharedSink(Arc<Mutex<RecordSink>>);
@@ -103,7 +137,7 @@ impl SharedSink {
 mod tests {
     use super::*;
     use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
-    use crate::notice::{Action, Note};
+    use crate::notice_log::{Action, Note};
     use crate::proto::ssh::SshInfo;
     use crate::zeeklog::{LogFormat, Rotation, SystemClock};
 

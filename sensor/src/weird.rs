@@ -1,5 +1,6 @@
 //! weird.log records: protocol violations and malformed packets, under Zeek's names.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::flow::{ConnId, Timestamp};
@@ -63,6 +64,45 @@ impl Weird {
             source,
             peer: peer.to_string(),
         }
+    }
+}
+
+/// Zeek's `Weird::weird_ignore`: a weird outside a connection is logged once per name and
+/// address pair (once per name without addresses) within ten minutes of packet time, except
+/// the checksum weirds in `Weird::weird_do_not_ignore_repeats`.
+#[derive(Debug, Default)]
+pub struct WeirdIgnore {
+    until: HashMap<IgnoreKey, f64>,
+}
+
+/// A weird's name and, for a flow weird, its addresses.
+type IgnoreKey = (&'static str, Option<(IpAddr, IpAddr)>);
+
+/// `weird_ignore`'s `&create_expire`.
+const IGNORE_FOR: f64 = 600.0;
+const MAX_IGNORED: usize = 100_000;
+const DO_NOT_IGNORE_REPEATS: &[&str] = &[
+    "bad_IP_checksum",
+    "bad_TCP_checksum",
+    "bad_UDP_checksum",
+    "bad_ICMP_checksum",
+];
+
+impl WeirdIgnore {
+    /// Whether to log this weird now; remembers it if so.
+    pub fn admit(&mut self, ts: f64, name: &'static str, addrs: Option<(IpAddr, IpAddr)>) -> bool {
+        if DO_NOT_IGNORE_REPEATS.contains(&name) {
+            return true;
+        }
+        let key = (name, addrs);
+        if self.until.get(&key).is_some_and(|&until| ts < until) {
+            return false;
+        }
+        if self.until.len() >= MAX_IGNORED {
+            self.until.retain(|_, until| *until > ts);
+        }
+        self.until.insert(key, ts + IGNORE_FOR);
+        true
     }
 }
 

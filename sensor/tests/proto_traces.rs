@@ -132,8 +132,7 @@ fn score(log: &str) -> (usize, usize) {
         .filter(|p| {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
             let name = name.as_deref().unwrap_or_default();
-            first_batch(name) && !DECODER_ONLY.contains(&name)
-                && expected_file(p, log).is_some()
+            first_batch(name) && !DECODER_ONLY.contains(&name) && expected_file(p, log).is_some()
         })
         .collect();
     entries.sort();

@@ -197,10 +197,56 @@ impl DestEvents {
     }
 }
 
-/// The shipper's events: one [`DestEvents`] per destination.
+/// Why a path an input names is not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputProblem {
+    /// A FIFO, socket, device or directory: only regular files are tailed.
+    NotAFile { kind: String },
+    /// It cannot be looked at or opened (permission denied, a symbolic link loop ...).
+    Unreadable { error: String },
+}
+
+impl InputProblem {
+    pub fn not_a_file(file_type: std::fs::FileType) -> InputProblem {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if file_type.is_fifo() {
+            "a FIFO"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_block_device() || file_type.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        InputProblem::NotAFile { kind: kind.into() }
+    }
+
+    pub fn unreadable(error: &std::io::Error) -> InputProblem {
+        InputProblem::Unreadable {
+            error: error.to_string(),
+        }
+    }
+}
+
+impl Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputProblem::NotAFile { kind } => {
+                write!(f, "is {kind}; only regular files are read")
+            }
+            InputProblem::Unreadable { error } => write!(f, "cannot be read: {error}"),
+        }
+    }
+}
+
+/// The shipper's events: one [`DestEvents`] per destination, and the inputs' problems.
 #[derive(Debug)]
 pub struct Events {
     dests: Vec<DestEvents>,
+    /// What the last look at the inputs found wrong, per path.
+    problems: Mutex<BTreeMap<PathBuf, InputProblem>>,
 }
 
 impl Events {
@@ -210,7 +256,27 @@ impl Events {
                 .iter()
                 .map(|n| DestEvents::new(n.clone()))
                 .collect(),
+            problems: Mutex::default(),
         }
+    }
+
+    /// The problems a look at every input found: each is logged when it first appears or
+    /// changes, not at every look, and once more when it is gone.
+    pub fn inputs_looked_at(&self, found: BTreeMap<PathBuf, InputProblem>) {
+        let mut known = lock(&self.problems);
+        let (new, gone) = news(&known, &found);
+        for (path, problem) in new {
+            warn!(path = %path.display(), %problem, "input not read");
+        }
+        for path in gone {
+            info!(path = %path.display(), "input problem gone");
+        }
+        *known = found;
+    }
+
+    /// The inputs' problems as the last look found them.
+    pub fn problems(&self) -> BTreeMap<PathBuf, InputProblem> {
+        lock(&self.problems).clone()
     }
 
     pub fn dest(&self, dest: usize) -> &DestEvents {
@@ -220,6 +286,24 @@ impl Events {
     pub fn dests(&self) -> &[DestEvents] {
         &self.dests
     }
+}
+
+/// What a look at the inputs found that the previous one did not: problems new or changed, and
+/// paths whose problem is gone.
+fn news<'a>(
+    known: &BTreeMap<PathBuf, InputProblem>,
+    found: &'a BTreeMap<PathBuf, InputProblem>,
+) -> (Vec<(&'a PathBuf, &'a InputProblem)>, Vec<PathBuf>) {
+    let new = found
+        .iter()
+        .filter(|(path, problem)| known.get(*path) != Some(*problem))
+        .collect();
+    let gone = known
+        .keys()
+        .filter(|path| !found.contains_key(*path))
+        .cloned()
+        .collect();
+    (new, gone)
 }
 
 /// Events of the files the inputs name, traced (the registry's view of their lifecycle).
@@ -265,11 +349,45 @@ pub mod file {
         info!(path = %path.display(), %id, "finished rotated file");
     }
 
-    pub fn cannot_open(path: &Path, err: &dyn Display) {
-        warn!(path = %path.display(), %err, "cannot open file");
-    }
-
     pub fn read_failed(path: &Path, err: &dyn Display) {
         warn!(path = %path.display(), %err, "read failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_problem_is_news_once_again_when_it_changes_and_once_when_gone() {
+        let path = PathBuf::from("/logs/conn.log");
+        let denied = InputProblem::Unreadable {
+            error: "Permission denied (os error 13)".into(),
+        };
+        let fifo = InputProblem::NotAFile {
+            kind: "a FIFO".into(),
+        };
+        let look = |problem: Option<&InputProblem>| -> BTreeMap<PathBuf, InputProblem> {
+            problem
+                .map(|p| (path.clone(), p.clone()))
+                .into_iter()
+                .collect()
+        };
+        let mut known = BTreeMap::new();
+        let mut seen = Vec::new();
+        for problem in [
+            Some(&denied),
+            Some(&denied),
+            Some(&fifo),
+            Some(&fifo),
+            None,
+            None,
+        ] {
+            let found = look(problem);
+            let (new, gone) = news(&known, &found);
+            seen.push((new.len(), gone.len()));
+            known = found;
+        }
+        assert_eq!(seen, [(1, 0), (0, 0), (1, 0), (0, 0), (0, 1), (0, 0)]);
     }
 }

@@ -115,12 +115,13 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         })
         .collect();
     let dest_names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+    let events = Arc::new(Events::new(&dest_names));
     let registry = Arc::new(Registry::new(
         config.inputs.clone(),
         routes,
         dest_names.clone(),
+        events.clone(),
     ));
-    let events = Arc::new(Events::new(&dest_names));
     let checkpoints = Arc::new(Checkpoints::new(registry.clone()));
     let shutdown = Arc::new(AtomicBool::new(false));
     let scan_wake = Arc::new(Wake::default());
@@ -318,7 +319,7 @@ pub fn status(config: &ShipperConfig) -> Result<String, ShipError> {
         "shipper status as of {}s ago\n",
         now.saturating_sub(status.time)
     );
-    for line in status.log_lines() {
+    for line in status.log_lines().into_iter().chain(status.problem_lines()) {
         out.push_str(&line);
         out.push('\n');
     }

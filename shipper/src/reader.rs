@@ -126,6 +126,18 @@ impl Reader {
             .into_iter()
             .map(|view| match old.remove(&view.id) {
                 Some(mut cursor) => {
+                    // Moved to a copy shorter than what was read here (copytruncate while the
+                    // writer appended): nothing of it is left, and what was read past its end
+                    // is destroyed.
+                    let moved = !Arc::ptr_eq(&cursor.view.file, &view.file);
+                    let len = view.file.metadata().map_or(u64::MAX, |m| m.len());
+                    if moved && cursor.offset > len {
+                        let input = &self.registry.inputs()[view.input];
+                        cursor.offset = len;
+                        cursor.end_seen = len;
+                        cursor.tail = None;
+                        cursor.cutter = Cutter::new(input.max_line_bytes, input.long_lines);
+                    }
                     cursor.view = view;
                     cursor
                 }

@@ -25,6 +25,9 @@ pub struct Status {
     pub time: u64,
     pub destinations: Vec<DestStatus>,
     pub files: Vec<FileStatus>,
+    /// Paths the inputs name that are not read, and why.
+    #[serde(default)]
+    pub problems: BTreeMap<PathBuf, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +72,20 @@ impl Status {
                 .into_iter()
                 .map(|(path, read)| FileStatus { path, read })
                 .collect(),
+            problems: events
+                .problems()
+                .into_iter()
+                .map(|(path, problem)| (path, problem.to_string()))
+                .collect(),
         }
+    }
+
+    /// One line per input path that is not read, saying why.
+    pub fn problem_lines(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .map(|(path, problem)| format!("input {}: {problem}", path.display()))
+            .collect()
     }
 
     /// One line per destination and per file, like comm.log's "statistics" lines.

@@ -12,6 +12,7 @@
 
 mod children;
 mod finish;
+mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -119,7 +120,8 @@ impl StandaloneArgs {
         let mut interrupt = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
         let mut tick = tokio::time::interval(TICK);
         let mut sensor_done = false;
-        let mut progress = (finish::Rows::new(), Instant::now());
+        let mut stall = (finish::Rows::new(), Instant::now());
+        let progress = progress::Progress::new();
         loop {
             tokio::select! {
                 _ = term.recv() => break,
@@ -155,6 +157,16 @@ impl StandaloneArgs {
                     }
                 }
             }
+            if progress.is_shown() {
+                let packets =
+                    estuary_site::netstats::Netstats::load(&layout.sensor.join("netstats.json"))
+                        .map_or(0, |n| n.received);
+                let written = finish::sensor_rows(&layout.sensor)?.values().sum();
+                let committed = finish::aggregated_rows(&aggregator_config.log_dir, since)
+                    .values()
+                    .sum();
+                progress.update(packets, written, committed);
+            }
             if sensor_done {
                 let sensor_rows = finish::sensor_rows(&layout.sensor)?;
                 let aggregated = finish::aggregated_rows(&aggregator_config.log_dir, since);
@@ -162,9 +174,9 @@ impl StandaloneArgs {
                     tracing::info!("every row the sensor wrote is at the aggregator");
                     break;
                 }
-                if aggregated != progress.0 {
-                    progress = (aggregated, Instant::now());
-                } else if progress.1.elapsed() > STALL_LIMIT {
+                if aggregated != stall.0 {
+                    stall = (aggregated, Instant::now());
+                } else if stall.1.elapsed() > STALL_LIMIT {
                     tracing::error!(
                         ?sensor_rows,
                         ?aggregated,
@@ -175,6 +187,7 @@ impl StandaloneArgs {
             }
         }
 
+        progress.finish();
         for role in [&mut sensor, &mut shipper, &mut aggregator] {
             role.stop(STOP_GRACE).await;
         }

@@ -15,6 +15,8 @@ const READ_CHUNK: usize = 256 << 10;
 pub enum ConnectionError<E> {
     #[error("connection idle for {}s; closed", .0.as_secs())]
     Idle(Duration),
+    #[error("no whole frame within {}s of connecting; closed", .0.as_secs())]
+    NoFirstFrame(Duration),
     #[error("read failed: {0}")]
     Read(std::io::Error),
     #[error("connection closed in the middle of a frame ({0} bytes left undecoded)")]
@@ -27,18 +29,30 @@ pub struct Connection<S, D> {
     stream: S,
     buf: BytesMut,
     decoder: D,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
+    /// A frame was delivered: the idle timeout applies, not the first-frame one.
+    delivered: bool,
     /// No more bytes will come: what is buffered is the end of the stream.
     eof: bool,
 }
 
+/// How long a connection may stay silent.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Until its first whole frame: a peer that connects and sends nothing is soon gone.
+    pub first_frame: Duration,
+    /// Between reads after that.
+    pub idle: Duration,
+}
+
 impl<S: AsyncRead + Unpin, D: Decoder> Connection<S, D> {
-    pub fn new(stream: S, decoder: D, idle_timeout: Duration) -> Self {
+    pub fn new(stream: S, decoder: D, timeouts: Timeouts) -> Self {
         Connection {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
             decoder,
-            idle_timeout,
+            timeouts,
+            delivered: false,
             eof: false,
         }
     }
@@ -48,6 +62,7 @@ impl<S: AsyncRead + Unpin, D: Decoder> Connection<S, D> {
     pub async fn read_frame(&mut self) -> Result<Option<D::Item>, ConnectionError<D::Error>> {
         loop {
             if let Some(frame) = self.buffered_frame()? {
+                self.delivered = true;
                 return Ok(Some(frame));
             }
             if self.eof {
@@ -56,7 +71,11 @@ impl<S: AsyncRead + Unpin, D: Decoder> Connection<S, D> {
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
                 self.buf.reserve(READ_CHUNK);
             }
-            let read = tokio::time::timeout(self.idle_timeout, self.stream.read_buf(&mut self.buf));
+            let timeout = match self.delivered {
+                true => self.timeouts.idle,
+                false => self.timeouts.first_frame,
+            };
+            let read = tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf));
             match read.await {
                 Ok(Ok(0)) => self.eof = true,
                 Ok(Ok(_)) => {}
@@ -64,9 +83,13 @@ impl<S: AsyncRead + Unpin, D: Decoder> Connection<S, D> {
                     self.eof = true;
                     return Err(ConnectionError::Read(err));
                 }
+                Err(_) if self.delivered => {
+                    self.eof = true;
+                    return Err(ConnectionError::Idle(timeout));
+                }
                 Err(_) => {
                     self.eof = true;
-                    return Err(ConnectionError::Idle(self.idle_timeout));
+                    return Err(ConnectionError::NoFirstFrame(timeout));
                 }
             }
         }
@@ -101,7 +124,11 @@ mod tests {
     use estuary_wire::relp::RelpCodec;
 
     async fn frames(input: &[u8]) -> (usize, Result<(), ConnectionError<impl std::fmt::Debug>>) {
-        let mut conn = Connection::new(input, RelpCodec::default(), Duration::from_secs(1));
+        let timeouts = Timeouts {
+            first_frame: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
+        };
+        let mut conn = Connection::new(input, RelpCodec::default(), timeouts);
         let mut n = 0;
         loop {
             match conn.read_frame().await {

@@ -8,16 +8,16 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use estuary_wire::relp::{Action, Frame, RelpCodec, ServerSession, Txnr};
+use estuary_wire::relp::{Action, Frame, RelpCodec, Response, ServerSession, Txnr};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Encoder;
 
 use super::connection::{Connection, ConnectionError};
 use super::Ctx;
-use crate::ingest::{self, Batch, Parsed, Rejected};
+use crate::events::{Arrivals, Refusal};
+use crate::ingest::{Batch, Parsed};
 use crate::peers::Admission;
-use crate::stats::Counters;
 use crate::workers::Job;
 
 /// Room for the RELP header around a syslog message.
@@ -78,16 +78,26 @@ where
 {
     let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Reply>(1024);
-    let responder = tokio::spawn(respond(writer, rx));
+    // One task for both halves: when the daemon stops, dropping it stops the answers too.
+    tokio::join!(read(reader, peer, admission, &ctx, tx), respond(writer, rx));
+}
+
+async fn read<R: AsyncRead + Unpin>(
+    reader: R,
+    peer: Arc<str>,
+    admission: Admission,
+    ctx: &Ctx,
+    tx: mpsc::Sender<Reply>,
+) {
     let codec = RelpCodec::new(ctx.max_len + RELP_OVERHEAD);
-    let mut conn = Connection::new(reader, codec, ctx.idle_timeout);
+    let mut conn = Connection::new(reader, codec, ctx.timeouts);
     let mut session = ServerSession::new(&format!("estuary,{}", env!("CARGO_PKG_VERSION")));
     loop {
         let mut next = match conn.read_frame().await {
             Ok(None) => break,
             next => next,
         };
-        let mut counters = Counters::default();
+        let mut arrivals = Arrivals::default();
         let mut taken = Taken::default();
         let mut close = None;
         let mut end = false;
@@ -96,40 +106,43 @@ where
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(err) => {
-                    let kind = match err {
-                        ConnectionError::Idle(_) => "idle",
-                        ConnectionError::Read(_) => "read",
-                        ConnectionError::MidFrame(_) => "framing",
+                    let detail = format_args!("RELP: {err}; closing");
+                    match err {
                         ConnectionError::Decode(_) => {
-                            counters.malformed += 1;
-                            "framing"
+                            ctx.events.refused(&peer, Refusal::Framing, &detail)
                         }
-                    };
-                    ctx.complain(&peer, kind, &format_args!("RELP: {err}; closing"));
+                        // Unacknowledged: the client sends it again.
+                        ConnectionError::MidFrame(_) => {
+                            ctx.events.connection_ended(&peer, "cut", &detail)
+                        }
+                        ConnectionError::NoFirstFrame(_) => {
+                            ctx.events
+                                .refused(&peer, Refusal::FirstFrameTimeout, &detail)
+                        }
+                        ConnectionError::Idle(_) => {
+                            ctx.events.connection_ended(&peer, "idle", &detail)
+                        }
+                        ConnectionError::Read(_) => {
+                            ctx.events.connection_ended(&peer, "read", &detail)
+                        }
+                    }
                     end = true;
                     break;
                 }
             };
             match session.handle(frame) {
                 Ok(Action::Deliver { txnr, message }) => {
-                    match ingest::parse(message, &admission, &mut counters) {
-                        Ok(p) => taken.msgs.push(p),
-                        Err(Rejected::Malformed) => ctx.complain(
-                            &peer,
-                            "malformed",
-                            &"RELP message is not syslog; acknowledged and dropped",
-                        ),
-                        Err(Rejected::Refused) => ctx.complain(
-                            &peer,
-                            "refused-tag",
-                            &"tag not allowed for this peer; acknowledged and dropped",
-                        ),
-                    }
+                    arrivals.add(message.len());
+                    let then = "acknowledged and dropped";
+                    taken
+                        .msgs
+                        .extend(ctx.parse(&peer, message, &admission, then));
                     taken.txnrs.push(txnr);
                 }
                 Ok(Action::Reply(rsp)) => {
+                    refused_by_session(ctx, &peer, &rsp);
                     // Answers keep the order of the frames they answer.
-                    if !taken.hand_over(&peer, &ctx, &tx).await
+                    if !taken.hand_over(&peer, ctx, &tx).await
                         || tx.send(Reply::Frame(rsp)).await.is_err()
                     {
                         end = true;
@@ -137,20 +150,21 @@ where
                     }
                 }
                 Ok(Action::ReplyAndClose(rsp)) => {
+                    refused_by_session(ctx, &peer, &rsp);
                     close = Some(rsp);
                     break;
                 }
                 Err(err) => {
-                    counters.malformed += 1;
-                    ctx.complain(&peer, "relp", &format_args!("{err}; closing"));
+                    let detail = format_args!("{err}; closing");
+                    ctx.events.refused(&peer, Refusal::RelpProtocol, &detail);
                     end = true;
                     break;
                 }
             }
             next = conn.buffered_frame();
         }
-        ctx.count(&peer, &counters);
-        if !taken.hand_over(&peer, &ctx, &tx).await {
+        ctx.events.received(&peer, arrivals);
+        if !taken.hand_over(&peer, ctx, &tx).await {
             break;
         }
         if let Some(rsp) = close {
@@ -161,8 +175,16 @@ where
             break;
         }
     }
-    drop(tx);
-    let _ = responder.await;
+}
+
+/// Counts a frame the session answered with an error (a refused `open`, an unknown command).
+fn refused_by_session(ctx: &Ctx, peer: &str, rsp: &Frame) {
+    if let Ok(answer) = Response::parse(&rsp.data) {
+        if !answer.is_ok() {
+            let detail = format_args!("RELP: answered {}", answer.message);
+            ctx.events.refused(peer, Refusal::RelpProtocol, &detail);
+        }
+    }
 }
 
 async fn respond<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Reply>) {

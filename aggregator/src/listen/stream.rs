@@ -8,9 +8,9 @@ use tokio::io::AsyncRead;
 
 use super::connection::{Connection, ConnectionError};
 use super::Ctx;
-use crate::ingest::{self, Batch, Rejected};
+use crate::events::{Arrivals, Refusal};
+use crate::ingest::Batch;
 use crate::peers::Admission;
-use crate::stats::Counters;
 use crate::workers::Job;
 
 pub async fn serve_syslog<S: AsyncRead + Unpin>(
@@ -19,9 +19,9 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
     admission: Admission,
     ctx: &Ctx,
 ) {
-    let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.idle_timeout);
+    let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.timeouts);
     loop {
-        let mut counters = Counters::default();
+        let mut arrivals = Arrivals::default();
         let mut msgs = Vec::new();
         let mut next = match conn.read_frame().await {
             Ok(None) => return,
@@ -30,44 +30,38 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
         let mut end = false;
         loop {
             match next {
-                Ok(Some(Ok(frame))) => match ingest::parse(frame, &admission, &mut counters) {
-                    Ok(p) => msgs.push(p),
-                    Err(Rejected::Malformed) => ctx.complain(
-                        &peer,
-                        "malformed",
-                        &"message is not syslog (RFC 3164/5424); dropped",
-                    ),
-                    Err(Rejected::Refused) => ctx.complain(
-                        &peer,
-                        "refused-tag",
-                        &"tag not allowed for this peer; dropped",
-                    ),
-                },
+                Ok(Some(Ok(frame))) => {
+                    arrivals.add(frame.len());
+                    msgs.extend(ctx.parse(&peer, frame, &admission, "dropped"));
+                }
                 Ok(Some(Err(skipped))) => {
-                    counters.received += 1;
-                    counters.malformed += 1;
-                    ctx.complain(&peer, "oversized", &skipped);
+                    arrivals.add(0);
+                    ctx.events.refused(&peer, Refusal::Oversized, &skipped);
                 }
                 Ok(None) => break,
+                Err(err @ ConnectionError::NoFirstFrame(_)) => {
+                    ctx.events.refused(&peer, Refusal::FirstFrameTimeout, &err);
+                    end = true;
+                }
                 Err(err @ (ConnectionError::Idle(_) | ConnectionError::Read(_))) => {
                     let kind = match err {
                         ConnectionError::Idle(_) => "idle",
                         _ => "read",
                     };
-                    ctx.complain(&peer, kind, &err);
+                    ctx.events.connection_ended(&peer, kind, &err);
                     // What was buffered before is still delivered.
                     end = true;
                 }
                 Err(err @ (ConnectionError::MidFrame(_) | ConnectionError::Decode(_))) => {
-                    counters.malformed += 1;
-                    ctx.complain(&peer, "framing", &format_args!("{err}; closing"));
+                    let detail = format_args!("{err}; closing");
+                    ctx.events.refused(&peer, Refusal::Framing, &detail);
                     end = true;
                     break;
                 }
             }
             next = conn.buffered_frame();
         }
-        ctx.count(&peer, &counters);
+        ctx.events.received(&peer, arrivals);
         if !msgs.is_empty() {
             let batch = Batch {
                 peer: peer.clone(),

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use estuary_config::aggregator::{AggregatorConfig, Durability};
@@ -27,6 +28,7 @@ use estuary_fsutil::sync_dir;
 
 use crate::archive::ROTATED_DIR;
 use crate::clock::{local, unix_secs};
+use crate::events::Events;
 use crate::journal::{FileState, Journal, Marks, Record, State};
 use crate::pending::NoticePos;
 use crate::route::{host_key, FileKey, LogName, Route, Router};
@@ -42,8 +44,20 @@ pub struct Message<'a> {
     pub body: &'a [u8],
     /// The whole message as received, for the catch-all log.
     pub raw: &'a [u8],
-    /// Shipper file incarnation and byte offset of the line (exactly-once).
-    pub origin: Option<(u64, u64)>,
+    /// Where the line comes from, for exactly-once delivery.
+    pub origin: Option<Origin<'a>>,
+}
+
+/// A line's place in a shipper's file: the high-water mark key and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// Who sent it, as the listener knows it (the peer's address), never a host name the
+    /// message claims: one sender cannot move another's marks.
+    pub sender: &'a str,
+    /// The shipper's file incarnation.
+    pub file: u64,
+    /// Byte offset of the line in that file.
+    pub offset: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,12 +94,17 @@ pub struct Writer {
     collector: Collector,
     /// When marks were last pruned (epoch seconds), to tell a clock jump from time passing.
     pruned_at: u64,
+    events: Arc<Events>,
 }
 
 impl Writer {
     /// Opens the writer and recovers: every current file is cut back to its committed length,
     /// files the journal never committed are removed.
-    pub fn open(config: &AggregatorConfig, now: SystemTime) -> io::Result<Self> {
+    pub fn open(
+        config: &AggregatorConfig,
+        now: SystemTime,
+        events: Arc<Events>,
+    ) -> io::Result<Self> {
         let current_dir = config.log_dir.join("current");
         fs::create_dir_all(current_dir.join(ROTATED_DIR))?;
         fs::create_dir_all(&config.spool_dir)?;
@@ -119,6 +138,7 @@ impl Writer {
             pending_records: Vec::new(),
             collector: Collector::default(),
             pruned_at: unix_secs(now),
+            events,
         };
         writer.recover(now)?;
         Ok(writer)
@@ -127,8 +147,8 @@ impl Writer {
     /// Appends one message. Nothing is durable or acknowledged before [`Writer::commit`].
     pub fn write(&mut self, msg: &Message<'_>, now: SystemTime) -> io::Result<Outcome> {
         let host = host_key(msg.host);
-        if let Some((file_id, offset)) = msg.origin {
-            if !self.advance_mark(host, file_id, offset, now) {
+        if let Some(origin) = msg.origin {
+            if !self.advance_mark(origin, now) {
                 return Ok(Outcome::Duplicate);
             }
         }
@@ -140,6 +160,7 @@ impl Writer {
             .and_then(|m| m.get(route.name.as_str()));
         let plain = !route.catch_all
             && msg.body.first() != Some(&b'#')
+            && self.collector.is_idle()
             && assigned.is_none_or(|a| a == route.name.as_str())
             && route.name.as_str() != "notice";
         if plain {

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use super::files::Files;
 use super::settings::{canonical, Setting, Settings};
 use super::AggregatorConfig;
 use crate::value;
@@ -80,7 +81,11 @@ const BROCTL_ONLY: &[&str] = &[
     "env_vars",
 ];
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigErrors> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    files: Files,
+) -> Result<AggregatorConfig, ConfigErrors> {
     let mut settings = Settings::new(file);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -131,7 +136,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             },
         );
     }
-    settings.validate()
+    settings.validate(files)
 }
 
 #[cfg(test)]
@@ -144,7 +149,7 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AggregatorConfig, ConfigErrors> {
-        parse(Path::new("/etc/estuary/cluster.cfg"), text)
+        parse(Path::new("/etc/estuary/cluster.cfg"), text, Files::Ignore)
     }
 
     fn errors(text: &str) -> Vec<Found> {

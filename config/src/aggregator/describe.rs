@@ -64,6 +64,11 @@ impl AggregatorConfig {
             ),
             ("ReplayMarkRetention", interval(self.replay_mark_retention)),
             ("CompressLevel", self.compress_level.to_string()),
+            (
+                "MetricsAddress",
+                self.metrics_address
+                    .map_or_else(String::new, |a| a.to_string()),
+            ),
             ("TagPrefix", self.routing.tag_prefix.clone()),
             ("CatchAllLog", self.routing.catch_all.clone()),
             ("PerHostDirs", flag(self.routing.per_host)),
@@ -110,7 +115,43 @@ impl AggregatorConfig {
                 "TLSRequireClientCert",
                 flag(tls.is_some_and(|t| t.require_client_cert)),
             ),
+            (
+                "TLSCRLFile",
+                tls.and_then(|t| t.crl_file.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
             ("AllowedPeers", peers.join(", ")),
+            (
+                "ForwardTo",
+                self.forward
+                    .iter()
+                    .map(|g| {
+                        let to: Vec<String> = g.to.iter().map(|t| t.to_string()).collect();
+                        to.join(", ")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            (
+                "ForwardTags",
+                self.forward
+                    .iter()
+                    .map(|g| g.tags.as_ref().map_or(".*", |r| r.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            (
+                "ForwardFormat",
+                self.forward
+                    .iter()
+                    .map(|g| match g.format {
+                        estuary_wire::Format::Rfc3164 => "rfc3164",
+                        estuary_wire::Format::Rfc5424 => "rfc5424",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
             (
                 "NatsServers",
                 nats.map(|n| n.servers.join(", ")).unwrap_or_default(),

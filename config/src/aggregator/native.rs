@@ -23,7 +23,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::settings::{PeerSetting, Setting, Settings, OPTIONS};
+use super::files::Files;
+use super::settings::{ForwardSetting, PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
 use crate::ConfigErrors;
@@ -46,6 +47,7 @@ struct RawAggregator {
     durability: Field,
     replay_mark_retention: Field,
     compress_level: Field,
+    metrics_address: Field,
     allowed_peers: Field,
     routing: Option<RawRouting>,
     mail: Option<RawMail>,
@@ -55,6 +57,16 @@ struct RawAggregator {
     nats: Option<RawNats>,
     #[serde(default)]
     peer: Vec<Spanned<RawPeer>>,
+    #[serde(default)]
+    forward: Vec<Spanned<RawForward>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    to: Value,
+    tags: Option<String>,
+    format: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +115,7 @@ struct RawTls {
     cert_file: Field,
     key_file: Field,
     ca_file: Field,
+    crl_file: Field,
     require_client_cert: Field,
 }
 
@@ -129,7 +142,11 @@ struct RawPeer {
     tag_regex: Option<String>,
 }
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigErrors> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    files: Files,
+) -> Result<AggregatorConfig, ConfigErrors> {
     let mut toml = TomlFile::new(file, text);
     let raw: RawAggregator = toml.deserialize()?;
     let routing = raw.routing.as_ref();
@@ -152,6 +169,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("durability", &raw.durability),
         ("replay_mark_retention", &raw.replay_mark_retention),
         ("compress_level", &raw.compress_level),
+        ("metrics_address", &raw.metrics_address),
         ("allowed_peers", &raw.allowed_peers),
         (
             "routing.tag_prefix",
@@ -191,6 +209,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("tls.cert_file", tls.map_or(&None, |t| &t.cert_file)),
         ("tls.key_file", tls.map_or(&None, |t| &t.key_file)),
         ("tls.ca_file", tls.map_or(&None, |t| &t.ca_file)),
+        ("tls.crl_file", tls.map_or(&None, |t| &t.crl_file)),
         (
             "tls.require_client_cert",
             tls.map_or(&None, |t| &t.require_client_cert),
@@ -242,7 +261,24 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             tag_regex: peer.tag_regex,
         });
     }
-    let result = settings.validate();
+    for group in raw.forward {
+        let line = toml.line(&group.span());
+        let group = group.into_inner();
+        match as_text(&group.to) {
+            Ok(to) => settings.forwards.push(ForwardSetting {
+                line,
+                to,
+                tags: group.tags,
+                format: group.format,
+            }),
+            Err(e) => {
+                settings
+                    .errors
+                    .push(crate::ConfigError::new(file, Some(line), Some("to"), e))
+            }
+        }
+    }
+    let result = settings.validate(files);
     match (toml.into_result(()), result) {
         (Ok(()), result) => result,
         (Err(mut shape), Err(more)) => {
@@ -284,7 +320,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AggregatorConfig, ConfigErrors> {
-        parse(Path::new("/etc/estuary/aggregate.toml"), text)
+        parse(
+            Path::new("/etc/estuary/aggregate.toml"),
+            text,
+            Files::Ignore,
+        )
     }
 
     #[test]

@@ -15,6 +15,11 @@ impl ShipperConfig {
                 "stats_interval".to_owned(),
                 format_duration(self.stats_interval),
             ),
+            (
+                "metrics_address".to_owned(),
+                self.metrics_address
+                    .map_or_else(String::new, |a| a.to_string()),
+            ),
         ];
         for (i, input) in self.inputs.iter().enumerate() {
             describe_input(&mut out, &format!("input[{i}]"), input);

@@ -13,12 +13,13 @@ mod defaults;
 mod describe;
 pub(crate) mod native;
 pub(crate) mod rsyslog;
+mod tls_files;
 
 /// Reads a shipper configuration: `*.conf` as rsyslog legacy directives, `*.toml` as estuary's TOML form.
 /// Every problem found is returned, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
-    match crate::Kind::of(path) {
+    let config = match crate::Kind::of(path) {
         Some(crate::Kind::Conf) => rsyslog::parse(path, &text),
         Some(crate::Kind::Toml) => native::parse(path, &text),
         _ => Err(ConfigError::new(
@@ -28,7 +29,8 @@ pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
             "a shipper configuration must end in .conf (rsyslog) or .toml",
         )
         .into()),
-    }
+    }?;
+    tls_files::check(path, &config.tls_files).into_result(config)
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,34 @@ pub struct ShipperConfig {
     pub destinations: Vec<DestinationConfig>,
     /// How often statistics are logged (and written to the status file).
     pub stats_interval: Duration,
+    /// The TLS files the destinations name, where they are named: checked by [`load`].
+    pub(crate) tls_files: Vec<tls_files::TlsFiles>,
+    /// Where `/metrics` and `/status` are served (`metrics_address`); `None` = off.
+    pub metrics_address: Option<std::net::SocketAddr>,
+}
+
+impl ShipperConfig {
+    /// A configuration built by code rather than read from a file (the aggregator's forwarder,
+    /// a site's derived nodes): its TLS files were checked where they were named.
+    pub fn derived(
+        source: PathBuf,
+        work_dir: PathBuf,
+        hostname: String,
+        inputs: Vec<InputConfig>,
+        destinations: Vec<DestinationConfig>,
+        stats_interval: Duration,
+    ) -> ShipperConfig {
+        ShipperConfig {
+            source,
+            work_dir,
+            hostname,
+            inputs,
+            destinations,
+            stats_interval,
+            tls_files: Vec::new(),
+            metrics_address: None,
+        }
+    }
 }
 
 /// One monitored file or glob (an imfile input).

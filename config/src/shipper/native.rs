@@ -28,6 +28,7 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::defaults;
+use super::tls_files::{Named, TlsFiles};
 use super::{
     ClientAuth, DestinationConfig, InputConfig, LongLines, NatsDestination, ShipperConfig, StartAt,
     TlsClient, Transport, WatchMode,
@@ -42,6 +43,7 @@ struct RawShipper {
     work_dir: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
     stats_interval: Option<Spanned<Value>>,
+    metrics_address: Option<Spanned<String>>,
     #[serde(default)]
     input: Vec<Spanned<RawInput>>,
     #[serde(default)]
@@ -136,6 +138,11 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
             positive(duration(v)?)
         })
         .unwrap_or(defaults::STATS_INTERVAL);
+    let metrics_address = toml
+        .check(raw.metrics_address.as_ref(), "metrics_address", |v| {
+            value::parse_optional_addr(v)
+        })
+        .flatten();
 
     let mut inputs: Vec<(usize, InputConfig)> = Vec::new();
     for raw_input in &raw.input {
@@ -151,8 +158,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
     let inputs: Vec<InputConfig> = inputs.into_iter().map(|(_, i)| i).collect();
 
     let mut destinations: Vec<DestinationConfig> = Vec::new();
+    let mut tls_files = Vec::new();
     for raw_dest in &raw.destination {
-        if let Some(d) = destination(&mut toml, &dir, raw_dest) {
+        if let Some(d) = destination(&mut toml, &dir, raw_dest, &mut tls_files) {
             if destinations.iter().any(|other| other.name == d.name) {
                 toml.error(
                     &raw_dest.span(),
@@ -177,6 +185,8 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
         inputs,
         destinations,
         stats_interval,
+        tls_files,
+        metrics_address,
     })
 }
 
@@ -294,13 +304,14 @@ fn destination(
     toml: &mut TomlFile<'_>,
     dir: &Path,
     raw: &Spanned<RawDestination>,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<DestinationConfig> {
     let before = toml.errors.0.len();
     let span = raw.span();
     let raw = raw.get_ref();
     let kind = toml.check(Some(&raw.transport), "transport", |t| choice(t, TRANSPORTS));
     if kind == Some(TransportKind::Nats) {
-        return nats_destination(toml, dir, raw, before);
+        return nats_destination(toml, dir, raw, before, tls_files);
     }
     let host = match &raw.host {
         Some(host) => toml.check(Some(host), "host", |h| value::parse_host(h)),
@@ -409,7 +420,7 @@ fn destination(
         })
         .unwrap_or(defaults::RELP_WINDOW);
     let tls = if is_tls {
-        tls_client(toml, dir, &span, raw)
+        tls_client(toml, dir, &span, raw, tls_files)
     } else {
         None
     };
@@ -453,6 +464,7 @@ fn nats_destination(
     dir: &Path,
     raw: &RawDestination,
     before: usize,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<DestinationConfig> {
     let span = raw.transport.span();
     let not_for_nats = [
@@ -521,7 +533,7 @@ fn nats_destination(
         .unwrap_or(defaults::RETRY_MAX)
         .max(retry_interval);
     let tls = match raw.ca_file.is_some() || raw.cert_file.is_some() {
-        true => Some(tls_client(toml, dir, &span, raw)?),
+        true => Some(tls_client(toml, dir, &span, raw, tls_files)?),
         false => None,
     };
     let credentials = raw
@@ -555,6 +567,7 @@ fn tls_client(
     dir: &Path,
     span: &std::ops::Range<usize>,
     raw: &RawDestination,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<TlsClient> {
     let path = |s: &Spanned<String>| -> PathBuf { value::resolve(dir, Path::new(s.get_ref())) };
     let Some(ca) = raw.ca_file.as_ref() else {
@@ -576,6 +589,19 @@ fn tls_client(
             return None;
         }
     };
+    let named = |s: &Spanned<String>, key| Named {
+        path: path(s),
+        line: toml.line(&s.span()),
+        key,
+    };
+    tls_files.push(TlsFiles {
+        ca: named(ca, "ca_file"),
+        identity: raw
+            .cert_file
+            .as_ref()
+            .zip(raw.key_file.as_ref())
+            .map(|(cert, key)| (named(cert, "cert_file"), named(key, "key_file"))),
+    });
     Some(TlsClient {
         ca_file: path(ca),
         client_auth,
@@ -701,7 +727,8 @@ facility = "local7"
     #[test]
     fn unknown_key_names_line_and_key() {
         let errs = errors("[[input]]\npath = \"/a\"\ntag = \"a:\"\ncolour = \"red\"\n");
-        assert_eq!(errs.len(), 1);
+        // Reported together with the rest: here, that no destination is configured.
+        assert_eq!(errs.len(), 2, "{errs:?}");
         assert_eq!((errs[0].0, errs[0].1.as_deref()), (Some(4), Some("colour")));
         assert!(
             errs[0].2.contains("unknown field `colour`"),

@@ -16,6 +16,10 @@ pub trait Emit {
     fn ssh(&mut self, info: ssh::SshInfo) {
         self.record(Box::new(info));
     }
+    /// Write an x509.log row; separate because the sink logs a certificate once a day.
+    fn x509(&mut self, cert: ssl::x509::X509Info) {
+        self.record(Box::new(cert));
+    }
     /// A protocol violation, for weird.log (`name` as Zeek spells it, e.g. `"DNS_truncated_len_lt_hdr_len"`).
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>);
     /// A weird raised by a sub-analyzer Zeek names separately in weird.log's `source` column

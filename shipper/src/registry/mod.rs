@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use estuary_config::shipper::InputConfig;
 use tracing::warn;
 
+use crate::events::Events;
 use crate::hash::Span;
 use crate::names::names;
 use crate::state::{self, FileId, FileState, StateStore};
@@ -118,6 +119,7 @@ pub struct Registry {
     max_open: usize,
     /// The state files as this process wrote them.
     states: StateStore,
+    events: Arc<Events>,
 }
 
 #[derive(Debug, Default)]
@@ -170,6 +172,7 @@ impl Registry {
         inputs: Vec<InputConfig>,
         routes: Vec<Vec<usize>>,
         dest_names: Vec<String>,
+        events: Arc<Events>,
     ) -> Registry {
         let mut candidates = HashMap::new();
         let mut state_written = HashMap::new();
@@ -208,6 +211,7 @@ impl Registry {
             state_written,
             max_open: crate::limits::open_file_budget(),
             states: StateStore::default(),
+            events,
         }
     }
 

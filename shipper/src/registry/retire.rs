@@ -102,8 +102,11 @@ impl Registry {
                     s.len as usize == tail.len() && s.hash == crate::hash::fnv1a(tail)
                 });
             let check_matches = old.check.len > 0 && old.check.matches(file).unwrap_or(false);
+            // Copied before the writer's last lines, which were read here and then truncated
+            // away: every byte of the copy was read.
+            let read_past_it = file.metadata().is_ok_and(|m| m.len() < offset);
             old.fingerprint.matches(file).unwrap_or(false)
-                && (tail_matches || check_matches || offset == 0)
+                && (tail_matches || check_matches || offset == 0 || read_past_it)
         };
         // Copies made since this incarnation began, oldest first: with nothing verified yet the
         // oldest is its content; the newer ones hold content we never saw and are read whole.
@@ -162,12 +165,17 @@ impl Registry {
                 events::file::truncated(&fresh.path, id, new_id, Some(&path));
                 let committed = lock(&self.committed);
                 let old = &mut inner.files[pos];
+                // Nothing beyond the copy's end is left to read in it.
+                let len = meta.len();
                 let start = old
                     .start
                     .keys()
-                    .map(|&d| (d, self.taken(&committed, d, old)))
+                    .map(|&d| (d, self.taken(&committed, d, old).min(len)))
                     .collect();
                 old.start = start;
+                if old.check.at + u64::from(old.check.len) > len {
+                    old.check = Span::before(&file, len).unwrap_or(EMPTY);
+                }
                 old.path = path;
                 old.file = Arc::new(file);
                 (old.dev, old.ino) = (meta.dev(), meta.ino());

@@ -1,7 +1,8 @@
 //! Looking at the inputs' paths: new files, rotations, renames within an input, remounts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tracing::{info, warn};
 use super::{
     lock, resumable, saved_created, Incarnation, Inner, Lifecycle, Registry, EMPTY, MTIME_SLACK,
 };
-use crate::events;
+use crate::events::{self, InputProblem};
 use crate::hash::Span;
 use crate::names::expand;
 use crate::state::FileId;
@@ -24,6 +25,7 @@ impl Registry {
         let mut inner = lock(&self.inner);
         let mut dirty: HashSet<usize> = HashSet::new();
         let first = !inner.scanned;
+        let mut problems = BTreeMap::new();
         // Before new files: rotated files with lines still to ship come first at the open limit.
         if !inner.candidates.is_empty() {
             self.adopt_saved(&mut inner, &mut dirty);
@@ -38,10 +40,17 @@ impl Registry {
             let mut unopened = false;
             for path in expand(&input.path) {
                 let path = &path;
-                let Ok(meta) = fs::metadata(path) else {
-                    continue;
+                let meta = match fs::metadata(path) {
+                    Ok(meta) => meta,
+                    // Absent is no problem: the file comes when the writer starts or rotates.
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    Err(err) => {
+                        problems.insert(path.clone(), InputProblem::unreadable(&err));
+                        continue;
+                    }
                 };
                 if !meta.is_file() {
+                    problems.insert(path.clone(), InputProblem::not_a_file(meta.file_type()));
                     continue;
                 }
                 present.push(path.clone());
@@ -91,10 +100,30 @@ impl Registry {
                     dirty.insert(input_ix);
                     continue;
                 }
-                if self.open(&mut inner, input_ix, path, first) {
-                    dirty.insert(input_ix);
-                } else {
-                    unopened = true;
+                // Back at its path under another device id after it was gone for a look: a
+                // network or loop file system that went away and was mounted again (failure
+                // case 17). The same inode with the same content goes on where it was.
+                if let Some(back) = inner.files.iter_mut().find(|inc| {
+                    inc.input == input_ix
+                        && inc.path == *path
+                        && inc.ino == meta.ino()
+                        && inc.lifecycle.gone_since().is_some()
+                }) {
+                    if remounted(back, path) {
+                        back.lifecycle = back.lifecycle.returned();
+                        dirty.insert(input_ix);
+                        continue;
+                    }
+                }
+                match self.open(&mut inner, input_ix, path, first) {
+                    Ok(true) => {
+                        dirty.insert(input_ix);
+                    }
+                    Ok(false) => unopened = true,
+                    Err(err) => {
+                        problems.insert(path.clone(), InputProblem::unreadable(&err));
+                        unopened = true;
+                    }
                 }
             }
             for inc in inner.files.iter_mut() {
@@ -124,6 +153,7 @@ impl Registry {
                 inner.looked.insert(input_ix, looked);
             }
         }
+        self.events.inputs_looked_at(problems);
         self.follow_tombstones(&mut inner, &mut dirty);
         // Entries left to their path that it did not resume (content replaced: a copytruncate
         // while stopped) are looked for beside it before anything there counts as never seen.
@@ -145,10 +175,17 @@ impl Registry {
         }
     }
 
-    /// Opens a newly found file as an incarnation, resuming saved state when it matches.
-    fn open(&self, inner: &mut Inner, input_ix: usize, path: &Path, first: bool) -> bool {
+    /// Opens a newly found file as an incarnation, resuming saved state when it matches. `false`
+    /// when it has to wait (the open-file limit, no randomness); `Err` when it cannot be opened.
+    fn open(
+        &self,
+        inner: &mut Inner,
+        input_ix: usize,
+        path: &Path,
+        first: bool,
+    ) -> io::Result<bool> {
         if self.at_open_limit(inner, path) {
-            return false;
+            return Ok(false);
         }
         let input = &self.inputs[input_ix];
         // Before opening: a copy made of what is opened may not look older than the incarnation.
@@ -158,13 +195,7 @@ impl Registry {
             let fingerprint = Span::fingerprint(&file)?;
             Ok((file, meta, fingerprint))
         });
-        let (file, meta, fingerprint) = match opened {
-            Ok(opened) => opened,
-            Err(err) => {
-                events::file::cannot_open(path, &err);
-                return false;
-            }
-        };
+        let (file, meta, fingerprint) = opened?;
         // The device id may change when a network or loop file system is mounted again: the
         // same inode with the same content is the same file (failure case 17).
         let saved = inner
@@ -212,7 +243,7 @@ impl Registry {
                     Ok(id) => id,
                     Err(err) => {
                         warn!(%err, "no randomness for a file id");
-                        return false;
+                        return Ok(false);
                     }
                 };
                 events::file::new(path, id, at);
@@ -233,7 +264,7 @@ impl Registry {
             created,
             start,
         });
-        true
+        Ok(true)
     }
 }
 

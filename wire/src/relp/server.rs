@@ -65,15 +65,14 @@ impl ServerSession {
         if self.state == State::Closed {
             return Err(ServerError::AfterClose);
         }
-        if frame.txnr != Txnr::HINT {
-            if frame.txnr != self.expected {
-                return Err(ServerError::TxnrOutOfSequence {
-                    got: frame.txnr,
-                    expected: self.expected,
-                });
-            }
-            self.expected = self.expected.next();
+        // Transaction number 0 is the server's (a `serverclose` hint); a client has none.
+        if frame.txnr != self.expected {
+            return Err(ServerError::TxnrOutOfSequence {
+                got: frame.txnr,
+                expected: self.expected,
+            });
         }
+        self.expected = self.expected.next();
         let txnr = frame.txnr;
         match (self.state, frame.command) {
             (State::AwaitingOpen, Command::Open) => Ok(self.open(txnr, &frame.data)),
@@ -174,6 +173,9 @@ mod tests {
             server.handle(syslog(1)),
             Err(ServerError::NotOpen(Command::Syslog))
         );
+
+        let mut server = ServerSession::new("s");
+        assert!(server.handle(syslog(0)).is_err());
 
         let mut server = ServerSession::new("s");
         assert_eq!(

@@ -162,7 +162,12 @@ mod tests {
         let text = format!(
             "{BASE}NatsServers = nats://10.0.0.1:4222, nats://10.0.0.2:4222\nNatsTags = bro_conn bro_notice\nNatsName = agg1\nNatsPriorityTimeout = 10s\n"
         );
-        let cfg = cluster_cfg::parse(Path::new("/etc/cluster.cfg"), &text).unwrap();
+        let cfg = cluster_cfg::parse(
+            Path::new("/etc/cluster.cfg"),
+            &text,
+            crate::aggregator::files::Files::Ignore,
+        )
+        .unwrap();
         let nats = cfg.nats.unwrap();
         assert_eq!(nats.servers.len(), 2);
         assert_eq!(nats.tags, ["bro_conn", "bro_notice"]);
@@ -171,16 +176,25 @@ mod tests {
         assert_eq!(nats.replicas, 3);
         assert_eq!(nats.priority_timeout, Duration::from_secs(10));
         let relp = format!("{BASE}ListenRELP = 127.0.0.1:2514\n");
-        let plain = cluster_cfg::parse(Path::new("/etc/cluster.cfg"), &relp).unwrap();
+        let plain = cluster_cfg::parse(
+            Path::new("/etc/cluster.cfg"),
+            &relp,
+            crate::aggregator::files::Files::Ignore,
+        )
+        .unwrap();
         assert!(plain.nats.is_none());
     }
 
     #[test]
     fn errors_name_line_and_key() {
         let text = format!("{BASE}NatsServers = nats://h:4222\nNatsPriorityTimeout = 1s\n");
-        let err = cluster_cfg::parse(Path::new("/etc/cluster.cfg"), &text)
-            .unwrap_err()
-            .to_string();
+        let err = cluster_cfg::parse(
+            Path::new("/etc/cluster.cfg"),
+            &text,
+            crate::aggregator::files::Files::Ignore,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("NatsTags") && err.contains("required"),
             "{err}"

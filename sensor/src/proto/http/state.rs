@@ -258,11 +258,14 @@ impl HttpAnalyzer {
         }
         match name.as_str() {
             "CONTENT-LENGTH" => {
+                // Zeek reads the length as a signed 64-bit number and rejects a negative one.
                 head.content_length = std::str::from_utf8(&value)
                     .ok()
-                    .and_then(|v| v.trim().parse().ok());
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .and_then(|n| u64::try_from(n).ok());
                 if head.content_length.is_none() {
-                    out.weird(ts, "HTTP_bad_content_length", None);
+                    let text = String::from_utf8_lossy(value.trim_ascii()).into_owned();
+                    out.weird(ts, "HTTP_bad_content_length", Some(text));
                 }
             }
             "TRANSFER-ENCODING" => {
@@ -474,8 +477,8 @@ impl HttpAnalyzer {
                         self.message_done(dir, ts, &head, Some(body), out);
                         Phase::FirstLine
                     }
-                    Step::BadChunk => {
-                        out.weird(ts, "HTTP_bad_chunk_size", None);
+                    Step::BadChunk(text) => {
+                        out.weird(ts, "HTTP_bad_chunk_size", text);
                         self.message_done(dir, ts, &head, Some(body), out);
                         Phase::Resync
                     }

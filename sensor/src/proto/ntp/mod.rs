@@ -18,9 +18,10 @@ pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
     })
 }
 
-/// A datagram that parses as a standard NTP message.
-pub fn probe(_dir: Direction, first_bytes: &[u8]) -> bool {
-    matches!(parser::parse(first_bytes), Some(parser::Message::Std(_)))
+/// Never: Zeek attaches its NTP analyzer by port only (it has no content signature), so a
+/// datagram elsewhere that happens to parse as NTP is not NTP.
+pub fn probe(_dir: Direction, _first_bytes: &[u8]) -> bool {
+    false
 }
 
 pub struct NtpAnalyzer {

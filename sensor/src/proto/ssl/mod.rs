@@ -4,6 +4,7 @@ mod log;
 mod parser;
 pub mod starttls;
 mod state;
+pub mod x509;
 
 pub use log::SslInfo;
 pub use state::SslAnalyzer;

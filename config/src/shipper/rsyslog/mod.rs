@@ -18,15 +18,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use estuary_wire::{Facility, Format, Framing, Severity};
+use estuary_wire::{Facility, Severity};
+
+mod action;
+mod selector;
 
 use super::defaults;
-use super::{
-    ClientAuth, DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, TlsClient,
-    Transport, WatchMode,
-};
+use super::{DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, WatchMode};
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
+use action::StreamDriver;
+use selector::{facility_filter, parse_facility, parse_selector, parse_severity, Selector};
 
 pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErrors> {
     let mut parser = Parser::new(file);
@@ -78,35 +80,11 @@ struct PendingInput {
     trim_line_over: Option<usize>,
 }
 
-/// `$ActionSendStreamDriver*` settings in force for the following `@@` actions.
-/// Only `x509/name` authentication exists, so the auth mode needs no field.
-#[derive(Default)]
-struct StreamDriver {
-    tls: bool,
-    permitted_peer: Option<String>,
-}
-
 struct PendingAction {
     line: usize,
     key: String,
     selector: Selector,
     destination: DestinationConfig,
-}
-
-/// Which (facility, severity) pairs a selector accepts, as rsyslog evaluates `a,b.prio;c.none`.
-#[derive(Clone)]
-struct Selector {
-    accepts: [[bool; 8]; 24],
-}
-
-impl Selector {
-    fn accepts(&self, facility: Facility, severity: Severity) -> bool {
-        self.accepts[usize::from(facility.code())][usize::from(severity.code())]
-    }
-
-    fn is_everything(&self) -> bool {
-        self.accepts.iter().all(|row| row.iter().all(|&b| b))
-    }
 }
 
 #[derive(Default)]
@@ -128,9 +106,10 @@ struct Parser<'a> {
     /// Selector lines seen, including ones with errors (so "no destination" is not reported twice).
     selector_lines: usize,
     netstream_driver: Option<String>,
-    ca_file: Option<PathBuf>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
+    /// The TLS files, each with the line naming it.
+    ca_file: Option<(usize, PathBuf)>,
+    cert_file: Option<(usize, PathBuf)>,
+    key_file: Option<(usize, PathBuf)>,
     stream: StreamDriver,
 }
 
@@ -365,17 +344,17 @@ impl<'a> Parser<'a> {
             }
             "defaultnetstreamdrivercafile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.ca_file = Some(PathBuf::from(v));
+                    self.ca_file = Some((line, PathBuf::from(v)));
                 }
             }
             "defaultnetstreamdrivercertfile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.cert_file = Some(PathBuf::from(v));
+                    self.cert_file = Some((line, PathBuf::from(v)));
                 }
             }
             "defaultnetstreamdriverkeyfile" => {
                 if let Some(v) = self.single(line, directive, args) {
-                    self.key_file = Some(PathBuf::from(v));
+                    self.key_file = Some((line, PathBuf::from(v)));
                 }
             }
             "actionsendstreamdrivermode" => {
@@ -510,112 +489,6 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn action(&self, action: &str) -> Result<DestinationConfig, String> {
-        let (target, template) = match action.split_once(';') {
-            Some((target, template)) => (target, Some(template)),
-            None => (action, None),
-        };
-        let format = match template {
-            None | Some("RSYSLOG_TraditionalForwardFormat") => Format::Rfc3164,
-            Some("RSYSLOG_SyslogProtocol23Format") => Format::Rfc5424,
-            Some(other) => {
-                return Err(format!(
-                    "template {other:?} is not supported (RSYSLOG_TraditionalForwardFormat or RSYSLOG_SyslogProtocol23Format)"
-                ))
-            }
-        };
-        let (transport, host_port) = if let Some(rest) = target.strip_prefix(":omrelp:") {
-            if self.stream.tls {
-                return Err("$ActionSendStreamDriverMode 1 does not apply to omrelp; use transport = \"relp-tls\" in the TOML form".into());
-            }
-            (
-                Transport::Relp {
-                    window: defaults::RELP_WINDOW,
-                    tls: None,
-                },
-                rest,
-            )
-        } else if let Some(rest) = target.strip_prefix("@@") {
-            let (framing, rest) = omfwd_options(rest)?;
-            let tls = if self.stream.tls {
-                Some(self.tls_client()?)
-            } else {
-                None
-            };
-            (Transport::Tcp { framing, tls }, rest)
-        } else if let Some(rest) = target.strip_prefix('@') {
-            if self.stream.tls {
-                return Err("TLS needs TCP: use @@ with $ActionSendStreamDriverMode 1".into());
-            }
-            let (framing, rest) = omfwd_options(rest)?;
-            if framing != Framing::NewLine {
-                return Err("(o) octet counting applies to TCP (@@) only".into());
-            }
-            (Transport::Udp, rest)
-        } else {
-            return Err("unsupported action; estuary ship forwards with @host (UDP), @@host (TCP) or :omrelp:host:port".into());
-        };
-        let (host, port) = value::parse_host_port(host_port, Some(defaults::PORT))?;
-        let transport = match transport {
-            Transport::Tcp {
-                framing,
-                tls: Some(tls),
-            } => Transport::Tcp {
-                framing,
-                tls: Some(TlsClient {
-                    server_name: tls.server_name.or_else(|| Some(host.clone())),
-                    ..tls
-                }),
-            },
-            other => other,
-        };
-        Ok(DestinationConfig {
-            name: value::display_host_port(&host, port),
-            host,
-            port,
-            transport,
-            format,
-            tag_filter: None,
-            facility: None,
-            retry_interval: defaults::RETRY_INTERVAL,
-            retry_max: defaults::RETRY_MAX,
-        })
-    }
-
-    fn tls_client(&self) -> Result<TlsClient, String> {
-        if self.netstream_driver.is_none() {
-            return Err(
-                "$ActionSendStreamDriverMode 1 needs `$DefaultNetstreamDriver gtls` first".into(),
-            );
-        }
-        let ca_file = self
-            .ca_file
-            .clone()
-            .ok_or("TLS needs $DefaultNetstreamDriverCAFile to verify the server")?;
-        let client_auth = match (&self.cert_file, &self.key_file) {
-            (Some(cert_file), Some(key_file)) => Some(ClientAuth {
-                cert_file: cert_file.clone(),
-                key_file: key_file.clone(),
-            }),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(
-                    "$DefaultNetstreamDriverCertFile without $DefaultNetstreamDriverKeyFile".into(),
-                )
-            }
-            (None, Some(_)) => {
-                return Err(
-                    "$DefaultNetstreamDriverKeyFile without $DefaultNetstreamDriverCertFile".into(),
-                )
-            }
-        };
-        Ok(TlsClient {
-            ca_file,
-            client_auth,
-            server_name: self.stream.permitted_peer.clone(),
-        })
-    }
-
     fn finish(mut self) -> Result<ShipperConfig, ConfigErrors> {
         if self.block.is_complete() {
             self.finish_block();
@@ -720,6 +593,7 @@ impl<'a> Parser<'a> {
         }
 
         let hostname = self.hostname.take().unwrap_or_else(value::local_hostname);
+        let tls_files = self.tls_files(&destinations);
         self.errors.into_result(ShipperConfig {
             source: self.file.to_path_buf(),
             work_dir,
@@ -727,140 +601,18 @@ impl<'a> Parser<'a> {
             inputs,
             destinations,
             stats_interval: defaults::STATS_INTERVAL,
+            tls_files,
+            metrics_address: None,
         })
-    }
-}
-
-/// omfwd's `(o)` option (octet-counted framing) in front of the host; `(z...)` compression is refused.
-fn omfwd_options(rest: &str) -> Result<(Framing, &str), String> {
-    let Some(inner) = rest.strip_prefix('(') else {
-        return Ok((Framing::NewLine, rest));
-    };
-    let (options, host) = inner
-        .split_once(')')
-        .ok_or("missing ')' after omfwd options")?;
-    let mut framing = Framing::NewLine;
-    for option in options.split(',').map(str::trim) {
-        match option {
-            "o" => framing = Framing::OctetCounting,
-            other => return Err(format!("omfwd option ({other}) is not supported; only (o)")),
-        }
-    }
-    Ok((framing, host))
-}
-
-fn parse_facility(text: &str) -> Result<Facility, String> {
-    if let Ok(code) = text.parse::<u8>() {
-        return Facility::from_code(code)
-            .ok_or_else(|| format!("facility number {code} is out of range (0-23)"));
-    }
-    text.parse::<Facility>().map_err(|e| e.to_string())
-}
-
-fn parse_severity(text: &str) -> Result<Severity, String> {
-    if let Ok(code) = text.parse::<u8>() {
-        return Severity::from_code(code)
-            .ok_or_else(|| format!("severity number {code} is out of range (0-7)"));
-    }
-    text.parse::<Severity>().map_err(|e| e.to_string())
-}
-
-/// `local7.*`, `*.*`, `local6,local7.info`, `*.info;mail.none`, `local7.=notice`, `local7.!debug`.
-fn parse_selector(text: &str) -> Result<Selector, String> {
-    let mut accepts = [[false; 8]; 24];
-    for part in text.split(';') {
-        let (facilities, priority) = part
-            .rsplit_once('.')
-            .ok_or_else(|| format!("selector {part:?} has no '.priority'"))?;
-        let facility_codes: Vec<usize> = if facilities == "*" {
-            (0..24).collect()
-        } else {
-            facilities
-                .split(',')
-                .map(|f| parse_facility(f).map(|f| usize::from(f.code())))
-                .collect::<Result<_, _>>()?
-        };
-        let (negate, priority) = match priority.strip_prefix('!') {
-            Some(rest) => (true, rest),
-            None => (false, priority),
-        };
-        let (exact, priority) = match priority.strip_prefix('=') {
-            Some(rest) => (true, rest),
-            None => (false, priority),
-        };
-        let severities: Vec<usize> = match priority {
-            "*" if !exact => (0..8).collect(),
-            "none" if !exact && !negate => {
-                for &f in &facility_codes {
-                    accepts[f] = [false; 8];
-                }
-                continue;
-            }
-            name => {
-                let level = usize::from(parse_severity(name)?.code());
-                if exact {
-                    vec![level]
-                } else {
-                    (0..=level).collect()
-                }
-            }
-        };
-        for &f in &facility_codes {
-            for &s in &severities {
-                accepts[f][s] = !negate;
-            }
-        }
-    }
-    Ok(Selector { accepts })
-}
-
-/// The shipper filters destinations by input facility only, so the selector must accept whole inputs:
-/// all of one facility (`Some`), or every input (`None`).
-fn facility_filter(
-    selector: &Selector,
-    inputs: &[InputConfig],
-) -> Result<Option<Facility>, String> {
-    if selector.is_everything() {
-        return Ok(None);
-    }
-    let (accepted, rejected): (Vec<&InputConfig>, Vec<&InputConfig>) = inputs
-        .iter()
-        .partition(|i| selector.accepts(i.facility, i.severity));
-    let Some(first) = accepted.first() else {
-        let used: Vec<String> = inputs
-            .iter()
-            .map(|i| format!("{}.{}", i.facility, i.severity))
-            .collect();
-        return Err(format!(
-            "selector matches none of the monitored files (they use {})",
-            used.join(", ")
-        ));
-    };
-    if let Some(split) = rejected
-        .iter()
-        .find(|r| accepted.iter().any(|a| a.facility == r.facility))
-    {
-        return Err(format!(
-            "selector would drop the lines of {} ({}.{}) but not other {} files; estuary forwards whole facilities",
-            split.path.display(),
-            split.facility,
-            split.severity,
-            split.facility
-        ));
-    }
-    if accepted.iter().all(|a| a.facility == first.facility) {
-        Ok(Some(first.facility))
-    } else if rejected.is_empty() {
-        Ok(None)
-    } else {
-        Err("selector matches files of several facilities but not all; write one selector line per facility".into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shipper::Transport;
     use crate::test_util::{expect_errors, lines_and_keys, Found};
+    use estuary_wire::{Format, Framing};
 
     fn parse_str(text: &str) -> Result<ShipperConfig, ConfigErrors> {
         parse(Path::new("/etc/estuary/60-bro.conf"), text)

@@ -1,9 +1,9 @@
-//! notice.log: the record analyzers emit (through [`crate::proto::Emit::record`]) and the core
-//! writes after applying the notice policy (extra actions) and suppression.
+//! notice.log: the notice row the detections build, and the notice policy (extra actions)
+//! and suppression the record sink applies before writing it.
 //!
-//! An analyzer builds a [`Notice`] with [`Notice::new`], sets what it knows (connection,
-//! `src`, `sub`, `n`, an `identifier` for suppression) and emits it; the core adds the
-//! configured actions and drops repeats of the same (note, identifier) within `suppress_for`.
+//! A detection builds a [`Notice`] with [`Notice::new`], sets what it knows (connection,
+//! `src`, `sub`, `n`, an `identifier` for suppression) and hands it to the sink; the sink adds
+//! the configured actions and drops repeats of the same (note, identifier) within `suppress_for`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,36 +12,7 @@ use crate::flow::{ConnId, Timestamp, Transport};
 use crate::zeeklog::record_id::log_fields;
 use crate::zeeklog::{Field, Record, Value};
 
-/// Notice types, printed as Zeek's enum names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Note {
-    SshPasswordGuessing,
-    ScanAddressScan,
-    ScanPortScan,
-    ScanRandomScan,
-}
-
-impl Note {
-    pub fn zeek_name(self) -> &'static str {
-        match self {
-            Note::SshPasswordGuessing => "SSH::Password_Guessing",
-            Note::ScanAddressScan => "Scan::Address_Scan",
-            Note::ScanPortScan => "Scan::Port_Scan",
-            Note::ScanRandomScan => "Scan::Random_Scan",
-        }
-    }
-
-    pub fn from_zeek_name(name: &str) -> Option<Note> {
-        [
-            Note::SshPasswordGuessing,
-            Note::ScanAddressScan,
-            Note::ScanPortScan,
-            Note::ScanRandomScan,
-        ]
-        .into_iter()
-        .find(|n| n.zeek_name() == name)
-    }
-}
+pub use estuary_config::sensor::Note;
 
 /// Notice actions; `Log` is always present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
