@@ -17,7 +17,6 @@ const CLUSTER: &str = "estuary";
 
 pub struct Node {
     pub client: SocketAddr,
-    route: SocketAddr,
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -30,10 +29,6 @@ impl Node {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
-    }
-
-    pub fn log(&self) -> PathBuf {
-        self.log.clone()
     }
 }
 
@@ -80,7 +75,6 @@ impl Cluster {
             std::fs::write(&config, text).expect("write node config");
             nodes.push(Node {
                 client: *client,
-                route: *route,
                 log: dir.path().join(format!("n{i}.log")),
                 config,
                 child: None,
@@ -165,11 +159,6 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    }
-
-    /// The route port of node `i` (it is also a free port while the node is down).
-    pub fn route(&self, i: usize) -> SocketAddr {
-        self.nodes[i].route
     }
 }
 
