@@ -156,6 +156,9 @@ impl SensorArgs {
     }
 }
 
+/// How long a stop request may take before the sensor ends without closing its logs.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Sets `stop` on SIGINT or SIGTERM so the capture loop ends and logs are closed cleanly.
 fn spawn_signal_watcher(stop: Arc<AtomicBool>) {
     let spawned = std::thread::Builder::new()
@@ -185,6 +188,12 @@ fn spawn_signal_watcher(stop: Arc<AtomicBool>) {
                 }
             });
             stop.store(true, Ordering::Relaxed);
+            // The capture loop ends at once and closing the logs takes moments; a sensor still
+            // here is blocked before its capture opened (a FIFO with no writer), with nothing
+            // written: it must not outlive a stop request.
+            std::thread::sleep(STOP_GRACE);
+            tracing::error!(grace = ?STOP_GRACE, "still not stopped after SIGTERM: exiting");
+            std::process::exit(1);
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no signal handler; stop with SIGKILL only");
