@@ -1,11 +1,16 @@
 //! Subcommands. Each one is a thin call into the crate that owns the job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
+use estuary_site::{Daemon, PidFile, PidFileError};
+
+use crate::site::{self, SiteCommand};
+use nix::sys::signal::{SigHandler, Signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +22,10 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Write this pid file while running (how `estuary start` follows a sensor); removed at a
+    /// clean exit.
+    #[arg(long, global = true, hide = true, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -25,60 +34,179 @@ pub struct Cli {
 pub enum Command {
     /// Tail log files and forward each line as syslog (rsyslog imfile replacement).
     Ship {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Print the latest statistics of a shipper or aggregator (by its config), or a sensor's netstats.
     Status {
+        /// The shipper's or aggregator's configuration file, or a site's node.cfg.
         #[arg(long, short, required_unless_present = "netstats")]
         config: Option<PathBuf>,
+        /// With a node.cfg: only these nodes.
+        #[arg(value_name = "NODE", requires = "config")]
+        nodes: Vec<String>,
         /// A sensor's capture statistics file (`<logdir>/netstats.json`).
         #[arg(long, conflicts_with = "config")]
         netstats: Option<PathBuf>,
     },
     /// Receive syslog, write one merged log per tag, rotate, archive, expire, mail.
     Aggregate {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// The aggregator's periodic duties once (as zeekctl cron): expire, check disk, mail, stats.
+    /// Periodic duties once, as zeekctl cron: with a node.cfg, restart crashed daemons and mail
+    /// crash reports too; with the aggregator's config, expire, check disk, mail, stats.
     Cron {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Validate a configuration file; prints every error with file, line and key.
     Check {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Print every option of a configuration file with its effective value.
     Config {
+        /// Configuration file: rsyslog `.conf` or TOML (shipper), zeekctl `.cfg` or TOML
+        /// (aggregator), TOML with `[site]`/`[notice]`/`[log]` (sensor).
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Sensor, shipper and aggregator on this host, from the embedded default configuration.
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
-    Sensor(estuary_sensor::cli::SensorArgs),
+    Sensor(SensorCommand),
+    /// Search the log archive: rows of one log by field filters and time.
+    Query(estuary_query::cli::QueryArgs),
+    /// Create a site CA and node certificates for mutual TLS.
+    Tls(crate::tls::TlsArgs),
+    /// Forward an aggregator's committed logs onward (ForwardTo) to ELSA or a SIEM.
+    Forward {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Start the daemons of the nodes on this host that are not running (node.cfg).
+    Start(crate::site::SiteArgs),
+    /// Stop the daemons of the nodes on this host, letting each save or commit what it took.
+    Stop(crate::site::SiteArgs),
+    /// Stop, then start.
+    Restart(crate::site::SiteArgs),
+    /// Free space of every path the site uses on this host (node.cfg).
+    Df(crate::site::SiteArgs),
+    /// Packets received and dropped by the sensors on this host (node.cfg).
+    Netstats(crate::site::SiteArgs),
+    /// What a crash report of these nodes would hold: state, end of each daemon's log, host.
+    Diag(crate::site::SiteArgs),
+    /// Every node of a node.cfg with its role, host and what it runs.
+    Nodes(crate::site::SiteArgs),
+    /// The NATS JetStream cluster between shippers and several aggregators.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create or check the stream, the marks bucket and one consumer per tag of an aggregator
+    /// configuration's `Nats*` options (idempotent); refuses servers older than 2.11.
+    Init {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Sensor(args) => Ok(args.run()?),
+            Command::Sensor(SensorCommand {
+                args,
+                metrics_address,
+            }) => {
+                let _pid = self.pid_file.as_deref().map(PidFile::create).transpose()?;
+                if let Some(addr) = metrics_address {
+                    let netstats = args
+                        .stats_file
+                        .clone()
+                        .unwrap_or_else(|| args.logdir.join("netstats.json"));
+                    estuary_metrics::serve(addr, move || {
+                        estuary_metrics::sources::sensor(&netstats)
+                    })
+                    .with_context(|| format!("serve metrics on {addr}"))?;
+                }
+                Ok(args.run()?)
+            }
+            Command::Start(a) => site::run(SiteCommand::Start, &a.config, &a.nodes),
+            Command::Stop(a) => site::run(SiteCommand::Stop, &a.config, &a.nodes),
+            Command::Restart(a) => site::run(SiteCommand::Restart, &a.config, &a.nodes),
+            Command::Df(a) => site::run(SiteCommand::Df, &a.config, &a.nodes),
+            Command::Netstats(a) => site::run(SiteCommand::Netstats, &a.config, &a.nodes),
+            Command::Diag(a) => site::run(SiteCommand::Diag, &a.config, &a.nodes),
+            Command::Nodes(a) => site::run(SiteCommand::Nodes, &a.config, &a.nodes),
+            Command::Query(args) => Ok(args.run()?),
+            Command::Cluster(ClusterCommand::Init { config }) => {
+                let config = estuary_config::aggregator::load(&config)?;
+                let nats = config.nats.as_ref().with_context(|| {
+                    format!("{}: NatsServers is not set", config.source.display())
+                })?;
+                print_out(
+                    &estuary_nats::site::init(nats)?.to_string(),
+                    ExitCode::SUCCESS,
+                )
+            }
             Command::Standalone(args) => args.run(),
+            Command::Tls(args) => args.run(),
+            Command::Forward { config } => {
+                let config = estuary_config::aggregator::load(&config)?;
+                estuary_forward::run(&config)?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Ship { config } => {
                 let config = estuary_config::shipper::load(&config)?;
+                let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
+                if let Some(addr) = config.metrics_address {
+                    let c = config.clone();
+                    estuary_metrics::serve(addr, move || estuary_metrics::sources::shipper(&c))
+                        .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 estuary_shipper::run(config)?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Status { config, netstats } => {
-                print_out(&status(config, netstats)?, ExitCode::SUCCESS)
+            Command::Status {
+                config: Some(config),
+                nodes,
+                ..
+            } if site::is_node_cfg(&config) => site::run(SiteCommand::Status, &config, &nodes),
+            Command::Status {
+                config, netstats, ..
+            } => {
+                let (text, running) = status(config, netstats)?;
+                let code = if running {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+                print_out(&text, code)
             }
             Command::Aggregate { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
+                let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
+                if let Some(addr) = config.metrics_address {
+                    let c = config.clone();
+                    estuary_metrics::serve(addr, move || estuary_metrics::sources::aggregator(&c))
+                        .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 estuary_aggregator::run(config)?;
                 Ok(ExitCode::SUCCESS)
+            }
+            Command::Cron { config } if site::is_node_cfg(&config) => {
+                site::run(SiteCommand::Cron, &config, &[])
             }
             Command::Cron { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
@@ -101,28 +229,74 @@ impl Cli {
     }
 }
 
-/// The latest statistics: a sensor's netstats file as it is, or what the shipper or aggregator of
-/// `config` last wrote.
-fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<String> {
+/// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
+/// SIGHUP, which logrotate's `postrotate` sends, is ignored instead of ending the daemon.
+fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
+    // A daemon runs even when its pid file cannot be written (the spool's disk may be full):
+    // losing `estuary status` for a while is better than not shipping. Only a live twin stops it.
+    let pid = match PidFile::create(&daemon.pid_path(spool)) {
+        Ok(pid) => Some(pid),
+        Err(e @ PidFileError::Running { .. }) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{:#}", anyhow::Error::from(e));
+            None
+        }
+    };
+    // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
+    unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
+        .context("ignore SIGHUP")?;
+    Ok(pid)
+}
+
+/// The latest statistics and whether the daemon runs: a sensor's netstats file, or what the
+/// running shipper or aggregator of `config` last wrote. A daemon that is not running is
+/// reported as crashed or stopped, never by its last snapshot.
+fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<(String, bool)> {
     if let Some(netstats) = netstats {
-        return std::fs::read_to_string(&netstats)
-            .with_context(|| format!("read {}", netstats.display()));
+        let stats = estuary_site::netstats::Netstats::load(&netstats)?;
+        let name = netstats.display().to_string();
+        return Ok((stats.report(&name, SystemTime::now()), true));
     }
     let config = config.context("--config or --netstats is required")?;
     Ok(match estuary_config::load_any(&config)? {
-        AnyConfig::Shipper(c) => estuary_shipper::status(&c)?,
-        AnyConfig::Aggregator(c) => estuary_aggregator::status(&c)
-            .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
+        AnyConfig::Shipper(c) => match not_running(Daemon::Ship, &c.work_dir)? {
+            Some(text) => (text, false),
+            None => (estuary_shipper::status(&c)?, true),
+        },
+        AnyConfig::Aggregator(c) => match not_running(Daemon::Aggregate, &c.spool_dir)? {
+            Some(text) => (text, false),
+            None => {
+                let mut text = estuary_aggregator::status(&c)
+                    .with_context(|| format!("read the status in {}", c.spool_dir.display()))?;
+                if !c.forward.is_empty() {
+                    text.push_str(&estuary_forward::status(&c).unwrap_or_else(|e| {
+                        format!(
+                            "{e}
+"
+                        )
+                    }));
+                }
+                (text, true)
+            }
+        },
         AnyConfig::Sensor(_) => {
             anyhow::bail!(
                 "a sensor's statistics are in <logdir>/netstats.json: use --netstats FILE"
             )
         }
+        AnyConfig::Site(_) => anyhow::bail!("{} is a node.cfg", config.display()),
     })
 }
 
+/// `shipper: crashed (pid 12 is gone)` when the daemon is not running, `None` when it is.
+fn not_running(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<String>> {
+    let state = estuary_site::pidfile::state(&daemon.pid_path(spool))?;
+    Ok((!state.is_running())
+        .then(|| format!("{}: {}\n", daemon.name(), state.describe(SystemTime::now()))))
+}
+
 /// Writes a report to stdout; a closed pipe (`estuary config | head`) is not an error.
-fn print_out(text: &str, code: ExitCode) -> anyhow::Result<ExitCode> {
+pub fn print_out(text: &str, code: ExitCode) -> anyhow::Result<ExitCode> {
     match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(code),
@@ -141,4 +315,14 @@ pub fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// `estuary sensor`: the sensor's own options, and where its metrics are served.
+#[derive(Debug, clap::Args)]
+pub struct SensorCommand {
+    #[command(flatten)]
+    pub args: estuary_sensor::command::SensorArgs,
+    /// Serve /metrics and /status on this address:port (off unless given).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 }

@@ -1,7 +1,9 @@
 //! The `estuary` binary: parse the command line, hand off to a crate, map the result to an exit code.
 
 mod cli;
+mod site;
 mod standalone;
+mod tls;
 
 use std::process::ExitCode;
 

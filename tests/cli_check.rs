@@ -163,3 +163,25 @@ fn config_on_a_bad_file_fails_with_the_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn config_prints_a_sensor_files_effective_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sensor.toml");
+    fs::write(
+        &path,
+        "[notice]\nalarm = [\"Scan::Port_Scan\"]\n[log]\nrotate_size = \"1m\"\n",
+    )
+    .unwrap();
+    let (text, _) = estuary(&["config"], &path, 0);
+    assert_has_lines(
+        &text,
+        &[
+            "notice.alarm = Scan::Port_Scan",
+            "log.format = tsv",
+            "log.rotate_interval = off",
+            "log.rotate_size = 1048576",
+        ],
+    );
+    assert!(!text.contains("default"), "{text}");
+}

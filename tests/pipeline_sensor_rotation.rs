@@ -26,17 +26,30 @@ fn rows_of(dir: &std::path::Path, stem: &str) -> Vec<String> {
 #[test]
 fn shipper_follows_zeek_style_rotation_of_the_sensor_logs_without_loss() {
     let tmp = tempfile::tempdir().unwrap();
-    // Shipper and aggregator only; the sensor runs below, rotating every ~1 KB.
+    // The standalone sensor reads a capture that never ends (an empty pipe), so only its
+    // shipper and aggregator do anything; the sensor below writes, rotating every ~1 KB.
+    let fifo = tmp.path().join("idle.pcap");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let Standalone {
         daemon: _pipeline,
         dir,
         port,
-    } = Standalone::start(tmp.path(), &[]);
+    } = Standalone::start(tmp.path(), &["-r", fifo.to_str().unwrap()]);
     wait_for(Duration::from_secs(20), "the aggregator to listen", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
-
+    // A conn.log makes the supervisor ship it: the shipper follows it before the sensor starts.
     let sensor_dir = dir.join("sensor");
+    std::fs::write(sensor_dir.join("conn.log"), "").unwrap();
+    let shipper_pid = dir.join("spool/shipper/estuary-ship.pid");
+    wait_for(Duration::from_secs(20), "the shipper to start", || {
+        shipper_pid.exists().then_some(())
+    });
+
     let pcap = common::fixtures().join("pcaps/mixed-lan-ftp-http.pcap");
     run_sensor(
         &estuary_bin(),

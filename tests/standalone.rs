@@ -1,55 +1,190 @@
 //! `estuary standalone`: sensor, shipper and aggregator from the embedded default configuration,
-//! on a real capture, end to end.
+//! on a real capture, end to end, with a real SMTP server.
 
 mod common;
 mod sensor_support;
 
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use common::{wait_for, Standalone};
+use common::{free_tcp_port, inbox_mails, smtp_server, wait_for, Standalone};
 use sensor_support::sorted_rows;
 
+/// Sorted rows per log name of every archive under `<logs>/YYYY-MM-DD/`.
+fn archived_rows(logs: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for day in std::fs::read_dir(logs).unwrap().flatten() {
+        if day.file_name() == "current" {
+            continue;
+        }
+        for file in std::fs::read_dir(day.path()).unwrap().flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let log = name.split('.').next().unwrap().to_owned();
+            let mut text = String::new();
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(file.path()).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            out.entry(log).or_default().extend(sorted_rows(&text));
+        }
+    }
+    for rows in out.values_mut() {
+        rows.sort();
+    }
+    out
+}
+
+/// Sorted rows per log name the sensor wrote.
+fn sensor_rows(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let log = name.strip_suffix(".log")?.to_owned();
+            Some((
+                log,
+                sorted_rows(&std::fs::read_to_string(e.path()).unwrap()),
+            ))
+        })
+        .collect()
+}
+
 #[test]
-fn standalone_delivers_every_sensor_row_to_the_aggregator() {
+fn default_run_archives_every_row_once_and_mails_the_scan_alarm() {
     let tmp = tempfile::tempdir().unwrap();
-    let pcap = common::fixtures().join("pcaps/http-aptget.pcap");
+    let smtp_port = free_tcp_port();
+    let (_smtpd, inbox) = smtp_server(tmp.path(), smtp_port);
+    let relay = format!("127.0.0.1:{smtp_port}");
     let Standalone {
         mut daemon, dir, ..
-    } = Standalone::start(tmp.path(), &["-r", pcap.to_str().unwrap()]);
+    } = Standalone::start(
+        tmp.path(),
+        &["--mail-to", "soc@example.org", "--smtp-server", &relay],
+    );
+    let status = daemon.wait_exit(Duration::from_secs(120));
+    let output = daemon.output();
+    assert!(status.success(), "exit status {status}:\n{output}");
 
-    for log in ["conn.log", "http.log"] {
-        let written = wait_for(Duration::from_secs(30), &format!("sensor {log}"), || {
-            let text = std::fs::read_to_string(dir.join("sensor").join(log)).ok()?;
-            text.contains("#close").then_some(text)
-        });
-        let expected = sorted_rows(&written);
+    // Every row of every log the sensor wrote, whatever its name, is archived exactly once.
+    let written = sensor_rows(&dir.join("sensor"));
+    for log in ["conn", "dns", "http", "ftp", "ntp", "notice"] {
         assert!(
-            !expected.is_empty(),
-            "the sensor wrote no {log} rows:\n{}",
-            daemon.output()
-        );
-        wait_for(
-            Duration::from_secs(30),
-            &format!("aggregated {log}"),
-            || {
-                let text = std::fs::read_to_string(dir.join("logs/current").join(log)).ok()?;
-                (sorted_rows(&text) == expected).then_some(())
-            },
+            written.get(log).is_some_and(|r| !r.is_empty()),
+            "no {log} rows:\n{output}"
         );
     }
+    let archived = archived_rows(&dir.join("logs"));
+    assert_eq!(archived, written, "{output}");
+    let leftover: Vec<_> = std::fs::read_dir(dir.join("logs/current"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .collect();
+    assert!(leftover.is_empty(), "the final rotation left {leftover:?}");
 
-    let status = daemon
-        .terminate(Duration::from_secs(15))
-        .expect("standalone exits on SIGTERM");
-    assert!(status.success(), "exit status {status}");
-    assert!(dir.join("etc/ship.toml").exists() && dir.join("etc/aggregate.cfg").exists());
+    // The summary's counts are the ones counted here.
+    for (log, rows) in &written {
+        let n = rows.len();
+        let line = regex::Regex::new(&format!(r"(?m)^{log} +{n} +{n}$")).unwrap();
+        assert!(
+            line.is_match(&output),
+            "no `{log} {n} {n}` in the summary:\n{output}"
+        );
+    }
+    assert!(output.contains("notices: 1 (alarms: 1)"), "{output}");
+    assert!(
+        output.contains(&format!(
+            "mail: sent through {relay} to soc@example.org; 0 still queued"
+        )),
+        "{output}"
+    );
+
+    // The scan notice travelled packet → sensor → shipper → aggregator → alarm digest.
+    let mails = wait_for(Duration::from_secs(10), "the alarm digest", || {
+        let mails = inbox_mails(&inbox);
+        (!mails.is_empty()).then_some(mails)
+    });
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert!(
+        mails[0].starts_with("X-Rcpt: soc@example.org\n"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains("Subject: [Bro] Alarm summary from "),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains("Scan::Port_Scan 192.168.0.10")
+            && mails[0]
+                .contains("192.168.0.10 scanned at least 250 unique ports of host 192.168.0.1"),
+        "{}",
+        mails[0]
+    );
+}
+
+#[test]
+fn without_a_relay_mail_is_written_under_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Standalone {
+        mut daemon, dir, ..
+    } = Standalone::start(tmp.path(), &[]);
+    let status = daemon.wait_exit(Duration::from_secs(120));
+    let output = daemon.output();
+    assert!(status.success(), "exit status {status}:\n{output}");
+    let outbox = dir.join("spool/outbox");
+    let mails: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].extension().is_some_and(|e| e == "eml"));
+    let mail = std::fs::read_to_string(&mails[0]).unwrap();
+    assert!(mail.contains("Scan::Port_Scan"), "{mail}");
+    assert!(
+        output.contains(&format!(
+            "mail: 1 written as .eml files:\n  {}\n",
+            mails[0].display()
+        )),
+        "{output}"
+    );
+}
+
+#[test]
+fn a_missing_capture_ends_the_run_with_its_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut daemon = Standalone::start(tmp.path(), &["-r", "/nonexistent.pcap"]).daemon;
+    let status = daemon.wait_exit(Duration::from_secs(60));
+    let output = daemon.output();
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("/nonexistent.pcap"), "{output}");
+    assert!(output.contains("estuary: the sensor failed"), "{output}");
+    assert_eq!(
+        output
+            .matches(r#"["sensor", "--read", "/nonexistent.pcap""#)
+            .count(),
+        1,
+        "restarted:\n{output}"
+    );
 }
 
 /// The supervisor killed with SIGKILL cannot stop its children itself: they must not live on.
 #[test]
 fn standalone_children_end_when_the_supervisor_is_killed() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut daemon = Standalone::start(tmp.path(), &[]).daemon;
+    // A capture that never ends: the sensor waits on an empty pipe.
+    let fifo = tmp.path().join("capture.pcap");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut daemon = Standalone::start(tmp.path(), &["-r", fifo.to_str().unwrap()]).daemon;
     let pid = daemon.pid();
     let children = wait_for(Duration::from_secs(30), "the supervisor's children", || {
         let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;

@@ -7,9 +7,11 @@
 use std::path::Path;
 
 pub mod aggregator;
+pub mod cidr;
 mod error;
 #[cfg(test)]
 mod fuzz;
+pub mod node_cfg;
 pub mod sensor;
 pub mod shipper;
 pub mod standalone;
@@ -48,6 +50,8 @@ pub enum AnyConfig {
     Shipper(shipper::ShipperConfig),
     Aggregator(Box<aggregator::AggregatorConfig>),
     Sensor(sensor::SensorConfig),
+    /// A node.cfg and the cluster options beside it.
+    Site(Box<node_cfg::SiteConfig>),
 }
 
 impl AnyConfig {
@@ -57,6 +61,7 @@ impl AnyConfig {
             AnyConfig::Shipper(c) => c.describe(),
             AnyConfig::Aggregator(c) => c.describe(),
             AnyConfig::Sensor(c) => describe_sensor(c),
+            AnyConfig::Site(c) => c.describe(),
         }
     }
 }
@@ -67,16 +72,13 @@ fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
             .notice_actions
             .iter()
             .filter(|(_, a)| *a == action)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.zeek_name())
             .collect();
         names.join(", ")
     };
-    let nets: Vec<String> = c
-        .local_nets
-        .iter()
-        .map(|(addr, len)| format!("{addr}/{len}"))
-        .collect();
-    let default = || "(sensor default)".to_owned();
+    let nets: Vec<String> = c.local_nets.iter().map(ToString::to_string).collect();
+    // Unset in the file, the sensor writes TSV and does not rotate.
+    let off = || "off".to_owned();
     [
         ("site.local_nets", nets.join(", ")),
         (
@@ -88,19 +90,18 @@ fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
         ("notice.email_dest", c.email_dest.join(", ")),
         (
             "log.format",
-            c.log_format.map_or_else(default, |f| match f {
+            match c.log_format.unwrap_or(sensor::LogFormat::Tsv) {
                 sensor::LogFormat::Tsv => "tsv".to_owned(),
                 sensor::LogFormat::Json => "json".to_owned(),
-            }),
+            },
         ),
         (
             "log.rotate_interval",
-            c.rotate_interval
-                .map_or_else(default, value::format_duration),
+            c.rotate_interval.map_or_else(off, value::format_duration),
         ),
         (
             "log.rotate_size",
-            c.rotate_size.map_or_else(default, |n| n.to_string()),
+            c.rotate_size.map_or_else(off, |n| n.to_string()),
         ),
     ]
     .into_iter()
@@ -108,13 +109,20 @@ fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
     .collect()
 }
 
-/// Loads a file of any kind: `*.conf` is a shipper, `*.cfg` an aggregator; a `*.toml` file is a
+/// Loads a file of any kind: `*.conf` is a shipper, `*.cfg` a node.cfg when it starts with a
+/// `[node]` header, else an aggregator; a `*.toml` file is a
 /// shipper when it has `[[input]]` or `[[destination]]` tables, a sensor when it has `[site]`,
 /// `[notice]` or `[log]`, else an aggregator.
 pub fn load_any(path: &Path) -> Result<AnyConfig, ConfigErrors> {
     match Kind::of(path) {
         Some(Kind::Conf) => shipper::load(path).map(AnyConfig::Shipper),
-        Some(Kind::Cfg) => aggregator::load(path).map(|c| AnyConfig::Aggregator(Box::new(c))),
+        Some(Kind::Cfg) => {
+            if node_cfg::looks_like_node_cfg(&read_text(path)?) {
+                node_cfg::load(path).map(|c| AnyConfig::Site(Box::new(c)))
+            } else {
+                aggregator::load(path).map(|c| AnyConfig::Aggregator(Box::new(c)))
+            }
+        }
         Some(Kind::Toml) => {
             let text = read_text(path)?;
             // A file that does not parse is reported by the aggregator loader, with its line.
@@ -139,7 +147,7 @@ pub fn load_any(path: &Path) -> Result<AnyConfig, ConfigErrors> {
 }
 
 /// The file as text, without a UTF-8 byte order mark (editors on some systems add one).
-fn read_text(path: &Path) -> Result<String, ConfigErrors> {
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigErrors> {
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::new(path, None, None, format!("cannot read: {e}")))?;
     let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {

@@ -27,19 +27,30 @@ impl<'a> TomlFile<'a> {
         }
     }
 
-    /// Deserializes the raw form; a syntax or shape error (unknown key, wrong type) ends parsing.
-    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ConfigErrors> {
-        toml::from_str(self.text).map_err(|e| {
-            let line = e.span().map(|s| line_of(self.text, s.start));
-            let key = line.and_then(|l| key_on_line(self.text, l));
-            ConfigError::new(
+    /// Deserializes the raw form. An unknown key is recorded and its line blanked, and the rest
+    /// is read on, so it is reported together with every other error; any other syntax or
+    /// shape error (wrong type, bad TOML) ends parsing.
+    pub fn deserialize<T: DeserializeOwned>(&mut self) -> Result<T, ConfigErrors> {
+        let mut text = self.text.to_owned();
+        loop {
+            let err = match toml::from_str(&text) {
+                Ok(raw) => return Ok(raw),
+                Err(err) => err,
+            };
+            let line = err.span().map(|s| line_of(&text, s.start));
+            let key = line.and_then(|l| key_on_line(&text, l));
+            self.errors.push(ConfigError::new(
                 self.file,
                 line,
                 key.as_deref(),
-                e.message().trim().to_owned(),
-            )
-            .into()
-        })
+                err.message().trim().to_owned(),
+            ));
+            match (err.message().starts_with("unknown field"), err.span()) {
+                // Same length, so every later span still points at the same line.
+                (true, Some(span)) => blank_line(&mut text, span.start),
+                _ => return Err(std::mem::take(&mut self.errors)),
+            }
+        }
     }
 
     pub fn line(&self, span: &Range<usize>) -> usize {
@@ -78,6 +89,14 @@ impl<'a> TomlFile<'a> {
     pub fn into_result<T>(self, value: T) -> Result<T, ConfigErrors> {
         self.errors.into_result(value)
     }
+}
+
+/// Replaces the line holding byte `at` with spaces.
+fn blank_line(text: &mut String, at: usize) {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let blank = " ".repeat(end - start);
+    text.replace_range(start..end, &blank);
 }
 
 /// Integer seconds or a duration string.
@@ -155,5 +174,40 @@ mod tests {
         assert_eq!(key_on_line(text, 2).as_deref(), Some("input"));
         assert_eq!(key_on_line(text, 3).as_deref(), Some("tag"));
         assert_eq!(key_on_line(text, 9), None);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        name: Spanned<String>,
+        count: Option<Spanned<toml::Value>>,
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_every_other_error() {
+        let text = "colour = \"réd\"\nname = \"x\"\nshade = 2\ncount = -3\n";
+        let mut f = TomlFile::new(Path::new("/c.toml"), text);
+        let raw: Raw = f.deserialize().expect("read on past unknown keys");
+        assert_eq!(raw.name.get_ref(), "x");
+        let count = raw.count.unwrap();
+        f.check(Some(&count), "count", size);
+        let found: Vec<(Option<usize>, Option<&str>)> = f
+            .errors
+            .0
+            .iter()
+            .map(|e| (e.line, e.key.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(1), Some("colour")),
+                (Some(3), Some("shade")),
+                (Some(4), Some("count"))
+            ]
+        );
+        // A wrong type still ends parsing, with what was found so far.
+        let mut f = TomlFile::new(Path::new("/c.toml"), "shade = 1\n\nname = 3\n");
+        let errors = f.deserialize::<Raw>().unwrap_err();
+        assert_eq!(errors.0.last().and_then(|e| e.line), Some(3), "{errors}");
     }
 }

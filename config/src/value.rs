@@ -137,15 +137,46 @@ pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
     } else {
+        // `./logs` is `<base>/logs`, not `<base>/./logs`.
         base.join(path)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect()
     }
 }
 
-/// The directory relative paths in `file` are resolved against.
+/// An `address:port` to listen on; empty turns the listener off.
+pub(crate) fn parse_optional_addr(v: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    match v.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not address:port (e.g. 127.0.0.1:9911)")),
+    }
+}
+
+/// The directory relative paths in `file` are resolved against: absolute and without symlinks,
+/// so a path means the same whether the file was named relative, absolute or through a link
+/// (the shipper's default state names and the aggregator's messages depend on it).
 pub(crate) fn config_dir(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// `path` with its folder resolved through symlinks when that folder exists (the file itself
+/// may not exist yet, and a glob's folder may not be a real one).
+pub(crate) fn canonical_folder(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|dir| dir.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
     }
 }
 

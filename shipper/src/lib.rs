@@ -155,6 +155,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let framing = match dconf.transport {
             Transport::Tcp { framing, .. } => Some(framing),
+            Transport::Nats(_) => Some(estuary_wire::Framing::NewLine),
             Transport::Udp | Transport::Relp { .. } => None,
         };
         let reader = Reader {
@@ -225,6 +226,8 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     }
     let result = runtime.block_on(async {
         let tasks: Vec<_> = senders.into_iter().map(|s| tokio::spawn(s.run())).collect();
+        // systemd's Type=notify: inputs are open and every destination's sender runs.
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         wait_for_signal().await?;
         info!("shutting down");
         shutdown.store(true, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod prereq;
+pub mod relp;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
@@ -139,6 +140,16 @@ impl Daemon {
         let _ = child.kill();
         let _ = child.wait();
         None
+    }
+
+    /// Waits up to `timeout` for the process to end by itself and returns its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let status = wait_for(timeout, &format!("{} to exit", self.name), || {
+            child.try_wait().expect("poll child")
+        });
+        self.child = None;
+        status
     }
 
     /// Whether the process is still running.
@@ -556,4 +567,52 @@ impl Standalone {
         let daemon = Daemon::estuary("standalone", &args, tmp);
         Standalone { daemon, dir, port }
     }
+}
+
+/// A real SMTP server (aiosmtpd) on 127.0.0.1:`port` keeping each mail as `<inbox>/<ns>.eml`,
+/// its first line `X-Rcpt: <recipients>`.
+pub fn smtp_server(dir: &Path, port: u16) -> (Daemon, PathBuf) {
+    const SERVER: &str = r#"
+import os, signal, sys, time
+from aiosmtpd.controller import Controller
+class Save:
+    async def handle_DATA(self, server, session, envelope):
+        path = os.path.join(sys.argv[2], "%d.eml" % time.time_ns())
+        with open(path + ".tmp", "wb") as f:
+            f.write(("X-Rcpt: %s\n" % ",".join(envelope.rcpt_tos)).encode())
+            f.write(envelope.original_content or envelope.content)
+        os.rename(path + ".tmp", path)
+        return "250 OK"
+controller = Controller(Save(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM, signal.SIGINT])
+controller.stop()
+"#;
+    let inbox = dir.join("inbox");
+    std::fs::create_dir_all(&inbox).expect("create inbox");
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", SERVER, &port.to_string()]).arg(&inbox);
+    let daemon = Daemon::spawn("smtpd", cmd, dir);
+    wait_for_tcp_listen(port, Duration::from_secs(15));
+    (daemon, inbox)
+}
+
+/// The mails an [`smtp_server`] received, oldest first, with LF line ends.
+pub fn inbox_mails(inbox: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(inbox)
+        .expect("read inbox")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .expect("read mail")
+                .replace("\r\n", "\n")
+        })
+        .collect()
 }

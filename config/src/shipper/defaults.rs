@@ -33,7 +33,10 @@ pub(crate) const TAG_MAX: usize = 32;
 /// turned into `-`), resolved against `work_dir`.
 pub(crate) fn state_file(work_dir: &Path, input: &Path, name: Option<&str>) -> PathBuf {
     let name = name.map_or_else(
-        || format!("imfile-state:{}", input.to_string_lossy().replace('/', "-")),
+        || {
+            let input = crate::value::canonical_folder(input);
+            format!("imfile-state:{}", input.to_string_lossy().replace('/', "-"))
+        },
         str::to_owned,
     );
     crate::value::resolve(work_dir, Path::new(&name))

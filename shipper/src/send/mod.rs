@@ -4,6 +4,7 @@
 //! saved is bounded (see [`crate::checkpoint`]): RELP keeps it within the window, TCP and UDP
 //! within a batch's size before each batch.
 
+mod nats;
 mod relp;
 mod stream;
 mod tcp;
@@ -43,6 +44,7 @@ impl Sender {
             Transport::Udp => udp::run(self).await,
             Transport::Tcp { framing: _, tls: _ } => tcp::run(self).await,
             Transport::Relp { window, .. } => relp::run(self, window).await,
+            Transport::Nats(nats) => nats::run(self, nats).await,
         }
     }
 
@@ -99,7 +101,7 @@ impl Sender {
         loop {
             let tls_client = match &self.config.transport {
                 Transport::Tcp { tls, .. } | Transport::Relp { tls, .. } => tls.as_ref(),
-                Transport::Udp => None,
+                Transport::Udp | Transport::Nats(_) => None,
             };
             let tls = self.tls.as_ref().zip(tls_client);
             match stream::connect(&self.config.host, self.config.port, tls).await {

@@ -602,6 +602,7 @@ impl<'a> Parser<'a> {
             destinations,
             stats_interval: defaults::STATS_INTERVAL,
             tls_files,
+            metrics_address: None,
         })
     }
 }

@@ -1,0 +1,188 @@
+//! `/metrics` and `/status` of the shipper, the aggregator and the sensor, scraped over HTTP and
+//! parsed by a real Prometheus/OpenMetrics parser (the `prometheus-client` Python package); the
+//! counters equal the lines the test wrote.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{free_tcp_port, wait_for, Aggregator, Daemon};
+
+/// Scrapes `url` and parses it with prometheus_client's OpenMetrics parser: one line per sample,
+/// `name{k=v,...} value`, labels sorted.
+const SCRAPE: &str = r#"
+import sys, urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        print("%s{%s} %s" % (s.name, labels, s.value))
+"#;
+
+/// The parsed samples, or `None` while the endpoint does not answer.
+fn scrape(port: u16) -> Option<Vec<String>> {
+    let out = Command::new("python3")
+        .args(["-c", SCRAPE, &format!("http://127.0.0.1:{port}/metrics")])
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+fn value(samples: &[String], key: &str) -> Option<f64> {
+    samples
+        .iter()
+        .find_map(|s| s.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_of_each_daemon_match_the_lines_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agg_metrics = free_tcp_port();
+    let agg = Aggregator::start(
+        tmp.path(),
+        &format!("MetricsAddress = 127.0.0.1:{agg_metrics}\n"),
+    );
+    const LINES: usize = 250;
+    let app = tmp.path().join("app.log");
+    let mut f = fs::File::create(&app).unwrap();
+    for i in 0..LINES {
+        writeln!(f, "seq={i}").unwrap();
+    }
+    drop(f);
+    let ship_metrics = free_tcp_port();
+    let ship = tmp.path().join("ship.toml");
+    fs::write(
+        &ship,
+        format!(
+            "work_dir = \"{}\"\nstats_interval = \"1s\"\nmetrics_address = \"127.0.0.1:{ship_metrics}\"\n[[input]]\npath = \"{}\"\ntag = \"bro_app:\"\n\n[[destination]]\nname = \"agg\"\nhost = \"127.0.0.1\"\nport = {}\ntransport = \"tcp\"\n",
+            tmp.path().join("ship-spool").display(),
+            app.display(),
+            agg.tcp
+        ),
+    )
+    .unwrap();
+    let _shipper = Daemon::estuary(
+        "shipper",
+        &["ship", "-c", ship.to_str().unwrap()],
+        tmp.path(),
+    );
+    agg.wait_lines("app.log", LINES, Duration::from_secs(30));
+
+    let n = LINES as f64;
+    let shipped = wait_for(Duration::from_secs(30), "shipper metrics", || {
+        let s = scrape(ship_metrics)?;
+        (value(
+            &s,
+            "estuary_shipper_lines_acknowledged_total{destination=agg}",
+        ) == Some(n))
+        .then_some(s)
+    });
+    assert_eq!(
+        value(&shipped, "estuary_shipper_lines_read_total{}"),
+        Some(n),
+        "{shipped:#?}"
+    );
+    assert_eq!(
+        value(
+            &shipped,
+            "estuary_shipper_lines_sent_total{destination=agg}"
+        ),
+        Some(n),
+        "{shipped:#?}"
+    );
+    assert_eq!(
+        value(
+            &shipped,
+            &format!(
+                "estuary_build_info{{version={}}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0),
+        "{shipped:#?}"
+    );
+    assert!(value(&shipped, "process_resident_memory_bytes{}").is_some_and(|m| m > 0.0));
+
+    let aggregated = wait_for(Duration::from_secs(30), "aggregator metrics", || {
+        let s = scrape(agg_metrics)?;
+        (value(
+            &s,
+            "estuary_aggregator_messages_received_total{transport=tcp}",
+        ) == Some(n))
+        .then_some(s)
+    });
+    for (key, want) in [
+        ("estuary_aggregator_messages_refused_total{}", 0.0),
+        ("estuary_aggregator_duplicates_dropped_total{}", 0.0),
+        ("estuary_mail_queue_length{}", 0.0),
+    ] {
+        assert_eq!(
+            value(&aggregated, key),
+            Some(want),
+            "{key}: {aggregated:#?}"
+        );
+    }
+    let free = value(&aggregated, "estuary_aggregator_disk_free_ratio{}").unwrap();
+    assert!((0.0..=1.0).contains(&free), "{free}");
+
+    // /status is what the status file holds.
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,urllib.request,json;print(json.load(urllib.request.urlopen(sys.argv[1]))['pid'])",
+            &format!("http://127.0.0.1:{agg_metrics}/status"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        agg.daemon.pid().to_string()
+    );
+}
+
+#[test]
+fn a_sensor_serves_its_packet_counters() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A capture that stays open: the sensor keeps running (and serving) until it is killed.
+    let fifo = tmp.path().join("capture.pcap");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let port = free_tcp_port();
+    let logdir = tmp.path().join("logs");
+    let _sensor = Daemon::estuary(
+        "sensor",
+        &[
+            "sensor",
+            "-r",
+            fifo.to_str().unwrap(),
+            "--logdir",
+            logdir.to_str().unwrap(),
+            "--metrics-address",
+            &format!("127.0.0.1:{port}"),
+        ],
+        tmp.path(),
+    );
+    let samples = wait_for(Duration::from_secs(30), "sensor metrics", || scrape(port));
+    assert_eq!(
+        value(&samples, "estuary_sensor_packets_received_total{}"),
+        Some(0.0),
+        "{samples:#?}"
+    );
+    assert_eq!(
+        value(&samples, "estuary_sensor_packets_dropped_total{}"),
+        Some(0.0),
+        "{samples:#?}"
+    );
+}
