@@ -158,3 +158,60 @@ fn a_crashed_aggregator_cut_back_is_not_forwarded_again_from_the_start() {
         "a whole file's worth was at stake"
     );
 }
+
+/// The same cut made while the forwarder was stopped: its saved offset lies past the file's end,
+/// and it resumes from the cut instead of reading the file again.
+#[test]
+fn a_cut_made_while_the_forwarder_was_stopped_is_resumed_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, got) = siem();
+    let mut agg = Aggregator::start(dir.path(), &format!("ForwardTo = tcp://127.0.0.1:{port}\n"));
+    let forward_args = ["forward", "--config", agg.config.to_str().unwrap()].map(str::to_owned);
+    let forward_args: Vec<&str> = forward_args.iter().map(String::as_str).collect();
+    let mut forward = Daemon::estuary("forward", &forward_args, dir.path());
+    let seqs_at_siem = || count_sequence_numbers(&String::from_utf8_lossy(&got.lock().unwrap()));
+    send_tcp(agg.tcp, &frames(0..20_000));
+    agg.wait_lines("conn.log", 20_000, Duration::from_secs(60));
+
+    agg.daemon.kill9();
+    let tail: String = (900_000..900_100)
+        .map(|i| format!("{i}.000000\tseq={i}\tbro_conn\t\t-\n"))
+        .collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(agg.log_dir.join("current/conn.log"))
+        .unwrap()
+        .write_all(tail.as_bytes())
+        .unwrap();
+    wait_for(Duration::from_secs(60), "every line at the SIEM", || {
+        (seqs_at_siem().len() == 20_100).then_some(())
+    });
+    assert!(forward.terminate(Duration::from_secs(20)).is_some());
+    let agg = agg.restart();
+    // Back before the aggregator wrote past the saved offset: a file grown again past it cannot
+    // be told from new content, and is read again from the start.
+    let forward = Daemon::estuary("forward-again", &forward_args, dir.path());
+    wait_for(
+        Duration::from_secs(30),
+        "the resumed forwarder to see the cut",
+        || (retracted(&forward.output()) > 0).then_some(()),
+    );
+    send_tcp(agg.tcp, &frames(100_000..101_000));
+    let counts = wait_for(Duration::from_secs(60), "the new lines at the SIEM", || {
+        let at = seqs_at_siem();
+        (at.range(100_000..101_000).count() == 1000).then_some(at)
+    });
+
+    let cut = retracted(&forward.output());
+    let duplicated: u64 = counts
+        .values()
+        .map(|&n| u64::from(n.saturating_sub(1)))
+        .sum();
+    let shortest = "0.000000\tseq=0\tbro_conn\t\t-\n".len() as u64;
+    assert!(
+        duplicated <= cut / shortest,
+        "duplicates beyond the cut: {duplicated} lines for {cut} bytes"
+    );
+    assert_eq!(cut, tail.len() as u64, "the saved offset was moved back");
+    assert_eq!(counts.len(), 21_100, "every line once");
+}
