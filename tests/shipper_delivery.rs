@@ -151,11 +151,14 @@ fn kill9_at_20_random_points_during_appends_and_rename_rotation_loses_nothing() 
     );
     assert!(tally.unexpected.is_empty());
     // Each crash may repeat what was sent but not yet saved, which the sender keeps within the
-    // window.
+    // window. With rotated files a restart may be killed before it has sent one file's repeated
+    // lines again, while it already sent another's: the next run repeats both, so a run repeats
+    // at most two windows.
     assert!(
-        per_kill.iter().all(|&d| d <= WINDOW),
+        per_kill.iter().all(|&d| d <= 2 * WINDOW),
         "{dups} duplicates, after each kill {per_kill:?}"
     );
+    assert!(dups <= 20 * WINDOW, "{dups} duplicates");
     s.stop();
 }
 
@@ -219,10 +222,15 @@ fn kill9_while_catching_up_over_tcp_repeats_at_most_two_batches_per_kill() {
     const BATCH_BYTES: usize = 256 * 1024;
     let receiver = Receiver::tcp();
     let per_kill = kill9_while_catching_up(&receiver, 100_000, 10);
-    let bytes = receiver.received.bytes().len();
-    let messages = received_seqs(&receiver.received.text()).len();
-    // Messages differ in length only by their numbers' digits.
-    let shortest = bytes * 9 / 10 / messages;
+    // Two batches hold at most this many of the shortest messages (with their line feed).
+    let shortest = receiver
+        .received
+        .text()
+        .lines()
+        .filter(|l| l.contains("seq="))
+        .map(|l| l.len() + 1)
+        .min()
+        .expect("messages received");
     let bound = 2 * BATCH_BYTES / shortest + 1;
     println!("TCP: at most {bound} duplicates per kill ({shortest} bytes per message or more)");
     assert!(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use estuary_config::aggregator::forward::{Forward, ForwardTarget, ForwardTransport};
 use estuary_config::aggregator::AggregatorConfig;
 use estuary_config::shipper::{
-    ClientAuth, DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, TlsClient,
-    Transport, WatchMode,
+    ClientAuth, DestinationConfig, InputConfig, LongLines, OnShrink, ShipperConfig, StartAt,
+    TlsClient, Transport, WatchMode,
 };
 use estuary_wire::{Facility, Framing, Severity};
 use regex::Regex;
@@ -109,6 +109,9 @@ pub fn shipper_config(config: &AggregatorConfig, logs: &[CurrentLog]) -> Shipper
             max_line_bytes: config.max_message_size,
             long_lines: LongLines::Split,
             partial_line_timeout: None,
+            // The aggregator cuts its current files back to what it committed when it restarts
+            // after a crash; bytes past that come again from its peers.
+            on_shrink: OnShrink::Retract,
         })
         .collect();
     let mut destinations = Vec::new();

@@ -19,6 +19,7 @@ macro_rules! counters {
         pub struct $name { $($field: AtomicU64,)* }
 
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct $snap { $(pub $field: u64,)* }
 
         impl $name {
@@ -41,6 +42,7 @@ counters!(
         lines_split,
         lines_truncated,
         lines_partial,
+        bytes_retracted,
         connects,
         connect_errors,
         send_errors,
@@ -136,6 +138,13 @@ impl DestEvents {
     }
 
     /// A connection (for RELP: a session) is up.
+    /// `path` was cut back below where this destination had read it: `bytes` read there are
+    /// gone and will be read again if written again.
+    pub fn retracted(&self, path: &Path, id: FileId, from: u64, to: u64) {
+        add(&self.counters.bytes_retracted, from - to);
+        warn!(dest = %self.name, path = %path.display(), %id, from, to, "file cut back; reading on from the last whole line left");
+    }
+
     pub fn connected(&self, link: Link) {
         match link {
             Link::Tcp => info!(dest = %self.name, "connected"),

@@ -18,6 +18,7 @@ mod names;
 mod reader;
 mod registry;
 mod send;
+mod shrink;
 mod state;
 pub mod stats;
 mod wake;
@@ -329,7 +330,7 @@ pub fn status(config: &ShipperConfig) -> Result<String, ShipError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use estuary_config::shipper::{LongLines, StartAt, WatchMode};
+    use estuary_config::shipper::{LongLines, OnShrink, StartAt, WatchMode};
     use estuary_wire::{Facility, Format, Severity};
 
     fn input(tag: &str, facility: Facility) -> InputConfig {
@@ -346,6 +347,7 @@ mod tests {
             max_line_bytes: 8192,
             long_lines: LongLines::Split,
             partial_line_timeout: None,
+            on_shrink: OnShrink::NewContent,
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estuary_config::shipper::InputConfig;
+use estuary_config::shipper::{InputConfig, OnShrink};
 use estuary_wire::encode::{write_framed, write_message, Header};
 use estuary_wire::{Format, Framing, Origin, Pri};
 use tokio::sync::mpsc;
@@ -20,6 +20,7 @@ use crate::events::{self, Events, LinesRead};
 use crate::hash::CHECK_BYTES;
 use crate::lines::{Cutter, Line, LineKind};
 use crate::registry::{FileView, Registry, ROTATE_WAIT};
+use crate::shrink;
 use crate::state::FileId;
 use crate::wake::Wake;
 
@@ -62,6 +63,10 @@ enum Read {
     /// Nothing new.
     Idle,
     Truncated,
+    /// Cut back to `to` (the end of the last whole line left), its first bytes unchanged.
+    Retracted {
+        to: u64,
+    },
 }
 
 impl Reader {
@@ -78,6 +83,7 @@ impl Reader {
             }
             let mut progressed = false;
             let mut truncated = Vec::new();
+            let mut retracted = Vec::new();
             for cursor in cursors.iter_mut() {
                 for _ in 0..CHUNKS_PER_TURN {
                     match self.read(cursor, &mut buf, &mut batch) {
@@ -102,6 +108,15 @@ impl Reader {
                             ));
                             break;
                         }
+                        Read::Retracted { to } => {
+                            retracted.push((
+                                cursor.view.id,
+                                cursor.view.file.clone(),
+                                cursor.offset,
+                                to,
+                            ));
+                            break;
+                        }
                     }
                 }
             }
@@ -110,6 +125,10 @@ impl Reader {
             }
             for (id, file, offset, tail) in truncated {
                 self.registry.truncated(id, &file, offset, &tail);
+                progressed = true;
+            }
+            for (id, file, offset, to) in retracted {
+                self.registry.retracted(id, &file, self.dest, offset, to);
                 progressed = true;
             }
             if !progressed {
@@ -170,7 +189,7 @@ impl Reader {
             let same =
                 |span: &crate::hash::Span| span.len == 0 || span.matches(file).unwrap_or(false);
             if !same(&cursor.view.fingerprint) || !same(&cursor.view.check) {
-                return Read::Truncated;
+                return self.shrunk(cursor, input);
             }
         }
         let overlap = cursor.offset.min(CHECK_BYTES as u64) as usize;
@@ -190,7 +209,7 @@ impl Reader {
                 .as_deref()
                 .is_some_and(|tail| tail != &buf[..overlap])
         {
-            return Read::Truncated;
+            return self.shrunk(cursor, input);
         }
         let data = &buf[overlap..n];
         let now = Instant::now();
@@ -237,6 +256,22 @@ impl Reader {
         self.registry.witness(cursor.view.id, cursor.offset, tail);
         Read::Progress {
             more: n == buf.len(),
+        }
+    }
+
+    /// The file is not what was read: cut back, when the input expects that and its first bytes
+    /// are unchanged, else truncated.
+    fn shrunk(&self, cursor: &Cursor, input: &InputConfig) -> Read {
+        if input.on_shrink != OnShrink::Retract {
+            return Read::Truncated;
+        }
+        match shrink::retract_to(&cursor.view.file, &cursor.view.fingerprint, cursor.offset) {
+            Ok(Some(to)) => Read::Retracted { to },
+            Ok(None) => Read::Truncated,
+            Err(err) => {
+                events::file::read_failed(&cursor.view.path, &err);
+                Read::Idle
+            }
         }
     }
 }
@@ -320,5 +355,124 @@ impl<'a> Encoder<'a> {
 
     fn finish(self) -> LinesRead {
         self.read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use estuary_config::shipper::{LongLines, StartAt, WatchMode};
+    use estuary_wire::{Facility, Severity};
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::path::Path;
+
+    fn input(path: &Path, state_file: &Path) -> InputConfig {
+        InputConfig {
+            path: path.to_owned(),
+            tag: "t:".into(),
+            facility: Facility::Local7,
+            severity: Severity::Informational,
+            state_file: state_file.to_owned(),
+            watch: WatchMode::Polling {
+                interval: Duration::from_millis(20),
+            },
+            start_at: StartAt::Beginning,
+            max_line_bytes: 8192,
+            long_lines: LongLines::Split,
+            partial_line_timeout: None,
+            on_shrink: OnShrink::Retract,
+        }
+    }
+
+    fn append(path: &Path, lines: impl Iterator<Item = String>) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        for line in lines {
+            writeln!(f, "{line}").unwrap();
+        }
+    }
+
+    /// The last word of every message received until `until` holds, or the deadline passes; each
+    /// is acknowledged as a sender would once its destination took it.
+    fn receive(
+        registry: &Registry,
+        rx: &mut mpsc::Receiver<Batch>,
+        got: &mut Vec<String>,
+        until: impl Fn(&[String]) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !until(got) {
+            assert!(Instant::now() < deadline, "timed out; got {got:?}");
+            match rx.try_recv() {
+                Ok(batch) => {
+                    for e in &batch.entries {
+                        registry.commit(0, e.file, e.end);
+                    }
+                    got.extend(batch.entries.iter().filter_map(|e| {
+                        let msg = String::from_utf8_lossy(&batch.buf[e.msg.clone()?]);
+                        msg.split_whitespace().last().map(str::to_owned)
+                    }))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_cut_back_is_read_on_from_its_last_whole_line_not_again_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conn.log");
+        std::fs::write(&path, "").unwrap();
+        let old: Vec<String> = (0..100).map(|i| format!("padding-old{i:03}")).collect();
+        append(&path, old.iter().cloned());
+        let events = Arc::new(Events::new(&["d".to_owned()]));
+        let registry = Arc::new(Registry::new(
+            vec![input(&path, &dir.path().join("state"))],
+            vec![vec![0]],
+            vec!["d".into()],
+            events.clone(),
+        ));
+        registry.scan();
+        let (tx, mut rx) = mpsc::channel(4);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let reader = Reader {
+            dest: 0,
+            registry: registry.clone(),
+            events: events.clone(),
+            hostname: "h".into(),
+            format: Format::Rfc3164,
+            framing: None,
+            tx,
+            wake: Arc::new(Wake::default()),
+            shutdown: shutdown.clone(),
+            poll: Duration::from_millis(20),
+        };
+        let thread = std::thread::spawn(move || reader.run());
+        let mut got = Vec::new();
+        receive(&registry, &mut rx, &mut got, |g| g.len() >= 100);
+
+        // Cut back to 60 whole lines and 3 bytes of the next, past the fingerprinted first bytes:
+        // the last 40 lines were never kept.
+        let line = "padding-old000\n".len() as u64;
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(60 * line + 3).unwrap();
+        let retracted = || events.dest(0).counters().snapshot().bytes_retracted;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while retracted() == 0 {
+            assert!(Instant::now() < deadline, "the cut was not noticed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(retracted(), 40 * line);
+        // The writer goes on after its last whole line.
+        file.set_len(60 * line).unwrap();
+        let new: Vec<String> = (0..10).map(|i| format!("padding-new{i:03}")).collect();
+        append(&path, new.iter().cloned());
+        receive(&registry, &mut rx, &mut got, |g| g.len() >= 110);
+        shutdown.store(true, Ordering::Relaxed);
+        drop(rx);
+        thread.join().unwrap();
+
+        let expected: Vec<String> = old.into_iter().chain(new).collect();
+        assert_eq!(got, expected, "every line once, none read again");
     }
 }

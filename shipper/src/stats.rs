@@ -94,7 +94,7 @@ impl Status {
         for d in &self.destinations {
             let c = &d.counters;
             out.push(format!(
-                "[{}] statistics: {} lines={}/{}/{}/{} bytes={}/{} retried={} split={} truncated={} partial={} connects={} errors={}/{}",
+                "[{}] statistics: {} lines={}/{}/{}/{} bytes={}/{} retried={} split={} truncated={} partial={} retracted={} connects={} errors={}/{}",
                 d.name,
                 if d.connected { "connected" } else { "disconnected" },
                 c.lines_read,
@@ -107,6 +107,7 @@ impl Status {
                 c.lines_split,
                 c.lines_truncated,
                 c.lines_partial,
+                c.bytes_retracted,
                 c.connects,
                 c.connect_errors,
                 c.send_errors,

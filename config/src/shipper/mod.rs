@@ -93,6 +93,8 @@ pub struct InputConfig {
     pub long_lines: LongLines,
     /// Send an unterminated last line after it has been idle this long (flagged); `None` = hold it forever.
     pub partial_line_timeout: Option<Duration>,
+    /// What a file that shrank below where it was read holds (built in; not a key).
+    pub on_shrink: OnShrink,
 }
 
 /// How file changes are noticed.
@@ -109,6 +111,17 @@ pub enum WatchMode {
 pub enum StartAt {
     Beginning,
     End,
+}
+
+/// What a file holds when it is found shorter than where it was read, its first bytes unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnShrink {
+    /// New content written after a truncation (copytruncate): read again from the start.
+    #[default]
+    NewContent,
+    /// The same content cut back (a writer that rolls back what it had not committed): reading
+    /// goes on from the end of the last whole line left.
+    Retract,
 }
 
 /// What happens to a line longer than `max_line_bytes`.

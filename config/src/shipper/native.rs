@@ -30,8 +30,8 @@ use toml::{Spanned, Value};
 use super::defaults;
 use super::tls_files::{Named, TlsFiles};
 use super::{
-    ClientAuth, DestinationConfig, InputConfig, LongLines, NatsDestination, ShipperConfig, StartAt,
-    TlsClient, Transport, WatchMode,
+    ClientAuth, DestinationConfig, InputConfig, LongLines, NatsDestination, OnShrink,
+    ShipperConfig, StartAt, TlsClient, Transport, WatchMode,
 };
 use crate::toml_form::{choice, duration, size, TomlFile};
 use crate::value;
@@ -297,6 +297,7 @@ fn input(
         max_line_bytes: max_line_bytes.unwrap_or(defaults::MAX_LINE_BYTES),
         long_lines: long_lines.unwrap_or(LongLines::Split),
         partial_line_timeout,
+        on_shrink: OnShrink::NewContent,
     })
 }
 

@@ -1,6 +1,6 @@
 //! Ending incarnations: rotated files taken completely are closed, truncated files start anew.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -189,6 +189,54 @@ impl Registry {
         }
         inner.files.push(fresh);
         inner.files.extend(unseen);
+        self.persist_locked(inner, &HashSet::from([state_file]));
+        self.publish();
+    }
+}
+
+impl Registry {
+    /// `dest`'s reader, at `offset`, found `id` cut back (`OnShrink::Retract`): the file gets a
+    /// new incarnation read on from `to`, the end of its last whole line. Destinations that had
+    /// taken less start where they had taken: nothing unacknowledged is skipped.
+    pub fn retracted(&self, id: FileId, file: &Arc<File>, dest: usize, offset: u64, to: u64) {
+        let mut inner = lock(&self.inner);
+        let Some(pos) = inner
+            .files
+            .iter()
+            .position(|inc| inc.id == id && Arc::ptr_eq(&inc.file, file))
+        else {
+            return;
+        };
+        let Ok(new_id) = FileId::random() else {
+            warn!("no randomness for a file id");
+            return;
+        };
+        let old = inner.files.remove(pos);
+        let start: BTreeMap<usize, u64> = {
+            let committed = lock(&self.committed);
+            old.start
+                .keys()
+                .map(|&d| {
+                    let taken = self.taken(&committed, d, &old);
+                    let read = if d == dest { offset } else { taken };
+                    if read > to {
+                        self.events.dest(d).retracted(&old.path, id, read, to);
+                    }
+                    (d, taken.min(to))
+                })
+                .collect()
+        };
+        lock(&self.committed).retain(|(_, file), _| *file != id);
+        let from = start.values().copied().min().unwrap_or(0);
+        let state_file = self.inputs[old.input].state_file.clone();
+        inner.files.push(Incarnation {
+            id: new_id,
+            check: Span::before(&old.file, from).unwrap_or(EMPTY),
+            lifecycle: old.lifecycle.restarted(),
+            created: SystemTime::now(),
+            start,
+            ..old
+        });
         self.persist_locked(inner, &HashSet::from([state_file]));
         self.publish();
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use estuary_config::shipper::StartAt;
+use estuary_config::shipper::{OnShrink, StartAt};
 use tracing::{info, warn};
 
 use super::{
@@ -17,7 +17,8 @@ use super::{
 use crate::events::{self, InputProblem};
 use crate::hash::Span;
 use crate::names::expand;
-use crate::state::FileId;
+use crate::shrink;
+use crate::state::{FileId, FileState};
 
 impl Registry {
     /// Finds new, rotated and deleted files, retires fully shipped ones, and persists changes.
@@ -210,26 +211,48 @@ impl Registry {
                         s.ino == meta.ino() && s.path == path && resumable(s, &file)
                     })
                 };
-                let pos = exact.or_else(remounted)?;
+                // Cut back while stopped, when the input expects that: resumed at the cut.
+                let cut_back = || {
+                    (input.on_shrink == OnShrink::Retract)
+                        .then(|| {
+                            candidates.iter().position(|s| {
+                                (s.dev, s.ino) == (meta.dev(), meta.ino())
+                                    && cut_back_to(s, &file).is_some()
+                            })
+                        })
+                        .flatten()
+                };
+                let pos = exact.or_else(remounted).or_else(cut_back)?;
                 let saved = candidates.swap_remove(pos);
                 if saved.dev != meta.dev() {
                     info!(path = %path.display(), id = %saved.id, from = saved.dev, to = meta.dev(), "device id changed; same inode and content, resuming");
                 }
-                Some(saved)
+                let cut = (!resumable(&saved, &file))
+                    .then(|| cut_back_to(&saved, &file))
+                    .flatten();
+                Some((saved, cut))
             });
         let resumed = saved.is_some();
         let (id, start, check, created) = match saved {
-            Some(saved) => {
-                let start = self.start_offsets(input_ix, |name| {
-                    saved.offsets.get(name).copied().unwrap_or(0)
-                });
+            Some((saved, cut)) => {
+                let read = |name: &str| saved.offsets.get(name).copied().unwrap_or(0);
+                let to = cut.unwrap_or(u64::MAX);
+                let start = self.start_offsets(input_ix, |name| read(name).min(to));
+                for &d in &self.routes[input_ix] {
+                    let from = read(&self.dest_names[d]);
+                    if from > to {
+                        self.events.dest(d).retracted(path, saved.id, from, to);
+                    }
+                }
+                let check = match cut {
+                    Some(_) => {
+                        let from = start.values().copied().min().unwrap_or(0);
+                        Span::before(&file, from).unwrap_or(EMPTY)
+                    }
+                    None => saved.check,
+                };
                 events::file::resumed(path, saved.id, &start);
-                (
-                    saved.id,
-                    start,
-                    saved.check,
-                    saved_created(saved.created_ms),
-                )
+                (saved.id, start, check, saved_created(saved.created_ms))
             }
             None => {
                 // "end" is where tailing begins on a first run; after that, a file that came
@@ -266,6 +289,15 @@ impl Registry {
         });
         Ok(true)
     }
+}
+
+/// Where a saved entry's file, shorter now than where it was read but with its first bytes
+/// unchanged, goes on (`OnShrink::Retract`).
+fn cut_back_to(saved: &FileState, file: &File) -> Option<u64> {
+    let read = saved.offsets.values().copied().max()?;
+    shrink::retract_to(file, &saved.fingerprint, read)
+        .ok()
+        .flatten()
 }
 
 /// The same inode with the same content under another device id: the file system was mounted

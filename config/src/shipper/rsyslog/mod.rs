@@ -24,7 +24,9 @@ mod action;
 mod selector;
 
 use super::defaults;
-use super::{DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, WatchMode};
+use super::{
+    DestinationConfig, InputConfig, LongLines, OnShrink, ShipperConfig, StartAt, WatchMode,
+};
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
 use action::StreamDriver;
@@ -543,6 +545,7 @@ impl<'a> Parser<'a> {
                 max_line_bytes,
                 long_lines,
                 partial_line_timeout: None,
+                on_shrink: OnShrink::NewContent,
             });
         }
         let states: Vec<_> = self
