@@ -94,7 +94,8 @@ fn tls(dir: &Path, args: &[&str]) {
 }
 
 const LOGS: &[&str] = &[
-    "conn", "dns", "http", "ftp", "ntp", "weird", "ssl", "ssh", "smtp", "notice",
+    "conn", "dns", "http", "ftp", "ntp", "weird", "ssl", "ssh", "smtp", "notice", "tunnel", "x509",
+    "files",
 ];
 
 /// A worker's shipper configuration: every Zeek log to the archive over RELP with TLS.

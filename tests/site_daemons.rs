@@ -223,9 +223,15 @@ fn sigterm_stops_an_aggregator_paused_at_the_disk_floor() {
     let written = agg.current("conn.log");
     let lines: Vec<&str> = written.lines().collect();
     let unique: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
-    assert_eq!(lines.len(), unique.len(), "a line written twice:\n{written}");
+    assert_eq!(
+        lines.len(),
+        unique.len(),
+        "a line written twice:\n{written}"
+    );
     assert!(
-        lines.iter().all(|l| (0..200).any(|seq| *l == format!("seq={seq}"))),
+        lines
+            .iter()
+            .all(|l| (0..200).any(|seq| *l == format!("seq={seq}"))),
         "{written}"
     );
     drop(sender);

@@ -394,11 +394,13 @@ impl Shipper {
 
 /// Appends `seq=N` lines (tab-separated, Zeek-like) for every N in `seqs`, in one write.
 pub fn append(path: &Path, seqs: std::ops::Range<u64>) {
-    let mut text = String::new();
-    for n in seqs {
-        text.push_str(&format!("{n:.6}\tseq={n}\tC{n:017}\t10.0.0.1\t443\ttcp\n"));
-    }
+    let text: String = seqs.map(line).collect();
     append_bytes(path, text.as_bytes());
+}
+
+/// Line `n` as [`append`] writes it (a Zeek-like row carrying `seq=n`).
+pub fn line(n: u64) -> String {
+    format!("{n:.6}\tseq={n}\tC{n:017}\t10.0.0.1\t443\ttcp\n")
 }
 
 pub fn append_bytes(path: &Path, bytes: &[u8]) {
