@@ -273,3 +273,62 @@ fn relp_forwarding_follows_rotation_through_an_outage() {
         .find(|l| !intact(l));
     assert!(broken.is_none(), "program and tabs intact: {broken:?}");
 }
+
+/// The forwarder keeps a pid file like the other daemons: a second one on the same spool is
+/// refused, and `estuary status` says when it is gone instead of showing its last figures. It
+/// takes in a log that appears while it runs without ending, and SIGTERM stops it cleanly.
+#[test]
+fn one_forwarder_per_spool_and_status_knows_when_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = free_tcp_port();
+    let agg = Aggregator::start(
+        dir.path(),
+        &format!("ForwardTo = tcp://127.0.0.1:{nobody}\n"),
+    );
+    let config = agg.config.to_str().unwrap();
+    let mut forward = Daemon::estuary("forward", &["forward", "--config", config], dir.path());
+    let pid_file = agg.spool_dir.join("estuary-forward.pid");
+    wait_for(Duration::from_secs(20), "the forwarder's pid file", || {
+        pid_file.exists().then_some(())
+    });
+    send_tcp(agg.tcp, &frames("bro_conn", 0..10));
+    wait_for(
+        Duration::from_secs(30),
+        "the forwarder to take conn.log in",
+        || {
+            forward
+                .output()
+                .contains("restarting with it")
+                .then_some(())
+        },
+    );
+
+    let twin = Command::new(estuary_bin())
+        .args(["forward", "--config", config])
+        .output()
+        .unwrap();
+    assert!(!twin.status.success());
+    assert!(
+        String::from_utf8_lossy(&twin.stderr).contains(&forward.pid().to_string()),
+        "{twin:?}"
+    );
+    assert!(forward.is_running(), "{}", forward.output());
+
+    let status = |agg: &Aggregator| {
+        let out = Command::new(estuary_bin())
+            .args(["status", "--config", agg.config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for(Duration::from_secs(10), "the forwarder's figures", || {
+        status(&agg).contains("forwarder status").then_some(())
+    });
+    let exit = forward.terminate(Duration::from_secs(20));
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    let after = status(&agg);
+    assert!(
+        after.contains("forwarder: stopped") && !after.contains("forwarder status"),
+        "{after}"
+    );
+}
