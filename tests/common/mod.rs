@@ -2,6 +2,8 @@
 //! outcomes, count lines by sequence number.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod prereq;
+
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
