@@ -96,11 +96,10 @@ struct Terminate {
 impl Terminate {
     fn install() -> Result<Self, ForwardError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let setup = ForwardError::Signals;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(setup)?;
+            .map_err(ForwardError::Signals)?;
         let (mut term, mut int) = runtime
             .block_on(async {
                 Ok::<_, std::io::Error>((
@@ -108,7 +107,7 @@ impl Terminate {
                     signal(SignalKind::interrupt())?,
                 ))
             })
-            .map_err(setup)?;
+            .map_err(ForwardError::Signals)?;
         let (tx, requested) = watch::channel(false);
         std::thread::Builder::new()
             .name("forward-signals".into())
@@ -121,7 +120,7 @@ impl Terminate {
                 });
                 let _ = tx.send(true);
             })
-            .map_err(setup)?;
+            .map_err(ForwardError::Signals)?;
         Ok(Self { requested })
     }
 }
