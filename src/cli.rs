@@ -165,6 +165,7 @@ impl Cli {
             Command::Tls(args) => args.run(),
             Command::Forward { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
+                let _pid = daemon_start(Daemon::Forward, &config.spool_dir)?;
                 estuary_forward::run(&config)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -291,12 +292,11 @@ fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<
                 let mut text = estuary_aggregator::status(&c)
                     .with_context(|| format!("read the status in {}", c.spool_dir.display()))?;
                 if !c.forward.is_empty() {
-                    text.push_str(&estuary_forward::status(&c).unwrap_or_else(|e| {
-                        format!(
-                            "{e}
-"
-                        )
-                    }));
+                    let forwarder = match not_running(Daemon::Forward, &c.spool_dir)? {
+                        Some(text) => text,
+                        None => estuary_forward::status(&c).unwrap_or_else(|e| format!("{e}\n")),
+                    };
+                    text.push_str(&forwarder);
                 }
                 (text, true)
             }

@@ -8,6 +8,7 @@
 //! `cargo test --test deploy_container -- --ignored --nocapture` (prints the image size).
 
 mod common;
+mod deploy_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
+use deploy_support::ok;
 
 const BASE: &str = "localhost/debian:bookworm-slim";
 const IMAGE: &str = "localhost/estuary:test";
@@ -93,10 +95,6 @@ impl Container<'_> {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     }
-}
-
-fn ok(cmd: &mut Command) -> bool {
-    cmd.output().is_ok_and(|o| o.status.success())
 }
 
 /// The Debian mirror apt already uses.
@@ -190,6 +188,21 @@ fn aggregator_and_shipper_containers_deliver_every_line() {
     ensure_base(&podman);
     let size = build_image(&podman);
     eprintln!("image {IMAGE}: {:.1} MB", size as f64 / 1e6);
+    // A fresh named volume takes the owner of the image's folder: the sensor's must be estuary's.
+    let owner = podman.run(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "stat",
+        IMAGE,
+        "-c",
+        "%U:%G %a",
+        "/var/spool/estuary/sensor",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&owner.stdout).trim(),
+        "estuary:estuary 750"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

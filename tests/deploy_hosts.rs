@@ -7,82 +7,24 @@
 //! duplicates counted), tabs intact. Peers use mutual TLS with `estuary tls` certificates; a
 //! host presenting a certificate from another CA is refused.
 //!
-//! Needs root (namespaces), tcpreplay and syslog-ng unpacked by `.ci/setup`; skipped without root.
+//! Needs root (namespaces), tcpreplay and syslog-ng unpacked by `.ci/setup`: without root or
+//! tcpreplay the test fails under `CI=true` and is skipped, saying so, elsewhere.
 
 mod common;
+mod deploy_support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use deploy_support::{link, ok, require_root, require_tool, Netns as Host};
 
+// Fixed ports are safe here: each is bound inside a namespace this test creates, whose port
+// space no other process (or concurrent test) shares.
 const RELP_PORT: u16 = 6514;
 const SIEM_PORT: u16 = 1514;
-
-fn ok(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A network namespace, deleted (with its interfaces) when dropped.
-struct Host(String);
-
-impl Host {
-    fn new(role: &str) -> Host {
-        let host = Host(format!("estuary-{role}-{}", std::process::id()));
-        assert!(
-            ok(Command::new("ip").args(["netns", "add", &host.0])),
-            "netns {role}"
-        );
-        host.sh("ip link set lo up");
-        host.sh("sysctl -q -w net.ipv6.conf.all.disable_ipv6=1");
-        host.sh("sysctl -q -w net.ipv6.conf.default.disable_ipv6=1");
-        host
-    }
-
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0]).arg(program);
-        cmd
-    }
-
-    /// Runs a command given as words; the test fails if it does.
-    fn sh(&self, words: &str) {
-        let mut parts = words.split(' ');
-        let mut cmd = self.cmd(parts.next().unwrap());
-        cmd.args(parts);
-        assert!(ok(&mut cmd), "{}: {words}", self.0);
-    }
-
-    fn estuary(&self, name: &str, args: &[&str], dir: &Path) -> Daemon {
-        let mut cmd = self.cmd(estuary_bin());
-        cmd.args(args).env("RUST_LOG", "info");
-        Daemon::spawn(name, cmd, dir)
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = ok(Command::new("ip").args(["netns", "del", &self.0]));
-    }
-}
-
-/// A veth link `a_if` in `a` (address `a_ip`/24) to `b_if` in `b` (`b_ip`/24).
-fn link(a: &Host, a_if: &str, a_ip: &str, b: &Host, b_if: &str, b_ip: &str) {
-    let mut cmd = a.cmd("ip");
-    cmd.args([
-        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.0,
-    ]);
-    assert!(ok(&mut cmd), "veth {a_if}");
-    for (host, ifname, ip) in [(a, a_if, a_ip), (b, b_if, b_ip)] {
-        host.sh(&format!("ip addr add {ip}/24 dev {ifname}"));
-        host.sh(&format!("ip link set {ifname} up"));
-    }
-}
 
 fn tls(dir: &Path, args: &[&str]) {
     let out = Command::new(estuary_bin())
@@ -183,9 +125,7 @@ fn logs_text(dir: &Path) -> String {
 
 #[test]
 fn two_workers_an_archive_and_a_siem_lose_nothing() {
-    let uid = Command::new("id").arg("-u").output().ok();
-    if uid.is_none_or(|o| String::from_utf8_lossy(&o.stdout).trim() != "0") {
-        eprintln!("SKIP: needs root to create network namespaces");
+    if !require_root("to create network namespaces") || !require_tool("tcpreplay", "tcpreplay") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

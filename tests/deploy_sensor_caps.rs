@@ -2,34 +2,22 @@
 //! systemd unit's ambient capabilities or `setcap` give it): it captures live on a veth pair in a
 //! namespace this test creates, and without one of them it fails naming the capability it lacks.
 //!
-//! Needs root (to create the namespace and drop to `nobody` with `setpriv`); skipped otherwise.
+//! Needs root (to create the namespace and drop to `nobody` with `setpriv`) and tcpreplay:
+//! without them the test fails under `CI=true` and is skipped, saying so, elsewhere.
 
 mod common;
+mod deploy_support;
 mod sensor_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use deploy_support::{ok, require_root, require_tool, Netns};
 use sensor_support::{read_log, run_sensor};
 
 const NOBODY: &str = "65534";
-
-fn ok(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ok(Command::new("ip").args(["netns", "del", &self.0]));
-    }
-}
 
 /// `ip netns exec NS setpriv ... estuary sensor -i vcap0 --logdir LOGDIR`, as `nobody` with only
 /// `caps` (setpriv's `+net_raw,+net_admin` form; empty for none).
@@ -67,33 +55,16 @@ fn effective_caps(pid: u32) -> Option<String> {
 
 #[test]
 fn unprivileged_sensor_captures_with_two_capabilities_only() {
-    let uid = Command::new("id").arg("-u").output().ok();
-    if uid.is_none_or(|o| String::from_utf8_lossy(&o.stdout).trim() != "0") {
-        eprintln!("SKIP: needs root to create a namespace and drop privileges");
-        return;
-    }
-    if !ok(Command::new("setpriv").arg("--version"))
-        || !ok(Command::new("tcpreplay").arg("--version"))
+    if !require_root("to create a namespace and drop privileges")
+        || !require_tool("setpriv", "util-linux")
+        || !require_tool("tcpreplay", "tcpreplay")
     {
-        eprintln!("SKIP: setpriv (util-linux) or tcpreplay is not installed");
         return;
     }
-    let ns = Netns(format!("estuary-caps-{}", std::process::id()));
-    if !ok(Command::new("ip").args(["netns", "add", &ns.0])) {
-        eprintln!("SKIP: cannot create a network namespace");
-        return;
-    }
-    for step in [
-        "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1",
-        "sysctl -q -w net.ipv6.conf.default.disable_ipv6=1",
-        "ip link add vcap0 type veth peer name vcap1",
-        "ip link set vcap0 mtu 9000 up",
-        "ip link set vcap1 mtu 9000 up",
-    ] {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns.0]).args(step.split(' '));
-        assert!(ok(&mut cmd), "setup step {step:?} failed");
-    }
+    let ns = Netns::new("caps");
+    ns.sh("ip link add vcap0 type veth peer name vcap1");
+    ns.sh("ip link set vcap0 mtu 9000 up");
+    ns.sh("ip link set vcap1 mtu 9000 up");
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let logdir = tmp.path().join("logs");

@@ -204,3 +204,59 @@ fn daemons_notify_readiness_once_they_work() {
         sensor.output()
     );
 }
+
+/// SIGHUP (what `systemctl reload` or logrotate's `postrotate` send) does not end a sensor in
+/// the middle of its input: it reads a pcap through a FIFO, gets SIGHUP halfway, and still
+/// analyses the rest and exits cleanly. No unit offers a reload, since no daemon has one.
+#[test]
+fn sighup_does_not_stop_a_sensor_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("in.pcap");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut sensor = Daemon::estuary(
+        "sensor",
+        &[
+            "sensor",
+            "-r",
+            fifo.to_str().unwrap(),
+            "--logdir",
+            logs.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let pcap = std::fs::read(fixtures().join("pcaps/http-aptget.pcap")).unwrap();
+    let (head, tail) = pcap.split_at(pcap.len() / 2);
+    // Opening blocks until the sensor opens its end, after its signal handlers are in place.
+    let mut input = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::io::Write::write_all(&mut input, head).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sensor.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(10), "the sensor to note SIGHUP", || {
+        sensor.output().contains("nothing to reload").then_some(())
+    });
+    assert!(sensor.is_running(), "{}", sensor.output());
+    std::io::Write::write_all(&mut input, tail).unwrap();
+    drop(input);
+    let status = sensor.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}: {}", sensor.output());
+    let conn = std::fs::read_to_string(logs.join("conn.log")).unwrap();
+    assert!(conn.lines().any(|l| !l.starts_with('#')), "{conn}");
+
+    for unit in UNITS {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+        let text = std::fs::read_to_string(source.join(unit)).unwrap();
+        assert!(
+            !text.contains("ExecReload"),
+            "{unit} offers a reload that does nothing"
+        );
+    }
+}

@@ -14,26 +14,39 @@ use regex::Regex;
 
 use crate::ForwardError;
 
-/// One file in `LogDir/current/` and the tag its lines arrived with.
+/// One file in `LogDir/current/` (or a host's folder in it) and the tag its lines arrived with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentLog {
     pub path: PathBuf,
     /// `bro_conn` for `conn.log` and for a schema variant `conn-1a2b3c4d.log`.
     pub tag: String,
+    /// Where the shipper keeps its offset in this file.
+    state_file: PathBuf,
 }
 
 /// The merged logs in `current/` (not the catch-all, whose lines are whole raw messages), and
 /// those forwarded before (they have a state file) even while rotation has left none in
-/// `current/`.
+/// `current/`. With `PerHostDirs` they are in one folder per sending host.
 pub fn current_logs(config: &AggregatorConfig) -> Result<Vec<CurrentLog>, ForwardError> {
     let current = config.log_dir.join("current");
-    let mut stems: Vec<String> = names_in(&current, ".log")?;
-    stems.extend(names_in(&work_dir(config), STATE_SUFFIX)?);
-    stems.sort();
-    stems.dedup();
-    let logs = stems
-        .iter()
-        .filter_map(|stem| {
+    let work = work_dir(config);
+    let folders = if config.routing.per_host {
+        let mut hosts = names_in(&current, Kind::Folder)?;
+        hosts.extend(names_in(&work, Kind::Folder)?);
+        hosts.sort();
+        hosts.dedup();
+        hosts.into_iter().map(PathBuf::from).collect()
+    } else {
+        vec![PathBuf::new()]
+    };
+    let mut logs = Vec::new();
+    for folder in folders {
+        let (current, work) = (current.join(&folder), work.join(&folder));
+        let mut stems: Vec<String> = names_in(&current, Kind::File(".log"))?;
+        stems.extend(names_in(&work, Kind::File(STATE_SUFFIX))?);
+        stems.sort();
+        stems.dedup();
+        logs.extend(stems.iter().filter_map(|stem| {
             if *stem == config.routing.catch_all || stem.starts_with('.') {
                 return None;
             }
@@ -48,10 +61,11 @@ pub fn current_logs(config: &AggregatorConfig) -> Result<Vec<CurrentLog>, Forwar
             Some(CurrentLog {
                 path: current.join(format!("{stem}.log")),
                 tag: format!("{}{log}", config.routing.tag_prefix),
+                state_file: work.join(format!("{stem}{STATE_SUFFIX}")),
             })
-        })
-        .filter(|log| config.forward.iter().any(|g| selects(g, &log.tag)))
-        .collect();
+        }));
+    }
+    logs.retain(|log| config.forward.iter().any(|g| selects(g, &log.tag)));
     Ok(logs)
 }
 
@@ -61,8 +75,15 @@ fn work_dir(config: &AggregatorConfig) -> PathBuf {
     config.spool_dir.join("forward")
 }
 
-/// The names of the files in `dir` ending in `suffix`, without it; none when `dir` is missing.
-fn names_in(dir: &std::path::Path, suffix: &str) -> Result<Vec<String>, ForwardError> {
+enum Kind {
+    /// Files whose names end in this suffix.
+    File(&'static str),
+    Folder,
+}
+
+/// The names in `dir` of the given kind (files without their suffix); none when `dir` is
+/// missing.
+fn names_in(dir: &std::path::Path, kind: Kind) -> Result<Vec<String>, ForwardError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -75,10 +96,16 @@ fn names_in(dir: &std::path::Path, suffix: &str) -> Result<Vec<String>, ForwardE
     };
     Ok(entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| {
+            let file_type = e.file_type().ok()?;
             let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(suffix).map(str::to_owned)
+            match kind {
+                Kind::File(suffix) if file_type.is_file() => {
+                    name.strip_suffix(suffix).map(str::to_owned)
+                }
+                Kind::Folder if file_type.is_dir() => Some(name),
+                _ => None,
+            }
         })
         .collect())
 }
@@ -98,10 +125,7 @@ pub fn shipper_config(config: &AggregatorConfig, logs: &[CurrentLog]) -> Shipper
             tag: format!("{}:", log.tag),
             facility: Facility::Local7,
             severity: Severity::Informational,
-            state_file: work_dir.join(format!(
-                "{}{STATE_SUFFIX}",
-                log.path.file_stem().unwrap_or_default().to_string_lossy()
-            )),
+            state_file: log.state_file.clone(),
             watch: WatchMode::Inotify {
                 fallback: Duration::from_secs(10),
             },
@@ -189,4 +213,71 @@ fn hostname() -> String {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logs_in(layout: &[&str], extra: &str) -> Vec<(String, String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        for file in layout {
+            let path = dir.path().join("logs/current").join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let cfg = dir.path().join("aggregator.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "LogDir = {0}/logs\nSpoolDir = {0}/spool\nListenTCP = 127.0.0.1:1\nForwardTo = tcp://siem:514\n{extra}",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let config = estuary_config::aggregator::load(&cfg).unwrap();
+        let relative = |p: &PathBuf| p.strip_prefix(dir.path()).unwrap().display().to_string();
+        current_logs(&config)
+            .unwrap()
+            .iter()
+            .map(|l| (relative(&l.path), l.tag.clone(), relative(&l.state_file)))
+            .collect()
+    }
+
+    #[test]
+    fn per_host_folders_are_scanned_each_with_its_own_offsets() {
+        let layout = [
+            "s1/conn.log",
+            "s1/dns-0a1b2c3d.log",
+            "s2/conn.log",
+            "s2/unrouted.log",
+        ];
+        let want = [
+            (
+                "logs/current/s1/conn.log",
+                "bro_conn",
+                "spool/forward/s1/conn.state",
+            ),
+            (
+                "logs/current/s1/dns-0a1b2c3d.log",
+                "bro_dns",
+                "spool/forward/s1/dns-0a1b2c3d.state",
+            ),
+            (
+                "logs/current/s2/conn.log",
+                "bro_conn",
+                "spool/forward/s2/conn.state",
+            ),
+        ];
+        let got = logs_in(&layout, "PerHostDirs = yes\n");
+        let want: Vec<_> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        assert!(
+            logs_in(&layout, "").is_empty(),
+            "host folders without PerHostDirs"
+        );
+    }
 }

@@ -10,11 +10,10 @@
 
 mod inputs;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use estuary_config::aggregator::AggregatorConfig;
+use tokio::sync::watch;
 use tracing::info;
 
 pub use inputs::{current_logs, shipper_config, CurrentLog};
@@ -31,6 +30,8 @@ pub enum ForwardError {
         path: String,
         source: std::io::Error,
     },
+    #[error("installing signal handlers: {0}")]
+    Signals(std::io::Error),
     #[error(transparent)]
     Ship(#[from] estuary_shipper::ShipError),
 }
@@ -42,27 +43,24 @@ pub fn run(config: &AggregatorConfig) -> Result<(), ForwardError> {
             config.source.display().to_string(),
         ));
     }
+    // Installed once, before the first shipper starts, so a signal in the window between two
+    // shipper runs is neither fatal nor lost.
+    let terminate = Terminate::install()?;
     loop {
         let logs = current_logs(config)?;
-        let grown = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (config, known, grown, done) =
-                (config.clone(), logs.clone(), grown.clone(), done.clone());
-            std::thread::Builder::new()
-                .name("forward-scan".into())
-                .spawn(move || watch_for_new_logs(&config, &known, &grown, &done))
-                .map_err(|source| ForwardError::Scan {
-                    path: "a scan thread".into(),
-                    source,
-                })?
-        };
         info!(logs = logs.len(), "forwarding");
-        let result = estuary_shipper::run(shipper_config(config, &logs));
-        done.store(true, Ordering::Relaxed);
-        let _ = watcher.join();
-        result?;
-        if !grown.load(Ordering::Relaxed) {
+        let stop = {
+            let mut terminate = terminate.requested.clone();
+            let (config, known) = (config.clone(), logs.clone());
+            async move {
+                tokio::select! {
+                    _ = terminate.wait_for(|t| *t) => {}
+                    () = new_log(config, known) => {}
+                }
+            }
+        };
+        estuary_shipper::run_until(shipper_config(config, &logs), stop)?;
+        if *terminate.requested.borrow() {
             return Ok(());
         }
         info!("a new log appeared; restarting with it");
@@ -76,22 +74,53 @@ pub fn status(config: &AggregatorConfig) -> Result<String, ForwardError> {
     Ok(text.replacen("shipper status", "forwarder status", 1))
 }
 
-/// Stops the running shipper (as SIGTERM does) once `current/` holds a log `known` lacks.
-fn watch_for_new_logs(
-    config: &AggregatorConfig,
-    known: &[CurrentLog],
-    grown: &AtomicBool,
-    done: &AtomicBool,
-) {
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(RESCAN);
-        let Ok(now) = current_logs(config) else {
-            continue;
-        };
-        if now.iter().any(|log| !known.contains(log)) && !done.load(Ordering::Relaxed) {
-            grown.store(true, Ordering::Relaxed);
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
-            return;
+/// Completes once `current/` holds a log `known` lacks.
+async fn new_log(config: AggregatorConfig, known: Vec<CurrentLog>) {
+    loop {
+        tokio::time::sleep(RESCAN).await;
+        let config = config.clone();
+        let now = tokio::task::spawn_blocking(move || current_logs(&config)).await;
+        if let Ok(Ok(now)) = now {
+            if now.iter().any(|log| !known.contains(log)) {
+                return;
+            }
         }
+    }
+}
+
+/// SIGTERM or SIGINT, watched for the forwarder's whole life on a thread of its own.
+struct Terminate {
+    requested: watch::Receiver<bool>,
+}
+
+impl Terminate {
+    fn install() -> Result<Self, ForwardError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ForwardError::Signals)?;
+        let (mut term, mut int) = runtime
+            .block_on(async {
+                Ok::<_, std::io::Error>((
+                    signal(SignalKind::terminate())?,
+                    signal(SignalKind::interrupt())?,
+                ))
+            })
+            .map_err(ForwardError::Signals)?;
+        let (tx, requested) = watch::channel(false);
+        std::thread::Builder::new()
+            .name("forward-signals".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                });
+                let _ = tx.send(true);
+            })
+            .map_err(ForwardError::Signals)?;
+        Ok(Self { requested })
     }
 }

@@ -46,6 +46,40 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
     file.sync_all().map_err(io(path))
 }
 
+/// Writes a private key and then its certificate; if the certificate cannot be written the key
+/// is removed again, so a failed issue leaves nothing that blocks the next attempt.
+pub fn write_identity(
+    key_file: &Path,
+    key_pem: &str,
+    cert_file: &Path,
+    cert_pem: &str,
+) -> Result<(), PkiError> {
+    write_new(key_file, key_pem.as_bytes(), PRIVATE)?;
+    write_new(cert_file, cert_pem.as_bytes(), PUBLIC).inspect_err(|_| {
+        let _ = fs::remove_file(key_file);
+    })
+}
+
 pub fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
     fs::read(path).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_certificate_write_takes_its_key_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("node.key");
+        let cert = dir.path().join("missing").join("node.pem");
+        let e = write_identity(&key, "KEY", &cert, "CERT").unwrap_err();
+        assert!(
+            matches!(e, PkiError::Io { ref path, .. } if *path == cert),
+            "{e}"
+        );
+        assert!(!key.exists());
+        write_identity(&key, "KEY", &dir.path().join("node.pem"), "CERT").unwrap();
+        assert_eq!(fs::read_to_string(&key).unwrap(), "KEY");
+    }
 }

@@ -50,6 +50,8 @@ pub enum PkiError {
         not_before: String,
         not_after: String,
     },
+    #[error("a certificate's validity must lie between 1970 and 9999 (X.509's last date): ask for fewer days")]
+    OutOfRange,
     #[error("generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),
 }
@@ -71,10 +73,25 @@ impl Validity {
         }
     }
 
-    fn apply(&self, params: &mut CertificateParams) {
-        params.not_before = self.not_before.into();
-        params.not_after = self.not_after.into();
+    /// Fails, rather than panicking in the date conversion, for a time X.509 cannot carry.
+    fn apply(&self, params: &mut CertificateParams) -> Result<(), PkiError> {
+        params.not_before = x509_time(self.not_before)?;
+        params.not_after = x509_time(self.not_after)?;
+        Ok(())
     }
+}
+
+/// The last second X.509's GeneralizedTime can name: 9999-12-31T23:59:59Z.
+const LAST_X509_SECOND: i64 = 253_402_300_799;
+
+fn x509_time(t: SystemTime) -> Result<time::OffsetDateTime, PkiError> {
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).ok(),
+        Err(before) => i64::try_from(before.duration().as_secs()).ok().map(|s| -s),
+    };
+    secs.filter(|s| (0..=LAST_X509_SECOND).contains(s))
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .ok_or(PkiError::OutOfRange)
 }
 
 /// The files of one issued identity.
@@ -105,10 +122,9 @@ impl SiteCa {
         }
         let key = KeyPair::generate()?;
         let mut params = ca_params(name);
-        validity.apply(&mut params);
+        validity.apply(&mut params)?;
         let cert = params.self_signed(&key)?;
-        files::write_new(&key_file, key.serialize_pem().as_bytes(), files::PRIVATE)?;
-        files::write_new(&cert_file, cert.pem().as_bytes(), files::PUBLIC)?;
+        files::write_identity(&key_file, &key.serialize_pem(), &cert_file, &cert.pem())?;
         let ca = SiteCa {
             dir: dir.to_owned(),
             cert,
@@ -216,15 +232,15 @@ impl SiteCa {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
-        validity.apply(&mut params);
+        validity.apply(&mut params)?;
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        files::write_new(
+        files::write_identity(
             &issued.key_file,
-            key.serialize_pem().as_bytes(),
-            files::PRIVATE,
+            &key.serialize_pem(),
+            &issued.cert_file,
+            &cert.pem(),
         )?;
-        files::write_new(&issued.cert_file, cert.pem().as_bytes(), files::PUBLIC)?;
         Ok(issued)
     }
 }

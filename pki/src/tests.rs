@@ -107,3 +107,14 @@ fn revoking_lists_the_serial_once() {
         Err(PkiError::Io { .. })
     ));
 }
+
+#[test]
+fn validity_beyond_x509s_last_date_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = SiteCa::init(dir.path(), "site CA", Validity::days_from(now(), u32::MAX));
+    assert!(matches!(e, Err(PkiError::OutOfRange)), "{:?}", e.err());
+    assert!(!dir.path().join(CA_KEY).exists());
+    let ca = SiteCa::init(dir.path(), "site CA", Validity::days_from(now(), 10)).unwrap();
+    let e = ca.issue(&name("sensor1"), &[], Validity::days_from(now(), 3_000_000));
+    assert!(matches!(e, Err(PkiError::OutOfRange)), "{:?}", e.err());
+}

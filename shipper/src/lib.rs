@@ -75,6 +75,26 @@ fn routed(input: &InputConfig, dest: &DestinationConfig) -> bool {
 /// Runs until SIGTERM or SIGINT, then delivers what live connections can take, saves state and
 /// returns.
 pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
+    serve(config, wait_for_signal())
+}
+
+/// Runs until `stop` completes, then shuts down as [`run`] does on a signal. The caller owns
+/// signal handling (an embedding process that restarts the shipper keeps its handlers across
+/// restarts).
+pub fn run_until(
+    config: ShipperConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ShipError> {
+    serve(config, async {
+        stop.await;
+        Ok(())
+    })
+}
+
+fn serve(
+    config: ShipperConfig,
+    stop: impl std::future::Future<Output = Result<(), ShipError>>,
+) -> Result<(), ShipError> {
     let mut dirs: Vec<PathBuf> = vec![config.work_dir.clone()];
     dirs.extend(
         config
@@ -229,7 +249,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let tasks: Vec<_> = senders.into_iter().map(|s| tokio::spawn(s.run())).collect();
         // systemd's Type=notify: inputs are open and every destination's sender runs.
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-        wait_for_signal().await?;
+        stop.await?;
         info!("shutting down");
         shutdown.store(true, Ordering::Relaxed);
         reader_wakes.iter().for_each(|w| w.notify());

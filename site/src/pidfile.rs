@@ -84,6 +84,7 @@ pub enum Daemon {
     Ship,
     Aggregate,
     Sensor,
+    Forward,
 }
 
 impl Daemon {
@@ -92,6 +93,7 @@ impl Daemon {
             Daemon::Ship => "shipper",
             Daemon::Aggregate => "aggregator",
             Daemon::Sensor => "sensor",
+            Daemon::Forward => "forwarder",
         }
     }
 
@@ -101,6 +103,7 @@ impl Daemon {
             Daemon::Ship => "estuary-ship.pid",
             Daemon::Aggregate => "estuary-aggregate.pid",
             Daemon::Sensor => "estuary-sensor.pid",
+            Daemon::Forward => "estuary-forward.pid",
         };
         spool.join(file)
     }

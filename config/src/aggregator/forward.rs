@@ -154,7 +154,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("/etc/a.toml:10: format:"), "{e}");
+        assert!(e.contains("/etc/a.toml:12: format:"), "{e}");
         let ok = toml.rsplit_once("[[forward]]").unwrap().0;
         let c = super::super::native::parse(
             Path::new("/etc/a.toml"),

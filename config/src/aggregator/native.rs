@@ -58,15 +58,15 @@ struct RawAggregator {
     #[serde(default)]
     peer: Vec<Spanned<RawPeer>>,
     #[serde(default)]
-    forward: Vec<Spanned<RawForward>>,
+    forward: Vec<RawForward>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawForward {
-    to: Value,
-    tags: Option<String>,
-    format: Option<String>,
+    to: Spanned<Value>,
+    tags: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -262,19 +262,18 @@ pub(crate) fn parse(
         });
     }
     for group in raw.forward {
-        let line = toml.line(&group.span());
-        let group = group.into_inner();
-        match as_text(&group.to) {
+        let to_line = toml.line(&group.to.span());
+        let keyed = |v: Spanned<String>| (toml.line(&v.span()), v.into_inner());
+        match as_text(group.to.get_ref()) {
             Ok(to) => settings.forwards.push(ForwardSetting {
-                line,
-                to,
-                tags: group.tags,
-                format: group.format,
+                to: (to_line, to),
+                tags: group.tags.map(keyed),
+                format: group.format.map(keyed),
             }),
             Err(e) => {
                 settings
                     .errors
-                    .push(crate::ConfigError::new(file, Some(line), Some("to"), e))
+                    .push(crate::ConfigError::new(file, Some(to_line), Some("to"), e))
             }
         }
     }

@@ -103,12 +103,12 @@ pub(crate) struct Setting {
     pub key: String,
 }
 
-/// A `[[forward]]` table from the TOML form (the `.cfg` form has one group, `Forward*`).
+/// A `[[forward]]` table from the TOML form (the `.cfg` form has one group, `Forward*`), each
+/// value with the line of its key.
 pub(crate) struct ForwardSetting {
-    pub line: usize,
-    pub to: String,
-    pub tags: Option<String>,
-    pub format: Option<String>,
+    pub to: (usize, String),
+    pub tags: Option<(usize, String)>,
+    pub format: Option<(usize, String)>,
 }
 
 /// A `[[peer]]` table from the TOML form (the `.cfg` form has `AllowedPeers` only).
@@ -587,28 +587,28 @@ impl<'a> Settings<'a> {
             }
         }
         for group in std::mem::take(&mut self.forwards) {
-            let line = Some(group.line);
+            let (to_line, to) = &group.to;
             let parsed = (
-                forward::parse_targets(&group.to).map_err(|e| ("to", e)),
-                group
-                    .tags
-                    .as_deref()
-                    .map_or(Ok(None), forward::parse_tags)
-                    .map_err(|e| ("tags", e)),
+                forward::parse_targets(to).map_err(|e| (*to_line, "to", e)),
+                group.tags.as_ref().map_or(Ok(None), |(line, tags)| {
+                    forward::parse_tags(tags).map_err(|e| (*line, "tags", e))
+                }),
                 group
                     .format
-                    .as_deref()
-                    .map_or(Ok(Format::Rfc3164), forward::parse_format)
-                    .map_err(|e| ("format", e)),
+                    .as_ref()
+                    .map_or(Ok(Format::Rfc3164), |(line, format)| {
+                        forward::parse_format(format).map_err(|e| (*line, "format", e))
+                    }),
             );
             match parsed {
                 (Ok(to), Ok(tags), Ok(format)) => groups.push((
-                    Some((line, "forward".to_owned())),
+                    Some((Some(*to_line), "to".to_owned())),
                     Forward { to, tags, format },
                 )),
                 (to, tags, format) => {
-                    for (key, e) in [to.err(), tags.err(), format.err()].into_iter().flatten() {
-                        self.error_at(line, key, e);
+                    for (line, key, e) in [to.err(), tags.err(), format.err()].into_iter().flatten()
+                    {
+                        self.error_at(Some(line), key, e);
                     }
                 }
             }
