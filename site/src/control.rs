@@ -59,8 +59,9 @@ fn local_processes(site: &SiteConfig, nodes: &[&Node]) -> Vec<Process> {
         .collect();
     all.sort_by_key(|p| match p.daemon {
         Daemon::Aggregate => 0,
-        Daemon::Ship => 1,
-        Daemon::Sensor => 2,
+        Daemon::Forward => 1,
+        Daemon::Ship => 2,
+        Daemon::Sensor => 3,
     });
     all
 }
@@ -313,6 +314,8 @@ fn counters(site: &SiteConfig, p: &Process) -> Option<String> {
                 .collect();
             Some(parts.join(" "))
         }
+        // node.cfg plans no forwarder; `estuary status -c cluster.cfg` shows its counters.
+        Daemon::Forward => None,
         Daemon::Sensor => {
             let n = Netstats::load(&plan::node_dir(site, &p.node).join("netstats.json")).ok()?;
             Some(format!(
