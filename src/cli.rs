@@ -191,9 +191,18 @@ impl Cli {
 }
 
 /// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
-/// SIGHUP, which logrotate's `postrotate` sends, is ignored instead of ending the daemon.
-fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<PidFile> {
-    let pid = PidFile::create(&daemon.pid_path(spool))?;
+/// A daemon already running on this spool is refused; a pid file that cannot be written (a full
+/// disk) is only logged, since the daemon must run all the same. SIGHUP, which logrotate's
+/// `postrotate` sends, is ignored instead of ending the daemon.
+fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
+    let pid = match PidFile::create(&daemon.pid_path(spool)) {
+        Ok(pid) => Some(pid),
+        Err(err @ estuary_site::pidfile::PidFileError::Running { .. }) => return Err(err.into()),
+        Err(err) => {
+            tracing::warn!(%err, "no pid file: `estuary status` cannot follow this daemon");
+            None
+        }
+    };
     // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
     unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
         .context("ignore SIGHUP")?;
