@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
 use estuary_site::{Daemon, PidFile};
 
+use crate::reload;
 use crate::site::{self, SiteCommand};
-use nix::sys::signal::{SigHandler, Signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,14 +129,17 @@ impl Cli {
             Command::Nodes(a) => site::run(SiteCommand::Nodes, &a.config, &a.nodes),
             Command::Standalone(args) => args.run(),
             Command::Ship { config } => {
+                let path = config.clone();
                 let config = estuary_config::shipper::load(&config)?;
                 let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
+                let reload = reload::watch(move || estuary_config::shipper::load(&path).map(drop))?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
                     estuary_metrics::serve(addr, move || estuary_metrics::sources::shipper(&c))
                         .with_context(|| format!("serve metrics on {addr}"))?;
                 }
                 estuary_shipper::run(config)?;
+                reload.finish()?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Status {
@@ -156,14 +159,18 @@ impl Cli {
                 print_out(&text, code)
             }
             Command::Aggregate { config } => {
+                let path = config.clone();
                 let config = estuary_config::aggregator::load(&config)?;
                 let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
+                let reload =
+                    reload::watch(move || estuary_config::aggregator::load(&path).map(drop))?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
                     estuary_metrics::serve(addr, move || estuary_metrics::sources::aggregator(&c))
                         .with_context(|| format!("serve metrics on {addr}"))?;
                 }
                 estuary_aggregator::run(config)?;
+                reload.finish()?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Cron { config } if site::is_node_cfg(&config) => {
@@ -192,21 +199,16 @@ impl Cli {
 
 /// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
 /// A daemon already running on this spool is refused; a pid file that cannot be written (a full
-/// disk) is only logged, since the daemon must run all the same. SIGHUP, which logrotate's
-/// `postrotate` sends, is ignored instead of ending the daemon.
+/// disk) is only logged, since the daemon must run all the same.
 fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
-    let pid = match PidFile::create(&daemon.pid_path(spool)) {
-        Ok(pid) => Some(pid),
-        Err(err @ estuary_site::pidfile::PidFileError::Running { .. }) => return Err(err.into()),
+    match PidFile::create(&daemon.pid_path(spool)) {
+        Ok(pid) => Ok(Some(pid)),
+        Err(err @ estuary_site::pidfile::PidFileError::Running { .. }) => Err(err.into()),
         Err(err) => {
             tracing::warn!(%err, "no pid file: `estuary status` cannot follow this daemon");
-            None
+            Ok(None)
         }
-    };
-    // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
-    unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
-        .context("ignore SIGHUP")?;
-    Ok(pid)
+    }
 }
 
 /// The latest statistics and whether the daemon runs: a sensor's netstats file, or what the
