@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
-use estuary_site::{Daemon, PidFile};
+use estuary_site::{Daemon, PidFile, PidFileError};
 
 use crate::reload;
 use crate::site::{self, SiteCommand};
@@ -84,6 +84,15 @@ pub enum Command {
     Standalone(crate::standalone::StandaloneArgs),
     /// Capture packets (live or from a file) and write Zeek-compatible logs.
     Sensor(SensorCommand),
+    /// Search the log archive: rows of one log by field filters and time.
+    Query(estuary_query::cli::QueryArgs),
+    /// Create a site CA and node certificates for mutual TLS.
+    Tls(crate::tls::TlsArgs),
+    /// Forward an aggregator's committed logs onward (ForwardTo) to ELSA or a SIEM.
+    Forward {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Start the daemons of the nodes on this host that are not running (node.cfg).
     Start(crate::site::SiteArgs),
     /// Stop the daemons of the nodes on this host, letting each save or commit what it took.
@@ -98,6 +107,19 @@ pub enum Command {
     Diag(crate::site::SiteArgs),
     /// Every node of a node.cfg with its role, host and what it runs.
     Nodes(crate::site::SiteArgs),
+    /// The NATS JetStream cluster between shippers and several aggregators.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create or check the stream, the marks bucket and one consumer per tag of an aggregator
+    /// configuration's `Nats*` options (idempotent); refuses servers older than 2.11.
+    Init {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 impl Cli {
@@ -127,7 +149,24 @@ impl Cli {
             Command::Netstats(a) => site::run(SiteCommand::Netstats, &a.config, &a.nodes),
             Command::Diag(a) => site::run(SiteCommand::Diag, &a.config, &a.nodes),
             Command::Nodes(a) => site::run(SiteCommand::Nodes, &a.config, &a.nodes),
+            Command::Query(args) => Ok(args.run()?),
+            Command::Cluster(ClusterCommand::Init { config }) => {
+                let config = estuary_config::aggregator::load(&config)?;
+                let nats = config.nats.as_ref().with_context(|| {
+                    format!("{}: NatsServers is not set", config.source.display())
+                })?;
+                print_out(
+                    &estuary_nats::site::init(nats)?.to_string(),
+                    ExitCode::SUCCESS,
+                )
+            }
             Command::Standalone(args) => args.run(),
+            Command::Tls(args) => args.run(),
+            Command::Forward { config } => {
+                let config = estuary_config::aggregator::load(&config)?;
+                estuary_forward::run(&config)?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Ship { config } => {
                 let path = config.clone();
                 let config = estuary_config::shipper::load(&config)?;
@@ -198,14 +237,15 @@ impl Cli {
 }
 
 /// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
-/// A daemon already running on this spool is refused; a pid file that cannot be written (a full
-/// disk) is only logged, since the daemon must run all the same.
+/// A daemon already running on this spool is refused.
 fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
+    // A daemon runs even when its pid file cannot be written (the spool's disk may be full):
+    // losing `estuary status` for a while is better than not shipping. Only a live twin stops it.
     match PidFile::create(&daemon.pid_path(spool)) {
         Ok(pid) => Ok(Some(pid)),
-        Err(err @ estuary_site::pidfile::PidFileError::Running { .. }) => Err(err.into()),
-        Err(err) => {
-            tracing::warn!(%err, "no pid file: `estuary status` cannot follow this daemon");
+        Err(e @ PidFileError::Running { .. }) => Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{:#}", anyhow::Error::from(e));
             Ok(None)
         }
     }
@@ -228,11 +268,19 @@ fn status(config: Option<PathBuf>, netstats: Option<PathBuf>) -> anyhow::Result<
         },
         AnyConfig::Aggregator(c) => match not_running(Daemon::Aggregate, &c.spool_dir)? {
             Some(text) => (text, false),
-            None => (
-                estuary_aggregator::status(&c)
-                    .with_context(|| format!("read the status in {}", c.spool_dir.display()))?,
-                true,
-            ),
+            None => {
+                let mut text = estuary_aggregator::status(&c)
+                    .with_context(|| format!("read the status in {}", c.spool_dir.display()))?;
+                if !c.forward.is_empty() {
+                    text.push_str(&estuary_forward::status(&c).unwrap_or_else(|e| {
+                        format!(
+                            "{e}
+"
+                        )
+                    }));
+                }
+                (text, true)
+            }
         },
         AnyConfig::Sensor(_) => {
             anyhow::bail!(
@@ -276,7 +324,7 @@ pub fn init_tracing(verbose: u8) {
 #[derive(Debug, clap::Args)]
 pub struct SensorCommand {
     #[command(flatten)]
-    pub args: estuary_sensor::cli::SensorArgs,
+    pub args: estuary_sensor::command::SensorArgs,
     /// Serve /metrics and /status on this address:port (off unless given).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_address: Option<std::net::SocketAddr>,

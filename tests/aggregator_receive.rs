@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
+use common::relp::Relp;
 use common::*;
 
 fn logger(args: &[&str]) {
@@ -137,69 +138,6 @@ ruleset(name="relp") {{
         conn.lines().all(|l| l.ends_with("\t80\t\t(empty)")),
         "tabs altered"
     );
-}
-
-/// A minimal RELP client speaking librelp's framing.
-struct Relp {
-    stream: TcpStream,
-    txnr: u32,
-    buf: Vec<u8>,
-}
-
-impl Relp {
-    fn connect(port: u16) -> Relp {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut relp = Relp {
-            stream,
-            txnr: 0,
-            buf: Vec::new(),
-        };
-        let offers = "relp_version=0\nrelp_software=test\ncommands=syslog";
-        relp.send("open", offers.as_bytes());
-        let rsp = relp.read_rsp();
-        assert!(rsp.1.starts_with("200 OK"), "{rsp:?}");
-        relp
-    }
-
-    fn send(&mut self, command: &str, data: &[u8]) -> u32 {
-        self.txnr += 1;
-        let mut frame = format!("{} {command} {}", self.txnr, data.len()).into_bytes();
-        if !data.is_empty() {
-            frame.push(b' ');
-            frame.extend_from_slice(data);
-        }
-        frame.push(b'\n');
-        self.stream.write_all(&frame).unwrap();
-        self.txnr
-    }
-
-    /// Reads one `rsp` frame: (txnr, data).
-    fn read_rsp(&mut self) -> (u32, String) {
-        loop {
-            if let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
-                let text = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                let mut parts = text.splitn(4, ' ');
-                let txnr: u32 = parts.next().unwrap().parse().unwrap();
-                assert_eq!(parts.next(), Some("rsp"), "{text}");
-                let len: usize = parts.next().unwrap().parse().unwrap();
-                let header = text.len() - parts.clone().next().map(str::len).unwrap_or(0);
-                let total = header + len + 1;
-                if self.buf.len() >= total {
-                    let data =
-                        String::from_utf8_lossy(&self.buf[header..header + len]).into_owned();
-                    self.buf.drain(..total);
-                    return (txnr, data);
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).expect("read rsp");
-            assert!(n > 0, "server closed the session");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
 }
 
 fn origin_msg(seq: u64, offset: u64) -> Vec<u8> {

@@ -7,6 +7,8 @@
 mod common;
 mod sensor_support;
 
+use common::prereq::require;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -71,17 +73,23 @@ fn live_capture_on_veth_matches_file_read() {
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if uid.as_deref().ok() != Some("0") {
-        eprintln!("SKIP: live capture test needs root");
+    if !require(
+        uid.as_deref().ok() == Some("0"),
+        "live capture test needs root",
+    ) {
         return;
     }
-    if !ok(Command::new("tcpreplay").arg("--version")) {
-        eprintln!("SKIP: tcpreplay is not installed");
+    if !require(
+        ok(Command::new("tcpreplay").arg("--version")),
+        "tcpreplay is not installed",
+    ) {
         return;
     }
     let ns = format!("estuary-sensor-{}", std::process::id());
-    if !ok(Command::new("ip").args(["netns", "add", &ns])) {
-        eprintln!("SKIP: cannot create a network namespace");
+    if !require(
+        ok(Command::new("ip").args(["netns", "add", &ns])),
+        "cannot create a network namespace",
+    ) {
         return;
     }
     let ns = Netns(ns);

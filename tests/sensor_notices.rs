@@ -64,7 +64,8 @@ fn scan_pcap(path: &std::path::Path) {
         );
         t += 0.01;
     }
-    // A second round of the same address scan, later: suppressed (one notice per hour).
+    // A second round of the same address scan, later: no notice, as the detector ignores a
+    // reported scanner for an hour (suppression itself is tested below).
     address_scan(&mut p, &mut t, 600.0, 31..=60, 41000);
     p.write(path);
 }
@@ -159,6 +160,64 @@ fn scans_raise_notices_with_policy_actions() {
             .count(),
         30
     );
+}
+
+/// Notice suppression as Zeek's notice framework does it: a notice with the same note and
+/// identifier as one logged less than `suppress_for` ago is dropped; once that time has passed,
+/// or with another identifier or note, it is logged.
+#[test]
+fn repeated_notices_are_suppressed_within_suppress_for_only() {
+    use estuary_sensor::conn::LocalNets;
+    use estuary_sensor::flow::Timestamp;
+    use estuary_sensor::notice_log::{Note, Notice, NoticePolicy};
+    use estuary_sensor::sink::RecordSink;
+    use estuary_sensor::zeeklog::{LogFormat, LogSet, Rotation, SystemClock};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let logs = LogSet::new(
+        tmp.path(),
+        LogFormat::Tsv,
+        Rotation::default(),
+        std::sync::Arc::new(SystemClock),
+    )
+    .expect("log set");
+    let mut sink = RecordSink::new(logs, NoticePolicy::default(), LocalNets::zeek_private());
+    let t0 = 1_700_000_000.0;
+    let notice = |dt: f64, note: Note, who: &str| {
+        let mut n = Notice::new(Timestamp(t0 + dt), note, format!("{who} at +{dt}"));
+        n.identifier = Some(who.to_string());
+        n
+    };
+    let sent = [
+        (0.0, Note::ScanAddressScan, "198.51.99.7", true),
+        // Same note and identifier inside the hour: suppressed.
+        (10.0, Note::ScanAddressScan, "198.51.99.7", false),
+        (3599.0, Note::ScanAddressScan, "198.51.99.7", false),
+        // Another identifier, and another note with the same identifier: logged.
+        (20.0, Note::ScanAddressScan, "198.51.99.8", true),
+        (30.0, Note::ScanPortScan, "198.51.99.7", true),
+        // The hour since the first one is over: logged again, and suppressing anew.
+        (3600.0, Note::ScanAddressScan, "198.51.99.7", true),
+        (3700.0, Note::ScanAddressScan, "198.51.99.7", false),
+    ];
+    for (dt, note, who, _) in sent {
+        sink.notice(notice(dt, note, who)).expect("notice");
+    }
+    let suppressed = sink.stats.notices_suppressed;
+    sink.close().expect("close");
+    let log = read_log(&tmp.path().join("notice.log"), false).expect("notice.log");
+    let msgs: Vec<&str> = log
+        .rows
+        .iter()
+        .map(|r| log.get(r, "msg").unwrap_or(""))
+        .collect();
+    let expected: Vec<String> = sent
+        .iter()
+        .filter(|s| s.3)
+        .map(|(dt, _, who, _)| format!("{who} at +{dt}"))
+        .collect();
+    assert_eq!(msgs, expected);
+    assert_eq!(suppressed, 3);
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //!
 //! tshark counts every frame; the sensor counts what it analyzes, so packets it handles
 //! differently (tunnels, fragments reassembled into one, lengths beyond the frame) are left out
-//! of tshark's view. Skipped with a message when tshark is not installed.
+//! of tshark's view. x509.log is checked against the certificates tshark decodes in TLS
+//! handshakes (serials, and the name strings of subjects and issuers). Skipped with a message
+//! when tshark is not installed.
 
 mod common;
 mod sensor_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use sensor_support::{read_log, run_sensor};
@@ -121,8 +123,10 @@ fn tshark_flows(file: &std::path::Path) -> Option<BTreeMap<Flow, (u64, u64)>> {
 
 #[test]
 fn conn_log_agrees_with_tshark_on_public_captures() {
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("SKIP: tshark is not installed");
+    if !common::prereq::require(
+        Command::new("tshark").arg("-v").output().is_ok(),
+        "tshark is not installed",
+    ) {
         return;
     }
     let root = common::fixtures().join("pcaps");
@@ -203,5 +207,104 @@ fn conn_log_agrees_with_tshark_on_public_captures() {
         share >= 0.99,
         "only {:.1}% of flows agree with tshark",
         100.0 * share
+    );
+}
+
+/// Per capture: the serials (uppercase hex, no leading zero bytes) and the name strings
+/// (printable and UTF-8 attribute values of subjects and issuers) of every certificate tshark
+/// decodes in TLS handshakes.
+fn tshark_certificates(file: &std::path::Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", "tls.handshake.certificate", "-T", "fields"])
+        .args([
+            "-E",
+            "separator=/t",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=|",
+        ])
+        .args(["-e", "x509af.serialNumber"])
+        .args(["-e", "x509sat.printableString", "-e", "x509sat.uTF8String"])
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut serials, mut names) = (BTreeSet::new(), BTreeSet::new());
+    for line in text.lines() {
+        let mut cols = line.split('\t');
+        for s in cols
+            .next()
+            .unwrap_or_default()
+            .split('|')
+            .filter(|s| !s.is_empty())
+        {
+            let s = s.trim_start_matches("00").to_uppercase();
+            serials.insert(if s.is_empty() { "00".into() } else { s });
+        }
+        for strings in cols {
+            names.extend(
+                strings
+                    .split('|')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    (serials, names)
+}
+
+#[test]
+fn x509_log_agrees_with_tshark_on_certificates() {
+    if Command::new("tshark").arg("-v").output().is_err() {
+        eprintln!("SKIP: tshark is not installed");
+        return;
+    }
+    let root = common::fixtures().join("pcaps");
+    let bin = common::estuary_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut with_certs = 0;
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .expect("pcaps dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let (serials, names) = tshark_certificates(file);
+        if serials.is_empty() {
+            continue;
+        }
+        with_certs += 1;
+        let dir = tmp.path().join(file.file_name().expect("file name"));
+        run_sensor(&bin, &dir, &["-r", &file.to_string_lossy(), "-C"]);
+        let x509 = read_log(&dir.join("x509.log"), false)
+            .unwrap_or_else(|| panic!("{}: no x509.log", file.display()));
+        let col = |r: &Vec<String>, c: &str| x509.get(r, c).unwrap_or_default().to_string();
+        let got: BTreeSet<String> = x509
+            .rows
+            .iter()
+            .map(|r| col(r, "certificate.serial"))
+            .collect();
+        assert_eq!(got, serials, "{}: certificate serials", file.display());
+        let dns: Vec<String> = x509
+            .rows
+            .iter()
+            .flat_map(|r| [col(r, "certificate.subject"), col(r, "certificate.issuer")])
+            // Compared unescaped: RFC 2253 escapes `,` and the like, TSV the backslashes.
+            .map(|dn| dn.replace('\\', ""))
+            .collect();
+        for name in &names {
+            assert!(
+                dns.iter().any(|dn| dn.contains(name.as_str())),
+                "{}: {name:?} is in no subject or issuer of x509.log: {dns:?}",
+                file.display()
+            );
+        }
+    }
+    assert!(
+        with_certs >= 4,
+        "only {with_certs} captures hold certificates"
     );
 }

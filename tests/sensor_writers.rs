@@ -5,7 +5,6 @@
 mod common;
 mod sensor_support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -18,18 +17,6 @@ fn trace(name: &str) -> String {
         .to_string_lossy()
         .to_string()
 }
-
-const CONN_KEY: &[&str] = &[
-    "id.orig_h",
-    "id.orig_p",
-    "id.resp_h",
-    "id.resp_p",
-    "proto",
-    "conn_state",
-    "history",
-    "orig_pkts",
-    "duration",
-];
 
 #[test]
 fn tsv_header_and_footer_follow_zeek() {
@@ -70,81 +57,211 @@ fn assert_matches(pattern: &str, text: &str) {
     assert!(re.is_match(text), "{text:?} does not match {pattern}");
 }
 
-fn conn_keys_tsv(dir: &Path) -> BTreeMap<String, usize> {
-    let log = read_log(&dir.join("conn.log"), false).expect("conn.log");
-    let mut m = BTreeMap::new();
-    for r in &log.rows {
-        let k: Vec<&str> = CONN_KEY
-            .iter()
-            .map(|c| log.get(r, c).unwrap_or(""))
-            .collect();
-        *m.entry(k.join(" ")).or_insert(0) += 1;
-    }
-    m
-}
-
-fn conn_keys_json(dir: &Path) -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(dir.join("conn.log")).expect("conn.log");
-    let mut m = BTreeMap::new();
-    for line in text.lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {e}: {line}"));
-        let obj = v.as_object().expect("object");
-        let k: Vec<String> = CONN_KEY
-            .iter()
-            .map(|c| match obj.get(*c) {
-                None => "-".to_string(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Number(n)) if *c == "duration" => {
-                    format!("{:.6}", n.as_f64().unwrap_or(0.0))
-                }
-                Some(other) => other.to_string(),
-            })
-            .collect();
-        *m.entry(k.join(" ")).or_insert(0) += 1;
-    }
-    m
-}
+/// Traces that between them make every log the sensor writes from packets.
+const WRITER_TRACES: &[&str] = &[
+    "mixed-lan-ftp-http.pcap",
+    "smtp-attachment.pcap",
+    "dns-udp-additionals.pcap",
+    "tls-cert-issuer.pcap",
+    "ssh-hassh.pcap",
+    "ipv4-truncated-header.pcap",
+];
 
 #[test]
 fn json_rows_equal_tsv_rows() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (tsv, json) = (tmp.path().join("tsv"), tmp.path().join("json"));
-    let t = trace("mixed-lan-ftp-http.pcap");
-    run_sensor(&common::estuary_bin(), &tsv, &["-r", &t]);
-    run_sensor(&common::estuary_bin(), &json, &["-r", &t, "--json"]);
-    assert_eq!(conn_keys_tsv(&tsv), conn_keys_json(&json));
-    // Every log is JSON lines with keys in column order and no header.
-    for entry in std::fs::read_dir(&json)
-        .expect("dir")
-        .filter_map(Result::ok)
-    {
-        let p = entry.path();
-        if p.extension().and_then(|e| e.to_str()) != Some("log") {
-            continue;
-        }
-        let tsv_log = read_log(&tsv.join(p.file_name().expect("name")), false).expect("tsv twin");
-        for line in std::fs::read_to_string(&p).expect("read").lines() {
-            assert!(line.starts_with("{\"ts\":"), "{}: {line}", p.display());
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(line).expect("object");
-            // serde_json's map is sorted; recover the written order from the text.
-            let mut keys: Vec<(usize, &String)> = map
-                .keys()
-                .map(|k| (line.find(&format!("\"{k}\":")).expect("key in text"), k))
-                .collect();
-            keys.sort();
-            let order: Vec<usize> = keys
+    let mut logs_compared = std::collections::BTreeSet::new();
+    for name in WRITER_TRACES {
+        let (tsv, json) = (
+            tmp.path().join(name).join("tsv"),
+            tmp.path().join(name).join("json"),
+        );
+        let t = trace(name);
+        run_sensor(&common::estuary_bin(), &tsv, &["-r", &t]);
+        run_sensor(&common::estuary_bin(), &json, &["-r", &t, "--json"]);
+        let mut tsv_logs: Vec<_> = log_names(&tsv);
+        let json_logs: Vec<_> = log_names(&json);
+        tsv_logs.sort();
+        assert_eq!(tsv_logs, json_logs, "{name}: the same logs in both formats");
+        for log in tsv_logs {
+            let tsv_log = read_log(&tsv.join(&log), false).expect("tsv log");
+            let json_rows = json_as_tsv_rows(&json.join(&log), &tsv_log);
+            let json_rows = masked_ids(&tsv_log.fields, json_rows);
+            let tsv_rows = masked_ids(&tsv_log.fields, tsv_log.rows.clone());
+            assert!(!tsv_rows.is_empty(), "{name} {log}: no rows");
+            let only_json: Vec<_> = json_rows
                 .iter()
-                .map(|(_, k)| tsv_log.column(k).expect("known column"))
+                .filter(|r| !tsv_rows.contains(r))
+                .take(3)
+                .collect();
+            let only_tsv: Vec<_> = tsv_rows
+                .iter()
+                .filter(|r| !json_rows.contains(r))
+                .take(3)
                 .collect();
             assert!(
-                order.windows(2).all(|w| w[0] < w[1]),
-                "{}: keys out of column order",
-                p.display()
+                json_rows == tsv_rows,
+                "{name} {log}: JSON rows differ from TSV rows; only in JSON: {only_json:?}; only in TSV: {only_tsv:?}"
             );
+            logs_compared.insert(log);
         }
     }
+    for log in [
+        "conn.log",
+        "dns.log",
+        "http.log",
+        "ftp.log",
+        "smtp.log",
+        "ssl.log",
+        "ssh.log",
+        "weird.log",
+    ] {
+        assert!(
+            logs_compared.contains(log),
+            "no trace wrote {log}: {logs_compared:?}"
+        );
+    }
+}
+
+/// Columns of random ids (uids and fuids differ between two runs).
+const ID_COLUMNS: &[&str] = &[
+    "uid",
+    "fuid",
+    "fuids",
+    "orig_fuids",
+    "resp_fuids",
+    "parent_fuid",
+    "tunnel_parents",
+    "conn_uids",
+];
+
+/// Rows sorted, with each id replaced by its prefix letter: the columns' shape (unset, empty,
+/// how many ids of which kind) is compared, not the random ids themselves.
+fn masked_ids(fields: &[String], mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let ids: Vec<usize> = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| ID_COLUMNS.contains(&f.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    for row in &mut rows {
+        for &i in &ids {
+            let cell = &mut row[i];
+            if cell != "-" && cell != "(empty)" {
+                *cell = cell
+                    .split(',')
+                    .map(|id| format!("{}*", id.get(..1).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+fn log_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("log dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A JSON log's rows rendered as TSV cells, sorted: every column, in the TSV log's column
+/// order, each value converted by its TSV type. Also checks that each line is an object whose
+/// keys come in column order, without a header.
+fn json_as_tsv_rows(path: &Path, tsv_log: &sensor_support::ZeekLog) -> Vec<Vec<String>> {
+    let types: Vec<&str> = tsv_log
+        .header
+        .iter()
+        .find_map(|h| h.strip_prefix("#types\t"))
+        .expect("#types")
+        .split('\t')
+        .collect();
+    let mut rows = Vec::new();
+    for line in std::fs::read_to_string(path).expect("read").lines() {
+        assert!(line.starts_with("{\"ts\":"), "{}: {line}", path.display());
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).expect("object");
+        // serde_json's map is sorted; recover the written order from the text.
+        let mut keys: Vec<(usize, &String)> = map
+            .keys()
+            .map(|k| (line.find(&format!("\"{k}\":")).expect("key in text"), k))
+            .collect();
+        keys.sort();
+        let order: Vec<usize> = keys
+            .iter()
+            .map(|(_, k)| tsv_log.column(k).expect("known column"))
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "{}: keys out of column order",
+            path.display()
+        );
+        rows.push(
+            tsv_log
+                .fields
+                .iter()
+                .zip(&types)
+                .map(|(f, ty)| tsv_cell(ty, map.get(f)))
+                .collect(),
+        );
+    }
+    rows.sort();
+    rows
+}
+
+/// One JSON value as Zeek's TSV writer prints a value of type `ty`.
+fn tsv_cell(ty: &str, v: Option<&serde_json::Value>) -> String {
+    use estuary_sensor::zeeklog::{format::tsv_value, FieldType, Value};
+    let field_type = match ty {
+        "time" => FieldType::Time,
+        "interval" => FieldType::Interval,
+        "addr" => FieldType::Addr,
+        "port" => FieldType::Port,
+        "count" => FieldType::Count,
+        "int" => FieldType::Int,
+        "double" => FieldType::Double,
+        "bool" => FieldType::Bool,
+        "enum" => FieldType::Enum,
+        "set[string]" => FieldType::SetString,
+        "set[enum]" => FieldType::SetEnum,
+        "vector[string]" => FieldType::VectorString,
+        "vector[count]" => FieldType::VectorCount,
+        "vector[interval]" => FieldType::VectorInterval,
+        "vector[addr]" => FieldType::VectorAddr,
+        _ => FieldType::String,
+    };
+    fn value(ty: FieldType, v: &serde_json::Value) -> Value {
+        match (ty, v) {
+            (_, serde_json::Value::Null) => Value::Unset,
+            (_, serde_json::Value::Array(items)) => {
+                Value::List(items.iter().map(|i| value(ty, i)).collect())
+            }
+            (_, serde_json::Value::Bool(b)) => Value::Bool(*b),
+            (FieldType::Time | FieldType::Interval | FieldType::VectorInterval, n) => {
+                Value::Interval(n.as_f64().expect("number"))
+            }
+            (FieldType::Double, n) => Value::Double(n.as_f64().expect("number")),
+            (_, serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(c) => Value::Count(c),
+                None => Value::Int(n.as_i64().expect("integer")),
+            },
+            (_, serde_json::Value::String(s)) => Value::Str(s.clone()),
+            (_, other) => panic!("unexpected JSON value {other}"),
+        }
+    }
+    let mut cell = String::new();
+    tsv_value(
+        &mut cell,
+        field_type,
+        &v.map_or(Value::Unset, |v| value(field_type, v)),
+    );
+    cell
 }
 
 #[test]
@@ -197,8 +314,10 @@ fn parsezeeklogs_reads_tsv_and_json() {
     let probe = Command::new("python3")
         .args(["-c", "import parsezeeklogs"])
         .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: python3 module parsezeeklogs is not installed (.ci/setup installs it)");
+    if !common::prereq::require(
+        probe.is_ok_and(|o| o.status.success()),
+        "python3 module parsezeeklogs is not installed (.ci/setup installs it)",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

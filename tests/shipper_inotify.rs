@@ -129,11 +129,13 @@ fn start_with_watch_limit(s: &mut Shipper, watches: u32) -> bool {
         .args(["--user", "--map-root-user", "sh", "-c", set_limit, "1"])
         .output()
         .expect("run unshare (util-linux)");
-    if !probe.status.success() {
-        eprintln!(
-            "SKIPPED: no user namespace with its own inotify limits here: {}",
+    if !common::prereq::require(
+        probe.status.success(),
+        &format!(
+            "no user namespace with its own inotify limits here: {}",
             String::from_utf8_lossy(&probe.stderr)
-        );
+        ),
+    ) {
         return false;
     }
     let mut cmd = Command::new("unshare");

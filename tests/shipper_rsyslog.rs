@@ -39,7 +39,7 @@ fn seed_config_verbatim_ships_all_six_zeek_logs_to_rsyslog_over_udp() {
     fs::create_dir_all(&rundir).unwrap();
     let config = sink.config("", "load=\"imudp\"", "imudp", " rcvbufSize=\"8m\"");
     let _rsyslog = start_rsyslog("rsyslog", dir.path(), &config);
-    thread::sleep(Duration::from_millis(500));
+    common::wait_for_udp_bound(port, Duration::from_secs(30));
     let template =
         fs::read_to_string(common::fixtures().join("shipper/seed-60-bro-loopback.conf")).unwrap();
     let conf = dir.path().join("60-bro.conf");
@@ -56,7 +56,8 @@ fn seed_config_verbatim_ships_all_six_zeek_logs_to_rsyslog_over_udp() {
         append(&logdir.join(format!("{name}.log")), 0..10);
     }
     let mut shipper = start_shipper(dir.path(), &conf);
-    thread::sleep(Duration::from_millis(300));
+    // The first ten lines of each file have arrived: the shipper tails them all.
+    wait_for_file_lines(out, 60);
     for chunk in 1..5u64 {
         for name in names {
             append(
@@ -133,7 +134,9 @@ fn relp_to_rsyslog_imrelp_survives_an_rsyslog_restart_without_loss() {
     // rsyslog goes away (SIGTERM: it finishes what it acknowledged) while lines keep coming.
     assert!(rsyslog.terminate(Duration::from_secs(10)).is_some());
     append(&s.log("conn.log"), 3000..6000);
-    thread::sleep(Duration::from_millis(500));
+    // The outage is seen: connecting failed at least once.
+    let status = s.wait_status(|st| !st.contains("errors=0/"));
+    assert!(!status.contains("errors=0/"), "{status}");
     let _rsyslog = start_rsyslog("rsyslog2", dir.path(), &config);
     let text = wait_for_file_lines(out, 6000);
     let got = seqs_by_tag(&text, "bro_conn");

@@ -144,3 +144,63 @@ fn relp_over_tls_with_mutual_auth_to_rsyslog_imrelp_delivers_every_line() {
     peer.received_in_order(2000, &s);
     s.stop();
 }
+
+/// `estuary check` opens the TLS files a shipper configuration names: a missing CA file, a CA file
+/// holding a private key, and a key file holding no key are each reported with the configuration's
+/// file, line and key; usable files pass.
+#[test]
+fn check_reports_unusable_tls_files_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_pki_with_ca(&dir.path().join("pki"), "estuary test CA");
+    let ca_with_key = dir.path().join("ca-with-key.pem");
+    let pem = [fs::read(&pki.ca).unwrap(), fs::read(&pki.client.1).unwrap()].concat();
+    fs::write(&ca_with_key, pem).unwrap();
+    let conf = dir.path().join("ship.toml");
+    let check = |ca: &std::path::Path, key: &std::path::Path| {
+        let work = dir.path().display();
+        fs::write(
+            &conf,
+            format!(
+                "work_dir = \"{work}\"\n\
+                 [[input]]\npath = \"{work}/conn.log\"\ntag = \"bro_conn:\"\n\
+                 [[destination]]\nname = \"tls\"\nhost = \"127.0.0.1\"\nport = 6514\n\
+                 transport = \"tls\"\nserver_name = \"localhost\"\n\
+                 ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                ca.display(),
+                pki.client.0.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(common::estuary_bin())
+            .args(["check", "--config"])
+            .arg(&conf)
+            .output()
+            .expect("run estuary check");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let at = |line: usize, key: &str| format!("{}:{line}: {key}: ", conf.display());
+
+    let (ok, out) = check(&pki.ca, &pki.client.1);
+    assert!(ok, "{out}");
+    let missing = dir.path().join("missing-ca.pem");
+    let (ok, out) = check(&missing, &pki.client.1);
+    assert!(!ok, "{out}");
+    let expected = format!("{}cannot read {}", at(11, "ca_file"), missing.display());
+    assert!(out.contains(&expected), "{out}");
+    let (ok, out) = check(&ca_with_key, &pki.client.1);
+    assert!(!ok, "{out}");
+    assert!(out.contains(&at(11, "ca_file")), "{out}");
+    assert!(out.contains("holds a private key"), "{out}");
+    let (ok, out) = check(&pki.ca, &pki.client.0);
+    assert!(!ok, "{out}");
+    let expected = format!(
+        "{}{} contains no PEM private key",
+        at(13, "key_file"),
+        pki.client.0.display()
+    );
+    assert!(out.contains(&expected), "{out}");
+}

@@ -9,8 +9,8 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use estuary_fsutil::sync_dir;
 use flate2::read::GzDecoder;
-use flate2::{Compression, GzBuilder};
 
 use crate::clock::{from_unix_secs, local, unix_secs};
 use crate::route::LogName;
@@ -62,7 +62,16 @@ impl Rotated {
     /// `YYYY-MM-DD/<name>.HH:MM:SS-HH:MM:SS[-<host>][-<n>].log.gz`, folder from the open time,
     /// local time, exactly as zeekctl's make-archive-name (plus `-<n>` on a clash).
     pub fn archive_path(&self, log_dir: &Path, clash: u32) -> PathBuf {
-        // Both come from a file name; a corrupt one must not stop the archiver.
+        self.archive_dir(log_dir).join(self.archive_name(clash))
+    }
+
+    fn archive_dir(&self, log_dir: &Path) -> PathBuf {
+        // From a file name; a corrupt one must not stop the archiver.
+        let open = local(self.open).unwrap_or_default();
+        log_dir.join(open.format("%Y-%m-%d").to_string())
+    }
+
+    fn archive_name(&self, clash: u32) -> String {
         let open = local(self.open).unwrap_or_default();
         let close = local(self.close).unwrap_or_default();
         let mut name = format!(
@@ -79,22 +88,23 @@ impl Rotated {
             name.push_str(&format!("-{clash}"));
         }
         name.push_str(".log.gz");
-        log_dir.join(open.format("%Y-%m-%d").to_string()).join(name)
+        name
     }
 }
 
 /// Archives one rotated file. Returns the archive's path.
 pub fn archive(log_dir: &Path, source: &Path, rotated: &Rotated) -> io::Result<PathBuf> {
-    let source_name = source
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| io::Error::other("rotated file without a name"))?
-        .to_owned();
+    let source_name = match source.file_name() {
+        Some(name) => name.to_string_lossy().into_owned(),
+        None => rotated.file_name(),
+    };
+    let dir = rotated.archive_dir(log_dir);
     let mut clash = 0;
-    let target = loop {
-        let candidate = rotated.archive_path(log_dir, clash);
+    let (target, final_name) = loop {
+        let name = rotated.archive_name(clash);
+        let candidate = dir.join(&name);
         if !candidate.exists() {
-            break candidate;
+            break (candidate, name);
         }
         if gzip_source_name(&candidate).as_deref() == Some(source_name.as_str()) {
             // A previous run finished this archive but died before removing the source.
@@ -103,35 +113,26 @@ pub fn archive(log_dir: &Path, source: &Path, rotated: &Rotated) -> io::Result<P
         }
         clash += 1;
     };
-    let dir = target
-        .parent()
-        .ok_or_else(|| io::Error::other("archive path without a folder"))?;
-    fs::create_dir_all(dir)?;
+    fs::create_dir_all(&dir)?;
     sync_dir(log_dir)?;
-    let final_name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| io::Error::other("archive path without a name"))?;
     let tmp = dir.join(format!("{TMP_PREFIX}{final_name}"));
     compress(source, &tmp, &source_name)?;
     // hard_link fails if the target exists, so an archive is never overwritten.
     fs::hard_link(&tmp, &target)?;
     fs::remove_file(&tmp)?;
-    sync_dir(dir)?;
+    sync_dir(&dir)?;
     remove_and_sync(source)?;
     Ok(target)
 }
 
 fn compress(source: &Path, tmp: &Path, source_name: &str) -> io::Result<()> {
-    let mut input = BufReader::with_capacity(1 << 20, File::open(source)?);
-    let out = File::create(tmp)?;
-    let mut gz = GzBuilder::new()
-        .filename(source_name)
-        .write(BufWriter::with_capacity(1 << 20, out), Compression::new(6));
-    let result = io::copy(&mut input, &mut gz).and_then(|_| gz.finish());
+    let input = File::open(source)?;
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    let level = estuary_archive::Level::default();
+    let result = estuary_archive::compress(input, &mut out, level, Some(source_name));
     match result {
-        Ok(buf) => {
-            let file = buf.into_inner().map_err(|e| e.into_error())?;
+        Ok(_) => {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()
         }
         Err(err) => {
@@ -158,10 +159,6 @@ fn remove_and_sync(path: &Path) -> io::Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
-}
-
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Whether a folder name is a zeekctl dated folder (`YYYY-MM-DD`).

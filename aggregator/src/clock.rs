@@ -103,9 +103,45 @@ pub fn next_boundary(now: SystemTime, interval: Duration) -> SystemTime {
     from_unix_secs(next_local.saturating_sub(offset).max(0) as u64)
 }
 
+/// zeekctl's `fmttime`: a time in local time, formatted with `TimeFmt` (strftime). The format
+/// was validated with the config; should it still fail, zeekctl's default is used. A time
+/// outside the years 0 to 9999 is printed as seconds since the epoch.
+pub fn format_time(time_fmt: &str, t: SystemTime) -> String {
+    match local(t) {
+        Some(t) => format_local(time_fmt, &t),
+        None => unix_secs(t).to_string(),
+    }
+}
+
+/// [`format_time`] for a time already in local time.
+pub fn format_local(time_fmt: &str, t: &DateTime<Local>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if write!(out, "{}", t.format(time_fmt)).is_err() {
+        out.clear();
+        let _ = write!(out, "{}", t.format(DEFAULT_TIME_FMT));
+    }
+    out
+}
+
+/// zeekctl's `TimeFmt` default.
+const DEFAULT_TIME_FMT: &str = "%d %b %H:%M:%S";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
+
+    #[test]
+    fn times_as_zeekctl_prints_them() {
+        std::env::set_var("TZ", "UTC");
+        let t = crate::clock::from_unix_secs(1_795_352_400);
+        assert_eq!(format_time("%d %b %H:%M:%S", t), "22 Nov 13:00:00");
+        assert_eq!(format_time("%Y-%m-%d %H:%M", t), "2026-11-22 13:00");
+        assert_eq!(format_time("%Q", t), "22 Nov 13:00:00");
+        let far = crate::clock::from_unix_secs(1_000_000_000_000_000);
+        assert_eq!(format_time("%d %b %H:%M:%S", far), "1000000000000000");
+    }
 
     #[test]
     fn boundary_is_strictly_after_and_aligned() {
@@ -116,6 +152,11 @@ mod tests {
         assert!(b.duration_since(t).unwrap() <= interval);
         let again = next_boundary(b, interval);
         assert_eq!(again.duration_since(b).unwrap(), interval);
+        // On the local clock's hour: minutes and seconds are zero in any time zone's offset.
+        let at = local(b).unwrap();
+        assert_eq!((at.minute(), at.second()), (0, 0), "{at} is not on an hour");
+        let quarter = next_boundary(t, Duration::from_secs(900));
+        assert_eq!(local(quarter).unwrap().minute() % 15, 0);
     }
 
     #[test]

@@ -14,11 +14,21 @@ const STATE_FILE: &str = "disk-warnings.json";
 pub struct Usage {
     /// `df`'s figure: used / (used + available to unprivileged users), in percent.
     pub used_percent: f64,
+    /// Bytes used plus bytes available to unprivileged users.
+    pub size: u64,
+    /// Bytes available to unprivileged users.
+    pub available: u64,
 }
 
 impl Usage {
     pub fn free_percent(&self) -> f64 {
         100.0 - self.used_percent
+    }
+
+    /// Bytes that can still be written before free space falls to `floor_percent`.
+    pub fn headroom(&self, floor_percent: f64) -> u64 {
+        let floor = (self.size as f64 * floor_percent / 100.0) as u64;
+        self.available.saturating_sub(floor)
     }
 }
 
@@ -31,7 +41,11 @@ pub fn usage(path: &Path) -> io::Result<Usage> {
     } else {
         used as f64 * 100.0 / total as f64
     };
-    Ok(Usage { used_percent })
+    Ok(Usage {
+        used_percent,
+        size: total.saturating_mul(st.f_frsize),
+        available: st.f_bavail.saturating_mul(st.f_frsize),
+    })
 }
 
 /// Distinct file systems among `paths` (by device), each named by the first path on it.
@@ -81,18 +95,19 @@ pub fn check_min_space(
         }
         over.insert(key, is_over);
     }
-    let json = serde_json::to_vec(&over).map_err(io::Error::other)?;
-    crate::fsutil::write_atomic(&state_path, &json)?;
+    let json = serde_json::to_vec(&over)?;
+    estuary_fsutil::replace(&state_path, &json, estuary_fsutil::Durability::Durable)?;
     Ok(warnings)
 }
 
-/// The lowest free percentage among `paths`, for the hard floor.
-pub fn min_free_percent(paths: &[&Path]) -> Option<f64> {
+/// The least free space among `paths` (percent) and the fewest bytes any of them can take
+/// before reaching `floor_percent`; `None` when none can be measured.
+pub fn room(paths: &[PathBuf], floor_percent: f64) -> Option<(f64, u64)> {
     paths
         .iter()
         .filter_map(|p| usage(p).ok())
-        .map(|u| u.free_percent())
-        .reduce(f64::min)
+        .map(|u| (u.free_percent(), u.headroom(floor_percent)))
+        .reduce(|(f1, h1), (f2, h2)| (f1.min(f2), h1.min(h2)))
 }
 
 #[cfg(test)]
@@ -104,6 +119,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let u = usage(dir.path()).unwrap();
         assert!((0.0..=100.0).contains(&u.used_percent));
+        assert!(u.available <= u.size);
+        assert!(u.headroom(0.0) == u.available && u.headroom(100.0) == 0);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::archive::{is_dated_dir, sync_dir};
+use estuary_fsutil::{replace_with, sync_dir, Durability};
+
+use crate::archive::is_dated_dir;
 use crate::clock::unix_secs;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -80,7 +82,7 @@ fn expire_tree(
 }
 
 /// Drops StatsLog lines older than `max_age` (first column is the epoch), keeping the rest in
-/// order; rewritten through a temporary file and rename.
+/// order; the file is replaced atomically.
 pub fn expire_stats_log(path: &Path, max_age: Duration, now: SystemTime) -> io::Result<usize> {
     let file = match fs::File::open(path) {
         Ok(f) => f,
@@ -88,29 +90,27 @@ pub fn expire_stats_log(path: &Path, max_age: Duration, now: SystemTime) -> io::
         Err(err) => return Err(err),
     };
     let cutoff = unix_secs(now).saturating_sub(max_age.as_secs());
-    let tmp = path.with_extension("new");
-    let mut out = io::BufWriter::new(fs::File::create(&tmp)?);
-    let mut dropped = 0;
-    let mut leading = true;
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        if leading {
-            let epoch = line
-                .split_whitespace()
-                .next()
-                .and_then(|t| t.split('.').next())
-                .and_then(|t| t.parse::<u64>().ok());
-            if epoch.is_some_and(|e| e <= cutoff) {
-                dropped += 1;
-                continue;
+    let dropped = replace_with(path, Durability::Durable, |out| {
+        let mut dropped = 0;
+        let mut leading = true;
+        for line in BufReader::new(file).lines() {
+            let line = line?;
+            if leading {
+                let epoch = line
+                    .split_whitespace()
+                    .next()
+                    .and_then(|t| t.split('.').next())
+                    .and_then(|t| t.parse::<u64>().ok());
+                if epoch.is_some_and(|e| e <= cutoff) {
+                    dropped += 1;
+                    continue;
+                }
+                leading = false;
             }
-            leading = false;
+            writeln!(out, "{line}")?;
         }
-        writeln!(out, "{line}")?;
-    }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)?;
+        Ok(dropped)
+    })?;
     Ok(dropped)
 }
 

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::peers::Admission;
-use crate::stats::Counters;
 
 /// One accepted message.
 #[derive(Debug, Clone)]
@@ -19,6 +18,9 @@ pub struct Parsed {
     pub tag: Range<u32>,
     pub body: Range<u32>,
     pub origin: Option<(u64, u64)>,
+    /// False for a message that is not syslog: no host, no tag, the whole frame as body, so it
+    /// goes whole to the catch-all log.
+    pub syslog: bool,
 }
 
 impl Parsed {
@@ -39,6 +41,13 @@ pub struct Batch {
     pub ack: Option<oneshot::Sender<()>>,
 }
 
+impl Batch {
+    /// Bytes received in it.
+    pub fn bytes(&self) -> u64 {
+        self.msgs.iter().map(|p| p.raw.len() as u64).sum()
+    }
+}
+
 /// Why a frame was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejected {
@@ -53,28 +62,27 @@ fn range_of(raw: &[u8], part: &[u8]) -> Range<u32> {
     start as u32..end as u32
 }
 
-/// Parses one frame; `counters` gets received/bytes and the rejection, if any.
-pub fn parse(
-    raw: Bytes,
-    admission: &Admission,
-    counters: &mut Counters,
-) -> Result<Parsed, Rejected> {
-    counters.received += 1;
-    counters.bytes += raw.len() as u64;
+/// Parses one frame. A frame that is not syslog is taken whole, tagless, if the peer may send
+/// any tag.
+pub fn parse(raw: Bytes, admission: &Admission) -> Result<Parsed, Rejected> {
     if raw.len() > u32::MAX as usize {
-        counters.malformed += 1;
         return Err(Rejected::Malformed);
     }
-    let msg = match estuary_wire::parse(&raw) {
-        Ok(m) => m,
-        Err(_) => {
-            counters.malformed += 1;
-            return Err(Rejected::Malformed);
+    let Ok(msg) = estuary_wire::parse(&raw) else {
+        if !admission.allows(b"") {
+            return Err(Rejected::Refused);
         }
+        return Ok(Parsed {
+            host: None,
+            tag: 0..0,
+            body: 0..raw.len() as u32,
+            origin: None,
+            syslog: false,
+            raw,
+        });
     };
     let tag = msg.app_name.unwrap_or_default().as_bytes();
     if !admission.allows(tag) {
-        counters.refused += 1;
         return Err(Rejected::Refused);
     }
     let host = msg.hostname.map(|h| range_of(&raw, h.as_bytes()));
@@ -87,6 +95,7 @@ pub fn parse(
         tag,
         body,
         origin,
+        syslog: true,
     })
 }
 
@@ -99,43 +108,50 @@ mod tests {
         let raw = Bytes::from_static(
             b"<190>1 2026-11-22T11:00:00Z sensor1 bro_conn - - [origin@32473 file=\"000000000000000a\" off=\"42\"] a\tb\t",
         );
-        let mut c = Counters::default();
-        let p = parse(raw, &Admission::All, &mut c).unwrap();
+        let p = parse(raw, &Admission::All).unwrap();
         assert_eq!(p.slice(p.host.as_ref().unwrap()), b"sensor1");
         assert_eq!(p.slice(&p.tag), b"bro_conn");
         assert_eq!(p.slice(&p.body), b"a\tb\t");
         assert_eq!(p.origin, Some((10, 42)));
-        assert!(parse(Bytes::from_static(b"garbage"), &Admission::All, &mut c).is_err());
-        assert_eq!((c.received, c.malformed), (2, 1));
+        let garbage = parse(Bytes::from_static(b"garbage"), &Admission::All).unwrap();
+        assert!(!garbage.syslog);
+        assert_eq!(
+            (garbage.slice(&garbage.tag), garbage.slice(&garbage.body)),
+            (&b""[..], &b"garbage"[..])
+        );
+        let only_conn = Admission::Tags(vec![regex::Regex::new("^bro_conn$").unwrap()]);
+        assert_eq!(
+            parse(Bytes::from_static(b"garbage"), &only_conn).unwrap_err(),
+            Rejected::Refused
+        );
     }
 
     /// Arbitrary bytes through the stream decoder and the parser: never a panic, every range
     /// inside its frame, and every frame counted.
-    fn decode_stream(input: &[u8]) -> (Vec<Parsed>, Counters) {
+    fn decode_stream(input: &[u8]) -> (Vec<Parsed>, u64) {
         use estuary_wire::framing::SyslogDecoder;
         use tokio_util::codec::Decoder;
         let mut decoder = SyslogDecoder::new(512);
         let mut buf = bytes::BytesMut::from(input);
-        let mut counters = Counters::default();
+        let mut frames = 0;
         let mut out = Vec::new();
         while let Ok(Some(item)) = decoder.decode_eof(&mut buf) {
-            match item {
-                Ok(frame) => {
-                    if let Ok(p) = parse(frame, &Admission::All, &mut counters) {
-                        out.push(p);
-                    }
-                }
-                Err(_) => counters.malformed += 1,
+            frames += 1;
+            if let Ok(p) = item
+                .map_err(|_| Rejected::Malformed)
+                .and_then(|f| parse(f, &Admission::All))
+            {
+                out.push(p);
             }
         }
-        (out, counters)
+        (out, frames)
     }
 
     proptest::proptest! {
         #[test]
         fn fuzz_frames(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
-            let (msgs, c) = decode_stream(&input);
-            proptest::prop_assert!(c.received >= msgs.len() as u64);
+            let (msgs, frames) = decode_stream(&input);
+            proptest::prop_assert!(frames >= msgs.len() as u64);
             for p in &msgs {
                 for r in [Some(&p.tag), Some(&p.body), p.host.as_ref()].into_iter().flatten() {
                     proptest::prop_assert!(r.start <= r.end && (r.end as usize) <= p.raw.len());

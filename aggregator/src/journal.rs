@@ -7,16 +7,17 @@
 //! neither the uncommitted lines (the sender had no acknowledgement and sends them again) nor
 //! stale marks (which would drop lines that were never kept).
 //!
-//! Records, one per line: `L <file> <len> <open>`, `D <file>` (rotated away),
-//! `M <host> <file-id> <offset> <updated>`, `S <file> <hex header>`, `A <host> <log> <file>` (which file a
-//! sensor's lines go to), `N <segment>` (the active pending-notices segment), `C <seq>`.
+//! Records, one per line, are the [`Record`] enum, written and read only here; a group ends with
+//! `C <seq>`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::write_atomic;
+use estuary_fsutil::{replace, Durability};
+
+use crate::route::FileKey;
 
 const FILE_NAME: &str = "commit.journal";
 /// Rewrite the journal as a snapshot once it grows past this.
@@ -31,9 +32,9 @@ pub struct FileState {
 /// Everything the journal knows, as of the last complete group.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct State {
-    pub files: BTreeMap<String, FileState>,
+    pub files: BTreeMap<FileKey, FileState>,
     pub marks: Marks,
-    pub schemas: BTreeMap<String, Vec<u8>>,
+    pub schemas: BTreeMap<FileKey, Vec<u8>>,
     /// Sending host -> log -> the file its lines go to (a schema variant).
     pub assignments: BTreeMap<String, BTreeMap<String, String>>,
     /// The pending-notices segment the writer appends to; lower ones belong to the mailer.
@@ -51,7 +52,7 @@ pub struct Mark {
     pub updated: u64,
 }
 
-/// High-water marks: sending host -> shipper file id -> mark.
+/// High-water marks: sender -> shipper file id -> mark.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Marks(HashMap<Box<str>, HashMap<u64, Mark>>);
 
@@ -71,6 +72,21 @@ impl Marks {
             None => {
                 self.0.insert(host.into(), HashMap::from([(file, mark)]));
             }
+        }
+    }
+
+    /// How many files of `host` have a mark.
+    pub fn files_of(&self, host: &str) -> usize {
+        self.0.get(host).map_or(0, HashMap::len)
+    }
+
+    /// Forgets the least recently updated mark of `host`.
+    pub fn forget_oldest(&mut self, host: &str) {
+        let Some(files) = self.0.get_mut(host) else {
+            return;
+        };
+        if let Some(oldest) = files.iter().min_by_key(|(_, m)| m.updated).map(|(f, _)| *f) {
+            files.remove(&oldest);
         }
     }
 
@@ -125,6 +141,134 @@ impl Marks {
     }
 }
 
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// `L <file> <len> <open>`: the file is committed up to `len` bytes.
+    Committed { key: FileKey, file: FileState },
+    /// `D <file>`: rotated away (or a notices segment handed to the mailer).
+    Removed(FileKey),
+    /// `M <host> <file-id> <offset> <updated>`: a shipper file's high-water mark.
+    Mark { host: String, file: u64, mark: Mark },
+    /// `S <file> <hex header>`: the header schema of a file.
+    Schema { key: FileKey, schema: Vec<u8> },
+    /// `A <host> <log> <target>`: which file a sensor's lines of `log` go to (a schema variant).
+    Assign {
+        host: String,
+        log: String,
+        target: String,
+    },
+    /// `N <segment>`: the active pending-notices segment.
+    NoticesSegment(u64),
+}
+
+impl Record {
+    fn write(&self, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
+        let _ = match self {
+            Record::Committed { key, file } => writeln!(out, "L {key} {} {}", file.len, file.open),
+            Record::Removed(key) => writeln!(out, "D {key}"),
+            Record::Mark { host, file, mark } => {
+                writeln!(out, "M {host} {file} {} {}", mark.offset, mark.updated)
+            }
+            Record::Schema { key, schema } => writeln!(out, "S {key} {}", hex(schema)),
+            Record::Assign { host, log, target } => writeln!(out, "A {host} {log} {target}"),
+            Record::NoticesSegment(n) => writeln!(out, "N {n}"),
+        };
+    }
+
+    /// `loaded_at` stands in for the update time of marks written before marks had one.
+    fn parse(line: &str, loaded_at: u64) -> Option<Record> {
+        let f: Vec<&str> = line.split(' ').collect();
+        Some(match f.as_slice() {
+            ["L", key, len, open] => Record::Committed {
+                key: FileKey::parse(key)?,
+                file: FileState {
+                    len: len.parse().ok()?,
+                    open: open.parse().ok()?,
+                },
+            },
+            ["D", key] => Record::Removed(FileKey::parse(key)?),
+            ["M", host, file, offset, updated @ ..] if updated.len() <= 1 => Record::Mark {
+                host: (*host).to_owned(),
+                file: file.parse().ok()?,
+                mark: Mark {
+                    offset: offset.parse().ok()?,
+                    updated: match updated.first() {
+                        Some(t) => t.parse().ok()?,
+                        None => loaded_at,
+                    },
+                },
+            },
+            ["S", key, header] => Record::Schema {
+                key: FileKey::parse(key)?,
+                schema: unhex(header)?,
+            },
+            ["A", host, log, target] => Record::Assign {
+                host: (*host).to_owned(),
+                log: (*log).to_owned(),
+                target: (*target).to_owned(),
+            },
+            ["N", segment] => Record::NoticesSegment(segment.parse().ok()?),
+            _ => return None,
+        })
+    }
+}
+
+impl State {
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::Committed { key, file } => {
+                self.files.insert(key, file);
+            }
+            Record::Removed(key) => {
+                self.files.remove(&key);
+            }
+            Record::Mark { host, file, mark } => self.marks.set(&host, file, mark),
+            Record::Schema { key, schema } => {
+                self.schemas.insert(key, schema);
+            }
+            Record::Assign { host, log, target } => {
+                self.assignments
+                    .entry(host)
+                    .or_default()
+                    .insert(log, target);
+            }
+            Record::NoticesSegment(n) => self.notices_segment = n,
+        }
+    }
+
+    /// The records that rebuild this state.
+    fn snapshot(&self) -> Vec<Record> {
+        let files = self.files.iter().map(|(key, file)| Record::Committed {
+            key: key.clone(),
+            file: *file,
+        });
+        let marks = self.marks.iter().map(|(host, file, mark)| Record::Mark {
+            host: host.to_owned(),
+            file,
+            mark,
+        });
+        let schemas = self.schemas.iter().map(|(key, schema)| Record::Schema {
+            key: key.clone(),
+            schema: schema.clone(),
+        });
+        let assignments = self.assignments.iter().flat_map(|(host, logs)| {
+            logs.iter().map(move |(log, target)| Record::Assign {
+                host: host.clone(),
+                log: log.clone(),
+                target: target.clone(),
+            })
+        });
+        files
+            .chain(marks)
+            .chain(schemas)
+            .chain(assignments)
+            .chain([Record::NoticesSegment(self.notices_segment)])
+            .collect()
+    }
+}
+
 pub struct Journal {
     path: PathBuf,
     file: File,
@@ -160,7 +304,14 @@ impl Journal {
     }
 
     /// Appends one group and closes it with `C`. `sync` makes it durable against power loss.
-    pub fn commit(&mut self, mut group: Vec<u8>, sync: bool) -> io::Result<()> {
+    pub fn commit(&mut self, records: &[Record], sync: bool) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut group = Vec::new();
+        for record in records {
+            record.write(&mut group);
+        }
         if self.torn {
             self.file.set_len(self.size).map_err(|err| {
                 io::Error::new(
@@ -194,24 +345,12 @@ impl Journal {
 
     pub fn compact(&mut self, state: &State) -> io::Result<()> {
         let mut snap = Vec::new();
-        for (key, f) in &state.files {
-            writeln!(snap, "L {key} {} {}", f.len, f.open)?;
+        for record in state.snapshot() {
+            record.write(&mut snap);
         }
-        for (host, file, mark) in state.marks.iter() {
-            writeln!(snap, "M {host} {file} {} {}", mark.offset, mark.updated)?;
-        }
-        for (key, header) in &state.schemas {
-            writeln!(snap, "S {key} {}", hex(header))?;
-        }
-        for (host, logs) in &state.assignments {
-            for (log, key) in logs {
-                writeln!(snap, "A {host} {log} {key}")?;
-            }
-        }
-        writeln!(snap, "N {}", state.notices_segment)?;
         self.seq += 1;
         writeln!(snap, "C {}", self.seq)?;
-        write_atomic(&self.path, &snap)?;
+        replace(&self.path, &snap, Durability::Durable)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.size = snap.len() as u64;
         self.torn = false;
@@ -233,8 +372,11 @@ fn replay(reader: impl BufRead, loaded_at: u64) -> io::Result<(State, u64)> {
             break;
         };
         if let Some(n) = line.strip_prefix("C ") {
-            for record in group.drain(..) {
-                apply(&mut state, &record, loaded_at);
+            for line in group.drain(..) {
+                match Record::parse(&line, loaded_at) {
+                    Some(record) => state.apply(record),
+                    None => tracing::warn!(record = line, "unknown journal record ignored"),
+                }
             }
             seq = n.trim().parse().unwrap_or(seq);
         } else {
@@ -250,50 +392,7 @@ fn replay(reader: impl BufRead, loaded_at: u64) -> io::Result<(State, u64)> {
     Ok((state, seq))
 }
 
-fn apply(state: &mut State, record: &str, loaded_at: u64) {
-    let f: Vec<&str> = record.split(' ').collect();
-    match f.as_slice() {
-        ["L", key, len, open] => {
-            if let (Ok(len), Ok(open)) = (len.parse(), open.parse()) {
-                state
-                    .files
-                    .insert((*key).to_owned(), FileState { len, open });
-            }
-        }
-        ["D", key] => {
-            state.files.remove(*key);
-        }
-        ["M", host, file, offset, updated @ ..] if updated.len() <= 1 => {
-            let updated = match updated.first() {
-                Some(t) => t.parse().ok(),
-                None => Some(loaded_at),
-            };
-            if let (Ok(file), Ok(offset), Some(updated)) = (file.parse(), offset.parse(), updated) {
-                state.marks.set(host, file, Mark { offset, updated });
-            }
-        }
-        ["S", key, header] => {
-            if let Some(h) = unhex(header) {
-                state.schemas.insert((*key).to_owned(), h);
-            }
-        }
-        ["N", segment] => {
-            if let Ok(segment) = segment.parse() {
-                state.notices_segment = segment;
-            }
-        }
-        ["A", host, log, key] => {
-            state
-                .assignments
-                .entry((*host).to_owned())
-                .or_default()
-                .insert((*log).to_owned(), (*key).to_owned());
-        }
-        _ => tracing::warn!(record, "unknown journal record ignored"),
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -316,23 +415,38 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn records(text: &str) -> Vec<Record> {
+        text.lines().map(|l| Record::parse(l, 0).unwrap()).collect()
+    }
+
+    #[test]
+    fn records_read_back_as_written() {
+        let text = "L conn.log 10 5\nD s1/dns.log\nM h 1 7 9\nS conn.log 2309\nA h conn conn-1a2b3c4d\nN 3\n";
+        let mut out = Vec::new();
+        for record in records(text) {
+            record.write(&mut out);
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+        for bad in ["L ../x.log 1 2", "S conn.log 2", "M h x 1", "Q", "N"] {
+            assert_eq!(Record::parse(bad, 0), None, "{bad}");
+        }
+    }
+
     #[test]
     fn partial_group_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let now = crate::clock::unix_secs(std::time::SystemTime::now());
-        let (mut j, state) = Journal::open(dir.path(), now).unwrap();
+        let (j, state) = Journal::open(dir.path(), now).unwrap();
         assert!(state.files.is_empty());
-        j.commit(
-            b"L conn.log 10 5\nM h 1 7\nS conn.log 2309\n".to_vec(),
-            false,
-        )
-        .unwrap();
         drop(j);
-        // A crash in the middle of the next group.
         let mut f = OpenOptions::new()
             .append(true)
             .open(dir.path().join(FILE_NAME))
             .unwrap();
+        // A group with a mark from before marks had a time.
+        f.write_all(b"L conn.log 10 5\nM h 1 7\nS conn.log 2309\nC 2\n")
+            .unwrap();
+        // A crash in the middle of the next group.
         f.write_all(b"L conn.log 99 5\nM h 1 9\n").unwrap();
         let (_, state) = Journal::open(dir.path(), now).unwrap();
         assert_eq!(state.files["conn.log"], FileState { len: 10, open: 5 });
@@ -350,16 +464,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         let (mut j, _) = Journal::open(dir.path(), 0).unwrap();
-        j.commit(b"L conn.log 10 5\n".to_vec(), false).unwrap();
+        j.commit(&records("L conn.log 10 5\n"), false).unwrap();
         // The failing write left part of its group; cutting it off fails as well.
         let mut append = OpenOptions::new().append(true).open(&path).unwrap();
         append.write_all(b"L conn.log 99 5\n").unwrap();
         j.file = File::open(&path).unwrap();
         assert!(j
-            .commit(b"L conn.log 99 5\nM h 1 9\n".to_vec(), false)
+            .commit(&records("L conn.log 99 5\nM h 1 9\n"), false)
             .is_err());
         j.file = append;
-        j.commit(b"M h 1 7\n".to_vec(), false).unwrap();
+        j.commit(&records("M h 1 7\n"), false).unwrap();
         let (_, state) = Journal::open(dir.path(), 0).unwrap();
         assert_eq!(state.files["conn.log"], FileState { len: 10, open: 5 });
         assert_eq!(state.marks.get("h", 1), Some(7));

@@ -2,26 +2,27 @@
 //! `LogDir/current/<log>.log`, rotate and archive zeekctl-style, expire, watch the disk, mail.
 #![forbid(unsafe_code)]
 
+pub mod alarms;
 pub mod archive;
 pub mod clock;
 pub mod cron;
 pub mod disk;
+pub mod events;
 pub mod expire;
-mod fsutil;
 pub mod ingest;
 pub mod journal;
 pub mod listen;
 pub mod mail;
-pub mod notice;
+mod nats_input;
 pub mod peers;
 pub mod pending;
-pub mod pipeline;
 pub mod route;
 pub mod schema;
 mod service;
 pub mod stats;
 #[doc(hidden)]
 pub mod testing;
+pub mod workers;
 pub mod writer;
 
 pub use service::{run, serve, Bound, Error};

@@ -50,7 +50,7 @@ pub fn adopt_legacy(spool_dir: &Path, active_segment: u64) -> io::Result<()> {
     if active_segment == 0 && legacy.exists() && !first.exists() {
         tracing::info!(file = %legacy.display(), "pending notices of an earlier version become segment 0");
         fs::rename(&legacy, &first)?;
-        crate::archive::sync_dir(spool_dir)?;
+        estuary_fsutil::sync_dir(spool_dir)?;
     }
     Ok(())
 }
@@ -86,7 +86,7 @@ pub fn remove_below(spool_dir: &Path, first_kept: u64) -> io::Result<usize> {
         }
     }
     if removed > 0 {
-        crate::archive::sync_dir(spool_dir)?;
+        estuary_fsutil::sync_dir(spool_dir)?;
     }
     Ok(removed)
 }

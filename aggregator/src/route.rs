@@ -99,6 +99,68 @@ pub fn host_key(host: &[u8]) -> &str {
     }
 }
 
+/// Names a file the writer keeps open, and its entries in the journal: `conn.log`,
+/// `sensor1/conn.log` (per-host folders) or `@notices` (the pending-notices segment).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileKey(String);
+
+impl FileKey {
+    const NOTICES: &'static str = "@notices";
+
+    pub fn notices() -> FileKey {
+        FileKey(Self::NOTICES.to_owned())
+    }
+
+    /// `host` is a [`host_key`], given only with per-host folders.
+    pub fn log(host: Option<&str>, name: &LogName) -> FileKey {
+        match host {
+            Some(host) => FileKey(format!("{host}/{name}.log")),
+            None => FileKey(format!("{name}.log")),
+        }
+    }
+
+    /// A key read back from the journal or found on disk; `None` unless [`FileKey::log`] or
+    /// [`FileKey::notices`] could have made it.
+    pub fn parse(key: &str) -> Option<FileKey> {
+        let ok = key == Self::NOTICES || Self::log_parts(key).is_some();
+        ok.then(|| FileKey(key.to_owned()))
+    }
+
+    pub fn is_notices(&self) -> bool {
+        self.0 == Self::NOTICES
+    }
+
+    /// The log name and the host folder, if any, of a log's key.
+    pub fn parts(&self) -> Option<(LogName, Option<&str>)> {
+        Self::log_parts(&self.0)
+    }
+
+    fn log_parts(key: &str) -> Option<(LogName, Option<&str>)> {
+        let (host, file) = match key.split_once('/') {
+            Some((h, f)) if host_key(h.as_bytes()) == h => (Some(h), f),
+            Some(_) => return None,
+            None => (None, key),
+        };
+        Some((LogName::internal(file.strip_suffix(".log")?)?, host))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for FileKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +192,25 @@ mod tests {
         assert_eq!(host_key(b"../x"), "unknown");
         assert_eq!(host_key(b"a/b"), "unknown");
         assert_eq!(host_key(b""), "unknown");
+    }
+
+    #[test]
+    fn file_keys_read_back_as_written() {
+        let conn = LogName::from_tag_part(b"conn").unwrap();
+        for key in [
+            FileKey::log(None, &conn),
+            FileKey::log(Some("sensor-1"), &conn),
+            FileKey::notices(),
+        ] {
+            assert_eq!(FileKey::parse(key.as_str()), Some(key));
+        }
+        assert_eq!(
+            FileKey::log(Some("s1"), &conn).parts(),
+            Some((conn, Some("s1")))
+        );
+        for bad in ["conn", "../conn.log", "a/b/conn.log", "@other", "co nn.log"] {
+            assert_eq!(FileKey::parse(bad), None, "{bad}");
+        }
     }
 
     proptest! {

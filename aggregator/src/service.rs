@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,12 +15,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::{next_boundary, Clock};
+use crate::events::Events;
 use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
 use crate::peers::PeerPolicy;
-use crate::pipeline::{self, Job, MailJob, Shared};
-use crate::stats::Stats;
+use crate::stats::{append_stats_log, StatusFile};
+use crate::workers::{self, Job, MailJob, Shared};
 use crate::writer::Writer;
 
 /// How often the daemon runs its cron duties (zeekctl's crontab line is `*/5`).
@@ -28,20 +31,41 @@ const CRON_EVERY: Duration = Duration::from_secs(300);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
 const QUEUE_DEPTH: usize = 64;
+/// How long the threads get to finish after SIGTERM (systemd waits 90 s before SIGKILL).
+const STOP_WITHIN: Duration = Duration::from_secs(20);
 
+/// Why the aggregator could not start or stop cleanly; each kind asks something else of the
+/// operator. Messages leave the cause to `source()`, so a printed chain says each part once.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
-    #[error("TLS: {0}")]
+    /// LogDir or SpoolDir cannot be opened or recovered.
+    #[error("opening logs in {}", log_dir.display())]
+    Open { log_dir: PathBuf, source: io::Error },
+    /// Another process holds the address, or it is not ours to take.
+    #[error("binding {listener} {addr}")]
+    Bind {
+        listener: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    #[error("TLS")]
     Tls(#[from] estuary_wire::tls::TlsError),
     #[error("a TLS or RELP-over-TLS listener needs TLSCertFile and TLSKeyFile")]
     TlsMissing,
-}
-
-fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
-    let what = what.into();
-    move |source| Error::Io { what, source }
+    /// The system refused a thread or the runtime.
+    #[error("starting the {what}")]
+    Start {
+        what: &'static str,
+        source: io::Error,
+    },
+    /// A worker thread or task died instead of finishing.
+    #[error("{what} did not finish")]
+    Worker {
+        what: &'static str,
+        source: tokio::task::JoinError,
+    },
+    #[error("writing statistics")]
+    Statistics(#[source] io::Error),
 }
 
 /// The addresses actually bound (port 0 in the config gets a real port).
@@ -61,44 +85,53 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
-    let (cfg, now) = (config.clone(), clock.now());
-    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now))
+    let listening = bind(&config).await?;
+    let events = Arc::new(Events::new(clock.now()));
+    let stop = CancellationToken::new();
+    let (cfg, now, ev) = (config.clone(), clock.now(), events.clone());
+    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, ev))
         .await
-        .map_err(|e| Error::Io {
-            what: "opening the writer".into(),
-            source: io::Error::other(e),
+        .map_err(|source| Error::Worker {
+            what: "opening the writer",
+            source,
         })?
-        .map_err(io_err(format!(
-            "opening logs in {}",
-            config.log_dir.display()
-        )))?;
-    let stats = Arc::new(Stats::new(clock.now()));
+        .map_err(|source| Error::Open {
+            log_dir: config.log_dir.clone(),
+            source,
+        })?;
+    let status_file = Arc::new(StatusFile::new(&config.spool_dir));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let handles = pipeline::spawn(
+    let handles = workers::spawn(
         &config,
         writer,
         jobs_rx,
         mail_rx,
         mail_tx.clone(),
         Shared {
-            stats: stats.clone(),
+            events: events.clone(),
             clock: clock.clone(),
             notices_committed: Arc::new(Mutex::new(Default::default())),
-            stopping: stopping.clone(),
+            stop: stop.clone(),
         },
     )
-    .map_err(io_err("starting the writer"))?;
+    .map_err(|source| Error::Start {
+        what: "writer threads",
+        source,
+    })?;
 
     let ctx = Arc::new(Ctx::new(
         jobs_tx.clone(),
         PeerPolicy::new(config.peers.clone()),
-        stats.clone(),
+        events.clone(),
         config.max_message_size,
+        stop.clone(),
     ));
     let mut tasks = JoinSet::new();
-    let bound = listen(&config, &ctx, &mut tasks).await?;
+    let bound = listen(listening, &ctx, &mut tasks);
+    if let Some(nats) = &config.nats {
+        crate::nats_input::spawn(nats, jobs_tx.clone(), &mut tasks);
+    }
     tracing::info!(?bound, log_dir = %config.log_dir.display(), "aggregator listening");
     if let Some(tx) = bound_tx {
         let _ = tx.send(bound);
@@ -133,17 +166,16 @@ pub async fn serve(
         });
     }
     {
-        let (dir, clock, stats) = (config.spool_dir.clone(), clock.clone(), stats.clone());
+        let (file, clock, events) = (status_file.clone(), clock.clone(), events.clone());
         tasks.spawn(async move {
             let mut status = tokio::time::interval(STATUS_EVERY);
             status.set_missed_tick_behavior(MissedTickBehavior::Skip);
             loop {
                 status.tick().await;
-                let (dir, now, stats) = (dir.clone(), clock.now(), stats.clone());
+                let (file, snapshot) = (file.clone(), events.snapshot(clock.now()));
                 // File I/O stays off the runtime: with one worker thread (two cores), a slow
                 // disk here held up every connection and its RELP acknowledgements.
-                let written =
-                    tokio::task::spawn_blocking(move || stats.write_status(&dir, now)).await;
+                let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
                 if let Ok(Err(err)) = written {
                     tracing::warn!(%err, "cannot write the status file");
                 }
@@ -151,16 +183,17 @@ pub async fn serve(
         });
     }
     {
-        let (cfg, clock, stats) = (config.clone(), clock.clone(), stats.clone());
+        let (cfg, clock, events) = (config.clone(), clock.clone(), events.clone());
         tasks.spawn(async move {
             let mut cron = tokio::time::interval(CRON_EVERY);
             cron.set_missed_tick_behavior(MissedTickBehavior::Skip);
             cron.tick().await;
             loop {
                 cron.tick().await;
-                let (cfg, now, stats) = (cfg.clone(), clock.now(), stats.clone());
+                let (cfg, now) = (cfg.clone(), clock.now());
+                let snapshot = events.snapshot(now);
                 let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(err) = stats.append_log(&cfg.stats_log, now) {
+                    if let Err(err) = append_stats_log(&cfg.stats_log, &snapshot) {
                         tracing::warn!(%err, "cannot append to StatsLog");
                     }
                     match crate::cron::run(&cfg, now) {
@@ -178,37 +211,46 @@ pub async fn serve(
     }
 
     shutdown.await;
+    // Connections end at once, unanswered (RELP senders send again what was not answered);
+    // the writer commits what it was given and the threads finish, within STOP_WITHIN.
     tracing::info!("shutting down");
-    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.cancel();
     tasks.shutdown().await;
-    let (done_tx, done_rx) = oneshot::channel();
-    let _ = jobs_tx.send(Job::Sync(done_tx)).await;
-    let _ = done_rx.await;
     drop(jobs_tx);
     drop(ctx);
     drop(mail_tx);
     let now = clock.now();
-    tokio::task::spawn_blocking(move || {
+    let joined = tokio::task::spawn_blocking(move || {
         let _ = handles.writer.join();
         let _ = handles.archiver.join();
         let _ = handles.mailer.join();
-    })
-    .await
-    .map_err(|e| Error::Io {
-        what: "stopping".into(),
-        source: io::Error::other(e),
-    })?;
-    stats
-        .write(&config.stats_log, &config.spool_dir, now)
-        .map_err(io_err("writing statistics"))?;
+    });
+    match tokio::time::timeout(STOP_WITHIN, joined).await {
+        Ok(joined) => joined.map_err(|source| Error::Worker {
+            what: "stopping the threads",
+            source,
+        })?,
+        Err(_) => tracing::warn!(
+            "the archiver or the mailer is still busy after {}s; stopping without it (it resumes at the next start)",
+            STOP_WITHIN.as_secs()
+        ),
+    }
+    let snapshot = events.snapshot(now);
+    append_stats_log(&config.stats_log, &snapshot)
+        .and_then(|()| status_file.write(&snapshot))
+        .map_err(Error::Statistics)?;
     Ok(())
 }
 
-async fn listen(
-    config: &AggregatorConfig,
-    ctx: &Arc<Ctx>,
-    tasks: &mut JoinSet<()>,
-) -> Result<Bound, Error> {
+/// Sockets bound before anything is created on disk, so that a taken port fails the start
+/// without leaving folders behind.
+struct Listening {
+    bound: Bound,
+    udp: Option<UdpSocket>,
+    streams: Vec<(TcpListener, Option<TlsAcceptor>, Protocol)>,
+}
+
+async fn bind(config: &AggregatorConfig) -> Result<Listening, Error> {
     let mut bound = Bound::default();
     let tls = match (
         &config.tls,
@@ -220,26 +262,32 @@ async fn listen(
                 (Some(ca), false) => ClientAuth::Optional { ca_file: ca },
                 (None, _) => ClientAuth::Off,
             };
-            let server = estuary_wire::tls::server_config(
+            let server = estuary_wire::tls::server_config_revoking(
                 KeyPair {
                     cert_file: &t.cert_file,
                     key_file: &t.key_file,
                 },
                 auth,
+                t.crl_file.as_deref(),
             )?;
             Some(TlsAcceptor::from(server))
         }
         (None, true) => return Err(Error::TlsMissing),
         (_, false) => None,
     };
-    if let Some(addr) = config.listen.udp {
-        let socket = UdpSocket::bind(addr)
-            .await
-            .map_err(io_err(format!("binding UDP {addr}")))?;
-        bound.udp = socket.local_addr().ok();
-        tasks.spawn(serve_udp(socket, ctx.clone()));
-    }
-    let streams = [
+    let udp = match config.listen.udp {
+        Some(addr) => {
+            let socket = UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
+                listener: "UDP",
+                addr,
+                source,
+            })?;
+            bound.udp = socket.local_addr().ok();
+            Some(socket)
+        }
+        None => None,
+    };
+    let wanted = [
         (
             config.listen.tcp,
             None,
@@ -269,15 +317,34 @@ async fn listen(
             "RELP over TLS",
         ),
     ];
-    for (addr, acceptor, protocol, slot, what) in streams {
+    let mut streams = Vec::new();
+    for (addr, acceptor, protocol, slot, what) in wanted {
         let Some(addr) = addr else { continue };
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(io_err(format!("binding {what} {addr}")))?;
+            .map_err(|source| Error::Bind {
+                listener: what,
+                addr,
+                source,
+            })?;
         *slot = listener.local_addr().ok();
+        streams.push((listener, acceptor, protocol));
+    }
+    Ok(Listening {
+        bound,
+        udp,
+        streams,
+    })
+}
+
+fn listen(listening: Listening, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Bound {
+    if let Some(socket) = listening.udp {
+        tasks.spawn(serve_udp(socket, ctx.clone()));
+    }
+    for (listener, acceptor, protocol) in listening.streams {
         tasks.spawn(accept_loop(listener, acceptor, protocol, ctx.clone()));
     }
-    Ok(bound)
+    listening.bound
 }
 
 /// Runs the aggregator on its own runtime until SIGTERM or SIGINT.
@@ -291,8 +358,11 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
         .worker_threads(cores.saturating_sub(1).max(1))
         .enable_all()
         .build()
-        .map_err(io_err("starting the runtime"))?;
-    runtime.block_on(async move {
+        .map_err(|source| Error::Start {
+            what: "runtime",
+            source,
+        })?;
+    let result = runtime.block_on(async move {
         let shutdown = async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -308,6 +378,22 @@ pub fn run(config: AggregatorConfig) -> Result<(), Error> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        serve(config, Arc::new(crate::clock::SystemClock), shutdown, None).await
-    })
+        // systemd's Type=notify: ready once every listener is bound.
+        let (bound_tx, bound_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            if bound_rx.await.is_ok() {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        });
+        serve(
+            config,
+            Arc::new(crate::clock::SystemClock),
+            shutdown,
+            Some(bound_tx),
+        )
+        .await
+    });
+    // A status write or cron pass still running must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }

@@ -1,18 +1,19 @@
-//! Per-peer counters, appended to StatsLog every interval (one line per peer, epoch first, like
+//! The status the daemon publishes: per-peer counters and refusals per reason (counted by
+//! [`crate::events`]), appended to StatsLog every interval (one line per peer, epoch first, like
 //! the seed's comm.log statistics) and written to `SpoolDir/status.json` for `estuary status`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use estuary_fsutil::Durability;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{from_unix_secs, unix_secs};
-use crate::fsutil::replace;
 
 pub const STATUS_FILE: &str = "status.json";
 
@@ -43,7 +44,7 @@ impl Status {
     /// per peer.
     pub fn report(&self, time_fmt: &str, now: SystemTime) -> String {
         use std::fmt::Write as _;
-        let at = |secs| crate::mail::format_time(time_fmt, from_unix_secs(secs));
+        let at = |secs| crate::clock::format_time(time_fmt, from_unix_secs(secs));
         let age = unix_secs(now).saturating_sub(self.time);
         let mut out = format!("aggregator status (pid {})", self.pid);
         if self.started > 0 {
@@ -55,6 +56,13 @@ impl Status {
         }
         for (peer, counters) in &self.peers {
             let _ = writeln!(out, "peer {peer} {counters}");
+        }
+        if !self.refusals.is_empty() {
+            out.push_str("refused or malformed, by reason:");
+            for (reason, n) in &self.refusals {
+                let _ = write!(out, " {reason}={n}");
+            }
+            out.push('\n');
         }
         out
     }
@@ -79,85 +87,64 @@ pub struct Status {
     pub started: u64,
     pub pid: u32,
     pub peers: BTreeMap<String, Counters>,
+    /// Over all peers.
+    #[serde(default)]
+    pub total: Counters,
+    /// Input not taken, over all peers, by [`crate::events::Refusal`] name.
+    #[serde(default)]
+    pub refusals: BTreeMap<String, u64>,
+    /// Rotated logs archived, and archiving attempts that failed (and will be retried).
+    #[serde(default)]
+    pub archived: u64,
+    #[serde(default)]
+    pub archive_failures: u64,
     /// Whether the writer is holding back because the disk is below the hard floor.
     pub disk_paused: bool,
 }
 
-#[derive(Debug, Default)]
-pub struct Stats {
-    started: u64,
-    peers: Mutex<BTreeMap<String, Counters>>,
-    paused: std::sync::atomic::AtomicBool,
-    /// Held while the status file is replaced: the periodic write (a blocking job that
-    /// outlives its aborted task at shutdown) and the final one share its temporary file.
-    status_file: Mutex<()>,
+/// `SpoolDir/status.json`.
+#[derive(Debug)]
+pub struct StatusFile {
+    path: PathBuf,
+    /// Held while the file is replaced: the periodic write (a blocking job that outlives its
+    /// aborted task at shutdown) and the final one share its temporary file.
+    writing: Mutex<()>,
 }
 
-impl Stats {
-    pub fn new(started: SystemTime) -> Self {
-        Self {
-            started: unix_secs(started),
-            ..Self::default()
+impl StatusFile {
+    pub fn new(spool_dir: &Path) -> Self {
+        StatusFile {
+            path: spool_dir.join(STATUS_FILE),
+            writing: Mutex::new(()),
         }
     }
 
-    pub fn add(&self, peer: &str, delta: &Counters) {
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        match peers.get_mut(peer) {
-            Some(c) => c.add(delta),
-            None => {
-                peers.insert(peer.to_owned(), *delta);
-            }
+    /// Replaces the file atomically but without fsync: it is a snapshot rewritten every second,
+    /// and two fsyncs a second cost a loaded disk more than a lost snapshot is worth.
+    pub fn write(&self, status: &Status) -> io::Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let json = serde_json::to_vec_pretty(status)?;
+        estuary_fsutil::replace(&self.path, &json, Durability::Visible)
+    }
+}
+
+/// Appends one line per peer to StatsLog.
+pub fn append_stats_log(stats_log: &Path, status: &Status) -> io::Result<()> {
+    let mut lines = String::new();
+    for (peer, c) in &status.peers {
+        lines.push_str(&format!("{} peer {peer} {c}\n", status.time));
+    }
+    if !lines.is_empty() {
+        if let Some(dir) = stats_log.parent() {
+            std::fs::create_dir_all(dir)?;
         }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(stats_log)?
+            .write_all(lines.as_bytes())?;
     }
-
-    pub fn set_paused(&self, paused: bool) {
-        self.paused
-            .store(paused, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self, now: SystemTime) -> Status {
-        Status {
-            time: unix_secs(now),
-            started: self.started,
-            pid: std::process::id(),
-            peers: self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            disk_paused: self.paused.load(std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-
-    /// Appends one line per peer to StatsLog and replaces the status file.
-    pub fn write(&self, stats_log: &Path, spool_dir: &Path, now: SystemTime) -> io::Result<()> {
-        self.append_log(stats_log, now)?;
-        self.write_status(spool_dir, now)
-    }
-
-    /// Replaces the status file atomically but without fsync: it is a snapshot rewritten every
-    /// second, and two fsyncs a second cost a loaded disk more than a lost snapshot is worth.
-    pub fn write_status(&self, spool_dir: &Path, now: SystemTime) -> io::Result<()> {
-        let _writing = self.status_file.lock().unwrap_or_else(|p| p.into_inner());
-        let json = serde_json::to_vec_pretty(&self.snapshot(now)).map_err(io::Error::other)?;
-        replace(&spool_dir.join(STATUS_FILE), &json)
-    }
-
-    pub fn append_log(&self, stats_log: &Path, now: SystemTime) -> io::Result<()> {
-        let status = self.snapshot(now);
-        let mut lines = String::new();
-        for (peer, c) in &status.peers {
-            lines.push_str(&format!("{} peer {peer} {c}\n", status.time));
-        }
-        if !lines.is_empty() {
-            if let Some(dir) = stats_log.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(stats_log)?
-                .write_all(lines.as_bytes())?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// `estuary status` for an aggregator: what the running daemon last wrote, times in `TimeFmt`.
@@ -168,38 +155,30 @@ pub fn status(config: &estuary_config::aggregator::AggregatorConfig) -> io::Resu
 /// Reads the status file a running aggregator writes.
 pub fn read_status(spool_dir: &Path) -> io::Result<Status> {
     let bytes = std::fs::read(spool_dir.join(STATUS_FILE))?;
-    serde_json::from_slice(&bytes).map_err(io::Error::other)
+    Ok(serde_json::from_slice(&bytes)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::events::Events;
+
     #[test]
     fn stats_log_and_status() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Stats::default();
-        s.add(
-            "127.0.0.1",
-            &Counters {
-                received: 2,
-                accepted: 1,
-                duplicates: 1,
-                bytes: 10,
-                ..Counters::default()
-            },
-        );
-        s.add(
-            "127.0.0.1",
-            &Counters {
-                received: 1,
-                malformed: 1,
-                ..Counters::default()
-            },
-        );
+        let s = Events::new(crate::clock::from_unix_secs(0));
+        let mut arrivals = crate::events::Arrivals::default();
+        arrivals.add(4);
+        arrivals.add(6);
+        arrivals.add(0);
+        s.received("127.0.0.1", arrivals);
+        s.committed("127.0.0.1", 1, 1);
+        s.refused("127.0.0.1", crate::events::Refusal::NotSyslog, &"bad");
         let log = dir.path().join("stats.log");
-        s.write(&log, dir.path(), crate::clock::from_unix_secs(100))
-            .unwrap();
+        let status = s.snapshot(crate::clock::from_unix_secs(100));
+        append_stats_log(&log, &status).unwrap();
+        StatusFile::new(dir.path()).write(&status).unwrap();
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             "100 peer 127.0.0.1 received=3 accepted=1 refused=0 malformed=1 duplicates=1 bytes=10\n"
@@ -207,7 +186,7 @@ mod tests {
         let status = read_status(dir.path()).unwrap();
         assert_eq!(status.peers["127.0.0.1"].received, 3);
         std::env::set_var("TZ", "UTC");
-        let status = Stats::new(crate::clock::from_unix_secs(1_795_352_400))
+        let status = Events::new(crate::clock::from_unix_secs(1_795_352_400))
             .snapshot(crate::clock::from_unix_secs(1_795_356_000));
         let report = status.report(
             "%Y-%m-%d %H:%M:%S",
@@ -228,14 +207,15 @@ mod tests {
     #[test]
     fn concurrent_status_writes_do_not_trip_each_other() {
         let dir = tempfile::tempdir().unwrap();
-        let stats = std::sync::Arc::new(Stats::new(crate::clock::from_unix_secs(100)));
-        stats.add("127.0.0.1", &Counters::default());
+        let events = std::sync::Arc::new(Events::new(crate::clock::from_unix_secs(100)));
+        events.committed("127.0.0.1", 0, 0);
+        let file = std::sync::Arc::new(StatusFile::new(dir.path()));
         let writers: Vec<_> = (0..2)
             .map(|_| {
-                let (stats, dir) = (stats.clone(), dir.path().to_path_buf());
+                let (events, file) = (events.clone(), file.clone());
                 std::thread::spawn(move || {
                     for i in 0..300 {
-                        stats.write_status(&dir, crate::clock::from_unix_secs(i))?;
+                        file.write(&events.snapshot(crate::clock::from_unix_secs(i)))?;
                     }
                     io::Result::Ok(())
                 })

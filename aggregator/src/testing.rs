@@ -46,6 +46,14 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         },
         durability: Durability::Written,
         replay_mark_retention: Some(Duration::from_secs(7 * 86_400)),
+        compress_level: 6,
+        forward: Vec::new(),
         metrics_address: None,
+        nats: None,
     }
+}
+
+/// Events for a writer under test.
+pub fn events() -> std::sync::Arc<crate::events::Events> {
+    std::sync::Arc::new(crate::events::Events::new(std::time::SystemTime::now()))
 }

@@ -11,6 +11,8 @@ use crate::shipper::ShipperConfig;
 use crate::ConfigErrors;
 
 const FILE: &str = "/etc/estuary/fuzz";
+/// The fuzzed paths name no real files.
+const IGNORE: crate::aggregator::files::Files = crate::aggregator::files::Files::Ignore;
 
 fn check_errors(errors: &ConfigErrors, text: &str) {
     assert!(!errors.is_empty());
@@ -244,8 +246,8 @@ proptest! {
         let file = Path::new(FILE);
         check_shipper(crate::shipper::rsyslog::parse(file, &text), &text);
         check_shipper(crate::shipper::native::parse(file, &text), &text);
-        check_aggregator(crate::aggregator::cluster_cfg::parse(file, &text), &text);
-        check_aggregator(crate::aggregator::native::parse(file, &text), &text);
+        check_aggregator(crate::aggregator::cluster_cfg::parse(file, &text, IGNORE), &text);
+        check_aggregator(crate::aggregator::native::parse(file, &text, IGNORE), &text);
     }
 
     #[test]
@@ -257,7 +259,7 @@ proptest! {
     #[test]
     fn zeekctl_cfg_soup(lines in prop::collection::vec(cfg_line(), 0..24)) {
         let text = lines.join("\n");
-        check_aggregator(crate::aggregator::cluster_cfg::parse(Path::new(FILE), &text), &text);
+        check_aggregator(crate::aggregator::cluster_cfg::parse(Path::new(FILE), &text, IGNORE), &text);
     }
 
     #[test]
@@ -444,8 +446,8 @@ proptest! {
             }
         }
         let toml = tables.iter().fold(top, |acc, (table, body)| format!("{acc}[{table}]\n{body}"));
-        let from_cfg = crate::aggregator::cluster_cfg::parse(Path::new(FILE), &cfg);
-        let from_toml = crate::aggregator::native::parse(Path::new(FILE), &toml);
+        let from_cfg = crate::aggregator::cluster_cfg::parse(Path::new(FILE), &cfg, IGNORE);
+        let from_toml = crate::aggregator::native::parse(Path::new(FILE), &toml, IGNORE);
         match (from_cfg, from_toml) {
             (Ok(a), Ok(b)) => {
                 let without_source = |c: &AggregatorConfig| c.describe().into_iter().filter(|(k, _)| k != "source").collect::<Vec<_>>();

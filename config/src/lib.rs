@@ -7,6 +7,7 @@
 use std::path::Path;
 
 pub mod aggregator;
+pub mod cidr;
 mod error;
 #[cfg(test)]
 mod fuzz;
@@ -71,15 +72,11 @@ fn describe_sensor(c: &sensor::SensorConfig) -> Vec<(String, String)> {
             .notice_actions
             .iter()
             .filter(|(_, a)| *a == action)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.zeek_name())
             .collect();
         names.join(", ")
     };
-    let nets: Vec<String> = c
-        .local_nets
-        .iter()
-        .map(|(addr, len)| format!("{addr}/{len}"))
-        .collect();
+    let nets: Vec<String> = c.local_nets.iter().map(ToString::to_string).collect();
     // Unset in the file, the sensor writes TSV and does not rotate.
     let off = || "off".to_owned();
     [

@@ -17,23 +17,46 @@
 //! rotate_size = "512m"
 //! ```
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::cidr::Cidr;
 use crate::toml_form::{self, TomlFile};
 use crate::ConfigErrors;
 
-/// Notes the sensor raises; the policy may name only these.
-pub const KNOWN_NOTES: &[&str] = &[
-    "SSH::Password_Guessing",
-    "Scan::Address_Scan",
-    "Scan::Port_Scan",
-    "Scan::Random_Scan",
-];
+/// The notes the sensor raises, printed as Zeek's enum names; the policy may name only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Note {
+    SshPasswordGuessing,
+    ScanAddressScan,
+    ScanPortScan,
+    ScanRandomScan,
+}
+
+impl Note {
+    pub const ALL: [Note; 4] = [
+        Note::SshPasswordGuessing,
+        Note::ScanAddressScan,
+        Note::ScanPortScan,
+        Note::ScanRandomScan,
+    ];
+
+    pub fn zeek_name(self) -> &'static str {
+        match self {
+            Note::SshPasswordGuessing => "SSH::Password_Guessing",
+            Note::ScanAddressScan => "Scan::Address_Scan",
+            Note::ScanPortScan => "Scan::Port_Scan",
+            Note::ScanRandomScan => "Scan::Random_Scan",
+        }
+    }
+
+    pub fn from_zeek_name(name: &str) -> Option<Note> {
+        Note::ALL.into_iter().find(|n| n.zeek_name() == name)
+    }
+}
 
 /// An action the policy adds to a note (ACTION_LOG is always there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +65,24 @@ pub enum NoticeAction {
     Email,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How logs are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Zeek's ASCII writer: header lines, tab-separated values.
+    #[default]
     Tsv,
+    /// Zeek's JSON writer: one object per line, no header.
     Json,
 }
 
 /// A validated sensor configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SensorConfig {
-    /// Networks (address, prefix length) counted as local besides the private space.
-    pub local_nets: Vec<(IpAddr, u8)>,
+    /// Networks counted as local besides the private space.
+    pub local_nets: Vec<Cidr>,
     pub private_address_space_is_local: bool,
     /// (note, action) pairs.
-    pub notice_actions: Vec<(String, NoticeAction)>,
+    pub notice_actions: Vec<(Note, NoticeAction)>,
     pub email_dest: Vec<String>,
     pub log_format: Option<LogFormat>,
     pub rotate_interval: Option<Duration>,
@@ -100,30 +127,6 @@ struct RawLog {
     rotate_size: Option<Spanned<toml::Value>>,
 }
 
-/// Parses `a.b.c.d/n` or `v6/n` (a bare address is a host network).
-pub fn parse_subnet(text: &str) -> Result<(IpAddr, u8), String> {
-    let (addr, len) = match text.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (text, None),
-    };
-    let ip: IpAddr = addr
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid address {addr:?}"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len = match len {
-        Some(l) => l
-            .trim()
-            .parse::<u8>()
-            .map_err(|_| format!("invalid prefix length {l:?}"))?,
-        None => max,
-    };
-    if len > max {
-        return Err(format!("prefix length {len} is longer than {max}"));
-    }
-    Ok((ip, len))
-}
-
 /// Reads and validates a sensor configuration file.
 pub fn load(path: &Path) -> Result<SensorConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
@@ -135,7 +138,9 @@ pub fn parse(path: &Path, text: &str) -> Result<SensorConfig, ConfigErrors> {
     let raw: Raw = f.deserialize()?;
     let mut local_nets = Vec::new();
     for n in &raw.site.local_nets {
-        if let Some(net) = f.check(Some(n), "site.local_nets", |s| parse_subnet(s)) {
+        if let Some(net) = f.check(Some(n), "site.local_nets", |s| {
+            s.parse::<Cidr>().map_err(|e| e.to_string())
+        }) {
             local_nets.push(net);
         }
     }
@@ -146,14 +151,10 @@ pub fn parse(path: &Path, text: &str) -> Result<SensorConfig, ConfigErrors> {
     ] {
         for note in list {
             let known = |s: &String| {
-                if KNOWN_NOTES.contains(&s.as_str()) {
-                    Ok(s.clone())
-                } else {
-                    Err(format!(
-                        "unknown note {s:?}, expected one of {}",
-                        KNOWN_NOTES.join(", ")
-                    ))
-                }
+                Note::from_zeek_name(s).ok_or_else(|| {
+                    let names: Vec<&str> = Note::ALL.iter().map(|n| n.zeek_name()).collect();
+                    format!("unknown note {s:?}, expected one of {}", names.join(", "))
+                })
             };
             if let Some(n) = f.check(Some(note), key, known) {
                 notice_actions.push((n, action));
@@ -211,7 +212,7 @@ mod tests {
         assert_eq!(c.local_nets.len(), 2);
         assert_eq!(
             c.notice_actions,
-            vec![("Scan::Port_Scan".to_string(), NoticeAction::Alarm)]
+            vec![(Note::ScanPortScan, NoticeAction::Alarm)]
         );
         assert_eq!(c.log_format, Some(LogFormat::Json));
         assert_eq!(c.rotate_interval, Some(Duration::from_secs(3600)));

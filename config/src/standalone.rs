@@ -76,7 +76,10 @@ mod tests {
                     assert_eq!(c.mail.to, "soc@example.org");
                 }
                 crate::AnyConfig::Sensor(c) => {
-                    assert!(c.notice_actions.iter().any(|(n, _)| n == "Scan::Port_Scan"));
+                    assert!(c
+                        .notice_actions
+                        .iter()
+                        .any(|(n, _)| *n == crate::sensor::Note::ScanPortScan));
                 }
                 crate::AnyConfig::Site(_) => panic!("{name} read as a node.cfg"),
             }

@@ -86,10 +86,14 @@ fn write_tmp<T>(
 /// Fsyncs the folder that holds `path`, so that a rename or a new entry in it survives a power
 /// loss.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Fsyncs a folder, so that entries created, renamed or removed in it survive a power loss.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -1,9 +1,9 @@
 //! Applying a validated sensor configuration to the run options.
 
-use estuary_config::sensor::{LogFormat as CfgFormat, NoticeAction, SensorConfig};
+use estuary_config::sensor::{NoticeAction, SensorConfig};
 
 use crate::conn::LocalNets;
-use crate::notice::{Action, Note};
+use crate::notice_log::Action;
 use crate::run::SensorOptions;
 use crate::zeeklog::LogFormat;
 
@@ -23,22 +23,17 @@ pub fn apply(cfg: &SensorConfig, o: &mut SensorOptions) {
         nets = LocalNets::new(all);
     }
     o.local_nets = nets;
-    for (note, action) in &cfg.notice_actions {
-        if let Some(n) = Note::from_zeek_name(note) {
-            let a = match action {
-                NoticeAction::Alarm => Action::Alarm,
-                NoticeAction::Email => Action::Email,
-            };
-            o.notice_policy.actions.entry(n).or_default().push(a);
-        }
+    for &(note, action) in &cfg.notice_actions {
+        let a = match action {
+            NoticeAction::Alarm => Action::Alarm,
+            NoticeAction::Email => Action::Email,
+        };
+        o.notice_policy.actions.entry(note).or_default().push(a);
     }
     o.notice_policy.email_dest = cfg.email_dest.clone();
     if let Some(f) = cfg.log_format {
         if o.format == LogFormat::Tsv {
-            o.format = match f {
-                CfgFormat::Tsv => LogFormat::Tsv,
-                CfgFormat::Json => LogFormat::Json,
-            };
+            o.format = f;
         }
     }
     if o.rotation.interval.is_none() {

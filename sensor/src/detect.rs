@@ -5,10 +5,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::conn::LocalNets;
-use crate::notice::{Note, Notice};
-use crate::proto::Timestamp;
-use crate::zeeklog::{Field, Value};
+use crate::conn::{ConnRecord, LocalNets};
+use crate::flow::Timestamp;
+use crate::notice_log::{Note, Notice};
+use crate::proto::ssh::LoginOutcome;
 
 /// Remote scanners: unique (host, port) attempts before a notice.
 pub const SCAN_THRESHOLD: usize = 25;
@@ -24,27 +24,6 @@ pub const GUESSING_TIMEOUT: f64 = 30.0 * 60.0;
 
 const MAX_SCANNERS: usize = 100_000;
 const MAX_ATTEMPTS: usize = 1_000;
-
-fn field<'a>(fields: &[Field], values: &'a [Value], name: &str) -> Option<&'a Value> {
-    fields
-        .iter()
-        .position(|f| f.name == name)
-        .and_then(|i| values.get(i))
-}
-
-fn addr(v: Option<&Value>) -> Option<IpAddr> {
-    match v {
-        Some(Value::Addr(a)) => Some(*a),
-        _ => None,
-    }
-}
-
-fn time(v: Option<&Value>) -> Option<f64> {
-    match v {
-        Some(Value::Time(t)) => Some(t.0),
-        _ => None,
-    }
-}
 
 #[derive(Debug)]
 struct Scanner {
@@ -71,22 +50,12 @@ impl ScanDetector {
     }
 
     /// Looks at a conn.log row; returns a notice when a scanner crosses the threshold.
-    pub fn conn(&mut self, fields: &[Field], values: &[Value]) -> Option<Notice> {
-        let history = match field(fields, values, "history") {
-            Some(Value::Str(h)) => h.as_str(),
-            _ => return None,
-        };
+    pub fn conn(&mut self, conn: &ConnRecord) -> Option<Notice> {
         // Only failed attempts: a lone SYN (maybe with a zero window), or SYN then RST.
-        if !matches!(history, "S" | "SW" | "Sr" | "SWr") {
+        if !matches!(conn.history.as_str(), "S" | "SW" | "Sr" | "SWr") {
             return None;
         }
-        let scanner = addr(field(fields, values, "id.orig_h"))?;
-        let victim = addr(field(fields, values, "id.resp_h"))?;
-        let port = match field(fields, values, "id.resp_p") {
-            Some(Value::Port(p)) => *p,
-            _ => return None,
-        };
-        let ts = time(field(fields, values, "ts"))?;
+        let (scanner, victim, port, ts) = (conn.orig_h, conn.resp_h, conn.resp_p, conn.ts.0);
         if let Some(&until) = self.ignored.get(&scanner) {
             if ts < until {
                 return None;
@@ -179,16 +148,12 @@ pub struct SshGuessing {
 }
 
 impl SshGuessing {
-    pub fn ssh(&mut self, fields: &[Field], values: &[Value]) -> Option<Notice> {
-        if !matches!(
-            field(fields, values, "auth_success"),
-            Some(Value::Bool(false))
-        ) {
+    /// Counts a failed login; returns a notice when a client crosses the limit.
+    pub fn login(&mut self, login: LoginOutcome) -> Option<Notice> {
+        if login.success != Some(false) {
             return None;
         }
-        let client = addr(field(fields, values, "id.orig_h"))?;
-        let server = addr(field(fields, values, "id.resp_h"))?;
-        let ts = time(field(fields, values, "ts"))?;
+        let (client, server, ts) = (login.client, login.server, login.ts.0);
         if self.guessers.len() >= MAX_SCANNERS && !self.guessers.contains_key(&client) {
             self.guessers
                 .retain(|_, g| ts - g.epoch_start < GUESSING_TIMEOUT);
@@ -229,37 +194,16 @@ impl SshGuessing {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::zeeklog::FieldType;
 
-    /// The ssh.log columns [`SshGuessing::ssh`] reads, for rows built by tests.
-    pub(crate) const SSH: &[Field] = &[
-        Field {
-            name: "ts",
-            ty: FieldType::Time,
-        },
-        Field {
-            name: "id.orig_h",
-            ty: FieldType::Addr,
-        },
-        Field {
-            name: "id.resp_h",
-            ty: FieldType::Addr,
-        },
-        Field {
-            name: "auth_success",
-            ty: FieldType::Bool,
-        },
-    ];
-
-    fn row(ts: f64, client: &str, ok: Option<bool>) -> Vec<Value> {
-        vec![
-            Value::Time(Timestamp(ts)),
-            Value::Addr(client.parse().expect("addr")),
-            Value::Addr("10.0.0.22".parse().expect("addr")),
-            ok.map_or(Value::Unset, Value::Bool),
-        ]
+    fn row(ts: f64, client: &str, ok: Option<bool>) -> LoginOutcome {
+        LoginOutcome {
+            ts: Timestamp(ts),
+            client: client.parse().expect("addr"),
+            server: "10.0.0.22".parse().expect("addr"),
+            success: ok,
+        }
     }
 
     #[test]
@@ -267,18 +211,18 @@ pub(crate) mod tests {
         let mut d = SshGuessing::default();
         for i in 0..29 {
             assert!(d
-                .ssh(SSH, &row(f64::from(i), "192.0.2.9", Some(false)))
+                .login(row(f64::from(i), "192.0.2.9", Some(false)))
                 .is_none());
             assert!(
-                d.ssh(SSH, &row(f64::from(i), "192.0.2.9", None)).is_none(),
+                d.login(row(f64::from(i), "192.0.2.9", None)).is_none(),
                 "unknown outcome does not count"
             );
             assert!(d
-                .ssh(SSH, &row(f64::from(i), "192.0.2.9", Some(true)))
+                .login(row(f64::from(i), "192.0.2.9", Some(true)))
                 .is_none());
         }
         let n = d
-            .ssh(SSH, &row(29.0, "192.0.2.9", Some(false)))
+            .login(row(29.0, "192.0.2.9", Some(false)))
             .expect("notice at 30");
         assert_eq!(n.note, Note::SshPasswordGuessing);
         assert_eq!(
@@ -290,7 +234,7 @@ pub(crate) mod tests {
             Some("Sampled servers:  10.0.0.22, 10.0.0.22, 10.0.0.22, 10.0.0.22, 10.0.0.22")
         );
         assert!(
-            d.ssh(SSH, &row(30.0, "192.0.2.9", Some(false))).is_none(),
+            d.login(row(30.0, "192.0.2.9", Some(false))).is_none(),
             "once per epoch"
         );
     }
@@ -301,7 +245,7 @@ pub(crate) mod tests {
         for i in 0..40 {
             // One failure every two minutes: at most 15 within any 30-minute epoch.
             assert!(d
-                .ssh(SSH, &row(f64::from(i) * 120.0, "192.0.2.10", Some(false)))
+                .login(row(f64::from(i) * 120.0, "192.0.2.10", Some(false)))
                 .is_none());
         }
     }

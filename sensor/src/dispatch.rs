@@ -1,7 +1,8 @@
 //! Picks application analyzers for a connection, by well-known port and by content (a
 //! DPD-like probe of the first payload bytes of each direction).
 
-use crate::proto::{self, Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::{self, Analyzer};
 
 /// One application protocol the sensor can analyze.
 #[derive(Clone, Copy)]
@@ -96,36 +97,12 @@ pub struct Dispatcher {
     server_ports: Vec<(Transport, u16)>,
 }
 
-/// Zeek's `likely_server_ports` of its default analyzers; they steer the originator/responder
-/// guess even when an analyzer is not compiled in.
+/// Zeek's `likely_server_ports` of its default analyzers that the sensor has no analyzer for;
+/// with the ports of every analyzer in [`registry`], they steer the originator/responder guess,
+/// whichever analyzers are enabled.
 const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
-    (Transport::Tcp, 80),
-    (Transport::Tcp, 81),
-    (Transport::Tcp, 631),
-    (Transport::Tcp, 1080),
-    (Transport::Tcp, 3128),
-    (Transport::Tcp, 8000),
-    (Transport::Tcp, 8080),
-    (Transport::Tcp, 8888),
-    (Transport::Tcp, 443),
     (Transport::Tcp, 465),
-    (Transport::Tcp, 563),
-    (Transport::Tcp, 585),
-    (Transport::Tcp, 614),
-    (Transport::Tcp, 636),
-    (Transport::Tcp, 989),
-    (Transport::Tcp, 990),
-    (Transport::Tcp, 992),
-    (Transport::Tcp, 993),
-    (Transport::Tcp, 995),
-    (Transport::Tcp, 5223),
     (Transport::Udp, 443),
-    (Transport::Tcp, 22),
-    (Transport::Tcp, 21),
-    (Transport::Tcp, 2811),
-    (Transport::Tcp, 25),
-    (Transport::Tcp, 587),
-    (Transport::Udp, 123),
     (Transport::Udp, 67),
     (Transport::Udp, 68),
     (Transport::Udp, 546),
@@ -135,10 +112,6 @@ const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Udp, 514),
     (Transport::Udp, 1812),
     (Transport::Udp, 3478),
-    (Transport::Tcp, 110),
-    (Transport::Tcp, 143),
-    (Transport::Tcp, 5222),
-    (Transport::Tcp, 5269),
     (Transport::Tcp, 6667),
     (Transport::Tcp, 3306),
     (Transport::Tcp, 1433),
@@ -151,12 +124,17 @@ const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 1883),
     (Transport::Tcp, 5060),
     (Transport::Udp, 5060),
+    // The UDP tunnels of Zeek's tunnels framework: AYIYA, Teredo, GTPv1.
+    (Transport::Udp, 5072),
+    (Transport::Udp, 3544),
+    (Transport::Udp, 2152),
+    (Transport::Udp, 2123),
 ];
 
 impl Dispatcher {
     pub fn new(specs: Vec<AnalyzerSpec>) -> Self {
         let mut server_ports: Vec<(Transport, u16)> = OTHER_SERVER_PORTS.to_vec();
-        for s in &specs {
+        for s in registry() {
             server_ports.extend_from_slice(s.ports);
         }
         server_ports.sort_by_key(|(t, p)| (*t as u8, *p));

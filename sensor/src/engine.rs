@@ -6,78 +6,23 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
-use crate::decode::{self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype};
+use crate::decode::tunnel::{
+    self, ayiya_payload, geneve_payload, gtp_u_payload, teredo_payload, vxlan_payload, GeneveError,
+    Inner, AYIYA_PORT, GENEVE_PORT, GTP_U_PORT, TEREDO_PORT, VXLAN_PORT,
+};
+use crate::decode::{
+    self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
+};
 use crate::dispatch::Dispatcher;
-use crate::proto::Timestamp;
+use crate::flow::Timestamp;
+use crate::output::Output;
+use crate::tunnel_log::{ActiveTunnels, Encap, TunnelId, TunnelRecord, TunnelType};
 use crate::uid::UidGen;
-use crate::weird::Weird;
+use crate::weird::{Weird, WeirdIgnore};
 
 /// Nesting limit for tunnels (GRE, IP-in-IP).
 const MAX_TUNNEL_DEPTH: u8 = 3;
 const MAX_TUNNELS: usize = 10_000;
-/// What a tunnel header carries.
-enum Inner<'a> {
-    Ip(&'a [u8]),
-    Ether(&'a [u8]),
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
-}
-
-/// Zeek's `PacketAnalyzer::VXLAN::vxlan_ports`.
-const VXLAN_PORT: u16 = 4789;
-/// GTPv1 user plane.
-const GTP_U_PORT: u16 = 2152;
-/// Teredo (IPv6 over UDP over IPv4).
-const TEREDO_PORT: u16 = 3544;
-
-/// The IPv6 packet of a Teredo datagram, after the optional authentication and origin
-/// indication headers; `None` unless it is a complete IPv6 packet, as Zeek requires.
-fn teredo_payload(b: &[u8]) -> Option<&[u8]> {
-    let mut off = 0;
-    if b.get(0..2)? == [0, 1] {
-        let id_len = usize::from(*b.get(2)?);
-        let auth_len = usize::from(*b.get(3)?);
-        off = 4 + id_len + auth_len + 8 + 1;
-    }
-    if b.get(off..off + 2)? == [0, 0] {
-        off += 8;
-    }
-    let ip = b.get(off..)?;
-    if ip.len() < 40 || ip[0] >> 4 != 6 {
-        return None;
-    }
-    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-    (40 + plen == ip.len()).then_some(ip)
-}
-
-/// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
-fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
-    let flags = *b.first()?;
-    if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xff {
-        return None;
-    }
-    let mut off = 8;
-    if flags & 0x07 != 0 {
-        let mut next = *b.get(11)?;
-        off = 12;
-        // Extension headers: a length in 4-byte units, the content, then the next type.
-        for _ in 0..8 {
-            if next == 0 {
-                break;
-            }
-            let units = usize::from(*b.get(off)?);
-            if units == 0 {
-                return None;
-            }
-            off += units * 4;
-            next = *b.get(off.checked_sub(1)?)?;
-        }
-    }
-    let inner = b.get(off..)?;
-    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
-}
 /// Zeek's weird sampling: the first 25 of a name are logged, then every 1000th.
 const WEIRD_THRESHOLD: u64 = 25;
 const WEIRD_RATE: u64 = 1000;
@@ -95,10 +40,13 @@ pub struct EngineStats {
 pub struct Engine {
     tracker: Tracker,
     defrag: Defragmenter,
-    tunnels: HashMap<(IpAddr, IpAddr), String>,
+    /// IP tunnels by address pair (either order), as first seen.
+    tunnels: HashMap<(IpAddr, IpAddr), Encap>,
+    active_tunnels: ActiveTunnels,
     ignore_checksums: bool,
     peer: String,
     weird_counts: HashMap<&'static str, u64>,
+    weird_ignore: WeirdIgnore,
     now: f64,
     out: Records,
     pub stats: EngineStats,
@@ -116,17 +64,32 @@ impl Engine {
             tracker: Tracker::new(Arc::new(config), dispatcher, uids),
             defrag: Defragmenter::default(),
             tunnels: HashMap::new(),
+            active_tunnels: ActiveTunnels::default(),
             ignore_checksums,
             peer,
             weird_counts: HashMap::new(),
+            weird_ignore: WeirdIgnore::default(),
             now: 0.0,
             out: Vec::new(),
             stats: EngineStats::default(),
         }
     }
 
-    /// Records produced so far.
+    /// Records produced so far, with tunnel.log's CLOSE rows for the connections removed that
+    /// carried a tunnel.
     pub fn take_records(&mut self) -> Records {
+        if !self.active_tunnels.is_empty() {
+            let closed: Vec<TunnelRecord> = self
+                .out
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Conn(c) => self.active_tunnels.removed(c),
+                    _ => None,
+                })
+                .collect();
+            self.out
+                .extend(closed.into_iter().map(|r| Output::Log(Box::new(r))));
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -159,9 +122,14 @@ impl Engine {
                 return;
             }
         };
+        if info.triple_vlan {
+            let addl = Some("inner VLAN tag overwritten".to_string());
+            let name = "triple_tagged_vlan_unsupported";
+            self.flow_weird_addl(ts, name, None, Some("VLAN"), addl);
+        }
         let ip = frame.get(info.ip_offset..).unwrap_or_default();
         let wire = wire_len.saturating_sub(info.ip_offset);
-        self.ip(ts, ip, wire, None, 0, false);
+        self.ip(ts, ip, wire, &[], 0, false);
     }
 
     fn decode_error(&mut self, ts: f64, e: DecodeError, addrs: Option<(IpAddr, IpAddr)>) {
@@ -169,7 +137,7 @@ impl Engine {
             None => self.stats.non_ip += 1,
             Some(name) => {
                 self.stats.malformed += 1;
-                self.flow_weird(ts, name, addrs, Some("IP"));
+                self.flow_weird_addl(ts, name, addrs, Some(e.source()), e.addl());
             }
         }
     }
@@ -181,21 +149,33 @@ impl Engine {
         addrs: Option<(IpAddr, IpAddr)>,
         source: Option<&'static str>,
     ) {
+        self.flow_weird_addl(ts, name, addrs, source, None);
+    }
+
+    fn flow_weird_addl(
+        &mut self,
+        ts: f64,
+        name: &'static str,
+        addrs: Option<(IpAddr, IpAddr)>,
+        source: Option<&'static str>,
+        addl: Option<String>,
+    ) {
         let n = self.weird_counts.entry(name).or_default();
         *n += 1;
         if *n > WEIRD_THRESHOLD && !n.is_multiple_of(WEIRD_RATE) {
             return;
         }
-        self.out.push(Box::new(Weird {
-            ts: Timestamp(ts),
-            uid: None,
-            id: None,
+        if !self.weird_ignore.admit(ts, name, addrs) {
+            return;
+        }
+        self.out.push(Output::Log(Box::new(Weird::flow(
+            Timestamp(ts),
             addrs,
-            name: name.to_string(),
-            addl: None,
+            name,
+            addl,
             source,
-            peer: self.peer.clone(),
-        }));
+            &self.peer,
+        ))));
     }
 
     fn ip(
@@ -203,7 +183,7 @@ impl Engine {
         ts: f64,
         data: &[u8],
         wire: usize,
-        tunnel: Option<&str>,
+        tunnels: &[Encap],
         depth: u8,
         reassembled: bool,
     ) {
@@ -244,8 +224,7 @@ impl Engine {
                     FragOutcome::Dropped(w) => self.flow_weird(ts, w, Some((h.src, h.dst)), None),
                     FragOutcome::Complete(buf) => {
                         let len = buf.len();
-                        let tunnel = tunnel.map(str::to_string);
-                        self.ip(ts, &buf, len, tunnel.as_deref(), depth, true);
+                        self.ip(ts, &buf, len, tunnels, depth, true);
                     }
                 }
                 return;
@@ -261,11 +240,14 @@ impl Engine {
             ip_len: u64::from(h.total_len),
             l4,
             l4_len,
-            tunnel_parent: tunnel,
+            tunnel_parent: tunnels.last().map(|t| t.uid.as_str()),
         };
         match h.proto {
             ipproto::TCP => match decode::decode_tcp(l4, l4_len) {
                 Ok(th) => self.tracker.tcp(&m, &th, &mut self.out),
+                Err(TransportError::TruncatedOptions(th)) => {
+                    self.tracker.tcp_truncated(&m, &th, &mut self.out);
+                }
                 Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("TCP")),
             },
             ipproto::UDP => {
@@ -279,29 +261,32 @@ impl Engine {
                         Some("UDP"),
                     );
                 } else if let Some(slot) = self.tracker.udp(&m, &mut self.out) {
-                    self.udp_tunnel(ts, slot, l4, l4_len, depth);
+                    self.udp_tunnel(ts, &h, slot, l4, l4_len, tunnels, depth);
                 }
             }
             ipproto::ICMP | ipproto::ICMPV6 => {
                 if l4.len() < 8 {
                     self.flow_weird(ts, "truncated_ICMP", Some((h.src, h.dst)), Some("ICMP"));
-                } else if !self.icmp_checksum_ok(&h, l4, l4_len) {
+                } else if !self.ignore_checksums
+                    && !decode::transport_checksum_ok(h.src, h.dst, h.proto, l4, l4_len)
+                {
                     self.flow_weird(ts, "bad_ICMP_checksum", Some((h.src, h.dst)), Some("ICMP"));
                 } else {
                     self.tracker
                         .icmp(&m, h.proto == ipproto::ICMPV6, &mut self.out);
                 }
             }
-            ipproto::GRE if depth < MAX_TUNNEL_DEPTH => self.gre(ts, &h, l4, depth),
-            ipproto::IPIP | ipproto::IPV6 if depth < MAX_TUNNEL_DEPTH => {
-                let uid = self.tunnel_uid(h.src, h.dst);
-                self.ip(ts, l4, l4.len(), Some(&uid), depth + 1, false);
+            ipproto::GRE if depth < MAX_TUNNEL_DEPTH => {
+                self.gre(ts, &h, (l4, l4_len), tunnels, depth);
             }
-            2 => {
-                // IGMP: Zeek checks the message checksum and logs no connection.
+            ipproto::IPIP | ipproto::IPV6 if depth < MAX_TUNNEL_DEPTH => {
+                let chain = self.ip_tunnel(tunnels, h.src, h.dst, TunnelType::Ip);
+                self.ip(ts, l4, l4_len, &chain, depth + 1, false);
+            }
+            ipproto::IGMP => {
+                // Zeek checks the message checksum and logs no connection.
                 if !self.ignore_checksums
-                    && l4.len() >= l4_len
-                    && decode::checksum(&l4[..l4_len], 0) != 0xffff
+                    && !decode::transport_checksum_ok(h.src, h.dst, h.proto, l4, l4_len)
                 {
                     self.flow_weird(
                         ts,
@@ -314,100 +299,90 @@ impl Engine {
             ipproto::NONE => self.flow_weird(ts, "ipv6_no_next", Some((h.src, h.dst)), None),
             _ => self.tracker.other(&m, &mut self.out),
         }
+        if !tunnels.is_empty() && self.tracker.take_new_encapsulation() {
+            let mut discovered = Vec::new();
+            self.active_tunnels.register(ts, tunnels, &mut discovered);
+            self.out
+                .extend(discovered.into_iter().map(|r| Output::Log(Box::new(r))));
+        }
     }
 
-    fn icmp_checksum_ok(&self, h: &decode::IpHeader, l4: &[u8], l4_len: usize) -> bool {
-        if self.ignore_checksums || l4.len() < l4_len {
-            return true;
-        }
-        let initial = if h.proto == ipproto::ICMPV6 {
-            decode::pseudo_header_sum(h.src, h.dst, ipproto::ICMPV6, l4_len)
-        } else {
-            0
-        };
-        decode::checksum(&l4[..l4_len], initial) == 0xffff
-    }
-
-    fn tunnel_uid(&mut self, a: IpAddr, b: IpAddr) -> String {
-        let key = if a <= b { (a, b) } else { (b, a) };
-        if let Some(u) = self.tunnels.get(&key) {
-            return u.clone();
-        }
-        if self.tunnels.len() >= MAX_TUNNELS {
-            self.tunnels.clear();
-        }
-        let uid = self.tracker.uids().next('C');
-        self.tunnels.insert(key, uid.clone());
-        uid
-    }
-
-    /// GRE with Zeek's checks and weird names; payloads other than IP, Ethernet (transparent
-    /// bridging, ERSPAN II/III) and PPTP are left alone, as Zeek does without a weird.
-    fn gre(&mut self, ts: f64, h: &decode::IpHeader, l4: &[u8], depth: u8) {
-        let addrs = Some((h.src, h.dst));
-        let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
-            self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE"));
-            return;
-        };
-        let version = flags & 0x7;
-        let mut gre_len = 4;
-        for bit in [0x8000, 0x2000, 0x1000, 0x0080] {
-            if flags & bit != 0 {
-                gre_len += 4;
+    /// The chain `outer` extended by the IP tunnel between `src` and `dst`: Zeek keeps one
+    /// per address pair, named after the direction of its first packet.
+    fn ip_tunnel(
+        &mut self,
+        outer: &[Encap],
+        src: IpAddr,
+        dst: IpAddr,
+        kind: TunnelType,
+    ) -> Vec<Encap> {
+        let key = if src <= dst { (src, dst) } else { (dst, src) };
+        if !self.tunnels.contains_key(&key) {
+            if self.tunnels.len() >= MAX_TUNNELS {
+                self.tunnels.clear();
             }
+            let encap = Encap {
+                uid: self.tracker.uids().next('C'),
+                id: TunnelId {
+                    orig_h: src,
+                    orig_p: 0,
+                    resp_h: dst,
+                    resp_p: 0,
+                },
+                kind,
+            };
+            self.tunnels.insert(key, encap);
         }
-        if version > 1 {
-            self.flow_weird(ts, "unknown_gre_version", addrs, Some("GRE"));
-            return;
-        }
-        if version == 1 && proto != 0x880b {
-            self.flow_weird(ts, "egre_protocol_type", addrs, Some("GRE"));
-            return;
-        }
-        if flags & 0x4000 != 0 {
-            self.flow_weird(ts, "gre_routing", addrs, Some("GRE"));
-            return;
-        }
-        if flags & 0x0078 != 0 {
-            self.flow_weird(ts, "unknown_gre_flags", addrs, Some("GRE"));
-            return;
-        }
-        let Some(rest) = l4.get(gre_len..) else {
-            self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE"));
-            return;
-        };
-        let inner = match (version, proto) {
-            (0, 0x0800) | (0, 0x86dd) => Inner::Ip(rest),
-            (0, 0x6558) => Inner::Ether(rest),
-            // ERSPAN type II carries an 8-byte header when the sequence bit is set (type I none).
-            (0, 0x88be) => Inner::Ether(
-                rest.get(if flags & 0x1000 != 0 { 8 } else { 0 }..)
-                    .unwrap_or_default(),
-            ),
-            (0, 0x22eb) => {
-                let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
-                Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
-            }
-            (1, _) => match (be16(rest, 2), rest.get(4..)) {
-                (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
-                _ => {
-                    self.flow_weird(ts, "non_ip_packet_in_encap", addrs, Some("GRE"));
-                    return;
+        let mut chain = outer.to_vec();
+        chain.extend(self.tunnels.get(&key).cloned());
+        chain
+    }
+
+    /// `l4` is the GRE packet as captured, with its length on the wire.
+    fn gre(
+        &mut self,
+        ts: f64,
+        h: &decode::IpHeader,
+        (l4, l4_wire): (&[u8], usize),
+        outer: &[Encap],
+        depth: u8,
+    ) {
+        match tunnel::gre(l4) {
+            Ok(Some(inner)) => {
+                let chain = self.ip_tunnel(outer, h.src, h.dst, TunnelType::Gre);
+                match inner {
+                    Inner::Ip(ip) => {
+                        let wire = wire_of(ip, l4, l4_wire);
+                        self.ip(ts, ip, wire, &chain, depth + 1, false);
+                    }
+                    Inner::Ether(frame) if frame.len() >= 14 => {
+                        self.ether(ts, (frame, wire_of(frame, l4, l4_wire)), &chain, depth);
+                    }
+                    Inner::Ether(_) => {
+                        let weird = tunnel::GreError::Truncated.weird();
+                        self.flow_weird(ts, weird, Some((h.src, h.dst)), Some("GRE"));
+                    }
                 }
-            },
-            _ => return,
-        };
-        let uid = self.tunnel_uid(h.src, h.dst);
-        match inner {
-            Inner::Ip(ip) => self.ip(ts, ip, ip.len(), Some(&uid), depth + 1, false),
-            Inner::Ether(frame) if frame.len() >= 14 => self.ether(ts, frame, &uid, depth),
-            Inner::Ether(_) => self.flow_weird(ts, "truncated_GRE", addrs, Some("GRE")),
+            }
+            Ok(None) => {}
+            Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("GRE")),
         }
     }
 
-    /// VXLAN and GTP-U on their well-known ports: the inner packet, with the outer UDP
-    /// connection as tunnel parent (service `vxlan`/`gtpv1`), as Zeek decodes them by default.
-    fn udp_tunnel(&mut self, ts: f64, slot: usize, l4: &[u8], l4_len: usize, depth: u8) {
+    /// The UDP tunnels Zeek decodes by default on their well-known ports (VXLAN, Geneve,
+    /// GTP-U, Teredo, AYIYA): the inner packet, with the outer UDP connection as tunnel
+    /// (named in the inner connections' `tunnel_parents`, its service confirmed).
+    #[allow(clippy::too_many_arguments)]
+    fn udp_tunnel(
+        &mut self,
+        ts: f64,
+        h: &decode::IpHeader,
+        slot: usize,
+        l4: &[u8],
+        l4_len: usize,
+        outer: &[Encap],
+        depth: u8,
+    ) {
         let (Some(sp), Some(dp)) = (l4.get(0..2), l4.get(2..4)) else {
             return;
         };
@@ -416,45 +391,85 @@ impl Engine {
             u16::from_be_bytes([dp[0], dp[1]]),
         ];
         let payload = l4.get(8..l4_len.min(l4.len())).unwrap_or_default();
+        let payload_wire = l4_len.saturating_sub(8);
         if depth >= MAX_TUNNEL_DEPTH {
             return;
         }
-        if ports.contains(&TEREDO_PORT) {
-            if let Some(inner) = teredo_payload(payload) {
-                if let Some(uid) = self.tracker.tunnel(slot, "teredo") {
-                    // A bubble (no next header, no payload) only keeps the NAT mapping alive.
-                    if !(inner[6] == ipproto::NONE && inner.len() == 40) {
-                        self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
-                    }
+        let (kind, service, inner) = if ports.contains(&TEREDO_PORT) {
+            match teredo_payload(payload) {
+                // A bubble (no next header, no payload) only keeps the NAT mapping alive.
+                Some(ip) if ip[6] == ipproto::NONE && ip.len() == 40 => {
+                    self.tracker.tunnel(slot, TunnelType::Teredo, "teredo");
+                    return;
+                }
+                Some(ip) => (TunnelType::Teredo, "teredo", Inner::Ip(ip)),
+                None => return,
+            }
+        } else if ports.contains(&GTP_U_PORT) {
+            match gtp_u_payload(payload) {
+                Some(ip) => (TunnelType::Gtpv1, "gtpv1", Inner::Ip(ip)),
+                None => return,
+            }
+        } else if ports.contains(&VXLAN_PORT) {
+            match vxlan_payload(payload) {
+                Some(frame) => (TunnelType::Vxlan, "vxlan", Inner::Ether(frame)),
+                None => return,
+            }
+        } else if ports.contains(&GENEVE_PORT) {
+            match geneve_payload(payload) {
+                Ok(inner) => (TunnelType::Geneve, "geneve", inner),
+                // A violation of the analyzer, not a weird.
+                Err(GeneveError::Truncated) => return,
+                Err(e) => {
+                    let name = e.weird();
+                    let addl = e.addl();
+                    self.flow_weird_addl(ts, name, Some((h.src, h.dst)), Some("GENEVE"), addl);
+                    return;
                 }
             }
-            return;
-        }
-        if ports.contains(&GTP_U_PORT) {
-            if let Some(inner) = gtp_u_payload(payload) {
-                if let Some(uid) = self.tracker.tunnel(slot, "gtpv1") {
-                    self.ip(ts, inner, inner.len(), Some(&uid), depth + 1, false);
-                }
+        } else if ports.contains(&AYIYA_PORT) {
+            match ayiya_payload(payload) {
+                Some(ip) => (TunnelType::Ayiya, "ayiya", Inner::Ip(ip)),
+                None => return,
             }
+        } else {
             return;
-        }
-        if !ports.contains(&VXLAN_PORT) || payload.len() < 8 + 14 || payload[0] & 0x08 == 0 {
+        };
+        let Some(encap) = self.tracker.tunnel(slot, kind, service) else {
             return;
-        }
-        if let Some(uid) = self.tracker.tunnel(slot, "vxlan") {
-            self.ether(ts, &payload[8..], &uid, depth);
+        };
+        let mut chain = outer.to_vec();
+        chain.push(encap);
+        match inner {
+            Inner::Ip(ip) => {
+                let wire = wire_of(ip, payload, payload_wire);
+                self.ip(ts, ip, wire, &chain, depth + 1, false);
+            }
+            Inner::Ether(frame) => {
+                let wire = wire_of(frame, payload, payload_wire);
+                self.ether(ts, (frame, wire), &chain, depth);
+            }
         }
     }
 
-    fn ether(&mut self, ts: f64, frame: &[u8], uid: &str, depth: u8) {
+    /// An encapsulated Ethernet frame as captured, with its length on the wire.
+    fn ether(&mut self, ts: f64, (frame, wire): (&[u8], usize), tunnels: &[Encap], depth: u8) {
         match decode::decode_link(Linktype::ETHERNET, frame) {
             Ok(info) => {
                 let ip = frame.get(info.ip_offset..).unwrap_or_default();
-                self.ip(ts, ip, ip.len(), Some(uid), depth + 1, false);
+                let wire = wire.saturating_sub(info.ip_offset);
+                self.ip(ts, ip, wire, tunnels, depth + 1, false);
             }
             Err(e) => self.decode_error(ts, e, None),
         }
     }
+}
+
+/// The length on the wire of `inner`, a part of `outer` whose length on the wire is
+/// `outer_wire`: an encapsulated packet is as truncated as the capture of its outer one.
+fn wire_of(inner: &[u8], outer: &[u8], outer_wire: usize) -> usize {
+    let offset = (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize);
+    outer_wire.saturating_sub(offset).max(inner.len())
 }
 
 #[cfg(test)]
@@ -538,8 +553,8 @@ mod tests {
     fn conn_rows(e: &mut Engine) -> Vec<Vec<Value>> {
         e.take_records()
             .into_iter()
-            .filter(|r| r.path() == "conn")
-            .map(|r| r.values())
+            .filter(|r| r.record().path() == "conn")
+            .map(|r| r.record().values())
             .collect()
     }
 
@@ -720,8 +735,8 @@ mod tests {
         let weirds: Vec<String> = e
             .take_records()
             .iter()
-            .filter(|r| r.path() == "weird")
-            .map(|r| format!("{:?}", r.values()[6]))
+            .filter(|r| r.record().path() == "weird")
+            .map(|r| format!("{:?}", r.record().values()[6]))
             .collect();
         assert_eq!(
             weirds
@@ -758,21 +773,52 @@ mod tests {
     #[test]
     fn flow_table_is_bounded_and_evicts_oldest() {
         let mut e = engine(50);
-        for i in 0..200u16 {
-            let f = udp_frame([10, 0, 0, 1], 1000 + i, [10, 0, 0, 2], 9999, b"x");
-            e.packet(1.0 + f64::from(i) * 0.001, Linktype::ETHERNET, &f, f.len());
+        let flow = |e: &mut Engine, ts: f64, sport: u16| {
+            let f = udp_frame([10, 0, 0, 1], sport, [10, 0, 0, 2], 9999, b"x");
+            e.packet(ts, Linktype::ETHERNET, &f, f.len());
             assert!(e.tracker().len() <= 50);
+        };
+        // 50 flows fill the table; the first 25 are active again later than the other 25.
+        for i in 0..50u16 {
+            flow(&mut e, 1.0 + f64::from(i) * 0.001, 1000 + i);
+        }
+        for i in 0..25u16 {
+            flow(&mut e, 2.0 + f64::from(i) * 0.001, 1000 + i);
+        }
+        assert!(
+            e.take_records().is_empty(),
+            "nothing evicted below the limit"
+        );
+        // 50 new flows: each evicts the flow idle longest (1% of 50 rounds up to one).
+        for i in 0..50u16 {
+            flow(&mut e, 3.0 + f64::from(i) * 0.001, 2000 + i);
         }
         let records = e.take_records();
-        let weirds = records.iter().filter(|r| r.path() == "weird").count();
-        let conns = records.iter().filter(|r| r.path() == "conn").count();
-        assert!(weirds > 0, "eviction is reported");
-        assert_eq!(conns as u64, e.tracker().stats.conns_evicted);
+        let evicted: Vec<u16> = records
+            .iter()
+            .filter_map(|r| match r {
+                Output::Conn(c) => Some(c.orig_p),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<u16> = (1025..1050).chain(1000..1025).collect();
+        assert_eq!(evicted, expected, "the idlest flows go first, in order");
+        let weirds = records
+            .iter()
+            .filter(|r| r.record().path() == "weird")
+            .count();
+        assert_eq!(weirds, 50, "each eviction is reported");
+        assert_eq!(e.tracker().stats.conns_evicted, 50);
         e.finish();
-        assert_eq!(
-            conn_rows(&mut e).len() + conns,
-            200,
-            "every flow logged exactly once"
-        );
+        let mut rest: Vec<u16> = e
+            .take_records()
+            .iter()
+            .filter_map(|r| match r {
+                Output::Conn(c) => Some(c.orig_p),
+                _ => None,
+            })
+            .collect();
+        rest.sort_unstable();
+        assert_eq!(rest, (2000..2050).collect::<Vec<_>>(), "the newest stay");
     }
 }

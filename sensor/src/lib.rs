@@ -1,17 +1,21 @@
 //! The sensor: packets in, Zeek-compatible logs out.
 #![forbid(unsafe_code)]
-pub mod cli;
+mod capabilities;
+pub mod command;
 pub mod config;
 pub mod conn;
 pub mod decode;
 pub mod detect;
 pub mod dispatch;
 pub mod engine;
-pub mod notice;
-pub mod pipeline;
+pub mod flow;
+pub mod notice_log;
+pub mod output;
 pub mod proto;
 pub mod run;
+pub mod sink;
 pub mod split;
+pub mod tunnel_log;
 pub mod uid;
 pub mod weird;
 pub mod zeeklog;

@@ -15,8 +15,8 @@ use crate::conn::{LocalNets, TrackerConfig};
 use crate::decode::Linktype;
 use crate::dispatch::Dispatcher;
 use crate::engine::Engine;
-use crate::notice::NoticePolicy;
-use crate::pipeline::{Pipeline, SharedPipeline};
+use crate::notice_log::NoticePolicy;
+use crate::sink::{RecordSink, SharedSink};
 use crate::split::{combine_filters, flow_hash, NodeSplit};
 use crate::zeeklog::{Clock, LogError, LogFormat, LogSet, Rotation, SystemClock};
 
@@ -229,12 +229,21 @@ impl Capture {
                 snaplen,
                 promisc,
             } => {
-                let inactive = pcap::Capture::from_device(iface.as_str()).map_err(|source| {
+                let denied = |what: &str, source: pcap::Error| {
+                    let text = source.to_string().to_lowercase();
+                    let hint = (text.contains("not permitted") || text.contains("permission"))
+                        .then(crate::capabilities::capture_hint)
+                        .flatten();
                     SensorError::Pcap {
-                        context: format!("interface {iface}"),
+                        context: match hint {
+                            Some(hint) => format!("{what} {iface} ({hint})"),
+                            None => format!("{what} {iface}"),
+                        },
                         source,
                     }
-                })?;
+                };
+                let inactive = pcap::Capture::from_device(iface.as_str())
+                    .map_err(|source| denied("interface", source))?;
                 let active = inactive
                     .promisc(*promisc)
                     .snaplen(*snaplen)
@@ -243,10 +252,7 @@ impl Capture {
                     .buffer_size(64 << 20)
                     .open()
                     .and_then(|c| c.setnonblock())
-                    .map_err(|source| SensorError::Pcap {
-                        context: format!("opening interface {iface}"),
-                        source,
-                    })?;
+                    .map_err(|source| denied("opening interface", source))?;
                 Capture::Live(active)
             }
         };
@@ -300,12 +306,12 @@ fn tracker_config(opts: &SensorOptions) -> TrackerConfig {
     }
 }
 
-fn submit_all(pipeline: &SharedPipeline, engine: &mut Engine) -> Result<(), LogError> {
+fn submit_all(sink: &SharedSink, engine: &mut Engine) -> Result<(), LogError> {
     let records = engine.take_records();
     if records.is_empty() {
         return Ok(());
     }
-    let mut p = pipeline.lock();
+    let mut p = sink.lock();
     for r in records {
         p.submit(r)?;
     }
@@ -329,7 +335,7 @@ pub fn run_with_clock(
             source,
         }
     })?;
-    let pipeline = SharedPipeline::new(Pipeline::new(
+    let sink = SharedSink::new(RecordSink::new(
         logs,
         opts.notice_policy.clone(),
         opts.local_nets.clone(),
@@ -341,6 +347,8 @@ pub fn run_with_clock(
     let cap = Capture::open(opts)?;
     let linktype = cap.linktype();
     tracing::info!(source = ?opts.source, linktype = linktype.0, workers = opts.workers, "capture started");
+    // systemd's Type=notify: the capture is open.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     let nworkers = opts.workers.max(1);
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());
@@ -352,7 +360,7 @@ pub fn run_with_clock(
         opts,
         cap,
         linktype,
-        pipeline,
+        sink,
         counters,
         stats_path,
         summary: Summary::default(),
@@ -361,7 +369,7 @@ pub fn run_with_clock(
         let in_place = InPlace {
             engine: Engine::new(tracker_config(opts), Arc::clone(&dispatcher)),
             linktype,
-            pipeline: reader.pipeline.clone(),
+            sink: reader.sink.clone(),
             counters: Arc::clone(&reader.counters),
         };
         reader.read(stop, in_place)?;
@@ -370,7 +378,7 @@ pub fn run_with_clock(
             nworkers,
             opts,
             &dispatcher,
-            &reader.pipeline,
+            &reader.sink,
             linktype,
             &reader.counters,
         )?;
@@ -378,9 +386,9 @@ pub fn run_with_clock(
     }
     reader.write_stats()?;
     let mut summary = reader.summary;
-    let pipeline = reader.pipeline.into_inner().ok_or(SensorError::Worker)?;
-    summary.records = pipeline.stats.records;
-    pipeline.close()?;
+    let sink = reader.sink.into_inner().ok_or(SensorError::Worker)?;
+    summary.records = sink.stats.records;
+    sink.close()?;
     Ok(summary)
 }
 
@@ -389,7 +397,7 @@ struct Reader<'a> {
     opts: &'a SensorOptions,
     cap: Capture,
     linktype: Linktype,
-    pipeline: SharedPipeline,
+    sink: SharedSink,
     counters: Arc<Vec<WorkerCounters>>,
     stats_path: PathBuf,
     summary: Summary,
@@ -446,7 +454,7 @@ impl Reader<'_> {
             // Reading the clock per packet is measurable; every 1024 packets is often enough.
             polls += 1;
             if polls.is_multiple_of(1024) && last_flush.elapsed() >= FLUSH_EVERY {
-                self.pipeline.lock().flush()?;
+                self.sink.lock().flush()?;
                 last_flush = Instant::now();
                 if last_stats.elapsed() >= STATS_EVERY {
                     analyzers.publish();
@@ -491,20 +499,20 @@ trait Analyzers {
 struct InPlace {
     engine: Engine,
     linktype: Linktype,
-    pipeline: SharedPipeline,
+    sink: SharedSink,
     counters: Arc<Vec<WorkerCounters>>,
 }
 
 impl Analyzers for InPlace {
     fn packet(&mut self, p: Kept<'_>) -> Result<(), SensorError> {
         self.engine.packet(p.ts, self.linktype, p.data, p.wire_len);
-        Ok(submit_all(&self.pipeline, &mut self.engine)?)
+        Ok(submit_all(&self.sink, &mut self.engine)?)
     }
 
     fn idle(&mut self, advance_to: Option<f64>) -> Result<(), SensorError> {
         if let Some(t) = advance_to {
             self.engine.advance(t);
-            submit_all(&self.pipeline, &mut self.engine)?;
+            submit_all(&self.sink, &mut self.engine)?;
         }
         Ok(())
     }
@@ -516,7 +524,7 @@ impl Analyzers for InPlace {
     fn finish(mut self) -> Result<(), SensorError> {
         self.engine.finish();
         self.counters[0].publish(&self.engine);
-        Ok(submit_all(&self.pipeline, &mut self.engine)?)
+        Ok(submit_all(&self.sink, &mut self.engine)?)
     }
 }
 
@@ -535,7 +543,7 @@ impl Workers {
         n: usize,
         opts: &SensorOptions,
         dispatcher: &Arc<Dispatcher>,
-        pipeline: &SharedPipeline,
+        sink: &SharedSink,
         linktype: Linktype,
         counters: &Arc<Vec<WorkerCounters>>,
     ) -> Result<Workers, SensorError> {
@@ -545,12 +553,12 @@ impl Workers {
             let (tx, rx) = sync_channel::<Vec<Work>>(64);
             senders.push(tx);
             let engine = Engine::new(tracker_config(opts), Arc::clone(dispatcher));
-            let pipeline = pipeline.clone();
+            let sink = sink.clone();
             let counters = Arc::clone(counters);
             handles.push(
                 thread::Builder::new()
                     .name(format!("sensor-worker-{i}"))
-                    .spawn(move || worker(i, engine, rx, pipeline, linktype, counters))
+                    .spawn(move || worker(i, engine, rx, sink, linktype, counters))
                     .map_err(|source| SensorError::Io {
                         path: PathBuf::from("worker thread"),
                         source,
@@ -625,7 +633,7 @@ fn worker(
     index: usize,
     mut engine: Engine,
     rx: Receiver<Vec<Work>>,
-    pipeline: SharedPipeline,
+    sink: SharedSink,
     linktype: Linktype,
     counters: Arc<Vec<WorkerCounters>>,
 ) -> Result<(), LogError> {
@@ -638,12 +646,12 @@ fn worker(
                 Work::Idle(t) => engine.advance(*t),
             }
         }
-        submit_all(&pipeline, &mut engine)?;
+        submit_all(&sink, &mut engine)?;
         counters[index].publish(&engine);
     }
     engine.finish();
     counters[index].publish(&engine);
-    submit_all(&pipeline, &mut engine)
+    submit_all(&sink, &mut engine)
 }
 
 fn update_stats(cap: &mut Capture, summary: &mut Summary, counters: &[WorkerCounters]) {

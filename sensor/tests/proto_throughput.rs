@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use estuary_sensor::proto::{self, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport};
+use estuary_sensor::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
+use estuary_sensor::proto::{self, Emit};
 use estuary_sensor::zeeklog::Record;
 
 struct Count(usize);

@@ -18,6 +18,16 @@ fn fixtures() -> PathBuf {
 /// run; the whole sensor is compared on them in the workspace's tests/sensor_zeek_dev.rs.
 const DECODER_ONLY: &[&str] = &["d38-weird-ipv6-mobility", "d39-weird-igmp-bad-checksum"];
 
+/// The first batch of entries (d01-d40). The later ones are mostly tunnels and link layers,
+/// beyond this harness's minimal packet path; the whole sensor is compared on every entry in
+/// the workspace's tests/sensor_zeek_dev.rs.
+fn first_batch(name: &str) -> bool {
+    name.strip_prefix('d')
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n <= 40)
+}
+
 /// File ids are random in Zeek too: compare them as a placeholder.
 fn mask_fuids(row: &str) -> String {
     row.split('\t')
@@ -121,8 +131,8 @@ fn score(log: &str) -> (usize, usize) {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-            !DECODER_ONLY.contains(&name.as_deref().unwrap_or_default())
-                && expected_file(p, log).is_some()
+            let name = name.as_deref().unwrap_or_default();
+            first_batch(name) && !DECODER_ONLY.contains(&name) && expected_file(p, log).is_some()
         })
         .collect();
     entries.sort();

@@ -10,6 +10,7 @@
 
 mod batch;
 mod checkpoint;
+mod events;
 mod hash;
 mod limits;
 mod lines;
@@ -23,21 +24,21 @@ mod wake;
 mod watch;
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use estuary_config::shipper::{DestinationConfig, InputConfig, ShipperConfig, Transport};
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::{info, warn};
 
 use crate::checkpoint::Checkpoints;
+use crate::events::Events;
 use crate::reader::Reader;
 use crate::registry::Registry;
 use crate::send::Sender;
-use crate::stats::Stats;
 use crate::wake::Wake;
 
 /// Batches queued between a reader and its sender.
@@ -114,12 +115,13 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         })
         .collect();
     let dest_names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+    let events = Arc::new(Events::new(&dest_names));
     let registry = Arc::new(Registry::new(
         config.inputs.clone(),
         routes,
         dest_names.clone(),
+        events.clone(),
     ));
-    let stats = Arc::new(Stats::new(&dest_names));
     let checkpoints = Arc::new(Checkpoints::new(registry.clone()));
     let shutdown = Arc::new(AtomicBool::new(false));
     let scan_wake = Arc::new(Wake::default());
@@ -153,12 +155,13 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let framing = match dconf.transport {
             Transport::Tcp { framing, .. } => Some(framing),
+            Transport::Nats(_) => Some(estuary_wire::Framing::NewLine),
             Transport::Udp | Transport::Relp { .. } => None,
         };
         let reader = Reader {
             dest,
             registry: registry.clone(),
-            stats: stats.clone(),
+            events: events.clone(),
             hostname: config.hostname.clone(),
             format: dconf.format,
             framing,
@@ -172,7 +175,7 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
             dest,
             config: dconf.clone(),
             registry: registry.clone(),
-            stats: stats.clone(),
+            events: events.clone(),
             rx,
             shutdown: stop_rx.clone(),
             tls: tls[dest].clone(),
@@ -203,29 +206,35 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
     };
     let sync_wake = Arc::new(Wake::default());
     {
-        let (shutdown, wake) = (shutdown.clone(), sync_wake.clone());
+        let (registry, shutdown, wake) = (registry.clone(), shutdown.clone(), sync_wake.clone());
         threads.push(spawn("state-sync".into(), move || {
             while !shutdown.load(Ordering::Relaxed) {
                 wake.wait(state::SYNC_INTERVAL);
-                state::sync_all();
+                registry.sync_states();
             }
         }));
     }
 
     let status_path = stats::status_path(&config.work_dir);
+    let status_wake = Arc::new(Wake::default());
+    {
+        let (events, path, interval) = (events.clone(), status_path.clone(), config.stats_interval);
+        let (shutdown, wake) = (shutdown.clone(), status_wake.clone());
+        threads.push(spawn("status".into(), move || {
+            report(&events, &path, interval, &shutdown, &wake)
+        }));
+    }
     let result = runtime.block_on(async {
         let tasks: Vec<_> = senders.into_iter().map(|s| tokio::spawn(s.run())).collect();
-        let report = tokio::spawn(report(
-            stats.clone(),
-            status_path.clone(),
-            config.stats_interval,
-        ));
+        // systemd's Type=notify: inputs are open and every destination's sender runs.
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         wait_for_signal().await?;
         info!("shutting down");
         shutdown.store(true, Ordering::Relaxed);
         reader_wakes.iter().for_each(|w| w.notify());
         scan_wake.notify();
         sync_wake.notify();
+        status_wake.notify();
         let _ = stop_tx.send(true);
         let drain = async {
             for task in tasks {
@@ -235,7 +244,6 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             warn!("destinations did not take everything in time; the rest is sent after restart");
         }
-        report.abort();
         Ok(())
     });
     // Readers blocked on a full channel are released when the runtime drops their receivers.
@@ -246,8 +254,8 @@ pub fn run(config: ShipperConfig) -> Result<(), ShipError> {
         let _ = t.join();
     }
     registry.persist_all();
-    state::sync_all();
-    write_status(&stats, &status_path, true);
+    registry.sync_states();
+    write_status(&events, &status_path, true);
     result
 }
 
@@ -269,26 +277,26 @@ async fn wait_for_signal() -> Result<(), ShipError> {
     Ok(())
 }
 
-/// Writes the status file every second and logs statistics every `interval`.
-async fn report(stats: Arc<Stats>, path: PathBuf, interval: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_log = tokio::time::Instant::now();
-    loop {
-        tick.tick().await;
+/// Writes the status file every second and logs statistics every `interval`, on its own thread:
+/// a slow disk must not hold up the senders.
+fn report(events: &Events, path: &Path, interval: Duration, shutdown: &AtomicBool, wake: &Wake) {
+    let mut last_log = Instant::now();
+    while !shutdown.load(Ordering::Relaxed) {
         let log = last_log.elapsed() >= interval;
         if log {
-            last_log = tokio::time::Instant::now();
+            last_log = Instant::now();
         }
-        write_status(&stats, &path, log);
+        write_status(events, path, log);
+        wake.wait(Duration::from_secs(1));
     }
 }
 
-fn write_status(stats: &Stats, path: &std::path::Path, log: bool) {
+fn write_status(events: &Events, path: &Path, log: bool) {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let status = stats.report(now);
+    let status = stats::Status::of(events, now);
     if log {
         for line in status.log_lines() {
             info!("{line}");
@@ -311,7 +319,7 @@ pub fn status(config: &ShipperConfig) -> Result<String, ShipError> {
         "shipper status as of {}s ago\n",
         now.saturating_sub(status.time)
     );
-    for line in status.log_lines() {
+    for line in status.log_lines().into_iter().chain(status.problem_lines()) {
         out.push_str(&line);
         out.push('\n');
     }

@@ -13,14 +13,14 @@ use estuary_config::shipper::InputConfig;
 use estuary_wire::encode::{write_framed, write_message, Header};
 use estuary_wire::{Format, Framing, Origin, Pri};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::batch::{Batch, Entry};
+use crate::events::{self, Events, LinesRead};
 use crate::hash::CHECK_BYTES;
 use crate::lines::{Cutter, Line, LineKind};
 use crate::registry::{FileView, Registry, ROTATE_WAIT};
 use crate::state::FileId;
-use crate::stats::{DestStats, FileCounts, Stats};
 use crate::wake::Wake;
 
 /// Bytes read from a file at once.
@@ -31,7 +31,7 @@ const CHUNKS_PER_TURN: usize = 4;
 pub struct Reader {
     pub dest: usize,
     pub registry: Arc<Registry>,
-    pub stats: Arc<Stats>,
+    pub events: Arc<Events>,
     pub hostname: String,
     pub format: Format,
     /// Stream framing written by the reader; `None` when the sender frames each message itself.
@@ -126,6 +126,18 @@ impl Reader {
             .into_iter()
             .map(|view| match old.remove(&view.id) {
                 Some(mut cursor) => {
+                    // Moved to a copy shorter than what was read here (copytruncate while the
+                    // writer appended): nothing of it is left, and what was read past its end
+                    // is destroyed.
+                    let moved = !Arc::ptr_eq(&cursor.view.file, &view.file);
+                    let len = view.file.metadata().map_or(u64::MAX, |m| m.len());
+                    if moved && cursor.offset > len {
+                        let input = &self.registry.inputs()[view.input];
+                        cursor.offset = len;
+                        cursor.end_seen = len;
+                        cursor.tail = None;
+                        cursor.cutter = Cutter::new(input.max_line_bytes, input.long_lines);
+                    }
                     cursor.view = view;
                     cursor
                 }
@@ -168,7 +180,7 @@ impl Reader {
         let n = match read_once(file, buf, cursor.offset - overlap as u64) {
             Ok(n) => n,
             Err(err) => {
-                warn!(path = %cursor.view.path.display(), %err, "read failed");
+                events::file::read_failed(&cursor.view.path, &err);
                 return Read::Idle;
             }
         };
@@ -190,8 +202,7 @@ impl Reader {
         if data.is_empty() && !cursor.cutter.holds_partial() {
             return Read::Idle;
         }
-        let stats = self.stats.dest(self.dest);
-        let mut encoder = Encoder::new(self, input, cursor.view.id, batch, stats);
+        let mut encoder = Encoder::new(self, input, cursor.view.id, batch);
         let mut used = cursor
             .cutter
             .cut(data, cursor.offset, |line| encoder.line(line));
@@ -210,11 +221,13 @@ impl Reader {
                     encoder.line(line)
                 });
         }
-        let counts = encoder.finish();
+        let read = encoder.finish();
         if used == 0 {
             return Read::Idle;
         }
-        self.stats.file_read(self.dest, &cursor.view.path, counts);
+        self.events
+            .dest(self.dest)
+            .lines_read(&cursor.view.path, &read);
         cursor.offset += used as u64;
         let consumed = &buf[..overlap + used];
         let keep = consumed.len().min(CHECK_BYTES);
@@ -246,21 +259,11 @@ struct Encoder<'a> {
     header: Header<'a>,
     file: FileId,
     batch: &'a mut Batch,
-    stats: &'a DestStats,
-    counts: FileCounts,
-    split: u64,
-    truncated: u64,
-    partial: u64,
+    read: LinesRead,
 }
 
 impl<'a> Encoder<'a> {
-    fn new(
-        reader: &'a Reader,
-        input: &'a InputConfig,
-        file: FileId,
-        batch: &'a mut Batch,
-        stats: &'a DestStats,
-    ) -> Self {
+    fn new(reader: &'a Reader, input: &'a InputConfig, file: FileId, batch: &'a mut Batch) -> Self {
         let header = Header {
             pri: Pri {
                 facility: input.facility,
@@ -277,22 +280,18 @@ impl<'a> Encoder<'a> {
             header,
             file,
             batch,
-            stats,
-            counts: FileCounts::default(),
-            split: 0,
-            truncated: 0,
-            partial: 0,
+            read: LinesRead::default(),
         }
     }
 
     fn line(&mut self, line: Line<'_>) {
         match line.kind {
             LineKind::Whole => {}
-            LineKind::Split => self.split += 1,
-            LineKind::Truncated => self.truncated += 1,
-            LineKind::Partial => self.partial += 1,
+            LineKind::Split => self.read.split += 1,
+            LineKind::Truncated => self.read.truncated += 1,
+            LineKind::Partial => self.read.partial += 1,
         }
-        self.counts.bytes_read += line.end - line.start;
+        self.read.counts.bytes_read += line.end - line.start;
         if line.bytes.is_empty() {
             self.batch.entries.push(Entry {
                 file: self.file,
@@ -301,7 +300,7 @@ impl<'a> Encoder<'a> {
             });
             return;
         }
-        self.counts.lines_read += 1;
+        self.read.counts.lines_read += 1;
         self.header.origin = Some(Origin {
             file: self.file.0,
             offset: line.start,
@@ -319,13 +318,7 @@ impl<'a> Encoder<'a> {
         });
     }
 
-    fn finish(self) -> FileCounts {
-        let c = &self.stats.counters;
-        DestStats::add(&c.lines_read, self.counts.lines_read);
-        DestStats::add(&c.bytes_read, self.counts.bytes_read);
-        DestStats::add(&c.lines_split, self.split);
-        DestStats::add(&c.lines_truncated, self.truncated);
-        DestStats::add(&c.lines_partial, self.partial);
-        self.counts
+    fn finish(self) -> LinesRead {
+        self.read
     }
 }

@@ -7,7 +7,7 @@
 //! file) by the first save of a process, when the set of files changes and when it has grown to
 //! [`LOG_BYTES`]. None of that survives a power loss, so a durable copy `<state>.sync` (temp file,
 //! fsync, rename, directory fsync) is written when the set of files changes and at least every
-//! [`SYNC_INTERVAL`] while offsets change (by [`sync_all`]); a state file that is unreadable
+//! [`SYNC_INTERVAL`] while offsets change (by [`StateStore::sync_all`]); a state file that is unreadable
 //! after a power loss falls back to it. An unreadable state without a readable copy is reported
 //! and ignored: files are then read again from the start (duplicates, never loss).
 //!
@@ -19,7 +19,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -177,74 +177,86 @@ struct Written {
     log: Option<(File, u64)>,
 }
 
-/// Per state file, what was written (saves are serialised by the registry; the durable copy
-/// is written by the registry's thread on file changes and by a timer, see [`sync_all`]).
-static WRITTEN: LazyLock<Mutex<HashMap<PathBuf, Written>>> = LazyLock::new(Mutex::default);
-/// Per state file, the version in its durable copy; held while a copy is written.
-static SYNCED: LazyLock<Mutex<HashMap<PathBuf, u64>>> = LazyLock::new(Mutex::default);
+/// The state files of one shipper: what it wrote to each, and which version each durable copy
+/// holds. Saves are serialised by the registry that owns it; the durable copy is written on file
+/// changes and by a timer (see [`StateStore::sync_all`]).
+#[derive(Debug, Default)]
+pub struct StateStore {
+    written: Mutex<HashMap<PathBuf, Written>>,
+    /// Per state file, the version in its durable copy; held while a copy is written.
+    synced: Mutex<HashMap<PathBuf, u64>>,
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Replaces the state file; when the set of files changed, also its durable copy before returning.
-pub fn store(path: &Path, files: Vec<FileState>) -> Result<(), StateError> {
-    let err = |source| StateError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let identities = identities(&files);
-    let mut json =
-        serde_json::to_vec(&StateFile::V1 { files }).map_err(|e| err(io::Error::other(e)))?;
-    json.push(b'\n');
-    let json: Arc<[u8]> = json.into();
-    let content = fnv1a(&json);
-    let sync = {
-        let mut written = lock(&WRITTEN);
-        let w = written.entry(path.to_owned()).or_default();
-        if w.content == Some(content) {
+impl StateStore {
+    /// Replaces the state file; when the set of files changed, also its durable copy before returning.
+    pub fn store(&self, path: &Path, files: Vec<FileState>) -> Result<(), StateError> {
+        let err = |source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let identities = identities(&files);
+        let mut json =
+            serde_json::to_vec(&StateFile::V1 { files }).map_err(|e| err(io::Error::other(e)))?;
+        json.push(b'\n');
+        let json: Arc<[u8]> = json.into();
+        let content = fnv1a(&json);
+        let sync = {
+            let mut written = lock(&self.written);
+            let w = written.entry(path.to_owned()).or_default();
+            if w.content == Some(content) {
+                return Ok(());
+            }
+            let log = w.log.take().filter(|_| w.files == Some(identities));
+            w.log = append_or_rewrite(path, &json, log).map_err(err)?;
+            w.content = Some(content);
+            w.files = Some(identities);
+            w.version += 1;
+            w.json = json.clone();
+            (w.synced_files != Some(identities)).then_some(w.version)
+        };
+        match sync {
+            Some(version) => self.sync_one(path, version, identities, &json),
+            None => Ok(()),
+        }
+    }
+
+    /// Brings every durable copy up to its state file (on a timer and at shutdown).
+    pub fn sync_all(&self) {
+        let due: Vec<(PathBuf, u64, u64, Arc<[u8]>)> = lock(&self.written)
+            .iter()
+            .filter_map(|(path, w)| Some((path.clone(), w.version, w.files?, w.json.clone())))
+            .collect();
+        for (path, version, files, json) in due {
+            if let Err(err) = self.sync_one(&path, version, files, &json) {
+                warn!(%err, "durable copy of the state not saved; a power loss may repeat more lines");
+            }
+        }
+    }
+
+    fn sync_one(
+        &self,
+        path: &Path,
+        version: u64,
+        files: u64,
+        json: &[u8],
+    ) -> Result<(), StateError> {
+        let mut synced = lock(&self.synced);
+        if synced.get(path).is_some_and(|&v| v >= version) {
             return Ok(());
         }
-        let log = w.log.take().filter(|_| w.files == Some(identities));
-        w.log = append_or_rewrite(path, &json, log).map_err(err)?;
-        w.content = Some(content);
-        w.files = Some(identities);
-        w.version += 1;
-        w.json = json.clone();
-        (w.synced_files != Some(identities)).then_some(w.version)
-    };
-    match sync {
-        Some(version) => sync_one(path, version, identities, &json),
-        None => Ok(()),
-    }
-}
-
-/// Brings every durable copy up to its state file (on a timer and at shutdown).
-pub fn sync_all() {
-    let due: Vec<(PathBuf, u64, u64, Arc<[u8]>)> = lock(&WRITTEN)
-        .iter()
-        .filter_map(|(path, w)| Some((path.clone(), w.version, w.files?, w.json.clone())))
-        .collect();
-    for (path, version, files, json) in due {
-        if let Err(err) = sync_one(&path, version, files, &json) {
-            warn!(%err, "durable copy of the state not saved; a power loss may repeat more lines");
+        let copy = sync_path(path);
+        estuary_fsutil::replace(&copy, json, estuary_fsutil::Durability::Durable)
+            .map_err(|source| StateError::Write { path: copy, source })?;
+        synced.insert(path.to_owned(), version);
+        if let Some(w) = lock(&self.written).get_mut(path) {
+            w.synced_files = Some(files);
         }
+        Ok(())
     }
-}
-
-fn sync_one(path: &Path, version: u64, files: u64, json: &[u8]) -> Result<(), StateError> {
-    let mut synced = lock(&SYNCED);
-    if synced.get(path).is_some_and(|&v| v >= version) {
-        return Ok(());
-    }
-    let copy = sync_path(path);
-    replace(&copy, json, Durability::Durable)
-        .map_err(|source| StateError::Write { path: copy, source })?;
-    synced.insert(path.to_owned(), version);
-    if let Some(w) = lock(&WRITTEN).get_mut(path) {
-        w.synced_files = Some(files);
-    }
-    Ok(())
 }
 
 /// Appends `json` to the open state file, or rewrites the file with it (no open file: first
@@ -267,49 +279,28 @@ fn append_or_rewrite(
 }
 
 fn rewrite(path: &Path, json: &[u8]) -> io::Result<Option<(File, u64)>> {
-    replace(path, json, Durability::Visible)?;
+    rewrite_file(path, json)?;
     let file = OpenOptions::new().append(true).open(path)?;
     Ok(Some((file, json.len() as u64)))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    /// Seen by the next process after a crash; a power loss may lose it.
-    Visible,
-    /// On disk (fsync of file and directory).
-    Durable,
-}
-
-/// Replaces `path` with `bytes` through a fresh temp file, so that a crash at any moment leaves
-/// the old or the new content readable (see [`load`]). A durable write may rename over the old
-/// file: its data is on disk already, so ext4 has nothing to flush.
-fn replace(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+/// Replaces the state file with `bytes` through a fresh temp file, unlinking the old file before
+/// the rename so that ext4 has no reason to flush (see the module doc). A crash at any moment
+/// leaves the old or the new content readable (see [`load`]).
+fn rewrite_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = tmp_path(path);
     // A crash between the unlink and the rename below leaves the temp file as the only state:
     // it is put back before the next one is written, so a second crash cannot lose both.
-    if durability == Durability::Visible && !path.exists() && tmp.exists() {
+    if !path.exists() && tmp.exists() {
         fs::rename(&tmp, path)?;
     }
     remove_if_present(&tmp)?;
     let write = || -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
-        if durability == Durability::Durable {
-            f.sync_all()?;
-        }
         drop(f);
-        if durability == Durability::Visible {
-            remove_if_present(path)?;
-        }
-        fs::rename(&tmp, path)?;
-        if durability == Durability::Durable {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        remove_if_present(path)?;
+        fs::rename(&tmp, path)
     };
     write().inspect_err(|_| {
         // A temp file is read only when the state file is missing; never leave a partial one then.
@@ -396,8 +387,9 @@ mod tests {
     fn round_trip_and_format() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
+        let states = StateStore::default();
         assert_eq!(load(&path).unwrap(), vec![]);
-        store(&path, vec![sample()]).unwrap();
+        states.store(&path, vec![sample()]).unwrap();
         assert_eq!(load(&path).unwrap(), vec![sample()]);
         let text = fs::read_to_string(&path).unwrap();
         assert!(
@@ -418,10 +410,11 @@ mod tests {
     fn saves_append_lines_and_a_line_cut_by_a_crash_is_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
+        let states = StateStore::default();
         let lines = || fs::read_to_string(&path).unwrap().lines().count();
-        store(&path, vec![with_offset(1)]).unwrap();
-        store(&path, vec![with_offset(2)]).unwrap();
-        store(&path, vec![with_offset(2)]).unwrap();
+        states.store(&path, vec![with_offset(1)]).unwrap();
+        states.store(&path, vec![with_offset(2)]).unwrap();
+        states.store(&path, vec![with_offset(2)]).unwrap();
         assert_eq!(lines(), 2, "an unchanged state is not written");
         OpenOptions::new()
             .append(true)
@@ -434,7 +427,9 @@ mod tests {
             id: FileId(7),
             ..with_offset(0)
         };
-        store(&path, vec![with_offset(3), other.clone()]).unwrap();
+        states
+            .store(&path, vec![with_offset(3), other.clone()])
+            .unwrap();
         assert_eq!(lines(), 1, "a new set of files rewrites the file");
         assert_eq!(load(&path).unwrap(), vec![with_offset(3), other]);
     }
@@ -443,7 +438,8 @@ mod tests {
     fn a_crash_between_unlink_and_rename_reads_the_complete_temp_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        store(&path, vec![with_offset(1)]).unwrap();
+        let states = StateStore::default();
+        states.store(&path, vec![with_offset(1)]).unwrap();
         let json = serde_json::to_vec(&StateFile::V1 {
             files: vec![with_offset(2)],
         })
@@ -473,7 +469,7 @@ mod tests {
         };
         fs::write(tmp_path(&path), line(2)).unwrap();
         // The next rewrite first puts the temp file back as the state file, then writes anew.
-        replace(&path, &line(3), Durability::Visible).unwrap();
+        rewrite_file(&path, &line(3)).unwrap();
         assert_eq!(load(&path).unwrap(), vec![with_offset(3)]);
         assert!(!tmp_path(&path).exists());
     }
@@ -482,10 +478,11 @@ mod tests {
     fn the_durable_copy_follows_new_files_at_once_and_offsets_on_sync() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
+        let states = StateStore::default();
         let copy = || read(&sync_path(&path)).unwrap();
-        store(&path, vec![with_offset(1)]).unwrap();
+        states.store(&path, vec![with_offset(1)]).unwrap();
         assert_eq!(copy(), vec![with_offset(1)]);
-        store(&path, vec![with_offset(2)]).unwrap();
+        states.store(&path, vec![with_offset(2)]).unwrap();
         assert_eq!(
             copy(),
             vec![with_offset(1)],
@@ -495,17 +492,21 @@ mod tests {
             id: FileId(7),
             ..with_offset(0)
         };
-        store(&path, vec![with_offset(3), other.clone()]).unwrap();
+        states
+            .store(&path, vec![with_offset(3), other.clone()])
+            .unwrap();
         assert_eq!(
             copy(),
             vec![with_offset(3), other.clone()],
             "a new file is synced at once"
         );
-        store(&path, vec![with_offset(4), other.clone()]).unwrap();
+        states
+            .store(&path, vec![with_offset(4), other.clone()])
+            .unwrap();
         // A power loss left the state file without its data: the durable copy is read.
         fs::write(&path, b"").unwrap();
         assert_eq!(load(&path).unwrap(), vec![with_offset(3), other.clone()]);
-        sync_all();
+        states.sync_all();
         assert_eq!(copy(), vec![with_offset(4), other]);
     }
 

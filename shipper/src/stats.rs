@@ -1,14 +1,16 @@
-//! Counters like the seed's comm.log statistics, per destination and per file, logged every
-//! `stats_interval` and written atomically as JSON to the status file for `estuary status`.
+//! The status file: the [`events`](crate::events) counters like the seed's comm.log statistics,
+//! per destination and per file, logged every `stats_interval` and written atomically as JSON for
+//! `estuary status`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 
+use estuary_fsutil::{replace_with, Durability};
 use serde::{Deserialize, Serialize};
+
+use crate::events::{DestSnapshot, Events, FileCounts};
 
 /// The status file's name in the work directory.
 pub const STATUS_FILE: &str = "estuary-ship-status.json";
@@ -17,136 +19,15 @@ pub fn status_path(work_dir: &Path) -> PathBuf {
     work_dir.join(STATUS_FILE)
 }
 
-macro_rules! counters {
-    ($name:ident, $snap:ident { $($field:ident),* $(,)? }) => {
-        #[derive(Debug, Default)]
-        pub struct $name { $(pub $field: AtomicU64,)* }
-
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-        pub struct $snap { $(pub $field: u64,)* }
-
-        impl $name {
-            pub fn snapshot(&self) -> $snap {
-                $snap { $($field: self.$field.load(Ordering::Relaxed),)* }
-            }
-        }
-    };
-}
-
-counters!(
-    DestCounters,
-    DestSnapshot {
-        lines_read,
-        bytes_read,
-        lines_sent,
-        bytes_sent,
-        lines_acked,
-        lines_retried,
-        lines_split,
-        lines_truncated,
-        lines_partial,
-        connects,
-        connect_errors,
-        send_errors,
-    }
-);
-
-#[derive(Debug, Default)]
-pub struct DestStats {
-    pub counters: DestCounters,
-    pub connected: AtomicBool,
-}
-
-impl DestStats {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileCounts {
-    pub lines_read: u64,
-    pub bytes_read: u64,
-}
-
-#[derive(Debug)]
-pub struct Stats {
-    pub dests: Vec<(String, DestStats)>,
-    /// Lines and bytes read per path, per destination.
-    files: Mutex<Vec<BTreeMap<PathBuf, FileCounts>>>,
-}
-
-impl Stats {
-    pub fn new(dest_names: &[String]) -> Stats {
-        Stats {
-            dests: dest_names
-                .iter()
-                .map(|n| (n.clone(), DestStats::default()))
-                .collect(),
-            files: Mutex::new(vec![BTreeMap::new(); dest_names.len()]),
-        }
-    }
-
-    pub fn dest(&self, dest: usize) -> &DestStats {
-        &self.dests[dest].1
-    }
-
-    pub fn file_read(&self, dest: usize, path: &Path, counts: FileCounts) {
-        let mut files = self
-            .files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(files) = files.get_mut(dest) else {
-            return;
-        };
-        if !files.contains_key(path) {
-            files.insert(path.to_owned(), FileCounts::default());
-        }
-        if let Some(at) = files.get_mut(path) {
-            at.lines_read += counts.lines_read;
-            at.bytes_read += counts.bytes_read;
-        }
-    }
-
-    pub fn report(&self, unix_time: u64) -> Status {
-        let files = self
-            .files
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut by_path: BTreeMap<PathBuf, BTreeMap<String, FileCounts>> = BTreeMap::new();
-        for (dest, paths) in files.iter().enumerate() {
-            for (path, counts) in paths {
-                by_path
-                    .entry(path.clone())
-                    .or_default()
-                    .insert(self.dests[dest].0.clone(), *counts);
-            }
-        }
-        Status {
-            time: unix_time,
-            destinations: self
-                .dests
-                .iter()
-                .map(|(name, s)| DestStatus {
-                    name: name.clone(),
-                    connected: s.connected.load(Ordering::Relaxed),
-                    counters: s.counters.snapshot(),
-                })
-                .collect(),
-            files: by_path
-                .into_iter()
-                .map(|(path, read)| FileStatus { path, read })
-                .collect(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// Unix seconds when written.
     pub time: u64,
     pub destinations: Vec<DestStatus>,
     pub files: Vec<FileStatus>,
+    /// Paths the inputs name that are not read, and why.
+    #[serde(default)]
+    pub problems: BTreeMap<PathBuf, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +46,48 @@ pub struct FileStatus {
 }
 
 impl Status {
+    /// The counters of `events` as they are now.
+    pub fn of(events: &Events, unix_time: u64) -> Status {
+        let mut by_path: BTreeMap<PathBuf, BTreeMap<String, FileCounts>> = BTreeMap::new();
+        for dest in events.dests() {
+            for (path, counts) in dest.files() {
+                by_path
+                    .entry(path)
+                    .or_default()
+                    .insert(dest.name().to_owned(), counts);
+            }
+        }
+        Status {
+            time: unix_time,
+            destinations: events
+                .dests()
+                .iter()
+                .map(|d| DestStatus {
+                    name: d.name().to_owned(),
+                    connected: d.is_connected(),
+                    counters: d.counters().snapshot(),
+                })
+                .collect(),
+            files: by_path
+                .into_iter()
+                .map(|(path, read)| FileStatus { path, read })
+                .collect(),
+            problems: events
+                .problems()
+                .into_iter()
+                .map(|(path, problem)| (path, problem.to_string()))
+                .collect(),
+        }
+    }
+
+    /// One line per input path that is not read, saying why.
+    pub fn problem_lines(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .map(|(path, problem)| format!("input {}: {problem}", path.display()))
+            .collect()
+    }
+
     /// One line per destination and per file, like comm.log's "statistics" lines.
     pub fn log_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -203,23 +126,12 @@ impl Status {
         out
     }
 
+    /// Replaces the status file; a reader never sees it half-written.
     pub fn store(&self, path: &Path) -> io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let mut name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".tmp");
-        let tmp = path.with_file_name(name);
-        let mut f: File = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.write_all(b"\n")?;
-        drop(f);
-        fs::rename(&tmp, path)
+        replace_with(path, Durability::Visible, |out| {
+            serde_json::to_writer_pretty(&mut *out, self).map_err(io::Error::other)?;
+            out.write_all(b"\n")
+        })
     }
 
     pub fn load(path: &Path) -> io::Result<Status> {

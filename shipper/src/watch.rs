@@ -69,9 +69,11 @@ impl OwnFiles {
                 .map(|n| n.to_os_string())
                 .unwrap_or_default();
             name.push(".tmp");
-            [path.with_file_name(name), path]
+            // The state file's own temp name, and the one of files replaced through fsutil.
+            let replaced = estuary_fsutil::tmp_path(&path).ok();
+            [Some(path.with_file_name(name)), replaced, Some(path)]
         };
-        OwnFiles(paths.into_iter().flat_map(with_tmp).collect())
+        OwnFiles(paths.into_iter().flat_map(with_tmp).flatten().collect())
     }
 
     /// Whether the event is only about our own files.

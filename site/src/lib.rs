@@ -8,4 +8,4 @@ pub mod netstats;
 pub mod pidfile;
 pub mod plan;
 
-pub use pidfile::{Daemon, DaemonState, PidFile};
+pub use pidfile::{Daemon, DaemonState, PidFile, PidFileError};

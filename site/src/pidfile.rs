@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidFileError {
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path}: not a pid file ({source})")]
+    #[error("{}: not a pid file", path.display())]
     Format {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("already running as pid {pid} (pid file {path})")]
+    #[error("already running as pid {pid} (pid file {})", path.display())]
     Running { path: PathBuf, pid: u32 },
 }
 

@@ -18,7 +18,8 @@ use estuary_config::aggregator::AggregatorConfig;
 /// must be stopped. Returns the paths archived.
 pub fn final_rotation(config: &AggregatorConfig, now: SystemTime) -> anyhow::Result<Vec<PathBuf>> {
     let log_dir = &config.log_dir;
-    let mut writer = Writer::open(config, now).context("open the aggregator's logs")?;
+    let events = std::sync::Arc::new(estuary_aggregator::events::Events::new(now));
+    let mut writer = Writer::open(config, now, events).context("open the aggregator's logs")?;
     let mut notifier = Notifier::open(config, now).context("open the mail queue")?;
     notifier.clamp(writer.notices_committed())?;
     writer.rotate_all(now).context("rotate the current logs")?;

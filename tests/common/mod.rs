@@ -2,6 +2,9 @@
 //! outcomes, count lines by sequence number.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod prereq;
+pub mod relp;
+
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -43,6 +46,26 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Waits until a socket is bound to UDP `port` (as `/proc/net/udp` and `udp6` list it).
+pub fn wait_for_udp_bound(port: u16, timeout: Duration) {
+    let local = format!(":{port:04X} ");
+    wait_for(
+        timeout,
+        &format!("a socket bound to UDP port {port}"),
+        || {
+            ["/proc/net/udp", "/proc/net/udp6"]
+                .iter()
+                .filter_map(|table| std::fs::read_to_string(table).ok())
+                .any(|text| {
+                    text.lines()
+                        .filter_map(|l| l.split_whitespace().nth(1))
+                        .any(|addr| format!("{addr} ").ends_with(&local))
+                })
+                .then_some(())
+        },
+    );
 }
 
 /// Waits until something listens on 127.0.0.1:`port` (TCP).

@@ -145,7 +145,8 @@ const ID_COLUMNS: &[&str] = &[
     "tunnel_parents",
 ];
 
-/// The columns compared for a log: the list for conn.log, every non-id column else.
+/// The columns compared for a log: fixed lists for conn.log and files.log (files.log's times
+/// and timeouts depend on when a file is closed), every non-id column else.
 pub fn key_columns(log: &str, fields: &[String]) -> Vec<String> {
     if log.starts_with("conn") {
         let conn = [
@@ -164,6 +165,28 @@ pub fn key_columns(log: &str, fields: &[String]) -> Vec<String> {
             "resp_pkts",
         ];
         return conn
+            .iter()
+            .filter(|c| fields.iter().any(|f| f == *c))
+            .map(|c| c.to_string())
+            .collect();
+    }
+    if log.starts_with("files") {
+        let files = [
+            "id.orig_h",
+            "id.orig_p",
+            "id.resp_h",
+            "id.resp_p",
+            "source",
+            "depth",
+            "analyzers",
+            "mime_type",
+            "filename",
+            "is_orig",
+            "seen_bytes",
+            "total_bytes",
+            "missing_bytes",
+        ];
+        return files
             .iter()
             .filter(|c| fields.iter().any(|f| f == *c))
             .map(|c| c.to_string())

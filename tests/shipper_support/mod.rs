@@ -79,8 +79,9 @@ impl RsyslogSink {
     }
 }
 
-/// How long a test waits for lines to arrive.
-pub const SHIP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a test waits for lines to arrive: a deadline, not a speed bound, so generous enough
+/// for the debug binary reading 2,000 files on a busy 2-core machine.
+pub const SHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A TCP receiver and a shipper (not yet started) tailing `logs/app.log` with tag `app:` into it.
 pub fn app_log_to_tcp() -> (Receiver, Shipper) {
@@ -89,15 +90,44 @@ pub fn app_log_to_tcp() -> (Receiver, Shipper) {
     (receiver, shipper)
 }
 
-/// Asserts that `receiver` gets every number in `expected` exactly once and nothing else.
+/// Asserts that `receiver` gets every number in `expected` exactly once and nothing else, also
+/// once the shipper has closed the rotated files it had open (a rotated file read again would
+/// send its lines when it is finished).
 pub fn assert_exactly_once(receiver: &Receiver, expected: std::ops::Range<u64>, shipper: &Shipper) {
-    let tally = receiver.received.wait_all(expected, SHIP_TIMEOUT);
-    assert!(
-        tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
-        "{tally:?}\nshipper log:\n{}",
-        shipper.output()
+    let check = |tally: Tally, when: &str| {
+        assert!(
+            tally.missing.is_empty() && tally.duplicated.is_empty() && tally.unexpected.is_empty(),
+            "{when}: {tally:?}\nshipper log:\n{}",
+            shipper.output()
+        );
+    };
+    check(
+        receiver.received.wait_all(expected.clone(), SHIP_TIMEOUT),
+        "all arrived",
     );
+    if shipper.daemon.is_some() {
+        // Closed, and still closed after two more looks at the inputs (a finished file found
+        // again would be opened by one of them).
+        let mut closed_since: Option<std::time::Instant> = None;
+        common::wait_for(ROTATED_CLOSE_TIMEOUT, "rotated files to close", || {
+            if shipper.rotated_files_open() > 0 {
+                closed_since = None;
+                return None;
+            }
+            let since = *closed_since.get_or_insert_with(std::time::Instant::now);
+            (since.elapsed() >= CLOSED_FOR).then_some(())
+        });
+        check(
+            receiver.received.tally(expected),
+            "after the rotated files closed",
+        );
+    }
 }
+
+/// How long a rotated file may stay open: the shipper keeps it 5 s for late writers.
+const ROTATED_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Two of the shipper's looks at its inputs (once a second in these tests).
+const CLOSED_FOR: Duration = Duration::from_millis(2500);
 
 /// A shipper working in its own temporary directory.
 pub struct Shipper {
@@ -214,6 +244,20 @@ impl Shipper {
         self.daemon = Some(Daemon::spawn(&name, cmd, self.dir.path()));
     }
 
+    /// How many rotated or deleted files the running shipper holds open: files under `logs/`
+    /// whose name no longer ends in `.log` (every test input does).
+    pub fn rotated_files_open(&self) -> usize {
+        let pid = self.daemon.as_ref().expect("shipper running").pid();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return 0;
+        };
+        fds.flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|target| target.starts_with(&self.logs))
+            .filter(|target| !target.to_string_lossy().ends_with(".log"))
+            .count()
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut d) = self.daemon.take() {
             d.kill9();
@@ -250,10 +294,51 @@ impl Shipper {
         receiver.received.wait_all(seqs, SHIP_TIMEOUT);
     }
 
-    /// Gives the shipper time to persist its offsets, then kill -9.
+    /// Waits until the state holds the end of every file under `logs/` (everything shipped is
+    /// saved), then kill -9.
     pub fn kill9_after_checkpoint(&mut self) {
-        thread::sleep(Duration::from_millis(300));
+        common::wait_for(SHIP_TIMEOUT, "every file's offsets saved", || {
+            self.all_saved().then_some(())
+        });
         self.kill9();
+    }
+
+    /// Whether the state files hold, for every file under `logs/` (by device and inode), offsets
+    /// at its end for every destination.
+    fn all_saved(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mut saved: std::collections::HashMap<(u64, u64), u64> = Default::default();
+        for state in self.state_files() {
+            let text = std::fs::read_to_string(&state).unwrap_or_default();
+            let Some(last) = text.lines().rev().find(|l| !l.is_empty()) else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(last) else {
+                continue;
+            };
+            for entry in json["files"].as_array().into_iter().flatten() {
+                let (Some(dev), Some(ino)) = (entry["dev"].as_u64(), entry["ino"].as_u64()) else {
+                    continue;
+                };
+                let taken = entry["offsets"]
+                    .as_object()
+                    .and_then(|o| o.values().filter_map(|v| v.as_u64()).min())
+                    .unwrap_or(0);
+                let at = saved.entry((dev, ino)).or_default();
+                *at = (*at).max(taken);
+            }
+        }
+        std::fs::read_dir(&self.logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .all(|m| {
+                saved
+                    .get(&(m.dev(), m.ino()))
+                    .is_some_and(|&at| at >= m.len())
+            })
     }
 
     /// Renames `from` to `to` under `logs/` (a rename rotation).
@@ -372,7 +457,8 @@ impl Received {
 pub struct Behaviour {
     /// Sleep this long after each read (a slow destination).
     pub read_delay: Option<Duration>,
-    /// RELP: after this many messages on a connection, drop it without acknowledging the rest...
+    /// RELP: after this many messages on a connection, drop it without acknowledging the rest
+    /// (those already read are received, unacknowledged)...
     pub reset_after: Option<usize>,
     /// ...on this many connections.
     pub resets: usize,
@@ -390,6 +476,8 @@ pub struct Receiver {
     pub messages: Arc<AtomicUsize>,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// Connections read to their end so far.
+    closed: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -410,6 +498,7 @@ impl Receiver {
             running: None,
             messages: Arc::new(AtomicUsize::new(0)),
             connections: Arc::new(AtomicUsize::new(0)),
+            closed: Arc::new(AtomicUsize::new(0)),
         };
         r.start();
         r
@@ -433,6 +522,7 @@ impl Receiver {
             stop.clone(),
         );
         let resets = self.connections.clone();
+        let closed = self.closed.clone();
         let handle = thread::spawn(move || {
             let mut conns = Vec::new();
             while !stop2.load(Ordering::Relaxed) {
@@ -442,8 +532,12 @@ impl Receiver {
                         stream
                             .set_read_timeout(Some(Duration::from_millis(50)))
                             .expect("timeout");
-                        let (received, messages, stop3) =
-                            (received.clone(), messages.clone(), stop2.clone());
+                        let (received, messages, stop3, closed) = (
+                            received.clone(),
+                            messages.clone(),
+                            stop2.clone(),
+                            closed.clone(),
+                        );
                         let mut behaviour = behaviour;
                         if resets.fetch_add(1, Ordering::Relaxed) >= behaviour.resets {
                             behaviour.reset_after = None;
@@ -451,7 +545,8 @@ impl Receiver {
                         let control = stream.try_clone().expect("clone");
                         conns.push(control);
                         thread::spawn(move || {
-                            serve(stream, relp, behaviour, received, messages, stop3)
+                            serve(stream, relp, behaviour, received, messages, stop3);
+                            closed.fetch_add(1, Ordering::Relaxed);
                         });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
@@ -462,6 +557,19 @@ impl Receiver {
             }
         });
         self.running = Some((stop, handle));
+    }
+
+    /// Waits until every connection accepted so far was read to its end: what a killed sender had
+    /// written is then all received.
+    pub fn wait_connections_closed(&self) {
+        common::wait_for(
+            SHIP_TIMEOUT,
+            "the receiver to read closed connections",
+            || {
+                (self.closed.load(Ordering::Relaxed) >= self.connections.load(Ordering::Relaxed))
+                    .then_some(())
+            },
+        );
     }
 
     /// Closes the listener and every connection (an outage).
@@ -551,6 +659,16 @@ fn serve(
                 }
                 "syslog" => {
                     if behaviour.reset_after.is_some_and(|n| on_conn >= n) {
+                        // The connection drops mid-window: this frame and the others read with
+                        // it reach the receiver, but their acknowledgements are lost, so the
+                        // sender must send them again.
+                        received.push(&[&data[..], b"\n"].concat());
+                        while let Some((_, cmd, data, used)) = relp_frame(&buf) {
+                            buf.drain(..used);
+                            if cmd == "syslog" {
+                                received.push(&[&data[..], b"\n"].concat());
+                            }
+                        }
                         let _ = stream.write_all(&out);
                         let _ = stream.shutdown(Shutdown::Both);
                         return;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
@@ -28,29 +28,30 @@ pub enum ClientAuth<'a> {
     Required { ca_file: &'a Path },
 }
 
+/// Each message names the file and includes its cause (a `cause` field, not a `source`, so that
+/// an error chain printed with `{:#}` does not say it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    #[error("cannot read {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: io::Error },
     #[error("{} contains no PEM certificate", path.display())]
     NoCertificates { path: PathBuf },
+    #[error("{} contains no PEM revocation list", path.display())]
+    NoCrl { path: PathBuf },
     #[error("{} contains no PEM private key", path.display())]
     NoPrivateKey { path: PathBuf },
-    #[error("CA certificate in {} rejected: {source}", path.display())]
-    BadCaCertificate {
-        path: PathBuf,
-        source: rustls::Error,
-    },
-    #[error("certificate {} and key {} do not make a usable identity: {source}", cert.display(), key.display())]
+    #[error("CA certificate in {} rejected: {cause}", path.display())]
+    BadCaCertificate { path: PathBuf, cause: rustls::Error },
+    #[error("certificate {} and key {} do not make a usable identity: {cause}", cert.display(), key.display())]
     BadKeyPair {
         cert: PathBuf,
         key: PathBuf,
-        source: rustls::Error,
+        cause: rustls::Error,
     },
-    #[error("client certificate verifier for CA {}: {source}", path.display())]
+    #[error("client certificate verifier for CA {}: {cause}", path.display())]
     Verifier {
         path: PathBuf,
-        source: rustls::server::VerifierBuilderError,
+        cause: rustls::server::VerifierBuilderError,
     },
     #[error("TLS protocol versions: {0}")]
     Versions(rustls::Error),
@@ -65,9 +66,9 @@ fn provider() -> Arc<CryptoProvider> {
 fn open(path: &Path) -> Result<BufReader<File>, TlsError> {
     File::open(path)
         .map(BufReader::new)
-        .map_err(|source| TlsError::Read {
+        .map_err(|cause| TlsError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })
 }
 
@@ -75,9 +76,9 @@ fn open(path: &Path) -> Result<BufReader<File>, TlsError> {
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut open(path)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Read {
+        .map_err(|cause| TlsError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificates {
@@ -87,12 +88,28 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
+/// All revocation lists in a PEM file.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let crls = rustls_pemfile::crls(&mut open(path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|cause| TlsError::Read {
+            path: path.to_owned(),
+            cause,
+        })?;
+    if crls.is_empty() {
+        return Err(TlsError::NoCrl {
+            path: path.to_owned(),
+        });
+    }
+    Ok(crls)
+}
+
 /// The first private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     rustls_pemfile::private_key(&mut open(path)?)
-        .map_err(|source| TlsError::Read {
+        .map_err(|cause| TlsError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?
         .ok_or_else(|| TlsError::NoPrivateKey {
             path: path.to_owned(),
@@ -104,9 +121,9 @@ fn root_store(ca_file: &Path) -> Result<RootCertStore, TlsError> {
     for cert in load_certs(ca_file)? {
         roots
             .add(cert)
-            .map_err(|source| TlsError::BadCaCertificate {
+            .map_err(|cause| TlsError::BadCaCertificate {
                 path: ca_file.to_owned(),
-                source,
+                cause,
             })?;
     }
     Ok(roots)
@@ -125,7 +142,7 @@ pub fn client_config(
         None => builder.with_no_client_auth(),
         Some(pair) => builder
             .with_client_auth_cert(load_certs(pair.cert_file)?, load_key(pair.key_file)?)
-            .map_err(|source| bad_pair(pair, source))?,
+            .map_err(|cause| bad_pair(pair, cause))?,
     };
     Ok(Arc::new(config))
 }
@@ -134,6 +151,15 @@ pub fn client_config(
 pub fn server_config(
     identity: KeyPair<'_>,
     client_auth: ClientAuth<'_>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_revoking(identity, client_auth, None)
+}
+
+/// [`server_config`], refusing client certificates listed in the PEM revocation list `crl_file`.
+pub fn server_config_revoking(
+    identity: KeyPair<'_>,
+    client_auth: ClientAuth<'_>,
+    crl_file: Option<&Path>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -149,9 +175,13 @@ pub fn server_config(
                 ClientAuth::Optional { .. } => verifier.allow_unauthenticated(),
                 _ => verifier,
             };
-            let verifier = verifier.build().map_err(|source| TlsError::Verifier {
+            let verifier = match crl_file {
+                Some(path) => verifier.with_crls(load_crls(path)?),
+                None => verifier,
+            };
+            let verifier = verifier.build().map_err(|cause| TlsError::Verifier {
                 path: ca_file.to_owned(),
-                source,
+                cause,
             })?;
             builder.with_client_cert_verifier(verifier)
         }
@@ -161,15 +191,15 @@ pub fn server_config(
             load_certs(identity.cert_file)?,
             load_key(identity.key_file)?,
         )
-        .map_err(|source| bad_pair(identity, source))?;
+        .map_err(|cause| bad_pair(identity, cause))?;
     Ok(Arc::new(config))
 }
 
-fn bad_pair(pair: KeyPair<'_>, source: rustls::Error) -> TlsError {
+fn bad_pair(pair: KeyPair<'_>, cause: rustls::Error) -> TlsError {
     TlsError::BadKeyPair {
         cert: pair.cert_file.to_owned(),
         key: pair.key_file.to_owned(),
-        source,
+        cause,
     }
 }
 

@@ -1,8 +1,10 @@
 //! Listeners: UDP (RFC 5426), TCP with per-message framing detection (RFC 6587), TLS (RFC 5425)
-//! and RELP, plain or over TLS. Each connection is its own task; bad input is counted, logged
-//! once per peer per interval, and costs at most its own connection.
+//! and RELP, plain or over TLS. Each connection is its own task; bad input is reported to
+//! [`crate::events`] and costs at most its own connection.
 
+mod connection;
 mod relp;
+mod slots;
 mod stream;
 mod udp;
 
@@ -10,90 +12,90 @@ pub use relp::serve_relp;
 pub use stream::serve_syslog;
 pub use udp::serve_udp;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
+use crate::events::{Events, Refusal};
+use crate::ingest::{self, Parsed, Rejected};
 use crate::peers::{Admission, PeerPolicy};
-use crate::pipeline::Job;
-use crate::stats::{Counters, Stats};
+use crate::workers::Job;
+use connection::Timeouts;
+use slots::Slots;
 
 /// A connection silent this long is closed (slow or half-open peers).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A connection must bring its first whole frame within this, or it is closed.
+pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// A TLS handshake must finish within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once, over all listeners.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// The same complaint about the same peer is logged at most this often.
-const COMPLAIN_EVERY: Duration = Duration::from_secs(60);
+/// Connections served at once from one address: one peer leaves room for the others.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// TLS handshakes in progress at once from one address.
+pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
 
 pub struct Ctx {
     pub jobs: mpsc::Sender<Job>,
     pub policy: PeerPolicy,
-    pub stats: Arc<Stats>,
+    pub events: Arc<Events>,
     pub max_len: usize,
-    pub idle_timeout: Duration,
-    complaints: Mutex<HashMap<(String, &'static str), Instant>>,
+    pub timeouts: Timeouts,
     connections: Arc<Semaphore>,
+    per_address: Arc<Slots>,
+    handshakes: Arc<Slots>,
+    /// The daemon is stopping: every connection ends at once, unanswered.
+    stop: CancellationToken,
 }
 
 impl Ctx {
     pub fn new(
         jobs: mpsc::Sender<Job>,
         policy: PeerPolicy,
-        stats: Arc<Stats>,
+        events: Arc<Events>,
         max_len: usize,
+        stop: CancellationToken,
     ) -> Self {
         Self {
             jobs,
             policy,
-            stats,
+            events,
             max_len,
-            idle_timeout: IDLE_TIMEOUT,
-            complaints: Mutex::new(HashMap::new()),
-            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-        }
-    }
-
-    /// Logs `what` about `peer` unless the same was logged within the last interval.
-    pub fn complain(&self, peer: &str, kind: &'static str, what: &dyn std::fmt::Display) {
-        let mut seen = self.complaints.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 10_000 {
-            seen.clear();
-        }
-        let now = Instant::now();
-        let key = (peer.to_owned(), kind);
-        if seen
-            .get(&key)
-            .is_some_and(|t| now.duration_since(*t) < COMPLAIN_EVERY)
-        {
-            return;
-        }
-        seen.insert(key, now);
-        tracing::warn!(peer, kind, "{what}");
-    }
-
-    pub fn count(&self, peer: &str, delta: &Counters) {
-        if *delta != Counters::default() {
-            self.stats.add(peer, delta);
-        }
-    }
-
-    fn refuse(&self, peer: &str, why: &dyn std::fmt::Display) {
-        self.count(
-            peer,
-            &Counters {
-                refused: 1,
-                ..Counters::default()
+            timeouts: Timeouts {
+                first_frame: FIRST_FRAME_TIMEOUT,
+                idle: IDLE_TIMEOUT,
             },
-        );
-        self.complain(peer, "refused", why);
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_address: Slots::new(MAX_CONNECTIONS_PER_ADDRESS),
+            handshakes: Slots::new(MAX_HANDSHAKES_PER_ADDRESS),
+            stop,
+        }
+    }
+
+    /// Parses one frame from `peer`; `None` when it is not taken, `then` saying what became of
+    /// it.
+    fn parse(&self, peer: &str, frame: Bytes, admission: &Admission, then: &str) -> Option<Parsed> {
+        let (why, what) = match ingest::parse(frame, admission) {
+            Ok(parsed) => {
+                if !parsed.syslog {
+                    self.events.unparsed(peer);
+                }
+                return Some(parsed);
+            }
+            Err(Rejected::Malformed) => (Refusal::NotSyslog, "message too large to parse"),
+            Err(Rejected::Refused) => (Refusal::TagNotAllowed, "tag not allowed for this peer"),
+        };
+        self.events
+            .refused(peer, why, &format_args!("{what}; {then}"));
+        None
     }
 }
 
@@ -121,16 +123,27 @@ pub async fn accept_loop(
             }
         };
         let peer = addr.ip().to_canonical().to_string();
+        let Some(slot) = ctx.per_address.take(addr.ip().to_canonical()) else {
+            let detail = format_args!("more than {MAX_CONNECTIONS_PER_ADDRESS} connections");
+            ctx.events
+                .refused(&peer, Refusal::AddressConnectionLimit, &detail);
+            continue;
+        };
         let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
-            ctx.refuse(&peer, &"connection limit reached");
+            ctx.events
+                .refused(&peer, Refusal::ConnectionLimit, &"connection limit reached");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            connection(stream, addr, tls, protocol, ctx).await;
-            drop(permit);
+            let stop = ctx.stop.clone();
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = connection(stream, addr, tls, protocol, ctx) => {}
+            }
+            drop((permit, slot));
         });
     }
 }
@@ -146,24 +159,35 @@ async fn connection(
     match tls {
         None => {
             let Some(admission) = ctx.policy.admit(addr.ip(), &[]) else {
-                ctx.refuse(&peer, &"peer not allowed");
+                ctx.events
+                    .refused(&peer, Refusal::PeerNotAllowed, &"peer not allowed");
                 return;
             };
             serve(stream, peer, admission, protocol, &ctx).await;
         }
         Some(acceptor) => {
-            let stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(err)) => {
-                        ctx.refuse(&peer, &format_args!("TLS handshake failed: {err}"));
-                        return;
-                    }
-                    Err(_) => {
-                        ctx.refuse(&peer, &"TLS handshake timed out");
-                        return;
-                    }
-                };
+            let Some(handshake) = ctx.handshakes.take(addr.ip().to_canonical()) else {
+                let detail = format_args!("more than {MAX_HANDSHAKES_PER_ADDRESS} TLS handshakes");
+                ctx.events.refused(&peer, Refusal::HandshakeLimit, &detail);
+                return;
+            };
+            let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            drop(handshake);
+            let stream = match accepted {
+                Ok(Ok(s)) => s,
+                Ok(Err(err)) => {
+                    let detail = format_args!("TLS handshake failed: {err}");
+                    ctx.events
+                        .refused(&peer, Refusal::TlsHandshakeFailed, &detail);
+                    return;
+                }
+                Err(_) => {
+                    let detail = "TLS handshake timed out";
+                    ctx.events
+                        .refused(&peer, Refusal::TlsHandshakeTimeout, &detail);
+                    return;
+                }
+            };
             let names: Vec<String> = stream
                 .get_ref()
                 .1
@@ -172,10 +196,8 @@ async fn connection(
                 .map(estuary_wire::tls::peer_cert_names)
                 .unwrap_or_default();
             let Some(admission) = ctx.policy.admit(addr.ip(), &names) else {
-                ctx.refuse(
-                    &peer,
-                    &format_args!("peer not allowed (certificate names {names:?})"),
-                );
+                let detail = format_args!("peer not allowed (certificate names {names:?})");
+                ctx.events.refused(&peer, Refusal::PeerNotAllowed, &detail);
                 return;
             };
             serve(stream, peer, admission, protocol, &ctx).await;

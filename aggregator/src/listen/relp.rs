@@ -1,23 +1,25 @@
-//! RELP server sessions. A `syslog` frame is answered `rsp 200 OK` only after the writer
-//! committed it (and synced it, with `Durability::Synced`): the reader hands each batch to the
-//! writer with a completion signal and queues its transaction numbers; the responder waits for
-//! each signal in order before writing the answers. Frames keep flowing meanwhile.
+//! RELP server sessions, driven by wire's sans-I/O [`ServerSession`] (open first and checked,
+//! transaction numbers in strict sequence). A `syslog` frame is answered `rsp 200 OK` only after
+//! the writer committed it (and synced it, with `Durability::Synced`): the reader hands each
+//! batch to the writer with a completion signal and queues its transaction numbers; the
+//! responder waits for each signal in order before writing the answers. Frames keep flowing
+//! meanwhile.
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use estuary_wire::relp::{Command, Frame, Offer, Offers, RelpCodec, Response, Txnr, RELP_VERSION};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use estuary_wire::relp::{Action, Frame, RelpCodec, Response, ServerSession, Txnr};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Encoder;
 
+use super::connection::{Connection, ConnectionError};
 use super::Ctx;
-use crate::ingest::{self, Batch, Rejected};
+use crate::events::{Arrivals, Refusal};
+use crate::ingest::{Batch, Parsed};
 use crate::peers::Admission;
-use crate::pipeline::Job;
-use crate::stats::Counters;
+use crate::workers::Job;
 
-const READ_CHUNK: usize = 256 << 10;
 /// Room for the RELP header around a syslog message.
 const RELP_OVERHEAD: usize = 64;
 
@@ -28,151 +30,166 @@ enum Reply {
         done: Option<oneshot::Receiver<()>>,
     },
     Frame(Frame),
-    /// Answer `close` and end the session.
-    Close(Txnr),
+    /// Send this answer and end the session.
+    Close(Frame),
 }
 
-fn server_offers() -> Offers {
-    Offers(vec![
-        Offer {
-            name: "relp_version".into(),
-            values: vec![RELP_VERSION.into()],
-        },
-        Offer {
-            name: "relp_software".into(),
-            values: vec![format!("estuary,{}", env!("CARGO_PKG_VERSION"))],
-        },
-        Offer {
-            name: "commands".into(),
-            values: vec!["syslog".into()],
-        },
-    ])
+/// What one read brought in: messages for the writer and the transactions to answer after.
+#[derive(Default)]
+struct Taken {
+    msgs: Vec<Parsed>,
+    txnrs: Vec<Txnr>,
+}
+
+impl Taken {
+    /// Hands the messages to the writer and queues their answers; false when the session must
+    /// end (the writer or the responder is gone).
+    async fn hand_over(
+        &mut self,
+        peer: &Arc<str>,
+        ctx: &Ctx,
+        replies: &mpsc::Sender<Reply>,
+    ) -> bool {
+        let Taken { msgs, txnrs } = std::mem::take(self);
+        if txnrs.is_empty() {
+            return true;
+        }
+        let done = if msgs.is_empty() {
+            None
+        } else {
+            let (ack, done) = oneshot::channel();
+            let batch = Batch {
+                peer: peer.clone(),
+                msgs,
+                ack: Some(ack),
+            };
+            if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
+                return false;
+            }
+            Some(done)
+        };
+        replies.send(Reply::Acks { txnrs, done }).await.is_ok()
+    }
 }
 
 pub async fn serve_relp<S>(stream: S, peer: Arc<str>, admission: Admission, ctx: Arc<Ctx>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut reader, writer) = tokio::io::split(stream);
+    let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Reply>(1024);
-    let responder = tokio::spawn(respond(writer, rx));
-    let mut codec = RelpCodec::new(ctx.max_len + RELP_OVERHEAD);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut opened = false;
-    'session: loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
-        match tokio::time::timeout(ctx.idle_timeout, reader.read_buf(&mut buf)).await {
-            Err(_) => {
-                ctx.complain(&peer, "idle", &"RELP session idle too long; closed");
-                break;
-            }
-            Ok(Err(err)) => {
-                ctx.complain(&peer, "read", &format_args!("read failed: {err}"));
-                break;
-            }
-            Ok(Ok(0)) => break,
-            Ok(Ok(_)) => {}
-        }
-        let mut counters = Counters::default();
-        let mut msgs = Vec::new();
-        let mut txnrs = Vec::new();
-        let mut end = None;
+    // One task for both halves: when the daemon stops, dropping it stops the answers too.
+    tokio::join!(read(reader, peer, admission, &ctx, tx), respond(writer, rx));
+}
+
+async fn read<R: AsyncRead + Unpin>(
+    reader: R,
+    peer: Arc<str>,
+    admission: Admission,
+    ctx: &Ctx,
+    tx: mpsc::Sender<Reply>,
+) {
+    let codec = RelpCodec::new(ctx.max_len + RELP_OVERHEAD);
+    let mut conn = Connection::new(reader, codec, ctx.timeouts);
+    let mut session = ServerSession::new(&format!("estuary,{}", env!("CARGO_PKG_VERSION")));
+    loop {
+        let mut next = match conn.read_frame().await {
+            Ok(None) => break,
+            next => next,
+        };
+        let mut arrivals = Arrivals::default();
+        let mut taken = Taken::default();
+        let mut close = None;
+        let mut end = false;
         loop {
-            let frame = match codec.decode(&mut buf) {
-                Ok(Some(f)) => f,
+            let frame = match next {
+                Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(err) => {
-                    counters.malformed += 1;
-                    ctx.complain(
-                        &peer,
-                        "framing",
-                        &format_args!("RELP framing lost, closing: {err}"),
-                    );
-                    end = Some(None);
+                    let detail = format_args!("RELP: {err}; closing");
+                    match err {
+                        ConnectionError::Decode(_) => {
+                            ctx.events.refused(&peer, Refusal::Framing, &detail)
+                        }
+                        // Unacknowledged: the client sends it again.
+                        ConnectionError::MidFrame(_) => {
+                            ctx.events.connection_ended(&peer, "cut", &detail)
+                        }
+                        ConnectionError::NoFirstFrame(_) => {
+                            ctx.events
+                                .refused(&peer, Refusal::FirstFrameTimeout, &detail)
+                        }
+                        ConnectionError::Idle(_) => {
+                            ctx.events.connection_ended(&peer, "idle", &detail)
+                        }
+                        ConnectionError::Read(_) => {
+                            ctx.events.connection_ended(&peer, "read", &detail)
+                        }
+                    }
+                    end = true;
                     break;
                 }
             };
-            match (&frame.command, opened) {
-                (Command::Open, false) => {
-                    opened = true;
-                    let rsp = Response::open_ok(&server_offers()).to_frame(frame.txnr);
-                    if tx.send(Reply::Frame(rsp)).await.is_err() {
-                        break 'session;
+            match session.handle(frame) {
+                Ok(Action::Deliver { txnr, message }) => {
+                    arrivals.add(message.len());
+                    let then = "acknowledged and dropped";
+                    taken
+                        .msgs
+                        .extend(ctx.parse(&peer, message, &admission, then));
+                    taken.txnrs.push(txnr);
+                }
+                Ok(Action::Reply(rsp)) => {
+                    refused_by_session(ctx, &peer, &rsp);
+                    // Answers keep the order of the frames they answer.
+                    if !taken.hand_over(&peer, ctx, &tx).await
+                        || tx.send(Reply::Frame(rsp)).await.is_err()
+                    {
+                        end = true;
+                        break;
                     }
                 }
-                (Command::Syslog, true) => {
-                    match ingest::parse(frame.data, &admission, &mut counters) {
-                        Ok(p) => msgs.push(p),
-                        Err(Rejected::Malformed) => ctx.complain(
-                            &peer,
-                            "malformed",
-                            &"RELP message is not syslog; acknowledged and dropped",
-                        ),
-                        Err(Rejected::Refused) => ctx.complain(
-                            &peer,
-                            "refused-tag",
-                            &"tag not allowed for this peer; acknowledged and dropped",
-                        ),
-                    }
-                    txnrs.push(frame.txnr);
-                }
-                (Command::Close, true) => {
-                    end = Some(Some(frame.txnr));
+                Ok(Action::ReplyAndClose(rsp)) => {
+                    refused_by_session(ctx, &peer, &rsp);
+                    close = Some(rsp);
                     break;
                 }
-                (command, _) => {
-                    counters.malformed += 1;
-                    ctx.complain(
-                        &peer,
-                        "relp",
-                        &format_args!(
-                            "unexpected RELP command {command} (opened: {opened}); closing"
-                        ),
-                    );
-                    end = Some(None);
+                Err(err) => {
+                    let detail = format_args!("{err}; closing");
+                    ctx.events.refused(&peer, Refusal::RelpProtocol, &detail);
+                    end = true;
                     break;
                 }
             }
+            next = conn.buffered_frame();
         }
-        ctx.count(&peer, &counters);
-        if !txnrs.is_empty() {
-            let done = if msgs.is_empty() {
-                None
-            } else {
-                let (ack, done) = oneshot::channel();
-                let batch = Batch {
-                    peer: peer.clone(),
-                    msgs,
-                    ack: Some(ack),
-                };
-                if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
-                    break;
-                }
-                Some(done)
-            };
-            if tx.send(Reply::Acks { txnrs, done }).await.is_err() {
-                break;
-            }
+        ctx.events.received(&peer, arrivals);
+        if !taken.hand_over(&peer, ctx, &tx).await {
+            break;
         }
-        match end {
-            Some(Some(close)) => {
-                let _ = tx.send(Reply::Close(close)).await;
-                break;
-            }
-            Some(None) => break,
-            None => {}
+        if let Some(rsp) = close {
+            let _ = tx.send(Reply::Close(rsp)).await;
+            break;
+        }
+        if end {
+            break;
         }
     }
-    drop(tx);
-    let _ = responder.await;
+}
+
+/// Counts a frame the session answered with an error (a refused `open`, an unknown command).
+fn refused_by_session(ctx: &Ctx, peer: &str, rsp: &Frame) {
+    if let Ok(answer) = Response::parse(&rsp.data) {
+        if !answer.is_ok() {
+            let detail = format_args!("RELP: answered {}", answer.message);
+            ctx.events.refused(peer, Refusal::RelpProtocol, &detail);
+        }
+    }
 }
 
 async fn respond<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Reply>) {
     let mut out = BytesMut::with_capacity(64 << 10);
     let mut codec = RelpCodec::default();
-    let ok = Response::ok();
     while let Some(reply) = rx.recv().await {
         let mut next = Some(reply);
         while let Some(reply) = next.take() {
@@ -197,13 +214,13 @@ async fn respond<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Re
                         }
                     }
                     for txnr in txnrs {
-                        if codec.encode(&ok.to_frame(txnr), &mut out).is_err() {
+                        if codec.encode(&ServerSession::ack(txnr), &mut out).is_err() {
                             return;
                         }
                     }
                 }
-                Reply::Close(txnr) => {
-                    let _ = codec.encode(&ok.to_frame(txnr), &mut out);
+                Reply::Close(frame) => {
+                    let _ = codec.encode(&frame, &mut out);
                     let _ = writer.write_all(&out).await;
                     let _ = writer.shutdown().await;
                     return;

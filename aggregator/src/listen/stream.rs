@@ -3,88 +3,65 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use estuary_wire::framing::SyslogDecoder;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio_util::codec::Decoder;
+use tokio::io::AsyncRead;
 
+use super::connection::{Connection, ConnectionError};
 use super::Ctx;
-use crate::ingest::{self, Batch, Rejected};
+use crate::events::{Arrivals, Refusal};
+use crate::ingest::Batch;
 use crate::peers::Admission;
-use crate::pipeline::Job;
-use crate::stats::Counters;
-
-const READ_CHUNK: usize = 256 << 10;
+use crate::workers::Job;
 
 pub async fn serve_syslog<S: AsyncRead + Unpin>(
-    mut stream: S,
+    stream: S,
     peer: Arc<str>,
     admission: Admission,
     ctx: &Ctx,
 ) {
-    let mut decoder = SyslogDecoder::new(ctx.max_len);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.timeouts);
     loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
-        let read = tokio::time::timeout(ctx.idle_timeout, stream.read_buf(&mut buf)).await;
-        let eof = match read {
-            Err(_) => {
-                ctx.complain(&peer, "idle", &"connection idle too long; closed");
-                true
-            }
-            Ok(Err(err)) => {
-                ctx.complain(&peer, "read", &format_args!("read failed: {err}"));
-                true
-            }
-            Ok(Ok(0)) => true,
-            Ok(Ok(_)) => false,
-        };
-        let mut counters = Counters::default();
+        let mut arrivals = Arrivals::default();
         let mut msgs = Vec::new();
-        let mut fatal = None;
+        let mut next = match conn.read_frame().await {
+            Ok(None) => return,
+            next => next,
+        };
+        let mut end = false;
         loop {
-            let item = if eof {
-                decoder.decode_eof(&mut buf)
-            } else {
-                decoder.decode(&mut buf)
-            };
-            match item {
-                Ok(Some(Ok(frame))) => match ingest::parse(frame, &admission, &mut counters) {
-                    Ok(p) => msgs.push(p),
-                    Err(Rejected::Malformed) => ctx.complain(
-                        &peer,
-                        "malformed",
-                        &"message is not syslog (RFC 3164/5424); dropped",
-                    ),
-                    Err(Rejected::Refused) => ctx.complain(
-                        &peer,
-                        "refused-tag",
-                        &"tag not allowed for this peer; dropped",
-                    ),
-                },
+            match next {
+                Ok(Some(Ok(frame))) => {
+                    arrivals.add(frame.len());
+                    msgs.extend(ctx.parse(&peer, frame, &admission, "dropped"));
+                }
                 Ok(Some(Err(skipped))) => {
-                    counters.received += 1;
-                    counters.malformed += 1;
-                    ctx.complain(&peer, "oversized", &skipped);
+                    arrivals.add(0);
+                    ctx.events.refused(&peer, Refusal::Oversized, &skipped);
                 }
                 Ok(None) => break,
-                Err(err) => {
-                    fatal = Some(err);
+                Err(err @ ConnectionError::NoFirstFrame(_)) => {
+                    ctx.events.refused(&peer, Refusal::FirstFrameTimeout, &err);
+                    end = true;
+                }
+                Err(err @ (ConnectionError::Idle(_) | ConnectionError::Read(_))) => {
+                    let kind = match err {
+                        ConnectionError::Idle(_) => "idle",
+                        _ => "read",
+                    };
+                    ctx.events.connection_ended(&peer, kind, &err);
+                    // What was buffered before is still delivered.
+                    end = true;
+                }
+                Err(err @ (ConnectionError::MidFrame(_) | ConnectionError::Decode(_))) => {
+                    let detail = format_args!("{err}; closing");
+                    ctx.events.refused(&peer, Refusal::Framing, &detail);
+                    end = true;
                     break;
                 }
             }
+            next = conn.buffered_frame();
         }
-        if let Some(err) = &fatal {
-            counters.malformed += 1;
-            ctx.complain(
-                &peer,
-                "framing",
-                &format_args!("framing lost, closing: {err}"),
-            );
-        }
-        ctx.count(&peer, &counters);
+        ctx.events.received(&peer, arrivals);
         if !msgs.is_empty() {
             let batch = Batch {
                 peer: peer.clone(),
@@ -95,7 +72,7 @@ pub async fn serve_syslog<S: AsyncRead + Unpin>(
                 return;
             }
         }
-        if eof || fatal.is_some() {
+        if end {
             return;
         }
     }

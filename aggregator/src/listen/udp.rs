@@ -6,9 +6,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::net::UdpSocket;
 
 use super::Ctx;
-use crate::ingest::{self, Batch, Rejected};
-use crate::pipeline::Job;
-use crate::stats::Counters;
+use crate::events::{Arrivals, Refusal};
+use crate::ingest::Batch;
+use crate::workers::Job;
 
 pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
     let mut buf = BytesMut::new();
@@ -22,23 +22,19 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
             }
         };
         let peer: Arc<str> = addr.ip().to_canonical().to_string().into();
-        let mut counters = Counters::default();
+        let mut arrivals = Arrivals::default();
         let Some(admission) = ctx.policy.admit(addr.ip(), &[]) else {
-            counters.received += 1;
-            counters.refused += 1;
-            ctx.count(&peer, &counters);
-            ctx.complain(&peer, "refused", &"peer not allowed");
+            arrivals.add(0);
+            ctx.events.received(&peer, arrivals);
+            ctx.events
+                .refused(&peer, Refusal::PeerNotAllowed, &"peer not allowed");
             continue;
         };
         if n > ctx.max_len {
-            counters.received += 1;
-            counters.malformed += 1;
-            ctx.count(&peer, &counters);
-            ctx.complain(
-                &peer,
-                "oversized",
-                &format_args!("datagram longer than {} bytes dropped", ctx.max_len),
-            );
+            arrivals.add(0);
+            ctx.events.received(&peer, arrivals);
+            let detail = format_args!("datagram longer than {} bytes dropped", ctx.max_len);
+            ctx.events.refused(&peer, Refusal::Oversized, &detail);
             continue;
         }
         let mut end = n;
@@ -46,29 +42,19 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
             end -= 1;
         }
         let frame: Bytes = buf.split_to(n).freeze().slice(..end);
-        match ingest::parse(frame, &admission, &mut counters) {
-            Ok(p) => {
-                ctx.count(&peer, &counters);
-                let batch = Batch {
-                    peer,
-                    msgs: vec![p],
-                    ack: None,
-                };
-                if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
-                    return;
-                }
-            }
-            Err(Rejected::Malformed) => {
-                ctx.count(&peer, &counters);
-                ctx.complain(&peer, "malformed", &"datagram is not syslog; dropped");
-            }
-            Err(Rejected::Refused) => {
-                ctx.count(&peer, &counters);
-                ctx.complain(
-                    &peer,
-                    "refused-tag",
-                    &"tag not allowed for this peer; dropped",
-                );
+        arrivals.add(frame.len());
+        ctx.events.received(&peer, arrivals);
+        if let Some(mut p) = ctx.parse(&peer, frame, &admission, "dropped") {
+            // A datagram's source address can be forged: its origin (and the high-water mark
+            // it would move) is not believed.
+            p.origin = None;
+            let batch = Batch {
+                peer,
+                msgs: vec![p],
+                ack: None,
+            };
+            if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
+                return;
             }
         }
     }

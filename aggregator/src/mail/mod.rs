@@ -13,10 +13,9 @@ pub use transport::send;
 
 use std::time::SystemTime;
 
-use chrono::{DateTime, Local};
 use estuary_config::aggregator::MailConfig;
 
-use crate::clock::{local, unix_secs};
+use crate::clock::local;
 
 /// A mail before it gets its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,30 +65,6 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// zeekctl's `fmttime`: a time in local time, formatted with `TimeFmt` (strftime). The format
-/// was validated with the config; should it still fail, zeekctl's default is used. A time
-/// outside the years 0 to 9999 is printed as seconds since the epoch.
-pub fn format_time(time_fmt: &str, t: SystemTime) -> String {
-    match local(t) {
-        Some(t) => format_local(time_fmt, &t),
-        None => unix_secs(t).to_string(),
-    }
-}
-
-/// [`format_time`] for a time already in local time.
-pub fn format_local(time_fmt: &str, t: &DateTime<Local>) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    if write!(out, "{}", t.format(time_fmt)).is_err() {
-        out.clear();
-        let _ = write!(out, "{}", t.format(DEFAULT_TIME_FMT));
-    }
-    out
-}
-
-/// zeekctl's `TimeFmt` default.
-const DEFAULT_TIME_FMT: &str = "%d %b %H:%M:%S";
-
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -122,17 +97,6 @@ mod tests {
         ));
         assert!(text.contains("\nReply-To: noc@example.org\n"));
         assert!(text.ends_with("\n\nx\n\n--\n[Automatically generated.]\n\n"));
-    }
-
-    #[test]
-    fn times_as_zeekctl_prints_them() {
-        std::env::set_var("TZ", "UTC");
-        let t = crate::clock::from_unix_secs(1_795_352_400);
-        assert_eq!(format_time("%d %b %H:%M:%S", t), "22 Nov 13:00:00");
-        assert_eq!(format_time("%Y-%m-%d %H:%M", t), "2026-11-22 13:00");
-        assert_eq!(format_time("%Q", t), "22 Nov 13:00:00");
-        let far = crate::clock::from_unix_secs(1_000_000_000_000_000);
-        assert_eq!(format_time("%d %b %H:%M:%S", far), "1000000000000000");
     }
 
     #[test]

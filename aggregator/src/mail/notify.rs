@@ -13,10 +13,10 @@ use estuary_config::aggregator::{AggregatorConfig, MailConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{send, Mail, Queue};
+use crate::alarms::NoticeEvent;
 use crate::clock::{from_unix_secs, local, unix_secs};
-use crate::fsutil::write_atomic;
-use crate::notice::NoticeEvent;
 use crate::pending::{self, NoticePos};
+use estuary_fsutil::{replace, Durability};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursors {
@@ -60,8 +60,8 @@ impl Notifier {
     }
 
     fn save(&self) -> io::Result<()> {
-        let json = serde_json::to_vec(&self.cursors).map_err(io::Error::other)?;
-        write_atomic(&self.state_path, &json)
+        let json = serde_json::to_vec(&self.cursors)?;
+        replace(&self.state_path, &json, Durability::Durable)
     }
 
     /// After a crash that lost committed notices (power loss with `Durability = written`) the
@@ -269,7 +269,7 @@ impl Notifier {
 }
 
 /// Formats the mail for one notice. Formatting must not panic on any input (see the tests in
-/// [`crate::notice`]); should it all the same, that notice is logged and skipped rather than
+/// [`crate::alarms`]); should it all the same, that notice is logged and skipped rather than
 /// killing the mailer thread: its cursor would never pass the notice, and every restart would
 /// panic on it again.
 fn guarded<T>(at: NoticePos, format: impl FnOnce() -> T) -> Option<T> {
@@ -350,7 +350,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t0 = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t0).unwrap();
+        let mut w = Writer::open(&cfg, t0, crate::testing::events()).unwrap();
         let mut n = Notifier::open(&cfg, t0).unwrap();
         for (note, action) in [
             ("A::One", "Notice::ACTION_ALARM"),
@@ -390,7 +390,7 @@ mod tests {
         let (cfg, sink) = config_with_sink(dir.path());
         let hour = std::time::Duration::from_secs(3600);
         let mut t = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t).unwrap();
+        let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
         let mut n = Notifier::open(&cfg, t).unwrap();
         const ROUNDS: usize = 12;
         for round in 0..ROUNDS {
@@ -419,7 +419,7 @@ mod tests {
                 // The writer restarts after closing the segment, before the mailer saw it.
                 1 => {
                     drop(w);
-                    w = Writer::open(&cfg, t).unwrap();
+                    w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
                 }
                 // The mailer restarts between two rounds.
                 2 => {
@@ -469,7 +469,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t0 = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t0).unwrap();
+        let mut w = Writer::open(&cfg, t0, crate::testing::events()).unwrap();
         write_notice(&mut w, "Alarm::Mailed", "Notice::ACTION_ALARM", t0);
         w.commit().unwrap();
         let mailed = w.notices_committed().offset;
@@ -490,7 +490,7 @@ mod tests {
         )
         .unwrap();
 
-        let w = Writer::open(&cfg, t0).unwrap();
+        let w = Writer::open(&cfg, t0, crate::testing::events()).unwrap();
         let mut n = Notifier::open(&cfg, t0).unwrap();
         n.clamp(w.notices_committed()).unwrap();
         assert!(n
@@ -517,7 +517,7 @@ mod tests {
             offset: 10_000,
         };
         n.emails(lost, t).unwrap_or_default();
-        let mut w = Writer::open(&cfg, t).unwrap();
+        let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
         let mut n = Notifier::open(&cfg, t).unwrap();
         n.clamp(w.notices_committed()).unwrap();
         write_notice(&mut w, "Email::New", "Notice::ACTION_EMAIL", t);
@@ -534,7 +534,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t).unwrap();
+        let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
         let mut n = Notifier::open(&cfg, t).unwrap();
         for action in ["Notice::ACTION_EMAIL", "Notice::ACTION_ALARM"] {
             let body =

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use estuary_config::aggregator::MailConfig;
 
 use super::{render, Mail};
-use crate::fsutil::write_atomic;
+use estuary_fsutil::{replace, Durability};
 
 pub struct Queue {
     dir: PathBuf,
@@ -32,7 +32,11 @@ impl Queue {
         if path.exists() {
             return Ok(());
         }
-        write_atomic(&path, render(cfg, mail, id, now).as_bytes())
+        replace(
+            &path,
+            render(cfg, mail, id, now).as_bytes(),
+            Durability::Durable,
+        )
     }
 
     /// Queued mails, oldest first.
@@ -69,11 +73,11 @@ impl Queue {
             .file_name()
             .ok_or_else(|| io::Error::other("queued mail without a name"))?;
         fs::rename(path, failed.join(name))?;
-        crate::archive::sync_dir(&self.dir)
+        estuary_fsutil::sync_dir(&self.dir)
     }
 
     pub fn done(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)?;
-        crate::archive::sync_dir(&self.dir)
+        estuary_fsutil::sync_dir(&self.dir)
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use super::files::Files;
 use super::settings::{canonical, Setting, Settings};
 use super::AggregatorConfig;
 use crate::value;
@@ -80,7 +81,11 @@ const BROCTL_ONLY: &[&str] = &[
     "env_vars",
 ];
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigErrors> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    files: Files,
+) -> Result<AggregatorConfig, ConfigErrors> {
     let mut settings = Settings::new(file);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -131,7 +136,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             },
         );
     }
-    settings.validate()
+    settings.validate(files)
 }
 
 #[cfg(test)]
@@ -144,7 +149,7 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AggregatorConfig, ConfigErrors> {
-        parse(Path::new("/etc/estuary/cluster.cfg"), text)
+        parse(Path::new("/etc/estuary/cluster.cfg"), text, Files::Ignore)
     }
 
     fn errors(text: &str) -> Vec<Found> {
@@ -153,6 +158,18 @@ mod tests {
 
     const MINIMAL: &str =
         "LogDir = /var/log/bro\nSpoolDir = /var/spool/bro\nListenTCP = 127.0.0.1:514\n";
+
+    #[test]
+    fn compress_level() {
+        assert_eq!(parse_str(MINIMAL).unwrap().compress_level, 6);
+        let cfg = parse_str(&format!("{MINIMAL}CompressLevel = 1\n")).unwrap();
+        assert_eq!(cfg.compress_level, 1);
+        let found = errors(&format!("{MINIMAL}\ncompresslevel = 10\n"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, Some(5));
+        assert_eq!(found[0].1.as_deref(), Some("compresslevel"));
+        assert!(found[0].2.contains("1 to 9"), "{found:?}");
+    }
 
     #[test]
     fn seed_defaults() {

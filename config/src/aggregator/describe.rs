@@ -21,6 +21,7 @@ impl AggregatorConfig {
             }
         };
         let tls = self.tls.as_ref();
+        let nats = self.nats.as_ref();
         let peers: Vec<String> = self
             .peers
             .iter()
@@ -62,6 +63,7 @@ impl AggregatorConfig {
                 .to_owned(),
             ),
             ("ReplayMarkRetention", interval(self.replay_mark_retention)),
+            ("CompressLevel", self.compress_level.to_string()),
             (
                 "MetricsAddress",
                 self.metrics_address
@@ -113,7 +115,86 @@ impl AggregatorConfig {
                 "TLSRequireClientCert",
                 flag(tls.is_some_and(|t| t.require_client_cert)),
             ),
+            (
+                "TLSCRLFile",
+                tls.and_then(|t| t.crl_file.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
             ("AllowedPeers", peers.join(", ")),
+            (
+                "ForwardTo",
+                self.forward
+                    .iter()
+                    .map(|g| {
+                        let to: Vec<String> = g.to.iter().map(|t| t.to_string()).collect();
+                        to.join(", ")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            (
+                "ForwardTags",
+                self.forward
+                    .iter()
+                    .map(|g| g.tags.as_ref().map_or(".*", |r| r.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            (
+                "ForwardFormat",
+                self.forward
+                    .iter()
+                    .map(|g| match g.format {
+                        estuary_wire::Format::Rfc3164 => "rfc3164",
+                        estuary_wire::Format::Rfc5424 => "rfc5424",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            (
+                "NatsServers",
+                nats.map(|n| n.servers.join(", ")).unwrap_or_default(),
+            ),
+            (
+                "NatsStream",
+                nats.map(|n| n.stream.clone()).unwrap_or_default(),
+            ),
+            (
+                "NatsTags",
+                nats.map(|n| n.tags.join(", ")).unwrap_or_default(),
+            ),
+            ("NatsName", nats.map(|n| n.name.clone()).unwrap_or_default()),
+            (
+                "NatsCredentials",
+                nats.and_then(|n| n.credentials.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
+            (
+                "NatsCAFile",
+                nats.and_then(|n| n.ca_file.as_deref())
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
+            (
+                "NatsReplicas",
+                nats.map(|n| n.replicas.to_string()).unwrap_or_default(),
+            ),
+            (
+                "NatsPriorityTimeout",
+                nats.map(|n| format_duration(n.priority_timeout))
+                    .unwrap_or_default(),
+            ),
+            (
+                "NatsMaxAge",
+                nats.map(|n| format_duration(n.max_age)).unwrap_or_default(),
+            ),
+            (
+                "NatsDuplicateWindow",
+                nats.map(|n| format_duration(n.duplicate_window))
+                    .unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -8,19 +8,24 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::{ConfigError, ConfigErrors};
+use files::Files;
 
 pub(crate) mod cluster_cfg;
 mod describe;
+pub(crate) mod files;
+pub mod forward;
 pub(crate) mod native;
 pub(crate) mod settings;
+
+pub use settings::nats::NatsInput;
 
 /// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
 /// form. Every problem found is returned, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<AggregatorConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
     match crate::Kind::of(path) {
-        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text),
-        Some(crate::Kind::Toml) => native::parse(path, &text),
+        Some(crate::Kind::Cfg) => cluster_cfg::parse(path, &text, Files::Read),
+        Some(crate::Kind::Toml) => native::parse(path, &text, Files::Read),
         _ => Err(ConfigError::new(
             path,
             None,
@@ -67,6 +72,13 @@ pub struct AggregatorConfig {
     /// kept after its last line arrived, counting only time the aggregator runs (`None` =
     /// forever). A shipper that replays a file after a longer outage gets those lines twice.
     pub replay_mark_retention: Option<Duration>,
+    /// `CompressLevel`: the gzip level of archives, 1 (fastest) to 9 (smallest), as zeekctl's
+    /// `CompressCmd = gzip -N`. Default 6, gzip's own.
+    pub compress_level: u32,
+    /// Onward destinations (ELSA, a SIEM) for committed lines; empty = none.
+    pub forward: Vec<forward::Forward>,
+    /// `NatsServers` and the other `Nats*` options: read tags from a NATS JetStream stream.
+    pub nats: Option<NatsInput>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +139,8 @@ pub struct TlsServer {
     /// CA that client certificates must chain to; required when `require_client_cert`.
     pub ca_file: Option<PathBuf>,
     pub require_client_cert: bool,
+    /// Revoked client certificates (`estuary tls revoke`), read at start.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// Which senders are accepted, and which tags from them.

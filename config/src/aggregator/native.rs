@@ -23,7 +23,8 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::settings::{PeerSetting, Setting, Settings, OPTIONS};
+use super::files::Files;
+use super::settings::{ForwardSetting, PeerSetting, Setting, Settings, OPTIONS};
 use super::AggregatorConfig;
 use crate::toml_form::TomlFile;
 use crate::ConfigErrors;
@@ -45,6 +46,7 @@ struct RawAggregator {
     max_message_size: Field,
     durability: Field,
     replay_mark_retention: Field,
+    compress_level: Field,
     metrics_address: Field,
     allowed_peers: Field,
     routing: Option<RawRouting>,
@@ -52,8 +54,19 @@ struct RawAggregator {
     disk: Option<RawDisk>,
     listen: Option<RawListen>,
     tls: Option<RawTls>,
+    nats: Option<RawNats>,
     #[serde(default)]
     peer: Vec<Spanned<RawPeer>>,
+    #[serde(default)]
+    forward: Vec<Spanned<RawForward>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    to: Value,
+    tags: Option<String>,
+    format: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +115,23 @@ struct RawTls {
     cert_file: Field,
     key_file: Field,
     ca_file: Field,
+    crl_file: Field,
     require_client_cert: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNats {
+    servers: Field,
+    stream: Field,
+    tags: Field,
+    name: Field,
+    credentials: Field,
+    ca_file: Field,
+    replicas: Field,
+    priority_timeout: Field,
+    max_age: Field,
+    duplicate_window: Field,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +142,11 @@ struct RawPeer {
     tag_regex: Option<String>,
 }
 
-pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigErrors> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    files: Files,
+) -> Result<AggregatorConfig, ConfigErrors> {
     let mut toml = TomlFile::new(file, text);
     let raw: RawAggregator = toml.deserialize()?;
     let routing = raw.routing.as_ref();
@@ -121,6 +154,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
     let disk = raw.disk.as_ref();
     let listen = raw.listen.as_ref();
     let tls = raw.tls.as_ref();
+    let nats = raw.nats.as_ref();
     let fields: Vec<(&str, &Field)> = vec![
         ("log_dir", &raw.log_dir),
         ("spool_dir", &raw.spool_dir),
@@ -134,6 +168,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("max_message_size", &raw.max_message_size),
         ("durability", &raw.durability),
         ("replay_mark_retention", &raw.replay_mark_retention),
+        ("compress_level", &raw.compress_level),
         ("metrics_address", &raw.metrics_address),
         ("allowed_peers", &raw.allowed_peers),
         (
@@ -174,9 +209,26 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
         ("tls.cert_file", tls.map_or(&None, |t| &t.cert_file)),
         ("tls.key_file", tls.map_or(&None, |t| &t.key_file)),
         ("tls.ca_file", tls.map_or(&None, |t| &t.ca_file)),
+        ("tls.crl_file", tls.map_or(&None, |t| &t.crl_file)),
         (
             "tls.require_client_cert",
             tls.map_or(&None, |t| &t.require_client_cert),
+        ),
+        ("nats.servers", nats.map_or(&None, |n| &n.servers)),
+        ("nats.stream", nats.map_or(&None, |n| &n.stream)),
+        ("nats.tags", nats.map_or(&None, |n| &n.tags)),
+        ("nats.name", nats.map_or(&None, |n| &n.name)),
+        ("nats.credentials", nats.map_or(&None, |n| &n.credentials)),
+        ("nats.ca_file", nats.map_or(&None, |n| &n.ca_file)),
+        ("nats.replicas", nats.map_or(&None, |n| &n.replicas)),
+        (
+            "nats.priority_timeout",
+            nats.map_or(&None, |n| &n.priority_timeout),
+        ),
+        ("nats.max_age", nats.map_or(&None, |n| &n.max_age)),
+        (
+            "nats.duplicate_window",
+            nats.map_or(&None, |n| &n.duplicate_window),
         ),
     ];
 
@@ -209,7 +261,24 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<AggregatorConfig, ConfigE
             tag_regex: peer.tag_regex,
         });
     }
-    let result = settings.validate();
+    for group in raw.forward {
+        let line = toml.line(&group.span());
+        let group = group.into_inner();
+        match as_text(&group.to) {
+            Ok(to) => settings.forwards.push(ForwardSetting {
+                line,
+                to,
+                tags: group.tags,
+                format: group.format,
+            }),
+            Err(e) => {
+                settings
+                    .errors
+                    .push(crate::ConfigError::new(file, Some(line), Some("to"), e))
+            }
+        }
+    }
+    let result = settings.validate(files);
     match (toml.into_result(()), result) {
         (Ok(()), result) => result,
         (Err(mut shape), Err(more)) => {
@@ -251,7 +320,11 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<AggregatorConfig, ConfigErrors> {
-        parse(Path::new("/etc/estuary/aggregate.toml"), text)
+        parse(
+            Path::new("/etc/estuary/aggregate.toml"),
+            text,
+            Files::Ignore,
+        )
     }
 
     #[test]

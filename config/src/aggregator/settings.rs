@@ -6,14 +6,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use estuary_wire::Format;
 use regex::Regex;
 
+use super::files::{self, Files};
+use super::forward::{self, Forward};
 use super::{
     AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, PeerMatch,
     PeerRule, Routing, TlsServer,
 };
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
+
+pub(crate) mod nats;
 
 /// Every option: zeekctl spelling and the TOML path that sets it.
 pub(crate) const OPTIONS: &[(&str, &str)] = &[
@@ -29,6 +34,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("MaxMessageSize", "max_message_size"),
     ("Durability", "durability"),
     ("ReplayMarkRetention", "replay_mark_retention"),
+    ("CompressLevel", "compress_level"),
     ("MetricsAddress", "metrics_address"),
     ("TagPrefix", "routing.tag_prefix"),
     ("CatchAllLog", "routing.catch_all"),
@@ -54,7 +60,21 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("TLSKeyFile", "tls.key_file"),
     ("TLSCAFile", "tls.ca_file"),
     ("TLSRequireClientCert", "tls.require_client_cert"),
+    ("TLSCRLFile", "tls.crl_file"),
     ("AllowedPeers", "allowed_peers"),
+    ("ForwardTo", "forward.to"),
+    ("ForwardTags", "forward.tags"),
+    ("ForwardFormat", "forward.format"),
+    ("NatsServers", "nats.servers"),
+    ("NatsStream", "nats.stream"),
+    ("NatsTags", "nats.tags"),
+    ("NatsName", "nats.name"),
+    ("NatsCredentials", "nats.credentials"),
+    ("NatsCAFile", "nats.ca_file"),
+    ("NatsReplicas", "nats.replicas"),
+    ("NatsPriorityTimeout", "nats.priority_timeout"),
+    ("NatsMaxAge", "nats.max_age"),
+    ("NatsDuplicateWindow", "nats.duplicate_window"),
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
@@ -83,6 +103,14 @@ pub(crate) struct Setting {
     pub key: String,
 }
 
+/// A `[[forward]]` table from the TOML form (the `.cfg` form has one group, `Forward*`).
+pub(crate) struct ForwardSetting {
+    pub line: usize,
+    pub to: String,
+    pub tags: Option<String>,
+    pub format: Option<String>,
+}
+
 /// A `[[peer]]` table from the TOML form (the `.cfg` form has `AllowedPeers` only).
 pub(crate) struct PeerSetting {
     pub line: usize,
@@ -95,6 +123,7 @@ pub(crate) struct Settings<'a> {
     pub file: &'a Path,
     pub values: HashMap<&'static str, Setting>,
     pub peers: Vec<PeerSetting>,
+    pub forwards: Vec<ForwardSetting>,
     pub errors: ConfigErrors,
 }
 
@@ -104,6 +133,7 @@ impl<'a> Settings<'a> {
             file,
             values: HashMap::new(),
             peers: Vec::new(),
+            forwards: Vec::new(),
             errors: ConfigErrors::default(),
         }
     }
@@ -163,7 +193,7 @@ impl<'a> Settings<'a> {
     }
 
     /// Expands `${Option}` references (zeekctl style) in every value, then validates.
-    pub fn validate(mut self) -> Result<AggregatorConfig, ConfigErrors> {
+    pub fn validate(mut self, files: Files) -> Result<AggregatorConfig, ConfigErrors> {
         self.expand_references();
         let dir = value::config_dir(self.file);
         let path_of = |v: &str| -> Result<PathBuf, String> {
@@ -237,6 +267,13 @@ impl<'a> Settings<'a> {
                 REPLAY_MARK_RETENTION_DAYS * 86_400,
             )));
 
+        let compress_level = self
+            .get("CompressLevel", |v| match v.parse::<u32>() {
+                Ok(level @ 1..=9) => Ok(level),
+                _ => Err(format!("expected a gzip level from 1 to 9, got {v:?}")),
+            })
+            .unwrap_or(6);
+
         let metrics_address = self
             .get("MetricsAddress", value::parse_optional_addr)
             .flatten();
@@ -244,8 +281,10 @@ impl<'a> Settings<'a> {
         let mail = self.mail(&dir);
         let disk = self.disk();
         let listen = self.listeners();
-        let tls = self.tls(&listen, &path_of);
+        let tls = self.tls(&listen, &path_of, files);
         let peers = self.peers(tls.as_ref());
+        let forward = self.forward(tls.as_ref());
+        let nats = self.nats(&path_of);
 
         let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
             return Err(self.errors);
@@ -272,6 +311,9 @@ impl<'a> Settings<'a> {
             routing,
             durability,
             replay_mark_retention,
+            compress_level,
+            forward,
+            nats,
         })
     }
 
@@ -439,12 +481,12 @@ impl<'a> Settings<'a> {
             "ListenRELPTLS",
         ];
         // An invalid listener was reported already; an empty one is "off".
-        if !any && !listener_options.iter().any(|o| self.is_set(o)) {
+        if !any && !listener_options.iter().any(|o| self.is_set(o)) && !self.is_set("NatsServers") {
             self.errors.push(ConfigError::new(
                 self.file,
                 None,
                 None,
-                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS",
+                "no listener: set at least one of ListenUDP, ListenTCP, ListenTLS, ListenRELP, ListenRELPTLS (or NatsServers)",
             ));
         }
         listen
@@ -454,10 +496,12 @@ impl<'a> Settings<'a> {
         &mut self,
         listen: &Listeners,
         path_of: &dyn Fn(&str) -> Result<PathBuf, String>,
+        files: Files,
     ) -> Option<TlsServer> {
         let cert_file = self.get("TLSCertFile", path_of);
         let key_file = self.get("TLSKeyFile", path_of);
         let ca_file = self.get("TLSCAFile", path_of);
+        let crl_file = self.get("TLSCRLFile", path_of);
         let require_client_cert = self
             .get("TLSRequireClientCert", value::parse_bool)
             .unwrap_or(false);
@@ -468,6 +512,7 @@ impl<'a> Settings<'a> {
                 "TLSKeyFile",
                 "TLSCAFile",
                 "TLSRequireClientCert",
+                "TLSCRLFile",
             ] {
                 if self.is_set(option) {
                     self.error(option, "set, but neither ListenTLS nor ListenRELPTLS is");
@@ -492,12 +537,90 @@ impl<'a> Settings<'a> {
                 "needs TLSCAFile to verify client certificates",
             );
         }
-        Some(TlsServer {
+        if crl_file.is_some() && ca_file.is_none() {
+            self.error(
+                "TLSCRLFile",
+                "revokes client certificates, which need TLSCAFile",
+            );
+        }
+        let tls = TlsServer {
             cert_file: cert_file?,
             key_file: key_file?,
             ca_file,
             require_client_cert,
-        })
+            crl_file,
+        };
+        if files == Files::Read {
+            for (option, message) in files::check_tls(&tls) {
+                self.error(option, message);
+            }
+        }
+        Some(tls)
+    }
+
+    /// `ForwardTo` and friends as one group, then each `[[forward]]` table.
+    fn forward(&mut self, tls: Option<&TlsServer>) -> Vec<Forward> {
+        let mut groups = Vec::new();
+        if self.values.contains_key("ForwardTo") {
+            let to = self.get("ForwardTo", forward::parse_targets);
+            let tags = self.get("ForwardTags", forward::parse_tags).flatten();
+            let format = self.get("ForwardFormat", forward::parse_format);
+            if let Some(to) = to {
+                let line = self
+                    .values
+                    .get("ForwardTo")
+                    .map(|s| (s.line, s.key.clone()));
+                groups.push((
+                    line,
+                    Forward {
+                        to,
+                        tags,
+                        format: format.unwrap_or(Format::Rfc3164),
+                    },
+                ));
+            }
+        } else {
+            for option in ["ForwardTags", "ForwardFormat"] {
+                if self.values.contains_key(option) {
+                    self.error(option, "has no effect without ForwardTo");
+                }
+            }
+        }
+        for group in std::mem::take(&mut self.forwards) {
+            let line = Some(group.line);
+            let parsed = (
+                forward::parse_targets(&group.to).map_err(|e| ("to", e)),
+                group
+                    .tags
+                    .as_deref()
+                    .map_or(Ok(None), forward::parse_tags)
+                    .map_err(|e| ("tags", e)),
+                group
+                    .format
+                    .as_deref()
+                    .map_or(Ok(Format::Rfc3164), forward::parse_format)
+                    .map_err(|e| ("format", e)),
+            );
+            match parsed {
+                (Ok(to), Ok(tags), Ok(format)) => groups.push((
+                    Some((line, "forward".to_owned())),
+                    Forward { to, tags, format },
+                )),
+                (to, tags, format) => {
+                    for (key, e) in [to.err(), tags.err(), format.err()].into_iter().flatten() {
+                        self.error_at(line, key, e);
+                    }
+                }
+            }
+        }
+        let verifiable = tls.is_some_and(|t| t.ca_file.is_some());
+        for (at, group) in &groups {
+            if !verifiable && group.to.iter().any(|t| t.transport.is_tls()) {
+                let (line, key) = at.clone().unwrap_or((None, "ForwardTo".to_owned()));
+                self.error_at(line, &key, "tls:// and relp+tls:// verify the destination against TLSCAFile, which is not set");
+            }
+        }
+        groups.into_iter().map(|(_, g)| g).collect()
     }
 
     fn peers(&mut self, tls: Option<&TlsServer>) -> Vec<PeerRule> {

@@ -42,8 +42,20 @@ impl ShipperConfig {
                     window,
                     tls: Some(tls),
                 } => ("relp-tls", None, Some(*window), Some(tls)),
+                Transport::Nats(n) => ("nats", None, None, n.tls.as_ref()),
             };
             push("transport", transport.to_owned());
+            if let Transport::Nats(n) = &d.transport {
+                push("servers", n.servers.join(", "));
+                push("stream", n.stream.clone());
+                push(
+                    "credentials",
+                    n.credentials
+                        .as_ref()
+                        .map(|c| c.display().to_string())
+                        .unwrap_or_default(),
+                );
+            }
             if let Some(framing) = framing {
                 push(
                     "framing",

@@ -13,12 +13,13 @@ mod defaults;
 mod describe;
 pub(crate) mod native;
 pub(crate) mod rsyslog;
+mod tls_files;
 
 /// Reads a shipper configuration: `*.conf` as rsyslog legacy directives, `*.toml` as estuary's TOML form.
 /// Every problem found is returned, each naming the file, line and key.
 pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
     let text = crate::read_text(path)?;
-    match crate::Kind::of(path) {
+    let config = match crate::Kind::of(path) {
         Some(crate::Kind::Conf) => rsyslog::parse(path, &text),
         Some(crate::Kind::Toml) => native::parse(path, &text),
         _ => Err(ConfigError::new(
@@ -28,7 +29,8 @@ pub fn load(path: &Path) -> Result<ShipperConfig, ConfigErrors> {
             "a shipper configuration must end in .conf (rsyslog) or .toml",
         )
         .into()),
-    }
+    }?;
+    tls_files::check(path, &config.tls_files).into_result(config)
 }
 
 #[derive(Debug, Clone)]
@@ -43,8 +45,34 @@ pub struct ShipperConfig {
     pub destinations: Vec<DestinationConfig>,
     /// How often statistics are logged (and written to the status file).
     pub stats_interval: Duration,
+    /// The TLS files the destinations name, where they are named: checked by [`load`].
+    pub(crate) tls_files: Vec<tls_files::TlsFiles>,
     /// Where `/metrics` and `/status` are served (`metrics_address`); `None` = off.
     pub metrics_address: Option<std::net::SocketAddr>,
+}
+
+impl ShipperConfig {
+    /// A configuration built by code rather than read from a file (the aggregator's forwarder,
+    /// a site's derived nodes): its TLS files were checked where they were named.
+    pub fn derived(
+        source: PathBuf,
+        work_dir: PathBuf,
+        hostname: String,
+        inputs: Vec<InputConfig>,
+        destinations: Vec<DestinationConfig>,
+        stats_interval: Duration,
+    ) -> ShipperConfig {
+        ShipperConfig {
+            source,
+            work_dir,
+            hostname,
+            inputs,
+            destinations,
+            stats_interval,
+            tls_files: Vec::new(),
+            metrics_address: None,
+        }
+    }
 }
 
 /// One monitored file or glob (an imfile input).
@@ -124,6 +152,21 @@ pub enum Transport {
         window: usize,
         tls: Option<TlsClient>,
     },
+    /// A NATS JetStream stream (several aggregators read it): RFC 5424 messages in batches,
+    /// taken once the stream has stored them.
+    Nats(NatsDestination),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsDestination {
+    /// `nats://host:port` (or `tls://`) URLs of the cluster's servers.
+    pub servers: Vec<String>,
+    /// The stream, `ESTUARY` by default.
+    pub stream: String,
+    /// A `.creds` file (JWT and NKey seed).
+    pub credentials: Option<PathBuf>,
+    /// `ca_file` (and `cert_file`/`key_file`) set: TLS to the servers.
+    pub tls: Option<TlsClient>,
 }
 
 /// Client side TLS files (PEM). `cert_file` and `key_file` come together (mutual auth) or not at all.

@@ -16,6 +16,8 @@
 //!
 //! Relative paths are resolved against the configuration file's directory, state files against
 //! `work_dir`. `tls` transport defaults to octet-counting framing (RFC 5425), `tcp` to newline.
+//! `transport = "nats"` takes `servers` (and `stream`, `credentials`, TLS files) instead of
+//! `host` and `port`, and always sends RFC 5424.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,9 +28,10 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::defaults;
+use super::tls_files::{Named, TlsFiles};
 use super::{
-    ClientAuth, DestinationConfig, InputConfig, LongLines, ShipperConfig, StartAt, TlsClient,
-    Transport, WatchMode,
+    ClientAuth, DestinationConfig, InputConfig, LongLines, NatsDestination, ShipperConfig, StartAt,
+    TlsClient, Transport, WatchMode,
 };
 use crate::toml_form::{choice, duration, size, TomlFile};
 use crate::value;
@@ -67,7 +70,10 @@ struct RawInput {
 #[serde(deny_unknown_fields)]
 struct RawDestination {
     name: Option<String>,
-    host: Spanned<String>,
+    host: Option<Spanned<String>>,
+    servers: Option<Spanned<Vec<String>>>,
+    stream: Option<Spanned<String>>,
+    credentials: Option<Spanned<String>>,
     port: Option<Spanned<i64>>,
     transport: Spanned<String>,
     framing: Option<Spanned<String>>,
@@ -90,6 +96,7 @@ enum TransportKind {
     Tls,
     Relp,
     RelpTls,
+    Nats,
 }
 
 const TRANSPORTS: &[(&str, TransportKind)] = &[
@@ -98,6 +105,7 @@ const TRANSPORTS: &[(&str, TransportKind)] = &[
     ("tls", TransportKind::Tls),
     ("relp", TransportKind::Relp),
     ("relp-tls", TransportKind::RelpTls),
+    ("nats", TransportKind::Nats),
 ];
 
 pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErrors> {
@@ -150,8 +158,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
     let inputs: Vec<InputConfig> = inputs.into_iter().map(|(_, i)| i).collect();
 
     let mut destinations: Vec<DestinationConfig> = Vec::new();
+    let mut tls_files = Vec::new();
     for raw_dest in &raw.destination {
-        if let Some(d) = destination(&mut toml, &dir, raw_dest) {
+        if let Some(d) = destination(&mut toml, &dir, raw_dest, &mut tls_files) {
             if destinations.iter().any(|other| other.name == d.name) {
                 toml.error(
                     &raw_dest.span(),
@@ -176,6 +185,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<ShipperConfig, ConfigErro
         inputs,
         destinations,
         stats_interval,
+        tls_files,
         metrics_address,
     })
 }
@@ -294,12 +304,22 @@ fn destination(
     toml: &mut TomlFile<'_>,
     dir: &Path,
     raw: &Spanned<RawDestination>,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<DestinationConfig> {
     let before = toml.errors.0.len();
     let span = raw.span();
     let raw = raw.get_ref();
     let kind = toml.check(Some(&raw.transport), "transport", |t| choice(t, TRANSPORTS));
-    let host = toml.check(Some(&raw.host), "host", |h| value::parse_host(h));
+    if kind == Some(TransportKind::Nats) {
+        return nats_destination(toml, dir, raw, before, tls_files);
+    }
+    let host = match &raw.host {
+        Some(host) => toml.check(Some(host), "host", |h| value::parse_host(h)),
+        None => {
+            toml.error(&span, "host", "is required");
+            None
+        }
+    };
     let port = toml
         .check(raw.port.as_ref(), "port", |p| {
             u16::try_from(*p)
@@ -340,6 +360,13 @@ fn destination(
     let is_relp = matches!(kind, TransportKind::Relp | TransportKind::RelpTls);
     let is_stream = matches!(kind, TransportKind::Tcp | TransportKind::Tls);
     for (present, key, applies) in [
+        (raw.servers.as_ref().map(|s| s.span()), "servers", false),
+        (raw.stream.as_ref().map(|s| s.span()), "stream", false),
+        (
+            raw.credentials.as_ref().map(|s| s.span()),
+            "credentials",
+            false,
+        ),
         (raw.framing.as_ref().map(|s| s.span()), "framing", is_stream),
         (raw.window.as_ref().map(|s| s.span()), "window", is_relp),
         (raw.ca_file.as_ref().map(|s| s.span()), "ca_file", is_tls),
@@ -393,7 +420,7 @@ fn destination(
         })
         .unwrap_or(defaults::RELP_WINDOW);
     let tls = if is_tls {
-        tls_client(toml, dir, &span, raw)
+        tls_client(toml, dir, &span, raw, tls_files)
     } else {
         None
     };
@@ -413,6 +440,7 @@ fn destination(
             window,
             tls: Some(tls?),
         },
+        TransportKind::Nats => return None,
     };
     Some(DestinationConfig {
         name: raw
@@ -430,11 +458,116 @@ fn destination(
     })
 }
 
+/// A `transport = "nats"` destination: `servers` instead of `host` and `port`.
+fn nats_destination(
+    toml: &mut TomlFile<'_>,
+    dir: &Path,
+    raw: &RawDestination,
+    before: usize,
+    tls_files: &mut Vec<TlsFiles>,
+) -> Option<DestinationConfig> {
+    let span = raw.transport.span();
+    let not_for_nats = [
+        (raw.host.as_ref().map(|s| s.span()), "host"),
+        (raw.port.as_ref().map(|s| s.span()), "port"),
+        (raw.framing.as_ref().map(|s| s.span()), "framing"),
+        (raw.window.as_ref().map(|s| s.span()), "window"),
+    ];
+    for (at, key) in not_for_nats {
+        if let Some(at) = at {
+            toml.error(
+                &at,
+                key,
+                "does not apply to transport \"nats\" (use servers)",
+            );
+        }
+    }
+    let servers = match &raw.servers {
+        Some(servers) => toml.check(Some(servers), "servers", |list| {
+            if list.is_empty() {
+                return Err("lists no server".to_owned());
+            }
+            for url in list {
+                let rest = url
+                    .strip_prefix("nats://")
+                    .or_else(|| url.strip_prefix("tls://"))
+                    .ok_or_else(|| format!("{url:?} is not a nats:// or tls:// URL"))?;
+                value::parse_host_port(rest, Some(4222)).map_err(|e| format!("{url:?}: {e}"))?;
+            }
+            Ok(list.clone())
+        }),
+        None => {
+            toml.error(&span, "servers", "is required for transport \"nats\"");
+            None
+        }
+    };
+    let stream = toml
+        .check(raw.stream.as_ref(), "stream", |s| {
+            let ok = !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            ok.then(|| s.clone())
+                .ok_or_else(|| format!("{s:?} is not a stream name (A-Z a-z 0-9 _ -)"))
+        })
+        .unwrap_or_else(|| "ESTUARY".to_owned());
+    if let Some(format) = raw.format.as_ref().filter(|f| f.get_ref() != "rfc5424") {
+        toml.error(
+            &format.span(),
+            "format",
+            "transport \"nats\" sends rfc5424 (its origin element makes delivery exactly-once)",
+        );
+    }
+    let tag_filter = toml.check(raw.tag_regex.as_ref(), "tag_regex", |r| {
+        Regex::new(r).map_err(|e| e.to_string())
+    });
+    let facility = toml.check(raw.facility.as_ref(), "facility", |f| {
+        f.parse::<Facility>().map_err(|e| e.to_string())
+    });
+    let retry_interval = toml
+        .check(raw.retry_interval.as_ref(), "retry_interval", |v| {
+            positive(duration(v)?)
+        })
+        .unwrap_or(defaults::RETRY_INTERVAL);
+    let retry_max = toml
+        .check(raw.retry_max.as_ref(), "retry_max", duration)
+        .unwrap_or(defaults::RETRY_MAX)
+        .max(retry_interval);
+    let tls = match raw.ca_file.is_some() || raw.cert_file.is_some() {
+        true => Some(tls_client(toml, dir, &span, raw, tls_files)?),
+        false => None,
+    };
+    let credentials = raw
+        .credentials
+        .as_ref()
+        .map(|c| value::resolve(dir, Path::new(c.get_ref())));
+    if toml.errors.0.len() > before {
+        return None;
+    }
+    let servers = servers?;
+    Some(DestinationConfig {
+        name: raw.name.clone().unwrap_or_else(|| format!("nats:{stream}")),
+        host: servers.first().cloned().unwrap_or_default(),
+        port: 0,
+        transport: Transport::Nats(NatsDestination {
+            servers,
+            stream,
+            credentials,
+            tls,
+        }),
+        format: Format::Rfc5424,
+        tag_filter,
+        facility,
+        retry_interval,
+        retry_max,
+    })
+}
+
 fn tls_client(
     toml: &mut TomlFile<'_>,
     dir: &Path,
     span: &std::ops::Range<usize>,
     raw: &RawDestination,
+    tls_files: &mut Vec<TlsFiles>,
 ) -> Option<TlsClient> {
     let path = |s: &Spanned<String>| -> PathBuf { value::resolve(dir, Path::new(s.get_ref())) };
     let Some(ca) = raw.ca_file.as_ref() else {
@@ -456,6 +589,19 @@ fn tls_client(
             return None;
         }
     };
+    let named = |s: &Spanned<String>, key| Named {
+        path: path(s),
+        line: toml.line(&s.span()),
+        key,
+    };
+    tls_files.push(TlsFiles {
+        ca: named(ca, "ca_file"),
+        identity: raw
+            .cert_file
+            .as_ref()
+            .zip(raw.key_file.as_ref())
+            .map(|(cert, key)| (named(cert, "cert_file"), named(key, "key_file"))),
+    });
     Some(TlsClient {
         ca_file: path(ca),
         client_auth,
@@ -647,5 +793,41 @@ facility = "local7"
         assert_eq!(errs.len(), 1);
         assert!(errs[0].2.contains("missing field `tag`"), "{}", errs[0].2);
         assert_eq!(errs[0].0, Some(1));
+    }
+
+    #[test]
+    fn nats_destination_takes_servers_not_host() {
+        let input = "[[input]]\npath = \"/a\"\ntag = \"bro_conn:\"\n";
+        let cfg = parse_str(&format!(
+            "{input}[[destination]]\ntransport = \"nats\"\nservers = [\"nats://10.0.0.1:4222\", \"tls://n2:4443\"]\n"
+        ))
+        .unwrap();
+        let d = &cfg.destinations[0];
+        assert_eq!(d.name, "nats:ESTUARY");
+        assert_eq!(d.format, Format::Rfc5424);
+        let Transport::Nats(n) = &d.transport else {
+            panic!("{:?}", d.transport)
+        };
+        assert_eq!(n.servers, ["nats://10.0.0.1:4222", "tls://n2:4443"]);
+        assert!(n.tls.is_none());
+
+        let errs = parse_str(&format!(
+            "{input}[[destination]]\ntransport = \"nats\"\nhost = \"h\"\nformat = \"rfc3164\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(errs.contains("host: does not apply"), "{errs}");
+        assert!(errs.contains("servers: is required"), "{errs}");
+        assert!(
+            errs.contains("format: transport \"nats\" sends rfc5424"),
+            "{errs}"
+        );
+        let errs = parse_str(&format!(
+            "{input}[[destination]]\ntransport = \"relp\"\nservers = [\"nats://h:1\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(errs.contains("host: is required"), "{errs}");
+        assert!(errs.contains("servers: does not apply"), "{errs}");
     }
 }

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use crate::proto::record_id::log_fields;
-use crate::proto::Timestamp;
+use crate::flow::Timestamp;
+use crate::zeeklog::record_id::log_fields;
 use crate::zeeklog::{Field, Record, Value};
 
 /// conn.log `proto`: the transport, or `unknown_transport` for other IP protocols.

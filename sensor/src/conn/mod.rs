@@ -2,6 +2,7 @@
 //! TCP reassembly feeding the application analyzers, and conn.log rows at removal.
 
 mod history;
+mod local_nets;
 pub mod log;
 pub mod reassembly;
 pub mod tcp;
@@ -11,13 +12,19 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::decode::TcpHeader;
+use crate::decode::{ipproto, transport_checksum_ok, TcpHeader};
 use crate::dispatch::Dispatcher;
-use crate::proto::{Analyzer, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
+use crate::output::Output;
+use crate::proto::ssh::SshInfo;
+use crate::proto::ssl::x509::X509Info;
+use crate::proto::{Analyzer, Emit};
+use crate::tunnel_log::{Encap, TunnelId, TunnelType};
 use crate::uid::UidGen;
 use crate::weird::Weird;
 use crate::zeeklog::Record;
 use history::History;
+pub use local_nets::LocalNets;
 pub use log::{ConnProto, ConnRecord};
 use reassembly::{Chunk, Reassembler};
 use tcp::{Tcp, TimerKind, When};
@@ -25,13 +32,14 @@ use tcp::{Tcp, TimerKind, When};
 /// Zeek's `udp_inactivity_timeout`, `icmp_inactivity_timeout`, `unknown_ip_inactivity_timeout`;
 /// also the TCP timeout until the handshake completes.
 pub const SHORT_INACTIVITY: f64 = 60.0;
+/// Tunnels named in one connection's `tunnel_parents` at most.
+const MAX_TUNNEL_PARENTS: usize = 16;
 /// Out-of-order bytes buffered per direction before reassembly gives up on a stream.
 const MAX_REASSEMBLY_BUFFER: usize = 2 * 1024 * 1024;
 /// Payload bytes per direction that content probes see before giving up.
 const PROBE_LIMIT: usize = 4096;
 
-/// Records produced while processing (conn, protocol logs, weirds, notices).
-pub type Records = Vec<Box<dyn Record + Send>>;
+pub use crate::output::Records;
 
 /// Flow key: both endpoints in a canonical order, plus the IP protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,109 +66,6 @@ impl FlowKey {
                 proto,
             }
         }
-    }
-}
-
-/// Networks whose addresses count as local (conn.log `local_orig`/`local_resp`).
-#[derive(Debug, Clone, Default)]
-pub struct LocalNets {
-    nets: Vec<(IpAddr, u8)>,
-}
-
-impl LocalNets {
-    pub fn new(nets: Vec<(IpAddr, u8)>) -> Self {
-        LocalNets { nets }
-    }
-
-    /// Zeek's `Site::private_address_space` (local by default since Zeek 6.0).
-    pub fn zeek_private() -> Self {
-        const V4: &[(&str, u8)] = &[
-            ("0.0.0.0", 8),
-            ("10.0.0.0", 8),
-            ("100.64.0.0", 10),
-            ("127.0.0.0", 8),
-            ("169.254.0.0", 16),
-            ("172.16.0.0", 12),
-            ("192.0.0.0", 24),
-            ("192.0.2.0", 24),
-            ("192.168.0.0", 16),
-            ("198.18.0.0", 15),
-            ("198.51.100.0", 24),
-            ("203.0.113.0", 24),
-            ("224.0.0.0", 24),
-            ("239.0.0.0", 8),
-            ("240.0.0.0", 4),
-            ("255.255.255.255", 32),
-        ];
-        const V6: &[(&str, u8)] = &[
-            ("::", 128),
-            ("::1", 128),
-            ("64:ff9b:1::", 48),
-            ("100::", 64),
-            ("2001::", 23),
-            ("2001:2::", 48),
-            ("2001:db8::", 32),
-            ("fc00::", 7),
-            ("fe80::", 10),
-            ("fec0::", 10),
-        ];
-        let mut nets = Vec::new();
-        for (a, l) in V4 {
-            if let Ok(ip) = a.parse::<std::net::Ipv4Addr>() {
-                nets.push((IpAddr::V4(ip), *l));
-                // The 6to4 form 2002:V4ADDR::/(16 + len).
-                let o = ip.octets();
-                let six = std::net::Ipv6Addr::new(
-                    0x2002,
-                    u16::from_be_bytes([o[0], o[1]]),
-                    u16::from_be_bytes([o[2], o[3]]),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                );
-                nets.push((IpAddr::V6(six), 16 + l));
-            }
-        }
-        for (a, l) in V6 {
-            if let Ok(ip) = a.parse() {
-                nets.push((ip, *l));
-            }
-        }
-        LocalNets { nets }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
-    }
-
-    pub fn nets(&self) -> &[(IpAddr, u8)] {
-        &self.nets
-    }
-
-    pub fn contains(&self, addr: IpAddr) -> bool {
-        self.nets.iter().any(|(net, len)| in_net(addr, *net, *len))
-    }
-}
-
-fn in_net(addr: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let len = u32::from(len.min(32));
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let len = u32::from(len.min(128));
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
     }
 }
 
@@ -230,7 +135,8 @@ pub struct Conn {
     inactivity_gen: u64,
     services: Vec<&'static str>,
     missed_bytes: u64,
-    tunnel_parent: Option<String>,
+    /// The innermost tunnel of each encapsulation the connection was seen in.
+    tunnel_parents: Vec<String>,
     app: App,
     weirds_seen: Vec<&'static str>,
     udp_checksum_errors: [history::Scaled; 2],
@@ -334,7 +240,13 @@ struct ConnEmit<'a> {
 
 impl Emit for ConnEmit<'_> {
     fn record(&mut self, record: Box<dyn Record + Send>) {
-        self.out.push(record);
+        self.out.push(Output::Log(record));
+    }
+    fn ssh(&mut self, info: SshInfo) {
+        self.out.push(Output::Ssh(info));
+    }
+    fn x509(&mut self, cert: X509Info) {
+        self.out.push(Output::X509(cert));
     }
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
         let source = self.source;
@@ -347,16 +259,15 @@ impl Emit for ConnEmit<'_> {
         addl: Option<String>,
         source: &'static str,
     ) {
-        self.out.push(Box::new(Weird {
+        self.out.push(Output::Log(Box::new(Weird::conn(
             ts,
-            uid: Some(self.info.uid.clone()),
-            id: Some(self.info.id),
-            addrs: None,
-            name: name.to_string(),
+            &self.info.uid,
+            self.info.id,
+            name,
             addl,
-            source: Some(source),
-            peer: self.peer.to_string(),
-        }));
+            source,
+            self.peer,
+        ))));
     }
     fn confirm_service(&mut self, service: &'static str) {
         if !self.services.contains(&service) {
@@ -395,6 +306,7 @@ pub struct Tracker {
     /// Out-of-order bytes held by all reassemblers.
     buffered: usize,
     pub stats: TrackerStats,
+    new_encapsulation: bool,
 }
 
 impl Tracker {
@@ -411,6 +323,7 @@ impl Tracker {
             uids,
             buffered: 0,
             stats: TrackerStats::default(),
+            new_encapsulation: false,
         }
     }
 
@@ -550,7 +463,7 @@ impl Tracker {
             };
             a.finish(Timestamp(now), &mut emit);
         }
-        out.push(Box::new(self.conn_record(conn)));
+        out.push(Output::Conn(self.conn_record(conn)));
     }
 
     fn conn_record(&self, conn: &Conn) -> ConnRecord {
@@ -594,11 +507,13 @@ impl Tracker {
             orig_ip_bytes: conn.stats[0].ip_bytes,
             resp_pkts: conn.stats[1].pkts,
             resp_ip_bytes: conn.stats[1].ip_bytes,
-            tunnel_parents: conn.tunnel_parent.iter().cloned().collect(),
+            tunnel_parents: conn.tunnel_parents.clone(),
             ip_proto: conn.ip_proto,
         }
     }
 
+    /// Removes the 1% of flows idle longest. A selection, not a full sort: the oldest `n` are
+    /// partitioned to the front in linear time, and only those `n` are put in order.
     fn evict_oldest(&mut self, now: f64, out: &mut Records) {
         let mut ages: Vec<(f64, usize)> = self
             .slots
@@ -606,22 +521,23 @@ impl Tracker {
             .enumerate()
             .filter_map(|(i, s)| s.as_ref().map(|(_, _, c)| (c.last, i)))
             .collect();
-        ages.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let n = (ages.len() / 100).max(1);
-        for (_, slot) in ages.into_iter().take(n) {
+        let n = (ages.len() / 100).max(1).min(ages.len());
+        if n < ages.len() {
+            ages.select_nth_unstable_by(n, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        ages[..n].sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(_, slot) in &ages[..n] {
             self.remove_slot(slot, now, out);
             self.stats.conns_evicted += 1;
         }
-        out.push(Box::new(Weird {
-            ts: Timestamp(now),
-            uid: None,
-            id: None,
-            addrs: None,
-            name: "conn_table_full_evicted".to_string(),
-            addl: Some(format!("{n}")),
-            source: None,
-            peer: self.config.peer.clone(),
-        }));
+        out.push(Output::Log(Box::new(Weird::flow(
+            Timestamp(now),
+            None,
+            "conn_table_full_evicted",
+            Some(format!("{n}")),
+            None,
+            &self.config.peer,
+        ))));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -661,7 +577,7 @@ impl Tracker {
             inactivity_gen: 0,
             services: Vec::new(),
             missed_bytes: 0,
-            tunnel_parent: m.tunnel_parent.map(str::to_string),
+            tunnel_parents: Vec::new(),
             app: App {
                 analyzers: Vec::new(),
                 tried: Vec::new(),
@@ -736,22 +652,37 @@ impl Tracker {
             return;
         }
         conn.weirds_seen.push(name);
-        let (uid, id) = (conn.uid.clone(), conn.id());
+        let weird = Weird::conn(
+            Timestamp(ts),
+            &conn.uid,
+            conn.id(),
+            name,
+            None,
+            source,
+            &peer,
+        );
         self.stats.weirds += 1;
-        out.push(Box::new(Weird {
-            ts: Timestamp(ts),
-            uid: Some(uid),
-            id: Some(id),
-            addrs: None,
-            name: name.to_string(),
-            addl: None,
-            source: Some(source),
-            peer,
-        }));
+        out.push(Output::Log(Box::new(weird)));
     }
 
     /// A TCP segment.
     pub fn tcp(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
+        let slot = self.tcp_slot(m, h, out);
+        self.tcp_segment(slot, m, h, out);
+    }
+
+    /// A TCP segment whose header (its options) was not captured whole: Zeek finds or makes
+    /// the connection from the fixed header, then its TCP analyzer rejects the segment with a
+    /// `truncated_header` weird, counting nothing.
+    pub fn tcp_truncated(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
+        let slot = self.tcp_slot(m, h, out);
+        self.conn_weird(slot, m.ts, "truncated_header", "TCP", out);
+    }
+
+    /// The connection of a segment: the existing one, unless the segment starts a new one over
+    /// it, or a new one, oriented by Zeek's likely-server-port guess when it does not start
+    /// with a plain SYN.
+    fn tcp_slot(&mut self, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) -> usize {
         let key = FlowKey::new(m.src, h.src_port, m.dst, h.dst_port, m.ip_proto);
         let mut slot = self.map.get(&key).copied();
         if let Some(s) = slot {
@@ -787,6 +718,33 @@ impl Tracker {
                 self.create(key, m, h.src_port, h.dst_port, ConnProto::Tcp, flip, out)
             }
         };
+        self.encapsulation(slot, m);
+        slot
+    }
+
+    /// Adds the packet's innermost tunnel to the connection's `tunnel_parents`; a new one is
+    /// Zeek's `tunnel_changed` (or a new connection inside a tunnel).
+    fn encapsulation(&mut self, slot: usize, m: &PacketMeta<'_>) {
+        let Some(parent) = m.tunnel_parent else {
+            return;
+        };
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        if conn.tunnel_parents.len() < MAX_TUNNEL_PARENTS
+            && !conn.tunnel_parents.iter().any(|p| p == parent)
+        {
+            conn.tunnel_parents.push(parent.to_string());
+            self.new_encapsulation = true;
+        }
+    }
+
+    /// Whether a packet since the last call was the first of its connection in its tunnel.
+    pub fn take_new_encapsulation(&mut self) -> bool {
+        std::mem::take(&mut self.new_encapsulation)
+    }
+
+    fn tcp_segment(&mut self, slot: usize, m: &PacketMeta<'_>, h: &TcpHeader, out: &mut Records) {
         let ignore = self.config.ignore_checksums;
         let payload_len = m.l4_len.saturating_sub(h.header_len);
         let captured = m.l4.get(h.header_len..).unwrap_or_default();
@@ -794,20 +752,12 @@ impl Tracker {
             return;
         };
         let is_orig = conn.is_orig(m.src, h.src_port);
-        if !ignore && m.l4.len() >= m.l4_len {
-            let sum = crate::decode::pseudo_header_sum(
-                m.src,
-                m.dst,
-                crate::decode::ipproto::TCP,
-                m.l4_len,
-            );
-            if crate::decode::checksum(&m.l4[..m.l4_len], sum) != 0xffff {
-                if let Kind::Tcp(tcp) = &mut conn.kind {
-                    tcp.checksum_error(is_orig, &mut conn.history);
-                }
-                self.conn_weird(slot, m.ts, "bad_TCP_checksum", "TCP", out);
-                return;
+        if !ignore && !transport_checksum_ok(m.src, m.dst, ipproto::TCP, m.l4, m.l4_len) {
+            if let Kind::Tcp(tcp) = &mut conn.kind {
+                tcp.checksum_error(is_orig, &mut conn.history);
             }
+            self.conn_weird(slot, m.ts, "bad_TCP_checksum", "TCP", out);
+            return;
         }
         let d = dir_index(is_orig);
         conn.stats[d].pkts += 1;
@@ -1015,6 +965,7 @@ impl Tracker {
                 self.create(key, m, sp, dp, ConnProto::Udp, flip, out)
             }
         };
+        self.encapsulation(slot, m);
         let ignore = self.config.ignore_checksums;
         let conn = self.conn_mut(slot)?;
         let is_orig = conn.is_orig(m.src, sp);
@@ -1022,15 +973,15 @@ impl Tracker {
         conn.stats[d].pkts += 1;
         conn.stats[d].ip_bytes += m.ip_len;
         let len = m.l4_len;
-        if !ignore && m.l4.len() >= len && (m.src.is_ipv6() || sum != 0) {
-            let ps =
-                crate::decode::pseudo_header_sum(m.src, m.dst, crate::decode::ipproto::UDP, len);
-            if crate::decode::checksum(&m.l4[..len], ps) != 0xffff {
-                conn.history
-                    .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
-                self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
-                return None;
-            }
+        // An IPv4 UDP checksum of zero means the sender did not compute one.
+        if !ignore
+            && (m.src.is_ipv6() || sum != 0)
+            && !transport_checksum_ok(m.src, m.dst, ipproto::UDP, m.l4, m.l4_len)
+        {
+            conn.history
+                .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
+            self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
+            return None;
         }
         let ulen = usize::from(ulen);
         if ulen != len {
@@ -1049,14 +1000,28 @@ impl Tracker {
         Some(slot)
     }
 
-    /// The connection in `slot` carries a tunnel: confirm its service and return its uid,
-    /// the inner connections' `tunnel_parents`.
-    pub fn tunnel(&mut self, slot: usize, service: &'static str) -> Option<String> {
+    /// The connection in `slot` carries a tunnel: confirm its service and return the tunnel
+    /// (its uid is the inner connections' `tunnel_parents`).
+    pub fn tunnel(
+        &mut self,
+        slot: usize,
+        kind: TunnelType,
+        service: &'static str,
+    ) -> Option<Encap> {
         let conn = self.conn_mut(slot)?;
         if !conn.services.contains(&service) {
             conn.services.push(service);
         }
-        Some(conn.uid.clone())
+        Some(Encap {
+            uid: conn.uid.clone(),
+            id: TunnelId {
+                orig_h: conn.orig_h,
+                orig_p: conn.orig_p,
+                resp_h: conn.resp_h,
+                resp_p: conn.resp_p,
+            },
+            kind,
+        })
     }
 
     /// An ICMP or ICMPv6 message.
@@ -1075,6 +1040,7 @@ impl Tracker {
             Some(&s) => s,
             None => self.create(key, m, sport, dport, ConnProto::Icmp, false, out),
         };
+        self.encapsulation(slot, m);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
@@ -1094,6 +1060,7 @@ impl Tracker {
             Some(&s) => s,
             None => self.create(key, m, 0, 0, ConnProto::Unknown, false, out),
         };
+        self.encapsulation(slot, m);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };

@@ -3,11 +3,16 @@
 //! headers. Every read is bounds-checked; a malformed packet becomes a [`DecodeError`] that
 //! carries Zeek's weird name.
 
+mod checksum;
 pub mod frag;
+mod link;
 mod reader;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use checksum::{checksum, pseudo_header_sum, transport_checksum_ok};
+pub use link::{decode_link, LinkInfo, LinkWeird};
 pub use reader::Reader;
 
 /// A pcap link-layer type (DLT). Unknown values are representable.
@@ -25,6 +30,10 @@ impl Linktype {
     pub const IPV4: Linktype = Linktype(228);
     pub const IPV6: Linktype = Linktype(229);
     pub const LINUX_SLL2: Linktype = Linktype(276);
+    pub const PPP: Linktype = Linktype(9);
+    pub const IEEE802_11: Linktype = Linktype(105);
+    pub const RADIOTAP: Linktype = Linktype(127);
+    pub const NFLOG: Linktype = Linktype(239);
 }
 
 /// Why a packet could not be decoded; `weird()` is the name Zeek logs for it.
@@ -47,6 +56,8 @@ pub enum DecodeError {
     IncompletelyCapturedFragment,
     TruncatedMpls,
     TruncatedGre,
+    /// A link layer Zeek names a weird for.
+    Link(LinkWeird),
 }
 
 impl DecodeError {
@@ -68,143 +79,34 @@ impl DecodeError {
             DecodeError::IncompletelyCapturedFragment => "incompletely_captured_fragment",
             DecodeError::TruncatedMpls => "truncated_link_header",
             DecodeError::TruncatedGre => "truncated_GRE",
+            DecodeError::Link(w) => w.name,
         })
     }
-}
 
-/// The link layer's result: where the IP packet starts, and the VLAN ids seen on the way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LinkInfo {
-    pub vlan: Option<u16>,
-    pub inner_vlan: Option<u16>,
-    /// Offset of the IP header in the frame.
-    pub ip_offset: usize,
-}
-
-const ETH_IPV4: u16 = 0x0800;
-const ETH_IPV6: u16 = 0x86dd;
-const ETH_VLAN: u16 = 0x8100;
-const ETH_QINQ: u16 = 0x88a8;
-const ETH_QINQ_OLD: u16 = 0x9100;
-const ETH_MPLS: u16 = 0x8847;
-const ETH_MPLS_MC: u16 = 0x8848;
-const ETH_PPPOE: u16 = 0x8864;
-
-/// Finds the IP header inside a captured frame.
-pub fn decode_link(linktype: Linktype, frame: &[u8]) -> Result<LinkInfo, DecodeError> {
-    let mut r = Reader::new(frame);
-    let info = LinkInfo::default();
-    let ethertype = match linktype {
-        Linktype::ETHERNET => {
-            r.skip(12).ok_or(DecodeError::TruncatedLink)?;
-            r.u16().ok_or(DecodeError::TruncatedLink)?
-        }
-        Linktype::NULL | Linktype::LOOP => {
-            let b = r.take(4).ok_or(DecodeError::TruncatedLink)?;
-            let fam = if linktype == Linktype::LOOP {
-                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-            } else {
-                // Host byte order of the capturing machine: accept either.
-                let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                if le < 256 {
-                    le
-                } else {
-                    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-                }
-            };
-            match fam {
-                2 => ETH_IPV4,
-                24 | 28 | 30 => ETH_IPV6,
-                _ => return Err(DecodeError::NotIp),
-            }
-        }
-        Linktype::LINUX_SLL => {
-            r.skip(14).ok_or(DecodeError::TruncatedLink)?;
-            r.u16().ok_or(DecodeError::TruncatedLink)?
-        }
-        Linktype::LINUX_SLL2 => {
-            let t = r.u16().ok_or(DecodeError::TruncatedLink)?;
-            r.skip(18).ok_or(DecodeError::TruncatedLink)?;
-            t
-        }
-        Linktype::RAW
-        | Linktype::RAW_OLD
-        | Linktype::RAW_OLD2
-        | Linktype::IPV4
-        | Linktype::IPV6 => {
-            return ip_by_version(&r, info);
-        }
-        _ => return Err(DecodeError::UnsupportedLinktype),
-    };
-    ethertype_chain(r, ethertype, info)
-}
-
-fn ip_by_version(r: &Reader<'_>, mut info: LinkInfo) -> Result<LinkInfo, DecodeError> {
-    let first = r.peek_u8().ok_or(DecodeError::TruncatedIp)?;
-    match first >> 4 {
-        4 | 6 => {
-            info.ip_offset = r.offset();
-            Ok(info)
-        }
-        _ => Err(DecodeError::UnknownIpVersion),
-    }
-}
-
-fn ethertype_chain(
-    mut r: Reader<'_>,
-    mut ethertype: u16,
-    mut info: LinkInfo,
-) -> Result<LinkInfo, DecodeError> {
-    // Bounded: each step consumes bytes, and the frame is finite; still cap the depth.
-    for _ in 0..16 {
-        match ethertype {
-            ETH_IPV4 | ETH_IPV6 => {
-                info.ip_offset = r.offset();
-                return Ok(info);
-            }
-            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
-                let tci = r.u16().ok_or(DecodeError::TruncatedLink)?;
-                let id = tci & 0x0fff;
-                if info.vlan.is_none() {
-                    info.vlan = Some(id);
-                } else if info.inner_vlan.is_none() {
-                    info.inner_vlan = Some(id);
-                }
-                ethertype = r.u16().ok_or(DecodeError::TruncatedLink)?;
-            }
-            ETH_MPLS | ETH_MPLS_MC => {
-                loop {
-                    let b = r.take(4).ok_or(DecodeError::TruncatedMpls)?;
-                    if b[2] & 0x01 != 0 {
-                        break;
-                    }
-                }
-                return ip_by_version(&r, info);
-            }
-            ETH_PPPOE => {
-                r.skip(6).ok_or(DecodeError::TruncatedLink)?;
-                // PPP protocol field, possibly compressed to one (odd) byte.
-                let first = r.u8().ok_or(DecodeError::TruncatedLink)?;
-                let proto = if first & 1 == 1 {
-                    u16::from(first)
-                } else {
-                    (u16::from(first) << 8) | u16::from(r.u8().ok_or(DecodeError::TruncatedLink)?)
-                };
-                match proto {
-                    0x0021 => ethertype = ETH_IPV4,
-                    0x0057 => ethertype = ETH_IPV6,
-                    _ => return Err(DecodeError::NotIp),
-                }
-            }
-            _ => return Err(DecodeError::NotIp),
+    /// The analyzer Zeek names in weird.log's `source`.
+    pub fn source(self) -> &'static str {
+        match self {
+            DecodeError::Link(w) => w.source,
+            _ => "IP",
         }
     }
-    Err(DecodeError::NotIp)
+
+    /// weird.log's `addl`.
+    pub fn addl(self) -> Option<String> {
+        match self {
+            DecodeError::Link(LinkWeird {
+                lengths: Some((a, b)),
+                ..
+            }) => Some(format!("({a} > {b})")),
+            _ => None,
+        }
+    }
 }
 
 /// IP protocol numbers the sensor handles specially.
 pub mod ipproto {
     pub const ICMP: u8 = 1;
+    pub const IGMP: u8 = 2;
     pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
@@ -455,57 +357,6 @@ pub fn ip_dst(data: &[u8]) -> Option<IpAddr> {
     Some(IpAddr::V6(Ipv6Addr::from(d)))
 }
 
-/// One's-complement sum (folded, not inverted) over `data`, starting from `initial`.
-pub fn checksum(data: &[u8], initial: u32) -> u16 {
-    let mut sum = u64::from(initial);
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// Pseudo-header sum for TCP/UDP/ICMPv6 checksums.
-pub fn pseudo_header_sum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks(2) {
-            sum = sum.wrapping_add(u32::from(u16::from_be_bytes([
-                c[0],
-                *c.get(1).unwrap_or(&0),
-            ])));
-        }
-    };
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            add(&s.octets());
-            add(&d.octets());
-        }
-        (s, d) => {
-            add(&to_v6(s).octets());
-            add(&to_v6(d).octets());
-        }
-    }
-    sum = sum.wrapping_add(u32::from(proto));
-    sum = sum
-        .wrapping_add((len & 0xffff) as u32)
-        .wrapping_add((len >> 16) as u32);
-    sum
-}
-
-fn to_v6(a: IpAddr) -> Ipv6Addr {
-    match a {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    }
-}
-
 /// A decoded TCP header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpHeader {
@@ -535,12 +386,16 @@ pub enum TransportError {
     TruncatedHeader,
     InternallyTruncatedHeader,
     BadTcpHeaderLen,
+    /// The header's options were not captured: only the fixed 20 bytes are there.
+    TruncatedOptions(TcpHeader),
 }
 
 impl TransportError {
     pub fn weird(self) -> &'static str {
         match self {
-            TransportError::TruncatedHeader => "truncated_header",
+            TransportError::TruncatedHeader | TransportError::TruncatedOptions(_) => {
+                "truncated_header"
+            }
             TransportError::InternallyTruncatedHeader => "internally_truncated_header",
             TransportError::BadTcpHeaderLen => "bad_TCP_header_len",
         }
@@ -559,8 +414,18 @@ pub fn decode_tcp(data: &[u8], len: usize) -> Result<TcpHeader, TransportError> 
     if header_len < 20 {
         return Err(TransportError::BadTcpHeaderLen);
     }
+    let fixed = |header_len| TcpHeader {
+        src_port: u16::from_be_bytes([data[0], data[1]]),
+        dst_port: u16::from_be_bytes([data[2], data[3]]),
+        seq: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
+        ack: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
+        flags: data[13],
+        window: u16::from_be_bytes([data[14], data[15]]),
+        header_len,
+        wscale: None,
+    };
     if header_len > len || header_len > data.len() {
-        return Err(TransportError::TruncatedHeader);
+        return Err(TransportError::TruncatedOptions(fixed(header_len)));
     }
     let mut wscale = None;
     let mut opts = Reader::new(&data[20..header_len]);
@@ -583,14 +448,8 @@ pub fn decode_tcp(data: &[u8], len: usize) -> Result<TcpHeader, TransportError> 
         }
     }
     Ok(TcpHeader {
-        src_port: u16::from_be_bytes([data[0], data[1]]),
-        dst_port: u16::from_be_bytes([data[2], data[3]]),
-        seq: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
-        ack: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
-        flags: data[13],
-        window: u16::from_be_bytes([data[14], data[15]]),
-        header_len,
         wscale,
+        ..fixed(header_len)
     })
 }
 

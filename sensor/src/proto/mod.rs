@@ -5,49 +5,21 @@
 //! The connection tracker owns reassembly: an analyzer sees each direction's bytes in order,
 //! is told about gaps, and never sees a packet.
 
-use std::net::IpAddr;
-
-/// Which side sent the bytes: the originator (the side that opened the connection) or the responder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    Orig,
-    Resp,
-}
-
-/// Transport protocol of the connection an analyzer runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Tcp,
-    Udp,
-    Icmp,
-}
-
-/// Zeek's `conn_id`: the originator and responder endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    pub orig_h: IpAddr,
-    pub orig_p: u16,
-    pub resp_h: IpAddr,
-    pub resp_p: u16,
-    pub proto: Transport,
-}
-
-/// Packet time, seconds since the epoch with microsecond precision, as Zeek's `time` type.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Timestamp(pub f64);
-
-/// What an analyzer knows of the connection it runs on.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// Zeek-style connection uid (`C` + base62).
-    pub uid: String,
-    pub id: ConnId,
-}
+use crate::flow::{Direction, Timestamp};
 
 /// Where analyzers put what they find: log records, weirds, notices, and the service they confirmed.
 pub trait Emit {
-    /// Write a finished record (dns, http, ssl ... or a notice) to its log.
+    /// Write a finished record (dns, http, ssl ...) to its log.
     fn record(&mut self, record: Box<dyn crate::zeeklog::Record + Send>);
+    /// Write an ssh.log row; separate from [`Emit::record`] because the password-guessing
+    /// detection reads its login outcome.
+    fn ssh(&mut self, info: ssh::SshInfo) {
+        self.record(Box::new(info));
+    }
+    /// Write an x509.log row; separate because the sink logs a certificate once a day.
+    fn x509(&mut self, cert: ssl::x509::X509Info) {
+        self.record(Box::new(cert));
+    }
     /// A protocol violation, for weird.log (`name` as Zeek spells it, e.g. `"DNS_truncated_len_lt_hdr_len"`).
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>);
     /// A weird raised by a sub-analyzer Zeek names separately in weird.log's `source` column
@@ -83,7 +55,8 @@ pub mod ftp;
 pub mod http;
 mod lines;
 pub mod ntp;
-pub(crate) mod record_id;
 pub mod smtp;
 pub mod ssh;
 pub mod ssl;
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::proto::Timestamp;
+use crate::flow::Timestamp;
 
 /// Zeek's field types, as they appear in the `#types` header line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +87,10 @@ pub trait Record {
     fn fields(&self) -> &'static [Field];
     /// The values, in the order of [`Record::fields`].
     fn values(&self) -> Vec<Value>;
-    /// A notice, so the core can apply the notice policy before logging it.
-    fn as_notice_mut(&mut self) -> Option<&mut crate::notice::Notice> {
-        None
-    }
 }
 
 pub mod format;
+pub(crate) mod record_id;
 pub mod writer;
 
 pub use writer::{

@@ -14,15 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{format, Field, Record};
 
-/// Output format of every log of a sensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// Zeek's ASCII writer: header lines, tab-separated values.
-    #[default]
-    Tsv,
-    /// Zeek's JSON writer: one object per line, no header.
-    Json,
-}
+pub use estuary_config::sensor::LogFormat;
 
 /// When to rotate a log file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

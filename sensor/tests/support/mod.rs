@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 
-use estuary_sensor::proto::{
-    self, Analyzer, ConnId, ConnInfo, Direction, Emit, Timestamp, Transport,
-};
+use estuary_sensor::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
+use estuary_sensor::proto::{Analyzer, Emit};
 use estuary_sensor::zeeklog::format::tsv_value;
 use estuary_sensor::zeeklog::Record;
 
@@ -23,55 +22,12 @@ pub type Factory = fn(&ConnInfo) -> Box<dyn Analyzer>;
 
 pub type Ports = &'static [(Transport, u16)];
 
+/// Every analyzer the sensor has, from its own registry.
 pub fn analyzers() -> Vec<(Ports, Factory, Probe)> {
-    use proto::ssl::starttls;
-    vec![
-        (
-            proto::dns::PORTS,
-            proto::dns::new_analyzer,
-            proto::dns::probe,
-        ),
-        (
-            proto::http::PORTS,
-            proto::http::new_analyzer,
-            proto::http::probe,
-        ),
-        (
-            proto::ssl::PORTS,
-            proto::ssl::new_analyzer,
-            proto::ssl::probe,
-        ),
-        (
-            proto::ssh::PORTS,
-            proto::ssh::new_analyzer,
-            proto::ssh::probe,
-        ),
-        (
-            proto::ftp::PORTS,
-            proto::ftp::new_analyzer,
-            proto::ftp::probe,
-        ),
-        (
-            proto::smtp::PORTS,
-            proto::smtp::new_analyzer,
-            proto::smtp::probe,
-        ),
-        (
-            starttls::POP3_PORTS,
-            starttls::new_pop3_analyzer,
-            starttls::probe_pop3,
-        ),
-        (
-            starttls::XMPP_PORTS,
-            starttls::new_xmpp_analyzer,
-            starttls::probe_xmpp,
-        ),
-        (
-            starttls::IMAP_PORTS,
-            starttls::new_imap_analyzer,
-            starttls::probe_imap,
-        ),
-    ]
+    estuary_sensor::dispatch::registry()
+        .into_iter()
+        .map(|s| (s.ports, s.new, s.probe))
+        .collect()
 }
 
 #[derive(Default)]

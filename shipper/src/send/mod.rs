@@ -4,6 +4,7 @@
 //! saved is bounded (see [`crate::checkpoint`]): RELP keeps it within the window, TCP and UDP
 //! within a batch's size before each batch.
 
+mod nats;
 mod relp;
 mod stream;
 mod tcp;
@@ -17,8 +18,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::batch::{Batch, Entry, BATCH_BYTES};
 use crate::checkpoint::{Checkpoints, Mark, Unsaved};
+use crate::events::{DestEvents, Events, Link};
 use crate::registry::Registry;
-use crate::stats::{DestStats, Stats};
+use stream::BoxStream;
 
 pub use estuary_wire::tls::TlsError;
 pub use stream::tls_config;
@@ -27,7 +29,7 @@ pub struct Sender {
     pub dest: usize,
     pub config: DestinationConfig,
     pub registry: Arc<Registry>,
-    pub stats: Arc<Stats>,
+    pub events: Arc<Events>,
     pub rx: mpsc::Receiver<Batch>,
     /// Becomes true on SIGTERM: stop retrying; deliver only what a live connection can take.
     pub shutdown: watch::Receiver<bool>,
@@ -42,11 +44,12 @@ impl Sender {
             Transport::Udp => udp::run(self).await,
             Transport::Tcp { framing: _, tls: _ } => tcp::run(self).await,
             Transport::Relp { window, .. } => relp::run(self, window).await,
+            Transport::Nats(nats) => nats::run(self, nats).await,
         }
     }
 
-    fn stats(&self) -> &DestStats {
-        self.stats.dest(self.dest)
+    fn events(&self) -> &DestEvents {
+        self.events.dest(self.dest)
     }
 
     fn name(&self) -> &str {
@@ -90,6 +93,26 @@ impl Sender {
         unsaved.push(mark, bytes);
         if unsaved.len() >= BATCH_BYTES / 2 {
             self.checkpoints.request();
+        }
+    }
+
+    /// Connects, waiting with backoff after each failure; `None` once shutdown begins.
+    async fn connect(&mut self, link: Link, backoff: &mut Backoff) -> Option<BoxStream> {
+        loop {
+            let tls_client = match &self.config.transport {
+                Transport::Tcp { tls, .. } | Transport::Relp { tls, .. } => tls.as_ref(),
+                Transport::Udp | Transport::Nats(_) => None,
+            };
+            let tls = self.tls.as_ref().zip(tls_client);
+            match stream::connect(&self.config.host, self.config.port, tls).await {
+                Ok(stream) => return Some(stream),
+                Err(err) => {
+                    self.events().connect_failed(link, &err);
+                    if self.pause(backoff.next_delay()).await {
+                        return None;
+                    }
+                }
+            }
         }
     }
 

@@ -7,18 +7,17 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use estuary_config::shipper::Transport;
 use estuary_wire::relp::{ClientSession, Event, RelpCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 use tracing::{info, warn};
 
-use super::stream::{self, BoxStream};
+use super::stream::BoxStream;
 use super::{Backoff, Sender};
 use crate::batch::Batch;
 use crate::checkpoint::Unsaved;
+use crate::events::Link;
 use crate::state::FileId;
-use crate::stats::DestStats;
 
 const SOFTWARE: &str = concat!("estuary,", env!("CARGO_PKG_VERSION"));
 /// How long the server may take to answer `open` or `close`.
@@ -52,10 +51,6 @@ enum End {
 }
 
 pub async fn run(mut sender: Sender, window: usize) {
-    let tls_client = match &sender.config.transport {
-        Transport::Relp { tls, .. } => tls.clone(),
-        _ => None,
-    };
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
     let mut out = Outbox {
         queue: VecDeque::new(),
@@ -63,18 +58,8 @@ pub async fn run(mut sender: Sender, window: usize) {
         input_open: true,
     };
     loop {
-        let tls = sender.tls.as_ref().zip(tls_client.as_ref());
-        let conn = match stream::connect(&sender.config.host, sender.config.port, tls).await {
-            Ok(conn) => conn,
-            Err(err) => {
-                warn!(dest = sender.name(), %err, "cannot connect; will retry");
-                DestStats::add(&sender.stats().counters.connect_errors, 1);
-                let delay = backoff.next_delay();
-                if sender.pause(delay).await {
-                    return;
-                }
-                continue;
-            }
+        let Some(conn) = sender.connect(Link::Relp, &mut backoff).await else {
+            return;
         };
         let mut session = ClientSession::new(window);
         let end = session_loop(
@@ -86,14 +71,11 @@ pub async fn run(mut sender: Sender, window: usize) {
             &mut backoff,
         )
         .await;
-        sender
-            .stats()
-            .connected
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        sender.events().disconnected();
         // Unacknowledged messages go first on the next session, under new transaction numbers.
         let unacked: Vec<_> = session.into_unacked().collect();
         if !unacked.is_empty() {
-            DestStats::add(&sender.stats().counters.lines_retried, unacked.len() as u64);
+            sender.events().retried(unacked.len() as u64);
         }
         for u in unacked.into_iter().rev() {
             out.queue.push_front((u.message, u.token));
@@ -164,13 +146,8 @@ async fn session_loop(
             return End::Broken;
         }
     }
-    info!(dest = %name, "RELP session open");
     backoff.reset();
-    DestStats::add(&sender.stats().counters.connects, 1);
-    sender
-        .stats()
-        .connected
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.events().connected(Link::Relp);
 
     loop {
         let mut sent = 0u64;
@@ -195,13 +172,11 @@ async fn session_loop(
         }
         if !wbuf.is_empty() {
             if let Err(err) = wr.write_all(&wbuf).await {
-                warn!(dest = %name, %err, "RELP write failed; reconnecting");
-                DestStats::add(&sender.stats().counters.send_errors, 1);
+                sender.events().send_failed(Link::Relp, &err);
                 return End::Broken;
             }
             wbuf.clear();
-            DestStats::add(&sender.stats().counters.lines_sent, sent);
-            DestStats::add(&sender.stats().counters.bytes_sent, bytes);
+            sender.events().sent(sent, bytes);
         }
         if !*input_open && queue.is_empty() && session.unacked_len() == 0 {
             close(session, &mut rd, &mut wr, &mut codec, &mut rbuf).await;
@@ -272,13 +247,12 @@ fn handle(
 ) -> Result<usize, End> {
     match session.handle(frame) {
         Ok(Event::Acked(token)) => {
-            DestStats::add(&sender.stats().counters.lines_acked, 1);
+            sender.events().taken(1);
             sender.registry.commit(sender.dest, token.file, token.end);
             Ok(1)
         }
         Ok(Event::Rejected { message, .. }) => {
-            warn!(dest = %name, %message, "RELP server rejected a message; reconnecting to send it again");
-            DestStats::add(&sender.stats().counters.send_errors, 1);
+            sender.events().rejected(&message);
             Err(End::Broken)
         }
         Ok(Event::ServerClosing) => {

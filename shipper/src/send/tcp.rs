@@ -4,20 +4,14 @@
 //! about two batches.
 
 use tokio::io::AsyncWriteExt;
-use tracing::{info, warn};
 
 use super::stream::{self, BoxStream};
 use super::{Backoff, Sender};
 use crate::batch::BATCH_BYTES;
 use crate::checkpoint::Unsaved;
-use crate::stats::DestStats;
-use estuary_config::shipper::Transport;
+use crate::events::Link;
 
 pub async fn run(mut sender: Sender) {
-    let tls_client = match &sender.config.transport {
-        Transport::Tcp { tls, .. } => tls.clone(),
-        _ => None,
-    };
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
     let mut conn: Option<BoxStream> = None;
     let mut unsaved = Unsaved::default();
@@ -27,55 +21,31 @@ pub async fn run(mut sender: Sender) {
         loop {
             if let Some(stream) = conn.as_mut() {
                 if stream::peer_closed(stream) {
-                    info!(dest = sender.name(), "connection closed by peer");
                     conn = None;
-                    sender
-                        .stats()
-                        .connected
-                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    sender.events().peer_closed();
                 }
             }
             let stream = match conn.as_mut() {
                 Some(stream) => stream,
                 None => {
-                    let tls = sender.tls.as_ref().zip(tls_client.as_ref());
-                    match stream::connect(&sender.config.host, sender.config.port, tls).await {
-                        Ok(stream) => {
-                            info!(dest = sender.name(), "connected");
-                            backoff.reset();
-                            DestStats::add(&sender.stats().counters.connects, 1);
-                            sender
-                                .stats()
-                                .connected
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                            conn.insert(stream)
-                        }
-                        Err(err) => {
-                            warn!(dest = sender.name(), %err, "cannot connect; will retry");
-                            DestStats::add(&sender.stats().counters.connect_errors, 1);
-                            let delay = backoff.next_delay();
-                            if sender.pause(delay).await {
-                                return;
-                            }
-                            continue;
-                        }
-                    }
+                    let Some(stream) = sender.connect(Link::Tcp, &mut backoff).await else {
+                        return;
+                    };
+                    backoff.reset();
+                    sender.events().connected(Link::Tcp);
+                    conn.insert(stream)
                 }
             };
             if attempt > 0 {
-                DestStats::add(&sender.stats().counters.lines_retried, batch.messages());
+                sender.events().retried(batch.messages());
             }
             attempt += 1;
             match stream.write_all(&batch.buf).await {
                 Ok(()) => break,
                 Err(err) => {
-                    warn!(dest = sender.name(), %err, "write failed; reconnecting");
-                    DestStats::add(&sender.stats().counters.send_errors, 1);
+                    sender.events().send_failed(Link::Tcp, &err);
                     conn = None;
-                    sender
-                        .stats()
-                        .connected
-                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    sender.events().disconnected();
                     if *sender.shutdown.borrow() {
                         return;
                     }
@@ -83,10 +53,8 @@ pub async fn run(mut sender: Sender) {
             }
         }
         let lines = batch.messages();
-        let c = &sender.stats().counters;
-        DestStats::add(&c.lines_sent, lines);
-        DestStats::add(&c.lines_acked, lines);
-        DestStats::add(&c.bytes_sent, batch.buf.len() as u64);
+        sender.events().sent(lines, batch.buf.len() as u64);
+        sender.events().taken(lines);
         let mark = sender.commit(&batch.entries);
         sender.sent(&mut unsaved, mark, batch.buf.len());
     }

@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tracing::warn;
 
 use super::{Backoff, Sender};
 use crate::batch::BATCH_BYTES;
 use crate::checkpoint::Unsaved;
-use crate::stats::DestStats;
+use crate::events::Link;
 
 /// The largest UDP payload; longer messages are cut (as rsyslog does).
 const MAX_DATAGRAM: usize = 65_507;
@@ -20,8 +19,7 @@ pub async fn run(mut sender: Sender) {
         match bind(&sender.config.host, sender.config.port).await {
             Ok(socket) => break socket,
             Err(err) => {
-                warn!(dest = sender.name(), %err, "cannot set up UDP; will retry");
-                DestStats::add(&sender.stats().counters.connect_errors, 1);
+                sender.events().connect_failed(Link::Udp, &err);
                 let delay = backoff.next_delay();
                 if sender.pause(delay).await {
                     return;
@@ -29,11 +27,7 @@ pub async fn run(mut sender: Sender) {
             }
         }
     };
-    sender
-        .stats()
-        .connected
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    DestStats::add(&sender.stats().counters.connects, 1);
+    sender.events().connected(Link::Udp);
     let mut unsaved = Unsaved::default();
     while let Some(batch) = sender.rx.recv().await {
         sender.wait_saved(&mut unsaved, BATCH_BYTES).await;
@@ -52,16 +46,13 @@ pub async fn run(mut sender: Sender) {
                 }
                 Err(err) => {
                     // Usually ICMP port unreachable from an earlier datagram; UDP cannot do better.
-                    warn!(dest = sender.name(), %err, "UDP send failed");
-                    DestStats::add(&sender.stats().counters.send_errors, 1);
+                    sender.events().send_failed(Link::Udp, &err);
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
         }
-        let c = &sender.stats().counters;
-        DestStats::add(&c.lines_sent, sent);
-        DestStats::add(&c.lines_acked, sent);
-        DestStats::add(&c.bytes_sent, bytes);
+        sender.events().sent(sent, bytes);
+        sender.events().taken(sent);
         let mark = sender.commit(&batch.entries);
         sender.sent(&mut unsaved, mark, bytes as usize);
     }

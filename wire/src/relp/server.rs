@@ -1,10 +1,11 @@
 //! The server side of a RELP session, without I/O, following librelp: transaction numbers in
-//! strict sequence from 1, `open` first and once, `syslog` handed to the caller, which answers
-//! each one in order with [`ServerSession::ack`] once the message is stored.
+//! strict sequence from 1, `open` first and once (offering `relp_version=0` and the `syslog`
+//! command), `syslog` handed to the caller, which answers each one in order with
+//! [`ServerSession::ack`] once the message is stored.
 
 use bytes::Bytes;
 
-use super::{Command, Frame, Offers, Response, Txnr};
+use super::{Command, Frame, Offers, Response, Txnr, RELP_VERSION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -64,15 +65,14 @@ impl ServerSession {
         if self.state == State::Closed {
             return Err(ServerError::AfterClose);
         }
-        if frame.txnr != Txnr::HINT {
-            if frame.txnr != self.expected {
-                return Err(ServerError::TxnrOutOfSequence {
-                    got: frame.txnr,
-                    expected: self.expected,
-                });
-            }
-            self.expected = self.expected.next();
+        // Transaction number 0 is the server's (a `serverclose` hint); a client has none.
+        if frame.txnr != self.expected {
+            return Err(ServerError::TxnrOutOfSequence {
+                got: frame.txnr,
+                expected: self.expected,
+            });
         }
+        self.expected = self.expected.next();
         let txnr = frame.txnr;
         match (self.state, frame.command) {
             (State::AwaitingOpen, Command::Open) => Ok(self.open(txnr, &frame.data)),
@@ -99,11 +99,19 @@ impl ServerSession {
     }
 
     fn open(&mut self, txnr: Txnr, data: &[u8]) -> Action {
-        let syslog_offered = Offers::parse(data).is_ok_and(|o| o.supports(&Command::Syslog));
-        if !syslog_offered {
+        let refusal = match Offers::parse(data) {
+            Err(_) => Some("malformed offer"),
+            Ok(o) if o.get("relp_version") != Some(&[RELP_VERSION.to_owned()][..]) => {
+                Some("unsupported relp_version")
+            }
+            Ok(o) if !o.supports(&Command::Syslog) => {
+                Some("required command not supported by client")
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = refusal {
             self.state = State::Closed;
-            let rsp = Response::error("required command not supported by client");
-            return Action::ReplyAndClose(rsp.to_frame(txnr));
+            return Action::ReplyAndClose(Response::error(why).to_frame(txnr));
         }
         self.state = State::Open;
         Action::Reply(Response::open_ok(&self.offers).to_frame(txnr))
@@ -167,6 +175,9 @@ mod tests {
         );
 
         let mut server = ServerSession::new("s");
+        assert!(server.handle(syslog(0)).is_err());
+
+        let mut server = ServerSession::new("s");
         assert_eq!(
             server.handle(syslog(2)),
             Err(ServerError::TxnrOutOfSequence {
@@ -208,6 +219,23 @@ mod tests {
         };
         let rsp = Response::parse(&rsp.data).unwrap();
         assert_eq!(rsp.message, "required command not supported by client");
+
+        for (offer, why) in [
+            (
+                &b"relp_version=99\ncommands=syslog"[..],
+                "unsupported relp_version",
+            ),
+            (b"commands=syslog", "unsupported relp_version"),
+            (b"\xff\xfe", "malformed offer"),
+        ] {
+            let mut server = ServerSession::new("s");
+            let open = Frame::new(Txnr::FIRST, Command::Open, Bytes::copy_from_slice(offer));
+            let Action::ReplyAndClose(rsp) = server.handle(open).unwrap() else {
+                panic!("open {offer:?} must be refused");
+            };
+            assert_eq!(Response::parse(&rsp.data).unwrap().message, why);
+            assert!(!server.is_open());
+        }
     }
 
     fn arb_frame() -> impl proptest::strategy::Strategy<Value = Frame> {

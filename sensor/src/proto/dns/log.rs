@@ -1,7 +1,7 @@
 //! The dns.log record (`DNS::Info`, 26 columns in Zeek 8.1+).
 
-use crate::proto::record_id::{id_values, log_fields, opt_bytes, opt_count};
-use crate::proto::{ConnInfo, Timestamp, Transport};
+use crate::flow::{ConnInfo, Timestamp, Transport};
+use crate::zeeklog::record_id::{id_values, log_fields, opt_bytes, opt_count};
 use crate::zeeklog::{Field, Record, Value};
 
 pub const FIELDS: &[Field] = log_fields!(

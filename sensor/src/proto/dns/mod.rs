@@ -7,7 +7,8 @@ mod state;
 pub use log::DnsInfo;
 pub use state::DnsAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `DNS::ports`.
 pub const PORTS: &[(Transport, u16)] = &[

@@ -459,9 +459,9 @@ pub fn qtype_name(t: u16) -> String {
         27 => "GPOS",
         28 => "AAAA",
         29 => "LOC",
-        30 => "EID",
-        31 => "NIMLOC",
-        32 => "NB",
+        30 => "NXT",
+        31 => "EID",
+        32 => "NIMLOC",
         33 => "SRV",
         34 => "ATMA",
         35 => "NAPTR",
@@ -499,6 +499,12 @@ pub fn qtype_name(t: u16) -> String {
         101 => "UID",
         102 => "GID",
         103 => "UNSPEC",
+        104 => "NID",
+        105 => "L32",
+        106 => "L64",
+        107 => "LP",
+        108 => "EUI48",
+        109 => "EUI64",
         249 => "TKEY",
         250 => "TSIG",
         251 => "IXFR",
@@ -510,6 +516,10 @@ pub fn qtype_name(t: u16) -> String {
         257 => "CAA",
         32768 => "TA",
         32769 => "DLV",
+        65281 => "WINS",
+        65282 => "WINS-R",
+        65422 => "XPF",
+        65521 => "INTEGRITY",
         _ => return format!("query-{t}"),
     };
     known.to_string()
@@ -550,12 +560,12 @@ pub fn rcode_name(r: u8) -> String {
 /// Zeek's `DNS::netbios_opcodes`, used on the NetBIOS name service port.
 pub fn netbios_opcode_name(o: u8) -> String {
     let known = match o {
-        0 => "query",
-        5 => "registration",
-        6 => "release",
-        7 => "WACK",
-        8 => "refresh",
-        _ => return format!("opcode-{o}"),
+        0 => "netbios-query",
+        5 => "netbios-registration",
+        6 => "netbios-release",
+        7 => "netbios-wack",
+        8 => "netbios-refresh",
+        _ => return format!("netbios-opcode-{o}"),
     };
     known.to_string()
 }

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use super::log::DnsInfo;
 use super::parser::{self, Message, OPCODE_UPDATE};
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::flow::{ConnInfo, Direction, Timestamp, Transport};
+use crate::proto::{Analyzer, Emit};
 
 /// Zeek's `DNS::max_pending_query_ids`: more distinct unpaired ids (per side) than this and
 /// all of that side's unpaired messages are written out.
@@ -265,7 +266,7 @@ impl Analyzer for DnsAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::testkit::{conn, Collect};
 
     fn msg(id: u16, flags: u16, name: &str, answers: &[[u8; 4]]) -> Vec<u8> {
         let mut m = Vec::new();
@@ -410,7 +411,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     proptest! {

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use crate::proto::record_id::{id_values, log_fields, opt_bytes, opt_count};
-use crate::proto::{ConnInfo, Timestamp};
+use crate::flow::{ConnInfo, Timestamp};
+use crate::zeeklog::record_id::{id_values, log_fields, opt_bytes, opt_count};
 use crate::zeeklog::{Field, Record, Value};
 
 pub const FIELDS: &[Field] = log_fields!(

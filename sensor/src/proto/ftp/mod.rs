@@ -7,7 +7,8 @@ mod state;
 pub use log::FtpInfo;
 pub use state::FtpAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `FTP::ports`.
 pub const PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 21), (Transport::Tcp, 2811)];

@@ -7,9 +7,10 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use super::log::{DataChannel, FtpInfo};
 use super::parser;
+use crate::flow::{ConnInfo, Direction, Timestamp};
 use crate::proto::lines::StreamBuf;
 use crate::proto::ssl::SslAnalyzer;
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::proto::{Analyzer, Emit};
 
 /// Longest command or reply line.
 const MAX_LINE: usize = 8 * 1024;
@@ -474,8 +475,8 @@ impl Analyzer for FtpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     #[test]

@@ -135,14 +135,15 @@ impl Decoder {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// The body continues; more input is needed.
     More,
     /// The body ended.
     Done,
-    /// A chunk-size line was not hex: the body is abandoned.
-    BadChunk,
+    /// A chunk-size line was not a hex size Zeek accepts (its text, when there was one): the
+    /// body is abandoned.
+    BadChunk(Option<String>),
 }
 
 pub struct Body {
@@ -222,7 +223,7 @@ impl Body {
                 }
             }
             Framing::UntilEof => Step::More,
-            Framing::Chunked => Step::BadChunk,
+            Framing::Chunked => Step::BadChunk(None),
         }
     }
 
@@ -275,7 +276,10 @@ impl Body {
                         match parse_chunk_size(&line.text) {
                             Some(0) => self.chunk = Chunk::Trailers,
                             Some(n) => self.chunk = Chunk::Data(n),
-                            None => return Step::BadChunk,
+                            None => {
+                                let text = String::from_utf8_lossy(line.text.trim_ascii());
+                                return Step::BadChunk(Some(text.into_owned()));
+                            }
                         }
                     }
                     Chunk::Data(n) => {
@@ -348,7 +352,7 @@ mod tests {
         );
         assert_eq!(b.len(), 5);
         let mut b = Body::new(Framing::Chunked, Encoding::Identity, None);
-        assert_eq!(run(&mut b, b"zz\r\n"), Step::BadChunk);
+        assert_eq!(run(&mut b, b"zz\r\n"), Step::BadChunk(Some("zz".into())));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The http.log record (`HTTP::Info` plus the file columns of `HTTP::Entity`, 30 columns).
 
-use crate::proto::record_id::{id_values, log_fields, opt_bytes, opt_count};
-use crate::proto::{ConnInfo, Timestamp};
+use crate::flow::{ConnInfo, Timestamp};
+use crate::zeeklog::record_id::{id_values, log_fields, opt_bytes, opt_count};
 use crate::zeeklog::{Field, Record, Value};
 
 pub const FIELDS: &[Field] = log_fields!(

@@ -9,7 +9,8 @@ mod state;
 pub use log::HttpInfo;
 pub use state::HttpAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `HTTP::ports`.
 pub const PORTS: &[(Transport, u16)] = &[

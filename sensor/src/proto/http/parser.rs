@@ -15,7 +15,8 @@ pub enum RequestLineError {
     Bad,
 }
 
-/// Methods Zeek knows (`HTTP::http_methods`); others are logged with an `unknown_HTTP_method` weird.
+/// Methods Zeek knows (`HTTP::http_methods`, with the QUERY method of the safe-method draft its
+/// current version adds); others are logged with an `unknown_HTTP_method` weird.
 pub const KNOWN_METHODS: &[&str] = &[
     "GET",
     "POST",
@@ -37,6 +38,7 @@ pub const KNOWN_METHODS: &[&str] = &[
     "SUBSCRIBE",
     "BMOVE",
     "SEARCH",
+    "QUERY",
 ];
 
 pub fn is_known_method(m: &str) -> bool {
@@ -118,10 +120,12 @@ pub fn parse_header_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
 pub fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     let line = line.trim_ascii();
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 || digits > 15 {
+    if digits == 0 || digits > 16 {
         return None;
     }
-    u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()
+    // Zeek keeps chunk sizes in a signed 64-bit number.
+    let n = u64::from_str_radix(std::str::from_utf8(&line[..digits]).ok()?, 16).ok()?;
+    (n <= i64::MAX as u64).then_some(n)
 }
 
 fn hex_value(b: u8) -> u8 {

@@ -9,8 +9,9 @@ use super::body::{Body, Encoding, Framing, Step};
 use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
+use crate::flow::{ConnInfo, Direction, Timestamp};
 use crate::proto::lines::StreamBuf;
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 
 /// Longest request, status or header line.
@@ -257,11 +258,14 @@ impl HttpAnalyzer {
         }
         match name.as_str() {
             "CONTENT-LENGTH" => {
+                // Zeek reads the length as a signed 64-bit number and rejects a negative one.
                 head.content_length = std::str::from_utf8(&value)
                     .ok()
-                    .and_then(|v| v.trim().parse().ok());
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .and_then(|n| u64::try_from(n).ok());
                 if head.content_length.is_none() {
-                    out.weird(ts, "HTTP_bad_content_length", None);
+                    let text = String::from_utf8_lossy(value.trim_ascii()).into_owned();
+                    out.weird(ts, "HTTP_bad_content_length", Some(text));
                 }
             }
             "TRANSFER-ENCODING" => {
@@ -473,8 +477,8 @@ impl HttpAnalyzer {
                         self.message_done(dir, ts, &head, Some(body), out);
                         Phase::FirstLine
                     }
-                    Step::BadChunk => {
-                        out.weird(ts, "HTTP_bad_chunk_size", None);
+                    Step::BadChunk(text) => {
+                        out.weird(ts, "HTTP_bad_chunk_size", text);
                         self.message_done(dir, ts, &head, Some(body), out);
                         Phase::Resync
                     }
@@ -692,8 +696,8 @@ impl Analyzer for HttpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
 
     fn run(exchanges: &[(Direction, &[u8])]) -> Collect {
         let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
@@ -721,8 +725,8 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     proptest! {
@@ -750,8 +754,8 @@ mod fuzz {
 #[cfg(test)]
 mod multipart_bodies {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn each_form_part_is_a_file() {
@@ -784,8 +788,8 @@ mod multipart_bodies {
 #[cfg(test)]
 mod gaps {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn gap_in_headers_resyncs_at_the_next_request() {

@@ -1,7 +1,7 @@
 //! The ntp.log record.
 
-use crate::proto::record_id::{id_values, log_fields};
-use crate::proto::{ConnInfo, Timestamp};
+use crate::flow::{ConnInfo, Timestamp};
+use crate::zeeklog::record_id::{id_values, log_fields};
 use crate::zeeklog::{Field, Record, Value};
 
 use super::parser::StdMessage;

@@ -5,7 +5,8 @@ mod parser;
 
 pub use log::NtpInfo;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::flow::{ConnInfo, Direction, Timestamp, Transport};
+use crate::proto::{Analyzer, Emit};
 
 /// Zeek's `NTP::ports`.
 pub const PORTS: &[(Transport, u16)] = &[(Transport::Udp, 123)];
@@ -17,9 +18,10 @@ pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
     })
 }
 
-/// A datagram that parses as a standard NTP message.
-pub fn probe(_dir: Direction, first_bytes: &[u8]) -> bool {
-    matches!(parser::parse(first_bytes), Some(parser::Message::Std(_)))
+/// Never: Zeek attaches its NTP analyzer by port only (it has no content signature), so a
+/// datagram elsewhere that happens to parse as NTP is not NTP.
+pub fn probe(_dir: Direction, _first_bytes: &[u8]) -> bool {
+    false
 }
 
 pub struct NtpAnalyzer {
@@ -54,7 +56,7 @@ impl Analyzer for NtpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn confirms_and_logs() {

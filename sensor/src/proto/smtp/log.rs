@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use crate::proto::record_id::{id_values, log_fields, opt_bytes};
-use crate::proto::{ConnInfo, Timestamp};
+use crate::flow::{ConnInfo, Timestamp};
+use crate::zeeklog::record_id::{id_values, log_fields, opt_bytes};
 use crate::zeeklog::{Field, Record, Value};
 
 pub const FIELDS: &[Field] = log_fields!(

@@ -8,7 +8,8 @@ mod state;
 pub use log::SmtpInfo;
 pub use state::SmtpAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `SMTP::ports`.
 pub const PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 25), (Transport::Tcp, 587)];

@@ -9,9 +9,10 @@ use std::hash::{Hash, Hasher};
 use super::log::SmtpInfo;
 use super::mime::{Mime, MimeEvent};
 use super::parser;
+use crate::flow::{ConnInfo, Direction, Timestamp};
 use crate::proto::lines::StreamBuf;
 use crate::proto::ssl::SslAnalyzer;
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 
 /// Longest command, reply or message line.
@@ -530,8 +531,8 @@ impl Analyzer for SmtpAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     fn run(steps: &[(Direction, &[u8])]) -> Collect {

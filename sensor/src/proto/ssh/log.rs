@@ -1,7 +1,9 @@
 //! The ssh.log record (`SSH::Info`, 18 columns in Zeek 8.1+).
 
-use crate::proto::record_id::{id_values, log_fields, opt_bytes, opt_count};
-use crate::proto::{ConnInfo, Timestamp};
+use crate::zeeklog::record_id::{id_values, log_fields, opt_bytes, opt_count};
+use std::net::IpAddr;
+
+use crate::flow::{ConnInfo, Timestamp};
 use crate::zeeklog::{Field, Record, Value};
 
 pub const FIELDS: &[Field] = log_fields!(
@@ -61,6 +63,27 @@ impl SshInfo {
             kex_alg: None,
             host_key_alg: None,
             host_key_fingerprint: None,
+        }
+    }
+}
+
+/// What one SSH connection's login came to, for the password-guessing detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoginOutcome {
+    pub ts: Timestamp,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    /// `None` when the analyzer could not tell.
+    pub success: Option<bool>,
+}
+
+impl SshInfo {
+    pub fn login(&self) -> LoginOutcome {
+        LoginOutcome {
+            ts: self.ts,
+            client: self.conn.id.orig_h,
+            server: self.conn.id.resp_h,
+            success: self.auth_success,
         }
     }
 }

@@ -4,10 +4,11 @@ mod log;
 mod parser;
 mod state;
 
-pub use log::SshInfo;
+pub use log::{LoginOutcome, SshInfo};
 pub use state::SshAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `SSH::ports`.
 pub const PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 22)];

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::log::{SshDirection, SshInfo};
 use super::parser::{self, KexInit};
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::proto::{Analyzer, Emit};
 
 /// Longest identification (or pre-banner) line; RFC 4253 allows 255.
 const MAX_LINE: usize = 512;
@@ -263,7 +264,7 @@ impl SshAnalyzer {
                 info.auth_success = Some(true);
                 self.done = true;
                 if let Some(info) = self.info.take() {
-                    out.record(Box::new(info));
+                    out.ssh(info);
                 }
             }
             None => {}
@@ -350,7 +351,7 @@ impl Analyzer for SshAnalyzer {
             if info.auth_attempts > 0 && info.auth_success.is_none() {
                 info.auth_success = Some(false);
             }
-            out.record(Box::new(info));
+            out.ssh(info);
         }
     }
 }
@@ -358,8 +359,8 @@ impl Analyzer for SshAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     #[test]

@@ -4,11 +4,13 @@ mod log;
 mod parser;
 pub mod starttls;
 mod state;
+pub mod x509;
 
 pub use log::SslInfo;
 pub use state::SslAnalyzer;
 
-use crate::proto::{Analyzer, ConnInfo, Direction, Transport};
+use crate::flow::{ConnInfo, Direction, Transport};
+use crate::proto::Analyzer;
 
 /// Zeek's `SSL::ssl_ports` (TLS over TCP).
 pub const PORTS: &[(Transport, u16)] = &[

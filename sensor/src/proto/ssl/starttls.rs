@@ -2,7 +2,8 @@
 //! phase is watched for the upgrade, then the connection is handed to the TLS analyzer.
 
 use super::state::SslAnalyzer;
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp, Transport};
+use crate::flow::{ConnInfo, Direction, Timestamp, Transport};
+use crate::proto::{Analyzer, Emit};
 
 /// Plaintext kept per direction while looking for the upgrade.
 const MAX_PLAINTEXT: usize = 8 * 1024;
@@ -227,7 +228,7 @@ pub fn probe_xmpp(dir: Direction, first_bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
+    use crate::proto::testkit::{conn, Collect};
 
     #[test]
     fn imap_starttls_hands_over_to_tls() {

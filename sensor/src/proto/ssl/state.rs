@@ -1,12 +1,13 @@
 //! Per-connection TLS state: record framing per direction, the handshake facts ssl.log keeps,
 //! and `established` once both sides switched to encrypted records.
 
-use sha2::{Digest, Sha256};
 use tls_parser::TlsCipherKx;
 
 use super::log::SslInfo;
 use super::parser::{self, ContentType};
-use crate::proto::{Analyzer, ConnInfo, Direction, Emit, Timestamp};
+use super::x509::{self, CertRole, X509Info};
+use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::proto::{Analyzer, Emit};
 
 /// Bytes of handshake messages buffered per direction while a message is incomplete.
 const MAX_HANDSHAKE_BUFFER: usize = 256 * 1024;
@@ -219,15 +220,17 @@ impl SslAnalyzer {
             info.next_protocol = Some(p);
         }
         if let Some(certs) = facts.certificates {
-            let fps: Vec<String> = certs
-                .iter()
-                .map(|c| {
-                    Sha256::digest(c)
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect()
-                })
-                .collect();
+            let fps: Vec<String> = certs.iter().map(|c| x509::fingerprint(c)).collect();
+            for (i, der) in certs.iter().enumerate() {
+                let role = match (i, dir) {
+                    (0, Direction::Resp) => CertRole::Host,
+                    (0, Direction::Orig) => CertRole::Client,
+                    _ => CertRole::Chain,
+                };
+                if let Some(cert) = X509Info::parse(ts, der, role) {
+                    out.x509(cert);
+                }
+            }
             let (mine, other) = match dir {
                 Direction::Resp => (&mut info.cert_chain_fps, &mut info.client_cert_chain_fps),
                 Direction::Orig => (&mut info.client_cert_chain_fps, &mut info.cert_chain_fps),
@@ -301,8 +304,8 @@ impl Analyzer for SslAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::record_id::testkit::{conn, Collect};
-    use crate::proto::Transport;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
     use proptest::prelude::*;
 
     #[test]

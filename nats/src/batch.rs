@@ -1,0 +1,158 @@
+//! One stream message: contiguous lines of one file incarnation, and where they came from.
+//!
+//! The payload is the shipper's RFC 5424 messages, one per line (newline framing), each with
+//! the `origin@32473` element naming its file and offset, exactly as RELP would carry them; so
+//! an aggregator parses them as it parses a syslog connection, and the reader can drop, line
+//! by line, what is already committed. Headers name the batch's range of the file.
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+
+use crate::names;
+use crate::Error;
+
+const HOST: &str = "Estuary-Host";
+const TAG: &str = "Estuary-Tag";
+const FILE: &str = "Estuary-File";
+const OFFSET: &str = "Estuary-Offset";
+const FROM: &str = "Estuary-From";
+const END: &str = "Estuary-End";
+
+/// Where a batch's first line was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub host: String,
+    pub tag: String,
+    /// The shipper's id of the file incarnation.
+    pub file: u64,
+    /// Byte offset of the first line in that file (`from` when the batch has none).
+    pub offset: u64,
+    /// Where the shipper's state stood when it read this batch: the end of the file's previous
+    /// batch (below `offset` when empty lines were skipped in between).
+    pub from: u64,
+    /// Offset just past the batch's last line: where the next batch of the file starts.
+    pub end: u64,
+}
+
+impl Origin {
+    pub fn subject(&self) -> String {
+        names::subject(&self.tag, &self.host)
+    }
+
+    pub fn message_id(&self) -> String {
+        names::message_id(&self.host, &self.tag, self.file, self.offset, self.end)
+    }
+
+    pub fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, self.host.as_str());
+        h.insert(TAG, self.tag.as_str());
+        h.insert(FILE, format!("{:016x}", self.file).as_str());
+        h.insert(OFFSET, self.offset.to_string().as_str());
+        h.insert(FROM, self.from.to_string().as_str());
+        h.insert(END, self.end.to_string().as_str());
+        h
+    }
+
+    /// The origin of a delivered message; a message without it did not come from estuary.
+    pub fn from_headers(h: Option<&HeaderMap>) -> Result<Origin, Error> {
+        let get = |name: &str| {
+            h.and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+                .ok_or_else(|| Error::Malformed(format!("no {name} header")))
+        };
+        let file = get(FILE)?;
+        let offset = get(OFFSET)?;
+        let from = get(FROM)?;
+        let end = get(END)?;
+        Ok(Origin {
+            host: get(HOST)?,
+            tag: get(TAG)?,
+            file: u64::from_str_radix(&file, 16)
+                .map_err(|_| Error::Malformed(format!("{FILE}: {file:?}")))?,
+            offset: offset
+                .parse()
+                .map_err(|_| Error::Malformed(format!("{OFFSET}: {offset:?}")))?,
+            from: from
+                .parse()
+                .map_err(|_| Error::Malformed(format!("{FROM}: {from:?}")))?,
+            end: end
+                .parse()
+                .map_err(|_| Error::Malformed(format!("{END}: {end:?}")))?,
+        })
+    }
+}
+
+/// A message of a delivered batch with the offset of its line in the origin file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub offset: u64,
+    /// The whole syslog message, without the `\n`.
+    pub text: Bytes,
+}
+
+/// Splits a payload into its messages, each with the offset its origin element names. Every
+/// message must carry an origin of the batch's file.
+pub fn lines(file: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
+    if !payload.is_empty() && !payload.ends_with(b"\n") {
+        return Err(Error::Malformed("payload does not end in a newline".into()));
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', payload) {
+        let text = payload.slice(start..end);
+        let origin = memchr::memmem::find(&text, b"[origin@32473 ")
+            .and_then(|at| estuary_wire::Origin::parse_encoded(&text[at..]))
+            .map(|(o, _)| o)
+            .filter(|o| o.file == file)
+            .ok_or_else(|| {
+                Error::Malformed(format!(
+                    "message without the batch's origin at byte {start}"
+                ))
+            })?;
+        out.push(Line {
+            offset: origin.offset,
+            text,
+        });
+        start = end + 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(file: u64, off: u64, body: &str) -> String {
+        format!("<13>1 - s1 conn - - [origin@32473 file=\"{file:016x}\" off=\"{off}\"] {body}\n")
+    }
+
+    #[test]
+    fn each_message_carries_its_offset() {
+        let payload = Bytes::from(format!("{}{}", msg(7, 100, "ab"), msg(7, 103, "cde")));
+        let got = lines(7, &payload).unwrap();
+        assert_eq!(got.iter().map(|l| l.offset).collect::<Vec<_>>(), [100, 103]);
+        assert!(got[1].text.ends_with(b"] cde"));
+    }
+
+    #[test]
+    fn cut_foreign_or_originless_payloads_are_errors() {
+        assert!(lines(7, &Bytes::from(msg(7, 0, "a").trim_end().to_owned())).is_err());
+        assert!(lines(8, &Bytes::from(msg(7, 0, "a"))).is_err());
+        assert!(lines(7, &Bytes::from_static(b"<13>1 - s1 conn - - - a\n")).is_err());
+    }
+
+    #[test]
+    fn origin_round_trips_through_headers() {
+        let o = Origin {
+            host: "s1.example.org".into(),
+            tag: "conn".into(),
+            file: 0xab,
+            offset: 77,
+            from: 70,
+            end: 90,
+        };
+        assert_eq!(Origin::from_headers(Some(&o.headers())).unwrap(), o);
+        assert!(Origin::from_headers(None).is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! estuary over NATS JetStream: shippers publish batches of lines to one replicated stream,
+//! aggregators read one tag each at a time through pinned pull consumers and fence their
+//! commits in a replicated KV bucket, so a line is archived exactly once while any one server,
+//! shipper or aggregator dies.
+//!
+//! - [`setup`]: the stream, the marks bucket and the consumers (`estuary cluster init`).
+//! - [`publish`]: the shipper's side; [`read`]: the aggregator's side.
+//! - [`batch`]: what one message holds; [`marks`]: the committed high-water marks; [`names`].
+//! - [`site`]: from the aggregator's `Nats*` options to the above.
+
+pub mod batch;
+pub mod marks;
+pub mod names;
+pub mod publish;
+pub mod read;
+pub mod setup;
+pub mod site;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use batch::{Line, Origin};
+pub use publish::{Publisher, Stored};
+pub use read::{Delivery, ReaderOptions, TagReader};
+pub use setup::Layout;
+
+/// Servers, TLS and credentials of a connection.
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    pub servers: Vec<String>,
+    /// A `.creds` file (JWT and NKey seed).
+    pub credentials: Option<std::path::PathBuf>,
+    /// CA bundle to verify the servers with (PEM); implies TLS.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client certificate and key (PEM) for servers that verify clients.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Connection name shown by the servers.
+    pub name: String,
+}
+
+impl Connect {
+    /// Connects (retrying in the background when no server answers yet) and returns a
+    /// JetStream context.
+    pub async fn jetstream(&self) -> Result<async_nats::jetstream::Context, Error> {
+        let mut opts = async_nats::ConnectOptions::new()
+            .name(&self.name)
+            .retry_on_initial_connect();
+        if let Some(creds) = &self.credentials {
+            opts = opts
+                .credentials_file(creds)
+                .await
+                .map_err(|e| Error::Connect(format!("{}: {e}", creds.display())))?;
+        }
+        if let Some(ca) = &self.ca_file {
+            opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        }
+        let addrs: Vec<async_nats::ServerAddr> = self
+            .servers
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::Connect(format!("{:?}: {e}", self.servers)))?;
+        let client = opts
+            .connect(addrs)
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(async_nats::jetstream::new(client))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("connect to NATS: {0}")]
+    Connect(String),
+    #[error("cluster setup: {0}")]
+    Setup(String),
+    #[error("consumer {0} lost its pinned-client priority settings: the server is older than 2.11 and would hand a tag to every aggregator at once")]
+    ServerTooOld(String),
+    #[error("publish: {0}")]
+    Publish(String),
+    #[error("pull: {0}")]
+    Consumer(String),
+    #[error("marks bucket: {0}")]
+    Marks(String),
+    #[error("malformed batch: {0}")]
+    Malformed(String),
+    #[error("tag {0}: another aggregator holds it now")]
+    Deposed(String),
+}

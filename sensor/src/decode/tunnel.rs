@@ -1,0 +1,209 @@
+//! Tunnel headers the decoder follows, as Zeek's packet analysis does by default: GRE (with
+//! ERSPAN and PPTP's enhanced GRE), VXLAN, GTPv1-U and Teredo. Each function returns the inner
+//! packet or why there is none; the engine decides what to do with it.
+
+/// What a tunnel header carries.
+pub enum Inner<'a> {
+    Ip(&'a [u8]),
+    Ether(&'a [u8]),
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+}
+
+/// Zeek's `PacketAnalyzer::VXLAN::vxlan_ports`.
+pub const VXLAN_PORT: u16 = 4789;
+/// GTPv1 user plane.
+pub const GTP_U_PORT: u16 = 2152;
+/// Zeek's `PacketAnalyzer::Geneve::geneve_ports`.
+pub const GENEVE_PORT: u16 = 6081;
+/// Zeek's `PacketAnalyzer::AYIYA::ayiya_ports`.
+pub const AYIYA_PORT: u16 = 5072;
+/// Teredo (IPv6 over UDP over IPv4).
+pub const TEREDO_PORT: u16 = 3544;
+
+/// The IPv6 packet of a Teredo datagram, after the optional authentication and origin
+/// indication headers; `None` unless it is a complete IPv6 packet, as Zeek requires.
+pub fn teredo_payload(b: &[u8]) -> Option<&[u8]> {
+    let mut off = 0;
+    if b.get(0..2)? == [0, 1] {
+        let id_len = usize::from(*b.get(2)?);
+        let auth_len = usize::from(*b.get(3)?);
+        off = 4 + id_len + auth_len + 8 + 1;
+    }
+    if b.get(off..off + 2)? == [0, 0] {
+        off += 8;
+    }
+    let ip = b.get(off..)?;
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    (40 + plen == ip.len()).then_some(ip)
+}
+
+/// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
+pub fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
+    let flags = *b.first()?;
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xff {
+        return None;
+    }
+    let mut off = 8;
+    if flags & 0x07 != 0 {
+        let mut next = *b.get(11)?;
+        off = 12;
+        // Extension headers: a length in 4-byte units, the content, then the next type.
+        for _ in 0..8 {
+            if next == 0 {
+                break;
+            }
+            let units = usize::from(*b.get(off)?);
+            if units == 0 {
+                return None;
+            }
+            off += units * 4;
+            next = *b.get(off.checked_sub(1)?)?;
+        }
+    }
+    let inner = b.get(off..)?;
+    matches!(inner.first()? >> 4, 4 | 6).then_some(inner)
+}
+
+/// Why a GRE packet carries nothing to analyse, named as Zeek's weird.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GreError {
+    Truncated,
+    UnknownVersion,
+    EnhancedProtocolType,
+    Routing,
+    UnknownFlags,
+    NonIpInEncap,
+}
+
+impl GreError {
+    pub fn weird(self) -> &'static str {
+        match self {
+            GreError::Truncated => "truncated_GRE",
+            GreError::UnknownVersion => "unknown_gre_version",
+            GreError::EnhancedProtocolType => "egre_protocol_type",
+            GreError::Routing => "gre_routing",
+            GreError::UnknownFlags => "unknown_gre_flags",
+            GreError::NonIpInEncap => "non_ip_packet_in_encap",
+        }
+    }
+}
+
+/// GRE with Zeek's checks: the inner packet, `None` for payloads other than IP, Ethernet
+/// (transparent bridging, ERSPAN II/III) and PPTP, which Zeek leaves alone without a weird.
+pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
+    let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
+        return Err(GreError::Truncated);
+    };
+    let version = flags & 0x7;
+    let mut gre_len = 4;
+    for bit in [0x8000, 0x2000, 0x1000, 0x0080] {
+        if flags & bit != 0 {
+            gre_len += 4;
+        }
+    }
+    if version > 1 {
+        return Err(GreError::UnknownVersion);
+    }
+    if version == 1 && proto != 0x880b {
+        return Err(GreError::EnhancedProtocolType);
+    }
+    if flags & 0x4000 != 0 {
+        return Err(GreError::Routing);
+    }
+    if flags & 0x0078 != 0 {
+        return Err(GreError::UnknownFlags);
+    }
+    let rest = l4.get(gre_len..).ok_or(GreError::Truncated)?;
+    let inner = match (version, proto) {
+        (0, 0x0800) | (0, 0x86dd) => Inner::Ip(rest),
+        (0, 0x6558) => Inner::Ether(rest),
+        // ERSPAN type II carries an 8-byte header when the sequence bit is set (type I none).
+        (0, 0x88be) => Inner::Ether(
+            rest.get(if flags & 0x1000 != 0 { 8 } else { 0 }..)
+                .unwrap_or_default(),
+        ),
+        (0, 0x22eb) => {
+            let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
+            Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
+        }
+        (1, _) => match (be16(rest, 2), rest.get(4..)) {
+            (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
+            _ => return Err(GreError::NonIpInEncap),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(inner))
+}
+
+/// The Ethernet frame of a VXLAN datagram's payload (the I flag set), if it holds one.
+pub fn vxlan_payload(payload: &[u8]) -> Option<&[u8]> {
+    if payload.len() < 8 + 14 || payload[0] & 0x08 == 0 {
+        return None;
+    }
+    Some(&payload[8..])
+}
+
+/// Why a Geneve datagram carries nothing to analyse, named as Zeek's weird.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneveError {
+    /// The header (or its options) is cut short: an analyzer violation, no weird.
+    Truncated,
+    InvalidVersion(u8),
+    EmptyPacket,
+}
+
+impl GeneveError {
+    pub fn weird(self) -> &'static str {
+        match self {
+            GeneveError::Truncated => "geneve_header_truncation",
+            GeneveError::InvalidVersion(_) => "geneve_invalid_version",
+            GeneveError::EmptyPacket => "geneve_empty_packet",
+        }
+    }
+
+    pub fn addl(self) -> Option<String> {
+        match self {
+            GeneveError::InvalidVersion(v) => Some(v.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The packet a Geneve header carries, by its protocol type (Ethernet or IP).
+pub fn geneve_payload(payload: &[u8]) -> Result<Inner<'_>, GeneveError> {
+    let first = *payload.first().ok_or(GeneveError::Truncated)?;
+    if payload.len() < 8 {
+        return Err(GeneveError::Truncated);
+    }
+    let version = first >> 6;
+    if version != 0 {
+        return Err(GeneveError::InvalidVersion(version));
+    }
+    let hdr = 8 + usize::from(first & 0x3f) * 4;
+    let inner = payload.get(hdr..).ok_or(GeneveError::Truncated)?;
+    if inner.is_empty() {
+        return Err(GeneveError::EmptyPacket);
+    }
+    match be16(payload, 2) {
+        Some(0x6558) => Ok(Inner::Ether(inner)),
+        _ => Ok(Inner::Ip(inner)),
+    }
+}
+
+/// The IP packet of an AYIYA "forward" message (opcode 1); other messages carry none.
+pub fn ayiya_payload(payload: &[u8]) -> Option<&[u8]> {
+    let head = payload.get(..8)?;
+    let identity_len = 1usize << (head[0] >> 4);
+    let signature_len = usize::from(head[1] >> 4) * 4;
+    if head[2] & 0x0f != 1 {
+        return None;
+    }
+    let inner = payload.get(8 + identity_len + signature_len..)?;
+    (!inner.is_empty()).then_some(inner)
+}

@@ -1,0 +1,59 @@
+//! An [`Emit`](crate::proto::Emit) that keeps everything, for analyzer tests.
+use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
+use crate::proto::Emit;
+use crate::zeeklog::format::tsv_value;
+use crate::zeeklog::Record;
+
+#[derive(Default)]
+pub struct Collect {
+    pub records: Vec<Box<dyn Record + Send>>,
+    pub weirds: Vec<String>,
+    pub services: Vec<&'static str>,
+}
+
+impl Emit for Collect {
+    fn record(&mut self, record: Box<dyn Record + Send>) {
+        self.records.push(record);
+    }
+    fn weird(&mut self, _ts: Timestamp, name: &str, _addl: Option<String>) {
+        self.weirds.push(name.to_string());
+    }
+    fn confirm_service(&mut self, service: &'static str) {
+        self.services.push(service);
+    }
+}
+
+impl Collect {
+    /// Each record's values after `id.resp_p`, tab-joined as the TSV writer renders them.
+    pub fn rows(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .map(|r| {
+                r.values()
+                    .iter()
+                    .zip(r.fields())
+                    .skip(6)
+                    .map(|(v, f)| {
+                        let mut cell = String::new();
+                        tsv_value(&mut cell, f.ty, v);
+                        cell
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .collect()
+    }
+}
+
+pub fn conn(proto: Transport, resp_p: u16) -> ConnInfo {
+    ConnInfo {
+        uid: "CTest".into(),
+        id: ConnId {
+            orig_h: "10.0.0.1".parse().expect("literal address"),
+            orig_p: 40000,
+            resp_h: "10.0.0.2".parse().expect("literal address"),
+            resp_p,
+            proto,
+        },
+    }
+}

@@ -1,0 +1,113 @@
+//! NATS JetStream: each run of one file's lines in a batch becomes one stream message (the
+//! lines' RFC 5424 messages as RELP would carry them, newline-framed), subject
+//! `estuary.<tag>.<host>`. A batch counts as taken once the stream stored every message of it
+//! on a quorum; until then the file is the buffer, through an outage of the whole cluster. A
+//! message sent again keeps its id, so the servers drop what they already have.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use estuary_config::shipper::NatsDestination;
+use estuary_nats::{Connect, Origin, Publisher};
+
+use super::{Backoff, Sender};
+use crate::batch::Batch;
+use crate::events::Link;
+use crate::state::FileId;
+
+pub async fn run(mut sender: Sender, nats: NatsDestination) {
+    let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
+    let connect = Connect {
+        servers: nats.servers.clone(),
+        credentials: nats.credentials.clone(),
+        ca_file: nats.tls.as_ref().map(|t| t.ca_file.clone()),
+        client_cert: nats
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_auth.as_ref())
+            .map(|a| (a.cert_file.clone(), a.key_file.clone())),
+        name: format!("estuary shipper {}", sender.name()),
+    };
+    let publisher = loop {
+        match connect.jetstream().await {
+            Ok(js) => break Publisher::new(js, nats.stream.clone()),
+            Err(err) => {
+                sender.events().connect_failed(Link::Tcp, &err);
+                if sender.pause(backoff.next_delay()).await {
+                    return;
+                }
+            }
+        }
+    };
+    sender.events().connected(Link::Tcp);
+    // Where each file's last published run ended: the next run continues from there.
+    let mut ends: HashMap<FileId, u64> = HashMap::new();
+    while let Some(batch) = sender.rx.recv().await {
+        let messages = runs(&sender, &batch, &mut ends);
+        let mut shutdown = sender.shutdown.clone();
+        let stored = tokio::select! {
+            stored = publisher.publish_all(&messages) => stored,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if let Err(err) = stored {
+            // Only a message larger than the servers take; a batch is far below their default.
+            tracing::error!(dest = %sender.name(), %err, "the stream refuses this batch; stopping");
+            return;
+        }
+        let lines = batch.messages();
+        sender.events().sent(lines, batch.buf.len() as u64);
+        sender.events().taken(lines);
+        sender.commit(&batch.entries);
+        sender.checkpoints.request();
+    }
+}
+
+/// Splits a batch into one message per run of consecutive lines of one file.
+fn runs(sender: &Sender, batch: &Batch, ends: &mut HashMap<FileId, u64>) -> Vec<(Origin, Bytes)> {
+    let mut out = Vec::new();
+    for run in batch.entries.chunk_by(|a, b| a.file == b.file) {
+        let file = run[0].file;
+        let end = run[run.len() - 1].end;
+        let msgs: Vec<&[u8]> = run
+            .iter()
+            .filter_map(|e| e.msg.clone())
+            .filter_map(|r| batch.buf.get(r))
+            .collect();
+        let from = match ends.get(&file) {
+            Some(from) => *from,
+            None => start_of(sender, file),
+        };
+        ends.insert(file, end);
+        let Some(first) = msgs.first() else {
+            // Only empty lines: nothing to send; the next run continues after them.
+            continue;
+        };
+        let (Some(offset), Ok(parsed)) = (origin_offset(first), estuary_wire::parse(first)) else {
+            continue;
+        };
+        let origin = Origin {
+            host: parsed.hostname.unwrap_or_default().to_owned(),
+            tag: parsed.app_name.unwrap_or_default().to_owned(),
+            file: file.0,
+            offset,
+            from,
+            end,
+        };
+        out.push((origin, Bytes::from(msgs.concat())));
+    }
+    out
+}
+
+/// Where this destination started reading `file` (its saved offset).
+fn start_of(sender: &Sender, file: FileId) -> u64 {
+    sender
+        .registry
+        .snapshot(sender.dest, u64::MAX)
+        .and_then(|(_, views)| views.into_iter().find(|v| v.id == file))
+        .map_or(0, |v| v.start)
+}
+
+fn origin_offset(msg: &[u8]) -> Option<u64> {
+    let at = memchr::memmem::find(msg, b"[origin@32473 ")?;
+    estuary_wire::Origin::parse_encoded(&msg[at..]).map(|(o, _)| o.offset)
+}

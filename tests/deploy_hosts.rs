@@ -1,0 +1,384 @@
+//! Four hosts in network namespaces this test creates: two workers (sensor + shipper each, the
+//! traffic split by node index), an archive host (aggregator + onward forwarder) and a SIEM host
+//! (syslog-ng routed by program, as ELSA's). Links are veth pairs; tcpreplay feeds each worker's
+//! capture interface. While the rows travel, worker 1's link to the archive and the SIEM's link
+//! are cut, and the aggregator is killed with `kill -9` and started again. Afterwards every row
+//! both sensors wrote is in the archive exactly once and at the SIEM at least once (plain TCP:
+//! duplicates counted), tabs intact. Peers use mutual TLS with `estuary tls` certificates; a
+//! host presenting a certificate from another CA is refused.
+//!
+//! Needs root (namespaces), tcpreplay and syslog-ng unpacked by `.ci/setup`; skipped without root.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const RELP_PORT: u16 = 6514;
+const SIEM_PORT: u16 = 1514;
+
+fn ok(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A network namespace, deleted (with its interfaces) when dropped.
+struct Host(String);
+
+impl Host {
+    fn new(role: &str) -> Host {
+        let host = Host(format!("estuary-{role}-{}", std::process::id()));
+        assert!(
+            ok(Command::new("ip").args(["netns", "add", &host.0])),
+            "netns {role}"
+        );
+        host.sh("ip link set lo up");
+        host.sh("sysctl -q -w net.ipv6.conf.all.disable_ipv6=1");
+        host.sh("sysctl -q -w net.ipv6.conf.default.disable_ipv6=1");
+        host
+    }
+
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0]).arg(program);
+        cmd
+    }
+
+    /// Runs a command given as words; the test fails if it does.
+    fn sh(&self, words: &str) {
+        let mut parts = words.split(' ');
+        let mut cmd = self.cmd(parts.next().unwrap());
+        cmd.args(parts);
+        assert!(ok(&mut cmd), "{}: {words}", self.0);
+    }
+
+    fn estuary(&self, name: &str, args: &[&str], dir: &Path) -> Daemon {
+        let mut cmd = self.cmd(estuary_bin());
+        cmd.args(args).env("RUST_LOG", "info");
+        Daemon::spawn(name, cmd, dir)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = ok(Command::new("ip").args(["netns", "del", &self.0]));
+    }
+}
+
+/// A veth link `a_if` in `a` (address `a_ip`/24) to `b_if` in `b` (`b_ip`/24).
+fn link(a: &Host, a_if: &str, a_ip: &str, b: &Host, b_if: &str, b_ip: &str) {
+    let mut cmd = a.cmd("ip");
+    cmd.args([
+        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.0,
+    ]);
+    assert!(ok(&mut cmd), "veth {a_if}");
+    for (host, ifname, ip) in [(a, a_if, a_ip), (b, b_if, b_ip)] {
+        host.sh(&format!("ip addr add {ip}/24 dev {ifname}"));
+        host.sh(&format!("ip link set {ifname} up"));
+    }
+}
+
+fn tls(dir: &Path, args: &[&str]) {
+    let out = Command::new(estuary_bin())
+        .args(["tls", "--dir", dir.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "estuary tls {args:?}: {out:?}");
+}
+
+const LOGS: &[&str] = &[
+    "conn", "dns", "http", "ftp", "ntp", "weird", "ssl", "ssh", "smtp", "notice",
+];
+
+/// A worker's shipper configuration: every Zeek log to the archive over RELP with TLS.
+fn shipper_config(dir: &Path, logs: &Path, archive_ip: &str, site: &Path, node: &str) -> PathBuf {
+    let mut text = format!(
+        "work_dir = \"{}\"\n",
+        dir.join(format!("{node}-state")).display()
+    );
+    for log in LOGS {
+        text.push_str(&format!(
+            "[[input]]\npath = \"{}/{log}.log\"\ntag = \"bro_{log}:\"\nfacility = \"local7\"\nstate_file = \"{log}\"\n",
+            logs.display()
+        ));
+    }
+    text.push_str(&format!(
+        "[[destination]]\nhost = \"{archive_ip}\"\nport = {RELP_PORT}\ntransport = \"relp-tls\"\n\
+         ca_file = \"{ca}\"\ncert_file = \"{site}/{node}.pem\"\nkey_file = \"{site}/{node}.key\"\n\
+         retry_interval = \"200ms\"\nretry_max = \"1s\"\n",
+        ca = site.join("ca.pem").display(),
+        site = site.display(),
+    ));
+    let path = dir.join(format!("{node}-ship.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn syslog_ng(host: &Host, dir: &Path) -> Daemon {
+    let root = std::env::var_os("ESTUARY_PEERS")
+        .map_or_else(|| PathBuf::from("/opt/estuary-peers"), PathBuf::from)
+        .join("syslog-ng");
+    assert!(
+        root.join("usr/sbin/syslog-ng").exists(),
+        "syslog-ng not unpacked: run .ci/setup"
+    );
+    let out = dir.join("elsa");
+    std::fs::create_dir_all(&out).unwrap();
+    let conf = dir.join("syslog-ng.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "@version: 3.38\n\
+             options {{ keep-hostname(yes); use-dns(no); flush-lines(0); log-msg-size(65536); }};\n\
+             source s_bro {{ network(ip(0.0.0.0) port({SIEM_PORT}) transport(tcp)); }};\n\
+             destination d_bro {{ file(\"{}/${{PROGRAM}}.log\" template(\"${{MSG}}\\n\") template-escape(no)); }};\n\
+             log {{ source(s_bro); filter {{ program(\"^bro_\"); }}; destination(d_bro); }};\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = host.cmd(root.join("usr/sbin/syslog-ng"));
+    cmd.args(["--foreground", "--no-caps", "--cfgfile"])
+        .arg(&conf)
+        .arg("--persist-file")
+        .arg(dir.join("syslog-ng.persist"))
+        .arg("--pidfile")
+        .arg(dir.join("syslog-ng.pid"))
+        .arg("--control")
+        .arg(dir.join("syslog-ng.ctl"))
+        .env("SYSLOGNG_PREFIX", root.join("usr"))
+        .env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"));
+    Daemon::spawn("syslog-ng", cmd, dir)
+}
+
+/// Data rows (not `#` lines) of every `*.log` under `dir`, counted.
+fn rows_in(text: &str) -> HashMap<String, usize> {
+    let mut rows = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        *rows.entry(line.to_owned()).or_insert(0) += 1;
+    }
+    rows
+}
+
+fn logs_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "log") {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+#[test]
+fn two_workers_an_archive_and_a_siem_lose_nothing() {
+    let uid = Command::new("id").arg("-u").output().ok();
+    if uid.is_none_or(|o| String::from_utf8_lossy(&o.stdout).trim() != "0") {
+        eprintln!("SKIP: needs root to create network namespaces");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (w1, w2, archive, siem) = (
+        Host::new("w1"),
+        Host::new("w2"),
+        Host::new("archive"),
+        Host::new("siem"),
+    );
+    link(&w1, "up0", "10.9.1.2", &archive, "w1", "10.9.1.1");
+    link(&w2, "up0", "10.9.2.2", &archive, "w2", "10.9.2.1");
+    link(&siem, "up0", "10.9.3.2", &archive, "siem", "10.9.3.1");
+    for w in [&w1, &w2] {
+        w.sh("ip link add cap0 type veth peer name feed0");
+        w.sh("ip link set cap0 mtu 9000 up");
+        w.sh("ip link set feed0 mtu 9000 up");
+    }
+
+    let site = d.join("site");
+    tls(&site, &["init"]);
+    tls(
+        &site,
+        &["issue", "archive", "--san", "10.9.1.1", "--san", "10.9.2.1"],
+    );
+    tls(&site, &["issue", "w1"]);
+    tls(&site, &["issue", "w2"]);
+    let other = d.join("other");
+    tls(&other, &["init", "--name", "another site"]);
+    tls(&other, &["issue", "w2"]);
+
+    let _siem = syslog_ng(&siem, d);
+    let agg_cfg = d.join("aggregator.cfg");
+    std::fs::write(
+        &agg_cfg,
+        format!(
+            "LogDir = {d}/archive\nSpoolDir = {d}/spool\nListenRELPTLS = 0.0.0.0:{RELP_PORT}\n\
+             TLSCertFile = {site}/archive.pem\nTLSKeyFile = {site}/archive.key\nTLSCAFile = {site}/ca.pem\n\
+             TLSRequireClientCert = 1\nAllowedPeers = w1 w2\nSendMail =\n\
+             ForwardTo = tcp://10.9.3.2:{SIEM_PORT}\n",
+            d = d.display(),
+            site = site.display()
+        ),
+    )
+    .unwrap();
+    let agg_args = ["aggregate", "--config", agg_cfg.to_str().unwrap()];
+    let mut agg = archive.estuary("aggregator", &agg_args, d);
+    wait_for(Duration::from_secs(20), "the aggregator listening", || {
+        agg.output().contains("aggregator listening").then_some(())
+    });
+    let _forward = archive.estuary(
+        "forward",
+        &["forward", "--config", agg_cfg.to_str().unwrap()],
+        d,
+    );
+
+    let mut sensors = Vec::new();
+    let mut shippers = Vec::new();
+    for (k, (w, ip)) in [(&w1, "10.9.1.1"), (&w2, "10.9.2.1")]
+        .into_iter()
+        .enumerate()
+    {
+        let node = format!("w{}", k + 1);
+        let logs = d.join(format!("{node}-logs"));
+        std::fs::create_dir_all(&logs).unwrap();
+        let index = k.to_string();
+        sensors.push((
+            logs.clone(),
+            w.estuary(
+                &format!("{node}-sensor"),
+                &[
+                    "sensor",
+                    "-i",
+                    "cap0",
+                    "-C",
+                    "--node-count",
+                    "2",
+                    "--node-index",
+                    &index,
+                    "--logdir",
+                    logs.to_str().unwrap(),
+                ],
+                d,
+            ),
+        ));
+        let config = shipper_config(d, &logs, ip, &site, &node);
+        shippers.push(w.estuary(
+            &format!("{node}-shipper"),
+            &["ship", "--config", config.to_str().unwrap()],
+            d,
+        ));
+    }
+    for (_, sensor) in &sensors {
+        wait_for(Duration::from_secs(20), "capture started", || {
+            sensor.output().contains("capture started").then_some(())
+        });
+    }
+    // A host with a certificate from another CA.
+    let foreign_cfg = shipper_config(d, &sensors[1].0, "10.9.2.1", &other, "w2");
+    let foreign_cfg2 = d.join("foreign-ship.toml");
+    let text = std::fs::read_to_string(&foreign_cfg)
+        .unwrap()
+        .replace("w2-state", "foreign-state")
+        // It trusts the site CA but presents another CA's certificate.
+        .replace(
+            &other.join("ca.pem").display().to_string(),
+            &site.join("ca.pem").display().to_string(),
+        );
+    std::fs::write(&foreign_cfg2, text).unwrap();
+    let foreign = w2.estuary(
+        "foreign",
+        &["ship", "--config", foreign_cfg2.to_str().unwrap()],
+        d,
+    );
+
+    let trace = fixtures().join("pcaps/mixed-lan-ftp-http.pcap");
+    for w in [&w1, &w2] {
+        let mut replay = w.cmd("tcpreplay");
+        replay.args(["-q", "-t", "-i", "feed0"]).arg(&trace);
+        assert!(ok(&mut replay), "tcpreplay in {}", w.0);
+    }
+    // Worker 1 and the SIEM lose their links; the sensors write out every row as they stop.
+    archive.sh("ip link set w1 down");
+    archive.sh("ip link set siem down");
+    for (_, sensor) in &mut sensors {
+        let status = sensor
+            .terminate(Duration::from_secs(30))
+            .expect("sensor exits");
+        assert!(status.success(), "{}", sensor.output());
+    }
+    let written: Vec<HashMap<String, usize>> = sensors
+        .iter()
+        .map(|(logs, _)| rows_in(&logs_text(logs)))
+        .collect();
+    let mut expected = written[0].clone();
+    for (row, n) in &written[1] {
+        *expected.entry(row.clone()).or_insert(0) += n;
+    }
+    let total: usize = expected.values().sum();
+    assert!(
+        written.iter().all(|w| !w.is_empty()),
+        "both sensors wrote rows"
+    );
+    eprintln!(
+        "rows written: w1 {}, w2 {}",
+        written[0].values().sum::<usize>(),
+        written[1].values().sum::<usize>()
+    );
+
+    // The aggregator dies while worker 2's rows arrive, and is started again.
+    let archived = |log_dir: &Path| rows_in(&read_aggregator_logs(log_dir));
+    let log_dir = d.join("archive");
+    wait_for(Duration::from_secs(30), "worker 2's first rows", || {
+        (!archived(&log_dir).is_empty()).then_some(())
+    });
+    agg.kill9();
+    agg = archive.estuary("aggregator-2", &agg_args, d);
+    archive.sh("ip link set w1 up");
+    let got = wait_for(Duration::from_secs(60), "every row in the archive", || {
+        let got = archived(&log_dir);
+        (got.values().sum::<usize>() >= total).then_some(got)
+    });
+    assert_eq!(
+        got,
+        expected,
+        "each row exactly once in the archive\n{}",
+        agg.output()
+    );
+
+    archive.sh("ip link set siem up");
+    let siem_rows = wait_for(Duration::from_secs(60), "every row at the SIEM", || {
+        let got = rows_in(&logs_text(&d.join("elsa")));
+        expected
+            .keys()
+            .all(|row| got.contains_key(row))
+            .then_some(got)
+    });
+    let duplicates: usize = siem_rows
+        .iter()
+        .map(|(row, n)| n.saturating_sub(*expected.get(row).unwrap_or(&0)))
+        .sum();
+    let foreign_rows = siem_rows
+        .keys()
+        .filter(|r| !expected.contains_key(*r))
+        .count();
+    eprintln!("SIEM: {total} rows, {duplicates} duplicates");
+    assert_eq!(
+        foreign_rows, 0,
+        "rows at the SIEM that no sensor wrote (tabs broken?)"
+    );
+    assert!(
+        foreign.output().contains("UnknownCA"),
+        "{}",
+        foreign.output()
+    );
+    drop(shippers);
+}

@@ -1,0 +1,164 @@
+//! Two shippers, a three-node JetStream cluster and two aggregators, all real processes on
+//! 127.0.0.1: numbered lines flow while servers, aggregators and shippers are killed and
+//! restarted and files rotate; afterwards every number is in the aggregators' logs exactly once.
+
+mod common;
+mod shipper_support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Aggregator;
+use estuary_nats::testing::Cluster;
+use shipper_support::{append, Shipper};
+
+/// Long enough that half of it (a new holder's grace) outlasts a leader election of the marks
+/// bucket after a server is killed (4-6 s on this kind of machine).
+const PRIORITY_TIMEOUT: &str = "15s";
+
+fn aggregator(dir: &Path, name: &str, cluster: &Cluster) -> Aggregator {
+    std::fs::create_dir_all(dir).unwrap();
+    Aggregator::start(
+        dir,
+        &format!(
+            "NatsServers = {}\nNatsTags = bro_conn\nNatsName = {name}\nNatsPriorityTimeout = {PRIORITY_TIMEOUT}\nLogRotationInterval = 3600\n",
+            cluster.urls().join(", ")
+        ),
+    )
+}
+
+fn shipper(cluster: &Cluster) -> Shipper {
+    let servers: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let destination = format!(
+        "[[destination]]\ntransport = \"nats\"\nservers = [{}]\nretry_interval = \"200ms\"\nretry_max = \"1s\"\n",
+        servers.join(", ")
+    );
+    let mut s = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[destination]);
+    s.start();
+    s
+}
+
+/// `seq=N` occurrences over every file under the aggregators' log folders.
+fn archived(aggs: &[&Aggregator]) -> BTreeMap<u64, u32> {
+    let re = regex::Regex::new(r"\bseq=(\d+)\b").unwrap();
+    let mut counts = BTreeMap::new();
+    for agg in aggs {
+        let text = common::read_aggregator_logs(&agg.log_dir);
+        for caps in re.captures_iter(&text) {
+            *counts.entry(caps[1].parse().unwrap()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Waits until every number of `expected` arrived, then asserts each arrived once.
+fn assert_exactly_once(aggs: &[&Aggregator], expected: std::ops::Range<u64>, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let counts = archived(aggs);
+        let tally = common::tally(&counts, expected.clone());
+        if tally.missing.is_empty() || Instant::now() > deadline {
+            assert_eq!(
+                tally,
+                common::Tally::default(),
+                "aggregator logs:\n{}",
+                aggs.iter()
+                    .map(|a| a.daemon.output())
+                    .collect::<Vec<_>>()
+                    .join("\n----\n")
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_line_once_through_kills_of_servers_aggregators_and_shippers() {
+    let mut cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut agg1 = aggregator(&dir.path().join("agg1"), "agg1", &cluster);
+    let mut agg2 = aggregator(&dir.path().join("agg2"), "agg2", &cluster);
+    let mut ship_a = shipper(&cluster);
+    let mut ship_b = shipper(&cluster);
+
+    // Shipper A writes 0..8000, B 8000..16000, 200 lines a round each. The aggregators are
+    // killed while the cluster is whole: during a server's outage a holder's marks commit can
+    // wait seconds for a new leader, and a holder killed after its writer committed a group but
+    // before its marks did leaves that group to be written again by the next holder (see the
+    // README: duplicates in that window, never loss).
+    let rounds = 40u64;
+    for round in 0..rounds {
+        let (a, b) = (round * 200, rounds * 200 + round * 200);
+        append(&ship_a.log("conn.log"), a..a + 200);
+        append(&ship_b.log("conn.log"), b..b + 200);
+        match round {
+            2 => cluster.kill(1),
+            5 => {
+                cluster.restart(1);
+                cluster.wait_ready(Duration::from_secs(30)).await;
+            }
+            12 => agg1 = agg1.restart(),
+            15 => ship_a.kill9(),
+            16 => ship_a.start(),
+            18 => ship_a.rotate("conn.log", "conn.log.1"),
+            22 => agg2 = agg2.restart(),
+            25 => ship_b.kill9(),
+            26 => ship_b.start(),
+            28 => cluster.kill(2),
+            31 => {
+                cluster.restart(2);
+                cluster.wait_ready(Duration::from_secs(30)).await;
+            }
+            34 => ship_b.rotate("conn.log", "conn.log.1"),
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_exactly_once(
+        &[&agg1, &agg2],
+        0..2 * rounds * 200,
+        Duration::from_secs(120),
+    );
+    drop((ship_a, ship_b, agg1, agg2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_aggregator_is_deposed_and_writes_nothing_after_it_resumes() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agg1 = aggregator(&dir.path().join("agg1"), "agg1", &cluster);
+    let mut ship = shipper(&cluster);
+    append(&ship.log("conn.log"), 0..100);
+    assert_exactly_once(&[&agg1], 0..100, Duration::from_secs(60));
+
+    // agg1 holds the tag; agg2 stands by.
+    let agg2 = aggregator(&dir.path().join("agg2"), "agg2", &cluster);
+    let signal = |agg: &Aggregator, sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(agg.daemon.pid().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    };
+    signal(&agg1, "STOP");
+    append(&ship.log("conn.log"), 100..300);
+    assert_exactly_once(&[&agg1, &agg2], 0..300, Duration::from_secs(60));
+    let frozen_has = archived(&[&agg1]).len();
+
+    signal(&agg1, "CONT");
+    append(&ship.log("conn.log"), 300..500);
+    assert_exactly_once(&[&agg1, &agg2], 0..500, Duration::from_secs(60));
+    // Give the resumed one time to do what it would wrongly do.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        archived(&[&agg1]).len(),
+        frozen_has,
+        "agg1 wrote after it was deposed"
+    );
+    assert_exactly_once(&[&agg1, &agg2], 0..500, Duration::from_secs(1));
+    ship.kill9();
+}
