@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -170,8 +171,9 @@ impl Cli {
             Command::Ship { config } => {
                 let path = config.clone();
                 let config = estuary_config::shipper::load(&config)?;
-                let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
+                // SIGHUP is blocked before any other thread starts: they all inherit the mask.
                 let reload = reload::watch(move || estuary_config::shipper::load(&path).map(drop))?;
+                let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
                     estuary_metrics::serve(addr, move || estuary_metrics::sources::shipper(&c))
@@ -200,9 +202,9 @@ impl Cli {
             Command::Aggregate { config } => {
                 let path = config.clone();
                 let config = estuary_config::aggregator::load(&config)?;
-                let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
                 let reload =
                     reload::watch(move || estuary_config::aggregator::load(&path).map(drop))?;
+                let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
                     estuary_metrics::serve(addr, move || estuary_metrics::sources::aggregator(&c))
@@ -236,12 +238,39 @@ impl Cli {
     }
 }
 
+/// The daemon's pid file, once written; removed when the last holder drops it.
+type PidGuard = Arc<Mutex<Option<PidFile>>>;
+
 /// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
-/// A daemon already running on this spool is refused.
-fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
-    // A daemon runs even when its pid file cannot be written (the spool's disk may be full):
-    // losing `estuary status` for a while is better than not shipping. Only a live twin stops it.
-    match PidFile::create(&daemon.pid_path(spool)) {
+/// A daemon already running on this spool is refused. A spool that does not exist yet is
+/// created by the daemon once it has bound its sockets, so the file is written when it appears.
+fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<PidGuard> {
+    let guard = PidGuard::default();
+    let path = daemon.pid_path(spool);
+    if spool.is_dir() {
+        *guard.lock().unwrap_or_else(|p| p.into_inner()) = write_pid_file(&path)?;
+        return Ok(guard);
+    }
+    let (late, spool) = (Arc::clone(&guard), spool.to_path_buf());
+    std::thread::Builder::new()
+        .name("pid-file".into())
+        .spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !spool.is_dir() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if let Ok(pid) = write_pid_file(&path) {
+                *late.lock().unwrap_or_else(|p| p.into_inner()) = pid;
+            }
+        })
+        .context("start the pid file thread")?;
+    Ok(guard)
+}
+
+/// A live twin is an error; a pid file that cannot be written (a full disk) is only logged:
+/// losing `estuary status` for a while is better than not shipping.
+fn write_pid_file(path: &Path) -> anyhow::Result<Option<PidFile>> {
+    match PidFile::create(path) {
         Ok(pid) => Ok(Some(pid)),
         Err(e @ PidFileError::Running { .. }) => Err(e.into()),
         Err(e) => {

@@ -122,7 +122,8 @@ pub struct PidFile {
 
 impl PidFile {
     /// Writes the pid file of the current process at `path`, refusing when a live daemon holds
-    /// it; a stale file left by a crash is replaced.
+    /// it; a stale file left by a crash is replaced. The folder must exist (a daemon creates its
+    /// spool only once it has started).
     pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
         let io = |source| PidFileError::Io {
             path: path.to_path_buf(),
@@ -134,9 +135,6 @@ impl PidFile {
                 path: path.to_path_buf(),
                 pid,
             });
-        }
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io)?;
         }
         let pid = std::process::id();
         let record = Record {
@@ -209,7 +207,7 @@ mod tests {
     #[test]
     fn running_then_stopped_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool/x.pid");
+        let path = dir.path().join("x.pid");
         let pid = PidFile::create(&path).unwrap();
         assert!(matches!(
             state(&path).unwrap(),
