@@ -8,10 +8,10 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use estuary_config::AnyConfig;
-use estuary_site::{Daemon, DaemonState, PidFile, PidFileError};
+use estuary_site::{Daemon, PidFile, PidFileError};
 
+use crate::reload;
 use crate::site::{self, SiteCommand};
-use nix::sys::signal::{SigHandler, Signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -170,7 +170,10 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Ship { config } => {
+                let path = config.clone();
                 let config = estuary_config::shipper::load(&config)?;
+                // SIGHUP is blocked before any other thread starts: they all inherit the mask.
+                let reload = reload::watch(move || estuary_config::shipper::load(&path).map(drop))?;
                 let _pid = daemon_start(Daemon::Ship, &config.work_dir)?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
@@ -178,6 +181,7 @@ impl Cli {
                         .with_context(|| format!("serve metrics on {addr}"))?;
                 }
                 estuary_shipper::run(config)?;
+                reload.finish()?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Status {
@@ -197,29 +201,18 @@ impl Cli {
                 print_out(&text, code)
             }
             Command::Aggregate { config } => {
+                let path = config.clone();
                 let config = estuary_config::aggregator::load(&config)?;
-                // The pid file is written once the listeners are bound, so that a start that
-                // fails creates nothing; a live twin is refused before anything is tried.
-                let pid_path = Daemon::Aggregate.pid_path(&config.spool_dir);
-                if let DaemonState::Running { pid, .. } = estuary_site::pidfile::state(&pid_path)? {
-                    anyhow::bail!(PidFileError::Running {
-                        path: pid_path,
-                        pid
-                    });
-                }
-                ignore_sighup()?;
+                let reload =
+                    reload::watch(move || estuary_config::aggregator::load(&path).map(drop))?;
+                let _pid = daemon_start(Daemon::Aggregate, &config.spool_dir)?;
                 if let Some(addr) = config.metrics_address {
                     let c = config.clone();
                     estuary_metrics::serve(addr, move || estuary_metrics::sources::aggregator(&c))
                         .with_context(|| format!("serve metrics on {addr}"))?;
                 }
-                let pid = Arc::new(Mutex::new(None));
-                let (slot, spool) = (pid.clone(), config.spool_dir.clone());
-                estuary_aggregator::run_notifying(config, move || {
-                    let created = daemon_start(Daemon::Aggregate, &spool);
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = created.ok().flatten();
-                })?;
-                drop(pid);
+                estuary_aggregator::run(config)?;
+                reload.finish()?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Cron { config } if site::is_node_cfg(&config) => {
@@ -246,29 +239,46 @@ impl Cli {
     }
 }
 
+/// The daemon's pid file, once written; removed when the last holder drops it.
+type PidGuard = Arc<Mutex<Option<PidFile>>>;
+
 /// Writes the daemon's pid file (removed again at a clean exit; left behind, it marks a crash).
-/// SIGHUP, which logrotate's `postrotate` sends, is ignored instead of ending the daemon.
-fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<PidFile>> {
-    // A daemon runs even when its pid file cannot be written (the spool's disk may be full):
-    // losing `estuary status` for a while is better than not shipping. Only a live twin stops it.
-    let pid = match PidFile::create(&daemon.pid_path(spool)) {
-        Ok(pid) => Some(pid),
-        Err(e @ PidFileError::Running { .. }) => return Err(e.into()),
-        Err(e) => {
-            tracing::warn!("{:#}", anyhow::Error::from(e));
-            None
-        }
-    };
-    ignore_sighup()?;
-    Ok(pid)
+/// A daemon already running on this spool is refused. A spool that does not exist yet is
+/// created by the daemon once it has bound its sockets, so the file is written when it appears.
+fn daemon_start(daemon: Daemon, spool: &Path) -> anyhow::Result<PidGuard> {
+    let guard = PidGuard::default();
+    let path = daemon.pid_path(spool);
+    if spool.is_dir() {
+        *guard.lock().unwrap_or_else(|p| p.into_inner()) = write_pid_file(&path)?;
+        return Ok(guard);
+    }
+    let (late, spool) = (Arc::clone(&guard), spool.to_path_buf());
+    std::thread::Builder::new()
+        .name("pid-file".into())
+        .spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !spool.is_dir() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if let Ok(pid) = write_pid_file(&path) {
+                *late.lock().unwrap_or_else(|p| p.into_inner()) = pid;
+            }
+        })
+        .context("start the pid file thread")?;
+    Ok(guard)
 }
 
-/// logrotate's `postrotate` sends SIGHUP; no daemon must die of it.
-fn ignore_sighup() -> anyhow::Result<()> {
-    // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
-    unsafe { nix::sys::signal::signal(Signal::SIGHUP, SigHandler::SigIgn) }
-        .context("ignore SIGHUP")?;
-    Ok(())
+/// A live twin is an error; a pid file that cannot be written (a full disk) is only logged:
+/// losing `estuary status` for a while is better than not shipping.
+fn write_pid_file(path: &Path) -> anyhow::Result<Option<PidFile>> {
+    match PidFile::create(path) {
+        Ok(pid) => Ok(Some(pid)),
+        Err(e @ PidFileError::Running { .. }) => Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{:#}", anyhow::Error::from(e));
+            Ok(None)
+        }
+    }
 }
 
 /// The latest statistics and whether the daemon runs: a sensor's netstats file, or what the

@@ -1,6 +1,7 @@
 //! The `estuary` binary: parse the command line, hand off to a crate, map the result to an exit code.
 
 mod cli;
+mod reload;
 mod site;
 mod standalone;
 mod tls;

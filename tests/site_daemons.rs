@@ -236,3 +236,70 @@ fn sigterm_stops_an_aggregator_paused_at_the_disk_floor() {
     );
     drop(sender);
 }
+
+/// SIGHUP while lines flow: an invalid configuration is refused and the old one kept; a valid one
+/// (a new input) is applied in the same process; every line arrives exactly once.
+#[test]
+fn sighup_reloads_the_shipper_without_loss_or_repeat_and_refuses_a_bad_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agg = Aggregator::start(tmp.path(), "");
+    let app = tmp.path().join("app.log");
+    append(&app, "seq=0");
+    let (mut shipper, ship_config) = start_shipper(tmp.path(), &agg);
+    let pid = shipper.pid();
+    agg.wait_lines("app.log", 1, Duration::from_secs(20));
+    let good = fs::read_to_string(&ship_config).unwrap();
+
+    const N: u64 = 3000;
+    let writer = {
+        let app = app.clone();
+        std::thread::spawn(move || {
+            for seq in 1..N {
+                append(&app, &format!("seq={seq}"));
+                if seq % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+    };
+    // A broken file: refused, the shipper runs on with the old configuration.
+    fs::write(
+        &ship_config,
+        good.replace("tag = \"bro_app:\"", "tag = \"\""),
+    )
+    .unwrap();
+    hangup(&shipper);
+    common::wait_for(Duration::from_secs(10), "the refusal to be logged", || {
+        shipper
+            .output()
+            .contains("the new configuration is refused")
+            .then_some(())
+    });
+    assert!(shipper.is_running());
+    // A valid change: a second input.
+    let other = tmp.path().join("other.log");
+    fs::write(
+        &ship_config,
+        format!(
+            "{good}\n[[input]]\npath = \"{}\"\ntag = \"bro_other:\"\n",
+            other.display()
+        ),
+    )
+    .unwrap();
+    hangup(&shipper);
+    writer.join().unwrap();
+    append(&other, "seq=0");
+    agg.wait_lines("other.log", 1, Duration::from_secs(30));
+    let text = agg.wait_lines("app.log", N as usize, Duration::from_secs(60));
+    assert_eq!(
+        common::tally(&common::count_sequence_numbers(&text), 0..N),
+        common::Tally::default()
+    );
+    assert_eq!(shipper.pid(), pid);
+    assert!(shipper.is_running(), "{}", shipper.output());
+    assert!(
+        shipper.output().contains("restarting on it"),
+        "{}",
+        shipper.output()
+    );
+}

@@ -25,5 +25,5 @@ pub mod testing;
 pub mod workers;
 pub mod writer;
 
-pub use service::{run, run_notifying, serve, Bound, Error};
+pub use service::{run, serve, Bound, Error};
 pub use stats::status;

@@ -345,15 +345,6 @@ fn listen(listening: Listening, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Boun
 
 /// Runs the aggregator on its own runtime until SIGTERM or SIGINT.
 pub fn run(config: AggregatorConfig) -> Result<(), Error> {
-    run_notifying(config, || {})
-}
-
-/// [`run`], calling `ready` once every listener is bound: a start that fails (a port taken)
-/// fails before `ready` creates anything.
-pub fn run_notifying(
-    config: AggregatorConfig,
-    ready: impl FnOnce() + Send + 'static,
-) -> Result<(), Error> {
     // The writer has a thread of its own; one runtime thread fewer than cores keeps the two
     // from trading places on small machines (cross-thread wakeups dominated RELP's cost).
     let cores = std::thread::available_parallelism()
@@ -387,7 +378,6 @@ pub fn run_notifying(
         let (bound_tx, bound_rx) = oneshot::channel();
         tokio::spawn(async move {
             if bound_rx.await.is_ok() {
-                ready();
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             }
         });

@@ -175,28 +175,35 @@ pub fn stop(site: &SiteConfig, nodes: &[&Node]) -> Result<Outcome, ControlError>
         ..Outcome::default()
     };
     for p in local_processes(site, nodes).iter().rev() {
-        let DaemonState::Running { pid, .. } = pidfile::state(&p.pid_file)? else {
-            let _ = writeln!(out.text, "{}: not running", label(p));
-            continue;
-        };
-        signal(pid, rustix::process::Signal::TERM);
-        let deadline = Instant::now() + STOP_WAIT;
-        while pidfile::state(&p.pid_file)?.is_running() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if pidfile::state(&p.pid_file)?.is_running() {
-            signal(pid, rustix::process::Signal::KILL);
-            out.ok = false;
-            let _ = writeln!(
-                out.text,
-                "{}: did not stop within {STOP_WAIT:?}; killed (pid {pid})",
-                label(p)
-            );
-        } else {
-            let _ = writeln!(out.text, "{}: stopped (pid {pid})", label(p));
-        }
+        let (ok, line) = stop_one(p)?;
+        out.ok &= ok;
+        let _ = writeln!(out.text, "{line}");
     }
     Ok(out)
+}
+
+/// SIGTERM to one daemon, then waits for its pid file to go (SIGKILL after [`STOP_WAIT`]).
+/// Returns whether it stopped by itself, and what happened.
+fn stop_one(p: &Process) -> Result<(bool, String), ControlError> {
+    let DaemonState::Running { pid, .. } = pidfile::state(&p.pid_file)? else {
+        return Ok((true, format!("{}: not running", label(p))));
+    };
+    signal(pid, rustix::process::Signal::TERM);
+    let deadline = Instant::now() + STOP_WAIT;
+    while pidfile::state(&p.pid_file)?.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if pidfile::state(&p.pid_file)?.is_running() {
+        signal(pid, rustix::process::Signal::KILL);
+        return Ok((
+            false,
+            format!(
+                "{}: did not stop within {STOP_WAIT:?}; killed (pid {pid})",
+                label(p)
+            ),
+        ));
+    }
+    Ok((true, format!("{}: stopped (pid {pid})", label(p))))
 }
 
 fn signal(pid: u32, signal: rustix::process::Signal) {
@@ -356,7 +363,7 @@ pub fn cron(site: &SiteConfig, exe: &Path, now: SystemTime) -> Result<Outcome, C
                 }
             );
         } else if p.daemon == Daemon::Ship && state.is_running() {
-            out.ok &= ship_new_logs(site, &p, exe, &mut out.text);
+            out.ok &= ship_new_logs(&p, exe, &mut out.text)?;
         }
     }
     if let Some((_, config)) = &site.cluster {
@@ -381,36 +388,20 @@ pub fn cron(site: &SiteConfig, exe: &Path, now: SystemTime) -> Result<Outcome, C
 
 /// A derived ship.toml that would now list more logs (the sensor wrote a new one): rewritten and
 /// the shipper restarted on it (it saves its offsets, so nothing is sent twice).
-fn ship_new_logs(site: &SiteConfig, p: &Process, exe: &Path, text: &mut String) -> bool {
-    let Some((path, _)) = &p.derived else {
-        return true;
+fn ship_new_logs(p: &Process, exe: &Path, text: &mut String) -> Result<bool, ControlError> {
+    let Some((path, fresh)) = &p.derived else {
+        return Ok(true);
     };
-    let dir = plan::node_dir(site, &p.node);
-    let fresh = plan::ship_toml(site, &dir);
-    if fs::read_to_string(path).is_ok_and(|old| old == fresh) {
-        return true;
+    if fs::read_to_string(path).is_ok_and(|old| old == *fresh) {
+        return Ok(true);
     }
-    let node = site.nodes.iter().find(|n| n.name == p.node);
-    let stopped = node.map(|n| stop(site, &[n]).map(|o| o.ok));
-    let restarted = start_one(
-        &Process {
-            derived: Some((path.clone(), fresh)),
-            ..p.clone()
-        },
-        exe,
-    );
+    let (stopped, line) = stop_one(p)?;
+    let restarted = start_one(p, exe);
     let _ = writeln!(
         text,
-        "{}: new sensor logs; restarted on the new configuration",
-        label(p)
+        "{line}; new sensor logs: restarted on the new configuration"
     );
-    // Stopping the node stops its sensor too: start it again.
-    for other in plan::processes(site, node.expect("found above")) {
-        if other.daemon == Daemon::Sensor && !reads_file(site, &other) {
-            let _ = start_one(&other, exe);
-        }
-    }
-    matches!(stopped, Some(Ok(true))) && restarted.is_ok()
+    Ok(stopped && restarted.is_ok())
 }
 
 /// What zeekctl's crash report holds: how the daemon ended, the end of its log, version, host

@@ -50,6 +50,14 @@ pub enum DaemonState {
 }
 
 impl DaemonState {
+    /// `self`, except that this very process counts as stopped.
+    fn filter_other(self) -> DaemonState {
+        match self {
+            DaemonState::Running { pid, .. } if pid == std::process::id() => DaemonState::Stopped,
+            other => other,
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         matches!(self, DaemonState::Running { .. })
     }
@@ -117,20 +125,19 @@ pub struct PidFile {
 
 impl PidFile {
     /// Writes the pid file of the current process at `path`, refusing when a live daemon holds
-    /// it; a stale file left by a crash is replaced.
+    /// it; a stale file left by a crash is replaced. The folder must exist (a daemon creates its
+    /// spool only once it has started).
     pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
         let io = |source| PidFileError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let DaemonState::Running { pid, .. } = state(path)? {
+        // The same pid is this process after an exec (a reload): the file is its own.
+        if let DaemonState::Running { pid, .. } = state(path)?.filter_other() {
             return Err(PidFileError::Running {
                 path: path.to_path_buf(),
                 pid,
             });
-        }
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io)?;
         }
         let pid = std::process::id();
         let record = Record {
@@ -203,15 +210,11 @@ mod tests {
     #[test]
     fn running_then_stopped_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spool/x.pid");
+        let path = dir.path().join("x.pid");
         let pid = PidFile::create(&path).unwrap();
         assert!(matches!(
             state(&path).unwrap(),
             DaemonState::Running { pid, .. } if pid == std::process::id()
-        ));
-        assert!(matches!(
-            PidFile::create(&path),
-            Err(PidFileError::Running { .. })
         ));
         drop(pid);
         assert_eq!(state(&path).unwrap(), DaemonState::Stopped);

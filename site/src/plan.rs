@@ -3,7 +3,7 @@
 //! the manager, each with its own folder `<SpoolDir>/<node>/` (sensor logs, `netstats.json`,
 //! the derived `ship.toml`, the shipper's state, every daemon's stderr).
 
-use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::{Path, PathBuf};
 
 use estuary_config::node_cfg::{Capture, Node, SiteConfig, Source};
@@ -70,9 +70,21 @@ pub fn processes(site: &SiteConfig, node: &Node) -> Vec<Process> {
     }
     if let Some(capture) = node.role.capture() {
         out.push(shipper(site, node, capture, &dir));
-        out.push(sensor(node, capture, &dir));
+        out.push(sensor(site, node, capture, &dir));
     }
     out
+}
+
+/// The metrics address of a sensor node's shipper (`offset` 1) or sensor (2): the ports after
+/// the aggregator's `MetricsAddress`, two per sensor node in node.cfg order; none without one.
+fn metrics_address(site: &SiteConfig, capture: &Capture, offset: u16) -> Option<SocketAddr> {
+    let base = site.cluster.as_ref()?.1.metrics_address?;
+    let index = u16::try_from(capture.index).ok()?;
+    let port = base
+        .port()
+        .checked_add(offset)?
+        .checked_add(index.checked_mul(2)?)?;
+    Some(SocketAddr::new(base.ip(), port))
 }
 
 fn shipper(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Process {
@@ -85,7 +97,7 @@ fn shipper(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Pro
         }
         None => {
             let file = dir.join("ship.toml");
-            let text = ship_toml(site, dir);
+            let text = ship_toml(site, dir, metrics_address(site, capture, 1));
             (file.clone(), dir.join("shipper"), Some((file, text)))
         }
     };
@@ -104,7 +116,7 @@ fn shipper(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Pro
     }
 }
 
-fn sensor(node: &Node, capture: &Capture, dir: &Path) -> Process {
+fn sensor(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Process {
     let pid_file = Daemon::Sensor.pid_path(dir);
     let mut args = vec!["sensor".to_owned()];
     match &capture.source {
@@ -129,6 +141,9 @@ fn sensor(node: &Node, capture: &Capture, dir: &Path) -> Process {
     if let Some(config) = &capture.sensor_config {
         args.extend(["--config".to_owned(), config.display().to_string()]);
     }
+    if let Some(addr) = metrics_address(site, capture, 2) {
+        args.extend(["--metrics-address".to_owned(), addr.to_string()]);
+    }
     Process {
         node: node.name.clone(),
         daemon: Daemon::Sensor,
@@ -141,10 +156,11 @@ fn sensor(node: &Node, capture: &Capture, dir: &Path) -> Process {
 }
 
 /// The shipper configuration of a sensor node: every sensor log in `dir` to the manager.
-pub fn ship_toml(site: &SiteConfig, dir: &Path) -> String {
+pub fn ship_toml(site: &SiteConfig, dir: &Path, metrics: Option<SocketAddr>) -> String {
     let (host, port, transport) = destination(site);
+    let metrics = metrics.map_or_else(String::new, |a| format!("metrics_address = \"{a}\"\n"));
     let mut text = format!(
-        "# Derived from {} by estuary; edits are replaced at the next start.\nwork_dir = \"{}\"\n\n[[destination]]\nname = \"manager\"\nhost = \"{host}\"\nport = {port}\ntransport = \"{transport}\"\nformat = \"rfc5424\"\nretry_interval = \"1s\"\nretry_max = \"30s\"\n",
+        "# Derived from {} by estuary; edits are replaced at the next start.\nwork_dir = \"{}\"\n{metrics}\n[[destination]]\nname = \"manager\"\nhost = \"{host}\"\nport = {port}\ntransport = \"{transport}\"\nformat = \"rfc5424\"\nretry_interval = \"1s\"\nretry_max = \"30s\"\n",
         site.node_cfg.display(),
         dir.join("shipper").display(),
     );
@@ -264,6 +280,33 @@ mod tests {
         );
         assert_eq!(ship.inputs.len(), SENSOR_LOGS.len());
         assert!(ship.inputs.iter().any(|i| i.tag == "bro_notice:"));
+    }
+
+    #[test]
+    fn each_sensor_node_gets_metrics_ports_after_the_aggregators() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("node.cfg"),
+            "[manager]\ntype=manager\nhost=localhost\n[w1]\ntype=worker\nhost=localhost\nread=a.pcap\n[w2]\ntype=worker\nhost=localhost\nread=b.pcap\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("cluster.cfg"),
+            "LogDir = logs\nSpoolDir = spool\nListenRELP = 127.0.0.1:2514\nMetricsAddress = 127.0.0.1:9900\nSendMail =\n",
+        )
+        .unwrap();
+        let site = estuary_config::node_cfg::load(&tmp.path().join("node.cfg")).unwrap();
+        let w2 = processes(&site, &site.nodes[2]);
+        assert!(w2[0]
+            .derived
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("metrics_address = \"127.0.0.1:9903\"\n"));
+        assert!(w2[1]
+            .args
+            .join(" ")
+            .ends_with("--metrics-address 127.0.0.1:9904"));
     }
 
     #[test]
