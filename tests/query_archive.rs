@@ -392,6 +392,44 @@ fn filters_match_a_reference_over_a_generated_archive() {
 }
 
 #[test]
+fn the_log_dir_comes_from_the_aggregator_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generate(&dir.path().join("logs"));
+    let cfg = dir.path().join("cluster.cfg");
+    fs::write(
+        &cfg,
+        "LogDir = logs\nSpoolDir = spool\nListenTCP = 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let out = Command::new(estuary_bin())
+        .env("TZ", "UTC")
+        .args(["query", "-c"])
+        .arg(&cfg)
+        .args(["conn", "id.resp_h=203.0.113.7", "--count"])
+        .output()
+        .unwrap();
+    let want = rows.iter().filter(|r| r.resp_h == WATCHED).count();
+    assert_eq!(stdout_ok(&out).trim(), want.to_string());
+    fs::write(
+        &cfg,
+        "LogDir = logs\nSpoolDir = spool\nListenTCP = 127.0.0.1:0\nCompressLevel = 11\n",
+    )
+    .unwrap();
+    let out = Command::new(estuary_bin())
+        .args(["query", "-c"])
+        .arg(&cfg)
+        .arg("conn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cluster.cfg") && stderr.contains("CompressLevel"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn output_has_one_valid_header_and_json_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let rows = generate(dir.path());
