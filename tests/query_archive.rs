@@ -392,6 +392,44 @@ fn filters_match_a_reference_over_a_generated_archive() {
 }
 
 #[test]
+fn the_log_dir_comes_from_the_aggregator_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generate(&dir.path().join("logs"));
+    let cfg = dir.path().join("cluster.cfg");
+    fs::write(
+        &cfg,
+        "LogDir = logs\nSpoolDir = spool\nListenTCP = 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let out = Command::new(estuary_bin())
+        .env("TZ", "UTC")
+        .args(["query", "-c"])
+        .arg(&cfg)
+        .args(["conn", "id.resp_h=203.0.113.7", "--count"])
+        .output()
+        .unwrap();
+    let want = rows.iter().filter(|r| r.resp_h == WATCHED).count();
+    assert_eq!(stdout_ok(&out).trim(), want.to_string());
+    fs::write(
+        &cfg,
+        "LogDir = logs\nSpoolDir = spool\nListenTCP = 127.0.0.1:0\nCompressLevel = 11\n",
+    )
+    .unwrap();
+    let out = Command::new(estuary_bin())
+        .args(["query", "-c"])
+        .arg(&cfg)
+        .arg("conn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cluster.cfg") && stderr.contains("CompressLevel"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn output_has_one_valid_header_and_json_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let rows = generate(dir.path());
@@ -803,4 +841,44 @@ fn zcat_reads_a_multi_member_archive_as_one_file() {
     assert_eq!(zcat.stdout, text.as_bytes());
     let test = Command::new("gzip").arg("-t").arg(&path).status().unwrap();
     assert!(test.success());
+}
+
+#[test]
+fn an_archive_the_aggregator_wrote_is_searched_on_all_its_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let rotated_dir = dir.path().join("current/.rotated");
+    fs::create_dir_all(&rotated_dir).unwrap();
+    let name = "conn~1793577600~1793581200~.log";
+    let mut text = header("conn", "2026-11-02-00-00-00", false);
+    let mut watched = 0;
+    for i in 0..40_000u32 {
+        let resp = if i % 7 == 0 {
+            WATCHED
+        } else {
+            Ipv4Addr::new(198, 51, 100, (i % 200) as u8)
+        };
+        watched += usize::from(resp == WATCHED);
+        text.push_str(&format!(
+            "1793577600.{i:06}\tC{i}\t10.0.0.1\t5000\t{resp}\t443\ttcp\tssl\t1.000000\t{i}\t-\n"
+        ));
+    }
+    assert!(text.len() > 3 << 20, "several gzip members");
+    fs::write(rotated_dir.join(name), &text).unwrap();
+    let rotated = estuary_aggregator::archive::Rotated::parse(name).unwrap();
+    let archived = estuary_aggregator::archive::archive(
+        dir.path(),
+        &rotated_dir.join(name),
+        &rotated,
+        estuary_archive::Level::default(),
+    )
+    .unwrap();
+    let zcat = Command::new("zcat").arg(&archived).output().unwrap();
+    assert_eq!(zcat.stdout, text.as_bytes());
+    let count = stdout_ok(&query(
+        dir.path(),
+        &["conn", "id.resp_h=203.0.113.7", "--count"],
+    ));
+    assert_eq!(count.trim(), watched.to_string());
+    let all = stdout_ok(&query(dir.path(), &["conn"]));
+    assert_eq!(rows_of(&all).len(), 40_000);
 }

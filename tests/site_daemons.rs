@@ -73,7 +73,7 @@ fn sighup_keeps_daemons_running_and_status_tells_crashed_from_stopped() {
     hangup(&agg.daemon);
     hangup(&shipper);
     append(&app, "seq=2");
-    let text = agg.wait_lines("app.log", 2, Duration::from_secs(20));
+    let text = agg.wait_lines("app.log", 2, Duration::from_secs(60));
     assert_eq!(text, "seq=1\nseq=2\n");
     assert!(agg.daemon.is_running(), "{}", agg.daemon.output());
     assert!(shipper.is_running(), "{}", shipper.output());

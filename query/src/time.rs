@@ -203,6 +203,11 @@ mod tests {
         assert_eq!(parse_bound("2025-12-01 14:00Z", End::From), Ok(t));
         assert_eq!(parse_bound("1764597600", End::From), Ok(t));
         assert!(parse_bound("yesterday", End::From).is_err());
+        let name = "2025-12-01/conn.23:00:00-00:00:00.log.gz";
+        let open = parse_bound(name, End::From).unwrap();
+        let close = parse_bound(name, End::To).unwrap();
+        assert_eq!(close - open, 3600 * MICROS);
+        assert_eq!(Some((open, close)), archive_span(name));
     }
 
     #[test]
