@@ -6,53 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-const SMTP_SERVER: &str = r#"
-import os, signal, sys, time
-from aiosmtpd.controller import Controller
-class Save:
-    async def handle_DATA(self, server, session, envelope):
-        path = os.path.join(sys.argv[2], "%d.eml" % time.time_ns())
-        with open(path + ".tmp", "wb") as f:
-            f.write(("X-Rcpt: %s\n" % ",".join(envelope.rcpt_tos)).encode())
-            f.write(envelope.original_content or envelope.content)
-        os.rename(path + ".tmp", path)
-        return "250 OK"
-controller = Controller(Save(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("ready", flush=True)
-signal.sigwait([signal.SIGTERM, signal.SIGINT])
-controller.stop()
-"#;
-
-fn smtp_server(dir: &Path, port: u16) -> (Daemon, PathBuf) {
-    let inbox = dir.join("inbox");
-    std::fs::create_dir_all(&inbox).unwrap();
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", SMTP_SERVER, &port.to_string()]).arg(&inbox);
-    let daemon = Daemon::spawn("smtpd", cmd, dir);
-    wait_for_tcp_listen(port, Duration::from_secs(15));
-    (daemon, inbox)
-}
-
-fn inbox(dir: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap().replace("\r\n", "\n"))
-        .collect()
-}
 
 const NOTICE_HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tnotice\n#open\t2026-11-22-10-00-00\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tnote\tmsg\tsub\tsrc\tdst\tp\tpeer_descr\tactions\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tstring\taddr\taddr\tport\tstring\tset[enum]";
 
@@ -103,12 +59,12 @@ fn smtp_alarm_digest_at_rotation_and_notice_email_at_once() {
         ],
     );
     let mails = wait_for(Duration::from_secs(20), "two mails", || {
-        let m = inbox(&inbox_dir);
+        let m = inbox_mails(&inbox_dir);
         (m.len() >= 2).then_some(m)
     });
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
-        inbox(&inbox_dir).len(),
+        inbox_mails(&inbox_dir).len(),
         2,
         "one digest, one notice mail, nothing else"
     );
@@ -208,14 +164,14 @@ fn mail_queued_while_relay_is_down_survives_kill9_and_is_sent_once() {
         Duration::from_secs(20),
         &format!("the queued mail; {}", agg.daemon.output()),
         || {
-            let m = inbox(&inbox_dir);
+            let m = inbox_mails(&inbox_dir);
             (!m.is_empty()).then_some(m)
         },
     );
     assert!(mails[0].contains("Subject: [Bro] ALERT: Scan::Port_Scan: queued while down\n"));
     send_tcp(agg.tcp, &octet_frame("sensor1", "bro_conn", "seq=2\tx"));
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(inbox(&inbox_dir).len(), 1, "sent twice");
+    assert_eq!(inbox_mails(&inbox_dir).len(), 1, "sent twice");
     assert_eq!(queued(), 0);
 }
 
@@ -246,7 +202,7 @@ fn a_notice_time_past_chrono_does_not_stop_mail() {
         Duration::from_secs(20),
         &format!("two mails; {}", agg.daemon.output()),
         || {
-            let m = inbox(&inbox_dir);
+            let m = inbox_mails(&inbox_dir);
             (m.len() >= 2).then_some(m)
         },
     );
