@@ -78,17 +78,7 @@ impl Registry {
     /// reader had seen, to recognise the copy.
     pub fn truncated(&self, id: FileId, file: &Arc<File>, offset: u64, tail: &[u8]) {
         let mut inner = lock(&self.inner);
-        // Another destination's reader may have reported it first: the incarnation then goes on
-        // in the copy (or was replaced), and this report about the old descriptor is stale.
-        let Some(pos) = inner
-            .files
-            .iter()
-            .position(|inc| inc.id == id && Arc::ptr_eq(&inc.file, file))
-        else {
-            return;
-        };
-        let Ok(new_id) = FileId::random() else {
-            warn!("no randomness for a file id");
+        let Some((pos, new_id)) = successor(&inner.files, id, file) else {
             return;
         };
         let open = open_files(&inner);
@@ -200,15 +190,7 @@ impl Registry {
     /// taken less start where they had taken: nothing unacknowledged is skipped.
     pub fn retracted(&self, id: FileId, file: &Arc<File>, dest: usize, offset: u64, to: u64) {
         let mut inner = lock(&self.inner);
-        let Some(pos) = inner
-            .files
-            .iter()
-            .position(|inc| inc.id == id && Arc::ptr_eq(&inc.file, file))
-        else {
-            return;
-        };
-        let Ok(new_id) = FileId::random() else {
-            warn!("no randomness for a file id");
+        let Some((pos, new_id)) = successor(&inner.files, id, file) else {
             return;
         };
         let old = inner.files.remove(pos);
@@ -239,5 +221,21 @@ impl Registry {
         });
         self.persist_locked(inner, &HashSet::from([state_file]));
         self.publish();
+    }
+}
+
+/// Where incarnation `id` read through `file` still is, and a fresh id for what replaces it;
+/// `None` when another destination's reader reported it first (the report about the old
+/// descriptor is stale) or no id can be drawn.
+fn successor(files: &[Incarnation], id: FileId, file: &Arc<File>) -> Option<(usize, FileId)> {
+    let pos = files
+        .iter()
+        .position(|inc| inc.id == id && Arc::ptr_eq(&inc.file, file))?;
+    match FileId::random() {
+        Ok(new_id) => Some((pos, new_id)),
+        Err(_) => {
+            warn!("no randomness for a file id");
+            None
+        }
     }
 }
