@@ -6,24 +6,14 @@
 //! `ForwardTags` is not sent. Needs syslog-ng unpacked by `.ci/setup`.
 
 mod common;
+mod deploy_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-fn syslog_ng_root() -> PathBuf {
-    let peers = std::env::var_os("ESTUARY_PEERS")
-        .map_or_else(|| PathBuf::from("/opt/estuary-peers"), PathBuf::from);
-    let root = peers.join("syslog-ng");
-    assert!(
-        root.join("usr/sbin/syslog-ng").exists(),
-        "syslog-ng is not unpacked in {}: run .ci/setup",
-        root.display()
-    );
-    root
-}
+use deploy_support::{syslog_ng_args, syslog_ng_root};
 
 /// ELSA's routing: one file per Bro log, chosen by the syslog program, holding the message body.
 fn start_syslog_ng(dir: &Path, port: u16) -> Daemon {
@@ -49,16 +39,7 @@ fn start_syslog_ng(dir: &Path, port: u16) -> Daemon {
     let conf_file = dir.join("syslog-ng.conf");
     std::fs::write(&conf_file, conf).unwrap();
     let mut cmd = Command::new(root.join("usr/sbin/syslog-ng"));
-    cmd.args(["--foreground", "--no-caps", "--cfgfile"])
-        .arg(&conf_file)
-        .arg("--persist-file")
-        .arg(dir.join("syslog-ng.persist"))
-        .arg("--pidfile")
-        .arg(dir.join("syslog-ng.pid"))
-        .arg("--control")
-        .arg(dir.join("syslog-ng.ctl"))
-        .env("SYSLOGNG_PREFIX", root.join("usr"))
-        .env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"));
+    syslog_ng_args(&mut cmd, &root, &conf_file, dir);
     let daemon = Daemon::spawn("syslog-ng", cmd, dir);
     wait_for_tcp_listen(port, Duration::from_secs(20));
     daemon

@@ -19,7 +19,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use deploy_support::{link, ok, require_root, require_tool, Netns as Host};
+use deploy_support::{
+    link, ok, require_root, require_tool, syslog_ng_args, syslog_ng_root, Netns as Host,
+};
 
 // Fixed ports are safe here: each is bound inside a namespace this test creates, whose port
 // space no other process (or concurrent test) shares.
@@ -65,13 +67,7 @@ fn shipper_config(dir: &Path, logs: &Path, archive_ip: &str, site: &Path, node: 
 }
 
 fn syslog_ng(host: &Host, dir: &Path) -> Daemon {
-    let root = std::env::var_os("ESTUARY_PEERS")
-        .map_or_else(|| PathBuf::from("/opt/estuary-peers"), PathBuf::from)
-        .join("syslog-ng");
-    assert!(
-        root.join("usr/sbin/syslog-ng").exists(),
-        "syslog-ng not unpacked: run .ci/setup"
-    );
+    let root = syslog_ng_root();
     let out = dir.join("elsa");
     std::fs::create_dir_all(&out).unwrap();
     let conf = dir.join("syslog-ng.conf");
@@ -88,16 +84,7 @@ fn syslog_ng(host: &Host, dir: &Path) -> Daemon {
     )
     .unwrap();
     let mut cmd = host.cmd(root.join("usr/sbin/syslog-ng"));
-    cmd.args(["--foreground", "--no-caps", "--cfgfile"])
-        .arg(&conf)
-        .arg("--persist-file")
-        .arg(dir.join("syslog-ng.persist"))
-        .arg("--pidfile")
-        .arg(dir.join("syslog-ng.pid"))
-        .arg("--control")
-        .arg(dir.join("syslog-ng.ctl"))
-        .env("SYSLOGNG_PREFIX", root.join("usr"))
-        .env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"));
+    syslog_ng_args(&mut cmd, &root, &conf, dir);
     Daemon::spawn("syslog-ng", cmd, dir)
 }
 

@@ -2,7 +2,7 @@
 //! namespaces standing in for hosts.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::{estuary_bin, prereq, Daemon};
@@ -89,4 +89,32 @@ pub fn link(a: &Netns, a_if: &str, a_ip: &str, b: &Netns, b_if: &str, b_ip: &str
         ns.sh(&format!("ip addr add {ip}/24 dev {ifname}"));
         ns.sh(&format!("ip link set {ifname} up"));
     }
+}
+
+/// syslog-ng as `.ci/setup` unpacks it (under `$ESTUARY_PEERS`, default `/opt/estuary-peers`).
+pub fn syslog_ng_root() -> PathBuf {
+    let root = std::env::var_os("ESTUARY_PEERS")
+        .map_or_else(|| PathBuf::from("/opt/estuary-peers"), PathBuf::from)
+        .join("syslog-ng");
+    assert!(
+        root.join("usr/sbin/syslog-ng").exists(),
+        "syslog-ng is not unpacked in {}: run .ci/setup",
+        root.display()
+    );
+    root
+}
+
+/// `cmd`, which runs `<root>/usr/sbin/syslog-ng`, in the foreground on `conf` with its
+/// libraries from `root` and its state files in `dir`.
+pub fn syslog_ng_args(cmd: &mut Command, root: &Path, conf: &Path, dir: &Path) {
+    cmd.args(["--foreground", "--no-caps", "--cfgfile"])
+        .arg(conf)
+        .arg("--persist-file")
+        .arg(dir.join("syslog-ng.persist"))
+        .arg("--pidfile")
+        .arg(dir.join("syslog-ng.pid"))
+        .arg("--control")
+        .arg(dir.join("syslog-ng.ctl"))
+        .env("SYSLOGNG_PREFIX", root.join("usr"))
+        .env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"));
 }
