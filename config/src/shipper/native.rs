@@ -337,24 +337,12 @@ fn destination(
             )
         })
         .unwrap_or(Format::Rfc3164);
-    let tag_filter = toml.check(raw.tag_regex.as_ref(), "tag_regex", |r| {
-        Regex::new(r).map_err(|e| e.to_string())
-    });
-    let facility = toml.check(raw.facility.as_ref(), "facility", |f| {
-        f.parse::<Facility>().map_err(|e| e.to_string())
-    });
-    let retry_interval = toml
-        .check(raw.retry_interval.as_ref(), "retry_interval", |v| {
-            positive(duration(v)?)
-        })
-        .unwrap_or(defaults::RETRY_INTERVAL);
-    let retry_max = toml
-        .check(raw.retry_max.as_ref(), "retry_max", duration)
-        .unwrap_or(defaults::RETRY_MAX);
-    if retry_max < retry_interval {
-        let at = raw.retry_max.as_ref().map_or(span.clone(), |s| s.span());
-        toml.error(&at, "retry_max", "must not be shorter than retry_interval");
-    }
+    let Delivery {
+        tag_filter,
+        facility,
+        retry_interval,
+        retry_max,
+    } = delivery(toml, raw, &span);
 
     let kind = kind?;
     let is_tls = matches!(kind, TransportKind::Tls | TransportKind::RelpTls);
@@ -518,21 +506,12 @@ fn nats_destination(
             "transport \"nats\" sends rfc5424 (its origin element makes delivery exactly-once)",
         );
     }
-    let tag_filter = toml.check(raw.tag_regex.as_ref(), "tag_regex", |r| {
-        Regex::new(r).map_err(|e| e.to_string())
-    });
-    let facility = toml.check(raw.facility.as_ref(), "facility", |f| {
-        f.parse::<Facility>().map_err(|e| e.to_string())
-    });
-    let retry_interval = toml
-        .check(raw.retry_interval.as_ref(), "retry_interval", |v| {
-            positive(duration(v)?)
-        })
-        .unwrap_or(defaults::RETRY_INTERVAL);
-    let retry_max = toml
-        .check(raw.retry_max.as_ref(), "retry_max", duration)
-        .unwrap_or(defaults::RETRY_MAX)
-        .max(retry_interval);
+    let Delivery {
+        tag_filter,
+        facility,
+        retry_interval,
+        retry_max,
+    } = delivery(toml, raw, &span);
     let tls = match raw.ca_file.is_some() || raw.cert_file.is_some() {
         true => Some(tls_client(toml, dir, &span, raw, tls_files)?),
         false => None,
@@ -561,6 +540,46 @@ fn nats_destination(
         retry_interval,
         retry_max,
     })
+}
+
+/// What every destination has, whatever its transport: which tags it takes, the facility it
+/// sends them under, and how it retries.
+struct Delivery {
+    tag_filter: Option<Regex>,
+    facility: Option<Facility>,
+    retry_interval: Duration,
+    retry_max: Duration,
+}
+
+fn delivery(
+    toml: &mut TomlFile<'_>,
+    raw: &RawDestination,
+    span: &std::ops::Range<usize>,
+) -> Delivery {
+    let tag_filter = toml.check(raw.tag_regex.as_ref(), "tag_regex", |r| {
+        Regex::new(r).map_err(|e| e.to_string())
+    });
+    let facility = toml.check(raw.facility.as_ref(), "facility", |f| {
+        f.parse::<Facility>().map_err(|e| e.to_string())
+    });
+    let retry_interval = toml
+        .check(raw.retry_interval.as_ref(), "retry_interval", |v| {
+            positive(duration(v)?)
+        })
+        .unwrap_or(defaults::RETRY_INTERVAL);
+    let retry_max = toml
+        .check(raw.retry_max.as_ref(), "retry_max", duration)
+        .unwrap_or(defaults::RETRY_MAX);
+    if retry_max < retry_interval {
+        let at = raw.retry_max.as_ref().map_or(span.clone(), |s| s.span());
+        toml.error(&at, "retry_max", "must not be shorter than retry_interval");
+    }
+    Delivery {
+        tag_filter,
+        facility,
+        retry_interval,
+        retry_max,
+    }
 }
 
 fn tls_client(
