@@ -37,6 +37,8 @@ pub fn watch(
             match validate() {
                 Ok(()) => {
                     tracing::info!("SIGHUP: the configuration is valid; restarting on it");
+                    // systemd waits for READY=1 again, which the new image sends once it works.
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                     flag.store(true, Ordering::SeqCst);
                     // The daemon's own SIGTERM handling stops it cleanly.
                     let _ = kill(Pid::from_raw(std::process::id() as i32), Signal::SIGTERM);

@@ -333,3 +333,98 @@ fn one_forwarder_per_spool_and_status_knows_when_it_stopped() {
         "{after}"
     );
 }
+
+/// Each JSON object of a file (one per line), connection uids masked (each sensor run draws its
+/// own) and
+/// numbers rounded to Zeek's microseconds, sorted.
+fn json_objects(path: &Path) -> Vec<String> {
+    let mut objects: Vec<String> = lines_of(path)
+        .iter()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: {e}: {line}", path.display()));
+            let object = value.as_object_mut().expect("an object per line");
+            for ids in ["uid", "tunnel_parents"] {
+                if let Some(value) = object.get_mut(ids) {
+                    *value = "C*".into();
+                }
+            }
+            round_numbers(&mut value);
+            value.to_string()
+        })
+        .collect();
+    objects.sort();
+    objects
+}
+
+/// Numbers as text with six decimals: `1`, `1.0` and `1.000000` are the same interval.
+fn round_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => *value = format!("{:.6}", n.as_f64().unwrap()).into(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(round_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(round_numbers),
+        _ => {}
+    }
+}
+
+/// `ForwardFormat = json`: the sensor's TSV logs, shipped by `estuary ship` to the aggregator
+/// and forwarded to syslog-ng, arrive as the objects the sensor itself writes with `--json` for
+/// the same capture; the header lines are not sent.
+#[test]
+fn json_forwarding_sends_each_row_as_the_sensor_writes_it_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let trace = fixtures().join("pcaps/mixed-lan-ftp-http.pcap");
+    for (logs, extra) in [("tsv", None), ("json", Some("--json"))] {
+        let mut sensor = Command::new(estuary_bin());
+        sensor
+            .args(["sensor", "-r"])
+            .arg(&trace)
+            .arg("--logdir")
+            .arg(d.join(logs));
+        sensor.args(extra);
+        let out = sensor.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let elsa_port = free_tcp_port();
+    let agg = Aggregator::start(
+        d,
+        &format!(
+            "ForwardTo = tcp://127.0.0.1:{elsa_port}\nForwardTags = ^bro_(conn|dns)$\nForwardFormat = json\n"
+        ),
+    );
+    let _elsa = start_syslog_ng(d, elsa_port);
+    let _forward = Daemon::estuary(
+        "forward",
+        &["forward", "--config", agg.config.to_str().unwrap()],
+        d,
+    );
+    let ship = d.join("ship.toml");
+    let mut config = format!(
+        "work_dir = \"{}\"\n[[destination]]\nhost = \"127.0.0.1\"\nport = {}\ntransport = \"tcp\"\n",
+        d.join("ship").display(),
+        agg.tcp
+    );
+    for log in ["conn", "dns"] {
+        config.push_str(&format!(
+            "[[input]]\npath = \"{}\"\ntag = \"bro_{log}:\"\n",
+            d.join("tsv").join(format!("{log}.log")).display()
+        ));
+    }
+    std::fs::write(&ship, config).unwrap();
+    let _shipper = Daemon::estuary("ship", &["ship", "--config", ship.to_str().unwrap()], d);
+
+    for log in ["conn", "dns"] {
+        let expected = json_objects(&d.join("json").join(format!("{log}.log")));
+        assert!(expected.len() > 1, "{log}: the trace makes rows");
+        let path = d.join("elsa").join(format!("bro_{log}.log"));
+        wait_for(Duration::from_secs(60), "every row at syslog-ng", || {
+            (lines_of(&path).len() >= expected.len()).then_some(())
+        });
+        assert_eq!(json_objects(&path), expected, "{log}.log");
+    }
+}

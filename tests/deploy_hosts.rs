@@ -2,7 +2,8 @@
 //! traffic split by node index), an archive host (aggregator + onward forwarder) and a SIEM host
 //! (syslog-ng routed by program, as ELSA's). Links are veth pairs; tcpreplay feeds each worker's
 //! capture interface. While the rows travel, worker 1's link to the archive and the SIEM's link
-//! are cut, and the aggregator is killed with `kill -9` and started again. Afterwards every row
+//! are cut, and the aggregator (started from the archive host's node.cfg by `estuary start`) is
+//! killed with `kill -9` and brought back by `estuary cron`. Afterwards every row
 //! both sensors wrote is in the archive exactly once and at the SIEM at least once (plain TCP:
 //! duplicates counted), tabs intact. Peers use mutual TLS with `estuary tls` certificates; a
 //! host presenting a certificate from another CA is refused.
@@ -145,7 +146,12 @@ fn two_workers_an_archive_and_a_siem_lose_nothing() {
     tls(&other, &["issue", "w2"]);
 
     let _siem = syslog_ng(&siem, d);
-    let agg_cfg = d.join("aggregator.cfg");
+    // The archive host's site: node.cfg naming it the manager, cluster.cfg beside it.
+    let etc = d.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let node_cfg = etc.join("node.cfg");
+    std::fs::write(&node_cfg, "[archive]\ntype=manager\nhost=10.9.1.1\n").unwrap();
+    let agg_cfg = etc.join("cluster.cfg");
     std::fs::write(
         &agg_cfg,
         format!(
@@ -158,10 +164,26 @@ fn two_workers_an_archive_and_a_siem_lose_nothing() {
         ),
     )
     .unwrap();
-    let agg_args = ["aggregate", "--config", agg_cfg.to_str().unwrap()];
-    let mut agg = archive.estuary("aggregator", &agg_args, d);
+    let control = |verb: &str| {
+        let out = archive
+            .cmd(estuary_bin())
+            .args([verb, "-c", node_cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "estuary {verb}: {text}");
+        text
+    };
+    let _stop = Stop(&archive, &node_cfg);
+    control("start");
+    let agg_log = d.join("spool/archive/aggregator.stderr");
+    let agg_output = || std::fs::read_to_string(&agg_log).unwrap_or_default();
     wait_for(Duration::from_secs(20), "the aggregator listening", || {
-        agg.output().contains("aggregator listening").then_some(())
+        agg_output().contains("aggregator listening").then_some(())
     });
     let _forward = archive.estuary(
         "forward",
@@ -268,8 +290,16 @@ fn two_workers_an_archive_and_a_siem_lose_nothing() {
     wait_for(Duration::from_secs(30), "worker 2's first rows", || {
         (!archived(&log_dir).is_empty()).then_some(())
     });
-    agg.kill9();
-    agg = archive.estuary("aggregator-2", &agg_args, d);
+    let pid_file = std::fs::read_to_string(d.join("spool/estuary-aggregate.pid")).unwrap();
+    let pid = serde_json::from_str::<serde_json::Value>(&pid_file).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    assert!(ok(Command::new("kill").args(["-KILL", &pid.to_string()])));
+    let cron = control("cron");
+    assert!(
+        cron.contains("archive aggregator: crashed") && cron.contains("restarted"),
+        "{cron}"
+    );
     archive.sh("ip link set w1 up");
     let got = wait_for(Duration::from_secs(60), "every row in the archive", || {
         let got = archived(&log_dir);
@@ -279,7 +309,7 @@ fn two_workers_an_archive_and_a_siem_lose_nothing() {
         got,
         expected,
         "each row exactly once in the archive\n{}",
-        agg.output()
+        agg_output()
     );
 
     archive.sh("ip link set siem up");
@@ -309,4 +339,16 @@ fn two_workers_an_archive_and_a_siem_lose_nothing() {
         foreign.output()
     );
     drop(shippers);
+}
+
+/// `estuary stop` for a site's node.cfg inside a namespace, however the test ends, so that no
+/// daemon outlives its namespace.
+struct Stop<'a>(&'a Host, &'a Path);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        let mut stop = self.0.cmd(estuary_bin());
+        stop.arg("stop").arg("-c").arg(self.1);
+        let _ = ok(&mut stop);
+    }
 }

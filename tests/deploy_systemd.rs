@@ -207,7 +207,7 @@ fn daemons_notify_readiness_once_they_work() {
 
 /// SIGHUP (what `systemctl reload` or logrotate's `postrotate` send) does not end a sensor in
 /// the middle of its input: it reads a pcap through a FIFO, gets SIGHUP halfway, and still
-/// analyses the rest and exits cleanly. No unit offers a reload, since no daemon has one.
+/// analyses the rest and exits cleanly. Its unit offers no reload, since it has nothing to re-read.
 #[test]
 fn sighup_does_not_stop_a_sensor_mid_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -250,13 +250,67 @@ fn sighup_does_not_stop_a_sensor_mid_run() {
     assert!(status.success(), "{status:?}: {}", sensor.output());
     let conn = std::fs::read_to_string(logs.join("conn.log")).unwrap();
     assert!(conn.lines().any(|l| !l.starts_with('#')), "{conn}");
+}
 
-    for unit in UNITS {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
-        let text = std::fs::read_to_string(source.join(unit)).unwrap();
-        assert!(
-            !text.contains("ExecReload"),
+/// The `ExecReload` line of a unit, `None` when it has none.
+fn exec_reload(unit: &str) -> Option<String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+    let text = std::fs::read_to_string(source.join(unit)).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("ExecReload="))
+        .map(str::to_owned)
+}
+
+/// `systemctl reload` runs the unit's `ExecReload` with `$MAINPID`: for the aggregator that
+/// re-reads its configuration in the same process (a new listening port here), telling systemd
+/// `RELOADING=1` and then `READY=1` once it listens again. The units of daemons with nothing to
+/// re-read offer no reload.
+#[test]
+fn systemctl_reload_applies_a_new_aggregator_configuration_in_the_same_process() {
+    for unit in ["estuary-forward.service", "estuary-sensor@.service"] {
+        assert_eq!(
+            exec_reload(unit),
+            None,
             "{unit} offers a reload that does nothing"
         );
     }
+    assert!(exec_reload("estuary-shipper.service").is_some());
+    let reload = exec_reload("estuary-aggregator.service").expect("the aggregator reloads");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (old_port, new_port) = (free_tcp_port(), free_tcp_port());
+    let config = dir.path().join("aggregator.cfg");
+    let write_config = |port: u16| {
+        std::fs::write(
+            &config,
+            format!(
+                "LogDir = {d}/logs\nSpoolDir = {d}/spool\nListenTCP = 127.0.0.1:{port}\nSendMail =\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap()
+    };
+    write_config(old_port);
+    let notify = Notify::bind(dir.path(), "aggregator");
+    let mut agg = notified(
+        "aggregator",
+        &["aggregate", "--config", config.to_str().unwrap()],
+        dir.path(),
+        &notify,
+    );
+    assert_eq!(notify.recv().trim_end(), "READY=1");
+    let pid = agg.pid();
+    write_config(new_port);
+    let command = reload.replace("$MAINPID", &pid.to_string());
+    let status = Command::new("sh").arg("-c").arg(&command).status().unwrap();
+    assert!(status.success(), "{command}: {status:?}");
+    assert_eq!(notify.recv().trim_end(), "RELOADING=1");
+    assert_eq!(notify.recv().trim_end(), "READY=1");
+    std::net::TcpStream::connect(("127.0.0.1", new_port)).expect("listening on the new port");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", old_port)).is_err(),
+        "the old port is closed"
+    );
+    assert_eq!(agg.pid(), pid);
+    assert!(agg.is_running(), "{}", agg.output());
 }

@@ -155,6 +155,7 @@ pub fn shipper_config(config: &AggregatorConfig, logs: &[CurrentLog]) -> Shipper
                 port: target.port,
                 transport: transport(config, target),
                 format: group.format,
+                body: group.body,
                 tag_filter: Some(filter.clone()),
                 facility: None,
                 retry_interval: Duration::from_secs(1),

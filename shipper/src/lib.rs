@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod body;
 mod checkpoint;
 mod events;
 mod hash;
@@ -185,6 +186,7 @@ fn serve(
             events: events.clone(),
             hostname: config.hostname.clone(),
             format: dconf.format,
+            body: dconf.body,
             framing,
             tx,
             wake: reader_wakes[dest].clone(),
@@ -378,6 +380,7 @@ mod tests {
             port: 514,
             transport: Transport::Udp,
             format: Format::Rfc3164,
+            body: estuary_config::shipper::Body::Line,
             tag_filter: tag.map(|t| regex::Regex::new(t).unwrap()),
             facility,
             retry_interval: Duration::from_secs(1),

@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estuary_config::shipper::{InputConfig, OnShrink};
+use estuary_config::shipper::{Body, InputConfig, OnShrink};
 use estuary_wire::encode::{write_framed, write_message, Header};
 use estuary_wire::{Format, Framing, Origin, Pri};
 use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::batch::{Batch, Entry};
+use crate::body::Bodies;
 use crate::events::{self, Events, LinesRead};
 use crate::hash::CHECK_BYTES;
 use crate::lines::{Cutter, Line, LineKind};
@@ -35,6 +36,7 @@ pub struct Reader {
     pub events: Arc<Events>,
     pub hostname: String,
     pub format: Format,
+    pub body: Body,
     /// Stream framing written by the reader; `None` when the sender frames each message itself.
     pub framing: Option<Framing>,
     pub tx: mpsc::Sender<Batch>,
@@ -51,6 +53,7 @@ struct Cursor {
     /// The bytes just before `offset`, compared on every read to notice a truncation.
     tail: Option<Vec<u8>>,
     cutter: Cutter,
+    bodies: Bodies,
     last_growth: Instant,
     end_seen: u64,
 }
@@ -168,6 +171,7 @@ impl Reader {
                         end_seen: view.start,
                         tail: None,
                         cutter: Cutter::new(input.max_line_bytes, input.long_lines),
+                        bodies: Bodies::new(self.body),
                         last_growth: Instant::now(),
                         view,
                     }
@@ -221,7 +225,13 @@ impl Reader {
         if data.is_empty() && !cursor.cutter.holds_partial() {
             return Read::Idle;
         }
-        let mut encoder = Encoder::new(self, input, cursor.view.id, batch);
+        let mut encoder = Encoder::new(
+            self,
+            input,
+            (cursor.view.id, &cursor.view.file),
+            &mut cursor.bodies,
+            batch,
+        );
         let mut used = cursor
             .cutter
             .cut(data, cursor.offset, |line| encoder.line(line));
@@ -293,12 +303,20 @@ struct Encoder<'a> {
     framing: Option<Framing>,
     header: Header<'a>,
     file: FileId,
+    source: &'a File,
+    bodies: &'a mut Bodies,
     batch: &'a mut Batch,
     read: LinesRead,
 }
 
 impl<'a> Encoder<'a> {
-    fn new(reader: &'a Reader, input: &'a InputConfig, file: FileId, batch: &'a mut Batch) -> Self {
+    fn new(
+        reader: &'a Reader,
+        input: &'a InputConfig,
+        (file, source): (FileId, &'a File),
+        bodies: &'a mut Bodies,
+        batch: &'a mut Batch,
+    ) -> Self {
         let header = Header {
             pri: Pri {
                 facility: input.facility,
@@ -314,6 +332,8 @@ impl<'a> Encoder<'a> {
             framing: reader.framing,
             header,
             file,
+            source,
+            bodies,
             batch,
             read: LinesRead::default(),
         }
@@ -327,14 +347,18 @@ impl<'a> Encoder<'a> {
             LineKind::Partial => self.read.partial += 1,
         }
         self.read.counts.bytes_read += line.end - line.start;
-        if line.bytes.is_empty() {
+        let body = match line.bytes {
+            [] => None,
+            bytes => self.bodies.body(bytes, self.source, line.start),
+        };
+        let Some(body) = body else {
             self.batch.entries.push(Entry {
                 file: self.file,
                 end: line.end,
                 msg: None,
             });
             return;
-        }
+        };
         self.read.counts.lines_read += 1;
         self.header.origin = Some(Origin {
             file: self.file.0,
@@ -343,8 +367,8 @@ impl<'a> Encoder<'a> {
         let buf = &mut self.batch.buf;
         let start = buf.len();
         match self.framing {
-            Some(framing) => write_framed(buf, self.format, framing, &self.header, line.bytes),
-            None => write_message(buf, self.format, &self.header, line.bytes),
+            Some(framing) => write_framed(buf, self.format, framing, &self.header, body),
+            None => write_message(buf, self.format, &self.header, body),
         }
         self.batch.entries.push(Entry {
             file: self.file,
@@ -441,6 +465,7 @@ mod tests {
             events: events.clone(),
             hostname: "h".into(),
             format: Format::Rfc3164,
+            body: Body::Line,
             framing: None,
             tx,
             wake: Arc::new(Wake::default()),

@@ -145,9 +145,10 @@ impl AggregatorConfig {
                 "ForwardFormat",
                 self.forward
                     .iter()
-                    .map(|g| match g.format {
-                        estuary_wire::Format::Rfc3164 => "rfc3164",
-                        estuary_wire::Format::Rfc5424 => "rfc5424",
+                    .map(|g| match (g.body, g.format) {
+                        (crate::shipper::Body::ZeekJson, _) => "json",
+                        (_, estuary_wire::Format::Rfc3164) => "rfc3164",
+                        (_, estuary_wire::Format::Rfc5424) => "rfc5424",
                     })
                     .collect::<Vec<_>>()
                     .join(" | "),

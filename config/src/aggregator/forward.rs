@@ -2,6 +2,8 @@
 //! cluster.cfg, or one `[[forward]]` table per group in TOML (`to`, `tags`, `format`).
 
 use estuary_wire::Format;
+
+use crate::shipper::Body;
 use regex::Regex;
 
 /// One group of onward destinations and the tags they receive.
@@ -10,7 +12,14 @@ pub struct Forward {
     pub to: Vec<ForwardTarget>,
     /// Tags (`bro_conn`) forwarded; `None` = all.
     pub tags: Option<Regex>,
+    /// The syslog header of each message.
     pub format: Format,
+    /// `ForwardFormat = json`: rows as Zeek JSON objects.
+    pub body: Body,
+}
+
+impl Forward {
+    pub(crate) const DEFAULT_FORMAT: (Format, Body) = (Format::Rfc3164, Body::Line);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,14 +98,15 @@ fn parse_target(url: &str) -> Result<ForwardTarget, String> {
     })
 }
 
-pub(crate) fn parse_format(text: &str) -> Result<Format, String> {
+/// `rfc3164` and `rfc5424` send each line as it is in the log; `json` sends each row as the
+/// object Zeek's JSON writer would have written, in an RFC 3164 message (what a syslog
+/// receiver parses without being told).
+pub(crate) fn parse_format(text: &str) -> Result<(Format, Body), String> {
     match text.to_ascii_lowercase().as_str() {
-        "rfc3164" => Ok(Format::Rfc3164),
-        "rfc5424" => Ok(Format::Rfc5424),
-        "json" => {
-            Err("json (Zeek JSON conversion) is not available yet; use rfc3164 or rfc5424".into())
-        }
-        _ => Err(format!("expected rfc3164 or rfc5424, got {text:?}")),
+        "rfc3164" => Ok((Format::Rfc3164, Body::Line)),
+        "rfc5424" => Ok((Format::Rfc5424, Body::Line)),
+        "json" => Ok((Format::Rfc3164, Body::ZeekJson)),
+        _ => Err(format!("expected rfc3164, rfc5424 or json, got {text:?}")),
     }
 }
 
@@ -167,8 +177,9 @@ mod tests {
     }
 
     #[test]
-    fn json_is_refused_until_it_exists() {
-        assert!(parse_format("JSON").unwrap_err().contains("not available"));
-        assert_eq!(parse_format("rfc5424"), Ok(Format::Rfc5424));
+    fn json_sends_zeek_json_rows_in_rfc3164() {
+        assert_eq!(parse_format("JSON"), Ok((Format::Rfc3164, Body::ZeekJson)));
+        assert_eq!(parse_format("rfc5424"), Ok((Format::Rfc5424, Body::Line)));
+        assert!(parse_format("cef").unwrap_err().contains("json"));
     }
 }

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use estuary_wire::Format;
 use regex::Regex;
 
 use super::files::{self, Files};
@@ -570,14 +569,15 @@ impl<'a> Settings<'a> {
                     .values
                     .get("ForwardTo")
                     .map(|s| (s.line, s.key.clone()));
-                groups.push((
-                    line,
+                groups.push((line, {
+                    let (format, body) = format.unwrap_or(Forward::DEFAULT_FORMAT);
                     Forward {
                         to,
                         tags,
-                        format: format.unwrap_or(Format::Rfc3164),
-                    },
-                ));
+                        format,
+                        body,
+                    }
+                }));
             }
         } else {
             for option in ["ForwardTags", "ForwardFormat"] {
@@ -596,14 +596,19 @@ impl<'a> Settings<'a> {
                 group
                     .format
                     .as_ref()
-                    .map_or(Ok(Format::Rfc3164), |(line, format)| {
+                    .map_or(Ok(Forward::DEFAULT_FORMAT), |(line, format)| {
                         forward::parse_format(format).map_err(|e| (*line, "format", e))
                     }),
             );
             match parsed {
-                (Ok(to), Ok(tags), Ok(format)) => groups.push((
+                (Ok(to), Ok(tags), Ok((format, body))) => groups.push((
                     Some((Some(*to_line), "to".to_owned())),
-                    Forward { to, tags, format },
+                    Forward {
+                        to,
+                        tags,
+                        format,
+                        body,
+                    },
                 )),
                 (to, tags, format) => {
                     for (line, key, e) in [to.err(), tags.err(), format.err()].into_iter().flatten()

@@ -142,6 +142,8 @@ pub struct DestinationConfig {
     pub port: u16,
     pub transport: Transport,
     pub format: Format,
+    /// What each line becomes in its message.
+    pub body: Body,
     /// Only lines from inputs whose tag matches are sent here; `None` = all.
     pub tag_filter: Option<Regex>,
     /// Only inputs with this facility (`local7.*`); `None` = `*.*`.
@@ -149,6 +151,18 @@ pub struct DestinationConfig {
     /// Initial reconnect delay; doubles up to `retry_max`.
     pub retry_interval: Duration,
     pub retry_max: Duration,
+}
+
+/// The message body made of a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Body {
+    /// The line as read.
+    #[default]
+    Line,
+    /// A row of a Zeek TSV log as the object Zeek's JSON writer writes, typed by its file's
+    /// `#fields` and `#types`; the header lines are not sent, a line of a file without a Zeek
+    /// header goes as read.
+    ZeekJson,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use toml::{Spanned, Value};
 use super::defaults;
 use super::tls_files::{Named, TlsFiles};
 use super::{
-    ClientAuth, DestinationConfig, InputConfig, LongLines, NatsDestination, OnShrink,
+    Body, ClientAuth, DestinationConfig, InputConfig, LongLines, NatsDestination, OnShrink,
     ShipperConfig, StartAt, TlsClient, Transport, WatchMode,
 };
 use crate::toml_form::{choice, duration, size, TomlFile};
@@ -78,6 +78,7 @@ struct RawDestination {
     transport: Spanned<String>,
     framing: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
+    body: Option<Spanned<String>>,
     tag_regex: Option<Spanned<String>>,
     facility: Option<Spanned<String>>,
     retry_interval: Option<Spanned<Value>>,
@@ -337,6 +338,11 @@ fn destination(
             )
         })
         .unwrap_or(Format::Rfc3164);
+    let body = toml
+        .check(raw.body.as_ref(), "body", |b| {
+            choice(b, &[("line", Body::Line), ("zeek-json", Body::ZeekJson)])
+        })
+        .unwrap_or_default();
     let Delivery {
         tag_filter,
         facility,
@@ -440,6 +446,7 @@ fn destination(
         port,
         transport,
         format,
+        body,
         tag_filter,
         facility,
         retry_interval,
@@ -461,6 +468,7 @@ fn nats_destination(
         (raw.port.as_ref().map(|s| s.span()), "port"),
         (raw.framing.as_ref().map(|s| s.span()), "framing"),
         (raw.window.as_ref().map(|s| s.span()), "window"),
+        (raw.body.as_ref().map(|s| s.span()), "body"),
     ];
     for (at, key) in not_for_nats {
         if let Some(at) = at {
@@ -535,6 +543,7 @@ fn nats_destination(
             tls,
         }),
         format: Format::Rfc5424,
+        body: Body::Line,
         tag_filter,
         facility,
         retry_interval,

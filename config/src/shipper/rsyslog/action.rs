@@ -8,7 +8,7 @@ use estuary_wire::{Format, Framing};
 use super::Parser;
 use crate::shipper::defaults;
 use crate::shipper::tls_files::{Named, TlsFiles};
-use crate::shipper::{ClientAuth, DestinationConfig, TlsClient, Transport};
+use crate::shipper::{Body, ClientAuth, DestinationConfig, TlsClient, Transport};
 use crate::value;
 
 /// `$ActionSendStreamDriver*` settings in force for the following `@@` actions.
@@ -103,6 +103,7 @@ impl Parser<'_> {
             port,
             transport,
             format,
+            body: Body::Line,
             tag_filter: None,
             facility: None,
             retry_interval: defaults::RETRY_INTERVAL,
