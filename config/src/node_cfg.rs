@@ -157,8 +157,12 @@ pub fn load(path: &Path) -> Result<SiteConfig, ConfigErrors> {
             },
         }
     }
+    // Only a derived ship.toml needs to know where the manager listens.
+    let derives_shipper = nodes
+        .iter()
+        .any(|n| n.role.capture().is_some_and(|c| c.ship_config.is_none()));
     if let Some((file, config)) = &cluster {
-        if config.listen.relp.is_none() && config.listen.tcp.is_none() {
+        if derives_shipper && config.listen.relp.is_none() && config.listen.tcp.is_none() {
             errors.push(ConfigError::new(
                 file,
                 None,
@@ -583,6 +587,18 @@ mod tests {
         );
         assert_eq!(site.nodes[2].role.capture().unwrap().lb_procs, 8);
         assert!(site.cluster.is_some());
+    }
+
+    #[test]
+    fn a_manager_listens_for_workers_only_when_a_shipper_is_derived() {
+        let tls_only = "LogDir = /l\nSpoolDir = /s\nListenUDP = 127.0.0.1:5514\nSendMail =\n";
+        let manager = "[manager]\ntype=manager\nhost=h\n";
+        let (_dir, site) = load_site(&[("node.cfg", manager), ("cluster.cfg", tls_only)]);
+        site.unwrap_or_else(|e| panic!("{e}"));
+        let worker = format!("{manager}[w1]\ntype=worker\nhost=h\ninterface=eth0\n");
+        let (_dir, site) = load_site(&[("node.cfg", &worker), ("cluster.cfg", tls_only)]);
+        let e = site.unwrap_err().to_string();
+        assert!(e.contains("cluster.cfg: ListenRELP:"), "{e}");
     }
 
     #[test]
