@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use estuary_fsutil::Durability;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -125,19 +126,25 @@ pub struct PidFile {
 
 impl PidFile {
     /// Writes the pid file of the current process at `path`, refusing when a live daemon holds
-    /// it; a stale file left by a crash is replaced. The folder must exist (a daemon creates its
-    /// spool only once it has started).
+    /// it; a stale file left by a crash, or one that is not a pid file at all, is replaced. The
+    /// folder must exist (a daemon creates its spool only once it has started).
     pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
         let io = |source| PidFileError::Io {
             path: path.to_path_buf(),
             source,
         };
         // The same pid is this process after an exec (a reload): the file is its own.
-        if let DaemonState::Running { pid, .. } = state(path)?.filter_other() {
-            return Err(PidFileError::Running {
-                path: path.to_path_buf(),
-                pid,
-            });
+        match state(path).map(DaemonState::filter_other) {
+            Ok(DaemonState::Running { pid, .. }) => {
+                return Err(PidFileError::Running {
+                    path: path.to_path_buf(),
+                    pid,
+                })
+            }
+            Ok(_) => {}
+            // Nothing can run under a file nobody can read: replace it.
+            Err(e @ PidFileError::Format { .. }) => tracing::warn!(%e, "replacing it"),
+            Err(e) => return Err(e),
         }
         let pid = std::process::id();
         let record = Record {
@@ -148,11 +155,9 @@ impl PidFile {
                 .unwrap_or_default()
                 .as_secs(),
         };
-        let tmp = path.with_extension("pid.tmp");
         // Serializing three integers cannot fail.
-        let text = serde_json::to_string(&record).expect("serialize a pid record");
-        fs::write(&tmp, text + "\n").map_err(io)?;
-        fs::rename(&tmp, path).map_err(io)?;
+        let text = serde_json::to_string(&record).expect("serialize a pid record") + "\n";
+        estuary_fsutil::replace(path, text.as_bytes(), Durability::Visible).map_err(io)?;
         Ok(PidFile {
             path: path.to_path_buf(),
         })
@@ -246,6 +251,12 @@ mod tests {
         fs::write(&path, serde_json::to_string(&me).unwrap()).unwrap();
         assert!(matches!(state(&path).unwrap(), DaemonState::Crashed { .. }));
         // A crashed daemon's file is taken over at the next start.
+        let new = PidFile::create(&path).unwrap();
+        assert!(state(&path).unwrap().is_running());
+        drop(new);
+        // So is one that is not a pid file (a disk that filled up while it was written).
+        fs::write(&path, "{\"pid\":").unwrap();
+        assert!(matches!(state(&path), Err(PidFileError::Format { .. })));
         let _new = PidFile::create(&path).unwrap();
         assert!(state(&path).unwrap().is_running());
     }

@@ -33,6 +33,8 @@ pub struct Role {
     /// Whether it ever ran past [`START_GRACE`].
     pub established: bool,
     backoff: Duration,
+    /// When a child that died is started again.
+    restart_at: Option<Instant>,
     pub restarts: u32,
 }
 
@@ -45,6 +47,7 @@ impl Role {
             started: Instant::now(),
             established: false,
             backoff: BACKOFF_FIRST,
+            restart_at: None,
             restarts: 0,
         }
     }
@@ -59,8 +62,9 @@ impl Role {
         Role::new(name, args)
     }
 
+    /// Running, or waiting out its backoff to run again.
     pub fn is_started(&self) -> bool {
-        self.child.is_some()
+        self.child.is_some() || self.restart_at.is_some()
     }
 
     pub fn start(&mut self, exe: &Path) -> anyhow::Result<()> {
@@ -80,6 +84,7 @@ impl Role {
                 .with_context(|| format!("start the {}", self.name))?,
         );
         self.started = Instant::now();
+        self.restart_at = None;
         Ok(())
     }
 
@@ -103,17 +108,26 @@ impl Role {
         }
     }
 
-    /// Starts it again after the current backoff, which then doubles up to [`BACKOFF_MAX`].
-    pub async fn restart(&mut self, exe: &Path, status: ExitStatus) -> anyhow::Result<()> {
+    /// Has it started again after the current backoff, which then doubles up to
+    /// [`BACKOFF_MAX`]; the supervisor goes on meanwhile (a signal still stops the run).
+    pub fn restart_later(&mut self, status: ExitStatus) {
         tracing::error!(role = self.name, %status, backoff = ?self.backoff, "exited unexpectedly; restarting");
-        tokio::time::sleep(self.backoff).await;
+        self.restart_at = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         self.restarts += 1;
-        self.start(exe)
+    }
+
+    /// Starts it if its backoff is over.
+    pub fn restart_if_due(&mut self, exe: &Path) -> anyhow::Result<()> {
+        match self.restart_at {
+            Some(at) if at <= Instant::now() => self.start(exe),
+            _ => Ok(()),
+        }
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub async fn stop(&mut self, grace: Duration) {
+        self.restart_at = None;
         let Some(mut child) = self.child.take() else {
             return;
         };

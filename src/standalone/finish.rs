@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +12,8 @@ use estuary_aggregator::archive::{self, Rotated, ROTATED_DIR};
 use estuary_aggregator::mail::Notifier;
 use estuary_aggregator::writer::Writer;
 use estuary_config::aggregator::AggregatorConfig;
+
+use super::tally::Tally;
 
 /// Closes every current log into the archive and delivers the last digest; the aggregator daemon
 /// must be stopped. Returns the paths archived.
@@ -40,28 +41,28 @@ pub fn final_rotation(config: &AggregatorConfig, now: SystemTime) -> anyhow::Res
 /// Rows (lines that are not `#` headers) per log name; logs without rows are left out.
 pub type Rows = BTreeMap<String, u64>;
 
-fn count_rows(reader: impl BufRead) -> u64 {
-    reader
-        .split(b'\n')
-        .map_while(Result::ok)
-        .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
-        .count() as u64
-}
-
 /// What the sensor wrote: `<name>.log` files in its folder.
-pub fn sensor_rows(dir: &Path) -> anyhow::Result<Rows> {
-    let mut rows = Rows::new();
+pub fn sensor_rows(dir: &Path, tally: &mut Tally) -> anyhow::Result<Rows> {
+    let mut logs = Vec::new();
     for entry in fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
         let path = entry?.path();
-        let Some(name) = log_name(&path) else {
-            continue;
-        };
-        let file = fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
-        rows.insert(name, count_rows(BufReader::new(file)));
+        if let Some(name) = log_name(&path) {
+            logs.push((name, path, false));
+        }
     }
-    // A log of headers only has nothing to deliver.
+    Ok(tallied(logs, tally))
+}
+
+/// Rows per log name of `(name, path, gzip)` files; logs without rows (headers only: nothing to
+/// deliver) are left out.
+fn tallied(files: Vec<(String, PathBuf, bool)>, tally: &mut Tally) -> Rows {
+    let counts = tally.rows(files.iter().map(|(_, path, gzip)| (path.as_path(), *gzip)));
+    let mut rows = Rows::new();
+    for ((name, _, _), n) in files.into_iter().zip(counts) {
+        *rows.entry(name).or_default() += n;
+    }
     rows.retain(|_, n| *n > 0);
-    Ok(rows)
+    rows
 }
 
 /// The sensor log names in `dir`: `<name>.log` with a name the aggregator can route.
@@ -85,13 +86,12 @@ fn log_name(path: &Path) -> Option<String> {
 
 /// What the aggregator holds from this run: current logs, rotated ones waiting for the archiver,
 /// and archives written since `since`.
-pub fn aggregated_rows(log_dir: &Path, since: SystemTime) -> Rows {
-    let mut rows = Rows::new();
-    let mut add = |name: &str, n: u64| *rows.entry(name.to_owned()).or_default() += n;
+pub fn aggregated_rows(log_dir: &Path, since: SystemTime, tally: &mut Tally) -> Rows {
+    let mut files = Vec::new();
     let current = log_dir.join("current");
     for entry in read_dir(&current) {
         if let Some(name) = log_name(&entry) {
-            add(&name, file_rows(&entry, false));
+            files.push((name, entry, false));
         }
     }
     for entry in read_dir(&current.join(ROTATED_DIR)) {
@@ -100,16 +100,15 @@ pub fn aggregated_rows(log_dir: &Path, since: SystemTime) -> Rows {
             .and_then(|n| n.to_str())
             .and_then(Rotated::parse);
         if let Some(rotated) = rotated {
-            add(rotated.name.as_str(), file_rows(&entry, false));
+            files.push((rotated.name.as_str().to_owned(), entry, false));
         }
     }
     for archive in archives(log_dir, since) {
         if let Some(name) = archive_log_name(&archive) {
-            add(&name, file_rows(&archive, true));
+            files.push((name, archive, true));
         }
     }
-    rows.retain(|_, n| *n > 0);
-    rows
+    tallied(files, tally)
 }
 
 /// Archive files (`YYYY-MM-DD/<name>.<open>-<close>.log.gz`) modified since `since`.
@@ -145,19 +144,6 @@ fn read_dir(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir)
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default()
-}
-
-/// Rows of a file that may be read while it moves (0 if it is gone).
-fn file_rows(path: &Path, gzip: bool) -> u64 {
-    let Ok(file) = fs::File::open(path) else {
-        return 0;
-    };
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    count_rows(BufReader::new(reader))
 }
 
 /// Where the run's mail went.
@@ -252,12 +238,6 @@ pub fn notices(sensor_dir: &Path) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rows_skip_headers_and_blank_lines() {
-        let text = b"#fields\ta\n1\n2\n\n#close\tx\n";
-        assert_eq!(count_rows(&text[..]), 2);
-    }
 
     #[test]
     fn only_routable_log_names_count() {

@@ -13,6 +13,7 @@
 mod children;
 mod finish;
 mod progress;
+mod tally;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use children::{absolute, Exit, Role};
 use finish::{MailReport, Summary};
+use tally::Tally;
 
 /// The capture read when neither `-r` nor `-i` is given; see `assets/sample/README.md`.
 const SAMPLE_PCAP: &[u8] = include_bytes!("../../assets/sample/sample.pcap");
@@ -121,6 +123,7 @@ impl StandaloneArgs {
         let mut tick = tokio::time::interval(TICK);
         let mut sensor_done = false;
         let mut stall = (finish::Rows::new(), Instant::now());
+        let (mut sensor_tally, mut aggregator_tally) = (Tally::default(), Tally::default());
         let progress = progress::Progress::new();
         loop {
             tokio::select! {
@@ -134,12 +137,15 @@ impl StandaloneArgs {
                 shipper.stop(STOP_GRACE).await;
                 shipper.start(&exe)?;
             }
+            for role in [&mut aggregator, &mut shipper, &mut sensor] {
+                role.restart_if_due(&exe)?;
+            }
             for role in [&mut aggregator, &mut shipper] {
                 if let Exit::Exited(status) = role.poll()? {
                     if !role.established {
                         anyhow::bail!("the {} failed to start ({status})", role.name);
                     }
-                    role.restart(&exe, status).await?;
+                    role.restart_later(status);
                 }
             }
             if !sensor_done {
@@ -153,7 +159,7 @@ impl StandaloneArgs {
                             sensor_done = true;
                         }
                         (false, true) => anyhow::bail!("the sensor failed ({status})"),
-                        (false, false) => sensor.restart(&exe, status).await?,
+                        (false, false) => sensor.restart_later(status),
                     }
                 }
             }
@@ -161,15 +167,25 @@ impl StandaloneArgs {
                 let packets =
                     estuary_site::netstats::Netstats::load(&layout.sensor.join("netstats.json"))
                         .map_or(0, |n| n.received);
-                let written = finish::sensor_rows(&layout.sensor)?.values().sum();
-                let committed = finish::aggregated_rows(&aggregator_config.log_dir, since)
+                let written = finish::sensor_rows(&layout.sensor, &mut sensor_tally)?
                     .values()
                     .sum();
+                let committed = finish::aggregated_rows(
+                    &aggregator_config.log_dir,
+                    since,
+                    &mut aggregator_tally,
+                )
+                .values()
+                .sum();
                 progress.update(packets, written, committed);
             }
             if sensor_done {
-                let sensor_rows = finish::sensor_rows(&layout.sensor)?;
-                let aggregated = finish::aggregated_rows(&aggregator_config.log_dir, since);
+                let sensor_rows = finish::sensor_rows(&layout.sensor, &mut sensor_tally)?;
+                let aggregated = finish::aggregated_rows(
+                    &aggregator_config.log_dir,
+                    since,
+                    &mut aggregator_tally,
+                );
                 if sensor_rows == aggregated {
                     tracing::info!("every row the sensor wrote is at the aggregator");
                     break;
@@ -316,8 +332,8 @@ impl StandaloneArgs {
         archive_dirs.sort();
         archive_dirs.dedup();
         Ok(Summary {
-            sensor: finish::sensor_rows(&layout.sensor)?,
-            archived: finish::aggregated_rows(&config.log_dir, since),
+            sensor: finish::sensor_rows(&layout.sensor, &mut Tally::default())?,
+            archived: finish::aggregated_rows(&config.log_dir, since, &mut Tally::default()),
             notices,
             alarms,
             mail,
