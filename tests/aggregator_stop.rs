@@ -162,8 +162,10 @@ fn sigterm_with_the_disk_full() {
     });
     let sent = std::time::Instant::now();
     let status = agg.daemon.terminate(STOP_GRACE);
+    let output = agg.daemon.output();
+    let last: Vec<&str> = output.lines().rev().take(3).collect();
     eprintln!(
-        "sigterm_with_the_disk_full: exited {:?} after SIGTERM ({status:?})",
+        "sigterm_with_the_disk_full: exited {:?} after SIGTERM ({status:?}); last lines: {last:?}",
         sent.elapsed()
     );
     assert!(
