@@ -1,6 +1,7 @@
-//! `estuary aggregate` stops on SIGTERM within a bounded time in every state (a RELP client
-//! sending, the disk below the hard floor, rotation failing), and the hard floor holds against
-//! a burst that arrives between two looks at the disk.
+//! `estuary aggregate` stops on SIGTERM within a bounded time in every state (idle, a RELP
+//! client sending, the disk below the hard floor or full with a sender connected, rotation
+//! failing), and the hard floor holds against a burst that arrives between two looks at the
+//! disk. Each test prints the time the stop took (`--nocapture`).
 
 mod common;
 
@@ -18,7 +19,12 @@ fn stops_cleanly(agg: &mut Aggregator) {
     let sent = std::time::Instant::now();
     let status = agg.daemon.terminate(STOP_GRACE);
     // The figure for the record (`--nocapture`); the bound is STOP_GRACE.
-    eprintln!("exited {:?} after SIGTERM", sent.elapsed());
+    let test = std::thread::current();
+    eprintln!(
+        "{}: exited {:?} after SIGTERM",
+        test.name().unwrap_or("stop"),
+        sent.elapsed()
+    );
     assert!(
         status.is_some_and(|s| s.success()),
         "no clean exit within {STOP_GRACE:?} of SIGTERM ({status:?}):\n{}",
@@ -32,6 +38,36 @@ fn origin_msg(seq: u64) -> Vec<u8> {
         seq * 100
     )
     .into_bytes()
+}
+
+/// Nothing connected, nothing sent.
+#[test]
+fn sigterm_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let relp = free_tcp_port();
+    let mut agg = Aggregator::start(dir.path(), &format!("ListenRELP = 127.0.0.1:{relp}\n"));
+    wait_for(WAIT, "the first status", || {
+        agg.status().is_object().then_some(())
+    });
+    stops_cleanly(&mut agg);
+}
+
+/// A RELP client that keeps its session open and sends, whether or not it is answered; stops
+/// when the aggregator closes the session. Returns once the session is open.
+fn relp_sender(relp: u16) -> std::thread::JoinHandle<()> {
+    let (opened, is_open) = std::sync::mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        let mut client = Relp::connect(relp);
+        let _ = opened.send(());
+        for seq in 0..1_000_000u64 {
+            client.send("syslog", &origin_msg(seq));
+            if seq % 100 == 99 && client.try_read_rsp().is_none() {
+                return;
+            }
+        }
+    });
+    is_open.recv_timeout(WAIT).expect("the RELP session opened");
+    sender
 }
 
 /// A RELP client keeps sending: SIGTERM ends its session at once and the daemon exits; every
@@ -69,18 +105,23 @@ fn sigterm_with_a_relp_client_sending() {
     assert!(counts.values().all(|n| *n == 1), "a line written twice");
 }
 
-/// Below the hard floor the writer holds messages; SIGTERM still stops it.
+/// Below the hard floor the writer holds messages while a RELP sender waits for its answers;
+/// SIGTERM still stops it.
 #[test]
 fn sigterm_below_the_disk_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), "4m") else {
-        eprintln!(
-            "SKIPPED: cannot mount a tmpfs here (needs root); stop below the floor not tested"
-        );
+    let Some(fs) = prereq::require_some(
+        Tmpfs::mount(&dir.path().join("fs"), "4m"),
+        "cannot mount a tmpfs here (needs root); stop below the floor not tested",
+    ) else {
         return;
     };
     std::fs::write(fs.path().join("filler"), vec![0u8; 2600 * 1024]).unwrap();
-    let mut agg = Aggregator::start(fs.path(), "MinDiskSpace = 0\nDiskHardFloor = 50\n");
+    let relp = free_tcp_port();
+    let mut agg = Aggregator::start(
+        fs.path(),
+        &format!("MinDiskSpace = 0\nDiskHardFloor = 50\nListenRELP = 127.0.0.1:{relp}\n"),
+    );
     let frames: Vec<u8> = (0..100u64)
         .flat_map(|seq| octet_frame("s1", "bro_conn", &format!("seq={seq}\tx")))
         .collect();
@@ -88,7 +129,51 @@ fn sigterm_below_the_disk_floor() {
     wait_for(WAIT, "the writer paused at the floor", || {
         (agg.status()["disk_paused"] == true).then_some(())
     });
+    let sender = relp_sender(relp);
     stops_cleanly(&mut agg);
+    sender.join().unwrap();
+}
+
+/// The disk is full (no floor to stop the writer first): writes fail while a RELP sender waits
+/// for its answers; SIGTERM still stops the daemon.
+#[test]
+fn sigterm_with_the_disk_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = prereq::require_some(
+        Tmpfs::mount(&dir.path().join("fs"), "4m"),
+        "cannot mount a tmpfs here (needs root); stop with the disk full not tested",
+    ) else {
+        return;
+    };
+    let relp = free_tcp_port();
+    let mut agg = Aggregator::start(
+        fs.path(),
+        &format!("MinDiskSpace = 0\nDiskHardFloor = 0\nListenRELP = 127.0.0.1:{relp}\n"),
+    );
+    let filler = fs.path().join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    drop(file);
+    let sender = relp_sender(relp);
+    wait_for(WAIT, "a write failing on the full disk", || {
+        let output = agg.daemon.output();
+        output.contains("No space left").then_some(())
+    });
+    let sent = std::time::Instant::now();
+    let status = agg.daemon.terminate(STOP_GRACE);
+    let output = agg.daemon.output();
+    let last: Vec<&str> = output.lines().rev().take(3).collect();
+    eprintln!(
+        "sigterm_with_the_disk_full: exited {:?} after SIGTERM ({status:?}); last lines: {last:?}",
+        sent.elapsed()
+    );
+    assert!(
+        status.is_some(),
+        "still running {STOP_GRACE:?} after SIGTERM:\n{}",
+        agg.daemon.output()
+    );
+    sender.join().unwrap();
 }
 
 /// Rotation fails and is retried (the rotated folder is gone, a file in its place); SIGTERM
@@ -129,8 +214,10 @@ fn free_percent(path: &std::path::Path) -> f64 {
 #[test]
 fn a_burst_does_not_overshoot_the_disk_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), "8m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); floor overshoot not tested");
+    let Some(fs) = prereq::require_some(
+        Tmpfs::mount(&dir.path().join("fs"), "8m"),
+        "cannot mount a tmpfs here (needs root); floor overshoot not tested",
+    ) else {
         return;
     };
     let mut agg = Aggregator::start(fs.path(), "MinDiskSpace = 0\nDiskHardFloor = 40\n");

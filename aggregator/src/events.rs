@@ -30,6 +30,8 @@ pub enum Refusal {
     ConnectionLimit,
     /// The address holds all the connections one address may.
     AddressConnectionLimit,
+    /// A client certificate name holds all the connections one name may, over all addresses.
+    CertNameConnectionLimit,
     /// The address has all the TLS handshakes in progress one address may.
     HandshakeLimit,
     /// No whole frame arrived in time after connecting.
@@ -56,11 +58,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 16] = [
+    const ALL: [Refusal; 17] = [
         Refusal::PeerNotAllowed,
         Refusal::TagNotAllowed,
         Refusal::ConnectionLimit,
         Refusal::AddressConnectionLimit,
+        Refusal::CertNameConnectionLimit,
         Refusal::HandshakeLimit,
         Refusal::FirstFrameTimeout,
         Refusal::TlsHandshakeFailed,
@@ -82,6 +85,7 @@ impl Refusal {
             Refusal::TagNotAllowed => "tag_not_allowed",
             Refusal::ConnectionLimit => "connection_limit",
             Refusal::AddressConnectionLimit => "address_connection_limit",
+            Refusal::CertNameConnectionLimit => "cert_name_connection_limit",
             Refusal::HandshakeLimit => "handshake_limit",
             Refusal::FirstFrameTimeout => "first_frame_timeout",
             Refusal::TlsHandshakeFailed => "tls_handshake_failed",

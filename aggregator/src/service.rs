@@ -125,6 +125,7 @@ pub async fn serve(
         PeerPolicy::new(config.peers.clone()),
         events.clone(),
         config.max_message_size,
+        config.connection_limits,
         stop.clone(),
     ));
     let mut tasks = JoinSet::new();

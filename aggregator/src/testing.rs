@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use estuary_config::aggregator::{
-    AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, Routing,
+    AggregatorConfig, ConnectionLimits, DiskConfig, Durability, Listeners, MailConfig,
+    MailTransport, Routing,
 };
 
 /// zeekctl's defaults, all listeners off, mail disabled, hourly rotation.
@@ -36,6 +37,7 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
             hard_floor_percent: 1.0,
         },
         listen: Listeners::default(),
+        connection_limits: ConnectionLimits::default(),
         tls: None,
         peers: Vec::new(),
         max_message_size: 64 * 1024,

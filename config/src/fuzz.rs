@@ -369,6 +369,9 @@ fn cfg_and_toml_value(option: &'static str) -> BoxedStrategy<(String, String)> {
         "MinDiskSpace" | "DiskHardFloor" => (0u8..=100)
             .prop_map(|n| (n.to_string(), n.to_string()))
             .boxed(),
+        "MaxConnectionsPerAddress" | "MaxConnectionsPerCertName" => (1usize..=4096)
+            .prop_map(|n| (n.to_string(), n.to_string()))
+            .boxed(),
         "MaxMessageSize" => (480usize..100_000)
             .prop_map(|n| (n.to_string(), n.to_string()))
             .boxed(),
@@ -410,6 +413,8 @@ fn aggregator_settings() -> impl Strategy<Value = Vec<(&'static str, String, Str
         "MinDiskSpace",
         "DiskHardFloor",
         "MaxMessageSize",
+        "MaxConnectionsPerAddress",
+        "MaxConnectionsPerCertName",
         "Durability",
         "ListenUDP",
         "ListenTCP",

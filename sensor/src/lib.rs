@@ -13,6 +13,7 @@ pub mod notice_log;
 pub mod output;
 pub mod proto;
 pub mod run;
+pub mod savefile;
 pub mod sink;
 pub mod split;
 pub mod tunnel_log;

@@ -2,23 +2,29 @@
 //! threads split by the symmetric flow hash, one shared set of log files, and capture
 //! statistics for `estuary status`.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+mod netstats;
 
 use crate::conn::{LocalNets, TrackerConfig};
 use crate::decode::Linktype;
 use crate::dispatch::Dispatcher;
 use crate::engine::Engine;
+use crate::flow::Timestamp;
 use crate::notice_log::NoticePolicy;
+use crate::output::Output;
+use crate::savefile::Damage;
 use crate::sink::{RecordSink, SharedSink};
 use crate::split::{combine_filters, flow_hash, NodeSplit};
+use crate::weird::Weird;
 use crate::zeeklog::{Clock, LogError, LogFormat, LogSet, Rotation, SystemClock};
+pub use netstats::WorkerStats;
+use netstats::{write_stats, WorkerCounters};
 
 /// Where packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +105,23 @@ pub enum SensorError {
     },
     #[error("a worker thread panicked")]
     Worker,
+    /// The capture file is damaged; everything before the damage was analyzed and logged.
+    #[error("{}: {}", path.display(), damage_text(damage, *packets))]
+    Damaged {
+        path: PathBuf,
+        damage: Option<Damage>,
+        /// Packets read before the damage (after the BPF filter).
+        packets: u64,
+        #[source]
+        source: pcap::Error,
+    },
+}
+
+fn damage_text(damage: &Option<Damage>, packets: u64) -> String {
+    match damage {
+        Some(d) => format!("damaged capture file: {d}"),
+        None => format!("damaged capture file after packet {packets}"),
+    }
 }
 
 /// What a run did.
@@ -154,45 +177,6 @@ impl IdleClock {
         }
         self.last_tick = Instant::now();
         Some(ts + idle.as_secs_f64())
-    }
-}
-
-/// What one worker did, for the stats file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerStats {
-    pub packets: u64,
-    /// Packets dropped from analysis as malformed or truncated (each also a weird).
-    pub malformed: u64,
-    pub non_ip: u64,
-    /// Connections evicted because the flow table was full.
-    pub conns_evicted: u64,
-}
-
-/// A worker's counters, published for the reader thread's periodic stats file.
-#[derive(Debug, Default)]
-struct WorkerCounters {
-    packets: AtomicU64,
-    malformed: AtomicU64,
-    non_ip: AtomicU64,
-    conns_evicted: AtomicU64,
-}
-
-impl WorkerCounters {
-    fn publish(&self, e: &Engine) {
-        self.packets.store(e.stats.packets, Ordering::Relaxed);
-        self.malformed.store(e.stats.malformed, Ordering::Relaxed);
-        self.non_ip.store(e.stats.non_ip, Ordering::Relaxed);
-        self.conns_evicted
-            .store(e.tracker().stats.conns_evicted, Ordering::Relaxed);
-    }
-
-    fn load(&self) -> WorkerStats {
-        WorkerStats {
-            packets: self.packets.load(Ordering::Relaxed),
-            malformed: self.malformed.load(Ordering::Relaxed),
-            non_ip: self.non_ip.load(Ordering::Relaxed),
-            conns_evicted: self.conns_evicted.load(Ordering::Relaxed),
-        }
     }
 }
 
@@ -296,12 +280,15 @@ fn packet_time(h: &pcap::PacketHeader) -> f64 {
     h.ts.tv_sec as f64 + h.ts.tv_usec as f64 / 1e6
 }
 
+/// The `peer` column of weird.log: a single sensor, named as Zeek's standalone node is.
+const PEER: &str = "zeek";
+
 fn tracker_config(opts: &SensorOptions) -> TrackerConfig {
     TrackerConfig {
         ignore_checksums: opts.ignore_checksums,
         local_nets: opts.local_nets.clone(),
         max_conns: opts.max_conns,
-        peer: "zeek".to_string(),
+        peer: PEER.to_string(),
         ..TrackerConfig::default()
     }
 }
@@ -364,6 +351,8 @@ pub fn run_with_clock(
         counters,
         stats_path,
         summary: Summary::default(),
+        last_ts: 0.0,
+        damage: None,
     };
     if nworkers == 1 {
         let in_place = InPlace {
@@ -384,12 +373,19 @@ pub fn run_with_clock(
         )?;
         reader.read(stop, workers)?;
     }
+    let damaged = match (reader.damage.take(), &opts.source) {
+        (Some(source), Source::File(path)) => Some(reader.damaged(path, source)?),
+        _ => None,
+    };
     reader.write_stats()?;
     let mut summary = reader.summary;
     let sink = reader.sink.into_inner().ok_or(SensorError::Worker)?;
     summary.records = sink.stats.records;
     sink.close()?;
-    Ok(summary)
+    match damaged {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
 }
 
 /// The capture thread's side of a run.
@@ -401,6 +397,10 @@ struct Reader<'a> {
     counters: Arc<Vec<WorkerCounters>>,
     stats_path: PathBuf,
     summary: Summary,
+    /// The last packet's time.
+    last_ts: f64,
+    /// What libpcap reported when a capture file ended in damage.
+    damage: Option<pcap::Error>,
 }
 
 impl Reader<'_> {
@@ -416,6 +416,7 @@ impl Reader<'_> {
         let mut last_flush = Instant::now();
         let mut idle = IdleClock::new();
         let mut polls: u64 = 0;
+        let offline = matches!(self.cap, Capture::Offline(_));
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -430,6 +431,7 @@ impl Reader<'_> {
                     self.summary.analyzed += 1;
                     let ts = packet_time(p.header);
                     idle.packet(ts);
+                    self.last_ts = ts;
                     analyzers.packet(Kept {
                         ts,
                         data: p.data,
@@ -444,6 +446,11 @@ impl Reader<'_> {
                     thread::sleep(IDLE_WAIT);
                 }
                 Err(pcap::Error::NoMorePackets) => break,
+                // A damaged file ends the input as its end would: what came before is logged.
+                Err(e) if offline => {
+                    self.damage = Some(e);
+                    break;
+                }
                 Err(e) => {
                     return Err(SensorError::Pcap {
                         context: "reading packets".into(),
@@ -464,6 +471,34 @@ impl Reader<'_> {
             }
         }
         analyzers.finish()
+    }
+
+    /// Logs the weird for a capture file that ended in damage; returns the error to end with.
+    fn damaged(&mut self, path: &Path, source: pcap::Error) -> Result<SensorError, SensorError> {
+        let damage = crate::savefile::locate(path).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "cannot locate the damage");
+            None
+        });
+        let packets = self.summary.received;
+        let addl = match &damage {
+            Some(d) => format!("{d}; {source}"),
+            None => format!("after packet {packets}; {source}"),
+        };
+        let weird = Weird::flow(
+            Timestamp(self.last_ts),
+            None,
+            crate::savefile::WEIRD,
+            Some(addl),
+            None,
+            PEER,
+        );
+        self.sink.lock().submit(Output::Log(Box::new(weird)))?;
+        Ok(SensorError::Damaged {
+            path: path.to_path_buf(),
+            damage,
+            packets,
+            source,
+        })
     }
 
     fn write_stats(&mut self) -> Result<(), SensorError> {
@@ -660,45 +695,6 @@ fn update_stats(cap: &mut Capture, summary: &mut Summary, counters: &[WorkerCoun
         summary.dropped_interface = u64::from(s.if_dropped);
     }
     summary.per_worker = counters.iter().map(WorkerCounters::load).collect();
-}
-
-/// Writes the capture statistics atomically (temp file, rename), like zeekctl's netstats.
-fn write_stats(path: &Path, opts: &SensorOptions, s: &Summary) -> Result<(), SensorError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default();
-    let workers: Vec<String> = s
-        .per_worker
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            format!(
-                "{{\"worker\":{i},\"packets\":{},\"malformed\":{},\"non_ip\":{},\"conns_evicted\":{}}}",
-                w.packets, w.malformed, w.non_ip, w.conns_evicted
-            )
-        })
-        .collect();
-    let body = format!(
-        "{{\"updated\":{now:.6},\"node_count\":{},\"node_index\":{},\"received\":{},\"analyzed\":{},\"dropped_kernel\":{},\"dropped_interface\":{},\"workers\":[{}]}}\n",
-        opts.split.count,
-        opts.split.index,
-        s.received,
-        s.analyzed,
-        s.dropped_kernel,
-        s.dropped_interface,
-        workers.join(",")
-    );
-    let tmp = path.with_extension("json.tmp");
-    let io = |source| SensorError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = fs::File::create(&tmp).map_err(io)?;
-    f.write_all(body.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@ use crate::ingest::{self, Parsed, Rejected};
 use crate::peers::{Admission, PeerPolicy};
 use crate::workers::Job;
 use connection::Timeouts;
-use slots::Slots;
+use estuary_config::aggregator::ConnectionLimits;
+use slots::{AddressSlots, NameSlots};
 
 /// A connection silent this long is closed (slow or half-open peers).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -38,8 +39,6 @@ pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once, over all listeners.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// Connections served at once from one address: one peer leaves room for the others.
-pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// TLS handshakes in progress at once from one address.
 pub const MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
 
@@ -50,8 +49,11 @@ pub struct Ctx {
     pub max_len: usize,
     pub timeouts: Timeouts,
     connections: Arc<Semaphore>,
-    per_address: Arc<Slots>,
-    handshakes: Arc<Slots>,
+    /// `MaxConnectionsPerAddress`: one peer leaves room for the others.
+    per_address: Arc<AddressSlots>,
+    /// `MaxConnectionsPerCertName`: nor does one certificate, from however many addresses.
+    per_cert_name: Arc<NameSlots>,
+    handshakes: Arc<AddressSlots>,
     /// The daemon is stopping: every connection ends at once, unanswered.
     stop: CancellationToken,
 }
@@ -62,6 +64,7 @@ impl Ctx {
         policy: PeerPolicy,
         events: Arc<Events>,
         max_len: usize,
+        limits: ConnectionLimits,
         stop: CancellationToken,
     ) -> Self {
         Self {
@@ -74,8 +77,9 @@ impl Ctx {
                 idle: IDLE_TIMEOUT,
             },
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            per_address: Slots::new(MAX_CONNECTIONS_PER_ADDRESS),
-            handshakes: Slots::new(MAX_HANDSHAKES_PER_ADDRESS),
+            per_address: AddressSlots::new(limits.per_address),
+            per_cert_name: NameSlots::new(limits.per_cert_name),
+            handshakes: AddressSlots::new(MAX_HANDSHAKES_PER_ADDRESS),
             stop,
         }
     }
@@ -124,7 +128,7 @@ pub async fn accept_loop(
         };
         let peer = addr.ip().to_canonical().to_string();
         let Some(slot) = ctx.per_address.take(addr.ip().to_canonical()) else {
-            let detail = format_args!("more than {MAX_CONNECTIONS_PER_ADDRESS} connections");
+            let detail = format_args!("more than {} connections", ctx.per_address.each());
             ctx.events
                 .refused(&peer, Refusal::AddressConnectionLimit, &detail);
             continue;
@@ -198,6 +202,18 @@ async fn connection(
             let Some(admission) = ctx.policy.admit(addr.ip(), &names) else {
                 let detail = format_args!("peer not allowed (certificate names {names:?})");
                 ctx.events.refused(&peer, Refusal::PeerNotAllowed, &detail);
+                return;
+            };
+            let mut keys: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+            keys.sort();
+            keys.dedup();
+            let Some(_slots) = ctx.per_cert_name.take_each(keys) else {
+                let detail = format_args!(
+                    "more than {} connections under certificate names {names:?}",
+                    ctx.per_cert_name.each()
+                );
+                ctx.events
+                    .refused(&peer, Refusal::CertNameConnectionLimit, &detail);
                 return;
             };
             serve(stream, peer, admission, protocol, &ctx).await;

@@ -98,6 +98,14 @@ impl AggregatorConfig {
             ("ListenRELP", addr(self.listen.relp)),
             ("ListenRELPTLS", addr(self.listen.relp_tls)),
             (
+                "MaxConnectionsPerAddress",
+                self.connection_limits.per_address.to_string(),
+            ),
+            (
+                "MaxConnectionsPerCertName",
+                self.connection_limits.per_cert_name.to_string(),
+            ),
+            (
                 "TLSCertFile",
                 tls.map(|t| path(&t.cert_file)).unwrap_or_default(),
             ),

@@ -17,6 +17,7 @@ pub mod forward;
 pub(crate) mod native;
 pub(crate) mod settings;
 
+pub use settings::limits::ConnectionLimits;
 pub use settings::nats::NatsInput;
 
 /// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
@@ -60,6 +61,7 @@ pub struct AggregatorConfig {
     pub mail: MailConfig,
     pub disk: DiskConfig,
     pub listen: Listeners,
+    pub connection_limits: ConnectionLimits,
     pub tls: Option<TlsServer>,
     /// Who may send, and what. Empty = everybody, everything.
     pub peers: Vec<PeerRule>,

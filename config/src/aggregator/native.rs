@@ -107,6 +107,8 @@ struct RawListen {
     tls: Field,
     relp: Field,
     relp_tls: Field,
+    max_connections_per_address: Field,
+    max_connections_per_cert_name: Field,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +208,14 @@ pub(crate) fn parse(
         ("listen.tls", listen.map_or(&None, |l| &l.tls)),
         ("listen.relp", listen.map_or(&None, |l| &l.relp)),
         ("listen.relp_tls", listen.map_or(&None, |l| &l.relp_tls)),
+        (
+            "listen.max_connections_per_address",
+            listen.map_or(&None, |l| &l.max_connections_per_address),
+        ),
+        (
+            "listen.max_connections_per_cert_name",
+            listen.map_or(&None, |l| &l.max_connections_per_cert_name),
+        ),
         ("tls.cert_file", tls.map_or(&None, |t| &t.cert_file)),
         ("tls.key_file", tls.map_or(&None, |t| &t.key_file)),
         ("tls.ca_file", tls.map_or(&None, |t| &t.ca_file)),

@@ -17,6 +17,7 @@ use super::{
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
 
+pub(crate) mod limits;
 pub(crate) mod nats;
 
 /// Every option: zeekctl spelling and the TOML path that sets it.
@@ -55,6 +56,14 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("ListenTLS", "listen.tls"),
     ("ListenRELP", "listen.relp"),
     ("ListenRELPTLS", "listen.relp_tls"),
+    (
+        "MaxConnectionsPerAddress",
+        "listen.max_connections_per_address",
+    ),
+    (
+        "MaxConnectionsPerCertName",
+        "listen.max_connections_per_cert_name",
+    ),
     ("TLSCertFile", "tls.cert_file"),
     ("TLSKeyFile", "tls.key_file"),
     ("TLSCAFile", "tls.ca_file"),
@@ -280,6 +289,7 @@ impl<'a> Settings<'a> {
         let mail = self.mail(&dir);
         let disk = self.disk();
         let listen = self.listeners();
+        let connection_limits = self.connection_limits();
         let tls = self.tls(&listen, &path_of, files);
         let peers = self.peers(tls.as_ref());
         let forward = self.forward(tls.as_ref());
@@ -304,6 +314,7 @@ impl<'a> Settings<'a> {
             mail,
             disk,
             listen,
+            connection_limits,
             tls,
             peers,
             max_message_size,
