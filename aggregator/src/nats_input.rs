@@ -94,6 +94,8 @@ async fn forward(
 ) -> Result<(), NatsError> {
     let peer: Arc<str> = Arc::from(format!("nats:{}", reader.tag()));
     let mut takes = reader.takes();
+    // Header blocks for the writer ahead of the next delivery it writes.
+    let mut kept = Vec::new();
     loop {
         let next = reader.next(MAX_BATCHES, IDLE_WAIT).await?;
         // Every turn (at most a sixth of the priority timeout apart) renews the report.
@@ -101,18 +103,19 @@ async fn forward(
         let Some(delivery) = next else {
             continue;
         };
+        if reader.takes() != takes {
+            // Newly claimed: the files of the tag get the headers their hosts sent to a former
+            // holder (a header this writer has adopted already changes nothing). Asked before
+            // the freshness check: the bucket may take seconds to answer during an election.
+            takes = reader.takes();
+            kept = kept_headers(&reader).await?;
+        }
         if !reader.is_fresh(&delivery) {
             continue;
         }
-        let (mut msgs, blocks) = messages(&delivery);
-        if reader.takes() != takes {
-            // Newly claimed: the files of the tag get the headers their hosts sent to a former
-            // holder (a header this writer has adopted already changes nothing).
-            takes = reader.takes();
-            let mut kept = kept_headers(&reader).await?;
-            kept.append(&mut msgs);
-            msgs = kept;
-        }
+        let (fresh, blocks) = messages(&delivery);
+        let mut msgs = std::mem::take(&mut kept);
+        msgs.extend(fresh);
         let (ack, committed) = oneshot::channel();
         let batch = Batch {
             peer: peer.clone(),
@@ -122,11 +125,14 @@ async fn forward(
         if jobs.send(Job::Batch(batch)).await.is_err() || committed.await.is_err() {
             return Ok(());
         }
-        for (host, block) in &blocks {
-            reader.keep_header(host, block).await?;
-        }
         match reader.commit(delivery).await {
-            Ok(()) => {}
+            // After the commit, which must not wait for it: a holder dying in between leaves
+            // a successor without this block (its files get no header), never a line twice.
+            Ok(()) => {
+                for (host, block) in &blocks {
+                    reader.keep_header(host, block).await?;
+                }
+            }
             Err(NatsError::Deposed(tag)) => {
                 holdings.report(&tag, false);
                 tracing::warn!(%tag, "deposed after a commit; another aggregator holds the tag")

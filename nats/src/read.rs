@@ -127,7 +127,7 @@ impl TagReader {
 
     /// Keeps the header block (`#` lines, whole syslog messages) a host last sent for the tag,
     /// so that a later holder, which never received it, can give its files the same header.
-    /// Call before [`TagReader::commit`] of the delivery that held it.
+    /// Called after [`TagReader::commit`] of the delivery that held it.
     pub async fn keep_header(&self, host: &str, block: &[Bytes]) -> Result<(), Error> {
         let key = names::headers_key(&self.opts.tag);
         let mut blocks = self.headers().await?;
