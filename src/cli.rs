@@ -220,7 +220,10 @@ impl Cli {
             }
             Command::Cron { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
-                let report = estuary_aggregator::cron::run(&config, std::time::SystemTime::now())?;
+                // With NATS the daemon holding the notice tag mails the findings.
+                let mail = config.nats.is_none();
+                let report =
+                    estuary_aggregator::cron::run(&config, std::time::SystemTime::now(), mail)?;
                 print_out(&report.to_string(), ExitCode::SUCCESS)
             }
             Command::Check { config } => match estuary_config::load_any(&config) {

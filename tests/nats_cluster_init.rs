@@ -1,11 +1,17 @@
-//! `estuary cluster init` against a real three-node JetStream cluster on 127.0.0.1.
+//! `estuary cluster init` against a real three-node JetStream cluster on 127.0.0.1, and the
+//! stream's and consumers' state in `estuary status` and `/metrics` of two aggregators.
 
 mod common;
+mod shipper_support;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
+use common::{wait_for, Aggregator};
 use estuary_nats::testing::Cluster;
+use shipper_support::{append, Shipper};
 
 fn cluster_cfg(dir: &Path, servers: &[String], extra: &str) -> std::path::PathBuf {
     let path = dir.join("cluster.cfg");
@@ -76,4 +82,120 @@ fn init_without_nats_servers_says_so() {
     let out = init(&path);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NatsServers is not set"));
+}
+
+fn status_of(agg: &Aggregator) -> String {
+    let out = Command::new(common::estuary_bin())
+        .args(["status", "-c"])
+        .arg(&agg.config)
+        .output()
+        .expect("estuary runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `/metrics` as text, or `None` while it does not answer.
+fn metrics(port: u16) -> Option<String> {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_metrics_show_pins_lag_and_the_marks_holder() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let port = common::free_tcp_port();
+        let agg = Aggregator::start(
+            &sub,
+            &format!(
+                "NatsServers = {}\nNatsTags = bro_conn\nNatsName = {name}\nNatsPriorityTimeout = 4s\nMetricsAddress = 127.0.0.1:{port}\n",
+                cluster.urls().join(", ")
+            ),
+        );
+        (agg, port)
+    };
+    let (agg1, metrics1) = start("agg1");
+    let servers: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let destination = format!(
+        "[[destination]]\ntransport = \"nats\"\nservers = [{}]\n",
+        servers.join(", ")
+    );
+    let mut ship = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[destination]);
+    append(&ship.log("conn.log"), 0..100);
+    ship.start();
+    agg1.wait_lines("conn.log", 100, Duration::from_secs(60));
+    let (agg2, metrics2) = start("agg2");
+
+    let holder = "nats tag bro_conn: pinned here, pending 0, ack pending 0, redelivered 0, marks holder agg1";
+    let text = wait_for(Duration::from_secs(30), "agg1's status", || {
+        let s = status_of(&agg1);
+        s.contains(holder).then_some(s)
+    });
+    assert!(
+        regex::Regex::new(r"nats stream ESTUARY: [1-9]\d* messages, [1-9]\d* bytes")
+            .unwrap()
+            .is_match(&text),
+        "{text}"
+    );
+    let standby =
+        "nats tag bro_conn: standby, pending 0, ack pending 0, redelivered 0, marks holder agg1";
+    wait_for(Duration::from_secs(30), "agg2's status", || {
+        status_of(&agg2).contains(standby).then_some(())
+    });
+
+    let m1 = wait_for(Duration::from_secs(30), "agg1's metrics", || {
+        metrics(metrics1).filter(|m| m.contains("estuary_nats_consumer_pending"))
+    });
+    for sample in [
+        "estuary_nats_tag_pinned{tag=\"bro_conn\"} 1",
+        "estuary_nats_consumer_pending{tag=\"bro_conn\"} 0",
+        "estuary_nats_consumer_ack_pending{tag=\"bro_conn\"} 0",
+        "estuary_nats_marks_holder{tag=\"bro_conn\",holder=\"agg1\"} 1",
+        "estuary_nats_stream_messages{stream=\"ESTUARY\"}",
+    ] {
+        assert!(m1.contains(sample), "{sample} in\n{m1}");
+    }
+    let m2 = wait_for(Duration::from_secs(30), "agg2's metrics", || {
+        metrics(metrics2).filter(|m| m.contains("estuary_nats_marks_holder"))
+    });
+    assert!(
+        m2.contains("estuary_nats_tag_pinned{tag=\"bro_conn\"} 0"),
+        "{m2}"
+    );
+
+    // With its holder frozen, the tag's backlog shows as lag on the standby.
+    let pid = agg1.daemon.pid().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    append(&ship.log("conn.log"), 100..200);
+    // Until agg2 takes the pin (after the 4 s priority timeout) the new batches wait.
+    let backlog =
+        regex::Regex::new(r"bro_conn: \w[\w ]*, pending (\d+), ack pending (\d+)").unwrap();
+    wait_for(Duration::from_secs(30), "lag on agg2's status", || {
+        let s = status_of(&agg2);
+        let c = backlog.captures(&s)?;
+        let lag: u64 = c[1].parse::<u64>().unwrap() + c[2].parse::<u64>().unwrap();
+        (lag > 0).then_some(())
+    });
+    wait_for(Duration::from_secs(60), "agg2 holding the tag", || {
+        status_of(&agg2)
+            .contains("nats tag bro_conn: pinned here, pending 0, ack pending 0")
+            .then_some(())
+    });
+    signal("-CONT");
+    ship.kill9();
+    drop((agg1, agg2));
 }

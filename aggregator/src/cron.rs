@@ -1,6 +1,7 @@
 //! zeekctl's `cron` duties, run by the daemon every few minutes and by `estuary cron`:
 //! expire archived logs and StatsLog lines, check free disk space, and mail the findings as one
-//! `cron: <first line>` message.
+//! `cron: <first line>` message. Of several aggregators reading a NATS stream only the holder of
+//! the notice tag mails them; `estuary cron` of such an aggregator only prints them.
 
 use std::fmt;
 use std::io;
@@ -33,7 +34,8 @@ impl fmt::Display for CronReport {
     }
 }
 
-pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport> {
+/// `mail`: queue the findings as a cron mail (else they are only in the report).
+pub fn run(config: &AggregatorConfig, now: SystemTime, mail: bool) -> io::Result<CronReport> {
     let mut report = CronReport::default();
     std::fs::create_dir_all(&config.spool_dir)?;
     if let Some(max_age) = config.expire_interval {
@@ -75,7 +77,7 @@ pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport>
         Err(err) => report.findings.push(format!("disk check failed: {err}")),
     }
     let notifier = Notifier::open(config, now)?;
-    if let Some(first) = report.findings.first() {
+    if let Some(first) = report.findings.first().filter(|_| mail) {
         let mail = Mail {
             subject: format!("cron: {first}"),
             to: config.mail.to.clone(),

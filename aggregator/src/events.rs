@@ -361,6 +361,7 @@ impl Events {
             archived: load(&self.totals.archived),
             archive_failures: load(&self.totals.archive_failures),
             disk_paused: self.disk_paused.load(Ordering::Relaxed),
+            nats: None,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod cron;
 pub mod disk;
 pub mod events;
 pub mod expire;
+mod holdings;
 pub mod ingest;
 pub mod journal;
 pub mod listen;

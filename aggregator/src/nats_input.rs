@@ -3,17 +3,24 @@
 //! batches go to the writer like a RELP connection's, and are committed to the stream's marks
 //! (then acknowledged) only once the writer has committed them.
 //!
+//! Zeek logs start with a header block that a shipper sends once per file; the holder keeps
+//! each host's last block in the marks bucket, and a new holder writes it first, so a log
+//! continued after a failover has its header.
+//!
 //! A holder deposed between its writer's commit and its marks' compare-and-set keeps that one
 //! group while the new holder writes it too: the fence stops it there, and everything after.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use estuary_config::aggregator::NatsInput;
 use estuary_nats::{site, Connect, Delivery, Error as NatsError, Layout, TagReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
+use crate::clock::unix_secs;
+use crate::holdings::Holdings;
 use crate::ingest::{self, Batch, Parsed};
 use crate::peers::Admission;
 use crate::workers::Job;
@@ -22,24 +29,53 @@ use crate::workers::Job;
 const MAX_BATCHES: usize = 64;
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How often the stream's and the consumers' state is asked for `estuary status`.
+const ASK_EVERY: Duration = Duration::from_secs(3);
 
-/// Starts one reader task per tag of `input`.
-pub fn spawn(input: &NatsInput, jobs: mpsc::Sender<Job>, tasks: &mut JoinSet<()>) {
+/// Starts one reader task per tag of `input`, and one that keeps the cluster's state for the
+/// status.
+pub fn spawn(
+    input: &NatsInput,
+    jobs: mpsc::Sender<Job>,
+    holdings: &Arc<Holdings>,
+    tasks: &mut JoinSet<()>,
+) {
     for tag in &input.tags {
         let (input, tag, jobs) = (input.clone(), tag.clone(), jobs.clone());
-        tasks.spawn(async move { read_tag(input, tag, jobs).await });
+        let holdings = holdings.clone();
+        tasks.spawn(async move { read_tag(input, tag, jobs, holdings).await });
+    }
+    let (input, holdings) = (input.clone(), holdings.clone());
+    tasks.spawn(async move { watch_cluster(input, holdings).await });
+}
+
+async fn watch_cluster(input: NatsInput, holdings: Arc<Holdings>) {
+    let js = loop {
+        match Connect::from(&input).jetstream().await {
+            Ok(js) => break js,
+            Err(err) => tracing::debug!(%err, "NATS status cannot connect; retrying"),
+        }
+        tokio::time::sleep(RETRY_AFTER).await;
+    };
+    loop {
+        match estuary_nats::state::query(&js, &input.stream, &input.tags).await {
+            Ok(state) => holdings.cluster_answered(state, unix_secs(SystemTime::now())),
+            Err(err) => tracing::debug!(%err, "NATS status"),
+        }
+        tokio::time::sleep(ASK_EVERY).await;
     }
 }
 
-async fn read_tag(input: NatsInput, tag: String, jobs: mpsc::Sender<Job>) {
+async fn read_tag(input: NatsInput, tag: String, jobs: mpsc::Sender<Job>, holdings: Arc<Holdings>) {
     loop {
         match open(&input, &tag).await {
-            Ok(reader) => match forward(reader, &jobs).await {
+            Ok(reader) => match forward(reader, &jobs, &holdings).await {
                 Ok(()) => return,
                 Err(err) => tracing::warn!(%tag, %err, "NATS input; starting over"),
             },
             Err(err) => tracing::warn!(%tag, %err, "NATS input cannot start; retrying"),
         }
+        holdings.report(&tag, false);
         tokio::time::sleep(RETRY_AFTER).await;
     }
 }
@@ -51,27 +87,54 @@ async fn open(input: &NatsInput, tag: &str) -> Result<TagReader, NatsError> {
 }
 
 /// Returns `Ok` when the writer is gone (shutdown).
-async fn forward(mut reader: TagReader, jobs: &mpsc::Sender<Job>) -> Result<(), NatsError> {
+async fn forward(
+    mut reader: TagReader,
+    jobs: &mpsc::Sender<Job>,
+    holdings: &Holdings,
+) -> Result<(), NatsError> {
     let peer: Arc<str> = Arc::from(format!("nats:{}", reader.tag()));
+    let mut takes = reader.takes();
+    // Header blocks for the writer ahead of the next delivery it writes.
+    let mut kept = Vec::new();
     loop {
-        let Some(delivery) = reader.next(MAX_BATCHES, IDLE_WAIT).await? else {
+        let next = reader.next(MAX_BATCHES, IDLE_WAIT).await?;
+        // Every turn (at most a sixth of the priority timeout apart) renews the report.
+        holdings.report(reader.tag(), reader.holds());
+        let Some(delivery) = next else {
             continue;
         };
+        if reader.takes() != takes {
+            // Newly claimed: the files of the tag get the headers their hosts sent to a former
+            // holder (a header this writer has adopted already changes nothing). Asked before
+            // the freshness check: the bucket may take seconds to answer during an election.
+            takes = reader.takes();
+            kept = kept_headers(&reader).await?;
+        }
         if !reader.is_fresh(&delivery) {
             continue;
         }
+        let (fresh, blocks) = messages(&delivery);
+        let mut msgs = std::mem::take(&mut kept);
+        msgs.extend(fresh);
         let (ack, committed) = oneshot::channel();
         let batch = Batch {
             peer: peer.clone(),
-            msgs: messages(&delivery),
+            msgs,
             ack: Some(ack),
         };
         if jobs.send(Job::Batch(batch)).await.is_err() || committed.await.is_err() {
             return Ok(());
         }
         match reader.commit(delivery).await {
-            Ok(()) => {}
+            // After the commit, which must not wait for it: a holder dying in between leaves
+            // a successor without this block (its files get no header), never a line twice.
+            Ok(()) => {
+                for (host, block) in &blocks {
+                    reader.keep_header(host, block).await?;
+                }
+            }
             Err(NatsError::Deposed(tag)) => {
+                holdings.report(&tag, false);
                 tracing::warn!(%tag, "deposed after a commit; another aggregator holds the tag")
             }
             Err(err) => return Err(err),
@@ -81,12 +144,46 @@ async fn forward(mut reader: TagReader, jobs: &mpsc::Sender<Job>) -> Result<(), 
 
 /// The batches' messages, parsed as a syslog connection's are (the shipper sent the same
 /// RFC 5424 messages it sends over RELP). A message that is not syslog is kept whole, as on a
-/// connection, so nothing the stream acknowledged is dropped.
-fn messages(delivery: &Delivery) -> Vec<Parsed> {
-    delivery
-        .batches
-        .iter()
-        .flat_map(|(_, lines)| lines)
-        .filter_map(|line| ingest::parse(line.text.clone(), &Admission::All).ok())
-        .collect()
+/// connection, so nothing the stream acknowledged is dropped. Also the header blocks among
+/// them (runs of `#` lines from `#separator` on), per host.
+fn messages(delivery: &Delivery) -> (Vec<Parsed>, Vec<(String, Vec<Bytes>)>) {
+    let mut msgs = Vec::with_capacity(delivery.lines());
+    let mut blocks: Vec<(String, Vec<Bytes>)> = Vec::new();
+    for (origin, lines) in &delivery.batches {
+        let mut block: Option<Vec<Bytes>> = None;
+        for line in lines {
+            let Ok(p) = ingest::parse(line.text.clone(), &Admission::All) else {
+                continue;
+            };
+            let body = p.slice(&p.body);
+            match (&mut block, body.first() == Some(&b'#')) {
+                (_, true) if body.starts_with(b"#separator") => {
+                    block = Some(vec![line.text.clone()]);
+                }
+                (Some(b), true) => b.push(line.text.clone()),
+                (_, false) => {
+                    if let Some(b) = block.take() {
+                        blocks.push((origin.host.clone(), b));
+                    }
+                }
+                (None, true) => {}
+            }
+            msgs.push(p);
+        }
+        if let Some(b) = block {
+            blocks.push((origin.host.clone(), b));
+        }
+    }
+    (msgs, blocks)
+}
+
+/// The header blocks kept for the tag, as messages for the writer.
+async fn kept_headers(reader: &TagReader) -> Result<Vec<Parsed>, NatsError> {
+    Ok(reader
+        .headers()
+        .await?
+        .into_values()
+        .flatten()
+        .filter_map(|line| ingest::parse(Bytes::from(line), &Admission::All).ok())
+        .collect())
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{next_boundary, Clock};
 use crate::events::Events;
+use crate::holdings::{Holdings, MailDuty};
 use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
 use crate::peers::PeerPolicy;
 use crate::stats::{append_stats_log, StatusFile};
@@ -102,6 +103,8 @@ pub async fn serve(
     let status_file = Arc::new(StatusFile::new(&config.spool_dir));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
+    let holdings = Holdings::new(&config);
+    let mail_duty = MailDuty::new(&config, holdings.as_ref());
     let handles = workers::spawn(
         &config,
         writer,
@@ -113,6 +116,7 @@ pub async fn serve(
             clock: clock.clone(),
             notices_committed: Arc::new(Mutex::new(Default::default())),
             stop: stop.clone(),
+            mail_duty: mail_duty.clone(),
         },
     )
     .map_err(|source| Error::Start {
@@ -130,8 +134,8 @@ pub async fn serve(
     ));
     let mut tasks = JoinSet::new();
     let bound = listen(listening, &ctx, &mut tasks);
-    if let Some(nats) = &config.nats {
-        crate::nats_input::spawn(nats, jobs_tx.clone(), &mut tasks);
+    if let (Some(nats), Some(holdings)) = (&config.nats, &holdings) {
+        crate::nats_input::spawn(nats, jobs_tx.clone(), holdings, &mut tasks);
     }
     tracing::info!(?bound, log_dir = %config.log_dir.display(), "aggregator listening");
     if let Some(tx) = bound_tx {
@@ -168,12 +172,14 @@ pub async fn serve(
     }
     {
         let (file, clock, events) = (status_file.clone(), clock.clone(), events.clone());
+        let holdings = holdings.clone();
         tasks.spawn(async move {
             let mut status = tokio::time::interval(STATUS_EVERY);
             status.set_missed_tick_behavior(MissedTickBehavior::Skip);
             loop {
                 status.tick().await;
-                let (file, snapshot) = (file.clone(), events.snapshot(clock.now()));
+                let (file, mut snapshot) = (file.clone(), events.snapshot(clock.now()));
+                snapshot.nats = holdings.as_ref().map(|h| h.status());
                 // File I/O stays off the runtime: with one worker thread (two cores), a slow
                 // disk here held up every connection and its RELP acknowledgements.
                 let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
@@ -185,6 +191,7 @@ pub async fn serve(
     }
     {
         let (cfg, clock, events) = (config.clone(), clock.clone(), events.clone());
+        let duty = mail_duty.clone();
         tasks.spawn(async move {
             let mut cron = tokio::time::interval(CRON_EVERY);
             cron.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -192,12 +199,13 @@ pub async fn serve(
             loop {
                 cron.tick().await;
                 let (cfg, now, events) = (cfg.clone(), clock.now(), events.clone());
+                let mail = duty.now();
                 let snapshot = events.snapshot(now);
                 let _ = tokio::task::spawn_blocking(move || {
                     if let Err(err) = append_stats_log(&cfg.stats_log, &snapshot) {
                         events.statistics_not_written("StatsLog", &err);
                     }
-                    match crate::cron::run(&cfg, now) {
+                    match crate::cron::run(&cfg, now, mail) {
                         Ok(r) => events.cron_pass(Ok((r.expired_files, r.findings.len()))),
                         Err(err) => events.cron_pass(Err(&err)),
                     }

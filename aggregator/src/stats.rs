@@ -64,6 +64,9 @@ impl Status {
             }
             out.push('\n');
         }
+        if let Some(nats) = &self.nats {
+            nats.report(self.time, &mut out);
+        }
         out
     }
 }
@@ -100,6 +103,61 @@ pub struct Status {
     pub archive_failures: u64,
     /// Whether the writer is holding back because the disk is below the hard floor.
     pub disk_paused: bool,
+    /// With a NATS input: the tags held here and the cluster's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats: Option<NatsStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NatsStatus {
+    /// Tag -> whether this aggregator holds it (pinned) or stands by.
+    pub held: BTreeMap<String, bool>,
+    /// What the cluster last answered, and when (epoch seconds); `None` until it answered.
+    pub cluster: Option<estuary_nats::state::StreamState>,
+    pub asked: u64,
+}
+
+impl NatsStatus {
+    fn report(&self, now: u64, out: &mut String) {
+        use std::fmt::Write as _;
+        let Some(cluster) = &self.cluster else {
+            out.push_str("nats: the cluster has not answered yet\n");
+            for (tag, held) in &self.held {
+                let _ = writeln!(out, "nats tag {tag}: {}", pin(*held));
+            }
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "nats stream {}: {} messages, {} bytes (asked {}s ago)",
+            cluster.stream,
+            cluster.messages,
+            cluster.bytes,
+            now.saturating_sub(self.asked)
+        );
+        for (tag, held) in &self.held {
+            let t = cluster.tags.get(tag).cloned().unwrap_or_default();
+            let holder = match t.marks_holder.as_str() {
+                "" => "none",
+                h => h,
+            };
+            let _ = writeln!(
+                out,
+                "nats tag {tag}: {}, pending {}, ack pending {}, redelivered {}, marks holder {holder}",
+                pin(*held),
+                t.pending,
+                t.ack_pending,
+                t.redelivered
+            );
+        }
+    }
+}
+
+fn pin(held: bool) -> &'static str {
+    match held {
+        true => "pinned here",
+        false => "standby",
+    }
 }
 
 /// `SpoolDir/status.json`.

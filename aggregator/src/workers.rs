@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::events::Events;
+use crate::holdings::MailDuty;
 use crate::ingest::Batch;
 use crate::mail::Notifier;
 use crate::pending::NoticePos;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub notices_committed: Arc<Mutex<NoticePos>>,
     /// The daemon is stopping: waits end, retries give up.
     pub stop: CancellationToken,
+    /// Whether the alarm digests are this aggregator's to send.
+    pub mail_duty: MailDuty,
 }
 
 /// Publishes the writer's committed notice position; true when it moved.
@@ -174,10 +177,10 @@ pub fn spawn(
     publish_notices(&writer, &shared);
     notifier.clamp(writer.notices_committed())?;
     let committed = shared.notices_committed.clone();
-    let mail_clock = shared.clock.clone();
+    let (mail_clock, duty) = (shared.clock.clone(), shared.mail_duty.clone());
     let mailer = std::thread::Builder::new()
         .name("mailer".into())
-        .spawn(move || mailer(notifier, mail_rx, committed, mail_clock))?;
+        .spawn(move || mailer(notifier, mail_rx, committed, mail_clock, duty))?;
 
     let gate = DiskGate::new(
         vec![config.log_dir.clone(), config.spool_dir.clone()],
@@ -398,6 +401,7 @@ fn mailer(
     rx: std::sync::mpsc::Receiver<MailJob>,
     committed: Arc<Mutex<NoticePos>>,
     clock: Arc<dyn Clock>,
+    duty: MailDuty,
 ) {
     const RETRY: Duration = Duration::from_secs(5);
     // Mail may be waiting from a previous run (or from `estuary cron`): try at once.
@@ -409,6 +413,9 @@ fn mailer(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let len = committed_notices(&committed);
+        // Another aggregator holds the notice tag: its digest covers the interval. What this
+        // one committed while it held the tag waits for its next digest as holder.
+        let job = job.filter(|j| !matches!(j, MailJob::Digest(_)) || duty.now());
         // A bug must not end mail for good with a message on stderr only: the cursors move only
         // after a mail is queued, so a pass cut short is simply done again.
         let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

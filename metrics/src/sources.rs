@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use estuary_aggregator::stats::NatsStatus;
 use estuary_config::aggregator::AggregatorConfig;
 use estuary_config::shipper::ShipperConfig;
 use estuary_site::netstats::Netstats;
@@ -91,10 +92,79 @@ pub fn aggregator(config: &AggregatorConfig) -> Report {
         "Mails waiting in the queue",
         queued as f64,
     ));
+    if let Some(nats) = status.as_ref().and_then(|s| s.nats.as_ref()) {
+        nats_samples(nats, &mut samples);
+    }
     let status = status
         .and_then(|s| serde_json::to_value(s).ok())
         .unwrap_or_default();
     Report { samples, status }
+}
+
+/// The aggregator's NATS input: its tags' pins and the cluster's state as last asked.
+fn nats_samples(nats: &NatsStatus, samples: &mut Vec<Sample>) {
+    for (tag, held) in &nats.held {
+        samples.push(
+            Sample::gauge(
+                "estuary_nats_tag_pinned",
+                "1 while this aggregator holds the tag's pin, 0 on standby",
+                f64::from(u8::from(*held)),
+            )
+            .label("tag", tag),
+        );
+    }
+    let Some(cluster) = &nats.cluster else {
+        return;
+    };
+    samples.push(
+        Sample::gauge(
+            "estuary_nats_stream_messages",
+            "Messages in the stream",
+            cluster.messages as f64,
+        )
+        .label("stream", &cluster.stream),
+    );
+    samples.push(
+        Sample::gauge(
+            "estuary_nats_stream_bytes",
+            "Bytes in the stream",
+            cluster.bytes as f64,
+        )
+        .label("stream", &cluster.stream),
+    );
+    for (tag, t) in &cluster.tags {
+        let per_tag: [(&'static str, &'static str, u64); 3] = [
+            (
+                "estuary_nats_consumer_pending",
+                "Batches of the tag not yet delivered to an aggregator (lag)",
+                t.pending,
+            ),
+            (
+                "estuary_nats_consumer_ack_pending",
+                "Batches of the tag delivered and not yet acknowledged",
+                t.ack_pending,
+            ),
+            (
+                "estuary_nats_consumer_redelivered",
+                "Batches of the tag delivered more than once",
+                t.redelivered,
+            ),
+        ];
+        for (name, help, value) in per_tag {
+            samples.push(Sample::gauge(name, help, value as f64).label("tag", tag));
+        }
+        if !t.marks_holder.is_empty() {
+            samples.push(
+                Sample::gauge(
+                    "estuary_nats_marks_holder",
+                    "1 for the aggregator named in the tag's committed marks",
+                    1.0,
+                )
+                .label("tag", tag)
+                .label("holder", &t.marks_holder),
+            );
+        }
+    }
 }
 
 /// The shipper: lines read, and sent and acknowledged per destination.

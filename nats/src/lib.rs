@@ -7,6 +7,7 @@
 //! - [`publish`]: the shipper's side; [`read`]: the aggregator's side.
 //! - [`batch`]: what one message holds; [`marks`]: the committed high-water marks; [`names`].
 //! - [`site`]: from the aggregator's `Nats*` options to the above.
+//! - [`state`]: the stream's and the consumers' state for `estuary status` and `/metrics`.
 
 pub mod batch;
 pub mod marks;
@@ -15,6 +16,7 @@ pub mod publish;
 pub mod read;
 pub mod setup;
 pub mod site;
+pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 

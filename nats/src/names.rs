@@ -54,6 +54,11 @@ pub fn marks_key(tag: &str) -> String {
     format!("tag.{}", tag_token(tag))
 }
 
+/// The KV key of the header blocks the tag's hosts last sent.
+pub fn headers_key(tag: &str) -> String {
+    format!("hdr.{}", tag_token(tag))
+}
+
 /// `Nats-Msg-Id` of a batch: the origin identity of its first line and where it ends, unique
 /// stream-wide (the server's duplicate window is per stream, not per subject). The end is part
 /// of it: a shipper restarted before saving its state may cut the same lines into a longer

@@ -6,11 +6,13 @@
 //! is the commit point: a line is in exactly one aggregator's output once its mark is in the
 //! bucket, and the stream redelivers every batch not yet acknowledged.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::consumer::{pull, PullConsumer};
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::{self, AckKind};
+use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 
 use crate::batch::{self, Line, Origin};
@@ -56,6 +58,8 @@ pub struct TagReader {
     /// Pins this reader lost; batches still arriving under them are left to their new holder.
     lost: Vec<String>,
     commits: u64,
+    /// How many times this reader claimed the tag.
+    takes: u64,
     /// When this reader last heard from the server.
     last_turn: Instant,
 }
@@ -101,6 +105,7 @@ impl TagReader {
             claim: None,
             lost: Vec::new(),
             commits: 0,
+            takes: 0,
             last_turn: Instant::now(),
         })
     }
@@ -112,6 +117,44 @@ impl TagReader {
     /// True while this reader holds the tag's pin as far as it knows.
     pub fn holds(&self) -> bool {
         self.claim.is_some()
+    }
+
+    /// How many times this reader claimed the tag: a change means another aggregator may have
+    /// held it in between.
+    pub fn takes(&self) -> u64 {
+        self.takes
+    }
+
+    /// Keeps the header block (`#` lines, whole syslog messages) a host last sent for the tag,
+    /// so that a later holder, which never received it, can give its files the same header.
+    /// Called after [`TagReader::commit`] of the delivery that held it.
+    pub async fn keep_header(&self, host: &str, block: &[Bytes]) -> Result<(), Error> {
+        let key = names::headers_key(&self.opts.tag);
+        let mut blocks = self.headers().await?;
+        let block: Vec<String> = block
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        if blocks.get(host) == Some(&block) {
+            return Ok(());
+        }
+        blocks.insert(host.to_owned(), block);
+        let value = serde_json::to_vec(&blocks).map_err(|e| Error::Marks(e.to_string()))?;
+        self.kv
+            .put(key, value.into())
+            .await
+            .map_err(|e| Error::Marks(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The header blocks kept for the tag, per host.
+    pub async fn headers(&self) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        match self.kv.get(names::headers_key(&self.opts.tag)).await {
+            Ok(Some(v)) => serde_json::from_slice(&v)
+                .map_err(|e| Error::Malformed(format!("header blocks: {e}"))),
+            Ok(None) => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::Marks(e.to_string())),
+        }
     }
 
     /// Waits up to `wait` for batches and returns up to `max` of them, stripped of committed
@@ -280,6 +323,7 @@ impl TagReader {
             claimed.commit = self.commits;
             if let Some(revision) = cas(&self.kv, &self.key, &claimed.encode(), revision).await? {
                 tracing::info!(tag = %self.opts.tag, holder = %self.opts.holder, "took the tag");
+                self.takes += 1;
                 self.last_turn = Instant::now();
                 self.claim = Some(Claim {
                     pin,

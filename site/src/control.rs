@@ -372,7 +372,8 @@ pub fn cron(site: &SiteConfig, exe: &Path, now: SystemTime) -> Result<Outcome, C
             .iter()
             .any(|n| n.role.runs_aggregator() && plan::is_local(&n.host))
         {
-            match estuary_aggregator::cron::run(config, now) {
+            // With NATS the daemon holding the notice tag mails the findings.
+            match estuary_aggregator::cron::run(config, now, config.nats.is_none()) {
                 Ok(report) => {
                     let _ = write!(out.text, "aggregator cron: {report}");
                 }
