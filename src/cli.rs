@@ -220,7 +220,11 @@ impl Cli {
             }
             Command::Cron { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
-                let report = estuary_aggregator::cron::run(&config, std::time::SystemTime::now())?;
+                let report = estuary_aggregator::cron::run(
+                    &config,
+                    estuary_aggregator::clock::Zone::Local,
+                    std::time::SystemTime::now(),
+                )?;
                 print_out(&report.to_string(), ExitCode::SUCCESS)
             }
             Command::Check { config } => match estuary_config::load_any(&config) {

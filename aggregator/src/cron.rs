@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use estuary_config::aggregator::AggregatorConfig;
 
-use crate::clock::unix_secs;
+use crate::clock::{unix_secs, Zone};
 use crate::mail::{Mail, Notifier};
 
 #[derive(Debug, Default)]
@@ -33,7 +33,7 @@ impl fmt::Display for CronReport {
     }
 }
 
-pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport> {
+pub fn run(config: &AggregatorConfig, zone: Zone, now: SystemTime) -> io::Result<CronReport> {
     let mut report = CronReport::default();
     std::fs::create_dir_all(&config.spool_dir)?;
     if let Some(max_age) = config.expire_interval {
@@ -74,7 +74,7 @@ pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport>
         Ok(warnings) => report.findings.extend(warnings),
         Err(err) => report.findings.push(format!("disk check failed: {err}")),
     }
-    let notifier = Notifier::open(config, now)?;
+    let notifier = Notifier::open(config, zone, now)?;
     if let Some(first) = report.findings.first() {
         let mail = Mail {
             subject: format!("cron: {first}"),
@@ -85,6 +85,7 @@ pub fn run(config: &AggregatorConfig, now: SystemTime) -> io::Result<CronReport>
             notifier.config(),
             &format!("cron-{}", unix_secs(now)),
             &mail,
+            zone,
             now,
         )?;
     }

@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{next_boundary, Clock};
+use crate::clock::Clock;
 use crate::events::Events;
 use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
 use crate::peers::PeerPolicy;
@@ -88,8 +88,8 @@ pub async fn serve(
     let listening = bind(&config).await?;
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
-    let (cfg, now, ev) = (config.clone(), clock.now(), events.clone());
-    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, ev))
+    let (cfg, now, zone, ev) = (config.clone(), clock.now(), clock.zone(), events.clone());
+    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, zone, ev))
         .await
         .map_err(|source| Error::Worker {
             what: "opening the writer",
@@ -144,7 +144,7 @@ pub async fn serve(
         tasks.spawn(async move {
             loop {
                 let now = clock.now();
-                let next = next_boundary(now, interval);
+                let next = clock.zone().next_boundary(now, interval);
                 tokio::time::sleep(next.duration_since(now).unwrap_or_default()).await;
                 if jobs.send(Job::Rotate(clock.now())).await.is_err() {
                     return;
@@ -157,7 +157,7 @@ pub async fn serve(
         tasks.spawn(async move {
             loop {
                 let now = clock.now();
-                let next = next_boundary(now, every);
+                let next = clock.zone().next_boundary(now, every);
                 tokio::time::sleep(next.duration_since(now).unwrap_or_default()).await;
                 if mail.send(MailJob::Digest(clock.now())).is_err() {
                     return;
@@ -191,12 +191,13 @@ pub async fn serve(
             loop {
                 cron.tick().await;
                 let (cfg, now, events) = (cfg.clone(), clock.now(), events.clone());
+                let zone = clock.zone();
                 let snapshot = events.snapshot(now);
                 let _ = tokio::task::spawn_blocking(move || {
                     if let Err(err) = append_stats_log(&cfg.stats_log, &snapshot) {
                         events.statistics_not_written("StatsLog", &err);
                     }
-                    match crate::cron::run(&cfg, now) {
+                    match crate::cron::run(&cfg, zone, now) {
                         Ok(r) => events.cron_pass(Ok((r.expired_files, r.findings.len()))),
                         Err(err) => events.cron_pass(Err(&err)),
                     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use estuary_aggregator::clock::Zone;
 use estuary_config::node_cfg::{Node, SiteConfig, Source};
 
 use crate::netstats::Netstats;
@@ -372,7 +373,7 @@ pub fn cron(site: &SiteConfig, exe: &Path, now: SystemTime) -> Result<Outcome, C
             .iter()
             .any(|n| n.role.runs_aggregator() && plan::is_local(&n.host))
         {
-            match estuary_aggregator::cron::run(config, now) {
+            match estuary_aggregator::cron::run(config, Zone::Local, now) {
                 Ok(report) => {
                     let _ = write!(out.text, "aggregator cron: {report}");
                 }
@@ -456,9 +457,9 @@ fn mail_crash_report(
     let id = format!("crash-{node}-{secs}");
     let queue = Queue::open(&config.spool_dir).map_err(|e| e.to_string())?;
     queue
-        .push(&config.mail, &id, &mail, now)
+        .push(&config.mail, &id, &mail, Zone::Local, now)
         .map_err(|e| e.to_string())?;
-    Notifier::open(config, now)
+    Notifier::open(config, Zone::Local, now)
         .map_err(|e| e.to_string())?
         .flush();
     Ok(())
