@@ -73,10 +73,10 @@ fn sigterm_with_a_relp_client_sending() {
 #[test]
 fn sigterm_below_the_disk_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), "4m") else {
-        eprintln!(
-            "SKIPPED: cannot mount a tmpfs here (needs root); stop below the floor not tested"
-        );
+    let Some(fs) = prereq::require_some(
+        Tmpfs::mount(&dir.path().join("fs"), "4m"),
+        "cannot mount a tmpfs here (needs root); stop below the floor not tested",
+    ) else {
         return;
     };
     std::fs::write(fs.path().join("filler"), vec![0u8; 2600 * 1024]).unwrap();
@@ -129,8 +129,10 @@ fn free_percent(path: &std::path::Path) -> f64 {
 #[test]
 fn a_burst_does_not_overshoot_the_disk_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&dir.path().join("fs"), "8m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); floor overshoot not tested");
+    let Some(fs) = prereq::require_some(
+        Tmpfs::mount(&dir.path().join("fs"), "8m"),
+        "cannot mount a tmpfs here (needs root); floor overshoot not tested",
+    ) else {
         return;
     };
     let mut agg = Aggregator::start(fs.path(), "MinDiskSpace = 0\nDiskHardFloor = 40\n");
