@@ -15,6 +15,7 @@ use super::{
     AggregatorConfig, DiskConfig, Durability, Listeners, MailConfig, MailTransport, PeerMatch,
     PeerRule, Routing, TlsServer,
 };
+use crate::cidr::Cidr;
 use crate::value;
 use crate::{ConfigError, ConfigErrors};
 
@@ -790,7 +791,8 @@ fn parse_network(text: &str) -> Result<Option<PeerMatch>, String> {
             .filter(|&p| p <= max)
             .ok_or_else(|| format!("invalid prefix length in {text:?} (0-{max})"))?,
     };
-    Ok(Some(PeerMatch::Network { addr, prefix_len }))
+    let cidr = Cidr::new(addr, prefix_len).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(Some(PeerMatch::Network(cidr)))
 }
 
 #[cfg(test)]
@@ -822,17 +824,11 @@ mod tests {
     fn networks() {
         assert_eq!(
             parse_network("10.0.0.0/8"),
-            Ok(Some(PeerMatch::Network {
-                addr: "10.0.0.0".parse().unwrap(),
-                prefix_len: 8
-            }))
+            Ok(Some(PeerMatch::Network("10.0.0.0/8".parse().unwrap())))
         );
         assert_eq!(
             parse_network("::1"),
-            Ok(Some(PeerMatch::Network {
-                addr: "::1".parse().unwrap(),
-                prefix_len: 128
-            }))
+            Ok(Some(PeerMatch::Network("::1/128".parse().unwrap())))
         );
         assert!(parse_network("10.0.0.0/33").is_err());
         assert!(check_time_fmt("%d %b %H:%M:%S").is_ok());
