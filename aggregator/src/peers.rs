@@ -101,7 +101,9 @@ mod tests {
         // A network written IPv4-mapped is the IPv4 network, for peers in either form.
         let mapped = PeerPolicy::new(vec![net("::ffff:10.0.0.0", 104, None)]);
         assert!(mapped.admit("10.9.9.9".parse().unwrap(), &[]).is_some());
-        assert!(mapped.admit("::ffff:10.9.9.9".parse().unwrap(), &[]).is_some());
+        assert!(mapped
+            .admit("::ffff:10.9.9.9".parse().unwrap(), &[])
+            .is_some());
         assert!(mapped.admit("11.0.0.1".parse().unwrap(), &[]).is_none());
         assert!(PeerPolicy::default()
             .admit("1.2.3.4".parse().unwrap(), &[])
