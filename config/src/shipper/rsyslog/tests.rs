@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::shipper::Transport;
 use crate::test_util::{expect_errors, lines_and_keys, Found};
