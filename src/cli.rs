@@ -222,8 +222,12 @@ impl Cli {
                 let config = estuary_config::aggregator::load(&config)?;
                 // With NATS the daemon holding the notice tag mails the findings.
                 let mail = config.nats.is_none();
-                let report =
-                    estuary_aggregator::cron::run(&config, std::time::SystemTime::now(), mail)?;
+                let report = estuary_aggregator::cron::run(
+                    &config,
+                    estuary_aggregator::clock::Zone::Local,
+                    std::time::SystemTime::now(),
+                    mail,
+                )?;
                 print_out(&report.to_string(), ExitCode::SUCCESS)
             }
             Command::Check { config } => match estuary_config::load_any(&config) {

@@ -343,24 +343,51 @@ fn disk_hard_floor_holds_messages_until_space_returns() {
     // Fill the file system to about 62 % used: below the floor of 50 % free.
     let filler = fs.path().join("filler");
     std::fs::write(&filler, vec![0u8; 2600 * 1024]).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The writer looks at the disk when it has something to write and its last look is a
+    // second old (or its allowance spent): probe with a line at a time until it pauses.
+    let mut probes = 0u64;
+    let paused_at = wait_for(
+        Duration::from_secs(10),
+        "the writer paused at the floor",
+        || {
+            let status = agg.status();
+            if status["disk_paused"] == true {
+                return status["time"].as_u64();
+            }
+            let seq = 101 + probes;
+            send_tcp(
+                agg.tcp,
+                &octet_frame("s1", "bro_conn", &format!("seq={seq}\tprobe")),
+            );
+            probes += 1;
+            None
+        },
+    );
+    let written = agg.current("conn.log").lines().count();
     let mut frames = Vec::new();
     for seq in 1..=100u64 {
         frames.extend(octet_frame("s1", "bro_conn", &format!("seq={seq}\tduring")));
     }
     send_tcp(agg.tcp, &frames);
-    std::thread::sleep(Duration::from_millis(2000));
+    // Nothing is written while paused: two status snapshots later (the disk is looked at as
+    // often), still only what was written before the pause.
+    wait_for(
+        Duration::from_secs(10),
+        "two status snapshots while paused",
+        || (agg.status()["time"].as_u64()? >= paused_at + 2).then_some(()),
+    );
     assert_eq!(
         agg.current("conn.log").lines().count(),
-        1,
+        written,
         "written below the floor"
     );
     assert_eq!(agg.status()["disk_paused"], true);
     assert!(agg.daemon.is_running());
     std::fs::remove_file(&filler).unwrap();
-    let text = agg.wait_lines("conn.log", 101, Duration::from_secs(10));
+    let all = 101 + probes;
+    let text = agg.wait_lines("conn.log", all as usize, Duration::from_secs(10));
     assert_eq!(
-        tally(&count_sequence_numbers(&text), 0..101),
+        tally(&count_sequence_numbers(&text), 0..all),
         Tally::default()
     );
     agg.daemon.terminate(Duration::from_secs(5));

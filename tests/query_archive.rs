@@ -869,6 +869,7 @@ fn an_archive_the_aggregator_wrote_is_searched_on_all_its_members() {
         dir.path(),
         &rotated_dir.join(name),
         &rotated,
+        estuary_aggregator::clock::Zone::Local,
         estuary_archive::Level::default(),
     )
     .unwrap();

@@ -257,8 +257,10 @@ fn tshark_certificates(file: &std::path::Path) -> (BTreeSet<String>, BTreeSet<St
 
 #[test]
 fn x509_log_agrees_with_tshark_on_certificates() {
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("SKIP: tshark is not installed");
+    if !common::prereq::require(
+        Command::new("tshark").arg("-v").output().is_ok(),
+        "tshark is not installed",
+    ) {
         return;
     }
     let root = common::fixtures().join("pcaps");

@@ -179,8 +179,7 @@ fn standalone_children_end_when_the_supervisor_is_killed() {
     let tmp = tempfile::tempdir().unwrap();
     // A live capture on loopback never ends by itself (and stops on SIGTERM, unlike a read that
     // waits on a pipe).
-    if !is_root() {
-        eprintln!("SKIPPED: live capture on lo needs root");
+    if !common::prereq::require(is_root(), "live capture on lo needs root") {
         return;
     }
     let mut daemon = Standalone::start(tmp.path(), &["-i", "lo"]).daemon;

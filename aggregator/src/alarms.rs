@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Zone;
+
 const ALARM: &str = "Notice::ACTION_ALARM";
 const EMAIL: &str = "Notice::ACTION_EMAIL";
 
@@ -121,22 +123,22 @@ fn is_plain_address(a: &str) -> bool {
 }
 
 /// Zeek's `%D`: ISO timestamp with microsecond precision, in local time.
-fn iso_micros(ts: f64) -> String {
-    match local_ts(ts) {
+fn iso_micros(ts: f64, zone: Zone) -> String {
+    match zoned_ts(ts, zone) {
         Some(t) => t.format("%Y-%m-%d-%H:%M:%S%.6f").to_string(),
         None => format!("{ts:.6}"),
     }
 }
 
-/// A notice's `ts` in local time; `None` when it is no time chrono can print.
-fn local_ts(ts: f64) -> Option<chrono::DateTime<chrono::Local>> {
+/// A notice's `ts` in `zone`; `None` when it is no time chrono can print.
+fn zoned_ts(ts: f64, zone: Zone) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     // Far inside i64 (the float-to-int cast saturates, the nanoseconds need headroom).
     if !ts.is_finite() || ts.abs() >= 1e17 {
         return None;
     }
     let secs = ts.floor();
     let micros = ((ts - secs) * 1e6).round().min(999_999.0) as u32;
-    crate::clock::local_timestamp(secs as i64, micros * 1000)
+    zone.at_timestamp(secs as i64, micros * 1000)
 }
 
 impl NoticeEvent {
@@ -154,8 +156,8 @@ impl NoticeEvent {
 
     /// One block of the alarm digest, as pp-alarms.zeek prints it (no reverse DNS line: the
     /// aggregator does not resolve names).
-    pub fn pretty_alarm(&self) -> String {
-        let mut out = format!("> {} {}", iso_micros(self.ts), self.note);
+    pub fn pretty_alarm(&self, zone: Zone) -> String {
+        let mut out = format!("> {} {}", iso_micros(self.ts, zone), self.note);
         let who = self.who();
         if !who.is_empty() {
             out.push(' ');
@@ -176,7 +178,7 @@ impl NoticeEvent {
 
     /// The body of an individual Notice::ACTION_EMAIL mail (notice/main.zeek email_notice_to),
     /// plus the notice's time in `TimeFmt`, as zeekctl prints times, and the sensor.
-    pub fn email_body(&self, time_fmt: &str) -> String {
+    pub fn email_body(&self, time_fmt: &str, zone: Zone) -> String {
         let mut out = format!("Message: {}\n", self.msg);
         if let Some(sub) = &self.sub {
             out.push_str(&format!("Sub-message: {sub}\n"));
@@ -195,8 +197,8 @@ impl NoticeEvent {
         if let Some(uid) = &self.uid {
             out.push_str(&format!("Connection uid: {uid}\n"));
         }
-        let time = match local_ts(self.ts) {
-            Some(t) => crate::clock::format_local(time_fmt, &t),
+        let time = match zoned_ts(self.ts, zone) {
+            Some(t) => crate::clock::format_zoned(time_fmt, &t),
             None => format!("{:.6}", self.ts),
         };
         out.push_str(&format!("Time: {time}\n"));
@@ -224,7 +226,7 @@ mod tests {
         let line = b"1700000000.5\tCabc\t10.0.0.1\t1234\t10.0.0.2\t22\tSSH::Password_Guessing\t10.0.0.1 guessed\t-\t10.0.0.1\t-\t-\t-\tNotice::ACTION_LOG,Notice::ACTION_ALARM";
         let e = parse(&fields(), line, "sensor1").unwrap();
         assert!(e.alarm && !e.email);
-        let text = e.pretty_alarm();
+        let text = e.pretty_alarm(Zone::Local);
         assert!(text.contains("SSH::Password_Guessing 10.0.0.1:1234 -> 10.0.0.2:22 (uid Cabc)"));
         assert!(text.contains("   <sensor1> 10.0.0.1 guessed\n"));
     }
@@ -235,8 +237,7 @@ mod tests {
             br#"{"ts":1700000000.0,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL"]}"#;
         let e = parse(&[], line, "h").unwrap();
         assert!(e.email && !e.alarm);
-        std::env::set_var("TZ", "UTC");
-        let body = e.email_body("%d %b %H:%M:%S");
+        let body = e.email_body("%d %b %H:%M:%S", Zone::UTC);
         assert!(
             body.contains("\nTime: 14 Nov 22:13:20\nSensor: h\n"),
             "{body}"
@@ -253,10 +254,10 @@ mod tests {
         let line = br#"{"ts":1e15,"note":"X::Y","msg":"m","actions":["Notice::ACTION_EMAIL","Notice::ACTION_ALARM"]}"#;
         let e = parse(&[], line, "h").unwrap();
         assert!(e
-            .email_body("%d %b %H:%M:%S")
+            .email_body("%d %b %H:%M:%S", Zone::Local)
             .contains("\nTime: 1000000000000000.000000\n"));
         assert!(e
-            .pretty_alarm()
+            .pretty_alarm(Zone::Local)
             .starts_with("> 1000000000000000.000000 X::Y\n"));
         // JSON has no NaN: such a ts must not make the pending notice unreadable.
         let tsv = b"nan\tX::Y\tNotice::ACTION_EMAIL";
@@ -308,8 +309,8 @@ mod tests {
                 email: true,
                 email_dest: Vec::new(),
             };
-            proptest::prop_assert!(event.pretty_alarm().starts_with("> "));
-            let body = event.email_body(&time_fmt);
+            proptest::prop_assert!(event.pretty_alarm(Zone::Local).starts_with("> "));
+            let body = event.email_body(&time_fmt, Zone::Local);
             proptest::prop_assert!(body.contains("\nTime: "));
             let dir = tempfile::tempdir().unwrap();
             let cfg = crate::testing::config(dir.path(), dir.path()).mail;
@@ -319,7 +320,7 @@ mod tests {
                 body,
             };
             let now = crate::clock::from_unix_secs(1_795_388_400);
-            let rendered = crate::mail::render(&cfg, &mail, "notice-0-0", now);
+            let rendered = crate::mail::render(&cfg, &mail, "notice-0-0", Zone::Local, now);
             let headers = rendered.split("\n\n").next().unwrap_or_default();
             proptest::prop_assert_eq!(headers.lines().count(), 6, "{}", headers);
         }
@@ -344,8 +345,8 @@ mod tests {
                 format!("{ts}\tN::X\t{msg}\tNotice::ACTION_EMAIL,Notice::ACTION_ALARM")
             };
             if let Some(event) = parse(&fields, line.as_bytes(), "h") {
-                event.pretty_alarm();
-                event.email_body("%d %b %H:%M:%S");
+                event.pretty_alarm(Zone::Local);
+                event.email_body("%d %b %H:%M:%S", Zone::Local);
                 let kept = serde_json::to_vec(&event).unwrap();
                 let back: NoticeEvent = serde_json::from_slice(&kept).unwrap();
                 proptest::prop_assert_eq!(back.msg, event.msg);

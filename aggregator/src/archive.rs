@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use estuary_fsutil::sync_dir;
 use flate2::read::GzDecoder;
 
-use crate::clock::{from_unix_secs, local, unix_secs};
+use crate::clock::{from_unix_secs, unix_secs, Zone};
 use crate::route::LogName;
 
 /// Where rotated, not yet archived files wait (inside `LogDir/current`, so rename stays on one
@@ -60,20 +60,22 @@ impl Rotated {
     }
 
     /// `YYYY-MM-DD/<name>.HH:MM:SS-HH:MM:SS[-<host>][-<n>].log.gz`, folder from the open time,
-    /// local time, exactly as zeekctl's make-archive-name (plus `-<n>` on a clash).
-    pub fn archive_path(&self, log_dir: &Path, clash: u32) -> PathBuf {
-        self.archive_dir(log_dir).join(self.archive_name(clash))
+    /// times in `zone` (local time in service), exactly as zeekctl's make-archive-name (plus
+    /// `-<n>` on a clash).
+    pub fn archive_path(&self, log_dir: &Path, zone: Zone, clash: u32) -> PathBuf {
+        self.archive_dir(log_dir, zone)
+            .join(self.archive_name(zone, clash))
     }
 
-    fn archive_dir(&self, log_dir: &Path) -> PathBuf {
+    fn archive_dir(&self, log_dir: &Path, zone: Zone) -> PathBuf {
         // From a file name; a corrupt one must not stop the archiver.
-        let open = local(self.open).unwrap_or_default();
+        let open = zone.at(self.open).unwrap_or_default();
         log_dir.join(open.format("%Y-%m-%d").to_string())
     }
 
-    fn archive_name(&self, clash: u32) -> String {
-        let open = local(self.open).unwrap_or_default();
-        let close = local(self.close).unwrap_or_default();
+    fn archive_name(&self, zone: Zone, clash: u32) -> String {
+        let open = zone.at(self.open).unwrap_or_default();
+        let close = zone.at(self.close).unwrap_or_default();
         let mut name = format!(
             "{}.{}-{}",
             self.name,
@@ -103,16 +105,17 @@ pub fn archive(
     log_dir: &Path,
     source: &Path,
     rotated: &Rotated,
+    zone: Zone,
     level: estuary_archive::Level,
 ) -> io::Result<PathBuf> {
     let source_name = match source.file_name() {
         Some(name) => name.to_string_lossy().into_owned(),
         None => rotated.file_name(),
     };
-    let dir = rotated.archive_dir(log_dir);
+    let dir = rotated.archive_dir(log_dir, zone);
     let mut clash = 0;
     let (target, final_name) = loop {
-        let name = rotated.archive_name(clash);
+        let name = rotated.archive_name(zone, clash);
         let candidate = dir.join(&name);
         if !candidate.exists() {
             break (candidate, name);
@@ -257,7 +260,14 @@ mod tests {
             let src = dir.path().join(format!("conn{n}.log"));
             fs::write(&src, &text).unwrap();
             let r = rotated(100 + n as u64 * 1000, 200 + n as u64 * 1000);
-            let a = archive(dir.path(), &src, &r, Level::new(level).unwrap()).unwrap();
+            let a = archive(
+                dir.path(),
+                &src,
+                &r,
+                Zone::Local,
+                Level::new(level).unwrap(),
+            )
+            .unwrap();
             let mut back = String::new();
             flate2::read::MultiGzDecoder::new(File::open(&a).unwrap())
                 .read_to_string(&mut back)
@@ -285,15 +295,14 @@ mod tests {
 
     #[test]
     fn zeekctl_archive_name() {
-        std::env::set_var("TZ", "UTC");
         // 2026-11-22 23:00:00 UTC .. 2026-11-23 00:00:00: folder from the open date.
         let r = rotated(1_795_388_400, 1_795_392_000);
-        let p = r.archive_path(Path::new("/logs"), 0);
+        let p = r.archive_path(Path::new("/logs"), Zone::UTC, 0);
         assert_eq!(
             p,
             Path::new("/logs/2026-11-22/conn.23:00:00-00:00:00.log.gz")
         );
-        let p = r.archive_path(Path::new("/logs"), 2);
+        let p = r.archive_path(Path::new("/logs"), Zone::UTC, 2);
         assert!(p.ends_with("2026-11-22/conn.23:00:00-00:00:00-2.log.gz"));
     }
 
@@ -305,7 +314,7 @@ mod tests {
         let r = rotated(1_795_388_400, 1_795_392_000);
         let src = current.join(r.file_name());
         fs::write(&src, b"line1\nline2\n").unwrap();
-        let a = archive(dir.path(), &src, &r, Level::default()).unwrap();
+        let a = archive(dir.path(), &src, &r, Zone::Local, Level::default()).unwrap();
         assert!(!src.exists());
         let mut text = String::new();
         GzDecoder::new(File::open(&a).unwrap())
@@ -316,13 +325,13 @@ mod tests {
         // Same names again (another incarnation): a second archive, the first untouched.
         let src2 = current.join(format!("x{}", r.file_name()));
         fs::write(&src2, b"other\n").unwrap();
-        let b = archive(dir.path(), &src2, &r, Level::default()).unwrap();
+        let b = archive(dir.path(), &src2, &r, Zone::Local, Level::default()).unwrap();
         assert_ne!(a, b);
 
         // Crash after linking, before removing the source: the restart only removes the source.
         let src3 = current.join(r.file_name());
         fs::write(&src3, b"line1\nline2\n").unwrap();
-        let c = archive(dir.path(), &src3, &r, Level::default()).unwrap();
+        let c = archive(dir.path(), &src3, &r, Zone::Local, Level::default()).unwrap();
         assert_eq!(c, a);
         assert!(!src3.exists());
     }

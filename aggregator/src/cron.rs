@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use estuary_config::aggregator::AggregatorConfig;
 
-use crate::clock::unix_secs;
+use crate::clock::{unix_secs, Zone};
 use crate::mail::{Mail, Notifier};
 
 #[derive(Debug, Default)]
@@ -35,7 +35,12 @@ impl fmt::Display for CronReport {
 }
 
 /// `mail`: queue the findings as a cron mail (else they are only in the report).
-pub fn run(config: &AggregatorConfig, now: SystemTime, mail: bool) -> io::Result<CronReport> {
+pub fn run(
+    config: &AggregatorConfig,
+    zone: Zone,
+    now: SystemTime,
+    mail: bool,
+) -> io::Result<CronReport> {
     let mut report = CronReport::default();
     std::fs::create_dir_all(&config.spool_dir)?;
     if let Some(max_age) = config.expire_interval {
@@ -76,7 +81,7 @@ pub fn run(config: &AggregatorConfig, now: SystemTime, mail: bool) -> io::Result
         Ok(warnings) => report.findings.extend(warnings),
         Err(err) => report.findings.push(format!("disk check failed: {err}")),
     }
-    let notifier = Notifier::open(config, now)?;
+    let notifier = Notifier::open(config, zone, now)?;
     if let Some(first) = report.findings.first().filter(|_| mail) {
         let mail = Mail {
             subject: format!("cron: {first}"),
@@ -87,6 +92,7 @@ pub fn run(config: &AggregatorConfig, now: SystemTime, mail: bool) -> io::Result
             notifier.config(),
             &format!("cron-{}", unix_secs(now)),
             &mail,
+            zone,
             now,
         )?;
     }

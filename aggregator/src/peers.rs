@@ -46,10 +46,7 @@ impl PeerPolicy {
         let mut matched = false;
         for rule in &self.rules {
             let hit = match &rule.matcher {
-                PeerMatch::Network {
-                    addr: net,
-                    prefix_len,
-                } => in_network(addr, *net, *prefix_len),
+                PeerMatch::Network(net) => net.contains(addr),
                 PeerMatch::CertName(name) => {
                     cert_names.iter().any(|n| n.eq_ignore_ascii_case(name))
                 }
@@ -67,40 +64,14 @@ impl PeerPolicy {
     }
 }
 
-fn in_network(addr: IpAddr, net: IpAddr, prefix_len: u8) -> bool {
-    match (addr.to_canonical(), net.to_canonical()) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let bits = u32::from(prefix_len.min(32));
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let bits = u32::from(prefix_len.min(128));
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use estuary_config::cidr::Cidr;
 
     fn net(s: &str, len: u8, tags: Option<&str>) -> PeerRule {
         PeerRule {
-            matcher: PeerMatch::Network {
-                addr: s.parse().unwrap(),
-                prefix_len: len,
-            },
+            matcher: PeerMatch::Network(Cidr::new(s.parse().unwrap(), len).unwrap()),
             tags: tags.map(|t| Regex::new(t).unwrap()),
         }
     }
@@ -127,6 +98,13 @@ mod tests {
             .admit("192.168.0.1".parse().unwrap(), &["SENSOR1.example".into()])
             .unwrap();
         assert!(c.allows(b"bro_ssl") && !c.allows(b"sshd"));
+        // A network written IPv4-mapped is the IPv4 network, for peers in either form.
+        let mapped = PeerPolicy::new(vec![net("::ffff:10.0.0.0", 104, None)]);
+        assert!(mapped.admit("10.9.9.9".parse().unwrap(), &[]).is_some());
+        assert!(mapped
+            .admit("::ffff:10.9.9.9".parse().unwrap(), &[])
+            .is_some());
+        assert!(mapped.admit("11.0.0.1".parse().unwrap(), &[]).is_none());
         assert!(PeerPolicy::default()
             .admit("1.2.3.4".parse().unwrap(), &[])
             .is_some());

@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{next_boundary, Clock};
+use crate::clock::Clock;
 use crate::events::Events;
 use crate::holdings::{Holdings, MailDuty};
 use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
@@ -89,8 +89,8 @@ pub async fn serve(
     let listening = bind(&config).await?;
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
-    let (cfg, now, ev) = (config.clone(), clock.now(), events.clone());
-    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, ev))
+    let (cfg, now, zone, ev) = (config.clone(), clock.now(), clock.zone(), events.clone());
+    let writer = tokio::task::spawn_blocking(move || Writer::open(&cfg, now, zone, ev))
         .await
         .map_err(|source| Error::Worker {
             what: "opening the writer",
@@ -149,7 +149,7 @@ pub async fn serve(
         tasks.spawn(async move {
             loop {
                 let now = clock.now();
-                let next = next_boundary(now, interval);
+                let next = clock.zone().next_boundary(now, interval);
                 tokio::time::sleep(next.duration_since(now).unwrap_or_default()).await;
                 if jobs.send(Job::Rotate(clock.now())).await.is_err() {
                     return;
@@ -162,7 +162,7 @@ pub async fn serve(
         tasks.spawn(async move {
             loop {
                 let now = clock.now();
-                let next = next_boundary(now, every);
+                let next = clock.zone().next_boundary(now, every);
                 tokio::time::sleep(next.duration_since(now).unwrap_or_default()).await;
                 if mail.send(MailJob::Digest(clock.now())).is_err() {
                     return;
@@ -200,12 +200,13 @@ pub async fn serve(
                 cron.tick().await;
                 let (cfg, now, events) = (cfg.clone(), clock.now(), events.clone());
                 let mail = duty.now();
+                let zone = clock.zone();
                 let snapshot = events.snapshot(now);
                 let _ = tokio::task::spawn_blocking(move || {
                     if let Err(err) = append_stats_log(&cfg.stats_log, &snapshot) {
                         events.statistics_not_written("StatsLog", &err);
                     }
-                    match crate::cron::run(&cfg, now, mail) {
+                    match crate::cron::run(&cfg, zone, now, mail) {
                         Ok(r) => events.cron_pass(Ok((r.expired_files, r.findings.len()))),
                         Err(err) => events.cron_pass(Err(&err)),
                     }

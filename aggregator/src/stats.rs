@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use estuary_fsutil::Durability;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{from_unix_secs, unix_secs};
+use crate::clock::{from_unix_secs, unix_secs, Zone};
 
 pub const STATUS_FILE: &str = "status.json";
 
@@ -42,9 +42,9 @@ impl Status {
     /// What `estuary status` prints: when the daemon started and when the snapshot was taken
     /// (in `TimeFmt`, as `zeekctl status` prints its Started column), backpressure, one line
     /// per peer.
-    pub fn report(&self, time_fmt: &str, now: SystemTime) -> String {
+    pub fn report(&self, time_fmt: &str, zone: Zone, now: SystemTime) -> String {
         use std::fmt::Write as _;
-        let at = |secs| crate::clock::format_time(time_fmt, from_unix_secs(secs));
+        let at = |secs| zone.format_time(time_fmt, from_unix_secs(secs));
         let age = unix_secs(now).saturating_sub(self.time);
         let mut out = format!("aggregator status (pid {})", self.pid);
         if self.started > 0 {
@@ -207,7 +207,7 @@ pub fn append_stats_log(stats_log: &Path, status: &Status) -> io::Result<()> {
 
 /// `estuary status` for an aggregator: what the running daemon last wrote, times in `TimeFmt`.
 pub fn status(config: &estuary_config::aggregator::AggregatorConfig) -> io::Result<String> {
-    Ok(read_status(&config.spool_dir)?.report(&config.time_fmt, SystemTime::now()))
+    Ok(read_status(&config.spool_dir)?.report(&config.time_fmt, Zone::Local, SystemTime::now()))
 }
 
 /// Reads the status file a running aggregator writes.
@@ -243,11 +243,11 @@ mod tests {
         );
         let status = read_status(dir.path()).unwrap();
         assert_eq!(status.peers["127.0.0.1"].received, 3);
-        std::env::set_var("TZ", "UTC");
         let status = Events::new(crate::clock::from_unix_secs(1_795_352_400))
             .snapshot(crate::clock::from_unix_secs(1_795_356_000));
         let report = status.report(
             "%Y-%m-%d %H:%M:%S",
+            Zone::UTC,
             crate::clock::from_unix_secs(1_795_356_010),
         );
         assert!(

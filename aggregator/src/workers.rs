@@ -11,7 +11,7 @@ use estuary_config::aggregator::AggregatorConfig;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Zone};
 use crate::events::Events;
 use crate::holdings::MailDuty;
 use crate::ingest::Batch;
@@ -167,13 +167,14 @@ pub fn spawn(
     let (archive_tx, archive_rx) = std::sync::mpsc::channel::<()>();
     let (log_dir, events) = (config.log_dir.clone(), shared.events.clone());
     let level = crate::archive::level(config);
+    let zone = shared.clock.zone();
     let archiver = std::thread::Builder::new()
         .name("archiver".into())
-        .spawn(move || archiver(log_dir, level, archive_rx, events))?;
+        .spawn(move || archiver(log_dir, zone, level, archive_rx, events))?;
     // Archive anything a previous run left behind.
     let _ = archive_tx.send(());
 
-    let mut notifier = Notifier::open(config, shared.clock.now())?;
+    let mut notifier = Notifier::open(config, zone, shared.clock.now())?;
     publish_notices(&writer, &shared);
     notifier.clamp(writer.notices_committed())?;
     let committed = shared.notices_committed.clone();
@@ -373,6 +374,7 @@ fn rotate(
 
 fn archiver(
     log_dir: std::path::PathBuf,
+    zone: Zone,
     level: estuary_archive::Level,
     rx: std::sync::mpsc::Receiver<()>,
     events: Arc<Events>,
@@ -388,7 +390,7 @@ fn archiver(
             }
         };
         for (path, rotated) in pending {
-            match crate::archive::archive(&log_dir, &path, &rotated, level) {
+            match crate::archive::archive(&log_dir, &path, &rotated, zone, level) {
                 Ok(dest) => events.archived(&dest),
                 Err(err) => events.archive_failed(&path, &err),
             }

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estuary_aggregator::clock::{from_unix_secs, next_boundary, Clock, ManualClock};
+use estuary_aggregator::clock::{from_unix_secs, Clock, ManualClock, Zone};
 use estuary_config::aggregator::MailTransport;
 
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -27,7 +27,6 @@ fn frame(tag: &str, body: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_and_digest_follow_the_injected_clock() {
-    std::env::set_var("TZ", "UTC");
     let dir = tempfile::tempdir().unwrap();
     let mut cfg =
         estuary_aggregator::testing::config(&dir.path().join("logs"), &dir.path().join("spool"));
@@ -46,8 +45,11 @@ async fn rotation_and_digest_follow_the_injected_clock() {
 
     // 2020-01-01 10:59:59.5 UTC: half a second before an hourly boundary.
     let boundary = from_unix_secs(1_577_876_400);
-    let clock = ManualClock::new(boundary - Duration::from_millis(500));
-    assert_eq!(next_boundary(clock.now(), cfg.rotation_interval), boundary);
+    let clock = ManualClock::new(boundary - Duration::from_millis(500)).in_zone(Zone::UTC);
+    assert_eq!(
+        Zone::UTC.next_boundary(clock.now(), cfg.rotation_interval),
+        boundary
+    );
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let log_dir = cfg.log_dir.clone();

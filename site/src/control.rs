@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use estuary_aggregator::clock::Zone;
 use estuary_config::node_cfg::{Node, SiteConfig, Source};
 
 use crate::netstats::Netstats;
@@ -373,7 +374,7 @@ pub fn cron(site: &SiteConfig, exe: &Path, now: SystemTime) -> Result<Outcome, C
             .any(|n| n.role.runs_aggregator() && plan::is_local(&n.host))
         {
             // With NATS the daemon holding the notice tag mails the findings.
-            match estuary_aggregator::cron::run(config, now, config.nats.is_none()) {
+            match estuary_aggregator::cron::run(config, Zone::Local, now, config.nats.is_none()) {
                 Ok(report) => {
                     let _ = write!(out.text, "aggregator cron: {report}");
                 }
@@ -457,9 +458,9 @@ fn mail_crash_report(
     let id = format!("crash-{node}-{secs}");
     let queue = Queue::open(&config.spool_dir).map_err(|e| e.to_string())?;
     queue
-        .push(&config.mail, &id, &mail, now)
+        .push(&config.mail, &id, &mail, Zone::Local, now)
         .map_err(|e| e.to_string())?;
-    Notifier::open(config, now)
+    Notifier::open(config, Zone::Local, now)
         .map_err(|e| e.to_string())?
         .flush();
     Ok(())

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use estuary_aggregator::archive::{self, Rotated, ROTATED_DIR};
+use estuary_aggregator::clock::Zone;
 use estuary_aggregator::mail::Notifier;
 use estuary_aggregator::writer::Writer;
 use estuary_config::aggregator::AggregatorConfig;
@@ -20,15 +21,22 @@ use super::tally::Tally;
 pub fn final_rotation(config: &AggregatorConfig, now: SystemTime) -> anyhow::Result<Vec<PathBuf>> {
     let log_dir = &config.log_dir;
     let events = std::sync::Arc::new(estuary_aggregator::events::Events::new(now));
-    let mut writer = Writer::open(config, now, events).context("open the aggregator's logs")?;
-    let mut notifier = Notifier::open(config, now).context("open the mail queue")?;
+    let mut writer =
+        Writer::open(config, now, Zone::Local, events).context("open the aggregator's logs")?;
+    let mut notifier = Notifier::open(config, Zone::Local, now).context("open the mail queue")?;
     notifier.clamp(writer.notices_committed())?;
     writer.rotate_all(now).context("rotate the current logs")?;
     let mut archived = Vec::new();
     for (path, rotated) in archive::recover(log_dir, &log_dir.join("current"))? {
         archived.push(
-            archive::archive(log_dir, &path, &rotated, archive::level(config))
-                .with_context(|| format!("archive {}", path.display()))?,
+            archive::archive(
+                log_dir,
+                &path,
+                &rotated,
+                Zone::Local,
+                archive::level(config),
+            )
+            .with_context(|| format!("archive {}", path.display()))?,
         );
     }
     let committed = writer.notices_committed();

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use estuary_config::aggregator::MailConfig;
 
-use crate::clock::local;
+use crate::clock::Zone;
 
 /// A mail before it gets its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +28,8 @@ pub struct Mail {
 
 /// The complete RFC 5322 message. `id` makes the Message-ID, so a resend after a crash carries
 /// the same id and receivers can tell it is one mail.
-pub fn render(cfg: &MailConfig, mail: &Mail, id: &str, date: SystemTime) -> String {
-    let date = local(date).unwrap_or_default();
+pub fn render(cfg: &MailConfig, mail: &Mail, id: &str, zone: Zone, date: SystemTime) -> String {
+    let date = zone.at(date).unwrap_or_default();
     let host = hostname();
     let mut out = String::with_capacity(mail.body.len() + 512);
     out.push_str(&format!("From: {}\n", cfg.from));
@@ -90,6 +90,7 @@ mod tests {
                 body: "x".into(),
             },
             "1",
+            Zone::Local,
             SystemTime::now(),
         );
         assert!(text.starts_with(
@@ -108,7 +109,7 @@ mod tests {
             to: "root@localhost".into(),
             body: "x".into(),
         };
-        let text = render(&cfg, &mail, "1", SystemTime::now());
+        let text = render(&cfg, &mail, "1", Zone::Local, SystemTime::now());
         let headers = text.split("\n\n").next().unwrap();
         assert!(!headers.contains("\nBcc:"), "{headers}");
         assert!(headers.contains("\nSubject: [Bro] ALERT: X::Y: m  Bcc: victim@example.org\n"));

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{send, Mail, Queue};
 use crate::alarms::NoticeEvent;
-use crate::clock::{from_unix_secs, local, unix_secs};
+use crate::clock::{from_unix_secs, unix_secs, Zone};
 use crate::pending::{self, NoticePos};
 use estuary_fsutil::{replace, Durability};
 
@@ -32,6 +32,8 @@ pub struct Notifier {
     cfg: MailConfig,
     /// `TimeFmt`, for the times in mail bodies.
     time_fmt: String,
+    /// The zone of the times in mails.
+    zone: Zone,
     queue: Queue,
     spool_dir: PathBuf,
     state_path: PathBuf,
@@ -39,7 +41,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn open(config: &AggregatorConfig, now: SystemTime) -> io::Result<Self> {
+    pub fn open(config: &AggregatorConfig, zone: Zone, now: SystemTime) -> io::Result<Self> {
         let queue = Queue::open(&config.spool_dir)?;
         let state_path = queue.dir().join("notify.json");
         let cursors = std::fs::read(&state_path)
@@ -52,6 +54,7 @@ impl Notifier {
         Ok(Self {
             cfg: config.mail.clone(),
             time_fmt: config.time_fmt.clone(),
+            zone,
             queue,
             spool_dir: config.spool_dir.clone(),
             state_path,
@@ -155,12 +158,12 @@ impl Notifier {
                 let Some(mail) = guarded(at, || Mail {
                     subject: format!("{} {}: {}", self.cfg.alarm_prefix, event.note, event.msg),
                     to: to.join(", "),
-                    body: event.email_body(&self.time_fmt),
+                    body: event.email_body(&self.time_fmt, self.zone),
                 }) else {
                     continue;
                 };
                 let id = format!("notice-{}-{}", at.segment, at.offset);
-                self.queue.push(&self.cfg, &id, &mail, now)?;
+                self.queue.push(&self.cfg, &id, &mail, self.zone, now)?;
                 queued += 1;
             }
         }
@@ -177,11 +180,11 @@ impl Notifier {
             .read(self.cursors.digest.min(committed), committed)?
             .into_iter()
             .filter(|(_, e)| e.alarm)
-            .filter_map(|(at, e)| guarded(at, || e.pretty_alarm()))
+            .filter_map(|(at, e)| guarded(at, || e.pretty_alarm(self.zone)))
             .collect();
         let queued = !alarms.is_empty();
         if queued {
-            let time = |t: SystemTime| match local(t) {
+            let time = |t: SystemTime| match self.zone.at(t) {
                 Some(t) => t.format("%H:%M:%S").to_string(),
                 None => unix_secs(t).to_string(),
             };
@@ -195,7 +198,7 @@ impl Notifier {
                 body: alarms.concat(),
             };
             let id = format!("digest-{}-{}", self.cursors.digest_open, unix_secs(now));
-            self.queue.push(&self.cfg, &id, &mail, now)?;
+            self.queue.push(&self.cfg, &id, &mail, self.zone, now)?;
         }
         self.cursors.digest = self.cursors.digest.max(committed);
         self.cursors.digest_open = unix_secs(now);
@@ -350,8 +353,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t0 = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t0, crate::testing::events()).unwrap();
-        let mut n = Notifier::open(&cfg, t0).unwrap();
+        let mut w = Writer::open(&cfg, t0, Zone::Local, crate::testing::events()).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t0).unwrap();
         for (note, action) in [
             ("A::One", "Notice::ACTION_ALARM"),
             ("B::Two", "Notice::ACTION_EMAIL"),
@@ -365,7 +368,7 @@ mod tests {
         let t1 = from_unix_secs(1_795_392_000);
         assert!(n.digest(w.notices_committed(), t1).unwrap());
         // Restart: nothing new to queue.
-        let mut n = Notifier::open(&cfg, t1).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t1).unwrap();
         assert_eq!(n.emails(w.notices_committed(), t1).unwrap(), 0);
         assert!(!n.digest(w.notices_committed(), t1).unwrap());
         assert_eq!(n.flush(), 2);
@@ -390,8 +393,8 @@ mod tests {
         let (cfg, sink) = config_with_sink(dir.path());
         let hour = std::time::Duration::from_secs(3600);
         let mut t = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
-        let mut n = Notifier::open(&cfg, t).unwrap();
+        let mut w = Writer::open(&cfg, t, Zone::Local, crate::testing::events()).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t).unwrap();
         const ROUNDS: usize = 12;
         for round in 0..ROUNDS {
             write_notice(
@@ -419,12 +422,12 @@ mod tests {
                 // The writer restarts after closing the segment, before the mailer saw it.
                 1 => {
                     drop(w);
-                    w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
+                    w = Writer::open(&cfg, t, Zone::Local, crate::testing::events()).unwrap();
                 }
                 // The mailer restarts between two rounds.
                 2 => {
                     drop(n);
-                    n = Notifier::open(&cfg, t).unwrap();
+                    n = Notifier::open(&cfg, Zone::Local, t).unwrap();
                     n.clamp(w.notices_committed()).unwrap();
                 }
                 _ => {}
@@ -469,7 +472,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t0 = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t0, crate::testing::events()).unwrap();
+        let mut w = Writer::open(&cfg, t0, Zone::Local, crate::testing::events()).unwrap();
         write_notice(&mut w, "Alarm::Mailed", "Notice::ACTION_ALARM", t0);
         w.commit().unwrap();
         let mailed = w.notices_committed().offset;
@@ -490,8 +493,8 @@ mod tests {
         )
         .unwrap();
 
-        let w = Writer::open(&cfg, t0, crate::testing::events()).unwrap();
-        let mut n = Notifier::open(&cfg, t0).unwrap();
+        let w = Writer::open(&cfg, t0, Zone::Local, crate::testing::events()).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t0).unwrap();
         n.clamp(w.notices_committed()).unwrap();
         assert!(n
             .digest(w.notices_committed(), from_unix_secs(1_795_392_000))
@@ -511,14 +514,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t = from_unix_secs(1_795_388_400);
-        let mut n = Notifier::open(&cfg, t).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t).unwrap();
         let lost = NoticePos {
             segment: 0,
             offset: 10_000,
         };
         n.emails(lost, t).unwrap_or_default();
-        let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
-        let mut n = Notifier::open(&cfg, t).unwrap();
+        let mut w = Writer::open(&cfg, t, Zone::Local, crate::testing::events()).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t).unwrap();
         n.clamp(w.notices_committed()).unwrap();
         write_notice(&mut w, "Email::New", "Notice::ACTION_EMAIL", t);
         w.commit().unwrap();
@@ -534,8 +537,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cfg, sink) = config_with_sink(dir.path());
         let t = from_unix_secs(1_795_388_400);
-        let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
-        let mut n = Notifier::open(&cfg, t).unwrap();
+        let mut w = Writer::open(&cfg, t, Zone::Local, crate::testing::events()).unwrap();
+        let mut n = Notifier::open(&cfg, Zone::Local, t).unwrap();
         for action in ["Notice::ACTION_EMAIL", "Notice::ACTION_ALARM"] {
             let body =
                 format!(r#"{{"ts":1e15,"note":"Far::Future","msg":"m","actions":["{action}"]}}"#);

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use estuary_config::aggregator::MailConfig;
 
 use super::{render, Mail};
+use crate::clock::Zone;
 use estuary_fsutil::{replace, Durability};
 
 pub struct Queue {
@@ -27,14 +28,21 @@ impl Queue {
     }
 
     /// Queues a mail under `id` (letters, digits, `-`). An existing mail with that id stays.
-    pub fn push(&self, cfg: &MailConfig, id: &str, mail: &Mail, now: SystemTime) -> io::Result<()> {
+    pub fn push(
+        &self,
+        cfg: &MailConfig,
+        id: &str,
+        mail: &Mail,
+        zone: Zone,
+        now: SystemTime,
+    ) -> io::Result<()> {
         let path = self.dir.join(format!("{id}.eml"));
         if path.exists() {
             return Ok(());
         }
         replace(
             &path,
-            render(cfg, mail, id, now).as_bytes(),
+            render(cfg, mail, id, zone, now).as_bytes(),
             Durability::Durable,
         )
     }

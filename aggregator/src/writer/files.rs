@@ -8,6 +8,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::clock::Zone;
 use crate::pending::segment_path;
 use crate::route::{FileKey, LogName};
 use crate::schema;
@@ -57,6 +58,7 @@ impl OpenLog {
 /// The open files: logs under `current/` and the pending-notices segment.
 pub(super) struct Files {
     pub current_dir: PathBuf,
+    pub zone: Zone,
     pub per_host: bool,
     pub map: HashMap<FileKey, OpenLog>,
 }
@@ -99,7 +101,7 @@ impl Files {
         let mut buf = Vec::with_capacity(FLUSH_AT);
         let has_header = match schemas.get(key) {
             Some(schema) => {
-                buf.extend_from_slice(&schema::header_for(schema, &zeek_time(now)));
+                buf.extend_from_slice(&schema::header_for(schema, &zeek_time(self.zone, now)));
                 true
             }
             None => false,

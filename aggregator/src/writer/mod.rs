@@ -27,7 +27,7 @@ use estuary_config::aggregator::{AggregatorConfig, Durability};
 use estuary_fsutil::sync_dir;
 
 use crate::archive::ROTATED_DIR;
-use crate::clock::{local, unix_secs};
+use crate::clock::{unix_secs, Zone};
 use crate::events::Events;
 use crate::journal::{FileState, Journal, Marks, Record, State};
 use crate::pending::NoticePos;
@@ -82,6 +82,8 @@ pub struct Writer {
     durability: Durability,
     per_host: bool,
     rotation_interval: Duration,
+    /// The zone of `#open`/`#close` and of the rotation boundaries.
+    zone: Zone,
     replay_mark_retention: Option<Duration>,
     router: Router,
     routes: HashMap<Box<[u8]>, CachedRoute>,
@@ -103,6 +105,7 @@ impl Writer {
     pub fn open(
         config: &AggregatorConfig,
         now: SystemTime,
+        zone: Zone,
         events: Arc<Events>,
     ) -> io::Result<Self> {
         let current_dir = config.log_dir.join("current");
@@ -121,6 +124,7 @@ impl Writer {
         let mut writer = Self {
             files: Files {
                 current_dir: current_dir.clone(),
+                zone,
                 per_host: config.routing.per_host,
                 map: HashMap::new(),
             },
@@ -129,6 +133,7 @@ impl Writer {
             durability: config.durability,
             per_host: config.routing.per_host,
             rotation_interval: config.rotation_interval,
+            zone,
             replay_mark_retention: config.replay_mark_retention,
             router: Router::new(&config.routing),
             routes: HashMap::new(),
@@ -319,9 +324,9 @@ fn cached_route<'a>(
     &routes[tag]
 }
 
-/// Zeek's `#open`/`#close` format, local time.
-pub fn zeek_time(t: SystemTime) -> String {
-    match local(t) {
+/// Zeek's `#open`/`#close` format, in `zone` (local time in service).
+pub fn zeek_time(zone: Zone, t: SystemTime) -> String {
+    match zone.at(t) {
         Some(t) => t.format("%Y-%m-%d-%H-%M-%S").to_string(),
         None => unix_secs(t).to_string(),
     }

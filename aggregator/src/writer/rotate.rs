@@ -9,7 +9,6 @@ use std::time::SystemTime;
 use estuary_fsutil::sync_dir;
 
 use crate::archive::{Rotated, ROTATED_DIR};
-use crate::clock::next_boundary;
 use crate::journal::Record;
 use crate::route::FileKey;
 
@@ -30,7 +29,7 @@ impl Writer {
             .map
             .iter()
             .filter(|(k, l)| {
-                !k.is_notices() && next_boundary(l.open, self.rotation_interval) <= now
+                !k.is_notices() && self.zone.next_boundary(l.open, self.rotation_interval) <= now
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -83,8 +82,9 @@ impl Writer {
                 continue;
             };
             if log.has_header {
-                log.buf
-                    .extend_from_slice(format!("#close\t{}\n", zeek_time(now)).as_bytes());
+                log.buf.extend_from_slice(
+                    format!("#close\t{}\n", zeek_time(self.zone, now)).as_bytes(),
+                );
             }
             log.flush()?;
             log.file.sync_all()?;

@@ -36,7 +36,7 @@ const T0: u64 = 1_795_388_400;
 fn routes_and_drops_replays() {
     let (_d, cfg) = setup();
     let now = from_unix_secs(T0);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::Local, crate::testing::events()).unwrap();
     for i in 0..3u64 {
         let body = format!("line{i}\tx\t");
         assert_eq!(
@@ -68,7 +68,7 @@ fn routes_and_drops_replays() {
 
     // Marks survive a restart.
     drop(w);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::Local, crate::testing::events()).unwrap();
     assert_eq!(
         w.write(&msg("s1", "bro_conn", "dup", Some((7, 20))), now)
             .unwrap(),
@@ -105,7 +105,7 @@ fn marks_silent_past_retention_are_pruned_and_compacted_away() {
     );
     use crate::clock::Clock as _;
     let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     // Two incarnations of a rotated file from s1, one from s2, all old.
     for (host, file, off) in [("s1", 1, 0), ("s1", 1, 10), ("s1", 2, 0), ("s2", 5, 0)] {
         let m = msg(host, "bro_conn", "old", Some((file, off)));
@@ -138,7 +138,7 @@ fn marks_silent_past_retention_are_pruned_and_compacted_away() {
     let replay = msg("s1", "bro_conn", "dup", Some((2, 20)));
     assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
     drop(w);
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
     let replay = msg("s1", "bro_conn", "dup", Some((3, 0)));
     assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
@@ -157,7 +157,7 @@ fn downtime_does_not_count_as_silence() {
     cfg.replay_mark_retention = Some(hour);
     use crate::clock::Clock as _;
     let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     let m = msg("s2", "bro_conn", "a", Some((5, 0)));
     assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
     w.commit().unwrap();
@@ -171,7 +171,7 @@ fn downtime_does_not_count_as_silence() {
 
     // Down for two hours; the service rotates whatever is due at once.
     clock.advance(2 * hour);
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     w.rotate(clock.now()).unwrap();
     for replay in [
         msg("s1", "bro_conn", "dup", Some((1, 10))),
@@ -189,7 +189,7 @@ fn downtime_does_not_count_as_silence() {
     assert_eq!(journal_marks(&cfg), ["M s1 1 20"]);
     // A restart right away moves nothing.
     drop(w);
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     w.rotate(clock.now()).unwrap();
     let replay = msg("s1", "bro_conn", "dup", Some((1, 20)));
     assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
@@ -206,7 +206,7 @@ fn a_clock_jump_does_not_count_as_silence() {
     cfg.replay_mark_retention = Some(hour);
     use crate::clock::Clock as _;
     let clock = crate::clock::ManualClock::new(from_unix_secs(T0));
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     let m = msg("s1", "bro_conn", "a", Some((1, 0)));
     assert_eq!(w.write(&m, clock.now()).unwrap(), Outcome::Written);
     w.commit().unwrap();
@@ -217,7 +217,7 @@ fn a_clock_jump_does_not_count_as_silence() {
     let replay = msg("s1", "bro_conn", "dup", Some((1, 0)));
     assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
     drop(w);
-    let mut w = Writer::open(&cfg, clock.now(), crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, clock.now(), clock.zone(), crate::testing::events()).unwrap();
     w.rotate(clock.now()).unwrap();
     assert_eq!(w.write(&replay, clock.now()).unwrap(), Outcome::Duplicate);
     run_hours(&mut w, &clock, 2);
@@ -228,7 +228,13 @@ fn a_clock_jump_does_not_count_as_silence() {
 fn marks_are_kept_forever_without_retention() {
     let (_d, mut cfg) = setup();
     cfg.replay_mark_retention = None;
-    let mut w = Writer::open(&cfg, from_unix_secs(T0), crate::testing::events()).unwrap();
+    let mut w = Writer::open(
+        &cfg,
+        from_unix_secs(T0),
+        Zone::Local,
+        crate::testing::events(),
+    )
+    .unwrap();
     w.write(
         &msg("s1", "bro_conn", "a", Some((1, 0))),
         from_unix_secs(T0),
@@ -242,7 +248,7 @@ fn marks_are_kept_forever_without_retention() {
 fn crash_before_commit_loses_nothing_and_doubles_nothing() {
     let (_d, cfg) = setup();
     let now = from_unix_secs(T0);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::Local, crate::testing::events()).unwrap();
     w.write(&msg("s1", "bro_conn", "a", Some((1, 0))), now)
         .unwrap();
     w.commit().unwrap();
@@ -254,7 +260,7 @@ fn crash_before_commit_loses_nothing_and_doubles_nothing() {
     }
     assert_eq!(read(&cfg, "conn.log"), "a\nb\n");
     drop(w);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::Local, crate::testing::events()).unwrap();
     assert_eq!(read(&cfg, "conn.log"), "a\n");
     // The sender had no acknowledgement for b and sends it again: accepted exactly once.
     assert_eq!(
@@ -281,10 +287,9 @@ fn send_header(w: &mut Writer, host: &str, header: &str, now: SystemTime) {
 
 #[test]
 fn one_header_per_file_and_changed_fields_go_elsewhere() {
-    std::env::set_var("TZ", "UTC");
     let (_d, cfg) = setup();
     let now = from_unix_secs(T0);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::UTC, crate::testing::events()).unwrap();
     send_header(&mut w, "s1", HEADER, now);
     w.write(&msg("s1", "bro_conn", "1\tA", None), now).unwrap();
     send_header(&mut w, "s2", HEADER, now);
@@ -321,7 +326,7 @@ fn one_header_per_file_and_changed_fields_go_elsewhere() {
 
     // After a restart s3 still goes to its own file.
     drop(w);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::UTC, crate::testing::events()).unwrap();
     w.write(&msg("s3", "bro_conn", "4\tD\t9", None), now)
         .unwrap();
     w.commit().unwrap();
@@ -331,10 +336,9 @@ fn one_header_per_file_and_changed_fields_go_elsewhere() {
 
 #[test]
 fn rotation_closes_and_reopens_with_header() {
-    std::env::set_var("TZ", "UTC");
     let (_d, cfg) = setup();
     let t = from_unix_secs(T0 + 100);
-    let mut w = Writer::open(&cfg, t, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, t, Zone::UTC, crate::testing::events()).unwrap();
     send_header(&mut w, "s1", HEADER, t);
     w.write(&msg("s1", "bro_conn", "1\tA", None), t).unwrap();
     // Not yet due.
@@ -356,8 +360,14 @@ fn rotation_closes_and_reopens_with_header() {
     let conn = read(&cfg, "conn.log");
     assert!(conn.starts_with("#separator"));
     assert!(conn.ends_with("#types\ttime\tstring\n2\tB\n"));
-    let archived =
-        crate::archive::archive(&cfg.log_dir, path, r, crate::archive::level(&cfg)).unwrap();
+    let archived = crate::archive::archive(
+        &cfg.log_dir,
+        path,
+        r,
+        Zone::UTC,
+        crate::archive::level(&cfg),
+    )
+    .unwrap();
     assert!(archived.ends_with("2026-11-22/conn.23:01:40-00:00:00.log.gz"));
 }
 
@@ -366,7 +376,7 @@ fn per_host_folders() {
     let (_d, mut cfg) = setup();
     cfg.routing.per_host = true;
     let now = from_unix_secs(T0);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::Local, crate::testing::events()).unwrap();
     w.write(&msg("s1", "bro_dns", "x", None), now).unwrap();
     w.write(&msg("../../etc", "bro_dns", "y", None), now)
         .unwrap();
@@ -402,7 +412,7 @@ proptest::proptest! {
     ) {
         let (dir, mut cfg) = setup();
         cfg.routing.per_host = per_host;
-        let mut w = Writer::open(&cfg, from_unix_secs(T0), crate::testing::events()).unwrap();
+        let mut w = Writer::open(&cfg, from_unix_secs(T0), Zone::Local, crate::testing::events()).unwrap();
         let now = from_unix_secs(T0);
         for (host, tag, body, origin) in &msgs {
             let sender = String::from_utf8_lossy(host);
@@ -436,7 +446,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn notices_are_recorded_for_mail() {
     let (_d, cfg) = setup();
     let now = from_unix_secs(T0);
-    let mut w = Writer::open(&cfg, now, crate::testing::events()).unwrap();
+    let mut w = Writer::open(&cfg, now, Zone::Local, crate::testing::events()).unwrap();
     w.write(
         &msg(
             "s1",

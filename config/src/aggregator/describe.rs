@@ -27,7 +27,7 @@ impl AggregatorConfig {
             .iter()
             .map(|p| {
                 let who = match &p.matcher {
-                    PeerMatch::Network { addr, prefix_len } => format!("{addr}/{prefix_len}"),
+                    PeerMatch::Network(cidr) => cidr.to_string(),
                     PeerMatch::CertName(name) => name.clone(),
                 };
                 match &p.tags {

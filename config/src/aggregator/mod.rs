@@ -1,12 +1,13 @@
 //! The aggregator's validated configuration. Built from TOML (`*.toml`) or from broctl/zeekctl
 //! `key = value` cluster options (`*.cfg`); the aggregator only ever sees this form.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
 
+use crate::cidr::Cidr;
 use crate::{ConfigError, ConfigErrors};
 use files::Files;
 
@@ -156,7 +157,7 @@ pub struct PeerRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerMatch {
     /// An address or network (`10.0.0.0/8`, `127.0.0.1`).
-    Network { addr: IpAddr, prefix_len: u8 },
+    Network(Cidr),
     /// The subject CN or a DNS SAN of a verified TLS client certificate.
     CertName(String),
 }

@@ -312,31 +312,6 @@ impl HttpAnalyzer {
         }
     }
 
-    /// The body that follows a complete head, or `None` when the message has none.
-    fn framing(dir: Direction, head: &Head) -> Option<Framing> {
-        if dir == Direction::Resp {
-            let code = head.status.unwrap_or(0);
-            let method = head.request.as_ref().map(|r| r.method.as_str());
-            if (100..200).contains(&code)
-                || code == 204
-                || code == 304
-                || method == Some("HEAD")
-                || (method == Some("CONNECT") && (200..300).contains(&code))
-            {
-                return None;
-            }
-        }
-        if head.chunked {
-            return Some(Framing::Chunked);
-        }
-        match (head.content_length, dir) {
-            (Some(0), _) => None,
-            (Some(n), _) => Some(Framing::Length(n)),
-            (None, Direction::Orig) => None,
-            (None, Direction::Resp) => Some(Framing::UntilEof),
-        }
-    }
-
     /// The message in `dir` ended: Zeek's `http_message_done` (and `http_end_entity`).
     fn message_done(
         &mut self,
@@ -693,157 +668,13 @@ impl Analyzer for HttpAnalyzer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::flow::Transport;
-    use crate::proto::testkit::{conn, Collect};
-
-    fn run(exchanges: &[(Direction, &[u8])]) -> Collect {
-        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-        let mut out = Collect::default();
-        for (i, (dir, data)) in exchanges.iter().enumerate() {
-            a.data(Timestamp(i as f64), *dir, data, &mut out);
-        }
-        a.finish(Timestamp(100.0), &mut out);
-        out
-    }
-
-    #[test]
-    fn request_and_response() {
-        let out = run(&[
-            (Direction::Orig, b"GET /a HTTP/1.1\r\nHost: x.org:8080\r\nUser-Agent: t/1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"),
-            (Direction::Resp, b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"),
-        ]);
-        let rows = out.rows();
-        assert_eq!(rows.len(), 1, "{rows:?}");
-        assert!(rows[0].starts_with("1\tGET\tx.org:8080\t/a\t-\t1.1\tt/1\t-\t0\t11\t200\tOK\t-\t-\t(empty)\tuser\t-\t-\t-\t-\t-\t"), "{}", rows[0]);
-        assert!(rows[0].ends_with("\t-\ttext/plain"), "{}", rows[0]);
-    }
-}
+mod framing;
 
 #[cfg(test)]
-mod fuzz {
-    use super::*;
-    use crate::flow::Transport;
-    use crate::proto::testkit::{conn, Collect};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn arbitrary_streams_never_panic(
-            chunks in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..200)), 0..12),
-            gap in any::<bool>(),
-        ) {
-            let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-            let mut out = Collect::default();
-            a.data(Timestamp(0.0), Direction::Orig, b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n", &mut out);
-            a.data(Timestamp(0.0), Direction::Resp, b"HTTP/1.1 200 OK\r\n", &mut out);
-            for (orig, data) in chunks {
-                let dir = if orig { Direction::Orig } else { Direction::Resp };
-                a.data(Timestamp(1.0), dir, &data, &mut out);
-                if gap {
-                    a.gap(Timestamp(1.0), dir, 10, &mut out);
-                }
-            }
-            a.finish(Timestamp(2.0), &mut out);
-        }
-    }
-}
-
+mod fuzz;
 #[cfg(test)]
-mod multipart_bodies {
-    use super::*;
-    use crate::flow::Transport;
-    use crate::proto::testkit::{conn, Collect};
-
-    #[test]
-    fn each_form_part_is_a_file() {
-        let body = b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.html\"\r\n\r\n<html>hi</html>\r\n--X--\r\n";
-        let mut req = format!(
-            "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        req.extend_from_slice(body);
-        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-        let mut out = Collect::default();
-        a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
-        a.data(
-            Timestamp(2.0),
-            Direction::Resp,
-            b"HTTP/1.1 204 No Content\r\n\r\n",
-            &mut out,
-        );
-        a.finish(Timestamp(3.0), &mut out);
-        let rows = out.rows();
-        assert_eq!(rows.len(), 1);
-        let cols: Vec<&str> = rows[0].split('\t').collect();
-        assert_eq!(cols[8], body.len().to_string());
-        assert_eq!(cols[18].split(',').count(), 2, "{}", rows[0]);
-        assert_eq!((cols[19], cols[20]), ("x.html", "text/html"));
-    }
-}
-
+mod gaps;
 #[cfg(test)]
-mod gaps {
-    use super::*;
-    use crate::flow::Transport;
-    use crate::proto::testkit::{conn, Collect};
-
-    #[test]
-    fn gap_in_headers_resyncs_at_the_next_request() {
-        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-        let mut out = Collect::default();
-        a.data(
-            Timestamp(1.0),
-            Direction::Orig,
-            b"GET /a HTTP/1.1\r\nHost: x",
-            &mut out,
-        );
-        a.gap(Timestamp(1.1), Direction::Orig, 100, &mut out);
-        a.data(
-            Timestamp(1.2),
-            Direction::Orig,
-            b"garbage\r\nGET /b HTTP/1.1\r\nHost: y\r\n\r\n",
-            &mut out,
-        );
-        a.data(Timestamp(1.3), Direction::Resp, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 No\r\nContent-Length: 0\r\n\r\n", &mut out);
-        a.finish(Timestamp(2.0), &mut out);
-        let rows = out.rows();
-        assert_eq!(rows.len(), 2, "{rows:?}");
-        assert!(rows[0].starts_with("1\tGET\t-\t/a\t"), "{}", rows[0]);
-        assert!(rows[1].starts_with("2\tGET\ty\t/b\t"), "{}", rows[1]);
-        assert!(rows[1].contains("\t404\tNo\t"), "{}", rows[1]);
-    }
-
-    #[test]
-    fn gap_in_a_sized_body_keeps_its_place() {
-        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-        let mut out = Collect::default();
-        a.data(
-            Timestamp(1.0),
-            Direction::Orig,
-            b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
-            &mut out,
-        );
-        a.data(
-            Timestamp(1.1),
-            Direction::Resp,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789",
-            &mut out,
-        );
-        a.gap(Timestamp(1.2), Direction::Resp, 10, &mut out);
-        a.data(
-            Timestamp(1.3),
-            Direction::Resp,
-            b"HTTP/1.1 204 Empty\r\n\r\n",
-            &mut out,
-        );
-        a.finish(Timestamp(2.0), &mut out);
-        let rows = out.rows();
-        assert_eq!(rows.len(), 2, "{rows:?}");
-        assert!(rows[0].contains("\t0\t10\t200\tOK\t"), "{}", rows[0]);
-        assert!(rows[1].contains("\t204\tEmpty\t"), "{}", rows[1]);
-    }
-}
+mod multipart_bodies;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+use super::*;
+use crate::zeeklog::Value;
+use proptest::prelude::*;
+
+fn engine(max_conns: usize) -> Engine {
+    let cfg = TrackerConfig {
+        max_conns,
+        ..TrackerConfig::default()
+    };
+    Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(7))
+}
+
+/// An Ethernet/IPv4/UDP frame with a zero (unchecked) UDP checksum.
+fn udp_frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (28 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = !decode::checksum(&ip, 0);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An Ethernet/IPv4/TCP frame without a valid checksum (engines here ignore checksums).
+#[allow(clippy::too_many_arguments)]
+fn tcp_frame(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (40 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 6, 0, 0];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&ack.to_be_bytes());
+    f.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The first row whose column `col` equals `value`.
+fn row(rows: &[Vec<Value>], col: usize, value: Value) -> &[Value] {
+    rows.iter()
+        .find(|r| r[col] == value)
+        .expect("a row with that value")
+}
+
+/// The outer connection carries the tunnel's service; the inner one (to port 6000) names it
+/// in `tunnel_parents`.
+fn assert_tunnelled(outer: &[Value], rows: &[Vec<Value>], service: &str) {
+    assert_eq!(outer[7], Value::Str(service.into()));
+    let inner = row(rows, 5, Value::Port(6000));
+    assert_eq!(inner[20], Value::List(vec![outer[1].clone()]));
+}
+
+fn conn_rows(e: &mut Engine) -> Vec<Vec<Value>> {
+    e.take_records()
+        .into_iter()
+        .filter(|r| r.record().path() == "conn")
+        .map(|r| r.record().values())
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_frames_never_panic(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..40), lt in prop_oneof![Just(0), Just(1), Just(101), Just(113), Just(276)]) {
+        let mut e = engine(16);
+        for (i, f) in frames.iter().enumerate() {
+            e.packet(1000.0 + i as f64, Linktype(lt), f, f.len());
+        }
+        e.finish();
+        let _ = e.take_records();
+    }
+
+    #[test]
+    fn mutated_udp_frames_never_panic(flips in proptest::collection::vec((0usize..60, any::<u8>()), 0..8), cut in 0usize..60) {
+        let mut f = udp_frame([10, 0, 0, 1], 1234, [10, 0, 0, 2], 53, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01");
+        for (at, b) in flips {
+            if let Some(x) = f.get_mut(at) { *x = b; }
+        }
+        f.truncate(cut.max(1));
+        let mut e = engine(16);
+        e.packet(1.0, Linktype::ETHERNET, &f, f.len() + 3);
+        e.finish();
+        let _ = e.take_records();
+    }
+}
+
+#[test]
+fn udp_inactivity_splits_flows_in_packet_time() {
+    let mut e = engine(100);
+    let f = udp_frame([10, 0, 0, 1], 1234, [10, 0, 0, 2], 9999, b"abcd");
+    e.packet(100.0, Linktype::ETHERNET, &f, f.len());
+    e.packet(130.0, Linktype::ETHERNET, &f, f.len());
+    assert!(conn_rows(&mut e).is_empty(), "still active after 30 s");
+    // 61 s of silence: the first flow times out (1 min) before the next packet is seen.
+    e.packet(191.0, Linktype::ETHERNET, &f, f.len());
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], Value::Time(Timestamp(100.0)));
+    assert_eq!(rows[0][8], Value::Interval(30.0));
+    assert_eq!(rows[0][16], Value::Count(2));
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], Value::Time(Timestamp(191.0)));
+    assert_eq!(rows[0][11], Value::Str("S0".into()));
+}
+
+#[test]
+fn unanswered_syn_ends_after_the_attempt_delay() {
+    let cfg = TrackerConfig {
+        ignore_checksums: true,
+        ..TrackerConfig::default()
+    };
+    let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::none()), UidGen::seeded(1));
+    let syn = tcp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80, 0x02, 100, 0, b"");
+    // Retransmissions at +1 s and +3 s belong to the attempt; the one at +9 s comes after
+    // the 5 s attempt timer removed it, so it starts a new connection.
+    for t in [0.0, 1.0, 3.0, 9.0] {
+        e.packet(1000.0 + t, Linktype::ETHERNET, &syn, syn.len());
+    }
+    let first = conn_rows(&mut e);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0][11], Value::Str("S0".into()));
+    assert_eq!(first[0][15], Value::Str("S".into()));
+    assert_eq!(first[0][16], Value::Count(3));
+    assert_eq!(first[0][8], Value::Interval(3.0));
+    e.finish();
+    let second = conn_rows(&mut e);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0][0], Value::Time(Timestamp(1009.0)));
+    assert_eq!(second[0][16], Value::Count(1));
+}
+
+#[test]
+fn established_connection_closes_five_seconds_after_the_fin_exchange() {
+    let cfg = TrackerConfig {
+        ignore_checksums: true,
+        ..TrackerConfig::default()
+    };
+    let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::none()), UidGen::seeded(1));
+    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let pkts = [
+        (0.0, tcp_frame(c, 40000, s, 9, 0x02, 100, 0, b"")),
+        (0.1, tcp_frame(s, 9, c, 40000, 0x12, 500, 101, b"")),
+        (0.2, tcp_frame(c, 40000, s, 9, 0x10, 101, 501, b"")),
+        (0.3, tcp_frame(c, 40000, s, 9, 0x18, 101, 501, b"hello")),
+        (0.4, tcp_frame(s, 9, c, 40000, 0x11, 501, 106, b"")),
+        (0.5, tcp_frame(c, 40000, s, 9, 0x11, 106, 502, b"")),
+        (0.6, tcp_frame(s, 9, c, 40000, 0x10, 502, 107, b"")),
+    ];
+    for (t, f) in &pkts {
+        e.packet(2000.0 + t, Linktype::ETHERNET, f, f.len());
+    }
+    assert!(
+        conn_rows(&mut e).is_empty(),
+        "removed only after tcp_close_delay"
+    );
+    let later = tcp_frame([10, 9, 9, 9], 1, [10, 9, 9, 8], 2, 0x02, 1, 0, b"");
+    e.packet(2005.6, Linktype::ETHERNET, &later, later.len());
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][11], Value::Str("SF".into()));
+    assert_eq!(rows[0][15], Value::Str("ShADfFa".into()));
+    // The final ACK after both FINs does not extend the duration.
+    assert_eq!(rows[0][8], Value::Interval(2000.5 - 2000.0));
+    assert_eq!(
+        (rows[0][9].clone(), rows[0][10].clone()),
+        (Value::Count(5), Value::Count(0))
+    );
+}
+
+#[test]
+fn vxlan_inner_connections_name_the_outer_one_as_tunnel_parent() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+    vx.extend_from_slice(&inner);
+    let outer = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], VXLAN_PORT, &vx);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2);
+    assert_tunnelled(row(&rows, 5, Value::Port(VXLAN_PORT)), &rows, "vxlan");
+}
+
+#[test]
+fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
+    let mut e = engine(100);
+    let inner = udp_frame([172, 16, 0, 1], 5000, [172, 16, 0, 2], 6000, b"inner");
+    let inner_ip = &inner[14..];
+    let mut gtp = vec![0x30, 0xff];
+    gtp.extend_from_slice(&(inner_ip.len() as u16).to_be_bytes());
+    gtp.extend_from_slice(&[0, 0, 0, 1]);
+    gtp.extend_from_slice(inner_ip);
+    let outer = udp_frame([10, 0, 0, 1], GTP_U_PORT, [10, 0, 0, 2], GTP_U_PORT, &gtp);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    let echo = udp_frame(
+        [10, 0, 0, 3],
+        GTP_U_PORT,
+        [10, 0, 0, 4],
+        GTP_U_PORT,
+        &[0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0],
+    );
+    e.packet(2.0, Linktype::ETHERNET, &echo, echo.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 3);
+    let outer = row(&rows, 2, Value::Addr([10, 0, 0, 1].into()));
+    assert_tunnelled(outer, &rows, "gtpv1");
+    let echo = row(&rows, 2, Value::Addr([10, 0, 0, 3].into()));
+    assert_eq!(echo[7], Value::Unset);
+}
+
+#[test]
+fn reassembly_memory_is_bounded_across_connections() {
+    let cfg = TrackerConfig {
+        ignore_checksums: true,
+        max_reassembly_bytes: 1000,
+        ..TrackerConfig::default()
+    };
+    let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(1));
+    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    for port in 0..4u16 {
+        let p = 40000 + port;
+        let hs = [
+            tcp_frame(c, p, s, 80, 0x02, 100, 0, b""),
+            tcp_frame(s, 80, c, p, 0x12, 500, 101, b""),
+            tcp_frame(c, p, s, 80, 0x10, 101, 501, b""),
+            // 400 bytes above a hole: buffered until the hole fills or an ACK passes it.
+            tcp_frame(c, p, s, 80, 0x18, 201, 501, &[b'x'; 400]),
+        ];
+        for f in &hs {
+            e.packet(1.0 + f64::from(port), Linktype::ETHERNET, f, f.len());
+        }
+    }
+    let weirds: Vec<String> = e
+        .take_records()
+        .iter()
+        .filter(|r| r.record().path() == "weird")
+        .map(|r| format!("{:?}", r.record().values()[6]))
+        .collect();
+    assert_eq!(
+        weirds
+            .iter()
+            .filter(|w| w.contains("reassembly_memory_exhausted"))
+            .count(),
+        2,
+        "{weirds:?}"
+    );
+}
+
+#[test]
+fn teredo_carries_ipv6_connections() {
+    // The inner UDP checksum is not filled in.
+    let cfg = TrackerConfig {
+        ignore_checksums: true,
+        ..TrackerConfig::default()
+    };
+    let mut e = Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(3));
+    // An IPv6/UDP packet with an 8-byte payload.
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 16, 17, 64];
+    v6.extend_from_slice(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    v6.extend_from_slice(&[0x13, 0x88, 0x17, 0x70, 0, 16, 0, 0]);
+    v6.extend_from_slice(b"payload!");
+    let outer = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], TEREDO_PORT, &v6);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2);
+    assert_tunnelled(row(&rows, 5, Value::Port(TEREDO_PORT)), &rows, "teredo");
+}
+
+#[test]
+fn flow_table_is_bounded_and_evicts_oldest() {
+    let mut e = engine(50);
+    let flow = |e: &mut Engine, ts: f64, sport: u16| {
+        let f = udp_frame([10, 0, 0, 1], sport, [10, 0, 0, 2], 9999, b"x");
+        e.packet(ts, Linktype::ETHERNET, &f, f.len());
+        assert!(e.tracker().len() <= 50);
+    };
+    // 50 flows fill the table; the first 25 are active again later than the other 25.
+    for i in 0..50u16 {
+        flow(&mut e, 1.0 + f64::from(i) * 0.001, 1000 + i);
+    }
+    for i in 0..25u16 {
+        flow(&mut e, 2.0 + f64::from(i) * 0.001, 1000 + i);
+    }
+    assert!(
+        e.take_records().is_empty(),
+        "nothing evicted below the limit"
+    );
+    // 50 new flows: each evicts the flow idle longest (1% of 50 rounds up to one).
+    for i in 0..50u16 {
+        flow(&mut e, 3.0 + f64::from(i) * 0.001, 2000 + i);
+    }
+    let records = e.take_records();
+    let evicted: Vec<u16> = records
+        .iter()
+        .filter_map(|r| match r {
+            Output::Conn(c) => Some(c.orig_p),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<u16> = (1025..1050).chain(1000..1025).collect();
+    assert_eq!(evicted, expected, "the idlest flows go first, in order");
+    let weirds = records
+        .iter()
+        .filter(|r| r.record().path() == "weird")
+        .count();
+    assert_eq!(weirds, 50, "each eviction is reported");
+    assert_eq!(e.tracker().stats.conns_evicted, 50);
+    e.finish();
+    let mut rest: Vec<u16> = e
+        .take_records()
+        .iter()
+        .filter_map(|r| match r {
+            Output::Conn(c) => Some(c.orig_p),
+            _ => None,
+        })
+        .collect();
+    rest.sort_unstable();
+    assert_eq!(rest, (2000..2050).collect::<Vec<_>>(), "the newest stay");
+}

@@ -1,0 +1,30 @@
+use super::*;
+use crate::flow::Transport;
+use crate::proto::testkit::{conn, Collect};
+
+#[test]
+fn each_form_part_is_a_file() {
+    let body = b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.html\"\r\n\r\n<html>hi</html>\r\n--X--\r\n";
+    let mut req = format!(
+            "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+    req.extend_from_slice(body);
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
+    a.data(
+        Timestamp(2.0),
+        Direction::Resp,
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        &mut out,
+    );
+    a.finish(Timestamp(3.0), &mut out);
+    let rows = out.rows();
+    assert_eq!(rows.len(), 1);
+    let cols: Vec<&str> = rows[0].split('\t').collect();
+    assert_eq!(cols[8], body.len().to_string());
+    assert_eq!(cols[18].split(',').count(), 2, "{}", rows[0]);
+    assert_eq!((cols[19], cols[20]), ("x.html", "text/html"));
+}
