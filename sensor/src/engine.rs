@@ -682,6 +682,26 @@ mod tests {
         assert_tunnelled(row(&rows, 5, Value::Port(VXLAN_PORT)), &rows, "vxlan");
     }
 
+    /// Zeek's `DNS_Interpreter::ParseMessage` flips a connection whose first message is a
+    /// reply from the originator: with both ports 53 only the message tells the roles.
+    #[test]
+    fn dns_reply_seen_first_between_port_53s_makes_its_receiver_the_originator() {
+        let mut e = engine(100);
+        let reply = b"\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01";
+        let f = udp_frame([10, 0, 0, 1], 53, [10, 0, 0, 2], 53, reply);
+        e.packet(1.0, Linktype::ETHERNET, &f, f.len());
+        e.finish();
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r[2], Value::Addr([10, 0, 0, 2].into()), "originator");
+        assert_eq!(r[4], Value::Addr([10, 0, 0, 1].into()), "responder");
+        // The counts stay with the role: the reply counts as the originator's.
+        assert_eq!(r[11], Value::Str("S0".into()));
+        assert_eq!(r[15], Value::Str("D^".into()));
+        assert_eq!((&r[16], &r[18]), (&Value::Count(1), &Value::Count(0)));
+    }
+
     #[test]
     fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
         let mut e = engine(100);

@@ -183,6 +183,14 @@ impl Conn {
         self.stats.swap(0, 1);
     }
 
+    /// An analyzer's flip (Zeek's `Connection::FlipRoles` from DNS or NTP): the endpoints
+    /// trade roles, while the counts, sizes and history letters stay with the roles.
+    fn flip_endpoints(&mut self) {
+        std::mem::swap(&mut self.orig_h, &mut self.resp_h);
+        std::mem::swap(&mut self.orig_p, &mut self.resp_p);
+        self.history.mark_flip();
+    }
+
     fn is_orig(&self, src: IpAddr, sport: u16) -> bool {
         src == self.orig_h && sport == self.orig_p
     }
@@ -236,6 +244,8 @@ struct ConnEmit<'a> {
     peer: &'a str,
     out: &'a mut Records,
     services: &'a mut Vec<&'static str>,
+    /// Set when an analyzer asks for the roles to be flipped.
+    flip: bool,
 }
 
 impl Emit for ConnEmit<'_> {
@@ -273,6 +283,9 @@ impl Emit for ConnEmit<'_> {
         if !self.services.contains(&service) {
             self.services.push(service);
         }
+    }
+    fn flip_roles(&mut self) {
+        self.flip = true;
     }
 }
 
@@ -460,6 +473,7 @@ impl Tracker {
                 peer: &self.config.peer,
                 out,
                 services: &mut conn.services,
+                flip: false,
             };
             a.finish(Timestamp(now), &mut emit);
         }
@@ -920,6 +934,7 @@ impl Tracker {
                             conn.app.analyzers.push((spec.name, (spec.new)(&info)));
                         }
                     }
+                    let mut flip = false;
                     for (source, a) in conn.app.analyzers.iter_mut() {
                         let mut emit = ConnEmit {
                             info: &info,
@@ -927,8 +942,13 @@ impl Tracker {
                             peer: &peer,
                             out,
                             services: &mut conn.services,
+                            flip: false,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
+                        flip |= emit.flip;
+                    }
+                    if flip {
+                        conn.flip_endpoints();
                     }
                 }
                 Chunk::Gap { len, .. } => {
@@ -939,6 +959,7 @@ impl Tracker {
                             peer: &peer,
                             out,
                             services: &mut conn.services,
+                            flip: false,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);
                     }
