@@ -702,6 +702,30 @@ mod tests {
         assert_eq!((&r[16], &r[18]), (&Value::Count(1), &Value::Count(0)));
     }
 
+    /// Zeek's NTP analyzer (`proc_ntp_message`) flips once on a server message from the
+    /// originator; the client's later request then counts as the originator's too.
+    #[test]
+    fn ntp_server_message_first_flips_the_connection_once() {
+        let mut e = engine(100);
+        let mut msg = [0u8; 48];
+        msg[0] = 0x24; // v4 server
+        let reply = udp_frame([10, 0, 0, 1], 123, [10, 0, 0, 2], 123, &msg);
+        msg[0] = 0x23; // v4 client
+        let request = udp_frame([10, 0, 0, 2], 123, [10, 0, 0, 1], 123, &msg);
+        e.packet(1.0, Linktype::ETHERNET, &reply, reply.len());
+        e.packet(2.0, Linktype::ETHERNET, &request, request.len());
+        e.finish();
+        let rows = conn_rows(&mut e);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r[2], Value::Addr([10, 0, 0, 2].into()), "originator");
+        assert_eq!(
+            (&r[11], &r[15]),
+            (&Value::Str("S0".into()), &Value::Str("D^".into()))
+        );
+        assert_eq!((&r[9], &r[16]), (&Value::Count(96), &Value::Count(2)));
+    }
+
     #[test]
     fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
         let mut e = engine(100);
