@@ -726,6 +726,26 @@ mod tests {
         assert_eq!((&r[9], &r[16]), (&Value::Count(96), &Value::Count(2)));
     }
 
+    /// Zeek's DHCP scripts add only 67/udp to `likely_server_ports`: a server's reply to a
+    /// client's port 68 starts a connection the client originates.
+    #[test]
+    fn dhcp_reply_is_flipped_to_the_client() {
+        let mut e = engine(100);
+        let f = udp_frame([10, 0, 0, 1], 67, [10, 0, 0, 9], 68, &[2; 240]);
+        e.packet(1.0, Linktype::ETHERNET, &f, f.len());
+        e.finish();
+        let rows = conn_rows(&mut e);
+        let r = &rows[0];
+        assert_eq!(
+            (&r[2], &r[3]),
+            (&Value::Addr([10, 0, 0, 9].into()), &Value::Port(68))
+        );
+        assert_eq!(
+            (&r[11], &r[15]),
+            (&Value::Str("SHR".into()), &Value::Str("^d".into()))
+        );
+    }
+
     #[test]
     fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
         let mut e = engine(100);
