@@ -746,6 +746,28 @@ mod tests {
         );
     }
 
+    /// Zeek's `DNS_Analyzer::ExpireTimer`: a DNS connection over UDP idle for
+    /// `dns_session_timeout` (10 s, less a second) when its timer fires is removed, so a later
+    /// query on the same ports is a new connection.
+    #[test]
+    fn dns_over_udp_ends_after_its_session_timeout() {
+        let mut e = engine(100);
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01";
+        let f = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 53, query);
+        // Timers at +10 (idle 8 s: kept) and +20 (idle 18 s: removed); the query at +25 is new.
+        for t in [0.0, 2.0, 25.0] {
+            e.packet(100.0 + t, Linktype::ETHERNET, &f, f.len());
+        }
+        let first = conn_rows(&mut e);
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            (&first[0][8], &first[0][16]),
+            (&Value::Interval(2.0), &Value::Count(2))
+        );
+        e.finish();
+        assert_eq!(conn_rows(&mut e)[0][0], Value::Time(Timestamp(125.0)));
+    }
+
     #[test]
     fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
         let mut e = engine(100);

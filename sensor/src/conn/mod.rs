@@ -32,6 +32,9 @@ use tcp::{Tcp, TimerKind, When};
 /// Zeek's `udp_inactivity_timeout`, `icmp_inactivity_timeout`, `unknown_ip_inactivity_timeout`;
 /// also the TCP timeout until the handshake completes.
 pub const SHORT_INACTIVITY: f64 = 60.0;
+/// Zeek's `dns_session_timeout`: a DNS connection over UDP is removed once it has been idle
+/// this long (less a second of slack) when its timer fires.
+const DNS_SESSION_TIMEOUT: f64 = 10.0;
 /// Tunnels named in one connection's `tunnel_parents` at most.
 const MAX_TUNNEL_PARENTS: usize = 16;
 /// Out-of-order bytes buffered per direction before reassembly gives up on a stream.
@@ -200,6 +203,8 @@ impl Conn {
 enum TimerAction {
     Inactivity(u64),
     Tcp(TimerKind),
+    /// Zeek's `DNS_Analyzer::ExpireTimer` of a DNS connection over UDP.
+    DnsExpire,
 }
 
 #[derive(Debug)]
@@ -396,6 +401,14 @@ impl Tracker {
                     self.remove_slot(t.slot, t.at, out);
                 } else {
                     self.add_timer(t.slot, due, TimerAction::Inactivity(gen));
+                }
+            }
+            TimerAction::DnsExpire => {
+                if t.at - conn.last >= DNS_SESSION_TIMEOUT - 1.0 {
+                    self.remove_slot(t.slot, t.at, out);
+                } else {
+                    let next = t.at + DNS_SESSION_TIMEOUT;
+                    self.add_timer(t.slot, next, TimerAction::DnsExpire);
                 }
             }
             TimerAction::Tcp(kind) => {
@@ -605,11 +618,13 @@ impl Tracker {
             conn.flip();
             conn.history.flip();
         }
+        let mut dns_over_udp = false;
         if matches!(proto, ConnProto::Tcp | ConnProto::Udp) && !self.dispatcher.is_empty() {
             let info = conn.info();
             for spec in self.dispatcher.by_port(conn.transport(), conn.resp_p) {
                 conn.app.analyzers.push((spec.name, (spec.new)(&info)));
                 conn.app.tried.push(spec.name);
+                dns_over_udp |= spec.name == "DNS" && proto == ConnProto::Udp;
             }
             if proto == ConnProto::Tcp {
                 conn.app.reasm = Some(Box::new([
@@ -633,6 +648,10 @@ impl Tracker {
         self.stats.conns_created += 1;
         let timeout = SHORT_INACTIVITY;
         self.set_inactivity(slot, timeout);
+        if dns_over_udp {
+            let at = m.ts + DNS_SESSION_TIMEOUT;
+            self.add_timer(slot, at, TimerAction::DnsExpire);
+        }
         if proto == ConnProto::Tcp {
             self.add_timer(
                 slot,
