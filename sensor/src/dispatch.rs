@@ -103,8 +103,8 @@ pub struct Dispatcher {
 const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 465),
     (Transport::Udp, 443),
+    // DHCP: only the server's port (Zeek's dhcp/main.zeek), so a reply to a client is flipped.
     (Transport::Udp, 67),
-    (Transport::Udp, 68),
     (Transport::Udp, 546),
     (Transport::Udp, 547),
     (Transport::Udp, 161),

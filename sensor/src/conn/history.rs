@@ -87,4 +87,11 @@ impl History {
         self.seen = self.seen.rotate_left(16);
         self.add('^');
     }
+
+    /// Roles were swapped by an application analyzer (Zeek's `Connection::FlipRoles`): `^`
+    /// marks the flip; the letters already recorded stay recorded for their role, not for
+    /// the endpoint that sent them.
+    pub fn mark_flip(&mut self) {
+        self.add('^');
+    }
 }

@@ -34,6 +34,9 @@ use timers::{Timer, TimerAction};
 /// Zeek's `udp_inactivity_timeout`, `icmp_inactivity_timeout`, `unknown_ip_inactivity_timeout`;
 /// also the TCP timeout until the handshake completes.
 pub const SHORT_INACTIVITY: f64 = 60.0;
+/// Zeek's `dns_session_timeout`: a DNS connection over UDP is removed once it has been idle
+/// this long (less a second of slack) when its timer fires.
+const DNS_SESSION_TIMEOUT: f64 = 10.0;
 /// Tunnels named in one connection's `tunnel_parents` at most.
 const MAX_TUNNEL_PARENTS: usize = 16;
 /// Out-of-order bytes buffered per direction before reassembly gives up on a stream.
@@ -185,6 +188,14 @@ impl Conn {
         self.stats.swap(0, 1);
     }
 
+    /// An analyzer's flip (Zeek's `Connection::FlipRoles` from DNS or NTP): the endpoints
+    /// trade roles, while the counts, sizes and history letters stay with the roles.
+    fn flip_endpoints(&mut self) {
+        std::mem::swap(&mut self.orig_h, &mut self.resp_h);
+        std::mem::swap(&mut self.orig_p, &mut self.resp_p);
+        self.history.mark_flip();
+    }
+
     fn is_orig(&self, src: IpAddr, sport: u16) -> bool {
         src == self.orig_h && sport == self.orig_p
     }
@@ -205,6 +216,8 @@ struct ConnEmit<'a> {
     peer: &'a str,
     out: &'a mut Records,
     services: &'a mut Vec<&'static str>,
+    /// Set when an analyzer asks for the roles to be flipped.
+    flip: bool,
 }
 
 impl Emit for ConnEmit<'_> {
@@ -242,6 +255,9 @@ impl Emit for ConnEmit<'_> {
         if !self.services.contains(&service) {
             self.services.push(service);
         }
+    }
+    fn flip_roles(&mut self) {
+        self.flip = true;
     }
 }
 
@@ -345,6 +361,7 @@ impl Tracker {
                 peer: &self.config.peer,
                 out,
                 services: &mut conn.services,
+                flip: false,
             };
             a.finish(Timestamp(now), &mut emit);
         }
@@ -476,11 +493,13 @@ impl Tracker {
             conn.flip();
             conn.history.flip();
         }
+        let mut dns_over_udp = false;
         if matches!(proto, ConnProto::Tcp | ConnProto::Udp) && !self.dispatcher.is_empty() {
             let info = conn.info();
             for spec in self.dispatcher.by_port(conn.transport(), conn.resp_p) {
                 conn.app.analyzers.push((spec.name, (spec.new)(&info)));
                 conn.app.tried.push(spec.name);
+                dns_over_udp |= spec.name == "DNS" && proto == ConnProto::Udp;
             }
             if proto == ConnProto::Tcp {
                 conn.app.reasm = Some(Box::new([
@@ -504,6 +523,10 @@ impl Tracker {
         self.stats.conns_created += 1;
         let timeout = SHORT_INACTIVITY;
         self.set_inactivity(slot, timeout);
+        if dns_over_udp {
+            let at = m.ts + DNS_SESSION_TIMEOUT;
+            self.add_timer(slot, at, TimerAction::DnsExpire);
+        }
         if proto == ConnProto::Tcp {
             self.add_timer(
                 slot,
@@ -805,6 +828,7 @@ impl Tracker {
                             conn.app.analyzers.push((spec.name, (spec.new)(&info)));
                         }
                     }
+                    let mut flip = false;
                     for (source, a) in conn.app.analyzers.iter_mut() {
                         let mut emit = ConnEmit {
                             info: &info,
@@ -812,8 +836,13 @@ impl Tracker {
                             peer: &peer,
                             out,
                             services: &mut conn.services,
+                            flip: false,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
+                        flip |= emit.flip;
+                    }
+                    if flip {
+                        conn.flip_endpoints();
                     }
                 }
                 Chunk::Gap { len, .. } => {
@@ -824,6 +853,7 @@ impl Tracker {
                             peer: &peer,
                             out,
                             services: &mut conn.services,
+                            flip: false,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);
                     }

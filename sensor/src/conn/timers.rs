@@ -6,6 +6,8 @@ use super::*;
 pub(super) enum TimerAction {
     Inactivity(u64),
     Tcp(TimerKind),
+    /// Zeek's `DNS_Analyzer::ExpireTimer` of a DNS connection over UDP.
+    DnsExpire,
 }
 
 #[derive(Debug)]
@@ -80,6 +82,14 @@ impl Tracker {
                     self.remove_slot(t.slot, t.at, out);
                 } else {
                     self.add_timer(t.slot, due, TimerAction::Inactivity(gen));
+                }
+            }
+            TimerAction::DnsExpire => {
+                if t.at - conn.last >= DNS_SESSION_TIMEOUT - 1.0 {
+                    self.remove_slot(t.slot, t.at, out);
+                } else {
+                    let next = t.at + DNS_SESSION_TIMEOUT;
+                    self.add_timer(t.slot, next, TimerAction::DnsExpire);
                 }
             }
             TimerAction::Tcp(kind) => {

@@ -1,5 +1,5 @@
 //! The link layer, as Zeek's packet analysis dispatches it by default: the capture's link type
-//! picks the first analyzer (Ethernet, 802.11 with or without radiotap, NFLOG, PPP, Linux
+//! picks the first analyzer (Ethernet, FDDI, 802.11 with or without radiotap, NFLOG, PPP, Linux
 //! cooked, BSD loopback, raw IP), and each layer hands the rest of the frame to the next by its
 //! protocol field (EtherType, PPP protocol, address family) until IP. Frames that end in another
 //! protocol (ARP, LLC without SNAP, IPX ...) are not IP and carry nothing for the sensor; a layer
@@ -47,6 +47,9 @@ mod ethertype {
     pub const PBB: u16 = 0x88e7;
     pub const FABRICPATH: u16 = 0x8903;
 }
+
+/// FDDI's 13-byte header and an 8-byte LLC/SNAP header.
+const FDDI_HEADER_LEN: usize = 13 + 8;
 
 /// Nested layers per frame before Zeek gives up (`max_packet_analyzer_depth_exceeded`).
 const MAX_DEPTH: usize = 24;
@@ -100,6 +103,13 @@ pub fn decode_link(linktype: Linktype, frame: &[u8]) -> Result<LinkInfo, DecodeE
             (hdr, Next::Ieee802_11)
         }
         Linktype::NFLOG => nflog(frame)?,
+        // Zeek's FDDI analyzer skips the FDDI and LLC headers without reading them.
+        Linktype::FDDI => {
+            if frame.len() <= FDDI_HEADER_LEN {
+                return Err(weird("FDDI_analyzer_failed", "FDDI"));
+            }
+            (FDDI_HEADER_LEN, Next::Ip)
+        }
         _ => return Err(DecodeError::UnsupportedLinktype),
     };
     for _ in 0..MAX_DEPTH {

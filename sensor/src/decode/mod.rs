@@ -21,6 +21,7 @@ pub struct Linktype(pub i32);
 
 impl Linktype {
     pub const NULL: Linktype = Linktype(0);
+    pub const FDDI: Linktype = Linktype(10);
     pub const ETHERNET: Linktype = Linktype(1);
     pub const RAW: Linktype = Linktype(101);
     pub const RAW_OLD: Linktype = Linktype(12);
@@ -470,6 +471,18 @@ mod tests {
                 let _ = decode_ip(ip, ip.len(), true, &mut Vec::new());
             }
         }
+    }
+
+    /// Zeek's `FDDIAnalyzer::AnalyzePacket`: 21 header bytes skipped, then IP; a frame no
+    /// longer than that is `FDDI_analyzer_failed`.
+    #[test]
+    fn fddi_frames_carry_ip_after_21_bytes() {
+        let mut f = vec![0u8; 21];
+        f.extend_from_slice(&[0x45, 0, 0, 20]);
+        assert_eq!(decode_link(Linktype::FDDI, &f).unwrap().ip_offset, 21);
+        let short = decode_link(Linktype::FDDI, &f[..21]).unwrap_err();
+        assert_eq!(short.weird(), Some("FDDI_analyzer_failed"));
+        assert_eq!(short.source(), "FDDI");
     }
 
     #[test]

@@ -206,6 +206,92 @@ fn vxlan_inner_connections_name_the_outer_one_as_tunnel_parent() {
     assert_tunnelled(row(&rows, 5, Value::Port(VXLAN_PORT)), &rows, "vxlan");
 }
 
+/// Zeek's `DNS_Interpreter::ParseMessage` flips a connection whose first message is a
+/// reply from the originator: with both ports 53 only the message tells the roles.
+#[test]
+fn dns_reply_seen_first_between_port_53s_makes_its_receiver_the_originator() {
+    let mut e = engine(100);
+    let reply = b"\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01";
+    let f = udp_frame([10, 0, 0, 1], 53, [10, 0, 0, 2], 53, reply);
+    e.packet(1.0, Linktype::ETHERNET, &f, f.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r[2], Value::Addr([10, 0, 0, 2].into()), "originator");
+    assert_eq!(r[4], Value::Addr([10, 0, 0, 1].into()), "responder");
+    // The counts stay with the role: the reply counts as the originator's.
+    assert_eq!(r[11], Value::Str("S0".into()));
+    assert_eq!(r[15], Value::Str("D^".into()));
+    assert_eq!((&r[16], &r[18]), (&Value::Count(1), &Value::Count(0)));
+}
+
+/// Zeek's NTP analyzer (`proc_ntp_message`) flips once on a server message from the
+/// originator; the client's later request then counts as the originator's too.
+#[test]
+fn ntp_server_message_first_flips_the_connection_once() {
+    let mut e = engine(100);
+    let mut msg = [0u8; 48];
+    msg[0] = 0x24; // v4 server
+    let reply = udp_frame([10, 0, 0, 1], 123, [10, 0, 0, 2], 123, &msg);
+    msg[0] = 0x23; // v4 client
+    let request = udp_frame([10, 0, 0, 2], 123, [10, 0, 0, 1], 123, &msg);
+    e.packet(1.0, Linktype::ETHERNET, &reply, reply.len());
+    e.packet(2.0, Linktype::ETHERNET, &request, request.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r[2], Value::Addr([10, 0, 0, 2].into()), "originator");
+    assert_eq!(
+        (&r[11], &r[15]),
+        (&Value::Str("S0".into()), &Value::Str("D^".into()))
+    );
+    assert_eq!((&r[9], &r[16]), (&Value::Count(96), &Value::Count(2)));
+}
+
+/// Zeek's DHCP scripts add only 67/udp to `likely_server_ports`: a server's reply to a
+/// client's port 68 starts a connection the client originates.
+#[test]
+fn dhcp_reply_is_flipped_to_the_client() {
+    let mut e = engine(100);
+    let f = udp_frame([10, 0, 0, 1], 67, [10, 0, 0, 9], 68, &[2; 240]);
+    e.packet(1.0, Linktype::ETHERNET, &f, f.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    let r = &rows[0];
+    assert_eq!(
+        (&r[2], &r[3]),
+        (&Value::Addr([10, 0, 0, 9].into()), &Value::Port(68))
+    );
+    assert_eq!(
+        (&r[11], &r[15]),
+        (&Value::Str("SHR".into()), &Value::Str("^d".into()))
+    );
+}
+
+/// Zeek's `DNS_Analyzer::ExpireTimer`: a DNS connection over UDP idle for
+/// `dns_session_timeout` (10 s, less a second) when its timer fires is removed, so a later
+/// query on the same ports is a new connection.
+#[test]
+fn dns_over_udp_ends_after_its_session_timeout() {
+    let mut e = engine(100);
+    let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01\x00\x01";
+    let f = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 53, query);
+    // Timers at +10 (idle 8 s: kept) and +20 (idle 18 s: removed); the query at +25 is new.
+    for t in [0.0, 2.0, 25.0] {
+        e.packet(100.0 + t, Linktype::ETHERNET, &f, f.len());
+    }
+    let first = conn_rows(&mut e);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (&first[0][8], &first[0][16]),
+        (&Value::Interval(2.0), &Value::Count(2))
+    );
+    e.finish();
+    assert_eq!(conn_rows(&mut e)[0][0], Value::Time(Timestamp(125.0)));
+}
+
 #[test]
 fn gtp_user_plane_is_decapsulated_and_other_messages_are_not() {
     let mut e = engine(100);

@@ -36,6 +36,9 @@ pub trait Emit {
     }
     /// The analyzer recognized its protocol: adds `service` to conn.log (`"dns"`, `"http"`, `"ssl"` ...).
     fn confirm_service(&mut self, service: &'static str);
+    /// The analyzer found the roles the wrong way round (Zeek's `Connection::FlipRoles`): the
+    /// responder is the originator from now on. By default nothing happens.
+    fn flip_roles(&mut self) {}
 }
 
 /// One protocol analyzer instance for one connection.

@@ -52,6 +52,8 @@ pub struct DnsAnalyzer {
     pending: VecDeque<Pending>,
     framers: [TcpFramer; 2],
     confirmed: bool,
+    /// No message with a whole header seen yet (Zeek's `first_message`).
+    first_message: bool,
 }
 
 fn is_multicast(addr: IpAddr) -> bool {
@@ -69,6 +71,25 @@ impl DnsAnalyzer {
             pending: VecDeque::new(),
             framers: Default::default(),
             confirmed: false,
+            first_message: true,
+        }
+    }
+
+    /// Zeek's `DNS_Interpreter::ParseMessage`: a reply as the first message, sent by the
+    /// originator, means the roles were guessed wrong (both ports 53, the query not captured),
+    /// so the connection flips unless its responder is a multicast address.
+    fn check_roles(&mut self, dir: Direction, bytes: &[u8], out: &mut dyn Emit) {
+        if !self.first_message || bytes.len() < parser::HEADER_LEN {
+            return;
+        }
+        self.first_message = false;
+        let reply = bytes[2] & 0x80 != 0;
+        let id = &mut self.conn.id;
+        if reply && dir == Direction::Orig && !is_multicast(id.resp_h) {
+            std::mem::swap(&mut id.orig_h, &mut id.resp_h);
+            std::mem::swap(&mut id.orig_p, &mut id.resp_p);
+            self.multicast = is_multicast(id.resp_h);
+            out.flip_roles();
         }
     }
 
@@ -246,7 +267,11 @@ impl Analyzer for DnsAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         match self.conn.id.proto {
             Transport::Tcp => self.tcp_data(ts, dir, data, out),
-            Transport::Udp | Transport::Icmp => self.message(ts, data, out),
+            // Over TCP the handshake orients the connection; only datagrams are flipped.
+            Transport::Udp | Transport::Icmp => {
+                self.check_roles(dir, data, out);
+                self.message(ts, data, out);
+            }
         }
     }
 

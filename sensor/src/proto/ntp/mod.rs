@@ -15,6 +15,7 @@ pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
     Box::new(NtpAnalyzer {
         conn: info.clone(),
         confirmed: false,
+        flipped: false,
     })
 }
 
@@ -27,15 +28,33 @@ pub fn probe(_dir: Direction, _first_bytes: &[u8]) -> bool {
 pub struct NtpAnalyzer {
     conn: ConnInfo,
     confirmed: bool,
+    flipped: bool,
 }
 
+/// NTP modes that tell which side is the client.
+const MODE_CLIENT: u8 = 3;
+const MODE_SERVER: u8 = 4;
+
 impl Analyzer for NtpAnalyzer {
-    fn data(&mut self, ts: Timestamp, _dir: Direction, data: &[u8], out: &mut dyn Emit) {
+    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         match parser::parse(data) {
             Some(parser::Message::Std(msg)) => {
                 if !self.confirmed {
                     self.confirmed = true;
                     out.confirm_service("ntp");
+                }
+                // Zeek's `proc_ntp_message`: a server message from the originator or a client
+                // message from the responder flips the connection, once.
+                let wrong_way = match dir {
+                    Direction::Orig => msg.mode == MODE_SERVER,
+                    Direction::Resp => msg.mode == MODE_CLIENT,
+                };
+                if wrong_way && !self.flipped {
+                    self.flipped = true;
+                    let id = &mut self.conn.id;
+                    std::mem::swap(&mut id.orig_h, &mut id.resp_h);
+                    std::mem::swap(&mut id.orig_p, &mut id.resp_p);
+                    out.flip_roles();
                 }
                 out.record(Box::new(NtpInfo {
                     ts,
