@@ -8,8 +8,10 @@
 //! as one member.
 #![forbid(unsafe_code)]
 
+mod encode;
 mod member;
 mod read;
+mod split;
 mod write;
 
 pub use read::{decoder, members};
