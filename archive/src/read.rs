@@ -15,8 +15,9 @@ use crate::member::{extent, Extent, LENGTH_AT};
 /// past the end (a truncated file) also ends the list with the rest, so that [`decoder`] recovers
 /// what it can and reports the damage.
 pub fn members(data: &[u8]) -> Vec<Range<usize>> {
+    // Reading from memory cannot fail.
     hop(data.len() as u64, |at| Ok(extent(&data[at as usize..])))
-        .unwrap_or_else(|_| vec![0..data.len() as u64])
+        .unwrap_or_default()
         .into_iter()
         .map(|r| r.start as usize..r.end as usize)
         .collect()
