@@ -9,7 +9,7 @@
 #           there once with bench/query-gen.py and kept for later runs
 # ESTUARY_BIN, COMPRESS_BIN   default target/release/estuary and target/release/examples/compress
 #           (cargo build --release --bin estuary --example compress -p estuary -p estuary-archive)
-# REPEAT=3  runs of each query (the median is printed); compression runs once per tool
+# REPEAT=3  runs of each query and rounds of compression (the median is printed)
 # STEPS     subset of: compress query (default both)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,24 +51,36 @@ compress_all() {
 if [[ " $STEPS " == *" compress "* ]]; then
   in_bytes=$(cd "$W/plain" && cat "${squeeze[@]}" | wc -c)
   echo; echo "compression input: ${#squeeze[@]} files, $((in_bytes / 1000000)) MB (page cache)"
-  echo "| compressor | threads | wall s | CPU s | MB/s total (wall) | MB/s per CPU second | ratio |"
-  echo "|---|---|---|---|---|---|---|"
-  run() { # NAME THREADS OUTDIR COMMAND...
-    local name=$1 threads=$2 out=$3; shift 3
-    rm -rf "$out"
-    local s; s=$(seconds compress_all "$name" "$out" "$@")
-    local gz; gz=$(du -cb "$out" | tail -1 | cut -f1)
-    [ ! -e "$out/.failed" ] || { echo "| $name | $threads | failed (disk full?) |"; return; }
-    awk -v n="$name" -v t="$threads" -v s="$s" -v b="$in_bytes" -v g="$gz" 'BEGIN {
-      split(s, v, " ")
-      printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.2f |\n", n, t, v[1], v[2], b / 1e6 / v[1], b / 1e6 / v[2], b / g }'
-  }
-  run "gzip -6" 1 "$W/gzip" gzip -6 -c
-  run "pigz -6 -p 1" 1 "$W/pigz1" pigz -6 -p 1 -c
-  run "pigz -6 -p 2" 2 "$W/pigz2" pigz -6 -p 2 -c
-  RAYON_NUM_THREADS=1 run "estuary level 6" 1 "$W/estuary1" "$COMPRESS" 6
-  RAYON_NUM_THREADS=2 run "estuary level 6" 2 "$W/estuary2" "$COMPRESS" 6
-  rm -rf "$W/gzip" "$W/pigz1" "$W/pigz2" "$W/estuary1" "$W/estuary2"
+  # The tools run in turn, REPEAT rounds, so that a change of load touches every tool alike; the
+  # row shows the round with the median wall time.
+  names=("gzip -6" "pigz -6 -p 1" "pigz -6 -p 2" "estuary level 6" "estuary level 6")
+  threads=(1 1 2 1 2)
+  declare -A times=()
+  for ((round = 0; round < R; round++)); do
+    for i in "${!names[@]}"; do
+      out="$W/squeezed$i"
+      rm -rf "$out"
+      case $i in
+        0) s=$(seconds compress_all gzip "$out" gzip -6 -c) ;;
+        1) s=$(seconds compress_all pigz "$out" pigz -6 -p 1 -c) ;;
+        2) s=$(seconds compress_all pigz "$out" pigz -6 -p 2 -c) ;;
+        3) s=$(RAYON_NUM_THREADS=1 seconds compress_all estuary "$out" "$COMPRESS" 6) ;;
+        4) s=$(RAYON_NUM_THREADS=2 seconds compress_all estuary "$out" "$COMPRESS" 6) ;;
+      esac
+      [ ! -e "$out/.failed" ] || { echo "${names[$i]}: failed (disk full?)"; exit 1; }
+      times[$i]+="$s,$(du -cb "$out" | tail -1 | cut -f1);"
+      rm -rf "$out"
+    done
+  done
+  echo "| compressor | threads | wall s | CPU s | MB/s total (wall) | MB/s per CPU second | CPU ms per MB | ratio |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for i in "${!names[@]}"; do
+    m=$(median $(tr ';' '\n' <<< "${times[$i]}" | grep . | tr ',' ' ' | awk '{ print $1 "," $2 "," $3 }'))
+    awk -v n="${names[$i]}" -v t="${threads[$i]}" -v m="$m" -v b="$in_bytes" 'BEGIN {
+      split(m, v, ",")
+      printf "| %s | %d | %.2f | %.2f | %.1f | %.1f | %.1f | %.2f |\n", n, t, v[1], v[2], b / 1e6 / v[1], b / 1e6 / v[2], v[2] * 1e3 / (b / 1e6), b / v[3] }'
+  done
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 # The archives the queries read, from every file: zeekctl's layout (gzip -6, one stream per file)
 # and estuary's (level 6 members), each made once.

@@ -799,6 +799,20 @@ fn current_files_only_with_current() {
         format!("{head}{}", row("Crot")),
     )
     .unwrap();
+    // A sensor with another schema: the aggregator writes its lines to `conn-<8 hex>.log`, and
+    // rotates them as any other.
+    let variant = header("conn-0a1b2c3d", "2026-11-05-00-00-00", true);
+    let variant_row = |uid: &str| format!("{}\ts3\n", row(uid).trim_end());
+    fs::write(
+        current.join("conn-0a1b2c3d.log"),
+        format!("{variant}{}", variant_row("Cvar")),
+    )
+    .unwrap();
+    fs::write(
+        current.join(".rotated/conn-0a1b2c3d~1793750400~1793754000~s3.log"),
+        format!("{variant}{}", variant_row("Cvarrot")),
+    )
+    .unwrap();
     let archived = stdout_ok(&query(
         dir.path(),
         &["conn", "id.orig_h=10.9.9.9", "--count"],
@@ -810,7 +824,14 @@ fn current_files_only_with_current() {
     ));
     let mut uids: Vec<&str> = all.lines().collect();
     uids.sort();
-    assert_eq!(uids, ["Ccur", "Chost", "Crot"]);
+    assert_eq!(uids, ["Ccur", "Chost", "Crot", "Cvar", "Cvarrot"]);
+    let sensors = stdout_ok(&query(
+        dir.path(),
+        &["conn", "sensor=s3", "--current", "--cut", "uid"],
+    ));
+    let mut sensors: Vec<&str> = sensors.lines().collect();
+    sensors.sort();
+    assert_eq!(sensors, ["Cvar", "Cvarrot"]);
 }
 
 #[test]

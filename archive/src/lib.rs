@@ -8,11 +8,13 @@
 //! as one member.
 #![forbid(unsafe_code)]
 
+mod encode;
 mod member;
 mod read;
+mod split;
 mod write;
 
-pub use read::{decoder, members};
+pub use read::{decoder, file_members, members, RangeReader};
 pub use write::{compress, Level, Summary};
 
 /// Log bytes per member. Large enough that the header and the dictionary restart cost little

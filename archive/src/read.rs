@@ -1,11 +1,13 @@
 //! Finding the members of an archive and decoding one.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read};
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::member::{extent, Extent};
+use crate::member::{extent, Extent, LENGTH_AT};
 
 /// The byte ranges of `data` that decode independently, in order. A member whose header records
 /// its length is one range; from the first member that does not (an archive from another writer,
@@ -13,21 +15,91 @@ use crate::member::{extent, Extent};
 /// past the end (a truncated file) also ends the list with the rest, so that [`decoder`] recovers
 /// what it can and reports the damage.
 pub fn members(data: &[u8]) -> Vec<Range<usize>> {
+    // Reading from memory cannot fail.
+    hop(data.len() as u64, |at| Ok(extent(&data[at as usize..])))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.start as usize..r.end as usize)
+        .collect()
+}
+
+/// [`members`] of a file, found by reading only the member headers.
+pub fn file_members(file: &File) -> io::Result<Vec<Range<u64>>> {
+    let len = file.metadata()?.len();
+    let mut head = Vec::new();
+    hop(len, |at| {
+        // The fixed part and the extra field's length first, then the extra field.
+        head.resize(12, 0);
+        let n = read_at_most(file, &mut head, at)?;
+        head.truncate(n);
+        if let [.., xlen0, xlen1] = head[..] {
+            if n == 12 && head[3] & 4 != 0 {
+                let xlen = usize::from(u16::from_le_bytes([xlen0, xlen1]));
+                head.resize(12 + xlen, 0);
+                let n = read_at_most(file, &mut head[12..], at + 12)?;
+                head.truncate(12 + n);
+            }
+        }
+        Ok(extent(&head))
+    })
+}
+
+/// Member ranges of `len` bytes whose header at an offset `header_at` reads.
+fn hop(
+    len: u64,
+    mut header_at: impl FnMut(u64) -> io::Result<Extent>,
+) -> io::Result<Vec<Range<u64>>> {
     let mut ranges = Vec::new();
     let mut at = 0;
-    while at < data.len() {
-        match extent(&data[at..]) {
-            Extent::Known(len) if len > 0 && at + len <= data.len() => {
-                ranges.push(at..at + len);
-                at += len;
+    while at < len {
+        match header_at(at)? {
+            Extent::Known(n) if n > LENGTH_AT && at + n as u64 <= len => {
+                ranges.push(at..at + n as u64);
+                at += n as u64;
             }
             _ => {
-                ranges.push(at..data.len());
+                ranges.push(at..len);
                 break;
             }
         }
     }
-    ranges
+    Ok(ranges)
+}
+
+fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], at + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// A reader of the bytes `range` of `file`, independent of the file's cursor (so that several
+/// ranges are read at once).
+pub struct RangeReader<'a> {
+    file: &'a File,
+    range: Range<u64>,
+}
+
+impl<'a> RangeReader<'a> {
+    pub fn new(file: &'a File, range: Range<u64>) -> RangeReader<'a> {
+        RangeReader { file, range }
+    }
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.range.end.saturating_sub(self.range.start);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.range.start)?;
+        self.range.start += n as u64;
+        Ok(n)
+    }
 }
 
 /// A reader of the log in one range from [`members`], or in any gzip stream.
@@ -90,6 +162,33 @@ mod tests {
         assert_eq!(whole, data);
         let first = flate2::read::GzDecoder::new(&gz[..]);
         assert_eq!(first.header().unwrap().filename(), Some(&b"conn.log"[..]));
+    }
+
+    #[test]
+    fn file_members_are_the_members_of_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("estuary-archive-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("members.gz");
+        let data = lines(300_000);
+        let mut gz = Vec::new();
+        compress(&data[..], &mut gz, Level::default(), Some("conn.log")).unwrap();
+        let cut = &gz[..gz.len() - 100];
+        for bytes in [&gz[..], cut, b"", b"\x1f\x8b\x08\x04\x00"] {
+            std::fs::write(&path, bytes).unwrap();
+            let file = File::open(&path).unwrap();
+            let ranges: Vec<Range<usize>> = file_members(&file)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.start as usize..r.end as usize)
+                .collect();
+            assert_eq!(ranges, members(bytes));
+            let mut out = Vec::new();
+            for r in file_members(&file).unwrap() {
+                let _ = decoder(RangeReader::new(&file, r)).read_to_end(&mut out);
+            }
+            assert!(data.starts_with(&out));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Parallel compression: the input is cut into chunks of whole lines, every chunk becomes one gzip
-//! member on some core, and the members are written in input order.
+//! member on a worker thread, and the members are written in input order.
+//!
+//! The calling thread only reads and writes; the workers never wait for it while there is input,
+//! because a fixed set of buffers circulates (read into, compressed, written, read into again):
+//! the next chunks are already queued when a worker finishes one, and memory stays bounded
+//! without an allocation per chunk.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
 
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
-use rayon::prelude::*;
-
-use crate::member::{self, LENGTH_AT};
+use crate::encode::Encoder;
+use crate::split::Splitter;
 use crate::CHUNK;
 
 /// A gzip compression level, 1 (fastest) to 9 (smallest), as `gzip -1` ... `gzip -9`.
@@ -39,78 +44,118 @@ pub struct Summary {
     pub members: u64,
 }
 
-/// Compresses `input` into `output` as independent gzip members, on rayon's thread pool
-/// (`RAYON_NUM_THREADS` sets its size). `name` goes into the first member's header as the
-/// original file name.
+/// One chunk on its way: its place in the output, the log bytes and the member made of them.
+struct Job {
+    seq: u64,
+    log: Vec<u8>,
+    member: Vec<u8>,
+}
+
+/// Compresses `input` into `output` as independent gzip members, on as many worker threads as
+/// rayon's pool has (`RAYON_NUM_THREADS` sets it). `name` goes into the first member's header as
+/// the original file name.
 pub fn compress(
     input: impl Read,
     mut output: impl Write,
     level: Level,
     name: Option<&str>,
 ) -> io::Result<Summary> {
-    let mut input = BufReader::with_capacity(CHUNK, input);
-    // Enough chunks in flight to keep every core busy while the previous batch is written.
-    let batch = rayon::current_num_threads() * 2;
+    let threads = rayon::current_num_threads().max(1);
+    // Two chunks per worker keep it busy while its last member waits to be written.
+    let slots = threads * 2 + 1;
+    let (work_tx, work_rx) = mpsc::channel::<Job>();
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<io::Result<Job>>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            scope.spawn(move || worker(work_rx, done_tx, level, name));
+        }
+        drop(done_tx);
+        let summary = order(input, &mut output, slots, work_tx, &done_rx)?;
+        output.flush()?;
+        Ok(summary)
+    })
+}
+
+/// The calling thread's loop: reads chunks into free buffers, hands them to the workers, and
+/// writes finished members in input order. Returns when every member is written; on an error, the
+/// work queue closes when `work` is dropped and the workers end.
+fn order(
+    input: impl Read,
+    output: &mut impl Write,
+    slots: usize,
+    work: Sender<Job>,
+    done: &Receiver<io::Result<Job>>,
+) -> io::Result<Summary> {
+    let mut splitter = Splitter::new(input);
+    let mut free: Vec<Job> = (0..slots)
+        .map(|_| Job {
+            seq: 0,
+            log: Vec::with_capacity(CHUNK + CHUNK / 8),
+            member: Vec::new(),
+        })
+        .collect();
+    let mut finished: BTreeMap<u64, Job> = BTreeMap::new();
     let mut summary = Summary::default();
+    let (mut sent, mut next) = (0u64, 0u64);
+    let mut input_done = false;
     loop {
-        let mut chunks = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            let chunk = read_chunk(&mut input)?;
-            if chunk.is_empty() {
-                break;
-            }
-            chunks.push(chunk);
-        }
-        let last = chunks.len() < batch;
-        if chunks.is_empty() && summary.members > 0 {
-            break;
-        }
-        let first = summary.members == 0;
-        // An empty input still becomes one (empty) member: a valid gzip file.
-        if chunks.is_empty() {
-            chunks.push(Vec::new());
-        }
-        let compressed: Vec<Vec<u8>> = chunks
-            .par_iter()
-            .enumerate()
-            .map(|(i, chunk)| encode(chunk, level, name.filter(|_| first && i == 0)))
-            .collect::<io::Result<_>>()?;
-        for (chunk, member) in chunks.iter().zip(&compressed) {
-            output.write_all(member)?;
-            summary.bytes_in += chunk.len() as u64;
-            summary.bytes_out += member.len() as u64;
+        while let Some(job) = finished.remove(&next) {
+            output.write_all(&job.member)?;
+            summary.bytes_in += job.log.len() as u64;
+            summary.bytes_out += job.member.len() as u64;
             summary.members += 1;
+            next += 1;
+            free.push(job);
         }
-        if last {
-            break;
+        if !input_done {
+            if let Some(mut job) = free.pop() {
+                let more = splitter.fill(&mut job.log)?;
+                // An empty input still becomes one (empty) member: a valid gzip file.
+                if more || sent == 0 {
+                    job.seq = sent;
+                    sent += 1;
+                    work.send(job)
+                        .map_err(|_| io::Error::other("the compression workers stopped"))?;
+                } else {
+                    free.push(job);
+                }
+                input_done = !more;
+                continue;
+            }
         }
+        if next == sent {
+            return Ok(summary);
+        }
+        let job = done
+            .recv()
+            .map_err(|_| io::Error::other("the compression workers stopped"))??;
+        finished.insert(job.seq, job);
     }
-    output.flush()?;
-    Ok(summary)
 }
 
-/// About [`CHUNK`] bytes, extended to the end of the line so that no line spans two members.
-fn read_chunk(input: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut chunk = Vec::with_capacity(CHUNK + 4096);
-    input.take(CHUNK as u64).read_to_end(&mut chunk)?;
-    if chunk.last().is_some_and(|&b| b != b'\n') {
-        input.read_until(b'\n', &mut chunk)?;
+fn worker(
+    work: &Mutex<Receiver<Job>>,
+    done: Sender<io::Result<Job>>,
+    level: Level,
+    name: Option<&str>,
+) {
+    let mut encoder = Encoder::new(level);
+    loop {
+        // A poisoned lock means another worker panicked; this one stops too.
+        let job = match work.lock().map(|rx| rx.recv()) {
+            Ok(Ok(job)) => job,
+            _ => return,
+        };
+        let mut job = job;
+        let name = name.filter(|_| job.seq == 0);
+        let result = encoder
+            .member(&job.log, name, &mut job.member)
+            .map(|()| job);
+        if done.send(result).is_err() {
+            return;
+        }
     }
-    Ok(chunk)
-}
-
-/// One complete gzip member: header with its own length, deflate data, CRC-32, size.
-fn encode(data: &[u8], level: Level, name: Option<&str>) -> io::Result<Vec<u8>> {
-    let mut out = member::header(level.get(), name);
-    out.reserve(data.len() / 3 + 64);
-    let mut deflate = DeflateEncoder::new(out, Compression::new(level.get()));
-    deflate.write_all(data)?;
-    let mut out = deflate.finish()?;
-    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-    // ISIZE is the length modulo 2^32 by definition.
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    let total = u32::try_from(out.len())
-        .map_err(|_| io::Error::other("a line longer than 4 GiB does not fit one gzip member"))?;
-    out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&total.to_le_bytes());
-    Ok(out)
 }

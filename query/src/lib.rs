@@ -3,9 +3,11 @@
 //! members of each file, on every core.
 #![forbid(unsafe_code)]
 
+mod ahead;
 pub mod cli;
 mod filter;
 mod header;
+mod merge;
 mod render;
 mod scan;
 mod source;
@@ -118,6 +120,8 @@ pub fn run(query: &Query, out: &mut impl Write) -> Result<Outcome, QueryError> {
         }
     }
     outcome.files = files.len();
+    // The order the merge needs them in (stable: ties keep the archive's order).
+    files.sort_by_key(|(s, h)| earliest_row(s, h));
 
     let output = output_header(&query.log, files.iter().map(|(_, h)| h));
     let cut_fields = match &query.format {
@@ -146,52 +150,74 @@ pub fn run(query: &Query, out: &mut impl Write) -> Result<Outcome, QueryError> {
         .iter()
         .map(|(_, h)| render::Renderer::new(&query.format, h, &output))
         .collect();
-    let results: Vec<io::Result<scan::FileResult>> = files
-        .par_iter()
-        .zip(&compiled)
-        .zip(&renderers)
-        .map(|(((source, header), filters), renderer)| {
-            let plan = scan::Plan {
-                header,
-                filters,
-                renderer,
-                ts: header.index("ts"),
-                from: query.from,
-                to: query.to,
-            };
-            scan::file(source, &plan)
-        })
-        .collect();
 
-    let mut pieces = Vec::new();
-    for ((source, _), result) in files.iter().zip(results) {
-        let problem = |message: String| Problem {
-            path: source.path.clone(),
-            message,
+    let mut buf = io::BufWriter::with_capacity(1 << 20, out);
+    let tsv = query.format == Format::Tsv;
+    if tsv && !files.is_empty() {
+        let open = files
+            .iter()
+            .filter_map(|(s, h)| s.span.map(|s| s.0).or(h.open))
+            .min()
+            .and_then(time::zeek_header_time);
+        let mut block = Vec::new();
+        output.write_block(open.as_deref(), &mut block);
+        buf.write_all(&block).map_err(QueryError::Output)?;
+    }
+    let threads = rayon::current_num_threads();
+    let search = |i: usize| {
+        let (source, header) = &files[i];
+        let plan = scan::Plan {
+            header,
+            filters: &compiled[i],
+            renderer: &renderers[i],
+            ts: header.index("ts"),
+            from: query.from,
+            to: query.to,
+            limit: query.limit,
         };
-        match result {
-            Ok(found) => {
-                let corrupt: u64 = found.pieces.iter().map(|m| m.corrupt).sum();
-                if corrupt > 0 {
-                    outcome.problems.push(problem(format!(
-                        "{corrupt} corrupt rows skipped (wrong number of fields)"
-                    )));
-                }
-                if let Some(e) = found.damage {
-                    outcome.problems.push(problem(format!(
-                        "damaged or truncated gzip data ({e}); the rows before the damage were searched"
-                    )));
-                }
-                pieces.extend(found.pieces);
-            }
-            Err(e) => outcome.problems.push(problem(format!("cannot read: {e}"))),
+        scan::file(source, &plan)
+    };
+    let earliest: Vec<Micros> = files.iter().map(|(s, h)| earliest_row(s, h)).collect();
+    let merged = ahead::search_ahead(files.len(), threads, threads + 1, search, |results| {
+        merge::merge(results, &earliest, query.limit, &mut buf)
+    })
+    .map_err(QueryError::Output)?;
+    for (i, problem) in merged.problems {
+        let path = files[i].0.path.clone();
+        outcome.problems.push(Problem {
+            path,
+            message: problem,
+        });
+    }
+    if query.format == Format::Count {
+        let shown = query
+            .limit
+            .map_or(merged.count, |l| merged.count.min(l as u64));
+        outcome.rows = shown;
+        writeln!(buf, "{shown}").map_err(QueryError::Output)?;
+    } else {
+        outcome.rows = merged.rows;
+    }
+    if tsv {
+        let close = files.iter().filter_map(|(s, _)| s.span.map(|s| s.1)).max();
+        if let Some(close) = close.and_then(time::zeek_header_time) {
+            let line = format!("#close{}{close}\n", output.separator as char);
+            buf.write_all(line.as_bytes()).map_err(QueryError::Output)?;
         }
     }
-
-    let total: u64 = pieces.iter().map(|m| m.count).sum();
-    outcome.rows = query.limit.map_or(total, |l| total.min(l as u64));
-    write_output(query, &output, &files, &pieces, out).map_err(QueryError::Output)?;
+    buf.flush().map_err(QueryError::Output)?;
     Ok(outcome)
+}
+
+/// The earliest `ts` a file's rows are assumed to have: its open time less [`LATE_ROWS`] and
+/// [`CLOCK_SKEW`] (the same assumption that prunes files by time).
+fn earliest_row(source: &Source, header: &Header) -> Micros {
+    let margin = (LATE_ROWS + CLOCK_SKEW).as_micros() as Micros;
+    source
+        .span
+        .map(|s| s.0)
+        .or(header.open)
+        .map_or(Micros::MIN, |open| open.saturating_sub(margin))
 }
 
 /// The start of a file, decompressed, parsed as a header.
@@ -241,51 +267,4 @@ fn output_header<'a>(log: &str, headers: impl Iterator<Item = &'a Header>) -> He
     });
     output.path = Some(log.to_owned());
     output
-}
-
-fn write_output(
-    query: &Query,
-    output: &Header,
-    files: &[(Source, Header)],
-    pieces: &[scan::Matches],
-    out: &mut impl Write,
-) -> io::Result<()> {
-    if query.format == Format::Count {
-        let total: u64 = pieces.iter().map(|m| m.count).sum();
-        let shown = query.limit.map_or(total, |l| total.min(l as u64));
-        return writeln!(out, "{shown}");
-    }
-    // Every row by time, ties in file and row order.
-    let mut order: Vec<(Micros, u32, usize, usize)> = Vec::new();
-    for (piece, matches) in pieces.iter().enumerate() {
-        let mut start = 0;
-        for &(ts, end) in &matches.rows {
-            order.push((ts, piece as u32, start, end));
-            start = end;
-        }
-    }
-    order.par_sort_unstable();
-    let limit = query.limit.unwrap_or(usize::MAX);
-    let tsv = query.format == Format::Tsv;
-    let mut buf = io::BufWriter::with_capacity(1 << 20, out);
-    if tsv && !files.is_empty() {
-        let open = files
-            .iter()
-            .filter_map(|(s, h)| s.span.map(|s| s.0).or(h.open))
-            .min()
-            .and_then(time::zeek_header_time);
-        let mut block = Vec::new();
-        output.write_block(open.as_deref(), &mut block);
-        buf.write_all(&block)?;
-    }
-    for &(_, piece, start, end) in order.iter().take(limit) {
-        buf.write_all(&pieces[piece as usize].buf[start..end])?;
-    }
-    if tsv {
-        let close = files.iter().filter_map(|(s, _)| s.span.map(|s| s.1)).max();
-        if let Some(close) = close.and_then(time::zeek_header_time) {
-            buf.write_all(format!("#close{}{close}\n", output.separator as char).as_bytes())?;
-        }
-    }
-    buf.flush()
 }

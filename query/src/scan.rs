@@ -1,10 +1,13 @@
-//! Searching one file: its pieces (gzip members, or stretches of a plain file) on every core, rows
-//! found by the prefilter first when there is one, then split, checked against the time range and
-//! the filters, and rendered.
+//! Searching one file as a stream: its pieces (the gzip members of an estuary archive, or the
+//! whole of any other file) decompressed a block at a time on every core, rows found by the
+//! prefilter first when there is one, then split, checked against the time range and the
+//! filters, and rendered. Only the matching rows are kept, sorted by time for the merge across
+//! files (and with `--limit N` only the N earliest).
 
-use std::fs;
+use std::fs::File;
 use std::io::{self, Read};
 
+use estuary_archive::RangeReader;
 use rayon::prelude::*;
 
 use crate::filter::Compiled;
@@ -13,8 +16,6 @@ use crate::render::Renderer;
 use crate::source::Source;
 use crate::time::{parse_ts, Micros};
 
-/// A plain file is searched in pieces of about this many bytes.
-const PIECE: usize = 4 << 20;
 /// Bytes asked of a decoder at a time.
 const READ: usize = 1 << 20;
 
@@ -27,6 +28,8 @@ pub struct Plan<'a> {
     pub ts: Option<usize>,
     pub from: Option<Micros>,
     pub to: Option<Micros>,
+    /// Keep only this many rows, the earliest.
+    pub limit: Option<usize>,
 }
 
 /// The rows one piece contributed, rendered one after another into `buf`.
@@ -40,66 +43,92 @@ pub struct Matches {
     pub corrupt: u64,
 }
 
-/// What searching one file found.
+impl Matches {
+    /// Keeps the `limit` earliest rows (the first of equal times), in their order.
+    fn keep_earliest(&mut self, limit: usize) {
+        if self.rows.len() <= limit {
+            return;
+        }
+        let mut order: Vec<(Micros, usize)> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(ts, _))| (ts, i))
+            .collect();
+        order.select_nth_unstable(limit);
+        let mut keep: Vec<usize> = order[..limit].iter().map(|&(_, i)| i).collect();
+        keep.sort_unstable();
+        let mut buf = Vec::new();
+        let mut rows = Vec::with_capacity(limit);
+        for i in keep {
+            let start = if i == 0 { 0 } else { self.rows[i - 1].1 };
+            let (ts, end) = self.rows[i];
+            buf.extend_from_slice(&self.buf[start..end]);
+            rows.push((ts, buf.len()));
+        }
+        self.buf = buf;
+        self.rows = rows;
+    }
+}
+
+/// What searching one file found: its matching rows in time order.
+#[derive(Debug, Default)]
 pub struct FileResult {
     pub pieces: Vec<Matches>,
+    /// (ts, piece, start, end) of every kept row, by time, ties in file order.
+    pub order: Vec<(Micros, u32, usize, usize)>,
+    pub count: u64,
+    pub corrupt: u64,
     /// Damage that stopped a piece early (rows before it were searched).
     pub damage: Option<io::Error>,
 }
 
+impl FileResult {
+    pub fn row(&self, i: usize) -> (Micros, &[u8]) {
+        let (ts, piece, start, end) = self.order[i];
+        (ts, &self.pieces[piece as usize].buf[start..end])
+    }
+}
+
 pub fn file(source: &Source, plan: &Plan) -> io::Result<FileResult> {
-    let data = fs::read(&source.path)?;
+    let file = File::open(&source.path)?;
     let results: Vec<(Matches, Option<io::Error>)> = if source.compressed {
-        estuary_archive::members(&data)
+        estuary_archive::file_members(&file)?
             .into_par_iter()
-            .map(|range| stream(estuary_archive::decoder(&data[range]), plan))
-            .collect()
-    } else {
-        let data = if source.growing {
-            // The writer may be in the middle of a row.
-            &data[..memchr::memrchr(b'\n', &data).map_or(0, |at| at + 1)]
-        } else {
-            &data[..]
-        };
-        pieces(data)
-            .into_par_iter()
-            .map(|piece| {
-                let mut matches = Matches::default();
-                plan.block(piece, &mut matches);
-                (matches, None)
+            .map(|range| {
+                let reader = estuary_archive::decoder(RangeReader::new(&file, range));
+                stream(reader, plan, false)
             })
             .collect()
+    } else {
+        let len = file.metadata()?.len();
+        // On the pool, as every other piece: the caller only waits.
+        rayon::iter::once(())
+            .map(|()| stream(RangeReader::new(&file, 0..len), plan, source.growing))
+            .collect()
     };
-    let mut damage = None;
-    let pieces = results
-        .into_iter()
-        .map(|(matches, error)| {
-            damage = damage.take().or(error);
-            matches
-        })
-        .collect();
-    Ok(FileResult { pieces, damage })
+    let mut found = FileResult::default();
+    for (piece, (matches, error)) in results.into_iter().enumerate() {
+        found.damage = found.damage.take().or(error);
+        found.count += matches.count;
+        found.corrupt += matches.corrupt;
+        let mut start = 0;
+        for &(ts, end) in &matches.rows {
+            found.order.push((ts, piece as u32, start, end));
+            start = end;
+        }
+        found.pieces.push(matches);
+    }
+    found.order.sort_unstable();
+    if let Some(limit) = plan.limit {
+        found.order.truncate(limit);
+    }
+    Ok(found)
 }
 
-/// `data` cut after a newline about every [`PIECE`] bytes.
-fn pieces(data: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while rest.len() > PIECE {
-        let cut = memchr::memchr(b'\n', &rest[PIECE..]).map_or(rest.len(), |at| PIECE + at + 1);
-        let (piece, tail) = rest.split_at(cut);
-        out.push(piece);
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
-}
-
-/// Searches a decompressing reader block by block. On an error, the whole rows before it are
-/// searched and the error returned beside them.
-fn stream(mut reader: impl Read, plan: &Plan) -> (Matches, Option<io::Error>) {
+/// Searches a reader block by block. On an error, the whole rows before it are searched and the
+/// error returned beside them. A `growing` file's last line without its newline is not yet a row.
+fn stream(mut reader: impl Read, plan: &Plan, growing: bool) -> (Matches, Option<io::Error>) {
     let mut matches = Matches::default();
     let mut buf: Vec<u8> = Vec::with_capacity(READ * 2);
     loop {
@@ -108,7 +137,9 @@ fn stream(mut reader: impl Read, plan: &Plan) -> (Matches, Option<io::Error>) {
         match reader.read(&mut buf[start..]) {
             Ok(0) => {
                 buf.truncate(start);
-                plan.block(&buf, &mut matches);
+                if !growing {
+                    plan.block(&buf, &mut matches);
+                }
                 return (matches, None);
             }
             Ok(n) => {
@@ -116,6 +147,12 @@ fn stream(mut reader: impl Read, plan: &Plan) -> (Matches, Option<io::Error>) {
                 if let Some(end) = memchr::memrchr(b'\n', &buf[start..]).map(|at| start + at + 1) {
                     plan.block(&buf[..end], &mut matches);
                     buf.drain(..end);
+                    if let Some(limit) = plan
+                        .limit
+                        .filter(|&l| matches.rows.len() >= 2 * l.max(1024))
+                    {
+                        matches.keep_earliest(limit);
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
@@ -185,18 +222,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pieces_end_at_newlines() {
-        let line = b"1700000000.000000\tCabc\t10.0.0.1\n";
-        let data: Vec<u8> = line
-            .iter()
-            .copied()
-            .cycle()
-            .take(line.len() * 400_000)
-            .collect();
-        let parts = pieces(&data);
-        assert!(parts.len() > 2);
-        assert!(parts.iter().all(|p| p.ends_with(b"\n")));
-        assert_eq!(parts.concat(), data);
-        assert!(pieces(b"").is_empty());
+    fn keep_earliest_keeps_the_first_of_equal_times_in_order() {
+        let mut m = Matches::default();
+        for (ts, text) in [(5, "a\n"), (1, "b\n"), (5, "c\n"), (3, "d\n"), (1, "e\n")] {
+            m.buf.extend_from_slice(text.as_bytes());
+            m.rows.push((ts, m.buf.len()));
+        }
+        m.keep_earliest(3);
+        assert_eq!(m.buf, b"b\nd\ne\n");
+        assert_eq!(m.rows, [(1, 2), (3, 4), (1, 6)]);
     }
 }

@@ -87,7 +87,11 @@ fn archive_name(
 fn strip_log_name<'a>(stem: &'a str, log: &str) -> Option<&'a str> {
     let rest = stem.strip_prefix(log)?;
     match rest.strip_prefix('-') {
-        Some(variant) if variant.get(..8).is_some_and(is_hex) && variant[8..].starts_with('.') => {
+        // Followed by the archive times (`.HH:MM:SS-...`), or nothing in a current file's name.
+        Some(variant)
+            if variant.get(..8).is_some_and(is_hex)
+                && (variant.len() == 8 || variant[8..].starts_with('.')) =>
+        {
             Some(&variant[8..])
         }
         _ => Some(rest),
@@ -146,6 +150,43 @@ fn current_files(current: &Path, log: &str, found: &mut Vec<Source>) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn current_names_include_schema_variants() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("current");
+        fs::create_dir_all(current.join(".rotated")).unwrap();
+        fs::create_dir_all(current.join("s1")).unwrap();
+        for name in [
+            "conn.log",
+            "conn-0a1b2c3d.log",
+            "s1/conn-ffffffff.log",
+            ".rotated/conn-0a1b2c3d~1793577600~1793581200~s1.log",
+            // Not conn: another log, a name that is no variant, a second suffix.
+            "conn_long.log",
+            "conn-0a1b2c3.log",
+            "conn-0a1b2c3d-1.log",
+            "dns-0a1b2c3d.log",
+        ] {
+            fs::write(current.join(name), "").unwrap();
+        }
+        let mut found = Vec::new();
+        current_files(&current, "conn", &mut found);
+        let mut names: Vec<String> = found
+            .iter()
+            .map(|s| s.path.strip_prefix(&current).unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".rotated/conn-0a1b2c3d~1793577600~1793581200~s1.log",
+                "conn-0a1b2c3d.log",
+                "conn.log",
+                "s1/conn-ffffffff.log"
+            ]
+        );
+    }
+
     fn date() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
     }
@@ -167,6 +208,7 @@ mod tests {
         assert_eq!(ok("dns.14:00:00-15:00:00.log.gz"), None);
         assert_eq!(ok("conn.14:00:00-15:00:00x.log.gz"), None);
         assert_eq!(ok("conn.log.gz"), None);
+        assert_eq!(ok("conn-0a1b2c3d.log.gz"), None);
         let (span, _) = archive_name("conn", date(), "conn.23:00:00-00:00:00.log.gz").unwrap();
         let (open, close) = span.unwrap();
         assert_eq!(close - open, 3600 * 1_000_000);
