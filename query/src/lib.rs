@@ -111,7 +111,7 @@ pub fn run(query: &Query, out: &mut impl Write) -> Result<Outcome, QueryError> {
     let mut files: Vec<(Source, Header)> = Vec::new();
     for (source, header) in sources.into_iter().zip(headers) {
         match header {
-            Ok(h) if source.span.is_none() && !wanted(h.open, None) => {}
+            Ok(h) if source.span.is_none() && !wanted(header::opened(&h), None) => {}
             Ok(h) => files.push((source, h)),
             Err(message) => outcome.problems.push(Problem {
                 path: source.path,
@@ -156,7 +156,7 @@ pub fn run(query: &Query, out: &mut impl Write) -> Result<Outcome, QueryError> {
     if tsv && !files.is_empty() {
         let open = files
             .iter()
-            .filter_map(|(s, h)| s.span.map(|s| s.0).or(h.open))
+            .filter_map(|(s, h)| s.span.map(|s| s.0).or(header::opened(h)))
             .min()
             .and_then(time::zeek_header_time);
         let mut block = Vec::new();
@@ -216,7 +216,7 @@ fn earliest_row(source: &Source, header: &Header) -> Micros {
     source
         .span
         .map(|s| s.0)
-        .or(header.open)
+        .or(header::opened(header))
         .map_or(Micros::MIN, |open| open.saturating_sub(margin))
 }
 

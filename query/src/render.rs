@@ -111,107 +111,11 @@ impl Renderer {
                     }
                 }
             }
-            Renderer::Json => json(fields, file, out),
+            Renderer::Json => estuary_zeektsv::write_json(fields, file, out),
             Renderer::Count => return,
         }
         out.push(b'\n');
     }
-}
-
-/// Zeek's JSON writer: unset fields left out, containers as arrays, numbers and bools bare.
-fn json(fields: &[&[u8]], file: &Header, out: &mut Vec<u8>) {
-    out.push(b'{');
-    let mut first = true;
-    for ((name, ty), value) in file.fields.iter().zip(&file.types).zip(fields) {
-        if *value == file.unset_field.as_slice() {
-            continue;
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        json_string(name.as_bytes(), out);
-        out.push(b':');
-        match ty.split_once('[') {
-            Some((_, inner)) => {
-                let element = inner.trim_end_matches(']');
-                out.push(b'[');
-                if *value != file.empty_field.as_slice() {
-                    let separator = file.set_separator.as_slice();
-                    let mut rest: &[u8] = value;
-                    let mut first_element = true;
-                    loop {
-                        let (element_text, next) = match memchr::memmem::find(rest, separator)
-                            .filter(|_| !separator.is_empty())
-                        {
-                            Some(at) => (&rest[..at], Some(&rest[at + separator.len()..])),
-                            None => (rest, None),
-                        };
-                        if !first_element {
-                            out.push(b',');
-                        }
-                        first_element = false;
-                        json_scalar(element, element_text, out);
-                        match next {
-                            Some(n) => rest = n,
-                            None => break,
-                        }
-                    }
-                }
-                out.push(b']');
-            }
-            None if ty == "string" && *value == file.empty_field.as_slice() => {
-                out.extend_from_slice(b"\"\"")
-            }
-            None => json_scalar(ty, value, out),
-        }
-    }
-    out.push(b'}');
-}
-
-fn json_scalar(ty: &str, value: &[u8], out: &mut Vec<u8>) {
-    let number = || {
-        std::str::from_utf8(value)
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .is_some_and(f64::is_finite)
-    };
-    match ty {
-        "count" | "int" | "port" | "double" | "time" | "interval" if number() => {
-            out.extend_from_slice(value)
-        }
-        "bool" if value == b"T" => out.extend_from_slice(b"true"),
-        "bool" if value == b"F" => out.extend_from_slice(b"false"),
-        _ => json_string(&unescape(value), out),
-    }
-}
-
-/// Zeek escapes separators and unprintable bytes in TSV as `\xNN`.
-fn unescape(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if let [b'\\', b'x', hi, lo, ..] = value[i..] {
-            let hex = [hi, lo];
-            if let Some(byte) = std::str::from_utf8(&hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(value[i]);
-        i += 1;
-    }
-    out
-}
-
-fn json_string(value: &[u8], out: &mut Vec<u8>) {
-    let text = String::from_utf8_lossy(value);
-    // Serializing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text.as_ref());
 }
 
 #[cfg(test)]
