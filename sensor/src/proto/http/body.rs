@@ -9,6 +9,8 @@ use super::multipart::{Multipart, Part};
 use super::parser::parse_chunk_size;
 use crate::proto::lines::StreamBuf;
 
+/// Longest line of a multipart body read line by line.
+const MAX_LINE: usize = 16 * 1024;
 /// Longest chunk-size or trailer line.
 const MAX_CHUNK_LINE: usize = 4096;
 /// Bytes of decoded body kept for file-type detection.
@@ -19,6 +21,10 @@ const MAX_DECODED: u64 = 256 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     Length(u64),
+    /// A multipart body with a Content-Length: Zeek's `HTTP_Entity::Deliver` reads it line by
+    /// line and counts every line ending as two bytes, a bare LF included, both in the body
+    /// length and against the Content-Length (so it may end a few bytes early or late).
+    LengthLines(i64),
     Chunked,
     UntilEof,
 }
@@ -151,10 +157,20 @@ pub struct Body {
     chunk: Chunk,
     decoder: Decoder,
     raw_len: u64,
+    /// Bytes lost to gaps (files.log `missing_bytes`).
+    missing: u64,
+    /// Lost bytes Zeek still counts in the body length (`HTTP_Entity::Undelivered`).
+    gap_len: u64,
 }
 
 impl Body {
     pub fn new(framing: Framing, encoding: Encoding, boundary: Option<Vec<u8>>) -> Self {
+        let framing = match framing {
+            Framing::Length(n) if boundary.is_some() && encoding == Encoding::Identity => {
+                Framing::LengthLines(i64::try_from(n).unwrap_or(i64::MAX))
+            }
+            f => f,
+        };
         let counter = Counter {
             multipart: boundary.map(|b| Box::new(Multipart::new(b))),
             ..Counter::default()
@@ -169,6 +185,8 @@ impl Body {
             chunk: Chunk::Size,
             decoder,
             raw_len: 0,
+            missing: 0,
+            gap_len: 0,
         }
     }
 
@@ -176,14 +194,24 @@ impl Body {
         self.framing
     }
 
-    /// Decoded body length so far.
-    pub fn len(&self) -> u64 {
+    /// Decoded bytes delivered so far (files.log `seen_bytes`).
+    pub fn seen(&self) -> u64 {
         self.decoder.counter().len
+    }
+
+    /// Body length so far as Zeek counts it: decoded bytes plus the gaps it skipped over.
+    pub fn len(&self) -> u64 {
+        self.seen() + self.gap_len
     }
 
     /// Whether any body byte arrived (a file is only created for a non-empty body).
     pub fn has_data(&self) -> bool {
         self.raw_len > 0
+    }
+
+    /// Body bytes lost to gaps.
+    pub fn missing(&self) -> u64 {
+        self.missing
     }
 
     /// The first decoded bytes.
@@ -211,17 +239,26 @@ impl Body {
         self.decoder.write(data);
     }
 
-    /// `len` body bytes were lost; only a Content-Length body can keep its place.
+    /// `len` body bytes were lost, as Zeek's `HTTP_Entity::Undelivered` takes it: before any
+    /// body byte the gap is not the body's; a Content-Length body keeps its place (and counts
+    /// the gap in its length) when the gap fits in what is left, and ends otherwise.
     pub fn gap(&mut self, len: u64) -> Step {
+        if self.len() == 0 {
+            return Step::Done;
+        }
+        self.missing += len;
         match &mut self.framing {
-            Framing::Length(n) => {
-                *n = n.saturating_sub(len);
+            Framing::Length(n) if *n >= len => {
+                *n -= len;
+                self.gap_len += len;
                 if *n == 0 {
                     Step::Done
                 } else {
                     Step::More
                 }
             }
+            // A multipart body read by lines ends: the gap breaks its line state.
+            Framing::Length(_) | Framing::LengthLines(_) => Step::Done,
             Framing::UntilEof => Step::More,
             Framing::Chunked => Step::BadChunk(None),
         }
@@ -243,7 +280,7 @@ impl Body {
                 self.framing = Framing::Length(left);
                 Some((take, if left == 0 { Step::Done } else { Step::More }))
             }
-            Framing::Chunked => None,
+            Framing::Chunked | Framing::LengthLines(_) => None,
         }
     }
 
@@ -257,6 +294,21 @@ impl Body {
                     return Step::More;
                 }
                 Framing::Length(0) => return Step::Done,
+                Framing::LengthLines(left) => {
+                    if left <= 0 {
+                        return Step::Done;
+                    }
+                    let Some(line) = buf.line(MAX_LINE) else {
+                        return Step::More;
+                    };
+                    self.deliver(&line.text);
+                    let mut used = line.text.len() as i64;
+                    if !line.overflow {
+                        self.deliver(b"\r\n");
+                        used += 2;
+                    }
+                    self.framing = Framing::LengthLines(left - used);
+                }
                 Framing::Length(n) => {
                     let data = buf.take(usize::try_from(n).unwrap_or(usize::MAX));
                     if data.is_empty() {
@@ -368,6 +420,31 @@ mod tests {
             b.finish();
             assert_eq!(b.len(), plain.len() as u64);
         }
+    }
+
+    /// HTTP_Entity::Deliver: a multipart body is read by lines, each ending counted as 2.
+    #[test]
+    fn multipart_lines_count_their_ending_as_two_bytes() {
+        let body = b"--X\nContent-Type: text/plain\n\nab\r\n--X--\r\n";
+        let mut b = Body::new(
+            Framing::Length(body.len() as u64),
+            Encoding::Identity,
+            Some(b"X".to_vec()),
+        );
+        assert_eq!(run(&mut b, body), Step::Done);
+        assert_eq!(b.len(), body.len() as u64 + 3);
+    }
+
+    /// HTTP_Entity::Undelivered: a gap inside a Content-Length body counts in its length.
+    #[test]
+    fn gaps_count_in_a_sized_body() {
+        let mut b = Body::new(Framing::Length(10), Encoding::Identity, None);
+        assert_eq!(b.gap(4), Step::Done, "a gap before any body byte ends it");
+        let mut b = Body::new(Framing::Length(10), Encoding::Identity, None);
+        assert_eq!(run(&mut b, b"abc"), Step::More);
+        assert_eq!(b.gap(4), Step::More);
+        assert_eq!(run(&mut b, b"xyz"), Step::Done);
+        assert_eq!((b.len(), b.missing()), (10, 4));
     }
 
     #[test]

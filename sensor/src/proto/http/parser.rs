@@ -226,6 +226,22 @@ pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
     Some(v.to_vec())
 }
 
+/// A Content-Range value `bytes FIRST-LAST/LENGTH` (LENGTH may be `*`), as Zeek's
+/// `HTTP_Entity::SubmitHeader` reads it: `None` if it does not parse, else the whole length
+/// if given.
+pub fn content_range(value: &[u8]) -> Option<Option<u64>> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let rest = text.strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.trim().split_once('-')?;
+    first.trim().parse::<u64>().ok()?;
+    last.trim().parse::<u64>().ok()?;
+    match total.trim() {
+        "*" => Some(None),
+        t => Some(Some(t.parse().ok()?)),
+    }
+}
+
 /// A MIME type for the start of a body, from a few well-known signatures; `None` when nothing
 /// matches (Zeek's file-type detection leaves the field unset then).
 pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
@@ -428,6 +444,14 @@ mod tests {
         );
     }
 
+    /// Zeek's HTTP_Entity reads `bytes FIRST-LAST/LENGTH`, LENGTH `*` when unknown.
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range(b"bytes 0-499/1234"), Some(Some(1234)));
+        assert_eq!(content_range(b"bytes 0-499/*"), Some(None));
+        assert_eq!(content_range(b"bytes x-499/1234"), None);
+    }
+
     proptest! {
         #[test]
         fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -439,6 +463,7 @@ mod tests {
             let _ = basic_auth_user(&line);
             let _ = disposition_filename(&line);
             let _ = sniff_mime(&line);
+            let _ = content_range(&line);
         }
     }
 }
