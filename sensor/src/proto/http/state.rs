@@ -37,7 +37,6 @@ const PROXY_HEADERS: &[&str] = &[
 #[derive(Debug, Clone)]
 struct RequestMeta {
     method: String,
-    http09: bool,
 }
 
 /// The head of the message being read.
@@ -68,6 +67,9 @@ enum Phase {
     Body(Head, Body),
     /// After a gap or a broken chunk: skip lines until a request or status line.
     Resync,
+    /// After a request line that is not HTTP (Zeek's `EXPECT_REQUEST_NOTHING`): the client's
+    /// bytes are ignored, while the server's replies are still read.
+    Nothing,
 }
 
 struct Side {
@@ -106,6 +108,9 @@ pub struct HttpAnalyzer {
     request_version: Option<String>,
     reply_version: Option<String>,
     mode: Mode,
+    /// An HTTP/0.9 request was seen: the rest of the server's stream is its reply's body
+    /// (Zeek's `EXPECT_REPLY_HTTP09`).
+    reply_http09: bool,
     confirmed: bool,
     /// Zeek's weird framework logs this weird once per connection here.
     missing_entity_reported: bool,
@@ -128,6 +133,7 @@ impl HttpAnalyzer {
             request_version: None,
             reply_version: None,
             mode: Mode::Http,
+            reply_http09: false,
             confirmed: false,
             missing_entity_reported: false,
         }
@@ -187,6 +193,10 @@ impl HttpAnalyzer {
         if rl.version.is_none() && method != "GET" {
             out.weird(ts, "invalid_http_09_request_method", Some(method.clone()));
         }
+        for w in &rl.weirds {
+            out.weird(ts, w, None);
+        }
+        self.reply_http09 |= rl.version.is_none();
         let (uri, weirds) = parser::unescape_uri(&rl.uri);
         for w in weirds {
             out.weird(ts, w, None);
@@ -198,14 +208,12 @@ impl HttpAnalyzer {
         if self.requests.len() >= MAX_PENDING {
             self.requests.pop_front();
         }
-        self.requests.push_back(RequestMeta {
-            method,
-            http09: rl.version.is_none(),
-        });
+        self.requests.push_back(RequestMeta { method });
     }
 
     fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
-        if !self.confirmed {
+        // Zeek confirms the protocol on a reply only while a request waits for one.
+        if !self.confirmed && !self.requests.is_empty() {
             self.confirmed = true;
             out.confirm_service("http");
         }
@@ -443,6 +451,12 @@ impl HttpAnalyzer {
             let side = self.side(dir);
             let phase = std::mem::replace(&mut side.phase, Phase::FirstLine);
             let next = match phase {
+                Phase::Nothing => {
+                    let side = self.side(dir);
+                    side.buf.clear();
+                    side.phase = Phase::Nothing;
+                    return;
+                }
                 Phase::FirstLine | Phase::Resync => {
                     let resync = matches!(phase, Phase::Resync);
                     match self.first_line(dir, ts, resync, out) {
@@ -543,15 +557,17 @@ impl HttpAnalyzer {
                             return Some(Phase::Headers(Head::default()));
                         }
                         _ if resync => continue,
-                        Err(_) => {
-                            out.weird(ts, "bad_HTTP_request", None);
-                            self.mode = Mode::Stopped;
-                            return Some(Phase::FirstLine);
+                        Err(e) => {
+                            out.weird(ts, e.weird(), None);
+                            return Some(Phase::Nothing);
                         }
                         Ok(_) => continue,
                     }
                 }
                 Direction::Resp => {
+                    if self.reply_http09 && !resync {
+                        return Some(self.http09_reply(ts, out));
+                    }
                     let avail = self.resp.buf.available();
                     let prefix = &avail[..avail.len().min(5)];
                     if avail.len() < 5 && b"HTTP/".starts_with(prefix) {
@@ -569,24 +585,23 @@ impl HttpAnalyzer {
                             }
                         }
                     }
-                    let http09 = self.requests.front().is_some_and(|r| r.http09);
-                    if http09 && !resync {
-                        let sl = StatusLine {
-                            version: "0.9".into(),
-                            code: 0,
-                            reason: b"<empty>".to_vec(),
-                        };
-                        let head = self.on_reply(ts, sl, out);
-                        return Some(Phase::Body(
-                            head,
-                            Body::new(Framing::UntilEof, Encoding::Identity, None),
-                        ));
-                    }
                     // Not a reply we can place (Zeek ignores such lines silently).
                     self.resp.buf.line(MAX_LINE)?;
                 }
             }
         }
+    }
+
+    /// The reply to an HTTP/0.9 request: no status line, and the rest of the stream is
+    /// its body.
+    fn http09_reply(&mut self, ts: Timestamp, out: &mut dyn Emit) -> Phase {
+        let sl = StatusLine {
+            version: "0.9".into(),
+            code: 0,
+            reason: b"<empty>".to_vec(),
+        };
+        let head = self.on_reply(ts, sl, out);
+        Phase::Body(head, Body::new(Framing::UntilEof, Encoding::Identity, None))
     }
 
     fn start_tunnel(&mut self, ts: Timestamp, out: &mut dyn Emit) {
@@ -655,7 +670,7 @@ impl HttpAnalyzer {
                 self.message_done(dir, ts, &head, None, out);
             }
             Phase::Body(head, body) => self.message_done(dir, ts, &head, Some(body), out),
-            Phase::FirstLine | Phase::Resync => {}
+            Phase::FirstLine | Phase::Resync | Phase::Nothing => {}
         }
     }
 }
@@ -700,6 +715,7 @@ impl Analyzer for HttpAnalyzer {
                 self.side(dir).buf.clear();
                 Phase::Resync
             }
+            Phase::Nothing => Phase::Nothing,
             Phase::FirstLine | Phase::Resync => {
                 self.side(dir).buf.clear();
                 Phase::Resync
@@ -877,5 +893,57 @@ mod gaps {
         // HTTP_Entity::Undelivered counts the lost bytes in the body length.
         assert!(rows[0].contains("\t0\t20\t200\tOK\t"), "{}", rows[0]);
         assert!(rows[1].contains("\t204\tEmpty\t"), "{}", rows[1]);
+    }
+}
+
+/// Zeek's HTTP_Analyzer::DeliverStream after a request line it cannot parse, and after an
+/// HTTP/0.9 request.
+#[cfg(test)]
+mod request_states {
+    use super::*;
+    use crate::flow::Transport;
+    use crate::proto::testkit::{conn, Collect};
+
+    fn run(request: &[u8], reply: &[u8]) -> Collect {
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        a.data(Timestamp(1.0), Direction::Orig, request, &mut out);
+        a.data(Timestamp(2.0), Direction::Resp, reply, &mut out);
+        a.finish(Timestamp(3.0), &mut out);
+        out
+    }
+
+    /// EXPECT_REQUEST_NOTHING: the client side stops, the server's reply is still logged,
+    /// and without a waiting request the protocol is not confirmed.
+    #[test]
+    fn a_bad_request_line_still_logs_the_reply() {
+        let out = run(
+            b"\x01\x02 / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"HTTP/1.0 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad",
+        );
+        assert_eq!(out.weirds, ["bad_HTTP_request_with_version"]);
+        let rows = out.rows();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(
+            rows[0].starts_with("1\t-\t-\t-\t-\t1.0\t-\t-\t0\t3\t400\tBad Request\t"),
+            "{}",
+            rows[0]
+        );
+        assert!(out.services.is_empty());
+    }
+
+    /// EXPECT_REPLY_HTTP09: after an HTTP/0.9 request the whole reply is body, even when it
+    /// starts with a status line.
+    #[test]
+    fn the_reply_to_an_http09_request_is_all_body() {
+        let reply = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno";
+        let out = run(b"GET /HTTP/1.1\r\n\r\n", reply);
+        let rows = out.rows();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let want = format!(
+            "1\tGET\t-\t/HTTP/1.1\t-\t0.9\t-\t-\t0\t{}\t0\t<empty>\t",
+            reply.len()
+        );
+        assert!(rows[0].starts_with(&want), "{}", rows[0]);
     }
 }
