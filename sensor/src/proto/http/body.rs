@@ -9,8 +9,6 @@ use super::multipart::{Multipart, Part};
 use super::parser::parse_chunk_size;
 use crate::proto::lines::StreamBuf;
 
-/// Longest line of a multipart body read line by line.
-const MAX_LINE: usize = 16 * 1024;
 /// Longest chunk-size or trailer line.
 const MAX_CHUNK_LINE: usize = 4096;
 /// Bytes of decoded body kept for file-type detection.
@@ -21,10 +19,6 @@ const MAX_DECODED: u64 = 256 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     Length(u64),
-    /// A multipart body with a Content-Length: Zeek's `HTTP_Entity::Deliver` reads it line by
-    /// line and counts every line ending as two bytes, a bare LF included, both in the body
-    /// length and against the Content-Length (so it may end a few bytes early or late).
-    LengthLines(i64),
     Chunked,
     UntilEof,
 }
@@ -165,12 +159,6 @@ pub struct Body {
 
 impl Body {
     pub fn new(framing: Framing, encoding: Encoding, boundary: Option<Vec<u8>>) -> Self {
-        let framing = match framing {
-            Framing::Length(n) if boundary.is_some() && encoding == Encoding::Identity => {
-                Framing::LengthLines(i64::try_from(n).unwrap_or(i64::MAX))
-            }
-            f => f,
-        };
         let counter = Counter {
             multipart: boundary.map(|b| Box::new(Multipart::new(b))),
             ..Counter::default()
@@ -257,8 +245,7 @@ impl Body {
                     Step::More
                 }
             }
-            // A multipart body read by lines ends: the gap breaks its line state.
-            Framing::Length(_) | Framing::LengthLines(_) => Step::Done,
+            Framing::Length(_) => Step::Done,
             Framing::UntilEof => Step::More,
             Framing::Chunked => Step::BadChunk(None),
         }
@@ -280,7 +267,7 @@ impl Body {
                 self.framing = Framing::Length(left);
                 Some((take, if left == 0 { Step::Done } else { Step::More }))
             }
-            Framing::Chunked | Framing::LengthLines(_) => None,
+            Framing::Chunked => None,
         }
     }
 
@@ -294,21 +281,6 @@ impl Body {
                     return Step::More;
                 }
                 Framing::Length(0) => return Step::Done,
-                Framing::LengthLines(left) => {
-                    if left <= 0 {
-                        return Step::Done;
-                    }
-                    let Some(line) = buf.line(MAX_LINE) else {
-                        return Step::More;
-                    };
-                    self.deliver(&line.text);
-                    let mut used = line.text.len() as i64;
-                    if !line.overflow {
-                        self.deliver(b"\r\n");
-                        used += 2;
-                    }
-                    self.framing = Framing::LengthLines(left - used);
-                }
                 Framing::Length(n) => {
                     let data = buf.take(usize::try_from(n).unwrap_or(usize::MAX));
                     if data.is_empty() {
@@ -420,19 +392,6 @@ mod tests {
             b.finish();
             assert_eq!(b.len(), plain.len() as u64);
         }
-    }
-
-    /// HTTP_Entity::Deliver: a multipart body is read by lines, each ending counted as 2.
-    #[test]
-    fn multipart_lines_count_their_ending_as_two_bytes() {
-        let body = b"--X\nContent-Type: text/plain\n\nab\r\n--X--\r\n";
-        let mut b = Body::new(
-            Framing::Length(body.len() as u64),
-            Encoding::Identity,
-            Some(b"X".to_vec()),
-        );
-        assert_eq!(run(&mut b, body), Step::Done);
-        assert_eq!(b.len(), body.len() as u64 + 3);
     }
 
     /// HTTP_Entity::Undelivered: a gap inside a Content-Length body counts in its length.
