@@ -33,9 +33,9 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
     ("conn.log", 0.90),
-    ("weird.log", 0.52),
+    ("weird.log", 0.57),
     ("dns.log", 0.96),
-    ("http.log", 0.62),
+    ("http.log", 0.84),
     ("ssl.log", 0.76),
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),

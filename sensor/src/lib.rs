@@ -8,6 +8,7 @@ pub mod decode;
 pub mod detect;
 pub mod dispatch;
 pub mod engine;
+pub mod files_log;
 pub mod flow;
 pub mod notice_log;
 pub mod output;

@@ -2,6 +2,7 @@
 //! detection reads them.
 
 use crate::conn::ConnRecord;
+use crate::files_log::FileInfo;
 use crate::proto::ssh::SshInfo;
 use crate::proto::ssl::x509::X509Info;
 use crate::zeeklog::Record;
@@ -14,6 +15,8 @@ pub enum Output {
     Ssh(SshInfo),
     /// An x509.log row; the sink logs each certificate once a day.
     X509(X509Info),
+    /// A files.log row; the sink sets `local_orig`.
+    File(FileInfo),
     /// Any other log's row.
     Log(Box<dyn Record + Send>),
 }
@@ -25,6 +28,7 @@ impl Output {
             Output::Conn(c) => c,
             Output::Ssh(s) => s,
             Output::X509(c) => c,
+            Output::File(f) => f,
             Output::Log(r) => r.as_ref(),
         }
     }

@@ -26,6 +26,7 @@ pub struct RecordSink {
     scans: ScanDetector,
     ssh: SshGuessing,
     certs: KnownCerts,
+    local: LocalNets,
     pub stats: SinkStats,
 }
 
@@ -34,20 +35,25 @@ impl RecordSink {
         RecordSink {
             logs,
             notices: NoticeFilter::new(policy),
-            scans: ScanDetector::new(local),
+            scans: ScanDetector::new(local.clone()),
             ssh: SshGuessing::default(),
             certs: KnownCerts::default(),
+            local,
             stats: SinkStats::default(),
         }
     }
 
     /// Writes a finished row, and any notice a detection derives from it.
-    pub fn submit(&mut self, output: Output) -> Result<(), LogError> {
+    pub fn submit(&mut self, mut output: Output) -> Result<(), LogError> {
+        if let Output::File(f) = &mut output {
+            // files.log: Zeek sets local_orig only when Site::local_nets is not empty.
+            f.local_orig = (!self.local.is_empty()).then(|| self.local.contains(f.sender()));
+        }
         let derived = match &output {
             Output::Conn(conn) => self.scans.conn(conn),
             Output::Ssh(ssh) => self.ssh.login(ssh.login()),
             Output::X509(cert) if !self.certs.first_today(cert) => return Ok(()),
-            Output::X509(_) | Output::Log(_) => None,
+            Output::X509(_) | Output::File(_) | Output::Log(_) => None,
         };
         self.write(output.record())?;
         if let Some(notice) = derived {

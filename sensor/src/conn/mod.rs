@@ -230,6 +230,9 @@ impl Emit for ConnEmit<'_> {
     fn x509(&mut self, cert: X509Info) {
         self.out.push(Output::X509(cert));
     }
+    fn file(&mut self, file: crate::files_log::FileInfo) {
+        self.out.push(Output::File(file));
+    }
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
         let source = self.source;
         self.weird_from(ts, name, addl, source);

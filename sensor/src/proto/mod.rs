@@ -20,6 +20,10 @@ pub trait Emit {
     fn x509(&mut self, cert: ssl::x509::X509Info) {
         self.record(Box::new(cert));
     }
+    /// A files.log row; separate because the sink decides `local_orig` from its local networks.
+    fn file(&mut self, file: crate::files_log::FileInfo) {
+        self.record(Box::new(file));
+    }
     /// A protocol violation, for weird.log (`name` as Zeek spells it, e.g. `"DNS_truncated_len_lt_hdr_len"`).
     fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>);
     /// A weird raised by a sub-analyzer Zeek names separately in weird.log's `source` column

@@ -9,11 +9,15 @@ pub struct Collect {
     pub records: Vec<Box<dyn Record + Send>>,
     pub weirds: Vec<String>,
     pub services: Vec<&'static str>,
+    pub files: Vec<crate::files_log::FileInfo>,
 }
 
 impl Emit for Collect {
     fn record(&mut self, record: Box<dyn Record + Send>) {
         self.records.push(record);
+    }
+    fn file(&mut self, file: crate::files_log::FileInfo) {
+        self.files.push(file);
     }
     fn weird(&mut self, _ts: Timestamp, name: &str, _addl: Option<String>) {
         self.weirds.push(name.to_string());

@@ -151,6 +151,10 @@ pub struct Body {
     chunk: Chunk,
     decoder: Decoder,
     raw_len: u64,
+    /// Bytes lost to gaps (files.log `missing_bytes`).
+    missing: u64,
+    /// Lost bytes Zeek still counts in the body length (`HTTP_Entity::Undelivered`).
+    gap_len: u64,
 }
 
 impl Body {
@@ -169,6 +173,8 @@ impl Body {
             chunk: Chunk::Size,
             decoder,
             raw_len: 0,
+            missing: 0,
+            gap_len: 0,
         }
     }
 
@@ -176,14 +182,24 @@ impl Body {
         self.framing
     }
 
-    /// Decoded body length so far.
-    pub fn len(&self) -> u64 {
+    /// Decoded bytes delivered so far (files.log `seen_bytes`).
+    pub fn seen(&self) -> u64 {
         self.decoder.counter().len
+    }
+
+    /// Body length so far as Zeek counts it: decoded bytes plus the gaps it skipped over.
+    pub fn len(&self) -> u64 {
+        self.seen() + self.gap_len
     }
 
     /// Whether any body byte arrived (a file is only created for a non-empty body).
     pub fn has_data(&self) -> bool {
         self.raw_len > 0
+    }
+
+    /// Body bytes lost to gaps.
+    pub fn missing(&self) -> u64 {
+        self.missing
     }
 
     /// The first decoded bytes.
@@ -211,17 +227,25 @@ impl Body {
         self.decoder.write(data);
     }
 
-    /// `len` body bytes were lost; only a Content-Length body can keep its place.
+    /// `len` body bytes were lost, as Zeek's `HTTP_Entity::Undelivered` takes it: before any
+    /// body byte the gap is not the body's; a Content-Length body keeps its place (and counts
+    /// the gap in its length) when the gap fits in what is left, and ends otherwise.
     pub fn gap(&mut self, len: u64) -> Step {
+        if self.len() == 0 {
+            return Step::Done;
+        }
+        self.missing += len;
         match &mut self.framing {
-            Framing::Length(n) => {
-                *n = n.saturating_sub(len);
+            Framing::Length(n) if *n >= len => {
+                *n -= len;
+                self.gap_len += len;
                 if *n == 0 {
                     Step::Done
                 } else {
                     Step::More
                 }
             }
+            Framing::Length(_) => Step::Done,
             Framing::UntilEof => Step::More,
             Framing::Chunked => Step::BadChunk(None),
         }
@@ -368,6 +392,18 @@ mod tests {
             b.finish();
             assert_eq!(b.len(), plain.len() as u64);
         }
+    }
+
+    /// HTTP_Entity::Undelivered: a gap inside a Content-Length body counts in its length.
+    #[test]
+    fn gaps_count_in_a_sized_body() {
+        let mut b = Body::new(Framing::Length(10), Encoding::Identity, None);
+        assert_eq!(b.gap(4), Step::Done, "a gap before any body byte ends it");
+        let mut b = Body::new(Framing::Length(10), Encoding::Identity, None);
+        assert_eq!(run(&mut b, b"abc"), Step::More);
+        assert_eq!(b.gap(4), Step::More);
+        assert_eq!(run(&mut b, b"xyz"), Step::Done);
+        assert_eq!((b.len(), b.missing()), (10, 4));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! HTTP/1.x: http.log.
 
 mod body;
+mod files;
 mod log;
 mod multipart;
 mod parser;

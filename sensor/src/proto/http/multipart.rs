@@ -13,6 +13,8 @@ const SNIFF_LEN: usize = 512;
 pub struct Part {
     pub filename: Option<Vec<u8>>,
     pub head: Vec<u8>,
+    /// The part's length (files.log `seen_bytes`).
+    pub len: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub struct Multipart {
     filename: Option<Vec<u8>>,
     /// The current part's data so far (up to [`SNIFF_LEN`]) and whether it has any.
     head: Vec<u8>,
+    len: u64,
     has_data: bool,
     /// A line break seen in the part that belongs to it only if more data follows.
     pending_break: bool,
@@ -66,6 +69,7 @@ impl Multipart {
             line: Vec::new(),
             filename: None,
             head: Vec::new(),
+            len: 0,
             has_data: false,
             pending_break: false,
             parts: Vec::new(),
@@ -146,6 +150,7 @@ impl Multipart {
             return;
         }
         self.has_data = true;
+        self.len += bytes.len() as u64;
         let room = SNIFF_LEN.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
@@ -155,10 +160,12 @@ impl Multipart {
             self.parts.push(Part {
                 filename: self.filename.take(),
                 head: std::mem::take(&mut self.head),
+                len: self.len,
             });
         }
         self.filename = None;
         self.head.clear();
+        self.len = 0;
         self.has_data = false;
         self.pending_break = false;
     }
@@ -193,7 +200,8 @@ mod tests {
             parts[0],
             Part {
                 filename: None,
-                head: b"value".to_vec()
+                head: b"value".to_vec(),
+                len: 5,
             }
         );
         assert_eq!(parts[1].filename.as_deref(), Some(&b"x.html"[..]));

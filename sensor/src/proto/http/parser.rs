@@ -7,12 +7,27 @@ pub struct RequestLine {
     pub method: String,
     pub uri: Vec<u8>,
     pub version: Option<String>,
+    /// Weirds Zeek's `ParseRequest` raises for an accepted line.
+    pub weirds: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestLineError {
-    /// Not `METHOD SP URI [SP HTTP/x.y]`, or an HTTP/0.9 line with an unknown method.
+    /// Zeek's `bad_HTTP_request`: no method token or no space after it, or an HTTP/0.9 line
+    /// with a method shorter than 3 characters or no URI.
     Bad,
+    /// Zeek's `bad_HTTP_request_with_version`: no method token, but the line ends in
+    /// ` HTTP/x.y`.
+    BadWithVersion,
+}
+
+impl RequestLineError {
+    pub fn weird(self) -> &'static str {
+        match self {
+            RequestLineError::Bad => "bad_HTTP_request",
+            RequestLineError::BadWithVersion => "bad_HTTP_request_with_version",
+        }
+    }
 }
 
 /// Methods Zeek knows (`HTTP::http_methods`, with the QUERY method of the safe-method draft its
@@ -45,37 +60,100 @@ pub fn is_known_method(m: &str) -> bool {
     KNOWN_METHODS.contains(&m)
 }
 
-/// Parses `METHOD SP URI [SP HTTP/x.y]`. The URI is everything up to the last ` HTTP/`, as
-/// Zeek takes it (a CONNECT line `CONNECT host:25 / HTTP/1.0` has the URI `host:25 /`).
+/// Zeek's `is_HTTP_token_char`: what a method may consist of.
+fn is_token_char(c: u8) -> bool {
+    c > 31 && c < 127 && !b" \t()<>@,;:\\\"/[]?={}".contains(&c)
+}
+
+/// Zeek's `is_reserved_URI_char`, `is_unreserved_URI_char` and `%`: what a URI may consist of.
+fn is_uri_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b":/?#[]@!$&'()*+,;=-_.~%".contains(&c)
+}
+
+fn skip_whitespace(s: &[u8], mut at: usize) -> usize {
+    while matches!(s.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
+/// Whether `HTTP/` starts at `at`: `Some(false)` as written, `Some(true)` in lower case.
+fn http_keyword_at(s: &[u8], at: usize) -> Option<bool> {
+    let word = s.get(at..at + 5)?;
+    if word == b"HTTP/" {
+        Some(false)
+    } else {
+        word.eq_ignore_ascii_case(b"HTTP/").then_some(true)
+    }
+}
+
+/// Parses a request line as Zeek's `HTTP_Analyzer::HTTP_RequestLine` and `ParseRequest` do:
+/// the method is a token; the URI runs over URI characters and then up to the whitespace
+/// before the first `HTTP/` (so `CONNECT host:25 / HTTP/1.0` has the URI `host:25 /`); a line
+/// without `HTTP/` is HTTP/0.9, which needs a method of at least 3 characters and a URI.
 pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestLineError> {
     let method_len = line
         .iter()
-        .position(|b| !b.is_ascii_alphabetic())
+        .position(|c| !is_token_char(*c))
         .unwrap_or(line.len());
-    let (method, rest) = line.split_at(method_len);
-    let rest = match rest.split_first() {
-        Some((b' ' | b'\t', rest)) if method_len > 0 => rest,
-        _ => return Err(RequestLineError::Bad),
-    };
-    let rest = rest.trim_ascii();
-    let method = String::from_utf8_lossy(method).into_owned();
-    let (uri, version) = match find_last(rest, b" HTTP/") {
-        Some(i) => {
-            let v = rest[i + 6..].trim_ascii();
-            (
-                rest[..i].trim_ascii(),
-                Some(String::from_utf8_lossy(v).into_owned()),
-            )
-        }
-        None => (rest, None),
-    };
-    if uri.is_empty() || (version.is_none() && !is_known_method(&method)) {
+    if method_len == 0 {
+        let n = line.len();
+        let with_version = n >= 9 && line[n - 9..n - 3].eq_ignore_ascii_case(b" HTTP/");
+        return Err(if with_version {
+            RequestLineError::BadWithVersion
+        } else {
+            RequestLineError::Bad
+        });
+    }
+    let rest_at = skip_whitespace(line, method_len);
+    if rest_at == method_len {
         return Err(RequestLineError::Bad);
     }
+    let rest = &line[rest_at..];
+    let mut weirds = Vec::new();
+    let mut end_of_uri = rest
+        .iter()
+        .position(|c| !is_uri_char(*c))
+        .unwrap_or(rest.len());
+    let keyword_first = http_keyword_at(rest, 0);
+    if keyword_first == Some(true) {
+        weirds.push("lowercase_HTTP_keyword");
+    }
+    if end_of_uri >= rest.len() && keyword_first.is_some() {
+        weirds.push("missing_HTTP_uri");
+        end_of_uri = 0;
+    }
+    let mut at = end_of_uri;
+    let mut version_at = None;
+    while at < rest.len() {
+        end_of_uri = at;
+        at = skip_whitespace(rest, at);
+        if let Some(lower) = http_keyword_at(rest, at) {
+            if lower {
+                weirds.push("lowercase_HTTP_keyword");
+            }
+            version_at = Some(at + 5);
+            break;
+        }
+        at += 1;
+    }
+    let uri = rest[..end_of_uri].to_vec();
+    let version = match version_at {
+        // Zeek's HTTP_Version: `D.D`, else its version stays unset, which it writes 0.0.
+        Some(v) => Some(match rest.get(v..v + 3) {
+            Some([a, b'.', b]) if a.is_ascii_digit() && b.is_ascii_digit() => {
+                format!("{}.{}", *a as char, *b as char)
+            }
+            _ => "0.0".into(),
+        }),
+        None if method_len < 3 || uri.is_empty() => return Err(RequestLineError::Bad),
+        None => None,
+    };
     Ok(RequestLine {
-        method,
-        uri: uri.to_vec(),
+        method: String::from_utf8_lossy(&line[..method_len]).into_owned(),
+        uri,
         version,
+        weirds,
     })
 }
 
@@ -226,6 +304,22 @@ pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
     Some(v.to_vec())
 }
 
+/// A Content-Range value `bytes FIRST-LAST/LENGTH` (LENGTH may be `*`), as Zeek's
+/// `HTTP_Entity::SubmitHeader` reads it: `None` if it does not parse, else the whole length
+/// if given.
+pub fn content_range(value: &[u8]) -> Option<Option<u64>> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let rest = text.strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.trim().split_once('-')?;
+    first.trim().parse::<u64>().ok()?;
+    last.trim().parse::<u64>().ok()?;
+    match total.trim() {
+        "*" => Some(None),
+        t => Some(Some(t.parse().ok()?)),
+    }
+}
+
 /// A MIME type for the start of a body, from a few well-known signatures; `None` when nothing
 /// matches (Zeek's file-type detection leaves the field unset then).
 pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
@@ -358,6 +452,23 @@ mod tests {
         assert!(parse_request_line(b"FOO /x HTTP/1.1").is_ok());
     }
 
+    /// HTTP_Analyzer::ParseRequest: a URI of URI characters only that starts with `HTTP/` is a
+    /// missing URI; a line whose URI swallows `HTTP/` is HTTP/0.9; unknown methods are fine.
+    #[test]
+    fn request_lines_as_zeeks_parse_request() {
+        let r = parse_request_line(b"OPTIONS HTTP/1.1").unwrap();
+        assert_eq!((&r.uri[..], r.version.as_deref()), (&b""[..], Some("1.1")));
+        assert_eq!(r.weirds, ["missing_HTTP_uri"]);
+        let r = parse_request_line(b"CCM_POST /HTTP/1.1").unwrap();
+        assert_eq!((&r.uri[..], r.version), (&b"/HTTP/1.1"[..], None));
+        assert_eq!(
+            parse_request_line(b"\x01 / HTTP/1.1"),
+            Err(RequestLineError::BadWithVersion)
+        );
+        let r = parse_request_line(b"GET /a HTTP/x").unwrap();
+        assert_eq!(r.version.as_deref(), Some("0.0"));
+    }
+
     #[test]
     fn status_lines() {
         let s = parse_status_line(b"HTTP/1.1 200 OK").unwrap();
@@ -428,6 +539,14 @@ mod tests {
         );
     }
 
+    /// Zeek's HTTP_Entity reads `bytes FIRST-LAST/LENGTH`, LENGTH `*` when unknown.
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range(b"bytes 0-499/1234"), Some(Some(1234)));
+        assert_eq!(content_range(b"bytes 0-499/*"), Some(None));
+        assert_eq!(content_range(b"bytes x-499/1234"), None);
+    }
+
     proptest! {
         #[test]
         fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -439,6 +558,7 @@ mod tests {
             let _ = basic_auth_user(&line);
             let _ = disposition_filename(&line);
             let _ = sniff_mime(&line);
+            let _ = content_range(&line);
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use super::body::{Body, Encoding, Framing, Step};
+use super::files::{self, BodyFile};
 use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
@@ -36,7 +37,6 @@ const PROXY_HEADERS: &[&str] = &[
 #[derive(Debug, Clone)]
 struct RequestMeta {
     method: String,
-    http09: bool,
 }
 
 /// The head of the message being read.
@@ -51,6 +51,11 @@ struct Head {
     /// A multipart body's boundary.
     boundary: Option<Vec<u8>>,
     filename: Option<Vec<u8>>,
+    /// A 206 reply's Content-Range: the whole file's length when it names one (Zeek's
+    /// `is_partial_content` and `instance_length`).
+    partial: Option<Option<u64>>,
+    /// When the head ended and the body began.
+    body_ts: Option<Timestamp>,
     /// Replies: the status code and the request answered.
     status: Option<u16>,
     request: Option<RequestMeta>,
@@ -62,6 +67,9 @@ enum Phase {
     Body(Head, Body),
     /// After a gap or a broken chunk: skip lines until a request or status line.
     Resync,
+    /// After a request line that is not HTTP (Zeek's `EXPECT_REQUEST_NOTHING`): the client's
+    /// bytes are ignored, while the server's replies are still read.
+    Nothing,
 }
 
 struct Side {
@@ -100,6 +108,9 @@ pub struct HttpAnalyzer {
     request_version: Option<String>,
     reply_version: Option<String>,
     mode: Mode,
+    /// An HTTP/0.9 request was seen: the rest of the server's stream is its reply's body
+    /// (Zeek's `EXPECT_REPLY_HTTP09`).
+    reply_http09: bool,
     confirmed: bool,
     /// Zeek's weird framework logs this weird once per connection here.
     missing_entity_reported: bool,
@@ -122,6 +133,7 @@ impl HttpAnalyzer {
             request_version: None,
             reply_version: None,
             mode: Mode::Http,
+            reply_http09: false,
             confirmed: false,
             missing_entity_reported: false,
         }
@@ -181,6 +193,10 @@ impl HttpAnalyzer {
         if rl.version.is_none() && method != "GET" {
             out.weird(ts, "invalid_http_09_request_method", Some(method.clone()));
         }
+        for w in &rl.weirds {
+            out.weird(ts, w, None);
+        }
+        self.reply_http09 |= rl.version.is_none();
         let (uri, weirds) = parser::unescape_uri(&rl.uri);
         for w in weirds {
             out.weird(ts, w, None);
@@ -192,14 +208,12 @@ impl HttpAnalyzer {
         if self.requests.len() >= MAX_PENDING {
             self.requests.pop_front();
         }
-        self.requests.push_back(RequestMeta {
-            method,
-            http09: rl.version.is_none(),
-        });
+        self.requests.push_back(RequestMeta { method });
     }
 
     fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
-        if !self.confirmed {
+        // Zeek confirms the protocol on a reply only while a request waits for one.
+        if !self.confirmed && !self.requests.is_empty() {
             self.confirmed = true;
             out.confirm_service("http");
         }
@@ -276,6 +290,9 @@ impl HttpAnalyzer {
             }
             "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
             "CONTENT-TYPE" => head.boundary = multipart::boundary_of(&value),
+            "CONTENT-RANGE" if head.status == Some(206) => {
+                head.partial = parser::content_range(&value);
+            }
             _ => {}
         }
         let in_entity = self.state(dir, ts).in_entity;
@@ -327,14 +344,30 @@ impl HttpAnalyzer {
             Some(b) => {
                 let whole = b.has_data().then(|| parser::sniff_mime(b.head()));
                 b.finish();
-                let files: Vec<(Option<&'static str>, Option<Vec<u8>>)> = match b.take_parts() {
+                let files: Vec<BodyFile> = match b.take_parts() {
                     // Each part of a multipart body is a file of its own.
                     Some(parts) => parts
                         .into_iter()
-                        .map(|p| (parser::sniff_mime(&p.head), p.filename))
+                        .map(|p| BodyFile {
+                            mime: parser::sniff_mime(&p.head),
+                            filename: p.filename,
+                            seen: p.len,
+                            total: None,
+                            missing: 0,
+                        })
                         .collect(),
                     None => whole
-                        .map(|mime| (mime, head.filename.clone()))
+                        .map(|mime| BodyFile {
+                            mime,
+                            filename: head.filename.clone(),
+                            seen: b.seen(),
+                            total: files::announced_size(
+                                head.encoding,
+                                head.partial,
+                                head.content_length,
+                            ),
+                            missing: b.missing(),
+                        })
                         .into_iter()
                         .collect(),
                 };
@@ -342,6 +375,10 @@ impl HttpAnalyzer {
             }
         };
         let fuids: Vec<String> = files.iter().map(|_| self.fuids.next('F')).collect();
+        for (fuid, f) in fuids.iter().zip(&files) {
+            let start = head.body_ts.unwrap_or(ts);
+            out.file(f.record(fuid, &self.conn, dir, start, ts));
+        }
         let info = self.state(dir, ts);
         let list = match dir {
             Direction::Orig => {
@@ -353,13 +390,13 @@ impl HttpAnalyzer {
                 &mut info.resp_files
             }
         };
-        for (fuid, (mime, filename)) in fuids.into_iter().zip(files) {
+        for (fuid, f) in fuids.into_iter().zip(files) {
             list.fuids.push(fuid);
-            if let Some(m) = mime {
+            if let Some(m) = f.mime {
                 list.mime_types.push(m);
             }
-            if let Some(f) = filename {
-                list.filenames.push(f);
+            if let Some(name) = f.filename {
+                list.filenames.push(name);
             }
         }
         info.in_entity = false;
@@ -389,6 +426,12 @@ impl HttpAnalyzer {
             let side = self.side(dir);
             let phase = std::mem::replace(&mut side.phase, Phase::FirstLine);
             let next = match phase {
+                Phase::Nothing => {
+                    let side = self.side(dir);
+                    side.buf.clear();
+                    side.phase = Phase::Nothing;
+                    return;
+                }
                 Phase::FirstLine | Phase::Resync => {
                     let resync = matches!(phase, Phase::Resync);
                     match self.first_line(dir, ts, resync, out) {
@@ -431,6 +474,7 @@ impl HttpAnalyzer {
                                 }
                                 Some(f) => {
                                     let enc = head.encoding.unwrap_or(Encoding::Identity);
+                                    head.body_ts = Some(ts);
                                     {
                                         let boundary = head.boundary.clone();
                                         Phase::Body(head, Body::new(f, enc, boundary))
@@ -488,15 +532,17 @@ impl HttpAnalyzer {
                             return Some(Phase::Headers(Head::default()));
                         }
                         _ if resync => continue,
-                        Err(_) => {
-                            out.weird(ts, "bad_HTTP_request", None);
-                            self.mode = Mode::Stopped;
-                            return Some(Phase::FirstLine);
+                        Err(e) => {
+                            out.weird(ts, e.weird(), None);
+                            return Some(Phase::Nothing);
                         }
                         Ok(_) => continue,
                     }
                 }
                 Direction::Resp => {
+                    if self.reply_http09 && !resync {
+                        return Some(self.http09_reply(ts, out));
+                    }
                     let avail = self.resp.buf.available();
                     let prefix = &avail[..avail.len().min(5)];
                     if avail.len() < 5 && b"HTTP/".starts_with(prefix) {
@@ -514,24 +560,23 @@ impl HttpAnalyzer {
                             }
                         }
                     }
-                    let http09 = self.requests.front().is_some_and(|r| r.http09);
-                    if http09 && !resync {
-                        let sl = StatusLine {
-                            version: "0.9".into(),
-                            code: 0,
-                            reason: b"<empty>".to_vec(),
-                        };
-                        let head = self.on_reply(ts, sl, out);
-                        return Some(Phase::Body(
-                            head,
-                            Body::new(Framing::UntilEof, Encoding::Identity, None),
-                        ));
-                    }
                     // Not a reply we can place (Zeek ignores such lines silently).
                     self.resp.buf.line(MAX_LINE)?;
                 }
             }
         }
+    }
+
+    /// The reply to an HTTP/0.9 request: no status line, and the rest of the stream is
+    /// its body.
+    fn http09_reply(&mut self, ts: Timestamp, out: &mut dyn Emit) -> Phase {
+        let sl = StatusLine {
+            version: "0.9".into(),
+            code: 0,
+            reason: b"<empty>".to_vec(),
+        };
+        let head = self.on_reply(ts, sl, out);
+        Phase::Body(head, Body::new(Framing::UntilEof, Encoding::Identity, None))
     }
 
     fn start_tunnel(&mut self, ts: Timestamp, out: &mut dyn Emit) {
@@ -600,7 +645,7 @@ impl HttpAnalyzer {
                 self.message_done(dir, ts, &head, None, out);
             }
             Phase::Body(head, body) => self.message_done(dir, ts, &head, Some(body), out),
-            Phase::FirstLine | Phase::Resync => {}
+            Phase::FirstLine | Phase::Resync | Phase::Nothing => {}
         }
     }
 }
@@ -629,7 +674,8 @@ impl Analyzer for HttpAnalyzer {
         let phase = std::mem::replace(&mut self.side(dir).phase, Phase::FirstLine);
         let next = match phase {
             Phase::Body(head, mut body)
-                if matches!(body.framing(), Framing::Length(_) | Framing::UntilEof) =>
+                if matches!(body.framing(), Framing::Length(_) | Framing::UntilEof)
+                    && body.len() > 0 =>
             {
                 match body.gap(len) {
                     Step::Done => {
@@ -644,6 +690,7 @@ impl Analyzer for HttpAnalyzer {
                 self.side(dir).buf.clear();
                 Phase::Resync
             }
+            Phase::Nothing => Phase::Nothing,
             Phase::FirstLine | Phase::Resync => {
                 self.side(dir).buf.clear();
                 Phase::Resync
@@ -676,5 +723,7 @@ mod fuzz;
 mod gaps;
 #[cfg(test)]
 mod multipart_bodies;
+#[cfg(test)]
+mod request_states;
 #[cfg(test)]
 mod tests;

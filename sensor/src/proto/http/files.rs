@@ -1,0 +1,147 @@
+//! The files of HTTP message bodies, as Zeek's HTTP analyzer hands them to file analysis
+//! (`HTTP_Entity::SubmitData`) and `base/protocols/http/{files,entities}.zeek` describe them.
+
+use super::body::Encoding;
+use crate::files_log::FileInfo;
+use crate::flow::{ConnInfo, Direction, Timestamp};
+
+/// A file a message body carries: a whole body, or one part of a multipart body.
+pub(super) struct BodyFile {
+    pub mime: Option<&'static str>,
+    pub filename: Option<Vec<u8>>,
+    pub seen: u64,
+    pub total: Option<u64>,
+    pub missing: u64,
+}
+
+impl BodyFile {
+    /// Its files.log row. HTTP's scripts never set `depth`, so it stays 0.
+    pub fn record(
+        &self,
+        fuid: &str,
+        conn: &ConnInfo,
+        dir: Direction,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> FileInfo {
+        FileInfo {
+            ts: start,
+            fuid: fuid.to_string(),
+            conn: conn.clone(),
+            source: "HTTP",
+            depth: 0,
+            mime_type: self.mime,
+            filename: self.filename.clone(),
+            last: end,
+            local_orig: None,
+            dir,
+            seen_bytes: self.seen,
+            total_bytes: self.total,
+            missing_bytes: self.missing,
+        }
+    }
+}
+
+/// The size Zeek announces for a body's file (`file_mgr->SetSize`): a 206 reply's whole
+/// length from its Content-Range (`instance_length`), else the Content-Length; none when
+/// the body is gzip- or deflate-encoded (decoding makes sizes from headers wrong) or the
+/// size is 0.
+pub(super) fn announced_size(
+    encoding: Option<Encoding>,
+    partial: Option<Option<u64>>,
+    content_length: Option<u64>,
+) -> Option<u64> {
+    if matches!(encoding, Some(Encoding::Gzip | Encoding::Deflate)) {
+        return None;
+    }
+    match partial {
+        Some(total) => total,
+        None => content_length,
+    }
+    .filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Transport;
+    use crate::proto::http::HttpAnalyzer;
+    use crate::proto::testkit::{conn, Collect};
+    use crate::proto::Analyzer;
+
+    fn run(exchanges: &[(Direction, &[u8])]) -> Collect {
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        for (i, (dir, data)) in exchanges.iter().enumerate() {
+            a.data(Timestamp(i as f64), *dir, data, &mut out);
+        }
+        a.finish(Timestamp(100.0), &mut out);
+        out
+    }
+
+    /// HTTP_Entity::SubmitData: SetSize(content_length) for an identity body, and the fuid
+    /// is the one http.log lists in resp_fuids.
+    #[test]
+    fn a_response_body_is_one_file_with_its_content_length() {
+        let out = run(&[
+            (Direction::Orig, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"),
+            (
+                Direction::Resp,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Disposition: attachment; filename=\"a.txt\"\r\n\r\nhello world",
+            ),
+        ]);
+        assert_eq!(out.files.len(), 1);
+        let f = &out.files[0];
+        assert_eq!((f.source, f.depth, f.dir), ("HTTP", 0, Direction::Resp));
+        assert_eq!(
+            (f.seen_bytes, f.total_bytes, f.missing_bytes),
+            (11, Some(11), 0)
+        );
+        assert_eq!(f.mime_type, Some("text/plain"));
+        assert_eq!(f.filename.as_deref(), Some(&b"a.txt"[..]));
+        assert!(out.rows()[0].contains(&f.fuid), "{}", out.rows()[0]);
+    }
+
+    /// A gzip body's file has no announced size; an empty body has no file.
+    #[test]
+    fn encoded_bodies_announce_no_size_and_empty_bodies_no_file() {
+        assert_eq!(announced_size(Some(Encoding::Gzip), None, Some(10)), None);
+        assert_eq!(announced_size(None, Some(Some(500)), Some(10)), Some(500));
+        assert_eq!(announced_size(None, Some(None), Some(10)), None);
+        let out = run(&[
+            (Direction::Orig, b"GET / HTTP/1.1\r\n\r\n"),
+            (
+                Direction::Resp,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            ),
+        ]);
+        assert!(out.files.is_empty());
+    }
+
+    /// A gap inside a Content-Length body counts as missing bytes of its file.
+    #[test]
+    fn a_gap_in_the_body_is_missing_bytes() {
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        a.data(
+            Timestamp(1.0),
+            Direction::Orig,
+            b"GET / HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        a.data(
+            Timestamp(1.1),
+            Direction::Resp,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789",
+            &mut out,
+        );
+        a.gap(Timestamp(1.2), Direction::Resp, 10, &mut out);
+        a.finish(Timestamp(2.0), &mut out);
+        assert_eq!(out.files.len(), 1);
+        let f = &out.files[0];
+        assert_eq!(
+            (f.seen_bytes, f.total_bytes, f.missing_bytes),
+            (10, Some(20), 10)
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! Zeek's `HTTP_Analyzer::DeliverStream` after a request line it cannot parse, and after an
+//! HTTP/0.9 request.
+
+use super::*;
+use crate::flow::Transport;
+use crate::proto::testkit::{conn, Collect};
+
+fn run(request: &[u8], reply: &[u8]) -> Collect {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(Timestamp(1.0), Direction::Orig, request, &mut out);
+    a.data(Timestamp(2.0), Direction::Resp, reply, &mut out);
+    a.finish(Timestamp(3.0), &mut out);
+    out
+}
+
+/// EXPECT_REQUEST_NOTHING: the client side stops, the server's reply is still logged,
+/// and without a waiting request the protocol is not confirmed.
+#[test]
+fn a_bad_request_line_still_logs_the_reply() {
+    let out = run(
+        b"\x01\x02 / HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"HTTP/1.0 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad",
+    );
+    assert_eq!(out.weirds, ["bad_HTTP_request_with_version"]);
+    let rows = out.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].starts_with("1\t-\t-\t-\t-\t1.0\t-\t-\t0\t3\t400\tBad Request\t"),
+        "{}",
+        rows[0]
+    );
+    assert!(out.services.is_empty());
+}
+
+/// EXPECT_REPLY_HTTP09: after an HTTP/0.9 request the whole reply is body, even when it
+/// starts with a status line.
+#[test]
+fn the_reply_to_an_http09_request_is_all_body() {
+    let reply = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno";
+    let out = run(b"GET /HTTP/1.1\r\n\r\n", reply);
+    let rows = out.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let want = format!(
+        "1\tGET\t-\t/HTTP/1.1\t-\t0.9\t-\t-\t0\t{}\t0\t<empty>\t",
+        reply.len()
+    );
+    assert!(rows[0].starts_with(&want), "{}", rows[0]);
+}
