@@ -24,7 +24,7 @@ use crate::split::{combine_filters, flow_hash, NodeSplit};
 use crate::weird::Weird;
 use crate::zeeklog::{Clock, LogError, LogFormat, LogSet, Rotation, SystemClock};
 pub use netstats::WorkerStats;
-use netstats::{write_stats, WorkerCounters};
+use netstats::{write_stats, CaptureCounters, StatsWriter, WorkerCounters};
 
 /// Where packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,6 +349,7 @@ pub fn run_with_clock(
         linktype,
         sink,
         counters,
+        live: Arc::default(),
         stats_path,
         summary: Summary::default(),
         last_ts: 0.0,
@@ -395,6 +396,8 @@ struct Reader<'a> {
     linktype: Linktype,
     sink: SharedSink,
     counters: Arc<Vec<WorkerCounters>>,
+    /// What the stats writer thread reads while the capture runs.
+    live: Arc<CaptureCounters>,
     stats_path: PathBuf,
     summary: Summary,
     /// The last packet's time.
@@ -412,6 +415,13 @@ impl Reader<'_> {
         mut analyzers: impl Analyzers,
     ) -> Result<(), SensorError> {
         let split = &self.opts.split;
+        let _writer = StatsWriter::spawn(
+            self.stats_path.clone(),
+            self.opts,
+            STATS_EVERY,
+            Arc::clone(&self.live),
+            Arc::clone(&self.counters),
+        );
         let mut last_stats = Instant::now();
         let mut last_flush = Instant::now();
         let mut idle = IdleClock::new();
@@ -424,11 +434,17 @@ impl Reader<'_> {
             match self.cap.next() {
                 Ok(p) => {
                     self.summary.received += 1;
+                    self.live
+                        .received
+                        .store(self.summary.received, Ordering::Relaxed);
                     let hash = (split.count > 1).then(|| flow_hash(self.linktype, p.data));
                     if hash.is_some_and(|h| !split.keeps(h)) {
                         continue;
                     }
                     self.summary.analyzed += 1;
+                    self.live
+                        .analyzed
+                        .store(self.summary.analyzed, Ordering::Relaxed);
                     let ts = packet_time(p.header);
                     idle.packet(ts);
                     self.last_ts = ts;
@@ -465,7 +481,7 @@ impl Reader<'_> {
                 last_flush = Instant::now();
                 if last_stats.elapsed() >= STATS_EVERY {
                     analyzers.publish();
-                    self.write_stats()?;
+                    self.publish_drops();
                     last_stats = Instant::now();
                 }
             }
@@ -499,6 +515,16 @@ impl Reader<'_> {
             packets,
             source,
         })
+    }
+
+    fn publish_drops(&mut self) {
+        if let Some(s) = self.cap.stats() {
+            let live = &self.live;
+            live.dropped_kernel
+                .store(u64::from(s.dropped), Ordering::Relaxed);
+            live.dropped_interface
+                .store(u64::from(s.if_dropped), Ordering::Relaxed);
+        }
     }
 
     fn write_stats(&mut self) -> Result<(), SensorError> {
