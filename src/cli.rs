@@ -188,6 +188,12 @@ impl Cli {
             Command::Forward { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
                 let _pid = daemon_start(Daemon::Forward, &config.spool_dir)?;
+                if let Some(addr) = config.forward_metrics_address {
+                    // The forwarder is a shipper over current/: its statistics per destination.
+                    let c = estuary_forward::shipper_config(&config, &[]);
+                    estuary_metrics::serve(addr, move || estuary_metrics::sources::shipper(&c))
+                        .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 estuary_forward::run(&config)?;
                 Ok(ExitCode::SUCCESS)
             }

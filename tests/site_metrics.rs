@@ -173,3 +173,76 @@ fn a_sensor_serves_its_packet_counters_while_it_runs() {
         "{samples:#?}"
     );
 }
+
+/// `estuary forward` serves its statistics per onward destination on `ForwardMetricsAddress`:
+/// every committed line read, sent and taken by the SIEM.
+#[test]
+fn the_forwarder_serves_its_destinations_counters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let siem = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let siem_port = siem.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let received = received.clone();
+        std::thread::spawn(move || {
+            for conn in siem.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let received = received.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0; 64 * 1024];
+                    while let Ok(n @ 1..) = std::io::Read::read(&mut conn, &mut buf) {
+                        received.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                });
+            }
+        });
+    }
+    let metrics = free_tcp_port();
+    let agg = Aggregator::start(
+        tmp.path(),
+        &format!(
+            "ForwardTo = tcp://127.0.0.1:{siem_port}\nForwardMetricsAddress = 127.0.0.1:{metrics}\n"
+        ),
+    );
+    const LINES: u64 = 500;
+    let frames: Vec<u8> = (0..LINES)
+        .flat_map(|i| common::octet_frame("sensor1", "bro_conn", &format!("seq={i}\tx")))
+        .collect();
+    common::send_tcp(agg.tcp, &frames);
+    agg.wait_lines("conn.log", LINES as usize, Duration::from_secs(30));
+    let _forward = Daemon::estuary(
+        "forward",
+        &["forward", "--config", agg.config.to_str().unwrap()],
+        tmp.path(),
+    );
+    let seqs =
+        || common::count_sequence_numbers(&String::from_utf8_lossy(&received.lock().unwrap()));
+    wait_for(Duration::from_secs(30), "every line at the SIEM", || {
+        (seqs().len() as u64 == LINES).then_some(())
+    });
+    let n = LINES as f64;
+    let samples = wait_for(Duration::from_secs(30), "the forwarder's counters", || {
+        let s = scrape(metrics)?;
+        s.iter()
+            .any(|l| {
+                l.starts_with("estuary_shipper_lines_acknowledged_total{destination=")
+                    && sample_value(l) == Some(n)
+            })
+            .then_some(s)
+    });
+    assert_eq!(
+        value(&samples, "estuary_shipper_lines_read_total{}"),
+        Some(n),
+        "{samples:#?}"
+    );
+    let sent: Vec<&String> = samples
+        .iter()
+        .filter(|l| l.starts_with("estuary_shipper_lines_sent_total{destination="))
+        .collect();
+    assert_eq!(sent.len(), 1, "one onward destination: {samples:#?}");
+    assert_eq!(sample_value(sent[0]), Some(n), "{samples:#?}");
+}
+
+fn sample_value(line: &str) -> Option<f64> {
+    line.rsplit_once(' ')?.1.parse().ok()
+}
