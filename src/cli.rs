@@ -108,6 +108,16 @@ pub enum Command {
     Diag(crate::site::SiteArgs),
     /// Every node of a node.cfg with its role, host and what it runs.
     Nodes(crate::site::SiteArgs),
+    /// Runs a daemon and records how it ended (exit status or signal) in FILE, for crash
+    /// reports; `estuary start` and `cron` run each daemon under it.
+    #[command(hide = true)]
+    Waiter {
+        #[arg(long, value_name = "FILE")]
+        record: PathBuf,
+        /// The daemon's command line (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The NATS JetStream cluster between shippers and several aggregators.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -150,6 +160,18 @@ impl Cli {
             Command::Netstats(a) => site::run(SiteCommand::Netstats, &a.config, &a.nodes),
             Command::Diag(a) => site::run(SiteCommand::Diag, &a.config, &a.nodes),
             Command::Nodes(a) => site::run(SiteCommand::Nodes, &a.config, &a.nodes),
+            Command::Waiter { record, args } => {
+                use std::os::unix::process::ExitStatusExt;
+                let exe = std::env::current_exe().context("locate the estuary binary")?;
+                let status = estuary_site::ending::run_and_record(&record, &exe, &args)
+                    .with_context(|| format!("run estuary {args:?}"))?;
+                // As a shell reports it: 128 + the signal for a daemon killed by one.
+                let code = status
+                    .code()
+                    .or_else(|| status.signal().map(|s| 128 + s))
+                    .unwrap_or(1);
+                Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+            }
             Command::Query(args) => Ok(args.run()?),
             Command::Cluster(ClusterCommand::Init { config }) => {
                 let config = estuary_config::aggregator::load(&config)?;
@@ -166,6 +188,12 @@ impl Cli {
             Command::Forward { config } => {
                 let config = estuary_config::aggregator::load(&config)?;
                 let _pid = daemon_start(Daemon::Forward, &config.spool_dir)?;
+                if let Some(addr) = config.forward_metrics_address {
+                    // The forwarder is a shipper over current/: its statistics per destination.
+                    let c = estuary_forward::shipper_config(&config, &[]);
+                    estuary_metrics::serve(addr, move || estuary_metrics::sources::shipper(&c))
+                        .with_context(|| format!("serve metrics on {addr}"))?;
+                }
                 estuary_forward::run(&config)?;
                 Ok(ExitCode::SUCCESS)
             }

@@ -135,7 +135,8 @@ fn sigterm_below_the_disk_floor() {
 }
 
 /// The disk is full (no floor to stop the writer first): writes fail while a RELP sender waits
-/// for its answers; SIGTERM still stops the daemon.
+/// for its answers; SIGTERM still stops the daemon, with exit status 0 (the last statistics
+/// write failing is logged, not an error).
 #[test]
 fn sigterm_with_the_disk_full() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,9 +170,13 @@ fn sigterm_with_the_disk_full() {
         sent.elapsed()
     );
     assert!(
-        status.is_some(),
-        "still running {STOP_GRACE:?} after SIGTERM:\n{}",
+        status.is_some_and(|s| s.success()),
+        "no clean exit within {STOP_GRACE:?} of SIGTERM ({status:?}):\n{}",
         agg.daemon.output()
+    );
+    assert!(
+        output.contains("cannot write statistics"),
+        "the failed last statistics write is logged:\n{output}"
     );
     sender.join().unwrap();
 }

@@ -224,10 +224,13 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     // Crash the aggregator and worker-1's shipper.
     kill9(site.pid("estuary-aggregate.pid"));
     kill9(site.pid("worker-1/shipper/estuary-ship.pid"));
+    // The waiter each daemon runs under records the signal that ended it.
     let (code, status) = wait_for(Duration::from_secs(10), "both daemons seen crashed", || {
         let out = estuary(&["status"], &node_cfg);
         let status = text(&out);
-        (status.matches("crashed").count() == 2).then(|| (out.status.code(), status))
+        (status.matches("crashed").count() == 2
+            && status.matches("killed by signal 9 (SIGKILL)").count() == 2)
+            .then(|| (out.status.code(), status))
     });
     assert_eq!(code, Some(1), "{status}");
     assert!(status.contains("aggregator crashed (pid"), "{status}");
@@ -271,7 +274,8 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
     assert!(report.starts_with("X-Rcpt: ops@example.org\n"), "{report}");
     for field in [
         "daemon:  shipper",
-        "state:   crashed",
+        "state:   crashed: process",
+        "killed by signal 9 (SIGKILL) at ",
         "version: estuary",
         "kernel:  Linux",
         "==== last lines of",

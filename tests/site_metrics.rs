@@ -9,39 +9,8 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
+use common::prometheus::{scrape, value};
 use common::{free_tcp_port, wait_for, Aggregator, Daemon};
-
-/// Scrapes `url` and parses it with prometheus_client's OpenMetrics parser: one line per sample,
-/// `name{k=v,...} value`, labels sorted.
-const SCRAPE: &str = r#"
-import sys, urllib.request
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
-for family in text_string_to_metric_families(text):
-    for s in family.samples:
-        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
-        print("%s{%s} %s" % (s.name, labels, s.value))
-"#;
-
-/// The parsed samples, or `None` while the endpoint does not answer.
-fn scrape(port: u16) -> Option<Vec<String>> {
-    let out = Command::new("python3")
-        .args(["-c", SCRAPE, &format!("http://127.0.0.1:{port}/metrics")])
-        .output()
-        .ok()?;
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    })
-}
-
-fn value(samples: &[String], key: &str) -> Option<f64> {
-    samples
-        .iter()
-        .find_map(|s| s.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
-}
 
 #[test]
 fn metrics_of_each_daemon_match_the_lines_sent() {
@@ -150,15 +119,33 @@ fn metrics_of_each_daemon_match_the_lines_sent() {
 }
 
 #[test]
-fn a_sensor_serves_its_packet_counters() {
+fn a_sensor_serves_its_packet_counters_while_it_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    // A capture that stays open: the sensor keeps running (and serving) until it is killed.
+    let pcap = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pcaps/mixed-lan-ftp-http.pcap");
+    let Some(packets) = common::prereq::require_some(
+        common::capinfos_packets(&pcap),
+        "capinfos (Wireshark) is not installed; the sensor's packet counter is not checked",
+    ) else {
+        return;
+    };
+    assert!(packets > 0);
+    // The capture arrives through a pipe that stays open afterwards: the sensor has read every
+    // packet and keeps running (and serving), blocked on the next read.
     let fifo = tmp.path().join("capture.pcap");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .unwrap()
         .success());
+    let feeder = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut w = fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            w.write_all(&fs::read(pcap).unwrap()).unwrap();
+            w
+        })
+    };
     let port = free_tcp_port();
     let logdir = tmp.path().join("logs");
     let _sensor = Daemon::estuary(
@@ -174,15 +161,88 @@ fn a_sensor_serves_its_packet_counters() {
         ],
         tmp.path(),
     );
-    let samples = wait_for(Duration::from_secs(30), "sensor metrics", || scrape(port));
-    assert_eq!(
-        value(&samples, "estuary_sensor_packets_received_total{}"),
-        Some(0.0),
-        "{samples:#?}"
-    );
+    let _open_pipe = feeder.join().unwrap();
+    let want = packets as f64;
+    let samples = wait_for(Duration::from_secs(30), "sensor packet counter", || {
+        let s = scrape(port)?;
+        (value(&s, "estuary_sensor_packets_received_total{}") == Some(want)).then_some(s)
+    });
     assert_eq!(
         value(&samples, "estuary_sensor_packets_dropped_total{}"),
         Some(0.0),
         "{samples:#?}"
     );
+}
+
+/// `estuary forward` serves its statistics per onward destination on `ForwardMetricsAddress`:
+/// every committed line read, sent and taken by the SIEM.
+#[test]
+fn the_forwarder_serves_its_destinations_counters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let siem = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let siem_port = siem.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let received = received.clone();
+        std::thread::spawn(move || {
+            for conn in siem.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let received = received.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0; 64 * 1024];
+                    while let Ok(n @ 1..) = std::io::Read::read(&mut conn, &mut buf) {
+                        received.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                });
+            }
+        });
+    }
+    let metrics = free_tcp_port();
+    let agg = Aggregator::start(
+        tmp.path(),
+        &format!(
+            "ForwardTo = tcp://127.0.0.1:{siem_port}\nForwardMetricsAddress = 127.0.0.1:{metrics}\n"
+        ),
+    );
+    const LINES: u64 = 500;
+    let frames: Vec<u8> = (0..LINES)
+        .flat_map(|i| common::octet_frame("sensor1", "bro_conn", &format!("seq={i}\tx")))
+        .collect();
+    common::send_tcp(agg.tcp, &frames);
+    agg.wait_lines("conn.log", LINES as usize, Duration::from_secs(30));
+    let _forward = Daemon::estuary(
+        "forward",
+        &["forward", "--config", agg.config.to_str().unwrap()],
+        tmp.path(),
+    );
+    let seqs =
+        || common::count_sequence_numbers(&String::from_utf8_lossy(&received.lock().unwrap()));
+    wait_for(Duration::from_secs(30), "every line at the SIEM", || {
+        (seqs().len() as u64 == LINES).then_some(())
+    });
+    let n = LINES as f64;
+    let samples = wait_for(Duration::from_secs(30), "the forwarder's counters", || {
+        let s = scrape(metrics)?;
+        s.iter()
+            .any(|l| {
+                l.starts_with("estuary_shipper_lines_acknowledged_total{destination=")
+                    && sample_value(l) == Some(n)
+            })
+            .then_some(s)
+    });
+    assert_eq!(
+        value(&samples, "estuary_shipper_lines_read_total{}"),
+        Some(n),
+        "{samples:#?}"
+    );
+    let sent: Vec<&String> = samples
+        .iter()
+        .filter(|l| l.starts_with("estuary_shipper_lines_sent_total{destination="))
+        .collect();
+    assert_eq!(sent.len(), 1, "one onward destination: {samples:#?}");
+    assert_eq!(sample_value(sent[0]), Some(n), "{samples:#?}");
+}
+
+fn sample_value(line: &str) -> Option<f64> {
+    line.rsplit_once(' ')?.1.parse().ok()
 }

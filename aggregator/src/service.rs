@@ -65,8 +65,6 @@ pub enum Error {
         what: &'static str,
         source: tokio::task::JoinError,
     },
-    #[error("writing statistics")]
-    Statistics(#[source] io::Error),
 }
 
 /// The addresses actually bound (port 0 in the config gets a real port).
@@ -241,10 +239,15 @@ pub async fn serve(
             STOP_WITHIN.as_secs()
         ),
     }
+    // What was taken is committed by now; the last statistics are a report, and a full disk
+    // failing them must not make a clean stop look failed (systemd would mark the unit so).
     let snapshot = events.snapshot(now);
-    append_stats_log(&config.stats_log, &snapshot)
-        .and_then(|()| status_file.write(&snapshot))
-        .map_err(Error::Statistics)?;
+    if let Err(err) = append_stats_log(&config.stats_log, &snapshot) {
+        events.statistics_not_written("StatsLog", &err);
+    }
+    if let Err(err) = status_file.write(&snapshot) {
+        events.statistics_not_written("status file", &err);
+    }
     Ok(())
 }
 

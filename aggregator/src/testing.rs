@@ -51,6 +51,7 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
         compress_level: 6,
         forward: Vec::new(),
         metrics_address: None,
+        forward_metrics_address: None,
         nats: None,
     }
 }

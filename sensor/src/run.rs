@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod idle;
 mod netstats;
 
 use crate::conn::{LocalNets, TrackerConfig};
@@ -23,8 +24,9 @@ use crate::sink::{RecordSink, SharedSink};
 use crate::split::{combine_filters, flow_hash, NodeSplit};
 use crate::weird::Weird;
 use crate::zeeklog::{Clock, LogError, LogFormat, LogSet, Rotation, SystemClock};
+use idle::IdleClock;
 pub use netstats::WorkerStats;
-use netstats::{write_stats, WorkerCounters};
+use netstats::{write_stats, CaptureCounters, StatsWriter, WorkerCounters};
 
 /// Where packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,42 +144,6 @@ enum Work {
     Packet(OwnedPacket),
     /// Live capture has been idle: move packet time to this value so timers fire.
     Idle(f64),
-}
-
-/// Zeek's `packet_source_inactivity_timeout`: after this long without packets, live network
-/// time follows the wall clock, so idle connections still time out and get logged.
-const INACTIVITY: Duration = Duration::from_millis(100);
-
-struct IdleClock {
-    last_ts: Option<f64>,
-    last_at: Instant,
-    last_tick: Instant,
-}
-
-impl IdleClock {
-    fn new() -> Self {
-        IdleClock {
-            last_ts: None,
-            last_at: Instant::now(),
-            last_tick: Instant::now(),
-        }
-    }
-
-    fn packet(&mut self, ts: f64) {
-        self.last_ts = Some(ts);
-        self.last_at = Instant::now();
-    }
-
-    /// Packet time to advance to, at most every [`INACTIVITY`], once the capture is idle.
-    fn idle_time(&mut self) -> Option<f64> {
-        let ts = self.last_ts?;
-        let idle = self.last_at.elapsed();
-        if idle < INACTIVITY || self.last_tick.elapsed() < INACTIVITY {
-            return None;
-        }
-        self.last_tick = Instant::now();
-        Some(ts + idle.as_secs_f64())
-    }
 }
 
 struct OwnedPacket {
@@ -349,6 +315,7 @@ pub fn run_with_clock(
         linktype,
         sink,
         counters,
+        live: Arc::default(),
         stats_path,
         summary: Summary::default(),
         last_ts: 0.0,
@@ -395,6 +362,8 @@ struct Reader<'a> {
     linktype: Linktype,
     sink: SharedSink,
     counters: Arc<Vec<WorkerCounters>>,
+    /// What the stats writer thread reads while the capture runs.
+    live: Arc<CaptureCounters>,
     stats_path: PathBuf,
     summary: Summary,
     /// The last packet's time.
@@ -412,6 +381,13 @@ impl Reader<'_> {
         mut analyzers: impl Analyzers,
     ) -> Result<(), SensorError> {
         let split = &self.opts.split;
+        let _writer = StatsWriter::spawn(
+            self.stats_path.clone(),
+            self.opts,
+            STATS_EVERY,
+            Arc::clone(&self.live),
+            Arc::clone(&self.counters),
+        );
         let mut last_stats = Instant::now();
         let mut last_flush = Instant::now();
         let mut idle = IdleClock::new();
@@ -424,11 +400,17 @@ impl Reader<'_> {
             match self.cap.next() {
                 Ok(p) => {
                     self.summary.received += 1;
+                    self.live
+                        .received
+                        .store(self.summary.received, Ordering::Relaxed);
                     let hash = (split.count > 1).then(|| flow_hash(self.linktype, p.data));
                     if hash.is_some_and(|h| !split.keeps(h)) {
                         continue;
                     }
                     self.summary.analyzed += 1;
+                    self.live
+                        .analyzed
+                        .store(self.summary.analyzed, Ordering::Relaxed);
                     let ts = packet_time(p.header);
                     idle.packet(ts);
                     self.last_ts = ts;
@@ -465,7 +447,7 @@ impl Reader<'_> {
                 last_flush = Instant::now();
                 if last_stats.elapsed() >= STATS_EVERY {
                     analyzers.publish();
-                    self.write_stats()?;
+                    self.publish_drops();
                     last_stats = Instant::now();
                 }
             }
@@ -499,6 +481,16 @@ impl Reader<'_> {
             packets,
             source,
         })
+    }
+
+    fn publish_drops(&mut self) {
+        if let Some(s) = self.cap.stats() {
+            let live = &self.live;
+            live.dropped_kernel
+                .store(u64::from(s.dropped), Ordering::Relaxed);
+            live.dropped_interface
+                .store(u64::from(s.if_dropped), Ordering::Relaxed);
+        }
     }
 
     fn write_stats(&mut self) -> Result<(), SensorError> {
@@ -695,25 +687,4 @@ fn update_stats(cap: &mut Capture, summary: &mut Summary, counters: &[WorkerCoun
         summary.dropped_interface = u64::from(s.if_dropped);
     }
     summary.per_worker = counters.iter().map(WorkerCounters::load).collect();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idle_live_capture_moves_packet_time_with_the_wall_clock() {
-        let mut c = IdleClock::new();
-        assert_eq!(c.idle_time(), None, "no packet yet: nothing to advance");
-        c.packet(1000.0);
-        assert_eq!(c.idle_time(), None, "not idle yet");
-        thread::sleep(INACTIVITY + Duration::from_millis(20));
-        let t = c.idle_time().expect("idle");
-        assert!(t >= 1000.0 + INACTIVITY.as_secs_f64() && t < 1002.0, "{t}");
-        assert_eq!(
-            c.idle_time(),
-            None,
-            "at most one tick per inactivity interval"
-        );
-    }
 }

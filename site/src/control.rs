@@ -10,9 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 use estuary_aggregator::clock::Zone;
 use estuary_config::node_cfg::{Node, SiteConfig, Source};
 
+use crate::ending;
 use crate::netstats::Netstats;
 use crate::pidfile::{self, Daemon, DaemonState};
 use crate::plan::{self, Process};
+use crate::remote;
 
 /// How long `start` waits for a daemon's pid file, and `stop` for a daemon to exit.
 const START_WAIT: Duration = Duration::from_secs(15);
@@ -115,8 +117,9 @@ pub fn start(site: &SiteConfig, nodes: &[&Node], exe: &Path) -> Result<Outcome, 
     Ok(out)
 }
 
-/// Starts one daemon detached (own process group, output to its log) and waits until it has
-/// written its pid file, or has exited (an error with the end of its log).
+/// Starts one daemon detached (own process group, output to its log) under the waiter that
+/// records how it ends, and waits until it has written its pid file, or has exited (an error
+/// with the end of its log).
 fn start_one(p: &Process, exe: &Path) -> Result<u32, String> {
     use std::os::unix::process::CommandExt;
     if let Some(dir) = p.log.parent() {
@@ -131,7 +134,12 @@ fn start_one(p: &Process, exe: &Path) -> Result<u32, String> {
         .open(&p.log)
         .map_err(|e| format!("open {}: {e}", p.log.display()))?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
+    let record = ending::record_path(&p.pid_file);
     let mut child = Command::new(exe)
+        .arg("waiter")
+        .arg("--record")
+        .arg(&record)
+        .arg("--")
         .args(&p.args)
         .envs(p.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -143,7 +151,7 @@ fn start_one(p: &Process, exe: &Path) -> Result<u32, String> {
     let deadline = Instant::now() + START_WAIT;
     loop {
         if let Ok(DaemonState::Running { pid, .. }) = pidfile::state(&p.pid_file) {
-            if pid == child.id() {
+            if pidfile::parent_of(pid) == Some(child.id()) {
                 return Ok(pid);
             }
         }
@@ -256,7 +264,7 @@ pub fn status(
             continue;
         }
         if !plan::is_local(&node.host) {
-            let _ = writeln!(out.text, "  on another host: run `estuary status` there");
+            out.ok &= remote_status(site, node, &mut out.text);
             continue;
         }
         for p in plan::processes(site, node) {
@@ -265,6 +273,10 @@ pub fn status(
                 DaemonState::Stopped if reads_file(site, &p) => {
                     "finished (capture read)".to_owned()
                 }
+                DaemonState::Crashed { pid, .. } => match ending::read(&p.pid_file, pid) {
+                    Some(end) => format!("{}: {end}", state.describe(now)),
+                    None => state.describe(now),
+                },
                 _ => state.describe(now),
             };
             out.ok &= healthy(site, &p, &state);
@@ -279,18 +291,50 @@ pub fn status(
     Ok(out)
 }
 
+/// The daemons of a node on another host, from the `/status` each serves: whether it answers,
+/// and its main counters. Returns whether every one answered.
+fn remote_status(site: &SiteConfig, node: &Node, text: &mut String) -> bool {
+    let mut ok = true;
+    for p in plan::processes(site, node) {
+        let shown = match p.metrics {
+            None => {
+                "unknown (no metrics address to ask: set MetricsAddress in cluster.cfg)".to_owned()
+            }
+            Some(addr) => {
+                let url = remote::status_url(&node.host, addr.port());
+                match remote::fetch(&url) {
+                    Ok(status) => {
+                        let _ = writeln!(text, "  {:<10} running (from {url})", p.daemon.name());
+                        if let Some(counters) = remote_counters(p.daemon, status) {
+                            let _ = writeln!(text, "             {counters}");
+                        }
+                        continue;
+                    }
+                    Err(why) => format!("unknown (host unreachable: {why})"),
+                }
+            }
+        };
+        ok = false;
+        let _ = writeln!(text, "  {:<10} {shown}", p.daemon.name());
+    }
+    ok
+}
+
+fn remote_counters(daemon: Daemon, status: serde_json::Value) -> Option<String> {
+    match daemon {
+        Daemon::Aggregate => Some(aggregator_counters(&serde_json::from_value(status).ok()?)),
+        Daemon::Ship => Some(shipper_counters(&serde_json::from_value(status).ok()?)),
+        Daemon::Sensor => Some(sensor_counters(&serde_json::from_value(status).ok()?)),
+        Daemon::Forward => None,
+    }
+}
+
 /// The main counters of a daemon, from the files it writes.
 fn counters(site: &SiteConfig, p: &Process) -> Option<String> {
     match p.daemon {
         Daemon::Aggregate => {
             let (_, config) = site.cluster.as_ref()?;
             let s = estuary_aggregator::stats::read_status(&config.spool_dir).ok()?;
-            let (mut received, mut refused, mut duplicates) = (0, 0, 0);
-            for c in s.peers.values() {
-                received += c.received;
-                refused += c.refused;
-                duplicates += c.duplicates;
-            }
             let free = estuary_aggregator::disk::usage(&config.log_dir)
                 .map(|u| format!("{:.1}%", u.free_percent()))
                 .unwrap_or_else(|_| "?".into());
@@ -298,7 +342,8 @@ fn counters(site: &SiteConfig, p: &Process) -> Option<String> {
                 .and_then(|q| q.pending())
                 .map_or(0, |p| p.len());
             Some(format!(
-                "received={received} refused={refused} duplicates={duplicates} disk_free={free}{} mail_queued={queued}",
+                "{} disk_free={free}{} mail_queued={queued}",
+                aggregator_counters(&s),
                 if s.disk_paused { " PAUSED(disk)" } else { "" }
             ))
         }
@@ -307,32 +352,43 @@ fn counters(site: &SiteConfig, p: &Process) -> Option<String> {
             let s =
                 estuary_shipper::stats::Status::load(&estuary_shipper::stats::status_path(work))
                     .ok()?;
-            let parts: Vec<String> = s
-                .destinations
-                .iter()
-                .map(|d| {
-                    format!(
-                        "[{}] read={} sent={} acked={}",
-                        d.name,
-                        d.counters.lines_read,
-                        d.counters.lines_sent,
-                        d.counters.lines_acked
-                    )
-                })
-                .collect();
-            Some(parts.join(" "))
+            Some(shipper_counters(&s))
         }
         // node.cfg plans no forwarder; `estuary status -c cluster.cfg` shows its counters.
         Daemon::Forward => None,
         Daemon::Sensor => {
             let n = Netstats::load(&plan::node_dir(site, &p.node).join("netstats.json")).ok()?;
-            Some(format!(
-                "packets received={} dropped={}",
-                n.received,
-                n.dropped()
-            ))
+            Some(sensor_counters(&n))
         }
     }
+}
+
+fn aggregator_counters(s: &estuary_aggregator::stats::Status) -> String {
+    let (mut received, mut refused, mut duplicates) = (0, 0, 0);
+    for c in s.peers.values() {
+        received += c.received;
+        refused += c.refused;
+        duplicates += c.duplicates;
+    }
+    format!("received={received} refused={refused} duplicates={duplicates}")
+}
+
+fn shipper_counters(s: &estuary_shipper::stats::Status) -> String {
+    let parts: Vec<String> = s
+        .destinations
+        .iter()
+        .map(|d| {
+            format!(
+                "[{}] read={} sent={} acked={}",
+                d.name, d.counters.lines_read, d.counters.lines_sent, d.counters.lines_acked
+            )
+        })
+        .collect();
+    parts.join(" ")
+}
+
+fn sensor_counters(n: &Netstats) -> String {
+    format!("packets received={} dropped={}", n.received, n.dropped())
 }
 
 /// zeekctl's cron: restarts crashed daemons on this host and mails a crash report for each,
@@ -418,9 +474,12 @@ pub fn crash_report(site: &SiteConfig, p: &Process, state: &DaemonState) -> Stri
         p.args.join(" ")
     );
     let how = match state {
-        DaemonState::Crashed { pid, .. } => format!(
-            "crashed: process {pid} is gone without a clean exit (killed by a signal, or it aborted); the end of its log follows"
-        ),
+        DaemonState::Crashed { pid, .. } => match ending::read(&p.pid_file, *pid) {
+            Some(end) => format!("crashed: process {pid} {end}"),
+            None => format!(
+                "crashed: process {pid} is gone without a clean exit (killed by a signal, or it aborted); the end of its log follows"
+            ),
+        },
         other => other.describe(SystemTime::now()),
     };
     let _ = writeln!(text, "state:   {how}");

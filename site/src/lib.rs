@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod ending;
 pub mod netstats;
 pub mod pidfile;
 pub mod plan;
+pub mod remote;
 
 pub use pidfile::{Daemon, DaemonState, PidFile, PidFileError};

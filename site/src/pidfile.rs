@@ -208,6 +208,17 @@ fn start_ticks(pid: u32) -> Option<u64> {
     rest.nth(18)?.parse().ok()
 }
 
+/// The parent of a live process (field 4 of `/proc/<pid>/stat`).
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! the manager, each with its own folder `<SpoolDir>/<node>/` (sensor logs, `netstats.json`,
 //! the derived `ship.toml`, the shipper's state, every daemon's stderr).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use estuary_config::node_cfg::{Capture, Node, SiteConfig, Source};
@@ -29,6 +29,8 @@ pub struct Process {
     pub log: PathBuf,
     /// The derived ship.toml to write before starting (`None`: explicit or not a shipper).
     pub derived: Option<(PathBuf, String)>,
+    /// Where it serves `/metrics` and `/status`, if it does.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The folder of `node`: `<SpoolDir>/<node>`.
@@ -65,6 +67,7 @@ pub fn processes(site: &SiteConfig, node: &Node) -> Vec<Process> {
                 pid_file: Daemon::Aggregate.pid_path(&config.spool_dir),
                 log: dir.join("aggregator.stderr"),
                 derived: None,
+                metrics: config.metrics_address,
             });
         }
     }
@@ -88,17 +91,23 @@ fn metrics_address(site: &SiteConfig, capture: &Capture, offset: u16) -> Option<
 }
 
 fn shipper(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Process {
-    let (config, work_dir, derived) = match &capture.ship_config {
+    let (config, work_dir, derived, metrics) = match &capture.ship_config {
         Some(file) => {
-            let work = estuary_config::shipper::load(file)
-                .map(|c| c.work_dir)
-                .unwrap_or_else(|_| dir.join("shipper"));
-            (file.clone(), work, None)
+            let (work, metrics) = estuary_config::shipper::load(file)
+                .map(|c| (c.work_dir, c.metrics_address))
+                .unwrap_or_else(|_| (dir.join("shipper"), None));
+            (file.clone(), work, None, metrics)
         }
         None => {
             let file = dir.join("ship.toml");
-            let text = ship_toml(site, dir, metrics_address(site, capture, 1));
-            (file.clone(), dir.join("shipper"), Some((file, text)))
+            let metrics = metrics_address(site, capture, 1);
+            let text = ship_toml(site, dir, metrics);
+            (
+                file.clone(),
+                dir.join("shipper"),
+                Some((file, text)),
+                metrics,
+            )
         }
     };
     Process {
@@ -113,6 +122,7 @@ fn shipper(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Pro
         pid_file: Daemon::Ship.pid_path(&work_dir),
         log: dir.join("shipper.stderr"),
         derived,
+        metrics,
     }
 }
 
@@ -141,7 +151,8 @@ fn sensor(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Proc
     if let Some(config) = &capture.sensor_config {
         args.extend(["--config".to_owned(), config.display().to_string()]);
     }
-    if let Some(addr) = metrics_address(site, capture, 2) {
+    let metrics = metrics_address(site, capture, 2);
+    if let Some(addr) = metrics {
         args.extend(["--metrics-address".to_owned(), addr.to_string()]);
     }
     Process {
@@ -152,6 +163,7 @@ fn sensor(site: &SiteConfig, node: &Node, capture: &Capture, dir: &Path) -> Proc
         pid_file,
         log: dir.join("sensor.stderr"),
         derived: None,
+        metrics,
     }
 }
 
@@ -213,19 +225,58 @@ pub fn present_logs(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Whether `host` is this machine: a name or address that resolves to an address it can bind.
+/// Whether `host` is this machine, zeekctl's way: a name or address that resolves to an address
+/// of one of its interfaces. Only the loopback interface's own address counts, not all of
+/// 127.0.0.0/8, so that a test can stand for another host on 127.0.0.2.
 pub fn is_local(host: &str) -> bool {
     let Ok(addrs) = (host, 0).to_socket_addrs() else {
         return false;
     };
+    let own = interface_addresses();
+    // Without /proc (an unusual sandbox), the loopback addresses are all it can tell.
     addrs
         .map(|a| a.ip())
-        .any(|ip: IpAddr| ip.is_loopback() || UdpSocket::bind((ip, 0)).is_ok())
+        .any(|ip| own.contains(&ip) || (own.is_empty() && ip.is_loopback()))
+}
+
+/// The addresses of this machine's interfaces: IPv4 from the kernel's local routing table
+/// (`/32 host LOCAL` entries of `/proc/net/fib_trie`), IPv6 from `/proc/net/if_inet6`.
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let mut previous: Option<&str> = None;
+    for line in trie.lines() {
+        let line = line.trim();
+        if line == "/32 host LOCAL" {
+            if let Some(ip) = previous.and_then(|p| p.strip_prefix("|-- ")?.parse().ok()) {
+                out.push(IpAddr::V4(ip));
+            }
+        }
+        previous = Some(line);
+    }
+    let six = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    for line in six.lines() {
+        let Some(hex) = line.split_whitespace().next() else {
+            continue;
+        };
+        if let Ok(n) = u128::from_str_radix(hex, 16) {
+            out.push(IpAddr::V6(n.into()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_hosts_own_addresses_are_local() {
+        assert!(is_local("localhost"));
+        assert!(is_local("127.0.0.1"));
+        assert!(!is_local("127.0.0.2"));
+        assert!(!is_local("192.0.2.254"));
+    }
 
     fn site(dir: &Path, nodes: &str) -> SiteConfig {
         std::fs::write(dir.join("node.cfg"), nodes).unwrap();

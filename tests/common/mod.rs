@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod prereq;
+pub mod prometheus;
 pub mod relp;
 
 use std::collections::BTreeMap;
@@ -615,4 +616,16 @@ pub fn inbox_mails(inbox: &Path) -> Vec<String> {
                 .replace("\r\n", "\n")
         })
         .collect()
+}
+
+/// The packets of a capture file as Wireshark's `capinfos` counts them; `None` without it.
+pub fn capinfos_packets(path: &Path) -> Option<u64> {
+    let out = Command::new("capinfos")
+        .args(["-c", "-M"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Number of packets:")?.trim().parse().ok())
 }

@@ -69,6 +69,11 @@ impl AggregatorConfig {
                 self.metrics_address
                     .map_or_else(String::new, |a| a.to_string()),
             ),
+            (
+                "ForwardMetricsAddress",
+                self.forward_metrics_address
+                    .map_or_else(String::new, |a| a.to_string()),
+            ),
             ("TagPrefix", self.routing.tag_prefix.clone()),
             ("CatchAllLog", self.routing.catch_all.clone()),
             ("PerHostDirs", flag(self.routing.per_host)),

@@ -59,6 +59,9 @@ pub struct AggregatorConfig {
     pub debug: bool,
     /// `MetricsAddress`: where `/metrics` and `/status` are served; `None` (empty) = off.
     pub metrics_address: Option<SocketAddr>,
+    /// `ForwardMetricsAddress`: where `estuary forward` serves its per-destination `/metrics`
+    /// and `/status`; `None` (empty) = off.
+    pub forward_metrics_address: Option<SocketAddr>,
     pub mail: MailConfig,
     pub disk: DiskConfig,
     pub listen: Listeners,

@@ -48,6 +48,7 @@ struct RawAggregator {
     replay_mark_retention: Field,
     compress_level: Field,
     metrics_address: Field,
+    forward_metrics_address: Field,
     allowed_peers: Field,
     routing: Option<RawRouting>,
     mail: Option<RawMail>,
@@ -172,6 +173,7 @@ pub(crate) fn parse(
         ("replay_mark_retention", &raw.replay_mark_retention),
         ("compress_level", &raw.compress_level),
         ("metrics_address", &raw.metrics_address),
+        ("forward_metrics_address", &raw.forward_metrics_address),
         ("allowed_peers", &raw.allowed_peers),
         (
             "routing.tag_prefix",

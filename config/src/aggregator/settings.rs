@@ -38,6 +38,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("ReplayMarkRetention", "replay_mark_retention"),
     ("CompressLevel", "compress_level"),
     ("MetricsAddress", "metrics_address"),
+    ("ForwardMetricsAddress", "forward_metrics_address"),
     ("TagPrefix", "routing.tag_prefix"),
     ("CatchAllLog", "routing.catch_all"),
     ("PerHostDirs", "routing.per_host"),
@@ -287,6 +288,9 @@ impl<'a> Settings<'a> {
         let metrics_address = self
             .get("MetricsAddress", value::parse_optional_addr)
             .flatten();
+        let forward_metrics_address = self
+            .get("ForwardMetricsAddress", value::parse_optional_addr)
+            .flatten();
         let routing = self.routing();
         let mail = self.mail(&dir);
         let disk = self.disk();
@@ -313,6 +317,7 @@ impl<'a> Settings<'a> {
             time_fmt,
             debug,
             metrics_address,
+            forward_metrics_address,
             mail,
             disk,
             listen,

@@ -3,9 +3,12 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{SensorError, SensorOptions, Summary};
 use crate::engine::Engine;
@@ -45,6 +48,68 @@ impl WorkerCounters {
             malformed: self.malformed.load(Ordering::Relaxed),
             non_ip: self.non_ip.load(Ordering::Relaxed),
             conns_evicted: self.conns_evicted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The capture thread's counters, shared with the thread that writes the stats file: a read
+/// from a pipe blocks between packets, so the capture thread cannot be the one writing.
+#[derive(Debug, Default)]
+pub(super) struct CaptureCounters {
+    pub(super) received: AtomicU64,
+    pub(super) analyzed: AtomicU64,
+    pub(super) dropped_kernel: AtomicU64,
+    pub(super) dropped_interface: AtomicU64,
+}
+
+impl CaptureCounters {
+    pub(super) fn summary(&self, workers: &[WorkerCounters]) -> Summary {
+        Summary {
+            received: self.received.load(Ordering::Relaxed),
+            analyzed: self.analyzed.load(Ordering::Relaxed),
+            dropped_kernel: self.dropped_kernel.load(Ordering::Relaxed),
+            dropped_interface: self.dropped_interface.load(Ordering::Relaxed),
+            per_worker: workers.iter().map(WorkerCounters::load).collect(),
+            records: 0,
+        }
+    }
+}
+
+/// Rewrites the stats file every interval until dropped.
+pub(super) struct StatsWriter {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StatsWriter {
+    pub(super) fn spawn(
+        path: PathBuf,
+        opts: &SensorOptions,
+        every: Duration,
+        capture: Arc<CaptureCounters>,
+        workers: Arc<Vec<WorkerCounters>>,
+    ) -> Self {
+        let (stop, stopped) = channel::<()>();
+        let opts = opts.clone();
+        let thread = thread::spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                if let Err(e) = write_stats(&path, &opts, &capture.summary(&workers)) {
+                    tracing::warn!(error = %e, "cannot write the capture statistics");
+                }
+            }
+        });
+        StatsWriter {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for StatsWriter {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
