@@ -241,6 +241,12 @@ fn the_forwarder_serves_its_destinations_counters() {
         .collect();
     assert_eq!(sent.len(), 1, "one onward destination: {samples:#?}");
     assert_eq!(sample_value(sent[0]), Some(n), "{samples:#?}");
+    let behind: Vec<&String> = samples
+        .iter()
+        .filter(|l| l.starts_with("estuary_shipper_lines_behind{destination="))
+        .collect();
+    assert_eq!(behind.len(), 1, "{samples:#?}");
+    assert_eq!(sample_value(behind[0]), Some(0.0), "{samples:#?}");
 }
 
 fn sample_value(line: &str) -> Option<f64> {

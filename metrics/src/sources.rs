@@ -189,6 +189,14 @@ pub fn shipper(config: &ShipperConfig) -> Report {
             )
             .label("destination", &d.name),
         );
+        samples.push(
+            Sample::gauge(
+                "estuary_shipper_lines_behind",
+                "Lines read for the destination and not yet acknowledged by it",
+                c.lines_read.saturating_sub(c.lines_acked) as f64,
+            )
+            .label("destination", &d.name),
+        );
     }
     samples.push(Sample::counter(
         "estuary_shipper_lines_read",
