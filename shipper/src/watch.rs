@@ -7,12 +7,19 @@
 //! were dropped have no watch yet); a directory that cannot be watched (inotify's watch limit, no
 //! inotify at all) makes the scanner poll every [`UNWATCHED_POLL`] from then on, however long the
 //! configured fallback interval.
+//!
+//! A writer that appends line by line makes one event per write. While such events stream in, the
+//! readers are woken at most once per [`DATA_WAKE_PERIOD`] ([`Throttle`]): the watcher holds an
+//! event that comes sooner for the rest of the period, and the writes meanwhile queue as a single
+//! event, since the kernel merges an event identical to the last one still unread. A burst of
+//! writes then costs one wake-up of the watcher, the reader and the sender, not one each per
+//! write; the first write after a quiet period still wakes the readers at once.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, PoisonError, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use estuary_config::shipper::{InputConfig, WatchMode};
 use notify::event::ModifyKind;
@@ -24,6 +31,14 @@ use crate::wake::Wake;
 /// How often the scanner looks at inputs whose directories are not (all) watched: as often as the
 /// readers look at their open files.
 const UNWATCHED_POLL: Duration = Duration::from_secs(1);
+
+/// While data events stream in, readers are woken at most once per this period: at most this much
+/// latency is added to a line for a fraction of the wake-ups.
+const DATA_WAKE_PERIOD: Duration = Duration::from_micros(500);
+/// Events handled closer together than this were already queued together: they are passed on
+/// without a pause, so that a backlog (writes to many files, which the kernel cannot merge) is
+/// drained at full speed.
+const BACK_TO_BACK: Duration = Duration::from_micros(50);
 
 /// How often the scanner looks for new, rotated and deleted files without an event.
 pub fn scan_interval(inputs: &[InputConfig]) -> Duration {
@@ -213,10 +228,43 @@ impl Wakers {
     }
 }
 
+/// When a data event may wake the readers.
+#[derive(Debug, Default)]
+struct Throttle {
+    last_wake: Option<Instant>,
+    /// When the previous event, of any kind, was handled.
+    last_event: Option<Instant>,
+}
+
+impl Throttle {
+    /// How long a data event handled at `now` waits before it wakes the readers.
+    fn hold(&self, now: Instant) -> Duration {
+        let Some(last_wake) = self.last_wake else {
+            return Duration::ZERO;
+        };
+        let queued = self
+            .last_event
+            .is_some_and(|at| now.saturating_duration_since(at) < BACK_TO_BACK);
+        if queued {
+            return Duration::ZERO;
+        }
+        DATA_WAKE_PERIOD.saturating_sub(now.saturating_duration_since(last_wake))
+    }
+
+    fn woke(&mut self, at: Instant) {
+        self.last_wake = Some(at);
+    }
+
+    fn handled(&mut self, at: Instant) {
+        self.last_event = Some(at);
+    }
+}
+
 /// What notify's thread does with each event.
 struct Handler {
     own: OwnFiles,
     wakers: Wakers,
+    throttle: Throttle,
     /// Asks the rewatch thread to watch the recursive roots again.
     rewatch: mpsc::Sender<()>,
     overflows: u64,
@@ -229,6 +277,7 @@ impl Handler {
         Handler {
             own,
             wakers,
+            throttle: Throttle::default(),
             rewatch,
             overflows: 0,
             limit_reported: false,
@@ -237,8 +286,23 @@ impl Handler {
     }
 
     fn handle(&mut self, event: notify::Result<notify::Event>) {
+        if let Some(wakes) = self.wakes(event) {
+            if wakes == Wakes::Readers {
+                let hold = self.throttle.hold(Instant::now());
+                if !hold.is_zero() {
+                    thread::sleep(hold);
+                }
+            }
+            self.throttle.woke(Instant::now());
+            self.wakers.wake(wakes);
+        }
+        self.throttle.handled(Instant::now());
+    }
+
+    /// Who `event` wakes, if anyone.
+    fn wakes(&mut self, event: notify::Result<notify::Event>) -> Option<Wakes> {
         let wakes = match event {
-            Ok(event) if self.own.covers(&event) => return,
+            Ok(event) if self.own.covers(&event) => return None,
             Ok(event) if event.need_rescan() => {
                 self.overflowed();
                 Wakes::All
@@ -264,7 +328,7 @@ impl Handler {
                 Wakes::All
             }
         };
-        self.wakers.wake(wakes);
+        Some(wakes)
     }
 
     /// The kernel dropped events: any file may have changed unseen.
@@ -362,6 +426,27 @@ mod tests {
         handler.handle(Ok(overflow));
         assert!(woken(&scanner) && woken(&reader));
         assert!(rewatch.try_recv().is_ok());
+    }
+
+    #[test]
+    fn data_events_in_a_stream_wake_the_readers_once_per_period() {
+        let t0 = Instant::now();
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        let mut throttle = Throttle::default();
+        // The first event after a quiet time wakes at once.
+        assert_eq!(throttle.hold(at(0)), Duration::ZERO);
+        throttle.woke(at(0));
+        throttle.handled(at(0));
+        // The next write's event, 100 us later, waits for the rest of the period ...
+        assert_eq!(throttle.hold(at(100)), Duration::from_micros(400));
+        throttle.woke(at(500));
+        throttle.handled(at(500));
+        // ... events queued meanwhile pass at once ...
+        assert_eq!(throttle.hold(at(510)), Duration::ZERO);
+        throttle.woke(at(510));
+        throttle.handled(at(510));
+        // ... and a write after a full period wakes at once again.
+        assert_eq!(throttle.hold(at(1100)), Duration::ZERO);
     }
 
     #[test]
