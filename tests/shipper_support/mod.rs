@@ -639,15 +639,20 @@ fn serve(
         if let Some(d) = behaviour.read_delay {
             thread::sleep(d);
         }
+        buf.extend_from_slice(&chunk[..n]);
         if !relp {
-            received.push(&chunk[..n]);
-            messages.fetch_add(
-                chunk[..n].iter().filter(|&&b| b == b'\n').count(),
-                Ordering::Relaxed,
-            );
+            // Whole lines only: another connection's bytes must not land inside a line, and a
+            // line cut by a killed sender was never delivered.
+            if let Some(end) = buf.iter().rposition(|&b| b == b'\n') {
+                let lines: Vec<u8> = buf.drain(..=end).collect();
+                received.push(&lines);
+                messages.fetch_add(
+                    lines.iter().filter(|&&b| b == b'\n').count(),
+                    Ordering::Relaxed,
+                );
+            }
             continue;
         }
-        buf.extend_from_slice(&chunk[..n]);
         let mut out = Vec::new();
         while let Some((txnr, cmd, data, used)) = relp_frame(&buf) {
             buf.drain(..used);
