@@ -12,6 +12,7 @@ use estuary_site::{Daemon, PidFile, PidFileError};
 
 use crate::reload;
 use crate::site::{self, SiteCommand};
+use crate::stdout::print_out;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -360,14 +361,6 @@ fn not_running(daemon: Daemon, spool: &Path) -> anyhow::Result<Option<String>> {
     let state = estuary_site::pidfile::state(&daemon.pid_path(spool))?;
     Ok((!state.is_running())
         .then(|| format!("{}: {}\n", daemon.name(), state.describe(SystemTime::now()))))
-}
-
-/// Writes a report to stdout; a closed pipe (`estuary config | head`) is not an error.
-pub fn print_out(text: &str, code: ExitCode) -> anyhow::Result<ExitCode> {
-    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(code),
-    }
 }
 
 pub fn init_tracing(verbose: u8) {

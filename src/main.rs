@@ -4,6 +4,7 @@ mod cli;
 mod reload;
 mod site;
 mod standalone;
+mod stdout;
 mod tls;
 
 use std::process::ExitCode;

@@ -64,7 +64,7 @@ pub fn run(command: SiteCommand, config: &Path, nodes: &[String]) -> anyhow::Res
             ok: true,
         },
     };
-    crate::cli::print_out(
+    crate::stdout::print_out(
         &outcome.text,
         if outcome.ok {
             ExitCode::SUCCESS
