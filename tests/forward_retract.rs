@@ -13,27 +13,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// A plain TCP SIEM: everything every connection sends, in one buffer.
-fn siem() -> (u16, Arc<Mutex<Vec<u8>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let sink = sink.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0; 64 * 1024];
-                while let Ok(n @ 1..) = conn.read(&mut buf) {
-                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-    });
-    (port, got)
-}
-
 fn frames(seqs: std::ops::Range<u64>) -> Vec<u8> {
     seqs.flat_map(|i| {
         octet_frame(
@@ -80,7 +59,7 @@ fn retracted(output: &str) -> u64 {
 #[test]
 fn a_crashed_aggregator_cut_back_is_not_forwarded_again_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, got) = siem();
+    let (port, got) = common::line_sink::line_sink();
     let agg = Aggregator::start(dir.path(), &format!("ForwardTo = tcp://127.0.0.1:{port}\n"));
     let forward = Daemon::estuary(
         "forward",
@@ -164,7 +143,7 @@ fn a_crashed_aggregator_cut_back_is_not_forwarded_again_from_the_start() {
 #[test]
 fn a_cut_made_while_the_forwarder_was_stopped_is_resumed_from() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, got) = siem();
+    let (port, got) = common::line_sink::line_sink();
     let mut agg = Aggregator::start(dir.path(), &format!("ForwardTo = tcp://127.0.0.1:{port}\n"));
     let forward_args = ["forward", "--config", agg.config.to_str().unwrap()].map(str::to_owned);
     let forward_args: Vec<&str> = forward_args.iter().map(String::as_str).collect();

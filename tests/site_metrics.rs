@@ -179,24 +179,7 @@ fn a_sensor_serves_its_packet_counters_while_it_runs() {
 #[test]
 fn the_forwarder_serves_its_destinations_counters() {
     let tmp = tempfile::tempdir().unwrap();
-    let siem = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let siem_port = siem.local_addr().unwrap().port();
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    {
-        let received = received.clone();
-        std::thread::spawn(move || {
-            for conn in siem.incoming() {
-                let Ok(mut conn) = conn else { return };
-                let received = received.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0; 64 * 1024];
-                    while let Ok(n @ 1..) = std::io::Read::read(&mut conn, &mut buf) {
-                        received.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                });
-            }
-        });
-    }
+    let (siem_port, received) = common::line_sink::line_sink();
     let metrics = free_tcp_port();
     let agg = Aggregator::start(
         tmp.path(),

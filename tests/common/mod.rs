@@ -2,6 +2,7 @@
 //! outcomes, count lines by sequence number.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod line_sink;
 pub mod prereq;
 pub mod prometheus;
 pub mod relp;
