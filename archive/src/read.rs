@@ -5,6 +5,7 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
+use estuary_fsutil::read_full_at;
 use flate2::read::MultiGzDecoder;
 
 use crate::member::{extent, Extent, LENGTH_AT};
@@ -30,13 +31,13 @@ pub fn file_members(file: &File) -> io::Result<Vec<Range<u64>>> {
     hop(len, |at| {
         // The fixed part and the extra field's length first, then the extra field.
         head.resize(12, 0);
-        let n = read_at_most(file, &mut head, at)?;
+        let n = read_full_at(file, &mut head, at)?;
         head.truncate(n);
         if let [.., xlen0, xlen1] = head[..] {
             if n == 12 && head[3] & 4 != 0 {
                 let xlen = usize::from(u16::from_le_bytes([xlen0, xlen1]));
                 head.resize(12 + xlen, 0);
-                let n = read_at_most(file, &mut head[12..], at + 12)?;
+                let n = read_full_at(file, &mut head[12..], at + 12)?;
                 head.truncate(12 + n);
             }
         }
@@ -64,19 +65,6 @@ fn hop(
         }
     }
     Ok(ranges)
-}
-
-fn read_at_most(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], at + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// A reader of the bytes `range` of `file`, independent of the file's cursor (so that several

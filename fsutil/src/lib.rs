@@ -1,4 +1,5 @@
-//! Replacing a file so that a crash at any moment leaves either the old or the new content.
+//! File system helpers every component shares: replacing a file so that a crash at any moment
+//! leaves either the old or the new content, and positioned reads ([`read_full_at`]).
 //!
 //! Every component keeps small files that must never be seen half-written (shipper offsets,
 //! status snapshots, the sensor's state, the aggregator's expiry rewrite). They all go through
@@ -6,6 +7,10 @@
 //! it, rename it over the target, and for [`Durability::Durable`] fsync the folder too.
 
 #![forbid(unsafe_code)]
+
+mod read;
+
+pub use read::read_full_at;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

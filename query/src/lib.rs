@@ -255,16 +255,7 @@ fn output_header<'a>(log: &str, headers: impl Iterator<Item = &'a Header>) -> He
             }
         }
     }
-    let mut output = output.unwrap_or(Header {
-        separator: b'\t',
-        set_separator: b",".to_vec(),
-        empty_field: b"(empty)".to_vec(),
-        unset_field: b"-".to_vec(),
-        path: None,
-        open: None,
-        fields: Vec::new(),
-        types: Vec::new(),
-    });
+    let mut output = output.unwrap_or_default();
     output.path = Some(log.to_owned());
     output
 }

@@ -2,9 +2,9 @@
 //!
 //! FNV-1a is used because the values are persisted: the hash must not change between builds.
 
+use estuary_fsutil::read_full_at;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,23 +60,10 @@ impl Span {
     }
 }
 
-/// `pread` until `buf` is full or EOF; returns the bytes read.
-pub fn read_full_at(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], at + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
 
     #[test]
     fn fnv_reference_values() {

@@ -6,7 +6,9 @@
 use std::fs::File;
 use std::io;
 
-use crate::hash::{read_full_at, Span};
+use estuary_fsutil::read_full_at;
+
+use crate::hash::Span;
 
 /// Bytes looked at per step back for a line end.
 const STEP: usize = 64 * 1024;

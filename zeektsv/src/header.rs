@@ -27,6 +27,22 @@ pub enum HeaderError {
     BadLine(String),
 }
 
+/// What Zeek writes by default: tab-separated, `,` between set elements, `(empty)` and `-`.
+impl Default for Header {
+    fn default() -> Self {
+        Header {
+            separator: b'\t',
+            set_separator: b",".to_vec(),
+            empty_field: b"(empty)".to_vec(),
+            unset_field: b"-".to_vec(),
+            path: None,
+            open: None,
+            fields: Vec::new(),
+            types: Vec::new(),
+        }
+    }
+}
+
 impl Header {
     /// Reads the header block at the start of `data`; returns it and the offset of the first row.
     pub fn parse(data: &[u8]) -> Result<(Header, usize), HeaderError> {
@@ -47,13 +63,7 @@ impl Header {
         .ok_or_else(|| HeaderError::BadLine(String::from_utf8_lossy(first).into_owned()))?;
         let mut header = Header {
             separator,
-            set_separator: b",".to_vec(),
-            empty_field: b"(empty)".to_vec(),
-            unset_field: b"-".to_vec(),
-            path: None,
-            open: None,
-            fields: Vec::new(),
-            types: Vec::new(),
+            ..Header::default()
         };
         let mut offset = first.len();
         for line in lines {
