@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use estuary_config::shipper::NatsDestination;
-use estuary_nats::{Connect, Origin, Publisher};
+use estuary_nats::{Connect, Numbering, Origin, Publisher};
 
 use super::{Backoff, Sender};
 use crate::batch::Batch;
@@ -92,6 +92,7 @@ fn runs(sender: &Sender, batch: &Batch, ends: &mut HashMap<FileId, u64>) -> Vec<
             offset,
             from,
             end,
+            numbering: Numbering::Element,
         };
         out.push((origin, Bytes::from(msgs.concat())));
     }
