@@ -152,9 +152,13 @@ fn messages(delivery: &Delivery) -> (Vec<Parsed>, Vec<(String, Vec<Bytes>)>) {
     for (origin, lines) in &delivery.batches {
         let mut block: Option<Vec<Bytes>> = None;
         for line in lines {
-            let Ok(p) = ingest::parse(line.text.clone(), &Admission::All) else {
+            let Ok(mut p) = ingest::parse(line.text.clone(), &Admission::All) else {
                 continue;
             };
+            // The writer's own marks then cover the lines an ingest node numbered too: a holder
+            // restarted between its writer's commit and the bucket's drops them when they come
+            // again.
+            p.origin = Some((origin.file, line.offset));
             let body = p.slice(&p.body);
             match (&mut block, body.first() == Some(&b'#')) {
                 (_, true) if body.starts_with(b"#separator") => {
