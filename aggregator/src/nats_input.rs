@@ -9,6 +9,7 @@
 //!
 //! A holder deposed between its writer's commit and its marks' compare-and-set keeps that one
 //! group while the new holder writes it too: the fence stops it there, and everything after.
+//! Back as holder after a kill in between, its writer's marks drop the group's redelivery.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
