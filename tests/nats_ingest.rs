@@ -139,6 +139,10 @@ async fn relp_lines_through_a_killed_ingest_node_are_archived_exactly_once() {
         !ingest.log_dir.join("current").exists(),
         "the ingest node wrote logs itself"
     );
+    // Its status counts what the stream stored as accepted.
+    common::wait_for(Duration::from_secs(10), "ingest status", || {
+        (ingest.status()["peers"]["127.0.0.1"]["accepted"] == 300).then_some(())
+    });
 
     let mut ship = relp_shipper(relp);
     let rounds = 30u64;

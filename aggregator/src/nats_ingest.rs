@@ -1,7 +1,8 @@
 //! `NatsIngest = 1`: the aggregator as an ingest node. Its listeners take UDP, TCP, TLS and
 //! RELP as always, but what they receive goes to the stream instead of to a writer: a RELP
 //! window is acknowledged only once the stream stored all of it on a quorum (the PubAck), plain
-//! syslog is published as soon as it arrives. No log files are written here.
+//! syslog is published as soon as it arrives. No log files are written here; `SpoolDir` gets
+//! the status file, where a message counts as accepted once the stream stored it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use estuary_nats::ingest::{Ingest, Received};
 use estuary_nats::{Connect, Layout, Publisher};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -19,7 +21,8 @@ use crate::events::Events;
 use crate::ingest::Batch;
 use crate::listen::Ctx;
 use crate::peers::PeerPolicy;
-use crate::service::{self, Bound, Error, QUEUE_DEPTH};
+use crate::service::{self, Bound, Error, QUEUE_DEPTH, STATUS_EVERY};
+use crate::stats::StatusFile;
 use crate::workers::Job;
 
 /// Listener batches published together (their lines share stream messages and PubAck waits).
@@ -36,19 +39,28 @@ pub async fn serve(
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
     let listening = service::bind(&config).await?;
+    std::fs::create_dir_all(&config.spool_dir).map_err(|source| Error::Open {
+        log_dir: config.spool_dir.clone(),
+        source,
+    })?;
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let ctx = Arc::new(Ctx::new(
         jobs_tx,
         PeerPolicy::new(config.peers.clone()),
-        events,
+        events.clone(),
         config.max_message_size,
         config.connection_limits,
         stop.clone(),
     ));
     let mut tasks = JoinSet::new();
-    tasks.spawn(publish(input, jobs_rx));
+    tasks.spawn(publish(input, jobs_rx, events.clone()));
+    tasks.spawn(write_status(
+        StatusFile::new(&config.spool_dir),
+        events,
+        clock,
+    ));
     let bound = service::listen(listening, &ctx, &mut tasks);
     tracing::info!(?bound, "ingest node listening; publishing to the stream");
     if let Some(tx) = bound_tx {
@@ -61,7 +73,21 @@ pub async fn serve(
     Ok(())
 }
 
-async fn publish(input: NatsInput, mut jobs: mpsc::Receiver<Job>) {
+async fn write_status(file: StatusFile, events: Arc<Events>, clock: Arc<dyn Clock>) {
+    let file = Arc::new(file);
+    let mut every = tokio::time::interval(STATUS_EVERY);
+    every.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        let (file, snapshot) = (file.clone(), events.snapshot(clock.now()));
+        let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
+        if let Ok(Err(err)) = written {
+            events.statistics_not_written("status file", &err);
+        }
+    }
+}
+
+async fn publish(input: NatsInput, mut jobs: mpsc::Receiver<Job>, events: Arc<Events>) {
     let mut ingest = loop {
         match connect(&input).await {
             Ok(ingest) => break ingest,
@@ -84,6 +110,7 @@ async fn publish(input: NatsInput, mut jobs: mpsc::Receiver<Job>) {
         match ingest.publish(msgs.collect::<Vec<_>>()).await {
             Ok(()) => {
                 for batch in batches.drain(..) {
+                    events.committed(&batch.peer, batch.msgs.len() as u64, 0);
                     if let Some(ack) = batch.ack {
                         let _ = ack.send(());
                     }

@@ -29,7 +29,7 @@ use crate::writer::Writer;
 /// How often the daemon runs its cron duties (zeekctl's crontab line is `*/5`).
 const CRON_EVERY: Duration = Duration::from_secs(300);
 /// How often `status.json` is refreshed; StatsLog gets a line per peer every CRON_EVERY.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
 pub(crate) const QUEUE_DEPTH: usize = 64;
 /// How long the threads get to finish after SIGTERM (systemd waits 90 s before SIGKILL).
