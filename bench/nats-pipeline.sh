@@ -16,7 +16,8 @@
 #
 # ingest: estuary ship over RELP -> an ingest node (NatsIngest = 1, the run's receiver) -> the
 # cluster -> a reading aggregator started by this script beside the servers (its CPU and the
-# servers' go to servers.jsonl).
+# servers' go to servers.jsonl). INGEST_WINDOW=N gives its shipper a RELP window of N messages
+# (a TOML configuration; unset: the harness's estuary-ship-relp.conf, window 128).
 #
 # Every nats run gets a fresh cluster (its own store directories), started before run.py and
 # stopped by its PIDs after it; the servers' CPU seconds over the run go to servers.jsonl.
@@ -94,6 +95,22 @@ ListenRELP = 127.0.0.1:{port}
 SendMail =
 NatsServers = $urls
 NatsIngest = 1
+EOF
+cat >"$HARNESS/configs/estuary-ship-relp-window.toml" <<EOF
+work_dir = "{rundir}"
+hostname = "bench"
+[[input]]
+path = "{input}"
+tag = "bro_conn:"
+facility = "local7"
+severity = "info"
+state_file = "stat-bro_conn"
+[[destination]]
+transport = "relp"
+host = "127.0.0.1"
+port = {port}
+format = "rfc5424"
+window = ${INGEST_WINDOW:-128}
 EOF
 cat >"$HARNESS/scenarios/estuary-ingest-template.json" <<'EOF'
 {
@@ -210,6 +227,12 @@ ingest_run() {
     reader=$!
     sed -e "s|\"output\": \"\"|\"output\": \"$rdir/logs/current/conn.log\"|" \
         "$HARNESS/scenarios/estuary-ingest-template.json" >"$HARNESS/scenarios/estuary-ingest.json"
+    if [ -n "${INGEST_WINDOW:-}" ]; then
+        sed -i -e "s|\"estuary-ingest\"|\"estuary-ingest-w$INGEST_WINDOW\"|" \
+            -e 's|{rundir}/ship.conf|{rundir}/ship.toml|' \
+            -e 's|"ship.conf": "configs/estuary-ship-relp.conf"|"ship.toml": "configs/estuary-ship-relp-window.toml"|' \
+            "$HARNESS/scenarios/estuary-ingest.json"
+    fi
     sleep 10 # the reader takes the pin
     cpu0=$(servers_cpu)
     r0=$(awk '{print $14 + $15}' "/proc/$reader/stat")
