@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use estuary_config::aggregator::AggregatorConfig;
+use estuary_config::aggregator::{AggregatorConfig, NatsRole};
 use estuary_nats::state::StreamState;
 
 use crate::route::{Route, Router};
@@ -50,9 +50,12 @@ pub struct Holdings {
 }
 
 impl Holdings {
-    /// `None` without a NATS input.
+    /// `None` without a NATS input (also on an ingest node, which holds no tags).
     pub fn new(config: &AggregatorConfig) -> Option<Arc<Holdings>> {
-        let nats = config.nats.as_ref()?;
+        let nats = config
+            .nats
+            .as_ref()
+            .filter(|n| n.role == NatsRole::Reader)?;
         let router = Router::new(&config.routing);
         let notice_tag = nats
             .tags
@@ -122,6 +125,7 @@ mod tests {
         cfg.nats = tags.map(|tags| estuary_config::aggregator::NatsInput {
             servers: vec!["nats://127.0.0.1:4222".into()],
             stream: "ESTUARY".into(),
+            role: NatsRole::Reader,
             tags: tags.iter().map(|t| t.to_string()).collect(),
             name: "agg1".into(),
             credentials: None,

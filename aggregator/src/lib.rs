@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod journal;
 pub mod listen;
 pub mod mail;
+mod nats_ingest;
 mod nats_input;
 pub mod peers;
 pub mod pending;

@@ -9,6 +9,7 @@
 //!
 //! A holder deposed between its writer's commit and its marks' compare-and-set keeps that one
 //! group while the new holder writes it too: the fence stops it there, and everything after.
+//! Back as holder after a kill in between, its writer's marks drop the group's redelivery.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -152,9 +153,13 @@ fn messages(delivery: &Delivery) -> (Vec<Parsed>, Vec<(String, Vec<Bytes>)>) {
     for (origin, lines) in &delivery.batches {
         let mut block: Option<Vec<Bytes>> = None;
         for line in lines {
-            let Ok(p) = ingest::parse(line.text.clone(), &Admission::All) else {
+            let Ok(mut p) = ingest::parse(line.text.clone(), &Admission::All) else {
                 continue;
             };
+            // The writer's own marks then cover the lines an ingest node numbered too: a holder
+            // restarted between its writer's commit and the bucket's drops them when they come
+            // again.
+            p.origin = Some((origin.file, line.offset));
             let body = p.slice(&p.body);
             match (&mut block, body.first() == Some(&b'#')) {
                 (_, true) if body.starts_with(b"#separator") => {

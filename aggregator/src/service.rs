@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use estuary_config::aggregator::AggregatorConfig;
+use estuary_config::aggregator::{AggregatorConfig, NatsRole};
 use estuary_wire::tls::{ClientAuth, KeyPair};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -29,9 +29,9 @@ use crate::writer::Writer;
 /// How often the daemon runs its cron duties (zeekctl's crontab line is `*/5`).
 const CRON_EVERY: Duration = Duration::from_secs(300);
 /// How often `status.json` is refreshed; StatsLog gets a line per peer every CRON_EVERY.
-const STATUS_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
-const QUEUE_DEPTH: usize = 64;
+pub(crate) const QUEUE_DEPTH: usize = 64;
 /// How long the threads get to finish after SIGTERM (systemd waits 90 s before SIGKILL).
 const STOP_WITHIN: Duration = Duration::from_secs(20);
 
@@ -84,6 +84,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
+    if let Some(input) = config.nats.clone().filter(|n| n.role == NatsRole::Ingest) {
+        return crate::nats_ingest::serve(config, input, clock, shutdown, bound_tx).await;
+    }
     let listening = bind(&config).await?;
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
@@ -253,13 +256,13 @@ pub async fn serve(
 
 /// Sockets bound before anything is created on disk, so that a taken port fails the start
 /// without leaving folders behind.
-struct Listening {
+pub(crate) struct Listening {
     bound: Bound,
     udp: Option<UdpSocket>,
     streams: Vec<(TcpListener, Option<TlsAcceptor>, Protocol)>,
 }
 
-async fn bind(config: &AggregatorConfig) -> Result<Listening, Error> {
+pub(crate) async fn bind(config: &AggregatorConfig) -> Result<Listening, Error> {
     let mut bound = Bound::default();
     let tls = match (
         &config.tls,
@@ -346,7 +349,7 @@ async fn bind(config: &AggregatorConfig) -> Result<Listening, Error> {
     })
 }
 
-fn listen(listening: Listening, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Bound {
+pub(crate) fn listen(listening: Listening, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Bound {
     if let Some(socket) = listening.udp {
         tasks.spawn(serve_udp(socket, ctx.clone()));
     }

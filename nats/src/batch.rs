@@ -4,6 +4,10 @@
 //! the `origin@32473` element naming its file and offset, exactly as RELP would carry them; so
 //! an aggregator parses them as it parses a syslog connection, and the reader can drop, line
 //! by line, what is already committed. Headers name the batch's range of the file.
+//!
+//! Lines an ingest node received from a sender that names no origin (rsyslog, `logger`) carry
+//! no such element: the node numbers them itself ([`Numbering::Counted`]), under a file id of
+//! its own, and the n-th line of the batch is at `offset + n`.
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -17,6 +21,18 @@ const FILE: &str = "Estuary-File";
 const OFFSET: &str = "Estuary-Offset";
 const FROM: &str = "Estuary-From";
 const END: &str = "Estuary-End";
+const NUMBERING: &str = "Estuary-Numbering";
+
+/// How a batch's lines are placed in their file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numbering {
+    /// Each message's `origin@32473` element names its offset (the shipper's lines).
+    #[default]
+    Element,
+    /// The lines carry no offset: the n-th is at the batch's offset + n (an ingest node's
+    /// numbering of a legacy sender's lines).
+    Counted,
+}
 
 /// Where a batch's first line was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +48,7 @@ pub struct Origin {
     pub from: u64,
     /// Offset just past the batch's last line: where the next batch of the file starts.
     pub end: u64,
+    pub numbering: Numbering,
 }
 
 impl Origin {
@@ -51,6 +68,9 @@ impl Origin {
         h.insert(OFFSET, self.offset.to_string().as_str());
         h.insert(FROM, self.from.to_string().as_str());
         h.insert(END, self.end.to_string().as_str());
+        if self.numbering == Numbering::Counted {
+            h.insert(NUMBERING, "counted");
+        }
         h
     }
 
@@ -65,6 +85,11 @@ impl Origin {
         let offset = get(OFFSET)?;
         let from = get(FROM)?;
         let end = get(END)?;
+        let numbering = match h.and_then(|h| h.get(NUMBERING)).map(|v| v.as_str()) {
+            None => Numbering::Element,
+            Some("counted") => Numbering::Counted,
+            Some(other) => return Err(Error::Malformed(format!("{NUMBERING}: {other:?}"))),
+        };
         Ok(Origin {
             host: get(HOST)?,
             tag: get(TAG)?,
@@ -79,6 +104,7 @@ impl Origin {
             end: end
                 .parse()
                 .map_err(|_| Error::Malformed(format!("{END}: {end:?}")))?,
+            numbering,
         })
     }
 }
@@ -91,9 +117,17 @@ pub struct Line {
     pub text: Bytes,
 }
 
-/// Splits a payload into its messages, each with the offset its origin element names. Every
-/// message must carry an origin of the batch's file.
-pub fn lines(file: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
+/// The origin element of one message, as the reader finds it: (file id, offset).
+pub fn line_origin(text: &[u8]) -> Option<(u64, u64)> {
+    memchr::memmem::find(text, b"[origin@32473 ")
+        .and_then(|at| estuary_wire::Origin::parse_encoded(&text[at..]))
+        .map(|(o, _)| (o.file, o.offset))
+}
+
+/// Splits a payload into its messages, each with its offset: the one its origin element names
+/// (every message must carry an origin of the batch's file), or its place after the batch's
+/// offset when the batch is counted.
+pub fn lines(origin: &Origin, payload: &Bytes) -> Result<Vec<Line>, Error> {
     if !payload.is_empty() && !payload.ends_with(b"\n") {
         return Err(Error::Malformed("payload does not end in a newline".into()));
     }
@@ -101,20 +135,27 @@ pub fn lines(file: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', payload) {
         let text = payload.slice(start..end);
-        let origin = memchr::memmem::find(&text, b"[origin@32473 ")
-            .and_then(|at| estuary_wire::Origin::parse_encoded(&text[at..]))
-            .map(|(o, _)| o)
-            .filter(|o| o.file == file)
-            .ok_or_else(|| {
-                Error::Malformed(format!(
-                    "message without the batch's origin at byte {start}"
-                ))
-            })?;
-        out.push(Line {
-            offset: origin.offset,
-            text,
-        });
+        let offset = match origin.numbering {
+            Numbering::Counted => origin.offset + out.len() as u64,
+            Numbering::Element => line_origin(&text)
+                .filter(|(file, _)| *file == origin.file)
+                .map(|(_, offset)| offset)
+                .ok_or_else(|| {
+                    Error::Malformed(format!(
+                        "message without the batch's origin at byte {start}"
+                    ))
+                })?,
+        };
+        out.push(Line { offset, text });
         start = end + 1;
+    }
+    if origin.numbering == Numbering::Counted && origin.offset + out.len() as u64 != origin.end {
+        return Err(Error::Malformed(format!(
+            "{} counted lines from {} do not end at {}",
+            out.len(),
+            origin.offset,
+            origin.end
+        )));
     }
     Ok(out)
 }
@@ -123,6 +164,18 @@ pub fn lines(file: u64, payload: &Bytes) -> Result<Vec<Line>, Error> {
 mod tests {
     use super::*;
 
+    fn element(file: u64) -> Origin {
+        Origin {
+            host: "s1".into(),
+            tag: "conn".into(),
+            file,
+            offset: 0,
+            from: 0,
+            end: 0,
+            numbering: Numbering::Element,
+        }
+    }
+
     fn msg(file: u64, off: u64, body: &str) -> String {
         format!("<13>1 - s1 conn - - [origin@32473 file=\"{file:016x}\" off=\"{off}\"] {body}\n")
     }
@@ -130,16 +183,39 @@ mod tests {
     #[test]
     fn each_message_carries_its_offset() {
         let payload = Bytes::from(format!("{}{}", msg(7, 100, "ab"), msg(7, 103, "cde")));
-        let got = lines(7, &payload).unwrap();
+        let got = lines(&element(7), &payload).unwrap();
         assert_eq!(got.iter().map(|l| l.offset).collect::<Vec<_>>(), [100, 103]);
         assert!(got[1].text.ends_with(b"] cde"));
     }
 
     #[test]
     fn cut_foreign_or_originless_payloads_are_errors() {
-        assert!(lines(7, &Bytes::from(msg(7, 0, "a").trim_end().to_owned())).is_err());
-        assert!(lines(8, &Bytes::from(msg(7, 0, "a"))).is_err());
-        assert!(lines(7, &Bytes::from_static(b"<13>1 - s1 conn - - - a\n")).is_err());
+        assert!(lines(
+            &element(7),
+            &Bytes::from(msg(7, 0, "a").trim_end().to_owned())
+        )
+        .is_err());
+        assert!(lines(&element(8), &Bytes::from(msg(7, 0, "a"))).is_err());
+        assert!(lines(
+            &element(7),
+            &Bytes::from_static(b"<13>1 - s1 conn - - - a\n")
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn counted_lines_are_numbered_from_the_batch_offset() {
+        let origin = Origin {
+            offset: 40,
+            end: 42,
+            numbering: Numbering::Counted,
+            ..element(9)
+        };
+        let payload = Bytes::from_static(b"<13>1 - s1 conn - - - a\n<13>x\n");
+        let got = lines(&origin, &payload).unwrap();
+        assert_eq!(got.iter().map(|l| l.offset).collect::<Vec<_>>(), [40, 41]);
+        let short = Origin { end: 43, ..origin };
+        assert!(lines(&short, &payload).is_err());
     }
 
     #[test]
@@ -151,8 +227,17 @@ mod tests {
             offset: 77,
             from: 70,
             end: 90,
+            numbering: Numbering::Element,
         };
         assert_eq!(Origin::from_headers(Some(&o.headers())).unwrap(), o);
+        let counted = Origin {
+            numbering: Numbering::Counted,
+            ..o
+        };
+        assert_eq!(
+            Origin::from_headers(Some(&counted.headers())).unwrap(),
+            counted
+        );
         assert!(Origin::from_headers(None).is_err());
     }
 }

@@ -4,12 +4,14 @@
 //! shipper or aggregator dies.
 //!
 //! - [`setup`]: the stream, the marks bucket and the consumers (`estuary cluster init`).
-//! - [`publish`]: the shipper's side; [`read`]: the aggregator's side.
+//! - [`publish`]: the shipper's side; [`read`]: the aggregator's side; [`ingest`]: an ingest
+//!   node's, publishing what legacy senders sent it.
 //! - [`batch`]: what one message holds; [`marks`]: the committed high-water marks; [`names`].
 //! - [`site`]: from the aggregator's `Nats*` options to the above.
 //! - [`state`]: the stream's and the consumers' state for `estuary status` and `/metrics`.
 
 pub mod batch;
+pub mod ingest;
 pub mod marks;
 pub mod names;
 pub mod publish;
@@ -20,7 +22,7 @@ pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use batch::{Line, Origin};
+pub use batch::{Line, Numbering, Origin};
 pub use publish::{Publisher, Stored};
 pub use read::{Delivery, ReaderOptions, TagReader};
 pub use setup::Layout;

@@ -374,7 +374,7 @@ async fn accept(
     msg: jetstream::Message,
 ) {
     let parsed = Origin::from_headers(msg.headers.as_ref())
-        .and_then(|o| batch::lines(o.file, &msg.payload).map(|l| (o, l)));
+        .and_then(|o| batch::lines(&o, &msg.payload).map(|l| (o, l)));
     let (origin, lines) = match parsed {
         Ok((o, _)) if names::tag_token(&o.tag) != names::tag_token(tag) => {
             terminate(

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use estuary_nats::testing::Cluster;
-use estuary_nats::{setup, Connect, Layout, Origin, Publisher, ReaderOptions, TagReader};
+use estuary_nats::{
+    setup, Connect, Layout, Numbering, Origin, Publisher, ReaderOptions, TagReader,
+};
 
 const LINES_PER_BATCH: u64 = 200;
 const BATCHES_IN_FLIGHT: usize = 64;
@@ -61,6 +63,7 @@ async fn publish_and_read_a_million_lines_through_r3() {
                     offset: from,
                     from,
                     end: offset,
+                    numbering: Numbering::Element,
                 };
                 next += n;
                 window.push((origin, Bytes::from(text)));

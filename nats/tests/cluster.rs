@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use estuary_nats::testing::Cluster;
-use estuary_nats::{setup, Connect, Error, Layout, Origin, Publisher, ReaderOptions, TagReader};
+use estuary_nats::{
+    setup, Connect, Error, Layout, Numbering, Origin, Publisher, ReaderOptions, TagReader,
+};
 
 const STREAM: &str = "ESTUARY";
 
@@ -55,6 +57,7 @@ fn batch(host: &str, tag: &str, file: u64, first: u64, n: u64, from: u64) -> (Or
         offset: 12 * first,
         from,
         end: 12 * (first + n),
+        numbering: Numbering::Element,
     };
     (origin, Bytes::from(text))
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{AggregatorConfig, Durability, MailTransport, PeerMatch};
+use super::{AggregatorConfig, Durability, MailTransport, NatsRole, PeerMatch};
 use crate::value::format_duration;
 
 impl AggregatorConfig {
@@ -208,6 +208,10 @@ impl AggregatorConfig {
                 "NatsDuplicateWindow",
                 nats.map(|n| format_duration(n.duplicate_window))
                     .unwrap_or_default(),
+            ),
+            (
+                "NatsIngest",
+                flag(nats.is_some_and(|n| n.role == NatsRole::Ingest)),
             ),
         ]
         .into_iter()

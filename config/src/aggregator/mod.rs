@@ -19,7 +19,7 @@ pub(crate) mod native;
 pub(crate) mod settings;
 
 pub use settings::limits::ConnectionLimits;
-pub use settings::nats::NatsInput;
+pub use settings::nats::{NatsInput, NatsRole};
 
 /// Reads an aggregator configuration: `*.cfg` as broctl/zeekctl options, `*.toml` as estuary's TOML
 /// form. Every problem found is returned, each naming the file, line and key.

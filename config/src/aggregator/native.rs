@@ -135,6 +135,7 @@ struct RawNats {
     priority_timeout: Field,
     max_age: Field,
     duplicate_window: Field,
+    ingest: Field,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +243,7 @@ pub(crate) fn parse(
             "nats.duplicate_window",
             nats.map_or(&None, |n| &n.duplicate_window),
         ),
+        ("nats.ingest", nats.map_or(&None, |n| &n.ingest)),
     ];
 
     let mut settings = Settings::new(file);

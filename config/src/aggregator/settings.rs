@@ -86,6 +86,7 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
     ("NatsPriorityTimeout", "nats.priority_timeout"),
     ("NatsMaxAge", "nats.max_age"),
     ("NatsDuplicateWindow", "nats.duplicate_window"),
+    ("NatsIngest", "nats.ingest"),
 ];
 
 /// The canonical (zeekctl) spelling of a case-insensitive option name.
@@ -299,7 +300,7 @@ impl<'a> Settings<'a> {
         let tls = self.tls(&listen, &path_of, files);
         let peers = self.peers(tls.as_ref());
         let forward = self.forward(tls.as_ref());
-        let nats = self.nats(&path_of);
+        let nats = self.nats(&path_of, &listen);
 
         let (Some(log_dir), Some(spool_dir)) = (log_dir, spool_dir) else {
             return Err(self.errors);

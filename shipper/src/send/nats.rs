@@ -5,15 +5,20 @@
 //! message sent again keeps its id, so the servers drop what they already have.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use estuary_config::shipper::NatsDestination;
-use estuary_nats::{Connect, Origin, Publisher};
+use estuary_nats::{Connect, Numbering, Origin, Publisher};
+use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use super::{Backoff, Sender};
 use crate::batch::Batch;
 use crate::events::Link;
 use crate::state::FileId;
+
+/// Batches published at once; the reader prepares this many ahead.
+const IN_FLIGHT: usize = 4;
 
 pub async fn run(mut sender: Sender, nats: NatsDestination) {
     let mut backoff = Backoff::new(sender.config.retry_interval, sender.config.retry_max);
@@ -40,26 +45,49 @@ pub async fn run(mut sender: Sender, nats: NatsDestination) {
         }
     };
     sender.events().connected(Link::Tcp);
+    let publisher = Arc::new(publisher);
     // Where each file's last published run ended: the next run continues from there.
     let mut ends: HashMap<FileId, u64> = HashMap::new();
-    while let Some(batch) = sender.rx.recv().await {
-        let messages = runs(&sender, &batch, &mut ends);
-        let mut shutdown = sender.shutdown.clone();
-        let stored = tokio::select! {
-            stored = publisher.publish_all(&messages) => stored,
+    // Batches published but not yet stored, oldest first: they are taken in this order, so the
+    // state file still only advances over lines the stream has.
+    let mut in_flight = FuturesOrdered::new();
+    let mut open = true;
+    let mut shutdown = sender.shutdown.clone();
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            biased;
             _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        if let Err(err) = stored {
-            // Only a message larger than the servers take; a batch is far below their default.
-            tracing::error!(dest = %sender.name(), %err, "the stream refuses this batch; stopping");
-            return;
+            Some((batch, stored)) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Err(err) = stored {
+                    // Only a message larger than the servers take; a batch is far below their
+                    // default.
+                    tracing::error!(dest = %sender.name(), %err, "the stream refuses this batch; stopping");
+                    return;
+                }
+                taken(&sender, &batch);
+            }
+            next = sender.rx.recv(), if open && in_flight.len() < IN_FLIGHT => {
+                let Some(batch) = next else {
+                    open = false;
+                    continue;
+                };
+                let messages = runs(&sender, &batch, &mut ends);
+                let publisher = publisher.clone();
+                in_flight.push_back(async move {
+                    let stored = publisher.publish_all(&messages).await;
+                    (batch, stored)
+                });
+            }
         }
-        let lines = batch.messages();
-        sender.events().sent(lines, batch.buf.len() as u64);
-        sender.events().taken(lines);
-        sender.commit(&batch.entries);
-        sender.checkpoints.request();
     }
+}
+
+fn taken(sender: &Sender, batch: &Batch) {
+    let lines = batch.messages();
+    sender.events().sent(lines, batch.buf.len() as u64);
+    sender.events().taken(lines);
+    sender.commit(&batch.entries);
+    sender.checkpoints.request();
 }
 
 /// Splits a batch into one message per run of consecutive lines of one file.
@@ -92,6 +120,7 @@ fn runs(sender: &Sender, batch: &Batch, ends: &mut HashMap<FileId, u64>) -> Vec<
             offset,
             from,
             end,
+            numbering: Numbering::Element,
         };
         out.push((origin, Bytes::from(msgs.concat())));
     }

@@ -5,7 +5,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Settings;
+use crate::aggregator::Listeners;
 use crate::value;
+
+/// What the aggregator does with the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatsRole {
+    /// Reads its `NatsTags` from the stream and writes them (the default).
+    Reader,
+    /// `NatsIngest = 1`: publishes what its listeners receive to the stream, for senders that
+    /// cannot speak NATS, and writes no logs itself.
+    Ingest,
+}
 
 /// The aggregator as one of several reading a NATS JetStream stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +26,9 @@ pub struct NatsInput {
     pub servers: Vec<String>,
     /// `NatsStream`, default `ESTUARY`.
     pub stream: String,
+    pub role: NatsRole,
     /// `NatsTags`: the syslog tags (as shippers send them) read from the stream; each is held
-    /// by one aggregator at a time.
+    /// by one aggregator at a time. Empty for an ingest node.
     pub tags: Vec<String>,
     /// `NatsName`: this aggregator in the marks it commits; default the host name.
     pub name: String,
@@ -41,18 +53,54 @@ impl Settings<'_> {
     pub(super) fn nats(
         &mut self,
         path_of: &dyn Fn(&str) -> Result<PathBuf, String>,
+        listen: &Listeners,
     ) -> Option<NatsInput> {
-        let servers = self.get("NatsServers", parse_servers)?;
+        let ingest = self.get("NatsIngest", value::parse_bool).unwrap_or(false);
+        let servers = self.get("NatsServers", parse_servers).unwrap_or_default();
         if servers.is_empty() {
+            if ingest {
+                self.error("NatsIngest", "needs NatsServers (where to publish)");
+            }
             return None;
         }
-        let tags = self.get("NatsTags", parse_tags);
-        if !self.values.contains_key("NatsTags") {
-            self.error(
-                "NatsTags",
-                "is required with NatsServers (the tags this aggregator reads)",
-            );
-        }
+        let role = if ingest {
+            NatsRole::Ingest
+        } else {
+            NatsRole::Reader
+        };
+        let tags = match role {
+            NatsRole::Reader => {
+                if !self.values.contains_key("NatsTags") {
+                    self.error(
+                        "NatsTags",
+                        "is required with NatsServers (the tags this aggregator reads)",
+                    );
+                }
+                self.get("NatsTags", parse_tags)
+            }
+            NatsRole::Ingest => {
+                if self.values.contains_key("NatsTags") {
+                    self.error(
+                        "NatsTags",
+                        "is for aggregators reading the stream; an ingest node (NatsIngest = 1) publishes every tag it receives",
+                    );
+                }
+                let Listeners {
+                    udp,
+                    tcp,
+                    tls,
+                    relp,
+                    relp_tls,
+                } = listen;
+                if [udp, tcp, tls, relp, relp_tls].iter().all(|l| l.is_none()) {
+                    self.error(
+                        "NatsIngest",
+                        "needs a listener (ListenUDP, ListenTCP, ListenTLS, ListenRELP or ListenRELPTLS)",
+                    );
+                }
+                None
+            }
+        };
         let stream = self
             .get("NatsStream", |v| {
                 let ok = !v.is_empty()
@@ -98,6 +146,7 @@ impl Settings<'_> {
         Some(NatsInput {
             servers,
             stream,
+            role,
             tags: tags.unwrap_or_default(),
             name,
             credentials,
@@ -200,6 +249,46 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("cluster.cfg:4: NatsPriorityTimeout"), "{err}");
+    }
+
+    #[test]
+    fn an_ingest_node_publishes_every_tag_from_its_listeners() {
+        let parse = |extra: &str| {
+            cluster_cfg::parse(
+                Path::new("/etc/cluster.cfg"),
+                &format!("{BASE}{extra}"),
+                crate::aggregator::files::Files::Ignore,
+            )
+        };
+        let cfg =
+            parse("NatsServers = nats://h:4222\nNatsIngest = 1\nListenRELP = 127.0.0.1:2514\n")
+                .unwrap();
+        let nats = cfg.nats.unwrap();
+        assert_eq!(nats.role, NatsRole::Ingest);
+        assert!(nats.tags.is_empty());
+        let with_tags = parse("NatsServers = nats://h:4222\nNatsIngest = 1\nListenTCP = 127.0.0.1:514\nNatsTags = a\n")
+            .unwrap_err()
+            .to_string();
+        assert!(with_tags.contains("cluster.cfg:6: NatsTags"), "{with_tags}");
+        let deaf = parse("NatsServers = nats://h:4222\nNatsIngest = yes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            deaf.contains("cluster.cfg:4: NatsIngest") && deaf.contains("listener"),
+            "{deaf}"
+        );
+        let nowhere = parse("NatsIngest = 1\nListenTCP = 127.0.0.1:514\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            nowhere.contains("cluster.cfg:3: NatsIngest") && nowhere.contains("NatsServers"),
+            "{nowhere}"
+        );
+        let bad =
+            parse("NatsServers = nats://h:4222\nNatsIngest = maybe\nListenTCP = 127.0.0.1:514\n")
+                .unwrap_err()
+                .to_string();
+        assert!(bad.contains("cluster.cfg:4: NatsIngest"), "{bad}");
     }
 
     #[test]
