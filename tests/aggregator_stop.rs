@@ -188,7 +188,8 @@ fn sigterm_while_rotation_fails() {
     let dir = tempfile::tempdir().unwrap();
     let mut agg = Aggregator::start(dir.path(), "LogRotationInterval = 1\n");
     let rotated = agg.log_dir.join("current/.rotated");
-    // The folder may not be made yet; either way a file takes its place.
+    // The folders may not be made yet; either way a file takes the rotated folder's place.
+    std::fs::create_dir_all(agg.log_dir.join("current")).unwrap();
     match std::fs::remove_dir_all(&rotated) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{e}"),
         _ => {}
