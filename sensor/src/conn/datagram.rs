@@ -2,10 +2,10 @@
 //! paired by Zeek's counterpart types, and other IP protocols.
 
 use super::reassembly::Chunk;
-use super::{dir_index, ConnProto, FlowKey, PacketMeta, Records, Tracker};
+use super::{dir_index, FlowKey, PacketMeta, Records, Tracker};
+use crate::conn_log::ConnProto;
 use crate::decode::{ipproto, transport_checksum_ok};
-use crate::flow::Transport;
-use crate::tunnel_log::{Encap, TunnelId, TunnelType};
+use crate::flow::{Encap, Transport, TunnelId, TunnelType};
 
 impl Tracker {
     /// A UDP datagram (`m.l4` starts at the UDP header).
