@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use super::body::{Body, Encoding, Framing, Step};
 use super::files::{self, BodyFile};
+use super::header_rules;
 use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
@@ -54,6 +55,12 @@ struct Head {
     /// A 206 reply's Content-Range: the whole file's length when it names one (Zeek's
     /// `is_partial_content` and `instance_length`).
     partial: Option<Option<u64>>,
+    /// The current header had continuation lines (obsolete line folding).
+    folded: bool,
+    /// An `Expect` header was seen (Zeek's `expect_100_cont`).
+    expect_100: bool,
+    /// A 206 reply's Content-Range length (Zeek's `range_length`).
+    range_len: Option<u64>,
     /// When the head ended and the body began.
     body_ts: Option<Timestamp>,
     /// Replies: the status code and the request answered.
@@ -295,6 +302,7 @@ impl HttpAnalyzer {
                             v.push(b' ');
                             v.extend_from_slice(line.text.trim_ascii());
                         }
+                        head.folded = true;
                         Phase::Headers(head)
                     } else {
                         if let Some((name, value)) = head.header.take() {

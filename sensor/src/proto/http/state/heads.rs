@@ -111,28 +111,46 @@ impl HttpAnalyzer {
             }
             return;
         }
+        if std::mem::take(&mut head.folded) {
+            out.weird(ts, "HTTP_obsolete_line_folding", Some(name.clone()));
+        }
+        let name = name.to_ascii_uppercase();
         match name.as_str() {
-            "CONTENT-LENGTH" => {
-                // Zeek reads the length as a signed 64-bit number and rejects a negative one.
-                head.content_length = std::str::from_utf8(&value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .and_then(|n| u64::try_from(n).ok());
-                if head.content_length.is_none() {
-                    let text = String::from_utf8_lossy(value.trim_ascii()).into_owned();
-                    out.weird(ts, "HTTP_bad_content_length", Some(text));
-                }
-            }
+            "CONTENT-LENGTH" => self.content_length(ts, head, &value, out),
             "TRANSFER-ENCODING" => {
-                head.chunked = value
-                    .to_ascii_lowercase()
-                    .windows(7)
-                    .any(|w| w == b"chunked");
+                let version = match dir {
+                    Direction::Orig => &self.request_version,
+                    Direction::Resp => &self.reply_version,
+                };
+                let token = header_rules::value_token(&value);
+                if let Some((t, rest)) = token {
+                    if t.eq_ignore_ascii_case(b"chunked") && version.as_deref() == Some("1.1") {
+                        head.chunked = true;
+                        if !rest.is_empty() {
+                            let rest = String::from_utf8_lossy(rest).into_owned();
+                            out.weird(ts, "HTTP_chunked_multi", Some(rest));
+                        }
+                        if head.content_length.is_some() {
+                            out.weird(ts, "HTTP_content_length_and_chunked", None);
+                        }
+                    }
+                }
             }
             "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
             "CONTENT-TYPE" => head.boundary = multipart::boundary_of(&value),
             "CONTENT-RANGE" if head.status == Some(206) => {
-                head.partial = parser::content_range(&value);
+                self.content_range(ts, head, &value, out)
+            }
+            "EXPECT" => {
+                let token = header_rules::value_token(&value).map_or(&b""[..], |(t, _)| t);
+                if !token.eq_ignore_ascii_case(b"100-continue") {
+                    let addl = String::from_utf8_lossy(token).into_owned();
+                    out.weird(ts, "HTTP_expect_not_100_continue", Some(addl));
+                }
+                head.expect_100 = true;
+                if head.content_length == Some(0) {
+                    out.weird(ts, "HTTP_content_length_0_and_expect_100_cont", None);
+                }
             }
             _ => {}
         }
@@ -167,6 +185,65 @@ impl HttpAnalyzer {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Content-Length as `HTTP_Entity::SubmitHeader` reads it: a signed 64-bit number, the
+    /// weirds of its clashes with chunking, a range and `Expect: 100-continue`.
+    fn content_length(&mut self, ts: Timestamp, head: &mut Head, value: &[u8], out: &mut dyn Emit) {
+        if head.chunked {
+            out.weird(ts, "HTTP_content_length_and_chunked", None);
+        }
+        head.content_length = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|n| u64::try_from(n).ok());
+        let Some(n) = head.content_length else {
+            let text = String::from_utf8_lossy(value.trim_ascii()).into_owned();
+            out.weird(ts, "HTTP_bad_content_length", Some(text));
+            return;
+        };
+        let token = header_rules::value_token(value).map_or(&b""[..], |(t, _)| t);
+        if n > 0 && token.first() == Some(&b'0') {
+            let text = String::from_utf8_lossy(token).into_owned();
+            out.weird(ts, "HTTP_content_length_leading_zeros", Some(text));
+        }
+        if let Some(range) = head.range_len {
+            if range != n {
+                out.weird(ts, "HTTP_range_not_matching_len", None);
+                head.content_length = Some(n.max(range));
+            }
+        }
+        if n == 0 && head.expect_100 {
+            out.weird(ts, "HTTP_content_length_0_and_expect_100_cont", None);
+        }
+    }
+
+    /// A 206 reply's Content-Range: the range makes the body partial content of a file.
+    fn content_range(&mut self, ts: Timestamp, head: &mut Head, value: &[u8], out: &mut dyn Emit) {
+        if head.chunked {
+            out.weird(ts, "HTTP_content_range_and_chunked", None);
+        }
+        let (range, weird) = match header_rules::content_range(value) {
+            Ok(r) => r,
+            Err((name, addl)) => {
+                out.weird(ts, name, addl);
+                return;
+            }
+        };
+        if let Some((name, addl)) = weird {
+            out.weird(ts, name, addl);
+        }
+        head.partial = Some(range.instance);
+        head.range_len = Some(range.len);
+        match head.content_length {
+            Some(n) if n > 0 => {
+                if n != range.len {
+                    out.weird(ts, "HTTP_range_not_matching_len", None);
+                    head.content_length = Some(n.max(range.len));
+                }
+            }
+            _ => head.content_length = Some(range.len),
         }
     }
 }
