@@ -45,6 +45,29 @@ impl Emit for ConnEmit<'_> {
         addl: Option<String>,
         source: &'static str,
     ) {
+        self.push_weird(ts, name, addl, Some(source));
+    }
+    fn script_weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
+        self.push_weird(ts, name, addl, None);
+    }
+    fn confirm_service(&mut self, service: &'static str) {
+        if !self.services.contains(&service) {
+            self.services.push(service);
+        }
+    }
+    fn flip_roles(&mut self) {
+        self.flip = true;
+    }
+}
+
+impl ConnEmit<'_> {
+    fn push_weird(
+        &mut self,
+        ts: Timestamp,
+        name: &str,
+        addl: Option<String>,
+        source: Option<&'static str>,
+    ) {
         self.out.push(Output::Log(Box::new(Weird::conn(
             ts,
             &self.info.uid,
@@ -54,13 +77,5 @@ impl Emit for ConnEmit<'_> {
             source,
             self.peer,
         ))));
-    }
-    fn confirm_service(&mut self, service: &'static str) {
-        if !self.services.contains(&service) {
-            self.services.push(service);
-        }
-    }
-    fn flip_roles(&mut self) {
-        self.flip = true;
     }
 }

@@ -513,7 +513,7 @@ impl Tracker {
             conn.id(),
             name,
             None,
-            source,
+            Some(source),
             &peer,
         );
         self.stats.weirds += 1;

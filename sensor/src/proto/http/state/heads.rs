@@ -6,12 +6,12 @@ use super::*;
 impl HttpAnalyzer {
     pub(super) fn on_request(&mut self, ts: Timestamp, rl: RequestLine, out: &mut dyn Emit) {
         if self.current_request < self.current_response {
-            out.weird(ts, "HTTP_response_before_request", None);
+            out.script_weird(ts, "HTTP_response_before_request", None);
             self.current_request = self.current_response;
         }
         if self.pending.len() > MAX_PENDING {
             // Zeek's HTTP::max_pending_requests: write what waits and start over.
-            out.weird(ts, "HTTP_excessive_pipelining", None);
+            out.script_weird(ts, "HTTP_excessive_pipelining", None);
             self.current_response = self.current_response.max(1);
             while self.current_response < self.current_request {
                 if let Some(info) = self.pending.remove(&self.current_response) {
@@ -29,7 +29,7 @@ impl HttpAnalyzer {
         self.request_version = Some(version);
         let method = rl.method.clone();
         if !parser::is_known_method(&method) {
-            out.weird(ts, "unknown_HTTP_method", Some(method.clone()));
+            out.script_weird(ts, "unknown_HTTP_method", Some(method.clone()));
         }
         if rl.version.is_none() && method != "GET" {
             out.weird(ts, "invalid_http_09_request_method", Some(method.clone()));
