@@ -632,6 +632,9 @@ impl Tracker {
         let last = conn.last;
         // After a flip the sender is the other endpoint.
         let is_orig = if o.flipped { !is_orig } else { is_orig };
+        if o.flipped {
+            self.renew_analyzers(slot);
+        }
         for w in &o.weirds {
             self.conn_weird(slot, m.ts, w, "TCP", out);
         }

@@ -153,4 +153,19 @@ impl Tracker {
             }
         }
     }
+
+    /// The TCP roles flipped during the handshake, before any payload: the analyzers start
+    /// over on the flipped connection (Zeek's analyzers read the connection's id as it is now).
+    pub(super) fn renew_analyzers(&mut self, slot: usize) {
+        let dispatcher = Arc::clone(&self.dispatcher);
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let info = conn.info();
+        for (name, analyzer) in conn.app.analyzers.iter_mut() {
+            if let Some(spec) = dispatcher.by_name(name) {
+                *analyzer = (spec.new)(&info);
+            }
+        }
+    }
 }

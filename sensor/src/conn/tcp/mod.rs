@@ -158,6 +158,25 @@ impl Tcp {
         let ack = has(flags, tcpflags::ACK);
         let len_i = len as i64;
 
+        let is_orig = if self.orig.state == State::SynAckSent
+            && self.resp.state == State::Inactive
+            && !syn
+            && !rst
+            && (ack || len > 0)
+        {
+            // Zeek (since its pull request 2191) flips a connection that began with a SYN-ACK
+            // once an ACK or data follows in either direction: a stealth scan elicits RSTs
+            // or nothing, never those.
+            self.flip();
+            // The missing SYN does not make the connection partial (pull request 2552).
+            self.first_seen_orig = true;
+            history.flip_recorded();
+            out.flipped = true;
+            !is_orig
+        } else {
+            is_orig
+        };
+
         // Partial status: set by the first packet seen from each side.
         if is_orig {
             if !self.first_seen_orig {
