@@ -499,6 +499,19 @@ impl Tracker {
         source: &'static str,
         out: &mut Records,
     ) {
+        self.conn_weird_addl(slot, ts, name, None, source, out);
+    }
+
+    /// A weird of the connection, once per name, with its `addl` text.
+    fn conn_weird_addl(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        name: &'static str,
+        addl: Option<String>,
+        source: &'static str,
+        out: &mut Records,
+    ) {
         let peer = self.config.peer.clone();
         let Some(conn) = self.conn_mut(slot) else {
             return;
@@ -512,7 +525,7 @@ impl Tracker {
             &conn.uid,
             conn.id(),
             name,
-            None,
+            addl,
             Some(source),
             &peer,
         );
@@ -637,6 +650,10 @@ impl Tracker {
         }
         for w in &o.weirds {
             self.conn_weird(slot, m.ts, w, "TCP", out);
+        }
+        if let Some(scale) = o.scale_range {
+            let addl = Some(scale.to_string());
+            self.conn_weird_addl(slot, m.ts, "TCP_scale_range", addl, "TCP", out);
         }
         if let Some(t) = o.inactivity_timeout {
             self.set_inactivity(slot, t);

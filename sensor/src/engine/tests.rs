@@ -483,3 +483,26 @@ fn a_syn_ack_answered_by_a_rst_is_not_flipped() {
     );
     assert_eq!(rows[0][15], Value::Str("Hr".into()));
 }
+
+/// A window scale shift above 14 is clamped with the weird `TCP_scale_range` naming it.
+#[test]
+fn a_window_scale_above_fourteen_is_a_weird() {
+    let mut e = checksums_ignored();
+    let mut syn = tcp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80, 0x02, 100, 0, b"");
+    // Data offset 6: one option word, window scale 255.
+    syn[14 + 20 + 12] = 0x60;
+    syn.extend_from_slice(&[3, 3, 255, 1]);
+    let total = (syn.len() - 14) as u16;
+    syn[16..18].copy_from_slice(&total.to_be_bytes());
+    e.packet(1000.0, Linktype::ETHERNET, &syn, syn.len());
+    e.finish();
+    let weirds: Vec<Vec<Value>> = e
+        .take_records()
+        .into_iter()
+        .filter(|r| r.record().path() == "weird")
+        .map(|r| r.record().values())
+        .collect();
+    assert_eq!(weirds.len(), 1, "{weirds:?}");
+    assert!(weirds[0].contains(&Value::Str("TCP_scale_range".into())));
+    assert!(weirds[0].contains(&Value::Str("255".into())));
+}

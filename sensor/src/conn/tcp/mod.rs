@@ -56,6 +56,8 @@ pub struct Outcome {
     /// Zeek swapped the roles (SYN/SYN-ACK reversal).
     pub flipped: bool,
     pub update_last_time: bool,
+    /// A window scale option above RFC 7323's maximum of 14 (weird `TCP_scale_range`).
+    pub scale_range: Option<u8>,
 }
 
 /// The TCP part of a connection.
@@ -252,6 +254,10 @@ impl Tcp {
                     }
                 }
                 Some(s) => {
+                    // Zeek's init_window clamps the shift to 14 with a `TCP_scale_range` weird.
+                    if s > 14 {
+                        out.scale_range = Some(s);
+                    }
                     ep.window_scale = u32::from(s.min(14));
                     ep.window_seq = base_seq;
                     ep.window_ack_seq = ack_seq;
