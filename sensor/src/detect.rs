@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::conn::{ConnRecord, LocalNets};
+use crate::conn::LocalNets;
+use crate::conn_log::ConnRecord;
 use crate::flow::Timestamp;
 use crate::notice_log::{Note, Notice};
 use crate::proto::ssh::LoginOutcome;

@@ -168,6 +168,11 @@ impl Dispatcher {
             .filter(move |s| s.ports.contains(&(t, resp_p)))
     }
 
+    /// The analyzer of this name, if enabled.
+    pub fn by_name(&self, name: &str) -> Option<&AnalyzerSpec> {
+        self.specs.iter().find(|s| s.name == name)
+    }
+
     /// Analyzers for the transport whose probe accepts these bytes, excluding `skip`.
     pub fn by_content<'a>(
         &'a self,

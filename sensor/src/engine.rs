@@ -14,9 +14,9 @@ use crate::decode::{
     self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
 };
 use crate::dispatch::Dispatcher;
-use crate::flow::Timestamp;
+use crate::flow::{Encap, Timestamp, TunnelId, TunnelType};
 use crate::output::Output;
-use crate::tunnel_log::{ActiveTunnels, Encap, TunnelId, TunnelRecord, TunnelType};
+use crate::tunnel_log::{ActiveTunnels, TunnelRecord};
 use crate::uid::UidGen;
 use crate::weird::{Weird, WeirdIgnore};
 

@@ -1,5 +1,6 @@
 //! The vocabulary of a flow shared by the decoder, the connection tracker, the analyzers and the
-//! logs: which side sent a packet, the transport, the connection's endpoints and packet time.
+//! logs: which side sent a packet, the transport, the connection's endpoints, packet time, and the
+//! tunnels a packet came through.
 
 use std::net::IpAddr;
 
@@ -38,4 +39,47 @@ pub struct ConnInfo {
     /// Zeek-style connection uid (`C` + base62).
     pub uid: String,
     pub id: ConnId,
+}
+
+/// Zeek's `Tunnel::Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TunnelType {
+    Ip,
+    Gre,
+    Vxlan,
+    Geneve,
+    Teredo,
+    Gtpv1,
+    Ayiya,
+}
+
+impl TunnelType {
+    pub fn zeek_name(self) -> &'static str {
+        match self {
+            TunnelType::Ip => "Tunnel::IP",
+            TunnelType::Gre => "Tunnel::GRE",
+            TunnelType::Vxlan => "Tunnel::VXLAN",
+            TunnelType::Geneve => "Tunnel::GENEVE",
+            TunnelType::Teredo => "Tunnel::TEREDO",
+            TunnelType::Gtpv1 => "Tunnel::GTPv1",
+            TunnelType::Ayiya => "Tunnel::AYIYA",
+        }
+    }
+}
+
+/// The endpoints of a tunnel; ports are 0 for IP tunnels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TunnelId {
+    pub orig_h: IpAddr,
+    pub orig_p: u16,
+    pub resp_h: IpAddr,
+    pub resp_p: u16,
+}
+
+/// One level of encapsulation (Zeek's `EncapsulatingConn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encap {
+    pub uid: String,
+    pub id: TunnelId,
+    pub kind: TunnelType,
 }

@@ -4,6 +4,7 @@ mod capabilities;
 pub mod command;
 pub mod config;
 pub mod conn;
+pub mod conn_log;
 pub mod decode;
 pub mod detect;
 pub mod dispatch;

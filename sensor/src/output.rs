@@ -1,7 +1,7 @@
 //! What the engine hands to the record sink: finished log rows, typed where a cross-connection
 //! detection reads them.
 
-use crate::conn::ConnRecord;
+use crate::conn_log::ConnRecord;
 use crate::files_log::FileInfo;
 use crate::proto::ssh::SshInfo;
 use crate::proto::ssl::x509::X509Info;

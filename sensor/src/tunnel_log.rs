@@ -4,55 +4,11 @@
 //! is removed. IP tunnels (IP-in-IP, GRE) have no such connection and are never closed.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
-use crate::conn::ConnRecord;
-use crate::flow::Timestamp;
+use crate::conn_log::ConnRecord;
+use crate::flow::{Encap, Timestamp, TunnelId, TunnelType};
 use crate::zeeklog::record_id::log_fields;
 use crate::zeeklog::{Field, Record, Value};
-
-/// Zeek's `Tunnel::Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TunnelType {
-    Ip,
-    Gre,
-    Vxlan,
-    Geneve,
-    Teredo,
-    Gtpv1,
-    Ayiya,
-}
-
-impl TunnelType {
-    pub fn zeek_name(self) -> &'static str {
-        match self {
-            TunnelType::Ip => "Tunnel::IP",
-            TunnelType::Gre => "Tunnel::GRE",
-            TunnelType::Vxlan => "Tunnel::VXLAN",
-            TunnelType::Geneve => "Tunnel::GENEVE",
-            TunnelType::Teredo => "Tunnel::TEREDO",
-            TunnelType::Gtpv1 => "Tunnel::GTPv1",
-            TunnelType::Ayiya => "Tunnel::AYIYA",
-        }
-    }
-}
-
-/// The endpoints of a tunnel; ports are 0 for IP tunnels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TunnelId {
-    pub orig_h: IpAddr,
-    pub orig_p: u16,
-    pub resp_h: IpAddr,
-    pub resp_p: u16,
-}
-
-/// One level of encapsulation (Zeek's `EncapsulatingConn`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encap {
-    pub uid: String,
-    pub id: TunnelId,
-    pub kind: TunnelType,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunnelAction {

@@ -30,7 +30,7 @@ impl Weird {
         id: ConnId,
         name: &str,
         addl: Option<String>,
-        source: &'static str,
+        source: Option<&'static str>,
         peer: &str,
     ) -> Self {
         Weird {
@@ -40,7 +40,7 @@ impl Weird {
             addrs: None,
             name: name.to_string(),
             addl,
-            source: Some(source),
+            source,
             peer: peer.to_string(),
         }
     }

@@ -88,6 +88,24 @@ impl History {
         self.add('^');
     }
 
+    /// Roles were swapped after a SYN-ACK began the connection: the letters recorded so far
+    /// change case with their endpoint's new role and `^` leads, as Zeek's history reads then.
+    pub fn flip_recorded(&mut self) {
+        self.seen = self.seen.rotate_left(16);
+        let swapped: String = self
+            .text
+            .chars()
+            .map(|c| {
+                if c.is_ascii_uppercase() {
+                    c.to_ascii_lowercase()
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        self.text = format!("^{swapped}");
+    }
+
     /// Roles were swapped by an application analyzer (Zeek's `Connection::FlipRoles`): `^`
     /// marks the flip; the letters already recorded stay recorded for their role, not for
     /// the endpoint that sent them.

@@ -1,10 +1,12 @@
 //! Connection tracking: the flow table, Zeek's timers in packet time, per-transport state,
 //! TCP reassembly feeding the application analyzers, and conn.log rows at removal.
 
+mod datagram;
+mod emit;
 mod history;
 mod local_nets;
-pub mod log;
 pub mod reassembly;
+mod stream;
 pub mod tcp;
 mod timers;
 
@@ -13,21 +15,18 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::conn_log::{ConnProto, ConnRecord};
 use crate::decode::{ipproto, transport_checksum_ok, TcpHeader};
 use crate::dispatch::Dispatcher;
-use crate::flow::{ConnId, ConnInfo, Direction, Timestamp, Transport};
+use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
 use crate::output::Output;
-use crate::proto::ssh::SshInfo;
-use crate::proto::ssl::x509::X509Info;
-use crate::proto::{Analyzer, Emit};
-use crate::tunnel_log::{Encap, TunnelId, TunnelType};
+use crate::proto::Analyzer;
 use crate::uid::UidGen;
 use crate::weird::Weird;
-use crate::zeeklog::Record;
+use emit::ConnEmit;
 use history::History;
 pub use local_nets::LocalNets;
-pub use log::{ConnProto, ConnRecord};
-use reassembly::{Chunk, Reassembler};
+use reassembly::Reassembler;
 use tcp::{Tcp, TimerKind, When};
 use timers::{Timer, TimerAction};
 
@@ -207,61 +206,6 @@ pub struct TrackerStats {
     pub conns_created: u64,
     pub conns_evicted: u64,
     pub weirds: u64,
-}
-
-/// Emit implementation handed to analyzers.
-struct ConnEmit<'a> {
-    info: &'a ConnInfo,
-    source: &'static str,
-    peer: &'a str,
-    out: &'a mut Records,
-    services: &'a mut Vec<&'static str>,
-    /// Set when an analyzer asks for the roles to be flipped.
-    flip: bool,
-}
-
-impl Emit for ConnEmit<'_> {
-    fn record(&mut self, record: Box<dyn Record + Send>) {
-        self.out.push(Output::Log(record));
-    }
-    fn ssh(&mut self, info: SshInfo) {
-        self.out.push(Output::Ssh(info));
-    }
-    fn x509(&mut self, cert: X509Info) {
-        self.out.push(Output::X509(cert));
-    }
-    fn file(&mut self, file: crate::files_log::FileInfo) {
-        self.out.push(Output::File(file));
-    }
-    fn weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
-        let source = self.source;
-        self.weird_from(ts, name, addl, source);
-    }
-    fn weird_from(
-        &mut self,
-        ts: Timestamp,
-        name: &str,
-        addl: Option<String>,
-        source: &'static str,
-    ) {
-        self.out.push(Output::Log(Box::new(Weird::conn(
-            ts,
-            &self.info.uid,
-            self.info.id,
-            name,
-            addl,
-            source,
-            self.peer,
-        ))));
-    }
-    fn confirm_service(&mut self, service: &'static str) {
-        if !self.services.contains(&service) {
-            self.services.push(service);
-        }
-    }
-    fn flip_roles(&mut self) {
-        self.flip = true;
-    }
 }
 
 /// A decoded transport packet handed to the tracker.
@@ -555,6 +499,19 @@ impl Tracker {
         source: &'static str,
         out: &mut Records,
     ) {
+        self.conn_weird_addl(slot, ts, name, None, source, out);
+    }
+
+    /// A weird of the connection, once per name, with its `addl` text.
+    fn conn_weird_addl(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        name: &'static str,
+        addl: Option<String>,
+        source: &'static str,
+        out: &mut Records,
+    ) {
         let peer = self.config.peer.clone();
         let Some(conn) = self.conn_mut(slot) else {
             return;
@@ -568,8 +525,8 @@ impl Tracker {
             &conn.uid,
             conn.id(),
             name,
-            None,
-            source,
+            addl,
+            Some(source),
             &peer,
         );
         self.stats.weirds += 1;
@@ -688,8 +645,15 @@ impl Tracker {
         let last = conn.last;
         // After a flip the sender is the other endpoint.
         let is_orig = if o.flipped { !is_orig } else { is_orig };
+        if o.flipped {
+            self.renew_analyzers(slot);
+        }
         for w in &o.weirds {
             self.conn_weird(slot, m.ts, w, "TCP", out);
+        }
+        if let Some(scale) = o.scale_range {
+            let addl = Some(scale.to_string());
+            self.conn_weird_addl(slot, m.ts, "TCP_scale_range", addl, "TCP", out);
         }
         if let Some(t) = o.inactivity_timeout {
             self.set_inactivity(slot, t);
@@ -719,317 +683,8 @@ impl Tracker {
             }
         }
     }
-
-    fn stream_ack(
-        &mut self,
-        slot: usize,
-        ts: f64,
-        dir_orig: bool,
-        ack: u64,
-        counts: bool,
-        out: &mut Records,
-    ) {
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        let Some(reasm) = conn.app.reasm.as_mut() else {
-            return;
-        };
-        let mut chunks = Vec::new();
-        let r = &mut reasm[dir_index(dir_orig)];
-        let before = r.buffered();
-        r.ack(ack, &mut chunks);
-        let after = r.buffered();
-        for c in &chunks {
-            if let Chunk::Gap { len, .. } = c {
-                if counts {
-                    conn.missed_bytes += len;
-                    if let Kind::Tcp(tcp) = &mut conn.kind {
-                        tcp.gap(dir_orig, &mut conn.history);
-                    }
-                }
-            }
-        }
-        self.buffered = (self.buffered + after).saturating_sub(before);
-        self.deliver(slot, ts, dir_orig, chunks, out);
-    }
-
-    fn stream_data(
-        &mut self,
-        slot: usize,
-        ts: f64,
-        dir_orig: bool,
-        seq: u64,
-        data: &[u8],
-        out: &mut Records,
-    ) {
-        let (total, limit) = (self.buffered, self.config.max_reassembly_bytes);
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        let Some(reasm) = conn.app.reasm.as_mut() else {
-            return;
-        };
-        let mut chunks = Vec::new();
-        let r = &mut reasm[dir_index(dir_orig)];
-        let before = r.buffered();
-        let full = r.add(seq, data, &mut chunks).is_err();
-        let mut after = r.buffered();
-        let over_budget = total + after > limit + before && after > before;
-        if over_budget {
-            r.give_up();
-            after = 0;
-        }
-        self.buffered = (self.buffered + after).saturating_sub(before);
-        if full {
-            self.conn_weird(slot, ts, "above_hole_data_without_any_acks", "TCP", out);
-        }
-        if over_budget {
-            self.conn_weird(slot, ts, "reassembly_memory_exhausted", "TCP", out);
-        }
-        self.deliver(slot, ts, dir_orig, chunks, out);
-    }
-
-    /// Hands stream chunks (or a datagram) to the analyzers, probing for new ones first.
-    fn deliver(
-        &mut self,
-        slot: usize,
-        ts: f64,
-        dir_orig: bool,
-        chunks: Vec<Chunk>,
-        out: &mut Records,
-    ) {
-        if chunks.is_empty() {
-            return;
-        }
-        let peer = self.config.peer.clone();
-        let dispatcher = Arc::clone(&self.dispatcher);
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        let dir = if dir_orig {
-            Direction::Orig
-        } else {
-            Direction::Resp
-        };
-        let info = conn.info();
-        let t = conn.transport();
-        for chunk in chunks {
-            match chunk {
-                Chunk::Data(data) => {
-                    let d = dir_index(dir_orig);
-                    // Like Zeek's DPD, probing stops once a protocol is confirmed (an
-                    // analyzer that hands over, e.g. STARTTLS to TLS, does so itself).
-                    if conn.app.probed[d] < PROBE_LIMIT && conn.services.is_empty() {
-                        conn.app.probed[d] += data.len();
-                        let new: Vec<_> = dispatcher
-                            .by_content(t, dir, &data, &conn.app.tried)
-                            .copied()
-                            .collect();
-                        for spec in new {
-                            conn.app.tried.push(spec.name);
-                            conn.app.analyzers.push((spec.name, (spec.new)(&info)));
-                        }
-                    }
-                    let mut flip = false;
-                    for (source, a) in conn.app.analyzers.iter_mut() {
-                        let mut emit = ConnEmit {
-                            info: &info,
-                            source,
-                            peer: &peer,
-                            out,
-                            services: &mut conn.services,
-                            flip: false,
-                        };
-                        a.data(Timestamp(ts), dir, &data, &mut emit);
-                        flip |= emit.flip;
-                    }
-                    if flip {
-                        conn.flip_endpoints();
-                    }
-                }
-                Chunk::Gap { len, .. } => {
-                    for (source, a) in conn.app.analyzers.iter_mut() {
-                        let mut emit = ConnEmit {
-                            info: &info,
-                            source,
-                            peer: &peer,
-                            out,
-                            services: &mut conn.services,
-                            flip: false,
-                        };
-                        a.gap(Timestamp(ts), dir, len, &mut emit);
-                    }
-                }
-            }
-        }
-    }
-
-    /// A UDP datagram (`m.l4` starts at the UDP header).
-    /// Returns the connection's slot if the datagram was accepted (for tunnel decoding).
-    pub fn udp(&mut self, m: &PacketMeta<'_>, out: &mut Records) -> Option<usize> {
-        let (Some(sp), Some(dp), Some(ulen), Some(sum)) =
-            (be16(m.l4, 0), be16(m.l4, 2), be16(m.l4, 4), be16(m.l4, 6))
-        else {
-            return None;
-        };
-        let key = FlowKey::new(m.src, sp, m.dst, dp, m.ip_proto);
-        let slot = match self.map.get(&key) {
-            Some(&s) => s,
-            None => {
-                let d = &self.dispatcher;
-                let flip =
-                    d.is_server_port(Transport::Udp, sp) && !d.is_server_port(Transport::Udp, dp);
-                self.create(key, m, sp, dp, ConnProto::Udp, flip, out)
-            }
-        };
-        self.encapsulation(slot, m);
-        let ignore = self.config.ignore_checksums;
-        let conn = self.conn_mut(slot)?;
-        let is_orig = conn.is_orig(m.src, sp);
-        let d = dir_index(is_orig);
-        conn.stats[d].pkts += 1;
-        conn.stats[d].ip_bytes += m.ip_len;
-        let len = m.l4_len;
-        // An IPv4 UDP checksum of zero means the sender did not compute one.
-        if !ignore
-            && (m.src.is_ipv6() || sum != 0)
-            && !transport_checksum_ok(m.src, m.dst, ipproto::UDP, m.l4, m.l4_len)
-        {
-            conn.history
-                .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
-            self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
-            return None;
-        }
-        let ulen = usize::from(ulen);
-        if ulen != len {
-            self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
-        }
-        let conn = self.conn_mut(slot)?;
-        conn.last = m.ts;
-        conn.history.check(is_orig, 0x1, 'D');
-        conn.stats[d].size += ulen.saturating_sub(8) as u64;
-        conn.stats[d].active = true;
-        let end = len.min(m.l4.len());
-        if end > 8 && (conn.app.reasm.is_some() || !self.dispatcher.is_empty()) {
-            let payload = m.l4[8..end].to_vec();
-            self.deliver(slot, m.ts, is_orig, vec![Chunk::Data(payload)], out);
-        }
-        Some(slot)
-    }
-
-    /// The connection in `slot` carries a tunnel: confirm its service and return the tunnel
-    /// (its uid is the inner connections' `tunnel_parents`).
-    pub fn tunnel(
-        &mut self,
-        slot: usize,
-        kind: TunnelType,
-        service: &'static str,
-    ) -> Option<Encap> {
-        let conn = self.conn_mut(slot)?;
-        if !conn.services.contains(&service) {
-            conn.services.push(service);
-        }
-        Some(Encap {
-            uid: conn.uid.clone(),
-            id: TunnelId {
-                orig_h: conn.orig_h,
-                orig_p: conn.orig_p,
-                resp_h: conn.resp_h,
-                resp_p: conn.resp_p,
-            },
-            kind,
-        })
-    }
-
-    /// An ICMP or ICMPv6 message.
-    pub fn icmp(&mut self, m: &PacketMeta<'_>, v6: bool, out: &mut Records) {
-        let (Some(&ty), Some(&code)) = (m.l4.first(), m.l4.get(1)) else {
-            return;
-        };
-        let counterpart = if v6 {
-            icmp6_counterpart(ty)
-        } else {
-            icmp4_counterpart(ty)
-        };
-        let (sport, dport) = (u16::from(ty), u16::from(counterpart.unwrap_or(code)));
-        let key = FlowKey::new(m.src, sport, m.dst, dport, m.ip_proto);
-        let slot = match self.map.get(&key) {
-            Some(&s) => s,
-            None => self.create(key, m, sport, dport, ConnProto::Icmp, false, out),
-        };
-        self.encapsulation(slot, m);
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        let is_orig = conn.is_orig(m.src, sport);
-        let d = dir_index(is_orig);
-        conn.stats[d].pkts += 1;
-        conn.stats[d].ip_bytes += m.ip_len;
-        conn.stats[d].size += m.l4_len.saturating_sub(8) as u64;
-        conn.stats[d].active = true;
-        conn.last = m.ts;
-    }
-
-    /// Any other IP protocol: an `unknown_transport` connection.
-    pub fn other(&mut self, m: &PacketMeta<'_>, out: &mut Records) {
-        let key = FlowKey::new(m.src, 0, m.dst, 0, m.ip_proto);
-        let slot = match self.map.get(&key) {
-            Some(&s) => s,
-            None => self.create(key, m, 0, 0, ConnProto::Unknown, false, out),
-        };
-        self.encapsulation(slot, m);
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        let d = dir_index(conn.orig_h == m.src);
-        conn.stats[d].pkts += 1;
-        conn.stats[d].ip_bytes += m.ip_len;
-        conn.stats[d].active = true;
-        conn.last = m.ts;
-    }
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
 }
 
 fn is_broadcast(a: IpAddr) -> bool {
     matches!(a, IpAddr::V4(v4) if v4.is_broadcast())
-}
-
-/// Zeek's `ICMP4_counterpart`: the matching type of request/reply pairs.
-fn icmp4_counterpart(ty: u8) -> Option<u8> {
-    Some(match ty {
-        8 => 0,
-        0 => 8,
-        13 => 14,
-        14 => 13,
-        15 => 16,
-        16 => 15,
-        10 => 9,
-        9 => 10,
-        17 => 18,
-        18 => 17,
-        _ => return None,
-    })
-}
-
-/// Zeek's `ICMP6_counterpart`.
-fn icmp6_counterpart(ty: u8) -> Option<u8> {
-    Some(match ty {
-        128 => 129,
-        129 => 128,
-        133 => 134,
-        134 => 133,
-        135 => 136,
-        136 => 135,
-        130 => 131,
-        131 => 130,
-        139 => 140,
-        140 => 139,
-        144 => 145,
-        145 => 144,
-        _ => return None,
-    })
 }

@@ -431,3 +431,78 @@ fn flow_table_is_bounded_and_evicts_oldest() {
     rest.sort_unstable();
     assert_eq!(rest, (2000..2050).collect::<Vec<_>>(), "the newest stay");
 }
+
+fn checksums_ignored() -> Engine {
+    let cfg = TrackerConfig {
+        ignore_checksums: true,
+        ..TrackerConfig::default()
+    };
+    Engine::with_uids(cfg, Arc::new(Dispatcher::none()), UidGen::seeded(3))
+}
+
+/// Zeek pull request 2191: a connection that begins with a SYN-ACK is flipped once an ACK or
+/// data follows, so the SYN-ACK's receiver becomes the originator.
+#[test]
+fn a_syn_ack_followed_by_an_ack_flips_the_connection() {
+    let mut e = checksums_ignored();
+    let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let syn_ack = tcp_frame(server, 5555, client, 40000, 0x12, 700, 101, b"");
+    let ack = tcp_frame(client, 40000, server, 5555, 0x10, 101, 701, b"");
+    e.packet(1000.0, Linktype::ETHERNET, &syn_ack, syn_ack.len());
+    e.packet(1000.1, Linktype::ETHERNET, &ack, ack.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0][2],
+        Value::Addr(std::net::Ipv4Addr::from(client).into())
+    );
+    assert_eq!(rows[0][3], Value::Port(40000));
+    assert_eq!(rows[0][15], Value::Str("^hA".into()));
+    assert_eq!(
+        (&rows[0][16], &rows[0][18]),
+        (&Value::Count(1), &Value::Count(1))
+    );
+}
+
+/// A stealth scan's SYN-ACK elicits a RST, never an ACK: the roles stay as seen.
+#[test]
+fn a_syn_ack_answered_by_a_rst_is_not_flipped() {
+    let mut e = checksums_ignored();
+    let (scanner, target) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let syn_ack = tcp_frame(scanner, 5555, target, 40000, 0x12, 700, 101, b"");
+    let rst = tcp_frame(target, 40000, scanner, 5555, 0x04, 101, 0, b"");
+    e.packet(1000.0, Linktype::ETHERNET, &syn_ack, syn_ack.len());
+    e.packet(1000.1, Linktype::ETHERNET, &rst, rst.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0][2],
+        Value::Addr(std::net::Ipv4Addr::from(scanner).into())
+    );
+    assert_eq!(rows[0][15], Value::Str("Hr".into()));
+}
+
+/// A window scale shift above 14 is clamped with the weird `TCP_scale_range` naming it.
+#[test]
+fn a_window_scale_above_fourteen_is_a_weird() {
+    let mut e = checksums_ignored();
+    let mut syn = tcp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80, 0x02, 100, 0, b"");
+    // Data offset 6: one option word, window scale 255.
+    syn[14 + 20 + 12] = 0x60;
+    syn.extend_from_slice(&[3, 3, 255, 1]);
+    let total = (syn.len() - 14) as u16;
+    syn[16..18].copy_from_slice(&total.to_be_bytes());
+    e.packet(1000.0, Linktype::ETHERNET, &syn, syn.len());
+    e.finish();
+    let weirds: Vec<Vec<Value>> = e
+        .take_records()
+        .into_iter()
+        .filter(|r| r.record().path() == "weird")
+        .map(|r| r.record().values())
+        .collect();
+    assert_eq!(weirds.len(), 1, "{weirds:?}");
+    assert!(weirds[0].contains(&Value::Str("TCP_scale_range".into())));
+    assert!(weirds[0].contains(&Value::Str("255".into())));
+}

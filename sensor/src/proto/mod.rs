@@ -38,6 +38,11 @@ pub trait Emit {
         let _ = source;
         self.weird(ts, name, addl);
     }
+    /// A weird raised by a protocol's script (`Reporter::conn_weird` in Zeek's
+    /// `scripts/base/protocols/*/main.zeek`): weird.log's `source` is unset.
+    fn script_weird(&mut self, ts: Timestamp, name: &str, addl: Option<String>) {
+        self.weird(ts, name, addl);
+    }
     /// The analyzer recognized its protocol: adds `service` to conn.log (`"dns"`, `"http"`, `"ssl"` ...).
     fn confirm_service(&mut self, service: &'static str);
     /// The analyzer found the roles the wrong way round (Zeek's `Connection::FlipRoles`): the

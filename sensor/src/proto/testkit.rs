@@ -8,6 +8,8 @@ use crate::zeeklog::Record;
 pub struct Collect {
     pub records: Vec<Box<dyn Record + Send>>,
     pub weirds: Vec<String>,
+    /// The weirds that Zeek raises from a script (also in `weirds`).
+    pub script_weirds: Vec<String>,
     pub services: Vec<&'static str>,
     pub files: Vec<crate::files_log::FileInfo>,
 }
@@ -21,6 +23,10 @@ impl Emit for Collect {
     }
     fn weird(&mut self, _ts: Timestamp, name: &str, _addl: Option<String>) {
         self.weirds.push(name.to_string());
+    }
+    fn script_weird(&mut self, _ts: Timestamp, name: &str, _addl: Option<String>) {
+        self.weirds.push(name.to_string());
+        self.script_weirds.push(name.to_string());
     }
     fn confirm_service(&mut self, service: &'static str) {
         self.services.push(service);

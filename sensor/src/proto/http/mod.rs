@@ -2,6 +2,7 @@
 
 mod body;
 mod files;
+mod header_rules;
 mod log;
 mod multipart;
 mod parser;

@@ -183,14 +183,14 @@ pub fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
     })
 }
 
-/// Splits `Name: value` into the upper-cased name and the trimmed value.
+/// Splits `Name: value` into the name as written and the trimmed value.
 pub fn parse_header_line(line: &[u8]) -> Option<(String, Vec<u8>)> {
     let colon = line.iter().position(|b| *b == b':')?;
     let name = line[..colon].trim_ascii();
     if name.is_empty() {
         return None;
     }
-    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    let name = String::from_utf8_lossy(name).into_owned();
     Some((name, line[colon + 1..].trim_ascii().to_vec()))
 }
 
@@ -302,22 +302,6 @@ pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
         None => &v[..v.iter().position(|b| *b == b';').unwrap_or(v.len())],
     };
     Some(v.to_vec())
-}
-
-/// A Content-Range value `bytes FIRST-LAST/LENGTH` (LENGTH may be `*`), as Zeek's
-/// `HTTP_Entity::SubmitHeader` reads it: `None` if it does not parse, else the whole length
-/// if given.
-pub fn content_range(value: &[u8]) -> Option<Option<u64>> {
-    let text = std::str::from_utf8(value).ok()?.trim();
-    let rest = text.strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let (first, last) = range.trim().split_once('-')?;
-    first.trim().parse::<u64>().ok()?;
-    last.trim().parse::<u64>().ok()?;
-    match total.trim() {
-        "*" => Some(None),
-        t => Some(Some(t.parse().ok()?)),
-    }
 }
 
 /// A MIME type for the start of a body, from a few well-known signatures; `None` when nothing
@@ -509,7 +493,7 @@ mod tests {
     fn headers_auth_and_chunks() {
         assert_eq!(
             parse_header_line(b"Host: a.b:80"),
-            Some(("HOST".into(), b"a.b:80".to_vec()))
+            Some(("Host".into(), b"a.b:80".to_vec()))
         );
         assert_eq!(
             basic_auth_user(b"Basic dXNlcjpwYXNz"),
@@ -539,14 +523,6 @@ mod tests {
         );
     }
 
-    /// Zeek's HTTP_Entity reads `bytes FIRST-LAST/LENGTH`, LENGTH `*` when unknown.
-    #[test]
-    fn content_ranges() {
-        assert_eq!(content_range(b"bytes 0-499/1234"), Some(Some(1234)));
-        assert_eq!(content_range(b"bytes 0-499/*"), Some(None));
-        assert_eq!(content_range(b"bytes x-499/1234"), None);
-    }
-
     proptest! {
         #[test]
         fn never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -558,7 +534,8 @@ mod tests {
             let _ = basic_auth_user(&line);
             let _ = disposition_filename(&line);
             let _ = sniff_mime(&line);
-            let _ = content_range(&line);
+            let _ = super::super::header_rules::content_range(&line);
+            let _ = super::super::header_rules::atoi(&line);
         }
     }
 }

@@ -85,13 +85,32 @@ pub fn parse_reply(line: &[u8]) -> Option<ReplyLine> {
     })
 }
 
-/// `BDAT <size> [LAST]`: the chunk size and whether it is the last chunk.
-pub fn parse_bdat(arg: &[u8]) -> Option<(u64, bool)> {
-    let text = std::str::from_utf8(arg).ok()?;
-    let mut parts = text.split_ascii_whitespace();
-    let size = parts.next()?.parse().ok()?;
-    let last = parts.next().is_some_and(|p| p.eq_ignore_ascii_case("LAST"));
-    Some((size, last))
+/// `BDAT <size> [LAST]`: the chunk size and whether it is the last chunk, or why Zeek's
+/// `parse_bdat_arg` (src/analyzer/protocol/smtp/BDAT.cc) rejects the argument.
+pub fn parse_bdat(arg: &[u8]) -> Result<(u64, bool), &'static str> {
+    if arg.is_empty() || arg.len() > 25 {
+        return Err("BDAT argument bad length");
+    }
+    if !arg[0].is_ascii_digit() {
+        return Err("BDAT not followed by a valid chunk-size");
+    }
+    let digits = arg.iter().take_while(|c| c.is_ascii_digit()).count();
+    let rest = &arg[digits..];
+    if rest.first().is_some_and(|c| *c != b' ') {
+        return Err("BDAT chunk-size not valid");
+    }
+    let size = std::str::from_utf8(&arg[..digits])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or("BDAT chunk-size too large")?;
+    if rest.is_empty() {
+        return Ok((size, false));
+    }
+    if rest.len() == 5 && rest.eq_ignore_ascii_case(b" LAST") {
+        Ok((size, true))
+    } else {
+        Err("BDAT chunk-size followed by junk")
+    }
 }
 
 fn re(cell: &'static OnceLock<Option<Regex>>, pattern: &str) -> Option<&'static Regex> {
@@ -184,8 +203,8 @@ mod tests {
             })
         );
         assert_eq!(parse_reply(b"hello"), None);
-        assert_eq!(parse_bdat(b"86 LAST"), Some((86, true)));
-        assert_eq!(parse_bdat(b"200"), Some((200, false)));
+        assert_eq!(parse_bdat(b"86 LAST"), Ok((86, true)));
+        assert_eq!(parse_bdat(b"200"), Ok((200, false)));
         assert!(is_command_verb("EHLO"));
         assert!(!is_command_verb("."));
         assert!(!is_command_verb("HELLO,"));
@@ -209,6 +228,28 @@ mod tests {
         assert_eq!(ips, vec!["23.128.96.19".parse::<IpAddr>().unwrap()]);
         assert!(extract_ips(b"[IPv6:2607:f8b0::42f]", true).is_empty());
         assert_eq!(extract_ips(b"1.2.3.4", false).len(), 1);
+    }
+
+    /// The cases of the doctest suite "bdat command parsing" in Zeek's BDAT.cc.
+    #[test]
+    fn bdat_arguments_as_zeeks_parse_bdat_arg() {
+        assert_eq!(parse_bdat(b"86 last"), Ok((86, true)));
+        let err = |arg: &[u8]| parse_bdat(arg).unwrap_err();
+        assert_eq!(err(b""), "BDAT argument bad length");
+        assert_eq!(
+            err(b"184467440737095516150 LAST"),
+            "BDAT argument bad length"
+        );
+        assert_eq!(err(b" 86 LAST"), "BDAT not followed by a valid chunk-size");
+        assert_eq!(err(b"-42 LAST"), "BDAT not followed by a valid chunk-size");
+        assert_eq!(err(b"86LAST"), "BDAT chunk-size not valid");
+        assert_eq!(err(b"86 SCRAMBLE"), "BDAT chunk-size followed by junk");
+        assert_eq!(err(b"86 LASTSCRAMBLE"), "BDAT chunk-size followed by junk");
+        assert_eq!(err(b"184467440737095516150"), "BDAT chunk-size too large");
+        assert_eq!(
+            parse_bdat(b"18446744073709551615 LAST"),
+            Ok((u64::MAX, true))
+        );
     }
 
     proptest! {

@@ -190,7 +190,9 @@ impl SmtpAnalyzer {
                 }
                 if verb == "DATA" {
                     self.mode = Mode::DataPending;
-                } else if let Some((size, last)) = parser::parse_bdat(&arg) {
+                } else if let Ok((size, last)) = parser::parse_bdat(&arg).inspect_err(|e| {
+                    out.weird(ts, "smtp_invalid_bdat_command", Some((*e).to_string()))
+                }) {
                     if arg.ends_with(b" LAST") {
                         self.mail_from_seen = false;
                         self.rcpt_seen = false;

@@ -47,3 +47,15 @@ fn the_reply_to_an_http09_request_is_all_body() {
     );
     assert!(rows[0].starts_with(&want), "{}", rows[0]);
 }
+
+/// scripts/base/protocols/http/main.zeek raises `unknown_HTTP_method` (and the pipelining
+/// weirds) with `Reporter::conn_weird`: weird.log's `source` stays unset for them.
+#[test]
+fn an_unknown_method_is_a_script_weird() {
+    let out = run(
+        b"CCM_POST / HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(out.script_weirds, ["unknown_HTTP_method"]);
+    assert_eq!(out.weirds, ["unknown_HTTP_method"]);
+}

@@ -1,4 +1,4 @@
-//! The conn.log record.
+//! The conn.log record, written when the flow table removes a connection.
 
 use std::net::IpAddr;
 

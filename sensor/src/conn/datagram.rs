@@ -1,0 +1,174 @@
+//! Connections without a stream: UDP datagrams (and the tunnels they carry), ICMP messages
+//! paired by Zeek's counterpart types, and other IP protocols.
+
+use super::reassembly::Chunk;
+use super::{dir_index, FlowKey, PacketMeta, Records, Tracker};
+use crate::conn_log::ConnProto;
+use crate::decode::{ipproto, transport_checksum_ok};
+use crate::flow::{Encap, Transport, TunnelId, TunnelType};
+
+impl Tracker {
+    /// A UDP datagram (`m.l4` starts at the UDP header).
+    /// Returns the connection's slot if the datagram was accepted (for tunnel decoding).
+    pub fn udp(&mut self, m: &PacketMeta<'_>, out: &mut Records) -> Option<usize> {
+        let (Some(sp), Some(dp), Some(ulen), Some(sum)) =
+            (be16(m.l4, 0), be16(m.l4, 2), be16(m.l4, 4), be16(m.l4, 6))
+        else {
+            return None;
+        };
+        let key = FlowKey::new(m.src, sp, m.dst, dp, m.ip_proto);
+        let slot = match self.map.get(&key) {
+            Some(&s) => s,
+            None => {
+                let d = &self.dispatcher;
+                let flip =
+                    d.is_server_port(Transport::Udp, sp) && !d.is_server_port(Transport::Udp, dp);
+                self.create(key, m, sp, dp, ConnProto::Udp, flip, out)
+            }
+        };
+        self.encapsulation(slot, m);
+        let ignore = self.config.ignore_checksums;
+        let conn = self.conn_mut(slot)?;
+        let is_orig = conn.is_orig(m.src, sp);
+        let d = dir_index(is_orig);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        let len = m.l4_len;
+        // An IPv4 UDP checksum of zero means the sender did not compute one.
+        if !ignore
+            && (m.src.is_ipv6() || sum != 0)
+            && !transport_checksum_ok(m.src, m.dst, ipproto::UDP, m.l4, m.l4_len)
+        {
+            conn.history
+                .scaled(is_orig, 'C', &mut conn.udp_checksum_errors[d]);
+            self.conn_weird(slot, m.ts, "bad_UDP_checksum", "UDP", out);
+            return None;
+        }
+        let ulen = usize::from(ulen);
+        if ulen != len {
+            self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
+        }
+        let conn = self.conn_mut(slot)?;
+        conn.last = m.ts;
+        conn.history.check(is_orig, 0x1, 'D');
+        conn.stats[d].size += ulen.saturating_sub(8) as u64;
+        conn.stats[d].active = true;
+        let end = len.min(m.l4.len());
+        if end > 8 && (conn.app.reasm.is_some() || !self.dispatcher.is_empty()) {
+            let payload = m.l4[8..end].to_vec();
+            self.deliver(slot, m.ts, is_orig, vec![Chunk::Data(payload)], out);
+        }
+        Some(slot)
+    }
+
+    /// The connection in `slot` carries a tunnel: confirm its service and return the tunnel
+    /// (its uid is the inner connections' `tunnel_parents`).
+    pub fn tunnel(
+        &mut self,
+        slot: usize,
+        kind: TunnelType,
+        service: &'static str,
+    ) -> Option<Encap> {
+        let conn = self.conn_mut(slot)?;
+        if !conn.services.contains(&service) {
+            conn.services.push(service);
+        }
+        Some(Encap {
+            uid: conn.uid.clone(),
+            id: TunnelId {
+                orig_h: conn.orig_h,
+                orig_p: conn.orig_p,
+                resp_h: conn.resp_h,
+                resp_p: conn.resp_p,
+            },
+            kind,
+        })
+    }
+
+    /// An ICMP or ICMPv6 message.
+    pub fn icmp(&mut self, m: &PacketMeta<'_>, v6: bool, out: &mut Records) {
+        let (Some(&ty), Some(&code)) = (m.l4.first(), m.l4.get(1)) else {
+            return;
+        };
+        let counterpart = if v6 {
+            icmp6_counterpart(ty)
+        } else {
+            icmp4_counterpart(ty)
+        };
+        let (sport, dport) = (u16::from(ty), u16::from(counterpart.unwrap_or(code)));
+        let key = FlowKey::new(m.src, sport, m.dst, dport, m.ip_proto);
+        let slot = match self.map.get(&key) {
+            Some(&s) => s,
+            None => self.create(key, m, sport, dport, ConnProto::Icmp, false, out),
+        };
+        self.encapsulation(slot, m);
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let is_orig = conn.is_orig(m.src, sport);
+        let d = dir_index(is_orig);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        conn.stats[d].size += m.l4_len.saturating_sub(8) as u64;
+        conn.stats[d].active = true;
+        conn.last = m.ts;
+    }
+
+    /// Any other IP protocol: an `unknown_transport` connection.
+    pub fn other(&mut self, m: &PacketMeta<'_>, out: &mut Records) {
+        let key = FlowKey::new(m.src, 0, m.dst, 0, m.ip_proto);
+        let slot = match self.map.get(&key) {
+            Some(&s) => s,
+            None => self.create(key, m, 0, 0, ConnProto::Unknown, false, out),
+        };
+        self.encapsulation(slot, m);
+        let Some(conn) = self.conn_mut(slot) else {
+            return;
+        };
+        let d = dir_index(conn.orig_h == m.src);
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
+        conn.stats[d].active = true;
+        conn.last = m.ts;
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+}
+
+/// Zeek's `ICMP4_counterpart`: the matching type of request/reply pairs.
+fn icmp4_counterpart(ty: u8) -> Option<u8> {
+    Some(match ty {
+        8 => 0,
+        0 => 8,
+        13 => 14,
+        14 => 13,
+        15 => 16,
+        16 => 15,
+        10 => 9,
+        9 => 10,
+        17 => 18,
+        18 => 17,
+        _ => return None,
+    })
+}
+
+/// Zeek's `ICMP6_counterpart`.
+fn icmp6_counterpart(ty: u8) -> Option<u8> {
+    Some(match ty {
+        128 => 129,
+        129 => 128,
+        133 => 134,
+        134 => 133,
+        135 => 136,
+        136 => 135,
+        130 => 131,
+        131 => 130,
+        139 => 140,
+        140 => 139,
+        144 => 145,
+        145 => 144,
+        _ => return None,
+    })
+}
