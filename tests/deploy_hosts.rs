@@ -287,9 +287,16 @@ fn two_workers_an_archive_and_a_siem_lose_nothing() {
     // The aggregator dies while worker 2's rows arrive, and is started again.
     let archived = |log_dir: &Path| rows_in(&read_aggregator_logs(log_dir));
     let log_dir = d.join("archive");
-    wait_for(Duration::from_secs(30), "worker 2's first rows", || {
-        (!archived(&log_dir).is_empty()).then_some(())
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while archived(&log_dir).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no row of worker 2 in the archive after 60 s\naggregator:\n{}\nw2 shipper:\n{}",
+            agg_output(),
+            shippers[1].output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let pid_file = std::fs::read_to_string(d.join("spool/estuary-aggregate.pid")).unwrap();
     let pid = serde_json::from_str::<serde_json::Value>(&pid_file).unwrap()["pid"]
         .as_u64()
