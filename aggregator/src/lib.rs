@@ -7,6 +7,7 @@ pub mod archive;
 pub mod clock;
 pub mod cron;
 pub mod disk;
+mod error;
 pub mod events;
 pub mod expire;
 mod holdings;
@@ -21,11 +22,14 @@ pub mod pending;
 pub mod route;
 pub mod schema;
 mod service;
+mod sockets;
 pub mod stats;
 #[doc(hidden)]
 pub mod testing;
 pub mod workers;
 pub mod writer;
 
-pub use service::{run, serve, Bound, Error};
+pub use error::Error;
+pub use service::{run, serve};
+pub use sockets::Bound;
 pub use stats::status;

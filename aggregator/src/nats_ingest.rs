@@ -17,13 +17,14 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::error::Error;
 use crate::events::Events;
 use crate::ingest::Batch;
 use crate::listen::Ctx;
 use crate::peers::PeerPolicy;
-use crate::service::{self, Bound, Error, QUEUE_DEPTH, STATUS_EVERY};
-use crate::stats::StatusFile;
-use crate::workers::Job;
+use crate::sockets::{self, Bound};
+use crate::stats::{StatusFile, STATUS_EVERY};
+use crate::workers::{Job, QUEUE_DEPTH};
 
 /// Listener batches published together (their lines share stream messages and PubAck waits).
 const MAX_JOBS: usize = 64;
@@ -38,7 +39,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     bound_tx: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), Error> {
-    let listening = service::bind(&config).await?;
+    let listening = sockets::bind(&config).await?;
     std::fs::create_dir_all(&config.spool_dir).map_err(|source| Error::Open {
         log_dir: config.spool_dir.clone(),
         source,
@@ -61,7 +62,7 @@ pub async fn serve(
         events,
         clock,
     ));
-    let bound = service::listen(listening, &ctx, &mut tasks);
+    let bound = sockets::listen(listening, &ctx, &mut tasks);
     tracing::info!(?bound, "ingest node listening; publishing to the stream");
     if let Some(tx) = bound_tx {
         let _ = tx.send(bound);

@@ -2,80 +2,30 @@
 //! (rotation aligned to the clock, alarm digests, cron duties, statistics) together.
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use estuary_config::aggregator::{AggregatorConfig, NatsRole};
-use estuary_wire::tls::{ClientAuth, KeyPair};
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::error::Error;
 use crate::events::Events;
 use crate::holdings::{Holdings, MailDuty};
-use crate::listen::{accept_loop, serve_udp, Ctx, Protocol};
+use crate::listen::Ctx;
 use crate::peers::PeerPolicy;
-use crate::stats::{append_stats_log, StatusFile};
-use crate::workers::{self, Job, MailJob, Shared};
+use crate::sockets::{self, Bound};
+use crate::stats::{append_stats_log, StatusFile, STATUS_EVERY};
+use crate::workers::{self, Job, MailJob, Shared, QUEUE_DEPTH};
 use crate::writer::Writer;
 
 /// How often the daemon runs its cron duties (zeekctl's crontab line is `*/5`).
 const CRON_EVERY: Duration = Duration::from_secs(300);
-/// How often `status.json` is refreshed; StatsLog gets a line per peer every CRON_EVERY.
-pub(crate) const STATUS_EVERY: Duration = Duration::from_secs(1);
-/// Batches waiting for the writer; when full, connections stop being read (backpressure).
-pub(crate) const QUEUE_DEPTH: usize = 64;
 /// How long the threads get to finish after SIGTERM (systemd waits 90 s before SIGKILL).
 const STOP_WITHIN: Duration = Duration::from_secs(20);
-
-/// Why the aggregator could not start or stop cleanly; each kind asks something else of the
-/// operator. Messages leave the cause to `source()`, so a printed chain says each part once.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// LogDir or SpoolDir cannot be opened or recovered.
-    #[error("opening logs in {}", log_dir.display())]
-    Open { log_dir: PathBuf, source: io::Error },
-    /// Another process holds the address, or it is not ours to take.
-    #[error("binding {listener} {addr}")]
-    Bind {
-        listener: &'static str,
-        addr: SocketAddr,
-        source: io::Error,
-    },
-    #[error("TLS")]
-    Tls(#[from] estuary_wire::tls::TlsError),
-    #[error("a TLS or RELP-over-TLS listener needs TLSCertFile and TLSKeyFile")]
-    TlsMissing,
-    /// The system refused a thread or the runtime.
-    #[error("starting the {what}")]
-    Start {
-        what: &'static str,
-        source: io::Error,
-    },
-    /// A worker thread or task died instead of finishing.
-    #[error("{what} did not finish")]
-    Worker {
-        what: &'static str,
-        source: tokio::task::JoinError,
-    },
-}
-
-/// The addresses actually bound (port 0 in the config gets a real port).
-#[derive(Debug, Clone, Default)]
-pub struct Bound {
-    pub udp: Option<SocketAddr>,
-    pub tcp: Option<SocketAddr>,
-    pub tls: Option<SocketAddr>,
-    pub relp: Option<SocketAddr>,
-    pub relp_tls: Option<SocketAddr>,
-}
 
 /// Runs until `shutdown` completes, then commits everything and returns.
 pub async fn serve(
@@ -87,7 +37,7 @@ pub async fn serve(
     if let Some(input) = config.nats.clone().filter(|n| n.role == NatsRole::Ingest) {
         return crate::nats_ingest::serve(config, input, clock, shutdown, bound_tx).await;
     }
-    let listening = bind(&config).await?;
+    let listening = sockets::bind(&config).await?;
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
     let (cfg, now, zone, ev) = (config.clone(), clock.now(), clock.zone(), events.clone());
@@ -134,7 +84,7 @@ pub async fn serve(
         stop.clone(),
     ));
     let mut tasks = JoinSet::new();
-    let bound = listen(listening, &ctx, &mut tasks);
+    let bound = sockets::listen(listening, &ctx, &mut tasks);
     if let (Some(nats), Some(holdings)) = (&config.nats, &holdings) {
         crate::nats_input::spawn(nats, jobs_tx.clone(), holdings, &mut tasks);
     }
@@ -252,111 +202,6 @@ pub async fn serve(
         events.statistics_not_written("status file", &err);
     }
     Ok(())
-}
-
-/// Sockets bound before anything is created on disk, so that a taken port fails the start
-/// without leaving folders behind.
-pub(crate) struct Listening {
-    bound: Bound,
-    udp: Option<UdpSocket>,
-    streams: Vec<(TcpListener, Option<TlsAcceptor>, Protocol)>,
-}
-
-pub(crate) async fn bind(config: &AggregatorConfig) -> Result<Listening, Error> {
-    let mut bound = Bound::default();
-    let tls = match (
-        &config.tls,
-        config.listen.tls.is_some() || config.listen.relp_tls.is_some(),
-    ) {
-        (Some(t), true) => {
-            let auth = match (&t.ca_file, t.require_client_cert) {
-                (Some(ca), true) => ClientAuth::Required { ca_file: ca },
-                (Some(ca), false) => ClientAuth::Optional { ca_file: ca },
-                (None, _) => ClientAuth::Off,
-            };
-            let server = estuary_wire::tls::server_config_revoking(
-                KeyPair {
-                    cert_file: &t.cert_file,
-                    key_file: &t.key_file,
-                },
-                auth,
-                t.crl_file.as_deref(),
-            )?;
-            Some(TlsAcceptor::from(server))
-        }
-        (None, true) => return Err(Error::TlsMissing),
-        (_, false) => None,
-    };
-    let udp = match config.listen.udp {
-        Some(addr) => {
-            let socket = UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
-                listener: "UDP",
-                addr,
-                source,
-            })?;
-            bound.udp = socket.local_addr().ok();
-            Some(socket)
-        }
-        None => None,
-    };
-    let wanted = [
-        (
-            config.listen.tcp,
-            None,
-            Protocol::Syslog,
-            &mut bound.tcp,
-            "TCP",
-        ),
-        (
-            config.listen.tls,
-            tls.clone(),
-            Protocol::Syslog,
-            &mut bound.tls,
-            "TLS",
-        ),
-        (
-            config.listen.relp,
-            None,
-            Protocol::Relp,
-            &mut bound.relp,
-            "RELP",
-        ),
-        (
-            config.listen.relp_tls,
-            tls.clone(),
-            Protocol::Relp,
-            &mut bound.relp_tls,
-            "RELP over TLS",
-        ),
-    ];
-    let mut streams = Vec::new();
-    for (addr, acceptor, protocol, slot, what) in wanted {
-        let Some(addr) = addr else { continue };
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind {
-                listener: what,
-                addr,
-                source,
-            })?;
-        *slot = listener.local_addr().ok();
-        streams.push((listener, acceptor, protocol));
-    }
-    Ok(Listening {
-        bound,
-        udp,
-        streams,
-    })
-}
-
-pub(crate) fn listen(listening: Listening, ctx: &Arc<Ctx>, tasks: &mut JoinSet<()>) -> Bound {
-    if let Some(socket) = listening.udp {
-        tasks.spawn(serve_udp(socket, ctx.clone()));
-    }
-    for (listener, acceptor, protocol) in listening.streams {
-        tasks.spawn(accept_loop(listener, acceptor, protocol, ctx.clone()));
-    }
-    listening.bound
 }
 
 /// Runs the aggregator on its own runtime until SIGTERM or SIGINT.

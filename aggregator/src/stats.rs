@@ -8,12 +8,15 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use estuary_fsutil::Durability;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{from_unix_secs, unix_secs, Zone};
+
+/// How often `status.json` is refreshed; StatsLog gets a line per peer every five minutes.
+pub(crate) const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 pub const STATUS_FILE: &str = "status.json";
 

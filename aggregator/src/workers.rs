@@ -20,6 +20,8 @@ use crate::pending::NoticePos;
 use crate::writer::{Message, Origin, Outcome, Writer};
 
 /// Batches committed together at most.
+/// Batches waiting for the writer; when full, connections stop being read (backpressure).
+pub(crate) const QUEUE_DEPTH: usize = 64;
 const MAX_JOBS_PER_COMMIT: usize = 512;
 /// How often the writer looks at free space.
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
