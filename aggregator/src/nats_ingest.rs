@@ -21,7 +21,6 @@ use crate::error::Error;
 use crate::events::Events;
 use crate::ingest::Batch;
 use crate::listen::Ctx;
-use crate::peers::PeerPolicy;
 use crate::sockets::{self, Bound};
 use crate::stats::{StatusFile, STATUS_EVERY};
 use crate::workers::{Job, QUEUE_DEPTH};
@@ -47,14 +46,7 @@ pub async fn serve(
     let events = Arc::new(Events::new(clock.now()));
     let stop = CancellationToken::new();
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
-    let ctx = Arc::new(Ctx::new(
-        jobs_tx,
-        PeerPolicy::new(config.peers.clone()),
-        events.clone(),
-        config.max_message_size,
-        config.connection_limits,
-        stop.clone(),
-    ));
+    let ctx = Arc::new(Ctx::new(&config, jobs_tx, events.clone(), stop.clone()));
     let mut tasks = JoinSet::new();
     tasks.spawn(publish(input, jobs_rx, events.clone()));
     tasks.spawn(write_status(

@@ -16,7 +16,6 @@ use crate::error::Error;
 use crate::events::Events;
 use crate::holdings::{Holdings, MailDuty};
 use crate::listen::Ctx;
-use crate::peers::PeerPolicy;
 use crate::sockets::{self, Bound};
 use crate::stats::{append_stats_log, StatusFile, STATUS_EVERY};
 use crate::workers::{self, Job, MailJob, Shared, QUEUE_DEPTH};
@@ -76,11 +75,9 @@ pub async fn serve(
     })?;
 
     let ctx = Arc::new(Ctx::new(
+        &config,
         jobs_tx.clone(),
-        PeerPolicy::new(config.peers.clone()),
         events.clone(),
-        config.max_message_size,
-        config.connection_limits,
         stop.clone(),
     ));
     let mut tasks = JoinSet::new();

@@ -28,7 +28,7 @@ use crate::ingest::{self, Parsed, Rejected};
 use crate::peers::{Admission, PeerPolicy};
 use crate::workers::Job;
 use connection::Timeouts;
-use estuary_config::aggregator::ConnectionLimits;
+use estuary_config::aggregator::AggregatorConfig;
 use slots::{AddressSlots, NameSlots};
 
 /// A connection silent this long is closed (slow or half-open peers).
@@ -59,19 +59,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The listeners' shared state for `config`: its peers, message size and connection limits.
     pub fn new(
+        config: &AggregatorConfig,
         jobs: mpsc::Sender<Job>,
-        policy: PeerPolicy,
         events: Arc<Events>,
-        max_len: usize,
-        limits: ConnectionLimits,
         stop: CancellationToken,
     ) -> Self {
+        let limits = config.connection_limits;
         Self {
             jobs,
-            policy,
+            policy: PeerPolicy::new(config.peers.clone()),
             events,
-            max_len,
+            max_len: config.max_message_size,
             timeouts: Timeouts {
                 first_frame: FIRST_FRAME_TIMEOUT,
                 idle: IDLE_TIMEOUT,
