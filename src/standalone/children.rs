@@ -72,11 +72,20 @@ impl Role {
         let mut command = Command::new(exe);
         command.args(&self.args).kill_on_drop(true);
         // A supervisor killed by SIGKILL cannot stop its children; the kernel then sends them
-        // SIGTERM. SAFETY: the closure runs between fork and exec and only makes the prctl
-        // system call, which is async-signal-safe.
+        // SIGTERM. One killed between the fork and the prctl would leave the child running, so
+        // the child also checks that its parent is still the supervisor. SAFETY: the closure runs
+        // between fork and exec and only makes the prctl and getppid system calls, which are
+        // async-signal-safe.
+        let supervisor = nix::unistd::Pid::this();
         unsafe {
-            command
-                .pre_exec(|| prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
+            command.pre_exec(move || {
+                prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid() != supervisor {
+                    // No allocation between fork and exec: an errno, not a message.
+                    return Err(nix::errno::Errno::ESRCH.into());
+                }
+                Ok(())
+            });
         }
         self.child = Some(
             command
