@@ -107,6 +107,7 @@ const PINNED: &[&str] = &[
     "d142-conn-vntag",
     "d144-conn-pbb",
     "d145-http-nflog",
+    "d153-weird-ip-bogus-header-len",
     "d154-weird-ip-truncated-header",
     "d159-weird-nflog-bad-tlv",
     "d160-weird-pbb-recursive",
