@@ -109,6 +109,7 @@ const PINNED: &[&str] = &[
     "d145-http-nflog",
     "d153-weird-ip-bogus-header-len",
     "d154-weird-ip-truncated-header",
+    "d157-weird-icmp6-mldv2",
     "d159-weird-nflog-bad-tlv",
     "d160-weird-pbb-recursive",
     "d161-weird-vlan-qinqinq",
