@@ -107,6 +107,7 @@ const PINNED: &[&str] = &[
     "d142-conn-vntag",
     "d144-conn-pbb",
     "d145-http-nflog",
+    "d151-conn-udp-corrupt",
     "d153-weird-ip-bogus-header-len",
     "d154-weird-ip-truncated-header",
     "d157-weird-icmp6-mldv2",

@@ -31,8 +31,6 @@ impl Tracker {
         let conn = self.conn_mut(slot)?;
         let is_orig = conn.is_orig(m.src, sp);
         let d = dir_index(is_orig);
-        conn.stats[d].pkts += 1;
-        conn.stats[d].ip_bytes += m.ip_len;
         let len = m.l4_len;
         // An IPv4 UDP checksum of zero means the sender did not compute one.
         if !ignore
@@ -48,7 +46,11 @@ impl Tracker {
         if ulen != len {
             self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
         }
+        // Zeek's UDP analyzer returns on a bad checksum before its children (conn size among
+        // them) see the packet, so only accepted datagrams count.
         let conn = self.conn_mut(slot)?;
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
         conn.last = m.ts;
         conn.history.check(is_orig, 0x1, 'D');
         conn.stats[d].size += ulen.saturating_sub(8) as u64;
