@@ -32,8 +32,8 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.91),
-    ("weird.log", 0.76),
+    ("conn.log", 0.92),
+    ("weird.log", 0.79),
     ("dns.log", 0.96),
     ("http.log", 0.85),
     ("ssl.log", 0.76),
