@@ -44,7 +44,9 @@ impl Tracker {
         }
         let ulen = usize::from(ulen);
         if ulen != len {
-            self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
+            let addl = Some(format!("{ulen} != {len}"));
+            let name = "UDP_datagram_length_mismatch";
+            self.conn_weird_addl(slot, m.ts, name, addl, "UDP", out);
         }
         // Zeek's UDP analyzer returns on a bad checksum before its children (conn size among
         // them) see the packet, so only accepted datagrams count.
