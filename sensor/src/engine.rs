@@ -205,6 +205,9 @@ impl Engine {
                 return;
             }
         };
+        if h.len_zero {
+            self.flow_weird(ts, "ip_hdr_len_zero", None, Some("IP"));
+        }
         let total = (h.total_len as usize).min(data.len());
         let packet = &data[..total];
         if let Some(frag) = h.frag {

@@ -31,8 +31,6 @@ impl Tracker {
         let conn = self.conn_mut(slot)?;
         let is_orig = conn.is_orig(m.src, sp);
         let d = dir_index(is_orig);
-        conn.stats[d].pkts += 1;
-        conn.stats[d].ip_bytes += m.ip_len;
         let len = m.l4_len;
         // An IPv4 UDP checksum of zero means the sender did not compute one.
         if !ignore
@@ -46,9 +44,15 @@ impl Tracker {
         }
         let ulen = usize::from(ulen);
         if ulen != len {
-            self.conn_weird(slot, m.ts, "UDP_datagram_length_mismatch", "UDP", out);
+            let addl = Some(format!("{ulen} != {len}"));
+            let name = "UDP_datagram_length_mismatch";
+            self.conn_weird_addl(slot, m.ts, name, addl, "UDP", out);
         }
+        // Zeek's UDP analyzer returns on a bad checksum before its children (conn size among
+        // them) see the packet, so only accepted datagrams count.
         let conn = self.conn_mut(slot)?;
+        conn.stats[d].pkts += 1;
+        conn.stats[d].ip_bytes += m.ip_len;
         conn.last = m.ts;
         conn.history.check(is_orig, 0x1, 'D');
         conn.stats[d].size += ulen.saturating_sub(8) as u64;
@@ -112,6 +116,9 @@ impl Tracker {
         conn.stats[d].size += m.l4_len.saturating_sub(8) as u64;
         conn.stats[d].active = true;
         conn.last = m.ts;
+        if let Some(name) = v6.then(|| mld_weird(m.l4)).flatten() {
+            self.conn_weird(slot, m.ts, name, "ICMP", out);
+        }
     }
 
     /// Any other IP protocol: an `unknown_transport` connection.
@@ -131,6 +138,41 @@ impl Tracker {
         conn.stats[d].active = true;
         conn.last = m.ts;
     }
+}
+
+/// Zeek's `ICMPAnalyzer::MLDReport` and `MLDReportV2` (icmp/ICMP.cc): the length checks of
+/// MLD listener reports and dones, made whether or not a script handles the event.
+fn mld_weird(icmp: &[u8]) -> Option<&'static str> {
+    let ty = *icmp.first()?;
+    let body = icmp.get(8..).unwrap_or_default();
+    match ty {
+        131 | 132 if body.len() < 16 => Some("truncated_ICMPv6_MLDv1"),
+        143 => mld_v2_weird(usize::from(be16(icmp, 6)?), body),
+        _ => None,
+    }
+}
+
+fn mld_v2_weird(records: usize, body: &[u8]) -> Option<&'static str> {
+    if body.len() < records * 20 {
+        return Some("truncated_ICMPv6_MLDv2");
+    }
+    let mut rest = body;
+    for _ in 0..records {
+        if rest.is_empty() {
+            break;
+        }
+        let Some(head) = rest.get(..4) else {
+            return Some("truncated_ICMPv6_MLDv2_record");
+        };
+        let aux = usize::from(head[1]) * 4;
+        let sources = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let len = 16 + sources * 16 + aux;
+        match rest.get(4 + len..) {
+            Some(r) => rest = r,
+            None => return Some("truncated_ICMPv6_MLDv2_record"),
+        }
+    }
+    None
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -171,4 +213,43 @@ fn icmp6_counterpart(ty: u8) -> Option<u8> {
         145 => 144,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mld_weird;
+
+    fn mld_v2(records: u16, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![143, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&records.to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// ICMP.cc `MLDReportV2`: a record whose sources or aux data run past the message.
+    #[test]
+    fn mldv2_record_longer_than_the_message_is_truncated() {
+        let mut record = vec![4, 0, 0, 1];
+        record.extend_from_slice(&[0; 16]);
+        assert_eq!(
+            mld_weird(&mld_v2(1, &record)),
+            Some("truncated_ICMPv6_MLDv2_record")
+        );
+        record[3] = 0;
+        assert_eq!(mld_weird(&mld_v2(1, &record)), None);
+        assert_eq!(
+            mld_weird(&mld_v2(2, &record)),
+            Some("truncated_ICMPv6_MLDv2")
+        );
+    }
+
+    /// ICMP.cc `MLDReport`: a v1 report or done without its 16-byte multicast address.
+    #[test]
+    fn mldv1_without_its_address_is_truncated() {
+        assert_eq!(
+            mld_weird(&[131, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Some("truncated_ICMPv6_MLDv1")
+        );
+        assert_eq!(mld_weird(&[128, 0, 0, 0, 0, 0, 0, 0]), None);
+    }
 }

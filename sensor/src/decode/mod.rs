@@ -138,6 +138,9 @@ pub struct IpHeader {
     /// Header length including IPv6 extension headers up to the transport header.
     pub header_len: usize,
     pub frag: Option<FragInfo>,
+    /// IPv4 total length was 0 and the captured length stood in for it (Zeek's IP analyzer
+    /// still logs `ip_hdr_len_zero` then, see `IPAnalyzer::AnalyzePacket`).
+    pub len_zero: bool,
 }
 
 impl IpHeader {
@@ -173,7 +176,8 @@ fn decode_ipv4(
 ) -> Result<IpHeader, DecodeError> {
     let hlen = usize::from(data[0] & 0x0f) * 4;
     let mut total = usize::from(u16::from_be_bytes([data[2], data[3]]));
-    if total == 0 {
+    let len_zero = total == 0;
+    if len_zero {
         if !ignore_checksums {
             return Err(DecodeError::IpLenZero);
         }
@@ -209,6 +213,7 @@ fn decode_ipv4(
         total_len: total as u32,
         header_len: hlen,
         frag,
+        len_zero,
     })
 }
 
@@ -304,6 +309,7 @@ fn decode_ipv6(
         total_len: total as u32,
         header_len: off,
         frag,
+        len_zero: false,
     })
 }
 
@@ -471,6 +477,22 @@ mod tests {
                 let _ = decode_ip(ip, ip.len(), true, &mut Vec::new());
             }
         }
+    }
+
+    /// Zeek's `IPAnalyzer::AnalyzePacket` (ip/IP.cc): an IPv4 total length of 0 (TCP
+    /// segmentation offload) is `ip_hdr_len_zero`; without checksum validation the packet is
+    /// still analysed with the captured length, otherwise it is dropped.
+    #[test]
+    fn zero_ipv4_total_length_uses_the_captured_length_when_checksums_are_ignored() {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0; 12]);
+        let h = decode_ip(&p, p.len(), true, &mut Vec::new()).unwrap();
+        assert!(h.len_zero);
+        assert_eq!(h.total_len, 32);
+        let e = decode_ip(&p, p.len(), false, &mut Vec::new()).unwrap_err();
+        assert_eq!(e.weird(), Some("ip_hdr_len_zero"));
     }
 
     /// Zeek's `FDDIAnalyzer::AnalyzePacket`: 21 header bytes skipped, then IP; a frame no

@@ -506,3 +506,23 @@ fn a_window_scale_above_fourteen_is_a_weird() {
     assert!(weirds[0].contains(&Value::Str("TCP_scale_range".into())));
     assert!(weirds[0].contains(&Value::Str("255".into())));
 }
+
+/// Zeek's `UDPAnalyzer::DeliverPacket` (udp/UDP.cc): a UDP length other than the IP payload's
+/// is `UDP_datagram_length_mismatch` with both lengths in `addl`.
+#[test]
+fn a_udp_length_other_than_the_ip_payload_is_a_weird_naming_both() {
+    let mut e = checksums_ignored();
+    let mut f = udp_frame([10, 0, 0, 1], 4000, [10, 0, 0, 2], 5000, b"abcd");
+    f[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&10u16.to_be_bytes());
+    e.packet(1000.0, Linktype::ETHERNET, &f, f.len());
+    e.finish();
+    let weirds: Vec<Vec<Value>> = e
+        .take_records()
+        .into_iter()
+        .filter(|r| r.record().path() == "weird")
+        .map(|r| r.record().values())
+        .collect();
+    assert_eq!(weirds.len(), 1, "{weirds:?}");
+    assert!(weirds[0].contains(&Value::Str("UDP_datagram_length_mismatch".into())));
+    assert!(weirds[0].contains(&Value::Str("10 != 12".into())));
+}
