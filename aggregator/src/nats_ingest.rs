@@ -13,7 +13,6 @@ use estuary_nats::ingest::{Ingest, Received};
 use estuary_nats::{Connect, Layout, Publisher};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -22,7 +21,7 @@ use crate::events::Events;
 use crate::ingest::Batch;
 use crate::listen::Ctx;
 use crate::sockets::{self, Bound};
-use crate::stats::{StatusFile, STATUS_EVERY};
+use crate::stats::StatusFile;
 use crate::workers::{Job, QUEUE_DEPTH};
 
 /// Listener batches published together (their lines share stream messages and PubAck waits).
@@ -49,10 +48,10 @@ pub async fn serve(
     let ctx = Arc::new(Ctx::new(&config, jobs_tx, events.clone(), stop.clone()));
     let mut tasks = JoinSet::new();
     tasks.spawn(publish(input, jobs_rx, events.clone()));
-    tasks.spawn(write_status(
-        StatusFile::new(&config.spool_dir),
-        events,
-        clock,
+    let failed = events.clone();
+    tasks.spawn(Arc::new(StatusFile::new(&config.spool_dir)).refresh(
+        move || events.snapshot(clock.now()),
+        move |err| failed.statistics_not_written("status file", err),
     ));
     let bound = sockets::listen(listening, &ctx, &mut tasks);
     tracing::info!(?bound, "ingest node listening; publishing to the stream");
@@ -64,20 +63,6 @@ pub async fn serve(
     stop.cancel();
     tasks.shutdown().await;
     Ok(())
-}
-
-async fn write_status(file: StatusFile, events: Arc<Events>, clock: Arc<dyn Clock>) {
-    let file = Arc::new(file);
-    let mut every = tokio::time::interval(STATUS_EVERY);
-    every.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    loop {
-        every.tick().await;
-        let (file, snapshot) = (file.clone(), events.snapshot(clock.now()));
-        let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
-        if let Ok(Err(err)) = written {
-            events.statistics_not_written("status file", &err);
-        }
-    }
 }
 
 async fn publish(input: NatsInput, mut jobs: mpsc::Receiver<Job>, events: Arc<Events>) {

@@ -17,7 +17,7 @@ use crate::events::Events;
 use crate::holdings::{Holdings, MailDuty};
 use crate::listen::Ctx;
 use crate::sockets::{self, Bound};
-use crate::stats::{append_stats_log, StatusFile, STATUS_EVERY};
+use crate::stats::{append_stats_log, StatusFile};
 use crate::workers::{self, Job, MailJob, Shared, QUEUE_DEPTH};
 use crate::writer::Writer;
 
@@ -119,23 +119,16 @@ pub async fn serve(
         });
     }
     {
-        let (file, clock, events) = (status_file.clone(), clock.clone(), events.clone());
+        let (clock, events, failed) = (clock.clone(), events.clone(), events.clone());
         let holdings = holdings.clone();
-        tasks.spawn(async move {
-            let mut status = tokio::time::interval(STATUS_EVERY);
-            status.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            loop {
-                status.tick().await;
-                let (file, mut snapshot) = (file.clone(), events.snapshot(clock.now()));
+        tasks.spawn(status_file.clone().refresh(
+            move || {
+                let mut snapshot = events.snapshot(clock.now());
                 snapshot.nats = holdings.as_ref().map(|h| h.status());
-                // File I/O stays off the runtime: with one worker thread (two cores), a slow
-                // disk here held up every connection and its RELP acknowledgements.
-                let written = tokio::task::spawn_blocking(move || file.write(&snapshot)).await;
-                if let Ok(Err(err)) = written {
-                    events.statistics_not_written("status file", &err);
-                }
-            }
-        });
+                snapshot
+            },
+            move |err| failed.statistics_not_written("status file", err),
+        ));
     }
     {
         let (cfg, clock, events) = (config.clone(), clock.clone(), events.clone());

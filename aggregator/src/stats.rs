@@ -7,7 +7,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use estuary_fsutil::Durability;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{from_unix_secs, unix_secs, Zone};
 
 /// How often `status.json` is refreshed; StatsLog gets a line per peer every five minutes.
-pub(crate) const STATUS_EVERY: Duration = Duration::from_secs(1);
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 pub const STATUS_FILE: &str = "status.json";
 
@@ -182,6 +182,25 @@ impl StatusFile {
 
     /// Replaces the file atomically but without fsync: it is a snapshot rewritten every second,
     /// and two fsyncs a second cost a loaded disk more than a lost snapshot is worth.
+    /// Writes what `snapshot` returns every [`STATUS_EVERY`], until the task is dropped; a failed
+    /// write goes to `failed`. File I/O stays off the runtime: with one worker thread (two
+    /// cores), a slow disk here held up every connection and its RELP acknowledgements.
+    pub(crate) async fn refresh(
+        self: Arc<Self>,
+        snapshot: impl Fn() -> Status,
+        failed: impl Fn(&io::Error),
+    ) {
+        let mut every = tokio::time::interval(STATUS_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            let (file, status) = (self.clone(), snapshot());
+            if let Ok(Err(err)) = tokio::task::spawn_blocking(move || file.write(&status)).await {
+                failed(&err);
+            }
+        }
+    }
+
     pub fn write(&self, status: &Status) -> io::Result<()> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let json = serde_json::to_vec_pretty(status)?;
