@@ -77,9 +77,12 @@ impl Queue {
     pub fn fail(&self, path: &Path) -> io::Result<()> {
         let failed = self.dir.join("failed");
         fs::create_dir_all(&failed)?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| io::Error::other("queued mail without a name"))?;
+        let name = path.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: queued mail without a file name", path.display()),
+            )
+        })?;
         fs::rename(path, failed.join(name))?;
         estuary_fsutil::sync_dir(&self.dir)
     }

@@ -1,14 +1,14 @@
 //! Capture statistics for `estuary status`: what each worker did, written like zeekctl's
 //! netstats file.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use estuary_fsutil::Durability;
 
 use super::{SensorError, SensorOptions, Summary};
 use crate::engine::Engine;
@@ -114,7 +114,7 @@ impl Drop for StatsWriter {
     }
 }
 
-/// Writes the capture statistics atomically (temp file, rename), like zeekctl's netstats.
+/// Replaces the capture statistics file whole, like zeekctl's netstats.
 pub(super) fn write_stats(
     path: &Path,
     opts: &SensorOptions,
@@ -145,14 +145,10 @@ pub(super) fn write_stats(
         s.dropped_interface,
         workers.join(",")
     );
-    let tmp = path.with_extension("json.tmp");
-    let io = |source| SensorError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = fs::File::create(&tmp).map_err(io)?;
-    f.write_all(body.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    Ok(())
+    estuary_fsutil::replace(path, body.as_bytes(), Durability::Visible).map_err(|source| {
+        SensorError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
