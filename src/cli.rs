@@ -92,6 +92,7 @@ pub enum Command {
     Tls(crate::tls::TlsArgs),
     /// Forward an aggregator's committed logs onward (ForwardTo) to ELSA or a SIEM.
     Forward {
+        /// The aggregator's configuration (zeekctl `.cfg` or TOML) whose ForwardTo is followed.
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -129,6 +130,7 @@ pub enum ClusterCommand {
     /// Create or check the stream, the marks bucket and one consumer per tag of an aggregator
     /// configuration's `Nats*` options (idempotent); refuses servers older than 2.11.
     Init {
+        /// The aggregator's configuration (zeekctl `.cfg` or TOML) with `NatsServers` set.
         #[arg(long, short)]
         config: PathBuf,
     },

@@ -285,19 +285,19 @@ fn cron_expires_like_zeekctl_and_mails_disk_warning_once() {
             .unwrap();
     }
     let config = dir.path().join("cron.cfg");
-    // MinDiskSpace 99.9: any ordinary disk is "low".
+    // MinDiskSpace 99.9: any ordinary disk is "low". LogDir is relative, and run from another
+    // folder: the warning names it whole.
     std::fs::write(
         &config,
         format!(
-            "LogDir = {}\nSpoolDir = {}\nListenTCP = 127.0.0.1:1\nLogExpireInterval = 30day\nKeepLogs = dns*\nMinDiskSpace = 99.9\nSendMail = {}\nMailTo = noc@example.org\n",
-            logs.display(),
-            dir.path().join("spool").display(),
+            "LogDir = ./logs\nSpoolDir = spool\nListenTCP = 127.0.0.1:1\nLogExpireInterval = 30day\nKeepLogs = dns*\nMinDiskSpace = 99.9\nSendMail = {}\nMailTo = noc@example.org\n",
             script.display()
         ),
     )
     .unwrap();
     let cron = || {
         let out = Command::new(estuary_bin())
+            .current_dir(&logs)
             .args(["cron", "--config", config.to_str().unwrap()])
             .output()
             .unwrap();
@@ -317,10 +317,11 @@ fn cron_expires_like_zeekctl_and_mails_disk_warning_once() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     let mail = &sent[0];
     let re = regex::Regex::new(
-        r"(?m)^Subject: \[Bro\] cron: Disk space low on [^:]+:\S+ - \d+\.\d% used\.$",
+        r"(?m)^Subject: \[Bro\] cron: Disk space low on [^:]+:(\S+) - \d+\.\d% used\.$",
     )
     .unwrap();
-    assert!(re.is_match(mail), "{mail}");
+    let named = re.captures(mail).unwrap_or_else(|| panic!("{mail}"));
+    assert_eq!(Path::new(&named[1]), logs.canonicalize().unwrap(), "{mail}");
     assert!(mail.contains("\nTo: noc@example.org\n"));
     assert!(mail.ends_with("\n--\n[Automatically generated.]\n\n"));
     // Still low, no new crossing: no second warning.

@@ -185,3 +185,45 @@ fn config_prints_a_sensor_files_effective_values() {
     );
     assert!(!text.contains("default"), "{text}");
 }
+
+/// Every command that takes `-c/--config` says in its help what file it wants.
+#[test]
+fn every_config_option_has_help_text() {
+    let help = |args: &[&str]| {
+        let out = Command::new(common::estuary_bin())
+            .args(args)
+            .arg("--help")
+            .output()
+            .expect("estuary runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&[]);
+    let mut commands: Vec<Vec<&str>> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(|c| vec![c])
+        .collect();
+    commands.push(vec!["cluster", "init"]);
+    let mut with_config = 0;
+    for command in &commands {
+        let text = help(command);
+        let Some(line) = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("-c, --config"))
+        else {
+            continue;
+        };
+        with_config += 1;
+        let description = line.split_once('>').map_or("", |(_, d)| d.trim());
+        assert!(!description.is_empty(), "{command:?}: {line:?}\n{text}");
+    }
+    assert!(
+        with_config >= 15,
+        "only {with_config} commands take -c: {commands:?}"
+    );
+}

@@ -295,6 +295,23 @@ fn cron_restarts_killed_daemons_mails_a_crash_report_and_nothing_is_lost_or_repe
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // `restart` stops (draining) and starts the named nodes' daemons, and nothing is repeated.
+    let before = (
+        site.pid("estuary-aggregate.pid"),
+        site.pid("worker-1/shipper/estuary-ship.pid"),
+    );
+    let out = estuary(&["restart", "manager", "worker-1"], &node_cfg);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = (
+        site.pid("estuary-aggregate.pid"),
+        site.pid("worker-1/shipper/estuary-ship.pid"),
+    );
+    assert!(
+        after.0 != before.0 && after.1 != before.1,
+        "{before:?} {after:?}"
+    );
+    let out = estuary(&["status"], &node_cfg);
+    assert!(out.status.success(), "{}", text(&out));
     let out = estuary(&["stop"], &node_cfg);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(aggregated_rows(&site.logs), expected);
