@@ -7,6 +7,7 @@ mod sensor_support;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::{free_tcp_port, inbox_mails, smtp_server, wait_for, Standalone};
@@ -196,6 +197,65 @@ fn standalone_children_end_when_the_supervisor_is_killed() {
     wait_for(Duration::from_secs(30), "the children to end", || {
         children.iter().all(|child| !running(*child)).then_some(())
     });
+}
+
+/// A child that dies after it started is restarted with backoff and reported; Ctrl-C (SIGINT to
+/// the supervisor alone, as the terminal sends it to the supervisor's process group) stops the
+/// sensor, lets its last rows reach the aggregator and prints the summary.
+#[test]
+fn a_killed_child_is_restarted_and_ctrl_c_ends_with_every_row_archived() {
+    let tmp = tempfile::tempdir().unwrap();
+    if !common::prereq::require(is_root(), "live capture on lo needs root") {
+        return;
+    }
+    let mut daemon = Standalone::start(tmp.path(), &["-i", "lo"]).daemon;
+    let pid = daemon.pid();
+    let aggregator = || {
+        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        list.split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|child| {
+                std::fs::read(format!("/proc/{child}/cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == b"aggregate"))
+                    && running(*child)
+            })
+    };
+    let first = wait_for(Duration::from_secs(30), "the aggregator", aggregator);
+    // Past the start grace: a death now is a crash, not a failed start.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_for(Duration::from_secs(30), "a new aggregator", || {
+        aggregator().filter(|again| *again != first)
+    });
+    // Some traffic for the sensor to log, then Ctrl-C.
+    let port = free_tcp_port();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    drop(listener);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait_exit(Duration::from_secs(120));
+    let output = daemon.output();
+    assert!(status.success(), "exit status {status}:\n{output}");
+    assert!(output.contains("restarts: aggregator 1"), "{output}");
+    assert!(
+        output.contains("result: every row the sensor wrote is archived exactly once"),
+        "{output}"
+    );
+    assert!(
+        regex::Regex::new(r"(?m)^conn +[1-9]\d* +[1-9]\d*$")
+            .unwrap()
+            .is_match(&output),
+        "{output}"
+    );
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).

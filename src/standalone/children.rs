@@ -70,7 +70,9 @@ impl Role {
     pub fn start(&mut self, exe: &Path) -> anyhow::Result<()> {
         tracing::info!(role = self.name, args = ?self.args, "starting");
         let mut command = Command::new(exe);
-        command.args(&self.args).kill_on_drop(true);
+        // Its own process group: Ctrl-C on the terminal reaches the supervisor alone, which then
+        // stops the children in order and lets the last rows through.
+        command.args(&self.args).kill_on_drop(true).process_group(0);
         // A supervisor killed by SIGKILL cannot stop its children; the kernel then sends them
         // SIGTERM. One killed between the fork and the prctl would leave the child running, so
         // the child also checks that its parent is still the supervisor. SAFETY: the closure runs

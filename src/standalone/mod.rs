@@ -125,11 +125,24 @@ impl StandaloneArgs {
         let mut stall = (finish::Rows::new(), Instant::now());
         let (mut sensor_tally, mut aggregator_tally) = (Tally::default(), Tally::default());
         let progress = progress::Progress::new();
+        let mut stopping = false;
         loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = interrupt.recv() => break,
-                _ = tick.tick() => {}
+            let signalled = tokio::select! {
+                _ = term.recv() => true,
+                _ = interrupt.recv() => true,
+                _ = tick.tick() => false,
+            };
+            if signalled {
+                if stopping {
+                    break;
+                }
+                // First signal: no new rows; the sensor's last ones still reach the aggregator.
+                tracing::info!("stopping: waiting for the sensor's rows to reach the aggregator (a second signal stops at once)");
+                stopping = true;
+                if !sensor_done {
+                    sensor.stop(STOP_GRACE).await;
+                    sensor_done = true;
+                }
             }
             // The shipper starts with the first log and restarts on each new one.
             let added = add_new_logs(&layout, &ship_toml)?;
