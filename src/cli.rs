@@ -154,7 +154,7 @@ impl Cli {
                     })
                     .with_context(|| format!("serve metrics on {addr}"))?;
                 }
-                Ok(args.run()?)
+                Ok(estuary_sensor::command::run(&args.options()?)?)
             }
             Command::Start(a) => site::run(SiteCommand::Start, &a.config, &a.nodes),
             Command::Stop(a) => site::run(SiteCommand::Stop, &a.config, &a.nodes),
@@ -383,7 +383,7 @@ pub fn init_tracing(verbose: u8) {
 #[derive(Debug, clap::Args)]
 pub struct SensorCommand {
     #[command(flatten)]
-    pub args: estuary_sensor::command::SensorArgs,
+    pub args: crate::sensor_args::SensorArgs,
     /// Serve /metrics and /status on this address:port (off unless given).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_address: Option<std::net::SocketAddr>,

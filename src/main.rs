@@ -2,6 +2,7 @@
 
 mod cli;
 mod reload;
+mod sensor_args;
 mod site;
 mod standalone;
 mod stdout;
