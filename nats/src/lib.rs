@@ -42,12 +42,33 @@ pub struct Connect {
 }
 
 impl Connect {
-    /// Connects (retrying in the background when no server answers yet) and returns a
-    /// JetStream context.
+    /// Connects and returns a JetStream context. When no server can be reached at once, the
+    /// reason (refused, a certificate the CA does not vouch for ...) is logged and the client goes
+    /// on trying in the background: the client's own reconnect events say no more than "IO error".
     pub async fn jetstream(&self) -> Result<async_nats::jetstream::Context, Error> {
-        let mut opts = async_nats::ConnectOptions::new()
-            .name(&self.name)
-            .retry_on_initial_connect();
+        let addrs: Vec<async_nats::ServerAddr> = self
+            .servers
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::Connect(format!("{:?}: {e}", self.servers)))?;
+        let client = match self.options().await?.connect(addrs.clone()).await {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::warn!(servers = ?self.servers, error = %err, "cannot connect to NATS yet; retrying");
+                self.options()
+                    .await?
+                    .retry_on_initial_connect()
+                    .connect(addrs)
+                    .await
+                    .map_err(|e| Error::Connect(e.to_string()))?
+            }
+        };
+        Ok(async_nats::jetstream::new(client))
+    }
+
+    async fn options(&self) -> Result<async_nats::ConnectOptions, Error> {
+        let mut opts = async_nats::ConnectOptions::new().name(&self.name);
         if let Some(creds) = &self.credentials {
             opts = opts
                 .credentials_file(creds)
@@ -60,17 +81,7 @@ impl Connect {
         if let Some((cert, key)) = &self.client_cert {
             opts = opts.add_client_certificate(cert.clone(), key.clone());
         }
-        let addrs: Vec<async_nats::ServerAddr> = self
-            .servers
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<_, _>>()
-            .map_err(|e| Error::Connect(format!("{:?}: {e}", self.servers)))?;
-        let client = opts
-            .connect(addrs)
-            .await
-            .map_err(|e| Error::Connect(e.to_string()))?;
-        Ok(async_nats::jetstream::new(client))
+        Ok(opts)
     }
 }
 
