@@ -5,8 +5,8 @@ mod common;
 mod shipper_support;
 
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{wait_for, Aggregator};
@@ -82,6 +82,36 @@ fn init_without_nats_servers_says_so() {
     let out = init(&path);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NatsServers is not set"));
+}
+
+/// A server before 2.11 takes a consumer's priority settings and silently drops them, so every
+/// aggregator would get every tag: `cluster init` reads the consumer back and refuses.
+#[test]
+fn init_refuses_a_server_too_old_for_pinned_consumers() {
+    let peers = std::env::var_os("ESTUARY_PEERS")
+        .map_or_else(|| PathBuf::from("/opt/estuary-peers"), PathBuf::from);
+    let old = peers.join("nats-2.10/bin/nats-server");
+    if !common::prereq::require(old.exists(), "nats-server 2.10 (.ci/setup installs it)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_tcp_port();
+    let mut server = Command::new(&old);
+    server
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path().join("js"))
+        .stdout(Stdio::null());
+    let _server = common::Daemon::spawn("nats-server-2.10", server, dir.path());
+    common::wait_for_tcp_listen(port, Duration::from_secs(15));
+    let config = cluster_cfg(
+        dir.path(),
+        &[format!("nats://127.0.0.1:{port}")],
+        "NatsReplicas = 1\n",
+    );
+    let out = init(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(stderr.contains("the server is older than 2.11"), "{stderr}");
 }
 
 fn status_of(agg: &Aggregator) -> String {
