@@ -94,6 +94,24 @@ pub struct FileState {
     pub done: bool,
 }
 
+impl FileState {
+    /// Where destination `dest` goes on in this file: at its own saved offset; a destination the
+    /// state does not know yet goes on where the destinations no longer `configured` stopped (it
+    /// replaces them: a shipper moved from one transport to another neither repeats nor skips a
+    /// line), else at the start.
+    pub fn resume_offset(&self, dest: &str, configured: &[String]) -> u64 {
+        if let Some(&at) = self.offsets.get(dest) {
+            return at;
+        }
+        self.offsets
+            .iter()
+            .filter(|(name, _)| !configured.contains(name))
+            .map(|(_, &at)| at)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !b
 }
@@ -508,6 +526,22 @@ mod tests {
         assert_eq!(load(&path).unwrap(), vec![with_offset(3), other.clone()]);
         states.sync_all();
         assert_eq!(copy(), vec![with_offset(4), other]);
+    }
+
+    #[test]
+    fn a_new_destination_goes_on_where_the_one_it_replaces_stopped() {
+        let mut saved = with_offset(0);
+        saved.offsets = BTreeMap::from([("relp".to_owned(), 300), ("siem".to_owned(), 100)]);
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Its own offset first.
+        assert_eq!(saved.resume_offset("siem", &names(&["siem", "nats"])), 100);
+        // "relp" is gone from the configuration: "nats" replaces it.
+        assert_eq!(saved.resume_offset("nats", &names(&["siem", "nats"])), 300);
+        // Nothing was replaced: a destination added beside the others reads from the start.
+        assert_eq!(
+            saved.resume_offset("nats", &names(&["relp", "siem", "nats"])),
+            0
+        );
     }
 
     #[test]

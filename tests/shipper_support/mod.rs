@@ -221,6 +221,11 @@ impl Shipper {
         self.logs.join(name)
     }
 
+    /// The configuration file, for a test that edits it between runs.
+    pub fn config_path(&self) -> &Path {
+        &self.conf
+    }
+
     pub fn start(&mut self) {
         self.start_under(&[]);
     }

@@ -62,9 +62,8 @@ impl Registry {
                     }
                 };
                 info!(from = %saved.path.display(), to = %path.display(), id = %saved.id, "finishing file rotated while stopped");
-                let start = self.start_offsets(input_ix, |name| {
-                    saved.offsets.get(name).copied().unwrap_or(0)
-                });
+                let start = self
+                    .start_offsets(input_ix, |name| saved.resume_offset(name, &self.dest_names));
                 inner.files.push(Incarnation {
                     id: saved.id,
                     input: input_ix,

@@ -235,7 +235,7 @@ impl Registry {
         let resumed = saved.is_some();
         let (id, start, check, created) = match saved {
             Some((saved, cut)) => {
-                let read = |name: &str| saved.offsets.get(name).copied().unwrap_or(0);
+                let read = |name: &str| saved.resume_offset(name, &self.dest_names);
                 let to = cut.unwrap_or(u64::MAX);
                 let start = self.start_offsets(input_ix, |name| read(name).min(to));
                 for &d in &self.routes[input_ix] {
