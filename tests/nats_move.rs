@@ -35,7 +35,11 @@ async fn a_shipper_moves_from_relp_to_nats_and_back_without_loss_or_repeat() {
         servers.join(", ")
     );
 
-    let mut ship = Shipper::toml(&[("conn.log", "bro_conn:")], "", &[over_relp.clone()]);
+    let mut ship = Shipper::toml(
+        &[("conn.log", "bro_conn:")],
+        "",
+        std::slice::from_ref(&over_relp),
+    );
     let config = std::fs::read_to_string(ship.config_path()).unwrap();
     let log = ship.log("conn.log");
     let mut upto = 0;
