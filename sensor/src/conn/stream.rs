@@ -103,6 +103,7 @@ impl Tracker {
         };
         let info = conn.info();
         let t = conn.transport();
+        let partial = matches!(&conn.kind, Kind::Tcp(tcp) if tcp.is_partial());
         for chunk in chunks {
             match chunk {
                 Chunk::Data(data) => {
@@ -122,6 +123,9 @@ impl Tracker {
                     }
                     let mut flip = false;
                     for (source, a) in conn.app.analyzers.iter_mut() {
+                        if t == crate::flow::Transport::Tcp {
+                            a.tcp_partial(partial);
+                        }
                         let mut emit = ConnEmit {
                             info: &info,
                             source,

@@ -60,6 +60,11 @@ pub trait Analyzer: Send {
     fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit);
     /// The connection ended (FIN/RST, timeout, or end of input): flush pending transactions.
     fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit);
+    /// Before each TCP delivery: whether the connection was picked up without its SYN
+    /// handshake (Zeek's `TCP()->IsPartial()`). By default this changes nothing.
+    fn tcp_partial(&mut self, partial: bool) {
+        let _ = partial;
+    }
 }
 
 pub mod dns;

@@ -54,6 +54,8 @@ pub struct SslAnalyzer {
     established: bool,
     confirmed: bool,
     dtls: dtls::DtlsState,
+    /// The TCP connection has no SYN handshake: Zeek's SSL analyzer reads none of it.
+    tcp_partial: bool,
     /// Nothing more is analyzed: a content gap, a protocol violation, or the row was
     /// written at `established` (Zeek then disables the analyzer).
     stopped: bool,
@@ -110,6 +112,7 @@ impl SslAnalyzer {
             established: false,
             confirmed: false,
             dtls: dtls::DtlsState::default(),
+            tcp_partial: false,
             stopped: false,
         }
     }
@@ -511,7 +514,7 @@ fn padded(id: &Option<Vec<u8>>) -> [u8; 32] {
 
 impl Analyzer for SslAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
-        if self.stopped {
+        if self.stopped || self.tcp_partial {
             return;
         }
         if self.flavor == Flavor::Dtls {
@@ -547,6 +550,10 @@ impl Analyzer for SslAnalyzer {
 
     fn finish(&mut self, _ts: Timestamp, out: &mut dyn Emit) {
         self.write_row(out);
+    }
+
+    fn tcp_partial(&mut self, partial: bool) {
+        self.tcp_partial = partial;
     }
 }
 
