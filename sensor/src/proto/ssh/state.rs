@@ -85,6 +85,8 @@ pub struct SshAnalyzer {
     heuristic_off: bool,
     /// A decision was made and logged; Zeek then stops analyzing the connection.
     done: bool,
+    /// The TCP connection has no SYN handshake: Zeek's SSH analyzer reads none of it.
+    tcp_partial: bool,
     confirmed: bool,
 }
 
@@ -151,6 +153,7 @@ impl SshAnalyzer {
             auth: AuthHeuristic::default(),
             heuristic_off: false,
             done: false,
+            tcp_partial: false,
             confirmed: false,
         }
     }
@@ -336,7 +339,7 @@ impl SshAnalyzer {
 impl Analyzer for SshAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         let d = &mut self.dirs[idx(dir)];
-        if self.done || d.lost {
+        if self.done || d.lost || self.tcp_partial {
             return;
         }
         if d.encrypted {
@@ -353,6 +356,10 @@ impl Analyzer for SshAnalyzer {
             d.lost = true;
             d.buf.clear();
         }
+    }
+
+    fn tcp_partial(&mut self, partial: bool) {
+        self.tcp_partial = partial;
     }
 
     fn finish(&mut self, _ts: Timestamp, out: &mut dyn Emit) {
@@ -426,6 +433,17 @@ mod tests {
         assert_eq!(out.script_weirds, vec!["SSH_version_mismatch"]);
         a.finish(Timestamp(2.0), &mut out);
         assert!(out.rows()[0].starts_with("-\t"), "{:?}", out.rows());
+    }
+
+    /// `SSH_Analyzer::DeliverStream` returns on `TCP()->IsPartial()`.
+    #[test]
+    fn partial_connections_are_not_read() {
+        let mut a = SshAnalyzer::new(conn(Transport::Tcp, 22));
+        let mut out = Collect::default();
+        a.tcp_partial(true);
+        a.data(Timestamp(1.0), Direction::Resp, b"SSH-2.0-x\r\n", &mut out);
+        a.finish(Timestamp(2.0), &mut out);
+        assert!(out.records.is_empty());
     }
 
     /// `proc_newkeys` in ssh-analyzer.pac confirms the protocol.
