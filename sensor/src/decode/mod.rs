@@ -7,6 +7,7 @@ mod checksum;
 pub mod frag;
 mod link;
 mod reader;
+pub mod teredo;
 pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
