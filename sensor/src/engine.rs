@@ -223,7 +223,12 @@ impl Engine {
                     return;
                 }
             } else {
-                match self.defrag.add(ts, &h, frag, packet) {
+                let mut weirds = Vec::new();
+                let outcome = self.defrag.add(ts, &h, frag, packet, &mut weirds);
+                for w in weirds {
+                    self.flow_weird(ts, w, Some((h.src, h.dst)), None);
+                }
+                match outcome {
                     FragOutcome::Held => {}
                     FragOutcome::Dropped(w) => self.flow_weird(ts, w, Some((h.src, h.dst)), None),
                     FragOutcome::Complete(buf) => {
