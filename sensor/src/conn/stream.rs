@@ -104,6 +104,7 @@ impl Tracker {
         let info = conn.info();
         let t = conn.transport();
         let partial = matches!(&conn.kind, Kind::Tcp(tcp) if tcp.is_partial());
+        let conn_size = conn.payload_size();
         for chunk in chunks {
             match chunk {
                 Chunk::Data(data) => {
@@ -133,6 +134,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            conn_size,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
                         flip |= emit.flip;
@@ -150,6 +152,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            conn_size,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);
                     }

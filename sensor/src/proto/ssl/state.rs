@@ -148,6 +148,7 @@ impl SslAnalyzer {
         tracing::debug!(uid = %self.conn.uid, reason, "SSL analyzer violation");
         self.stopped = true;
         self.write_row(out);
+        out.violation(self.service());
     }
 
     fn write_row(&mut self, out: &mut dyn Emit) {
@@ -156,13 +157,17 @@ impl SslAnalyzer {
         }
     }
 
+    fn service(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Tls => "ssl",
+            Flavor::Dtls => "dtls",
+        }
+    }
+
     fn confirm(&mut self, out: &mut dyn Emit) {
         if !self.confirmed {
             self.confirmed = true;
-            out.confirm_service(match self.flavor {
-                Flavor::Tls => "ssl",
-                Flavor::Dtls => "dtls",
-            });
+            out.confirm_service(self.service());
         }
     }
 

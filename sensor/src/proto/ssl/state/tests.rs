@@ -113,6 +113,7 @@ fn bad_record_version_stops_the_analyzer() {
     a.finish(Timestamp(2.0), &mut out);
     assert_eq!(out.rows().len(), 1);
     assert!(out.rows()[0].contains("\tC\t"), "{:?}", out.rows());
+    assert_eq!(out.violations, vec!["ssl"]);
 }
 
 /// `SSL_Analyzer::Undelivered`: after a gap in one direction neither direction is parsed.
