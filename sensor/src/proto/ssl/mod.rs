@@ -1,6 +1,7 @@
 //! SSL/TLS: ssl.log, directly or after a POP3/XMPP STARTTLS upgrade.
 
 mod log;
+mod names;
 mod parser;
 pub mod starttls;
 mod state;

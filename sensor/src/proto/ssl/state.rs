@@ -7,6 +7,7 @@
 use tls_parser::TlsCipherKx;
 
 use super::log::SslInfo;
+use super::names;
 use super::parser::{self, ContentType};
 use super::x509::{self, CertRole, X509Info};
 use crate::flow::{ConnInfo, Direction, Timestamp};
@@ -281,7 +282,7 @@ impl SslAnalyzer {
             ContentType::Alert => {
                 for alert in payload.chunks_exact(2) {
                     self.letter(ts, orig, 'L', out);
-                    self.info(ts).last_alert = Some(parser::alert_name(u16::from(alert[1])));
+                    self.info(ts).last_alert = Some(names::alert_name(u16::from(alert[1])));
                 }
                 if !payload.len().is_multiple_of(2) {
                     self.violation("truncated alert", out);
@@ -327,6 +328,9 @@ impl SslAnalyzer {
         let client = orig ^ self.flipped;
         let facts = parser::handshake_facts(msg, self.kx);
         // Extension events come first, then the hello itself, then the message's letter.
+        if facts.empty_ocsp_response {
+            out.weird(ts, "SSL_zero_length_stapled_OCSP_message", None);
+        }
         for name_type in &facts.unknown_name_types {
             out.weird(
                 ts,
@@ -363,11 +367,11 @@ impl SslAnalyzer {
         }
         let letter = match kind {
             2 if facts.hello_retry => 'J',
-            _ => parser::handshake_letter(kind),
+            _ => names::handshake_letter(kind),
         };
         self.letter(ts, client, letter, out);
         if let Some(g) = facts.curve {
-            self.info(ts).curve = Some(parser::curve_name(g));
+            self.info(ts).curve = Some(names::curve_name(g));
         }
         if let Some(certs) = facts.certificates {
             self.certificates(ts, client, certs, out);
@@ -409,7 +413,7 @@ impl SslAnalyzer {
             }
             let info = self.info(ts);
             info.version_num = Some(v);
-            info.version = Some(parser::version_name(v));
+            info.version = Some(names::version_name(v));
         }
         if let Some(p) = &facts.alpn {
             self.info(ts).next_protocol = Some(p.clone());
@@ -442,9 +446,9 @@ impl SslAnalyzer {
         }
         let info = self.info(ts);
         let v = *info.version_num.get_or_insert(outer);
-        info.version = Some(parser::version_name(v));
+        info.version = Some(names::version_name(v));
         if let Some(c) = facts.cipher {
-            info.cipher = Some(parser::cipher_name(c));
+            info.cipher = Some(names::cipher_name(c));
             self.kx = parser::cipher_kx(c).or(self.kx);
         }
         let tls13 = v / 0xff == 0x7f || v == 0x0304;

@@ -1,7 +1,7 @@
 //! The record layer of TLS streams, and of the SSLv2 connections Zeek's `ssl-protocol.pac`
 //! still reads (`determine_ssl_record_layer`).
 
-use super::{idx, parser, SslAnalyzer, SSLV2};
+use super::{idx, names, parser, SslAnalyzer, SSLV2};
 use crate::flow::{Direction, Timestamp};
 use crate::proto::Emit;
 
@@ -65,7 +65,7 @@ impl SslAnalyzer {
             0 => {
                 self.letter(ts, dir == Direction::Orig, 'L', out);
                 let code = u16::from_be_bytes([*h3, *h4]);
-                self.info(ts).last_alert = Some(parser::alert_name(code));
+                self.info(ts).last_alert = Some(names::alert_name(code));
             }
             1 => match parser::sslv2_record(rec, true) {
                 Some(parser::Sslv2Record::ClientHello { version, .. }) => {
@@ -107,8 +107,8 @@ impl SslAnalyzer {
         }
         let info = self.info(ts);
         let v = *info.version_num.get_or_insert(SSLV2);
-        info.version = Some(parser::version_name(v));
-        info.cipher = Some(parser::v2_cipher_name(hello.cipher.unwrap_or(0)));
+        info.version = Some(names::version_name(v));
+        info.cipher = Some(names::v2_cipher_name(hello.cipher.unwrap_or(0)));
         self.letter(ts, false, 'S', out);
         self.certificates(ts, false, vec![hello.certificate], out);
     }
