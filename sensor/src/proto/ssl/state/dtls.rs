@@ -7,6 +7,7 @@ use crate::flow::{Direction, Timestamp};
 use crate::proto::Emit;
 
 const RECORD_HEADER_LEN: usize = 13;
+const DTLS13: u16 = 0xfefc;
 const FRAGMENT_HEADER_LEN: usize = 12;
 /// Zeek's `SSL::dtls_max_version_errors`: records with a bad version tolerated before the
 /// analyzer gives up.
@@ -53,6 +54,11 @@ pub(super) fn datagram(
     }
     let mut rest = data;
     while !a.stopped {
+        // DTLS 1.3's unified header (`001` in the top bits): read no further
+        // (`is_unified_record`).
+        if a.chosen_version == Some(DTLS13) && rest.first().is_some_and(|b| b & 0xe0 == 0x20) {
+            return;
+        }
         let Some(hdr) = rest.get(..RECORD_HEADER_LEN) else {
             return;
         };

@@ -232,6 +232,29 @@ fn dtls_fragments_and_epochs() {
     );
 }
 
+/// `is_unified_record`: once DTLS 1.3 is chosen, records with the unified header are skipped
+/// (no violation, no row yet).
+#[test]
+fn dtls13_unified_records_are_skipped() {
+    let mut a = SslAnalyzer::new_dtls(conn(Transport::Udp, 443));
+    let mut out = Collect::default();
+    let mut hello = vec![0xfe, 0xfd];
+    hello.extend_from_slice(&[5; 32]);
+    hello.extend_from_slice(&[0, 0x13, 0x01, 0, 0, 6, 0, 43, 0, 2, 0xfe, 0xfc]);
+    let len = u8::try_from(hello.len()).expect("short");
+    let dgram = dtls_record(0, 0, 22, &dtls_fragment(2, len, 0, &hello));
+    a.data(Timestamp(1.0), Direction::Resp, &dgram, &mut out);
+    a.data(
+        Timestamp(1.1),
+        Direction::Resp,
+        &[0x2c, 0, 1, 0, 4, 1, 2, 3, 4],
+        &mut out,
+    );
+    assert!(out.records.is_empty() && out.violations.is_empty());
+    a.finish(Timestamp(2.0), &mut out);
+    assert!(out.rows()[0].starts_with("DTLSv13\t"), "{:?}", out.rows());
+}
+
 proptest! {
     #[test]
     fn arbitrary_streams_never_panic(
