@@ -45,6 +45,12 @@ pub fn registry() -> Vec<AnalyzerSpec> {
             probe: ssl::probe,
         },
         AnalyzerSpec {
+            name: "DTLS",
+            ports: ssl::DTLS_PORTS,
+            new: ssl::new_dtls_analyzer,
+            probe: ssl::probe_dtls,
+        },
+        AnalyzerSpec {
             name: "POP3",
             ports: ssl::starttls::POP3_PORTS,
             new: ssl::starttls::new_pop3_analyzer,
@@ -102,7 +108,6 @@ pub struct Dispatcher {
 /// whichever analyzers are enabled.
 const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 465),
-    (Transport::Udp, 443),
     // DHCP: only the server's port (Zeek's dhcp/main.zeek), so a reply to a client is flipped.
     (Transport::Udp, 67),
     (Transport::Udp, 546),

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
+use crate::decode::teredo::{self, Teredo, TEREDO_PORT};
 use crate::decode::tunnel::{
-    self, ayiya_payload, geneve_payload, gtp_u_payload, teredo_payload, vxlan_payload, GeneveError,
-    Inner, AYIYA_PORT, GENEVE_PORT, GTP_U_PORT, TEREDO_PORT, VXLAN_PORT,
+    self, ayiya_payload, geneve_payload, gtp_u_payload, vxlan_payload, GeneveError, Inner,
+    AYIYA_PORT, GENEVE_PORT, GTP_U_PORT, VXLAN_PORT,
 };
 use crate::decode::{
     self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
@@ -222,7 +223,12 @@ impl Engine {
                     return;
                 }
             } else {
-                match self.defrag.add(ts, &h, frag, packet) {
+                let mut weirds = Vec::new();
+                let outcome = self.defrag.add(ts, &h, frag, packet, &mut weirds);
+                for w in weirds {
+                    self.flow_weird(ts, w, Some((h.src, h.dst)), None);
+                }
+                match outcome {
                     FragOutcome::Held => {}
                     FragOutcome::Dropped(w) => self.flow_weird(ts, w, Some((h.src, h.dst)), None),
                     FragOutcome::Complete(buf) => {
@@ -398,17 +404,7 @@ impl Engine {
         if depth >= MAX_TUNNEL_DEPTH {
             return;
         }
-        let (kind, service, inner) = if ports.contains(&TEREDO_PORT) {
-            match teredo_payload(payload) {
-                // A bubble (no next header, no payload) only keeps the NAT mapping alive.
-                Some(ip) if ip[6] == ipproto::NONE && ip.len() == 40 => {
-                    self.tracker.tunnel(slot, TunnelType::Teredo, "teredo");
-                    return;
-                }
-                Some(ip) => (TunnelType::Teredo, "teredo", Inner::Ip(ip)),
-                None => return,
-            }
-        } else if ports.contains(&GTP_U_PORT) {
+        let (kind, service, inner) = if ports.contains(&GTP_U_PORT) {
             match gtp_u_payload(payload) {
                 Some(ip) => (TunnelType::Gtpv1, "gtpv1", Inner::Ip(ip)),
                 None => return,
@@ -433,6 +429,23 @@ impl Engine {
         } else if ports.contains(&AYIYA_PORT) {
             match ayiya_payload(payload) {
                 Some(ip) => (TunnelType::Ayiya, "ayiya", Inner::Ip(ip)),
+                None => return,
+            }
+        } else if ports.contains(&TEREDO_PORT) || teredo::detect(payload) {
+            // Zeek finds Teredo on its port and, by content, on any other UDP port.
+            match teredo::parse(payload) {
+                Some(Teredo::BubbleWithPayload(_)) => {
+                    let name = "Teredo_bubble_with_payload";
+                    self.tracker.weird(slot, ts, name, "TEREDO", &mut self.out);
+                    self.tracker.tunnel(slot, TunnelType::Teredo, "teredo");
+                    return;
+                }
+                // A bubble (no next header, no payload) only keeps the NAT mapping alive.
+                Some(Teredo::Ip(ip)) if ip[6] == ipproto::NONE && ip.len() == 40 => {
+                    self.tracker.tunnel(slot, TunnelType::Teredo, "teredo");
+                    return;
+                }
+                Some(Teredo::Ip(ip)) => (TunnelType::Teredo, "teredo", Inner::Ip(ip)),
                 None => return,
             }
         } else {

@@ -89,6 +89,18 @@ impl Tracker {
         })
     }
 
+    /// A weird of a connection raised by a packet analyzer decoding its payload (`source`).
+    pub fn weird(
+        &mut self,
+        slot: usize,
+        ts: f64,
+        name: &'static str,
+        source: &'static str,
+        out: &mut Records,
+    ) {
+        self.conn_weird(slot, ts, name, source, out);
+    }
+
     /// An ICMP or ICMPv6 message.
     pub fn icmp(&mut self, m: &PacketMeta<'_>, v6: bool, out: &mut Records) {
         let (Some(&ty), Some(&code)) = (m.l4.first(), m.l4.get(1)) else {

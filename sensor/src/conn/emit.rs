@@ -19,7 +19,12 @@ pub(super) struct ConnEmit<'a> {
     pub(super) services: &'a mut Vec<&'static str>,
     /// Set when an analyzer asks for the roles to be flipped.
     pub(super) flip: bool,
+    /// Payload bytes both endpoints sent so far (Zeek's `c$orig$size + c$resp$size`).
+    pub(super) conn_size: u64,
 }
+
+/// Zeek's `DPD::ignore_violations_after`.
+const IGNORE_VIOLATIONS_AFTER: u64 = 10 * 1024;
 
 impl Emit for ConnEmit<'_> {
     fn record(&mut self, record: Box<dyn Record + Send>) {
@@ -55,6 +60,11 @@ impl Emit for ConnEmit<'_> {
             self.services.push(service);
         }
     }
+    fn violation(&mut self, service: &'static str) {
+        if self.conn_size <= IGNORE_VIOLATIONS_AFTER {
+            self.services.retain(|s| *s != service);
+        }
+    }
     fn flip_roles(&mut self) {
         self.flip = true;
     }
@@ -77,5 +87,33 @@ impl ConnEmit<'_> {
             source,
             self.peer,
         ))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Transport;
+    use crate::proto::testkit::conn;
+
+    /// dpd.zeek: a violation removes the confirmed service, up to 10 KiB into the connection.
+    #[test]
+    fn violations_drop_the_service_early_in_a_connection() {
+        let info = conn(Transport::Tcp, 443);
+        let mut out = Records::default();
+        for (size, kept) in [(10 * 1024, false), (10 * 1024 + 1, true)] {
+            let mut services = vec!["ssl"];
+            let mut emit = ConnEmit {
+                info: &info,
+                source: "SSL",
+                peer: "zeek",
+                out: &mut out,
+                services: &mut services,
+                flip: false,
+                conn_size: size,
+            };
+            emit.violation("ssl");
+            assert_eq!(services.contains(&"ssl"), kept, "size {size}");
+        }
     }
 }

@@ -155,6 +155,17 @@ fn dir_index(is_orig: bool) -> usize {
 }
 
 impl Conn {
+    /// Payload bytes both endpoints sent so far, as conn.log will count them.
+    fn payload_size(&self) -> u64 {
+        match &self.kind {
+            Kind::Tcp(tcp) => {
+                let (o, r) = tcp.sizes();
+                o + r
+            }
+            _ => self.stats[0].size + self.stats[1].size,
+        }
+    }
+
     fn transport(&self) -> Transport {
         match self.proto {
             ConnProto::Tcp => Transport::Tcp,
@@ -301,6 +312,7 @@ impl Tracker {
         let info = conn.info();
         // Flush buffered stream data up to what was seen, then end the analyzers.
         let analyzers = std::mem::take(&mut conn.app.analyzers);
+        let conn_size = conn.payload_size();
         for (source, mut a) in analyzers {
             let mut emit = ConnEmit {
                 info: &info,
@@ -309,6 +321,7 @@ impl Tracker {
                 out,
                 services: &mut conn.services,
                 flip: false,
+                conn_size,
             };
             a.finish(Timestamp(now), &mut emit);
         }

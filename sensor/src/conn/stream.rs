@@ -103,6 +103,8 @@ impl Tracker {
         };
         let info = conn.info();
         let t = conn.transport();
+        let partial = matches!(&conn.kind, Kind::Tcp(tcp) if tcp.is_partial());
+        let conn_size = conn.payload_size();
         for chunk in chunks {
             match chunk {
                 Chunk::Data(data) => {
@@ -122,6 +124,9 @@ impl Tracker {
                     }
                     let mut flip = false;
                     for (source, a) in conn.app.analyzers.iter_mut() {
+                        if t == crate::flow::Transport::Tcp {
+                            a.tcp_partial(partial);
+                        }
                         let mut emit = ConnEmit {
                             info: &info,
                             source,
@@ -129,6 +134,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            conn_size,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
                         flip |= emit.flip;
@@ -146,6 +152,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            conn_size,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);
                     }

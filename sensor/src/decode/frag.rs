@@ -5,8 +5,11 @@ use std::net::IpAddr;
 
 use super::{FragInfo, IpHeader};
 
-/// Largest reassembled IP payload.
-const MAX_DATAGRAM: usize = 65_535;
+/// Largest reassembled IP payload: the highest fragment offset plus the longest fragment.
+const MAX_DATAGRAM: usize = 65_528 + 65_535;
+/// Zeek's `MIN_ACCEPTABLE_FRAG_SIZE` and `MAX_ACCEPTABLE_FRAG_SIZE` (Frag.cc).
+const MIN_ACCEPTABLE_FRAG_SIZE: usize = 64;
+const MAX_ACCEPTABLE_FRAG_SIZE: usize = 64_000;
 /// Seconds (packet time) a partial datagram is kept.
 const FRAG_TIMEOUT: f64 = 60.0;
 
@@ -65,7 +68,15 @@ impl Defragmenter {
 
     /// Adds one fragment. `packet` is the whole IP packet (captured bytes, trimmed to the IP
     /// total length), `h` its decoded header.
-    pub fn add(&mut self, ts: f64, h: &IpHeader, frag: FragInfo, packet: &[u8]) -> FragOutcome {
+    /// Adds a fragment; `weirds` gets the names `FragReassembler::AddFragment` raises for it.
+    pub fn add(
+        &mut self,
+        ts: f64,
+        h: &IpHeader,
+        frag: FragInfo,
+        packet: &[u8],
+        weirds: &mut Vec<&'static str>,
+    ) -> FragOutcome {
         self.expire(ts);
         let key = Key {
             src: h.src,
@@ -76,9 +87,19 @@ impl Defragmenter {
         let payload = packet.get(h.header_len..).unwrap_or_default();
         let start = frag.offset as usize;
         let end = start + payload.len();
+        if frag.dont_fragment {
+            weirds.push("fragment_with_DF");
+        }
+        if frag.more && packet.len() < MIN_ACCEPTABLE_FRAG_SIZE {
+            weirds.push("excessively_small_fragment");
+        }
+        if end > MAX_ACCEPTABLE_FRAG_SIZE {
+            weirds.push("excessively_large_fragment");
+        }
         if end > MAX_DATAGRAM {
+            // Only an IPv6 jumbo fragment reaches this far; its weird is raised above.
             self.pending.remove(&key);
-            return FragOutcome::Dropped("excessively_large_fragment");
+            return FragOutcome::Held;
         }
         if !self.pending.contains_key(&key) && self.pending.len() >= self.max_pending {
             self.evicted += 1;
@@ -127,7 +148,8 @@ impl Defragmenter {
             let plen = payload.len() as u16;
             out[4..6].copy_from_slice(&plen.to_be_bytes());
         } else {
-            let tl = (out.len() + payload.len()).min(65_535) as u16;
+            // The length field wraps as in Zeek's `BlockInserted`.
+            let tl = (out.len() + payload.len()) as u16;
             out[2..4].copy_from_slice(&tl.to_be_bytes());
             out[6] = 0;
             out[7] = 0;
@@ -155,4 +177,47 @@ fn covers(ranges: &mut [(usize, usize)], total: usize) -> bool {
         reach = reach.max(e);
     }
     reach >= total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(offset: u32, more: bool, dont_fragment: bool) -> (IpHeader, FragInfo) {
+        let h = IpHeader {
+            src: "10.0.0.1".parse().expect("literal"),
+            dst: "10.0.0.2".parse().expect("literal"),
+            proto: 17,
+            total_len: 0,
+            header_len: 20,
+            frag: None,
+            len_zero: false,
+        };
+        let f = FragInfo {
+            id: 7,
+            offset,
+            more,
+            dont_fragment,
+        };
+        (h, f)
+    }
+
+    /// `FragReassembler::AddFragment`: the weirds of one fragment, raised without dropping it.
+    #[test]
+    fn fragment_weirds_follow_zeeks_add_fragment() {
+        let mut d = Defragmenter::default();
+        let mut weirds = Vec::new();
+        let (h, f) = v4(0, true, true);
+        let small = [0u8; 40];
+        assert_eq!(d.add(1.0, &h, f, &small, &mut weirds), FragOutcome::Held);
+        assert_eq!(
+            weirds,
+            vec!["fragment_with_DF", "excessively_small_fragment"]
+        );
+        weirds.clear();
+        let (h, f) = v4(63_992, false, false);
+        let big = [0u8; 120];
+        d.add(1.1, &h, f, &big, &mut weirds);
+        assert_eq!(weirds, vec!["excessively_large_fragment"]);
+    }
 }

@@ -7,6 +7,7 @@ mod checksum;
 pub mod frag;
 mod link;
 mod reader;
+pub mod teredo;
 pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -124,6 +125,8 @@ pub struct FragInfo {
     /// Offset of this fragment's payload in bytes.
     pub offset: u32,
     pub more: bool,
+    /// IPv4's don't-fragment flag (never set for IPv6).
+    pub dont_fragment: bool,
 }
 
 /// A decoded IP header.
@@ -205,6 +208,7 @@ fn decode_ipv4(
         id: u32::from(u16::from_be_bytes([data[4], data[5]])),
         offset,
         more,
+        dont_fragment: flags_off & 0x4000 != 0,
     });
     Ok(IpHeader {
         src: IpAddr::V4(Ipv4Addr::new(data[12], data[13], data[14], data[15])),
@@ -281,7 +285,12 @@ fn decode_ipv6(
                 next = h[0];
                 off += 8;
                 if more || offset != 0 {
-                    frag = Some(FragInfo { id, offset, more });
+                    frag = Some(FragInfo {
+                        id,
+                        offset,
+                        more,
+                        dont_fragment: false,
+                    });
                     break;
                 }
             }

@@ -1,5 +1,5 @@
 //! Tunnel headers the decoder follows, as Zeek's packet analysis does by default: GRE (with
-//! ERSPAN and PPTP's enhanced GRE), VXLAN, GTPv1-U and Teredo. Each function returns the inner
+//! ERSPAN and PPTP's enhanced GRE), VXLAN and GTPv1-U. Each function returns the inner
 //! packet or why there is none; the engine decides what to do with it.
 
 /// What a tunnel header carries.
@@ -20,29 +20,6 @@ pub const GTP_U_PORT: u16 = 2152;
 pub const GENEVE_PORT: u16 = 6081;
 /// Zeek's `PacketAnalyzer::AYIYA::ayiya_ports`.
 pub const AYIYA_PORT: u16 = 5072;
-/// Teredo (IPv6 over UDP over IPv4).
-pub const TEREDO_PORT: u16 = 3544;
-
-/// The IPv6 packet of a Teredo datagram, after the optional authentication and origin
-/// indication headers; `None` unless it is a complete IPv6 packet, as Zeek requires.
-pub fn teredo_payload(b: &[u8]) -> Option<&[u8]> {
-    let mut off = 0;
-    if b.get(0..2)? == [0, 1] {
-        let id_len = usize::from(*b.get(2)?);
-        let auth_len = usize::from(*b.get(3)?);
-        off = 4 + id_len + auth_len + 8 + 1;
-    }
-    if b.get(off..off + 2)? == [0, 0] {
-        off += 8;
-    }
-    let ip = b.get(off..)?;
-    if ip.len() < 40 || ip[0] >> 4 != 6 {
-        return None;
-    }
-    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-    (40 + plen == ip.len()).then_some(ip)
-}
-
 /// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
 pub fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
     let flags = *b.first()?;

@@ -526,3 +526,45 @@ fn a_udp_length_other_than_the_ip_payload_is_a_weird_naming_both() {
     assert!(weirds[0].contains(&Value::Str("UDP_datagram_length_mismatch".into())));
     assert!(weirds[0].contains(&Value::Str("10 != 12".into())));
 }
+
+/// All analyzers, checksums ignored.
+fn analyzing() -> Engine {
+    let cfg = TrackerConfig {
+        ignore_checksums: true,
+        ..TrackerConfig::default()
+    };
+    Engine::with_uids(cfg, Arc::new(Dispatcher::all()), UidGen::seeded(5))
+}
+
+fn ssl_rows(e: &mut Engine) -> usize {
+    e.take_records()
+        .into_iter()
+        .filter(|r| r.record().path() == "ssl")
+        .count()
+}
+
+/// `SSL_Analyzer::DeliverStream` returns on `TCP()->IsPartial()`: TLS of a connection picked
+/// up without its SYN handshake is not analyzed, so it has no ssl.log row.
+#[test]
+fn tls_of_a_partial_connection_is_not_analyzed() {
+    let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    // A handshake alert record: enough for a row when analyzed.
+    let alert = [21, 3, 3, 0, 2, 2, 40];
+    let mut e = analyzing();
+    let data = tcp_frame(server, 443, client, 40000, 0x18, 700, 101, &alert);
+    let ack = tcp_frame(client, 40000, server, 443, 0x10, 101, 700, b"");
+    e.packet(1000.0, Linktype::ETHERNET, &ack, ack.len());
+    e.packet(1000.1, Linktype::ETHERNET, &data, data.len());
+    e.finish();
+    assert_eq!(ssl_rows(&mut e), 0);
+
+    let mut e = analyzing();
+    let syn = tcp_frame(client, 40000, server, 443, 0x02, 100, 0, b"");
+    let syn_ack = tcp_frame(server, 443, client, 40000, 0x12, 699, 101, b"");
+    e.packet(1000.0, Linktype::ETHERNET, &syn, syn.len());
+    e.packet(1000.0, Linktype::ETHERNET, &syn_ack, syn_ack.len());
+    e.packet(1000.0, Linktype::ETHERNET, &ack, ack.len());
+    e.packet(1000.1, Linktype::ETHERNET, &data, data.len());
+    e.finish();
+    assert_eq!(ssl_rows(&mut e), 1);
+}

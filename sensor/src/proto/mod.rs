@@ -45,6 +45,13 @@ pub trait Emit {
     }
     /// The analyzer recognized its protocol: adds `service` to conn.log (`"dns"`, `"http"`, `"ssl"` ...).
     fn confirm_service(&mut self, service: &'static str);
+    /// The analyzer hit a protocol violation and stops (Zeek's `AnalyzerViolation`):
+    /// `base/frameworks/analyzer/dpd.zeek` then disables it and drops its confirmed
+    /// `service` from conn.log, unless the connection carried more than
+    /// `DPD::ignore_violations_after` bytes. By default nothing happens.
+    fn violation(&mut self, service: &'static str) {
+        let _ = service;
+    }
     /// The analyzer found the roles the wrong way round (Zeek's `Connection::FlipRoles`): the
     /// responder is the originator from now on. By default nothing happens.
     fn flip_roles(&mut self) {}
@@ -60,6 +67,11 @@ pub trait Analyzer: Send {
     fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit);
     /// The connection ended (FIN/RST, timeout, or end of input): flush pending transactions.
     fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit);
+    /// Before each TCP delivery: whether the connection was picked up without its SYN
+    /// handshake (Zeek's `TCP()->IsPartial()`). By default this changes nothing.
+    fn tcp_partial(&mut self, partial: bool) {
+        let _ = partial;
+    }
 }
 
 pub mod dns;

@@ -11,6 +11,8 @@ pub struct Collect {
     /// The weirds that Zeek raises from a script (also in `weirds`).
     pub script_weirds: Vec<String>,
     pub services: Vec<&'static str>,
+    /// The services whose analyzer reported a violation.
+    pub violations: Vec<&'static str>,
     pub files: Vec<crate::files_log::FileInfo>,
 }
 
@@ -30,6 +32,9 @@ impl Emit for Collect {
     }
     fn confirm_service(&mut self, service: &'static str) {
         self.services.push(service);
+    }
+    fn violation(&mut self, service: &'static str) {
+        self.violations.push(service);
     }
 }
 

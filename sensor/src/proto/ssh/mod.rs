@@ -17,7 +17,22 @@ pub fn new_analyzer(info: &ConnInfo) -> Box<dyn Analyzer> {
     Box::new(SshAnalyzer::new(info.clone()))
 }
 
-/// An identification line (`SSH-`) from either side.
+/// The payload of Zeek's `dpd_ssh_client` and `dpd_ssh_server` signatures
+/// (`^[sS][sS][hH]-[12]\.`), from either side.
 pub fn probe(_dir: Direction, first_bytes: &[u8]) -> bool {
-    first_bytes.starts_with(b"SSH-")
+    matches!(first_bytes, [s1, s2, h, b'-', b'1' | b'2', b'.', ..]
+        if s1.eq_ignore_ascii_case(&b's') && s2.eq_ignore_ascii_case(&b's') && h.eq_ignore_ascii_case(&b'h'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_follows_zeeks_dpd_signature() {
+        assert!(probe(Direction::Resp, b"SSH-2.0-OpenSSH_9.6"));
+        assert!(probe(Direction::Orig, b"ssh-1.99-x"));
+        assert!(!probe(Direction::Orig, b"SSH-3.0-x"));
+        assert!(!probe(Direction::Orig, b"SSH-"));
+    }
 }

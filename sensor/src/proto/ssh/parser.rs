@@ -125,25 +125,33 @@ pub fn negotiate_both(client: (&[String], &[String]), server: (&[String], &[Stri
     }
 }
 
-/// The protocol version of an identification line (`SSH-2.0-OpenSSH_9.6` gives `2.0`).
-pub fn banner_version(banner: &[u8]) -> Option<&[u8]> {
-    let rest = banner.strip_prefix(b"SSH-")?;
-    let end = rest.iter().position(|b| *b == b'-')?;
-    Some(&rest[..end])
+/// What `set_version` in Zeek's `ssh/main.zeek` makes of the two identification strings:
+/// the version, or the weird it raises instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolVersion {
+    Known(u64),
+    /// The strings name no common version and no weird (a major version other than 1 or 2).
+    Unknown,
+    /// `SSH_version_mismatch`: SSH 1 against SSH 2 without a 1.99 side.
+    Mismatch,
+    /// `SSH_cannot_determine_version`: a string of at most four bytes.
+    Undetermined,
 }
 
-/// ssh.log `version`: 2 when both sides speak SSH 2 (a `1.99` side can), 1 when both are 1.x.
-pub fn protocol_version(client: &[u8], server: &[u8]) -> Option<u64> {
-    let c = banner_version(client)?;
-    let s = banner_version(server)?;
-    let two = |v: &[u8]| v == b"2.0" || v == b"1.99";
-    let one = |v: &[u8]| v.starts_with(b"1.");
-    if two(c) && two(s) {
-        Some(2)
-    } else if one(c) && one(s) {
-        Some(1)
-    } else {
-        None
+/// Zeek reads the major version at byte 4 (`SSH-1...`) and a `1.99` from bytes 6 and 7.
+pub fn protocol_version(client: &[u8], server: &[u8]) -> ProtocolVersion {
+    if client.len() <= 4 || server.len() <= 4 {
+        return ProtocolVersion::Undetermined;
+    }
+    let is_199 = |v: &[u8]| v.len() > 7 && v[6] == b'9' && v[7] == b'9';
+    match (client[4], server[4]) {
+        (b'1', b'2') if is_199(client) => ProtocolVersion::Known(2),
+        (b'2', b'1') if is_199(server) => ProtocolVersion::Known(2),
+        (b'1', b'2') | (b'2', b'1') => ProtocolVersion::Mismatch,
+        (b'1', b'1') if is_199(server) && is_199(client) => ProtocolVersion::Known(2),
+        (b'1', b'1') => ProtocolVersion::Known(1),
+        (b'2', b'2') => ProtocolVersion::Known(2),
+        _ => ProtocolVersion::Unknown,
     }
 }
 
@@ -206,9 +214,14 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(protocol_version(b"SSH-2.0-a", b"SSH-1.99-b"), Some(2));
-        assert_eq!(protocol_version(b"SSH-1.5-a", b"SSH-1.5-b"), Some(1));
-        assert_eq!(protocol_version(b"SSH-1.5-a", b"SSH-2.0-b"), None);
+        use ProtocolVersion::*;
+        assert_eq!(protocol_version(b"SSH-2.0-a", b"SSH-1.99-b"), Known(2));
+        assert_eq!(protocol_version(b"SSH-1.5-a", b"SSH-1.5-b"), Known(1));
+        assert_eq!(protocol_version(b"SSH-1.99-a", b"SSH-1.5-b"), Known(1));
+        assert_eq!(protocol_version(b"SSH-1.99-a", b"SSH-1.99-b"), Known(2));
+        assert_eq!(protocol_version(b"SSH-1.5-a", b"SSH-2.0-b"), Mismatch);
+        assert_eq!(protocol_version(b"SSH-3.0-a", b"SSH-2.0-b"), Unknown);
+        assert_eq!(protocol_version(b"SSH-", b"SSH-2.0-b"), Undetermined);
     }
 
     proptest! {

@@ -7,7 +7,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::log::{SshDirection, SshInfo};
-use super::parser::{self, KexInit};
+use super::parser::{self, KexInit, ProtocolVersion};
 use crate::flow::{ConnInfo, Direction, Timestamp};
 use crate::proto::{Analyzer, Emit};
 
@@ -85,6 +85,8 @@ pub struct SshAnalyzer {
     heuristic_off: bool,
     /// A decision was made and logged; Zeek then stops analyzing the connection.
     done: bool,
+    /// The TCP connection has no SYN handshake: Zeek's SSH analyzer reads none of it.
+    tcp_partial: bool,
     confirmed: bool,
 }
 
@@ -151,6 +153,7 @@ impl SshAnalyzer {
             auth: AuthHeuristic::default(),
             heuristic_off: false,
             done: false,
+            tcp_partial: false,
             confirmed: false,
         }
     }
@@ -176,23 +179,27 @@ impl SshAnalyzer {
         }
         self.dirs[idx(dir)].banner = Some(line);
         if let (Some(c), Some(s)) = (&self.dirs[0].banner, &self.dirs[1].banner) {
-            let version = parser::protocol_version(c, s);
-            if version.is_none() {
-                let addl = format!(
-                    "{} vs {}",
-                    String::from_utf8_lossy(s),
-                    String::from_utf8_lossy(c)
-                );
-                out.weird(ts, "SSH_version_mismatch", Some(addl));
-            }
+            let addl = format!(
+                "{} vs {}",
+                String::from_utf8_lossy(s),
+                String::from_utf8_lossy(c)
+            );
+            let version = match parser::protocol_version(c, s) {
+                ProtocolVersion::Known(v) => Some(v),
+                ProtocolVersion::Unknown => None,
+                ProtocolVersion::Mismatch => {
+                    out.script_weird(ts, "SSH_version_mismatch", Some(addl));
+                    None
+                }
+                ProtocolVersion::Undetermined => {
+                    out.script_weird(ts, "SSH_cannot_determine_version", Some(addl));
+                    None
+                }
+            };
             if version != Some(2) {
                 self.heuristic_off = true;
             }
             self.info(ts).version = version;
-            if !self.confirmed {
-                self.confirmed = true;
-                out.confirm_service("ssh");
-            }
         }
     }
 
@@ -303,7 +310,7 @@ impl SshAnalyzer {
                 Ok(Some((p, used))) => (p.to_vec(), used),
                 Ok(None) => return,
                 Err(_) => {
-                    out.weird(ts, "SSH_bad_packet_length", None);
+                    tracing::debug!(uid = %self.conn.uid, "SSH packet length out of range");
                     d.lost = true;
                     return;
                 }
@@ -312,6 +319,11 @@ impl SshAnalyzer {
             let newkeys = payload.first() == Some(&parser::MSG_NEWKEYS);
             self.packet(ts, dir, &payload);
             if newkeys {
+                // Zeek's SSH analyzer confirms the protocol at NEWKEYS, not at the banners.
+                if !self.confirmed {
+                    self.confirmed = true;
+                    out.confirm_service("ssh");
+                }
                 let d = &mut self.dirs[idx(dir)];
                 d.encrypted = true;
                 let rest = std::mem::take(&mut d.buf).len();
@@ -327,7 +339,7 @@ impl SshAnalyzer {
 impl Analyzer for SshAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         let d = &mut self.dirs[idx(dir)];
-        if self.done || d.lost {
+        if self.done || d.lost || self.tcp_partial {
             return;
         }
         if d.encrypted {
@@ -344,6 +356,10 @@ impl Analyzer for SshAnalyzer {
             d.lost = true;
             d.buf.clear();
         }
+    }
+
+    fn tcp_partial(&mut self, partial: bool) {
+        self.tcp_partial = partial;
     }
 
     fn finish(&mut self, _ts: Timestamp, out: &mut dyn Emit) {
@@ -404,6 +420,59 @@ mod tests {
             out.rows(),
             vec!["2\t-\t0\t-\tSSH-2.0-PuTTY\tSSH-2.0-OpenSSH_9.6\t-\t-\t-\t-\t-\t-"]
         );
+        assert!(out.services.is_empty(), "confirmed only at NEWKEYS");
+    }
+
+    /// `set_version` in ssh/main.zeek: SSH 1 against SSH 2 is a script weird, with no version.
+    #[test]
+    fn version_mismatch_is_a_script_weird() {
+        let mut a = SshAnalyzer::new(conn(Transport::Tcp, 22));
+        let mut out = Collect::default();
+        a.data(Timestamp(1.0), Direction::Resp, b"SSH-2.0-x\r\n", &mut out);
+        a.data(Timestamp(1.1), Direction::Orig, b"SSH-1.5-y\r\n", &mut out);
+        assert_eq!(out.script_weirds, vec!["SSH_version_mismatch"]);
+        a.finish(Timestamp(2.0), &mut out);
+        assert!(out.rows()[0].starts_with("-\t"), "{:?}", out.rows());
+    }
+
+    /// `SSH_Analyzer::DeliverStream` returns on `TCP()->IsPartial()`.
+    #[test]
+    fn partial_connections_are_not_read() {
+        let mut a = SshAnalyzer::new(conn(Transport::Tcp, 22));
+        let mut out = Collect::default();
+        a.tcp_partial(true);
+        a.data(Timestamp(1.0), Direction::Resp, b"SSH-2.0-x\r\n", &mut out);
+        a.finish(Timestamp(2.0), &mut out);
+        assert!(out.records.is_empty());
+    }
+
+    /// `proc_newkeys` in ssh-analyzer.pac confirms the protocol.
+    #[test]
+    fn newkeys_confirms_ssh() {
+        let mut a = SshAnalyzer::new(conn(Transport::Tcp, 22));
+        let mut out = Collect::default();
+        a.data(Timestamp(1.0), Direction::Resp, b"SSH-2.0-x\r\n", &mut out);
+        a.data(Timestamp(1.1), Direction::Orig, b"SSH-2.0-y\r\n", &mut out);
+        assert!(out.services.is_empty());
+        let newkeys = [
+            0,
+            0,
+            0,
+            12,
+            10,
+            parser::MSG_NEWKEYS,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        a.data(Timestamp(1.2), Direction::Resp, &newkeys, &mut out);
         assert_eq!(out.services, vec!["ssh"]);
     }
 

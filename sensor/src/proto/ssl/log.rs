@@ -23,6 +23,8 @@ pub const FIELDS: &[Field] = log_fields!(
 pub struct SslInfo {
     pub ts: Timestamp,
     pub conn: ConnInfo,
+    /// The version's number (not logged).
+    pub version_num: Option<u16>,
     pub version: Option<String>,
     pub cipher: Option<String>,
     pub curve: Option<String>,
@@ -42,6 +44,7 @@ impl SslInfo {
         SslInfo {
             ts,
             conn,
+            version_num: None,
             version: None,
             cipher: None,
             curve: None,

@@ -104,6 +104,8 @@ pub struct StartTls {
     conn: ConnInfo,
     phase: Phase,
     confirmed: bool,
+    /// Handed to the TLS analyzer (Zeek's `TCP()->IsPartial()`).
+    partial: bool,
 }
 
 impl StartTls {
@@ -117,6 +119,7 @@ impl StartTls {
                 requested_at: None,
             },
             confirmed: false,
+            partial: false,
         }
     }
 }
@@ -162,6 +165,7 @@ impl Analyzer for StartTls {
                 let server_tls = resp[end..].to_vec();
                 let client_tls = std::mem::take(orig);
                 let mut tls = Box::new(SslAnalyzer::new(self.conn.clone()));
+                tls.tcp_partial(self.partial);
                 if !client_tls.is_empty() {
                     tls.data(ts, Direction::Orig, &client_tls, out);
                 }
@@ -186,6 +190,13 @@ impl Analyzer for StartTls {
     fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
         if let Phase::Tls(tls) = &mut self.phase {
             tls.finish(ts, out);
+        }
+    }
+
+    fn tcp_partial(&mut self, partial: bool) {
+        self.partial = partial;
+        if let Phase::Tls(tls) = &mut self.phase {
+            tls.tcp_partial(partial);
         }
     }
 }

@@ -81,7 +81,15 @@ impl X509Info {
                     key_length = Some(bits);
                 }
             }
-            Ok(PublicKey::DSA(_)) => key_type = Some("dsa"),
+            Ok(PublicKey::DSA(_)) => {
+                key_type = Some("dsa");
+                // Zeek's KeyLength: the bits of the prime p of the Dss-Parms.
+                key_length = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| first_integer_bits(p.data));
+            }
             _ => {}
         }
         let mut info = X509Info {
@@ -122,6 +130,27 @@ impl X509Info {
         }
         Some(info)
     }
+}
+
+/// The bit length of the first DER INTEGER in `seq` (the content of a SEQUENCE), as
+/// OpenSSL's `BN_num_bits` counts it.
+fn first_integer_bits(seq: &[u8]) -> Option<u64> {
+    let [0x02, len0, rest @ ..] = seq else {
+        return None;
+    };
+    let (len, rest) = match *len0 {
+        n if n < 0x80 => (usize::from(n), rest),
+        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0x82 => (
+            usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])),
+            rest.get(2..)?,
+        ),
+        _ => return None,
+    };
+    let value = rest.get(..len)?;
+    let start = value.iter().position(|b| *b != 0)?;
+    let top = u64::from(8 - value[start].leading_zeros());
+    Some((value.len() - start - 1) as u64 * 8 + top)
 }
 
 fn ip_from(b: &[u8]) -> Option<IpAddr> {
@@ -405,6 +434,17 @@ impl Record for X509Info {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dsa_key_length_is_the_bits_of_p() {
+        // SEQUENCE content: INTEGER p (0x00 0x80 ... : 1024 bits), then q.
+        let mut p = vec![0x02, 0x81, 129, 0x00, 0x80];
+        p.extend_from_slice(&[0; 127]);
+        p.extend_from_slice(&[0x02, 0x01, 0x05]);
+        assert_eq!(first_integer_bits(&p), Some(1024));
+        assert_eq!(first_integer_bits(&[0x02, 0x01, 0x05]), Some(3));
+        assert_eq!(first_integer_bits(&[0x30, 0x00]), None);
+    }
 
     #[test]
     fn serials_print_as_openssl_integers() {
