@@ -186,12 +186,7 @@ fn standalone_children_end_when_the_supervisor_is_killed() {
     let mut daemon = Standalone::start(tmp.path(), &["-i", "lo"]).daemon;
     let pid = daemon.pid();
     let children = wait_for(Duration::from_secs(30), "the supervisor's children", || {
-        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-        let pids: Vec<u32> = list
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        (pids.len() >= 2).then_some(pids)
+        Some(children(pid)).filter(|pids| pids.len() >= 2)
     });
     daemon.kill9();
     wait_for(Duration::from_secs(30), "the children to end", || {
@@ -211,14 +206,11 @@ fn a_killed_child_is_restarted_and_ctrl_c_ends_with_every_row_archived() {
     let mut daemon = Standalone::start(tmp.path(), &["-i", "lo"]).daemon;
     let pid = daemon.pid();
     let aggregator = || {
-        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-        list.split_whitespace()
-            .filter_map(|p| p.parse::<u32>().ok())
-            .find(|child| {
-                std::fs::read(format!("/proc/{child}/cmdline"))
-                    .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == b"aggregate"))
-                    && running(*child)
-            })
+        children(pid).into_iter().find(|child| {
+            std::fs::read(format!("/proc/{child}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == b"aggregate"))
+                && running(*child)
+        })
     };
     let first = wait_for(Duration::from_secs(30), "the aggregator", aggregator);
     // Past the start grace: a death now is a crash, not a failed start.
@@ -256,6 +248,15 @@ fn a_killed_child_is_restarted_and_ctrl_c_ends_with_every_row_archived() {
             .is_match(&output),
         "{output}"
     );
+}
+
+/// The processes `pid` started.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
