@@ -11,8 +11,6 @@ use crate::proto::lines::StreamBuf;
 
 /// Longest chunk-size or trailer line.
 const MAX_CHUNK_LINE: usize = 4096;
-/// Bytes of decoded body kept for file-type detection.
-const SNIFF_LEN: usize = 512;
 /// Decoded bytes produced per body before decoding stops (decompression bombs).
 const MAX_DECODED: u64 = 256 * 1024 * 1024;
 
@@ -66,7 +64,7 @@ impl Write for Counter {
             return Err(std::io::Error::other("decoded body too large"));
         }
         self.len += buf.len() as u64;
-        let room = SNIFF_LEN.saturating_sub(self.head.len());
+        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
         self.head.extend_from_slice(&buf[..buf.len().min(room)]);
         if let Some(m) = self.multipart.as_mut() {
             m.feed(buf);

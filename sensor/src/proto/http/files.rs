@@ -7,7 +7,10 @@ use crate::flow::{ConnInfo, Direction, Timestamp};
 
 /// A file a message body carries: a whole body, or one part of a multipart body.
 pub(super) struct BodyFile {
+    /// The type files.log shows (inferred by the time the file ends).
     pub mime: Option<&'static str>,
+    /// The type http.log lists (inferred before the transaction's row is written).
+    pub logged_mime: Option<&'static str>,
     pub filename: Option<Vec<u8>>,
     pub seen: u64,
     pub total: Option<u64>,
@@ -40,6 +43,34 @@ impl BodyFile {
             missing_bytes: self.missing,
         }
     }
+}
+
+/// A 206 reply whose range does not start at offset 0 hands its body to the file at that
+/// offset (`file_mgr->DataIn` with an offset), where Zeek's file reassembler holds it until
+/// the bytes before it arrive; such a file never gets a BOF buffer and so no type.
+pub(super) fn file_type(
+    range_first: Option<u64>,
+    mime: Option<&'static str>,
+) -> Option<&'static str> {
+    mime.filter(|_| range_first.unwrap_or(0) == 0)
+}
+
+/// The type http.log lists for a body. `HTTP_Message::Done` does not end the file of a 206
+/// reply (byte ranges may continue in another message), so its type is only inferred before
+/// the row is written when the BOF buffer filled (`File::DeliverStream`) or the file reached
+/// its announced size (`File::DeliverChunk` ends a complete file); otherwise it is typed when
+/// the file is closed at the end, too late for http.log.
+pub(super) fn logged_type(
+    status: Option<u16>,
+    range_first: Option<u64>,
+    typed_in_time: bool,
+    mime: Option<&'static str>,
+) -> Option<&'static str> {
+    let mime = file_type(range_first, mime);
+    if status == Some(206) && !typed_in_time {
+        return None;
+    }
+    mime
 }
 
 /// The size Zeek announces for a body's file (`file_mgr->SetSize`): a 206 reply's whole
@@ -116,6 +147,42 @@ mod tests {
             ),
         ]);
         assert!(out.files.is_empty());
+    }
+
+    /// HTTP_Message::Done: a short 206 body's file stays open, so http.log has no type for
+    /// it; a range past offset 0 is never typed; a full BOF buffer is typed in time.
+    #[test]
+    fn partial_content_types() {
+        let reply = |range: &str, body: &[u8]| {
+            let mut resp = format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {range}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            resp.extend_from_slice(body);
+            let out = run(&[
+                (
+                    Direction::Orig,
+                    b"GET / HTTP/1.1\r\nRange: bytes=0-\r\n\r\n",
+                ),
+                (Direction::Resp, &resp),
+            ]);
+            let row = out.rows()[0].clone();
+            (row, out.files[0].mime_type)
+        };
+        let (row, file) = reply("0-15/100", b"some plain text.");
+        assert!(row.ends_with("\t-"), "{row}");
+        assert_eq!(file, Some("text/plain"));
+        let (row, file) = reply("0-15/16", b"some plain text.");
+        assert!(row.ends_with("\ttext/plain"), "{row}");
+        assert_eq!(file, Some("text/plain"));
+        let (row, file) = reply("10-25/100", b"some plain text.");
+        assert!(row.ends_with("\t-"), "{row}");
+        assert_eq!(file, None);
+        let big = vec![b'a'; 5000];
+        let (row, file) = reply("0-4999/9000", &big);
+        assert!(row.ends_with("\ttext/plain"), "{row}");
+        assert_eq!(file, Some("text/plain"));
     }
 
     /// A gap inside a Content-Length body counts as missing bytes of its file.

@@ -5,8 +5,6 @@
 const MAX_PARTS: usize = 100;
 /// Longest line kept while looking for a boundary; longer runs are plain part data.
 const MAX_LINE: usize = 8 * 1024;
-/// Bytes of each part kept for file-type detection.
-const SNIFF_LEN: usize = 512;
 
 /// A part that carried data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +29,7 @@ pub struct Multipart {
     state: State,
     line: Vec<u8>,
     filename: Option<Vec<u8>>,
-    /// The current part's data so far (up to [`SNIFF_LEN`]) and whether it has any.
+    /// The current part's data so far (up to [`crate::file_magic::BOF_BUFFER_SIZE`]) and whether it has any.
     head: Vec<u8>,
     len: u64,
     has_data: bool,
@@ -151,7 +149,7 @@ impl Multipart {
         }
         self.has_data = true;
         self.len += bytes.len() as u64;
-        let room = SNIFF_LEN.saturating_sub(self.head.len());
+        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 

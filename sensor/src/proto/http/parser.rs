@@ -304,112 +304,6 @@ pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
     Some(v.to_vec())
 }
 
-/// A MIME type for the start of a body, from a few well-known signatures; `None` when nothing
-/// matches (Zeek's file-type detection leaves the field unset then).
-pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
-    let magic: &[(&[u8], &str)] = &[
-        (b"GIF87a", "image/gif"),
-        (b"GIF89a", "image/gif"),
-        (b"\x89PNG", "image/png"),
-        (b"\xff\xd8\xff", "image/jpeg"),
-        (b"%PDF-", "application/pdf"),
-        (b"PK\x03\x04", "application/zip"),
-        (b"\x1f\x8b", "application/x-gzip"),
-        (b"MZ", "application/x-dosexec"),
-        (b"\x7fELF", "application/x-executable"),
-        (b"CWS", "application/x-shockwave-flash"),
-        (b"FWS", "application/x-shockwave-flash"),
-        (b"ZWS", "application/x-shockwave-flash"),
-        (b"\x00\x00\x01\x00", "image/x-icon"),
-        (b"II\x2a\x00", "image/tiff"),
-        (b"MM\x00\x2a", "image/tiff"),
-        (b"BZh", "application/x-bzip2"),
-        (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
-        (b"Rar!\x1a\x07", "application/x-rar"),
-        (b"\xfd7zXZ\x00", "application/x-xz"),
-        (b"MSCF\x00\x00\x00\x00", "application/vnd.ms-cab-compressed"),
-        (b"\xca\xfe\xba\xbe", "application/x-java-applet"),
-        (b"wOFF", "application/font-woff"),
-        (b"wOF2", "application/font-woff2"),
-        (b"ID3", "audio/mpeg"),
-        (b"OggS", "application/ogg"),
-        (b"{\\rtf1", "text/rtf"),
-    ];
-    if let Some((_, m)) = magic.iter().find(|(sig, _)| data.starts_with(sig)) {
-        return Some(m);
-    }
-    match data {
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
-            return Some("image/webp")
-        }
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => return Some("video/mp4"),
-        [b'B', b'M', ..] if data.len() >= 14 && data.get(6..10) == Some(&[0, 0, 0, 0]) => {
-            return Some("image/bmp")
-        }
-        _ => {}
-    }
-    let text = data
-        .strip_prefix(b"\xef\xbb\xbf")
-        .unwrap_or(data)
-        .trim_ascii_start();
-    let lower: Vec<u8> = text.iter().take(64).map(u8::to_ascii_lowercase).collect();
-    let starts = |p: &[u8]| lower.starts_with(p);
-    if starts(b"document.write(")
-        || starts(b"document.writeln(")
-        || starts(b"for (;;);")
-        || starts(b"<script")
-    {
-        return Some("application/javascript");
-    }
-    if [
-        &b"<!doctype html"[..],
-        b"<html",
-        b"<head",
-        b"<title",
-        b"<body",
-    ]
-    .iter()
-    .any(|p| starts(p))
-    {
-        return Some("text/html");
-    }
-    if starts(b"<?xml") {
-        return Some("application/xml");
-    }
-    if looks_like_json_object(text) {
-        return Some("text/json");
-    }
-    // Zeek's lowest-priority signature: ten printable or space characters.
-    let plain = data.len() >= 10
-        && data[..10]
-            .iter()
-            .all(|b| (0x20..0x7f).contains(b) || b.is_ascii_whitespace());
-    plain.then_some("text/plain")
-}
-
-/// `{ "key" :` followed by a JSON value start (Zeek's `file-json` signature, simplified).
-fn looks_like_json_object(text: &[u8]) -> bool {
-    let Some(rest) = text.strip_prefix(b"{") else {
-        return false;
-    };
-    let rest = rest.trim_ascii_start();
-    let Some(rest) = rest.strip_prefix(b"\"") else {
-        return false;
-    };
-    let Some(close) = rest.iter().position(|b| *b == b'"') else {
-        return false;
-    };
-    let after = rest[close + 1..].trim_ascii_start();
-    let Some(value) = after.strip_prefix(b":") else {
-        return false;
-    };
-    let value = value.trim_ascii_start();
-    matches!(
-        value.first(),
-        Some(b'"' | b'[' | b'{' | b'0'..=b'9' | b't' | b'f' | b'n' | b'-')
-    )
-}
-
 fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
@@ -509,18 +403,6 @@ mod tests {
             disposition_filename(b"attachment; filename=\"test.txt\""),
             Some(b"test.txt".to_vec())
         );
-        assert_eq!(sniff_mime(b"<html>\n hi"), Some("text/html"));
-        assert_eq!(sniff_mime(b"{\"login_id\": \"x\"}"), Some("text/json"));
-        assert_eq!(sniff_mime(b"{not json at all}"), Some("text/plain"));
-        assert_eq!(sniff_mime(&[0u8, 1, 2, 3, 200]), None);
-        assert_eq!(
-            sniff_mime(b"RIFF\x00\x00\x00\x00WEBPVP8 "),
-            Some("image/webp")
-        );
-        assert_eq!(
-            sniff_mime(b"\x00\x00\x01\x00\x01\x00"),
-            Some("image/x-icon")
-        );
     }
 
     proptest! {
@@ -533,7 +415,6 @@ mod tests {
             let _ = unescape_uri(&line);
             let _ = basic_auth_user(&line);
             let _ = disposition_filename(&line);
-            let _ = sniff_mime(&line);
             let _ = super::super::header_rules::content_range(&line);
             let _ = super::super::header_rules::atoi(&line);
         }

@@ -59,6 +59,9 @@ struct Head {
     folded: bool,
     /// An `Expect` header was seen (Zeek's `expect_100_cont`).
     expect_100: bool,
+    /// A 206 reply's Content-Range first byte: where its body lies in the file (Zeek's
+    /// `offset`).
+    range_first: Option<u64>,
     /// A 206 reply's Content-Range length (Zeek's `range_length`).
     range_len: Option<u64>,
     /// When the head ended and the body began.
@@ -183,14 +186,16 @@ impl HttpAnalyzer {
         let (len, files) = match body.as_mut() {
             None => (0, Vec::new()),
             Some(b) => {
-                let whole = b.has_data().then(|| parser::sniff_mime(b.head()));
+                // Decoders hold back output until they finish, so the head is read after.
                 b.finish();
+                let whole = b.has_data().then(|| crate::file_magic::detect(b.head()));
                 let files: Vec<BodyFile> = match b.take_parts() {
                     // Each part of a multipart body is a file of its own.
                     Some(parts) => parts
                         .into_iter()
                         .map(|p| BodyFile {
-                            mime: parser::sniff_mime(&p.head),
+                            mime: crate::file_magic::detect(&p.head),
+                            logged_mime: crate::file_magic::detect(&p.head),
                             filename: p.filename,
                             seen: p.len,
                             total: None,
@@ -198,16 +203,27 @@ impl HttpAnalyzer {
                         })
                         .collect(),
                     None => whole
-                        .map(|mime| BodyFile {
-                            mime,
-                            filename: head.filename.clone(),
-                            seen: b.seen(),
-                            total: files::announced_size(
+                        .map(|mime| {
+                            let total = files::announced_size(
                                 head.encoding,
                                 head.partial,
                                 head.content_length,
-                            ),
-                            missing: b.missing(),
+                            );
+                            let complete = total.is_some_and(|t| b.seen() + b.missing() >= t);
+                            BodyFile {
+                                mime: files::file_type(head.range_first, mime),
+                                logged_mime: files::logged_type(
+                                    head.status,
+                                    head.range_first,
+                                    b.head().len() >= crate::file_magic::BOF_BUFFER_SIZE
+                                        || complete,
+                                    mime,
+                                ),
+                                filename: head.filename.clone(),
+                                seen: b.seen(),
+                                total,
+                                missing: b.missing(),
+                            }
                         })
                         .into_iter()
                         .collect(),
@@ -233,7 +249,7 @@ impl HttpAnalyzer {
         };
         for (fuid, f) in fuids.into_iter().zip(files) {
             list.fuids.push(fuid);
-            if let Some(m) = f.mime {
+            if let Some(m) = f.logged_mime {
                 list.mime_types.push(m);
             }
             if let Some(name) = f.filename {

@@ -235,6 +235,7 @@ impl HttpAnalyzer {
             out.weird(ts, name, addl);
         }
         head.partial = Some(range.instance);
+        head.range_first = Some(range.first);
         head.range_len = Some(range.len);
         match head.content_length {
             Some(n) if n > 0 => {
