@@ -164,22 +164,44 @@ pub struct StatusLine {
     pub reason: Vec<u8>,
 }
 
-/// Parses `HTTP/x.y SP code [SP reason]`; `None` if the line is not a status line.
+/// Parses a status line as Zeek's `HTTP_ReplyLine` does; `None` if it is not one (no space
+/// after the version, or fewer than three characters for the code). The version is the
+/// `d.d` that starts it (`0.0` when it does not), the code three digits (0 when they are
+/// not), and the reason whatever follows the next space, kept as is; with no space after the
+/// code the reason is missing, which `http_reply` reports as `<empty>`.
 pub fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
     let rest = line.strip_prefix(b"HTTP/")?;
-    let sp = rest.iter().position(|b| *b == b' ' || *b == b'\t')?;
-    let version = String::from_utf8_lossy(&rest[..sp]).into_owned();
-    let rest = rest[sp..].trim_ascii();
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 3 {
-        return None;
-    }
-    let code = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
-    let reason = rest[digits..].trim_ascii();
+    let version = match rest {
+        [major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9', ..] => {
+            format!("{}.{}", *major as char, *minor as char)
+        }
+        _ => "0.0".to_string(),
+    };
+    let is_lws = |b: &u8| *b == b' ' || *b == b'\t';
+    let skip_lws = |s: &'_ [u8]| -> usize { s.iter().take_while(|b| is_lws(b)).count() };
+    let sp = rest.iter().position(is_lws)?;
+    let rest = &rest[sp..];
+    let rest = &rest[skip_lws(rest)..];
+    let code_text = rest.get(..3)?;
+    let code = if code_text.iter().all(u8::is_ascii_digit) {
+        code_text
+            .iter()
+            .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'))
+    } else {
+        0
+    };
+    let after = &rest[3..];
+    let reason = match after.iter().position(is_lws) {
+        None => b"<empty>".to_vec(),
+        Some(p) => {
+            let r = &after[p..];
+            r[skip_lws(r)..].to_vec()
+        }
+    };
     Some(StatusLine {
         version,
         code,
-        reason: reason.to_vec(),
+        reason,
     })
 }
 
@@ -357,6 +379,26 @@ mod tests {
         let s = parse_status_line(b"HTTP/1.0 200 Connection established").unwrap();
         assert_eq!(s.reason, b"Connection established");
         assert!(parse_status_line(b"<html>").is_none());
+    }
+
+    /// HTTP_ReplyLine: a missing reason is `<empty>`, an empty one stays empty, a code that
+    /// is not three digits is 0, and the version is the `d.d` it starts with.
+    #[test]
+    fn status_lines_as_zeeks_reply_line() {
+        let s = parse_status_line(b"HTTP/1.1 204").unwrap();
+        assert_eq!((s.code, &s.reason[..]), (204, &b"<empty>"[..]));
+        let s = parse_status_line(b"HTTP/1.1 204 ").unwrap();
+        assert_eq!((s.code, &s.reason[..]), (204, &b""[..]));
+        let s = parse_status_line(b"HTTP/1.1 2x6 odd  reason ").unwrap();
+        assert_eq!((s.code, &s.reason[..]), (0, &b"odd  reason "[..]));
+        let s = parse_status_line(b"HTTP/1.10 2000 OK").unwrap();
+        assert_eq!(
+            (s.version.as_str(), s.code, &s.reason[..]),
+            ("1.1", 200, &b"OK"[..])
+        );
+        assert_eq!(parse_status_line(b"HTTP/x 200 OK").unwrap().version, "0.0");
+        assert!(parse_status_line(b"HTTP/1.1 20").is_none());
+        assert!(parse_status_line(b"HTTP/1.1").is_none());
     }
 
     #[test]
