@@ -153,6 +153,10 @@ pub struct Body {
     missing: u64,
     /// Lost bytes Zeek still counts in the body length (`HTTP_Entity::Undelivered`).
     gap_len: u64,
+    /// The last two body bytes delivered.
+    tail: [u8; 2],
+    /// The content line analyzer ended the body's last line with a CRLF of its own.
+    terminated: bool,
 }
 
 impl Body {
@@ -173,6 +177,8 @@ impl Body {
             raw_len: 0,
             missing: 0,
             gap_len: 0,
+            tail: [0; 2],
+            terminated: false,
         }
     }
 
@@ -187,7 +193,22 @@ impl Body {
 
     /// Body length so far as Zeek counts it: decoded bytes plus the gaps it skipped over.
     pub fn len(&self) -> u64 {
-        self.seen() + self.gap_len
+        self.seen() + self.gap_len + if self.terminated { 2 } else { 0 }
+    }
+
+    /// A multipart body, which Zeek reads line by line rather than as plain data.
+    pub fn is_multipart(&self) -> bool {
+        self.decoder.counter().multipart.is_some()
+    }
+
+    /// The body has data and its last line has no CRLF.
+    pub fn last_line_open(&self) -> bool {
+        self.raw_len > 0 && self.tail != *b"\r\n"
+    }
+
+    /// The last line gets a CRLF that is not in the data, which the length counts.
+    pub fn terminate_last_line(&mut self) {
+        self.terminated = true;
     }
 
     /// Whether any body byte arrived (a file is only created for a non-empty body).
@@ -222,6 +243,11 @@ impl Body {
 
     fn deliver(&mut self, data: &[u8]) {
         self.raw_len += data.len() as u64;
+        match data {
+            [.., a, b] => self.tail = [*a, *b],
+            [b] => self.tail = [self.tail[1], *b],
+            [] => {}
+        }
         self.decoder.write(data);
     }
 

@@ -124,6 +124,8 @@ pub struct HttpAnalyzer {
     confirmed: bool,
     /// Zeek's weird framework logs this weird once per connection here.
     missing_entity_reported: bool,
+    /// `line_terminated_without_CRLF` was reported (once per connection, as above).
+    open_line_reported: bool,
 }
 
 impl HttpAnalyzer {
@@ -146,6 +148,7 @@ impl HttpAnalyzer {
             reply_http09: false,
             confirmed: false,
             missing_entity_reported: false,
+            open_line_reported: false,
         }
     }
 
@@ -351,6 +354,8 @@ impl HttpAnalyzer {
                         return;
                     }
                     Step::Done => {
+                        let delivery_ended = self.side(dir).buf.available().is_empty();
+                        self.close_delivery(ts, &mut body, delivery_ended, out);
                         self.message_done(dir, ts, &head, Some(body), out);
                         Phase::FirstLine
                     }
@@ -486,7 +491,10 @@ impl HttpAnalyzer {
             return data;
         };
         if step == Step::Done {
-            if let Phase::Body(head, body) = std::mem::replace(&mut side.phase, Phase::FirstLine) {
+            if let Phase::Body(head, mut body) =
+                std::mem::replace(&mut side.phase, Phase::FirstLine)
+            {
+                self.close_delivery(ts, &mut body, used == data.len(), out);
                 self.message_done(dir, ts, &head, Some(body), out);
             }
         }
@@ -573,6 +581,7 @@ impl Analyzer for HttpAnalyzer {
     }
 }
 
+mod delivery_size;
 mod framing;
 mod heads;
 
