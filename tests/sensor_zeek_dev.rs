@@ -35,7 +35,7 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("conn.log", 0.92),
     ("weird.log", 0.80),
     ("dns.log", 0.96),
-    ("http.log", 0.92),
+    ("http.log", 0.93),
     ("ssl.log", 0.76),
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
@@ -56,8 +56,10 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// of Zeek's file-magic signatures (strongest match over the first 4096 bytes), and the file
 /// of a 206 reply that `HTTP_Message::Done` leaves open (typed in time for http.log only when
 /// its BOF buffer fills or it reaches its announced size), and the CRLF the content line
-/// analyzer adds to an open last line of a multipart body at its delivery size.
+/// analyzer adds to an open last line of a multipart body at its delivery size, and the end
+/// of a reply begun before an HTTP/0.9 request.
 const PINNED: &[&str] = &[
+    "d63-http-09-cl-confusion",
     "d47-http-no-crlf",
     "d49-http-query-method",
     "d50-http-query-method-port",

@@ -126,6 +126,8 @@ pub struct HttpAnalyzer {
     missing_entity_reported: bool,
     /// `line_terminated_without_CRLF` was reported (once per connection, as above).
     open_line_reported: bool,
+    /// A reply was begun (Zeek keeps its `reply_message` until the next one replaces it).
+    reply_begun: bool,
 }
 
 impl HttpAnalyzer {
@@ -149,6 +151,7 @@ impl HttpAnalyzer {
             confirmed: false,
             missing_entity_reported: false,
             open_line_reported: false,
+            reply_begun: false,
         }
     }
 

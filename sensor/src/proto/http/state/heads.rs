@@ -37,6 +37,12 @@ impl HttpAnalyzer {
         for w in &rl.weirds {
             out.weird(ts, w, None);
         }
+        if rl.version.is_none() && self.reply_begun {
+            // HTTP_Analyzer::DeliverStream: a reply message that exists when an HTTP/0.9
+            // request comes is ended where it stands; the 0.9 reply starts afresh.
+            out.weird(ts, "http_09_reply_before_request", None);
+            self.finish_side(Direction::Resp, ts, out);
+        }
         self.reply_http09 |= rl.version.is_none();
         let (uri, weirds) = parser::unescape_uri(&rl.uri);
         for w in weirds {
@@ -53,6 +59,7 @@ impl HttpAnalyzer {
     }
 
     pub(super) fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
+        self.reply_begun = true;
         // Zeek confirms the protocol on a reply only while a request waits for one.
         if !self.confirmed && !self.requests.is_empty() {
             self.confirmed = true;

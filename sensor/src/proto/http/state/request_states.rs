@@ -59,3 +59,35 @@ fn an_unknown_method_is_a_script_weird() {
     assert_eq!(out.script_weirds, ["unknown_HTTP_method"]);
     assert_eq!(out.weirds, ["unknown_HTTP_method"]);
 }
+
+/// A reply begun before an HTTP/0.9 request is ended where it stands (with weird
+/// `http_09_reply_before_request`), and what the server sends next is the 0.9 reply's body.
+#[test]
+fn a_reply_begun_before_an_http09_request_ends_there() {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(
+        Timestamp(1.0),
+        Direction::Resp,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n",
+        &mut out,
+    );
+    a.data(Timestamp(2.0), Direction::Orig, b"GET /\r\n\r\n", &mut out);
+    a.data(Timestamp(3.0), Direction::Resp, b"too much.\r\n", &mut out);
+    a.finish(Timestamp(4.0), &mut out);
+    assert!(out
+        .weirds
+        .contains(&"http_09_reply_before_request".to_string()));
+    let rows = out.rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].starts_with("1\t-\t-\t-\t-\t1.1\t-\t-\t0\t0\t200\tOK\t"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("2\tGET\t-\t/\t-\t0.9\t-\t-\t0\t11\t0\t<empty>\t"),
+        "{}",
+        rows[1]
+    );
+}
