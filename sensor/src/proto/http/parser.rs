@@ -13,9 +13,11 @@ pub struct RequestLine {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestLineError {
-    /// Zeek's `bad_HTTP_request`: no method token or no space after it, or an HTTP/0.9 line
-    /// with a method shorter than 3 characters or no URI.
+    /// Zeek's `bad_HTTP_request`: no method token or no space after it.
     Bad,
+    /// Also `bad_HTTP_request`, but after `ParseRequest` took the line for HTTP/0.9 (and set
+    /// the request version): its method is shorter than 3 characters or it has no URI.
+    BadHttp09,
     /// Zeek's `bad_HTTP_request_with_version`: no method token, but the line ends in
     /// ` HTTP/x.y`.
     BadWithVersion,
@@ -24,7 +26,7 @@ pub enum RequestLineError {
 impl RequestLineError {
     pub fn weird(self) -> &'static str {
         match self {
-            RequestLineError::Bad => "bad_HTTP_request",
+            RequestLineError::Bad | RequestLineError::BadHttp09 => "bad_HTTP_request",
             RequestLineError::BadWithVersion => "bad_HTTP_request_with_version",
         }
     }
@@ -146,7 +148,7 @@ pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestLineError> 
             }
             _ => "0.0".into(),
         }),
-        None if method_len < 3 || uri.is_empty() => return Err(RequestLineError::Bad),
+        None if method_len < 3 || uri.is_empty() => return Err(RequestLineError::BadHttp09),
         None => None,
     };
     Ok(RequestLine {

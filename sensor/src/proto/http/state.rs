@@ -128,6 +128,8 @@ pub struct HttpAnalyzer {
     open_line_reported: bool,
     /// A reply was begun (Zeek keeps its `reply_message` until the next one replaces it).
     reply_begun: bool,
+    /// Payload bytes seen in both directions (`c$orig$size + c$resp$size`).
+    payload_bytes: u64,
 }
 
 impl HttpAnalyzer {
@@ -152,6 +154,7 @@ impl HttpAnalyzer {
             missing_entity_reported: false,
             open_line_reported: false,
             reply_begun: false,
+            payload_bytes: 0,
         }
     }
 
@@ -399,7 +402,11 @@ impl HttpAnalyzer {
                         }
                         _ if resync => continue,
                         Err(e) => {
+                            if e == parser::RequestLineError::BadHttp09 {
+                                self.set_request_version(ts, "0.9".into(), out);
+                            }
                             out.weird(ts, e.weird(), None);
+                            self.violation();
                             return Some(Phase::Nothing);
                         }
                         Ok(_) => continue,
@@ -521,6 +528,7 @@ impl HttpAnalyzer {
 
 impl Analyzer for HttpAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        self.payload_bytes += data.len() as u64;
         match self.mode {
             Mode::Http => {
                 let rest = self.body_direct(dir, ts, data, out);
@@ -587,6 +595,7 @@ impl Analyzer for HttpAnalyzer {
 mod delivery_size;
 mod framing;
 mod heads;
+mod violation;
 
 #[cfg(test)]
 mod fuzz;

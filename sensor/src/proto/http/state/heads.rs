@@ -23,10 +23,7 @@ impl HttpAnalyzer {
         }
         self.current_request += 1;
         let version = rl.version.clone().unwrap_or_else(|| "0.9".into());
-        if self.request_version.as_ref().is_some_and(|v| *v != version) {
-            out.weird(ts, "HTTP_version_mismatch", None);
-        }
-        self.request_version = Some(version);
+        self.set_request_version(ts, version, out);
         let method = rl.method.clone();
         if !parser::is_known_method(&method) {
             out.script_weird(ts, "unknown_HTTP_method", Some(method.clone()));
@@ -56,6 +53,19 @@ impl HttpAnalyzer {
             self.requests.pop_front();
         }
         self.requests.push_back(RequestMeta { method });
+    }
+
+    /// Zeek's `SetVersion` for the request version: a change weirds.
+    pub(super) fn set_request_version(
+        &mut self,
+        ts: Timestamp,
+        version: String,
+        out: &mut dyn Emit,
+    ) {
+        if self.request_version.as_ref().is_some_and(|v| *v != version) {
+            out.weird(ts, "HTTP_version_mismatch", None);
+        }
+        self.request_version = Some(version);
     }
 
     pub(super) fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
