@@ -20,6 +20,8 @@ use crate::uid::UidGen;
 const MAX_LINE: usize = 16 * 1024;
 /// Headers read per message; later ones are skipped.
 const MAX_HEADERS: usize = 256;
+/// Zeek's `HTTP::max_files_orig` and `HTTP::max_files_resp`.
+const MAX_FILES: usize = 15;
 /// Zeek's `HTTP::max_pending_requests`: more open transactions are written out as they are.
 const MAX_PENDING: usize = 100;
 
@@ -256,13 +258,17 @@ impl HttpAnalyzer {
                 &mut info.resp_files
             }
         };
+        // entities.zeek stops adding a transaction's fuids (with their file names) and its
+        // MIME types at HTTP::max_files_orig / max_files_resp, each list on its own.
         for (fuid, f) in fuids.into_iter().zip(files) {
-            list.fuids.push(fuid);
-            if let Some(m) = f.logged_mime {
-                list.mime_types.push(m);
+            if list.fuids.len() < MAX_FILES {
+                list.fuids.push(fuid);
+                if let Some(name) = f.filename {
+                    list.filenames.push(name);
+                }
             }
-            if let Some(name) = f.filename {
-                list.filenames.push(name);
+            if let Some(m) = f.logged_mime.filter(|_| list.mime_types.len() < MAX_FILES) {
+                list.mime_types.push(m);
             }
         }
         info.in_entity = false;
