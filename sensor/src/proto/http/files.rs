@@ -6,6 +6,7 @@ use crate::files_log::FileInfo;
 use crate::flow::{ConnInfo, Direction, Timestamp};
 
 /// A file a message body carries: a whole body, or one part of a multipart body.
+#[derive(Clone)]
 pub(super) struct BodyFile {
     /// The type files.log shows (inferred by the time the file ends).
     pub mime: Option<&'static str>,
@@ -15,6 +16,8 @@ pub(super) struct BodyFile {
     pub seen: u64,
     pub total: Option<u64>,
     pub missing: u64,
+    /// A 206 body's range: the file offset of its first byte and the whole file's length.
+    pub range: Option<(u64, Option<u64>)>,
 }
 
 impl BodyFile {
@@ -41,6 +44,7 @@ impl BodyFile {
             seen_bytes: self.seen,
             total_bytes: self.total,
             missing_bytes: self.missing,
+            timedout: false,
         }
     }
 }

@@ -132,6 +132,8 @@ pub struct HttpAnalyzer {
     reply_begun: bool,
     /// Payload bytes seen in both directions (`c$orig$size + c$resp$size`).
     payload_bytes: u64,
+    /// The files of byte-range replies, still open.
+    range_files: Vec<range_files::RangeFile>,
 }
 
 impl HttpAnalyzer {
@@ -157,6 +159,7 @@ impl HttpAnalyzer {
             open_line_reported: false,
             reply_begun: false,
             payload_bytes: 0,
+            range_files: Vec::new(),
         }
     }
 
@@ -211,6 +214,7 @@ impl HttpAnalyzer {
                             seen: p.len,
                             total: None,
                             missing: 0,
+                            range: p.range.map(|r| (r.first, r.instance)),
                         })
                         .collect(),
                     None => whole
@@ -234,6 +238,7 @@ impl HttpAnalyzer {
                                 seen: b.seen(),
                                 total,
                                 missing: b.missing(),
+                                range: head.range_first.map(|f| (f, head.partial.flatten())),
                             }
                         })
                         .into_iter()
@@ -242,11 +247,18 @@ impl HttpAnalyzer {
                 (b.len(), files)
             }
         };
-        let fuids: Vec<String> = files.iter().map(|_| self.fuids.next('F')).collect();
-        for (fuid, f) in fuids.iter().zip(&files) {
-            let start = head.body_ts.unwrap_or(ts);
-            out.file(f.record(fuid, &self.conn, dir, start, ts));
-        }
+        let start = head.body_ts.unwrap_or(ts);
+        let listed: Vec<(String, BodyFile)> = match self.range_file_key(dir, head) {
+            Some(key) => self.range_file_data(key, start, ts, files, out),
+            None => files
+                .into_iter()
+                .map(|f| {
+                    let fuid = self.fuids.next('F');
+                    out.file(f.record(&fuid, &self.conn, dir, start, ts));
+                    (fuid, f)
+                })
+                .collect(),
+        };
         let info = self.state(dir, ts);
         let list = match dir {
             Direction::Orig => {
@@ -260,7 +272,7 @@ impl HttpAnalyzer {
         };
         // entities.zeek stops adding a transaction's fuids (with their file names) and its
         // MIME types at HTTP::max_files_orig / max_files_resp, each list on its own.
-        for (fuid, f) in fuids.into_iter().zip(files) {
+        for (fuid, f) in listed {
             if list.fuids.len() < MAX_FILES {
                 list.fuids.push(fuid);
                 if let Some(name) = f.filename {
@@ -589,6 +601,7 @@ impl Analyzer for HttpAnalyzer {
         }
         self.finish_side(Direction::Resp, ts, out);
         self.finish_side(Direction::Orig, ts, out);
+        self.close_range_files(ts, out);
         let pending = std::mem::take(&mut self.pending);
         for (key, info) in pending {
             if key != 0 {
@@ -601,6 +614,7 @@ impl Analyzer for HttpAnalyzer {
 mod delivery_size;
 mod framing;
 mod heads;
+mod range_files;
 mod violation;
 
 #[cfg(test)]

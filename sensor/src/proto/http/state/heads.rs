@@ -184,6 +184,7 @@ impl HttpAnalyzer {
             return;
         }
         match name.as_str() {
+            "RANGE" => info.range_request = true,
             "REFERER" => info.referrer = Some(value),
             "HOST" => info.host = Some(value),
             "ORIGIN" => info.origin = Some(value),
