@@ -157,6 +157,39 @@ pub struct Body {
     tail: [u8; 2],
     /// The content line analyzer ended the body's last line with a CRLF of its own.
     terminated: bool,
+    /// Set for a body Zeek reads line by line until the connection closes.
+    lines: Option<Lines>,
+}
+
+/// A body delivered as lines (`HTTP_Entity::Deliver` with `trailing_CRLF`): each line counts
+/// its terminator as 2 bytes whether it was CRLF, a bare CR or a bare LF, and an open last
+/// line gets one when the stream ends (`ContentLine_Analyzer::EndpointEOF`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Lines {
+    /// Bytes counted beyond the raw data.
+    extra: u64,
+    last: u8,
+    open: bool,
+}
+
+impl Lines {
+    fn feed(&mut self, data: &[u8]) {
+        for &b in data {
+            match b {
+                b'\r' => {
+                    self.extra += 1;
+                    self.open = false;
+                }
+                b'\n' if self.last == b'\r' => self.extra -= 1,
+                b'\n' => {
+                    self.extra += 1;
+                    self.open = false;
+                }
+                _ => self.open = true,
+            }
+            self.last = b;
+        }
+    }
 }
 
 impl Body {
@@ -179,6 +212,7 @@ impl Body {
             gap_len: 0,
             tail: [0; 2],
             terminated: false,
+            lines: None,
         }
     }
 
@@ -188,7 +222,20 @@ impl Body {
 
     /// Decoded bytes delivered so far (files.log `seen_bytes`).
     pub fn seen(&self) -> u64 {
-        self.decoder.counter().len
+        self.decoder.counter().len + self.lines.map_or(0, |l| l.extra)
+    }
+
+    /// The body is read line by line (see [`Lines`]).
+    pub fn deliver_lines(&mut self) {
+        self.lines = Some(Lines::default());
+    }
+
+    /// The sender closed its side: an open last line is ended.
+    pub fn end_of_stream(&mut self) {
+        if let Some(l) = self.lines.as_mut().filter(|l| l.open) {
+            l.extra += 2;
+            l.open = false;
+        }
     }
 
     /// Body length so far as Zeek counts it: decoded bytes plus the gaps it skipped over.
@@ -243,6 +290,9 @@ impl Body {
 
     fn deliver(&mut self, data: &[u8]) {
         self.raw_len += data.len() as u64;
+        if let Some(l) = self.lines.as_mut() {
+            l.feed(data);
+        }
         match data {
             [.., a, b] => self.tail = [*a, *b],
             [b] => self.tail = [self.tail[1], *b],

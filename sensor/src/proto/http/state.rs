@@ -130,6 +130,9 @@ pub struct HttpAnalyzer {
     open_line_reported: bool,
     /// A reply was begun (Zeek keeps its `reply_message` until the next one replaces it).
     reply_begun: bool,
+    /// The server said `Connection: close` (Zeek's `connection_close`): a body without a
+    /// length is then read as plain data rather than lines.
+    connection_close: bool,
     /// Payload bytes seen in both directions (`c$orig$size + c$resp$size`).
     payload_bytes: u64,
     /// The files of byte-range replies, still open.
@@ -158,6 +161,7 @@ impl HttpAnalyzer {
             missing_entity_reported: false,
             open_line_reported: false,
             reply_begun: false,
+            connection_close: false,
             payload_bytes: 0,
             range_files: Vec::new(),
         }
@@ -362,7 +366,15 @@ impl HttpAnalyzer {
                                     head.body_ts = Some(ts);
                                     {
                                         let boundary = head.boundary.clone();
-                                        Phase::Body(head, Body::new(f, enc, boundary))
+                                        let lines = f == Framing::UntilEof
+                                            && enc == Encoding::Identity
+                                            && boundary.is_none()
+                                            && !self.connection_close;
+                                        let mut body = Body::new(f, enc, boundary);
+                                        if lines {
+                                            body.deliver_lines();
+                                        }
+                                        Phase::Body(head, body)
                                     }
                                 }
                             }
@@ -538,7 +550,10 @@ impl HttpAnalyzer {
                 }
                 self.message_done(dir, ts, &head, None, out);
             }
-            Phase::Body(head, body) => self.message_done(dir, ts, &head, Some(body), out),
+            Phase::Body(head, mut body) => {
+                body.end_of_stream();
+                self.message_done(dir, ts, &head, Some(body), out)
+            }
             Phase::FirstLine | Phase::Resync | Phase::Nothing => {}
         }
     }

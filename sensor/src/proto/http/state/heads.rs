@@ -171,6 +171,10 @@ impl HttpAnalyzer {
             }
             _ => {}
         }
+        if dir == Direction::Resp && name == "CONNECTION" {
+            let token = header_rules::value_token(&value).map_or(&b""[..], |(t, _)| t);
+            self.connection_close |= token.eq_ignore_ascii_case(b"close");
+        }
         let in_entity = self.state(dir, ts).in_entity;
         if !in_entity && !self.missing_entity_reported {
             self.missing_entity_reported = true;
