@@ -61,8 +61,10 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// of a reply begun before an HTTP/0.9 request, and an HTTP analyzer that DPD removes after a
 /// violation once it was confirmed, and the one file per URL of byte-range replies (files.zeek's
 /// range-request handle, each range at its offset, holes missing, timed out at the end, with
-/// only CRLF ending a multipart line).
+/// only CRLF ending a multipart line), and no HTTP analysis of a connection that began
+/// without a handshake.
 const PINNED: &[&str] = &[
+    "d45-http-wikipedia-default",
     "d77-http-m57-ranges-1",
     "d78-http-m57-ranges-2",
     "d53-http-request-then-cruft",

@@ -19,6 +19,8 @@ pub(super) struct ConnEmit<'a> {
     pub(super) services: &'a mut Vec<&'static str>,
     /// Set when an analyzer asks for the roles to be flipped.
     pub(super) flip: bool,
+    /// The connection is a TCP one that began without a SYN handshake.
+    pub(super) tcp_partial: bool,
 }
 
 impl Emit for ConnEmit<'_> {
@@ -57,6 +59,9 @@ impl Emit for ConnEmit<'_> {
     }
     fn flip_roles(&mut self) {
         self.flip = true;
+    }
+    fn tcp_partial(&self) -> bool {
+        self.tcp_partial
     }
 }
 

@@ -299,6 +299,7 @@ impl Tracker {
 
     fn finish_conn(&self, conn: &mut Conn, now: f64, out: &mut Records) {
         let info = conn.info();
+        let tcp_partial = matches!(&conn.kind, Kind::Tcp(tcp) if tcp.is_partial());
         // Flush buffered stream data up to what was seen, then end the analyzers.
         let analyzers = std::mem::take(&mut conn.app.analyzers);
         for (source, mut a) in analyzers {
@@ -309,6 +310,7 @@ impl Tracker {
                 out,
                 services: &mut conn.services,
                 flip: false,
+                tcp_partial,
             };
             a.finish(Timestamp(now), &mut emit);
         }

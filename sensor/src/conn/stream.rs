@@ -103,6 +103,7 @@ impl Tracker {
         };
         let info = conn.info();
         let t = conn.transport();
+        let tcp_partial = matches!(&conn.kind, Kind::Tcp(tcp) if tcp.is_partial());
         for chunk in chunks {
             match chunk {
                 Chunk::Data(data) => {
@@ -129,6 +130,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            tcp_partial,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
                         flip |= emit.flip;
@@ -146,6 +148,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            tcp_partial,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);
                     }

@@ -48,6 +48,10 @@ pub trait Emit {
     /// The analyzer found the roles the wrong way round (Zeek's `Connection::FlipRoles`): the
     /// responder is the originator from now on. By default nothing happens.
     fn flip_roles(&mut self) {}
+    /// The TCP connection began without a SYN handshake (Zeek's `TCP_Analyzer::IsPartial`).
+    fn tcp_partial(&self) -> bool {
+        false
+    }
 }
 
 /// One protocol analyzer instance for one connection.

@@ -12,6 +12,8 @@ pub struct Collect {
     pub script_weirds: Vec<String>,
     pub services: Vec<&'static str>,
     pub files: Vec<crate::files_log::FileInfo>,
+    /// What [`Emit::tcp_partial`] answers.
+    pub tcp_partial: bool,
 }
 
 impl Emit for Collect {
@@ -30,6 +32,9 @@ impl Emit for Collect {
     }
     fn confirm_service(&mut self, service: &'static str) {
         self.services.push(service);
+    }
+    fn tcp_partial(&self) -> bool {
+        self.tcp_partial
     }
 }
 

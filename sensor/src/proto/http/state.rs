@@ -562,6 +562,10 @@ impl HttpAnalyzer {
 impl Analyzer for HttpAnalyzer {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         self.payload_bytes += data.len() as u64;
+        // HTTP_Analyzer::DeliverStream ignores a connection that began without a handshake.
+        if out.tcp_partial() {
+            return;
+        }
         match self.mode {
             Mode::Http => {
                 let rest = self.body_direct(dir, ts, data, out);

@@ -91,3 +91,29 @@ fn a_reply_begun_before_an_http09_request_ends_there() {
         rows[1]
     );
 }
+
+/// HTTP_Analyzer::DeliverStream returns at once on a partial TCP connection (one that began
+/// without a handshake): nothing is logged and the protocol is not confirmed.
+#[test]
+fn a_partial_connection_is_not_analyzed() {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect {
+        tcp_partial: true,
+        ..Collect::default()
+    };
+    a.data(
+        Timestamp(1.0),
+        Direction::Orig,
+        b"GET / HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    a.data(
+        Timestamp(2.0),
+        Direction::Resp,
+        b"HTTP/1.1 304 Not Modified\r\n\r\n",
+        &mut out,
+    );
+    a.finish(Timestamp(3.0), &mut out);
+    assert!(out.rows().is_empty());
+    assert!(out.services.is_empty());
+}
