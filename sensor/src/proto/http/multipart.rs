@@ -136,11 +136,13 @@ impl Multipart {
                 if line.is_empty() {
                     self.state = State::Body;
                 } else if let Some(colon) = line.iter().position(|b| *b == b':') {
-                    let (name, value) = (&line[..colon], &line[colon + 1..]);
-                    if name.eq_ignore_ascii_case(b"content-disposition") {
-                        self.filename = super::parser::disposition_filename(value);
-                    } else if name.eq_ignore_ascii_case(b"content-range") {
-                        self.range = content_range(value.trim_ascii()).ok().map(|(r, _)| r);
+                    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+                    let upper = String::from_utf8_lossy(name.trim_ascii()).to_ascii_uppercase();
+                    if let Some(f) = super::filename::entity_filename(&upper, value) {
+                        self.filename = Some(f);
+                    }
+                    if name.eq_ignore_ascii_case(b"content-range") {
+                        self.range = content_range(value).ok().map(|(r, _)| r);
                     }
                 }
             }

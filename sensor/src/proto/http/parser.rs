@@ -314,24 +314,6 @@ pub fn basic_auth_user(value: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The `filename=` of a Content-Disposition value, unquoted.
-pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
-    let lower = value.to_ascii_lowercase();
-    let at = find_last(&lower, b"filename")?;
-    let rest = &value[at + 8..];
-    let eq = rest.iter().position(|b| *b == b'=')?;
-    let v = rest[eq + 1..].trim_ascii();
-    let v = match v.strip_prefix(b"\"") {
-        Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
-        None => &v[..v.iter().position(|b| *b == b';').unwrap_or(v.len())],
-    };
-    Some(v.to_vec())
-}
-
-fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,10 +425,6 @@ mod tests {
         );
         assert_eq!(parse_chunk_size(b"1a;x=y"), Some(26));
         assert_eq!(parse_chunk_size(b"zz"), None);
-        assert_eq!(
-            disposition_filename(b"attachment; filename=\"test.txt\""),
-            Some(b"test.txt".to_vec())
-        );
     }
 
     proptest! {
@@ -458,7 +436,7 @@ mod tests {
             let _ = parse_chunk_size(&line);
             let _ = unescape_uri(&line);
             let _ = basic_auth_user(&line);
-            let _ = disposition_filename(&line);
+            let _ = super::super::filename::entity_filename("CONTENT-TYPE", &line);
             let _ = super::super::header_rules::content_range(&line);
             let _ = super::super::header_rules::atoi(&line);
         }

@@ -181,8 +181,11 @@ impl HttpAnalyzer {
             out.weird(ts, "missing_HTTP_entity", None);
         }
         let info = self.state(dir, ts);
-        if in_entity && name == "CONTENT-DISPOSITION" {
-            head.filename = parser::disposition_filename(&value);
+        if let Some(f) = in_entity
+            .then(|| super::super::filename::entity_filename(&name, &value))
+            .flatten()
+        {
+            head.filename = Some(f);
         }
         if dir == Direction::Resp {
             return;
