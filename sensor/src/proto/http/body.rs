@@ -55,6 +55,8 @@ enum Chunk {
 struct Counter {
     len: u64,
     head: Vec<u8>,
+    /// A gap ended the file's BOF buffer: Zeek infers the type from what came before.
+    head_closed: bool,
     multipart: Option<Box<Multipart>>,
 }
 
@@ -64,7 +66,11 @@ impl Write for Counter {
             return Err(std::io::Error::other("decoded body too large"));
         }
         self.len += buf.len() as u64;
-        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
+        let room = if self.head_closed {
+            0
+        } else {
+            crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len())
+        };
         self.head.extend_from_slice(&buf[..buf.len().min(room)]);
         if let Some(m) = self.multipart.as_mut() {
             m.feed(buf);
@@ -279,13 +285,16 @@ impl Body {
 
     /// For a multipart body (after [`Body::finish`]): its parts that carried data.
     pub fn take_parts(&mut self) -> Option<Vec<Part>> {
-        let counter = match &mut self.decoder {
+        self.counter_mut().multipart.take().map(|m| m.finish())
+    }
+
+    fn counter_mut(&mut self) -> &mut Counter {
+        match &mut self.decoder {
             Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => c,
             Decoder::Zlib(d) => d.get_mut(),
             Decoder::Raw(d) => d.get_mut(),
             Decoder::Gzip(d) => d.get_mut(),
-        };
-        counter.multipart.take().map(|m| m.finish())
+        }
     }
 
     fn deliver(&mut self, data: &[u8]) {
@@ -309,6 +318,8 @@ impl Body {
             return Step::Done;
         }
         self.missing += len;
+        // File::Gap marks the BOF buffer full: the type comes from the bytes before the gap.
+        self.counter_mut().head_closed = true;
         match &mut self.framing {
             Framing::Length(n) if *n >= len => {
                 *n -= len;
@@ -478,6 +489,7 @@ mod tests {
         assert_eq!(b.gap(4), Step::More);
         assert_eq!(run(&mut b, b"xyz"), Step::Done);
         assert_eq!((b.len(), b.missing()), (10, 4));
+        assert_eq!(b.head(), b"abc", "the BOF buffer ends at the gap");
     }
 
     #[test]
