@@ -186,7 +186,7 @@ impl Lines {
                     self.extra += 1;
                     self.open = false;
                 }
-                b'\n' if self.last == b'\r' => self.extra -= 1,
+                b'\n' if self.last == b'\r' => self.extra = self.extra.saturating_sub(1),
                 b'\n' => {
                     self.extra += 1;
                     self.open = false;

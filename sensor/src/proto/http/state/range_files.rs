@@ -116,7 +116,7 @@ impl HttpAnalyzer {
                 file.mime = file.mime.or(f.mime);
             }
             if f.seen > 0 {
-                file.ranges.push((offset, offset + f.seen));
+                file.ranges.push((offset, offset.saturating_add(f.seen)));
             }
             file.last = ts;
             let (_, _, prefix) = coverage(&file.ranges);
