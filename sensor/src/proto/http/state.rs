@@ -620,7 +620,7 @@ impl Analyzer for HttpAnalyzer {
         }
         self.finish_side(Direction::Resp, ts, out);
         self.finish_side(Direction::Orig, ts, out);
-        self.close_range_files(ts, out);
+        self.close_range_files(out);
         let pending = std::mem::take(&mut self.pending);
         for (key, info) in pending {
             if key != 0 {

@@ -21,6 +21,8 @@ pub(super) struct RangeFile {
     last: Timestamp,
     total: Option<u64>,
     mime: Option<&'static str>,
+    /// The file name of the entity that opened the file (`file_over_new_connection`).
+    filename: Option<Vec<u8>>,
     /// Byte ranges delivered, as `[first, end)`.
     ranges: Vec<(u64, u64)>,
 }
@@ -54,7 +56,7 @@ impl RangeFile {
             source: "HTTP",
             depth: 0,
             mime_type: self.mime,
-            filename: None,
+            filename: self.filename.clone(),
             last: self.last,
             local_orig: None,
             dir: Direction::Resp,
@@ -103,6 +105,7 @@ impl HttpAnalyzer {
                         last: ts,
                         total: None,
                         mime: None,
+                        filename: f.filename.clone(),
                         ranges: Vec::new(),
                     });
                     listed.push((fuid, f.clone()));
@@ -129,7 +132,7 @@ impl HttpAnalyzer {
     }
 
     /// Analysis ends: the files still open time out.
-    pub(super) fn close_range_files(&mut self, _ts: Timestamp, out: &mut dyn Emit) {
+    pub(super) fn close_range_files(&mut self, out: &mut dyn Emit) {
         for file in std::mem::take(&mut self.range_files) {
             out.file(file.record(&self.conn, true));
         }
