@@ -61,9 +61,9 @@ pub(super) fn file_type(
 
 /// The type http.log lists for a body. `HTTP_Message::Done` does not end the file of a 206
 /// reply (byte ranges may continue in another message), so its type is only inferred before
-/// the row is written when the BOF buffer filled (`File::DeliverStream`) or the file reached
-/// its announced size (`File::DeliverChunk` ends a complete file); otherwise it is typed when
-/// the file is closed at the end, too late for http.log.
+/// the row is written when the BOF buffer filled (`File::DeliverStream`; a gap fills it too,
+/// `File::Gap`) or the file reached its announced size (`File::DeliverChunk` ends a complete
+/// file); otherwise it is typed when the file is closed at the end, too late for http.log.
 pub(super) fn logged_type(
     status: Option<u16>,
     range_first: Option<u64>,
@@ -187,6 +187,28 @@ mod tests {
         let (row, file) = reply("0-4999/9000", &big);
         assert!(row.ends_with("\ttext/plain"), "{row}");
         assert_eq!(file, Some("text/plain"));
+    }
+
+    /// File::Gap: a gap marks a 206 body's BOF buffer full, so it is typed for http.log.
+    #[test]
+    fn a_gap_types_a_partial_body_in_time() {
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        a.data(
+            Timestamp(1.0),
+            Direction::Orig,
+            b"GET / HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        a.data(
+            Timestamp(1.1),
+            Direction::Resp,
+            b"HTTP/1.1 206 Partial\r\nContent-Range: bytes 0-29/100\r\nContent-Length: 30\r\n\r\nsome plain text",
+            &mut out,
+        );
+        a.gap(Timestamp(1.2), Direction::Resp, 15, &mut out);
+        a.finish(Timestamp(2.0), &mut out);
+        assert!(out.rows()[0].ends_with("\ttext/plain"), "{}", out.rows()[0]);
     }
 
     /// A gap inside a Content-Length body counts as missing bytes of its file.

@@ -235,7 +235,8 @@ impl HttpAnalyzer {
                                     head.status,
                                     head.range_first,
                                     b.head().len() >= crate::file_magic::BOF_BUFFER_SIZE
-                                        || complete,
+                                        || complete
+                                        || b.missing() > 0,
                                     mime,
                                 ),
                                 filename: head.filename.clone(),
