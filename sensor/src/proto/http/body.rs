@@ -29,14 +29,16 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    pub fn from_header(value: &[u8]) -> Self {
-        let v = value.to_ascii_lowercase();
-        if v.windows(4).any(|w| w == b"gzip") {
-            Encoding::Gzip
-        } else if v.windows(7).any(|w| w == b"deflate") {
-            Encoding::Deflate
+    /// `HTTP_Entity::SubmitHeader`: the first token of a Content-Encoding value, `gzip` or
+    /// `x-gzip` or `deflate` (any case); other values leave the encoding as it was.
+    pub fn from_header(value: &[u8]) -> Option<Self> {
+        let (token, _) = super::header_rules::value_token(value)?;
+        if token.eq_ignore_ascii_case(b"gzip") || token.eq_ignore_ascii_case(b"x-gzip") {
+            Some(Encoding::Gzip)
+        } else if token.eq_ignore_ascii_case(b"deflate") {
+            Some(Encoding::Deflate)
         } else {
-            Encoding::Identity
+            None
         }
     }
 }
@@ -477,6 +479,18 @@ mod tests {
             b.finish();
             assert_eq!(b.len(), plain.len() as u64);
         }
+    }
+
+    #[test]
+    fn content_encodings_by_first_token() {
+        assert_eq!(Encoding::from_header(b"GZIP"), Some(Encoding::Gzip));
+        assert_eq!(Encoding::from_header(b"x-gzip"), Some(Encoding::Gzip));
+        assert_eq!(
+            Encoding::from_header(b" deflate, br"),
+            Some(Encoding::Deflate)
+        );
+        assert_eq!(Encoding::from_header(b"br, gzip"), None);
+        assert_eq!(Encoding::from_header(b"identity"), None);
     }
 
     /// HTTP_Entity::Undelivered: a gap inside a Content-Length body counts in its length.

@@ -153,7 +153,11 @@ impl HttpAnalyzer {
                     }
                 }
             }
-            "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
+            "CONTENT-ENCODING" => {
+                if let Some(e) = Encoding::from_header(&value) {
+                    head.encoding = Some(e);
+                }
+            }
             "CONTENT-TYPE" => head.boundary = multipart::boundary_of(&value),
             "CONTENT-RANGE" if head.status == Some(206) => {
                 self.content_range(ts, head, &value, out)
