@@ -124,10 +124,8 @@ pub struct HttpAnalyzer {
     /// (Zeek's `EXPECT_REPLY_HTTP09`).
     reply_http09: bool,
     confirmed: bool,
-    /// Zeek's weird framework logs this weird once per connection here.
-    missing_entity_reported: bool,
-    /// `line_terminated_without_CRLF` was reported (once per connection, as above).
-    open_line_reported: bool,
+    /// The weirds logged on the connection (see [`weird_once`]).
+    weirds_logged: weird_once::Logged,
     /// A reply was begun (Zeek keeps its `reply_message` until the next one replaces it).
     reply_begun: bool,
     /// The server said `Connection: close` (Zeek's `connection_close`): a body without a
@@ -158,8 +156,7 @@ impl HttpAnalyzer {
             mode: Mode::Http,
             reply_http09: false,
             confirmed: false,
-            missing_entity_reported: false,
-            open_line_reported: false,
+            weirds_logged: weird_once::Logged::new(),
             reply_begun: false,
             connection_close: false,
             payload_bytes: 0,
@@ -560,8 +557,8 @@ impl HttpAnalyzer {
     }
 }
 
-impl Analyzer for HttpAnalyzer {
-    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+impl HttpAnalyzer {
+    fn on_data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
         self.payload_bytes += data.len() as u64;
         // HTTP_Analyzer::DeliverStream ignores a connection that began without a handshake.
         if out.tcp_partial() {
@@ -571,7 +568,7 @@ impl Analyzer for HttpAnalyzer {
             Mode::Http => {
                 let rest = self.body_direct(dir, ts, data, out);
                 if !matches!(self.mode, Mode::Http) {
-                    return self.data(ts, dir, rest, out);
+                    return self.on_data(ts, dir, rest, out);
                 }
                 self.side(dir).buf.extend(rest);
                 self.process(dir, ts, out);
@@ -581,7 +578,7 @@ impl Analyzer for HttpAnalyzer {
         }
     }
 
-    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+    fn on_gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
         if let Mode::Tunnel(Some(inner)) = &mut self.mode {
             inner.gap(ts, dir, len, out);
             return;
@@ -615,7 +612,7 @@ impl Analyzer for HttpAnalyzer {
         self.process(dir, ts, out);
     }
 
-    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+    fn on_finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
         if let Mode::Tunnel(Some(inner)) = &mut self.mode {
             inner.finish(ts, out);
         }
@@ -631,11 +628,39 @@ impl Analyzer for HttpAnalyzer {
     }
 }
 
+impl HttpAnalyzer {
+    /// Runs `f` with the weirds it raises filtered as Zeek's weird framework does.
+    fn weird_once(&mut self, out: &mut dyn Emit, f: impl FnOnce(&mut Self, &mut dyn Emit)) {
+        let mut logged = std::mem::take(&mut self.weirds_logged);
+        let mut once = weird_once::WeirdOnce {
+            inner: out,
+            logged: &mut logged,
+        };
+        f(self, &mut once);
+        self.weirds_logged = logged;
+    }
+}
+
+impl Analyzer for HttpAnalyzer {
+    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        self.weird_once(out, |a, out| a.on_data(ts, dir, data, out));
+    }
+
+    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+        self.weird_once(out, |a, out| a.on_gap(ts, dir, len, out));
+    }
+
+    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        self.weird_once(out, |a, out| a.on_finish(ts, out));
+    }
+}
+
 mod delivery_size;
 mod framing;
 mod heads;
 mod range_files;
 mod violation;
+mod weird_once;
 
 #[cfg(test)]
 mod fuzz;

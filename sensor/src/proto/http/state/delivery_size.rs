@@ -2,7 +2,7 @@
 //! reads a multipart body line by line, limited to its Content-Length. When a delivery ends
 //! exactly at that size with a line still open, `ContentLine_Analyzer::DeliverStream`
 //! terminates the line with a CRLF of its own, which the body length then counts, and weirds
-//! `line_terminated_without_CRLF`.
+//! `line_terminated_without_CRLF` (logged once per connection, see `weird_once`).
 
 use super::HttpAnalyzer;
 use crate::flow::Timestamp;
@@ -24,10 +24,7 @@ impl HttpAnalyzer {
             return;
         }
         body.terminate_last_line();
-        if !self.open_line_reported {
-            self.open_line_reported = true;
-            out.weird_from(ts, "line_terminated_without_CRLF", None, "CONTENTLINE");
-        }
+        out.weird_from(ts, "line_terminated_without_CRLF", None, "CONTENTLINE");
     }
 }
 

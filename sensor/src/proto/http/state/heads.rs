@@ -180,8 +180,7 @@ impl HttpAnalyzer {
             self.connection_close |= token.eq_ignore_ascii_case(b"close");
         }
         let in_entity = self.state(dir, ts).in_entity;
-        if !in_entity && !self.missing_entity_reported {
-            self.missing_entity_reported = true;
+        if !in_entity {
             out.weird(ts, "missing_HTTP_entity", None);
         }
         let info = self.state(dir, ts);
