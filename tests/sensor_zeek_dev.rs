@@ -62,8 +62,9 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// violation once it was confirmed, and the one file per URL of byte-range replies (files.zeek's
 /// range-request handle, each range at its offset, holes missing, timed out at the end, with
 /// only CRLF ending a multipart line), and no HTTP analysis of a connection that began
-/// without a handshake.
+/// without a handshake, nor of one an HTTP upgrade (101) switched to another protocol.
 const PINNED: &[&str] = &[
+    "d173-conn-websocket-broker",
     "d45-http-wikipedia-default",
     "d77-http-m57-ranges-1",
     "d78-http-m57-ranges-2",

@@ -68,6 +68,9 @@ struct Head {
     range_len: Option<u64>,
     /// When the head ended and the body began.
     body_ts: Option<Timestamp>,
+    /// Replies: `Connection: upgrade` and an `Upgrade` protocol were named.
+    upgrade_connection: bool,
+    upgrade_protocol: bool,
     /// Replies: the status code and the request answered.
     status: Option<u16>,
     request: Option<RequestMeta>,
@@ -291,6 +294,15 @@ impl HttpAnalyzer {
         }
         let informational = info.status_code.is_some_and(|c| (100..200).contains(&c));
         if informational {
+            // HTTP_Analyzer::ReplyMade: a 101 answering the only waiting request with an
+            // upgrade switches the connection over; HTTP reads no more of it.
+            let upgrade = head.status == Some(101)
+                && self.requests.len() == 1
+                && head.upgrade_connection
+                && head.upgrade_protocol;
+            if upgrade {
+                self.mode = Mode::Stopped;
+            }
             return;
         }
         if let Some(done) = self.pending.remove(&self.current_response) {

@@ -175,9 +175,18 @@ impl HttpAnalyzer {
             }
             _ => {}
         }
-        if dir == Direction::Resp && name == "CONNECTION" {
+        if dir == Direction::Resp {
             let token = header_rules::value_token(&value).map_or(&b""[..], |(t, _)| t);
-            self.connection_close |= token.eq_ignore_ascii_case(b"close");
+            match name.as_str() {
+                "CONNECTION" if token.eq_ignore_ascii_case(b"close") => {
+                    self.connection_close = true
+                }
+                "CONNECTION" if token.eq_ignore_ascii_case(b"upgrade") => {
+                    head.upgrade_connection = true
+                }
+                "UPGRADE" => head.upgrade_protocol = !token.is_empty(),
+                _ => {}
+            }
         }
         let in_entity = self.state(dir, ts).in_entity;
         if !in_entity {

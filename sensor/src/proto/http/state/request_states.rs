@@ -117,3 +117,33 @@ fn a_partial_connection_is_not_analyzed() {
     assert!(out.rows().is_empty());
     assert!(out.services.is_empty());
 }
+
+/// HTTP_Analyzer::ReplyMade: after a 101 with `Connection: Upgrade` and an `Upgrade` protocol,
+/// what follows is not HTTP (a WebSocket here) and is not read.
+#[test]
+fn an_upgrade_ends_http_analysis() {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(
+        Timestamp(1.0),
+        Direction::Orig,
+        b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        &mut out,
+    );
+    a.data(
+        Timestamp(2.0),
+        Direction::Resp,
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        &mut out,
+    );
+    a.data(Timestamp(3.0), Direction::Orig, b"\x81\x05hello", &mut out);
+    a.finish(Timestamp(4.0), &mut out);
+    assert!(out.weirds.is_empty(), "{:?}", out.weirds);
+    let rows = out.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("\t101\tSwitching Protocols\t"),
+        "{}",
+        rows[0]
+    );
+}
