@@ -33,9 +33,10 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
     ("conn.log", 0.94),
-    ("weird.log", 0.81),
+    ("weird.log", 0.84),
     ("dns.log", 0.96),
-    ("http.log", 0.87),
+    ("files.log", 1.0),
+    ("http.log", 0.95),
     ("ssl.log", 0.94),
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
@@ -56,13 +57,33 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// extensions read for every ServerHello version as `tls-handshake-protocol.pac` reads them
 /// (a key share under a TLS 1.3 experiment version), and DTLS 1.0/1.2 (`dtls-protocol.pac`:
 /// epochs, reassembled handshake fragments), and Teredo found by content on any UDP port
-/// (`TeredoAnalyzer::DetectProtocol`) with its `Teredo_bubble_with_payload`.
+/// (`TeredoAnalyzer::DetectProtocol`) with its `Teredo_bubble_with_payload`, the MIME types
+/// of Zeek's file-magic signatures (strongest match over the first 4096 bytes), and the file
+/// of a 206 reply that `HTTP_Message::Done` leaves open (typed in time for http.log only when
+/// its BOF buffer fills or it reaches its announced size), and the CRLF the content line
+/// analyzer adds to an open last line of a multipart body at its delivery size, and the end
+/// of a reply begun before an HTTP/0.9 request, and an HTTP analyzer that DPD removes after a
+/// violation once it was confirmed, and the one file per URL of byte-range replies (files.zeek's
+/// range-request handle, each range at its offset, holes missing, timed out at the end, with
+/// only CRLF ending a multipart line), and no HTTP analysis of a connection that began
+/// without a handshake, nor of one an HTTP upgrade (101) switched to another protocol.
 const PINNED: &[&str] = &[
     "d108-tunnel-teredo-bubble",
     "d109-tunnel-teredo-udp-in-udp",
     "d83-ssl-tls13-experiment",
     "d89-ssl-dtls10",
     "d90-ssl-dtls12",
+    "d173-conn-websocket-broker",
+    "d45-http-wikipedia-default",
+    "d77-http-m57-ranges-1",
+    "d78-http-m57-ranges-2",
+    "d53-http-request-then-cruft",
+    "d63-http-09-cl-confusion",
+    "d47-http-no-crlf",
+    "d49-http-query-method",
+    "d50-http-query-method-port",
+    "d52-http-bad-content-range",
+    "d55-http-pipelining",
     "d64-http-chunk-overflow",
     "d65-http-cl-uint64max",
     "d66-http-cl-negative",

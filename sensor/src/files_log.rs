@@ -30,6 +30,8 @@ pub struct FileInfo {
     pub seen_bytes: u64,
     pub total_bytes: Option<u64>,
     pub missing_bytes: u64,
+    /// The file was still open when analysis ended (Zeek times it out then).
+    pub timedout: bool,
 }
 
 impl FileInfo {
@@ -116,7 +118,7 @@ impl Record for FileInfo {
             self.total_bytes.map_or(Value::Unset, Value::Count),
             Value::Count(self.missing_bytes),
             Value::Count(0),
-            Value::Bool(false),
+            Value::Bool(self.timedout),
             Value::Unset,
             Value::Unset,
             Value::Unset,

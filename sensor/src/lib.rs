@@ -9,6 +9,7 @@ pub mod decode;
 pub mod detect;
 pub mod dispatch;
 pub mod engine;
+pub mod file_magic;
 pub mod files_log;
 pub mod flow;
 pub mod notice_log;

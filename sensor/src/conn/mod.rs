@@ -6,6 +6,7 @@ mod emit;
 mod history;
 mod local_nets;
 pub mod reassembly;
+mod record;
 mod stream;
 pub mod tcp;
 mod timers;
@@ -15,7 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::conn_log::{ConnProto, ConnRecord};
+use crate::conn_log::ConnProto;
 use crate::decode::{ipproto, transport_checksum_ok, TcpHeader};
 use crate::dispatch::Dispatcher;
 use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
@@ -325,53 +326,7 @@ impl Tracker {
             };
             a.finish(Timestamp(now), &mut emit);
         }
-        out.push(Output::Conn(self.conn_record(conn)));
-    }
-
-    fn conn_record(&self, conn: &Conn) -> ConnRecord {
-        let duration = conn.last - conn.start;
-        let (osize, rsize, state) = match &conn.kind {
-            Kind::Tcp(tcp) => {
-                let (o, r) = tcp.sizes();
-                (o, r, tcp.conn_state(conn.history.as_str()))
-            }
-            Kind::Udp => {
-                let state = match (conn.stats[0].active, conn.stats[1].active) {
-                    (true, true) => "SF",
-                    (true, false) => "S0",
-                    (false, true) => "SHR",
-                    (false, false) => "OTH",
-                };
-                (conn.stats[0].size, conn.stats[1].size, state)
-            }
-            Kind::Icmp | Kind::Other => (conn.stats[0].size, conn.stats[1].size, "OTH"),
-        };
-        let positive = duration > 0.0;
-        let local = &self.config.local_nets;
-        ConnRecord {
-            ts: Timestamp(conn.start),
-            uid: conn.uid.clone(),
-            orig_h: conn.orig_h,
-            orig_p: conn.orig_p,
-            resp_h: conn.resp_h,
-            resp_p: conn.resp_p,
-            proto: conn.proto,
-            service: conn.services.clone(),
-            duration: positive.then_some(duration),
-            orig_bytes: positive.then_some(osize),
-            resp_bytes: positive.then_some(rsize),
-            conn_state: state,
-            local_orig: (!local.is_empty()).then(|| local.contains(conn.orig_h)),
-            local_resp: (!local.is_empty()).then(|| local.contains(conn.resp_h)),
-            missed_bytes: conn.missed_bytes,
-            history: conn.history.as_str().to_string(),
-            orig_pkts: conn.stats[0].pkts,
-            orig_ip_bytes: conn.stats[0].ip_bytes,
-            resp_pkts: conn.stats[1].pkts,
-            resp_ip_bytes: conn.stats[1].ip_bytes,
-            tunnel_parents: conn.tunnel_parents.clone(),
-            ip_proto: conn.ip_proto,
-        }
+        out.push(Output::Conn(conn.record(&self.config.local_nets)));
     }
 
     /// Removes the 1% of flows idle longest. A selection, not a full sort: the oldest `n` are

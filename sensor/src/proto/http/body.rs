@@ -11,8 +11,6 @@ use crate::proto::lines::StreamBuf;
 
 /// Longest chunk-size or trailer line.
 const MAX_CHUNK_LINE: usize = 4096;
-/// Bytes of decoded body kept for file-type detection.
-const SNIFF_LEN: usize = 512;
 /// Decoded bytes produced per body before decoding stops (decompression bombs).
 const MAX_DECODED: u64 = 256 * 1024 * 1024;
 
@@ -31,14 +29,16 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    pub fn from_header(value: &[u8]) -> Self {
-        let v = value.to_ascii_lowercase();
-        if v.windows(4).any(|w| w == b"gzip") {
-            Encoding::Gzip
-        } else if v.windows(7).any(|w| w == b"deflate") {
-            Encoding::Deflate
+    /// `HTTP_Entity::SubmitHeader`: the first token of a Content-Encoding value, `gzip` or
+    /// `x-gzip` or `deflate` (any case); other values leave the encoding as it was.
+    pub fn from_header(value: &[u8]) -> Option<Self> {
+        let (token, _) = super::header_rules::value_token(value)?;
+        if token.eq_ignore_ascii_case(b"gzip") || token.eq_ignore_ascii_case(b"x-gzip") {
+            Some(Encoding::Gzip)
+        } else if token.eq_ignore_ascii_case(b"deflate") {
+            Some(Encoding::Deflate)
         } else {
-            Encoding::Identity
+            None
         }
     }
 }
@@ -57,6 +57,8 @@ enum Chunk {
 struct Counter {
     len: u64,
     head: Vec<u8>,
+    /// A gap ended the file's BOF buffer: Zeek infers the type from what came before.
+    head_closed: bool,
     multipart: Option<Box<Multipart>>,
 }
 
@@ -66,7 +68,11 @@ impl Write for Counter {
             return Err(std::io::Error::other("decoded body too large"));
         }
         self.len += buf.len() as u64;
-        let room = SNIFF_LEN.saturating_sub(self.head.len());
+        let room = if self.head_closed {
+            0
+        } else {
+            crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len())
+        };
         self.head.extend_from_slice(&buf[..buf.len().min(room)]);
         if let Some(m) = self.multipart.as_mut() {
             m.feed(buf);
@@ -155,6 +161,43 @@ pub struct Body {
     missing: u64,
     /// Lost bytes Zeek still counts in the body length (`HTTP_Entity::Undelivered`).
     gap_len: u64,
+    /// The last two body bytes delivered.
+    tail: [u8; 2],
+    /// The content line analyzer ended the body's last line with a CRLF of its own.
+    terminated: bool,
+    /// Set for a body Zeek reads line by line until the connection closes.
+    lines: Option<Lines>,
+}
+
+/// A body delivered as lines (`HTTP_Entity::Deliver` with `trailing_CRLF`): each line counts
+/// its terminator as 2 bytes whether it was CRLF, a bare CR or a bare LF, and an open last
+/// line gets one when the stream ends (`ContentLine_Analyzer::EndpointEOF`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Lines {
+    /// Bytes counted beyond the raw data.
+    extra: u64,
+    last: u8,
+    open: bool,
+}
+
+impl Lines {
+    fn feed(&mut self, data: &[u8]) {
+        for &b in data {
+            match b {
+                b'\r' => {
+                    self.extra += 1;
+                    self.open = false;
+                }
+                b'\n' if self.last == b'\r' => self.extra = self.extra.saturating_sub(1),
+                b'\n' => {
+                    self.extra += 1;
+                    self.open = false;
+                }
+                _ => self.open = true,
+            }
+            self.last = b;
+        }
+    }
 }
 
 impl Body {
@@ -175,6 +218,9 @@ impl Body {
             raw_len: 0,
             missing: 0,
             gap_len: 0,
+            tail: [0; 2],
+            terminated: false,
+            lines: None,
         }
     }
 
@@ -184,12 +230,40 @@ impl Body {
 
     /// Decoded bytes delivered so far (files.log `seen_bytes`).
     pub fn seen(&self) -> u64 {
-        self.decoder.counter().len
+        self.decoder.counter().len + self.lines.map_or(0, |l| l.extra)
+    }
+
+    /// The body is read line by line (see [`Lines`]).
+    pub fn deliver_lines(&mut self) {
+        self.lines = Some(Lines::default());
+    }
+
+    /// The sender closed its side: an open last line is ended.
+    pub fn end_of_stream(&mut self) {
+        if let Some(l) = self.lines.as_mut().filter(|l| l.open) {
+            l.extra += 2;
+            l.open = false;
+        }
     }
 
     /// Body length so far as Zeek counts it: decoded bytes plus the gaps it skipped over.
     pub fn len(&self) -> u64 {
-        self.seen() + self.gap_len
+        self.seen() + self.gap_len + if self.terminated { 2 } else { 0 }
+    }
+
+    /// A multipart body, which Zeek reads line by line rather than as plain data.
+    pub fn is_multipart(&self) -> bool {
+        self.decoder.counter().multipart.is_some()
+    }
+
+    /// The body has data and its last line has no CRLF.
+    pub fn last_line_open(&self) -> bool {
+        self.raw_len > 0 && self.tail != *b"\r\n"
+    }
+
+    /// The last line gets a CRLF that is not in the data, which the length counts.
+    pub fn terminate_last_line(&mut self) {
+        self.terminated = true;
     }
 
     /// Whether any body byte arrived (a file is only created for a non-empty body).
@@ -213,17 +287,28 @@ impl Body {
 
     /// For a multipart body (after [`Body::finish`]): its parts that carried data.
     pub fn take_parts(&mut self) -> Option<Vec<Part>> {
-        let counter = match &mut self.decoder {
+        self.counter_mut().multipart.take().map(|m| m.finish())
+    }
+
+    fn counter_mut(&mut self) -> &mut Counter {
+        match &mut self.decoder {
             Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => c,
             Decoder::Zlib(d) => d.get_mut(),
             Decoder::Raw(d) => d.get_mut(),
             Decoder::Gzip(d) => d.get_mut(),
-        };
-        counter.multipart.take().map(|m| m.finish())
+        }
     }
 
     fn deliver(&mut self, data: &[u8]) {
         self.raw_len += data.len() as u64;
+        if let Some(l) = self.lines.as_mut() {
+            l.feed(data);
+        }
+        match data {
+            [.., a, b] => self.tail = [*a, *b],
+            [b] => self.tail = [self.tail[1], *b],
+            [] => {}
+        }
         self.decoder.write(data);
     }
 
@@ -235,6 +320,8 @@ impl Body {
             return Step::Done;
         }
         self.missing += len;
+        // File::Gap marks the BOF buffer full: the type comes from the bytes before the gap.
+        self.counter_mut().head_closed = true;
         match &mut self.framing {
             Framing::Length(n) if *n >= len => {
                 *n -= len;
@@ -394,6 +481,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn content_encodings_by_first_token() {
+        assert_eq!(Encoding::from_header(b"GZIP"), Some(Encoding::Gzip));
+        assert_eq!(Encoding::from_header(b"x-gzip"), Some(Encoding::Gzip));
+        assert_eq!(
+            Encoding::from_header(b" deflate, br"),
+            Some(Encoding::Deflate)
+        );
+        assert_eq!(Encoding::from_header(b"br, gzip"), None);
+        assert_eq!(Encoding::from_header(b"identity"), None);
+    }
+
     /// HTTP_Entity::Undelivered: a gap inside a Content-Length body counts in its length.
     #[test]
     fn gaps_count_in_a_sized_body() {
@@ -404,6 +503,7 @@ mod tests {
         assert_eq!(b.gap(4), Step::More);
         assert_eq!(run(&mut b, b"xyz"), Step::Done);
         assert_eq!((b.len(), b.missing()), (10, 4));
+        assert_eq!(b.head(), b"abc", "the BOF buffer ends at the gap");
     }
 
     #[test]

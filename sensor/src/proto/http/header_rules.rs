@@ -73,6 +73,8 @@ pub fn atoi(s: &[u8]) -> Option<i64> {
 /// A 206 reply's valid Content-Range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentRange {
+    /// The file offset of the range's first byte.
+    pub first: u64,
     /// Bytes in the range (`last - first + 1`).
     pub len: u64,
     /// The whole file's length, when the header names one (`*` or a bad number do not).
@@ -108,9 +110,11 @@ pub fn content_range(value: &[u8]) -> Result<(ContentRange, Option<HeaderWeird>)
         return Err(("HTTP_content_range_overflow", text()));
     }
     let len = (last - first + 1) as u64;
+    let first = first as u64;
     if instance == b"*" {
         return Ok((
             ContentRange {
+                first,
                 len,
                 instance: None,
             },
@@ -120,10 +124,18 @@ pub fn content_range(value: &[u8]) -> Result<(ContentRange, Option<HeaderWeird>)
     match atoi(instance) {
         Some(n) => {
             let instance = u64::try_from(n).ok().filter(|n| *n > 0);
-            Ok((ContentRange { len, instance }, None))
+            Ok((
+                ContentRange {
+                    first,
+                    len,
+                    instance,
+                },
+                None,
+            ))
         }
         None => Ok((
             ContentRange {
+                first,
                 len,
                 instance: None,
             },
@@ -158,9 +170,18 @@ mod tests {
     /// The Content-Range branch of `HTTP_Entity::SubmitHeader`.
     #[test]
     fn content_ranges_as_http_entity_submit_header() {
-        let ok = |len, instance| Ok((ContentRange { len, instance }, None));
-        assert_eq!(content_range(b"bytes 0-499/1234"), ok(500, Some(1234)));
-        assert_eq!(content_range(b"bytes 0-499/*"), ok(500, None));
+        let ok = |first, len, instance| {
+            Ok((
+                ContentRange {
+                    first,
+                    len,
+                    instance,
+                },
+                None,
+            ))
+        };
+        assert_eq!(content_range(b"bytes 0-499/1234"), ok(0, 500, Some(1234)));
+        assert_eq!(content_range(b"bytes 500-999/*"), ok(500, 500, None));
         let weird = |name, addl: Option<&str>| Err((name, addl.map(String::from)));
         assert_eq!(
             content_range(b"bytes foo-bar/baz"),
@@ -193,6 +214,7 @@ mod tests {
             content_range(b"bytes 0-4/x"),
             Ok((
                 ContentRange {
+                    first: 0,
                     len: 5,
                     instance: None
                 },

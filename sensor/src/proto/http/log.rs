@@ -86,6 +86,8 @@ pub struct HttpInfo {
     pub resp_files: Files,
     /// Zeek's `current_entity`: a body is being read (not logged).
     pub in_entity: bool,
+    /// The request asked for a byte range (`HTTP::Info$range_request`, not logged).
+    pub range_request: bool,
 }
 
 impl HttpInfo {
@@ -112,6 +114,7 @@ impl HttpInfo {
             orig_files: Files::default(),
             resp_files: Files::default(),
             in_entity: false,
+            range_request: false,
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Multipart bodies (form uploads, byte ranges): each part with data is a file of its own in
 //! Zeek, with the part's file name and sniffed type.
 
+use super::header_rules::{content_range, ContentRange};
+
 /// Parts tracked per body; later ones are not reported.
 const MAX_PARTS: usize = 100;
 /// Longest line kept while looking for a boundary; longer runs are plain part data.
 const MAX_LINE: usize = 8 * 1024;
-/// Bytes of each part kept for file-type detection.
-const SNIFF_LEN: usize = 512;
 
 /// A part that carried data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub struct Part {
     pub head: Vec<u8>,
     /// The part's length (files.log `seen_bytes`).
     pub len: u64,
+    /// The part's Content-Range (the parts of a `multipart/byteranges` reply).
+    pub range: Option<ContentRange>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,8 @@ pub struct Multipart {
     state: State,
     line: Vec<u8>,
     filename: Option<Vec<u8>>,
-    /// The current part's data so far (up to [`SNIFF_LEN`]) and whether it has any.
+    range: Option<ContentRange>,
+    /// The current part's data so far (up to [`crate::file_magic::BOF_BUFFER_SIZE`]) and whether it has any.
     head: Vec<u8>,
     len: u64,
     has_data: bool,
@@ -68,6 +71,7 @@ impl Multipart {
             state: State::Preamble,
             line: Vec::new(),
             filename: None,
+            range: None,
             head: Vec::new(),
             len: 0,
             has_data: false,
@@ -76,29 +80,41 @@ impl Multipart {
         }
     }
 
+    /// Zeek reads a multipart body with only CRLF ending a line (`SetCRLFAsEOL(0)` in
+    /// `HTTP_Entity::SubmitAllHeaders`): a lone CR or LF is data.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             match data.iter().position(|b| *b == b'\n') {
                 Some(nl) => {
                     self.line.extend_from_slice(&data[..nl]);
                     data = &data[nl + 1..];
-                    let mut line = std::mem::take(&mut self.line);
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
+                    if self.line.last() != Some(&b'\r') {
+                        self.line.push(b'\n');
+                        self.spill_long_line();
+                        continue;
                     }
+                    let mut line = std::mem::take(&mut self.line);
+                    line.pop();
                     self.complete_line(&line);
                 }
                 None => {
                     self.line.extend_from_slice(data);
-                    if self.line.len() > MAX_LINE {
-                        // Too long for a boundary: part data.
-                        let chunk = std::mem::take(&mut self.line);
-                        self.data(&chunk, false);
-                    }
+                    self.spill_long_line();
                     return;
                 }
             }
         }
+    }
+
+    /// A line too long for a boundary is part data; a CR at its end may still start a CRLF.
+    fn spill_long_line(&mut self) {
+        if self.line.len() <= MAX_LINE {
+            return;
+        }
+        let keep = usize::from(self.line.last() == Some(&b'\r'));
+        let mut chunk = std::mem::take(&mut self.line);
+        self.line = chunk.split_off(chunk.len() - keep);
+        self.data(&chunk, false);
     }
 
     fn complete_line(&mut self, line: &[u8]) {
@@ -120,8 +136,13 @@ impl Multipart {
                 if line.is_empty() {
                     self.state = State::Body;
                 } else if let Some(colon) = line.iter().position(|b| *b == b':') {
-                    if line[..colon].eq_ignore_ascii_case(b"content-disposition") {
-                        self.filename = super::parser::disposition_filename(&line[colon + 1..]);
+                    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+                    let upper = String::from_utf8_lossy(name.trim_ascii()).to_ascii_uppercase();
+                    if let Some(f) = super::filename::entity_filename(&upper, value) {
+                        self.filename = Some(f);
+                    }
+                    if name.eq_ignore_ascii_case(b"content-range") {
+                        self.range = content_range(value).ok().map(|(r, _)| r);
                     }
                 }
             }
@@ -151,7 +172,7 @@ impl Multipart {
         }
         self.has_data = true;
         self.len += bytes.len() as u64;
-        let room = SNIFF_LEN.saturating_sub(self.head.len());
+        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
@@ -161,9 +182,11 @@ impl Multipart {
                 filename: self.filename.take(),
                 head: std::mem::take(&mut self.head),
                 len: self.len,
+                range: self.range,
             });
         }
         self.filename = None;
+        self.range = None;
         self.head.clear();
         self.len = 0;
         self.has_data = false;
@@ -202,10 +225,22 @@ mod tests {
                 filename: None,
                 head: b"value".to_vec(),
                 len: 5,
+                range: None,
             }
         );
         assert_eq!(parts[1].filename.as_deref(), Some(&b"x.html"[..]));
         assert_eq!(parts[1].head, b"<html>hi</html>");
+    }
+
+    /// Only CRLF ends a line: a bare LF or CR in part data stays as it is.
+    #[test]
+    fn bare_line_feeds_are_data() {
+        let mut m = Multipart::new(b"b".to_vec());
+        m.feed(b"--b\r\n\r\na\nb\rc\r\nd\r");
+        m.feed(b"\n--b--\r\n");
+        let parts = m.finish();
+        assert_eq!(parts[0].head, b"a\nb\rc\r\nd");
+        assert_eq!(parts[0].len, 8);
     }
 
     #[test]

@@ -13,9 +13,11 @@ pub struct RequestLine {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestLineError {
-    /// Zeek's `bad_HTTP_request`: no method token or no space after it, or an HTTP/0.9 line
-    /// with a method shorter than 3 characters or no URI.
+    /// Zeek's `bad_HTTP_request`: no method token or no space after it.
     Bad,
+    /// Also `bad_HTTP_request`, but after `ParseRequest` took the line for HTTP/0.9 (and set
+    /// the request version): its method is shorter than 3 characters or it has no URI.
+    BadHttp09,
     /// Zeek's `bad_HTTP_request_with_version`: no method token, but the line ends in
     /// ` HTTP/x.y`.
     BadWithVersion,
@@ -24,7 +26,7 @@ pub enum RequestLineError {
 impl RequestLineError {
     pub fn weird(self) -> &'static str {
         match self {
-            RequestLineError::Bad => "bad_HTTP_request",
+            RequestLineError::Bad | RequestLineError::BadHttp09 => "bad_HTTP_request",
             RequestLineError::BadWithVersion => "bad_HTTP_request_with_version",
         }
     }
@@ -146,7 +148,7 @@ pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestLineError> 
             }
             _ => "0.0".into(),
         }),
-        None if method_len < 3 || uri.is_empty() => return Err(RequestLineError::Bad),
+        None if method_len < 3 || uri.is_empty() => return Err(RequestLineError::BadHttp09),
         None => None,
     };
     Ok(RequestLine {
@@ -164,22 +166,44 @@ pub struct StatusLine {
     pub reason: Vec<u8>,
 }
 
-/// Parses `HTTP/x.y SP code [SP reason]`; `None` if the line is not a status line.
+/// Parses a status line as Zeek's `HTTP_ReplyLine` does; `None` if it is not one (no space
+/// after the version, or fewer than three characters for the code). The version is the
+/// `d.d` that starts it (`0.0` when it does not), the code three digits (0 when they are
+/// not), and the reason whatever follows the next space, kept as is; with no space after the
+/// code the reason is missing, which `http_reply` reports as `<empty>`.
 pub fn parse_status_line(line: &[u8]) -> Option<StatusLine> {
     let rest = line.strip_prefix(b"HTTP/")?;
-    let sp = rest.iter().position(|b| *b == b' ' || *b == b'\t')?;
-    let version = String::from_utf8_lossy(&rest[..sp]).into_owned();
-    let rest = rest[sp..].trim_ascii();
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 3 {
-        return None;
-    }
-    let code = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
-    let reason = rest[digits..].trim_ascii();
+    let version = match rest {
+        [major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9', ..] => {
+            format!("{}.{}", *major as char, *minor as char)
+        }
+        _ => "0.0".to_string(),
+    };
+    let is_lws = |b: &u8| *b == b' ' || *b == b'\t';
+    let skip_lws = |s: &'_ [u8]| -> usize { s.iter().take_while(|b| is_lws(b)).count() };
+    let sp = rest.iter().position(is_lws)?;
+    let rest = &rest[sp..];
+    let rest = &rest[skip_lws(rest)..];
+    let code_text = rest.get(..3)?;
+    let code = if code_text.iter().all(u8::is_ascii_digit) {
+        code_text
+            .iter()
+            .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'))
+    } else {
+        0
+    };
+    let after = &rest[3..];
+    let reason = match after.iter().position(is_lws) {
+        None => b"<empty>".to_vec(),
+        Some(p) => {
+            let r = &after[p..];
+            r[skip_lws(r)..].to_vec()
+        }
+    };
     Some(StatusLine {
         version,
         code,
-        reason: reason.to_vec(),
+        reason,
     })
 }
 
@@ -290,130 +314,6 @@ pub fn basic_auth_user(value: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The `filename=` of a Content-Disposition value, unquoted.
-pub fn disposition_filename(value: &[u8]) -> Option<Vec<u8>> {
-    let lower = value.to_ascii_lowercase();
-    let at = find_last(&lower, b"filename")?;
-    let rest = &value[at + 8..];
-    let eq = rest.iter().position(|b| *b == b'=')?;
-    let v = rest[eq + 1..].trim_ascii();
-    let v = match v.strip_prefix(b"\"") {
-        Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
-        None => &v[..v.iter().position(|b| *b == b';').unwrap_or(v.len())],
-    };
-    Some(v.to_vec())
-}
-
-/// A MIME type for the start of a body, from a few well-known signatures; `None` when nothing
-/// matches (Zeek's file-type detection leaves the field unset then).
-pub fn sniff_mime(data: &[u8]) -> Option<&'static str> {
-    let magic: &[(&[u8], &str)] = &[
-        (b"GIF87a", "image/gif"),
-        (b"GIF89a", "image/gif"),
-        (b"\x89PNG", "image/png"),
-        (b"\xff\xd8\xff", "image/jpeg"),
-        (b"%PDF-", "application/pdf"),
-        (b"PK\x03\x04", "application/zip"),
-        (b"\x1f\x8b", "application/x-gzip"),
-        (b"MZ", "application/x-dosexec"),
-        (b"\x7fELF", "application/x-executable"),
-        (b"CWS", "application/x-shockwave-flash"),
-        (b"FWS", "application/x-shockwave-flash"),
-        (b"ZWS", "application/x-shockwave-flash"),
-        (b"\x00\x00\x01\x00", "image/x-icon"),
-        (b"II\x2a\x00", "image/tiff"),
-        (b"MM\x00\x2a", "image/tiff"),
-        (b"BZh", "application/x-bzip2"),
-        (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
-        (b"Rar!\x1a\x07", "application/x-rar"),
-        (b"\xfd7zXZ\x00", "application/x-xz"),
-        (b"MSCF\x00\x00\x00\x00", "application/vnd.ms-cab-compressed"),
-        (b"\xca\xfe\xba\xbe", "application/x-java-applet"),
-        (b"wOFF", "application/font-woff"),
-        (b"wOF2", "application/font-woff2"),
-        (b"ID3", "audio/mpeg"),
-        (b"OggS", "application/ogg"),
-        (b"{\\rtf1", "text/rtf"),
-    ];
-    if let Some((_, m)) = magic.iter().find(|(sig, _)| data.starts_with(sig)) {
-        return Some(m);
-    }
-    match data {
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
-            return Some("image/webp")
-        }
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => return Some("video/mp4"),
-        [b'B', b'M', ..] if data.len() >= 14 && data.get(6..10) == Some(&[0, 0, 0, 0]) => {
-            return Some("image/bmp")
-        }
-        _ => {}
-    }
-    let text = data
-        .strip_prefix(b"\xef\xbb\xbf")
-        .unwrap_or(data)
-        .trim_ascii_start();
-    let lower: Vec<u8> = text.iter().take(64).map(u8::to_ascii_lowercase).collect();
-    let starts = |p: &[u8]| lower.starts_with(p);
-    if starts(b"document.write(")
-        || starts(b"document.writeln(")
-        || starts(b"for (;;);")
-        || starts(b"<script")
-    {
-        return Some("application/javascript");
-    }
-    if [
-        &b"<!doctype html"[..],
-        b"<html",
-        b"<head",
-        b"<title",
-        b"<body",
-    ]
-    .iter()
-    .any(|p| starts(p))
-    {
-        return Some("text/html");
-    }
-    if starts(b"<?xml") {
-        return Some("application/xml");
-    }
-    if looks_like_json_object(text) {
-        return Some("text/json");
-    }
-    // Zeek's lowest-priority signature: ten printable or space characters.
-    let plain = data.len() >= 10
-        && data[..10]
-            .iter()
-            .all(|b| (0x20..0x7f).contains(b) || b.is_ascii_whitespace());
-    plain.then_some("text/plain")
-}
-
-/// `{ "key" :` followed by a JSON value start (Zeek's `file-json` signature, simplified).
-fn looks_like_json_object(text: &[u8]) -> bool {
-    let Some(rest) = text.strip_prefix(b"{") else {
-        return false;
-    };
-    let rest = rest.trim_ascii_start();
-    let Some(rest) = rest.strip_prefix(b"\"") else {
-        return false;
-    };
-    let Some(close) = rest.iter().position(|b| *b == b'"') else {
-        return false;
-    };
-    let after = rest[close + 1..].trim_ascii_start();
-    let Some(value) = after.strip_prefix(b":") else {
-        return false;
-    };
-    let value = value.trim_ascii_start();
-    matches!(
-        value.first(),
-        Some(b'"' | b'[' | b'{' | b'0'..=b'9' | b't' | b'f' | b'n' | b'-')
-    )
-}
-
-fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +365,26 @@ mod tests {
         assert!(parse_status_line(b"<html>").is_none());
     }
 
+    /// HTTP_ReplyLine: a missing reason is `<empty>`, an empty one stays empty, a code that
+    /// is not three digits is 0, and the version is the `d.d` it starts with.
+    #[test]
+    fn status_lines_as_zeeks_reply_line() {
+        let s = parse_status_line(b"HTTP/1.1 204").unwrap();
+        assert_eq!((s.code, &s.reason[..]), (204, &b"<empty>"[..]));
+        let s = parse_status_line(b"HTTP/1.1 204 ").unwrap();
+        assert_eq!((s.code, &s.reason[..]), (204, &b""[..]));
+        let s = parse_status_line(b"HTTP/1.1 2x6 odd  reason ").unwrap();
+        assert_eq!((s.code, &s.reason[..]), (0, &b"odd  reason "[..]));
+        let s = parse_status_line(b"HTTP/1.10 2000 OK").unwrap();
+        assert_eq!(
+            (s.version.as_str(), s.code, &s.reason[..]),
+            ("1.1", 200, &b"OK"[..])
+        );
+        assert_eq!(parse_status_line(b"HTTP/x 200 OK").unwrap().version, "0.0");
+        assert!(parse_status_line(b"HTTP/1.1 20").is_none());
+        assert!(parse_status_line(b"HTTP/1.1").is_none());
+    }
+
     #[test]
     fn uri_unescaping() {
         assert_eq!(
@@ -505,22 +425,6 @@ mod tests {
         );
         assert_eq!(parse_chunk_size(b"1a;x=y"), Some(26));
         assert_eq!(parse_chunk_size(b"zz"), None);
-        assert_eq!(
-            disposition_filename(b"attachment; filename=\"test.txt\""),
-            Some(b"test.txt".to_vec())
-        );
-        assert_eq!(sniff_mime(b"<html>\n hi"), Some("text/html"));
-        assert_eq!(sniff_mime(b"{\"login_id\": \"x\"}"), Some("text/json"));
-        assert_eq!(sniff_mime(b"{not json at all}"), Some("text/plain"));
-        assert_eq!(sniff_mime(&[0u8, 1, 2, 3, 200]), None);
-        assert_eq!(
-            sniff_mime(b"RIFF\x00\x00\x00\x00WEBPVP8 "),
-            Some("image/webp")
-        );
-        assert_eq!(
-            sniff_mime(b"\x00\x00\x01\x00\x01\x00"),
-            Some("image/x-icon")
-        );
     }
 
     proptest! {
@@ -532,8 +436,7 @@ mod tests {
             let _ = parse_chunk_size(&line);
             let _ = unescape_uri(&line);
             let _ = basic_auth_user(&line);
-            let _ = disposition_filename(&line);
-            let _ = sniff_mime(&line);
+            let _ = super::super::filename::entity_filename("CONTENT-TYPE", &line);
             let _ = super::super::header_rules::content_range(&line);
             let _ = super::super::header_rules::atoi(&line);
         }

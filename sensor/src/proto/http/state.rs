@@ -20,6 +20,8 @@ use crate::uid::UidGen;
 const MAX_LINE: usize = 16 * 1024;
 /// Headers read per message; later ones are skipped.
 const MAX_HEADERS: usize = 256;
+/// Zeek's `HTTP::max_files_orig` and `HTTP::max_files_resp`.
+const MAX_FILES: usize = 15;
 /// Zeek's `HTTP::max_pending_requests`: more open transactions are written out as they are.
 const MAX_PENDING: usize = 100;
 
@@ -59,10 +61,16 @@ struct Head {
     folded: bool,
     /// An `Expect` header was seen (Zeek's `expect_100_cont`).
     expect_100: bool,
+    /// A 206 reply's Content-Range first byte: where its body lies in the file (Zeek's
+    /// `offset`).
+    range_first: Option<u64>,
     /// A 206 reply's Content-Range length (Zeek's `range_length`).
     range_len: Option<u64>,
     /// When the head ended and the body began.
     body_ts: Option<Timestamp>,
+    /// Replies: `Connection: upgrade` and an `Upgrade` protocol were named.
+    upgrade_connection: bool,
+    upgrade_protocol: bool,
     /// Replies: the status code and the request answered.
     status: Option<u16>,
     request: Option<RequestMeta>,
@@ -119,8 +127,19 @@ pub struct HttpAnalyzer {
     /// (Zeek's `EXPECT_REPLY_HTTP09`).
     reply_http09: bool,
     confirmed: bool,
-    /// Zeek's weird framework logs this weird once per connection here.
-    missing_entity_reported: bool,
+    /// The weirds logged on the connection (see [`weird_once`]).
+    weirds_logged: weird_once::Logged,
+    /// A reply was begun (Zeek keeps its `reply_message` until the next one replaces it).
+    reply_begun: bool,
+    /// The server said `Connection: close` (Zeek's `connection_close`): a body without a
+    /// length is then read as plain data rather than lines.
+    connection_close: bool,
+    /// Payload bytes seen in both directions (`c$orig$size + c$resp$size`).
+    payload_bytes: u64,
+    /// The TCP connection began without a handshake (`Analyzer::tcp_partial`).
+    tcp_partial: bool,
+    /// The files of byte-range replies, still open.
+    range_files: Vec<range_files::RangeFile>,
 }
 
 impl HttpAnalyzer {
@@ -142,7 +161,12 @@ impl HttpAnalyzer {
             mode: Mode::Http,
             reply_http09: false,
             confirmed: false,
-            missing_entity_reported: false,
+            weirds_logged: weird_once::Logged::new(),
+            reply_begun: false,
+            connection_close: false,
+            payload_bytes: 0,
+            tcp_partial: false,
+            range_files: Vec::new(),
         }
     }
 
@@ -183,31 +207,47 @@ impl HttpAnalyzer {
         let (len, files) = match body.as_mut() {
             None => (0, Vec::new()),
             Some(b) => {
-                let whole = b.has_data().then(|| parser::sniff_mime(b.head()));
+                // Decoders hold back output until they finish, so the head is read after.
                 b.finish();
+                let whole = b.has_data().then(|| crate::file_magic::detect(b.head()));
                 let files: Vec<BodyFile> = match b.take_parts() {
                     // Each part of a multipart body is a file of its own.
                     Some(parts) => parts
                         .into_iter()
                         .map(|p| BodyFile {
-                            mime: parser::sniff_mime(&p.head),
+                            mime: crate::file_magic::detect(&p.head),
+                            logged_mime: crate::file_magic::detect(&p.head),
                             filename: p.filename,
                             seen: p.len,
                             total: None,
                             missing: 0,
+                            range: p.range.map(|r| (r.first, r.instance)),
                         })
                         .collect(),
                     None => whole
-                        .map(|mime| BodyFile {
-                            mime,
-                            filename: head.filename.clone(),
-                            seen: b.seen(),
-                            total: files::announced_size(
+                        .map(|mime| {
+                            let total = files::announced_size(
                                 head.encoding,
                                 head.partial,
                                 head.content_length,
-                            ),
-                            missing: b.missing(),
+                            );
+                            let complete = total.is_some_and(|t| b.seen() + b.missing() >= t);
+                            BodyFile {
+                                mime: files::file_type(head.range_first, mime),
+                                logged_mime: files::logged_type(
+                                    head.status,
+                                    head.range_first,
+                                    b.head().len() >= crate::file_magic::BOF_BUFFER_SIZE
+                                        || complete
+                                        || b.missing() > 0,
+                                    mime,
+                                ),
+                                filename: head.filename.clone(),
+                                seen: b.seen(),
+                                total,
+                                missing: b.missing(),
+                                range: head.range_first.map(|f| (f, head.partial.flatten())),
+                            }
                         })
                         .into_iter()
                         .collect(),
@@ -215,11 +255,18 @@ impl HttpAnalyzer {
                 (b.len(), files)
             }
         };
-        let fuids: Vec<String> = files.iter().map(|_| self.fuids.next('F')).collect();
-        for (fuid, f) in fuids.iter().zip(&files) {
-            let start = head.body_ts.unwrap_or(ts);
-            out.file(f.record(fuid, &self.conn, dir, start, ts));
-        }
+        let start = head.body_ts.unwrap_or(ts);
+        let listed: Vec<(String, BodyFile)> = match self.range_file_key(dir, head) {
+            Some(key) => self.range_file_data(key, start, ts, files, out),
+            None => files
+                .into_iter()
+                .map(|f| {
+                    let fuid = self.fuids.next('F');
+                    out.file(f.record(&fuid, &self.conn, dir, start, ts));
+                    (fuid, f)
+                })
+                .collect(),
+        };
         let info = self.state(dir, ts);
         let list = match dir {
             Direction::Orig => {
@@ -231,13 +278,17 @@ impl HttpAnalyzer {
                 &mut info.resp_files
             }
         };
-        for (fuid, f) in fuids.into_iter().zip(files) {
-            list.fuids.push(fuid);
-            if let Some(m) = f.mime {
-                list.mime_types.push(m);
+        // entities.zeek stops adding a transaction's fuids (with their file names) and its
+        // MIME types at HTTP::max_files_orig / max_files_resp, each list on its own.
+        for (fuid, f) in listed {
+            if list.fuids.len() < MAX_FILES {
+                list.fuids.push(fuid);
+                if let Some(name) = f.filename {
+                    list.filenames.push(name);
+                }
             }
-            if let Some(name) = f.filename {
-                list.filenames.push(name);
+            if let Some(m) = f.logged_mime.filter(|_| list.mime_types.len() < MAX_FILES) {
+                list.mime_types.push(m);
             }
         }
         info.in_entity = false;
@@ -246,6 +297,15 @@ impl HttpAnalyzer {
         }
         let informational = info.status_code.is_some_and(|c| (100..200).contains(&c));
         if informational {
+            // HTTP_Analyzer::ReplyMade: a 101 answering the only waiting request with an
+            // upgrade switches the connection over; HTTP reads no more of it.
+            let upgrade = head.status == Some(101)
+                && self.requests.len() == 1
+                && head.upgrade_connection
+                && head.upgrade_protocol;
+            if upgrade {
+                self.mode = Mode::Stopped;
+            }
             return;
         }
         if let Some(done) = self.pending.remove(&self.current_response) {
@@ -319,7 +379,15 @@ impl HttpAnalyzer {
                                     head.body_ts = Some(ts);
                                     {
                                         let boundary = head.boundary.clone();
-                                        Phase::Body(head, Body::new(f, enc, boundary))
+                                        let lines = f == Framing::UntilEof
+                                            && enc == Encoding::Identity
+                                            && boundary.is_none()
+                                            && !self.connection_close;
+                                        let mut body = Body::new(f, enc, boundary);
+                                        if lines {
+                                            body.deliver_lines();
+                                        }
+                                        Phase::Body(head, body)
                                     }
                                 }
                             }
@@ -335,6 +403,8 @@ impl HttpAnalyzer {
                         return;
                     }
                     Step::Done => {
+                        let delivery_ended = self.side(dir).buf.available().is_empty();
+                        self.close_delivery(ts, &mut body, delivery_ended, out);
                         self.message_done(dir, ts, &head, Some(body), out);
                         Phase::FirstLine
                     }
@@ -375,7 +445,11 @@ impl HttpAnalyzer {
                         }
                         _ if resync => continue,
                         Err(e) => {
+                            if e == parser::RequestLineError::BadHttp09 {
+                                self.set_request_version(ts, "0.9".into(), out);
+                            }
                             out.weird(ts, e.weird(), None);
+                            self.violation();
                             return Some(Phase::Nothing);
                         }
                         Ok(_) => continue,
@@ -470,7 +544,10 @@ impl HttpAnalyzer {
             return data;
         };
         if step == Step::Done {
-            if let Phase::Body(head, body) = std::mem::replace(&mut side.phase, Phase::FirstLine) {
+            if let Phase::Body(head, mut body) =
+                std::mem::replace(&mut side.phase, Phase::FirstLine)
+            {
+                self.close_delivery(ts, &mut body, used == data.len(), out);
                 self.message_done(dir, ts, &head, Some(body), out);
             }
         }
@@ -486,19 +563,27 @@ impl HttpAnalyzer {
                 }
                 self.message_done(dir, ts, &head, None, out);
             }
-            Phase::Body(head, body) => self.message_done(dir, ts, &head, Some(body), out),
+            Phase::Body(head, mut body) => {
+                body.end_of_stream();
+                self.message_done(dir, ts, &head, Some(body), out)
+            }
             Phase::FirstLine | Phase::Resync | Phase::Nothing => {}
         }
     }
 }
 
-impl Analyzer for HttpAnalyzer {
-    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+impl HttpAnalyzer {
+    fn on_data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        self.payload_bytes += data.len() as u64;
+        // HTTP_Analyzer::DeliverStream ignores a connection that began without a handshake.
+        if self.tcp_partial {
+            return;
+        }
         match self.mode {
             Mode::Http => {
                 let rest = self.body_direct(dir, ts, data, out);
                 if !matches!(self.mode, Mode::Http) {
-                    return self.data(ts, dir, rest, out);
+                    return self.on_data(ts, dir, rest, out);
                 }
                 self.side(dir).buf.extend(rest);
                 self.process(dir, ts, out);
@@ -508,7 +593,7 @@ impl Analyzer for HttpAnalyzer {
         }
     }
 
-    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+    fn on_gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
         if let Mode::Tunnel(Some(inner)) = &mut self.mode {
             inner.gap(ts, dir, len, out);
             return;
@@ -542,12 +627,13 @@ impl Analyzer for HttpAnalyzer {
         self.process(dir, ts, out);
     }
 
-    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+    fn on_finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
         if let Mode::Tunnel(Some(inner)) = &mut self.mode {
             inner.finish(ts, out);
         }
         self.finish_side(Direction::Resp, ts, out);
         self.finish_side(Direction::Orig, ts, out);
+        self.close_range_files(out);
         let pending = std::mem::take(&mut self.pending);
         for (key, info) in pending {
             if key != 0 {
@@ -557,8 +643,43 @@ impl Analyzer for HttpAnalyzer {
     }
 }
 
+impl HttpAnalyzer {
+    /// Runs `f` with the weirds it raises filtered as Zeek's weird framework does.
+    fn weird_once(&mut self, out: &mut dyn Emit, f: impl FnOnce(&mut Self, &mut dyn Emit)) {
+        let mut logged = std::mem::take(&mut self.weirds_logged);
+        let mut once = weird_once::WeirdOnce {
+            inner: out,
+            logged: &mut logged,
+        };
+        f(self, &mut once);
+        self.weirds_logged = logged;
+    }
+}
+
+impl Analyzer for HttpAnalyzer {
+    fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        self.weird_once(out, |a, out| a.on_data(ts, dir, data, out));
+    }
+
+    fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
+        self.weird_once(out, |a, out| a.on_gap(ts, dir, len, out));
+    }
+
+    fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        self.weird_once(out, |a, out| a.on_finish(ts, out));
+    }
+
+    fn tcp_partial(&mut self, partial: bool) {
+        self.tcp_partial = partial;
+    }
+}
+
+mod delivery_size;
 mod framing;
 mod heads;
+mod range_files;
+mod violation;
+mod weird_once;
 
 #[cfg(test)]
 mod fuzz;

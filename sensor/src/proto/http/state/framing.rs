@@ -28,3 +28,41 @@ impl HttpAnalyzer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::flow::{Direction, Timestamp, Transport};
+    use crate::proto::http::HttpAnalyzer;
+    use crate::proto::testkit::{conn, Collect};
+    use crate::proto::Analyzer;
+
+    fn body_len(reply: &[u8]) -> String {
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        a.data(
+            Timestamp(1.0),
+            Direction::Orig,
+            b"GET / HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        a.data(Timestamp(2.0), Direction::Resp, reply, &mut out);
+        a.finish(Timestamp(3.0), &mut out);
+        out.rows()[0]
+            .split('\t')
+            .nth(9)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A reply body without a length is read as lines until the connection closes: every
+    /// line end counts 2 bytes, and an open last line gets one at the end; with
+    /// `Connection: close` it is plain data.
+    #[test]
+    fn a_body_until_close_counts_lines() {
+        assert_eq!(body_len(b"HTTP/1.0 200 OK\r\n\r\na\nb\r\nc\rdone"), "15");
+        assert_eq!(
+            body_len(b"HTTP/1.0 200 OK\r\nConnection: close\r\n\r\na\nb\r\nc\rdone"),
+            "11"
+        );
+    }
+}

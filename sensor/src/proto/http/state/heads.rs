@@ -23,10 +23,7 @@ impl HttpAnalyzer {
         }
         self.current_request += 1;
         let version = rl.version.clone().unwrap_or_else(|| "0.9".into());
-        if self.request_version.as_ref().is_some_and(|v| *v != version) {
-            out.weird(ts, "HTTP_version_mismatch", None);
-        }
-        self.request_version = Some(version);
+        self.set_request_version(ts, version, out);
         let method = rl.method.clone();
         if !parser::is_known_method(&method) {
             out.script_weird(ts, "unknown_HTTP_method", Some(method.clone()));
@@ -36,6 +33,12 @@ impl HttpAnalyzer {
         }
         for w in &rl.weirds {
             out.weird(ts, w, None);
+        }
+        if rl.version.is_none() && self.reply_begun {
+            // HTTP_Analyzer::DeliverStream: a reply message that exists when an HTTP/0.9
+            // request comes is ended where it stands; the 0.9 reply starts afresh.
+            out.weird(ts, "http_09_reply_before_request", None);
+            self.finish_side(Direction::Resp, ts, out);
         }
         self.reply_http09 |= rl.version.is_none();
         let (uri, weirds) = parser::unescape_uri(&rl.uri);
@@ -52,7 +55,21 @@ impl HttpAnalyzer {
         self.requests.push_back(RequestMeta { method });
     }
 
+    /// Zeek's `SetVersion` for the request version: a change weirds.
+    pub(super) fn set_request_version(
+        &mut self,
+        ts: Timestamp,
+        version: String,
+        out: &mut dyn Emit,
+    ) {
+        if self.request_version.as_ref().is_some_and(|v| *v != version) {
+            out.weird(ts, "HTTP_version_mismatch", None);
+        }
+        self.request_version = Some(version);
+    }
+
     pub(super) fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
+        self.reply_begun = true;
         // Zeek confirms the protocol on a reply only while a request waits for one.
         if !self.confirmed && !self.requests.is_empty() {
             self.confirmed = true;
@@ -136,7 +153,11 @@ impl HttpAnalyzer {
                     }
                 }
             }
-            "CONTENT-ENCODING" => head.encoding = Some(Encoding::from_header(&value)),
+            "CONTENT-ENCODING" => {
+                if let Some(e) = Encoding::from_header(&value) {
+                    head.encoding = Some(e);
+                }
+            }
             "CONTENT-TYPE" => head.boundary = multipart::boundary_of(&value),
             "CONTENT-RANGE" if head.status == Some(206) => {
                 self.content_range(ts, head, &value, out)
@@ -154,19 +175,35 @@ impl HttpAnalyzer {
             }
             _ => {}
         }
+        if dir == Direction::Resp {
+            let token = header_rules::value_token(&value).map_or(&b""[..], |(t, _)| t);
+            match name.as_str() {
+                "CONNECTION" if token.eq_ignore_ascii_case(b"close") => {
+                    self.connection_close = true
+                }
+                "CONNECTION" if token.eq_ignore_ascii_case(b"upgrade") => {
+                    head.upgrade_connection = true
+                }
+                "UPGRADE" => head.upgrade_protocol = !token.is_empty(),
+                _ => {}
+            }
+        }
         let in_entity = self.state(dir, ts).in_entity;
-        if !in_entity && !self.missing_entity_reported {
-            self.missing_entity_reported = true;
+        if !in_entity {
             out.weird(ts, "missing_HTTP_entity", None);
         }
         let info = self.state(dir, ts);
-        if in_entity && name == "CONTENT-DISPOSITION" {
-            head.filename = parser::disposition_filename(&value);
+        if let Some(f) = in_entity
+            .then(|| super::super::filename::entity_filename(&name, &value))
+            .flatten()
+        {
+            head.filename = Some(f);
         }
         if dir == Direction::Resp {
             return;
         }
         match name.as_str() {
+            "RANGE" => info.range_request = true,
             "REFERER" => info.referrer = Some(value),
             "HOST" => info.host = Some(value),
             "ORIGIN" => info.origin = Some(value),
@@ -235,6 +272,7 @@ impl HttpAnalyzer {
             out.weird(ts, name, addl);
         }
         head.partial = Some(range.instance);
+        head.range_first = Some(range.first);
         head.range_len = Some(range.len);
         match head.content_length {
             Some(n) if n > 0 => {

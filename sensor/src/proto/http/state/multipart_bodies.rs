@@ -28,3 +28,34 @@ fn each_form_part_is_a_file() {
     assert_eq!(cols[18].split(',').count(), 2, "{}", rows[0]);
     assert_eq!((cols[19], cols[20]), ("x.html", "text/html"));
 }
+
+/// HTTP::max_files_orig: a transaction lists at most 15 of its request's files, while every
+/// part is still a file in files.log.
+#[test]
+fn a_transaction_lists_at_most_15_files() {
+    let mut body = Vec::new();
+    for i in 0..17 {
+        body.extend_from_slice(
+            format!("--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f{i}\"\r\n\r\nsome plain text {i}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(b"--X--\r\n");
+    let mut req = format!(
+        "POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
+    a.finish(Timestamp(3.0), &mut out);
+    assert_eq!(out.files.len(), 17);
+    let rows = out.rows();
+    let cols: Vec<&str> = rows[0].split('\t').collect();
+    for col in &cols[18..21] {
+        assert_eq!(col.split(',').count(), 15, "{}", rows[0]);
+    }
+    assert!(cols[19].ends_with(",f14"), "{}", cols[19]);
+}

@@ -59,3 +59,89 @@ fn an_unknown_method_is_a_script_weird() {
     assert_eq!(out.script_weirds, ["unknown_HTTP_method"]);
     assert_eq!(out.weirds, ["unknown_HTTP_method"]);
 }
+
+/// A reply begun before an HTTP/0.9 request is ended where it stands (with weird
+/// `http_09_reply_before_request`), and what the server sends next is the 0.9 reply's body.
+#[test]
+fn a_reply_begun_before_an_http09_request_ends_there() {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(
+        Timestamp(1.0),
+        Direction::Resp,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n",
+        &mut out,
+    );
+    a.data(Timestamp(2.0), Direction::Orig, b"GET /\r\n\r\n", &mut out);
+    a.data(Timestamp(3.0), Direction::Resp, b"too much.\r\n", &mut out);
+    a.finish(Timestamp(4.0), &mut out);
+    assert!(out
+        .weirds
+        .contains(&"http_09_reply_before_request".to_string()));
+    let rows = out.rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].starts_with("1\t-\t-\t-\t-\t1.1\t-\t-\t0\t0\t200\tOK\t"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("2\tGET\t-\t/\t-\t0.9\t-\t-\t0\t11\t0\t<empty>\t"),
+        "{}",
+        rows[1]
+    );
+}
+
+/// HTTP_Analyzer::DeliverStream returns at once on a partial TCP connection (one that began
+/// without a handshake): nothing is logged and the protocol is not confirmed.
+#[test]
+fn a_partial_connection_is_not_analyzed() {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    a.tcp_partial(true);
+    let mut out = Collect::default();
+    a.data(
+        Timestamp(1.0),
+        Direction::Orig,
+        b"GET / HTTP/1.1\r\n\r\n",
+        &mut out,
+    );
+    a.data(
+        Timestamp(2.0),
+        Direction::Resp,
+        b"HTTP/1.1 304 Not Modified\r\n\r\n",
+        &mut out,
+    );
+    a.finish(Timestamp(3.0), &mut out);
+    assert!(out.rows().is_empty());
+    assert!(out.services.is_empty());
+}
+
+/// HTTP_Analyzer::ReplyMade: after a 101 with `Connection: Upgrade` and an `Upgrade` protocol,
+/// what follows is not HTTP (a WebSocket here) and is not read.
+#[test]
+fn an_upgrade_ends_http_analysis() {
+    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+    let mut out = Collect::default();
+    a.data(
+        Timestamp(1.0),
+        Direction::Orig,
+        b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        &mut out,
+    );
+    a.data(
+        Timestamp(2.0),
+        Direction::Resp,
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        &mut out,
+    );
+    a.data(Timestamp(3.0), Direction::Orig, b"\x81\x05hello", &mut out);
+    a.finish(Timestamp(4.0), &mut out);
+    assert!(out.weirds.is_empty(), "{:?}", out.weirds);
+    let rows = out.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("\t101\tSwitching Protocols\t"),
+        "{}",
+        rows[0]
+    );
+}
