@@ -1,6 +1,9 @@
 //! A bounded MIME reader for mail messages: the top-level headers (which smtp.log keeps),
 //! nested multipart and message/rfc822 entities, and which leaf entities carry data (each
-//! such entity is a file, as in Zeek's files framework).
+//! such entity is a file, as in Zeek's files framework) with its decoded bytes.
+
+use super::decode::{Decoder, TransferEncoding};
+use crate::proto::http::filename::entity_filename;
 
 /// Nesting depth followed; deeper entities are treated as opaque data.
 const MAX_DEPTH: usize = 16;
@@ -16,8 +19,13 @@ pub enum MimeEvent {
     Header(String, Vec<u8>),
     /// An entity began (the top-level one included).
     BeginEntity,
-    /// A leaf entity delivered its first data bytes: a new file.
-    NewFile,
+    /// A leaf entity delivered its first data bytes: a new file, with the file name its
+    /// headers gave (`SMTP::Entity$filename`).
+    NewFile(Option<Vec<u8>>),
+    /// Decoded bytes of the open file.
+    Data(Vec<u8>),
+    /// The open file's entity ended (`MIME_Mail::EndEntity` ends the file).
+    EndFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +48,14 @@ struct Entity {
     split: bool,
     /// A multipart closed by its final boundary; later lines are epilogue.
     closed: bool,
+    /// The parent is a multipart (its body's last line end belongs to the boundary).
+    in_multipart: bool,
+    decoder: Decoder,
+    filename: Option<Vec<u8>>,
 }
 
 impl Entity {
-    fn new() -> Self {
+    fn new(in_multipart: bool) -> Self {
         Entity {
             in_header: true,
             header: None,
@@ -53,6 +65,9 @@ impl Entity {
             file: false,
             split: false,
             closed: false,
+            in_multipart,
+            decoder: Decoder::new(TransferEncoding::Identity, in_multipart),
+            filename: None,
         }
     }
 }
@@ -88,7 +103,7 @@ fn boundary_of(content_type: &[u8]) -> Option<Vec<u8>> {
 impl Mime {
     pub fn new() -> Self {
         Mime {
-            stack: vec![Entity::new()],
+            stack: vec![Entity::new(false)],
         }
     }
 
@@ -107,6 +122,25 @@ impl Mime {
         for (level, e) in self.stack.iter_mut().enumerate() {
             if let Some((name, value)) = e.header.take() {
                 Self::finish_header(e, level == 0, name, value, out);
+            }
+        }
+        self.pop_to(0, out);
+    }
+
+    /// Ends the entities above `len` levels, innermost first: the rest of a base64 group is
+    /// decoded (`FinishDecodeBase64`) and an entity's file ends.
+    fn pop_to(&mut self, len: usize, out: &mut Vec<MimeEvent>) {
+        while self.stack.len() > len {
+            let Some(mut e) = self.stack.pop() else {
+                return;
+            };
+            let mut bytes = Vec::new();
+            e.decoder.finish(&mut bytes);
+            if e.file {
+                if !bytes.is_empty() {
+                    out.push(MimeEvent::Data(bytes));
+                }
+                out.push(MimeEvent::EndFile);
             }
         }
     }
@@ -146,12 +180,12 @@ impl Mime {
                 {
                     let rest = rest.trim_ascii();
                     if rest.is_empty() {
-                        self.stack.truncate(level + 1);
+                        self.pop_to(level + 1, out);
                         self.begin_child(out);
                         return;
                     }
                     if rest == b"--" {
-                        self.stack.truncate(level + 1);
+                        self.pop_to(level + 1, out);
                         if let Some(e) = self.stack.get_mut(level) {
                             e.closed = true;
                         }
@@ -170,9 +204,17 @@ impl Mime {
             Kind::Leaf => {
                 e.body_lines += 1;
                 if !e.file || e.split {
+                    if e.file {
+                        out.push(MimeEvent::EndFile);
+                    }
                     e.file = true;
                     e.split = false;
-                    out.push(MimeEvent::NewFile);
+                    out.push(MimeEvent::NewFile(e.filename.clone()));
+                }
+                let mut bytes = Vec::new();
+                e.decoder.line(line, &mut bytes);
+                if !bytes.is_empty() {
+                    out.push(MimeEvent::Data(bytes));
                 }
             }
         }
@@ -180,7 +222,11 @@ impl Mime {
 
     fn begin_child(&mut self, out: &mut Vec<MimeEvent>) {
         if self.stack.len() < MAX_DEPTH {
-            self.stack.push(Entity::new());
+            let in_multipart = self
+                .stack
+                .last()
+                .is_some_and(|p| matches!(p.kind, Kind::Multipart(_)));
+            self.stack.push(Entity::new(in_multipart));
             out.push(MimeEvent::BeginEntity);
         }
     }
@@ -241,6 +287,12 @@ impl Mime {
                 e.kind = Kind::Message;
             }
         }
+        if name == "CONTENT-TRANSFER-ENCODING" {
+            e.decoder = Decoder::new(TransferEncoding::parse(&value), e.in_multipart);
+        }
+        if let Some(f) = entity_filename(&name, &value) {
+            e.filename = Some(f);
+        }
         if top {
             out.push(MimeEvent::Header(name, value));
         }
@@ -269,7 +321,8 @@ mod tests {
                 MimeEvent::BeginEntity,
                 MimeEvent::Header("SUBJECT".into(), b"hi".to_vec()),
                 MimeEvent::Header("RECEIVED".into(), b"by x        for <y>".to_vec()),
-                MimeEvent::NewFile,
+                MimeEvent::NewFile(None),
+                MimeEvent::Data(b"body\r\n".to_vec()),
             ]
         );
     }
@@ -277,7 +330,10 @@ mod tests {
     #[test]
     fn multipart_files() {
         let out = run("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\npre\r\n--b\r\n\r\none\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\nmsg\r\n--b--\r\nepi");
-        let files = out.iter().filter(|e| **e == MimeEvent::NewFile).count();
+        let files = out
+            .iter()
+            .filter(|e| matches!(e, MimeEvent::NewFile(_)))
+            .count();
         let entities = out.iter().filter(|e| **e == MimeEvent::BeginEntity).count();
         assert_eq!((files, entities), (2, 4));
     }
@@ -285,6 +341,6 @@ mod tests {
     #[test]
     fn headerless_lines_are_not_a_body() {
         let out = run("Subject: x\r\nXXXX\r\nYYYY");
-        assert!(!out.contains(&MimeEvent::NewFile));
+        assert!(!out.iter().any(|e| matches!(e, MimeEvent::NewFile(_))));
     }
 }

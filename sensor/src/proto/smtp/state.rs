@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
+use super::files::MailFile;
 use super::log::SmtpInfo;
 use super::mime::{Mime, MimeEvent};
 use super::parser;
@@ -47,6 +48,10 @@ pub struct SmtpAnalyzer {
     mode: Mode,
     /// The message being transferred (by DATA or BDAT chunks).
     mail: Option<Mime>,
+    /// The file of the MIME entity being transferred.
+    file: MailFile,
+    /// `SMTP::State$mime_depth`: MIME entities begun on this connection.
+    mime_depth: u64,
     /// Bytes of BDAT chunks not yet ending in a line.
     bdat_line: Vec<u8>,
     /// Bytes a BDAT chunk still expected when a gap cut it off.
@@ -77,6 +82,8 @@ impl SmtpAnalyzer {
             resp: StreamBuf::default(),
             mode: Mode::Command,
             mail: None,
+            file: MailFile::default(),
+            mime_depth: 0,
             bdat_line: Vec::new(),
             bdat_undelivered: 0,
             bdat_open: false,
@@ -257,14 +264,21 @@ impl SmtpAnalyzer {
     fn mime_events(&mut self, ts: Timestamp, events: Vec<MimeEvent>, out: &mut dyn Emit) {
         for ev in events {
             match ev {
-                MimeEvent::BeginEntity => self.info(ts).entity_count += 1,
-                MimeEvent::NewFile => {
+                MimeEvent::BeginEntity => {
+                    self.mime_depth += 1;
+                    self.info(ts).entity_count += 1;
+                }
+                MimeEvent::NewFile(filename) => {
                     let fuid = self.fuids.next('F');
                     let info = self.info(ts);
                     if info.fuids.len() < MAX_SET {
-                        info.fuids.push(fuid);
+                        info.fuids.push(fuid.clone());
                     }
+                    let depth = self.mime_depth;
+                    self.file.begin(fuid, &self.conn, ts, depth, filename, out);
                 }
+                MimeEvent::Data(bytes) => self.file.data(ts, &bytes),
+                MimeEvent::EndFile => self.file.end(out),
                 MimeEvent::Header(name, value) => self.header(ts, &name, value, out),
             }
         }
@@ -526,6 +540,14 @@ impl Analyzer for SmtpAnalyzer {
             _ => {}
         }
         self.bdat_abandoned(ts, out);
+        // SMTP_Analyzer::Done ends an unfinished message, and with it its open file.
+        if let Some(m) = self.mail.as_mut() {
+            let mut events = Vec::new();
+            m.end(&mut events);
+            events.retain(|e| matches!(e, MimeEvent::Data(_) | MimeEvent::EndFile));
+            self.mime_events(ts, events, out);
+        }
+        self.file.end(out);
         self.message(ts, out);
     }
 }
