@@ -54,6 +54,17 @@ impl MailFile {
         }
     }
 
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Bytes of the open file were lost (`File::Gap`).
+    pub fn gap(&mut self, len: u64) {
+        if let Some((info, _)) = self.open.as_mut() {
+            info.missing_bytes += len;
+        }
+    }
+
     /// The file ends: its type comes from its first bytes and its row is written.
     pub fn end(&mut self, out: &mut dyn Emit) {
         if let Some((mut info, head)) = self.open.take() {
@@ -120,6 +131,32 @@ JVBERi0xLjQK\r\n--b--\r\n",
             row.contains(&format!("{},{}", text.fuid, pdf.fuid)),
             "{row}"
         );
+    }
+
+    /// MIME_Mail::Undelivered: a gap in the message is missing bytes of the current entity's
+    /// file, and the message ends there.
+    #[test]
+    fn a_gap_in_the_message_is_missing_bytes_of_its_file() {
+        let mut a = SmtpAnalyzer::new(conn(Transport::Tcp, 25));
+        let mut out = Collect::default();
+        let steps: [(Direction, &[u8]); 4] = [
+            (Direction::Resp, b"220 mx ESMTP\r\n"),
+            (
+                Direction::Orig,
+                b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
+            ),
+            (Direction::Resp, b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            (Direction::Orig, b"Subject: s\r\n\r\nsome text\r\n"),
+        ];
+        for (i, (dir, data)) in steps.iter().enumerate() {
+            a.data(Timestamp(i as f64), *dir, data, &mut out);
+        }
+        a.gap(Timestamp(5.0), Direction::Orig, 100, &mut out);
+        a.finish(Timestamp(10.0), &mut out);
+        assert_eq!(out.files.len(), 1, "{:?}", out.files);
+        let f = &out.files[0];
+        assert_eq!((f.seen_bytes, f.missing_bytes), (11, 100));
+        assert_eq!(f.mime_type, Some("text/plain"));
     }
 
     /// A message without MIME structure is one file of depth 1, line ends included.

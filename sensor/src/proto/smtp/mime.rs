@@ -111,6 +111,11 @@ impl Mime {
         vec![MimeEvent::BeginEntity]
     }
 
+    /// The file name the innermost open entity's headers gave.
+    pub fn filename(&self) -> Option<Vec<u8>> {
+        self.stack.last().and_then(|e| e.filename.clone())
+    }
+
     /// Feeds one line (without its CRLF).
     pub fn line(&mut self, line: &[u8], out: &mut Vec<MimeEvent>) {
         self.deliver(0, line, out);

@@ -284,6 +284,19 @@ impl SmtpAnalyzer {
         }
     }
 
+    /// `MIME_Mail::Undelivered`: the lost bytes are a gap in the current entity's file, which
+    /// the gap creates (`file_mgr->Gap` by the SMTP file handle) when it had no data yet.
+    fn file_gap(&mut self, ts: Timestamp, len: u64, out: &mut dyn Emit) {
+        let Some(m) = self.mail.as_ref() else {
+            return;
+        };
+        if !self.file.is_open() {
+            let filename = m.filename();
+            self.mime_events(ts, vec![MimeEvent::NewFile(filename)], out);
+        }
+        self.file.gap(len);
+    }
+
     fn header(&mut self, ts: Timestamp, name: &str, value: Vec<u8>, _out: &mut dyn Emit) {
         let info = self.info(ts);
         if info.entity_count > 1 {
@@ -524,6 +537,9 @@ impl Analyzer for SmtpAnalyzer {
                     m.gap(&partial, &mut events);
                 }
                 self.mime_events(ts, events, out);
+                if in_message {
+                    self.file_gap(ts, len, out);
+                }
                 if in_message || self.bdat_open {
                     self.end_mail(ts, out);
                     self.bdat_open = false;
