@@ -159,6 +159,37 @@ JVBERi0xLjQK\r\n--b--\r\n",
         assert_eq!(f.mime_type, Some("text/plain"));
     }
 
+    /// SMTP_Analyzer::Done: a message still open when the connection ends is ended, and so is
+    /// its file (the rest of a base64 group included).
+    #[test]
+    fn an_unfinished_message_ends_with_the_connection() {
+        let mut a = SmtpAnalyzer::new(conn(Transport::Tcp, 25));
+        let mut out = Collect::default();
+        let steps: [(Direction, &[u8]); 4] = [
+            (Direction::Resp, b"220 mx ESMTP\r\n"),
+            (
+                Direction::Orig,
+                b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
+            ),
+            (Direction::Resp, b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            (
+                Direction::Orig,
+                b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8g\r\nd29y\r\nbA\r\n",
+            ),
+        ];
+        for (i, (dir, data)) in steps.iter().enumerate() {
+            a.data(Timestamp(i as f64), *dir, data, &mut out);
+        }
+        a.finish(Timestamp(10.0), &mut out);
+        assert_eq!(out.files.len(), 1, "{:?}", out.files);
+        assert_eq!(out.files[0].seen_bytes, b"hello worl".len() as u64);
+        assert!(
+            out.rows()[0].ends_with(&out.files[0].fuid),
+            "{}",
+            out.rows()[0]
+        );
+    }
+
     /// A message without MIME structure is one file of depth 1, line ends included.
     #[test]
     fn a_plain_message_is_one_file() {

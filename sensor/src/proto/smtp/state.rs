@@ -557,13 +557,9 @@ impl Analyzer for SmtpAnalyzer {
         }
         self.bdat_abandoned(ts, out);
         // SMTP_Analyzer::Done ends an unfinished message, and with it its open file.
-        if let Some(m) = self.mail.as_mut() {
-            let mut events = Vec::new();
-            m.end(&mut events);
-            events.retain(|e| matches!(e, MimeEvent::Data(_) | MimeEvent::EndFile));
-            self.mime_events(ts, events, out);
+        if self.mail.is_some() {
+            self.end_mail(ts, out);
         }
-        self.file.end(out);
         self.message(ts, out);
     }
 }
