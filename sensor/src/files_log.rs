@@ -1,6 +1,6 @@
 //! files.log, as Zeek's `base/frameworks/files` writes it with its default scripts: one row
-//! per file a protocol analyzer hands to file analysis (an HTTP message body or each part of a
-//! multipart body), written when the file ends. Without `frameworks/files/hash-all-files`
+//! per file a protocol analyzer hands to file analysis (an HTTP message body, each part of a
+//! multipart body, each MIME entity of a mail), written when the file ends. Without `frameworks/files/hash-all-files`
 //! (which only `local.zeek` loads) no hash is computed, so the hash and extraction columns
 //! stay unset; X.509 certificates are left out as `X509::log_x509_in_files_log=F` does.
 
@@ -18,7 +18,8 @@ pub struct FileInfo {
     pub conn: ConnInfo,
     /// The protocol that carried it (`"HTTP"`, `"SMTP"`, `"FTP_DATA"`).
     pub source: &'static str,
-    /// `Files::Info$depth`: the MIME depth in SMTP; HTTP's scripts never set it (0).
+    /// `Files::Info$depth`: in SMTP the count of MIME entities begun on the connection so far
+    /// (`SMTP::State$mime_depth`); HTTP's scripts never set it (0).
     pub depth: u64,
     pub mime_type: Option<&'static str>,
     pub filename: Option<Vec<u8>>,

@@ -1,7 +1,7 @@
 //! HTTP/1.x: http.log.
 
 mod body;
-mod filename;
+pub(crate) mod filename;
 mod files;
 mod header_rules;
 mod log;

@@ -1,5 +1,7 @@
 //! SMTP: smtp.log (envelope, top-level message headers, BDAT chunking, STARTTLS).
 
+mod decode;
+mod files;
 mod log;
 mod mime;
 mod parser;

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
+use super::files::MailFile;
 use super::log::SmtpInfo;
 use super::mime::{Mime, MimeEvent};
 use super::parser;
@@ -47,6 +48,10 @@ pub struct SmtpAnalyzer {
     mode: Mode,
     /// The message being transferred (by DATA or BDAT chunks).
     mail: Option<Mime>,
+    /// The file of the MIME entity being transferred.
+    file: MailFile,
+    /// `SMTP::State$mime_depth`: MIME entities begun on this connection.
+    mime_depth: u64,
     /// Bytes of BDAT chunks not yet ending in a line.
     bdat_line: Vec<u8>,
     /// Bytes a BDAT chunk still expected when a gap cut it off.
@@ -77,6 +82,8 @@ impl SmtpAnalyzer {
             resp: StreamBuf::default(),
             mode: Mode::Command,
             mail: None,
+            file: MailFile::default(),
+            mime_depth: 0,
             bdat_line: Vec::new(),
             bdat_undelivered: 0,
             bdat_open: false,
@@ -257,17 +264,37 @@ impl SmtpAnalyzer {
     fn mime_events(&mut self, ts: Timestamp, events: Vec<MimeEvent>, out: &mut dyn Emit) {
         for ev in events {
             match ev {
-                MimeEvent::BeginEntity => self.info(ts).entity_count += 1,
-                MimeEvent::NewFile => {
+                MimeEvent::BeginEntity => {
+                    self.mime_depth += 1;
+                    self.info(ts).entity_count += 1;
+                }
+                MimeEvent::NewFile(filename) => {
                     let fuid = self.fuids.next('F');
                     let info = self.info(ts);
                     if info.fuids.len() < MAX_SET {
-                        info.fuids.push(fuid);
+                        info.fuids.push(fuid.clone());
                     }
+                    let depth = self.mime_depth;
+                    self.file.begin(fuid, &self.conn, ts, depth, filename, out);
                 }
+                MimeEvent::Data(bytes) => self.file.data(ts, &bytes),
+                MimeEvent::EndFile => self.file.end(out),
                 MimeEvent::Header(name, value) => self.header(ts, &name, value, out),
             }
         }
+    }
+
+    /// `MIME_Mail::Undelivered`: the lost bytes are a gap in the current entity's file, which
+    /// the gap creates (`file_mgr->Gap` by the SMTP file handle) when it had no data yet.
+    fn file_gap(&mut self, ts: Timestamp, len: u64, out: &mut dyn Emit) {
+        let Some(m) = self.mail.as_ref() else {
+            return;
+        };
+        if !self.file.is_open() {
+            let filename = m.filename();
+            self.mime_events(ts, vec![MimeEvent::NewFile(filename)], out);
+        }
+        self.file.gap(len);
     }
 
     fn header(&mut self, ts: Timestamp, name: &str, value: Vec<u8>, _out: &mut dyn Emit) {
@@ -510,6 +537,9 @@ impl Analyzer for SmtpAnalyzer {
                     m.gap(&partial, &mut events);
                 }
                 self.mime_events(ts, events, out);
+                if in_message {
+                    self.file_gap(ts, len, out);
+                }
                 if in_message || self.bdat_open {
                     self.end_mail(ts, out);
                     self.bdat_open = false;
@@ -526,6 +556,10 @@ impl Analyzer for SmtpAnalyzer {
             _ => {}
         }
         self.bdat_abandoned(ts, out);
+        // SMTP_Analyzer::Done ends an unfinished message, and with it its open file.
+        if self.mail.is_some() {
+            self.end_mail(ts, out);
+        }
         self.message(ts, out);
     }
 }
