@@ -122,28 +122,30 @@ fn tshark_flows(file: &std::path::Path) -> Option<BTreeMap<Flow, (u64, u64)>> {
     Some(flows)
 }
 
-#[test]
-fn conn_log_agrees_with_tshark_on_public_captures() {
+/// The captures in tests/fixtures/pcaps, sorted; `None` (the test skips) without tshark.
+fn public_captures() -> Option<Vec<std::path::PathBuf>> {
     if !common::prereq::require(
         Command::new("tshark").arg("-v").output().is_ok(),
         "tshark is not installed",
     ) {
-        return;
+        return None;
     }
-    let root = common::fixtures().join("pcaps");
-    let bin = common::estuary_bin();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut files: Vec<_> = std::fs::read_dir(&root)
+    let mut files: Vec<_> = std::fs::read_dir(common::fixtures().join("pcaps"))
         .expect("pcaps dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
     files.sort();
+    Some(files)
+}
+
+#[test]
+fn conn_log_agrees_with_tshark_on_public_captures() {
+    let Some(files) = public_captures() else {
+        return;
+    };
+    let bin = common::estuary_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
     let (mut total, mut equal) = (0usize, 0usize);
     let mut report = Vec::new();
     for file in &files {
@@ -258,22 +260,12 @@ fn tshark_certificates(file: &std::path::Path) -> (BTreeSet<String>, BTreeSet<St
 
 #[test]
 fn x509_log_agrees_with_tshark_on_certificates() {
-    if !common::prereq::require(
-        Command::new("tshark").arg("-v").output().is_ok(),
-        "tshark is not installed",
-    ) {
+    let Some(files) = public_captures() else {
         return;
-    }
-    let root = common::fixtures().join("pcaps");
+    };
     let bin = common::estuary_bin();
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut with_certs = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .expect("pcaps dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
     for file in &files {
         let (serials, names) = tshark_certificates(file);
         if serials.is_empty() {
@@ -338,24 +330,16 @@ fn tshark_http_object_sizes(file: &std::path::Path, into: &std::path::Path) -> V
 /// one file, where tshark exports each range.
 #[test]
 fn files_log_has_every_http_object_tshark_exports() {
-    if !common::prereq::require(
-        Command::new("tshark").arg("-v").output().is_ok(),
-        "tshark is not installed",
-    ) {
+    let Some(files) = public_captures() else {
         return;
-    }
-    let root = common::fixtures().join("pcaps");
+    };
     let bin = common::estuary_bin();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .expect("pcaps dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .filter(|p| !p.to_string_lossy().contains("range"))
-        .collect();
-    files.sort();
     let mut objects = 0;
-    for file in &files {
+    for file in files
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains("range"))
+    {
         let dir = tmp.path().join(file.file_name().expect("file name"));
         let exported = tshark_http_object_sizes(file, &dir.join("objects"));
         if exported.is_empty() {
