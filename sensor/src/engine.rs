@@ -9,7 +9,7 @@ use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
 use crate::decode::teredo::{self, Teredo, TEREDO_PORT};
 use crate::decode::tunnel::{
     self, ayiya_payload, geneve_payload, gtp_u_payload, vxlan_payload, GeneveError, Inner,
-    AYIYA_PORT, GENEVE_PORT, GTP_U_PORT, VXLAN_PORT,
+    AYIYA_PORT, GENEVE_PORT, GRE_UDP_PORT, GTP_U_PORT, VXLAN_PORT,
 };
 use crate::decode::{
     self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
@@ -379,7 +379,7 @@ impl Engine {
     }
 
     /// The UDP tunnels Zeek decodes by default on their well-known ports (VXLAN, Geneve,
-    /// GTP-U, Teredo, AYIYA): the inner packet, with the outer UDP connection as tunnel
+    /// GTP-U, GRE, Teredo, AYIYA): the inner packet, with the outer UDP connection as tunnel
     /// (named in the inner connections' `tunnel_parents`, its service confirmed).
     #[allow(clippy::too_many_arguments)]
     fn udp_tunnel(
@@ -426,6 +426,11 @@ impl Engine {
                     return;
                 }
             }
+        } else if ports.contains(&GRE_UDP_PORT) {
+            // A packet analyzer under UDP: the tunnel is GRE's between the outer addresses,
+            // and the UDP connection gets no service.
+            self.gre(ts, h, (payload, payload_wire), outer, depth);
+            return;
         } else if ports.contains(&AYIYA_PORT) {
             match ayiya_payload(payload) {
                 Some(ip) => (TunnelType::Ayiya, "ayiya", Inner::Ip(ip)),

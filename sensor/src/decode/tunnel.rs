@@ -18,6 +18,8 @@ pub const VXLAN_PORT: u16 = 4789;
 pub const GTP_U_PORT: u16 = 2152;
 /// Zeek's `PacketAnalyzer::Geneve::geneve_ports`.
 pub const GENEVE_PORT: u16 = 6081;
+/// Zeek's `PacketAnalyzer::GRE::gre_ports`: GRE over UDP.
+pub const GRE_UDP_PORT: u16 = 4754;
 /// Zeek's `PacketAnalyzer::AYIYA::ayiya_ports`.
 pub const AYIYA_PORT: u16 = 5072;
 /// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.

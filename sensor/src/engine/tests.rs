@@ -206,6 +206,25 @@ fn vxlan_inner_connections_name_the_outer_one_as_tunnel_parent() {
     assert_tunnelled(row(&rows, 5, Value::Port(VXLAN_PORT)), &rows, "vxlan");
 }
 
+/// Zeek's `gre_ports` (base/packet-protocols/gre/main.zeek): GRE under UDP 4754 is a GRE
+/// tunnel between the outer addresses; the UDP connection keeps no service.
+#[test]
+fn gre_over_udp_is_a_gre_tunnel_between_the_outer_hosts() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&inner[14..]);
+    let outer = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], GRE_UDP_PORT, &gre);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2);
+    let udp = row(&rows, 5, Value::Port(GRE_UDP_PORT));
+    assert_eq!(udp[7], Value::Unset);
+    let inner = row(&rows, 5, Value::Port(6000));
+    assert!(matches!(&inner[20], Value::List(p) if p.len() == 1 && p[0] != udp[1]));
+}
+
 /// Zeek's `DNS_Interpreter::ParseMessage` flips a connection whose first message is a
 /// reply from the originator: with both ports 53 only the message tells the roles.
 #[test]
