@@ -41,7 +41,7 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
-    ("tunnel.log", 0.91),
+    ("tunnel.log", 0.92),
     ("x509.log", 0.88),
 ];
 
@@ -67,7 +67,8 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// range-request handle, each range at its offset, holes missing, timed out at the end, with
 /// only CRLF ending a multipart line), and no HTTP analysis of a connection that began
 /// without a handshake, nor of one an HTTP upgrade (101) switched to another protocol, and
-/// GRE over UDP port 4754 (`PacketAnalyzer::GRE::gre_ports`) as a GRE tunnel of the outer hosts.
+/// GRE over UDP port 4754 (`PacketAnalyzer::GRE::gre_ports`) as a GRE tunnel of the outer hosts,
+/// and GRE's Aruba protocol types carrying 802.11 frames (`GREAnalyzer::AnalyzePacket`).
 const PINNED: &[&str] = &[
     "d108-tunnel-teredo-bubble",
     "d109-tunnel-teredo-udp-in-udp",
@@ -126,6 +127,7 @@ const PINNED: &[&str] = &[
     "d121-tunnel-vxlan-http",
     "d122-tunnel-vxlan-inner-bad-cksum",
     "d123-tunnel-vxlan-triple",
+    "d124-tunnel-gre-aruba",
     "d126-tunnel-gre-over-udp",
     "d127-tunnel-gre-pptp",
     "d128-tunnel-gre-in-gre",

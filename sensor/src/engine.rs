@@ -365,7 +365,12 @@ impl Engine {
                         self.ip(ts, ip, wire, &chain, depth + 1, false);
                     }
                     Inner::Ether(frame) if frame.len() >= 14 => {
-                        self.ether(ts, (frame, wire_of(frame, l4, l4_wire)), &chain, depth);
+                        let wire = wire_of(frame, l4, l4_wire);
+                        self.link(ts, Linktype::ETHERNET, (frame, wire), &chain, depth);
+                    }
+                    Inner::Wlan(frame) => {
+                        let wire = wire_of(frame, l4, l4_wire);
+                        self.link(ts, Linktype::IEEE802_11, (frame, wire), &chain, depth);
                     }
                     Inner::Ether(_) => {
                         let weird = tunnel::GreError::Truncated.weird();
@@ -468,14 +473,25 @@ impl Engine {
             }
             Inner::Ether(frame) => {
                 let wire = wire_of(frame, payload, payload_wire);
-                self.ether(ts, (frame, wire), &chain, depth);
+                self.link(ts, Linktype::ETHERNET, (frame, wire), &chain, depth);
+            }
+            Inner::Wlan(frame) => {
+                let wire = wire_of(frame, payload, payload_wire);
+                self.link(ts, Linktype::IEEE802_11, (frame, wire), &chain, depth);
             }
         }
     }
 
-    /// An encapsulated Ethernet frame as captured, with its length on the wire.
-    fn ether(&mut self, ts: f64, (frame, wire): (&[u8], usize), tunnels: &[Encap], depth: u8) {
-        match decode::decode_link(Linktype::ETHERNET, frame) {
+    /// An encapsulated link-layer frame as captured, with its length on the wire.
+    fn link(
+        &mut self,
+        ts: f64,
+        linktype: Linktype,
+        (frame, wire): (&[u8], usize),
+        tunnels: &[Encap],
+        depth: u8,
+    ) {
+        match decode::decode_link(linktype, frame) {
             Ok(info) => {
                 let ip = frame.get(info.ip_offset..).unwrap_or_default();
                 let wire = wire.saturating_sub(info.ip_offset);

@@ -6,6 +6,15 @@
 pub enum Inner<'a> {
     Ip(&'a [u8]),
     Ether(&'a [u8]),
+    /// An IEEE 802.11 frame (Aruba's GRE protocol types).
+    Wlan(&'a [u8]),
+}
+
+/// GRE's Aruba protocol types (`GREAnalyzer::AnalyzePacket`), which carry 802.11 frames.
+fn is_aruba(proto: u16) -> bool {
+    (proto & 0x8200 == 0x8200 && proto & 0x0f == 0)
+        || (proto & 0x8300 == 0x8300 && proto & 0x0f == 0 && proto <= 0x8370)
+        || proto == 0x9000
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -74,7 +83,8 @@ impl GreError {
 }
 
 /// GRE with Zeek's checks: the inner packet, `None` for payloads other than IP, Ethernet
-/// (transparent bridging, ERSPAN II/III) and PPTP, which Zeek leaves alone without a weird.
+/// (transparent bridging, ERSPAN II/III), 802.11 (Aruba) and PPTP, which Zeek leaves alone
+/// without a weird.
 pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
     let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
         return Err(GreError::Truncated);
@@ -111,6 +121,8 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
             let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
             Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
         }
+        (0, p) if is_aruba(p) && !rest.is_empty() => Inner::Wlan(rest),
+        (0, p) if is_aruba(p) => return Err(GreError::Truncated),
         (1, _) => match (be16(rest, 2), rest.get(4..)) {
             (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
             _ => return Err(GreError::NonIpInEncap),

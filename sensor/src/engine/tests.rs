@@ -225,6 +225,32 @@ fn gre_over_udp_is_a_gre_tunnel_between_the_outer_hosts() {
     assert!(matches!(&inner[20], Value::List(p) if p.len() == 1 && p[0] != udp[1]));
 }
 
+/// `GREAnalyzer::AnalyzePacket`: Aruba's protocol types carry 802.11 frames, decoded as a
+/// GRE tunnel's inner link layer (LLC/SNAP, then IP).
+#[test]
+fn gre_aruba_carries_an_802_11_frame() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut gre = vec![0, 0, 0x82, 0x40];
+    gre.extend_from_slice(&[0x08, 0x01]);
+    gre.extend_from_slice(&[0; 22]);
+    gre.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+    gre.extend_from_slice(&inner[14..]);
+    let mut outer = udp_frame([10, 0, 0, 1], 0, [10, 0, 0, 2], 0, &[]);
+    outer.truncate(14 + 20);
+    outer[14 + 9] = ipproto::GRE;
+    outer[16..18].copy_from_slice(&((20 + gre.len()) as u16).to_be_bytes());
+    outer[24..26].copy_from_slice(&[0, 0]);
+    let c = !decode::checksum(&outer[14..34], 0);
+    outer[24..26].copy_from_slice(&c.to_be_bytes());
+    outer.extend_from_slice(&gre);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    let inner = row(&rows, 5, Value::Port(6000));
+    assert!(matches!(&inner[20], Value::List(p) if p.len() == 1));
+}
+
 /// Zeek's `DNS_Interpreter::ParseMessage` flips a connection whose first message is a
 /// reply from the originator: with both ports 53 only the message tells the roles.
 #[test]
