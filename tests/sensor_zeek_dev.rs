@@ -41,7 +41,7 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
-    ("tunnel.log", 0.92),
+    ("tunnel.log", 0.94),
     ("x509.log", 0.88),
 ];
 

@@ -118,6 +118,10 @@ impl Engine {
         self.advance(ts);
         let info = match decode::decode_link(linktype, frame) {
             Ok(i) => i,
+            Err(DecodeError::Amsdu(at)) => {
+                self.amsdu(ts, frame.get(at..).unwrap_or_default(), &[], 0);
+                return;
+            }
             Err(e) => {
                 self.decode_error(ts, e, None);
                 return;
@@ -497,7 +501,28 @@ impl Engine {
                 let wire = wire.saturating_sub(info.ip_offset);
                 self.ip(ts, ip, wire, tunnels, depth + 1, false);
             }
+            Err(DecodeError::Amsdu(at)) => {
+                self.amsdu(ts, frame.get(at..).unwrap_or_default(), tunnels, depth + 1);
+            }
             Err(e) => self.decode_error(ts, e, None),
+        }
+    }
+
+    /// An 802.11 A-MSDU: each subframe's packet under the same tunnels, then the weirds of
+    /// the first bad subframe. A subframe is as long as captured: its length bounds it.
+    fn amsdu(&mut self, ts: f64, body: &[u8], tunnels: &[Encap], depth: u8) {
+        let (subframes, weirds) = decode::amsdu::subframes(body);
+        for sub in subframes {
+            match decode::decode_ethertype(sub.ethertype, sub.payload) {
+                Ok(info) => {
+                    let ip = sub.payload.get(info.ip_offset..).unwrap_or_default();
+                    self.ip(ts, ip, ip.len(), tunnels, depth, false);
+                }
+                Err(e) => self.decode_error(ts, e, None),
+            }
+        }
+        for name in weirds {
+            self.flow_weird(ts, name, None, Some("IEEE802_11"));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! headers. Every read is bounds-checked; a malformed packet becomes a [`DecodeError`] that
 //! carries Zeek's weird name.
 
+pub mod amsdu;
 mod checksum;
 pub mod frag;
 mod link;
@@ -13,7 +14,7 @@ pub mod tunnel;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use checksum::{checksum, pseudo_header_sum, transport_checksum_ok};
-pub use link::{decode_link, LinkInfo, LinkWeird};
+pub use link::{decode_ethertype, decode_link, LinkInfo, LinkWeird};
 pub use reader::Reader;
 
 /// A pcap link-layer type (DLT). Unknown values are representable.
@@ -60,6 +61,8 @@ pub enum DecodeError {
     TruncatedGre,
     /// A link layer Zeek names a weird for.
     Link(LinkWeird),
+    /// Not one packet but an 802.11 A-MSDU, whose subframes start at this offset.
+    Amsdu(usize),
 }
 
 impl DecodeError {
@@ -67,7 +70,7 @@ impl DecodeError {
         Some(match self {
             DecodeError::TruncatedLink => "truncated_link_header",
             DecodeError::UnsupportedLinktype => "unknown_packet_analyzer",
-            DecodeError::NotIp => return None,
+            DecodeError::NotIp | DecodeError::Amsdu(_) => return None,
             DecodeError::TruncatedIp => "truncated_IP",
             DecodeError::UnknownIpVersion => "unknown_ip_version",
             DecodeError::IpLenZero => "ip_hdr_len_zero",

@@ -231,11 +231,48 @@ fn gre_over_udp_is_a_gre_tunnel_between_the_outer_hosts() {
 fn gre_aruba_carries_an_802_11_frame() {
     let mut e = engine(100);
     let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
-    let mut gre = vec![0, 0, 0x82, 0x40];
-    gre.extend_from_slice(&[0x08, 0x01]);
-    gre.extend_from_slice(&[0; 22]);
-    gre.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
-    gre.extend_from_slice(&inner[14..]);
+    let mut wlan = vec![0x08, 0x01];
+    wlan.extend_from_slice(&[0; 22]);
+    wlan.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+    wlan.extend_from_slice(&inner[14..]);
+    let outer = gre_frame(0x8240, &wlan);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    let inner = row(&rows, 5, Value::Port(6000));
+    assert!(matches!(&inner[20], Value::List(p) if p.len() == 1));
+}
+
+/// `IEEE802_11Analyzer::AnalyzePacket`: a QoS data frame with the A-MSDU bit carries several
+/// packets, each analysed.
+#[test]
+fn an_802_11_amsdu_carries_each_subframe() {
+    let mut e = engine(100);
+    let mut wlan = vec![0x88, 0x01];
+    wlan.extend_from_slice(&[0; 22]);
+    wlan.extend_from_slice(&[0x80, 0]);
+    for port in [6000u16, 6001] {
+        let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], port, b"in");
+        let packet = &inner[14..];
+        wlan.extend_from_slice(&[0; 12]);
+        wlan.extend_from_slice(&((8 + packet.len()) as u16).to_be_bytes());
+        wlan.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        wlan.extend_from_slice(packet);
+        wlan.extend(std::iter::repeat_n(0, (8 + packet.len()) % 4));
+    }
+    let outer = gre_frame(0x8240, &wlan);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2);
+    row(&rows, 5, Value::Port(6001));
+}
+
+/// An Ethernet/IPv4/GRE frame with this protocol type.
+fn gre_frame(proto: u16, payload: &[u8]) -> Vec<u8> {
+    let mut gre = vec![0, 0];
+    gre.extend_from_slice(&proto.to_be_bytes());
+    gre.extend_from_slice(payload);
     let mut outer = udp_frame([10, 0, 0, 1], 0, [10, 0, 0, 2], 0, &[]);
     outer.truncate(14 + 20);
     outer[14 + 9] = ipproto::GRE;
@@ -244,11 +281,7 @@ fn gre_aruba_carries_an_802_11_frame() {
     let c = !decode::checksum(&outer[14..34], 0);
     outer[24..26].copy_from_slice(&c.to_be_bytes());
     outer.extend_from_slice(&gre);
-    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
-    e.finish();
-    let rows = conn_rows(&mut e);
-    let inner = row(&rows, 5, Value::Port(6000));
-    assert!(matches!(&inner[20], Value::List(p) if p.len() == 1));
+    outer
 }
 
 /// Zeek's `DNS_Interpreter::ParseMessage` flips a connection whose first message is a
