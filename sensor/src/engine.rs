@@ -206,7 +206,10 @@ impl Engine {
         let h = match decoded {
             Ok(h) => h,
             Err(e) => {
-                self.decode_error(ts, e, None);
+                // A reassembled packet's header is the packet's by now, so its weirds name
+                // its addresses.
+                let addrs = reassembled.then(|| decode::ip_addrs(data)).flatten();
+                self.decode_error(ts, e, addrs);
                 return;
             }
         };

@@ -370,6 +370,22 @@ fn dst_options(
     }
 }
 
+/// The source and destination addresses of an IPv4 or IPv6 header, if present.
+pub fn ip_addrs(data: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    match data.first()? >> 4 {
+        4 => {
+            let s: [u8; 4] = data.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = data.get(16..20)?.try_into().ok()?;
+            Some((Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into()))
+        }
+        6 => {
+            let s: [u8; 16] = data.get(8..24)?.try_into().ok()?;
+            Some((Ipv6Addr::from(s).into(), ip_dst(data)?))
+        }
+        _ => None,
+    }
+}
+
 /// The destination address of an IPv6 header, if present.
 pub fn ip_dst(data: &[u8]) -> Option<IpAddr> {
     let d: [u8; 16] = data.get(24..40)?.try_into().ok()?;
