@@ -404,29 +404,27 @@ impl Engine {
         outer: &[Encap],
         depth: u8,
     ) {
-        let (Some(sp), Some(dp)) = (l4.get(0..2), l4.get(2..4)) else {
+        // `UDPAnalyzer::DeliverPacket` forwards by the connection's responder port only: the
+        // roles already follow `likely_server_ports`.
+        let Some(resp_p) = self.tracker.resp_port(slot) else {
             return;
         };
-        let ports = [
-            u16::from_be_bytes([sp[0], sp[1]]),
-            u16::from_be_bytes([dp[0], dp[1]]),
-        ];
         let payload = l4.get(8..l4_len.min(l4.len())).unwrap_or_default();
         let payload_wire = l4_len.saturating_sub(8);
         if depth >= MAX_TUNNEL_DEPTH {
             return;
         }
-        let (kind, service, inner) = if ports.contains(&GTP_U_PORT) {
+        let (kind, service, inner) = if resp_p == GTP_U_PORT {
             match gtp_u_payload(payload) {
                 Some(ip) => (TunnelType::Gtpv1, "gtpv1", Inner::Ip(ip)),
                 None => return,
             }
-        } else if ports.contains(&VXLAN_PORT) {
+        } else if resp_p == VXLAN_PORT {
             match vxlan_payload(payload) {
                 Some(frame) => (TunnelType::Vxlan, "vxlan", Inner::Ether(frame)),
                 None => return,
             }
-        } else if ports.contains(&GENEVE_PORT) {
+        } else if resp_p == GENEVE_PORT {
             match geneve_payload(payload) {
                 Ok(inner) => (TunnelType::Geneve, "geneve", inner),
                 // A violation of the analyzer, not a weird.
@@ -438,17 +436,17 @@ impl Engine {
                     return;
                 }
             }
-        } else if ports.contains(&GRE_UDP_PORT) {
+        } else if resp_p == GRE_UDP_PORT {
             // A packet analyzer under UDP: the tunnel is GRE's between the outer addresses,
             // and the UDP connection gets no service.
             self.gre(ts, h, (payload, payload_wire), outer, depth);
             return;
-        } else if ports.contains(&AYIYA_PORT) {
+        } else if resp_p == AYIYA_PORT {
             match ayiya_payload(payload) {
                 Some(ip) => (TunnelType::Ayiya, "ayiya", Inner::Ip(ip)),
                 None => return,
             }
-        } else if ports.contains(&TEREDO_PORT) || teredo::detect(payload) {
+        } else if resp_p == TEREDO_PORT || teredo::detect(payload) {
             // Zeek finds Teredo on its port and, by content, on any other UDP port.
             match teredo::parse(payload) {
                 Some(Teredo::BubbleWithPayload(_)) => {

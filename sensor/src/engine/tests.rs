@@ -225,6 +225,37 @@ fn gre_over_udp_is_a_gre_tunnel_between_the_outer_hosts() {
     assert!(matches!(&inner[20], Value::List(p) if p.len() == 1 && p[0] != udp[1]));
 }
 
+/// `UDPAnalyzer::DeliverPacket` forwards to a UDP tunnel by the responder's port, which
+/// `likely_server_ports` (GRE's port among them, by `PacketAnalyzer::register_for_ports`)
+/// makes the tunnel's even when its side sends first.
+#[test]
+fn udp_tunnels_follow_the_responder_port() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&inner[14..]);
+    let from_server = udp_frame([10, 0, 0, 2], GRE_UDP_PORT, [10, 0, 0, 1], 40000, &gre);
+    e.packet(1.0, Linktype::ETHERNET, &from_server, from_server.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2, "flipped to the GRE port, then decoded");
+    assert_eq!(
+        row(&rows, 3, Value::Port(40000))[15],
+        Value::Str("^d".into())
+    );
+
+    // Both ports likely server ports: the destination stays the responder, and it is not GRE's.
+    let mut e = engine(100);
+    let to_syslog = udp_frame([10, 0, 0, 2], GRE_UDP_PORT, [10, 0, 0, 1], 514, &gre);
+    e.packet(1.0, Linktype::ETHERNET, &to_syslog, to_syslog.len());
+    e.finish();
+    assert_eq!(
+        conn_rows(&mut e).len(),
+        1,
+        "not decoded by the originator's port"
+    );
+}
+
 /// `GREAnalyzer::AnalyzePacket`: Aruba's protocol types carry 802.11 frames, decoded as a
 /// GRE tunnel's inner link layer (LLC/SNAP, then IP).
 #[test]
