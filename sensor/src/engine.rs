@@ -386,7 +386,10 @@ impl Engine {
                 }
             }
             Ok(None) => {}
-            Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("GRE")),
+            Err(e) => {
+                let addrs = Some((h.src, h.dst));
+                self.flow_weird_addl(ts, e.weird(), addrs, Some("GRE"), e.addl());
+            }
         }
     }
 

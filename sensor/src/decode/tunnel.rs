@@ -62,8 +62,8 @@ pub fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GreError {
     Truncated,
-    UnknownVersion,
-    EnhancedProtocolType,
+    UnknownVersion(u16),
+    EnhancedProtocolType(u16),
     Routing,
     UnknownFlags,
     NonIpInEncap,
@@ -73,11 +73,20 @@ impl GreError {
     pub fn weird(self) -> &'static str {
         match self {
             GreError::Truncated => "truncated_GRE",
-            GreError::UnknownVersion => "unknown_gre_version",
-            GreError::EnhancedProtocolType => "egre_protocol_type",
+            GreError::UnknownVersion(_) => "unknown_gre_version",
+            GreError::EnhancedProtocolType(_) => "egre_protocol_type",
             GreError::Routing => "gre_routing",
             GreError::UnknownFlags => "unknown_gre_flags",
             GreError::NonIpInEncap => "non_ip_packet_in_encap",
+        }
+    }
+
+    /// weird.log's `addl`, as `GREAnalyzer::AnalyzePacket` formats it.
+    pub fn addl(self) -> Option<String> {
+        match self {
+            GreError::UnknownVersion(v) => Some(format!("version={v}")),
+            GreError::EnhancedProtocolType(p) => Some(format!("proto={p}")),
+            _ => None,
         }
     }
 }
@@ -97,10 +106,10 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
         }
     }
     if version > 1 {
-        return Err(GreError::UnknownVersion);
+        return Err(GreError::UnknownVersion(version));
     }
     if version == 1 && proto != 0x880b {
-        return Err(GreError::EnhancedProtocolType);
+        return Err(GreError::EnhancedProtocolType(proto));
     }
     if flags & 0x4000 != 0 {
         return Err(GreError::Routing);
@@ -197,4 +206,28 @@ pub fn ayiya_payload(payload: &[u8]) -> Option<&[u8]> {
     }
     let inner = payload.get(8 + identity_len + signature_len..)?;
     (!inner.is_empty()).then_some(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GREAnalyzer::AnalyzePacket` names the version and the enhanced GRE protocol it rejects.
+    #[test]
+    fn rejected_versions_and_protocols_carry_their_value() {
+        let Err(e) = gre(&[0, 2, 0x08, 0]) else {
+            panic!("version 2 is unknown");
+        };
+        assert_eq!(
+            (e.weird(), e.addl()),
+            ("unknown_gre_version", Some("version=2".into()))
+        );
+        let Err(e) = gre(&[0x30, 1, 0x08, 0]) else {
+            panic!("enhanced GRE carries PPP only");
+        };
+        assert_eq!(
+            (e.weird(), e.addl()),
+            ("egre_protocol_type", Some("proto=2048".into()))
+        );
+    }
 }
