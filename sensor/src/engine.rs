@@ -371,17 +371,13 @@ impl Engine {
                         let wire = wire_of(ip, l4, l4_wire);
                         self.ip(ts, ip, wire, &chain, depth + 1, false);
                     }
-                    Inner::Ether(frame) if frame.len() >= 14 => {
+                    Inner::Ether(frame) => {
                         let wire = wire_of(frame, l4, l4_wire);
                         self.link(ts, Linktype::ETHERNET, (frame, wire), &chain, depth);
                     }
                     Inner::Wlan(frame) => {
                         let wire = wire_of(frame, l4, l4_wire);
                         self.link(ts, Linktype::IEEE802_11, (frame, wire), &chain, depth);
-                    }
-                    Inner::Ether(_) => {
-                        let weird = tunnel::GreError::Truncated.weird();
-                        self.flow_weird(ts, weird, Some((h.src, h.dst)), Some("GRE"));
                     }
                 }
             }

@@ -98,6 +98,7 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
     let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
         return Err(GreError::Truncated);
     };
+    let len = l4.len();
     let version = flags & 0x7;
     let mut gre_len = 4;
     for bit in [0x8000, 0x2000, 0x1000, 0x0080] {
@@ -108,8 +109,39 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
     if version > 1 {
         return Err(GreError::UnknownVersion(version));
     }
-    if version == 1 && proto != 0x880b {
+    // The bytes the checks below need beyond the GRE header, and the extra header skipped.
+    let (mut needed, mut skip) = (0, 0);
+    if version == 0 {
+        match proto {
+            0x6558 if len > gre_len + 14 => needed = 14,
+            // ERSPAN type I has no header of its own, type II (the sequence bit) 8 bytes.
+            0x88be if len > gre_len + 14 => {
+                needed = 14;
+                if flags & 0x1000 != 0 {
+                    (needed, skip) = (14 + 8, 8);
+                    if len < gre_len + needed {
+                        return Err(GreError::Truncated);
+                    }
+                }
+            }
+            // ERSPAN type III: 12 bytes, 8 more with the optional platform header.
+            0x22eb if len > gre_len + 14 + 12 => {
+                (needed, skip) = (14 + 12, 12);
+                if l4[gre_len + 11] & 1 == 1 {
+                    if len <= gre_len + 12 + 8 + 14 {
+                        return Err(GreError::Truncated);
+                    }
+                    (needed, skip) = (14 + 20, 20);
+                }
+            }
+            0x6558 | 0x88be | 0x22eb => return Err(GreError::Truncated),
+            p if is_aruba(p) && len <= gre_len => return Err(GreError::Truncated),
+            _ => {}
+        }
+    } else if proto != 0x880b {
         return Err(GreError::EnhancedProtocolType(proto));
+    } else {
+        (needed, skip) = (4, 4);
     }
     if flags & 0x4000 != 0 {
         return Err(GreError::Routing);
@@ -117,23 +149,16 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
     if flags & 0x0078 != 0 {
         return Err(GreError::UnknownFlags);
     }
-    let rest = l4.get(gre_len..).ok_or(GreError::Truncated)?;
+    if len < gre_len + needed {
+        return Err(GreError::Truncated);
+    }
+    let rest = &l4[gre_len + skip..];
     let inner = match (version, proto) {
         (0, 0x0800) | (0, 0x86dd) => Inner::Ip(rest),
-        (0, 0x6558) => Inner::Ether(rest),
-        // ERSPAN type II carries an 8-byte header when the sequence bit is set (type I none).
-        (0, 0x88be) => Inner::Ether(
-            rest.get(if flags & 0x1000 != 0 { 8 } else { 0 }..)
-                .unwrap_or_default(),
-        ),
-        (0, 0x22eb) => {
-            let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
-            Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
-        }
-        (0, p) if is_aruba(p) && !rest.is_empty() => Inner::Wlan(rest),
-        (0, p) if is_aruba(p) => return Err(GreError::Truncated),
-        (1, _) => match (be16(rest, 2), rest.get(4..)) {
-            (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
+        (0, 0x6558 | 0x88be | 0x22eb) => Inner::Ether(rest),
+        (0, p) if is_aruba(p) => Inner::Wlan(rest),
+        (1, _) => match be16(l4, gre_len + 2) {
+            Some(0x0021 | 0x0057) => Inner::Ip(rest),
             _ => return Err(GreError::NonIpInEncap),
         },
         _ => return Ok(None),
@@ -229,5 +254,23 @@ mod tests {
             (e.weird(), e.addl()),
             ("egre_protocol_type", Some("proto=2048".into()))
         );
+    }
+
+    /// `GREAnalyzer::AnalyzePacket`: Ethernet needs more than its 14-byte header, ERSPAN II
+    /// its 8-byte header too, PPTP its 4-byte PPP header.
+    #[test]
+    fn truncation_is_checked_per_payload_type() {
+        let mut teb = vec![0, 0, 0x65, 0x58];
+        teb.extend_from_slice(&[0; 14]);
+        assert_eq!(gre(&teb).err(), Some(GreError::Truncated));
+        teb.push(0);
+        assert!(matches!(gre(&teb), Ok(Some(Inner::Ether(f))) if f.len() == 15));
+        let mut erspan2 = vec![0x10, 0, 0x88, 0xbe, 0, 0, 0, 1];
+        erspan2.extend_from_slice(&[0; 21]);
+        assert_eq!(gre(&erspan2).err(), Some(GreError::Truncated));
+        erspan2.push(0);
+        assert!(matches!(gre(&erspan2), Ok(Some(Inner::Ether(f))) if f.len() == 14));
+        let pptp = [0x30, 1, 0x88, 0x0b, 0, 0, 0, 0, 0xff, 3];
+        assert_eq!(gre(&pptp).err(), Some(GreError::Truncated));
     }
 }
