@@ -134,6 +134,11 @@ const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Udp, 3544),
     (Transport::Udp, 2152),
     (Transport::Udp, 2123),
+    // The UDP ports of packet analyzers: `PacketAnalyzer::register_for_ports` makes them
+    // likely server ports (VXLAN, Geneve, GRE).
+    (Transport::Udp, 4789),
+    (Transport::Udp, 6081),
+    (Transport::Udp, 4754),
 ];
 
 impl Dispatcher {

@@ -9,7 +9,7 @@ use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
 use crate::decode::teredo::{self, Teredo, TEREDO_PORT};
 use crate::decode::tunnel::{
     self, ayiya_payload, geneve_payload, gtp_u_payload, vxlan_payload, GeneveError, Inner,
-    AYIYA_PORT, GENEVE_PORT, GTP_U_PORT, VXLAN_PORT,
+    AYIYA_PORT, GENEVE_PORT, GRE_UDP_PORT, GTP_U_PORT, VXLAN_PORT,
 };
 use crate::decode::{
     self, frag::Defragmenter, frag::FragOutcome, ipproto, DecodeError, Linktype, TransportError,
@@ -118,6 +118,10 @@ impl Engine {
         self.advance(ts);
         let info = match decode::decode_link(linktype, frame) {
             Ok(i) => i,
+            Err(DecodeError::Amsdu(at)) => {
+                self.amsdu(ts, frame.get(at..).unwrap_or_default(), &[], 0);
+                return;
+            }
             Err(e) => {
                 self.decode_error(ts, e, None);
                 return;
@@ -202,7 +206,10 @@ impl Engine {
         let h = match decoded {
             Ok(h) => h,
             Err(e) => {
-                self.decode_error(ts, e, None);
+                // A reassembled packet's header is the packet's by now, so its weirds name
+                // its addresses.
+                let addrs = reassembled.then(|| decode::ip_addrs(data)).flatten();
+                self.decode_error(ts, e, addrs);
                 return;
             }
         };
@@ -364,22 +371,26 @@ impl Engine {
                         let wire = wire_of(ip, l4, l4_wire);
                         self.ip(ts, ip, wire, &chain, depth + 1, false);
                     }
-                    Inner::Ether(frame) if frame.len() >= 14 => {
-                        self.ether(ts, (frame, wire_of(frame, l4, l4_wire)), &chain, depth);
+                    Inner::Ether(frame) => {
+                        let wire = wire_of(frame, l4, l4_wire);
+                        self.link(ts, Linktype::ETHERNET, (frame, wire), &chain, depth);
                     }
-                    Inner::Ether(_) => {
-                        let weird = tunnel::GreError::Truncated.weird();
-                        self.flow_weird(ts, weird, Some((h.src, h.dst)), Some("GRE"));
+                    Inner::Wlan(frame) => {
+                        let wire = wire_of(frame, l4, l4_wire);
+                        self.link(ts, Linktype::IEEE802_11, (frame, wire), &chain, depth);
                     }
                 }
             }
             Ok(None) => {}
-            Err(e) => self.flow_weird(ts, e.weird(), Some((h.src, h.dst)), Some("GRE")),
+            Err(e) => {
+                let addrs = Some((h.src, h.dst));
+                self.flow_weird_addl(ts, e.weird(), addrs, Some("GRE"), e.addl());
+            }
         }
     }
 
     /// The UDP tunnels Zeek decodes by default on their well-known ports (VXLAN, Geneve,
-    /// GTP-U, Teredo, AYIYA): the inner packet, with the outer UDP connection as tunnel
+    /// GTP-U, GRE, Teredo, AYIYA): the inner packet, with the outer UDP connection as tunnel
     /// (named in the inner connections' `tunnel_parents`, its service confirmed).
     #[allow(clippy::too_many_arguments)]
     fn udp_tunnel(
@@ -392,29 +403,27 @@ impl Engine {
         outer: &[Encap],
         depth: u8,
     ) {
-        let (Some(sp), Some(dp)) = (l4.get(0..2), l4.get(2..4)) else {
+        // `UDPAnalyzer::DeliverPacket` forwards by the connection's responder port only: the
+        // roles already follow `likely_server_ports`.
+        let Some(resp_p) = self.tracker.resp_port(slot) else {
             return;
         };
-        let ports = [
-            u16::from_be_bytes([sp[0], sp[1]]),
-            u16::from_be_bytes([dp[0], dp[1]]),
-        ];
         let payload = l4.get(8..l4_len.min(l4.len())).unwrap_or_default();
         let payload_wire = l4_len.saturating_sub(8);
         if depth >= MAX_TUNNEL_DEPTH {
             return;
         }
-        let (kind, service, inner) = if ports.contains(&GTP_U_PORT) {
+        let (kind, service, inner) = if resp_p == GTP_U_PORT {
             match gtp_u_payload(payload) {
                 Some(ip) => (TunnelType::Gtpv1, "gtpv1", Inner::Ip(ip)),
                 None => return,
             }
-        } else if ports.contains(&VXLAN_PORT) {
+        } else if resp_p == VXLAN_PORT {
             match vxlan_payload(payload) {
                 Some(frame) => (TunnelType::Vxlan, "vxlan", Inner::Ether(frame)),
                 None => return,
             }
-        } else if ports.contains(&GENEVE_PORT) {
+        } else if resp_p == GENEVE_PORT {
             match geneve_payload(payload) {
                 Ok(inner) => (TunnelType::Geneve, "geneve", inner),
                 // A violation of the analyzer, not a weird.
@@ -426,12 +435,17 @@ impl Engine {
                     return;
                 }
             }
-        } else if ports.contains(&AYIYA_PORT) {
+        } else if resp_p == GRE_UDP_PORT {
+            // A packet analyzer under UDP: the tunnel is GRE's between the outer addresses,
+            // and the UDP connection gets no service.
+            self.gre(ts, h, (payload, payload_wire), outer, depth);
+            return;
+        } else if resp_p == AYIYA_PORT {
             match ayiya_payload(payload) {
                 Some(ip) => (TunnelType::Ayiya, "ayiya", Inner::Ip(ip)),
                 None => return,
             }
-        } else if ports.contains(&TEREDO_PORT) || teredo::detect(payload) {
+        } else if resp_p == TEREDO_PORT || teredo::detect(payload) {
             // Zeek finds Teredo on its port and, by content, on any other UDP port.
             match teredo::parse(payload) {
                 Some(Teredo::BubbleWithPayload(_)) => {
@@ -463,20 +477,52 @@ impl Engine {
             }
             Inner::Ether(frame) => {
                 let wire = wire_of(frame, payload, payload_wire);
-                self.ether(ts, (frame, wire), &chain, depth);
+                self.link(ts, Linktype::ETHERNET, (frame, wire), &chain, depth);
+            }
+            Inner::Wlan(frame) => {
+                let wire = wire_of(frame, payload, payload_wire);
+                self.link(ts, Linktype::IEEE802_11, (frame, wire), &chain, depth);
             }
         }
     }
 
-    /// An encapsulated Ethernet frame as captured, with its length on the wire.
-    fn ether(&mut self, ts: f64, (frame, wire): (&[u8], usize), tunnels: &[Encap], depth: u8) {
-        match decode::decode_link(Linktype::ETHERNET, frame) {
+    /// An encapsulated link-layer frame as captured, with its length on the wire.
+    fn link(
+        &mut self,
+        ts: f64,
+        linktype: Linktype,
+        (frame, wire): (&[u8], usize),
+        tunnels: &[Encap],
+        depth: u8,
+    ) {
+        match decode::decode_link(linktype, frame) {
             Ok(info) => {
                 let ip = frame.get(info.ip_offset..).unwrap_or_default();
                 let wire = wire.saturating_sub(info.ip_offset);
                 self.ip(ts, ip, wire, tunnels, depth + 1, false);
             }
+            Err(DecodeError::Amsdu(at)) => {
+                self.amsdu(ts, frame.get(at..).unwrap_or_default(), tunnels, depth + 1);
+            }
             Err(e) => self.decode_error(ts, e, None),
+        }
+    }
+
+    /// An 802.11 A-MSDU: each subframe's packet under the same tunnels, then the weirds of
+    /// the first bad subframe. A subframe is as long as captured: its length bounds it.
+    fn amsdu(&mut self, ts: f64, body: &[u8], tunnels: &[Encap], depth: u8) {
+        let (subframes, weirds) = decode::amsdu::subframes(body);
+        for sub in subframes {
+            match decode::decode_ethertype(sub.ethertype, sub.payload) {
+                Ok(info) => {
+                    let ip = sub.payload.get(info.ip_offset..).unwrap_or_default();
+                    self.ip(ts, ip, ip.len(), tunnels, depth, false);
+                }
+                Err(e) => self.decode_error(ts, e, None),
+            }
+        }
+        for name in weirds {
+            self.flow_weird(ts, name, None, Some("IEEE802_11"));
         }
     }
 }

@@ -89,6 +89,11 @@ impl Tracker {
         })
     }
 
+    /// The responder's port of the connection in `slot`.
+    pub fn resp_port(&mut self, slot: usize) -> Option<u16> {
+        self.conn_mut(slot).map(|c| c.resp_p)
+    }
+
     /// A weird of a connection raised by a packet analyzer decoding its payload (`source`).
     pub fn weird(
         &mut self,

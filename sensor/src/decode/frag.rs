@@ -114,9 +114,12 @@ impl Defragmenter {
         });
         if start == 0 {
             p.header = Some(if h.is_v6() {
-                let mut hdr = packet.get(..40).unwrap_or_default().to_vec();
-                if hdr.len() == 40 {
-                    hdr[6] = h.proto;
+                // Zeek's `proto_hdr`: the headers before the fragment header, the last of
+                // which now names the reassembled payload's protocol.
+                let end = h.header_len.saturating_sub(8).max(40);
+                let mut hdr = packet.get(..end).unwrap_or_default().to_vec();
+                if let Some(at) = last_next_header(&hdr) {
+                    hdr[at] = h.proto;
                 }
                 hdr
             } else {
@@ -145,7 +148,8 @@ impl Defragmenter {
         };
         let payload = &p.data[..total];
         if h.is_v6() {
-            let plen = payload.len() as u16;
+            // 16 bits, wrapping as in `BlockInserted`.
+            let plen = (out.len() + payload.len()).saturating_sub(40) as u16;
             out[4..6].copy_from_slice(&plen.to_be_bytes());
         } else {
             // The length field wraps as in Zeek's `BlockInserted`.
@@ -164,6 +168,21 @@ impl Defragmenter {
             .retain(|_, p| now - p.first_seen < FRAG_TIMEOUT);
         self.evicted += (before - self.pending.len()) as u64;
     }
+}
+
+/// Where the next-header field of the last header in an IPv6 header chain is.
+fn last_next_header(hdr: &[u8]) -> Option<usize> {
+    let mut next = *hdr.get(6)?;
+    let (mut at, mut off) = (6, 40);
+    while off < hdr.len() {
+        let h = hdr.get(off..off + 2)?;
+        let len = match next {
+            51 => (usize::from(h[1]) + 2) * 4,
+            _ => (usize::from(h[1]) + 1) * 8,
+        };
+        (at, next, off) = (off, h[0], off + len);
+    }
+    Some(at)
 }
 
 /// Whether the ranges cover `[0, total)` without holes.
@@ -219,5 +238,46 @@ mod tests {
         let big = [0u8; 120];
         d.add(1.1, &h, f, &big, &mut weirds);
         assert_eq!(weirds, vec!["excessively_large_fragment"]);
+    }
+
+    /// `FragReassembler::BlockInserted`: the headers before the fragment header stay, the
+    /// last one naming the payload's protocol, and the payload length wraps at 16 bits.
+    #[test]
+    fn ipv6_reassembly_keeps_the_headers_before_the_fragment_header() {
+        let mut d = Defragmenter::default();
+        let mut packet = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
+        packet.extend_from_slice(&[0; 32]);
+        packet.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]);
+        packet.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 9]);
+        let h = IpHeader {
+            src: "2001:db8::1".parse().expect("literal"),
+            dst: "2001:db8::2".parse().expect("literal"),
+            proto: 17,
+            total_len: 0,
+            header_len: 56,
+            frag: None,
+            len_zero: false,
+        };
+        let frag = |offset, more| FragInfo {
+            id: 9,
+            offset,
+            more,
+            dont_fragment: false,
+        };
+        let mut first = packet.clone();
+        first.extend_from_slice(&[7; 32]);
+        assert_eq!(
+            d.add(1.0, &h, frag(0, true), &first, &mut Vec::new()),
+            FragOutcome::Held
+        );
+        let mut last = packet.clone();
+        last.extend_from_slice(&[8; 65_496]);
+        let FragOutcome::Complete(out) = d.add(1.1, &h, frag(32, false), &last, &mut Vec::new())
+        else {
+            panic!("reassembled");
+        };
+        assert_eq!(out.len(), 48 + 65_528);
+        assert_eq!(out[40], 17, "the hop-by-hop header names UDP");
+        assert_eq!(&out[4..6], &[0, 0], "65,536 wraps to 0");
     }
 }

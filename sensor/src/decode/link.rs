@@ -69,8 +69,8 @@ enum Next {
 
 /// Finds the IP header inside a captured frame.
 pub fn decode_link(linktype: Linktype, frame: &[u8]) -> Result<LinkInfo, DecodeError> {
-    let mut info = LinkInfo::default();
-    let (mut at, mut next) = match linktype {
+    let info = LinkInfo::default();
+    let (at, next) = match linktype {
         Linktype::ETHERNET => (0, Next::Ethernet),
         Linktype::NULL | Linktype::LOOP => (4, null_family(linktype, frame)?),
         Linktype::LINUX_SLL => {
@@ -112,6 +112,20 @@ pub fn decode_link(linktype: Linktype, frame: &[u8]) -> Result<LinkInfo, DecodeE
         }
         _ => return Err(DecodeError::UnsupportedLinktype),
     };
+    walk(frame, at, next, info)
+}
+
+/// Finds the IP header in a packet of the given EtherType (an A-MSDU subframe's).
+pub fn decode_ethertype(ethertype: u16, packet: &[u8]) -> Result<LinkInfo, DecodeError> {
+    walk(packet, 0, Next::EtherType(ethertype), LinkInfo::default())
+}
+
+fn walk(
+    frame: &[u8],
+    mut at: usize,
+    mut next: Next,
+    mut info: LinkInfo,
+) -> Result<LinkInfo, DecodeError> {
     for _ in 0..MAX_DEPTH {
         let rest = frame.get(at..).unwrap_or_default();
         (at, next) = match next {
@@ -322,7 +336,9 @@ fn ieee802_11(rest: &[u8], at: usize) -> Result<(usize, Next), DecodeError> {
     if rest.len() <= hdr {
         return Err(weird("truncated_802_11_header", SOURCE));
     }
+    let mut amsdu = false;
     if (fc >> 4) & 0x08 != 0 {
+        amsdu = rest[hdr] & 0x80 != 0;
         if rest[1] & 0x40 != 0 {
             return Ok((at, Next::NotIp));
         }
@@ -330,6 +346,9 @@ fn ieee802_11(rest: &[u8], at: usize) -> Result<(usize, Next), DecodeError> {
     }
     if rest.len() <= hdr {
         return Err(weird("truncated_802_11_header", SOURCE));
+    }
+    if amsdu {
+        return Err(DecodeError::Amsdu(at + hdr));
     }
     let llc = &rest[hdr..];
     if llc.len() < 8 {

@@ -3,6 +3,7 @@
 //! headers. Every read is bounds-checked; a malformed packet becomes a [`DecodeError`] that
 //! carries Zeek's weird name.
 
+pub mod amsdu;
 mod checksum;
 pub mod frag;
 mod link;
@@ -13,7 +14,7 @@ pub mod tunnel;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use checksum::{checksum, pseudo_header_sum, transport_checksum_ok};
-pub use link::{decode_link, LinkInfo, LinkWeird};
+pub use link::{decode_ethertype, decode_link, LinkInfo, LinkWeird};
 pub use reader::Reader;
 
 /// A pcap link-layer type (DLT). Unknown values are representable.
@@ -60,6 +61,8 @@ pub enum DecodeError {
     TruncatedGre,
     /// A link layer Zeek names a weird for.
     Link(LinkWeird),
+    /// Not one packet but an 802.11 A-MSDU, whose subframes start at this offset.
+    Amsdu(usize),
 }
 
 impl DecodeError {
@@ -67,7 +70,7 @@ impl DecodeError {
         Some(match self {
             DecodeError::TruncatedLink => "truncated_link_header",
             DecodeError::UnsupportedLinktype => "unknown_packet_analyzer",
-            DecodeError::NotIp => return None,
+            DecodeError::NotIp | DecodeError::Amsdu(_) => return None,
             DecodeError::TruncatedIp => "truncated_IP",
             DecodeError::UnknownIpVersion => "unknown_ip_version",
             DecodeError::IpLenZero => "ip_hdr_len_zero",
@@ -364,6 +367,22 @@ fn dst_options(
             return;
         }
         i += 2 + olen;
+    }
+}
+
+/// The source and destination addresses of an IPv4 or IPv6 header, if present.
+pub fn ip_addrs(data: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    match data.first()? >> 4 {
+        4 => {
+            let s: [u8; 4] = data.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = data.get(16..20)?.try_into().ok()?;
+            Some((Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into()))
+        }
+        6 => {
+            let s: [u8; 16] = data.get(8..24)?.try_into().ok()?;
+            Some((Ipv6Addr::from(s).into(), ip_dst(data)?))
+        }
+        _ => None,
     }
 }
 

@@ -6,6 +6,15 @@
 pub enum Inner<'a> {
     Ip(&'a [u8]),
     Ether(&'a [u8]),
+    /// An IEEE 802.11 frame (Aruba's GRE protocol types).
+    Wlan(&'a [u8]),
+}
+
+/// GRE's Aruba protocol types (`GREAnalyzer::AnalyzePacket`), which carry 802.11 frames.
+fn is_aruba(proto: u16) -> bool {
+    (proto & 0x8200 == 0x8200 && proto & 0x0f == 0)
+        || (proto & 0x8300 == 0x8300 && proto & 0x0f == 0 && proto <= 0x8370)
+        || proto == 0x9000
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -18,6 +27,8 @@ pub const VXLAN_PORT: u16 = 4789;
 pub const GTP_U_PORT: u16 = 2152;
 /// Zeek's `PacketAnalyzer::Geneve::geneve_ports`.
 pub const GENEVE_PORT: u16 = 6081;
+/// Zeek's `PacketAnalyzer::GRE::gre_ports`: GRE over UDP.
+pub const GRE_UDP_PORT: u16 = 4754;
 /// Zeek's `PacketAnalyzer::AYIYA::ayiya_ports`.
 pub const AYIYA_PORT: u16 = 5072;
 /// The inner IP packet of a GTPv1-U T-PDU (message type 0xff); other messages carry none.
@@ -51,8 +62,8 @@ pub fn gtp_u_payload(b: &[u8]) -> Option<&[u8]> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GreError {
     Truncated,
-    UnknownVersion,
-    EnhancedProtocolType,
+    UnknownVersion(u16),
+    EnhancedProtocolType(u16),
     Routing,
     UnknownFlags,
     NonIpInEncap,
@@ -62,21 +73,32 @@ impl GreError {
     pub fn weird(self) -> &'static str {
         match self {
             GreError::Truncated => "truncated_GRE",
-            GreError::UnknownVersion => "unknown_gre_version",
-            GreError::EnhancedProtocolType => "egre_protocol_type",
+            GreError::UnknownVersion(_) => "unknown_gre_version",
+            GreError::EnhancedProtocolType(_) => "egre_protocol_type",
             GreError::Routing => "gre_routing",
             GreError::UnknownFlags => "unknown_gre_flags",
             GreError::NonIpInEncap => "non_ip_packet_in_encap",
         }
     }
+
+    /// weird.log's `addl`, as `GREAnalyzer::AnalyzePacket` formats it.
+    pub fn addl(self) -> Option<String> {
+        match self {
+            GreError::UnknownVersion(v) => Some(format!("version={v}")),
+            GreError::EnhancedProtocolType(p) => Some(format!("proto={p}")),
+            _ => None,
+        }
+    }
 }
 
 /// GRE with Zeek's checks: the inner packet, `None` for payloads other than IP, Ethernet
-/// (transparent bridging, ERSPAN II/III) and PPTP, which Zeek leaves alone without a weird.
+/// (transparent bridging, ERSPAN II/III), 802.11 (Aruba) and PPTP, which Zeek leaves alone
+/// without a weird.
 pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
     let (Some(flags), Some(proto)) = (be16(l4, 0), be16(l4, 2)) else {
         return Err(GreError::Truncated);
     };
+    let len = l4.len();
     let version = flags & 0x7;
     let mut gre_len = 4;
     for bit in [0x8000, 0x2000, 0x1000, 0x0080] {
@@ -85,10 +107,41 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
         }
     }
     if version > 1 {
-        return Err(GreError::UnknownVersion);
+        return Err(GreError::UnknownVersion(version));
     }
-    if version == 1 && proto != 0x880b {
-        return Err(GreError::EnhancedProtocolType);
+    // The bytes the checks below need beyond the GRE header, and the extra header skipped.
+    let (mut needed, mut skip) = (0, 0);
+    if version == 0 {
+        match proto {
+            0x6558 if len > gre_len + 14 => needed = 14,
+            // ERSPAN type I has no header of its own, type II (the sequence bit) 8 bytes.
+            0x88be if len > gre_len + 14 => {
+                needed = 14;
+                if flags & 0x1000 != 0 {
+                    (needed, skip) = (14 + 8, 8);
+                    if len < gre_len + needed {
+                        return Err(GreError::Truncated);
+                    }
+                }
+            }
+            // ERSPAN type III: 12 bytes, 8 more with the optional platform header.
+            0x22eb if len > gre_len + 14 + 12 => {
+                (needed, skip) = (14 + 12, 12);
+                if l4[gre_len + 11] & 1 == 1 {
+                    if len <= gre_len + 12 + 8 + 14 {
+                        return Err(GreError::Truncated);
+                    }
+                    (needed, skip) = (14 + 20, 20);
+                }
+            }
+            0x6558 | 0x88be | 0x22eb => return Err(GreError::Truncated),
+            p if is_aruba(p) && len <= gre_len => return Err(GreError::Truncated),
+            _ => {}
+        }
+    } else if proto != 0x880b {
+        return Err(GreError::EnhancedProtocolType(proto));
+    } else {
+        (needed, skip) = (4, 4);
     }
     if flags & 0x4000 != 0 {
         return Err(GreError::Routing);
@@ -96,21 +149,16 @@ pub fn gre(l4: &[u8]) -> Result<Option<Inner<'_>>, GreError> {
     if flags & 0x0078 != 0 {
         return Err(GreError::UnknownFlags);
     }
-    let rest = l4.get(gre_len..).ok_or(GreError::Truncated)?;
+    if len < gre_len + needed {
+        return Err(GreError::Truncated);
+    }
+    let rest = &l4[gre_len + skip..];
     let inner = match (version, proto) {
         (0, 0x0800) | (0, 0x86dd) => Inner::Ip(rest),
-        (0, 0x6558) => Inner::Ether(rest),
-        // ERSPAN type II carries an 8-byte header when the sequence bit is set (type I none).
-        (0, 0x88be) => Inner::Ether(
-            rest.get(if flags & 0x1000 != 0 { 8 } else { 0 }..)
-                .unwrap_or_default(),
-        ),
-        (0, 0x22eb) => {
-            let opt = rest.get(11).is_some_and(|b| b & 1 == 1);
-            Inner::Ether(rest.get(if opt { 20 } else { 12 }..).unwrap_or_default())
-        }
-        (1, _) => match (be16(rest, 2), rest.get(4..)) {
-            (Some(0x0021 | 0x0057), Some(ip)) => Inner::Ip(ip),
+        (0, 0x6558 | 0x88be | 0x22eb) => Inner::Ether(rest),
+        (0, p) if is_aruba(p) => Inner::Wlan(rest),
+        (1, _) => match be16(l4, gre_len + 2) {
+            Some(0x0021 | 0x0057) => Inner::Ip(rest),
             _ => return Err(GreError::NonIpInEncap),
         },
         _ => return Ok(None),
@@ -183,4 +231,46 @@ pub fn ayiya_payload(payload: &[u8]) -> Option<&[u8]> {
     }
     let inner = payload.get(8 + identity_len + signature_len..)?;
     (!inner.is_empty()).then_some(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GREAnalyzer::AnalyzePacket` names the version and the enhanced GRE protocol it rejects.
+    #[test]
+    fn rejected_versions_and_protocols_carry_their_value() {
+        let Err(e) = gre(&[0, 2, 0x08, 0]) else {
+            panic!("version 2 is unknown");
+        };
+        assert_eq!(
+            (e.weird(), e.addl()),
+            ("unknown_gre_version", Some("version=2".into()))
+        );
+        let Err(e) = gre(&[0x30, 1, 0x08, 0]) else {
+            panic!("enhanced GRE carries PPP only");
+        };
+        assert_eq!(
+            (e.weird(), e.addl()),
+            ("egre_protocol_type", Some("proto=2048".into()))
+        );
+    }
+
+    /// `GREAnalyzer::AnalyzePacket`: Ethernet needs more than its 14-byte header, ERSPAN II
+    /// its 8-byte header too, PPTP its 4-byte PPP header.
+    #[test]
+    fn truncation_is_checked_per_payload_type() {
+        let mut teb = vec![0, 0, 0x65, 0x58];
+        teb.extend_from_slice(&[0; 14]);
+        assert_eq!(gre(&teb).err(), Some(GreError::Truncated));
+        teb.push(0);
+        assert!(matches!(gre(&teb), Ok(Some(Inner::Ether(f))) if f.len() == 15));
+        let mut erspan2 = vec![0x10, 0, 0x88, 0xbe, 0, 0, 0, 1];
+        erspan2.extend_from_slice(&[0; 21]);
+        assert_eq!(gre(&erspan2).err(), Some(GreError::Truncated));
+        erspan2.push(0);
+        assert!(matches!(gre(&erspan2), Ok(Some(Inner::Ether(f))) if f.len() == 14));
+        let pptp = [0x30, 1, 0x88, 0x0b, 0, 0, 0, 0, 0xff, 3];
+        assert_eq!(gre(&pptp).err(), Some(GreError::Truncated));
+    }
 }

@@ -206,6 +206,115 @@ fn vxlan_inner_connections_name_the_outer_one_as_tunnel_parent() {
     assert_tunnelled(row(&rows, 5, Value::Port(VXLAN_PORT)), &rows, "vxlan");
 }
 
+/// Zeek's `gre_ports` (base/packet-protocols/gre/main.zeek): GRE under UDP 4754 is a GRE
+/// tunnel between the outer addresses; the UDP connection keeps no service.
+#[test]
+fn gre_over_udp_is_a_gre_tunnel_between_the_outer_hosts() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&inner[14..]);
+    let outer = udp_frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], GRE_UDP_PORT, &gre);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2);
+    let udp = row(&rows, 5, Value::Port(GRE_UDP_PORT));
+    assert_eq!(udp[7], Value::Unset);
+    let inner = row(&rows, 5, Value::Port(6000));
+    assert!(matches!(&inner[20], Value::List(p) if p.len() == 1 && p[0] != udp[1]));
+}
+
+/// `UDPAnalyzer::DeliverPacket` forwards to a UDP tunnel by the responder's port, which
+/// `likely_server_ports` (GRE's port among them, by `PacketAnalyzer::register_for_ports`)
+/// makes the tunnel's even when its side sends first.
+#[test]
+fn udp_tunnels_follow_the_responder_port() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&inner[14..]);
+    let from_server = udp_frame([10, 0, 0, 2], GRE_UDP_PORT, [10, 0, 0, 1], 40000, &gre);
+    e.packet(1.0, Linktype::ETHERNET, &from_server, from_server.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2, "flipped to the GRE port, then decoded");
+    assert_eq!(
+        row(&rows, 3, Value::Port(40000))[15],
+        Value::Str("^d".into())
+    );
+
+    // Both ports likely server ports: the destination stays the responder, and it is not GRE's.
+    let mut e = engine(100);
+    let to_syslog = udp_frame([10, 0, 0, 2], GRE_UDP_PORT, [10, 0, 0, 1], 514, &gre);
+    e.packet(1.0, Linktype::ETHERNET, &to_syslog, to_syslog.len());
+    e.finish();
+    assert_eq!(
+        conn_rows(&mut e).len(),
+        1,
+        "not decoded by the originator's port"
+    );
+}
+
+/// `GREAnalyzer::AnalyzePacket`: Aruba's protocol types carry 802.11 frames, decoded as a
+/// GRE tunnel's inner link layer (LLC/SNAP, then IP).
+#[test]
+fn gre_aruba_carries_an_802_11_frame() {
+    let mut e = engine(100);
+    let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], 6000, b"inner");
+    let mut wlan = vec![0x08, 0x01];
+    wlan.extend_from_slice(&[0; 22]);
+    wlan.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+    wlan.extend_from_slice(&inner[14..]);
+    let outer = gre_frame(0x8240, &wlan);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    let inner = row(&rows, 5, Value::Port(6000));
+    assert!(matches!(&inner[20], Value::List(p) if p.len() == 1));
+}
+
+/// `IEEE802_11Analyzer::AnalyzePacket`: a QoS data frame with the A-MSDU bit carries several
+/// packets, each analysed.
+#[test]
+fn an_802_11_amsdu_carries_each_subframe() {
+    let mut e = engine(100);
+    let mut wlan = vec![0x88, 0x01];
+    wlan.extend_from_slice(&[0; 22]);
+    wlan.extend_from_slice(&[0x80, 0]);
+    for port in [6000u16, 6001] {
+        let inner = udp_frame([192, 168, 1, 1], 5000, [192, 168, 1, 2], port, b"in");
+        let packet = &inner[14..];
+        wlan.extend_from_slice(&[0; 12]);
+        wlan.extend_from_slice(&((8 + packet.len()) as u16).to_be_bytes());
+        wlan.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        wlan.extend_from_slice(packet);
+        wlan.extend(std::iter::repeat_n(0, (8 + packet.len()) % 4));
+    }
+    let outer = gre_frame(0x8240, &wlan);
+    e.packet(1.0, Linktype::ETHERNET, &outer, outer.len());
+    e.finish();
+    let rows = conn_rows(&mut e);
+    assert_eq!(rows.len(), 2);
+    row(&rows, 5, Value::Port(6001));
+}
+
+/// An Ethernet/IPv4/GRE frame with this protocol type.
+fn gre_frame(proto: u16, payload: &[u8]) -> Vec<u8> {
+    let mut gre = vec![0, 0];
+    gre.extend_from_slice(&proto.to_be_bytes());
+    gre.extend_from_slice(payload);
+    let mut outer = udp_frame([10, 0, 0, 1], 0, [10, 0, 0, 2], 0, &[]);
+    outer.truncate(14 + 20);
+    outer[14 + 9] = ipproto::GRE;
+    outer[16..18].copy_from_slice(&((20 + gre.len()) as u16).to_be_bytes());
+    outer[24..26].copy_from_slice(&[0, 0]);
+    let c = !decode::checksum(&outer[14..34], 0);
+    outer[24..26].copy_from_slice(&c.to_be_bytes());
+    outer.extend_from_slice(&gre);
+    outer
+}
+
 /// Zeek's `DNS_Interpreter::ParseMessage` flips a connection whose first message is a
 /// reply from the originator: with both ports 53 only the message tells the roles.
 #[test]
