@@ -132,6 +132,7 @@ const PINNED: &[&str] = &[
     "d123-tunnel-vxlan-triple",
     "d124-tunnel-gre-aruba",
     "d126-tunnel-gre-over-udp",
+    "d107-tunnel-teredo",
     "d127-tunnel-gre-pptp",
     "d128-tunnel-gre-in-gre",
     "d130-tunnel-gtp-opt-header",
