@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
 const READ_CHUNK: usize = 256 << 10;
@@ -115,6 +115,19 @@ impl<S: AsyncRead + Unpin, D: Decoder> Connection<S, D> {
                 Err(ConnectionError::MidFrame(left))
             }
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, D: Decoder> Connection<S, D> {
+    /// Tells the peer this side is done (FIN, or TLS close_notify first) and from now on waits at
+    /// most `quiet` for each further read: what the peer sent meanwhile is still read, until it
+    /// closes too or goes quiet.
+    pub async fn drain(&mut self, quiet: Duration) {
+        let _ = self.stream.shutdown().await;
+        self.timeouts = Timeouts {
+            first_frame: quiet,
+            idle: quiet,
+        };
     }
 }
 

@@ -54,7 +54,8 @@ pub struct Ctx {
     /// `MaxConnectionsPerCertName`: nor does one certificate, from however many addresses.
     per_cert_name: Arc<NameSlots>,
     handshakes: Arc<AddressSlots>,
-    /// The daemon is stopping: every connection ends at once, unanswered.
+    /// The daemon is stopping: RELP connections end at once, unanswered (their senders send again
+    /// what was not answered); plain syslog streams are drained first (see [`serve_syslog`]).
     stop: CancellationToken,
 }
 
@@ -142,11 +143,7 @@ pub async fn accept_loop(
         let ctx = ctx.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let stop = ctx.stop.clone();
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = connection(stream, addr, tls, protocol, ctx) => {}
-            }
+            connection(stream, addr, tls, protocol, ctx).await;
             drop((permit, slot));
         });
     }
@@ -175,7 +172,10 @@ async fn connection(
                 ctx.events.refused(&peer, Refusal::HandshakeLimit, &detail);
                 return;
             };
-            let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            let accepted = tokio::select! {
+                () = ctx.stop.cancelled() => return,
+                accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => accepted,
+            };
             drop(handshake);
             let stream = match accepted {
                 Ok(Ok(s)) => s,
@@ -230,6 +230,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     match protocol {
         Protocol::Syslog => serve_syslog(stream, peer, admission, ctx).await,
-        Protocol::Relp => serve_relp(stream, peer, admission, ctx.clone()).await,
+        Protocol::Relp => tokio::select! {
+            () = ctx.stop.cancelled() => {}
+            () = serve_relp(stream, peer, admission, ctx.clone()) => {}
+        },
     }
 }

@@ -1,10 +1,16 @@
 //! Syslog over a byte stream (TCP or TLS): frames decoded with the mixed-framing decoder,
 //! everything a read brought in goes to the writer as one batch.
+//!
+//! Plain syslog has no acknowledgement: a sender counts a line as delivered once it wrote it to
+//! the socket. So a stopping daemon (SIGTERM, or the restart of a SIGHUP reload) does not drop a
+//! connection with bytes in flight: it closes its side, which senders notice before their next
+//! write, and reads on until the sender closes too or goes quiet for [`DRAIN_QUIET`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use estuary_wire::framing::SyslogDecoder;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::connection::{Connection, ConnectionError};
 use super::Ctx;
@@ -13,18 +19,33 @@ use crate::ingest::Batch;
 use crate::peers::Admission;
 use crate::workers::Job;
 
-pub async fn serve_syslog<S: AsyncRead + Unpin>(
+/// How long a draining connection may stay quiet before it is closed.
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
+
+pub async fn serve_syslog<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     peer: Arc<str>,
     admission: Admission,
     ctx: &Ctx,
 ) {
     let mut conn = Connection::new(stream, SyslogDecoder::new(ctx.max_len), ctx.timeouts);
+    let mut draining = false;
     loop {
         let mut arrivals = Arrivals::default();
         let mut msgs = Vec::new();
-        let mut next = match conn.read_frame().await {
+        // Reading is cancel-safe: a read cut short by the stop has taken nothing.
+        let next = tokio::select! {
+            biased;
+            () = ctx.stop.cancelled(), if !draining => {
+                draining = true;
+                conn.drain(DRAIN_QUIET).await;
+                continue;
+            }
+            next = conn.read_frame() => next,
+        };
+        let mut next = match next {
             Ok(None) => return,
+            Err(ConnectionError::Idle(_) | ConnectionError::NoFirstFrame(_)) if draining => return,
             next => next,
         };
         let mut end = false;
