@@ -81,10 +81,11 @@ mod tests {
     use crate::proto::testkit::{conn, Collect};
     use crate::proto::Analyzer;
 
-    fn mail(body: &[u8]) -> Collect {
+    /// A transaction up to DATA, then `body` from the client, message not yet ended.
+    fn message_begun(body: &[u8]) -> (SmtpAnalyzer, Collect) {
         let mut a = SmtpAnalyzer::new(conn(Transport::Tcp, 25));
         let mut out = Collect::default();
-        let steps: [(Direction, &[u8]); 6] = [
+        let steps: [(Direction, &[u8]); 4] = [
             (Direction::Resp, b"220 mx ESMTP\r\n"),
             (
                 Direction::Orig,
@@ -92,12 +93,18 @@ mod tests {
             ),
             (Direction::Resp, b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
             (Direction::Orig, body),
-            (Direction::Orig, b".\r\n"),
-            (Direction::Resp, b"250 queued\r\n"),
         ];
         for (i, (dir, data)) in steps.iter().enumerate() {
             a.data(Timestamp(i as f64), *dir, data, &mut out);
         }
+        (a, out)
+    }
+
+    /// A whole mail with `body`, ended and accepted.
+    fn mail(body: &[u8]) -> Collect {
+        let (mut a, mut out) = message_begun(body);
+        a.data(Timestamp(4.0), Direction::Orig, b".\r\n", &mut out);
+        a.data(Timestamp(5.0), Direction::Resp, b"250 queued\r\n", &mut out);
         a.finish(Timestamp(100.0), &mut out);
         out
     }
@@ -137,20 +144,7 @@ JVBERi0xLjQK\r\n--b--\r\n",
     /// file, and the message ends there.
     #[test]
     fn a_gap_in_the_message_is_missing_bytes_of_its_file() {
-        let mut a = SmtpAnalyzer::new(conn(Transport::Tcp, 25));
-        let mut out = Collect::default();
-        let steps: [(Direction, &[u8]); 4] = [
-            (Direction::Resp, b"220 mx ESMTP\r\n"),
-            (
-                Direction::Orig,
-                b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
-            ),
-            (Direction::Resp, b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
-            (Direction::Orig, b"Subject: s\r\n\r\nsome text\r\n"),
-        ];
-        for (i, (dir, data)) in steps.iter().enumerate() {
-            a.data(Timestamp(i as f64), *dir, data, &mut out);
-        }
+        let (mut a, mut out) = message_begun(b"Subject: s\r\n\r\nsome text\r\n");
         a.gap(Timestamp(5.0), Direction::Orig, 100, &mut out);
         a.finish(Timestamp(10.0), &mut out);
         assert_eq!(out.files.len(), 1, "{:?}", out.files);
@@ -163,23 +157,8 @@ JVBERi0xLjQK\r\n--b--\r\n",
     /// its file (the rest of a base64 group included).
     #[test]
     fn an_unfinished_message_ends_with_the_connection() {
-        let mut a = SmtpAnalyzer::new(conn(Transport::Tcp, 25));
-        let mut out = Collect::default();
-        let steps: [(Direction, &[u8]); 4] = [
-            (Direction::Resp, b"220 mx ESMTP\r\n"),
-            (
-                Direction::Orig,
-                b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
-            ),
-            (Direction::Resp, b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
-            (
-                Direction::Orig,
-                b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8g\r\nd29y\r\nbA\r\n",
-            ),
-        ];
-        for (i, (dir, data)) in steps.iter().enumerate() {
-            a.data(Timestamp(i as f64), *dir, data, &mut out);
-        }
+        let (mut a, mut out) =
+            message_begun(b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8g\r\nd29y\r\nbA\r\n");
         a.finish(Timestamp(10.0), &mut out);
         assert_eq!(out.files.len(), 1, "{:?}", out.files);
         assert_eq!(out.files[0].seen_bytes, b"hello worl".len() as u64);
