@@ -71,8 +71,11 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// and GRE's Aruba protocol types carrying 802.11 frames (`GREAnalyzer::AnalyzePacket`), and
 /// an IPv6 datagram reassembled with the headers before its fragment header and a payload
 /// length that wraps at 16 bits (`FragReassembler::BlockInserted`), then checked by
-/// `IPAnalyzer::AnalyzePacket` (`invalid_IP_header_size`, with the datagram's addresses).
+/// `IPAnalyzer::AnalyzePacket` (`invalid_IP_header_size`, with the datagram's addresses), and
+/// POP3's command and reply machine (`POP3_Analyzer::ProcessReply`): a reply that names no
+/// command, outside a listing, is `pop3_server_command_unknown` and a violation.
 const PINNED: &[&str] = &[
+    "d169-conn-pop3-crafted",
     "d108-tunnel-teredo-bubble",
     "d109-tunnel-teredo-udp-in-udp",
     "d83-ssl-tls13-experiment",

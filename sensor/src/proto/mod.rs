@@ -79,6 +79,7 @@ pub mod ftp;
 pub mod http;
 mod lines;
 pub mod ntp;
+pub mod pop3;
 pub mod smtp;
 pub mod ssh;
 pub mod ssl;

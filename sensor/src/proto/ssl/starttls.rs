@@ -3,6 +3,7 @@
 
 use super::state::SslAnalyzer;
 use crate::flow::{ConnInfo, Direction, Timestamp, Transport};
+use crate::proto::pop3::{self, Event};
 use crate::proto::{Analyzer, Emit};
 
 /// Plaintext kept per direction while looking for the upgrade.
@@ -106,6 +107,8 @@ pub struct StartTls {
     confirmed: bool,
     /// Handed to the TLS analyzer (Zeek's `TCP()->IsPartial()`).
     partial: bool,
+    /// POP3's commands and replies, which decide its confirmation and weirds.
+    pop3: Option<pop3::Lines>,
 }
 
 impl StartTls {
@@ -120,12 +123,59 @@ impl StartTls {
             },
             confirmed: false,
             partial: false,
+            pop3: (protocol == Protocol::Pop3).then(pop3::Lines::default),
         }
+    }
+
+    /// Confirms the service once: POP3 when its state machine says so, the others on their
+    /// first bytes. Returns false when the analyzer gave up on the connection.
+    fn follow_plaintext(
+        &mut self,
+        ts: Timestamp,
+        dir: Direction,
+        data: &[u8],
+        out: &mut dyn Emit,
+    ) -> bool {
+        let service = self.protocol.service();
+        let Some(lines) = &mut self.pop3 else {
+            if !self.confirmed {
+                self.confirmed = true;
+                out.confirm_service(service);
+            }
+            return true;
+        };
+        // Zeek's POP3 analyzer reads nothing of a connection picked up without its handshake.
+        if self.partial {
+            return true;
+        }
+        let mut events = Vec::new();
+        lines.data(dir, data, &mut events);
+        for event in events {
+            match event {
+                Event::Weird(name, addl) => {
+                    out.weird(ts, name, (!addl.is_empty()).then_some(addl));
+                }
+                Event::Confirm if !self.confirmed => {
+                    self.confirmed = true;
+                    out.confirm_service(service);
+                }
+                Event::Confirm => {}
+                Event::Violation => {
+                    out.violation(service);
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
 impl Analyzer for StartTls {
     fn data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        if matches!(self.phase, Phase::Plain { .. }) && !self.follow_plaintext(ts, dir, data, out) {
+            self.phase = Phase::Done;
+            return;
+        }
         let Phase::Plain {
             orig,
             resp,
@@ -137,10 +187,6 @@ impl Analyzer for StartTls {
             }
             return;
         };
-        if !self.confirmed {
-            self.confirmed = true;
-            out.confirm_service(self.protocol.service());
-        }
         match dir {
             Direction::Orig => orig.extend_from_slice(data),
             Direction::Resp => resp.extend_from_slice(data),
