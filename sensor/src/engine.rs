@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::conn::{PacketMeta, Records, Tracker, TrackerConfig};
+use crate::conn::{bad_opt_offset, PacketMeta, Records, Tracker, TrackerConfig};
 use crate::decode::teredo::{self, Teredo, TEREDO_PORT};
 use crate::decode::tunnel::{
     self, ayiya_payload, geneve_payload, gtp_u_payload, vxlan_payload, GeneveError, Inner,
@@ -288,8 +288,11 @@ impl Engine {
                 {
                     self.flow_weird(ts, "bad_ICMP_checksum", Some((h.src, h.dst)), Some("ICMP"));
                 } else {
-                    self.tracker
-                        .icmp(&m, h.proto == ipproto::ICMPV6, &mut self.out);
+                    let v6 = h.proto == ipproto::ICMPV6;
+                    self.tracker.icmp(&m, v6, &mut self.out);
+                    if let Some((name, addl)) = v6.then(|| bad_opt_offset(l4, l4_len)).flatten() {
+                        self.flow_weird_addl(ts, name, None, Some("ICMP"), Some(addl));
+                    }
                 }
             }
             ipproto::GRE if depth < MAX_TUNNEL_DEPTH => {

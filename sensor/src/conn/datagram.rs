@@ -1,6 +1,7 @@
 //! Connections without a stream: UDP datagrams (and the tunnels they carry), ICMP messages
 //! paired by Zeek's counterpart types, and other IP protocols.
 
+use super::icmp_nd::options_weird;
 use super::reassembly::Chunk;
 use super::{dir_index, FlowKey, PacketMeta, Records, Tracker};
 use crate::conn_log::ConnProto;
@@ -133,7 +134,8 @@ impl Tracker {
         conn.stats[d].size += m.l4_len.saturating_sub(8) as u64;
         conn.stats[d].active = true;
         conn.last = m.ts;
-        if let Some(name) = v6.then(|| mld_weird(m.l4)).flatten() {
+        let weird = v6.then(|| mld_weird(m.l4).or_else(|| options_weird(m.l4, m.l4_len)));
+        if let Some(name) = weird.flatten() {
             self.conn_weird(slot, m.ts, name, "ICMP", out);
         }
     }

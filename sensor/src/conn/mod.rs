@@ -4,6 +4,7 @@
 mod datagram;
 mod emit;
 mod history;
+mod icmp_nd;
 mod local_nets;
 pub mod reassembly;
 mod record;
@@ -26,6 +27,7 @@ use crate::uid::UidGen;
 use crate::weird::Weird;
 use emit::ConnEmit;
 use history::History;
+pub use icmp_nd::bad_opt_offset;
 pub use local_nets::LocalNets;
 use reassembly::Reassembler;
 use tcp::{Tcp, TimerKind, When};

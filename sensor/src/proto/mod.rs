@@ -74,6 +74,7 @@ pub trait Analyzer: Send {
     }
 }
 
+mod base64_decode;
 pub mod dns;
 pub mod ftp;
 pub mod http;

@@ -72,3 +72,29 @@ pub fn conn(proto: Transport, resp_p: u16) -> ConnInfo {
         },
     }
 }
+
+/// Weirds with their `addl` and where weird.log's `source` comes from: `"analyzer"` for
+/// [`Emit::weird`], the named sub-analyzer for [`Emit::weird_from`], `"-"` for
+/// [`Emit::script_weird`].
+#[derive(Default)]
+pub struct WeirdLog(pub Vec<(String, Option<String>, &'static str)>);
+
+impl Emit for WeirdLog {
+    fn record(&mut self, _record: Box<dyn Record + Send>) {}
+    fn weird(&mut self, _ts: Timestamp, name: &str, addl: Option<String>) {
+        self.0.push((name.to_string(), addl, "analyzer"));
+    }
+    fn weird_from(
+        &mut self,
+        _ts: Timestamp,
+        name: &str,
+        addl: Option<String>,
+        source: &'static str,
+    ) {
+        self.0.push((name.to_string(), addl, source));
+    }
+    fn script_weird(&mut self, _ts: Timestamp, name: &str, addl: Option<String>) {
+        self.0.push((name.to_string(), addl, "-"));
+    }
+    fn confirm_service(&mut self, _service: &'static str) {}
+}

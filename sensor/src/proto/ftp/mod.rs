@@ -1,5 +1,6 @@
 //! FTP control connections: ftp.log.
 
+mod adat;
 mod log;
 mod parser;
 mod state;

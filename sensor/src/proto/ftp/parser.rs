@@ -20,6 +20,12 @@ pub fn parse_command(line: &[u8]) -> Option<(String, Vec<u8>)> {
     Some((cmd, skip_ws(&line[end..]).to_vec()))
 }
 
+/// Zeek's `is_ftp_cmd`: the first word of a line has at least 3 characters, all printable.
+pub fn is_ftp_cmd(line: &[u8]) -> bool {
+    parse_command(line)
+        .is_some_and(|(cmd, _)| cmd.len() >= 3 && cmd.bytes().all(|b| b.is_ascii_graphic()))
+}
+
 fn skip_ws(b: &[u8]) -> &[u8] {
     let start = b
         .iter()
@@ -38,7 +44,7 @@ pub struct ReplyLine {
     pub cont: bool,
 }
 
-fn reply_code(line: &[u8]) -> u16 {
+pub fn reply_code(line: &[u8]) -> u16 {
     match line {
         [a, b, c, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
             u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::adat::Adat;
 use super::log::{DataChannel, FtpInfo};
 use super::parser;
 use crate::flow::{ConnInfo, Direction, Timestamp};
@@ -122,6 +123,8 @@ pub struct FtpAnalyzer {
     auth_requested: Option<Vec<u8>>,
     /// After `AUTH TLS` was accepted.
     tls: Option<Box<SslAnalyzer>>,
+    /// The ADAT exchange after `AUTH GSSAPI` was answered with 334.
+    adat: Option<Adat>,
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -138,6 +141,7 @@ impl FtpAnalyzer {
             confirmed: false,
             auth_requested: None,
             tls: None,
+            adat: None,
         }
     }
 
@@ -260,6 +264,9 @@ impl FtpAnalyzer {
                 tls.data(ts, Direction::Resp, &server, out);
             }
             self.tls = Some(tls);
+        }
+        if r.code == 334 && self.auth_requested.as_deref() == Some(&b"GSSAPI"[..]) {
+            self.adat = Some(Adat::new());
         }
         let (orig_h, resp_h) = (self.conn.id.orig_h, self.conn.id.resp_h);
         let s = self.session(ts);
@@ -425,9 +432,23 @@ impl Analyzer for FtpAnalyzer {
             if line.overflow {
                 out.weird(ts, "contentline_size_exceeded", None);
             }
+            // Zeek's FTP analyzer passes on the lines it accepted, after reading them.
+            let accepted = match dir {
+                Direction::Orig => parser::is_ftp_cmd(&line.text),
+                Direction::Resp => parser::parse_reply(&line.text, self.multiline).is_some(),
+            };
             match dir {
                 Direction::Orig => self.request(ts, &line.text, out),
                 Direction::Resp => self.reply(ts, &line.text, out),
+            }
+            if let Some(adat) = self.adat.as_mut().filter(|_| accepted) {
+                let done = match dir {
+                    Direction::Orig => adat.request(ts, &line.text, out),
+                    Direction::Resp => adat.reply(ts, &line.text, out),
+                };
+                if done {
+                    self.adat = None;
+                }
             }
             if self.tls.is_some() {
                 return;

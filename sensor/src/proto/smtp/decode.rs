@@ -3,6 +3,8 @@
 //! through Zeek's lenient `Base64Converter`, quoted-printable, or as-is with the line ends put
 //! back.
 
+use crate::proto::base64_decode;
+
 /// `MIME_Entity::ParseContentEncoding`: the first token of the header, case-insensitively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferEncoding {
@@ -39,18 +41,6 @@ pub struct Decoder {
     group_len: usize,
     padding: usize,
     after_padding: bool,
-}
-
-fn base64_value(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        b'=' => Some(0),
-        _ => None,
-    }
 }
 
 impl Decoder {
@@ -101,7 +91,7 @@ impl Decoder {
             if b == b'=' {
                 self.padding += 1;
             }
-            let Some(k) = base64_value(b) else {
+            let Some(k) = base64_decode::value(b) else {
                 continue;
             };
             self.group[self.group_len] = k;
