@@ -36,9 +36,9 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("weird.log", 0.92),
     ("dns.log", 1.0),
     ("files.log", 1.0),
-    ("http.log", 0.96),
-    ("ssl.log", 0.94),
-    ("ssh.log", 0.60),
+    ("http.log", 0.969),
+    ("ssl.log", 1.0),
+    ("ssh.log", 1.0),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
     ("tunnel.log", 0.94),
@@ -77,8 +77,15 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// a connection), and the ADAT exchange after `AUTH GSSAPI` (`FTP_ADAT_Analyzer`: a first
 /// token that `decode_base64` rejects, with `base64_illegal_encoding` from `Base64Converter`),
 /// and POP3's command and reply machine (`POP3_Analyzer::ProcessReply`): a reply that names no
-/// command, outside a listing, is `pop3_server_command_unknown` and a violation.
+/// command, outside a listing, is `pop3_server_command_unknown` and a violation, and
+/// WebSocket after an HTTP upgrade (`websocket-protocol.pac`: frames unmasked, the payload of
+/// text and binary messages given to the protocol detection finds in it), whose tunnelled
+/// HTTP continues the connection's transactions (`c$http_state`: a reply answers the
+/// request the 101 left open).
 const PINNED: &[&str] = &[
+    "d92-ssl-websocket-tunnel",
+    "d96-ssh-websocket-tunnel",
+    "d175-http-websocket-tunnel",
     "d97-weird-ftp-bad-adat",
     "d158-weird-icmp6-nd-short-opts",
     "d169-conn-pop3-crafted",

@@ -11,6 +11,7 @@ use super::header_rules;
 use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
+use super::websocket::WebSocket;
 use crate::flow::{ConnInfo, Direction, Timestamp};
 use crate::proto::lines::StreamBuf;
 use crate::proto::{Analyzer, Emit};
@@ -70,7 +71,8 @@ struct Head {
     body_ts: Option<Timestamp>,
     /// Replies: `Connection: upgrade` and an `Upgrade` protocol were named.
     upgrade_connection: bool,
-    upgrade_protocol: bool,
+    /// The `Upgrade` header's protocol, in lower case.
+    upgrade_protocol: Option<String>,
     /// Replies: the status code and the request answered.
     status: Option<u16>,
     request: Option<RequestMeta>,
@@ -107,6 +109,8 @@ enum Mode {
     Stopped,
     /// After a successful CONNECT: the bytes belong to the tunneled protocol.
     Tunnel(Option<Box<dyn Analyzer>>),
+    /// After an upgrade to WebSocket: its frames carry the rest.
+    WebSocket(Box<WebSocket>),
 }
 
 pub struct HttpAnalyzer {
@@ -168,6 +172,20 @@ impl HttpAnalyzer {
             tcp_partial: false,
             range_files: Vec::new(),
         }
+    }
+
+    /// An analyzer for HTTP found inside this connection's upgraded stream, which continues
+    /// this one's transactions: Zeek keeps them per connection (`c$http_state`), so a
+    /// tunnelled reply answers the oldest request still waiting for a final one, even the
+    /// one the upgrade answered. Its file ids go on from this one's.
+    pub(super) fn continuation(&mut self) -> HttpAnalyzer {
+        let mut next = HttpAnalyzer::new(self.conn.clone());
+        next.pending = std::mem::take(&mut self.pending);
+        next.current_request = self.current_request;
+        next.current_response = self.current_response;
+        next.trans_depth = self.trans_depth;
+        std::mem::swap(&mut next.fuids, &mut self.fuids);
+        next
     }
 
     /// Zeek's `set_state`: the record the current request (or response) belongs to, created
@@ -299,12 +317,16 @@ impl HttpAnalyzer {
         if informational {
             // HTTP_Analyzer::ReplyMade: a 101 answering the only waiting request with an
             // upgrade switches the connection over; HTTP reads no more of it.
-            let upgrade = head.status == Some(101)
-                && self.requests.len() == 1
-                && head.upgrade_connection
-                && head.upgrade_protocol;
-            if upgrade {
-                self.mode = Mode::Stopped;
+            let upgrade =
+                head.status == Some(101) && self.requests.len() == 1 && head.upgrade_connection;
+            // `HTTP::upgrade_analyzers` names the analyzer that reads on: WebSocket's.
+            match head.upgrade_protocol.as_deref() {
+                Some("websocket") if upgrade => {
+                    let http = self.continuation();
+                    self.mode = Mode::WebSocket(Box::new(WebSocket::new(self.conn.clone(), http)));
+                }
+                Some(_) if upgrade => self.mode = Mode::Stopped,
+                _ => {}
             }
             return;
         }
@@ -416,7 +438,7 @@ impl HttpAnalyzer {
                 },
             };
             self.side(dir).phase = next;
-            if let Mode::Tunnel(_) = self.mode {
+            if matches!(self.mode, Mode::Tunnel(_) | Mode::WebSocket(_)) {
                 self.start_tunnel(ts, out);
                 return;
             }
@@ -495,6 +517,15 @@ impl HttpAnalyzer {
         Phase::Body(head, Body::new(Framing::UntilEof, Encoding::Identity, None))
     }
 
+    /// The analyzer of what the connection carries after HTTP, once there is one.
+    fn carried(&mut self) -> Option<&mut dyn Analyzer> {
+        match &mut self.mode {
+            Mode::Tunnel(Some(inner)) => Some(inner.as_mut()),
+            Mode::WebSocket(ws) => Some(ws.as_mut()),
+            _ => None,
+        }
+    }
+
     fn start_tunnel(&mut self, ts: Timestamp, out: &mut dyn Emit) {
         let backlog = [
             (Direction::Orig, self.orig.buf.take_all()),
@@ -508,6 +539,10 @@ impl HttpAnalyzer {
     }
 
     fn tunnel_data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
+        if let Mode::WebSocket(ws) = &mut self.mode {
+            ws.data(ts, dir, data, out);
+            return;
+        }
         let Mode::Tunnel(inner) = &mut self.mode else {
             return;
         };
@@ -588,13 +623,13 @@ impl HttpAnalyzer {
                 self.side(dir).buf.extend(rest);
                 self.process(dir, ts, out);
             }
-            Mode::Tunnel(_) => self.tunnel_data(ts, dir, data, out),
+            Mode::Tunnel(_) | Mode::WebSocket(_) => self.tunnel_data(ts, dir, data, out),
             Mode::Stopped => {}
         }
     }
 
     fn on_gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
-        if let Mode::Tunnel(Some(inner)) = &mut self.mode {
+        if let Some(inner) = self.carried() {
             inner.gap(ts, dir, len, out);
             return;
         }
@@ -628,7 +663,7 @@ impl HttpAnalyzer {
     }
 
     fn on_finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
-        if let Mode::Tunnel(Some(inner)) = &mut self.mode {
+        if let Some(inner) = self.carried() {
             inner.finish(ts, out);
         }
         self.finish_side(Direction::Resp, ts, out);

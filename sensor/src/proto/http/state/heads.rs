@@ -184,7 +184,9 @@ impl HttpAnalyzer {
                 "CONNECTION" if token.eq_ignore_ascii_case(b"upgrade") => {
                     head.upgrade_connection = true
                 }
-                "UPGRADE" => head.upgrade_protocol = !token.is_empty(),
+                "UPGRADE" if !token.is_empty() => {
+                    head.upgrade_protocol = Some(String::from_utf8_lossy(token).to_lowercase())
+                }
                 _ => {}
             }
         }
