@@ -32,7 +32,7 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.95),
+    ("conn.log", 0.97),
     ("weird.log", 0.85),
     ("dns.log", 1.0),
     ("files.log", 1.0),
@@ -71,7 +71,10 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// and GRE's Aruba protocol types carrying 802.11 frames (`GREAnalyzer::AnalyzePacket`), and
 /// an IPv6 datagram reassembled with the headers before its fragment header and a payload
 /// length that wraps at 16 bits (`FragReassembler::BlockInserted`), then checked by
-/// `IPAnalyzer::AnalyzePacket` (`invalid_IP_header_size`, with the datagram's addresses).
+/// `IPAnalyzer::AnalyzePacket` (`invalid_IP_header_size`, with the datagram's addresses),
+/// and the history letter 'X' of a connection whose encapsulation changes (into a tunnel, out
+/// of one, or to another) more often than `Tunnel::max_changes_per_connection`
+/// (`Connection::CheckEncapsulation`).
 const PINNED: &[&str] = &[
     "d108-tunnel-teredo-bubble",
     "d109-tunnel-teredo-udp-in-udp",
@@ -155,6 +158,9 @@ const PINNED: &[&str] = &[
     "d161-weird-vlan-qinqinq",
     "d162-conn-dhcp",
     "d164-conn-ntp-misordered",
+    "d120-tunnel-vxlan",
+    "d129-tunnel-gtp-diff-ports",
+    "d133-tunnel-direct-bypass",
 ];
 
 /// How many entries make the first batch.
