@@ -78,6 +78,7 @@ pub mod dns;
 pub mod ftp;
 pub mod http;
 mod lines;
+pub mod modbus;
 pub mod ntp;
 pub mod smtp;
 pub mod ssh;
