@@ -32,7 +32,7 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.95),
+    ("conn.log", 0.97),
     ("weird.log", 0.92),
     ("dns.log", 1.0),
     ("files.log", 1.0),
@@ -81,7 +81,10 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// WebSocket after an HTTP upgrade (`websocket-protocol.pac`: frames unmasked, the payload of
 /// text and binary messages given to the protocol detection finds in it), whose tunnelled
 /// HTTP continues the connection's transactions (`c$http_state`: a reply answers the
-/// request the 101 left open).
+/// request the 101 left open),
+/// and the history letter 'X' of a connection whose encapsulation changes (into a tunnel, out
+/// of one, or to another) more often than `Tunnel::max_changes_per_connection`
+/// (`Connection::CheckEncapsulation`).
 const PINNED: &[&str] = &[
     "d92-ssl-websocket-tunnel",
     "d96-ssh-websocket-tunnel",
@@ -171,6 +174,9 @@ const PINNED: &[&str] = &[
     "d161-weird-vlan-qinqinq",
     "d162-conn-dhcp",
     "d164-conn-ntp-misordered",
+    "d120-tunnel-vxlan",
+    "d129-tunnel-gtp-diff-ports",
+    "d133-tunnel-direct-bypass",
 ];
 
 /// How many entries make the first batch.

@@ -24,7 +24,7 @@ impl std::fmt::Debug for AnalyzerSpec {
 
 /// Every analyzer compiled in.
 pub fn registry() -> Vec<AnalyzerSpec> {
-    use proto::{dns, ftp, http, ntp, smtp, ssh, ssl};
+    use proto::{dns, ftp, http, modbus, ntp, smtp, ssh, ssl};
     vec![
         AnalyzerSpec {
             name: "DNS",
@@ -92,6 +92,12 @@ pub fn registry() -> Vec<AnalyzerSpec> {
             new: ntp::new_analyzer,
             probe: ntp::probe,
         },
+        AnalyzerSpec {
+            name: "MODBUS",
+            ports: modbus::PORTS,
+            new: modbus::new_analyzer,
+            probe: modbus::probe,
+        },
     ]
 }
 
@@ -125,7 +131,6 @@ const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 88),
     (Transport::Udp, 88),
     (Transport::Tcp, 389),
-    (Transport::Tcp, 502),
     (Transport::Tcp, 1883),
     (Transport::Tcp, 5060),
     (Transport::Udp, 5060),

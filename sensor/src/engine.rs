@@ -256,7 +256,7 @@ impl Engine {
             ip_len: u64::from(h.total_len),
             l4,
             l4_len,
-            tunnel_parent: tunnels.last().map(|t| t.uid.as_str()),
+            tunnels,
         };
         match h.proto {
             ipproto::TCP => match decode::decode_tcp(l4, l4_len) {

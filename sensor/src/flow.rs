@@ -77,7 +77,7 @@ pub struct TunnelId {
 }
 
 /// One level of encapsulation (Zeek's `EncapsulatingConn`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Encap {
     pub uid: String,
     pub id: TunnelId,

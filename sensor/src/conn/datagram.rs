@@ -27,7 +27,7 @@ impl Tracker {
                 self.create(key, m, sp, dp, ConnProto::Udp, flip, out)
             }
         };
-        self.encapsulation(slot, m);
+        self.encapsulation(slot, m, sp);
         let ignore = self.config.ignore_checksums;
         let conn = self.conn_mut(slot)?;
         let is_orig = conn.is_orig(m.src, sp);
@@ -123,7 +123,7 @@ impl Tracker {
             Some(&s) => s,
             None => self.create(key, m, sport, dport, ConnProto::Icmp, false, out),
         };
-        self.encapsulation(slot, m);
+        self.encapsulation(slot, m, sport);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };
@@ -147,7 +147,7 @@ impl Tracker {
             Some(&s) => s,
             None => self.create(key, m, 0, 0, ConnProto::Unknown, false, out),
         };
-        self.encapsulation(slot, m);
+        self.encapsulation(slot, m, 0);
         let Some(conn) = self.conn_mut(slot) else {
             return;
         };

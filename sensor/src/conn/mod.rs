@@ -3,6 +3,7 @@
 
 mod datagram;
 mod emit;
+mod encap;
 mod history;
 mod icmp_nd;
 mod local_nets;
@@ -20,12 +21,13 @@ use std::sync::Arc;
 use crate::conn_log::ConnProto;
 use crate::decode::{ipproto, transport_checksum_ok, TcpHeader};
 use crate::dispatch::Dispatcher;
-use crate::flow::{ConnId, ConnInfo, Timestamp, Transport};
+use crate::flow::{ConnId, ConnInfo, Encap, Timestamp, Transport};
 use crate::output::Output;
 use crate::proto::Analyzer;
 use crate::uid::UidGen;
 use crate::weird::Weird;
 use emit::ConnEmit;
+use encap::Encapsulation;
 use history::History;
 pub use icmp_nd::bad_opt_offset;
 pub use local_nets::LocalNets;
@@ -144,6 +146,7 @@ pub struct Conn {
     missed_bytes: u64,
     /// The innermost tunnel of each encapsulation the connection was seen in.
     tunnel_parents: Vec<String>,
+    encap: Encapsulation,
     app: App,
     weirds_seen: Vec<&'static str>,
     udp_checksum_errors: [history::Scaled; 2],
@@ -235,7 +238,8 @@ pub struct PacketMeta<'a> {
     pub l4: &'a [u8],
     /// Transport header + payload length on the wire (from the IP header).
     pub l4_len: usize,
-    pub tunnel_parent: Option<&'a str>,
+    /// The tunnels the packet came in, outermost first.
+    pub tunnels: &'a [Encap],
 }
 
 /// The flow table.
@@ -397,6 +401,7 @@ impl Tracker {
             services: Vec::new(),
             missed_bytes: 0,
             tunnel_parents: Vec::new(),
+            encap: Encapsulation::new(m.tunnels),
             app: App {
                 analyzers: Vec::new(),
                 tried: Vec::new(),
@@ -556,25 +561,8 @@ impl Tracker {
                 self.create(key, m, h.src_port, h.dst_port, ConnProto::Tcp, flip, out)
             }
         };
-        self.encapsulation(slot, m);
+        self.encapsulation(slot, m, h.src_port);
         slot
-    }
-
-    /// Adds the packet's innermost tunnel to the connection's `tunnel_parents`; a new one is
-    /// Zeek's `tunnel_changed` (or a new connection inside a tunnel).
-    fn encapsulation(&mut self, slot: usize, m: &PacketMeta<'_>) {
-        let Some(parent) = m.tunnel_parent else {
-            return;
-        };
-        let Some(conn) = self.conn_mut(slot) else {
-            return;
-        };
-        if conn.tunnel_parents.len() < MAX_TUNNEL_PARENTS
-            && !conn.tunnel_parents.iter().any(|p| p == parent)
-        {
-            conn.tunnel_parents.push(parent.to_string());
-            self.new_encapsulation = true;
-        }
     }
 
     /// Whether a packet since the last call was the first of its connection in its tunnel.

@@ -79,6 +79,7 @@ pub mod dns;
 pub mod ftp;
 pub mod http;
 mod lines;
+pub mod modbus;
 pub mod ntp;
 pub mod pop3;
 pub mod smtp;
