@@ -109,24 +109,6 @@ pub fn probe(dir: Direction, first_bytes: &[u8]) -> bool {
     }
 }
 
-type Probe = fn(Direction, &[u8]) -> bool;
-type Factory = fn(&ConnInfo) -> Box<dyn Analyzer>;
-
-/// The analyzer for what a CONNECT tunnel carries, picked by content.
-fn tunnel_analyzer(conn: &ConnInfo, dir: Direction, data: &[u8]) -> Option<Box<dyn Analyzer>> {
-    let candidates: &[(Probe, Factory)] = &[
-        (crate::proto::smtp::probe, crate::proto::smtp::new_analyzer),
-        (crate::proto::ssl::probe, crate::proto::ssl::new_analyzer),
-        (crate::proto::ssh::probe, crate::proto::ssh::new_analyzer),
-        (crate::proto::ftp::probe, crate::proto::ftp::new_analyzer),
-        (probe, new_analyzer),
-    ];
-    candidates
-        .iter()
-        .find(|(p, _)| p(dir, data))
-        .map(|(_, f)| f(conn))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,9 @@ use super::header_rules;
 use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
-use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::flow::{ConnInfo, Direction, Timestamp, TunnelType};
 use crate::proto::lines::StreamBuf;
+use crate::proto::pia::InnerStream;
 use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 
@@ -105,8 +106,8 @@ enum Mode {
     Http,
     /// The client's request was not HTTP: nothing more is analyzed (Zeek's protocol violation).
     Stopped,
-    /// After a successful CONNECT: the bytes belong to the tunneled protocol.
-    Tunnel(Option<Box<dyn Analyzer>>),
+    /// After a successful CONNECT: the bytes go to a new protocol detection.
+    Tunnel(Box<InnerStream>),
 }
 
 pub struct HttpAnalyzer {
@@ -311,10 +312,11 @@ impl HttpAnalyzer {
         if let Some(done) = self.pending.remove(&self.current_response) {
             out.record(Box::new(done));
         }
+        // HTTP_Analyzer::DeliverStream: only a 200 to a CONNECT sets up the tunnel.
         let connect = head.request.as_ref().is_some_and(|r| r.method == "CONNECT")
-            && head.status.is_some_and(|c| (200..300).contains(&c));
+            && head.status == Some(200);
         if connect {
-            self.mode = Mode::Tunnel(None);
+            self.mode = Mode::Tunnel(Box::new(InnerStream::new(&self.conn)));
         }
     }
 
@@ -508,18 +510,8 @@ impl HttpAnalyzer {
     }
 
     fn tunnel_data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
-        let Mode::Tunnel(inner) = &mut self.mode else {
-            return;
-        };
-        if inner.is_none() {
-            *inner = super::tunnel_analyzer(&self.conn, dir, data);
-            if inner.is_none() {
-                self.mode = Mode::Stopped;
-                return;
-            }
-        }
-        if let Some(a) = inner {
-            a.data(ts, dir, data, out);
+        if let Mode::Tunnel(inner) = &mut self.mode {
+            inner.data(ts, dir, data, out);
         }
     }
 
@@ -594,7 +586,7 @@ impl HttpAnalyzer {
     }
 
     fn on_gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
-        if let Mode::Tunnel(Some(inner)) = &mut self.mode {
+        if let Mode::Tunnel(inner) = &mut self.mode {
             inner.gap(ts, dir, len, out);
             return;
         }
@@ -628,7 +620,7 @@ impl HttpAnalyzer {
     }
 
     fn on_finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
-        if let Mode::Tunnel(Some(inner)) = &mut self.mode {
+        if let Mode::Tunnel(inner) = &mut self.mode {
             inner.finish(ts, out);
         }
         self.finish_side(Direction::Resp, ts, out);
@@ -681,6 +673,8 @@ mod range_files;
 mod violation;
 mod weird_once;
 
+#[cfg(test)]
+mod connect;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
