@@ -32,7 +32,7 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.95),
+    ("conn.log", 0.96),
     ("weird.log", 0.85),
     ("dns.log", 1.0),
     ("files.log", 1.0),
@@ -41,7 +41,7 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("ssh.log", 0.60),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
-    ("tunnel.log", 0.94),
+    ("tunnel.log", 1.0),
     ("x509.log", 0.88),
 ];
 
@@ -71,7 +71,12 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// and GRE's Aruba protocol types carrying 802.11 frames (`GREAnalyzer::AnalyzePacket`), and
 /// an IPv6 datagram reassembled with the headers before its fragment header and a payload
 /// length that wraps at 16 bits (`FragReassembler::BlockInserted`), then checked by
-/// `IPAnalyzer::AnalyzePacket` (`invalid_IP_header_size`, with the datagram's addresses).
+/// `IPAnalyzer::AnalyzePacket` (`invalid_IP_header_size`, with the datagram's addresses),
+/// and SOCKS 4/5 proxies (`socks-protocol.pac`: a request registers a `Tunnel::SOCKS` with
+/// orig port 0, a reply confirms `socks`, found on port 1080 or by `socks/dpd.sig`'s client
+/// signatures) and an HTTP CONNECT answered with 200 (`Tunnel::HTTP`), after whose handshake
+/// the stream goes to a new protocol detection (`SOCKS_Analyzer::DeliverStream`,
+/// `HTTP_Analyzer::DeliverStream`).
 const PINNED: &[&str] = &[
     "d108-tunnel-teredo-bubble",
     "d109-tunnel-teredo-udp-in-udp",
@@ -155,6 +160,11 @@ const PINNED: &[&str] = &[
     "d161-weird-vlan-qinqinq",
     "d162-conn-dhcp",
     "d164-conn-ntp-misordered",
+    "d134-tunnel-socks",
+    "d135-tunnel-socks-ssl",
+    "d136-tunnel-socks-3",
+    "d137-conn-socks-port-10080",
+    "d82-http-connect-header",
 ];
 
 /// How many entries make the first batch.
