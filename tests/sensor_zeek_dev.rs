@@ -32,7 +32,7 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.97),
+    ("conn.log", 0.978),
     ("weird.log", 0.92),
     ("dns.log", 1.0),
     ("files.log", 1.0),
@@ -41,7 +41,7 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("ssh.log", 1.0),
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
-    ("tunnel.log", 0.94),
+    ("tunnel.log", 1.0),
     ("x509.log", 0.88),
 ];
 
@@ -84,7 +84,12 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// request the 101 left open),
 /// and the history letter 'X' of a connection whose encapsulation changes (into a tunnel, out
 /// of one, or to another) more often than `Tunnel::max_changes_per_connection`
-/// (`Connection::CheckEncapsulation`).
+/// (`Connection::CheckEncapsulation`),
+/// and SOCKS 4/5 proxies (`socks-protocol.pac`: a request registers a `Tunnel::SOCKS` with
+/// orig port 0, a reply confirms `socks`, found on port 1080 or by `socks/dpd.sig`'s client
+/// signatures) and an HTTP CONNECT answered with 200 (`Tunnel::HTTP`), after whose handshake
+/// the stream goes to a new protocol detection (`SOCKS_Analyzer::DeliverStream`,
+/// `HTTP_Analyzer::DeliverStream`).
 const PINNED: &[&str] = &[
     "d92-ssl-websocket-tunnel",
     "d96-ssh-websocket-tunnel",
@@ -177,6 +182,11 @@ const PINNED: &[&str] = &[
     "d120-tunnel-vxlan",
     "d129-tunnel-gtp-diff-ports",
     "d133-tunnel-direct-bypass",
+    "d134-tunnel-socks",
+    "d135-tunnel-socks-ssl",
+    "d136-tunnel-socks-3",
+    "d137-conn-socks-port-10080",
+    "d82-http-connect-header",
 ];
 
 /// How many entries make the first batch.

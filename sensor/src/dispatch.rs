@@ -4,6 +4,9 @@
 use crate::flow::{ConnInfo, Direction, Transport};
 use crate::proto::{self, Analyzer};
 
+/// Payload bytes per direction that content probes see before giving up.
+pub const PROBE_LIMIT: usize = 4096;
+
 /// One application protocol the sensor can analyze.
 #[derive(Clone, Copy)]
 pub struct AnalyzerSpec {
@@ -24,7 +27,7 @@ impl std::fmt::Debug for AnalyzerSpec {
 
 /// Every analyzer compiled in.
 pub fn registry() -> Vec<AnalyzerSpec> {
-    use proto::{dns, ftp, http, modbus, ntp, smtp, ssh, ssl};
+    use proto::{dns, ftp, http, modbus, ntp, smtp, socks, ssh, ssl};
     vec![
         AnalyzerSpec {
             name: "DNS",
@@ -85,6 +88,12 @@ pub fn registry() -> Vec<AnalyzerSpec> {
             ports: smtp::PORTS,
             new: smtp::new_analyzer,
             probe: smtp::probe,
+        },
+        AnalyzerSpec {
+            name: "SOCKS",
+            ports: socks::PORTS,
+            new: socks::new_analyzer,
+            probe: socks::probe,
         },
         AnalyzerSpec {
             name: "NTP",

@@ -17,7 +17,7 @@ use crate::decode::{
 use crate::dispatch::Dispatcher;
 use crate::flow::{Encap, Timestamp, TunnelId, TunnelType};
 use crate::output::Output;
-use crate::tunnel_log::{ActiveTunnels, TunnelRecord};
+use crate::tunnel_log::ActiveTunnels;
 use crate::uid::UidGen;
 use crate::weird::{Weird, WeirdIgnore};
 
@@ -77,21 +77,22 @@ impl Engine {
     }
 
     /// Records produced so far, with tunnel.log's CLOSE rows for the connections removed that
-    /// carried a tunnel.
+    /// carried a tunnel, and the DISCOVER rows of proxies only for tunnels not active yet.
     pub fn take_records(&mut self) -> Records {
-        if !self.active_tunnels.is_empty() {
-            let closed: Vec<TunnelRecord> = self
-                .out
-                .iter()
-                .filter_map(|o| match o {
-                    Output::Conn(c) => self.active_tunnels.removed(c),
-                    _ => None,
-                })
-                .collect();
-            self.out
-                .extend(closed.into_iter().map(|r| Output::Log(Box::new(r))));
-        }
-        std::mem::take(&mut self.out)
+        let mut out = std::mem::take(&mut self.out);
+        let mut closed = Vec::new();
+        out.retain(|o| match o {
+            Output::Tunnel(t) => self.active_tunnels.discover(t),
+            Output::Conn(c) => {
+                if !self.active_tunnels.is_empty() {
+                    closed.extend(self.active_tunnels.removed(c));
+                }
+                true
+            }
+            _ => true,
+        });
+        out.extend(closed.into_iter().map(|r| Output::Log(Box::new(r))));
+        out
     }
 
     pub fn tracker(&self) -> &Tracker {

@@ -51,6 +51,10 @@ pub enum TunnelType {
     Teredo,
     Gtpv1,
     Ayiya,
+    /// A SOCKS proxy connection (`scripts/base/protocols/socks/main.zeek`).
+    Socks,
+    /// An HTTP CONNECT proxy connection (`scripts/base/protocols/http/main.zeek`).
+    Http,
 }
 
 impl TunnelType {
@@ -63,6 +67,8 @@ impl TunnelType {
             TunnelType::Teredo => "Tunnel::TEREDO",
             TunnelType::Gtpv1 => "Tunnel::GTPv1",
             TunnelType::Ayiya => "Tunnel::AYIYA",
+            TunnelType::Socks => "Tunnel::SOCKS",
+            TunnelType::Http => "Tunnel::HTTP",
         }
     }
 }

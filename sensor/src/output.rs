@@ -5,6 +5,7 @@ use crate::conn_log::ConnRecord;
 use crate::files_log::FileInfo;
 use crate::proto::ssh::SshInfo;
 use crate::proto::ssl::x509::X509Info;
+use crate::tunnel_log::TunnelRecord;
 use crate::zeeklog::Record;
 
 /// One finished row.
@@ -17,6 +18,9 @@ pub enum Output {
     X509(X509Info),
     /// A files.log row; the sink sets `local_orig`.
     File(FileInfo),
+    /// A tunnel.log DISCOVER row of a proxy an analyzer found; the engine keeps it only when
+    /// the tunnel is not active yet.
+    Tunnel(TunnelRecord),
     /// Any other log's row.
     Log(Box<dyn Record + Send>),
 }
@@ -29,6 +33,7 @@ impl Output {
             Output::Ssh(s) => s,
             Output::X509(c) => c,
             Output::File(f) => f,
+            Output::Tunnel(t) => t,
             Output::Log(r) => r.as_ref(),
         }
     }

@@ -53,7 +53,7 @@ impl RecordSink {
             Output::Conn(conn) => self.scans.conn(conn),
             Output::Ssh(ssh) => self.ssh.login(ssh.login()),
             Output::X509(cert) if !self.certs.first_today(cert) => return Ok(()),
-            Output::X509(_) | Output::File(_) | Output::Log(_) => None,
+            Output::X509(_) | Output::File(_) | Output::Tunnel(_) | Output::Log(_) => None,
         };
         self.write(output.record())?;
         if let Some(notice) = derived {

@@ -2,11 +2,12 @@
 //! the connection and the analyzer, confirmed services and role flips.
 
 use super::Records;
-use crate::flow::{ConnInfo, Timestamp};
+use crate::flow::{ConnInfo, Timestamp, TunnelType};
 use crate::output::Output;
 use crate::proto::ssh::SshInfo;
 use crate::proto::ssl::x509::X509Info;
 use crate::proto::Emit;
+use crate::tunnel_log::TunnelRecord;
 use crate::weird::Weird;
 use crate::zeeklog::Record;
 
@@ -67,6 +68,10 @@ impl Emit for ConnEmit<'_> {
     }
     fn flip_roles(&mut self) {
         self.flip = true;
+    }
+    fn tunnel(&mut self, ts: Timestamp, kind: TunnelType) {
+        self.out
+            .push(Output::Tunnel(TunnelRecord::proxy(ts, &self.info.id, kind)));
     }
 }
 

@@ -45,8 +45,6 @@ const DNS_SESSION_TIMEOUT: f64 = 10.0;
 const MAX_TUNNEL_PARENTS: usize = 16;
 /// Out-of-order bytes buffered per direction before reassembly gives up on a stream.
 const MAX_REASSEMBLY_BUFFER: usize = 2 * 1024 * 1024;
-/// Payload bytes per direction that content probes see before giving up.
-const PROBE_LIMIT: usize = 4096;
 
 pub use crate::output::Records;
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::emit::ConnEmit;
 use super::reassembly::Chunk;
-use super::{dir_index, Kind, Records, Tracker, PROBE_LIMIT};
+use super::{dir_index, Kind, Records, Tracker};
+use crate::dispatch::PROBE_LIMIT;
 use crate::flow::{Direction, Timestamp};
 
 impl Tracker {

@@ -52,6 +52,11 @@ pub trait Emit {
     fn violation(&mut self, service: &'static str) {
         let _ = service;
     }
+    /// The connection is a proxy (SOCKS, HTTP CONNECT): `Tunnel::register` of its id with
+    /// orig port 0 (tunnel.log). By default nothing happens.
+    fn tunnel(&mut self, ts: Timestamp, kind: crate::flow::TunnelType) {
+        let _ = (ts, kind);
+    }
     /// The analyzer found the roles the wrong way round (Zeek's `Connection::FlipRoles`): the
     /// responder is the originator from now on. By default nothing happens.
     fn flip_roles(&mut self) {}
@@ -81,8 +86,10 @@ pub mod http;
 mod lines;
 pub mod modbus;
 pub mod ntp;
+pub mod pia;
 pub mod pop3;
 pub mod smtp;
+pub mod socks;
 pub mod ssh;
 pub mod ssl;
 #[cfg(test)]

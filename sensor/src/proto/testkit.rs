@@ -14,6 +14,7 @@ pub struct Collect {
     /// The services whose analyzer reported a violation.
     pub violations: Vec<&'static str>,
     pub files: Vec<crate::files_log::FileInfo>,
+    pub tunnels: Vec<crate::flow::TunnelType>,
 }
 
 impl Emit for Collect {
@@ -35,6 +36,9 @@ impl Emit for Collect {
     }
     fn violation(&mut self, service: &'static str) {
         self.violations.push(service);
+    }
+    fn tunnel(&mut self, _ts: Timestamp, kind: crate::flow::TunnelType) {
+        self.tunnels.push(kind);
     }
 }
 

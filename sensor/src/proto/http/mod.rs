@@ -110,36 +110,6 @@ pub fn probe(dir: Direction, first_bytes: &[u8]) -> bool {
     }
 }
 
-type Probe = fn(Direction, &[u8]) -> bool;
-type Factory = fn(&ConnInfo) -> Box<dyn Analyzer>;
-
-/// What a tunnel carries, recognised by its first bytes.
-enum Carried {
-    Http,
-    Other(Box<dyn Analyzer>),
-}
-
-fn carried(conn: &ConnInfo, dir: Direction, data: &[u8]) -> Option<Carried> {
-    let others: &[(Probe, Factory)] = &[
-        (crate::proto::smtp::probe, crate::proto::smtp::new_analyzer),
-        (crate::proto::ssl::probe, crate::proto::ssl::new_analyzer),
-        (crate::proto::ssh::probe, crate::proto::ssh::new_analyzer),
-        (crate::proto::ftp::probe, crate::proto::ftp::new_analyzer),
-    ];
-    match others.iter().find(|(p, _)| p(dir, data)) {
-        Some((_, new)) => Some(Carried::Other(new(conn))),
-        None => probe(dir, data).then_some(Carried::Http),
-    }
-}
-
-/// The analyzer for what a CONNECT tunnel carries, picked by content.
-fn tunnel_analyzer(conn: &ConnInfo, dir: Direction, data: &[u8]) -> Option<Box<dyn Analyzer>> {
-    carried(conn, dir, data).map(|c| match c {
-        Carried::Http => new_analyzer(conn),
-        Carried::Other(a) => a,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,9 @@ use super::log::HttpInfo;
 use super::multipart;
 use super::parser::{self, RequestLine, StatusLine};
 use super::websocket::WebSocket;
-use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::flow::{ConnInfo, Direction, Timestamp, TunnelType};
 use crate::proto::lines::StreamBuf;
+use crate::proto::pia::InnerStream;
 use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 
@@ -107,8 +108,8 @@ enum Mode {
     Http,
     /// The client's request was not HTTP: nothing more is analyzed (Zeek's protocol violation).
     Stopped,
-    /// After a successful CONNECT: the bytes belong to the tunneled protocol.
-    Tunnel(Option<Box<dyn Analyzer>>),
+    /// After a successful CONNECT: the bytes go to a new protocol detection.
+    Tunnel(Box<InnerStream>),
     /// After an upgrade to WebSocket: its frames carry the rest.
     WebSocket(Box<WebSocket>),
 }
@@ -333,10 +334,11 @@ impl HttpAnalyzer {
         if let Some(done) = self.pending.remove(&self.current_response) {
             out.record(Box::new(done));
         }
+        // HTTP_Analyzer::DeliverStream: only a 200 to a CONNECT sets up the tunnel.
         let connect = head.request.as_ref().is_some_and(|r| r.method == "CONNECT")
-            && head.status.is_some_and(|c| (200..300).contains(&c));
+            && head.status == Some(200);
         if connect {
-            self.mode = Mode::Tunnel(None);
+            self.mode = Mode::Tunnel(Box::new(InnerStream::new(&self.conn)));
         }
     }
 
@@ -520,7 +522,7 @@ impl HttpAnalyzer {
     /// The analyzer of what the connection carries after HTTP, once there is one.
     fn carried(&mut self) -> Option<&mut dyn Analyzer> {
         match &mut self.mode {
-            Mode::Tunnel(Some(inner)) => Some(inner.as_mut()),
+            Mode::Tunnel(inner) => Some(inner.as_mut()),
             Mode::WebSocket(ws) => Some(ws.as_mut()),
             _ => None,
         }
@@ -539,22 +541,8 @@ impl HttpAnalyzer {
     }
 
     fn tunnel_data(&mut self, ts: Timestamp, dir: Direction, data: &[u8], out: &mut dyn Emit) {
-        if let Mode::WebSocket(ws) = &mut self.mode {
-            ws.data(ts, dir, data, out);
-            return;
-        }
-        let Mode::Tunnel(inner) = &mut self.mode else {
-            return;
-        };
-        if inner.is_none() {
-            *inner = super::tunnel_analyzer(&self.conn, dir, data);
-            if inner.is_none() {
-                self.mode = Mode::Stopped;
-                return;
-            }
-        }
-        if let Some(a) = inner {
-            a.data(ts, dir, data, out);
+        if let Some(inner) = self.carried() {
+            inner.data(ts, dir, data, out);
         }
     }
 
@@ -716,6 +704,8 @@ mod range_files;
 mod violation;
 mod weird_once;
 
+#[cfg(test)]
+mod connect;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]

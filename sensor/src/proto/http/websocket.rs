@@ -5,8 +5,9 @@
 //! detection finds for it (`WebSocket_Analyzer::Configure` attaches a PIA when the script's
 //! `use_dpd` is set, as it is by default). A whole message confirms the service `websocket`.
 
-use super::{carried, Carried, HttpAnalyzer};
+use super::HttpAnalyzer;
 use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::proto::pia::InnerStream;
 use crate::proto::{Analyzer, Emit};
 
 const OPCODE_CONTINUATION: u8 = 0x0;
@@ -14,10 +15,9 @@ const OPCODE_TEXT: u8 = 0x1;
 const OPCODE_BINARY: u8 = 0x2;
 /// The longest frame header: 2 bytes, an 8-byte length and a 4-byte masking key.
 const MAX_HEADER: usize = 14;
-/// Payload kept while no analyzer has been found for it (PIA's buffer); past it detection
-/// gives up.
-const PROBE_BUFFER: usize = 1024;
-
+/// `WebSocket::payload_chunk_size`: a frame's payload is handed on in whole chunks of this
+/// size (its last chunk shorter), however the TCP stream was cut.
+const CHUNK: u64 = 8192;
 /// Where a direction is in its frames.
 #[derive(Debug)]
 enum Frame {
@@ -25,8 +25,8 @@ enum Frame {
     Payload {
         remaining: u64,
         mask: Option<[u8; 4]>,
-        /// Bytes of this frame unmasked so far (where the masking key stands).
-        done: usize,
+        /// The chunk being gathered.
+        chunk: Vec<u8>,
         fin: bool,
     },
 }
@@ -48,21 +48,11 @@ impl Default for Side {
     }
 }
 
-enum Inner {
-    /// Payload seen before a protocol was recognised, in arrival order.
-    Probing(Vec<(Direction, Vec<u8>)>),
-    Found(Box<dyn Analyzer>),
-    /// Nothing was recognised, or the frames went wrong: payload is dropped.
-    Off,
-}
-
 pub struct WebSocket {
-    conn: ConnInfo,
     sides: [Side; 2],
-    inner: Inner,
-    /// The HTTP transactions of the connection, which go on if the payload is HTTP and are
-    /// written at the end otherwise.
-    http: Option<Box<HttpAnalyzer>>,
+    /// The protocol detection of the payload. The connection's HTTP transactions go on in
+    /// it if the payload is HTTP, and are written at the end otherwise.
+    inner: InnerStream,
     confirmed: bool,
     /// A gap or a malformed frame: nothing more is parsed (Zeek's `had_gap`, or the
     /// violation after a parse error).
@@ -109,10 +99,8 @@ fn header(buf: &[u8]) -> Option<(Header, usize)> {
 impl WebSocket {
     pub fn new(conn: ConnInfo, http: HttpAnalyzer) -> Self {
         WebSocket {
-            conn,
             sides: Default::default(),
-            inner: Inner::Probing(Vec::new()),
-            http: Some(Box::new(http)),
+            inner: InnerStream::continuing(&conn, "HTTP", Box::new(http)),
             confirmed: false,
             stopped: false,
         }
@@ -136,7 +124,7 @@ impl WebSocket {
         Some(Frame::Payload {
             remaining: h.len,
             mask: h.mask,
-            done: 0,
+            chunk: Vec::new(),
             fin: h.fin,
         })
     }
@@ -159,46 +147,11 @@ impl WebSocket {
         if !carries_data || data.is_empty() {
             return;
         }
-        match &mut self.inner {
-            Inner::Found(a) => a.data(ts, dir, data, out),
-            Inner::Off => {}
-            Inner::Probing(seen) => {
-                seen.push((dir, data.to_vec()));
-                // Each direction's payload so far, as one stream.
-                let stream = |d: Direction| -> Vec<u8> {
-                    seen.iter()
-                        .filter(|(sd, _)| *sd == d)
-                        .flat_map(|(_, b)| b.iter().copied())
-                        .collect()
-                };
-                let found = [Direction::Orig, Direction::Resp]
-                    .into_iter()
-                    .find_map(|d| carried(&self.conn, d, &stream(d)))
-                    .and_then(|c| match c {
-                        Carried::Http => self.http.take().map(|h| h as Box<dyn Analyzer>),
-                        Carried::Other(a) => Some(a),
-                    });
-                match found {
-                    Some(mut a) => {
-                        for (d, bytes) in std::mem::take(seen) {
-                            a.data(ts, d, &bytes, out);
-                        }
-                        self.inner = Inner::Found(a);
-                    }
-                    None if seen.iter().map(|(_, b)| b.len()).sum::<usize>() > PROBE_BUFFER => {
-                        self.inner = Inner::Off;
-                    }
-                    None => {}
-                }
-            }
-        }
+        self.inner.data(ts, dir, data, out);
     }
 
     fn stop(&mut self) {
         self.stopped = true;
-        if !matches!(self.inner, Inner::Found(_)) {
-            self.inner = Inner::Off;
-        }
     }
 }
 
@@ -233,22 +186,27 @@ impl Analyzer for WebSocket {
                 Frame::Payload {
                     remaining,
                     mask,
-                    done,
+                    chunk,
                     fin,
                 } => {
-                    let n = data
-                        .len()
-                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                    let mut chunk = data[..n].to_vec();
+                    // `remaining` counts what is not yet in `chunk`.
+                    let size = (*remaining + chunk.len() as u64).min(CHUNK) as usize;
+                    let n = data.len().min(size - chunk.len());
+                    chunk.extend_from_slice(&data[..n]);
+                    *remaining -= n as u64;
+                    data = &data[n..];
+                    if chunk.len() < size {
+                        continue;
+                    }
+                    let mut chunk = std::mem::take(chunk);
+                    // The masking key runs on over the frame: chunks are multiples of 4
+                    // bytes, but the last one.
                     if let Some(key) = mask {
                         for (i, b) in chunk.iter_mut().enumerate() {
-                            *b ^= key[(*done + i) % 4];
+                            *b ^= key[i % 4];
                         }
                     }
-                    *done += n;
-                    *remaining -= n as u64;
                     let (ended, fin) = (*remaining == 0, *fin);
-                    data = &data[n..];
                     self.payload(ts, dir, &chunk, out);
                     if ended {
                         self.end_frame(dir, fin, out);
@@ -259,19 +217,14 @@ impl Analyzer for WebSocket {
     }
 
     fn gap(&mut self, ts: Timestamp, dir: Direction, len: u64, out: &mut dyn Emit) {
-        if let Inner::Found(a) = &mut self.inner {
-            a.gap(ts, dir, len, out);
+        if !self.stopped {
+            self.inner.gap(ts, dir, len, out);
         }
         self.stop();
     }
 
     fn finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
-        if let Inner::Found(a) = &mut self.inner {
-            a.finish(ts, out);
-        }
-        if let Some(http) = &mut self.http {
-            http.finish(ts, out);
-        }
+        self.inner.finish(ts, out);
     }
 }
 
@@ -351,7 +304,9 @@ mod tests {
         let mut out = Collect::default();
         let ping = frame(true, 0x9, b"SSH-2.0-x\r\n", KEY);
         ws.data(Timestamp(1.0), Direction::Orig, &ping, &mut out);
-        assert!(matches!(ws.inner, Inner::Probing(ref s) if s.is_empty()));
+        // A control frame is a whole message: it confirms, but carries nothing on.
+        assert!(out.records.is_empty());
+        assert_eq!(out.services, vec!["websocket"]);
         let stray = frame(true, OPCODE_CONTINUATION, b"x", KEY);
         ws.data(Timestamp(1.0), Direction::Orig, &stray, &mut out);
         assert_eq!(out.violations, vec!["websocket"]);
@@ -377,7 +332,7 @@ mod tests {
             &frame(true, OPCODE_BINARY, &big, None),
             &mut out,
         );
-        assert!(matches!(ws.inner, Inner::Off));
+        assert_eq!(out.services, vec!["websocket"]);
         // Still in step after both: the next frame is parsed as a frame.
         ws.data(
             Timestamp(1.0),

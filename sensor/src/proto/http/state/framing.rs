@@ -3,7 +3,8 @@
 use super::*;
 
 impl HttpAnalyzer {
-    /// The body that follows a complete head, or `None` when the message has none.
+    /// The body that follows a complete head, or `None` when the message has none (nor
+    /// after a 200 to a CONNECT, where the tunnel begins).
     pub(super) fn framing(dir: Direction, head: &Head) -> Option<Framing> {
         if dir == Direction::Resp {
             let code = head.status.unwrap_or(0);
@@ -12,7 +13,7 @@ impl HttpAnalyzer {
                 || code == 204
                 || code == 304
                 || method == Some("HEAD")
-                || (method == Some("CONNECT") && (200..300).contains(&code))
+                || (method == Some("CONNECT") && code == 200)
             {
                 return None;
             }

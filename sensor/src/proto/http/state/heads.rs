@@ -105,6 +105,10 @@ impl HttpAnalyzer {
             info.info_msg = Some(sl.reason);
         }
         info.in_entity = true;
+        // http/main.zeek's `http_reply`: a 200 to a CONNECT registers the proxy as a tunnel.
+        if sl.code == 200 && info.method.as_deref() == Some("CONNECT") {
+            out.tunnel(ts, TunnelType::Http);
+        }
         Head {
             status: Some(sl.code),
             request,

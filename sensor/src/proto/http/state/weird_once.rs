@@ -76,6 +76,9 @@ impl Emit for WeirdOnce<'_> {
     fn violation(&mut self, service: &'static str) {
         self.inner.violation(service);
     }
+    fn tunnel(&mut self, ts: Timestamp, kind: crate::flow::TunnelType) {
+        self.inner.tunnel(ts, kind);
+    }
 }
 
 #[cfg(test)]
