@@ -1,7 +1,7 @@
 //! Zeek's `FTP_ADAT_Analyzer` (ftp/FTP.cc): after `AUTH GSSAPI` and a 334 reply, the base64
 //! tokens of the ADAT exchange are decoded (for GSI, TLS records) until the exchange ends.
 
-use super::parser::reply_code;
+use super::parser::{reply_code, skip_ws};
 use crate::flow::Timestamp;
 use crate::proto::base64_decode;
 use crate::proto::Emit;
@@ -19,14 +19,6 @@ fn first_word(line: &[u8]) -> (&[u8], &[u8]) {
         .position(|b| b.is_ascii_whitespace())
         .unwrap_or(line.len());
     line.split_at(end)
-}
-
-fn skip_ws(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| *c != b' ' && *c != b'\t')
-        .unwrap_or(b.len());
-    &b[start..]
 }
 
 /// `strncmp(cmd, keyword, cmd_len) == 0`: the word is a prefix of the keyword.

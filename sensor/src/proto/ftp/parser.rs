@@ -26,7 +26,8 @@ pub fn is_ftp_cmd(line: &[u8]) -> bool {
         .is_some_and(|(cmd, _)| cmd.len() >= 3 && cmd.bytes().all(|b| b.is_ascii_graphic()))
 }
 
-fn skip_ws(b: &[u8]) -> &[u8] {
+/// The bytes after leading blanks and tabs.
+pub(super) fn skip_ws(b: &[u8]) -> &[u8] {
     let start = b
         .iter()
         .position(|c| *c != b' ' && *c != b'\t')
