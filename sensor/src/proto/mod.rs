@@ -88,6 +88,7 @@ pub mod modbus;
 pub mod ntp;
 pub mod pia;
 pub mod pop3;
+pub mod rdp;
 pub mod smtp;
 pub mod socks;
 pub mod ssh;
