@@ -80,6 +80,7 @@ pub trait Analyzer: Send {
 }
 
 mod base64_decode;
+pub mod dce_rpc;
 pub mod dns;
 pub mod ftp;
 pub mod http;
