@@ -32,7 +32,7 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
 
 /// Minimum share per log over all entries (the same kind of ratchet).
 const RATCHET_ALL: &[(&str, f64)] = &[
-    ("conn.log", 0.978),
+    ("conn.log", 0.982),
     ("weird.log", 0.92),
     ("dns.log", 1.0),
     ("files.log", 1.0),
@@ -42,7 +42,7 @@ const RATCHET_ALL: &[(&str, f64)] = &[
     ("ftp.log", 0.99),
     ("smtp.log", 1.0),
     ("tunnel.log", 1.0),
-    ("x509.log", 0.88),
+    ("x509.log", 1.0),
 ];
 
 /// Entries whose every compared log must equal Zeek's, each pinning a rule taken from Zeek's
@@ -89,8 +89,18 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// orig port 0, a reply confirms `socks`, found on port 1080 or by `socks/dpd.sig`'s client
 /// signatures) and an HTTP CONNECT answered with 200 (`Tunnel::HTTP`), after whose handshake
 /// the stream goes to a new protocol detection (`SOCKS_Analyzer::DeliverStream`,
-/// `HTTP_Analyzer::DeliverStream`).
+/// `HTTP_Analyzer::DeliverStream`),
+/// and the X.509 chain of an RDP server's security data (`rdp-protocol.pac`: the MCS Connect
+/// Response's GCC Conference Create Response confirms `rdp`, each certificate goes to the
+/// files framework as an `application/x-x509-user-cert`, so every one is a host certificate),
+/// with OpenSSL's names (`do_name_ex`: entries reversed one by one, within a multi-valued RDN
+/// too; BMPString read two bytes a character) and Zeek's md5WithRSAEncryption key read as RSA
+/// (`X509::ParseCertificate`),
+/// and DCE-RPC found by `dpd_dce_rpc` beside the port's Modbus analyzer (`dce_rpc-protocol.pac`:
+/// a whole PDU confirms `dce_rpc`; its violations are in `DPD::ignore_violations`).
 const PINNED: &[&str] = &[
+    "d170-conn-modbus-port-502",
+    "d95-x509-rdp-cert",
     "d92-ssl-websocket-tunnel",
     "d96-ssh-websocket-tunnel",
     "d175-http-websocket-tunnel",

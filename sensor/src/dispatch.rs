@@ -27,7 +27,7 @@ impl std::fmt::Debug for AnalyzerSpec {
 
 /// Every analyzer compiled in.
 pub fn registry() -> Vec<AnalyzerSpec> {
-    use proto::{dns, ftp, http, modbus, ntp, smtp, socks, ssh, ssl};
+    use proto::{dce_rpc, dns, ftp, http, modbus, ntp, rdp, smtp, socks, ssh, ssl};
     vec![
         AnalyzerSpec {
             name: "DNS",
@@ -106,6 +106,18 @@ pub fn registry() -> Vec<AnalyzerSpec> {
             ports: modbus::PORTS,
             new: modbus::new_analyzer,
             probe: modbus::probe,
+        },
+        AnalyzerSpec {
+            name: "DCE_RPC",
+            ports: dce_rpc::PORTS,
+            new: dce_rpc::new_analyzer,
+            probe: dce_rpc::probe,
+        },
+        AnalyzerSpec {
+            name: "RDP",
+            ports: rdp::PORTS,
+            new: rdp::new_analyzer,
+            probe: rdp::probe,
         },
     ]
 }

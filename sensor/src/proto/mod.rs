@@ -80,6 +80,7 @@ pub trait Analyzer: Send {
 }
 
 mod base64_decode;
+pub mod dce_rpc;
 pub mod dns;
 pub mod ftp;
 pub mod http;
@@ -88,6 +89,7 @@ pub mod modbus;
 pub mod ntp;
 pub mod pia;
 pub mod pop3;
+pub mod rdp;
 pub mod smtp;
 pub mod socks;
 pub mod ssh;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::*;
-use x509_parser::public_key::PublicKey;
+use x509_parser::public_key::{PublicKey, RSAPublicKey};
 
 use crate::flow::Timestamp;
 use crate::zeeklog::{Field, FieldType, Record, Value};
@@ -64,7 +64,16 @@ impl X509Info {
         let spki = cert.public_key();
         let key_oid = spki.algorithm.algorithm.to_id_string();
         let (mut key_type, mut key_length, mut exponent, mut curve) = (None, None, None, None);
-        match spki.parsed() {
+        // Zeek's `X509::ParseCertificate`: a key that names md5WithRSAEncryption as its
+        // algorithm (RDP servers' certificates) is read as an RSA key, its name kept.
+        let parsed = if key_oid == "1.2.840.113549.1.1.4" {
+            RSAPublicKey::from_der(&spki.subject_public_key.data)
+                .map(|(_, rsa)| PublicKey::RSA(rsa))
+                .map_err(|_| X509Error::InvalidSPKI)
+        } else {
+            spki.parsed()
+        };
+        match parsed {
             Ok(PublicKey::RSA(rsa)) => {
                 key_type = Some("rsa");
                 key_length = Some(rsa.key_size() as u64);
@@ -170,26 +179,54 @@ fn serial_hex(raw: &[u8]) -> String {
     raw[start..].iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// A name as OpenSSL's `X509_NAME_print_ex` with `XN_FLAG_RFC2253` prints it: the last RDN
-/// first, attributes of one RDN joined by `+`, special characters escaped.
+/// A name as OpenSSL's `X509_NAME_print_ex` with `XN_FLAG_RFC2253` prints it (`do_name_ex`):
+/// the entries in reverse, flat, so that the attributes of a multi-valued RDN are reversed
+/// too; `+` between entries of one RDN, `,` between RDNs; special characters escaped.
 fn rfc2253(name: &X509Name<'_>) -> String {
-    let rdns: Vec<String> = name
+    let entries: Vec<(usize, String)> = name
         .iter()
-        .map(|rdn| {
-            rdn.iter()
-                .map(|attr| {
-                    let key = attribute_name(&attr.attr_type().to_id_string());
-                    let value = match attr.as_str() {
-                        Ok(s) => s.to_string(),
-                        Err(_) => String::from_utf8_lossy(attr.attr_value().data).into_owned(),
-                    };
-                    format!("{key}={}", escape(&value))
-                })
-                .collect::<Vec<_>>()
-                .join("+")
+        .enumerate()
+        .flat_map(|(set, rdn)| {
+            rdn.iter().map(move |attr| {
+                let key = attribute_name(&attr.attr_type().to_id_string());
+                (set, format!("{key}={}", escape(&value_text(attr))))
+            })
         })
         .collect();
-    rdns.into_iter().rev().collect::<Vec<_>>().join(",")
+    let mut out = String::new();
+    let mut prev = None;
+    for (set, entry) in entries.into_iter().rev() {
+        match prev {
+            Some(p) if p == set => out.push('+'),
+            Some(_) => out.push(','),
+            None => {}
+        }
+        out.push_str(&entry);
+        prev = Some(set);
+    }
+    out
+}
+
+/// An attribute's characters as `ASN1_STRFLGS_UTF8_CONVERT` reads them: BMPString two bytes
+/// and UniversalString four bytes a character (`do_buf`).
+fn value_text(attr: &AttributeTypeAndValue<'_>) -> String {
+    let data = attr.attr_value().data;
+    let wide = |width: usize| -> String {
+        data.chunks(width)
+            .map(|c| {
+                let code = c.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+                char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+            })
+            .collect()
+    };
+    match attr.attr_value().tag() {
+        x509_parser::asn1_rs::Tag::BmpString => wide(2),
+        x509_parser::asn1_rs::Tag::UniversalString => wide(4),
+        _ => match attr.as_str() {
+            Ok(s) => s.to_string(),
+            Err(_) => String::from_utf8_lossy(data).into_owned(),
+        },
+    }
 }
 
 /// RFC 2253 escaping as OpenSSL does it (`ASN1_STRFLGS_ESC_2253 | ESC_CTRL`, not `ESC_MSB`).
@@ -460,5 +497,37 @@ mod tests {
         assert_eq!(escape("x=\r\n"), "x=\\0D\\0A");
         assert_eq!(escape("#1 "), "\\#1\\ ");
         assert_eq!(escape("Montabaur"), "Montabaur");
+    }
+
+    /// One RDN of a CN and an L in BMPString (as RDP servers' certificates have them), then
+    /// a C: OpenSSL reverses the entries flat, within the RDN too.
+    #[test]
+    fn names_print_reversed_entry_by_entry_with_bmp_strings() {
+        let bmp = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_be_bytes).collect() };
+        let attr = |oid: u8, tag: u8, value: &[u8]| -> Vec<u8> {
+            let mut a = vec![0x06, 0x03, 0x55, 0x04, oid, tag, value.len() as u8];
+            a.extend_from_slice(value);
+            let mut seq = vec![0x30, a.len() as u8];
+            seq.extend(a);
+            seq
+        };
+        let set = |attrs: Vec<Vec<u8>>| -> Vec<u8> {
+            let body: Vec<u8> = attrs.concat();
+            let mut s = vec![0x31, body.len() as u8];
+            s.extend(body);
+            s
+        };
+        let rdns = [
+            set(vec![
+                attr(3, 0x1e, &bmp("SERVR")),
+                attr(7, 0x1e, &bmp("TURNBKL")),
+            ]),
+            set(vec![attr(6, 0x13, b"US")]),
+        ]
+        .concat();
+        let mut der = vec![0x30, rdns.len() as u8];
+        der.extend(rdns);
+        let (_, name) = X509Name::from_der(&der).expect("name");
+        assert_eq!(rfc2253(&name), "C=US,L=TURNBKL+CN=SERVR");
     }
 }
