@@ -6,8 +6,11 @@ use std::io::Write;
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
 use super::multipart::{Multipart, Part};
+use super::nested::Nested;
 use super::parser::parse_chunk_size;
+use crate::flow::Timestamp;
 use crate::proto::lines::StreamBuf;
+use crate::proto::Emit;
 
 /// Longest chunk-size or trailer line.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -167,6 +170,8 @@ pub struct Body {
     terminated: bool,
     /// Set for a body Zeek reads line by line until the connection closes.
     lines: Option<Lines>,
+    /// A `message/*` body, read as a nested entity.
+    nested: Option<Box<Nested>>,
 }
 
 /// A body delivered as lines (`HTTP_Entity::Deliver` with `trailing_CRLF`): each line counts
@@ -221,6 +226,7 @@ impl Body {
             tail: [0; 2],
             terminated: false,
             lines: None,
+            nested: None,
         }
     }
 
@@ -230,6 +236,9 @@ impl Body {
 
     /// Decoded bytes delivered so far (files.log `seen_bytes`).
     pub fn seen(&self) -> u64 {
+        if let Some(n) = &self.nested {
+            return n.body_len();
+        }
         self.decoder.counter().len + self.lines.map_or(0, |l| l.extra)
     }
 
@@ -238,8 +247,29 @@ impl Body {
         self.lines = Some(Lines::default());
     }
 
+    /// The body is of type `message/*` (see [`Nested`]), with its content `encoding`.
+    pub fn nest(&mut self, encoding: Encoding) {
+        let length = match self.framing {
+            Framing::Length(n) => Some(n),
+            Framing::Chunked | Framing::UntilEof => None,
+        };
+        self.nested = Some(Box::new(Nested::new(encoding, length)));
+    }
+
+    /// Logs the weirds a nested entity raised since the last call.
+    pub fn emit_weirds(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        if let Some(n) = self.nested.as_mut() {
+            for (name, source) in n.take_weirds() {
+                out.weird_from(ts, name, None, source);
+            }
+        }
+    }
+
     /// The sender closed its side: an open last line is ended.
     pub fn end_of_stream(&mut self) {
+        if let Some(n) = self.nested.as_mut().filter(|n| n.line_open()) {
+            n.end_line();
+        }
         if let Some(l) = self.lines.as_mut().filter(|l| l.open) {
             l.extra += 2;
             l.open = false;
@@ -251,19 +281,26 @@ impl Body {
         self.seen() + self.gap_len + if self.terminated { 2 } else { 0 }
     }
 
-    /// A multipart body, which Zeek reads line by line rather than as plain data.
-    pub fn is_multipart(&self) -> bool {
-        self.decoder.counter().multipart.is_some()
+    /// A multipart or `message/*` body, which Zeek reads line by line rather than as plain
+    /// data.
+    pub fn delivers_lines(&self) -> bool {
+        self.decoder.counter().multipart.is_some() || self.nested.is_some()
     }
 
     /// The body has data and its last line has no CRLF.
     pub fn last_line_open(&self) -> bool {
+        if let Some(n) = &self.nested {
+            return n.line_open();
+        }
         self.raw_len > 0 && self.tail != *b"\r\n"
     }
 
     /// The last line gets a CRLF that is not in the data, which the length counts.
     pub fn terminate_last_line(&mut self) {
-        self.terminated = true;
+        match self.nested.as_mut() {
+            Some(n) => n.end_line(),
+            None => self.terminated = true,
+        }
     }
 
     /// Whether any body byte arrived (a file is only created for a non-empty body).
@@ -283,10 +320,17 @@ impl Body {
 
     pub fn finish(&mut self) {
         self.decoder.finish();
+        if let Some(n) = self.nested.as_mut() {
+            n.finish();
+        }
     }
 
-    /// For a multipart body (after [`Body::finish`]): its parts that carried data.
+    /// For a multipart or `message/*` body (after [`Body::finish`]): its parts that carried
+    /// data.
     pub fn take_parts(&mut self) -> Option<Vec<Part>> {
+        if let Some(n) = self.nested.as_mut() {
+            return Some(n.take_parts());
+        }
         self.counter_mut().multipart.take().map(|m| m.finish())
     }
 
@@ -299,7 +343,13 @@ impl Body {
         }
     }
 
-    fn deliver(&mut self, data: &[u8]) {
+    /// Delivers raw body bytes; returns how many the body took (a nested entity may end
+    /// before them).
+    fn deliver(&mut self, data: &[u8]) -> usize {
+        let data = match self.nested.as_mut() {
+            Some(n) => &data[..n.feed(data)],
+            None => data,
+        };
         self.raw_len += data.len() as u64;
         if let Some(l) = self.lines.as_mut() {
             l.feed(data);
@@ -309,7 +359,10 @@ impl Body {
             [b] => self.tail = [self.tail[1], *b],
             [] => {}
         }
-        self.decoder.write(data);
+        if self.nested.is_none() {
+            self.decoder.write(data);
+        }
+        data.len()
     }
 
     /// `len` body bytes were lost, as Zeek's `HTTP_Entity::Undelivered` takes it: before any
@@ -349,10 +402,10 @@ impl Body {
             }
             Framing::Length(n) => {
                 let take = data.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-                self.deliver(&data[..take]);
-                let left = n - take as u64;
+                let used = self.deliver(&data[..take]);
+                let left = if used < take { 0 } else { n - take as u64 };
                 self.framing = Framing::Length(left);
-                Some((take, if left == 0 { Step::Done } else { Step::More }))
+                Some((used, if left == 0 { Step::Done } else { Step::More }))
             }
             Framing::Chunked => None,
         }
@@ -369,12 +422,15 @@ impl Body {
                 }
                 Framing::Length(0) => return Step::Done,
                 Framing::Length(n) => {
-                    let data = buf.take(usize::try_from(n).unwrap_or(usize::MAX));
-                    if data.is_empty() {
+                    let avail = buf.available();
+                    let take = avail.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+                    if take == 0 {
                         return Step::More;
                     }
-                    self.framing = Framing::Length(n - data.len() as u64);
-                    self.deliver(&data);
+                    let used = self.deliver(&avail[..take]);
+                    buf.take(used);
+                    let left = if used < take { 0 } else { n - take as u64 };
+                    self.framing = Framing::Length(left);
                 }
                 Framing::Chunked => match self.chunk {
                     Chunk::Size => {

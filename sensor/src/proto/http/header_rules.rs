@@ -23,6 +23,16 @@ pub fn value_token(value: &[u8]) -> Option<(&[u8], &[u8])> {
     None
 }
 
+/// `MIME_Entity::ParseContentTypeField`: whether a Content-Type names a `message/*` type
+/// (`MIME_get_slash_token_pair`); `None` when it has no type/subtype pair, which leaves the
+/// entity's type as it was.
+pub fn is_message_type(value: &[u8]) -> Option<bool> {
+    let (ty, rest) = value_token(value)?;
+    let rest = rest.trim_ascii_start().strip_prefix(b"/")?;
+    value_token(rest)?;
+    Some(ty.eq_ignore_ascii_case(b"message"))
+}
+
 /// RFC 2045's tspecials, as `MIME_is_tspecial`.
 fn is_tspecial(c: u8) -> bool {
     b"()<>@,;:\\\"/[]?=".contains(&c)

@@ -6,6 +6,7 @@ mod files;
 mod header_rules;
 mod log;
 mod multipart;
+mod nested;
 mod parser;
 mod state;
 mod websocket;

@@ -55,6 +55,8 @@ struct Head {
     encoding: Option<Encoding>,
     /// A multipart body's boundary.
     boundary: Option<Vec<u8>>,
+    /// The Content-Type is `message/*` (see `nested`).
+    message: bool,
     filename: Option<Vec<u8>>,
     /// A 206 reply's Content-Range: the whole file's length when it names one (Zeek's
     /// `is_partial_content` and `instance_length`).
@@ -214,6 +216,7 @@ impl HttpAnalyzer {
             Some(b) => {
                 // Decoders hold back output until they finish, so the head is read after.
                 b.finish();
+                b.emit_weirds(ts, out);
                 let whole = b.has_data().then(|| crate::file_magic::detect(b.head()));
                 let files: Vec<BodyFile> = match b.take_parts() {
                     // Each part of a multipart body is a file of its own.
@@ -394,7 +397,9 @@ impl HttpAnalyzer {
                                             && boundary.is_none()
                                             && !self.connection_close;
                                         let mut body = Body::new(f, enc, boundary);
-                                        if lines {
+                                        if head.message && f != Framing::Chunked {
+                                            body.nest(enc);
+                                        } else if lines {
                                             body.deliver_lines();
                                         }
                                         Phase::Body(head, body)
@@ -569,6 +574,9 @@ impl HttpAnalyzer {
                 }
                 self.side(dir).buf.extend(rest);
                 self.process(dir, ts, out);
+                if let Phase::Body(_, body) = &mut self.side(dir).phase {
+                    body.emit_weirds(ts, out);
+                }
             }
             Mode::Tunnel(_) | Mode::WebSocket(_) => self.tunnel_data(ts, dir, data, out),
             Mode::Stopped => {}

@@ -1,6 +1,6 @@
 //! The content line analyzer's delivery size (`ContentLine_Analyzer::SetDeliverySize`): Zeek
-//! reads a multipart body line by line, limited to its Content-Length. When a delivery ends
-//! exactly at that size with a line still open, `ContentLine_Analyzer::DeliverStream`
+//! reads a multipart or `message/*` body line by line, limited to its Content-Length. When a
+//! delivery ends exactly at that size with a line still open, `ContentLine_Analyzer::DeliverStream`
 //! terminates the line with a CRLF of its own, which the body length then counts, and weirds
 //! `line_terminated_without_CRLF` (logged once per connection, see `weird_once`).
 
@@ -19,7 +19,7 @@ impl HttpAnalyzer {
         delivery_ended: bool,
         out: &mut dyn Emit,
     ) {
-        let line_delivered = body.is_multipart() && body.framing() == Framing::Length(0);
+        let line_delivered = body.delivers_lines() && body.framing() == Framing::Length(0);
         if !(line_delivered && delivery_ended && body.last_line_open()) {
             return;
         }

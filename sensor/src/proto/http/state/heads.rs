@@ -162,7 +162,12 @@ impl HttpAnalyzer {
                     head.encoding = Some(e);
                 }
             }
-            "CONTENT-TYPE" => head.boundary = multipart::boundary_of(&value),
+            "CONTENT-TYPE" => {
+                head.boundary = multipart::boundary_of(&value);
+                if let Some(message) = header_rules::is_message_type(&value) {
+                    head.message = message;
+                }
+            }
             "CONTENT-RANGE" if head.status == Some(206) => {
                 self.content_range(ts, head, &value, out)
             }

@@ -1,0 +1,393 @@
+//! A body of type `message/*` (MIME's `CONTENT_TYPE_MESSAGE`) as Zeek's HTTP analyzer reads
+//! it: as lines (`HTTP_Entity::SubmitAllHeaders` sets a delivery size, never plain delivery),
+//! each line's content without its end going through the content decoder
+//! (`HTTP_Entity::DeliverBody`) and on to a nested MIME entity of depth 1
+//! (`MIME_Entity::BeginBody`), whose headers and data are read as `HTTP_Entity::Deliver` and
+//! `MIME_Entity::Deliver` read them.
+
+use std::io::Write;
+
+use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+
+use super::body::Encoding;
+use super::header_rules::value_token;
+use super::multipart::Part;
+
+/// Longest raw line; a longer run is handed on as a line of its own.
+const MAX_LINE: usize = 16 * 1024;
+/// Longest header kept of the nested entity (its continuation lines are dropped beyond it).
+const MAX_HEADER: usize = 16 * 1024;
+/// The decompressor's output buffer (`ZIP_Analyzer::DeliverStream`'s `unzip_size`): each
+/// piece reaches the nested entity as a delivery of its own.
+const UNZIP_SIZE: usize = 4096;
+/// Decoded bytes produced per body before decoding stops (decompression bombs).
+const MAX_DECODED: u64 = 256 * 1024 * 1024;
+
+/// A weird and the analyzer that raises it.
+type Weird = (&'static str, &'static str);
+
+pub struct Nested {
+    /// The raw line being read.
+    line: Vec<u8>,
+    /// The last byte was a CR that ended a line: an LF right after it belongs to that line.
+    after_cr: bool,
+    /// Raw bytes still to hand on as they are (`ContentLine_Analyzer::SetPlainDelivery`, set
+    /// by a nested entity with a Content-Length).
+    plain: u64,
+    /// Zeek's `expect_data_length` for a body with a Content-Length: each line counts its
+    /// length plus 2 for its end (`HTTP_Entity::Deliver`), and the entity ends at 0.
+    expect: Option<i64>,
+    inflate: Option<Inflate>,
+    /// The top-level entity's `body_length` (`HTTP_Entity::DeliverBodyClear`).
+    body_len: u64,
+    child: Child,
+    ended: bool,
+    weirds: Vec<Weird>,
+}
+
+impl Nested {
+    pub fn new(encoding: Encoding, content_length: Option<u64>) -> Self {
+        let inflate = match encoding {
+            Encoding::Identity => None,
+            Encoding::Gzip => Some(Inflate::Gzip(Box::new(GzDecoder::new(Vec::new())))),
+            Encoding::Deflate => Some(Inflate::DeflateUndecided),
+        };
+        Nested {
+            line: Vec::new(),
+            after_cr: false,
+            plain: 0,
+            expect: content_length.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            inflate,
+            body_len: 0,
+            child: Child::default(),
+            ended: false,
+            weirds: Vec::new(),
+        }
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+
+    /// The weirds raised since the last call.
+    pub fn take_weirds(&mut self) -> Vec<Weird> {
+        std::mem::take(&mut self.weirds)
+    }
+
+    /// Reads raw body bytes as `ContentLine_Analyzer::DoDeliverOnce` splits them (CR LF, a
+    /// lone LF or a lone CR ends a line); returns how many of them the entity took, fewer
+    /// when its count of lines ended it first.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            let after_cr = std::mem::take(&mut self.after_cr);
+            if after_cr && b == b'\n' {
+                i += 1;
+                continue;
+            }
+            if self.ended {
+                return i;
+            }
+            if self.plain > 0 {
+                let n = data
+                    .len()
+                    .min(i + usize::try_from(self.plain).unwrap_or(usize::MAX));
+                self.plain -= (n - i) as u64;
+                self.deliver(&data[i..n], false);
+                i = n;
+                continue;
+            }
+            if after_cr {
+                self.weirds
+                    .push(("line_terminated_with_single_CR", "CONTENTLINE"));
+            }
+            match b {
+                b'\r' => {
+                    self.after_cr = true;
+                    self.end_line();
+                }
+                b'\n' => self.end_line(),
+                _ => {
+                    self.line.push(b);
+                    if self.line.len() >= MAX_LINE {
+                        self.end_line();
+                    }
+                }
+            }
+            i += 1;
+        }
+        data.len()
+    }
+
+    /// A line is still open.
+    pub fn line_open(&self) -> bool {
+        !self.line.is_empty()
+    }
+
+    /// Ends the open line as if a line end followed it (`ContentLine_Analyzer::DeliverStream`
+    /// at the delivery size, `EndpointEOF` at the end of the stream).
+    pub fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        if !self.ended {
+            self.deliver(&line, true);
+        }
+    }
+
+    /// `HTTP_Entity::Deliver` for a line (`crlf`) or plain data of the top-level entity.
+    fn deliver(&mut self, line: &[u8], crlf: bool) {
+        let end = if crlf { 2 } else { 0 };
+        match self.inflate.as_mut() {
+            Some(z) => {
+                let out = z.feed(line);
+                self.clear_pieces(&out);
+            }
+            None => {
+                self.body_len += line.len() as u64 + end;
+                self.hand_to_child(line, crlf);
+            }
+        }
+        if let Some(e) = self.expect.as_mut() {
+            *e -= i64::try_from(line.len() as u64 + end).unwrap_or(i64::MAX);
+            if *e <= 0 {
+                self.finish();
+            }
+        }
+    }
+
+    /// `HTTP_Entity::DeliverBodyClear` for the decompressor's output, without line ends.
+    fn clear_pieces(&mut self, out: &[u8]) {
+        let room = usize::try_from(MAX_DECODED.saturating_sub(self.body_len)).unwrap_or(usize::MAX);
+        if out.len() > room {
+            self.inflate = Some(Inflate::Failed);
+        }
+        for piece in out[..out.len().min(room)].chunks(UNZIP_SIZE) {
+            self.body_len += piece.len() as u64;
+            self.hand_to_child(piece, false);
+        }
+    }
+
+    /// `MIME_Entity::NewDataLine` of the top-level entity: on to the nested one, whose end of
+    /// headers may switch to plain delivery.
+    fn hand_to_child(&mut self, data: &[u8], crlf: bool) {
+        if let Some(plain) = self.child.deliver(data, crlf, &mut self.weirds) {
+            self.plain = plain;
+        }
+    }
+
+    /// `HTTP_Entity::EndOfData`: the decompressor hands on what it holds, then the nested
+    /// entity ends.
+    pub fn finish(&mut self) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        if let Some(z) = self.inflate.as_mut() {
+            let out = z.finish();
+            self.clear_pieces(&out);
+        }
+        self.child.finish(&mut self.weirds);
+    }
+
+    /// The nested entity's data, a file of its own (`MIME_Entity::SubmitData`).
+    pub fn take_parts(&mut self) -> Vec<Part> {
+        let child = std::mem::take(&mut self.child);
+        (child.data_len > 0)
+            .then_some(Part {
+                filename: None,
+                head: child.head,
+                len: child.data_len,
+                range: None,
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The nested entity (depth 1).
+#[derive(Default)]
+struct Child {
+    /// `MIME_Entity::in_header` is false: the headers ended.
+    in_body: bool,
+    /// The header being read (`current_header_line`).
+    header: Option<Vec<u8>>,
+    /// Its Content-Length, and the bytes still expected after its headers.
+    content_length: Option<u64>,
+    expect: Option<u64>,
+    /// The type is `message` or `multipart`, which does not take a Content-Length.
+    container: bool,
+    ended: bool,
+    data_len: u64,
+    head: Vec<u8>,
+}
+
+impl Child {
+    /// `HTTP_Entity::Deliver` and `MIME_Entity::Deliver` of the nested entity; returns the
+    /// plain delivery it sets, if it sets one.
+    fn deliver(&mut self, data: &[u8], crlf: bool, weirds: &mut Vec<Weird>) -> Option<u64> {
+        if self.ended {
+            return None;
+        }
+        if let Some(left) = self.expect {
+            // A Content-Length body: its data without line ends; at its end plain delivery
+            // stops (`SetPlainDelivery(0)`).
+            let left = left - (data.len() as u64).min(left);
+            self.expect = Some(left);
+            self.data(data);
+            if left == 0 {
+                self.ended = true;
+                return Some(0);
+            }
+            return None;
+        }
+        if self.in_body {
+            // MIME_Entity::DecodeBinary: the line and its implicit CRLF.
+            self.data(data);
+            if crlf {
+                self.data(b"\r\n");
+            }
+            return None;
+        }
+        if !crlf {
+            weirds.push(("http_no_crlf_in_header_list", "HTTP"));
+        }
+        match data.first() {
+            None | Some(0) => {
+                self.finish_header(weirds);
+                self.in_body = true;
+                // HTTP_Entity::SubmitAllHeaders: a Content-Length body is plain data.
+                match self.content_length.filter(|_| !self.container) {
+                    Some(0) => self.ended = true,
+                    Some(n) => {
+                        self.expect = Some(n);
+                        return Some(n);
+                    }
+                    None => {}
+                }
+            }
+            Some(b' ' | b'\t') if self.header.is_some() => {
+                if let Some(h) = self.header.as_mut() {
+                    let room = MAX_HEADER.saturating_sub(h.len());
+                    h.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Some(_) => {
+                self.finish_header(weirds);
+                let text = data.trim_ascii_start();
+                self.header = Some(text[..text.len().min(MAX_HEADER)].to_vec());
+            }
+        }
+        None
+    }
+
+    /// `HTTP_Entity::SubmitHeader`: below the top level a Transfer-Encoding is a weird, not
+    /// a framing.
+    fn finish_header(&mut self, weirds: &mut Vec<Weird>) {
+        let Some(h) = self.header.take() else {
+            return;
+        };
+        let Some(name) = field_name(&h) else {
+            return;
+        };
+        let value = &h[h.iter().position(|&b| b == b':').map_or(h.len(), |i| i + 1)..];
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            weirds.push(("HTTP_nested_transfer_encoding_header", "HTTP"));
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            // A value that is not a number counts as 0 (`HTTP_bad_content_length`).
+            let token = value_token(value).map_or(&b""[..], |(t, _)| t);
+            let n = std::str::from_utf8(token).ok().and_then(|t| t.parse().ok());
+            self.content_length = Some(n.unwrap_or(0));
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            let token = value_token(value).map_or(&b""[..], |(t, _)| t);
+            self.container =
+                token.eq_ignore_ascii_case(b"message") || token.eq_ignore_ascii_case(b"multipart");
+        }
+    }
+
+    /// `MIME_Entity::EndOfData`: a header still open is submitted.
+    fn finish(&mut self, weirds: &mut Vec<Weird>) {
+        if !self.in_body {
+            self.finish_header(weirds);
+        }
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        self.data_len += data.len() as u64;
+        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
+/// `MIME_get_field_name`: the name before the colon, of printable characters.
+fn field_name(header: &[u8]) -> Option<&[u8]> {
+    let text = header.trim_ascii_start();
+    let end = text
+        .iter()
+        .position(|&b| !(33..=126).contains(&b) || b == b':')
+        .unwrap_or(text.len());
+    let (name, rest) = text.split_at(end);
+    (!name.is_empty() && rest.trim_ascii_start().first() == Some(&b':')).then_some(name)
+}
+
+/// The decompressor of a gzip or deflate body (`ZIP_Analyzer`), handing out what each input
+/// yields right away.
+enum Inflate {
+    Gzip(Box<GzDecoder<Vec<u8>>>),
+    /// Deflate whose first bytes have not shown yet whether a zlib header is there.
+    DeflateUndecided,
+    Zlib(Box<ZlibDecoder<Vec<u8>>>),
+    Raw(Box<DeflateDecoder<Vec<u8>>>),
+    Failed,
+}
+
+impl Inflate {
+    fn writer(&mut self) -> Option<&mut dyn Write> {
+        match self {
+            Inflate::Gzip(d) => Some(d.as_mut()),
+            Inflate::Zlib(d) => Some(d.as_mut()),
+            Inflate::Raw(d) => Some(d.as_mut()),
+            Inflate::DeflateUndecided | Inflate::Failed => None,
+        }
+    }
+
+    fn output(&mut self) -> Vec<u8> {
+        match self {
+            Inflate::Gzip(d) => std::mem::take(d.get_mut()),
+            Inflate::Zlib(d) => std::mem::take(d.get_mut()),
+            Inflate::Raw(d) => std::mem::take(d.get_mut()),
+            Inflate::DeflateUndecided | Inflate::Failed => Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+        if data.is_empty() {
+            return Vec::new();
+        }
+        if matches!(self, Inflate::DeflateUndecided) {
+            let zlib = matches!(data, [cmf, flg, ..]
+                if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0);
+            *self = if zlib {
+                Inflate::Zlib(Box::new(ZlibDecoder::new(Vec::new())))
+            } else {
+                Inflate::Raw(Box::new(DeflateDecoder::new(Vec::new())))
+            };
+        }
+        let ok = self
+            .writer()
+            .is_some_and(|w| w.write_all(data).and_then(|()| w.flush()).is_ok());
+        let out = self.output();
+        if !ok {
+            *self = Inflate::Failed;
+        }
+        out
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let ok = self.writer().is_some_and(|w| w.flush().is_ok());
+        let out = if ok { self.output() } else { Vec::new() };
+        *self = Inflate::Failed;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
