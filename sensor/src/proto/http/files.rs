@@ -1,7 +1,7 @@
 //! The files of HTTP message bodies, as Zeek's HTTP analyzer hands them to file analysis
 //! (`HTTP_Entity::SubmitData`) and `base/protocols/http/{files,entities}.zeek` describe them.
 
-use super::body::Encoding;
+use super::encoding::Encoding;
 use crate::files_log::FileInfo;
 use crate::flow::{ConnInfo, Direction, Timestamp};
 

@@ -1,6 +1,7 @@
 //! HTTP/1.x: http.log.
 
 mod body;
+mod encoding;
 pub(crate) mod filename;
 mod files;
 mod header_rules;

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
-use super::body::Encoding;
+use super::encoding::Encoding;
 use super::header_rules::value_token;
 use super::multipart::Part;
 

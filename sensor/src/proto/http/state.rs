@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
-use super::body::{Body, Encoding, Framing, Step};
+use super::body::{Body, Framing, Step};
+use super::encoding::Encoding;
 use super::files::{self, BodyFile};
 use super::header_rules;
 use super::log::HttpInfo;
