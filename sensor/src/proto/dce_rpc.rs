@@ -213,15 +213,10 @@ impl Analyzer for DceRpcAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::testkit::{conn, Collect};
+    use crate::proto::testkit::{conn, feed, Collect};
 
     fn run(chunks: &[(Direction, &[u8])]) -> Collect {
-        let mut a = new_analyzer(&conn(Transport::Tcp, 502));
-        let mut out = Collect::default();
-        for (dir, data) in chunks {
-            a.data(Timestamp(1.0), *dir, data, &mut out);
-        }
-        out
+        feed(new_analyzer, 502, chunks)
     }
 
     /// A bind of one context with one transfer syntax (72 bytes, little-endian).

@@ -102,3 +102,17 @@ impl Emit for WeirdLog {
     }
     fn confirm_service(&mut self, _service: &'static str) {}
 }
+
+/// Feeds `chunks` to a new analyzer of `new` on a TCP connection to `resp_p`, all at one time.
+pub fn feed(
+    new: fn(&ConnInfo) -> Box<dyn crate::proto::Analyzer>,
+    resp_p: u16,
+    chunks: &[(crate::flow::Direction, &[u8])],
+) -> Collect {
+    let mut a = new(&conn(Transport::Tcp, resp_p));
+    let mut out = Collect::default();
+    for (dir, data) in chunks {
+        a.data(Timestamp(1.0), *dir, data, &mut out);
+    }
+    out
+}

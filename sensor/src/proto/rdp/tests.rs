@@ -1,6 +1,6 @@
 use super::parser::{self, Found, Malformed};
 use super::*;
-use crate::proto::testkit::{conn, Collect};
+use crate::proto::testkit::{conn, feed, Collect};
 
 fn tpkt(cotp: &[u8]) -> Vec<u8> {
     let len = u16::try_from(cotp.len() + 4).expect("short record");
@@ -108,12 +108,7 @@ fn a_negotiated_security_protocol_goes_encrypted() {
 }
 
 fn run(chunks: &[(Direction, &[u8])]) -> Collect {
-    let mut a = new_analyzer(&conn(Transport::Tcp, 3389));
-    let mut out = Collect::default();
-    for (dir, data) in chunks {
-        a.data(Timestamp(1.0), *dir, data, &mut out);
-    }
-    out
+    feed(new_analyzer, 3389, chunks)
 }
 
 #[test]
