@@ -1,6 +1,7 @@
 //! What analyzers write through while they run on a connection: log rows, weirds tagged with
 //! the connection and the analyzer, confirmed services and role flips.
 
+use super::history::{bits, History};
 use super::Records;
 use crate::flow::{ConnInfo, Timestamp, TunnelType};
 use crate::output::Output;
@@ -20,6 +21,7 @@ pub(super) struct ConnEmit<'a> {
     pub(super) services: &'a mut Vec<&'static str>,
     /// Set when an analyzer asks for the roles to be flipped.
     pub(super) flip: bool,
+    pub(super) history: &'a mut History,
     /// Payload bytes both endpoints sent so far (Zeek's `c$orig$size + c$resp$size`).
     pub(super) conn_size: u64,
 }
@@ -69,6 +71,9 @@ impl Emit for ConnEmit<'_> {
     fn flip_roles(&mut self) {
         self.flip = true;
     }
+    fn analysis_partial(&mut self) {
+        self.history.check(true, bits::UNKNOWN, 'X');
+    }
     fn tunnel(&mut self, ts: Timestamp, kind: TunnelType) {
         self.out
             .push(Output::Tunnel(TunnelRecord::proxy(ts, &self.info.id, kind)));
@@ -101,6 +106,30 @@ mod tests {
     use crate::flow::Transport;
     use crate::proto::testkit::conn;
 
+    /// `Analyzer::LimitReachedWeird`: a limit reached adds 'X' to the history once, upper
+    /// case whichever side reached it (`Connection::CheckHistory`).
+    #[test]
+    fn a_partial_analysis_marks_the_history_once() {
+        let info = conn(Transport::Tcp, 80);
+        let mut out = Records::default();
+        let mut services = Vec::new();
+        let mut history = History::default();
+        history.add('S');
+        let mut emit = ConnEmit {
+            info: &info,
+            source: "HTTP",
+            peer: "zeek",
+            out: &mut out,
+            services: &mut services,
+            flip: false,
+            history: &mut history,
+            conn_size: 0,
+        };
+        emit.analysis_partial();
+        emit.analysis_partial();
+        assert_eq!(history.as_str(), "SX");
+    }
+
     /// dpd.zeek: a violation removes the confirmed service, up to 10 KiB into the connection.
     #[test]
     fn violations_drop_the_service_early_in_a_connection() {
@@ -115,6 +144,7 @@ mod tests {
                 out: &mut out,
                 services: &mut services,
                 flip: false,
+                history: &mut History::default(),
                 conn_size: size,
             };
             emit.violation("ssl");

@@ -20,6 +20,8 @@ pub mod bits {
     pub const DATA: u32 = 0x10;
     pub const ACK: u32 = 0x20;
     pub const MULTI_FLAG: u32 = 0x40;
+    /// Zeek's `HIST_UNKNOWN_PKT`, whose 'X' marks an analysis cut short by a limit.
+    pub const UNKNOWN: u32 = 0x400;
 }
 
 /// A logarithmic counter: the letter is added on the 1st, 10th, 100th ... occurrence.

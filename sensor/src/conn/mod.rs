@@ -326,6 +326,7 @@ impl Tracker {
                 out,
                 services: &mut conn.services,
                 flip: false,
+                history: &mut conn.history,
                 conn_size,
             };
             a.finish(Timestamp(now), &mut emit);

@@ -135,6 +135,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            history: &mut conn.history,
                             conn_size,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
@@ -153,6 +154,7 @@ impl Tracker {
                             out,
                             services: &mut conn.services,
                             flip: false,
+                            history: &mut conn.history,
                             conn_size,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);

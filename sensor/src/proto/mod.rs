@@ -60,6 +60,10 @@ pub trait Emit {
     /// The analyzer found the roles the wrong way round (Zeek's `Connection::FlipRoles`): the
     /// responder is the originator from now on. By default nothing happens.
     fn flip_roles(&mut self) {}
+    /// A limit cut the analysis short (Zeek's `Analyzer::LimitReachedWeird`, which calls
+    /// `Connection::CheckHistory(HIST_UNKNOWN_PKT, 'X')`): conn.log's history gets 'X' once.
+    /// By default nothing happens.
+    fn analysis_partial(&mut self) {}
 }
 
 /// One protocol analyzer instance for one connection.

@@ -139,6 +139,9 @@ impl Emit for InnerEmit<'_> {
     fn tunnel(&mut self, ts: Timestamp, kind: TunnelType) {
         self.out.tunnel(ts, kind);
     }
+    fn analysis_partial(&mut self) {
+        self.out.analysis_partial();
+    }
 }
 
 #[cfg(test)]

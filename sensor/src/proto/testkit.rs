@@ -15,6 +15,8 @@ pub struct Collect {
     pub violations: Vec<&'static str>,
     pub files: Vec<crate::files_log::FileInfo>,
     pub tunnels: Vec<crate::flow::TunnelType>,
+    /// Times an analyzer marked the analysis partial.
+    pub partial: usize,
 }
 
 impl Emit for Collect {
@@ -39,6 +41,9 @@ impl Emit for Collect {
     }
     fn tunnel(&mut self, _ts: Timestamp, kind: crate::flow::TunnelType) {
         self.tunnels.push(kind);
+    }
+    fn analysis_partial(&mut self) {
+        self.partial += 1;
     }
 }
 

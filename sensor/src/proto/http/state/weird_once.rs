@@ -73,6 +73,9 @@ impl Emit for WeirdOnce<'_> {
     fn flip_roles(&mut self) {
         self.inner.flip_roles();
     }
+    fn analysis_partial(&mut self) {
+        self.inner.analysis_partial();
+    }
     fn violation(&mut self, service: &'static str) {
         self.inner.violation(service);
     }
