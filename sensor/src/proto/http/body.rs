@@ -238,8 +238,11 @@ impl Body {
     /// Logs the weirds a nested entity raised since the last call.
     pub fn emit_weirds(&mut self, ts: Timestamp, out: &mut dyn Emit) {
         if let Some(n) = self.nested.as_mut() {
-            for (name, source) in n.take_weirds() {
-                out.weird_from(ts, name, None, source);
+            for (name, addl, source) in n.take_weirds() {
+                out.weird_from(ts, name, addl, source);
+            }
+            if n.take_limit_reached() {
+                out.analysis_partial();
             }
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod filename;
 mod files;
 mod header_rules;
 mod log;
+mod mime_tree;
 mod multipart;
 mod nested;
 mod parser;

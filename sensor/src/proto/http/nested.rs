@@ -3,7 +3,8 @@
 //! each line's content without its end going through the content decoder
 //! (`HTTP_Entity::DeliverBody`) and on to a nested MIME entity of depth 1
 //! (`MIME_Entity::BeginBody`), whose headers and data are read as `HTTP_Entity::Deliver` and
-//! `MIME_Entity::Deliver` read them.
+//! `MIME_Entity::Deliver` read them; when that entity is itself a container, its body is a
+//! [`MimeTree`].
 
 use std::io::Write;
 
@@ -11,6 +12,7 @@ use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
 use super::encoding::Encoding;
 use super::header_rules::value_token;
+use super::mime_tree::MimeTree;
 use super::multipart::Part;
 
 /// Longest raw line; a longer run is handed on as a line of its own.
@@ -23,8 +25,8 @@ const UNZIP_SIZE: usize = 4096;
 /// Decoded bytes produced per body before decoding stops (decompression bombs).
 const MAX_DECODED: u64 = 256 * 1024 * 1024;
 
-/// A weird and the analyzer that raises it.
-type Weird = (&'static str, &'static str);
+/// A weird, its `addl` and the analyzer that raises it.
+type Weird = (&'static str, Option<String>, &'static str);
 
 pub struct Nested {
     /// The raw line being read.
@@ -43,6 +45,7 @@ pub struct Nested {
     child: Child,
     ended: bool,
     weirds: Vec<Weird>,
+    limit_reached: bool,
 }
 
 impl Nested {
@@ -62,6 +65,7 @@ impl Nested {
             child: Child::default(),
             ended: false,
             weirds: Vec::new(),
+            limit_reached: false,
         }
     }
 
@@ -100,7 +104,7 @@ impl Nested {
             }
             if after_cr {
                 self.weirds
-                    .push(("line_terminated_with_single_CR", "CONTENTLINE"));
+                    .push(("line_terminated_with_single_CR", None, "CONTENTLINE"));
             }
             match b {
                 b'\r' => {
@@ -173,6 +177,19 @@ impl Nested {
         if let Some(plain) = self.child.deliver(data, crlf, &mut self.weirds) {
             self.plain = plain;
         }
+        if let Some(tree) = self.child.tree.as_mut() {
+            for depth in tree.take_refused() {
+                // Analyzer::LimitReachedWeird
+                let addl = Some(depth.to_string());
+                self.weirds.push(("exceeded_mime_max_depth", addl, "HTTP"));
+                self.limit_reached = true;
+            }
+        }
+    }
+
+    /// A limit cut the analysis short since the last call (`Analyzer::LimitReachedWeird`).
+    pub fn take_limit_reached(&mut self) -> bool {
+        std::mem::take(&mut self.limit_reached)
     }
 
     /// `HTTP_Entity::EndOfData`: the decompressor hands on what it holds, then the nested
@@ -188,9 +205,13 @@ impl Nested {
         self.child.finish(&mut self.weirds);
     }
 
-    /// The nested entity's data, a file of its own (`MIME_Entity::SubmitData`).
+    /// The nested entity's data, a file of its own (`MIME_Entity::SubmitData`), or the
+    /// leaves of its tree.
     pub fn take_parts(&mut self) -> Vec<Part> {
-        let child = std::mem::take(&mut self.child);
+        let mut child = std::mem::take(&mut self.child);
+        if let Some(tree) = child.tree.as_mut() {
+            return tree.take_parts();
+        }
         (child.data_len > 0)
             .then_some(Part {
                 filename: None,
@@ -215,6 +236,9 @@ struct Child {
     expect: Option<u64>,
     /// The type is `message` or `multipart`, which does not take a Content-Length.
     container: bool,
+    /// Its `Content-Type`, and the entities in its body when it is a container.
+    content_type: Vec<u8>,
+    tree: Option<Box<MimeTree>>,
     ended: bool,
     data_len: u64,
     head: Vec<u8>,
@@ -239,6 +263,10 @@ impl Child {
             }
             return None;
         }
+        if let Some(tree) = self.tree.as_mut() {
+            tree.deliver(data, crlf);
+            return None;
+        }
         if self.in_body {
             // MIME_Entity::DecodeBinary: the line and its implicit CRLF.
             self.data(data);
@@ -248,12 +276,13 @@ impl Child {
             return None;
         }
         if !crlf {
-            weirds.push(("http_no_crlf_in_header_list", "HTTP"));
+            weirds.push(("http_no_crlf_in_header_list", None, "HTTP"));
         }
         match data.first() {
             None | Some(0) => {
                 self.finish_header(weirds);
                 self.in_body = true;
+                self.tree = MimeTree::new(1, &self.content_type).map(Box::new);
                 // HTTP_Entity::SubmitAllHeaders: a Content-Length body is plain data.
                 match self.content_length.filter(|_| !self.container) {
                     Some(0) => self.ended = true,
@@ -290,7 +319,7 @@ impl Child {
         };
         let value = &h[h.iter().position(|&b| b == b':').map_or(h.len(), |i| i + 1)..];
         if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            weirds.push(("HTTP_nested_transfer_encoding_header", "HTTP"));
+            weirds.push(("HTTP_nested_transfer_encoding_header", None, "HTTP"));
         } else if name.eq_ignore_ascii_case(b"content-length") {
             // A value that is not a number counts as 0 (`HTTP_bad_content_length`).
             let token = value_token(value).map_or(&b""[..], |(t, _)| t);
@@ -300,6 +329,7 @@ impl Child {
             let token = value_token(value).map_or(&b""[..], |(t, _)| t);
             self.container =
                 token.eq_ignore_ascii_case(b"message") || token.eq_ignore_ascii_case(b"multipart");
+            self.content_type = value.trim_ascii().to_vec();
         }
     }
 
@@ -307,6 +337,9 @@ impl Child {
     fn finish(&mut self, weirds: &mut Vec<Weird>) {
         if !self.in_body {
             self.finish_header(weirds);
+        }
+        if let Some(tree) = self.tree.as_mut() {
+            tree.finish();
         }
     }
 

@@ -103,7 +103,7 @@ fn a_lone_cr_ends_a_line() {
     assert_eq!(n.body_len(), 4 * 2 + 9);
     assert_eq!(
         n.take_weirds(),
-        vec![("line_terminated_with_single_CR", "CONTENTLINE")]
+        vec![("line_terminated_with_single_CR", None, "CONTENTLINE")]
     );
     assert_eq!(n.take_parts()[0].len, 3, "x and its CRLF");
 }
