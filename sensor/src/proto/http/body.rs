@@ -6,9 +6,10 @@ use std::io::Write;
 use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
 use super::encoding::Encoding;
-use super::multipart::{Multipart, Part};
+use super::multipart::Multipart;
 use super::nested::Nested;
 use super::parser::parse_chunk_size;
+use super::part::Part;
 use crate::flow::Timestamp;
 use crate::proto::lines::StreamBuf;
 use crate::proto::Emit;
@@ -242,6 +243,18 @@ impl Body {
                 out.weird_from(ts, name, addl, source);
             }
             if n.take_limit_reached() {
+                out.analysis_partial();
+            }
+        }
+        if let Some(m) = self.counter_mut().multipart.as_mut() {
+            for depth in m.take_refused() {
+                // Analyzer::LimitReachedWeird
+                out.weird_from(
+                    ts,
+                    "exceeded_mime_max_depth",
+                    Some(depth.to_string()),
+                    "HTTP",
+                );
                 out.analysis_partial();
             }
         }

@@ -1,7 +1,7 @@
 //! The entities inside a `message/*` or `multipart/*` entity, nested to any depth up to Zeek's
 //! `MIME::max_depth`, as `MIME_Entity` reads them: each leaf with data is a file of its own.
 
-use super::multipart::{boundary_of, Part};
+use super::part::{boundary_of, Part};
 
 /// Zeek's `MIME::max_depth`.
 pub const MAX_DEPTH: u64 = 100;
@@ -19,7 +19,7 @@ enum Kind {
     Multipart(Vec<u8>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entity {
     depth: u64,
     kind: Kind,
@@ -100,7 +100,7 @@ impl Entity {
 
 /// The open entities from a container down to the one reading now: each is the current child
 /// of the one before it (`MIME_Entity::current_child_entity`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MimeTree {
     stack: Vec<Entity>,
     parts: Vec<Part>,

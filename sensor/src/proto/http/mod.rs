@@ -10,6 +10,7 @@ mod mime_tree;
 mod multipart;
 mod nested;
 mod parser;
+mod part;
 mod state;
 mod websocket;
 

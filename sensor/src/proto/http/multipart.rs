@@ -1,23 +1,15 @@
 //! Multipart bodies (form uploads, byte ranges): each part with data is a file of its own in
-//! Zeek, with the part's file name and sniffed type.
+//! Zeek, with the part's file name and sniffed type; a part that is itself a `message/*` or
+//! `multipart/*` entity is a [`MimeTree`] whose leaves are the files.
 
 use super::header_rules::{content_range, ContentRange};
+use super::mime_tree::MimeTree;
+use super::part::Part;
 
 /// Parts tracked per body; later ones are not reported.
 const MAX_PARTS: usize = 100;
 /// Longest line kept while looking for a boundary; longer runs are plain part data.
 const MAX_LINE: usize = 8 * 1024;
-
-/// A part that carried data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    pub filename: Option<Vec<u8>>,
-    pub head: Vec<u8>,
-    /// The part's length (files.log `seen_bytes`).
-    pub len: u64,
-    /// The part's Content-Range (the parts of a `multipart/byteranges` reply).
-    pub range: Option<ContentRange>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -40,28 +32,12 @@ pub struct Multipart {
     has_data: bool,
     /// A line break seen in the part that belongs to it only if more data follows.
     pending_break: bool,
+    /// The current part's `Content-Type`, and its entities when it is a container.
+    content_type: Vec<u8>,
+    tree: Option<Box<MimeTree>>,
+    /// The depths at which `MIME::max_depth` refused a child, not yet reported.
+    refused: Vec<u64>,
     parts: Vec<Part>,
-}
-
-/// The `boundary=` parameter of a `multipart/...` Content-Type.
-pub fn boundary_of(content_type: &[u8]) -> Option<Vec<u8>> {
-    let lower = content_type.to_ascii_lowercase();
-    if !lower.starts_with(b"multipart/") {
-        return None;
-    }
-    let at = lower.windows(9).position(|w| w == b"boundary=")?;
-    let rest = &content_type[at + 9..];
-    let value = match rest.strip_prefix(b"\"") {
-        Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
-        None => {
-            let end = rest
-                .iter()
-                .position(|b| matches!(b, b';' | b' ' | b'\t'))
-                .unwrap_or(rest.len());
-            &rest[..end]
-        }
-    };
-    (!value.is_empty()).then(|| value.to_vec())
 }
 
 impl Multipart {
@@ -76,6 +52,9 @@ impl Multipart {
             len: 0,
             has_data: false,
             pending_break: false,
+            content_type: Vec::new(),
+            tree: None,
+            refused: Vec::new(),
             parts: Vec::new(),
         }
     }
@@ -135,6 +114,7 @@ impl Multipart {
             State::Headers => {
                 if line.is_empty() {
                     self.state = State::Body;
+                    self.tree = MimeTree::new(1, &self.content_type).map(Box::new);
                 } else if let Some(colon) = line.iter().position(|b| *b == b':') {
                     let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
                     let upper = String::from_utf8_lossy(name.trim_ascii()).to_ascii_uppercase();
@@ -143,6 +123,9 @@ impl Multipart {
                     }
                     if name.eq_ignore_ascii_case(b"content-range") {
                         self.range = content_range(value).ok().map(|(r, _)| r);
+                    }
+                    if name.eq_ignore_ascii_case(b"content-type") {
+                        self.content_type = value[..value.len().min(MAX_LINE)].to_vec();
                     }
                 }
             }
@@ -153,6 +136,11 @@ impl Multipart {
     /// Part data; a line's break is kept back until more data shows it belongs to the part.
     fn data(&mut self, bytes: &[u8], line_end: bool) {
         if self.state != State::Body {
+            return;
+        }
+        if let Some(tree) = self.tree.as_mut() {
+            tree.deliver(bytes, line_end);
+            self.refused.extend(tree.take_refused());
             return;
         }
         if self.pending_break {
@@ -177,6 +165,12 @@ impl Multipart {
     }
 
     fn end_part(&mut self) {
+        if let Some(mut tree) = self.tree.take() {
+            tree.finish();
+            let room = MAX_PARTS.saturating_sub(self.parts.len());
+            self.parts.extend(tree.take_parts().into_iter().take(room));
+        }
+        self.content_type.clear();
         if self.state == State::Body && self.has_data && self.parts.len() < MAX_PARTS {
             self.parts.push(Part {
                 filename: self.filename.take(),
@@ -193,6 +187,11 @@ impl Multipart {
         self.pending_break = false;
     }
 
+    /// The depths at which `MIME::max_depth` refused a child since the last call.
+    pub fn take_refused(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.refused)
+    }
+
     /// The parts with data, the unfinished last one included.
     pub fn finish(mut self) -> Vec<Part> {
         let rest = std::mem::take(&mut self.line);
@@ -207,6 +206,7 @@ impl Multipart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::http::part::boundary_of;
     use proptest::prelude::*;
 
     #[test]

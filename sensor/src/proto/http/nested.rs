@@ -13,7 +13,7 @@ use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 use super::encoding::Encoding;
 use super::header_rules::value_token;
 use super::mime_tree::MimeTree;
-use super::multipart::Part;
+use super::part::Part;
 
 /// Longest raw line; a longer run is handed on as a line of its own.
 const MAX_LINE: usize = 16 * 1024;

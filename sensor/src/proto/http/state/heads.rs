@@ -163,7 +163,7 @@ impl HttpAnalyzer {
                 }
             }
             "CONTENT-TYPE" => {
-                head.boundary = multipart::boundary_of(&value);
+                head.boundary = part::boundary_of(&value);
                 if let Some(message) = header_rules::is_message_type(&value) {
                     head.message = message;
                 }

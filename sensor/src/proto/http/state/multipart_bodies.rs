@@ -59,3 +59,46 @@ fn a_transaction_lists_at_most_15_files() {
     }
     assert!(cols[19].ends_with(",f14"), "{}", cols[19]);
 }
+
+/// A form part of type `multipart/mixed` (`MIME_Entity::BeginChildEntity`): its own parts are
+/// the files, a part nested in a `message/rfc822` one too; a part below `MIME::max_depth`
+/// (each level here is two entities deep) gets no child, with `exceeded_mime_max_depth` and
+/// the history's 'X'.
+#[test]
+fn parts_nest_in_parts_down_to_the_max_depth() {
+    let post = |levels: usize| {
+        let mut inner = format!("--L{levels}.\r\n\r\na leaf\r\n--L{levels}.--\r\n").into_bytes();
+        for k in (0..levels).rev() {
+            let mut level =
+                format!("--L{k}.\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=L{}.\r\n\r\n", k + 1)
+                    .into_bytes();
+            level.extend_from_slice(&inner);
+            level.extend_from_slice(format!("--L{k}.--\r\n").as_bytes());
+            inner = level;
+        }
+        let body = [
+            &b"--X\r\nContent-Type: multipart/mixed; boundary=L0.\r\n\r\n"[..],
+            &inner,
+            b"--X--\r\n",
+        ]
+        .concat();
+        let mut req = format!(
+            "POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
+        let mut out = Collect::default();
+        a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
+        a.finish(Timestamp(3.0), &mut out);
+        out
+    };
+    let out = post(2);
+    assert!(out.weirds.is_empty(), "{:?}", out.weirds);
+    assert_eq!(out.partial, 0);
+    assert_eq!(out.files.len(), 1, "the leaf");
+    let out = post(60);
+    assert_eq!(out.weirds, ["exceeded_mime_max_depth"]);
+    assert_eq!(out.partial, 1);
+}
