@@ -12,6 +12,8 @@ mod nested;
 mod parser;
 mod part;
 mod state;
+#[cfg(test)]
+mod testing;
 mod websocket;
 
 pub use log::HttpInfo;

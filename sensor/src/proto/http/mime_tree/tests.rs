@@ -1,4 +1,5 @@
 use super::*;
+use crate::proto::http::testing;
 use proptest::prelude::*;
 
 fn feed(tree: &mut MimeTree, text: &[u8]) {
@@ -86,11 +87,8 @@ fn epilogue_and_unclosed_parts() {
 /// the depth as addl, from HTTP, and marks the analysis partial (the history's 'X').
 #[test]
 fn an_http_body_nested_past_the_max_depth() {
-    use crate::flow::{Direction, Timestamp, Transport};
+    use crate::proto::http::encoding::Encoding;
     use crate::proto::http::nested::Nested;
-    use crate::proto::http::{encoding::Encoding, HttpAnalyzer};
-    use crate::proto::testkit::{conn, Collect};
-    use crate::proto::Analyzer;
 
     let body: Vec<u8> = nested(60)
         .split(|&b| b == b'\n')
@@ -106,22 +104,11 @@ fn an_http_body_nested_past_the_max_depth() {
     assert!(n.take_limit_reached());
     assert!(!n.take_limit_reached(), "reported once");
 
-    let mut req = format!(
-        "POST / HTTP/1.1\r\nContent-Type: message/rfc822\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(&body);
-    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-    let mut out = Collect::default();
-    a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
-    a.data(
-        Timestamp(2.0),
-        Direction::Resp,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-        &mut out,
+    let out = testing::post(
+        "Content-Type: message/rfc822\r\n",
+        &body,
+        Some(testing::OK_EMPTY),
     );
-    a.finish(Timestamp(3.0), &mut out);
     assert_eq!(out.weirds, ["exceeded_mime_max_depth"]);
     assert_eq!(out.partial, 1);
     assert_eq!(out.files.len(), 50);

@@ -1,8 +1,6 @@
 use super::*;
-use crate::flow::{Direction, Timestamp, Transport};
-use crate::proto::http::HttpAnalyzer;
-use crate::proto::testkit::{conn, Collect};
-use crate::proto::Analyzer;
+use crate::proto::http::testing;
+use crate::proto::testkit::Collect;
 
 /// A gzip stream of one stored block holding `text` (what the deflate of tiny data can be).
 fn gzip_stored(text: &[u8]) -> Vec<u8> {
@@ -15,23 +13,8 @@ fn gzip_stored(text: &[u8]) -> Vec<u8> {
 }
 
 fn post(content_type: &str, encoding: &str, body: &[u8]) -> Collect {
-    let mut req = format!(
-        "POST / HTTP/1.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{encoding}\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(body);
-    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-    let mut out = Collect::default();
-    a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
-    a.data(
-        Timestamp(2.0),
-        Direction::Resp,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-        &mut out,
-    );
-    a.finish(Timestamp(3.0), &mut out);
-    out
+    let headers = format!("Content-Type: {content_type}\r\n{encoding}");
+    testing::post(&headers, body, Some(testing::OK_EMPTY))
 }
 
 fn request_body_len(out: &Collect) -> String {

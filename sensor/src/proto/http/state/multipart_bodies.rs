@@ -1,26 +1,13 @@
-use super::*;
-use crate::flow::Transport;
-use crate::proto::testkit::{conn, Collect};
+use crate::proto::http::testing;
 
 #[test]
 fn each_form_part_is_a_file() {
     let body = b"--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--X\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.html\"\r\n\r\n<html>hi</html>\r\n--X--\r\n";
-    let mut req = format!(
-            "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-    req.extend_from_slice(body);
-    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-    let mut out = Collect::default();
-    a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
-    a.data(
-        Timestamp(2.0),
-        Direction::Resp,
-        b"HTTP/1.1 204 No Content\r\n\r\n",
-        &mut out,
+    let out = testing::post(
+        "Host: h\r\nContent-Type: multipart/form-data; boundary=X\r\n",
+        body,
+        Some(b"HTTP/1.1 204 No Content\r\n\r\n"),
     );
-    a.finish(Timestamp(3.0), &mut out);
     let rows = out.rows();
     assert_eq!(rows.len(), 1);
     let cols: Vec<&str> = rows[0].split('\t').collect();
@@ -41,16 +28,11 @@ fn a_transaction_lists_at_most_15_files() {
         );
     }
     body.extend_from_slice(b"--X--\r\n");
-    let mut req = format!(
-        "POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(&body);
-    let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-    let mut out = Collect::default();
-    a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
-    a.finish(Timestamp(3.0), &mut out);
+    let out = testing::post(
+        "Content-Type: multipart/form-data; boundary=X\r\n",
+        &body,
+        None,
+    );
     assert_eq!(out.files.len(), 17);
     let rows = out.rows();
     let cols: Vec<&str> = rows[0].split('\t').collect();
@@ -82,17 +64,11 @@ fn parts_nest_in_parts_down_to_the_max_depth() {
             b"--X--\r\n",
         ]
         .concat();
-        let mut req = format!(
-            "POST /up HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: {}\r\n\r\n",
-            body.len()
+        testing::post(
+            "Content-Type: multipart/form-data; boundary=X\r\n",
+            &body,
+            None,
         )
-        .into_bytes();
-        req.extend_from_slice(&body);
-        let mut a = HttpAnalyzer::new(conn(Transport::Tcp, 80));
-        let mut out = Collect::default();
-        a.data(Timestamp(1.0), Direction::Orig, &req, &mut out);
-        a.finish(Timestamp(3.0), &mut out);
-        out
     };
     let out = post(2);
     assert!(out.weirds.is_empty(), "{:?}", out.weirds);
