@@ -8,13 +8,11 @@ mod common;
 mod shipper_support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{free_tcp_port, wait_for, wait_for_tcp_listen, Aggregator, Daemon};
-use estuary_nats::testing::server_binary;
+use common::{start_nats_server, wait_for, Aggregator};
 use nkeys::KeyPair;
 use serde_json::json;
 use shipper_support::{append, received_seqs, Shipper};
@@ -119,28 +117,19 @@ fn lines_cross_an_operator_mode_server_with_creds_and_others_are_refused() {
     creds(&account, &good);
     creds(&stranger, &foreign);
 
-    let port = free_tcp_port();
     let operator_file = tmp.path().join("operator.jwt");
     std::fs::write(&operator_file, &operator_jwt).unwrap();
-    let config = tmp.path().join("nats.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\noperator: \"{}\"\n\
-             system_account: {}\nresolver: MEMORY\n\
+    let (_server, port) = start_nats_server(
+        tmp.path(),
+        &format!(
+            "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\n\
              resolver_preload: {{ {}: \"{account_jwt}\", {}: \"{system_jwt}\" }}\n",
-            tmp.path().join("js").display(),
             operator_file.display(),
             system.public_key(),
             account.public_key(),
             system.public_key(),
         ),
-    )
-    .unwrap();
-    let mut server = Command::new(server_binary());
-    server.arg("-c").arg(&config).stdout(Stdio::null());
-    let _server = Daemon::spawn("nats-server", server, tmp.path());
-    wait_for_tcp_listen(port, Duration::from_secs(15));
+    );
 
     let agg_dir = tmp.path().join("agg");
     std::fs::create_dir_all(&agg_dir).unwrap();

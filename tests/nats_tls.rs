@@ -7,11 +7,10 @@ mod common;
 mod shipper_support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{free_tcp_port, wait_for, wait_for_tcp_listen, Aggregator, Daemon};
-use estuary_nats::testing::server_binary;
+use common::{start_nats_server, wait_for, Aggregator};
 use shipper_support::{append, received_seqs, Shipper};
 
 fn estuary_tls(args: &[&str], dir: &Path) {
@@ -40,22 +39,14 @@ fn lines_cross_a_tls_only_server_and_a_foreign_ca_is_refused() {
     estuary_tls(&["issue", "127.0.0.1"], &site);
     estuary_tls(&["init"], &foreign);
 
-    let port = free_tcp_port();
-    let config = tmp.path().join("nats.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\ntls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
-            tmp.path().join("js").display(),
+    let (_server, port) = start_nats_server(
+        tmp.path(),
+        &format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
             site.join("127.0.0.1.pem").display(),
             site.join("127.0.0.1.key").display(),
         ),
-    )
-    .unwrap();
-    let mut server = Command::new(server_binary());
-    server.arg("-c").arg(&config).stdout(Stdio::null());
-    let _server = Daemon::spawn("nats-server", server, tmp.path());
-    wait_for_tcp_listen(port, Duration::from_secs(15));
+    );
 
     let agg_dir = tmp.path().join("agg");
     std::fs::create_dir_all(&agg_dir).unwrap();

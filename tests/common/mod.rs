@@ -630,3 +630,23 @@ pub fn capinfos_packets(path: &Path) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix("Number of packets:")?.trim().parse().ok())
 }
+
+/// One `nats-server` with JetStream (store in `dir/js`) on a free port of 127.0.0.1, its
+/// configuration `extra` added to the listener and store; returns it and its port once it listens.
+pub fn start_nats_server(dir: &Path, extra: &str) -> (Daemon, u16) {
+    let port = free_tcp_port();
+    let config = dir.join("nats.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n{extra}",
+            dir.join("js").display()
+        ),
+    )
+    .expect("write nats.conf");
+    let mut server = Command::new(estuary_nats::testing::server_binary());
+    server.arg("-c").arg(&config).stdout(Stdio::null());
+    let daemon = Daemon::spawn("nats-server", server, dir);
+    wait_for_tcp_listen(port, Duration::from_secs(15));
+    (daemon, port)
+}
