@@ -9,19 +9,9 @@ mod shipper_support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use common::*;
 use shipper_support::Shipper;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn append(path: &std::path::Path, seqs: std::ops::Range<u64>) {
     let mut text = String::new();
@@ -49,13 +39,7 @@ fn shipper_to_aggregator_over_relp_survives_kill9_of_either_side() {
         &format!(":omrelp:127.0.0.1:{relp};RSYSLOG_SyslogProtocol23Format"),
     );
     shipper.start();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_clock();
     let input = shipper.log("conn.log");
     const CHUNKS: u64 = 40;
     const CHUNK: u64 = 250;

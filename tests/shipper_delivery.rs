@@ -11,37 +11,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use shipper_support::{append, line, received_seqs, Behaviour, Receiver, Shipper};
 
 const T: Duration = Duration::from_secs(30);
 const WINDOW: usize = 128;
-
-/// A small deterministic generator, seeded from the clock and printed so a failure can be rerun.
-struct Rng(u64);
-
-impl Rng {
-    fn from_clock() -> Rng {
-        let seed = std::env::var("SHIPPER_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
-                    ^ std::process::id() as u64
-                    ^ 0x9e37_79b9
-            });
-        println!("seed {seed} (rerun with SHIPPER_TEST_SEED={seed})");
-        Rng(seed.max(1))
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// Appends `total` lines at about `per_sec`, rotating the file every `rotate_every` lines with `rotate`.
 fn writer(

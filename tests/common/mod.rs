@@ -6,6 +6,7 @@ pub mod line_sink;
 pub mod prereq;
 pub mod prometheus;
 pub mod relp;
+pub mod rng;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
