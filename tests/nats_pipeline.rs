@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use common::Aggregator;
 use estuary_nats::testing::Cluster;
 use shipper_support::{append, Shipper};
@@ -74,6 +75,44 @@ fn assert_exactly_once(aggs: &[&Aggregator], expected: std::ops::Range<u64>, wit
     }
 }
 
+#[derive(Debug)]
+enum Event {
+    KillServer(usize),
+    RestartServer(usize),
+    /// `kill -9` and start again (aggregator 1 or 2).
+    KillAggregator(u8),
+    KillShipper(u8),
+    StartShipper(u8),
+    Rotate(u8),
+}
+
+/// Rounds of the events: two servers (each out for three rounds), each aggregator, each
+/// shipper (down for one or two rounds) and a rotation of each shipper's file, every event on
+/// a random round of its window; aggregators only while every server is up.
+fn schedule(rng: &mut Rng) -> Vec<(u64, Event)> {
+    let mut at = |from: u64, to: u64| from + rng.below(to - from + 1);
+    let first = at(0, 2) as usize;
+    let second = (first + 1 + at(0, 1) as usize) % 3;
+    let (s1, s2) = (at(2, 4), at(27, 29));
+    let (k_a, k_b) = (at(14, 16), at(24, 26));
+    let mut events = vec![
+        (s1, Event::KillServer(first)),
+        (s1 + 3, Event::RestartServer(first)),
+        (at(9, 13), Event::KillAggregator(1)),
+        (k_a, Event::KillShipper(0)),
+        (k_a + at(1, 2), Event::StartShipper(0)),
+        (at(19, 21), Event::Rotate(0)),
+        (at(21, 23), Event::KillAggregator(2)),
+        (k_b, Event::KillShipper(1)),
+        (k_b + at(1, 2), Event::StartShipper(1)),
+        (s2, Event::KillServer(second)),
+        (s2 + 3, Event::RestartServer(second)),
+        (at(34, 37), Event::Rotate(1)),
+    ];
+    events.sort_by_key(|(round, _)| *round);
+    events
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_line_once_through_kills_of_servers_aggregators_and_shippers() {
     let mut cluster = Cluster::start().await;
@@ -83,38 +122,40 @@ async fn every_line_once_through_kills_of_servers_aggregators_and_shippers() {
     let mut ship_a = shipper(&cluster);
     let mut ship_b = shipper(&cluster);
 
-    // Shipper A writes 0..8000, B 8000..16000, 200 lines a round each. The aggregators are
+    // Shipper A writes 0..8000, B 8000..16000, 200 lines a round each. Each event falls on a
+    // random round of its window and a random moment of that round. The aggregators are
     // killed while the cluster is whole: during a server's outage a holder's marks commit can
     // wait seconds for a new leader, and a holder killed after its writer committed a group but
     // before its marks did leaves that group to be written again by the next holder (see the
     // README: duplicates in that window, never loss).
+    let mut rng = Rng::from_clock();
+    let schedule = schedule(&mut rng);
     let rounds = 40u64;
     for round in 0..rounds {
         let (a, b) = (round * 200, rounds * 200 + round * 200);
         append(&ship_a.log("conn.log"), a..a + 200);
         append(&ship_b.log("conn.log"), b..b + 200);
-        match round {
-            2 => cluster.kill(1),
-            5 => {
-                cluster.restart(1);
-                cluster.wait_ready(Duration::from_secs(30)).await;
+        let pause = rng.below(300);
+        std::thread::sleep(Duration::from_millis(pause));
+        for event in schedule.iter().filter(|(r, _)| *r == round).map(|(_, e)| e) {
+            eprintln!("round {round}: {event:?}");
+            match *event {
+                Event::KillServer(i) => cluster.kill(i),
+                Event::RestartServer(i) => {
+                    cluster.restart(i);
+                    cluster.wait_ready(Duration::from_secs(30)).await;
+                }
+                Event::KillAggregator(1) => agg1 = agg1.restart(),
+                Event::KillAggregator(_) => agg2 = agg2.restart(),
+                Event::KillShipper(0) => ship_a.kill9(),
+                Event::KillShipper(_) => ship_b.kill9(),
+                Event::StartShipper(0) => ship_a.start(),
+                Event::StartShipper(_) => ship_b.start(),
+                Event::Rotate(0) => ship_a.rotate("conn.log", "conn.log.1"),
+                Event::Rotate(_) => ship_b.rotate("conn.log", "conn.log.1"),
             }
-            12 => agg1 = agg1.restart(),
-            15 => ship_a.kill9(),
-            16 => ship_a.start(),
-            18 => ship_a.rotate("conn.log", "conn.log.1"),
-            22 => agg2 = agg2.restart(),
-            25 => ship_b.kill9(),
-            26 => ship_b.start(),
-            28 => cluster.kill(2),
-            31 => {
-                cluster.restart(2);
-                cluster.wait_ready(Duration::from_secs(30)).await;
-            }
-            34 => ship_b.rotate("conn.log", "conn.log.1"),
-            _ => {}
         }
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(300 - pause));
     }
     assert_exactly_once(
         &[&agg1, &agg2],
