@@ -6,7 +6,7 @@
 //! - [`setup`]: the stream, the marks bucket and the consumers (`estuary cluster init`).
 //! - [`publish`]: the shipper's side; [`read`]: the aggregator's side; [`ingest`]: an ingest
 //!   node's, publishing what legacy senders sent it.
-//! - [`batch`]: what one message holds; [`marks`]: the committed high-water marks; [`names`].
+//! - [`batch`]: what one message holds, [`payload`]: how it travels compressed; [`marks`]: the committed high-water marks; [`names`].
 //! - [`site`]: from the aggregator's `Nats*` options to the above.
 //! - [`state`]: the stream's and the consumers' state for `estuary status` and `/metrics`.
 
@@ -14,6 +14,7 @@ pub mod batch;
 pub mod ingest;
 pub mod marks;
 pub mod names;
+pub mod payload;
 pub mod publish;
 pub mod read;
 pub mod setup;
@@ -23,7 +24,7 @@ pub mod state;
 pub mod testing;
 
 pub use batch::{Line, Numbering, Origin};
-pub use publish::{Publisher, Stored};
+pub use publish::{pack, Packed, Publisher, Sent, Stored};
 pub use read::{Delivery, ReaderOptions, TagReader};
 pub use setup::Layout;
 

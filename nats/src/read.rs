@@ -17,7 +17,7 @@ use futures_util::{FutureExt, StreamExt};
 
 use crate::batch::{self, Line, Origin};
 use crate::marks::Marks;
-use crate::{names, Error};
+use crate::{names, payload, Error};
 
 /// How often a batch after a gap is delivered again before the gap is taken as final (lines
 /// the shipper never sent, such as the start of a file it began reading in the middle).
@@ -373,8 +373,10 @@ async fn accept(
     msgs: &mut Vec<jetstream::Message>,
     msg: jetstream::Message,
 ) {
-    let parsed = Origin::from_headers(msg.headers.as_ref())
-        .and_then(|o| batch::lines(&o, &msg.payload).map(|l| (o, l)));
+    let parsed = Origin::from_headers(msg.headers.as_ref()).and_then(|o| {
+        let plain = payload::decompress(msg.headers.as_ref(), &msg.payload)?;
+        batch::lines(&o, &plain).map(|l| (o, l))
+    });
     let (origin, lines) = match parsed {
         Ok((o, _)) if names::tag_token(&o.tag) != names::tag_token(tag) => {
             terminate(

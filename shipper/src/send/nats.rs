@@ -1,5 +1,5 @@
 //! NATS JetStream: each run of one file's lines in a batch becomes one stream message (the
-//! lines' RFC 5424 messages as RELP would carry them, newline-framed), subject
+//! lines' RFC 5424 messages as RELP would carry them, newline-framed, compressed), subject
 //! `estuary.<tag>.<host>`. A batch counts as taken once the stream stored every message of it
 //! on a quorum; until then the file is the buffer, through an outage of the whole cluster. A
 //! message sent again keeps its id, so the servers drop what they already have.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use estuary_config::shipper::NatsDestination;
-use estuary_nats::{Connect, Numbering, Origin, Publisher};
+use estuary_nats::{pack, Connect, Error as NatsError, Numbering, Origin, Packed, Publisher};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use super::{Backoff, Sender};
@@ -48,38 +48,68 @@ pub async fn run(mut sender: Sender, nats: NatsDestination) {
     let publisher = Arc::new(publisher);
     // Where each file's last published run ended: the next run continues from there.
     let mut ends: HashMap<FileId, u64> = HashMap::new();
-    // Batches published but not yet stored, oldest first: they are taken in this order, so the
-    // state file still only advances over lines the stream has.
+    // Two stages, each in the order the batches were read: compression on blocking threads,
+    // then sending (so a file's batches reach the stream in order) with the stream's answers
+    // awaited; taken in this order, so the state file still only advances over lines the
+    // stream has.
+    let mut packing = FuturesOrdered::new();
     let mut in_flight = FuturesOrdered::new();
     let mut open = true;
     let mut shutdown = sender.shutdown.clone();
-    while open || !in_flight.is_empty() {
-        tokio::select! {
+    while open || !packing.is_empty() || !in_flight.is_empty() {
+        let ready: Option<(Batch, Packed)> = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => return,
             Some((batch, stored)) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Err(err) = stored {
-                    // Only a message larger than the servers take; a batch is far below their
-                    // default.
-                    tracing::error!(dest = %sender.name(), %err, "the stream refuses this batch; stopping");
+                    refused(&sender, &err);
                     return;
                 }
                 taken(&sender, &batch);
+                None
             }
-            next = sender.rx.recv(), if open && in_flight.len() < IN_FLIGHT => {
+            Some(packed) = packing.next(), if !packing.is_empty() => {
+                let (batch, packed): (Batch, Result<Packed, NatsError>) = match packed {
+                    Ok(done) => done,
+                    Err(err) => {
+                        tracing::error!(dest = %sender.name(), %err, "compression task failed; stopping");
+                        return;
+                    }
+                };
+                let packed = match packed {
+                    Ok(p) => p,
+                    Err(err) => {
+                        refused(&sender, &err);
+                        return;
+                    }
+                };
+                Some((batch, packed))
+            }
+            next = sender.rx.recv(), if open && packing.len() + in_flight.len() < IN_FLIGHT => {
                 let Some(batch) = next else {
                     open = false;
                     continue;
                 };
                 let messages = runs(&sender, &batch, &mut ends);
-                let publisher = publisher.clone();
-                in_flight.push_back(async move {
-                    let stored = publisher.publish_all(&messages).await;
-                    (batch, stored)
-                });
+                packing.push_back(tokio::task::spawn_blocking(move || (batch, pack(messages))));
+                None
             }
+        };
+        if let Some((batch, packed)) = ready {
+            let sent = publisher.send_all(packed).await;
+            let publisher = publisher.clone();
+            in_flight.push_back(async move {
+                let stored = publisher.stored(sent).await;
+                (batch, stored)
+            });
         }
     }
+}
+
+/// Only a message larger than the servers take, or one that cannot be compressed; a batch is
+/// far below the servers' default.
+fn refused(sender: &Sender, err: &NatsError) {
+    tracing::error!(dest = %sender.name(), %err, "the stream refuses this batch; stopping");
 }
 
 fn taken(sender: &Sender, batch: &Batch) {
