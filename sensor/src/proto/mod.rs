@@ -86,6 +86,7 @@ pub trait Analyzer: Send {
 mod base64_decode;
 pub mod dce_rpc;
 pub mod dns;
+mod file_stream;
 pub mod ftp;
 pub mod http;
 mod lines;
