@@ -373,3 +373,116 @@ fn files_log_has_every_http_object_tshark_exports() {
     }
     assert!(objects > 50, "too few HTTP objects compared: {objects}");
 }
+
+/// Per FTP data connection and sending port, the payload bytes tshark dissects as `ftp-data`.
+fn tshark_ftp_data_sizes(file: &std::path::Path) -> Vec<u64> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", "ftp-data", "-T", "fields", "-E", "separator=/t"])
+        .args(["-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.len"])
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "{}: {out:?}", file.display());
+    let mut per_stream: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let [stream, port, len] = c[..] else {
+            continue;
+        };
+        *per_stream.entry((stream.into(), port.into())).or_default() +=
+            len.parse::<u64>().unwrap_or(0);
+    }
+    let mut sizes: Vec<u64> = per_stream.into_values().filter(|n| *n > 0).collect();
+    sizes.sort_unstable();
+    sizes
+}
+
+/// The named files tshark exports from FTP data connections (`--export-objects ftp-data`):
+/// (name, size).
+fn tshark_ftp_objects(file: &std::path::Path, into: &std::path::Path) -> Vec<(String, u64)> {
+    std::fs::create_dir_all(into).expect("objects dir");
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-q", "--export-objects"])
+        .arg(format!("ftp-data,{}", into.display()))
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "{}: {out:?}", file.display());
+    std::fs::read_dir(into)
+        .expect("objects dir")
+        .flatten()
+        .filter_map(|e| {
+            let size = e.metadata().ok()?.len();
+            Some((e.file_name().to_string_lossy().into_owned(), size))
+        })
+        .collect()
+}
+
+/// Every FTP data transfer is a files.log row of source FTP_DATA (Zeek's `File_Analyzer`,
+/// one file per direction of a data connection): as many rows as tshark sees directions
+/// carrying `ftp-data`, with the same sizes (`seen_bytes`); each object tshark exports by name
+/// is one of them, and a `.txt` one is typed `text/plain`. tshark exports only the transfers of
+/// named commands, one per name, so listings and repeated names are counted from the dissection.
+#[test]
+fn files_log_has_every_ftp_data_transfer_tshark_sees() {
+    let Some(files) = public_captures() else {
+        return;
+    };
+    let bin = common::estuary_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut transfers = 0;
+    for file in &files {
+        let expected = tshark_ftp_data_sizes(file);
+        if expected.is_empty() {
+            continue;
+        }
+        transfers += expected.len();
+        let dir = tmp.path().join(file.file_name().expect("file name"));
+        let objects = tshark_ftp_objects(file, &dir.join("objects"));
+        run_sensor(&bin, &dir, &["-r", &file.to_string_lossy(), "-C"]);
+        let log = read_log(&dir.join("files.log"), false)
+            .unwrap_or_else(|| panic!("{}: no files.log", file.display()));
+        let rows: Vec<(u64, &str)> = log
+            .rows
+            .iter()
+            .filter(|r| log.get(r, "source") == Some("FTP_DATA"))
+            .filter_map(|r| {
+                let size = log.get(r, "seen_bytes")?.parse().ok()?;
+                Some((size, log.get(r, "mime_type")?))
+            })
+            .collect();
+        let mut seen: Vec<u64> = rows.iter().map(|(s, _)| *s).collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            expected,
+            "{}: FTP_DATA files (left) and tshark's ftp-data (right)",
+            file.display()
+        );
+        for (name, size) in &objects {
+            let typed: Vec<&str> = rows
+                .iter()
+                .filter(|(s, _)| s == size)
+                .map(|(_, m)| *m)
+                .collect();
+            assert!(
+                !typed.is_empty(),
+                "{}: {name} ({size} bytes) is not in files.log",
+                file.display()
+            );
+            if name.ends_with(".txt") {
+                assert!(
+                    typed.contains(&"text/plain"),
+                    "{}: {name} typed {typed:?}",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        transfers >= 20,
+        "too few FTP transfers compared: {transfers}"
+    );
+}

@@ -26,7 +26,7 @@ const RATCHET_FIRST_40: &[(&str, f64)] = &[
     ("http.log", 1.0),
     ("ssl.log", 1.0),
     ("ssh.log", 1.0),
-    ("ftp.log", 0.99),
+    ("ftp.log", 1.0),
     ("smtp.log", 1.0),
 ];
 
@@ -107,8 +107,14 @@ const RATCHET_ALL: &[(&str, f64)] = &[
 /// and `message/*` and `multipart/*` entities nested in it to any depth
 /// (`MIME_Entity::BeginChildEntity`), each leaf with data a file, up to `MIME::max_depth`,
 /// where no child is made and `Analyzer::LimitReachedWeird` raises `exceeded_mime_max_depth`
-/// and marks the history with 'X' (`Connection::CheckHistory(HIST_UNKNOWN_PKT, 'X')`).
+/// and marks the history with 'X' (`Connection::CheckHistory(HIST_UNKNOWN_PKT, 'X')`),
+/// and FTP data connections (`FTP::add_expected_data_channel` after PASV/EPSV replies and
+/// PORT/EPRT commands schedules `FTP_DATA` for the channel's originator, responder and port,
+/// `Manager::ApplyScheduledAnalyzers`), each direction one file of source `FTP_DATA`
+/// (`File_Analyzer`) whose id and type the session's next ftp.log row carries
+/// (`file_over_new_connection`, `file_transferred`, `file_sniff` in base/protocols/ftp).
 const PINNED: &[&str] = &[
+    "d30-ftp-file-size",
     "d54-http-deeply-nested-mime",
     "d170-conn-modbus-port-502",
     "d95-x509-rdp-cert",

@@ -36,6 +36,32 @@ pub struct FileInfo {
 }
 
 impl FileInfo {
+    /// A file whose first data is seen at `ts`, nothing known of it yet.
+    pub fn new(
+        ts: Timestamp,
+        fuid: String,
+        conn: &ConnInfo,
+        source: &'static str,
+        dir: Direction,
+    ) -> Self {
+        FileInfo {
+            ts,
+            fuid,
+            conn: conn.clone(),
+            source,
+            depth: 0,
+            mime_type: None,
+            filename: None,
+            last: ts,
+            local_orig: None,
+            dir,
+            seen_bytes: 0,
+            total_bytes: None,
+            missing_bytes: 0,
+            timedout: false,
+        }
+    }
+
     /// The file analyzers Zeek's default scripts attach by MIME type
     /// (`Files::register_for_mime_type`): PE for Windows executables (base/files/pe).
     pub fn analyzers(&self) -> impl Iterator<Item = &'static str> {

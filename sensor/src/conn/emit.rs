@@ -7,7 +7,7 @@ use crate::flow::{ConnInfo, Timestamp, TunnelType};
 use crate::output::Output;
 use crate::proto::ssh::SshInfo;
 use crate::proto::ssl::x509::X509Info;
-use crate::proto::Emit;
+use crate::proto::{ftp, Emit};
 use crate::tunnel_log::TunnelRecord;
 use crate::weird::Weird;
 use crate::zeeklog::Record;
@@ -24,6 +24,8 @@ pub(super) struct ConnEmit<'a> {
     pub(super) history: &'a mut History,
     /// Payload bytes both endpoints sent so far (Zeek's `c$orig$size + c$resp$size`).
     pub(super) conn_size: u64,
+    /// The tracker's expected FTP data connections.
+    pub(super) ftp_data: &'a mut ftp::Expectations,
 }
 
 /// Zeek's `DPD::ignore_violations_after`.
@@ -73,6 +75,9 @@ impl Emit for ConnEmit<'_> {
     }
     fn analysis_partial(&mut self) {
         self.history.check(true, bits::UNKNOWN, 'X');
+    }
+    fn expect_ftp_data(&mut self, ts: Timestamp, chan: ftp::DataChannel, transfer: ftp::Transfer) {
+        self.ftp_data.expect(ts.0, chan, transfer);
     }
     fn tunnel(&mut self, ts: Timestamp, kind: TunnelType) {
         self.out
@@ -124,6 +129,7 @@ mod tests {
             flip: false,
             history: &mut history,
             conn_size: 0,
+            ftp_data: &mut ftp::Expectations::default(),
         };
         emit.analysis_partial();
         emit.analysis_partial();
@@ -146,6 +152,7 @@ mod tests {
                 flip: false,
                 history: &mut History::default(),
                 conn_size: size,
+                ftp_data: &mut ftp::Expectations::default(),
             };
             emit.violation("ssl");
             assert_eq!(services.contains(&"ssl"), kept, "size {size}");

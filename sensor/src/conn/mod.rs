@@ -9,6 +9,7 @@ mod icmp_nd;
 mod local_nets;
 pub mod reassembly;
 mod record;
+mod scheduled;
 mod stream;
 pub mod tcp;
 mod timers;
@@ -23,7 +24,7 @@ use crate::decode::{ipproto, transport_checksum_ok, TcpHeader};
 use crate::dispatch::Dispatcher;
 use crate::flow::{ConnId, ConnInfo, Encap, Timestamp, Transport};
 use crate::output::Output;
-use crate::proto::Analyzer;
+use crate::proto::{ftp, Analyzer};
 use crate::uid::UidGen;
 use crate::weird::Weird;
 use emit::ConnEmit;
@@ -255,6 +256,8 @@ pub struct Tracker {
     buffered: usize,
     pub stats: TrackerStats,
     new_encapsulation: bool,
+    /// The data connections FTP sessions announced.
+    ftp_data: ftp::Expectations,
 }
 
 impl Tracker {
@@ -272,6 +275,7 @@ impl Tracker {
             buffered: 0,
             stats: TrackerStats::default(),
             new_encapsulation: false,
+            ftp_data: ftp::Expectations::default(),
         }
     }
 
@@ -311,9 +315,10 @@ impl Tracker {
         }
         self.free.push(slot);
         self.finish_conn(&mut conn, now, out);
+        self.scheduled_removed(&conn);
     }
 
-    fn finish_conn(&self, conn: &mut Conn, now: f64, out: &mut Records) {
+    fn finish_conn(&mut self, conn: &mut Conn, now: f64, out: &mut Records) {
         let info = conn.info();
         // Flush buffered stream data up to what was seen, then end the analyzers.
         let analyzers = std::mem::take(&mut conn.app.analyzers);
@@ -328,6 +333,7 @@ impl Tracker {
                 flip: false,
                 history: &mut conn.history,
                 conn_size,
+                ftp_data: &mut self.ftp_data,
             };
             a.finish(Timestamp(now), &mut emit);
         }
@@ -417,7 +423,9 @@ impl Tracker {
         let mut dns_over_udp = false;
         if matches!(proto, ConnProto::Tcp | ConnProto::Udp) && !self.dispatcher.is_empty() {
             let info = conn.info();
-            for spec in self.dispatcher.by_port(conn.transport(), conn.resp_p) {
+            let by_port = proto != ConnProto::Tcp || !self.apply_scheduled(&mut conn, m.ts);
+            let specs = self.dispatcher.by_port(conn.transport(), conn.resp_p);
+            for spec in specs.filter(|_| by_port) {
                 conn.app.analyzers.push((spec.name, (spec.new)(&info)));
                 conn.app.tried.push(spec.name);
                 dns_over_udp |= spec.name == "DNS" && proto == ConnProto::Udp;

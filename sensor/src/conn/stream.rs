@@ -94,7 +94,8 @@ impl Tracker {
         }
         let peer = self.config.peer.clone();
         let dispatcher = Arc::clone(&self.dispatcher);
-        let Some(conn) = self.conn_mut(slot) else {
+        let ftp_data = &mut self.ftp_data;
+        let Some((_, _, conn)) = self.slots.get_mut(slot).and_then(|s| s.as_mut()) else {
             return;
         };
         let dir = if dir_orig {
@@ -137,6 +138,7 @@ impl Tracker {
                             flip: false,
                             history: &mut conn.history,
                             conn_size,
+                            ftp_data: &mut *ftp_data,
                         };
                         a.data(Timestamp(ts), dir, &data, &mut emit);
                         flip |= emit.flip;
@@ -156,6 +158,7 @@ impl Tracker {
                             flip: false,
                             history: &mut conn.history,
                             conn_size,
+                            ftp_data: &mut *ftp_data,
                         };
                         a.gap(Timestamp(ts), dir, len, &mut emit);
                     }

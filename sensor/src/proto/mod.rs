@@ -64,6 +64,12 @@ pub trait Emit {
     /// `Connection::CheckHistory(HIST_UNKNOWN_PKT, 'X')`): conn.log's history gets 'X' once.
     /// By default nothing happens.
     fn analysis_partial(&mut self) {}
+    /// An FTP session announced a data channel (`FTP::add_expected_data_channel`): the
+    /// connection it expects gets the `FTP_DATA` analyzer, whose files note themselves on
+    /// `transfer`. By default nothing happens.
+    fn expect_ftp_data(&mut self, ts: Timestamp, chan: ftp::DataChannel, transfer: ftp::Transfer) {
+        let _ = (ts, chan, transfer);
+    }
 }
 
 /// One protocol analyzer instance for one connection.
@@ -86,6 +92,7 @@ pub trait Analyzer: Send {
 mod base64_decode;
 pub mod dce_rpc;
 pub mod dns;
+mod file_stream;
 pub mod ftp;
 pub mod http;
 mod lines;

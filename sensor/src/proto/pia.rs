@@ -8,7 +8,7 @@ use crate::files_log::FileInfo;
 use crate::flow::{ConnInfo, Direction, Timestamp, Transport, TunnelType};
 use crate::proto::ssh::SshInfo;
 use crate::proto::ssl::x509::X509Info;
-use crate::proto::{Analyzer, Emit};
+use crate::proto::{ftp, Analyzer, Emit};
 use crate::zeeklog::Record;
 
 /// The analyzers found inside a tunnel, fed its bytes after the handshake.
@@ -142,6 +142,9 @@ impl Emit for InnerEmit<'_> {
     fn analysis_partial(&mut self) {
         self.out.analysis_partial();
     }
+    fn expect_ftp_data(&mut self, ts: Timestamp, chan: ftp::DataChannel, transfer: ftp::Transfer) {
+        self.out.expect_ftp_data(ts, chan, transfer);
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +174,21 @@ mod tests {
         inner.finish(ts, &mut out);
         assert_eq!(out.services, ["http"]);
         assert_eq!(out.records.len(), 1, "one http.log row");
+    }
+
+    /// An FTP session inside the tunnel still announces its data channels (main.zeek's
+    /// `add_expected_data_channel` runs for any FTP analyzer).
+    #[test]
+    fn a_tunnelled_ftp_session_announces_its_data_channels() {
+        let mut inner = InnerStream::new(&conn(Transport::Tcp, 1080));
+        let mut out = Collect::default();
+        let ts = Timestamp(1.0);
+        inner.data(ts, Direction::Resp, b"220 FTP server ready\r\n", &mut out);
+        inner.data(ts, Direction::Orig, b"USER ftp\r\nPASV\r\n", &mut out);
+        let reply = b"331 ok\r\n227 Entering Passive Mode (10,0,0,2,4,1)\r\n";
+        inner.data(ts, Direction::Resp, reply, &mut out);
+        assert_eq!(out.ftp_data.len(), 1, "{:?}", out.ftp_data);
+        assert_eq!(out.ftp_data[0].0.resp_p, 1025);
     }
 
     /// Bytes no probe knows leave the stream unanalyzed; after the probe limit nothing more

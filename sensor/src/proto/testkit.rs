@@ -17,6 +17,8 @@ pub struct Collect {
     pub tunnels: Vec<crate::flow::TunnelType>,
     /// Times an analyzer marked the analysis partial.
     pub partial: usize,
+    /// The FTP data channels announced, with the session their files note themselves on.
+    pub ftp_data: Vec<(crate::proto::ftp::DataChannel, crate::proto::ftp::Transfer)>,
 }
 
 impl Emit for Collect {
@@ -44,6 +46,14 @@ impl Emit for Collect {
     }
     fn analysis_partial(&mut self) {
         self.partial += 1;
+    }
+    fn expect_ftp_data(
+        &mut self,
+        _ts: Timestamp,
+        chan: crate::proto::ftp::DataChannel,
+        transfer: crate::proto::ftp::Transfer,
+    ) {
+        self.ftp_data.push((chan, transfer));
     }
 }
 

@@ -44,6 +44,9 @@ pub struct FtpInfo {
     pub reply_code: Option<u16>,
     pub reply_msg: Option<Vec<u8>>,
     pub data_channel: Option<DataChannel>,
+    /// Set by the data connection's file (base/protocols/ftp/files.zeek).
+    pub mime_type: Option<&'static str>,
+    pub fuid: Option<String>,
 }
 
 impl FtpInfo {
@@ -59,6 +62,8 @@ impl FtpInfo {
             reply_code: None,
             reply_msg: None,
             data_channel: None,
+            mime_type: None,
+            fuid: None,
         }
     }
 }
@@ -78,8 +83,10 @@ impl Record for FtpInfo {
         v.push(opt_bytes(&self.password));
         v.push(self.command.clone().map_or(Value::Unset, Value::Str));
         v.push(opt_bytes(&self.arg));
-        // mime_type and fuid come from the files framework on the data connection.
-        v.push(Value::Unset);
+        v.push(
+            self.mime_type
+                .map_or(Value::Unset, |m| Value::Str(m.into())),
+        );
         v.push(opt_count(self.file_size));
         v.push(opt_count(self.reply_code.map(u64::from)));
         v.push(opt_bytes(&self.reply_msg));
@@ -92,7 +99,7 @@ impl Record for FtpInfo {
             ]),
             None => v.extend([Value::Unset, Value::Unset, Value::Unset, Value::Unset]),
         }
-        v.push(Value::Unset);
+        v.push(self.fuid.clone().map_or(Value::Unset, Value::Str));
         v
     }
 }

@@ -1,15 +1,22 @@
-//! FTP control connections: ftp.log.
+//! FTP control connections (ftp.log) and the data connections they announce (files.log).
 
 mod adat;
+mod data;
+mod expect;
 mod log;
 mod parser;
 mod state;
 
-pub use log::FtpInfo;
+pub use data::FtpDataAnalyzer;
+pub use expect::{Expectations, Transfer};
+pub use log::{DataChannel, FtpInfo};
 pub use state::FtpAnalyzer;
 
 use crate::flow::{ConnInfo, Direction, Transport};
 use crate::proto::Analyzer;
+
+/// The service of a data connection (`scheduled_analyzer_applied` in main.zeek).
+pub const DATA_SERVICE: &str = "ftp-data";
 
 /// Zeek's `FTP::ports`.
 pub const PORTS: &[(Transport, u16)] = &[(Transport::Tcp, 21), (Transport::Tcp, 2811)];

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::adat::Adat;
+use super::expect::Transfer;
 use super::log::{DataChannel, FtpInfo};
 use super::parser;
 use crate::flow::{ConnInfo, Direction, Timestamp};
@@ -110,6 +111,8 @@ struct Session {
     command_seq: u64,
     user_seen: bool,
     logged_command_seen: bool,
+    /// The record `ftp_data_expected` holds for this session's data channels.
+    transfer: Transfer,
 }
 
 pub struct FtpAnalyzer {
@@ -168,6 +171,7 @@ impl FtpAnalyzer {
                 command_seq: 1,
                 user_seen: false,
                 logged_command_seen: false,
+                transfer: Transfer::default(),
             }
         })
     }
@@ -230,12 +234,15 @@ impl FtpAnalyzer {
                     parser::parse_eprt(&arg)
                 };
                 if let Some((h, p)) = parsed {
-                    self.session(ts).info.data_channel = Some(DataChannel {
+                    let chan = DataChannel {
                         passive: false,
                         orig_h: resp_h,
                         resp_h: h,
                         resp_p: p,
-                    });
+                    };
+                    let s = self.session(ts);
+                    s.info.data_channel = Some(chan);
+                    out.expect_ftp_data(ts, chan, s.transfer.clone());
                 }
             }
             _ => {}
@@ -298,12 +305,14 @@ impl FtpAnalyzer {
                     if r.code == 229 && h == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
                         h = resp_h;
                     }
-                    s.info.data_channel = Some(DataChannel {
+                    let chan = DataChannel {
                         passive: true,
                         orig_h,
                         resp_h: h,
                         resp_p: p,
-                    });
+                    };
+                    s.info.data_channel = Some(chan);
+                    out.expect_ftp_data(ts, chan, s.transfer.clone());
                 }
             }
             _ => {}
@@ -373,12 +382,17 @@ impl FtpAnalyzer {
         if hide && s.info.password.is_some() {
             s.info.password = Some(b"<hidden>".to_vec());
         }
+        let transfer = s.transfer.take();
+        s.info.fuid = transfer.fuid;
+        s.info.mime_type = transfer.mime_type;
         if LOGGED.contains(&ca.cmd.as_str()) {
             out.record(Box::new(s.info.clone()));
             s.logged_command_seen = true;
         }
         s.info.file_size = None;
         s.info.data_channel = None;
+        s.info.mime_type = None;
+        s.info.fuid = None;
     }
 }
 
@@ -485,8 +499,11 @@ impl Analyzer for FtpAnalyzer {
             }
             self.message(ts, out);
         }
-        if let Some(s) = self.session.take() {
+        if let Some(mut s) = self.session.take() {
             if s.user_seen && !s.logged_command_seen {
+                let transfer = s.transfer.take();
+                s.info.fuid = transfer.fuid;
+                s.info.mime_type = transfer.mime_type;
                 out.record(Box::new(s.info));
             }
         }

@@ -3,74 +3,22 @@
 //! `base/protocols/smtp/{files,entities}.zeek` do (the file name from the entity's headers,
 //! `depth` the connection's count of MIME entities so far).
 
-use crate::file_magic::{detect, BOF_BUFFER_SIZE};
 use crate::files_log::FileInfo;
 use crate::flow::{ConnInfo, Direction, Timestamp};
-use crate::proto::Emit;
 
-/// The file being transferred, if any.
-#[derive(Default)]
-pub(super) struct MailFile {
-    open: Option<(FileInfo, Vec<u8>)>,
-}
-
-impl MailFile {
-    /// A new file begins (the previous one, if still open, ends first).
-    pub fn begin(
-        &mut self,
-        fuid: String,
-        conn: &ConnInfo,
-        ts: Timestamp,
-        depth: u64,
-        filename: Option<Vec<u8>>,
-        out: &mut dyn Emit,
-    ) {
-        self.end(out);
-        let info = FileInfo {
-            ts,
-            fuid,
-            conn: conn.clone(),
-            source: "SMTP",
-            depth,
-            mime_type: None,
-            filename,
-            last: ts,
-            local_orig: None,
-            dir: Direction::Orig,
-            seen_bytes: 0,
-            total_bytes: None,
-            missing_bytes: 0,
-            timedout: false,
-        };
-        self.open = Some((info, Vec::new()));
-    }
-
-    pub fn data(&mut self, ts: Timestamp, bytes: &[u8]) {
-        if let Some((info, head)) = self.open.as_mut() {
-            info.last = ts;
-            info.seen_bytes += bytes.len() as u64;
-            let room = BOF_BUFFER_SIZE.saturating_sub(head.len());
-            head.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        }
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.open.is_some()
-    }
-
-    /// Bytes of the open file were lost (`File::Gap`).
-    pub fn gap(&mut self, len: u64) {
-        if let Some((info, _)) = self.open.as_mut() {
-            info.missing_bytes += len;
-        }
-    }
-
-    /// The file ends: its type comes from its first bytes and its row is written.
-    pub fn end(&mut self, out: &mut dyn Emit) {
-        if let Some((mut info, head)) = self.open.take() {
-            info.mime_type = detect(&head);
-            out.file(info);
-        }
+/// The file of a MIME entity: sent by the client, with its place among the connection's
+/// entities as `depth`.
+pub(super) fn mail_file(
+    fuid: String,
+    conn: &ConnInfo,
+    ts: Timestamp,
+    depth: u64,
+    filename: Option<Vec<u8>>,
+) -> FileInfo {
+    FileInfo {
+        depth,
+        filename,
+        ..FileInfo::new(ts, fuid, conn, "SMTP", Direction::Orig)
     }
 }
 

@@ -6,11 +6,12 @@
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 
-use super::files::MailFile;
+use super::files::mail_file;
 use super::log::SmtpInfo;
 use super::mime::{Mime, MimeEvent};
 use super::parser;
 use crate::flow::{ConnInfo, Direction, Timestamp};
+use crate::proto::file_stream::FileStream;
 use crate::proto::lines::StreamBuf;
 use crate::proto::ssl::SslAnalyzer;
 use crate::proto::{Analyzer, Emit};
@@ -49,7 +50,7 @@ pub struct SmtpAnalyzer {
     /// The message being transferred (by DATA or BDAT chunks).
     mail: Option<Mime>,
     /// The file of the MIME entity being transferred.
-    file: MailFile,
+    file: FileStream,
     /// `SMTP::State$mime_depth`: MIME entities begun on this connection.
     mime_depth: u64,
     /// Bytes of BDAT chunks not yet ending in a line.
@@ -82,7 +83,7 @@ impl SmtpAnalyzer {
             resp: StreamBuf::default(),
             mode: Mode::Command,
             mail: None,
-            file: MailFile::default(),
+            file: FileStream::default(),
             mime_depth: 0,
             bdat_line: Vec::new(),
             bdat_undelivered: 0,
@@ -275,10 +276,15 @@ impl SmtpAnalyzer {
                         info.fuids.push(fuid.clone());
                     }
                     let depth = self.mime_depth;
-                    self.file.begin(fuid, &self.conn, ts, depth, filename, out);
+                    self.file
+                        .begin(mail_file(fuid, &self.conn, ts, depth, filename), out);
                 }
-                MimeEvent::Data(bytes) => self.file.data(ts, &bytes),
-                MimeEvent::EndFile => self.file.end(out),
+                MimeEvent::Data(bytes) => {
+                    self.file.data(ts, &bytes);
+                }
+                MimeEvent::EndFile => {
+                    self.file.end(out);
+                }
                 MimeEvent::Header(name, value) => self.header(ts, &name, value, out),
             }
         }
