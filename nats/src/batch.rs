@@ -3,7 +3,8 @@
 //! The payload is the shipper's RFC 5424 messages, one per line (newline framing), each with
 //! the `origin@32473` element naming its file and offset, exactly as RELP would carry them; so
 //! an aggregator parses them as it parses a syslog connection, and the reader can drop, line
-//! by line, what is already committed. Headers name the batch's range of the file.
+//! by line, what is already committed. Headers name the batch's range of the file; the
+//! payload travels compressed ([`crate::payload`]).
 //!
 //! Lines an ingest node received from a sender that names no origin (rsyslog, `logger`) carry
 //! no such element: the node numbers them itself ([`Numbering::Counted`]), under a file id of
