@@ -130,9 +130,9 @@ pub struct Dispatcher {
     server_ports: Vec<(Transport, u16)>,
 }
 
-/// Zeek's `likely_server_ports` of its default analyzers that the sensor has no analyzer for;
-/// with the ports of every analyzer in [`registry`], they steer the originator/responder guess,
-/// whichever analyzers are enabled.
+/// Zeek's `likely_server_ports` of its default protocol scripts that the sensor has no
+/// analyzer for (each protocol's `main.zeek` adds its ports); with the ports of every analyzer
+/// in [`registry`], they steer the originator/responder guess of a full run.
 const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 465),
     // DHCP: only the server's port (Zeek's dhcp/main.zeek), so a reply to a client is flipped.
@@ -155,22 +155,33 @@ const OTHER_SERVER_PORTS: &[(Transport, u16)] = &[
     (Transport::Tcp, 1883),
     (Transport::Tcp, 5060),
     (Transport::Udp, 5060),
-    // The UDP tunnels of Zeek's tunnels framework: AYIYA, Teredo, GTPv1.
+];
+
+/// The ports packet analyzers register with `PacketAnalyzer::register_for_ports`, which adds
+/// them to `likely_server_ports`: `init-bare.zeek` loads `base/packet-protocols`, so they are
+/// likely server ports even when no protocol script is loaded (AYIYA, Teredo, GTPv1, VXLAN,
+/// Geneve, GRE).
+const PACKET_ANALYZER_PORTS: &[(Transport, u16)] = &[
     (Transport::Udp, 5072),
     (Transport::Udp, 3544),
     (Transport::Udp, 2152),
     (Transport::Udp, 2123),
-    // The UDP ports of packet analyzers: `PacketAnalyzer::register_for_ports` makes them
-    // likely server ports (VXLAN, Geneve, GRE).
     (Transport::Udp, 4789),
     (Transport::Udp, 6081),
     (Transport::Udp, 4754),
 ];
 
 impl Dispatcher {
+    /// The analyzers `specs` as the only protocol scripts loaded: the likely server ports are
+    /// theirs and the packet analyzers'.
     pub fn new(specs: Vec<AnalyzerSpec>) -> Self {
-        let mut server_ports: Vec<(Transport, u16)> = OTHER_SERVER_PORTS.to_vec();
-        for s in registry() {
+        Self::with_server_ports(specs, &[])
+    }
+
+    fn with_server_ports(specs: Vec<AnalyzerSpec>, other: &[(Transport, u16)]) -> Self {
+        let mut server_ports: Vec<(Transport, u16)> = PACKET_ANALYZER_PORTS.to_vec();
+        server_ports.extend_from_slice(other);
+        for s in &specs {
             server_ports.extend_from_slice(s.ports);
         }
         server_ports.sort_by_key(|(t, p)| (*t as u8, *p));
@@ -181,12 +192,13 @@ impl Dispatcher {
         }
     }
 
-    /// Every compiled-in analyzer.
+    /// Every compiled-in analyzer, with the likely server ports of Zeek's default scripts.
     pub fn all() -> Self {
-        Self::new(registry())
+        Self::with_server_ports(registry(), OTHER_SERVER_PORTS)
     }
 
-    /// No application analyzers (connection tracking only).
+    /// No application analyzers (connection tracking only), like Zeek with no protocol
+    /// script loaded: only the packet analyzers' ports are likely server ports.
     pub fn none() -> Self {
         Self::new(Vec::new())
     }
@@ -226,5 +238,40 @@ impl Dispatcher {
 
     pub fn is_empty(&self) -> bool {
         self.specs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `likely_server_ports` holds what the loaded scripts add: with no protocol script
+    /// (`zeek -b` loading only `base/protocols/conn`) just the packet analyzers' ports, so a
+    /// connection seen first from 443/tcp or 67/udp is not flipped; a full run has them all.
+    #[test]
+    fn likely_server_ports_follow_the_loaded_scripts() {
+        let (bare, full) = (Dispatcher::none(), Dispatcher::all());
+        for (t, p) in [
+            (Transport::Tcp, 443),
+            (Transport::Tcp, 80),
+            (Transport::Udp, 67),
+        ] {
+            assert!(!bare.is_server_port(t, p), "{p}");
+            assert!(full.is_server_port(t, p), "{p}");
+        }
+        for &(t, p) in PACKET_ANALYZER_PORTS {
+            assert!(
+                bare.is_server_port(t, p) && full.is_server_port(t, p),
+                "{p}"
+            );
+        }
+        let http = registry()
+            .into_iter()
+            .filter(|s| s.name == "HTTP")
+            .collect();
+        let http = Dispatcher::new(http);
+        assert!(http.is_server_port(Transport::Tcp, 80));
+        assert!(!http.is_server_port(Transport::Tcp, 443));
+        assert!(!http.is_server_port(Transport::Udp, 67));
     }
 }

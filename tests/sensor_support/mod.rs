@@ -272,6 +272,30 @@ pub struct Entry {
     pub ignore_checksums: bool,
     /// `default`, `bare` or `policy` (the test loaded a policy script default Zeek lacks).
     pub mode: String,
+    /// The scripts the test loaded (meta.txt's `scripts:` line).
+    pub scripts: Vec<String>,
+}
+
+impl Entry {
+    /// A bare run loading no protocol script beyond `base/protocols/conn` (frameworks
+    /// only): Zeek attaches no application analyzer, as the sensor's `--no-analyzers`.
+    pub fn loads_no_protocol(&self) -> bool {
+        self.mode == "bare"
+            && self.scripts.iter().all(|s| {
+                s == "base/protocols/conn"
+                    || s.starts_with("base/frameworks/")
+                    || s.starts_with("frameworks/")
+            })
+    }
+}
+
+/// meta.txt's `scripts:` line of an entry, split at commas.
+fn meta_scripts(root: &Path, id: &str) -> Vec<String> {
+    let meta = std::fs::read_to_string(root.join(id).join("meta.txt")).unwrap_or_default();
+    meta.lines()
+        .find_map(|l| l.strip_prefix("scripts:"))
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
 pub fn manifest(root: &Path) -> Vec<Entry> {
@@ -281,6 +305,7 @@ pub fn manifest(root: &Path) -> Vec<Entry> {
         .filter_map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
             Some(Entry {
+                scripts: meta_scripts(root, c.first()?),
                 id: c.first()?.to_string(),
                 trace: root.join(c.get(1)?),
                 logs: c.get(4)?.split(',').map(str::to_string).collect(),

@@ -90,6 +90,7 @@ pub trait Analyzer: Send {
 }
 
 mod base64_decode;
+mod content_line;
 pub mod dce_rpc;
 pub mod dns;
 mod file_stream;

@@ -11,7 +11,7 @@ use super::nested::Nested;
 use super::parser::parse_chunk_size;
 use super::part::Part;
 use crate::flow::Timestamp;
-use crate::proto::lines::StreamBuf;
+use crate::proto::content_line::{Byte, ContentLines, LineEnds};
 use crate::proto::Emit;
 
 /// Longest chunk-size or trailer line.
@@ -155,32 +155,26 @@ pub struct Body {
 }
 
 /// A body delivered as lines (`HTTP_Entity::Deliver` with `trailing_CRLF`): each line counts
-/// its terminator as 2 bytes whether it was CRLF, a bare CR or a bare LF, and an open last
-/// line gets one when the stream ends (`ContentLine_Analyzer::EndpointEOF`).
+/// its end as 2 bytes whatever it was (see [`LineEnds`]), and an open last line gets one when
+/// the stream ends (`ContentLine_Analyzer::EndpointEOF`).
 #[derive(Debug, Default, Clone, Copy)]
 struct Lines {
-    /// Bytes counted beyond the raw data.
+    /// Bytes counted beyond the raw data (less for a swallowed LF).
     extra: u64,
-    last: u8,
     open: bool,
 }
 
 impl Lines {
-    fn feed(&mut self, data: &[u8]) {
+    fn feed(&mut self, data: &[u8], ends: &mut LineEnds) {
         for &b in data {
-            match b {
-                b'\r' => {
+            match ends.byte(b) {
+                Byte::Swallowed => self.extra = self.extra.saturating_sub(1),
+                Byte::End => {
                     self.extra += 1;
                     self.open = false;
                 }
-                b'\n' if self.last == b'\r' => self.extra = self.extra.saturating_sub(1),
-                b'\n' => {
-                    self.extra += 1;
-                    self.open = false;
-                }
-                _ => self.open = true,
+                Byte::Data => self.open = true,
             }
-            self.last = b;
         }
     }
 }
@@ -282,6 +276,11 @@ impl Body {
         self.decoder.counter().multipart.is_some() || self.nested.is_some()
     }
 
+    /// Zeek hands the body on in plain delivery (`SetPlainDelivery`), not as lines.
+    fn plain_delivery(&self) -> bool {
+        !self.delivers_lines() && self.lines.is_none()
+    }
+
     /// The body has data and its last line has no CRLF.
     pub fn last_line_open(&self) -> bool {
         if let Some(n) = &self.nested {
@@ -338,16 +337,20 @@ impl Body {
         }
     }
 
-    /// Delivers raw body bytes; returns how many the body took (a nested entity may end
-    /// before them).
-    fn deliver(&mut self, data: &[u8]) -> usize {
+    /// Delivers raw body bytes, in line delivery for a body read as lines and in plain
+    /// delivery otherwise; returns how many the body took (a nested entity may end before
+    /// them).
+    fn deliver(&mut self, data: &[u8], ends: &mut LineEnds) -> usize {
         let data = match self.nested.as_mut() {
-            Some(n) => &data[..n.feed(data)],
+            Some(n) => &data[..n.feed(data, ends)],
             None => data,
         };
         self.raw_len += data.len() as u64;
-        if let Some(l) = self.lines.as_mut() {
-            l.feed(data);
+        match self.lines.as_mut() {
+            Some(l) => l.feed(data, ends),
+            // A multipart body has its own reader (see `multipart`).
+            None if self.nested.is_none() && !data.is_empty() => ends.plain(),
+            None => {}
         }
         match data {
             [.., a, b] => self.tail = [*a, *b],
@@ -389,41 +392,55 @@ impl Body {
     /// Reads body bytes straight from a segment when nothing is buffered (the common case
     /// for large bodies): returns how many bytes of `data` belong to the body, or `None` for
     /// chunked bodies, which go through the line buffer.
-    pub fn consume_direct(&mut self, data: &[u8]) -> Option<(usize, Step)> {
+    pub fn consume_direct(&mut self, data: &[u8], ends: &mut LineEnds) -> Option<(usize, Step)> {
+        // DoDeliver drops an LF that ends the last line before plain delivery.
+        let skip = |body: &Self, ends: &mut LineEnds| {
+            usize::from(body.plain_delivery() && data.first().is_some_and(|&b| ends.swallows(b)))
+        };
         match self.framing {
             Framing::UntilEof => {
-                self.deliver(data);
+                let skip = skip(self, ends);
+                self.deliver(&data[skip..], ends);
                 Some((data.len(), Step::More))
             }
             Framing::Length(n) => {
+                let skip = skip(self, ends);
+                let data = &data[skip..];
                 let take = data.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-                let used = self.deliver(&data[..take]);
+                let used = self.deliver(&data[..take], ends);
                 let left = if used < take { 0 } else { n - take as u64 };
                 self.framing = Framing::Length(left);
-                Some((used, if left == 0 { Step::Done } else { Step::More }))
+                Some((skip + used, if left == 0 { Step::Done } else { Step::More }))
             }
             Framing::Chunked => None,
         }
     }
 
     /// Reads body bytes from `buf`.
-    pub fn consume(&mut self, buf: &mut StreamBuf) -> Step {
+    pub fn consume(&mut self, buf: &mut ContentLines) -> Step {
+        if self.plain_delivery() {
+            buf.swallow_lf();
+        }
         loop {
             match self.framing {
                 Framing::UntilEof => {
-                    let data = buf.take_all();
-                    self.deliver(&data);
+                    // What follows an ended nested entity is dropped, as before.
+                    buf.read(usize::MAX, |data, ends| {
+                        self.deliver(data, ends);
+                        data.len()
+                    });
                     return Step::More;
                 }
                 Framing::Length(0) => return Step::Done,
                 Framing::Length(n) => {
-                    let avail = buf.available();
-                    let take = avail.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+                    let take = buf
+                        .available()
+                        .len()
+                        .min(usize::try_from(n).unwrap_or(usize::MAX));
                     if take == 0 {
                         return Step::More;
                     }
-                    let used = self.deliver(&avail[..take]);
-                    buf.take(used);
+                    let used = buf.read(take, |data, ends| self.deliver(data, ends));
                     let left = if used < take { 0 } else { n - take as u64 };
                     self.framing = Framing::Length(left);
                 }
@@ -455,7 +472,7 @@ impl Body {
                         } else {
                             Chunk::Data(left)
                         };
-                        self.deliver(&data);
+                        self.deliver(&data, buf.ends());
                     }
                     Chunk::DataEnd => {
                         if buf.line(MAX_CHUNK_LINE).is_none() {
@@ -482,7 +499,7 @@ mod tests {
     use super::*;
 
     fn run(body: &mut Body, input: &[u8]) -> Step {
-        let mut buf = StreamBuf::default();
+        let mut buf = ContentLines::default();
         buf.extend(input);
         body.consume(&mut buf)
     }
@@ -498,11 +515,12 @@ mod tests {
     #[test]
     fn direct_consumption_stops_at_the_length() {
         let mut b = Body::new(Framing::Length(5), Encoding::Identity, None);
-        assert_eq!(b.consume_direct(b"abc"), Some((3, Step::More)));
-        assert_eq!(b.consume_direct(b"deXX"), Some((2, Step::Done)));
+        let ends = &mut LineEnds::default();
+        assert_eq!(b.consume_direct(b"abc", ends), Some((3, Step::More)));
+        assert_eq!(b.consume_direct(b"deXX", ends), Some((2, Step::Done)));
         assert_eq!(b.len(), 5);
         let mut c = Body::new(Framing::Chunked, Encoding::Identity, None);
-        assert_eq!(c.consume_direct(b"1\r\na"), None);
+        assert_eq!(c.consume_direct(b"1\r\na", ends), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::encoding::Encoding;
 use super::header_rules::value_token;
 use super::mime_tree::MimeTree;
 use super::part::Part;
+use crate::proto::content_line::{Byte, LineEnds};
 
 /// Longest raw line; a longer run is handed on as a line of its own.
 const MAX_LINE: usize = 16 * 1024;
@@ -31,8 +32,6 @@ type Weird = (&'static str, Option<String>, &'static str);
 pub struct Nested {
     /// The raw line being read.
     line: Vec<u8>,
-    /// The last byte was a CR that ended a line: an LF right after it belongs to that line.
-    after_cr: bool,
     /// Raw bytes still to hand on as they are (`ContentLine_Analyzer::SetPlainDelivery`, set
     /// by a nested entity with a Content-Length).
     plain: u64,
@@ -57,7 +56,6 @@ impl Nested {
         };
         Nested {
             line: Vec::new(),
-            after_cr: false,
             plain: 0,
             expect: content_length.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
             inflate,
@@ -78,15 +76,14 @@ impl Nested {
         std::mem::take(&mut self.weirds)
     }
 
-    /// Reads raw body bytes as `ContentLine_Analyzer::DoDeliverOnce` splits them (CR LF, a
-    /// lone LF or a lone CR ends a line); returns how many of them the entity took, fewer
-    /// when its count of lines ended it first.
-    pub fn feed(&mut self, data: &[u8]) -> usize {
+    /// Reads raw body bytes as `ContentLine_Analyzer::DoDeliver` splits them, through the
+    /// direction's `ends`; returns how many of them the entity took, fewer when its count of
+    /// lines ended it first.
+    pub fn feed(&mut self, data: &[u8], ends: &mut LineEnds) -> usize {
         let mut i = 0;
         while i < data.len() {
             let b = data[i];
-            let after_cr = std::mem::take(&mut self.after_cr);
-            if after_cr && b == b'\n' {
+            if ends.swallows(b) {
                 i += 1;
                 continue;
             }
@@ -98,21 +95,15 @@ impl Nested {
                     .len()
                     .min(i + usize::try_from(self.plain).unwrap_or(usize::MAX));
                 self.plain -= (n - i) as u64;
+                ends.plain();
                 self.deliver(&data[i..n], false);
                 i = n;
                 continue;
             }
-            if after_cr {
-                self.weirds
-                    .push(("line_terminated_with_single_CR", None, "CONTENTLINE"));
-            }
-            match b {
-                b'\r' => {
-                    self.after_cr = true;
-                    self.end_line();
-                }
-                b'\n' => self.end_line(),
-                _ => {
+            match ends.byte(b) {
+                Byte::Swallowed => {}
+                Byte::End => self.end_line(),
+                Byte::Data => {
                     self.line.push(b);
                     if self.line.len() >= MAX_LINE {
                         self.end_line();

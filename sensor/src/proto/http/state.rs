@@ -14,7 +14,7 @@ use super::parser::{self, RequestLine, StatusLine};
 use super::part;
 use super::websocket::WebSocket;
 use crate::flow::{ConnInfo, Direction, Timestamp, TunnelType};
-use crate::proto::lines::StreamBuf;
+use crate::proto::content_line::ContentLines;
 use crate::proto::pia::InnerStream;
 use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
@@ -94,14 +94,14 @@ enum Phase {
 }
 
 struct Side {
-    buf: StreamBuf,
+    buf: ContentLines,
     phase: Phase,
 }
 
 impl Side {
     fn new() -> Self {
         Side {
-            buf: StreamBuf::default(),
+            buf: ContentLines::default(),
             phase: Phase::FirstLine,
         }
     }
@@ -475,25 +475,16 @@ impl HttpAnalyzer {
                     if self.reply_http09 && !resync {
                         return Some(self.http09_reply(ts, out));
                     }
-                    let avail = self.resp.buf.available();
-                    let prefix = &avail[..avail.len().min(5)];
-                    if avail.len() < 5 && b"HTTP/".starts_with(prefix) {
-                        return None;
+                    let line = self.resp.buf.line(MAX_LINE)?;
+                    if !line.text.starts_with(b"HTTP/") {
+                        // Not a reply we can place (Zeek ignores such lines silently).
+                        continue;
                     }
-                    if prefix == b"HTTP/" {
-                        let line = self.resp.buf.line(MAX_LINE)?;
-                        match parser::parse_status_line(&line.text) {
-                            Some(sl) => return Some(Phase::Headers(self.on_reply(ts, sl, out))),
-                            None => {
-                                if !resync {
-                                    out.weird(ts, "bad_HTTP_reply", None);
-                                }
-                                continue;
-                            }
-                        }
+                    match parser::parse_status_line(&line.text) {
+                        Some(sl) => return Some(Phase::Headers(self.on_reply(ts, sl, out))),
+                        None if !resync => out.weird(ts, "bad_HTTP_reply", None),
+                        None => {}
                     }
-                    // Not a reply we can place (Zeek ignores such lines silently).
-                    self.resp.buf.line(MAX_LINE)?;
                 }
             }
         }
@@ -528,7 +519,7 @@ impl HttpAnalyzer {
         let Phase::Body(_, body) = &mut side.phase else {
             return data;
         };
-        let Some((used, step)) = body.consume_direct(data) else {
+        let Some((used, step)) = body.consume_direct(data, side.buf.ends()) else {
             return data;
         };
         if step == Step::Done {
@@ -575,6 +566,7 @@ impl HttpAnalyzer {
                 }
                 self.side(dir).buf.extend(rest);
                 self.process(dir, ts, out);
+                self.line_weirds(dir, ts, out);
                 if let Phase::Body(_, body) = &mut self.side(dir).phase {
                     body.emit_weirds(ts, out);
                 }
@@ -616,6 +608,14 @@ impl HttpAnalyzer {
         };
         self.side(dir).phase = next;
         self.process(dir, ts, out);
+        self.line_weirds(dir, ts, out);
+    }
+
+    /// `ContentLine_Analyzer::DoDeliverOnce`: a byte kept in a line right after a lone CR.
+    fn line_weirds(&mut self, dir: Direction, ts: Timestamp, out: &mut dyn Emit) {
+        if self.side(dir).buf.ends().take_single_cr() {
+            out.weird_from(ts, "line_terminated_with_single_CR", None, "CONTENTLINE");
+        }
     }
 
     fn on_finish(&mut self, ts: Timestamp, out: &mut dyn Emit) {
@@ -679,6 +679,8 @@ mod connect;
 mod fuzz;
 #[cfg(test)]
 mod gaps;
+#[cfg(test)]
+mod line_ends;
 #[cfg(test)]
 mod multipart_bodies;
 #[cfg(test)]

@@ -95,7 +95,7 @@ fn an_http_body_nested_past_the_max_depth() {
         .flat_map(|l| [l, b"\r\n"].concat())
         .collect();
     let mut n = Nested::new(Encoding::Identity, None);
-    n.feed(&body);
+    n.feed(&body, &mut Default::default());
     let weirds = n.take_weirds();
     assert_eq!(
         weirds,

@@ -13,6 +13,10 @@ use crate::zeeklog::Record;
 /// `weird_ignore`'s `&create_expire`.
 const IGNORE_FOR: f64 = 600.0;
 
+/// Weirds the content line analyzer raises only once per connection
+/// (`Connection::FlagEvent(SINGULAR_CR)` in `ContentLine_Analyzer::DoDeliverOnce`).
+const FLAGGED: &[&str] = &["line_terminated_with_single_CR"];
+
 /// When each weird name was last logged on the connection.
 pub(super) type Logged = HashMap<String, f64>;
 
@@ -24,6 +28,7 @@ pub(super) struct WeirdOnce<'a> {
 impl WeirdOnce<'_> {
     fn admit(&mut self, ts: Timestamp, name: &str) -> bool {
         match self.logged.get(name) {
+            Some(_) if FLAGGED.contains(&name) => false,
             Some(at) if ts.0 - at < IGNORE_FOR => false,
             _ => {
                 self.logged.insert(name.to_string(), ts.0);
@@ -102,5 +107,19 @@ mod tests {
         w.weird(Timestamp(3.0), "b", None);
         w.weird(Timestamp(601.0), "a", None);
         assert_eq!(out.weirds, ["a", "b", "a"]);
+    }
+
+    #[test]
+    fn a_flagged_weird_is_logged_once_per_connection() {
+        let mut out = Collect::default();
+        let mut logged = Logged::new();
+        let mut w = WeirdOnce {
+            inner: &mut out,
+            logged: &mut logged,
+        };
+        let cr = "line_terminated_with_single_CR";
+        w.weird(Timestamp(1.0), cr, None);
+        w.weird(Timestamp(700.0), cr, None);
+        assert_eq!(out.weirds, [cr]);
     }
 }
