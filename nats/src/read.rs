@@ -20,7 +20,9 @@ use crate::marks::Marks;
 use crate::{names, payload, Error};
 
 /// How often a batch after a gap is delivered again before the gap is taken as final (lines
-/// the shipper never sent, such as the start of a file it began reading in the middle).
+/// the shipper never sent, such as the start of a file it began reading in the middle). With
+/// [`gap_delay`] this is over a minute: a shipper resends a batch the servers lost within
+/// seconds of a leader election, and a gap taken as final drops that batch when it comes.
 const GAP_PATIENCE: i64 = 20;
 /// Grace periods a new holder waits at most for a former holder's commits to stop.
 const GRACE_ROUNDS: usize = 4;
@@ -398,9 +400,7 @@ async fn accept(
         let delivered = msg.info().map_or(0, |i| i.delivered);
         if delivered < GAP_PATIENCE {
             // An earlier batch of the file is still being redelivered: take this one after it.
-            let _ = msg
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                .await;
+            let _ = msg.ack_with(AckKind::Nak(Some(gap_delay(delivered)))).await;
             return;
         }
         tracing::warn!(tag, host = %origin.host, file = origin.file, from = end, to = origin.from,
@@ -412,6 +412,11 @@ async fn accept(
         batches.push((origin, fresh));
     }
     msgs.push(msg);
+}
+
+/// The wait before the next delivery of a batch held back by a gap, growing with deliveries.
+fn gap_delay(delivered: i64) -> Duration {
+    Duration::from_millis(500 * delivered.clamp(1, 10) as u64)
 }
 
 /// A batch no aggregator can use stays in the stream for inspection and is not delivered again.
@@ -468,4 +473,16 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_is_waited_for_over_a_minute_before_it_is_taken_as_final() {
+        let patience: Duration = (1..GAP_PATIENCE).map(gap_delay).sum();
+        assert!(patience > Duration::from_secs(60), "{patience:?}");
+        assert_eq!(gap_delay(1), Duration::from_millis(500));
+    }
 }
