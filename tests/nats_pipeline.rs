@@ -53,6 +53,18 @@ fn archived(aggs: &[&Aggregator]) -> BTreeMap<u64, u32> {
     counts
 }
 
+/// How often, along the numbers of `range`, the aggregator that wrote a number differs from
+/// the one that wrote the number before it.
+fn writer_changes(aggs: &[&Aggregator], range: std::ops::Range<u64>) -> usize {
+    let writers: Vec<BTreeMap<u64, u32>> = aggs.iter().map(|a| archived(&[a])).collect();
+    let by = |n: u64| writers.iter().position(|w| w.contains_key(&n));
+    range
+        .clone()
+        .zip(range.skip(1))
+        .filter(|(a, b)| by(*a) != by(*b))
+        .count()
+}
+
 /// Waits until every number of `expected` arrived, then asserts each arrived once.
 fn assert_exactly_once(aggs: &[&Aggregator], expected: std::ops::Range<u64>, within: Duration) {
     let deadline = Instant::now() + within;
@@ -162,6 +174,25 @@ async fn every_line_once_through_kills_of_servers_aggregators_and_shippers() {
         0..2 * rounds * 200,
         Duration::from_secs(120),
     );
+    // One holder at a time: along each shipper's numbers the writing aggregator changes only
+    // where the pin may have moved (each aggregator's kill, and each server's kill and restart,
+    // which can move the consumer's leader), never back and forth as two writers at once would.
+    let pin_moves = schedule
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::KillAggregator(_) | Event::KillServer(_) | Event::RestartServer(_)
+            )
+        })
+        .count();
+    for range in [0..rounds * 200, rounds * 200..2 * rounds * 200] {
+        let changes = writer_changes(&[&agg1, &agg2], range.clone());
+        assert!(
+            changes <= pin_moves,
+            "{changes} changes of the writing aggregator along {range:?}, only {pin_moves} pin moves"
+        );
+    }
     drop((ship_a, ship_b, agg1, agg2));
 }
 
