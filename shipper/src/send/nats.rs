@@ -13,7 +13,7 @@ use estuary_nats::{pack, Connect, Error as NatsError, Numbering, Origin, Packed,
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use super::{Backoff, Sender};
-use crate::batch::Batch;
+use crate::batch::{Batch, Entry, BATCH_BYTES};
 use crate::events::Link;
 use crate::state::FileId;
 
@@ -54,54 +54,64 @@ pub async fn run(mut sender: Sender, nats: NatsDestination) {
     // stream has.
     let mut packing = FuturesOrdered::new();
     let mut in_flight = FuturesOrdered::new();
+    // Small batches read while others are on their way, published together once those are
+    // stored (or once they fill half a batch): at a trickle of lines one stream message per
+    // round trip instead of one per read, which the servers pay for per message.
+    let mut gathered: Vec<Batch> = Vec::new();
     let mut open = true;
     let mut shutdown = sender.shutdown.clone();
-    while open || !packing.is_empty() || !in_flight.is_empty() {
-        let ready: Option<(Batch, Packed)> = tokio::select! {
+    while open || !gathered.is_empty() || !packing.is_empty() || !in_flight.is_empty() {
+        let ready: Option<(Vec<Batch>, Packed)> = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => return,
-            Some((batch, stored)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((group, stored)) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Err(err) = stored {
                     refused(&sender, &err);
                     return;
                 }
-                taken(&sender, &batch);
+                for batch in &group {
+                    taken(&sender, batch);
+                }
                 None
             }
             Some(packed) = packing.next(), if !packing.is_empty() => {
-                let (batch, packed): (Batch, Result<Packed, NatsError>) = match packed {
+                let (group, packed): (Vec<Batch>, Result<Packed, NatsError>) = match packed {
                     Ok(done) => done,
                     Err(err) => {
                         tracing::error!(dest = %sender.name(), %err, "compression task failed; stopping");
                         return;
                     }
                 };
-                let packed = match packed {
-                    Ok(p) => p,
+                match packed {
+                    Ok(p) => Some((group, p)),
                     Err(err) => {
                         refused(&sender, &err);
                         return;
                     }
-                };
-                Some((batch, packed))
+                }
             }
             next = sender.rx.recv(), if open && packing.len() + in_flight.len() < IN_FLIGHT => {
-                let Some(batch) = next else {
-                    open = false;
-                    continue;
-                };
-                let messages = runs(&sender, &batch, &mut ends);
-                packing.push_back(tokio::task::spawn_blocking(move || (batch, pack(messages))));
+                match next {
+                    Some(batch) => gathered.push(batch),
+                    None => open = false,
+                }
                 None
             }
         };
-        if let Some((batch, packed)) = ready {
+        if let Some((group, packed)) = ready {
             let sent = publisher.send_all(packed).await;
             let publisher = publisher.clone();
             in_flight.push_back(async move {
                 let stored = publisher.stored(sent).await;
-                (batch, stored)
+                (group, stored)
             });
+        }
+        let idle = packing.is_empty() && in_flight.is_empty();
+        let gathered_bytes: usize = gathered.iter().map(|b| b.buf.len()).sum();
+        if !gathered.is_empty() && (idle || !open || gathered_bytes >= BATCH_BYTES / 2) {
+            let group = std::mem::take(&mut gathered);
+            let messages = runs(&sender, &group, &mut ends);
+            packing.push_back(tokio::task::spawn_blocking(move || (group, pack(messages))));
         }
     }
 }
@@ -120,16 +130,20 @@ fn taken(sender: &Sender, batch: &Batch) {
     sender.checkpoints.request();
 }
 
-/// Splits a batch into one message per run of consecutive lines of one file.
-fn runs(sender: &Sender, batch: &Batch, ends: &mut HashMap<FileId, u64>) -> Vec<(Origin, Bytes)> {
+/// Splits batches read one after the other into one message per run of consecutive lines of
+/// one file.
+fn runs(sender: &Sender, group: &[Batch], ends: &mut HashMap<FileId, u64>) -> Vec<(Origin, Bytes)> {
+    let entries: Vec<(&Batch, &Entry)> = group
+        .iter()
+        .flat_map(|b| b.entries.iter().map(move |e| (b, e)))
+        .collect();
     let mut out = Vec::new();
-    for run in batch.entries.chunk_by(|a, b| a.file == b.file) {
-        let file = run[0].file;
-        let end = run[run.len() - 1].end;
+    for run in entries.chunk_by(|(_, a), (_, b)| a.file == b.file) {
+        let file = run[0].1.file;
+        let end = run[run.len() - 1].1.end;
         let msgs: Vec<&[u8]> = run
             .iter()
-            .filter_map(|e| e.msg.clone())
-            .filter_map(|r| batch.buf.get(r))
+            .filter_map(|(b, e)| e.msg.clone().and_then(|r| b.buf.get(r)))
             .collect();
         let from = match ends.get(&file) {
             Some(from) => *from,
