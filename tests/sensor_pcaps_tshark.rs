@@ -6,8 +6,9 @@
 //! differently (tunnels, fragments reassembled into one, lengths beyond the frame) are left out
 //! of tshark's view. x509.log is checked against the certificates tshark decodes in TLS
 //! handshakes (serials, and the name strings of subjects and issuers), files.log against the
-//! HTTP objects tshark exports (their sizes). Skipped with a message when tshark is not
-//! installed.
+//! HTTP objects tshark exports (their sizes and media types), the files of FTP data
+//! connections, and the MIME entities of the mails tshark exports (sizes and names). Skipped
+//! with a message when tshark is not installed.
 
 mod common;
 mod sensor_support;
@@ -15,6 +16,7 @@ mod sensor_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use sensor_support::tshark_objects::{tshark_http_responses, tshark_mail_entities, MailEntity};
 use sensor_support::{read_log, run_sensor};
 
 type Flow = (String, String, u16, u16, &'static str);
@@ -485,4 +487,133 @@ fn files_log_has_every_ftp_data_transfer_tshark_sees() {
         transfers >= 20,
         "too few FTP transfers compared: {transfers}"
     );
+}
+
+/// Every leaf MIME entity of every mail tshark exports is a files.log row of source SMTP with
+/// its decoded size (`seen_bytes`: the size of a mail's file is not announced, so
+/// `total_bytes` stays unset) and the name entities.zeek takes from its headers; no other SMTP
+/// rows. A capture of SMTP that switches to TLS has no cleartext mail and so no rows.
+#[test]
+fn files_log_has_every_mail_entity_tshark_exports() {
+    let Some(files) = public_captures() else {
+        return;
+    };
+    let bin = common::estuary_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut mails, mut entities) = (0, 0);
+    for file in &files {
+        let dir = tmp.path().join(file.file_name().expect("file name"));
+        let exported = tshark_mail_entities(file, &dir.join("objects"));
+        let smtp = file.to_string_lossy().contains("smtp");
+        if exported.is_empty() && !smtp {
+            continue;
+        }
+        mails += exported.len();
+        let mut expected: Vec<MailEntity> = exported.into_iter().flatten().collect();
+        entities += expected.len();
+        expected.sort();
+        run_sensor(&bin, &dir, &["-r", &file.to_string_lossy(), "-C"]);
+        let mut got: Vec<MailEntity> = read_log(&dir.join("files.log"), false)
+            .map(|log| {
+                log.rows
+                    .iter()
+                    .filter(|r| log.get(r, "source") == Some("SMTP"))
+                    .map(|r| MailEntity {
+                        size: log
+                            .get(r, "seen_bytes")
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0),
+                        name: log
+                            .get(r, "filename")
+                            .filter(|n| *n != "-")
+                            .map(str::to_string),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        got.sort();
+        assert_eq!(
+            got,
+            expected,
+            "{}: SMTP files (left) and the mails' entities (right)",
+            file.display()
+        );
+    }
+    assert!(mails >= 3, "too few mails compared: {mails}");
+    assert!(entities >= 4, "too few entities compared: {entities}");
+}
+
+/// The media types files.log gives HTTP bodies agree with the Content-Type tshark reads where
+/// the body plainly is of that type. Zeek types a file by sniffing its first bytes
+/// (`file_sniff`, libmagic-style signatures), never by the header, so only bodies whose start
+/// shows the type are compared: HTML that begins with a doctype or `<html` (an XHTML page
+/// that begins `<?xml`, or a fragment, is typed otherwise by Zeek). Where tshark reads a
+/// Content-Disposition file name, http.log's `resp_filenames` for that URL has it.
+#[test]
+fn http_media_types_and_names_agree_with_tshark() {
+    let Some(files) = public_captures() else {
+        return;
+    };
+    let bin = common::estuary_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut typed, mut named) = (0, 0);
+    for file in &files {
+        let responses = tshark_http_responses(file);
+        if responses.is_empty() {
+            continue;
+        }
+        let dir = tmp.path().join(file.file_name().expect("file name"));
+        run_sensor(&bin, &dir, &["-r", &file.to_string_lossy(), "-C"]);
+        let log = read_log(&dir.join("http.log"), false)
+            .unwrap_or_else(|| panic!("{}: no http.log", file.display()));
+        let col = |r: &Vec<String>, c: &str| log.get(r, c).unwrap_or_default().to_string();
+        let rows_for = |url: &str| -> Vec<&Vec<String>> {
+            log.rows
+                .iter()
+                .filter(|r| format!("http://{}{}", col(r, "host"), col(r, "uri")) == url)
+                .collect()
+        };
+        for resp in &responses {
+            if body_shows_type(&resp.content_type, &resp.body_head) {
+                typed += 1;
+                let types: Vec<String> = rows_for(&resp.url)
+                    .iter()
+                    .map(|r| col(r, "resp_mime_types"))
+                    .collect();
+                assert!(
+                    types
+                        .iter()
+                        .any(|t| t.split(',').any(|t| t == resp.content_type)),
+                    "{}: {} is {} by tshark, http.log has {types:?}",
+                    file.display(),
+                    resp.url,
+                    resp.content_type
+                );
+            }
+            if let Some(name) = &resp.disposition_name {
+                named += 1;
+                let names: Vec<String> = rows_for(&resp.url)
+                    .iter()
+                    .map(|r| col(r, "resp_filenames"))
+                    .collect();
+                assert!(
+                    names.iter().any(|n| n.split(',').any(|n| n == name)),
+                    "{}: {} names {name}, http.log has {names:?}",
+                    file.display(),
+                    resp.url
+                );
+            }
+        }
+    }
+    println!("{typed} HTTP bodies typed, {named} Content-Disposition names compared");
+    assert!(typed >= 2, "too few HTTP media types compared: {typed}");
+}
+
+/// The body's first bytes show it is of `media_type` (one Zeek's signatures name the same).
+/// tshark prints bodies as text, so only textual starts can be read from it.
+fn body_shows_type(media_type: &str, head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head)
+        .trim_start()
+        .to_ascii_lowercase();
+    media_type == "text/html" && (text.starts_with("<!doctype html") || text.starts_with("<html"))
 }

@@ -1,6 +1,8 @@
 //! Helpers for the sensor tests: run `estuary sensor`, read Zeek logs, compare row multisets.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod tshark_objects;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;

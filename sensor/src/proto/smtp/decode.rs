@@ -70,8 +70,23 @@ impl Decoder {
                     out.extend_from_slice(b"\r\n");
                 }
             }
-            TransferEncoding::QuotedPrintable => quoted_printable(line, out),
+            TransferEncoding::QuotedPrintable => quoted_printable(line, true, out),
             TransferEncoding::Base64 => self.base64(line, out),
+        }
+    }
+
+    /// The bytes of a piece of a body line that goes on (Zeek's `trailing_CRLF` false): no line
+    /// end follows it, and a quoted-printable piece keeps its blanks.
+    pub fn part(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        match self.encoding {
+            TransferEncoding::Identity => {
+                if std::mem::take(&mut self.delayed_crlf) {
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(piece);
+            }
+            TransferEncoding::QuotedPrintable => quoted_printable(piece, false, out),
+            TransferEncoding::Base64 => self.base64(piece, out),
         }
     }
 
@@ -117,12 +132,16 @@ impl Decoder {
 }
 
 /// `MIME_Entity::DecodeQuotedPrintable`: trailing blanks dropped, `=XX` decoded, anything else
-/// kept, and a CRLF added unless the line ends in a soft break (`=`).
-fn quoted_printable(line: &[u8], out: &mut Vec<u8>) {
-    let end = line
-        .iter()
-        .rposition(|b| *b != b' ' && *b != b'\t')
-        .map_or(0, |i| i + 1);
+/// kept, and a CRLF added unless the line ends in a soft break (`=`). A piece of a line that
+/// goes on (`ends` false) has neither trimming nor line end.
+fn quoted_printable(line: &[u8], ends: bool, out: &mut Vec<u8>) {
+    let end = if ends {
+        line.iter()
+            .rposition(|b| *b != b' ' && *b != b'\t')
+            .map_or(0, |i| i + 1)
+    } else {
+        line.len()
+    };
     let mut soft_break = false;
     let mut i = 0;
     while i < end {
@@ -145,7 +164,7 @@ fn quoted_printable(line: &[u8], out: &mut Vec<u8>) {
         }
         i += 1;
     }
-    if !soft_break {
+    if ends && !soft_break {
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -174,6 +193,22 @@ mod tests {
             decode(TransferEncoding::Identity, true, &["a", "", "b"]),
             b"a\r\n\r\nb"
         );
+    }
+
+    #[test]
+    fn pieces_of_a_line_join_without_line_ends() {
+        let mut d = Decoder::new(TransferEncoding::Identity, true);
+        let mut out = Vec::new();
+        d.line(b"a", &mut out);
+        d.part(b"b ", &mut out);
+        d.part(b"c", &mut out);
+        d.line(b"d", &mut out);
+        assert_eq!(out, b"a\r\nb cd");
+        let mut d = Decoder::new(TransferEncoding::QuotedPrintable, false);
+        let mut out = Vec::new();
+        d.part(b"x=41 ", &mut out);
+        d.line(b"y ", &mut out);
+        assert_eq!(out, b"xA y\r\n");
     }
 
     #[test]

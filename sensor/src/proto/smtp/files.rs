@@ -126,4 +126,32 @@ JVBERi0xLjQK\r\n--b--\r\n",
         assert_eq!((f.depth, f.seen_bytes, f.total_bytes), (1, 20, None));
         assert_eq!(f.mime_type, Some("text/plain"));
     }
+
+    /// Zeek's SMTP `ContentLine_Analyzer` cuts lines only at 16 MiB: a part of one line of
+    /// 40000 bytes is a file of 40000 bytes (the line end before the boundary is the
+    /// boundary's), however the sensor takes the line in.
+    #[test]
+    fn a_long_line_is_one_line() {
+        let mut body = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n".to_vec();
+        body.extend(std::iter::repeat_n(b'x', 40_000));
+        body.extend_from_slice(b"\r\n.\r\n--b--\r\n");
+        let out = mail(&body);
+        assert_eq!(out.files.len(), 1, "{:?}", out.files);
+        assert_eq!(out.files[0].seen_bytes, 40_000);
+    }
+
+    /// SMTP_Analyzer::ProcessLine drops the first dot of any data line, not only of `..`.
+    #[test]
+    fn a_data_lines_leading_dot_is_dropped() {
+        let out = mail(b"Subject: s\r\n\r\n.a\r\n..b\r\n");
+        assert_eq!(out.files[0].seen_bytes, b"a\r\n.b\r\n".len() as u64);
+    }
+
+    /// MIME_Entity::EndOfData: a message whose header section never ends ("entity body
+    /// missing") has no body, so no file.
+    #[test]
+    fn a_message_without_a_blank_line_has_no_file() {
+        let out = mail(b"This is a test\r\n");
+        assert!(out.files.is_empty(), "{:?}", out.files);
+    }
 }

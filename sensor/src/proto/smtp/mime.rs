@@ -75,6 +75,8 @@ impl Entity {
 pub struct Mime {
     /// The top-level entity first, then the open child of each level.
     stack: Vec<Entity>,
+    /// The last delivery was a piece of a line that goes on.
+    continuing: bool,
 }
 
 impl Default for Mime {
@@ -103,6 +105,7 @@ impl Mime {
     pub fn new() -> Self {
         Mime {
             stack: vec![Entity::new(false)],
+            continuing: false,
         }
     }
 
@@ -118,7 +121,15 @@ impl Mime {
 
     /// Feeds one line (without its CRLF).
     pub fn line(&mut self, line: &[u8], out: &mut Vec<MimeEvent>) {
-        self.deliver(0, line, out);
+        self.deliver(0, line, true, out);
+        self.continuing = false;
+    }
+
+    /// Feeds a piece of a line that goes on: a header value or body continues with the next
+    /// delivery, which is no boundary and no new header.
+    pub fn part(&mut self, piece: &[u8], out: &mut Vec<MimeEvent>) {
+        self.deliver(0, piece, false, out);
+        self.continuing = true;
     }
 
     /// The message ended: a header still waiting for continuation lines is complete.
@@ -172,19 +183,29 @@ impl Mime {
         }
         if !partial.is_empty() {
             let level = self.stack.len() - 1;
-            self.deliver(level, partial, out);
+            self.deliver(level, partial, true, out);
         }
         if let Some(e) = self.stack.last_mut() {
             e.split = true;
         }
     }
 
-    fn deliver(&mut self, level: usize, line: &[u8], out: &mut Vec<MimeEvent>) {
+    /// `ends`: a line end follows `line` (else it is a piece of a longer line).
+    fn deliver(&mut self, level: usize, line: &[u8], ends: bool, out: &mut Vec<MimeEvent>) {
+        let continuing = self.continuing;
         let Some(e) = self.stack.get_mut(level) else {
             return;
         };
         if e.in_header {
-            self.header_line(level, line, out);
+            match e.header.as_mut() {
+                Some((_, v)) if continuing => {
+                    if v.len() + line.len() <= MAX_HEADER_VALUE {
+                        v.extend_from_slice(line);
+                    }
+                }
+                _ if continuing => {}
+                _ => self.header_line(level, line, out),
+            }
             return;
         }
         match e.kind.clone() {
@@ -195,6 +216,7 @@ impl Mime {
                 if let Some(rest) = line
                     .strip_prefix(b"--")
                     .and_then(|l| l.strip_prefix(&boundary[..]))
+                    .filter(|_| !continuing)
                 {
                     let rest = rest.trim_ascii();
                     if rest.is_empty() {
@@ -211,17 +233,21 @@ impl Mime {
                     }
                 }
                 if self.stack.len() > level + 1 {
-                    self.deliver(level + 1, line, out);
+                    self.deliver(level + 1, line, ends, out);
                 }
             }
             Kind::Message => {
                 if self.stack.len() > level + 1 {
-                    self.deliver(level + 1, line, out);
+                    self.deliver(level + 1, line, ends, out);
                 }
             }
             Kind::Leaf => {
                 let mut bytes = Vec::new();
-                e.decoder.line(line, &mut bytes);
+                if ends {
+                    e.decoder.line(line, &mut bytes);
+                } else {
+                    e.decoder.part(line, &mut bytes);
+                }
                 Self::submit(e, bytes, out);
             }
         }
@@ -354,6 +380,39 @@ mod tests {
         assert!(!out.iter().any(|e| matches!(e, MimeEvent::NewFile(_))));
         let out = run("Subject: x\r\n\r\n");
         assert!(out.contains(&MimeEvent::Data(b"\r\n".to_vec())), "{out:?}");
+    }
+
+    /// A line longer than the reader takes at once arrives in pieces: they join into one
+    /// header value or one run of body bytes, and a piece that looks like a boundary is none.
+    #[test]
+    fn pieces_of_long_lines_join() {
+        let mut m = Mime::new();
+        let mut out = m.begin();
+        m.part(b"Subject: a", &mut out);
+        m.line(b"b", &mut out);
+        m.line(b"Content-Type: multipart/mixed; boundary=b", &mut out);
+        m.line(b"", &mut out);
+        m.line(b"--b", &mut out);
+        m.line(b"", &mut out);
+        m.part(b"xx", &mut out);
+        m.line(b"--b", &mut out);
+        m.line(b"--b--", &mut out);
+        let data: Vec<u8> = out
+            .iter()
+            .filter_map(|e| match e {
+                MimeEvent::Data(d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(data, b"xx--b");
+        assert!(out.contains(&MimeEvent::Header("SUBJECT".into(), b"ab".to_vec())));
+        assert_eq!(
+            out.iter()
+                .filter(|e| matches!(e, MimeEvent::NewFile(_)))
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::proto::ssl::SslAnalyzer;
 use crate::proto::{Analyzer, Emit};
 use crate::uid::UidGen;
 
-/// Longest command, reply or message line.
+/// Longest command or reply line, and the most of a message line taken at once: Zeek's
+/// `ContentLine_Analyzer` cuts lines only at 16 MiB, so a longer message line goes on to the
+/// MIME reader in pieces joined without line ends.
 const MAX_LINE: usize = 16 * 1024;
 /// Commands awaiting replies (pipelining); beyond this the oldest is forgotten.
 const MAX_PENDING: usize = 100;
@@ -49,6 +51,8 @@ pub struct SmtpAnalyzer {
     mode: Mode,
     /// The message being transferred (by DATA or BDAT chunks).
     mail: Option<Mime>,
+    /// The last message line taken was cut at `MAX_LINE`: the next one continues it.
+    line_cut: bool,
     /// The file of the MIME entity being transferred.
     file: FileStream,
     /// `SMTP::State$mime_depth`: MIME entities begun on this connection.
@@ -83,6 +87,7 @@ impl SmtpAnalyzer {
             resp: StreamBuf::default(),
             mode: Mode::Command,
             mail: None,
+            line_cut: false,
             file: FileStream::default(),
             mime_depth: 0,
             bdat_line: Vec::new(),
@@ -235,9 +240,18 @@ impl SmtpAnalyzer {
     }
 
     fn mail_line(&mut self, ts: Timestamp, line: &[u8], out: &mut dyn Emit) {
+        self.mail_piece(ts, line, true, out);
+    }
+
+    /// A message line, or (`ends` false) a piece of one that goes on.
+    fn mail_piece(&mut self, ts: Timestamp, piece: &[u8], ends: bool, out: &mut dyn Emit) {
         let mut events = Vec::new();
         if let Some(m) = self.mail.as_mut() {
-            m.line(line, &mut events);
+            if ends {
+                m.line(piece, &mut events);
+            } else {
+                m.part(piece, &mut events);
+            }
         }
         self.mime_events(ts, events, out);
     }
@@ -435,7 +449,10 @@ impl SmtpAnalyzer {
                         return;
                     };
                     self.mode = Mode::Data;
-                    if line.text == b"." {
+                    let ends = !line.overflow;
+                    if std::mem::replace(&mut self.line_cut, line.overflow) {
+                        self.mail_piece(ts, &line.text, ends, out);
+                    } else if line.text == b"." {
                         self.end_mail(ts, out);
                         self.info(ts);
                         self.mail_from_seen = false;
@@ -443,12 +460,9 @@ impl SmtpAnalyzer {
                         self.push_pending(ts, ".".into(), out);
                         self.mode = Mode::Command;
                     } else {
-                        let text = line
-                            .text
-                            .strip_prefix(b".")
-                            .filter(|t| t.starts_with(b"."))
-                            .unwrap_or(&line.text);
-                        self.mail_line(ts, text, out);
+                        // `SMTP_Analyzer::ProcessLine` drops any leading dot of a data line.
+                        let text = line.text.strip_prefix(b".").unwrap_or(&line.text);
+                        self.mail_piece(ts, text, ends, out);
                     }
                 }
             }
@@ -534,6 +548,7 @@ impl Analyzer for SmtpAnalyzer {
                     _ => Vec::new(),
                 };
                 self.orig.clear();
+                self.line_cut = false;
                 let in_message = matches!(
                     self.mode,
                     Mode::Bdat { .. } | Mode::Data | Mode::DataPending
