@@ -16,7 +16,9 @@ mod sensor_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use sensor_support::tshark_objects::{tshark_http_responses, tshark_mail_entities, MailEntity};
+use sensor_support::tshark_objects::{
+    export_objects, tshark_http_responses, tshark_mail_entities, MailEntity,
+};
 use sensor_support::{read_log, run_sensor};
 
 type Flow = (String, String, u16, u16, &'static str);
@@ -308,19 +310,9 @@ fn x509_log_agrees_with_tshark_on_certificates() {
 
 /// The sizes of the HTTP objects tshark exports from `file` (`--export-objects http`).
 fn tshark_http_object_sizes(file: &std::path::Path, into: &std::path::Path) -> Vec<u64> {
-    std::fs::create_dir_all(into).expect("objects dir");
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args(["-q", "--export-objects"])
-        .arg(format!("http,{}", into.display()))
-        .output()
-        .expect("run tshark");
-    assert!(out.status.success(), "{}: {out:?}", file.display());
-    let mut sizes: Vec<u64> = std::fs::read_dir(into)
-        .expect("objects dir")
-        .flatten()
-        .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+    let mut sizes: Vec<u64> = export_objects(file, "http", into)
+        .iter()
+        .filter_map(|p| p.metadata().ok().map(|m| m.len()))
         .collect();
     sizes.sort_unstable();
     sizes
@@ -403,21 +395,11 @@ fn tshark_ftp_data_sizes(file: &std::path::Path) -> Vec<u64> {
 /// The named files tshark exports from FTP data connections (`--export-objects ftp-data`):
 /// (name, size).
 fn tshark_ftp_objects(file: &std::path::Path, into: &std::path::Path) -> Vec<(String, u64)> {
-    std::fs::create_dir_all(into).expect("objects dir");
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(file)
-        .args(["-q", "--export-objects"])
-        .arg(format!("ftp-data,{}", into.display()))
-        .output()
-        .expect("run tshark");
-    assert!(out.status.success(), "{}: {out:?}", file.display());
-    std::fs::read_dir(into)
-        .expect("objects dir")
-        .flatten()
-        .filter_map(|e| {
-            let size = e.metadata().ok()?.len();
-            Some((e.file_name().to_string_lossy().into_owned(), size))
+    export_objects(file, "ftp-data", into)
+        .iter()
+        .filter_map(|p| {
+            let size = p.metadata().ok()?.len();
+            Some((p.file_name()?.to_string_lossy().into_owned(), size))
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! What tshark says about the objects in a capture: the mails it exports
 //! (`--export-objects imf`, read with `mail-parser`) and the HTTP responses it dissects.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
@@ -14,25 +14,31 @@ pub struct MailEntity {
     pub name: Option<String>,
 }
 
-/// Per mail tshark exports from `file` (into `into`), the leaf entities Zeek would make files
-/// of. tshark also exports a pipelined `MAIL`/`RCPT`/`DATA` with the message; those lines read
-/// as header lines and change nothing below.
-pub fn tshark_mail_entities(file: &Path, into: &Path) -> Vec<Vec<MailEntity>> {
+/// The files `tshark --export-objects KIND` writes from `file` into `into`, sorted.
+pub fn export_objects(file: &Path, kind: &str, into: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(into).expect("objects dir");
     let out = Command::new("tshark")
         .arg("-r")
         .arg(file)
         .args(["-q", "--export-objects"])
-        .arg(format!("imf,{}", into.display()))
+        .arg(format!("{kind},{}", into.display()))
         .output()
         .expect("run tshark");
     assert!(out.status.success(), "{}: {out:?}", file.display());
-    let mut mails: Vec<_> = std::fs::read_dir(into)
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(into)
         .expect("objects dir")
         .flatten()
         .map(|e| e.path())
         .collect();
-    mails.sort();
+    objects.sort();
+    objects
+}
+
+/// Per mail tshark exports from `file` (into `into`), the leaf entities Zeek would make files
+/// of. tshark also exports a pipelined `MAIL`/`RCPT`/`DATA` with the message; those lines read
+/// as header lines and change nothing below.
+pub fn tshark_mail_entities(file: &Path, into: &Path) -> Vec<Vec<MailEntity>> {
+    let mails = export_objects(file, "imf", into);
     mails
         .iter()
         .map(|p| leaf_entities(&std::fs::read(p).expect("read mail")))
