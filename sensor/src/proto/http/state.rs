@@ -139,6 +139,8 @@ pub struct HttpAnalyzer {
     weirds_logged: weird_once::Logged,
     /// A reply was begun (Zeek keeps its `reply_message` until the next one replaces it).
     reply_begun: bool,
+    /// Zeek's `reply_code`: the status of the reply being read, 0 once it is done.
+    reply_code: u16,
     /// The server said `Connection: close` (Zeek's `connection_close`): a body without a
     /// length is then read as plain data rather than lines.
     connection_close: bool,
@@ -171,6 +173,7 @@ impl HttpAnalyzer {
             confirmed: false,
             weirds_logged: weird_once::Logged::new(),
             reply_begun: false,
+            reply_code: 0,
             connection_close: false,
             payload_bytes: 0,
             tcp_partial: false,
@@ -211,6 +214,9 @@ impl HttpAnalyzer {
         body: Option<Body>,
         out: &mut dyn Emit,
     ) {
+        if dir == Direction::Resp {
+            self.reply_code = 0;
+        }
         let mut body = body;
         let (len, files) = match body.as_mut() {
             None => (0, Vec::new()),

@@ -70,6 +70,7 @@ impl HttpAnalyzer {
 
     pub(super) fn on_reply(&mut self, ts: Timestamp, sl: StatusLine, out: &mut dyn Emit) -> Head {
         self.reply_begun = true;
+        self.reply_code = sl.code;
         // Zeek confirms the protocol on a reply only while a request waits for one.
         if !self.confirmed && !self.requests.is_empty() {
             self.confirmed = true;
@@ -168,9 +169,9 @@ impl HttpAnalyzer {
                     head.message = message;
                 }
             }
-            "CONTENT-RANGE" if head.status == Some(206) => {
-                self.content_range(ts, head, &value, out)
-            }
+            // HTTP_Entity::SubmitHeader asks the analyzer's reply code, not the message's: a
+            // request's Content-Range counts while a 206 reply is being read.
+            "CONTENT-RANGE" if self.reply_code == 206 => self.content_range(ts, head, &value, out),
             "EXPECT" => {
                 let token = header_rules::value_token(&value).map_or(&b""[..], |(t, _)| t);
                 if !token.eq_ignore_ascii_case(b"100-continue") {
@@ -267,7 +268,7 @@ impl HttpAnalyzer {
         }
     }
 
-    /// A 206 reply's Content-Range: the range makes the body partial content of a file.
+    /// A Content-Range read during a 206 reply: the range makes the body partial content of a file.
     fn content_range(&mut self, ts: Timestamp, head: &mut Head, value: &[u8], out: &mut dyn Emit) {
         if head.chunked {
             out.weird(ts, "HTTP_content_range_and_chunked", None);
