@@ -108,7 +108,7 @@ pub async fn run(mut sender: Sender, nats: NatsDestination) {
         }
         let idle = packing.is_empty() && in_flight.is_empty();
         let gathered_bytes: usize = gathered.iter().map(|b| b.buf.len()).sum();
-        if !gathered.is_empty() && (idle || !open || gathered_bytes >= BATCH_BYTES / 2) {
+        if !gathered.is_empty() && (idle || !open || gathered_bytes >= 2 * BATCH_BYTES) {
             let group = std::mem::take(&mut gathered);
             let messages = runs(&sender, &group, &mut ends);
             packing.push_back(tokio::task::spawn_blocking(move || (group, pack(messages))));
