@@ -3,13 +3,12 @@
 
 use std::io::Write;
 
-use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
-
 use super::encoding::Encoding;
 use super::multipart::Multipart;
 use super::nested::Nested;
 use super::parser::parse_chunk_size;
 use super::part::Part;
+use super::zip::Zip;
 use crate::flow::Timestamp;
 use crate::proto::content_line::{Byte, ContentLines, LineEnds};
 use crate::proto::Emit;
@@ -67,60 +66,39 @@ impl Write for Counter {
     }
 }
 
-enum Decoder {
-    Identity(Counter),
-    /// Deflate whose first bytes have not shown yet whether a zlib header is there.
-    DeflateUndecided(Counter),
-    Zlib(Box<ZlibDecoder<Counter>>),
-    Raw(Box<DeflateDecoder<Counter>>),
-    Gzip(Box<GzDecoder<Counter>>),
-    /// Decoding failed; what was decoded before stays counted.
-    Failed(Counter),
+/// The content decoder: the counter, behind the decompressor for a gzip or deflate body.
+#[derive(Default)]
+struct Decoder {
+    counter: Counter,
+    zip: Option<Box<Zip>>,
+    /// Decoding stopped (the body ended, or the decoded size limit was reached).
+    stopped: bool,
+    /// Weirds the decompressor raised, not yet logged.
+    weirds: Vec<&'static str>,
 }
 
 impl Decoder {
-    fn counter(&self) -> &Counter {
-        match self {
-            Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => c,
-            Decoder::Zlib(d) => d.get_ref(),
-            Decoder::Raw(d) => d.get_ref(),
-            Decoder::Gzip(d) => d.get_ref(),
-        }
-    }
-
     fn write(&mut self, data: &[u8]) {
-        if let Decoder::DeflateUndecided(c) = self {
-            let counter = std::mem::take(c);
-            let zlib = matches!(data, [cmf, flg, ..]
-                if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0);
-            *self = if zlib {
-                Decoder::Zlib(Box::new(ZlibDecoder::new(counter)))
-            } else {
-                Decoder::Raw(Box::new(DeflateDecoder::new(counter)))
-            };
+        if self.stopped {
+            return;
         }
-        let result = match self {
-            Decoder::Identity(c) => c.write_all(data),
-            Decoder::Zlib(d) => d.write_all(data),
-            Decoder::Raw(d) => d.write_all(data),
-            Decoder::Gzip(d) => d.write_all(data),
-            Decoder::DeflateUndecided(_) | Decoder::Failed(_) => Ok(()),
-        };
-        if result.is_err() {
-            *self = Decoder::Failed(self.counter().clone());
+        let counter = &mut self.counter;
+        let mut full = false;
+        match self.zip.as_mut() {
+            None => full = counter.write_all(data).is_err(),
+            Some(z) => {
+                let weird = z.deliver(data, &mut |piece| {
+                    full |= !full && counter.write_all(piece).is_err();
+                });
+                self.weirds.extend(weird);
+            }
         }
+        self.stopped |= full;
     }
 
-    /// Flushes what the decoder still holds; afterwards nothing more is decoded.
+    /// `ZIP_Analyzer::Done`: what is still held is not inflated; nothing more is decoded.
     fn finish(&mut self) {
-        let before = self.counter().clone();
-        let counter = match std::mem::replace(self, Decoder::Failed(Counter::default())) {
-            Decoder::Zlib(d) => d.finish().ok(),
-            Decoder::Raw(d) => d.finish().ok(),
-            Decoder::Gzip(d) => d.finish().ok(),
-            Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => Some(c),
-        };
-        *self = Decoder::Failed(counter.unwrap_or(before));
+        self.stopped = true;
     }
 }
 
@@ -185,10 +163,10 @@ impl Body {
             multipart: boundary.map(|b| Box::new(Multipart::new(b))),
             ..Counter::default()
         };
-        let decoder = match encoding {
-            Encoding::Identity => Decoder::Identity(counter),
-            Encoding::Deflate => Decoder::DeflateUndecided(counter),
-            Encoding::Gzip => Decoder::Gzip(Box::new(GzDecoder::new(counter))),
+        let decoder = Decoder {
+            counter,
+            zip: (encoding != Encoding::Identity).then(Box::default),
+            ..Decoder::default()
         };
         Body {
             framing,
@@ -213,7 +191,7 @@ impl Body {
         if let Some(n) = &self.nested {
             return n.body_len();
         }
-        self.decoder.counter().len + self.lines.map_or(0, |l| l.extra)
+        self.decoder.counter.len + self.lines.map_or(0, |l| l.extra)
     }
 
     /// The body is read line by line (see [`Lines`]).
@@ -232,6 +210,9 @@ impl Body {
 
     /// Logs the weirds a nested entity raised since the last call.
     pub fn emit_weirds(&mut self, ts: Timestamp, out: &mut dyn Emit) {
+        for name in std::mem::take(&mut self.decoder.weirds) {
+            out.weird_from(ts, name, None, "ZIP");
+        }
         if let Some(n) = self.nested.as_mut() {
             for (name, addl, source) in n.take_weirds() {
                 out.weird_from(ts, name, addl, source);
@@ -273,7 +254,7 @@ impl Body {
     /// A multipart or `message/*` body, which Zeek reads line by line rather than as plain
     /// data.
     pub fn delivers_lines(&self) -> bool {
-        self.decoder.counter().multipart.is_some() || self.nested.is_some()
+        self.decoder.counter.multipart.is_some() || self.nested.is_some()
     }
 
     /// Zeek hands the body on in plain delivery (`SetPlainDelivery`), not as lines.
@@ -309,7 +290,7 @@ impl Body {
 
     /// The first decoded bytes.
     pub fn head(&self) -> &[u8] {
-        &self.decoder.counter().head
+        &self.decoder.counter.head
     }
 
     pub fn finish(&mut self) {
@@ -329,12 +310,7 @@ impl Body {
     }
 
     fn counter_mut(&mut self) -> &mut Counter {
-        match &mut self.decoder {
-            Decoder::Identity(c) | Decoder::DeflateUndecided(c) | Decoder::Failed(c) => c,
-            Decoder::Zlib(d) => d.get_mut(),
-            Decoder::Raw(d) => d.get_mut(),
-            Decoder::Gzip(d) => d.get_mut(),
-        }
+        &mut self.decoder.counter
     }
 
     /// Delivers raw body bytes, in line delivery for a body read as lines and in plain

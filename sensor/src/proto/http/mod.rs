@@ -15,6 +15,7 @@ mod state;
 #[cfg(test)]
 mod testing;
 mod websocket;
+mod zip;
 
 pub use log::HttpInfo;
 pub use state::HttpAnalyzer;

@@ -6,23 +6,17 @@
 //! `MIME_Entity::Deliver` read them; when that entity is itself a container, its body is a
 //! [`MimeTree`].
 
-use std::io::Write;
-
-use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
-
 use super::encoding::Encoding;
 use super::header_rules::value_token;
 use super::mime_tree::MimeTree;
 use super::part::Part;
+use super::zip::Zip;
 use crate::proto::content_line::{Byte, LineEnds};
 
 /// Longest raw line; a longer run is handed on as a line of its own.
 const MAX_LINE: usize = 16 * 1024;
 /// Longest header kept of the nested entity (its continuation lines are dropped beyond it).
 const MAX_HEADER: usize = 16 * 1024;
-/// The decompressor's output buffer (`ZIP_Analyzer::DeliverStream`'s `unzip_size`): each
-/// piece reaches the nested entity as a delivery of its own.
-const UNZIP_SIZE: usize = 4096;
 /// Decoded bytes produced per body before decoding stops (decompression bombs).
 const MAX_DECODED: u64 = 256 * 1024 * 1024;
 
@@ -38,7 +32,11 @@ pub struct Nested {
     /// Zeek's `expect_data_length` for a body with a Content-Length: each line counts its
     /// length plus 2 for its end (`HTTP_Entity::Deliver`), and the entity ends at 0.
     expect: Option<i64>,
-    inflate: Option<Inflate>,
+    /// The decompressor: each piece of its output reaches the nested entity as a delivery of
+    /// its own (`HTTP_Entity::UncompressedOutput`).
+    inflate: Option<Box<Zip>>,
+    /// Decoding stopped at the decoded size limit.
+    full: bool,
     /// The top-level entity's `body_length` (`HTTP_Entity::DeliverBodyClear`).
     body_len: u64,
     child: Child,
@@ -49,16 +47,12 @@ pub struct Nested {
 
 impl Nested {
     pub fn new(encoding: Encoding, content_length: Option<u64>) -> Self {
-        let inflate = match encoding {
-            Encoding::Identity => None,
-            Encoding::Gzip => Some(Inflate::Gzip(Box::new(GzDecoder::new(Vec::new())))),
-            Encoding::Deflate => Some(Inflate::DeflateUndecided),
-        };
         Nested {
             line: Vec::new(),
             plain: 0,
             expect: content_length.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-            inflate,
+            inflate: (encoding != Encoding::Identity).then(Box::default),
+            full: false,
             body_len: 0,
             child: Child::default(),
             ended: false,
@@ -132,10 +126,14 @@ impl Nested {
     /// `HTTP_Entity::Deliver` for a line (`crlf`) or plain data of the top-level entity.
     fn deliver(&mut self, line: &[u8], crlf: bool) {
         let end = if crlf { 2 } else { 0 };
-        match self.inflate.as_mut() {
-            Some(z) => {
-                let out = z.feed(line);
-                self.clear_pieces(&out);
+        match self.inflate.take() {
+            Some(mut z) => {
+                if !self.full {
+                    if let Some(name) = z.deliver(line, &mut |piece| self.clear_piece(piece)) {
+                        self.weirds.push((name, None, "ZIP"));
+                    }
+                }
+                self.inflate = Some(z);
             }
             None => {
                 self.body_len += line.len() as u64 + end;
@@ -150,16 +148,15 @@ impl Nested {
         }
     }
 
-    /// `HTTP_Entity::DeliverBodyClear` for the decompressor's output, without line ends.
-    fn clear_pieces(&mut self, out: &[u8]) {
-        let room = usize::try_from(MAX_DECODED.saturating_sub(self.body_len)).unwrap_or(usize::MAX);
-        if out.len() > room {
-            self.inflate = Some(Inflate::Failed);
+    /// `HTTP_Entity::DeliverBodyClear` for a piece of the decompressor's output, without a
+    /// line end.
+    fn clear_piece(&mut self, piece: &[u8]) {
+        if self.full || self.body_len + piece.len() as u64 > MAX_DECODED {
+            self.full = true;
+            return;
         }
-        for piece in out[..out.len().min(room)].chunks(UNZIP_SIZE) {
-            self.body_len += piece.len() as u64;
-            self.hand_to_child(piece, false);
-        }
+        self.body_len += piece.len() as u64;
+        self.hand_to_child(piece, false);
     }
 
     /// `MIME_Entity::NewDataLine` of the top-level entity: on to the nested one, whose end of
@@ -189,10 +186,8 @@ impl Nested {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
-        if let Some(z) = self.inflate.as_mut() {
-            let out = z.finish();
-            self.clear_pieces(&out);
-        }
+        // ZIP_Analyzer::Done: what the decompressor still holds is not inflated.
+        self.inflate = None;
         self.child.finish(&mut self.weirds);
     }
 
@@ -350,67 +345,6 @@ fn field_name(header: &[u8]) -> Option<&[u8]> {
         .unwrap_or(text.len());
     let (name, rest) = text.split_at(end);
     (!name.is_empty() && rest.trim_ascii_start().first() == Some(&b':')).then_some(name)
-}
-
-/// The decompressor of a gzip or deflate body (`ZIP_Analyzer`), handing out what each input
-/// yields right away.
-enum Inflate {
-    Gzip(Box<GzDecoder<Vec<u8>>>),
-    /// Deflate whose first bytes have not shown yet whether a zlib header is there.
-    DeflateUndecided,
-    Zlib(Box<ZlibDecoder<Vec<u8>>>),
-    Raw(Box<DeflateDecoder<Vec<u8>>>),
-    Failed,
-}
-
-impl Inflate {
-    fn writer(&mut self) -> Option<&mut dyn Write> {
-        match self {
-            Inflate::Gzip(d) => Some(d.as_mut()),
-            Inflate::Zlib(d) => Some(d.as_mut()),
-            Inflate::Raw(d) => Some(d.as_mut()),
-            Inflate::DeflateUndecided | Inflate::Failed => None,
-        }
-    }
-
-    fn output(&mut self) -> Vec<u8> {
-        match self {
-            Inflate::Gzip(d) => std::mem::take(d.get_mut()),
-            Inflate::Zlib(d) => std::mem::take(d.get_mut()),
-            Inflate::Raw(d) => std::mem::take(d.get_mut()),
-            Inflate::DeflateUndecided | Inflate::Failed => Vec::new(),
-        }
-    }
-
-    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
-        if data.is_empty() {
-            return Vec::new();
-        }
-        if matches!(self, Inflate::DeflateUndecided) {
-            let zlib = matches!(data, [cmf, flg, ..]
-                if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0);
-            *self = if zlib {
-                Inflate::Zlib(Box::new(ZlibDecoder::new(Vec::new())))
-            } else {
-                Inflate::Raw(Box::new(DeflateDecoder::new(Vec::new())))
-            };
-        }
-        let ok = self
-            .writer()
-            .is_some_and(|w| w.write_all(data).and_then(|()| w.flush()).is_ok());
-        let out = self.output();
-        if !ok {
-            *self = Inflate::Failed;
-        }
-        out
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        let ok = self.writer().is_some_and(|w| w.flush().is_ok());
-        let out = if ok { self.output() } else { Vec::new() };
-        *self = Inflate::Failed;
-        out
-    }
 }
 
 #[cfg(test)]
