@@ -55,8 +55,8 @@ pub async fn run(mut sender: Sender, nats: NatsDestination) {
     let mut packing = FuturesOrdered::new();
     let mut in_flight = FuturesOrdered::new();
     // Small batches read while others are on their way, published together once those are
-    // stored (or once they fill half a batch): at a trickle of lines one stream message per
-    // round trip instead of one per read, which the servers pay for per message.
+    // stored (or once they hold two batches' bytes): at a trickle of lines one stream message
+    // per round trip instead of one per read, which the servers pay for per message.
     let mut gathered: Vec<Batch> = Vec::new();
     let mut open = true;
     let mut shutdown = sender.shutdown.clone();
@@ -116,8 +116,8 @@ pub async fn run(mut sender: Sender, nats: NatsDestination) {
     }
 }
 
-/// Only a message larger than the servers take, or one that cannot be compressed; a batch is
-/// far below the servers' default.
+/// Only a message larger than the servers take, or one that cannot be compressed; a message
+/// (at most three batches, 768 KiB, before compression) is below the servers' default 1 MiB.
 fn refused(sender: &Sender, err: &NatsError) {
     tracing::error!(dest = %sender.name(), %err, "the stream refuses this batch; stopping");
 }
