@@ -118,7 +118,18 @@ impl ContentLines {
                         overflow: false,
                     });
                 }
-                Byte::Data => self.line.push(b),
+                Byte::Data => {
+                    self.line.push(b);
+                    // Up to the next CR or LF every byte is data and changes no state.
+                    let rest = &self.buf[self.pos..];
+                    let rest = &rest[..rest.len().min(max.saturating_sub(self.line.len()))];
+                    let run = rest
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(rest.len());
+                    self.line.extend_from_slice(&rest[..run]);
+                    self.pos += run;
+                }
             }
         }
     }
