@@ -115,6 +115,16 @@ struct Session {
     transfer: Transfer,
 }
 
+impl Session {
+    /// The file its data channel carried since the last row goes on the next row, and no
+    /// further (`ftp_message` clears `fuid` and `mime_type` after writing).
+    fn take_transfer(&mut self) {
+        let transfer = self.transfer.take();
+        self.info.fuid = transfer.fuid;
+        self.info.mime_type = transfer.mime_type;
+    }
+}
+
 pub struct FtpAnalyzer {
     conn: ConnInfo,
     session: Option<Session>,
@@ -382,17 +392,13 @@ impl FtpAnalyzer {
         if hide && s.info.password.is_some() {
             s.info.password = Some(b"<hidden>".to_vec());
         }
-        let transfer = s.transfer.take();
-        s.info.fuid = transfer.fuid;
-        s.info.mime_type = transfer.mime_type;
+        s.take_transfer();
         if LOGGED.contains(&ca.cmd.as_str()) {
             out.record(Box::new(s.info.clone()));
             s.logged_command_seen = true;
         }
         s.info.file_size = None;
         s.info.data_channel = None;
-        s.info.mime_type = None;
-        s.info.fuid = None;
     }
 }
 
@@ -501,9 +507,7 @@ impl Analyzer for FtpAnalyzer {
         }
         if let Some(mut s) = self.session.take() {
             if s.user_seen && !s.logged_command_seen {
-                let transfer = s.transfer.take();
-                s.info.fuid = transfer.fuid;
-                s.info.mime_type = transfer.mime_type;
+                s.take_transfer();
                 out.record(Box::new(s.info));
             }
         }
