@@ -424,11 +424,12 @@ impl Tracker {
         if matches!(proto, ConnProto::Tcp | ConnProto::Udp) && !self.dispatcher.is_empty() {
             let info = conn.info();
             let by_port = proto != ConnProto::Tcp || !self.apply_scheduled(&mut conn, m.ts);
-            let specs = self.dispatcher.by_port(conn.transport(), conn.resp_p);
-            for spec in specs.filter(|_| by_port) {
-                conn.app.analyzers.push((spec.name, (spec.new)(&info)));
-                conn.app.tried.push(spec.name);
-                dns_over_udp |= spec.name == "DNS" && proto == ConnProto::Udp;
+            if by_port {
+                for spec in self.dispatcher.by_port(conn.transport(), conn.resp_p) {
+                    conn.app.analyzers.push((spec.name, (spec.new)(&info)));
+                    conn.app.tried.push(spec.name);
+                    dns_over_udp |= spec.name == "DNS" && proto == ConnProto::Udp;
+                }
             }
             if proto == ConnProto::Tcp {
                 conn.app.reasm = Some(Box::new([
