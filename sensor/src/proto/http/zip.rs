@@ -219,6 +219,12 @@ impl Gzip {
     }
 }
 
+/// The little-endian 16-bit number at `pos`, if `h` holds it yet.
+fn le16(h: &[u8], pos: usize) -> Option<u16> {
+    h.get(pos..pos + 2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
 /// The length of a complete gzip header at the start of `h`, `None` while it is incomplete.
 fn gzip_header_len(h: &[u8]) -> Result<Option<usize>, Error> {
     const FHCRC: u8 = 2;
@@ -234,13 +240,10 @@ fn gzip_header_len(h: &[u8]) -> Result<Option<usize>, Error> {
     };
     let mut pos = 10;
     if flags & FEXTRA != 0 {
-        let Some(&[a, b]) = h
-            .get(pos..pos + 2)
-            .and_then(|s| <&[u8; 2]>::try_from(s).ok())
-        else {
+        let Some(extra) = le16(h, pos) else {
             return Ok(None);
         };
-        pos += 2 + usize::from(u16::from_le_bytes([a, b]));
+        pos += 2 + usize::from(extra);
     }
     for flag in [FNAME, FCOMMENT] {
         if flags & flag != 0 {
@@ -251,15 +254,12 @@ fn gzip_header_len(h: &[u8]) -> Result<Option<usize>, Error> {
         }
     }
     if flags & FHCRC != 0 {
-        let Some(&[a, b]) = h
-            .get(pos..pos + 2)
-            .and_then(|s| <&[u8; 2]>::try_from(s).ok())
-        else {
+        let Some(header_crc) = le16(h, pos) else {
             return Ok(None);
         };
         let mut crc = Crc::new();
         crc.update(&h[..pos]);
-        if u16::from_le_bytes([a, b]) != (crc.sum() & 0xffff) as u16 {
+        if header_crc != (crc.sum() & 0xffff) as u16 {
             // "header crc mismatch"
             return Err(Error::Data);
         }
