@@ -6,7 +6,8 @@
 //! - [`setup`]: the stream, the marks bucket and the consumers (`estuary cluster init`).
 //! - [`publish`]: the shipper's side; [`read`]: the aggregator's side; [`ingest`]: an ingest
 //!   node's, publishing what legacy senders sent it.
-//! - [`batch`]: what one message holds, [`payload`]: how it travels compressed; [`marks`]: the committed high-water marks; [`names`].
+//! - [`batch`]: what one message holds; [`payload`]: how it travels compressed; [`marks`]: the
+//!   committed high-water marks; [`names`].
 //! - [`site`]: from the aggregator's `Nats*` options to the above.
 //! - [`state`]: the stream's and the consumers' state for `estuary status` and `/metrics`.
 

@@ -13,9 +13,9 @@ pub const ENCODING: &str = "Estuary-Encoding";
 const ZSTD: &str = "zstd";
 /// zstd's fastest level that still finds the repeats of one batch's syslog envelopes.
 const LEVEL: i32 = 1;
-/// The largest payload a reader inflates: a batch is far smaller (the servers take 1 MiB by
-/// default, and a publisher's batches are a quarter of that before compression), so more
-/// means a message that did not come from a publisher of this project.
+/// The largest payload a reader inflates: a message is far smaller (a shipper's holds at most
+/// about three 256 KiB batches before compression, an ingest node's 64 KiB), so more means a
+/// message that did not come from a publisher of this project.
 const MAX_PLAIN: usize = 64 << 20;
 
 /// The compressed payload.
