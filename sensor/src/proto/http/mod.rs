@@ -10,7 +10,7 @@ mod mime_tree;
 mod multipart;
 mod nested;
 mod parser;
-mod part;
+pub(crate) mod part;
 mod state;
 #[cfg(test)]
 mod testing;

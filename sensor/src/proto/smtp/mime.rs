@@ -4,6 +4,7 @@
 
 use super::decode::{Decoder, TransferEncoding};
 use crate::proto::http::filename::entity_filename;
+use crate::proto::http::part::boundary_of;
 
 /// Nesting depth followed; deeper entities are treated as opaque data.
 const MAX_DEPTH: usize = 16;
@@ -83,22 +84,6 @@ impl Default for Mime {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn boundary_of(content_type: &[u8]) -> Option<Vec<u8>> {
-    let lower = content_type.to_ascii_lowercase();
-    let at = lower.windows(9).position(|w| w == b"boundary=")?;
-    let rest = &content_type[at + 9..];
-    let value = match rest.strip_prefix(b"\"") {
-        Some(q) => &q[..q.iter().position(|b| *b == b'"').unwrap_or(q.len())],
-        None => {
-            &rest[..rest
-                .iter()
-                .position(|b| matches!(b, b';' | b' ' | b'\t'))
-                .unwrap_or(rest.len())]
-        }
-    };
-    (!value.is_empty()).then(|| value.to_vec())
 }
 
 impl Mime {
