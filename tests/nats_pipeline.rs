@@ -19,18 +19,27 @@ use shipper_support::{append, Shipper};
 const PRIORITY_TIMEOUT: &str = "15s";
 
 fn aggregator(dir: &Path, name: &str, cluster: &Cluster) -> Aggregator {
+    aggregator_on(dir, name, &cluster.urls())
+}
+
+fn aggregator_on(dir: &Path, name: &str, servers: &[String]) -> Aggregator {
     std::fs::create_dir_all(dir).unwrap();
-    Aggregator::start(
-        dir,
-        &format!(
-            "NatsServers = {}\nNatsTags = bro_conn\nNatsName = {name}\nNatsPriorityTimeout = {PRIORITY_TIMEOUT}\nLogRotationInterval = 3600\n",
-            cluster.urls().join(", ")
-        ),
+    Aggregator::start(dir, &aggregator_cfg(name, servers))
+}
+
+fn aggregator_cfg(name: &str, servers: &[String]) -> String {
+    format!(
+        "NatsServers = {}\nNatsTags = bro_conn\nNatsName = {name}\nNatsPriorityTimeout = {PRIORITY_TIMEOUT}\nLogRotationInterval = 3600\n",
+        servers.join(", ")
     )
 }
 
 fn shipper(cluster: &Cluster) -> Shipper {
-    let servers: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    shipper_on(&cluster.urls())
+}
+
+fn shipper_on(servers: &[String]) -> Shipper {
+    let servers: Vec<String> = servers.iter().map(|u| format!("\"{u}\"")).collect();
     let destination = format!(
         "[[destination]]\ntransport = \"nats\"\nservers = [{}]\nretry_interval = \"200ms\"\nretry_max = \"1s\"\n",
         servers.join(", ")
@@ -232,5 +241,83 @@ async fn a_frozen_aggregator_is_deposed_and_writes_nothing_after_it_resumes() {
         "agg1 wrote after it was deposed"
     );
     assert_exactly_once(&[&agg1, &agg2], 0..500, Duration::from_secs(1));
+    ship.kill9();
+}
+
+/// A holder killed after its writer committed a group and before the compare-and-set of the
+/// tag's marks landed: the bucket's leader is frozen, so that moment lasts until the kill. The
+/// standby writes the group when the pin moves; the killed holder, started again, learns that
+/// its commit never landed and cuts the group from its files.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_killed_before_its_commit_landed_cuts_the_group_when_it_starts_again() {
+    let mut cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let init_dir = dir.path().join("init");
+    std::fs::create_dir_all(&init_dir).unwrap();
+    let init_cfg = init_dir.join("cluster.cfg");
+    std::fs::write(
+        &init_cfg,
+        format!(
+            "LogDir = {0}\nSpoolDir = {0}\n{1}",
+            init_dir.display(),
+            aggregator_cfg("init", &cluster.urls())
+        ),
+    )
+    .unwrap();
+    let init = std::process::Command::new(common::estuary_bin())
+        .args(["cluster", "init", "-c"])
+        .arg(&init_cfg)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{init:?}");
+
+    // The bucket's leader apart from the stream's and the consumer's, so that freezing it
+    // stops nothing but compare-and-sets; everyone else talks to the stream's leader.
+    let bucket = format!("KV_{}", estuary_nats::names::MARKS_BUCKET);
+    let consumer = estuary_nats::names::consumer("bro_conn");
+    let (stream_leader, marks_leader) = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = cluster.leader("ESTUARY", None).await;
+            let c = cluster.leader("ESTUARY", Some(&consumer)).await;
+            let k = cluster.leader(&bucket, None).await;
+            match (s, c, k) {
+                (Some(s), Some(c), Some(k)) if k != s && k != c => break (s, k),
+                _ => assert!(Instant::now() < deadline, "leaders {s:?} {c:?} {k:?}"),
+            }
+            cluster.step_down(&bucket).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let via = [cluster.nodes[stream_leader].url()];
+    let agg1 = aggregator_on(&dir.path().join("agg1"), "agg1", &via);
+    let mut ship = shipper_on(&via);
+    append(&ship.log("conn.log"), 0..100);
+    assert_exactly_once(&[&agg1], 0..100, Duration::from_secs(60));
+    let agg2 = aggregator_on(&dir.path().join("agg2"), "agg2", &via);
+
+    cluster.freeze(marks_leader, true);
+    append(&ship.log("conn.log"), 100..200);
+    common::wait_for(Duration::from_secs(20), "agg1 writing 100..200", || {
+        (archived(&[&agg1]).len() == 200).then_some(())
+    });
+    let mut agg1 = agg1;
+    agg1.daemon.kill9();
+
+    // The pin moves to agg2 once the bucket has a new leader; agg2 writes the group too.
+    common::wait_for(Duration::from_secs(90), "agg2 writing 100..200", || {
+        (archived(&[&agg2]).len() == 100).then_some(())
+    });
+    cluster.freeze(marks_leader, false);
+    let agg1 = agg1.restart();
+    common::wait_for(Duration::from_secs(60), "agg1 cutting 100..200", || {
+        (archived(&[&agg1]).len() == 100).then_some(())
+    });
+    assert_eq!(
+        archived(&[&agg1]).keys().copied().collect::<Vec<_>>(),
+        (0..100).collect::<Vec<_>>()
+    );
+    append(&ship.log("conn.log"), 200..300);
+    assert_exactly_once(&[&agg1, &agg2], 0..300, Duration::from_secs(60));
     ship.kill9();
 }

@@ -122,19 +122,7 @@ mod tests {
     fn config(tags: Option<&[&str]>) -> AggregatorConfig {
         let dir = std::path::Path::new("/nonexistent");
         let mut cfg = crate::testing::config(dir, dir);
-        cfg.nats = tags.map(|tags| estuary_config::aggregator::NatsInput {
-            servers: vec!["nats://127.0.0.1:4222".into()],
-            stream: "ESTUARY".into(),
-            role: NatsRole::Reader,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            name: "agg1".into(),
-            credentials: None,
-            ca_file: None,
-            replicas: 3,
-            priority_timeout: Duration::from_secs(30),
-            max_age: Duration::from_secs(3600),
-            duplicate_window: Duration::from_secs(120),
-        });
+        cfg.nats = tags.map(crate::testing::nats_input);
         cfg
     }
 

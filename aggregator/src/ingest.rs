@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::peers::Admission;
+use crate::writer::Prepare;
 
 /// One accepted message.
 #[derive(Debug, Clone)]
@@ -39,6 +40,9 @@ pub struct Batch {
     pub msgs: Vec<Parsed>,
     /// Fired once the batch is committed (RELP acknowledges then).
     pub ack: Option<oneshot::Sender<()>>,
+    /// Read from the cluster: committed alone, then kept or cut once the tag's compare-and-set
+    /// is known.
+    pub prepare: Option<Prepare>,
 }
 
 impl Batch {

@@ -41,6 +41,22 @@ pub struct State {
     pub notices_segment: u64,
     /// False when no journal existed: files found on disk are then taken as they are.
     pub existed: bool,
+    /// The last group, when it waits to learn whether its commit to the cluster's marks landed.
+    pub unsettled: Option<Prepared>,
+}
+
+/// A group written for a tag read from the cluster, before its compare-and-set of the tag's
+/// marks: it is kept if that landed and cut away otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub tag: String,
+    /// The aggregator that commits it (`NatsName`), and the marks' revision compared against.
+    pub holder: String,
+    pub revision: u64,
+    /// The files the group wrote to, as they were before it (`None`: it created the file).
+    pub files: Vec<(FileKey, Option<FileState>)>,
+    /// The marks it moved, as they were before it.
+    pub marks: Vec<(String, u64, Option<Mark>)>,
 }
 
 /// One shipper file's high-water mark.
@@ -58,10 +74,20 @@ pub struct Marks(HashMap<Box<str>, HashMap<u64, Mark>>);
 
 impl Marks {
     pub fn get(&self, host: &str, file: u64) -> Option<u64> {
-        self.0
-            .get(host)
-            .and_then(|m| m.get(&file))
-            .map(|m| m.offset)
+        self.mark(host, file).map(|m| m.offset)
+    }
+
+    pub fn mark(&self, host: &str, file: u64) -> Option<Mark> {
+        self.0.get(host).and_then(|m| m.get(&file)).copied()
+    }
+
+    pub fn remove(&mut self, host: &str, file: u64) {
+        if let Some(files) = self.0.get_mut(host) {
+            files.remove(&file);
+            if files.is_empty() {
+                self.0.remove(host);
+            }
+        }
     }
 
     pub fn set(&mut self, host: &str, file: u64, mark: Mark) {
@@ -160,6 +186,27 @@ pub enum Record {
     },
     /// `N <segment>`: the active pending-notices segment.
     NoticesSegment(u64),
+    /// `U <host> <file-id>`: a mark forgotten (a settled group that had set it was cut).
+    Unmark { host: String, file: u64 },
+    /// `P <tag> <revision> <hex holder>`: this group waits for its tag's compare-and-set.
+    Prepared {
+        tag: String,
+        holder: String,
+        revision: u64,
+    },
+    /// `PF <file> <len> <open>` or `PF <file> -`: a file before the prepared group.
+    PreparedFile {
+        key: FileKey,
+        before: Option<FileState>,
+    },
+    /// `PM <host> <file-id> <offset> <updated>` or `PM <host> <file-id> -`: a mark before it.
+    PreparedMark {
+        host: String,
+        file: u64,
+        before: Option<Mark>,
+    },
+    /// `K`: the prepared group is settled (kept, or cut by the records beside this one).
+    Settled,
 }
 
 impl Record {
@@ -174,6 +221,21 @@ impl Record {
             Record::Schema { key, schema } => writeln!(out, "S {key} {}", hex(schema)),
             Record::Assign { host, log, target } => writeln!(out, "A {host} {log} {target}"),
             Record::NoticesSegment(n) => writeln!(out, "N {n}"),
+            Record::Unmark { host, file } => writeln!(out, "U {host} {file}"),
+            Record::Prepared {
+                tag,
+                holder,
+                revision,
+            } => writeln!(out, "P {tag} {revision} {}", hex(holder.as_bytes())),
+            Record::PreparedFile { key, before } => match before {
+                Some(f) => writeln!(out, "PF {key} {} {}", f.len, f.open),
+                None => writeln!(out, "PF {key} -"),
+            },
+            Record::PreparedMark { host, file, before } => match before {
+                Some(m) => writeln!(out, "PM {host} {file} {} {}", m.offset, m.updated),
+                None => writeln!(out, "PM {host} {file} -"),
+            },
+            Record::Settled => writeln!(out, "K"),
         };
     }
 
@@ -210,6 +272,40 @@ impl Record {
                 target: (*target).to_owned(),
             },
             ["N", segment] => Record::NoticesSegment(segment.parse().ok()?),
+            ["U", host, file] => Record::Unmark {
+                host: (*host).to_owned(),
+                file: file.parse().ok()?,
+            },
+            ["P", tag, revision, holder] => Record::Prepared {
+                tag: (*tag).to_owned(),
+                holder: String::from_utf8(unhex(holder)?).ok()?,
+                revision: revision.parse().ok()?,
+            },
+            ["PF", key, "-"] => Record::PreparedFile {
+                key: FileKey::parse(key)?,
+                before: None,
+            },
+            ["PF", key, len, open] => Record::PreparedFile {
+                key: FileKey::parse(key)?,
+                before: Some(FileState {
+                    len: len.parse().ok()?,
+                    open: open.parse().ok()?,
+                }),
+            },
+            ["PM", host, file, "-"] => Record::PreparedMark {
+                host: (*host).to_owned(),
+                file: file.parse().ok()?,
+                before: None,
+            },
+            ["PM", host, file, offset, updated] => Record::PreparedMark {
+                host: (*host).to_owned(),
+                file: file.parse().ok()?,
+                before: Some(Mark {
+                    offset: offset.parse().ok()?,
+                    updated: updated.parse().ok()?,
+                }),
+            },
+            ["K"] => Record::Settled,
             _ => return None,
         })
     }
@@ -235,6 +331,31 @@ impl State {
                     .insert(log, target);
             }
             Record::NoticesSegment(n) => self.notices_segment = n,
+            Record::Unmark { host, file } => self.marks.remove(&host, file),
+            Record::Prepared {
+                tag,
+                holder,
+                revision,
+            } => {
+                self.unsettled = Some(Prepared {
+                    tag,
+                    holder,
+                    revision,
+                    files: Vec::new(),
+                    marks: Vec::new(),
+                })
+            }
+            Record::PreparedFile { key, before } => {
+                if let Some(p) = &mut self.unsettled {
+                    p.files.push((key, before));
+                }
+            }
+            Record::PreparedMark { host, file, before } => {
+                if let Some(p) = &mut self.unsettled {
+                    p.marks.push((host, file, before));
+                }
+            }
+            Record::Settled => self.unsettled = None,
         }
     }
 
@@ -265,7 +386,32 @@ impl State {
             .chain(schemas)
             .chain(assignments)
             .chain([Record::NoticesSegment(self.notices_segment)])
+            .chain(self.unsettled.iter().flat_map(Prepared::records))
             .collect()
+    }
+}
+
+impl Prepared {
+    /// The records that open a prepared group and restore this.
+    pub fn records(&self) -> Vec<Record> {
+        let head = Record::Prepared {
+            tag: self.tag.clone(),
+            holder: self.holder.clone(),
+            revision: self.revision,
+        };
+        let files = self.files.iter().map(|(key, before)| Record::PreparedFile {
+            key: key.clone(),
+            before: *before,
+        });
+        let marks = self
+            .marks
+            .iter()
+            .map(|(host, file, before)| Record::PreparedMark {
+                host: host.clone(),
+                file: *file,
+                before: *before,
+            });
+        std::iter::once(head).chain(files).chain(marks).collect()
     }
 }
 
@@ -421,13 +567,22 @@ mod tests {
 
     #[test]
     fn records_read_back_as_written() {
-        let text = "L conn.log 10 5\nD s1/dns.log\nM h 1 7 9\nS conn.log 2309\nA h conn conn-1a2b3c4d\nN 3\n";
+        let text = "L conn.log 10 5\nD s1/dns.log\nM h 1 7 9\nS conn.log 2309\nA h conn conn-1a2b3c4d\nN 3\n\
+            U h 1\nP bro_conn 42 6167\nPF conn.log 10 5\nPF dns.log -\nPM h 1 7 9\nPM h 2 -\nK\n";
         let mut out = Vec::new();
         for record in records(text) {
             record.write(&mut out);
         }
         assert_eq!(String::from_utf8(out).unwrap(), text);
-        for bad in ["L ../x.log 1 2", "S conn.log 2", "M h x 1", "Q", "N"] {
+        for bad in [
+            "L ../x.log 1 2",
+            "S conn.log 2",
+            "M h x 1",
+            "Q",
+            "N",
+            "P t x 61",
+            "PF c.log 1",
+        ] {
             assert_eq!(Record::parse(bad, 0), None, "{bad}");
         }
     }

@@ -113,8 +113,8 @@ async fn connect(input: &NatsInput) -> Result<Ingest, estuary_nats::Error> {
 fn take(job: Job, batches: &mut Vec<Batch>) {
     match job {
         Job::Batch(batch) => batches.push(batch),
-        // Nothing is written here, so nothing rotates.
-        Job::Rotate(_) => {}
+        // Nothing is written here, so nothing rotates and no stream is read.
+        Job::Rotate(_) | Job::Settle(_) => {}
     }
 }
 

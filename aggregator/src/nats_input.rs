@@ -7,11 +7,12 @@
 //! each host's last block in the marks bucket, and a new holder writes it first, so a log
 //! continued after a failover has its header.
 //!
-//! A holder deposed between its writer's commit and its marks' compare-and-set keeps that one
-//! group while the new holder writes it too: the fence stops it there, and everything after.
-//! Back as holder after a kill in between, its writer's marks drop the group's redelivery.
+//! A batch's group is prepared in the writer until the reader knows whether its
+//! compare-and-set landed: kept if it did, cut away if not (deposed, or killed in between and
+//! told at the next start), so a group another holder writes after a failover is in one
+//! archive only.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -24,7 +25,8 @@ use crate::clock::unix_secs;
 use crate::holdings::Holdings;
 use crate::ingest::{self, Batch, Parsed};
 use crate::peers::Admission;
-use crate::workers::Job;
+use crate::workers::{Job, Settle};
+use crate::writer::Prepare;
 
 /// Batches taken from the stream per writer job.
 const MAX_BATCHES: usize = 64;
@@ -39,12 +41,13 @@ pub fn spawn(
     input: &NatsInput,
     jobs: mpsc::Sender<Job>,
     holdings: &Arc<Holdings>,
+    unsettled: &Arc<Mutex<Option<Prepare>>>,
     tasks: &mut JoinSet<()>,
 ) {
     for tag in &input.tags {
         let (input, tag, jobs) = (input.clone(), tag.clone(), jobs.clone());
-        let holdings = holdings.clone();
-        tasks.spawn(async move { read_tag(input, tag, jobs, holdings).await });
+        let (holdings, unsettled) = (holdings.clone(), unsettled.clone());
+        tasks.spawn(async move { read_tag(input, tag, jobs, holdings, unsettled).await });
     }
     let (input, holdings) = (input.clone(), holdings.clone());
     tasks.spawn(async move { watch_cluster(input, holdings).await });
@@ -67,10 +70,21 @@ async fn watch_cluster(input: NatsInput, holdings: Arc<Holdings>) {
     }
 }
 
-async fn read_tag(input: NatsInput, tag: String, jobs: mpsc::Sender<Job>, holdings: Arc<Holdings>) {
+async fn read_tag(
+    input: NatsInput,
+    tag: String,
+    jobs: mpsc::Sender<Job>,
+    holdings: Arc<Holdings>,
+    unsettled: Arc<Mutex<Option<Prepare>>>,
+) {
     loop {
+        let prepared = unsettled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|p| p.tag == tag);
         match open(&input, &tag).await {
-            Ok(reader) => match forward(reader, &jobs, &holdings).await {
+            Ok(reader) => match forward(reader, prepared, &jobs, &holdings).await {
                 Ok(()) => return,
                 Err(err) => tracing::warn!(%tag, %err, "NATS input; starting over"),
             },
@@ -87,12 +101,24 @@ async fn open(input: &NatsInput, tag: &str) -> Result<TagReader, NatsError> {
     TagReader::open(&js, site::reader_options(input, tag)).await
 }
 
-/// Returns `Ok` when the writer is gone (shutdown).
+/// Returns `Ok` when the writer is gone (shutdown). `prepared`: the writer's group of this tag
+/// that an earlier reader (or run) left without knowing whether its commit landed.
 async fn forward(
     mut reader: TagReader,
+    prepared: Option<Prepare>,
     jobs: &mpsc::Sender<Job>,
     holdings: &Holdings,
 ) -> Result<(), NatsError> {
+    if let Some(prepare) = prepared {
+        let landed = reader.settle(prepare.revision).await?;
+        if jobs
+            .send(Job::Settle(Settle { prepare, landed }))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
     let peer: Arc<str> = Arc::from(format!("nats:{}", reader.tag()));
     let mut takes = reader.takes();
     // Header blocks for the writer ahead of the next delivery it writes.
@@ -118,15 +144,33 @@ async fn forward(
         let mut msgs = std::mem::take(&mut kept);
         msgs.extend(fresh);
         let (ack, committed) = oneshot::channel();
+        let prepare = Prepare {
+            tag: reader.tag().to_owned(),
+            holder: reader.holder().to_owned(),
+            revision: delivery.revision(),
+        };
         let batch = Batch {
             peer: peer.clone(),
             msgs,
             ack: Some(ack),
+            prepare: Some(prepare.clone()),
         };
         if jobs.send(Job::Batch(batch)).await.is_err() || committed.await.is_err() {
             return Ok(());
         }
-        match reader.commit(delivery).await {
+        let result = reader.commit(delivery).await;
+        let landed = match &result {
+            Ok(()) => true,
+            Err(_) => reader.settle(prepare.revision).await?,
+        };
+        if jobs
+            .send(Job::Settle(Settle { prepare, landed }))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        match result {
             // After the commit, which must not wait for it: a holder dying in between leaves
             // a successor without this block (its files get no header), never a line twice.
             Ok(()) => {
@@ -136,7 +180,7 @@ async fn forward(
             }
             Err(NatsError::Deposed(tag)) => {
                 holdings.report(&tag, false);
-                tracing::warn!(%tag, "deposed after a commit; another aggregator holds the tag")
+                tracing::warn!(%tag, landed, "deposed after a commit; another aggregator holds the tag")
             }
             Err(err) => return Err(err),
         }

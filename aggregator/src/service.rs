@@ -50,6 +50,7 @@ pub async fn serve(
             log_dir: config.log_dir.clone(),
             source,
         })?;
+    let unsettled = Arc::new(Mutex::new(writer.unsettled()));
     let status_file = Arc::new(StatusFile::new(&config.spool_dir));
     let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
     let (mail_tx, mail_rx) = std::sync::mpsc::channel();
@@ -67,6 +68,7 @@ pub async fn serve(
             notices_committed: Arc::new(Mutex::new(Default::default())),
             stop: stop.clone(),
             mail_duty: mail_duty.clone(),
+            unsettled: unsettled.clone(),
         },
     )
     .map_err(|source| Error::Start {
@@ -83,7 +85,7 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     let bound = sockets::listen(listening, &ctx, &mut tasks);
     if let (Some(nats), Some(holdings)) = (&config.nats, &holdings) {
-        crate::nats_input::spawn(nats, jobs_tx.clone(), holdings, &mut tasks);
+        crate::nats_input::spawn(nats, jobs_tx.clone(), holdings, &unsettled, &mut tasks);
     }
     tracing::info!(?bound, log_dir = %config.log_dir.display(), "aggregator listening");
     if let Some(tx) = bound_tx {

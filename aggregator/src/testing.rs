@@ -56,6 +56,23 @@ pub fn config(log_dir: &Path, spool_dir: &Path) -> AggregatorConfig {
     }
 }
 
+/// A reader of `tags` named `agg1`, for a cluster that is not there.
+pub fn nats_input(tags: &[&str]) -> estuary_config::aggregator::NatsInput {
+    estuary_config::aggregator::NatsInput {
+        servers: vec!["nats://127.0.0.1:4222".into()],
+        stream: "ESTUARY".into(),
+        role: estuary_config::aggregator::NatsRole::Reader,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        name: "agg1".into(),
+        credentials: None,
+        ca_file: None,
+        replicas: 3,
+        priority_timeout: Duration::from_secs(30),
+        max_age: Duration::from_secs(3600),
+        duplicate_window: Duration::from_secs(120),
+    }
+}
+
 /// Events for a writer under test.
 pub fn events() -> std::sync::Arc<crate::events::Events> {
     std::sync::Arc::new(crate::events::Events::new(std::time::SystemTime::now()))

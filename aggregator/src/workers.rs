@@ -2,7 +2,7 @@
 //! drained from a channel, written, committed together, then acknowledged), the archiver and
 //! the mailer. Blocking file work never runs on the async runtime.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,7 +17,7 @@ use crate::holdings::MailDuty;
 use crate::ingest::Batch;
 use crate::mail::Notifier;
 use crate::pending::NoticePos;
-use crate::writer::{Message, Origin, Outcome, Writer};
+use crate::writer::{Message, Origin, Outcome, Prepare, Writer};
 
 /// Batches committed together at most.
 /// Batches waiting for the writer; when full, connections stop being read (backpressure).
@@ -33,6 +33,13 @@ pub enum Job {
     Batch(Batch),
     /// Rotate whatever is due at this time.
     Rotate(SystemTime),
+    /// Whether a prepared group's commit to the cluster landed.
+    Settle(Settle),
+}
+
+pub struct Settle {
+    pub prepare: Prepare,
+    pub landed: bool,
 }
 
 impl Job {
@@ -40,7 +47,7 @@ impl Job {
     fn bytes(&self) -> u64 {
         match self {
             Job::Batch(batch) => batch.bytes(),
-            Job::Rotate(_) => 0,
+            Job::Rotate(_) | Job::Settle(_) => 0,
         }
     }
 }
@@ -61,6 +68,8 @@ pub struct Shared {
     pub stop: CancellationToken,
     /// Whether the alarm digests are this aggregator's to send.
     pub mail_duty: MailDuty,
+    /// The prepared group the writer waits on, for the readers of the cluster.
+    pub unsettled: Arc<Mutex<Option<Prepare>>>,
 }
 
 /// Publishes the writer's committed notice position; true when it moved.
@@ -220,25 +229,50 @@ fn writer_loop(
     digest_at_rotation: bool,
 ) {
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_COMMIT);
-    while let Some(first) = rx.blocking_recv() {
+    // Jobs that came while a prepared group waited for its settlement.
+    let mut aside: VecDeque<Job> = VecDeque::new();
+    loop {
+        if writer.unsettled().is_some() {
+            match rx.blocking_recv() {
+                Some(Job::Settle(s)) => settle(&mut writer, &s, &shared, &mail_tx),
+                Some(job) => aside.push_back(job),
+                None => break,
+            }
+            continue;
+        }
+        let Some(first) = aside.pop_front().or_else(|| rx.blocking_recv()) else {
+            break;
+        };
         gate.wait(&shared.events, &shared.stop);
         // A group takes no more bytes than the disk gate allows before its next look.
         let mut bytes = first.bytes();
         jobs.push(first);
         while jobs.len() < MAX_JOBS_PER_COMMIT && bytes < gate.allowance() {
-            match rx.try_recv() {
-                Ok(job) => {
+            match aside.pop_front().or_else(|| rx.try_recv().ok()) {
+                Some(job) => {
                     bytes += job.bytes();
                     jobs.push(job);
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         let mut batches = Vec::new();
         let mut moved = false;
-        for job in jobs.drain(..) {
+        let mut drained = jobs.drain(..);
+        while let Some(job) = drained.next() {
             match job {
+                Job::Batch(b) if b.prepare.is_some() => {
+                    // Alone in its group, so a cut takes nothing else with it.
+                    gate.account(write_committed(&mut writer, &mut batches, &shared));
+                    gate.account(write_committed(&mut writer, &mut vec![b], &shared));
+                    if writer.unsettled().is_some() {
+                        let mut rest: VecDeque<Job> = drained.by_ref().collect();
+                        rest.append(&mut aside);
+                        aside = rest;
+                    }
+                }
                 Job::Batch(b) => batches.push(b),
+                Job::Settle(s) => settle(&mut writer, &s, &shared, &mail_tx),
                 Job::Rotate(at) => {
                     gate.account(write_committed(&mut writer, &mut batches, &shared));
                     // The digest interval ends with a rotation (not with a catch-up that
@@ -252,6 +286,7 @@ fn writer_loop(
                 }
             }
         }
+        drop(drained);
         gate.account(write_committed(&mut writer, &mut batches, &shared));
         if publish_notices(&writer, &shared) || moved {
             let _ = mail_tx.send(MailJob::Kick);
@@ -262,6 +297,35 @@ fn writer_loop(
     }
 }
 
+/// Keeps or cuts the prepared group, retrying until the journal takes it; a stop leaves it
+/// for the next start. Notices the group held go to the mailer now.
+fn settle(
+    writer: &mut Writer,
+    settled: &Settle,
+    shared: &Shared,
+    mail_tx: &std::sync::mpsc::Sender<MailJob>,
+) {
+    loop {
+        match writer.settle(&settled.prepare, settled.landed) {
+            Ok(()) => break,
+            Err(err) => {
+                shared.events.write_failed(&err);
+                if sleep_unless_stopped(RETRY_AFTER, &shared.stop) {
+                    break;
+                }
+            }
+        }
+    }
+    publish_unsettled(writer, shared);
+    if publish_notices(writer, shared) {
+        let _ = mail_tx.send(MailJob::Kick);
+    }
+}
+
+fn publish_unsettled(writer: &Writer, shared: &Shared) {
+    *shared.unsettled.lock().unwrap_or_else(|p| p.into_inner()) = writer.unsettled();
+}
+
 /// Writes and commits `batches`, retrying until it works (a full disk is waited out, nothing is
 /// dropped), then acknowledges them; returns the bytes received. When stopping, a failing
 /// write is given up: nothing of it is acknowledged, so RELP senders send it again.
@@ -270,10 +334,15 @@ fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Share
         return 0;
     }
     let mut logged = false;
+    // Only ever alone in its group (see `writer_loop`).
+    let prepare = batches[0].prepare.clone();
     loop {
         let now = shared.clock.now();
         let mut counts = HashMap::new();
-        let result = write_all(writer, batches, now, &mut counts).and_then(|()| writer.commit());
+        let result = write_all(writer, batches, now, &mut counts).and_then(|()| match &prepare {
+            Some(p) => writer.commit_prepared(p),
+            None => writer.commit(),
+        });
         match result {
             Ok(()) => {
                 for (peer, c) in counts {
@@ -294,6 +363,10 @@ fn write_committed(writer: &mut Writer, batches: &mut Vec<Batch>, shared: &Share
                 }
             }
         }
+    }
+    if prepare.is_some() {
+        // Before the acknowledgement: a reader that fails after it finds the group here.
+        publish_unsettled(writer, shared);
     }
     let mut bytes = 0;
     for batch in batches.drain(..) {

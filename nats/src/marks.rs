@@ -17,6 +17,11 @@ pub struct Marks {
     /// can be recognised when the key is read back.
     pub holder: String,
     pub commit: u64,
+    /// Holder -> the revision its last landed commit was made against. Carried by every later
+    /// value, so a holder that wrote a group and lost track of its compare-and-set (killed,
+    /// deposed) learns from any later value whether that one landed.
+    #[serde(default)]
+    pub landed: BTreeMap<String, u64>,
     /// host -> file id -> (offset just past the last committed line, unix time of that commit).
     pub files: BTreeMap<String, BTreeMap<u64, (u64, u64)>>,
 }
@@ -40,6 +45,11 @@ impl Marks {
             .get(host)
             .and_then(|f| f.get(&file))
             .map_or(0, |(end, _)| *end)
+    }
+
+    /// Whether `holder`'s compare-and-set against `revision` is in this value's history.
+    pub fn landed(&self, holder: &str, revision: u64) -> bool {
+        self.landed.get(holder).is_some_and(|&r| r >= revision)
     }
 
     pub fn advance(&mut self, host: &str, file: u64, end: u64, now: u64) {

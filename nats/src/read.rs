@@ -80,6 +80,12 @@ impl Delivery {
     pub fn lines(&self) -> usize {
         self.batches.iter().map(|(_, l)| l.len()).sum()
     }
+
+    /// The marks' revision this delivery's commit compares against: what
+    /// [`TagReader::settle`] asks about.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
 }
 
 impl TagReader {
@@ -115,6 +121,10 @@ impl TagReader {
 
     pub fn tag(&self) -> &str {
         &self.opts.tag
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.opts.holder
     }
 
     /// True while this reader holds the tag's pin as far as it knows.
@@ -265,6 +275,7 @@ impl TagReader {
         let mut marks = d.marks;
         marks.holder = self.opts.holder.clone();
         marks.commit = self.commits;
+        marks.landed.insert(self.opts.holder.clone(), d.revision);
         marks.prune(unix_now().saturating_sub(self.opts.retention.as_secs()));
         let value = marks.encode();
         match cas(&self.kv, &self.key, &value, d.revision).await? {
@@ -284,6 +295,37 @@ impl TagReader {
                 self.give_up("another aggregator committed to the tag")
                     .await?;
                 Err(Error::Deposed(self.opts.tag.clone()))
+            }
+        }
+    }
+
+    /// Whether this reader's commit against `revision` landed or ever can, for a holder that
+    /// wrote a delivery and then lost track of its commit (killed, deposed, an error): true
+    /// when a value in the key's history says it landed; false once the key moved past
+    /// `revision` without it. While the key still stands at `revision` the commit may be on
+    /// its way (a bucket electing a leader), so the key is moved on first, which fails it.
+    pub async fn settle(&self, revision: u64) -> Result<bool, Error> {
+        loop {
+            let (marks, current) = match self.kv.entry(&self.key).await {
+                Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                    (Marks::decode(&e.value)?, e.revision)
+                }
+                Ok(_) => return Ok(false),
+                Err(e) => return Err(Error::Marks(e.to_string())),
+            };
+            if marks.landed(&self.opts.holder, revision) {
+                return Ok(true);
+            }
+            if current > revision {
+                return Ok(false);
+            }
+            let mut fence = marks;
+            fence.commit += 1;
+            if cas(&self.kv, &self.key, &fence.encode(), current)
+                .await?
+                .is_some()
+            {
+                return Ok(false);
             }
         }
     }

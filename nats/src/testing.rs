@@ -141,6 +141,37 @@ impl Cluster {
         }
     }
 
+    /// The node leading the replicas of `stream`, or with `consumer` of that consumer.
+    pub async fn leader(&self, stream: &str, consumer: Option<&str>) -> Option<usize> {
+        let js = self.jetstream().await?;
+        let mut stream = js.get_stream(stream).await.ok()?;
+        let cluster = match consumer {
+            None => stream.info().await.ok()?.cluster.clone(),
+            Some(name) => {
+                let mut c: async_nats::jetstream::consumer::PullConsumer =
+                    stream.get_consumer(name).await.ok()?;
+                c.info().await.ok()?.cluster.clone()
+            }
+        };
+        let leader = cluster?.leader?;
+        (0..self.nodes.len()).find(|i| leader == format!("{CLUSTER}-n{i}"))
+    }
+
+    /// Asks the leader of `stream`'s replicas to hand over to another node.
+    pub async fn step_down(&self, stream: &str) {
+        if let Some(js) = self.jetstream().await {
+            let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{stream}");
+            let _ = js.client().request(subject, "".into()).await;
+        }
+    }
+
+    async fn jetstream(&self) -> Option<async_nats::jetstream::Context> {
+        let addrs: Vec<async_nats::ServerAddr> =
+            self.urls().iter().filter_map(|u| u.parse().ok()).collect();
+        let client = async_nats::connect(addrs).await.ok()?;
+        Some(async_nats::jetstream::new(client))
+    }
+
     /// Waits until a JetStream request through every running node succeeds (a meta leader is
     /// elected and the node knows it).
     pub async fn wait_ready(&self, within: Duration) {

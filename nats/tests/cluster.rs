@@ -178,7 +178,10 @@ async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
         .expect("open a");
     let (o, payload) = batch("s1", "dns", 1, 0, 5, 0);
     publisher.publish(&o, payload).await.expect("publish");
-    assert_eq!(drain(&mut a, 5, Duration::from_secs(20)).await.len(), 5);
+    let first = next_delivery(&mut a).await;
+    assert_eq!(first.lines(), 5);
+    let landed_at = first.revision();
+    a.commit(first).await.expect("commit");
     assert!(a.holds());
 
     // B starts while A holds the pin: B gets nothing.
@@ -188,15 +191,7 @@ async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
         .expect("open b");
     let (o, payload) = batch("s1", "dns", 1, 5, 5, 60);
     publisher.publish(&o, payload).await.expect("publish");
-    let pending_for_a = loop {
-        if let Some(d) = a
-            .next(64, Duration::from_millis(500))
-            .await
-            .expect("a next")
-        {
-            break d;
-        }
-    };
+    let pending_for_a = next_delivery(&mut a).await;
     assert_eq!(pending_for_a.lines(), 5);
     assert!(b
         .next(64, Duration::from_secs(1))
@@ -213,15 +208,64 @@ async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
     );
     assert!(b.holds());
 
-    // A wakes up: its commit is refused and it writes nothing more.
+    // A wakes up: its commit is refused and it writes nothing more. Asked about its commits,
+    // it learns that the refused one never lands (its lines are cut), and that its first one
+    // did, from the values B wrote since.
+    let refused_at = pending_for_a.revision();
     let err = a.commit(pending_for_a).await.unwrap_err();
     assert!(matches!(err, Error::Deposed(_)), "{err}");
     assert!(!a.holds());
+    assert!(!a.settle(refused_at).await.expect("settle refused"));
+    assert!(a.settle(landed_at).await.expect("settle landed"));
     assert!(a
         .next(64, Duration::from_secs(1))
         .await
         .expect("a next")
         .is_none());
+}
+
+async fn next_delivery(reader: &mut TagReader) -> estuary_nats::Delivery {
+    loop {
+        if let Some(d) = reader
+            .next(64, Duration::from_millis(500))
+            .await
+            .expect("next")
+        {
+            return d;
+        }
+    }
+}
+
+/// A holder killed after writing a delivery and before its compare-and-set comes back not
+/// knowing whether that landed: settling moves the key on, so the commit, were it still on its
+/// way, fails, and the answer is "no" for good.
+#[tokio::test]
+async fn settling_an_unanswered_commit_fences_it() {
+    let cluster = Cluster::start().await;
+    let js = connect(&cluster, "settle").await;
+    setup::init(&js, &layout(&["ssl"])).await.expect("init");
+    let publisher = Publisher::new(js.clone(), STREAM);
+    let mut a = TagReader::open(&js, reader_opts("ssl", "agg-a"))
+        .await
+        .expect("open a");
+    let (o, payload) = batch("s1", "ssl", 1, 0, 3, 0);
+    publisher.publish(&o, payload).await.expect("publish");
+    let d = next_delivery(&mut a).await;
+    let revision = d.revision();
+    assert!(!a.settle(revision).await.expect("settle"));
+    let err = a.commit(d).await.unwrap_err();
+    assert!(matches!(err, Error::Deposed(_)), "{err}");
+    assert!(!a.settle(revision).await.expect("settle again"));
+
+    // Its next run reads the batch again and commits it; that one is known to have landed.
+    drop(a);
+    let js = connect(&cluster, "settle-again").await;
+    let mut again = open_reader(&js, reader_opts("ssl", "agg-a")).await;
+    let d = next_delivery(&mut again).await;
+    assert_eq!(d.lines(), 3);
+    let revision = d.revision();
+    again.commit(d).await.expect("commit");
+    assert!(again.settle(revision).await.expect("settle landed"));
 }
 
 #[tokio::test]

@@ -62,6 +62,7 @@ impl Taken {
                 peer: peer.clone(),
                 msgs,
                 ack: Some(ack),
+                prepare: None,
             };
             if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
                 return false;

@@ -88,6 +88,7 @@ pub async fn serve_syslog<S: AsyncRead + AsyncWrite + Unpin>(
                 peer: peer.clone(),
                 msgs,
                 ack: None,
+                prepare: None,
             };
             if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
                 return;

@@ -52,6 +52,7 @@ pub async fn serve_udp(socket: UdpSocket, ctx: Arc<Ctx>) {
                 peer,
                 msgs: vec![p],
                 ack: None,
+                prepare: None,
             };
             if ctx.jobs.send(Job::Batch(batch)).await.is_err() {
                 return;

@@ -7,12 +7,14 @@
 //! - [`marks`]: high-water marks (exactly-once) and their pruning.
 //! - [`headers`]: Zeek header blocks, schema variants and notices.
 //! - [`rotate`]: closing files at the rotation interval.
+//! - [`settle`]: groups read from the cluster, kept or cut once their commit there is known.
 
 mod files;
 mod headers;
 mod marks;
 mod recover;
 mod rotate;
+mod settle;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +37,7 @@ use crate::route::{host_key, FileKey, LogName, Route, Router};
 use crate::schema::Collector;
 
 use files::Files;
+pub use settle::Prepare;
 
 /// One message as the writer needs it. Everything is borrowed from the receive buffer.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +149,18 @@ impl Writer {
             events,
         };
         writer.recover(now)?;
+        if let Some(p) = writer.unsettled() {
+            let read = config
+                .nats
+                .as_ref()
+                .is_some_and(|n| n.tags.contains(&p.tag));
+            if !read {
+                // Nothing here asks the cluster about it any more; keeping it risks a line
+                // twice, cutting it a line lost.
+                tracing::warn!(tag = %p.tag, "a group prepared for a tag this aggregator no longer reads is kept");
+                writer.settle(&p, true)?;
+            }
+        }
         Ok(writer)
     }
 
@@ -206,8 +221,12 @@ impl Writer {
         }
     }
 
+    fn sync(&self) -> bool {
+        self.durability == Durability::Synced
+    }
+
     fn try_commit(&mut self) -> io::Result<()> {
-        let sync = self.durability == Durability::Synced;
+        let sync = self.sync();
         let mut group = std::mem::take(&mut self.pending_records);
         for (key, log) in &mut self.files.map {
             log.flush()?;
@@ -288,14 +307,15 @@ impl Writer {
 
     /// How far the pending notices are committed, for the mailer.
     pub fn notices_committed(&self) -> NoticePos {
+        let committed = self
+            .files
+            .map
+            .get(&FileKey::notices())
+            .map(|l| l.committed)
+            .unwrap_or(0);
         NoticePos {
             segment: self.state.notices_segment,
-            offset: self
-                .files
-                .map
-                .get(&FileKey::notices())
-                .map(|l| l.committed)
-                .unwrap_or(0),
+            offset: self.settled_notices(committed),
         }
     }
 }

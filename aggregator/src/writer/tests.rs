@@ -6,7 +6,12 @@ use crate::clock::from_unix_secs;
 use crate::pending::segment_path;
 use proptest::prelude::Strategy;
 
-fn msg<'a>(host: &'a str, tag: &'a str, body: &'a str, origin: Option<(u64, u64)>) -> Message<'a> {
+pub(super) fn msg<'a>(
+    host: &'a str,
+    tag: &'a str,
+    body: &'a str,
+    origin: Option<(u64, u64)>,
+) -> Message<'a> {
     Message {
         host: host.as_bytes(),
         tag: tag.as_bytes(),
@@ -20,17 +25,17 @@ fn msg<'a>(host: &'a str, tag: &'a str, body: &'a str, origin: Option<(u64, u64)
     }
 }
 
-fn setup() -> (tempfile::TempDir, AggregatorConfig) {
+pub(super) fn setup() -> (tempfile::TempDir, AggregatorConfig) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = crate::testing::config(&dir.path().join("logs"), &dir.path().join("spool"));
     (dir, cfg)
 }
 
-fn read(cfg: &AggregatorConfig, name: &str) -> String {
+pub(super) fn read(cfg: &AggregatorConfig, name: &str) -> String {
     fs::read_to_string(cfg.log_dir.join("current").join(name)).unwrap_or_default()
 }
 
-const T0: u64 = 1_795_388_400;
+pub(super) const T0: u64 = 1_795_388_400;
 
 #[test]
 fn routes_and_drops_replays() {
