@@ -250,7 +250,7 @@ async fn a_frozen_aggregator_is_deposed_and_writes_nothing_after_it_resumes() {
 /// its commit never landed and cuts the group from its files.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_holder_killed_before_its_commit_landed_cuts_the_group_when_it_starts_again() {
-    let mut cluster = Cluster::start().await;
+    let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
     let init_dir = dir.path().join("init");
     std::fs::create_dir_all(&init_dir).unwrap();
