@@ -114,15 +114,6 @@ fn init_refuses_a_server_too_old_for_pinned_consumers() {
     assert!(stderr.contains("the server is older than 2.11"), "{stderr}");
 }
 
-fn status_of(agg: &Aggregator) -> String {
-    let out = Command::new(common::estuary_bin())
-        .args(["status", "-c"])
-        .arg(&agg.config)
-        .output()
-        .expect("estuary runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `/metrics` as text, or `None` while it does not answer.
 fn metrics(port: u16) -> Option<String> {
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -164,7 +155,7 @@ async fn status_and_metrics_show_pins_lag_and_the_marks_holder() {
 
     let holder = "nats tag bro_conn: pinned here, pending 0, ack pending 0, redelivered 0, marks holder agg1";
     let text = wait_for(Duration::from_secs(30), "agg1's status", || {
-        let s = status_of(&agg1);
+        let s = agg1.status_text();
         s.contains(holder).then_some(s)
     });
     assert!(
@@ -176,7 +167,7 @@ async fn status_and_metrics_show_pins_lag_and_the_marks_holder() {
     let standby =
         "nats tag bro_conn: standby, pending 0, ack pending 0, redelivered 0, marks holder agg1";
     wait_for(Duration::from_secs(30), "agg2's status", || {
-        status_of(&agg2).contains(standby).then_some(())
+        agg2.status_text().contains(standby).then_some(())
     });
 
     let m1 = wait_for(Duration::from_secs(30), "agg1's metrics", || {
@@ -215,13 +206,13 @@ async fn status_and_metrics_show_pins_lag_and_the_marks_holder() {
     let backlog =
         regex::Regex::new(r"bro_conn: \w[\w ]*, pending (\d+), ack pending (\d+)").unwrap();
     wait_for(Duration::from_secs(30), "lag on agg2's status", || {
-        let s = status_of(&agg2);
+        let s = agg2.status_text();
         let c = backlog.captures(&s)?;
         let lag: u64 = c[1].parse::<u64>().unwrap() + c[2].parse::<u64>().unwrap();
         (lag > 0).then_some(())
     });
     wait_for(Duration::from_secs(60), "agg2 holding the tag", || {
-        status_of(&agg2)
+        agg2.status_text()
             .contains("nats tag bro_conn: pinned here, pending 0, ack pending 0")
             .then_some(())
     });

@@ -125,3 +125,38 @@ async fn digests_come_from_the_notice_tag_holder_only() {
     assert_eq!(all, [first], "one digest in all: {}", logs());
     ship.kill9();
 }
+
+/// Without a single notice line the notice tag still gets a holder, after a start and again
+/// after that holder is killed, so one aggregator always has the digests and cron mail to send.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_notice_tag_gets_a_holder_after_a_start_and_after_a_kill() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // No mail is due, so nothing needs to listen there.
+    let smtp = common::free_tcp_port();
+    let agg1 = aggregator(&dir.path().join("agg1"), "agg1", &cluster, smtp);
+    let agg2 = aggregator(&dir.path().join("agg2"), "agg2", &cluster, smtp);
+    let holds = |agg: &Aggregator| {
+        agg.status_text()
+            .contains("nats tag bro_notice: pinned here")
+    };
+    let first = wait_for(
+        Duration::from_secs(30),
+        "a holder of bro_notice",
+        || match (holds(&agg1), holds(&agg2)) {
+            (true, false) => Some(1),
+            (false, true) => Some(2),
+            _ => None,
+        },
+    );
+    let (mut holder, standby) = match first {
+        1 => (agg1, agg2),
+        _ => (agg2, agg1),
+    };
+    holder.daemon.kill9();
+    wait_for(
+        Duration::from_secs(60),
+        "the standby holding bro_notice",
+        || holds(&standby).then_some(()),
+    );
+}

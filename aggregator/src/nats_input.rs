@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use estuary_config::aggregator::NatsInput;
-use estuary_nats::{site, Connect, Delivery, Error as NatsError, Layout, TagReader};
+use estuary_nats::{site, tick, Connect, Delivery, Error as NatsError, Layout, TagReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -53,6 +53,8 @@ pub fn spawn(
     tasks.spawn(async move { watch_cluster(input, holdings).await });
 }
 
+/// Keeps the cluster's state for the status, and ticks the notice tag while nobody holds it
+/// (see [`estuary_nats::tick`]), so that some aggregator sends the mail.
 async fn watch_cluster(input: NatsInput, holdings: Arc<Holdings>) {
     let js = loop {
         match Connect::from(&input).jetstream().await {
@@ -62,8 +64,24 @@ async fn watch_cluster(input: NatsInput, holdings: Arc<Holdings>) {
         tokio::time::sleep(RETRY_AFTER).await;
     };
     loop {
+        let now = unix_secs(SystemTime::now());
         match estuary_nats::state::query(&js, &input.stream, &input.tags).await {
-            Ok(state) => holdings.cluster_answered(state, unix_secs(SystemTime::now())),
+            Ok(state) => {
+                let unheld = holdings.notice_tag().filter(|tag| {
+                    state
+                        .tags
+                        .get(*tag)
+                        .is_some_and(|t| !t.pinned && t.pending == 0 && t.ack_pending == 0)
+                });
+                if let Some(tag) = unheld {
+                    let slot = now / ASK_EVERY.as_secs();
+                    let ticked = tick::publish(&js, &input.stream, tag, &input.name, slot).await;
+                    if let Err(err) = ticked {
+                        tracing::debug!(%err, "NATS tick");
+                    }
+                }
+                holdings.cluster_answered(state, now);
+            }
             Err(err) => tracing::debug!(%err, "NATS status"),
         }
         tokio::time::sleep(ASK_EVERY).await;

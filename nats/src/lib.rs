@@ -10,6 +10,7 @@
 //!   committed high-water marks; [`names`].
 //! - [`site`]: from the aggregator's `Nats*` options to the above.
 //! - [`state`]: the stream's and the consumers' state for `estuary status` and `/metrics`.
+//! - [`tick`]: empty messages that make the servers pin a quiet tag.
 
 pub mod batch;
 pub mod ingest;
@@ -23,6 +24,7 @@ pub mod site;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tick;
 
 pub use batch::{Line, Numbering, Origin};
 pub use publish::{pack, Packed, Publisher, Sent, Stored};

@@ -17,7 +17,7 @@ use futures_util::{FutureExt, StreamExt};
 
 use crate::batch::{self, Line, Origin};
 use crate::marks::Marks;
-use crate::{names, payload, Error};
+use crate::{names, payload, tick, Error};
 
 /// How often a batch after a gap is delivered again before the gap is taken as final (lines
 /// the shipper never sent, such as the start of a file it began reading in the middle, or
@@ -225,6 +225,13 @@ impl TagReader {
                     continue;
                 }
                 self.take(pin).await?;
+            }
+            if tick::is_tick(msg.headers.as_ref()) {
+                // It got this reader the pin, which is all a tick is for.
+                if let Err(e) = msg.ack().await {
+                    tracing::debug!(tag = %self.opts.tag, error = %e, "ack of a tick");
+                }
+                continue;
             }
             let claim = self.claim.as_ref().expect("claimed above");
             let d = delivery.get_or_insert_with(|| Delivery {

@@ -330,6 +330,16 @@ impl Aggregator {
         Self::start_with(&dir, log_dir, spool_dir, tcp, config)
     }
 
+    /// What `estuary status -c <its config>` prints.
+    pub fn status_text(&self) -> String {
+        let out = Command::new(estuary_bin())
+            .args(["status", "-c"])
+            .arg(&self.config)
+            .output()
+            .expect("estuary runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `LogDir/current/<name>`, empty when missing.
     pub fn current(&self, name: &str) -> String {
         std::fs::read_to_string(self.log_dir.join("current").join(name)).unwrap_or_default()
