@@ -67,6 +67,27 @@ fn body(line: &estuary_nats::Line) -> String {
     text.rsplit("] ").next().unwrap_or_default().to_owned()
 }
 
+/// A cluster laid out for `tag`, a connection named `name`, a publisher on it, and reader
+/// `agg-a` of the tag.
+async fn with_reader(
+    name: &str,
+    tag: &str,
+) -> (
+    Cluster,
+    async_nats::jetstream::Context,
+    Publisher,
+    TagReader,
+) {
+    let cluster = Cluster::start().await;
+    let js = connect(&cluster, name).await;
+    setup::init(&js, &layout(&[tag])).await.expect("init");
+    let publisher = Publisher::new(js.clone(), STREAM);
+    let reader = TagReader::open(&js, reader_opts(tag, "agg-a"))
+        .await
+        .expect("open a");
+    (cluster, js, publisher, reader)
+}
+
 /// Opens a reader, retrying while the consumer's replicas elect a leader (after a kill).
 async fn open_reader(js: &async_nats::jetstream::Context, opts: ReaderOptions) -> TagReader {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -168,14 +189,8 @@ async fn a_resent_batch_is_stored_once_and_lines_past_the_window_are_dropped_by_
 
 #[tokio::test]
 async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
-    let cluster = Cluster::start().await;
-    let js = connect(&cluster, "pins").await;
-    setup::init(&js, &layout(&["dns"])).await.expect("init");
-    let publisher = Publisher::new(js.clone(), STREAM);
+    let (cluster, _js, publisher, mut a) = with_reader("pins", "dns").await;
 
-    let mut a = TagReader::open(&js, reader_opts("dns", "agg-a"))
-        .await
-        .expect("open a");
     let (o, payload) = batch("s1", "dns", 1, 0, 5, 0);
     publisher.publish(&o, payload).await.expect("publish");
     let first = next_delivery(&mut a).await;
@@ -241,13 +256,7 @@ async fn next_delivery(reader: &mut TagReader) -> estuary_nats::Delivery {
 /// way, fails, and the answer is "no" for good.
 #[tokio::test]
 async fn settling_an_unanswered_commit_fences_it() {
-    let cluster = Cluster::start().await;
-    let js = connect(&cluster, "settle").await;
-    setup::init(&js, &layout(&["ssl"])).await.expect("init");
-    let publisher = Publisher::new(js.clone(), STREAM);
-    let mut a = TagReader::open(&js, reader_opts("ssl", "agg-a"))
-        .await
-        .expect("open a");
+    let (cluster, _js, publisher, mut a) = with_reader("settle", "ssl").await;
     let (o, payload) = batch("s1", "ssl", 1, 0, 3, 0);
     publisher.publish(&o, payload).await.expect("publish");
     let d = next_delivery(&mut a).await;
@@ -270,13 +279,7 @@ async fn settling_an_unanswered_commit_fences_it() {
 
 #[tokio::test]
 async fn a_stale_holder_is_fenced_even_inside_the_priority_timeout() {
-    let cluster = Cluster::start().await;
-    let js = connect(&cluster, "fence").await;
-    setup::init(&js, &layout(&["notice"])).await.expect("init");
-    let publisher = Publisher::new(js.clone(), STREAM);
-    let mut a = TagReader::open(&js, reader_opts("notice", "agg-a"))
-        .await
-        .expect("open a");
+    let (_cluster, js, publisher, mut a) = with_reader("fence", "notice").await;
     let (o, payload) = batch("s1", "notice", 1, 0, 3, 0);
     publisher.publish(&o, payload).await.expect("publish");
     let d = loop {
