@@ -128,7 +128,7 @@ async fn forward(
     holdings: &Holdings,
 ) -> Result<(), NatsError> {
     if let Some(prepare) = prepared {
-        let landed = reader.settle(prepare.revision).await?;
+        let landed = reader.settle(&prepare.holder, prepare.revision).await?;
         if jobs
             .send(Job::Settle(Settle { prepare, landed }))
             .await
@@ -179,7 +179,7 @@ async fn forward(
         let result = reader.commit(delivery).await;
         let landed = match &result {
             Ok(()) => true,
-            Err(_) => reader.settle(prepare.revision).await?,
+            Err(_) => reader.settle(&prepare.holder, prepare.revision).await?,
         };
         if jobs
             .send(Job::Settle(Settle { prepare, landed }))

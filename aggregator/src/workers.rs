@@ -233,6 +233,8 @@ fn writer_loop(
     let mut aside: VecDeque<Job> = VecDeque::new();
     loop {
         if writer.unsettled().is_some() {
+            // Its settlement comes from the channel: a reader sends it only after the commit,
+            // so it cannot be among the jobs set aside before.
             match rx.blocking_recv() {
                 Some(Job::Settle(s)) => settle(&mut writer, &s, &shared, &mail_tx),
                 Some(job) => aside.push_back(job),

@@ -306,12 +306,13 @@ impl TagReader {
         }
     }
 
-    /// Whether this reader's commit against `revision` landed or ever can, for a holder that
-    /// wrote a delivery and then lost track of its commit (killed, deposed, an error): true
-    /// when a value in the key's history says it landed; false once the key moved past
-    /// `revision` without it. While the key still stands at `revision` the commit may be on
-    /// its way (a bucket electing a leader), so the key is moved on first, which fails it.
-    pub async fn settle(&self, revision: u64) -> Result<bool, Error> {
+    /// Whether `holder`'s commit against `revision` landed, for a holder that wrote a delivery
+    /// and then lost track of its commit (killed, deposed, an error). The value that follows
+    /// `revision` is that commit's if it landed, and every later value carries its `landed`
+    /// entry forward: so true when the key's value says it landed, false once the key moved
+    /// past `revision` without it. While the key still stands at `revision` the commit may be
+    /// on its way (a bucket electing a leader), so the key is moved on first, which fails it.
+    pub async fn settle(&self, holder: &str, revision: u64) -> Result<bool, Error> {
         loop {
             let (marks, current) = match self.kv.entry(&self.key).await {
                 Ok(Some(e)) if e.operation == kv::Operation::Put => {
@@ -320,7 +321,7 @@ impl TagReader {
                 Ok(_) => return Ok(false),
                 Err(e) => return Err(Error::Marks(e.to_string())),
             };
-            if marks.landed(&self.opts.holder, revision) {
+            if marks.landed(holder, revision) {
                 return Ok(true);
             }
             if current > revision {

@@ -230,8 +230,8 @@ async fn the_pin_moves_to_the_standby_and_the_deposed_reader_cannot_commit() {
     let err = a.commit(pending_for_a).await.unwrap_err();
     assert!(matches!(err, Error::Deposed(_)), "{err}");
     assert!(!a.holds());
-    assert!(!a.settle(refused_at).await.expect("settle refused"));
-    assert!(a.settle(landed_at).await.expect("settle landed"));
+    assert!(!a.settle("agg-a", refused_at).await.expect("settle refused"));
+    assert!(a.settle("agg-a", landed_at).await.expect("settle landed"));
     assert!(a
         .next(64, Duration::from_secs(1))
         .await
@@ -261,10 +261,10 @@ async fn settling_an_unanswered_commit_fences_it() {
     publisher.publish(&o, payload).await.expect("publish");
     let d = next_delivery(&mut a).await;
     let revision = d.revision();
-    assert!(!a.settle(revision).await.expect("settle"));
+    assert!(!a.settle("agg-a", revision).await.expect("settle"));
     let err = a.commit(d).await.unwrap_err();
     assert!(matches!(err, Error::Deposed(_)), "{err}");
-    assert!(!a.settle(revision).await.expect("settle again"));
+    assert!(!a.settle("agg-a", revision).await.expect("settle again"));
 
     // Its next run reads the batch again and commits it; that one is known to have landed.
     drop(a);
@@ -274,7 +274,10 @@ async fn settling_an_unanswered_commit_fences_it() {
     assert_eq!(d.lines(), 3);
     let revision = d.revision();
     again.commit(d).await.expect("commit");
-    assert!(again.settle(revision).await.expect("settle landed"));
+    assert!(again
+        .settle("agg-a", revision)
+        .await
+        .expect("settle landed"));
 }
 
 #[tokio::test]
