@@ -37,6 +37,14 @@ impl UidGen {
         UidGen { state: seed }
     }
 
+    /// The file ids of one analyzer of a connection: derived from the connection's uid, and
+    /// from `analyzer` so that two analyzers of one connection differ.
+    pub fn for_connection(uid: &str, analyzer: u64) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(uid, &mut h);
+        Self::seeded(h.finish() ^ analyzer)
+    }
+
     fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

@@ -16,6 +16,12 @@ use regex::bytes::Regex;
 /// Zeek's `default_file_bof_buffer_size`: how much of a file's start is kept for matching.
 pub const BOF_BUFFER_SIZE: usize = 4096;
 
+/// Appends to a file's BOF buffer what of `bytes` still fits in it.
+pub fn keep_bof(bof: &mut Vec<u8>, bytes: &[u8]) {
+    let room = BOF_BUFFER_SIZE.saturating_sub(bof.len());
+    bof.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
 struct Compiled {
     mime: &'static str,
     strength: i32,

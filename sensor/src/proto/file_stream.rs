@@ -3,7 +3,7 @@
 //! is full, a gap ends it (`File::Gap`) or the file ends (`File::EndOfFile`), and its
 //! files.log row is written when it ends.
 
-use crate::file_magic::{detect, BOF_BUFFER_SIZE};
+use crate::file_magic::{detect, keep_bof, BOF_BUFFER_SIZE};
 use crate::files_log::FileInfo;
 use crate::flow::Timestamp;
 use crate::proto::Emit;
@@ -62,8 +62,7 @@ impl FileStream {
         if open.sniffed {
             return None;
         }
-        let room = BOF_BUFFER_SIZE.saturating_sub(open.bof.len());
-        open.bof.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        keep_bof(&mut open.bof, bytes);
         if open.bof.len() >= BOF_BUFFER_SIZE {
             return open.sniff();
         }

@@ -3,8 +3,6 @@
 //! one file (source `FTP_DATA`), and base/protocols/ftp/{main,files}.zeek note the file's id
 //! and type on the control session that expected the connection.
 
-use std::hash::{Hash, Hasher};
-
 use super::expect::Transfer;
 use crate::file_magic::detect;
 use crate::files_log::FileInfo;
@@ -30,10 +28,8 @@ pub struct FtpDataAnalyzer {
 
 impl FtpDataAnalyzer {
     pub fn new(conn: ConnInfo, transfer: Option<Transfer>) -> Self {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        conn.uid.hash(&mut h);
         FtpDataAnalyzer {
-            fuids: UidGen::seeded(h.finish() ^ 0x4654_5044),
+            fuids: UidGen::for_connection(&conn.uid, 0x4654_5044),
             conn,
             transfer,
             files: Default::default(),

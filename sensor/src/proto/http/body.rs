@@ -50,12 +50,9 @@ impl Write for Counter {
             return Err(std::io::Error::other("decoded body too large"));
         }
         self.len += buf.len() as u64;
-        let room = if self.head_closed {
-            0
-        } else {
-            crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len())
-        };
-        self.head.extend_from_slice(&buf[..buf.len().min(room)]);
+        if !self.head_closed {
+            crate::file_magic::keep_bof(&mut self.head, buf);
+        }
         if let Some(m) = self.multipart.as_mut() {
             m.feed(buf);
         }

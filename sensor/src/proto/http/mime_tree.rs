@@ -93,8 +93,7 @@ impl Entity {
 
     fn push(&mut self, bytes: &[u8]) {
         self.len += bytes.len() as u64;
-        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        crate::file_magic::keep_bof(&mut self.head, bytes);
     }
 }
 

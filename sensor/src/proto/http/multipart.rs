@@ -160,8 +160,7 @@ impl Multipart {
         }
         self.has_data = true;
         self.len += bytes.len() as u64;
-        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        crate::file_magic::keep_bof(&mut self.head, bytes);
     }
 
     fn end_part(&mut self) {

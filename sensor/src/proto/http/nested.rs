@@ -331,8 +331,7 @@ impl Child {
 
     fn data(&mut self, data: &[u8]) {
         self.data_len += data.len() as u64;
-        let room = crate::file_magic::BOF_BUFFER_SIZE.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&data[..data.len().min(room)]);
+        crate::file_magic::keep_bof(&mut self.head, data);
     }
 }
 

@@ -3,7 +3,6 @@
 //! ends, and whatever is left is written when the connection ends.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::hash::{Hash, Hasher};
 
 use super::body::{Body, Framing, Step};
 use super::encoding::Encoding;
@@ -154,10 +153,8 @@ pub struct HttpAnalyzer {
 
 impl HttpAnalyzer {
     pub fn new(conn: ConnInfo) -> Self {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        conn.uid.hash(&mut h);
         HttpAnalyzer {
-            fuids: UidGen::seeded(h.finish()),
+            fuids: UidGen::for_connection(&conn.uid, 0),
             conn,
             pending: BTreeMap::new(),
             current_request: 0,

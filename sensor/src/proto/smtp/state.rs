@@ -4,7 +4,6 @@
 //! starts another transaction, or when the connection ends.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 
 use super::files::mail_file;
 use super::log::SmtpInfo;
@@ -78,10 +77,8 @@ pub struct SmtpAnalyzer {
 
 impl SmtpAnalyzer {
     pub fn new(conn: ConnInfo) -> Self {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        conn.uid.hash(&mut h);
         SmtpAnalyzer {
-            fuids: UidGen::seeded(h.finish() ^ 0x5347_5450),
+            fuids: UidGen::for_connection(&conn.uid, 0x5347_5450),
             conn,
             orig: StreamBuf::default(),
             resp: StreamBuf::default(),
