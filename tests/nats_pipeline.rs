@@ -74,6 +74,27 @@ fn writer_changes(aggs: &[&Aggregator], range: std::ops::Range<u64>) -> usize {
         .count()
 }
 
+/// The aggregators' output, for a failure message.
+fn outputs(aggs: &[&Aggregator]) -> String {
+    aggs.iter()
+        .map(|a| a.daemon.output())
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+/// Waits until `done`; panics with the aggregators' output after `within`.
+fn wait_logged(aggs: &[&Aggregator], within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}; aggregator logs:\n{}",
+            outputs(aggs)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Waits until every number of `expected` arrived, then asserts each arrived once.
 fn assert_exactly_once(aggs: &[&Aggregator], expected: std::ops::Range<u64>, within: Duration) {
     let deadline = Instant::now() + within;
@@ -85,10 +106,7 @@ fn assert_exactly_once(aggs: &[&Aggregator], expected: std::ops::Range<u64>, wit
                 tally,
                 common::Tally::default(),
                 "aggregator logs:\n{}",
-                aggs.iter()
-                    .map(|a| a.daemon.output())
-                    .collect::<Vec<_>>()
-                    .join("\n----\n")
+                outputs(aggs)
             );
             return;
         }
@@ -270,53 +288,100 @@ async fn a_holder_killed_before_its_commit_landed_cuts_the_group_when_it_starts_
         .unwrap();
     assert!(init.status.success(), "{init:?}");
 
-    // The bucket's leader apart from the stream's and the consumer's, so that freezing it
-    // stops nothing but compare-and-sets; everyone else talks to the stream's leader.
-    let bucket = format!("KV_{}", estuary_nats::names::MARKS_BUCKET);
     let consumer = estuary_nats::names::consumer("bro_conn");
-    let (stream_leader, marks_leader) = {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = cluster.leader("ESTUARY", None).await;
-            let c = cluster.leader("ESTUARY", Some(&consumer)).await;
-            let k = cluster.leader(&bucket, None).await;
-            match (s, c, k) {
-                (Some(s), Some(c), Some(k)) if k != s && k != c => break (s, k),
-                _ => assert!(Instant::now() < deadline, "leaders {s:?} {c:?} {k:?}"),
-            }
-            cluster.step_down(&bucket).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+    let (mut agg1, mut ship, via) = {
+        let (s, _) = marks_leader_apart(&cluster, &consumer, None).await;
+        let via = [cluster.nodes[s].url()];
+        let agg1 = aggregator_on(&dir.path().join("agg1"), "agg1", &via);
+        (agg1, shipper_on(&via), s)
     };
-    let via = [cluster.nodes[stream_leader].url()];
-    let agg1 = aggregator_on(&dir.path().join("agg1"), "agg1", &via);
-    let mut ship = shipper_on(&via);
     append(&ship.log("conn.log"), 0..100);
     assert_exactly_once(&[&agg1], 0..100, Duration::from_secs(60));
-    let agg2 = aggregator_on(&dir.path().join("agg2"), "agg2", &via);
+    let agg2 = aggregator_on(
+        &dir.path().join("agg2"),
+        "agg2",
+        &[cluster.nodes[via].url()],
+    );
+    wait_logged(
+        &[&agg1, &agg2],
+        Duration::from_secs(60),
+        "agg2 standing by",
+        || agg2.status_text().contains("nats tag bro_conn: standby"),
+    );
 
-    cluster.freeze(marks_leader, true);
-    append(&ship.log("conn.log"), 100..200);
-    common::wait_for(Duration::from_secs(20), "agg1 writing 100..200", || {
-        (archived(&[&agg1]).len() == 200).then_some(())
-    });
-    let mut agg1 = agg1;
+    // Freeze the bucket's leader and send a group. Leaders move on their own, so when agg1's
+    // commit landed after all (its batches acknowledged), thaw and try again with the next 100.
+    let mut group = 100..200;
+    let frozen = loop {
+        let (_, k) = marks_leader_apart(&cluster, &consumer, Some(via)).await;
+        cluster.freeze(k, true);
+        append(&ship.log("conn.log"), group.clone());
+        let want = group.end as usize;
+        wait_logged(
+            &[&agg1, &agg2],
+            Duration::from_secs(30),
+            "agg1 writing the group",
+            || archived(&[&agg1]).len() == want,
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if cluster.ack_pending(via, "ESTUARY", &consumer).await > Some(0) {
+            break k;
+        }
+        eprintln!("agg1's commit of {group:?} landed: the bucket's leader moved; again");
+        cluster.freeze(k, false);
+        assert!(group.start < 500, "agg1's commit was never held up");
+        group = group.end..group.end + 100;
+    };
     agg1.daemon.kill9();
 
-    // The pin moves to agg2 once the bucket has a new leader; agg2 writes the group too.
-    common::wait_for(Duration::from_secs(90), "agg2 writing 100..200", || {
-        (archived(&[&agg2]).len() == 100).then_some(())
-    });
-    cluster.freeze(marks_leader, false);
+    // The pin moves to agg2 once its holder is silent for the priority timeout and the bucket
+    // has a new leader; agg2 writes the group too.
+    wait_logged(
+        &[&agg1, &agg2],
+        Duration::from_secs(180),
+        "agg2 writing the group",
+        || {
+            let agg2 = archived(&[&agg2]);
+            group.clone().all(|n| agg2.contains_key(&n))
+        },
+    );
+    cluster.freeze(frozen, false);
     let agg1 = agg1.restart();
-    common::wait_for(Duration::from_secs(60), "agg1 cutting 100..200", || {
-        (archived(&[&agg1]).len() == 100).then_some(())
-    });
+    wait_logged(
+        &[&agg1, &agg2],
+        Duration::from_secs(120),
+        "agg1 cutting the group",
+        || archived(&[&agg1]).len() == group.start as usize,
+    );
     assert_eq!(
         archived(&[&agg1]).keys().copied().collect::<Vec<_>>(),
-        (0..100).collect::<Vec<_>>()
+        (0..group.start).collect::<Vec<_>>()
     );
-    append(&ship.log("conn.log"), 200..300);
-    assert_exactly_once(&[&agg1, &agg2], 0..300, Duration::from_secs(60));
+    let rest = group.end..group.end + 100;
+    append(&ship.log("conn.log"), rest.clone());
+    assert_exactly_once(&[&agg1, &agg2], 0..rest.end, Duration::from_secs(60));
     ship.kill9();
+}
+
+/// The stream's leader and the marks bucket's, once the bucket's is apart from the stream's,
+/// the consumer's and the node `via` that clients talk to (stepping it down until it is):
+/// freezing it then stops nothing but compare-and-sets.
+async fn marks_leader_apart(
+    cluster: &Cluster,
+    consumer: &str,
+    via: Option<usize>,
+) -> (usize, usize) {
+    let bucket = format!("KV_{}", estuary_nats::names::MARKS_BUCKET);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = cluster.leader("ESTUARY", None).await;
+        let c = cluster.leader("ESTUARY", Some(consumer)).await;
+        let k = cluster.leader(&bucket, None).await;
+        match (s, c, k) {
+            (Some(s), Some(c), Some(k)) if k != s && k != c && Some(k) != via => return (s, k),
+            _ => assert!(Instant::now() < deadline, "leaders {s:?} {c:?} {k:?}"),
+        }
+        cluster.step_down(&bucket).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -165,6 +165,21 @@ impl Cluster {
         }
     }
 
+    /// Batches of `consumer` delivered and not yet acknowledged, as node `via` answers (the
+    /// others may be frozen).
+    pub async fn ack_pending(&self, via: usize, stream: &str, consumer: &str) -> Option<usize> {
+        let client = async_nats::connect(self.nodes[via].url()).await.ok()?;
+        let js = async_nats::jetstream::new(client);
+        let mut c: async_nats::jetstream::consumer::PullConsumer = js
+            .get_stream(stream)
+            .await
+            .ok()?
+            .get_consumer(consumer)
+            .await
+            .ok()?;
+        Some(c.info().await.ok()?.num_ack_pending)
+    }
+
     async fn jetstream(&self) -> Option<async_nats::jetstream::Context> {
         let addrs: Vec<async_nats::ServerAddr> =
             self.urls().iter().filter_map(|u| u.parse().ok()).collect();
