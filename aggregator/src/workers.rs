@@ -232,7 +232,7 @@ fn writer_loop(
     // Jobs that came while a prepared group waited for its settlement.
     let mut aside: VecDeque<Job> = VecDeque::new();
     loop {
-        if writer.unsettled().is_some() {
+        if writer.is_unsettled() {
             // Its settlement comes from the channel: a reader sends it only after the commit,
             // so it cannot be among the jobs set aside before.
             match rx.blocking_recv() {
@@ -267,7 +267,7 @@ fn writer_loop(
                     // Alone in its group, so a cut takes nothing else with it.
                     gate.account(write_committed(&mut writer, &mut batches, &shared));
                     gate.account(write_committed(&mut writer, &mut vec![b], &shared));
-                    if writer.unsettled().is_some() {
+                    if writer.is_unsettled() {
                         let mut rest: VecDeque<Job> = drained.by_ref().collect();
                         rest.append(&mut aside);
                         aside = rest;

@@ -40,6 +40,11 @@ impl From<&Prepared> for Prepare {
 }
 
 impl Writer {
+    /// Whether a prepared group waits for its settlement.
+    pub fn is_unsettled(&self) -> bool {
+        self.state.unsettled.is_some()
+    }
+
     /// The prepared group the writer waits on, if any.
     pub fn unsettled(&self) -> Option<Prepare> {
         self.state.unsettled.as_ref().map(Prepare::from)

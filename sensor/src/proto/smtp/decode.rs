@@ -60,10 +60,7 @@ impl Decoder {
     pub fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
         match self.encoding {
             TransferEncoding::Identity => {
-                if std::mem::take(&mut self.delayed_crlf) {
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(line);
+                self.part(line, out);
                 if self.in_multipart {
                     self.delayed_crlf = true;
                 } else {
