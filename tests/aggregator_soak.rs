@@ -234,9 +234,10 @@ fn wait_until_archived(agg: &Aggregator, lines: u64, shipper: &Shipper) {
         }
         assert!(
             Instant::now() < deadline,
-            "{} of {lines} good lines after 120 s; shipper:\n{}",
+            "{} of {lines} good lines after 120 s; shipper:\n{}\naggregator:\n{}",
             counts.len(),
-            shipper.output()
+            shipper.output(),
+            agg.daemon.output()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
